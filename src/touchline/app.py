@@ -1,0 +1,106 @@
+"""The FastAPI application: tracking API, management API, and (later) the dashboard."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from touchline import __version__
+from touchline.http import JSONBody, install_error_handlers
+from touchline.ingest.routes import router as ingest_router
+from touchline.ingest.service import IngestResult
+from touchline.profiles.routes import router as profiles_router
+from touchline.settings import Settings
+from touchline.store.engines import Stores, open_stores
+from touchline.workspaces.service import KeyResolver
+
+log = logging.getLogger("touchline.app")
+
+
+@dataclass
+class Services:
+    """What request handlers reach through ``request.app.state.services``."""
+
+    stores: Stores
+    keys: KeyResolver
+    ingest_listeners: list[Callable[[str, IngestResult], None]] = field(default_factory=list)
+
+    def after_ingest(self, workspace_id: str, result: IngestResult) -> None:
+        for listener in self.ingest_listeners:
+            listener(workspace_id, result)
+
+
+class Pump:
+    """Moves staged events to the event store every ``interval`` seconds, in a background thread."""
+
+    def __init__(self, stores: Stores, interval: float) -> None:
+        self._stores = stores
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="touchline-pump", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._stores.pump()
+            except Exception:  # a failed round is retried next round; staged rows are not lost
+                log.exception("moving staged events to the event store failed; will retry")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        try:
+            self._stores.pump()
+        except Exception:
+            log.exception("final move of staged events failed; they stay staged for the next start")
+
+
+def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True) -> FastAPI:
+    settings = settings or (stores.settings if stores else Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_stores = stores is None
+        services: Services = app.state.services if hasattr(app.state, "services") else None  # type: ignore[assignment]
+        if services is None:
+            opened = open_stores(settings)
+            services = Services(opened, KeyResolver(opened))
+            app.state.services = services
+        pump = Pump(services.stores, settings.pump_interval_seconds) if run_pump else None
+        if pump:
+            pump.start()
+        try:
+            yield
+        finally:
+            if pump:
+                pump.stop()
+            if own_stores:
+                services.stores.dispose()
+
+    app = FastAPI(
+        title="Touchline",
+        version=__version__,
+        description="Self-hosted omnichannel customer engagement. The tracking API speaks Segment's HTTP API.",
+        lifespan=lifespan,
+        default_response_class=JSONBody,
+    )
+    if stores is not None:
+        app.state.services = Services(stores, KeyResolver(stores))
+    install_error_handlers(app)
+    app.include_router(ingest_router)
+    app.include_router(profiles_router)
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

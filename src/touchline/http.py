@@ -1,0 +1,143 @@
+"""Shared pieces of the HTTP edge: reading bodies safely, authentication, error rendering."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from touchline.errors import BadRequest, Forbidden, PayloadTooLarge, TouchlineError, Unauthorized, UnsupportedMediaType
+from touchline.workspaces.service import KeyResolver, Principal
+
+log = logging.getLogger("touchline.http")
+
+
+class JSONBody(JSONResponse):
+    """JSON rendered by orjson: datetimes as ISO 8601, Korean text as UTF-8, fast on large bodies."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The request body as JSON, refusing anything over ``limit`` bytes, compressed or not (a gzip bomb
+    stops at ``limit + 1`` decompressed bytes, not when memory runs out)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit // 1024} KB",
+                                      {"field": "(body)", "reason": f"limit is {limit} bytes", "size": int(declared)})
+        except ValueError as exc:
+            raise BadRequest("Content-Length is not a number", {"field": "Content-Length"}) from exc
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit // 1024} KB",
+                                  {"field": "(body)", "reason": f"limit is {limit} bytes"})
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    data = bytes(raw)
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        data = _inflate(data, limit, gzip=encoding != "deflate")
+    elif encoding not in ("identity", ""):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; use gzip or none",
+                                   {"field": "Content-Encoding", "reason": "unsupported"})
+    if not data.strip():
+        raise BadRequest("request body is empty; send a JSON object", {"field": "(body)", "reason": "empty"})
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}", {"field": "(body)", "reason": "malformed JSON"}) from exc
+
+
+def _inflate(data: bytes, limit: int, *, gzip: bool) -> bytes:
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
+    try:
+        out = decoder.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}",
+                         {"field": "(body)", "reason": "bad compression"}) from exc
+    if len(out) > limit or decoder.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body is larger than {limit // 1024} KB",
+                              {"field": "(body)", "reason": f"limit is {limit} bytes decompressed"})
+    if not decoder.eof:
+        raise BadRequest("compressed body is truncated", {"field": "(body)", "reason": "bad compression"})
+    return out
+
+
+def presented_write_key(request: Request) -> str | None:
+    """The key the way Segment's and RudderStack's clients send it: HTTP Basic with the key as user
+    name (password empty); ``Bearer`` is accepted too."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise Unauthorized("Authorization header is not valid Basic credentials") from exc
+        return decoded.partition(":")[0] or None
+    if scheme.lower() == "bearer" and value:
+        return value
+    return None
+
+
+def authenticate(resolver: KeyResolver, key: str | None, *, need: str) -> Principal:
+    if not key:
+        what = "write key" if need == "write" else "admin token"
+        raise Unauthorized(
+            f"missing {what}",
+            {"field": "Authorization",
+             "reason": "send HTTP Basic with the write key as user name" if need == "write"
+             else "send 'Authorization: Bearer <admin token>'"},
+        )
+    principal = resolver.resolve(key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked key", {"field": "Authorization", "reason": "unknown key"})
+    if need == "admin" and principal.kind != "admin":
+        raise Forbidden("this key may only send events; management needs an admin token",
+                        {"field": "Authorization", "reason": "write key used for management"})
+    return principal
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TouchlineError)
+    async def _touchline_error(_request: Request, exc: TouchlineError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Basic realm="touchline"'} if exc.status == 401 else None
+        return JSONBody(exc.to_body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "(body)", "reason": err["msg"]}
+            for err in exc.errors()
+        ]
+        return JSONBody({"error": "invalid request", "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONBody({"error": "internal error"}, status_code=500)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def admin_principal(request: Request) -> Principal:
+    """FastAPI dependency for the management API: ``Authorization: Bearer <admin token>``."""
+    return authenticate(request.app.state.services.keys, _bearer(request), need="admin")

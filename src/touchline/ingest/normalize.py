@@ -1,0 +1,322 @@
+"""Pure functions from a validated message to what Touchline stores: corrected time, channel, device,
+identifiers, trait and consent updates. No I/O; ``received_at`` is passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from touchline.ingest.schemas import Message
+
+UTC = dt.UTC
+
+CHANNELS = ("web", "app", "store", "chat", "email", "sms", "messenger", "push", "in_app", "server")
+CONSENT_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "pos", "server", "unknown")
+
+# Segment sets context.channel to one of these; Touchline's own channel names pass through.
+_SEGMENT_CHANNELS = {"browser": "web", "client": "web", "mobile": "app", "server": "server"}
+_CHANNEL_ALIASES = {"pos": "store", "offline": "store", "kakao": "messenger", "whatsapp": "messenger",
+                    "line": "messenger", "inapp": "in_app", "in-app": "in_app", "website": "web",
+                    "ios": "app", "android": "app"}
+_WEB_LIBRARIES = ("analytics.js", "analytics-next", "analytics-browser", "@segment/analytics", "rudder-js")
+_APP_LIBRARIES = ("analytics-ios", "analytics-android", "analytics-swift", "analytics-kotlin",
+                  "analytics-react-native", "analytics-flutter", "rudder-ios", "rudder-android")
+
+# Trait keys that name a messenger or app handle; each becomes an identity of that kind.
+HANDLE_TRAITS = {
+    "kakao_id": "kakao_id", "kakaoId": "kakao_id",
+    "whatsapp_id": "whatsapp_id", "whatsappId": "whatsapp_id",
+    "line_id": "line_id", "lineId": "line_id",
+    "push_token": "push_token", "pushToken": "push_token",
+}
+_KIND_RE = re.compile(r"[^a-z0-9_]+")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def corrected_timestamp(
+    timestamp: dt.datetime | None, sent_at: dt.datetime | None, received_at: dt.datetime
+) -> dt.datetime:
+    """Segment's clock-skew correction: ``timestamp = receivedAt - (sentAt - originalTimestamp)``.
+
+    The device's clock may be wrong, but the gap between when it says the event happened and when it
+    says it sent the request is right; anchoring that gap on our clock gives the true time.
+    """
+    if timestamp is None:
+        return received_at
+    if sent_at is None:
+        return timestamp
+    return received_at - (sent_at - timestamp)
+
+
+def normalize_email(raw: Any) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    email = raw.strip().lower()
+    return email if _EMAIL_RE.match(email) and len(email) <= 320 else None
+
+
+@lru_cache(maxsize=65_536)
+def normalize_phone(raw: str, region: str) -> str | None:
+    """E.164, reading national numbers in the shop's region: ``010-1234-5678`` -> ``+821012345678``."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identifier_kind(raw: Any) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    kind = _KIND_RE.sub("_", raw.strip().lower()).strip("_")
+    return kind[:64] or None
+
+
+@lru_cache(maxsize=1024)
+def valid_timezone(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def derive_channel(message: Message) -> str:
+    raw = message.context.get("channel")
+    if isinstance(raw, str):
+        value = raw.strip().lower()
+        if value in CHANNELS:
+            return value
+        if value in _SEGMENT_CHANNELS:
+            return _SEGMENT_CHANNELS[value]
+        if value in _CHANNEL_ALIASES:
+            return _CHANNEL_ALIASES[value]
+    library = message.context.get("library")
+    lib_name = library.get("name", "") if isinstance(library, dict) else ""
+    if isinstance(lib_name, str) and lib_name:
+        if lib_name.startswith(_WEB_LIBRARIES):
+            return "web"
+        if lib_name.startswith(_APP_LIBRARIES):
+            return "app"
+    if message.type == "page":
+        return "web"
+    if message.type == "screen":
+        return "app"
+    return "server"
+
+
+def derive_device(message: Message, channel: str) -> tuple[str, str | None]:
+    """(device type, device id) from context.device, context.os and the user agent."""
+    device = message.context.get("device")
+    device = device if isinstance(device, dict) else {}
+    device_id = device.get("id")
+    device_id = str(device_id)[:256] if isinstance(device_id, str | int) and device_id != "" else None
+    kind = device.get("type")
+    kind = kind.strip().lower() if isinstance(kind, str) else ""
+    if kind in DEVICE_TYPES:
+        return kind, device_id
+    if kind in ("ios", "android", "phone", "smartphone"):
+        return "mobile", device_id
+    if kind in ("ipad", "tab"):
+        return "tablet", device_id
+    if kind in ("kiosk", "terminal"):
+        return "pos", device_id
+    agent = message.context.get("userAgent")
+    if isinstance(agent, str) and agent:
+        lowered = agent.lower()
+        if "ipad" in lowered or "tablet" in lowered:
+            return "tablet", device_id
+        if "mobi" in lowered or "iphone" in lowered or "android" in lowered:
+            return "mobile", device_id
+        return "desktop", device_id
+    os_info = message.context.get("os")
+    os_name = os_info.get("name", "") if isinstance(os_info, dict) else ""
+    if isinstance(os_name, str) and os_name.lower() in ("ios", "android", "ipados"):
+        return ("tablet" if os_name.lower() == "ipados" else "mobile"), device_id
+    if channel == "app":
+        return "mobile", device_id
+    if channel == "store":
+        return "pos", device_id
+    if channel == "server":
+        return "server", device_id
+    return "unknown", device_id
+
+
+def _consent_value(raw: Any) -> str | None:
+    if isinstance(raw, bool):
+        return "granted" if raw else "denied"
+    if isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in ("granted", "yes", "true", "opt_in", "opted_in", "subscribed"):
+            return "granted"
+        if lowered in ("denied", "no", "false", "opt_out", "opted_out", "unsubscribed"):
+            return "denied"
+    return None
+
+
+def _consent_channel(raw: str) -> str | None:
+    key = raw.strip().lower().replace("-", "_")
+    key = {"inapp": "in_app", "kakao": "messenger", "whatsapp": "messenger", "messengers": "messenger"}.get(key, key)
+    return key if key in CONSENT_CHANNELS else None
+
+
+def extract_consents(message: Message, traits: dict[str, Any]) -> dict[str, str]:
+    """Consent per channel from ``traits.consent`` ({channel: bool}) and from Segment's consent
+    object ``context.consent.categoryPreferences`` where a category is named after a channel."""
+    found: dict[str, str] = {}
+    consent_ctx = message.context.get("consent")
+    if isinstance(consent_ctx, dict) and isinstance(consent_ctx.get("categoryPreferences"), dict):
+        for key, value in consent_ctx["categoryPreferences"].items():
+            channel, status = _consent_channel(str(key)), _consent_value(value)
+            if channel and status:
+                found[channel] = status
+    consent_trait = traits.get("consent")
+    if isinstance(consent_trait, dict):
+        for key, value in consent_trait.items():
+            channel, status = _consent_channel(str(key)), _consent_value(value)
+            if channel and status:
+                found[channel] = status
+    return found
+
+
+@dataclass
+class NormalizedEvent:
+    """An accepted message, ready for identity resolution and storage."""
+
+    index: int
+    message_id: str
+    type: str
+    event: str | None
+    anonymous_id: str | None
+    user_id: str | None
+    timestamp: dt.datetime
+    original_timestamp: dt.datetime | None
+    sent_at: dt.datetime | None
+    received_at: dt.datetime
+    channel: str
+    device_type: str
+    device_id: str | None
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+    payload_json: str
+    identifiers: list[tuple[str, str]]
+    trait_updates: dict[str, Any]
+    consent_updates: dict[str, str]
+    timezone: str | None
+    locale: str | None
+    source: str
+    previous_id: str | None = None
+    profile_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def normalize(
+    message: Message,
+    *,
+    index: int,
+    message_id: str,
+    payload_json: str,
+    received_at: dt.datetime,
+    batch_sent_at: dt.datetime | None,
+    phone_region: str,
+    source: str,
+) -> NormalizedEvent:
+    original = utc(message.timestamp or message.originalTimestamp)
+    sent_at = utc(message.sentAt) or batch_sent_at
+    channel = derive_channel(message)
+    device_type, device_id = derive_device(message, channel)
+
+    # identify carries traits; other calls may carry the user's traits in context.traits.
+    if message.type == "identify":
+        traits = dict(message.traits)
+    elif message.type == "group":
+        traits = {}
+    else:
+        ctx_traits = message.context.get("traits")
+        traits = dict(ctx_traits) if isinstance(ctx_traits, dict) else {}
+    consents = extract_consents(message, traits)
+    traits.pop("consent", None)
+
+    identifiers: list[tuple[str, str]] = []
+    if message.userId:
+        identifiers.append(("user_id", message.userId))
+    if message.anonymousId:
+        identifiers.append(("anonymous_id", message.anonymousId))
+    email = normalize_email(traits.get("email"))
+    if email:
+        traits["email"] = email
+        identifiers.append(("email", email))
+    phone_raw = traits.get("phone")
+    if isinstance(phone_raw, str | int) and not isinstance(phone_raw, bool):
+        phone = normalize_phone(str(phone_raw), phone_region)
+        if phone:
+            traits["phone"] = phone
+            identifiers.append(("phone", phone))
+    if device_id:
+        identifiers.append(("device_id", device_id))
+    for key, kind in HANDLE_TRAITS.items():
+        value = traits.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            identifiers.append((kind, str(value).strip()[:512]))
+    device = message.context.get("device")
+    if isinstance(device, dict) and isinstance(device.get("token"), str) and device["token"]:
+        identifiers.append(("push_token", device["token"][:512]))
+    external = message.context.get("externalIds")
+    if isinstance(external, list):
+        for item in external:
+            if isinstance(item, dict):
+                kind = identifier_kind(item.get("type"))
+                value = item.get("id")
+                if kind and isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                    identifiers.append((kind, str(value).strip()[:512]))
+
+    tz_raw = message.context.get("timezone") or traits.get("timezone")
+    timezone = valid_timezone(tz_raw) if isinstance(tz_raw, str) and tz_raw else None
+    locale_raw = message.context.get("locale") or traits.get("locale")
+    locale = (
+        locale_raw.replace("_", "-") if isinstance(locale_raw, str) and _LOCALE_RE.match(locale_raw) else None
+    )
+
+    return NormalizedEvent(
+        index=index,
+        message_id=message_id,
+        type=message.type,
+        event=message.event if message.type == "track" else message.name,
+        anonymous_id=message.anonymousId,
+        user_id=message.userId,
+        timestamp=corrected_timestamp(original, sent_at, received_at),
+        original_timestamp=original,
+        sent_at=sent_at,
+        received_at=received_at,
+        channel=channel,
+        device_type=device_type,
+        device_id=device_id,
+        properties=message.properties,
+        traits=message.traits,
+        context=message.context,
+        payload_json=payload_json,
+        identifiers=list(dict.fromkeys(identifiers)),
+        trait_updates=traits,
+        consent_updates=consents,
+        timezone=timezone,
+        locale=locale,
+        source=source,
+        previous_id=message.previousId,
+    )

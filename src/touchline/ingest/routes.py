@@ -1,0 +1,106 @@
+"""The Segment-compatible tracking API: /v1/track, identify, page, screen, group, alias, batch, import."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from touchline.errors import BadRequest
+from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
+from touchline.ingest.normalize import utc
+from touchline.ingest.schemas import MESSAGE_TYPES, parse_timestamp
+from touchline.ingest.service import IngestResult, ingest, parse_items
+
+router = APIRouter(tags=["tracking"])
+
+
+def _parse_time(value: Any, field: str) -> dt.datetime | None:
+    try:
+        return utc(parse_timestamp(value))
+    except ValueError as exc:
+        raise BadRequest(f"{field} is not a valid date-time", {"field": field, "reason": "invalid date-time"}) from exc
+
+
+async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], default_type: str | None) -> JSONBody:
+    services = request.app.state.services
+    settings = services.stores.settings
+    key = presented_write_key(request) or (body.get("writeKey") if isinstance(body.get("writeKey"), str) else None)
+    principal = authenticate(services.keys, key, need="write")
+    received_at = dt.datetime.now(dt.UTC)
+    events, rejected = parse_items(
+        items,
+        received_at=received_at,
+        batch_sent_at=_parse_time(body.get("sentAt"), "sentAt"),
+        default_type=default_type,
+        max_event_bytes=settings.max_event_bytes,
+        phone_region=settings.default_phone_region,
+    )
+    result = IngestResult(rejected=rejected)
+    if events:
+        result = await run_in_threadpool(ingest, services.stores, principal.workspace_id, events, now=received_at,
+                                         result=result)
+        services.after_ingest(principal.workspace_id, result)
+    if rejected:
+        total = len(items)
+        return JSONBody(
+            {"error": f"{len({r['index'] for r in rejected})} of {total} messages rejected; "
+                      f"the others were stored",
+             "detail": rejected, "accepted": result.accepted, "duplicates": result.duplicates},
+            status_code=400,
+        )
+    return JSONBody(result.to_body(), status_code=200)
+
+
+def _single(message_type: str) -> Any:
+    async def endpoint(request: Request) -> JSONBody:
+        body = await read_json_body(request, request.app.state.services.stores.settings.max_event_bytes)
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object", {"field": "(body)", "reason": "not an object"})
+        return await _accept(request, [body], body=body, default_type=message_type)
+
+    endpoint.__name__ = f"v1_{message_type}"
+    endpoint.__doc__ = f"Segment `{message_type}` call: one message, at most 32 KB."
+    return endpoint
+
+
+for _type in MESSAGE_TYPES:
+    router.add_api_route(f"/v1/{_type}", _single(_type), methods=["POST"], response_class=JSONBody,
+                         summary=f"Record a {_type} call")
+
+
+async def _batch(request: Request) -> JSONBody:
+    """Many messages of any type (``{"batch": [...], "sentAt": ...}``), at most 500 KB; each message is
+    validated on its own, the good ones are stored, the bad ones are reported by index."""
+    body = await read_json_body(request, request.app.state.services.stores.settings.max_batch_bytes)
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object with a 'batch' array", {"field": "(body)", "reason": "not an object"})
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise BadRequest("'batch' must be an array of messages", {"field": "batch", "reason": "missing or not an array"})
+    shared_context = body.get("context")
+    shared_integrations = body.get("integrations")
+    if isinstance(shared_context, dict) or isinstance(shared_integrations, dict):
+        items = [_with_shared(item, shared_context, shared_integrations) for item in items]
+    return await _accept(request, items, body=body, default_type=None)
+
+
+def _with_shared(item: Any, context: Any, integrations: Any) -> Any:
+    """Top-level context/integrations of a batch apply to every message; a message's own keys win."""
+    if not isinstance(item, dict):
+        return item
+    merged = dict(item)
+    if isinstance(context, dict):
+        own = item.get("context") if isinstance(item.get("context"), dict) else {}
+        merged["context"] = {**context, **own}
+    if isinstance(integrations, dict):
+        own = item.get("integrations") if isinstance(item.get("integrations"), dict) else {}
+        merged["integrations"] = {**integrations, **own}
+    return merged
+
+
+router.add_api_route("/v1/batch", _batch, methods=["POST"], response_class=JSONBody, summary="Record a batch")
+router.add_api_route("/v1/import", _batch, methods=["POST"], response_class=JSONBody,
+                     summary="Import historical messages (same as batch)")

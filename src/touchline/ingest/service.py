@@ -1,0 +1,205 @@
+"""The one ingestion path: HTTP, bulk import and the demo all come through :func:`ingest`.
+
+A batch is validated item by item; the good items are de-duplicated by messageId, resolved to
+profiles, and written with their profile changes in one state-store transaction, so a batch is
+either wholly applied or not at all, and a resend changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+
+from touchline.ingest.normalize import NormalizedEvent, normalize, utc
+from touchline.ingest.schemas import Message, validation_errors
+from touchline.profiles import store as profile_store
+from touchline.profiles.identity import IdentityGraph, Observation
+from touchline.store import dialect
+from touchline.store.schema import event_staging, message_ids
+from touchline.store.types import RawJSON, dumps
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    profile_ids: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": not self.rejected, "accepted": self.accepted,
+                                "duplicates": self.duplicates}
+        if self.rejected:
+            body["rejected"] = self.rejected
+        return body
+
+
+def parse_items(
+    items: Sequence[Any],
+    *,
+    received_at: dt.datetime,
+    batch_sent_at: dt.datetime | None,
+    default_type: str | None,
+    max_event_bytes: int,
+    phone_region: str,
+    source: str | None = None,
+    message_id_fallback: Any = None,
+) -> tuple[list[NormalizedEvent], list[dict[str, Any]]]:
+    """Validate each item on its own; a bad item is reported with its index and never spoils the rest."""
+    good: list[NormalizedEvent] = []
+    bad: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            bad.append({"index": index, "field": "(message)", "reason": "must be a JSON object"})
+            continue
+        if default_type is not None:
+            if item.get("type") not in (None, default_type):
+                bad.append({"index": index, "field": "type",
+                            "reason": f"this endpoint takes {default_type!r} messages, got {item.get('type')!r}"})
+                continue
+            item = {**item, "type": default_type}
+        try:
+            payload = orjson.dumps(item).decode()
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            bad.append({"index": index, "field": "(message)", "reason": f"not serialisable as JSON: {exc}"})
+            continue
+        if len(payload.encode()) > max_event_bytes:
+            bad.append({"index": index, "field": "(message)",
+                        "reason": f"message is larger than {max_event_bytes // 1024} KB"})
+            continue
+        try:
+            message = Message.model_validate(item)
+        except ValidationError as exc:
+            bad.extend({"index": index, **e} for e in validation_errors(exc))
+            continue
+        message_id = message.messageId or (message_id_fallback(index, payload) if message_id_fallback else None)
+        good.append(
+            normalize(
+                message,
+                index=index,
+                message_id=message_id or uuid.uuid4().hex,
+                payload_json=payload,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
+                phone_region=phone_region,
+                source=source or _source_of(message),
+            )
+        )
+    return good, bad
+
+
+def _source_of(message: Message) -> str:
+    library = message.context.get("library")
+    if isinstance(library, dict) and isinstance(library.get("name"), str):
+        return str(library["name"])[:64]
+    return "api"
+
+
+def _claim_message_ids(conn: Connection, workspace_id: str, events: list[NormalizedEvent],
+                       received_at: dt.datetime) -> set[str]:
+    """Insert the batch's messageIds; the ones that come back are new, the rest were seen before."""
+    fresh: set[str] = set()
+    unique_ids = list(dict.fromkeys(e.message_id for e in events))
+    for i in range(0, len(unique_ids), 400):
+        chunk = unique_ids[i : i + 400]
+        stmt = (
+            dialect.insert_ignoring_conflicts(conn, message_ids)
+            .values([{"workspace_id": workspace_id, "message_id": m, "received_at": received_at} for m in chunk])
+            .returning(message_ids.c.message_id)
+        )
+        fresh.update(conn.execute(stmt).scalars())
+    return fresh
+
+
+def ingest(
+    stores: Stores,
+    workspace_id: str,
+    events: list[NormalizedEvent],
+    *,
+    now: dt.datetime | None = None,
+    result: IngestResult | None = None,
+) -> IngestResult:
+    """Store validated events and apply what they say to profiles, in one transaction."""
+    result = result or IngestResult()
+    if not events:
+        return result
+    now = utc(now) or dt.datetime.now(dt.UTC)
+    policy = stores.settings.user_id_conflict
+    t0 = time.perf_counter()
+    with stores.write() as conn:
+        dialect.lock_workspace_identities(conn, workspace_id)
+        fresh_ids = _claim_message_ids(conn, workspace_id, events, now)
+        seen: set[str] = set()
+        todo = []
+        for e in events:
+            if e.message_id in fresh_ids and e.message_id not in seen:
+                seen.add(e.message_id)
+                todo.append(e)
+        result.duplicates += len(events) - len(todo)
+        t1 = time.perf_counter()
+        if todo:
+            keys = list(dict.fromkeys(k for e in todo for k in _lookup_keys(e)))
+            known = profile_store.load_identities(conn, workspace_id, keys)
+            states = profile_store.load_profile_states(conn, workspace_id, set(known.values()))
+            graph = IdentityGraph(known, states, policy=policy)
+            t2 = time.perf_counter()
+            for e in todo:
+                e.profile_id = graph.resolve(_observation(e), now)
+            t3 = time.perf_counter()
+            profile_store.save_graph(conn, workspace_id, graph, now)
+            t4 = time.perf_counter()
+            # Profiles merged later in the same batch: point earlier events at the survivor.
+            for e in todo:
+                e.profile_id = graph.canonical(e.profile_id)
+            conn.execute(event_staging.insert(), [_staging_row(workspace_id, e) for e in todo])
+            t5 = time.perf_counter()
+            result.timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3,
+                              "stage": t5 - t4}
+    result.accepted += len(todo)
+    result.profile_ids.extend(dict.fromkeys(e.profile_id for e in todo))
+    return result
+
+
+def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
+    keys = list(e.identifiers)
+    if e.previous_id:
+        keys += [("user_id", e.previous_id), ("anonymous_id", e.previous_id)]
+    return keys
+
+
+def _observation(e: NormalizedEvent) -> Observation:
+    return Observation(
+        message_id=e.message_id, type=e.type, identifiers=e.identifiers, user_id=e.user_id,
+        timestamp=e.timestamp, channel=e.channel, device_type=e.device_type, source=e.source,
+        trait_updates=e.trait_updates, consent_updates=e.consent_updates, timezone=e.timezone,
+        locale=e.locale, previous_id=e.previous_id,
+    )
+
+
+def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id, "message_id": e.message_id, "type": e.type, "event": e.event,
+        "profile_id": e.profile_id, "anonymous_id": e.anonymous_id, "user_id": e.user_id,
+        "timestamp": e.timestamp, "original_timestamp": e.original_timestamp, "sent_at": e.sent_at,
+        "received_at": e.received_at, "channel": e.channel, "device_type": e.device_type,
+        "device_id": e.device_id, "properties": RawJSON(dumps(e.properties)), "traits": RawJSON(dumps(e.traits)),
+        "context": RawJSON(dumps(e.context)), "payload": RawJSON(e.payload_json),
+    }
+
+
+def staged_count(stores: Stores) -> int:
+    with stores.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(event_staging)).scalar_one())

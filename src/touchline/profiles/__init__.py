@@ -1,0 +1,1 @@
+"""Unify: the identity graph, one profile per customer, traits, consents, export and erase."""

@@ -1,0 +1,79 @@
+"""Management API for customers: read by any identifier, search, consents, export, erase."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from touchline.http import JSONBody, admin_principal
+from touchline.profiles import service
+from touchline.workspaces.service import Principal
+
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+Admin = Annotated[Principal, Depends(admin_principal)]
+
+
+class ConsentChanges(BaseModel):
+    """``{"email": true, "sms": false}``: grant or withdraw consent per channel."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def changes(self) -> dict[str, bool]:
+        return dict(self.model_extra or {})
+
+
+@router.get("", response_class=JSONBody, summary="Search customers by identifier or trait text")
+async def search_profiles(
+    request: Request,
+    principal: Admin,
+    q: Annotated[str, Query(max_length=256, description="email, phone, id prefix, or trait text")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> JSONBody:
+    stores = request.app.state.services.stores
+    rows = await run_in_threadpool(service.search, stores, principal.workspace_id, q, limit)
+    return JSONBody({"profiles": rows, "count": len(rows)})
+
+
+@router.get("/{identifier}", response_class=JSONBody, summary="One customer by any identifier")
+async def get_profile(
+    request: Request,
+    principal: Admin,
+    identifier: str,
+    timeline_limit: Annotated[int, Query(ge=0, le=1000)] = 50,
+) -> JSONBody:
+    stores = request.app.state.services.stores
+    view = await run_in_threadpool(service.get_profile, stores, principal.workspace_id, identifier,
+                                   timeline_limit=timeline_limit)
+    return JSONBody(view)
+
+
+@router.put("/{identifier}/consents", response_class=JSONBody, summary="Grant or withdraw consent per channel")
+async def put_consents(request: Request, principal: Admin, identifier: str, body: ConsentChanges) -> JSONBody:
+    from touchline.errors import BadRequest
+
+    changes: dict[str, Any] = body.changes()
+    if not changes:
+        raise BadRequest("no consent given", {"field": "(body)", "reason": 'send {"email": true, "sms": false}'})
+    bad = [k for k, v in changes.items() if not isinstance(v, bool)]
+    if bad:
+        raise BadRequest(f"consent for {bad[0]!r} must be true or false", {"field": bad[0], "reason": "not a boolean"})
+    stores = request.app.state.services.stores
+    consents = await run_in_threadpool(service.set_consents, stores, principal.workspace_id, identifier, changes)
+    return JSONBody({"consents": consents})
+
+
+@router.get("/{identifier}/export", response_class=JSONBody, summary="Everything held about one customer")
+async def export_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
+    stores = request.app.state.services.stores
+    data = await run_in_threadpool(service.export, stores, principal.workspace_id, identifier)
+    return JSONBody(data, headers={"Content-Disposition": 'attachment; filename="customer-export.json"'})
+
+
+@router.delete("/{identifier}", response_class=JSONBody, summary="Erase one customer and all their events")
+async def erase_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
+    stores = request.app.state.services.stores
+    counts = await run_in_threadpool(service.erase, stores, principal.workspace_id, identifier)
+    return JSONBody({"erased": counts})

@@ -1,0 +1,185 @@
+"""Reading one customer by any identifier, searching, consents, export and erase."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from touchline.errors import BadRequest, NotFound
+from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
+from touchline.profiles import store
+from touchline.profiles.identity import Key
+from touchline.store.schema import identities
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_BARE_KINDS = ("user_id", "email", "phone", "anonymous_id", "device_id")
+
+
+def identifier_candidates(raw: str, phone_region: str) -> list[Key]:
+    """``kind:value`` names one identity; a bare value is tried as profile id, userId, email, phone,
+    anonymousId and device id, in that order."""
+    raw = raw.strip()
+    if not raw:
+        raise BadRequest("identifier must not be empty", {"field": "identifier", "reason": "empty"})
+    candidates: list[Key] = []
+    kind, sep, value = raw.partition(":")
+    if sep and _KIND.match(kind) and value:
+        candidates.append(_normalised(kind, value, phone_region))
+    candidates.append(("profile_id", raw))
+    for bare in _BARE_KINDS:
+        candidates.append(_normalised(bare, raw, phone_region))
+    return list(dict.fromkeys(c for c in candidates if c[1]))
+
+
+def _normalised(kind: str, value: str, region: str) -> Key:
+    if kind == "email":
+        return kind, normalize_email(value) or ""
+    if kind == "phone":
+        return kind, normalize_phone(value, region) or ""
+    return kind, value
+
+
+def resolve(stores: Stores, workspace_id: str, identifier: str) -> str:
+    candidates = identifier_candidates(identifier, stores.settings.default_phone_region)
+    with stores.read() as conn:
+        found = store.find_profile_id(conn, workspace_id, candidates)
+        if found is None:
+            # Last resort: a handle of any kind (kakao_id, whatsapp_id, ...) with this exact value.
+            any_kind = conn.execute(
+                sa.select(identities.c.profile_id).where(
+                    identities.c.workspace_id == workspace_id, identities.c.value == identifier.strip()
+                ).limit(1)
+            ).scalar_one_or_none()
+            if any_kind is not None:
+                found = store.canonical_profile_id(conn, workspace_id, any_kind)
+    if found is None:
+        raise NotFound(f"no customer with identifier {identifier!r}",
+                       {"field": "identifier", "reason": "unknown identifier"})
+    return found
+
+
+def _events(stores: Stores, workspace_id: str, ids: list[str], limit: int | None, *, full: bool) -> list[dict[str, Any]]:
+    """Staged and stored events together (a just-sent event shows at once), newest first."""
+    with stores.read() as conn:
+        staged = store.staged_events(conn, workspace_id, ids, limit=limit, full=full)
+    with stores.events_conn() as econn:
+        stored = store.stored_events(conn=econn, workspace_id=workspace_id, profile_ids=ids, limit=limit, full=full)
+    by_seq = {e["seq"]: e for e in stored}
+    by_seq.update({e["seq"]: e for e in staged})
+    merged = sorted(by_seq.values(), key=lambda e: (e["timestamp"], e["seq"]), reverse=True)
+    return merged[:limit] if limit is not None else merged
+
+
+def get_profile(stores: Stores, workspace_id: str, identifier: str, *, timeline_limit: int = 50) -> dict[str, Any]:
+    profile_id = resolve(stores, workspace_id, identifier)
+    with stores.read() as conn:
+        row = store.profile_row(conn, workspace_id, profile_id)
+        if row is None:
+            raise NotFound(f"no customer with identifier {identifier!r}",
+                           {"field": "identifier", "reason": "unknown identifier"})
+        ids = store.merged_profile_ids(conn, workspace_id, profile_id)
+        idents = store.identities_of(conn, workspace_id, profile_id)
+        merges = store.merges_into(conn, workspace_id, ids)
+        conflicts = store.conflicts_of(conn, workspace_id, ids)
+    timeline = _events(stores, workspace_id, ids, timeline_limit, full=False)
+    return _profile_view(row, idents, merges, conflicts, timeline)
+
+
+def _profile_view(row: dict[str, Any], idents: list[dict[str, Any]], merges: list[dict[str, Any]],
+                  conflicts: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "created_at": row["created_at"],
+        "first_seen_at": row["first_seen_at"],
+        "last_seen_at": row["last_seen_at"],
+        "timezone": row["timezone"],
+        "locale": row["locale"],
+        "traits": row["traits"],
+        "trait_sources": row["trait_meta"],
+        "consents": row["consents"],
+        "stats": {
+            "event_count": row["event_count"],
+            "channels": row["channels"],
+            "devices": row["devices"],
+            "last_channel": row["last_channel"],
+            "last_device_type": row["last_device_type"],
+        },
+        "identities": idents,
+        "merged_profiles": merges,
+        "identity_conflicts": conflicts,
+        "timeline": [{k: v for k, v in e.items() if k != "seq"} for e in timeline],
+    }
+
+
+def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        rows = store.search_profiles(conn, workspace_id, q.strip(), limit)
+    return [
+        {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "last_seen_at": r["last_seen_at"],
+         "last_channel": r["last_channel"], "event_count": r["event_count"]}
+        for r in rows
+    ]
+
+
+def set_consents(stores: Stores, workspace_id: str, identifier: str, changes: dict[str, bool],
+                 *, source: str = "api", now: dt.datetime | None = None) -> dict[str, Any]:
+    unknown = [c for c in changes if c not in CONSENT_CHANNELS]
+    if unknown:
+        raise BadRequest(f"unknown consent channel {unknown[0]!r}",
+                         {"field": unknown[0], "reason": f"channels are {', '.join(CONSENT_CHANNELS)}"})
+    profile_id = resolve(stores, workspace_id, identifier)
+    now = now or dt.datetime.now(dt.UTC)
+    with stores.write() as conn:
+        row = store.profile_row(conn, workspace_id, profile_id)
+        assert row is not None
+        consents = dict(row["consents"])
+        for channel, granted in changes.items():
+            consents[channel] = {"status": "granted" if granted else "denied", "at": now.isoformat(), "source": source}
+        store.update_consents(conn, workspace_id, profile_id, consents, now)
+    return consents
+
+
+def export(stores: Stores, workspace_id: str, identifier: str) -> dict[str, Any]:
+    """Everything Touchline holds about one customer (GDPR Art. 15 / PIPA access request)."""
+    profile_id = resolve(stores, workspace_id, identifier)
+    with stores.read() as conn:
+        row = store.profile_row(conn, workspace_id, profile_id)
+        assert row is not None
+        ids = store.merged_profile_ids(conn, workspace_id, profile_id)
+        idents = store.identities_of(conn, workspace_id, profile_id)
+        merges = store.merges_into(conn, workspace_id, ids)
+        conflicts = store.conflicts_of(conn, workspace_id, ids)
+    all_events = _events(stores, workspace_id, ids, None, full=True)
+    view = _profile_view(row, idents, merges, conflicts, [])
+    view.pop("timeline")
+    view["events"] = [{k: v for k, v in e.items() if k != "seq"} for e in all_events]
+    view["exported_at"] = dt.datetime.now(dt.UTC)
+    return view
+
+
+def erase(stores: Stores, workspace_id: str, identifier: str) -> dict[str, int]:
+    """Remove the customer: identities, traits and consents, merged profiles, and every event.
+
+    Staging rows go first, in the state store; a pump that had already claimed some holds their
+    locks, so the delete waits for it, and the event-store delete that follows catches what it moved.
+    """
+    profile_id = resolve(stores, workspace_id, identifier)
+    now = dt.datetime.now(dt.UTC)
+    with stores.pump_paused():
+        with stores.read() as conn:
+            ids = store.merged_profile_ids(conn, workspace_id, profile_id)
+        with stores.events_conn() as econn:
+            erased_events = store.erase_events(econn, workspace_id, ids)
+        with stores.write() as conn:
+            counts = store.erase_state(conn, workspace_id, ids, now, erased_events)
+        with stores.events_conn() as econn:
+            erased_events += store.erase_events(econn, workspace_id, ids)
+    return {"profiles": counts["profiles"], "identities": counts["identities"],
+            "events": erased_events + counts["staged_events"]}

@@ -1,0 +1,346 @@
+"""All SQL for profiles and identities (state store) and for a profile's events (both stores)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from touchline.profiles.identity import IdentityGraph, Key, ProfileState
+from touchline.store import dialect
+from touchline.store.schema import (
+    erasures,
+    event_staging,
+    events,
+    identities,
+    identity_conflicts,
+    profile_merges,
+    profiles,
+)
+
+_CHUNK = 400
+_PROFILE_STATE_FIELDS = (
+    "created_at", "first_seen_at", "last_seen_at", "user_id", "traits", "trait_meta", "consents", "timezone",
+    "locale", "event_count", "channels", "devices", "last_channel", "last_device_type", "merged_into",
+)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --- identity resolution ---------------------------------------------------------------------------
+
+
+def load_identities(conn: Connection, workspace_id: str, keys: Sequence[Key]) -> dict[Key, str]:
+    found: dict[Key, str] = {}
+    for chunk in _chunks(list(keys)):
+        query = sa.select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
+            identities.c.workspace_id == workspace_id,
+            sa.tuple_(identities.c.kind, identities.c.value).in_(list(chunk)),
+        )
+        for kind, value, profile_id in conn.execute(query):
+            found[(kind, value)] = profile_id
+    return found
+
+
+def load_profile_states(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> list[ProfileState]:
+    """The profiles, following merge pointers so that a stale pointer still lands on the survivor."""
+    wanted = set(profile_ids)
+    loaded: dict[str, ProfileState] = {}
+    while wanted:
+        ids = list(wanted - loaded.keys())
+        wanted = set()
+        for chunk in _chunks(ids):
+            query = sa.select(profiles.c.id, *[profiles.c[f] for f in _PROFILE_STATE_FIELDS]).where(
+                profiles.c.workspace_id == workspace_id, profiles.c.id.in_(list(chunk))
+            )
+            for row in conn.execute(query).mappings():
+                state = ProfileState(**row)
+                loaded[state.id] = state
+                if state.merged_into and state.merged_into not in loaded:
+                    wanted.add(state.merged_into)
+    return list(loaded.values())
+
+
+def save_graph(conn: Connection, workspace_id: str, graph: IdentityGraph, now: dt.datetime) -> None:
+    new_rows, changed_rows = [], []
+    for p in graph.profiles.values():
+        if not p.dirty:
+            continue
+        values = {f: getattr(p, f) for f in _PROFILE_STATE_FIELDS}
+        if p.is_new:
+            new_rows.append({"id": p.id, "workspace_id": workspace_id, "updated_at": now, **values})
+        else:
+            changed_rows.append({"b_id": p.id, "updated_at": now, **values})
+    if new_rows:
+        conn.execute(profiles.insert(), new_rows)
+    if changed_rows:
+        conn.execute(
+            profiles.update()
+            .where(profiles.c.id == sa.bindparam("b_id"))
+            .values({f: sa.bindparam(f) for f in ("updated_at", *_PROFILE_STATE_FIELDS)}),
+            changed_rows,
+        )
+    for merge in graph.merges:
+        # Identities not loaded into this batch's view still move with their profile.
+        conn.execute(
+            identities.update()
+            .where(identities.c.workspace_id == workspace_id, identities.c.profile_id == merge.from_profile_id)
+            .values(profile_id=merge.into_profile_id)
+        )
+        conn.execute(
+            profiles.update()
+            .where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into == merge.from_profile_id)
+            .values(merged_into=merge.into_profile_id)
+        )
+    if graph.merges:
+        conn.execute(
+            profile_merges.insert(),
+            [
+                {"workspace_id": workspace_id, "from_profile_id": m.from_profile_id,
+                 "into_profile_id": m.into_profile_id, "merged_at": now, "reason": m.reason,
+                 "message_id": m.message_id}
+                for m in graph.merges
+            ],
+        )
+    if graph.new_identities:
+        conn.execute(
+            dialect.insert_ignoring_conflicts(conn, identities),
+            [
+                {"workspace_id": workspace_id, "kind": n.kind, "value": n.value, "profile_id": n.profile_id,
+                 "first_seen_at": n.first_seen_at, "last_seen_at": n.first_seen_at, "source": n.source}
+                for n in graph.new_identities.values()
+            ],
+        )
+    if graph.conflicts:
+        conn.execute(
+            identity_conflicts.insert(),
+            [
+                {"workspace_id": workspace_id, "kind": c.kind, "value": c.value, "profile_id": c.profile_id,
+                 "other_profile_id": c.other_profile_id, "message_id": c.message_id, "detected_at": now,
+                 "reason": c.reason}
+                for c in graph.conflicts
+            ],
+        )
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+def find_profile_id(conn: Connection, workspace_id: str, candidates: Sequence[Key]) -> str | None:
+    """The canonical profile for the first identifier that is known."""
+    for key in candidates:
+        if key[0] == "profile_id":
+            row = conn.execute(
+                sa.select(profiles.c.id, profiles.c.merged_into).where(
+                    profiles.c.workspace_id == workspace_id, profiles.c.id == key[1]
+                )
+            ).first()
+            if row is not None:
+                return canonical_profile_id(conn, workspace_id, row.id)
+            continue
+        found = conn.execute(
+            sa.select(identities.c.profile_id).where(
+                identities.c.workspace_id == workspace_id, identities.c.kind == key[0], identities.c.value == key[1]
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return canonical_profile_id(conn, workspace_id, found)
+    return None
+
+
+def canonical_profile_id(conn: Connection, workspace_id: str, profile_id: str) -> str:
+    for _ in range(64):
+        merged_into = conn.execute(
+            sa.select(profiles.c.merged_into).where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
+        ).scalar_one_or_none()
+        if merged_into is None:
+            return profile_id
+        profile_id = merged_into
+    return profile_id
+
+
+def profile_row(conn: Connection, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def merged_profile_ids(conn: Connection, workspace_id: str, profile_id: str) -> list[str]:
+    """The profile and every profile that was merged into it (whose events are its history too)."""
+    query = sa.select(profiles.c.id).where(
+        profiles.c.workspace_id == workspace_id, profiles.c.merged_into == profile_id
+    )
+    return [profile_id, *conn.execute(query).scalars()]
+
+
+def identities_of(conn: Connection, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:
+    query = (
+        sa.select(identities.c.kind, identities.c.value, identities.c.first_seen_at, identities.c.source)
+        .where(identities.c.workspace_id == workspace_id, identities.c.profile_id == profile_id)
+        .order_by(identities.c.kind, identities.c.first_seen_at)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def merges_into(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    query = (
+        sa.select(profile_merges.c.from_profile_id, profile_merges.c.into_profile_id, profile_merges.c.merged_at,
+                  profile_merges.c.reason, profile_merges.c.message_id)
+        .where(profile_merges.c.workspace_id == workspace_id, profile_merges.c.into_profile_id.in_(profile_ids))
+        .order_by(profile_merges.c.merged_at)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def conflicts_of(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    query = (
+        sa.select(identity_conflicts.c.kind, identity_conflicts.c.value, identity_conflicts.c.profile_id,
+                  identity_conflicts.c.other_profile_id, identity_conflicts.c.reason,
+                  identity_conflicts.c.detected_at, identity_conflicts.c.message_id)
+        .where(
+            identity_conflicts.c.workspace_id == workspace_id,
+            sa.or_(identity_conflicts.c.profile_id.in_(profile_ids),
+                   identity_conflicts.c.other_profile_id.in_(profile_ids)),
+        )
+        .order_by(identity_conflicts.c.detected_at)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+_TIMELINE_COLUMNS = ("message_id", "type", "event", "timestamp", "received_at", "channel", "device_type",
+                     "device_id", "anonymous_id", "user_id", "properties", "context", "traits")
+
+
+def _events_query(table: sa.Table, workspace_id: str, profile_ids: Sequence[str], full: bool) -> sa.Select[Any]:
+    cols = [table.c.seq, *(table.c[c] for c in _TIMELINE_COLUMNS)]
+    if full:
+        cols.append(table.c.payload)
+    return sa.select(*cols).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(profile_ids)))
+
+
+def staged_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int | None,
+                  full: bool = False) -> list[dict[str, Any]]:
+    query = _events_query(event_staging, workspace_id, profile_ids, full).order_by(event_staging.c.timestamp.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def stored_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int | None,
+                  full: bool = False) -> list[dict[str, Any]]:
+    query = _events_query(events, workspace_id, profile_ids, full).order_by(events.c.timestamp.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
+    """Identifiers starting with ``q`` (index range scan), then trait text containing it."""
+    ids: list[str] = []
+    if q:
+        prefix = conn.execute(
+            sa.select(identities.c.profile_id)
+            .where(identities.c.workspace_id == workspace_id, identities.c.value >= q,
+                   identities.c.value < q + "\U0010ffff")
+            .limit(limit * 4)
+        ).scalars()
+        ids.extend(dict.fromkeys(prefix))
+    rows: list[dict[str, Any]] = []
+    if ids:
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(ids[: limit * 4]))
+            ).mappings()
+        ]
+    canonical = {r["id"] for r in rows if r["merged_into"] is None}
+    missing = {r["merged_into"] for r in rows if r["merged_into"] is not None} - canonical
+    if missing:
+        rows += [
+            dict(r)
+            for r in conn.execute(
+                sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(list(missing)))
+            ).mappings()
+        ]
+    result = [r for r in rows if r["merged_into"] is None]
+    if len(result) < limit:
+        seen = {r["id"] for r in result}
+        query = sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None))
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(sa.cast(profiles.c.traits, sa.Text).like(pattern, escape="\\"))
+        query = query.order_by(profiles.c.last_seen_at.desc()).limit(limit + len(seen))
+        result += [dict(r) for r in conn.execute(query).mappings() if r["id"] not in seen]
+    return result[:limit]
+
+
+def count_profiles(conn: Connection, workspace_id: str) -> dict[str, int]:
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(profiles).where(profiles.c.workspace_id == workspace_id,
+                                                                profiles.c.merged_into.is_(None))
+    ).scalar_one()
+    merged = conn.execute(
+        sa.select(sa.func.count()).select_from(profile_merges).where(profile_merges.c.workspace_id == workspace_id)
+    ).scalar_one()
+    known = conn.execute(
+        sa.select(sa.func.count()).select_from(profiles).where(
+            profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None), profiles.c.user_id.is_not(None)
+        )
+    ).scalar_one()
+    ids = conn.execute(
+        sa.select(sa.func.count()).select_from(identities).where(identities.c.workspace_id == workspace_id)
+    ).scalar_one()
+    return {"profiles": int(total), "identified": int(known), "merges": int(merged), "identities": int(ids)}
+
+
+def update_consents(conn: Connection, workspace_id: str, profile_id: str, consents: dict[str, Any],
+                    now: dt.datetime) -> None:
+    conn.execute(
+        profiles.update()
+        .where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
+        .values(consents=consents, updated_at=now)
+    )
+
+
+# --- erase -----------------------------------------------------------------------------------------
+
+
+def erase_state(conn: Connection, workspace_id: str, profile_ids: Sequence[str], now: dt.datetime,
+                erased_events: int) -> dict[str, int]:
+    ids = list(profile_ids)
+    counts = {
+        "identities": conn.execute(
+            identities.delete().where(identities.c.workspace_id == workspace_id, identities.c.profile_id.in_(ids))
+        ).rowcount,
+        "staged_events": conn.execute(
+            event_staging.delete().where(event_staging.c.workspace_id == workspace_id,
+                                         event_staging.c.profile_id.in_(ids))
+        ).rowcount,
+    }
+    conn.execute(identity_conflicts.delete().where(
+        identity_conflicts.c.workspace_id == workspace_id,
+        sa.or_(identity_conflicts.c.profile_id.in_(ids), identity_conflicts.c.other_profile_id.in_(ids))))
+    conn.execute(profile_merges.delete().where(
+        profile_merges.c.workspace_id == workspace_id,
+        sa.or_(profile_merges.c.into_profile_id.in_(ids), profile_merges.c.from_profile_id.in_(ids))))
+    counts["profiles"] = conn.execute(
+        profiles.delete().where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(ids))
+    ).rowcount
+    conn.execute(erasures.insert().values(
+        workspace_id=workspace_id, profile_id=ids[0], erased_at=now, identities=counts["identities"],
+        profiles=counts["profiles"], events=erased_events + counts["staged_events"]))
+    return counts
+
+
+def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> int:
+    result = conn.execute(
+        events.delete().where(events.c.workspace_id == workspace_id, events.c.profile_id.in_(list(profile_ids)))
+    )
+    return max(result.rowcount or 0, 0)

@@ -1,0 +1,84 @@
+"""The one reader of the environment: ``TOUCHLINE_*`` variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+KB = 1024
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("TOUCHLINE_CONFIG", "touchline.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOUCHLINE_", extra="ignore")
+
+    data_dir: Path = Field(Path("touchline-data"), description="Where the embedded stores live.")
+    database_url: str | None = Field(None, description="State store URL; SQLite file in data_dir if unset.")
+    events_url: str | None = Field(None, description="Event store URL; DuckDB file in data_dir if unset.")
+
+    write_key: SecretStr | None = Field(None, description="Seeds a write key for the default workspace.")
+    admin_token: SecretStr | None = Field(None, description="Seeds an admin token for the default workspace.")
+    default_workspace: str = "default"
+
+    default_timezone: str = "Asia/Seoul"
+    default_phone_region: str = "KR"
+    default_currency: str = "KRW"
+
+    # Two different userIds reaching one profile: keep them apart and record a conflict, or merge anyway.
+    user_id_conflict: Literal["keep_separate", "merge"] = "keep_separate"
+
+    # Segment's documented limits: 32 KB an event, 500 KB a batch request.
+    max_event_bytes: int = 32 * KB
+    max_batch_bytes: int = 500 * KB
+
+    # How often the embedded server moves staged events into the event store.
+    pump_interval_seconds: float = 0.25
+    pump_batch_rows: int = 20_000
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @cached_property
+    def state_url(self) -> str:
+        if self.database_url:
+            return _normalise_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'state.sqlite3').resolve()}"
+
+    @cached_property
+    def event_store_url(self) -> str:
+        if self.events_url:
+            return _normalise_url(self.events_url)
+        return f"duckdb:///{(self.data_dir / 'events.duckdb').resolve()}"
+
+
+def _normalise_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` spelling people copy from elsewhere; we drive it with psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,198 @@
+"""Opening the two stores from settings, and the pump that moves staged events to the event store."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection, Engine
+
+from touchline.errors import StoreUnavailable
+from touchline.settings import Settings
+from touchline.store import dialect
+from touchline.store.schema import EVENT_COLUMNS, event_staging
+from touchline.store.types import RawJSON, dumps
+
+READ_ONLY = {"touchline_read_only": True}
+_JSON_COLUMNS = ("properties", "traits", "context", "payload")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        json_serializer=dumps,
+    )
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN, so that writes can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # BEGIN IMMEDIATE: a writer waits for the lock at the start instead of failing at commit.
+        read_only = conn.get_execution_options().get("touchline_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _duckdb_engine(url: str) -> Engine:
+    engine = sa.create_engine(url, json_serializer=dumps)
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SET TimeZone = 'UTC'")
+
+    return engine
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    if url.startswith("duckdb"):
+        return _duckdb_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=dumps)
+
+
+@dataclass
+class Stores:
+    """Both stores of one installation. Engines are created lazily: a CLI command that only needs the
+    state store must still work while a server holds the DuckDB file."""
+
+    settings: Settings
+    _state: Engine | None = None
+    _events: Engine | None = None
+    _pump_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def state(self) -> Engine:
+        if self._state is None:
+            self._state = create_engine(self.settings.state_url)
+        return self._state
+
+    @property
+    def events(self) -> Engine:
+        if self._events is None:
+            self._events = create_engine(self.settings.event_store_url)
+        return self._events
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A state-store transaction that may write; the caller (the edge) owns it."""
+        try:
+            with self.state.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable("the state store is unavailable", str(exc.orig)) from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.state.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable("the state store is unavailable", str(exc.orig)) from exc
+
+    @contextlib.contextmanager
+    def events_conn(self) -> Iterator[Connection]:
+        try:
+            with self.events.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
+
+    def pump(self, max_rows: int | None = None) -> int:
+        """Move every staged event into the event store; returns how many moved.
+
+        Exactly once: rows are appended before they leave staging, and the append skips sequence
+        numbers the event store already holds, so a crash between the two steps only repeats work.
+        """
+        limit = self.settings.pump_batch_rows
+        moved = 0
+        with self._pump_lock:
+            while max_rows is None or moved < max_rows:
+                n = self._pump_chunk(limit)
+                moved += n
+                if n < limit:
+                    break
+        return moved
+
+    @contextlib.contextmanager
+    def pump_paused(self) -> Iterator[None]:
+        """No pump of this process runs inside the block (erase uses it to leave nothing behind)."""
+        with self._pump_lock:
+            yield
+
+    def _pump_chunk(self, limit: int) -> int:
+        columns = [event_staging.c.seq] + [
+            sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c in _JSON_COLUMNS else event_staging.c[c]
+            for c in EVENT_COLUMNS
+        ]
+        query = sa.select(*columns).order_by(event_staging.c.seq).limit(limit)
+        with self.state.connect() as sconn:
+            holds_locks = sconn.dialect.name == dialect.POSTGRES
+            claim = sconn.execution_options(**READ_ONLY).begin()
+            try:
+                rows = [
+                    {k: RawJSON(v) if k in _JSON_COLUMNS and isinstance(v, str) else v for k, v in r.items()}
+                    for r in sconn.execute(dialect.lock_for_claim(sconn, query)).mappings()
+                ]
+                if not holds_locks:
+                    claim.commit()
+                if not rows:
+                    return 0
+                with self.events_conn() as econn:
+                    dialect.append_events(econn, rows)
+                seqs = [r["seq"] for r in rows]
+                if holds_locks:
+                    dialect.delete_in_chunks(sconn, event_staging, event_staging.c.seq, seqs)
+                    claim.commit()
+                else:
+                    with sconn.begin():
+                        sconn.execute(
+                            event_staging.delete().where(event_staging.c.seq.between(min(seqs), max(seqs)))
+                        )
+                return len(rows)
+            finally:
+                if claim.is_active:
+                    claim.rollback()
+
+    def dispose(self) -> None:
+        for engine in (self._state, self._events):
+            if engine is not None:
+                engine.dispose()
+        self._state = self._events = None
+
+
+def _lock_hint(exc: sa.exc.OperationalError) -> str:
+    text = str(exc.orig)
+    if "lock" in text.lower():
+        return text + " (another Touchline process, probably `touchline serve`, holds the DuckDB file)"
+    return text
+
+
+def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> Stores:
+    from touchline.store.migrations import upgrade
+    from touchline.workspaces.service import bootstrap
+
+    settings = settings or Settings()
+    if settings.database_url is None or settings.events_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stores = Stores(settings)
+    if migrate:
+        upgrade(stores)
+    bootstrap(stores)
+    return stores

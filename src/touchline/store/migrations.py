@@ -1,0 +1,93 @@
+"""Versioned schema migrations for both stores (``touchline db upgrade``).
+
+A fresh database gets the current schema in one step and is stamped with the newest version (the
+approach Alembic recommends for new databases); an existing one runs, in order, every migration
+newer than its stamp. A migration is a function of a connection, so it can branch on the dialect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from touchline.store import dialect
+from touchline.store.schema import events_metadata, state_metadata
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _initial_state(conn: Connection) -> None:
+    state_metadata.create_all(conn)
+
+
+def _initial_events(conn: Connection) -> None:
+    events_metadata.create_all(conn)
+    for ddl in dialect.extra_event_store_ddl(conn):
+        conn.exec_driver_sql(ddl)
+
+
+STATE_MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _initial_state)]
+EVENT_MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _initial_events)]
+
+_version_metadata = sa.MetaData()
+schema_versions = sa.Table(
+    "touchline_schema_versions",
+    _version_metadata,
+    sa.Column("store", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied_at", sa.Text, nullable=False),
+)
+
+
+def current_version(conn: Connection, store: str) -> int:
+    _version_metadata.create_all(conn)
+    found = conn.execute(
+        sa.select(schema_versions.c.version).where(schema_versions.c.store == store)
+    ).scalar_one_or_none()
+    return int(found or 0)
+
+
+def _stamp(conn: Connection, store: str, version: int) -> None:
+    now = dt.datetime.now(dt.UTC).isoformat()
+    updated = conn.execute(
+        schema_versions.update().where(schema_versions.c.store == store).values(version=version, applied_at=now)
+    )
+    if not updated.rowcount:
+        conn.execute(schema_versions.insert().values(store=store, version=version, applied_at=now))
+
+
+def _upgrade_one(engine: Engine, store: str, migrations: list[Migration]) -> tuple[int, int]:
+    with engine.begin() as conn:
+        before = current_version(conn, store)
+        latest = migrations[-1].version
+        if before == 0:
+            migrations[0].apply(conn)
+            # A fresh database: the first migration builds today's schema, nothing else to replay.
+            _stamp(conn, store, latest)
+            return before, latest
+        for migration in migrations:
+            if migration.version > before:
+                migration.apply(conn)
+                _stamp(conn, store, migration.version)
+        return before, latest
+
+
+def upgrade(stores: Stores) -> dict[str, tuple[int, int]]:
+    """Bring both stores to the newest schema; returns {store: (version before, version after)}."""
+    return {
+        "state": _upgrade_one(stores.state, "state", STATE_MIGRATIONS),
+        "events": _upgrade_one(stores.events, "events", EVENT_MIGRATIONS),
+    }

@@ -1,0 +1,172 @@
+"""Every table, as SQLAlchemy Core. Two metadata objects: the state store and the event store."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from touchline.store.types import JSONDocument, UTCDateTime, big_id
+
+state_metadata = sa.MetaData()
+events_metadata = sa.MetaData()
+
+# --- state store -----------------------------------------------------------------------------------
+
+workspaces = sa.Table(
+    "workspaces",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # "write" | "admin"
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+profiles = sa.Table(
+    "profiles",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # A profile merged into another keeps its row (and its id keeps resolving) but points onwards.
+    sa.Column("merged_into", sa.Text),
+    sa.Column("user_id", sa.Text),
+    sa.Column("traits", JSONDocument, nullable=False),
+    # {trait: {"at": iso time, "source": where it came from}}
+    sa.Column("trait_meta", JSONDocument, nullable=False),
+    # {channel: {"status": "granted"|"denied", "at": iso time, "source": ...}}
+    sa.Column("consents", JSONDocument, nullable=False),
+    sa.Column("timezone", sa.Text),
+    sa.Column("locale", sa.Text),
+    sa.Column("event_count", sa.BigInteger, nullable=False, server_default="0"),
+    # {channel: count}, {device_type: count}: cheap computed traits kept on every ingest
+    sa.Column("channels", JSONDocument, nullable=False),
+    sa.Column("devices", JSONDocument, nullable=False),
+    sa.Column("last_channel", sa.Text),
+    sa.Column("last_device_type", sa.Text),
+    sa.Index("ix_profiles_ws_last_seen", "workspace_id", "last_seen_at"),
+    sa.Index("ix_profiles_ws_user", "workspace_id", "user_id"),
+    sa.Index("ix_profiles_merged_into", "merged_into"),
+)
+
+identities = sa.Table(
+    "identities",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_identities_profile", "profile_id"),
+    sa.Index("ix_identities_ws_value", "workspace_id", "value"),
+)
+
+profile_merges = sa.Table(
+    "profile_merges",
+    state_metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("from_profile_id", sa.Text, nullable=False),
+    sa.Column("into_profile_id", sa.Text, nullable=False),
+    sa.Column("merged_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Index("ix_profile_merges_into", "into_profile_id"),
+)
+
+identity_conflicts = sa.Table(
+    "identity_conflicts",
+    state_metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("other_profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("detected_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("ix_identity_conflicts_ws", "workspace_id", "detected_at"),
+)
+
+message_ids = sa.Table(
+    "message_ids",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+
+def _event_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+    return [
+        sa.Column("workspace_id", sa.Text, nullable=False),
+        sa.Column("message_id", sa.Text, nullable=False),
+        sa.Column("type", sa.Text, nullable=False),
+        sa.Column("event", sa.Text),  # track: event name; page/screen: name
+        sa.Column("profile_id", sa.Text, nullable=False),
+        sa.Column("anonymous_id", sa.Text),
+        sa.Column("user_id", sa.Text),
+        sa.Column("timestamp", UTCDateTime, nullable=False),
+        sa.Column("original_timestamp", UTCDateTime),
+        sa.Column("sent_at", UTCDateTime),
+        sa.Column("received_at", UTCDateTime, nullable=False),
+        sa.Column("channel", sa.Text, nullable=False),
+        sa.Column("device_type", sa.Text, nullable=False),
+        sa.Column("device_id", sa.Text),
+        sa.Column("properties", JSONDocument, nullable=False),
+        sa.Column("traits", JSONDocument, nullable=False),
+        sa.Column("context", JSONDocument, nullable=False),
+        sa.Column("payload", JSONDocument, nullable=False),  # the original message, untouched
+    ]
+
+
+EVENT_COLUMNS = [c.name for c in _event_columns()]
+
+# Accepted events wait here, written in the same transaction as the profile changes they caused,
+# until the pump moves them to the event store. This keeps ingestion atomic across two databases.
+event_staging = sa.Table(
+    "event_staging",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    *_event_columns(),
+    sa.Index("ix_event_staging_profile", "profile_id"),
+    # AUTOINCREMENT: a drained table must never hand out a sequence number the event store has seen.
+    sqlite_autoincrement=True,
+)
+
+erasures = sa.Table(
+    "erasures",
+    state_metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("erased_at", UTCDateTime, nullable=False),
+    sa.Column("identities", sa.Integer, nullable=False),
+    sa.Column("profiles", sa.Integer, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+)
+
+# --- event store -----------------------------------------------------------------------------------
+
+events = sa.Table(
+    "events",
+    events_metadata,
+    sa.Column("seq", sa.BigInteger, nullable=False, autoincrement=False),
+    *_event_columns(),
+)

@@ -1,0 +1,1 @@
+"""Workspaces (one shop or one environment) and the keys that belong to them."""

@@ -1,0 +1,126 @@
+"""Workspaces and keys: creating them, seeding them from the environment, resolving a presented key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy.engine import Connection
+
+from touchline.errors import BadRequest, NotFound
+from touchline.workspaces import store
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+KeyKind = Literal["write", "admin"]
+_PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key of one kind, bound to one workspace."""
+
+    workspace_id: str
+    kind: KeyKind
+    key_id: str
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_workspace_id() -> str:
+    return "ws_" + uuid.uuid4().hex[:16]
+
+
+def bootstrap(stores: Stores) -> None:
+    """The embedded default needs no configuration: make the default workspace, and seed the keys
+    given in TOUCHLINE_WRITE_KEY / TOUCHLINE_ADMIN_TOKEN."""
+    settings = stores.settings
+    now = dt.datetime.now(dt.UTC)
+    with stores.write() as conn:
+        workspace = store.workspace_by_name(conn, settings.default_workspace)
+        if workspace is None:
+            store.insert_workspace(conn, new_workspace_id(), settings.default_workspace, now)
+            workspace = store.workspace_by_name(conn, settings.default_workspace)
+        assert workspace is not None
+        for kind, secret in (("write", settings.write_key), ("admin", settings.admin_token)):
+            if secret is not None and secret.get_secret_value():
+                _insert_key(conn, workspace["id"], kind, secret.get_secret_value(), "from environment", now)
+
+
+def create_workspace(conn: Connection, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise BadRequest("workspace name must not be empty", {"field": "name", "reason": "empty"})
+    if store.workspace_by_name(conn, name) is not None:
+        raise BadRequest(f"workspace {name!r} already exists", {"field": "name", "reason": "taken"})
+    workspace_id = new_workspace_id()
+    store.insert_workspace(conn, workspace_id, name, dt.datetime.now(dt.UTC))
+    return workspace_id
+
+
+def workspace_id_by_name(conn: Connection, name: str) -> str:
+    found = store.workspace_by_name(conn, name)
+    if found is None:
+        raise NotFound(f"no workspace named {name!r}", {"field": "workspace", "reason": "unknown"})
+    return str(found["id"])
+
+
+def create_key(conn: Connection, workspace_id: str, kind: KeyKind, label: str = "") -> str:
+    """Make a new random key and return it; only its hash is stored."""
+    key = _PREFIX[kind] + secrets.token_urlsafe(24)
+    _insert_key(conn, workspace_id, kind, key, label, dt.datetime.now(dt.UTC))
+    return key
+
+
+def _insert_key(conn: Connection, workspace_id: str, kind: str, key: str, label: str, now: dt.datetime) -> None:
+    store.insert_key(
+        conn,
+        id="key_" + uuid.uuid4().hex[:16],
+        workspace_id=workspace_id,
+        kind=kind,
+        key_hash=hash_key(key),
+        prefix=key[:8],
+        label=label,
+        created_at=now,
+    )
+
+
+class KeyResolver:
+    """Resolves presented keys to principals, caching hits briefly: ingestion checks a key on every
+    request and must not pay a query each time. A revoked key stops working within ``ttl`` seconds."""
+
+    def __init__(self, stores: Stores, ttl: float = 30.0) -> None:
+        self._stores = stores
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._stores.read() as conn:
+            row = store.key_by_hash(conn, digest)
+        principal = Principal(row["workspace_id"], row["kind"], row["id"]) if row else None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            # Unknown keys are cached for a shorter time, so a key created a moment ago works soon.
+            self._cache[digest] = (now + (self._ttl if principal else 2.0), principal)
+        return principal
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
