@@ -1,2 +1,27 @@
+"""The ``touchline`` command."""
+
+from __future__ import annotations
+
 import typer
-app = typer.Typer()
+
+from touchline.cli.data import import_command, profiles_app
+from touchline.cli.demo import demo
+from touchline.cli.keys import keys_app, workspaces_app
+from touchline.cli.serve import db_app, serve
+
+app = typer.Typer(
+    name="touchline",
+    help="Touchline: self-hosted omnichannel customer engagement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve)
+app.command("demo")(demo)
+app.command("import")(import_command)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(profiles_app, name="profiles")
+
+if __name__ == "__main__":
+    app()

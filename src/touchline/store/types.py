@@ -14,6 +14,10 @@ UTC = dt.UTC
 
 
 def dumps(value: Any) -> str:
+    """JSON text; text already known to be JSON (``RawJSON``) passes through unchanged. This is also
+    every engine's ``json_serializer``, so JSON columns never encode a value twice."""
+    if isinstance(value, RawJSON):
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -61,11 +65,9 @@ class JSONDocument(sa.TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        text = value if isinstance(value, RawJSON) else dumps(value)
         if dialect.name in ("postgresql", "duckdb"):
-            # JSONB/JSON impls serialise again; hand them the object so the text is not double-encoded.
-            return loads(text)
-        return str(text)
+            return value  # the JSON/JSONB impl serialises it with ``dumps``
+        return dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if isinstance(value, str | bytes):

@@ -1,0 +1,138 @@
+"""``touchline import``, ``touchline profiles`` and ``touchline demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from touchline.cli._common import console, fail, print_json, stores_or_fail
+from touchline.errors import StoreUnavailable, TouchlineError
+from touchline.store.engines import Stores
+
+profiles_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+
+
+def _workspace_id(stores: Stores, name: str) -> str:
+    from touchline.workspaces.service import workspace_id_by_name
+
+    try:
+        with stores.read() as conn:
+            return workspace_id_by_name(conn, name)
+    except TouchlineError as exc:
+        fail(exc.message)
+
+
+def move_staged_events(stores: Stores) -> None:
+    """Push staged events into the event store now; if a server holds the DuckDB file it does it."""
+    try:
+        stores.pump()
+    except StoreUnavailable:
+        console.print("The event store is busy (is `touchline serve` running?); it will move the new "
+                      "events there within a second.", style="yellow")
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSONL or CSV file.")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl or csv (default: by extension).")] = None,
+    default_type: Annotated[str, typer.Option("--type", help="Message type for CSV rows without a type column.")]
+    = "track",
+    workspace: Workspace = "default",
+    rejects: Annotated[Path | None, typer.Option(help="Write rejected rows (line, field, reason) as JSONL here.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import Segment messages from a file (JSONL: one message per line; CSV: columns named after
+    Segment fields, with properties.x / traits.x / context.x for nested ones). Running it twice adds
+    nothing."""
+    from touchline.ingest.importer import import_file
+
+    if fmt not in (None, "jsonl", "csv"):
+        fail("--format must be jsonl or csv", 2)
+    stores = stores_or_fail()
+    workspace_id = _workspace_id(stores, workspace)
+    size = file.stat().st_size
+    columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
+        task = progress.add_task("import", total=size)
+        report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type,
+                             progress=lambda done: progress.update(task, completed=done))
+    move_staged_events(stores)
+    rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]
+    if rejects is not None:
+        import orjson
+
+        rejects.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejected))
+    if as_json:
+        print_json({"rows": report.rows, "accepted": report.accepted, "duplicates": report.duplicates,
+                    "rejected": rejected})
+    else:
+        console.print(f"{report.rows:,} rows: [green]{report.accepted:,} imported[/], "
+                      f"{report.duplicates:,} already there, [red]{len(rejected):,} rejected[/]")
+        if rejected:
+            table = Table("line", "field", "reason", title="Rejected rows")
+            for r in rejected[:50]:
+                table.add_row(str(r["line"]), r["field"], r["reason"])
+            console.print(table)
+            if len(rejected) > 50:
+                console.print(f"… and {len(rejected) - 50:,} more" + ("" if rejects else " (use --rejects FILE)"))
+    if rejected:
+        raise typer.Exit(1)
+
+
+@profiles_app.command("show")
+def show_profile(
+    identifier: Annotated[str, typer.Argument(help="Any identifier: email:…, phone:…, user_id:…, or a bare value.")],
+    workspace: Workspace = "default",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One customer: identities, traits, consents and the recent timeline."""
+    from touchline.profiles.service import get_profile
+
+    stores = stores_or_fail()
+    try:
+        view = get_profile(stores, _workspace_id(stores, workspace), identifier, timeline_limit=20)
+    except TouchlineError as exc:
+        fail(exc.message)
+    if as_json:
+        print_json(view)
+        return
+    console.print(f"[bold]Customer {view['id']}[/]  user_id={view['user_id']}  "
+                  f"seen {view['first_seen_at']:%Y-%m-%d} → {view['last_seen_at']:%Y-%m-%d %H:%M}")
+    idents = Table("kind", "value", "first seen", title="Identities")
+    for i in view["identities"]:
+        idents.add_row(i["kind"], i["value"], f"{i['first_seen_at']:%Y-%m-%d %H:%M}")
+    console.print(idents)
+    traits = Table("trait", "value", "source", title="Traits")
+    for key, value in view["traits"].items():
+        traits.add_row(key, str(value), view["trait_sources"].get(key, {}).get("source", ""))
+    console.print(traits)
+    if view["consents"]:
+        console.print("Consent: " + ", ".join(f"{c}={v['status']}" for c, v in view["consents"].items()))
+    timeline = Table("time (UTC)", "channel", "device", "event", title="Recent timeline")
+    for e in view["timeline"]:
+        timeline.add_row(f"{e['timestamp']:%Y-%m-%d %H:%M}", e["channel"], e["device_type"],
+                         e["event"] or e["type"])
+    console.print(timeline)
+
+
+@profiles_app.command("search")
+def search_profiles(q: str, workspace: Workspace = "default", limit: int = 20,
+                    as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Customers whose identifier starts with Q or whose traits contain it."""
+    from touchline.profiles.service import search
+
+    stores = stores_or_fail()
+    rows = search(stores, _workspace_id(stores, workspace), q, limit)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "user_id", "name", "email", "last seen", "events")
+    for r in rows:
+        table.add_row(r["id"], r["user_id"] or "", str(r["traits"].get("name", "")), str(r["traits"].get("email", "")),
+                      f"{r['last_seen_at']:%Y-%m-%d %H:%M}", str(r["event_count"]))
+    console.print(table)

@@ -1,0 +1,79 @@
+"""``touchline serve`` and ``touchline db``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from touchline.cli._common import console, print_json, stores_or_fail
+from touchline.settings import Settings
+
+db_app = typer.Typer(help="Schema migrations of both stores.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (TOUCHLINE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TOUCHLINE_PORT).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the API (tracking + management) on the configured stores."""
+    import uvicorn
+
+    from touchline.app import create_app
+
+    settings = Settings()
+    stores = stores_or_fail(settings)  # migrate and fail early with a clear message
+    stores.dispose()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Apply pending migrations to the state store and the event store."""
+    from touchline.store.engines import Stores
+    from touchline.store.migrations import upgrade as run_upgrade
+    from touchline.workspaces.service import bootstrap
+
+    settings = Settings()
+    stores = Stores(settings)
+    if settings.database_url is None or settings.events_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for store, (before, after) in run_upgrade(stores).items():
+        state = "up to date" if before == after else f"{before} -> {after}"
+        console.print(f"{store:>6} store: schema version {after} ({state})")
+    bootstrap(stores)
+    stores.dispose()
+
+
+@db_app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where the stores are and their schema versions."""
+    from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS, current_version
+
+    settings = Settings()
+    stores = stores_or_fail(settings)
+    with stores.state.begin() as conn:
+        state_version = current_version(conn, "state")
+    with stores.events.begin() as conn:
+        events_version = current_version(conn, "events")
+    data = {
+        "state": {"url": _hide_password(settings.state_url), "version": state_version,
+                  "latest": STATE_MIGRATIONS[-1].version},
+        "events": {"url": _hide_password(settings.event_store_url), "version": events_version,
+                   "latest": EVENT_MIGRATIONS[-1].version},
+    }
+    if as_json:
+        print_json(data)
+        return
+    for name, info in data.items():
+        console.print(f"{name:>6} store: {info['url']}  schema {info['version']}/{info['latest']}")
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
