@@ -7,7 +7,6 @@ missing server skips the PostgreSQL half; in CI (CI=true) it fails the run.
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +16,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from support import ADMIN_TOKEN, WRITE_KEY
 from touchline.app import create_app
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
-
-from support import ADMIN_TOKEN, WRITE_KEY
 
 PG_BASE = os.environ.get("TOUCHLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -8,8 +8,8 @@ import gzip
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from support import basic, bearer
 
+from support import basic, bearer
 from touchline.store.engines import Stores
 
 

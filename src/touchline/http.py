@@ -14,7 +14,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from touchline.errors import BadRequest, Forbidden, PayloadTooLarge, TouchlineError, Unauthorized, UnsupportedMediaType
+from touchline.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    TouchlineError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from touchline.workspaces.service import KeyResolver, Principal
 
 log = logging.getLogger("touchline.http")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import orjson
@@ -22,13 +24,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def stores_or_fail(settings: Settings | None = None) -> Stores:
+@contextlib.contextmanager
+def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
+    """The stores for one command, closed when it ends; a store that cannot open ends the command
+    with a clear message instead of a traceback."""
     try:
-        return open_stores(settings or Settings())
+        stores = open_stores(settings or Settings())
     except TouchlineError as exc:
         fail(f"{exc.message}: {exc.detail}" if exc.detail else exc.message)
-    except Exception as exc:  # a wrong URL or a server that is down: say which, not a traceback
+    except Exception as exc:  # a wrong URL or a server that is down: say which
         fail(f"cannot open the stores: {exc}")
+    try:
+        yield stores
+    finally:
+        stores.dispose()
 
 
 def print_json(data: Any) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from touchline.cli._common import console, fail, print_json, stores_or_fail
+from touchline.cli._common import console, fail, opened_stores, print_json
 from touchline.errors import StoreUnavailable, TouchlineError
 from touchline.store.engines import Stores
 
@@ -53,35 +53,35 @@ def import_command(
 
     if fmt not in (None, "jsonl", "csv"):
         fail("--format must be jsonl or csv", 2)
-    stores = stores_or_fail()
-    workspace_id = _workspace_id(stores, workspace)
-    size = file.stat().st_size
-    columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
-        task = progress.add_task("import", total=size)
-        report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type,
-                             progress=lambda done: progress.update(task, completed=done))
-    move_staged_events(stores)
-    rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]
-    if rejects is not None:
-        import orjson
+    with opened_stores() as stores:
+        workspace_id = _workspace_id(stores, workspace)
+        size = file.stat().st_size
+        columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
+            task = progress.add_task("import", total=size)
+            report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type,
+                                 progress=lambda done: progress.update(task, completed=done))
+        move_staged_events(stores)
+        rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]
+        if rejects is not None:
+            import orjson
 
-        rejects.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejected))
-    if as_json:
-        print_json({"rows": report.rows, "accepted": report.accepted, "duplicates": report.duplicates,
-                    "rejected": rejected})
-    else:
-        console.print(f"{report.rows:,} rows: [green]{report.accepted:,} imported[/], "
-                      f"{report.duplicates:,} already there, [red]{len(rejected):,} rejected[/]")
+            rejects.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rejected))
+        if as_json:
+            print_json({"rows": report.rows, "accepted": report.accepted, "duplicates": report.duplicates,
+                        "rejected": rejected})
+        else:
+            console.print(f"{report.rows:,} rows: [green]{report.accepted:,} imported[/], "
+                          f"{report.duplicates:,} already there, [red]{len(rejected):,} rejected[/]")
+            if rejected:
+                table = Table("line", "field", "reason", title="Rejected rows")
+                for r in rejected[:50]:
+                    table.add_row(str(r["line"]), r["field"], r["reason"])
+                console.print(table)
+                if len(rejected) > 50:
+                    console.print(f"… and {len(rejected) - 50:,} more" + ("" if rejects else " (use --rejects FILE)"))
         if rejected:
-            table = Table("line", "field", "reason", title="Rejected rows")
-            for r in rejected[:50]:
-                table.add_row(str(r["line"]), r["field"], r["reason"])
-            console.print(table)
-            if len(rejected) > 50:
-                console.print(f"… and {len(rejected) - 50:,} more" + ("" if rejects else " (use --rejects FILE)"))
-    if rejected:
-        raise typer.Exit(1)
+            raise typer.Exit(1)
 
 
 @profiles_app.command("show")
@@ -93,31 +93,31 @@ def show_profile(
     """One customer: identities, traits, consents and the recent timeline."""
     from touchline.profiles.service import get_profile
 
-    stores = stores_or_fail()
-    try:
-        view = get_profile(stores, _workspace_id(stores, workspace), identifier, timeline_limit=20)
-    except TouchlineError as exc:
-        fail(exc.message)
-    if as_json:
-        print_json(view)
-        return
-    console.print(f"[bold]Customer {view['id']}[/]  user_id={view['user_id']}  "
-                  f"seen {view['first_seen_at']:%Y-%m-%d} → {view['last_seen_at']:%Y-%m-%d %H:%M}")
-    idents = Table("kind", "value", "first seen", title="Identities")
-    for i in view["identities"]:
-        idents.add_row(i["kind"], i["value"], f"{i['first_seen_at']:%Y-%m-%d %H:%M}")
-    console.print(idents)
-    traits = Table("trait", "value", "source", title="Traits")
-    for key, value in view["traits"].items():
-        traits.add_row(key, str(value), view["trait_sources"].get(key, {}).get("source", ""))
-    console.print(traits)
-    if view["consents"]:
-        console.print("Consent: " + ", ".join(f"{c}={v['status']}" for c, v in view["consents"].items()))
-    timeline = Table("time (UTC)", "channel", "device", "event", title="Recent timeline")
-    for e in view["timeline"]:
-        timeline.add_row(f"{e['timestamp']:%Y-%m-%d %H:%M}", e["channel"], e["device_type"],
-                         e["event"] or e["type"])
-    console.print(timeline)
+    with opened_stores() as stores:
+        try:
+            view = get_profile(stores, _workspace_id(stores, workspace), identifier, timeline_limit=20)
+        except TouchlineError as exc:
+            fail(exc.message)
+        if as_json:
+            print_json(view)
+            return
+        console.print(f"[bold]Customer {view['id']}[/]  user_id={view['user_id']}  "
+                      f"seen {view['first_seen_at']:%Y-%m-%d} → {view['last_seen_at']:%Y-%m-%d %H:%M}")
+        idents = Table("kind", "value", "first seen", title="Identities")
+        for i in view["identities"]:
+            idents.add_row(i["kind"], i["value"], f"{i['first_seen_at']:%Y-%m-%d %H:%M}")
+        console.print(idents)
+        traits = Table("trait", "value", "source", title="Traits")
+        for key, value in view["traits"].items():
+            traits.add_row(key, str(value), view["trait_sources"].get(key, {}).get("source", ""))
+        console.print(traits)
+        if view["consents"]:
+            console.print("Consent: " + ", ".join(f"{c}={v['status']}" for c, v in view["consents"].items()))
+        timeline = Table("time (UTC)", "channel", "device", "event", title="Recent timeline")
+        for e in view["timeline"]:
+            timeline.add_row(f"{e['timestamp']:%Y-%m-%d %H:%M}", e["channel"], e["device_type"],
+                             e["event"] or e["type"])
+        console.print(timeline)
 
 
 @profiles_app.command("search")
@@ -126,13 +126,14 @@ def search_profiles(q: str, workspace: Workspace = "default", limit: int = 20,
     """Customers whose identifier starts with Q or whose traits contain it."""
     from touchline.profiles.service import search
 
-    stores = stores_or_fail()
-    rows = search(stores, _workspace_id(stores, workspace), q, limit)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("id", "user_id", "name", "email", "last seen", "events")
-    for r in rows:
-        table.add_row(r["id"], r["user_id"] or "", str(r["traits"].get("name", "")), str(r["traits"].get("email", "")),
-                      f"{r['last_seen_at']:%Y-%m-%d %H:%M}", str(r["event_count"]))
-    console.print(table)
+    with opened_stores() as stores:
+        rows = search(stores, _workspace_id(stores, workspace), q, limit)
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("id", "user_id", "name", "email", "last seen", "events")
+        for r in rows:
+            traits = r["traits"]
+            table.add_row(r["id"], r["user_id"] or "", str(traits.get("name", "")), str(traits.get("email", "")),
+                          f"{r['last_seen_at']:%Y-%m-%d %H:%M}", str(r["event_count"]))
+        console.print(table)

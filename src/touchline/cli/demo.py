@@ -8,20 +8,26 @@ from typing import Annotated
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from touchline.cli._common import console, stores_or_fail
+from touchline.cli._common import console, opened_stores
 from touchline.cli.data import _workspace_id, move_staged_events
 from touchline.settings import Settings
+from touchline.store.engines import Stores
 
 
-def _demo_keys(stores: object, workspace_id: str) -> tuple[str, str]:
+def _demo_keys(stores: Stores, workspace_id: str) -> tuple[str, str]:
     """Fresh demo keys for the quick tour; the previous demo keys are revoked."""
-    from touchline.store.engines import Stores
     from touchline.workspaces import service, store
 
-    assert isinstance(stores, Stores)
     settings = stores.settings
     now = dt.datetime.now(dt.UTC)
     with stores.write() as conn:
@@ -52,22 +58,21 @@ def demo(
         console.print("--customers must be at least 1", style="red")
         raise typer.Exit(2)
     settings = Settings()
-    stores = stores_or_fail(settings)
-    workspace_id = _workspace_id(stores, settings.default_workspace)
-    console.print(f"Generating a shop with {customers:,} customers over {days} days into "
-                  f"[bold]{settings.data_dir.resolve() if not settings.database_url else 'the configured stores'}[/] …")
-    started = time.perf_counter()
-    columns = (SpinnerColumn(), TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("customers"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("demo", total=customers)
-        result = generate(stores, workspace_id, customers=customers, seed=seed, days=days,
-                          progress=lambda done: progress.update(task, completed=done))
-    elapsed = time.perf_counter() - started
-    move_staged_events(stores)
-    summary = summarize(stores, workspace_id)
-    write_key, admin_token = _demo_keys(stores, workspace_id)
-    stores.dispose()
+    with opened_stores(settings) as stores:
+        workspace_id = _workspace_id(stores, settings.default_workspace)
+        where = "the configured stores" if settings.database_url else str(settings.data_dir.resolve())
+        console.print(f"Generating a shop with {customers:,} customers over {days} days into [bold]{where}[/] …")
+        started = time.perf_counter()
+        columns = (SpinnerColumn(), TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("customers"), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("demo", total=customers)
+            result = generate(stores, workspace_id, customers=customers, seed=seed, days=days,
+                              progress=lambda done: progress.update(task, completed=done))
+        elapsed = time.perf_counter() - started
+        move_staged_events(stores)
+        summary = summarize(stores, workspace_id)
+        write_key, admin_token = _demo_keys(stores, workspace_id)
 
     table = Table(title="Demo shop", show_header=False)
     table.add_row("messages sent", f"{result.messages:,} in {elapsed:.1f} s ({result.messages / elapsed:,.0f}/s)")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from touchline.cli._common import console, print_json, stores_or_fail
+from touchline.cli._common import console, opened_stores, print_json
 from touchline.settings import Settings
 
 db_app = typer.Typer(help="Schema migrations of both stores.", no_args_is_help=True)
@@ -23,8 +23,8 @@ def serve(
     from touchline.app import create_app
 
     settings = Settings()
-    stores = stores_or_fail(settings)  # migrate and fail early with a clear message
-    stores.dispose()
+    with opened_stores(settings):  # migrate now, and fail early with a clear message
+        pass
     host = host or settings.host
     port = port or settings.port
     console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
@@ -55,22 +55,22 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS, current_version
 
     settings = Settings()
-    stores = stores_or_fail(settings)
-    with stores.state.begin() as conn:
-        state_version = current_version(conn, "state")
-    with stores.events.begin() as conn:
-        events_version = current_version(conn, "events")
-    data = {
-        "state": {"url": _hide_password(settings.state_url), "version": state_version,
-                  "latest": STATE_MIGRATIONS[-1].version},
-        "events": {"url": _hide_password(settings.event_store_url), "version": events_version,
-                   "latest": EVENT_MIGRATIONS[-1].version},
-    }
-    if as_json:
-        print_json(data)
-        return
-    for name, info in data.items():
-        console.print(f"{name:>6} store: {info['url']}  schema {info['version']}/{info['latest']}")
+    with opened_stores(settings) as stores:
+        with stores.state.begin() as conn:
+            state_version = current_version(conn, "state")
+        with stores.events.begin() as conn:
+            events_version = current_version(conn, "events")
+        data = {
+            "state": {"url": _hide_password(settings.state_url), "version": state_version,
+                      "latest": STATE_MIGRATIONS[-1].version},
+            "events": {"url": _hide_password(settings.event_store_url), "version": events_version,
+                       "latest": EVENT_MIGRATIONS[-1].version},
+        }
+        if as_json:
+            print_json(data)
+            return
+        for name, info in data.items():
+            console.print(f"{name:>6} store: {info['url']}  schema {info['version']}/{info['latest']}")
 
 
 def _hide_password(url: str) -> str:

@@ -110,8 +110,7 @@ def csv_row_to_message(row: dict[str, str], default_type: str) -> dict[str, Any]
     return message
 
 
-def _csv_rows(handle: IO[bytes], default_type: str, delimiter: str) -> Iterator[tuple[int, Any, bytes]]:
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+def _csv_rows(text: IO[str], default_type: str, delimiter: str) -> Iterator[tuple[int, Any, bytes]]:
     reader = csv.DictReader(text, delimiter=delimiter)
     for row in reader:
         line = reader.line_num
@@ -136,13 +135,13 @@ def import_file(
     fmt = detect_format(path, fmt)
     report = ImportReport()
     settings = stores.settings
-    with path.open("rb") as handle:
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown format {fmt!r}; use jsonl or csv")
+    with path.open("rb") as handle, io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
         if fmt == "csv":
-            rows = _csv_rows(handle, default_type, "\t" if path.suffix.lower() == ".tsv" else ",")
-        elif fmt == "jsonl":
-            rows = _jsonl_rows(handle)
+            rows = _csv_rows(text, default_type, "\t" if path.suffix.lower() == ".tsv" else ",")
         else:
-            raise ValueError(f"unknown format {fmt!r}; use jsonl or csv")
+            rows = _jsonl_rows(handle)
         batch: list[tuple[int, Any, bytes]] = []
         for item in rows:
             batch.append(item)

@@ -76,10 +76,12 @@ async def _batch(request: Request) -> JSONBody:
     validated on its own, the good ones are stored, the bad ones are reported by index."""
     body = await read_json_body(request, request.app.state.services.stores.settings.max_batch_bytes)
     if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object with a 'batch' array", {"field": "(body)", "reason": "not an object"})
+        raise BadRequest("body must be a JSON object with a 'batch' array",
+                         {"field": "(body)", "reason": "not an object"})
     items = body.get("batch")
     if not isinstance(items, list):
-        raise BadRequest("'batch' must be an array of messages", {"field": "batch", "reason": "missing or not an array"})
+        raise BadRequest("'batch' must be an array of messages",
+                         {"field": "batch", "reason": "missing or not an array"})
     shared_context = body.get("context")
     shared_integrations = body.get("integrations")
     if isinstance(shared_context, dict) or isinstance(shared_integrations, dict):

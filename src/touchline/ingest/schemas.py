@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
@@ -50,12 +58,12 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="allow", str_max_length=65_536)
 
     type: MessageType
-    messageId: OptionalIdentifier = None  # noqa: N815 - Segment's field names
-    anonymousId: OptionalIdentifier = None  # noqa: N815
-    userId: OptionalIdentifier = None  # noqa: N815
+    messageId: OptionalIdentifier = None
+    anonymousId: OptionalIdentifier = None
+    userId: OptionalIdentifier = None
     timestamp: Timestamp = None
-    originalTimestamp: Timestamp = None  # noqa: N815
-    sentAt: Timestamp = None  # noqa: N815
+    originalTimestamp: Timestamp = None
+    sentAt: Timestamp = None
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
     event: str | None = Field(None, max_length=512)
@@ -63,8 +71,8 @@ class Message(BaseModel):
     category: str | None = Field(None, max_length=512)
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
-    groupId: OptionalIdentifier = None  # noqa: N815
-    previousId: OptionalIdentifier = None  # noqa: N815
+    groupId: OptionalIdentifier = None
+    previousId: OptionalIdentifier = None
 
     @model_validator(mode="before")
     @classmethod

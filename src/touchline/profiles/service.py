@@ -64,7 +64,9 @@ def resolve(stores: Stores, workspace_id: str, identifier: str) -> str:
     return found
 
 
-def _events(stores: Stores, workspace_id: str, ids: list[str], limit: int | None, *, full: bool) -> list[dict[str, Any]]:
+def _events(
+    stores: Stores, workspace_id: str, ids: list[str], limit: int | None, *, full: bool
+) -> list[dict[str, Any]]:
     """Staged and stored events together (a just-sent event shows at once), newest first."""
     with stores.read() as conn:
         staged = store.staged_events(conn, workspace_id, ids, limit=limit, full=full)

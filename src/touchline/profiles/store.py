@@ -157,7 +157,9 @@ def find_profile_id(conn: Connection, workspace_id: str, candidates: Sequence[Ke
 def canonical_profile_id(conn: Connection, workspace_id: str, profile_id: str) -> str:
     for _ in range(64):
         merged_into = conn.execute(
-            sa.select(profiles.c.merged_into).where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
+            sa.select(profiles.c.merged_into).where(
+                profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id
+            )
         ).scalar_one_or_none()
         if merged_into is None:
             return profile_id

@@ -1,0 +1,98 @@
+"""Bulk import from JSONL and CSV: rejected rows reported by line; a re-run adds nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from touchline.ingest.importer import csv_row_to_message, import_file
+from touchline.profiles.service import get_profile
+from touchline.settings import Settings
+from touchline.store.engines import Stores
+from touchline.store.schema import events
+
+GOOD = [
+    {"type": "identify", "userId": "u1", "traits": {"email": "lee@example.com", "name": "이서연"},
+     "timestamp": "2026-10-01T10:00:00Z"},
+    {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"revenue": 45000},
+     "timestamp": "2026-10-02T10:00:00Z"},
+]
+
+
+def write_jsonl(path: Path, rows: list[object], bad_line: str | None = None) -> Path:
+    lines = [orjson.dumps(r).decode() for r in rows]
+    if bad_line is not None:
+        lines.insert(1, bad_line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def event_count(stores: Stores) -> int:
+    stores.pump()
+    with stores.events_conn() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+def test_jsonl_import_reports_bad_lines_and_is_idempotent(stores: Stores, workspace_id: str, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "events.jsonl", [*GOOD, {"type": "track", "userId": "u2"}], bad_line="{oops")
+    report = import_file(stores, workspace_id, path)
+    assert (report.rows, report.accepted, report.duplicates) == (4, 2, 0)
+    assert [(r.line, r.field) for r in report.rejected] == [(2, "(line)"), (4, "(message)")]
+    assert "malformed JSON" in report.rejected[0].reason
+    assert "event name" in report.rejected[1].reason
+    again = import_file(stores, workspace_id, path)
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert event_count(stores) == 2
+    view = get_profile(stores, workspace_id, "email:lee@example.com")
+    assert view["traits"]["name"] == "이서연"
+
+
+def test_csv_import_builds_nested_fields_and_keeps_ids_as_text(stores: Stores, workspace_id: str,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "type,userId,event,timestamp,properties.revenue,properties.order_id,traits.phone,context.channel\n"
+        "track,u7,Order Completed,2026-10-03T09:00:00Z,129000,000123,010-9876-5432,store\n"
+        "track,,Order Completed,2026-10-03T09:00:00Z,1000,9,,store\n"
+        "identify,u7,,2026-10-03T08:00:00Z,,,010-9876-5432,store\n",
+        encoding="utf-8",
+    )
+    report = import_file(stores, workspace_id, path)
+    assert report.accepted == 2
+    assert [(r.line, r.reason) for r in report.rejected] == [(3, "either userId or anonymousId is required")]
+    assert import_file(stores, workspace_id, path).accepted == 0
+    view = get_profile(stores, workspace_id, "phone:+821098765432")
+    order = next(e for e in view["timeline"] if e["event"] == "Order Completed")
+    assert order["properties"] == {"revenue": 129000, "order_id": "000123"}
+    assert order["channel"] == "store"
+
+
+def test_csv_cells_become_typed_values() -> None:
+    message = csv_row_to_message(
+        {"event": "Viewed", "userId": "007", "properties.price": "9900", "properties.tags": '["a","b"]',
+         "properties.flag": "true", "properties.note": "안녕", "properties.zip": "06236"},
+        "track",
+    )
+    assert message == {"type": "track", "event": "Viewed", "userId": "007",
+                       "properties": {"price": 9900, "tags": ["a", "b"], "flag": True, "note": "안녕",
+                                      "zip": "06236"}}
+
+
+def test_import_command_prints_a_report(settings: Settings, tmp_path: Path, monkeypatch: object) -> None:
+    from touchline.cli.main import app
+
+    path = write_jsonl(tmp_path / "e.jsonl", GOOD, bad_line='{"type": "track"}')
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", str(path), "--json"], env=env)
+    assert result.exit_code == 1, result.output  # rejected rows make a non-zero exit
+    report = orjson.loads(result.stdout)
+    assert report["accepted"] == 2
+    assert report["rejected"][0]["line"] == 2
+    again = runner.invoke(app, ["import", str(path), "--json"], env=env)
+    assert orjson.loads(again.stdout)["duplicates"] == 2
