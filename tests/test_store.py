@@ -10,7 +10,7 @@ from touchline.ingest.service import ingest, parse_items
 from touchline.store import dialect
 from touchline.store.engines import Stores, open_stores
 from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS, current_version, upgrade
-from touchline.store.schema import EVENT_COLUMNS, event_staging, events
+from touchline.store.schema import STAGED_COLUMNS, event_staging, events
 
 
 def stage(stores: Stores, workspace_id: str, n: int, prefix: str = "m") -> None:
@@ -53,7 +53,7 @@ def test_pump_crash_after_append_does_not_duplicate(stores: Stores, workspace_id
     # Simulate a crash between "appended to the event store" and "removed from staging".
     with stores.read() as conn:
         rows = [dict(r) for r in conn.execute(sa.select(event_staging.c.seq, *[event_staging.c[c] for c in
-                                                                                 EVENT_COLUMNS])).mappings()]
+                                                                                 STAGED_COLUMNS])).mappings()]
     with stores.events_conn() as conn:
         dialect.append_events(conn, rows[:25])
     assert counts(stores) == (40, 25)

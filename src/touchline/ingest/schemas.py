@@ -48,7 +48,7 @@ def _timestamp(value: Any) -> Any:
 
 
 Identifier = Annotated[str, BeforeValidator(_identifier), Field(max_length=1024)]
-OptionalIdentifier = Annotated[str | None, BeforeValidator(_optional_identifier), Field(max_length=1024)]
+OptionalIdentifier = Annotated[Annotated[str, Field(max_length=1024)] | None, BeforeValidator(_optional_identifier)]
 Timestamp = Annotated[dt.datetime | None, BeforeValidator(_timestamp)]
 
 

@@ -25,7 +25,7 @@ from touchline.profiles import store as profile_store
 from touchline.profiles.identity import IdentityGraph, Observation
 from touchline.store import dialect
 from touchline.store.schema import event_staging, message_ids
-from touchline.store.types import RawJSON, dumps
+from touchline.store.types import RawJSON
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -110,18 +110,24 @@ def _source_of(message: Message) -> str:
 
 def _claim_message_ids(conn: Connection, workspace_id: str, events: list[NormalizedEvent],
                        received_at: dt.datetime) -> set[str]:
-    """Insert the batch's messageIds; the ones that come back are new, the rest were seen before."""
-    fresh: set[str] = set()
+    """Record the batch's messageIds and return those not seen before.
+
+    Select-then-insert is safe here: the caller holds the workspace's ingestion lock (SQLite's write
+    lock, or PostgreSQL's advisory lock), so no other writer can claim the same ids in between.
+    """
     unique_ids = list(dict.fromkeys(e.message_id for e in events))
-    for i in range(0, len(unique_ids), 400):
-        chunk = unique_ids[i : i + 400]
-        stmt = (
-            dialect.insert_ignoring_conflicts(conn, message_ids)
-            .values([{"workspace_id": workspace_id, "message_id": m, "received_at": received_at} for m in chunk])
-            .returning(message_ids.c.message_id)
-        )
-        fresh.update(conn.execute(stmt).scalars())
-    return fresh
+    seen: set[str] = set()
+    for i in range(0, len(unique_ids), 900):
+        chunk = unique_ids[i : i + 900]
+        seen.update(conn.execute(
+            sa.select(message_ids.c.message_id).where(
+                message_ids.c.workspace_id == workspace_id, message_ids.c.message_id.in_(chunk))
+        ).scalars())
+    fresh = [m for m in unique_ids if m not in seen]
+    if fresh:
+        dialect.bulk_insert(conn, message_ids, [{"workspace_id": workspace_id, "message_id": m,
+                                                 "received_at": received_at} for m in fresh])
+    return set(fresh)
 
 
 def ingest(
@@ -164,7 +170,7 @@ def ingest(
             # Profiles merged later in the same batch: point earlier events at the survivor.
             for e in todo:
                 e.profile_id = graph.canonical(e.profile_id)
-            conn.execute(event_staging.insert(), [_staging_row(workspace_id, e) for e in todo])
+            dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for e in todo])
             t5 = time.perf_counter()
             result.timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3,
                               "stage": t5 - t4}
@@ -195,8 +201,7 @@ def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
         "profile_id": e.profile_id, "anonymous_id": e.anonymous_id, "user_id": e.user_id,
         "timestamp": e.timestamp, "original_timestamp": e.original_timestamp, "sent_at": e.sent_at,
         "received_at": e.received_at, "channel": e.channel, "device_type": e.device_type,
-        "device_id": e.device_id, "properties": RawJSON(dumps(e.properties)), "traits": RawJSON(dumps(e.traits)),
-        "context": RawJSON(dumps(e.context)), "payload": RawJSON(e.payload_json),
+        "device_id": e.device_id, "payload": RawJSON(e.payload_json),
     }
 
 

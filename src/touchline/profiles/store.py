@@ -37,14 +37,18 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 
 def load_identities(conn: Connection, workspace_id: str, keys: Sequence[Key]) -> dict[Key, str]:
+    """Owners of the given identifiers. Looked up by value (an index range on every engine; a row-value
+    IN list is not, on SQLite) and filtered by kind here."""
+    wanted = set(keys)
+    values = list({value for _, value in wanted})
     found: dict[Key, str] = {}
-    for chunk in _chunks(list(keys)):
+    for chunk in _chunks(values, 900):
         query = sa.select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
-            identities.c.workspace_id == workspace_id,
-            sa.tuple_(identities.c.kind, identities.c.value).in_(list(chunk)),
+            identities.c.workspace_id == workspace_id, identities.c.value.in_(list(chunk))
         )
         for kind, value, profile_id in conn.execute(query):
-            found[(kind, value)] = profile_id
+            if (kind, value) in wanted:
+                found[(kind, value)] = profile_id
     return found
 
 
@@ -76,16 +80,9 @@ def save_graph(conn: Connection, workspace_id: str, graph: IdentityGraph, now: d
         if p.is_new:
             new_rows.append({"id": p.id, "workspace_id": workspace_id, "updated_at": now, **values})
         else:
-            changed_rows.append({"b_id": p.id, "updated_at": now, **values})
-    if new_rows:
-        conn.execute(profiles.insert(), new_rows)
-    if changed_rows:
-        conn.execute(
-            profiles.update()
-            .where(profiles.c.id == sa.bindparam("b_id"))
-            .values({f: sa.bindparam(f) for f in ("updated_at", *_PROFILE_STATE_FIELDS)}),
-            changed_rows,
-        )
+            changed_rows.append({"id": p.id, "updated_at": now, **values})
+    dialect.bulk_insert(conn, profiles, new_rows)
+    dialect.bulk_update(conn, profiles, "id", changed_rows)
     for merge in graph.merges:
         # Identities not loaded into this batch's view still move with their profile.
         conn.execute(
@@ -108,15 +105,13 @@ def save_graph(conn: Connection, workspace_id: str, graph: IdentityGraph, now: d
                 for m in graph.merges
             ],
         )
-    if graph.new_identities:
-        conn.execute(
-            dialect.insert_ignoring_conflicts(conn, identities),
-            [
-                {"workspace_id": workspace_id, "kind": n.kind, "value": n.value, "profile_id": n.profile_id,
-                 "first_seen_at": n.first_seen_at, "last_seen_at": n.first_seen_at, "source": n.source}
-                for n in graph.new_identities.values()
-            ],
-        )
+    # Plain inserts are safe: the caller holds the workspace's ingestion lock, and the graph looked
+    # every one of these identifiers up under it.
+    dialect.bulk_insert(conn, identities, [
+        {"workspace_id": workspace_id, "kind": n.kind, "value": n.value, "profile_id": n.profile_id,
+         "first_seen_at": n.first_seen_at, "last_seen_at": n.first_seen_at, "source": n.source}
+        for n in graph.new_identities.values()
+    ])
     if graph.conflicts:
         conn.execute(
             identity_conflicts.insert(),
@@ -217,27 +212,36 @@ def conflicts_of(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
 
 
 _TIMELINE_COLUMNS = ("message_id", "type", "event", "timestamp", "received_at", "channel", "device_type",
-                     "device_id", "anonymous_id", "user_id", "properties", "context", "traits")
+                     "device_id", "anonymous_id", "user_id")
 
 
-def _events_query(table: sa.Table, workspace_id: str, profile_ids: Sequence[str], full: bool) -> sa.Select[Any]:
-    cols = [table.c.seq, *(table.c[c] for c in _TIMELINE_COLUMNS)]
-    if full:
-        cols.append(table.c.payload)
-    return sa.select(*cols).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(profile_ids)))
+def _events_query(table: sa.Table, workspace_id: str, profile_ids: Sequence[str], extra: Sequence[str]
+                  ) -> sa.Select[Any]:
+    cols = [table.c.seq, *(table.c[c] for c in (*_TIMELINE_COLUMNS, *extra))]
+    query = sa.select(*cols).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(profile_ids)))
+    return query.order_by(table.c.timestamp.desc())
 
 
 def staged_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int | None,
                   full: bool = False) -> list[dict[str, Any]]:
-    query = _events_query(event_staging, workspace_id, profile_ids, full).order_by(event_staging.c.timestamp.desc())
+    """Events still in staging, shaped like the event store's (payload parts derived here)."""
+    query = _events_query(event_staging, workspace_id, profile_ids, ["payload"])
     if limit is not None:
         query = query.limit(limit)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    rows = []
+    for r in conn.execute(query).mappings():
+        row = dict(r)
+        row.update(dialect.payload_parts(row["payload"]))
+        if not full:
+            del row["payload"]
+        rows.append(row)
+    return rows
 
 
 def stored_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int | None,
                   full: bool = False) -> list[dict[str, Any]]:
-    query = _events_query(events, workspace_id, profile_ids, full).order_by(events.c.timestamp.desc())
+    query = _events_query(events, workspace_id, profile_ids,
+                          ["properties", "context", "traits", *(["payload"] if full else [])])
     if limit is not None:
         query = query.limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from touchline.store.schema import EVENT_COLUMNS, events
-from touchline.store.types import dumps
+from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events
+from touchline.store.types import JSONDocument, RawJSON, UTCDateTime, dumps
 
 SQLITE = "sqlite"
 POSTGRES = "postgresql"
@@ -31,11 +32,11 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
 
 
 def lock_workspace_identities(conn: Connection, workspace_id: str) -> None:
-    """Serialise identity resolution within a workspace for the rest of the transaction.
+    """Serialise ingestion within a workspace for the rest of the transaction.
 
     SQLite needs nothing: every write transaction starts with BEGIN IMMEDIATE (see engines.py).
     PostgreSQL takes a transaction-scoped advisory lock, so two API processes cannot both create a
-    profile for the same new identifier.
+    profile for the same new identifier, or both claim the same messageId.
     """
     if name(conn) == POSTGRES:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("identities:" + workspace_id))))
@@ -61,13 +62,85 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
     return []
 
 
+# --- bulk writes to the state store ------------------------------------------------------------------
+# SQLAlchemy's per-parameter processing costs more than SQLite itself on the ingestion path, so on
+# SQLite the hot bulk statements go straight to the driver, with values converted the way the column
+# types would convert them (same text formats, so reads through SQLAlchemy see no difference).
+
+
+def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(sep=" ", timespec="microseconds")[:26]
+
+
+def _sqlite_json(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _sqlite_datetime
+    if isinstance(column.type, JSONDocument):
+        return _sqlite_json
+    return None
+
+
+def _quoted(table: sa.Table, columns: Sequence[str]) -> str:
+    return ", ".join(f'"{table.c[c].name}"' for c in columns)
+
+
+def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows that all have the same keys."""
+    if not rows:
+        return
+    if name(conn) != SQLITE:
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    converters = [_converter(table.c[c]) for c in columns]
+    sql = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608
+    params = [tuple(f(r[c]) if f else r[c] for c, f in zip(columns, converters, strict=True)) for r in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """``UPDATE table SET ... WHERE key = ...`` for many rows that all have the same keys."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if name(conn) != SQLITE:
+        stmt = (
+            table.update()
+            .where(table.c[key] == sa.bindparam("_key"))
+            .values({c: sa.bindparam(c) for c in columns})
+        )
+        conn.execute(stmt, [{**{c: r[c] for c in columns}, "_key": r[key]} for r in rows])
+        return
+    converters = [_converter(table.c[c]) for c in columns]
+    assignments = ", ".join(f'"{c}" = ?' for c in columns)
+    sql = f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = ?'  # noqa: S608
+    params = [(*(f(r[c]) if f else r[c] for c, f in zip(columns, converters, strict=True)), r[key]) for r in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+# --- the event store --------------------------------------------------------------------------------
+
 _ARROW_TS = pa.timestamp("us", tz="UTC")
 _TIME_COLUMNS = {"timestamp", "original_timestamp", "sent_at", "received_at"}
-_JSON_COLUMNS = {"properties", "traits", "context", "payload"}
+
+
+def payload_parts(payload: Any) -> dict[str, Any]:
+    """properties / traits / context of an original message (empty objects where absent)."""
+    doc = orjson.loads(payload) if isinstance(payload, str | bytes) else payload
+    return {part: doc.get(part) if isinstance(doc.get(part), dict) else {} for part in PAYLOAD_PARTS}
 
 
 def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Append events to the event store, skipping any ``seq`` already there (a retried pump)."""
+    """Append staged rows (``seq`` + STAGED_COLUMNS) to the event store, deriving the payload parts,
+    and skipping any ``seq`` already there (a retried pump)."""
     if not rows:
         return 0
     seqs = [r["seq"] for r in rows]
@@ -84,18 +157,20 @@ def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if name(conn) == DUCKDB:
         _append_arrow(conn, fresh)
     else:
-        conn.execute(events.insert(), list(fresh))
+        conn.execute(events.insert(), [{**r, "payload": RawJSON(_json_text(r["payload"])),
+                                        **payload_parts(r["payload"])} for r in fresh])
     return len(fresh)
 
 
 def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """DuckDB appends a columnar batch about 300x faster than parameterised inserts."""
+    """DuckDB appends a columnar batch about 300x faster than parameterised inserts, and extracts the
+    payload parts itself, vectorised."""
     columns: dict[str, pa.Array] = {"seq": pa.array([r["seq"] for r in rows], pa.int64())}
-    for col in EVENT_COLUMNS:
+    for col in STAGED_COLUMNS:
         values = [r[col] for r in rows]
         if col in _TIME_COLUMNS:
             columns[col] = pa.array([_utc(v) for v in values], _ARROW_TS)
-        elif col in _JSON_COLUMNS:
+        elif col == "payload":
             columns[col] = pa.array([_json_text(v) for v in values], pa.string())
         else:
             columns[col] = pa.array(values, pa.string())
@@ -104,8 +179,13 @@ def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     assert raw is not None
     raw.register("_touchline_batch", batch)
     try:
-        cols = ", ".join(f'"{c}"' for c in ["seq", *EVENT_COLUMNS])
-        conn.exec_driver_sql(f"INSERT INTO events ({cols}) SELECT {cols} FROM _touchline_batch")  # noqa: S608
+        parts = ", ".join(
+            f"CASE WHEN json_type(payload, '$.{p}') = 'OBJECT' THEN json_extract(payload, '$.{p}') "
+            f"ELSE '{{}}'::JSON END" for p in PAYLOAD_PARTS
+        )
+        target = ", ".join(f'"{c}"' for c in ["seq", *STAGED_COLUMNS, *PAYLOAD_PARTS])
+        source = ", ".join(f'"{c}"' for c in ["seq", *STAGED_COLUMNS])
+        conn.exec_driver_sql(f"INSERT INTO events ({target}) SELECT {source}, {parts} FROM _touchline_batch")  # noqa: S608
     finally:
         raw.unregister("_touchline_batch")
 

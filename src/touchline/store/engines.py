@@ -15,11 +15,10 @@ from sqlalchemy.engine import Connection, Engine
 from touchline.errors import StoreUnavailable
 from touchline.settings import Settings
 from touchline.store import dialect
-from touchline.store.schema import EVENT_COLUMNS, event_staging
-from touchline.store.types import RawJSON, dumps
+from touchline.store.schema import STAGED_COLUMNS, event_staging
+from touchline.store.types import dumps
 
 READ_ONLY = {"touchline_read_only": True}
-_JSON_COLUMNS = ("properties", "traits", "context", "payload")
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -36,6 +35,8 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
+        
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -138,18 +139,15 @@ class Stores:
 
     def _pump_chunk(self, limit: int) -> int:
         columns = [event_staging.c.seq] + [
-            sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c in _JSON_COLUMNS else event_staging.c[c]
-            for c in EVENT_COLUMNS
+            sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c == "payload" else event_staging.c[c]
+            for c in STAGED_COLUMNS
         ]
         query = sa.select(*columns).order_by(event_staging.c.seq).limit(limit)
         with self.state.connect() as sconn:
             holds_locks = sconn.dialect.name == dialect.POSTGRES
             claim = sconn.execution_options(**READ_ONLY).begin()
             try:
-                rows = [
-                    {k: RawJSON(v) if k in _JSON_COLUMNS and isinstance(v, str) else v for k, v in r.items()}
-                    for r in sconn.execute(dialect.lock_for_claim(sconn, query)).mappings()
-                ]
+                rows = [dict(r) for r in sconn.execute(dialect.lock_for_claim(sconn, query)).mappings()]
                 if not holds_locks:
                     claim.commit()
                 if not rows:

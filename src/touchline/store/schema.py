@@ -113,8 +113,13 @@ message_ids = sa.Table(
 )
 
 
-def _event_columns() -> list[sa.Column]:  # type: ignore[type-arg]
-    return [
+# Parts of the original message that the event store keeps as columns of their own, for analytics.
+# Staging keeps only the payload; the pump derives these from it.
+PAYLOAD_PARTS = ("properties", "traits", "context")
+
+
+def _event_columns(*, with_parts: bool = True) -> list[sa.Column]:  # type: ignore[type-arg]
+    columns = [
         sa.Column("workspace_id", sa.Text, nullable=False),
         sa.Column("message_id", sa.Text, nullable=False),
         sa.Column("type", sa.Text, nullable=False),
@@ -129,14 +134,15 @@ def _event_columns() -> list[sa.Column]:  # type: ignore[type-arg]
         sa.Column("channel", sa.Text, nullable=False),
         sa.Column("device_type", sa.Text, nullable=False),
         sa.Column("device_id", sa.Text),
-        sa.Column("properties", JSONDocument, nullable=False),
-        sa.Column("traits", JSONDocument, nullable=False),
-        sa.Column("context", JSONDocument, nullable=False),
         sa.Column("payload", JSONDocument, nullable=False),  # the original message, untouched
     ]
+    if with_parts:
+        columns += [sa.Column(part, JSONDocument, nullable=False) for part in PAYLOAD_PARTS]
+    return columns
 
 
 EVENT_COLUMNS = [c.name for c in _event_columns()]
+STAGED_COLUMNS = [c.name for c in _event_columns(with_parts=False)]
 
 # Accepted events wait here, written in the same transaction as the profile changes they caused,
 # until the pump moves them to the event store. This keeps ingestion atomic across two databases.
@@ -144,7 +150,7 @@ event_staging = sa.Table(
     "event_staging",
     state_metadata,
     sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
-    *_event_columns(),
+    *_event_columns(with_parts=False),
     sa.Index("ix_event_staging_profile", "profile_id"),
     # AUTOINCREMENT: a drained table must never hand out a sequence number the event store has seen.
     sqlite_autoincrement=True,

@@ -1,0 +1,66 @@
+"""Reading back what the demo put in the stores (``touchline demo`` prints it after generating)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from touchline.errors import StoreUnavailable
+from touchline.profiles import store as profile_store
+from touchline.store.schema import events, identities, profiles
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+FUNNEL = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
+
+
+def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
+    """What the stores hold for the workspace: profile counts, events by channel and by funnel step, and
+    ``sample_identifier``, the e-mail of the busiest customer (``email:...``), to look one up with.
+
+    If a running server holds the event store, the event counts are empty and ``event_store_busy`` is set.
+    """
+    with contextlib.suppress(StoreUnavailable):
+        stores.pump()  # staged events first move to the event store, where they are counted
+    with stores.read() as conn:
+        counts = profile_store.count_profiles(conn, workspace_id)
+        email = conn.execute(
+            sa.select(identities.c.value)
+            .join(profiles, profiles.c.id == identities.c.profile_id)
+            .where(identities.c.workspace_id == workspace_id, identities.c.kind == "email",
+                   profiles.c.merged_into.is_(None))
+            .order_by(profiles.c.event_count.desc(), identities.c.value)
+            .limit(1)
+        ).scalar_one_or_none()
+    n = sa.func.count().label("n")
+    by_channel: dict[str, int] = {}
+    steps: dict[str, int] = {}
+    busy = False
+    try:
+        with stores.events_conn() as econn:
+            for channel, count in econn.execute(
+                sa.select(events.c.channel, n)
+                .where(events.c.workspace_id == workspace_id)
+                .group_by(events.c.channel)
+                .order_by(n.desc(), events.c.channel)
+            ):
+                by_channel[str(channel)] = int(count)
+            for name, count in econn.execute(
+                sa.select(events.c.event, n)
+                .where(events.c.workspace_id == workspace_id, events.c.type == "track", events.c.event.in_(FUNNEL))
+                .group_by(events.c.event)
+            ):
+                steps[str(name)] = int(count)
+    except StoreUnavailable:
+        busy = True
+    return {
+        **counts,
+        "events": sum(by_channel.values()),
+        "events_by_channel": by_channel,
+        "funnel": {name: steps.get(name, 0) for name in FUNNEL},
+        "sample_identifier": f"email:{email}" if email else None,
+        "event_store_busy": busy,
+    }
