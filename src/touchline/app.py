@@ -15,6 +15,7 @@ from touchline import __version__
 from touchline.http import JSONBody, install_error_handlers
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.service import IngestResult
+from touchline.ingest.writer import IngestWriter
 from touchline.profiles.routes import router as profiles_router
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
@@ -29,6 +30,7 @@ class Services:
 
     stores: Stores
     keys: KeyResolver
+    writer: IngestWriter
     ingest_listeners: list[Callable[[str, IngestResult], None]] = field(default_factory=list)
 
     def after_ingest(self, workspace_id: str, result: IngestResult) -> None:
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         services: Services = app.state.services if hasattr(app.state, "services") else None  # type: ignore[assignment]
         if services is None:
             opened = open_stores(settings)
-            services = Services(opened, KeyResolver(opened))
+            services = Services(opened, KeyResolver(opened), IngestWriter(opened))
             app.state.services = services
         pump = Pump(services.stores, settings.pump_interval_seconds) if run_pump else None
         if pump:
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         try:
             yield
         finally:
+            services.writer.stop()
             if pump:
                 pump.stop()
             if own_stores:
@@ -94,7 +97,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         default_response_class=JSONBody,
     )
     if stores is not None:
-        app.state.services = Services(stores, KeyResolver(stores))
+        app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores))
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(profiles_router)

@@ -12,7 +12,7 @@ from touchline.errors import BadRequest
 from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
 from touchline.ingest.schemas import MESSAGE_TYPES, parse_timestamp
-from touchline.ingest.service import IngestResult, ingest, parse_items
+from touchline.ingest.service import IngestResult, parse_items
 
 router = APIRouter(tags=["tracking"])
 
@@ -40,8 +40,7 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
     )
     result = IngestResult(rejected=rejected)
     if events:
-        result = await run_in_threadpool(ingest, services.stores, principal.workspace_id, events, now=received_at,
-                                         result=result)
+        result = await run_in_threadpool(services.writer.submit, principal.workspace_id, events, result)
         services.after_ingest(principal.workspace_id, result)
     if rejected:
         total = len(items)

@@ -139,44 +139,71 @@ def ingest(
     result: IngestResult | None = None,
 ) -> IngestResult:
     """Store validated events and apply what they say to profiles, in one transaction."""
-    result = result or IngestResult()
-    if not events:
-        return result
+    return ingest_many(stores, [(workspace_id, events)], now=now, results=[result or IngestResult()])[0]
+
+
+def ingest_many(
+    stores: Stores,
+    batches: Sequence[tuple[str, list[NormalizedEvent]]],
+    *,
+    now: dt.datetime | None = None,
+    results: list[IngestResult] | None = None,
+) -> list[IngestResult]:
+    """Several batches (from concurrent requests, possibly of several workspaces) in ONE transaction:
+    one lock, one commit, one identity lookup per workspace. Each batch gets its own result."""
+    results = results or [IngestResult() for _ in batches]
     now = utc(now) or dt.datetime.now(dt.UTC)
-    policy = stores.settings.user_id_conflict
-    t0 = time.perf_counter()
+    by_workspace: dict[str, list[int]] = {}
+    for index, (workspace_id, events) in enumerate(batches):
+        if events:
+            by_workspace.setdefault(workspace_id, []).append(index)
+    if not by_workspace:
+        return results
     with stores.write() as conn:
-        dialect.lock_workspace_identities(conn, workspace_id)
-        fresh_ids = _claim_message_ids(conn, workspace_id, events, now)
-        seen: set[str] = set()
-        todo = []
-        for e in events:
-            if e.message_id in fresh_ids and e.message_id not in seen:
-                seen.add(e.message_id)
-                todo.append(e)
-        result.duplicates += len(events) - len(todo)
-        t1 = time.perf_counter()
-        if todo:
-            keys = list(dict.fromkeys(k for e in todo for k in _lookup_keys(e)))
-            known = profile_store.load_identities(conn, workspace_id, keys)
-            states = profile_store.load_profile_states(conn, workspace_id, set(known.values()))
-            graph = IdentityGraph(known, states, policy=policy)
-            t2 = time.perf_counter()
-            for e in todo:
-                e.profile_id = graph.resolve(_observation(e), now)
-            t3 = time.perf_counter()
-            profile_store.save_graph(conn, workspace_id, graph, now)
-            t4 = time.perf_counter()
-            # Profiles merged later in the same batch: point earlier events at the survivor.
-            for e in todo:
-                e.profile_id = graph.canonical(e.profile_id)
-            dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for e in todo])
-            t5 = time.perf_counter()
-            result.timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3,
-                              "stage": t5 - t4}
-    result.accepted += len(todo)
-    result.profile_ids.extend(dict.fromkeys(e.profile_id for e in todo))
-    return result
+        for workspace_id, indices in sorted(by_workspace.items()):
+            _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id,
+                              [(i, e) for i in indices for e in batches[i][1]], results, now)
+    return results
+
+
+def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
+                      tagged: list[tuple[int, NormalizedEvent]], results: list[IngestResult],
+                      now: dt.datetime) -> None:
+    t0 = time.perf_counter()
+    dialect.lock_workspace_identities(conn, workspace_id)
+    fresh_ids = _claim_message_ids(conn, workspace_id, [e for _, e in tagged], now)
+    seen: set[str] = set()
+    todo: list[tuple[int, NormalizedEvent]] = []
+    for owner, e in tagged:
+        if e.message_id in fresh_ids and e.message_id not in seen:
+            seen.add(e.message_id)
+            todo.append((owner, e))
+        else:
+            results[owner].duplicates += 1
+    t1 = time.perf_counter()
+    if not todo:
+        return
+    keys = list(dict.fromkeys(k for _, e in todo for k in _lookup_keys(e)))
+    known = profile_store.load_identities(conn, workspace_id, keys)
+    states = profile_store.load_profile_states(conn, workspace_id, set(known.values()))
+    graph = IdentityGraph(known, states, policy=policy)
+    t2 = time.perf_counter()
+    for _, e in todo:
+        e.profile_id = graph.resolve(_observation(e), now)
+    t3 = time.perf_counter()
+    profile_store.save_graph(conn, workspace_id, graph, now)
+    t4 = time.perf_counter()
+    # Profiles merged later in the same batch: point earlier events at the survivor.
+    for _, e in todo:
+        e.profile_id = graph.canonical(e.profile_id)
+    dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for _, e in todo])
+    t5 = time.perf_counter()
+    timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3, "stage": t5 - t4}
+    for owner, e in todo:
+        results[owner].accepted += 1
+        if e.profile_id not in results[owner].profile_ids:
+            results[owner].profile_ids.append(e.profile_id)
+        results[owner].timings = timings
 
 
 def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
