@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from touchline.demo import catalog
 from touchline.demo.generator import DemoSummary, generate, iter_messages
@@ -18,6 +19,7 @@ from touchline.profiles.service import get_profile
 from touchline.settings import Settings
 from touchline.store import open_stores
 from touchline.store.engines import Stores
+from touchline.store.schema import identity_conflicts
 from touchline.workspaces.service import workspace_id_by_name
 
 NOW = dt.datetime(2025, 6, 1, 3, 0, tzinfo=dt.UTC)
@@ -72,6 +74,9 @@ def test_stores_hold_what_was_sent(demo: Demo) -> None:
     funnel = [stored["funnel"][step] for step in FUNNEL]
     assert funnel == sorted(funnel, reverse=True) and funnel[-1] == demo.summary.orders
     assert stored["sample_identifier"].startswith("email:")
+    # E-mails, phones and Kakao ids are unique per person: no two customers claim one identifier.
+    with demo.stores.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(identity_conflicts)).scalar_one() == 0
 
 
 def test_a_customer_is_one_profile_across_devices_and_channels(demo: Demo) -> None:

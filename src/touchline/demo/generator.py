@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from touchline.demo import catalog as cat
 from touchline.errors import StoreUnavailable
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 500
 # What 10,000 customers produce on average, per customer; for progress bars (see estimate_messages).
-MESSAGES_PER_CUSTOMER = 30
+MESSAGES_PER_CUSTOMER = 38
 # Move staged events to the event store every this many batches, so staging stays small.
 PUMP_EVERY_BATCHES = 40
 # Share of online carts that end in an order. With non-buyers' and anonymous visitors' carts (always
@@ -193,6 +194,8 @@ class _Person:
         self.channels: dict[str, int] = {}
         self.user_id: str | None = None  # set once they sign up
         self.orders = 0
+        self.last_t = 0.0  # when their latest message so far happened
+        self.push = False  # granted push consent (their app then registers a push token)
 
     # -- messages ------------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
@@ -213,6 +216,8 @@ class _Person:
         msg.update(body)
         self.out.append((t, msg))
         self.channels[channel] = self.channels.get(channel, 0) + 1
+        if t > self.last_t:
+            self.last_t = t
 
     def _logged_in_anon(self, anon: str) -> bool:
         for d in self.devices:
@@ -242,10 +247,10 @@ class _Person:
         # Bijections of the person's number keep e-mails, phones and Kakao ids unique within a run.
         n = (idx * 7_654_321 + sim.offset) % 100_000_000
         self.email = f"{local}{n % 10_000:04d}{n // 10_000:04d}@{cat.EMAIL_DOMAINS[idx % 3]}"
-        if in_korea:
-            self.phone: str | None = f"010-{n // 10_000:04d}-{n % 10_000:04d}" if rng.random() < 0.9 else None
-        else:
-            self.phone = f"+1 206-555-{n % 100:04d}" if rng.random() < 0.5 else None
+        # People abroad give no phone: the only fictional US numbers (555-01xx) are too few to be unique.
+        self.phone: str | None = (
+            f"010-{n // 10_000:04d}-{n % 10_000:04d}" if in_korea and rng.random() < 0.9 else None
+        )
         self.user_id_value = f"u_{uuid.uuid5(sim.namespace, f'user:{idx}').int & _LOW48:012x}"
         self.city = rng.choices(cat.CITIES, cum_weights=_CITY_CUM)[0]
         self.district = rng.choice(self.city.districts)
@@ -403,8 +408,11 @@ class _Person:
                 signup_at = -1
         self.consent_change_at = rng.randrange(len(sessions)) if rng.random() < 0.08 else -1
 
+        latest_start = sim.end_ts + 600  # every visit still ends before `now`
         for i, s in enumerate(sessions):
             t, kind, payload, device, _ = s
+            if t < self.last_t:  # one visit at a time: start after the previous one ended
+                t = min(latest_start, self.last_t + rng.uniform(300, 1_800))
             signup = i == signup_at
             if kind == "store":
                 self._store_visit(t, signup)
@@ -413,7 +421,7 @@ class _Person:
             else:
                 s[4] = self._online(t, device, kind, payload, signup)
             if i == self.consent_change_at and self.user_id is not None:
-                self._consent_change(t + 600 + rng.random() * 3_000)
+                self._consent_change(self.last_t + rng.uniform(30, 300))
 
         if self.user_id is not None:
             tally.identified += 1
@@ -470,7 +478,7 @@ class _Person:
         return t + self.rng.uniform(3, 20)
 
     def _push_token(self, device: _Device) -> None:
-        if device.kind == "app" and getattr(self, "push", False) and "token" not in device.ctx["device"]:
+        if device.kind == "app" and self.push and "token" not in device.ctx["device"]:
             token = f"{self.rng.getrandbits(256):064x}"
             device.ctx = {**device.ctx, "device": {**device.ctx["device"], "token": token}}
 
@@ -755,7 +763,7 @@ class Simulation:
         self.catalog = _catalog()
         self.tally = _Tally()
         self.tz_offsets = {
-            tz: int(now.astimezone(_zone(tz)).utcoffset().total_seconds())  # type: ignore[union-attr]
+            tz: int(now.astimezone(ZoneInfo(tz)).utcoffset().total_seconds())  # type: ignore[union-attr]
             for tz in ("Asia/Seoul", "America/Los_Angeles", "America/New_York")
         }
         self.store_ctx = {
@@ -809,12 +817,6 @@ class Simulation:
             carts=t.carts, abandoned_carts=t.carts - t.converted_carts, revenue=t.revenue,
             examples=list(t.examples),
         )
-
-
-def _zone(name: str) -> dt.tzinfo:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _pump_quietly(stores: Stores) -> None:

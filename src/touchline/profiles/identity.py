@@ -44,7 +44,13 @@ class ProfileState:
     last_device_type: str | None = None
     merged_into: str | None = None
     is_new: bool = False
-    dirty: bool = False
+    # Which persisted fields this batch changed: only those are written back, which keeps the
+    # common case (a track call: counters and last-seen) a small UPDATE that touches no index.
+    changed: set[str] = field(default_factory=set)
+
+    @property
+    def dirty(self) -> bool:
+        return self.is_new or bool(self.changed)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,12 @@ class Observation:
     timezone: str | None = None
     locale: str | None = None
     previous_id: str | None = None
+
+
+MERGE_FIELDS = (
+    "created_at", "first_seen_at", "last_seen_at", "user_id", "traits", "trait_meta", "consents", "timezone",
+    "locale", "event_count", "channels", "devices", "last_channel", "last_device_type",
+)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -177,7 +189,7 @@ class IdentityGraph:
 
         if obs.user_id and target.user_id is None:
             target.user_id = obs.user_id
-            target.dirty = True
+            target.changed.add("user_id")
         for key in keys:
             if key not in self.identities:
                 self.identities[key] = target.id
@@ -201,7 +213,6 @@ class IdentityGraph:
             first_seen_at=obs.timestamp,
             last_seen_at=obs.timestamp,
             is_new=True,
-            dirty=True,
         )
         self.profiles[profile.id] = profile
         return profile
@@ -231,9 +242,9 @@ class IdentityGraph:
         into.user_id = into.user_id or other.user_id
         into.timezone = into.timezone or other.timezone
         into.locale = into.locale or other.locale
-        into.dirty = True
+        into.changed.update(MERGE_FIELDS)
         other.merged_into = into.id
-        other.dirty = True
+        other.changed.add("merged_into")
         for key, pid in self.identities.items():
             if pid == other.id:
                 self.identities[key] = into.id
@@ -244,26 +255,34 @@ class IdentityGraph:
 
     def _observe(self, profile: ProfileState, obs: Observation) -> None:
         at = _iso(obs.timestamp)
+        changed = profile.changed
         for key, value in obs.trait_updates.items():
             meta = profile.trait_meta.get(key)
             # Last write wins by event time, so a late or historical import never clobbers newer data.
             if meta is None or at >= meta.get("at", ""):
                 profile.traits[key] = value
                 profile.trait_meta[key] = {"at": at, "source": obs.source}
+                changed.update(("traits", "trait_meta"))
         for channel, status in obs.consent_updates.items():
             current = profile.consents.get(channel)
             if current is None or at >= current.get("at", ""):
                 profile.consents[channel] = {"status": status, "at": at, "source": obs.source}
-        if obs.timezone:
+                changed.add("consents")
+        if obs.timezone and obs.timezone != profile.timezone:
             profile.timezone = obs.timezone
-        if obs.locale:
+            changed.add("timezone")
+        if obs.locale and obs.locale != profile.locale:
             profile.locale = obs.locale
+            changed.add("locale")
         profile.event_count += 1
         profile.channels[obs.channel] = profile.channels.get(obs.channel, 0) + 1
         profile.devices[obs.device_type] = profile.devices.get(obs.device_type, 0) + 1
-        profile.first_seen_at = min(profile.first_seen_at, obs.timestamp)
+        changed.update(("event_count", "channels", "devices"))
+        if obs.timestamp < profile.first_seen_at:
+            profile.first_seen_at = obs.timestamp
+            changed.add("first_seen_at")
         if obs.timestamp >= profile.last_seen_at:
             profile.last_seen_at = obs.timestamp
             profile.last_channel = obs.channel
             profile.last_device_type = obs.device_type
-        profile.dirty = True
+            changed.update(("last_seen_at", "last_channel", "last_device_type"))

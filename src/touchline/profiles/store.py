@@ -72,17 +72,18 @@ def load_profile_states(conn: Connection, workspace_id: str, profile_ids: Iterab
 
 
 def save_graph(conn: Connection, workspace_id: str, graph: IdentityGraph, now: dt.datetime) -> None:
-    new_rows, changed_rows = [], []
+    new_rows = []
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for p in graph.profiles.values():
-        if not p.dirty:
-            continue
-        values = {f: getattr(p, f) for f in _PROFILE_STATE_FIELDS}
         if p.is_new:
+            values = {f: getattr(p, f) for f in _PROFILE_STATE_FIELDS}
             new_rows.append({"id": p.id, "workspace_id": workspace_id, "updated_at": now, **values})
-        else:
-            changed_rows.append({"id": p.id, "updated_at": now, **values})
+        elif p.changed:
+            fields = tuple(sorted(p.changed))
+            changed.setdefault(fields, []).append({"id": p.id, "updated_at": now, **{f: getattr(p, f) for f in fields}})
     dialect.bulk_insert(conn, profiles, new_rows)
-    dialect.bulk_update(conn, profiles, "id", changed_rows)
+    for rows in changed.values():
+        dialect.bulk_update(conn, profiles, "id", rows)
     for merge in graph.merges:
         # Identities not loaded into this batch's view still move with their profile.
         conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,7 +69,9 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
 # types would convert them (same text formats, so reads through SQLAlchemy see no difference).
 
 
+@functools.lru_cache(maxsize=8192)
 def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    # Cached: one batch writes the same instants several times (event time, last seen, first seen).
     if value is None:
         return None
     if value.tzinfo is not None:
@@ -157,19 +160,41 @@ def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if name(conn) == DUCKDB:
         _append_arrow(conn, fresh)
     else:
-        conn.execute(events.insert(), [{**r, "payload": RawJSON(_json_text(r["payload"])),
-                                        **payload_parts(r["payload"])} for r in fresh])
+        conn.execute(events.insert(), [
+            {**r, **{c: _as_datetime(r[c]) for c in _TIME_COLUMNS}, "payload": RawJSON(_json_text(r["payload"])),
+             **payload_parts(r["payload"])}
+            for r in fresh
+        ])
     return len(fresh)
 
 
+def read_staged(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    """Staged rows for the pump. On SQLite straight from the driver: time stamps stay text (the event
+    store parses them in bulk) and the payload stays JSON text."""
+    if name(conn) != SQLITE:
+        return [dict(r) for r in conn.execute(query).mappings()]
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    cursor = conn.exec_driver_sql(str(compiled))
+    keys = [d[0] for d in cursor.cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor.cursor.fetchall()]
+
+
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
+    return value
+
+
 def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """DuckDB appends a columnar batch about 300x faster than parameterised inserts, and extracts the
-    payload parts itself, vectorised."""
+    """DuckDB appends a columnar batch about 300x faster than parameterised inserts, and parses time
+    stamps and extracts the payload parts itself, vectorised."""
     columns: dict[str, pa.Array] = {"seq": pa.array([r["seq"] for r in rows], pa.int64())}
     for col in STAGED_COLUMNS:
         values = [r[col] for r in rows]
         if col in _TIME_COLUMNS:
-            columns[col] = pa.array([_utc(v) for v in values], _ARROW_TS)
+            text = any(isinstance(v, str) for v in values)
+            columns[col] = pa.array(values, pa.string()) if text else pa.array([_utc(v) for v in values], _ARROW_TS)
         elif col == "payload":
             columns[col] = pa.array([_json_text(v) for v in values], pa.string())
         else:
@@ -184,7 +209,9 @@ def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             f"ELSE '{{}}'::JSON END" for p in PAYLOAD_PARTS
         )
         target = ", ".join(f'"{c}"' for c in ["seq", *STAGED_COLUMNS, *PAYLOAD_PARTS])
-        source = ", ".join(f'"{c}"' for c in ["seq", *STAGED_COLUMNS])
+        source = ", ".join(
+            f'CAST("{c}" AS TIMESTAMPTZ)' if c in _TIME_COLUMNS else f'"{c}"' for c in ["seq", *STAGED_COLUMNS]
+        )
         conn.exec_driver_sql(f"INSERT INTO events ({target}) SELECT {source}, {parts} FROM _touchline_batch")  # noqa: S608
     finally:
         raw.unregister("_touchline_batch")

@@ -141,13 +141,13 @@ class Stores:
         columns = [event_staging.c.seq] + [
             sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c == "payload" else event_staging.c[c]
             for c in STAGED_COLUMNS
-        ]
+        ]  # payload as text: it goes to the event store as it is
         query = sa.select(*columns).order_by(event_staging.c.seq).limit(limit)
         with self.state.connect() as sconn:
             holds_locks = sconn.dialect.name == dialect.POSTGRES
             claim = sconn.execution_options(**READ_ONLY).begin()
             try:
-                rows = [dict(r) for r in sconn.execute(dialect.lock_for_claim(sconn, query)).mappings()]
+                rows = dialect.read_staged(sconn, dialect.lock_for_claim(sconn, query))
                 if not holds_locks:
                     claim.commit()
                 if not rows:

@@ -57,7 +57,6 @@ profiles = sa.Table(
     sa.Column("devices", JSONDocument, nullable=False),
     sa.Column("last_channel", sa.Text),
     sa.Column("last_device_type", sa.Text),
-    sa.Index("ix_profiles_ws_last_seen", "workspace_id", "last_seen_at"),
     sa.Index("ix_profiles_ws_user", "workspace_id", "user_id"),
     sa.Index("ix_profiles_merged_into", "merged_into"),
 )
@@ -151,7 +150,7 @@ event_staging = sa.Table(
     state_metadata,
     sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
     *_event_columns(with_parts=False),
-    sa.Index("ix_event_staging_profile", "profile_id"),
+    # No secondary index: staging holds seconds' worth of events, and every index costs each insert.
     # AUTOINCREMENT: a drained table must never hand out a sequence number the event store has seen.
     sqlite_autoincrement=True,
 )

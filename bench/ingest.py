@@ -1,0 +1,286 @@
+"""Ingestion throughput, end to end: HTTP -> stored -> profile and identities updated.
+
+Starts `touchline serve` in a subprocess on a fresh store, sends pre-built Segment batches over HTTP from
+a pool of client threads (keep-alive connections, Basic auth as Segment's clients do), waits until every
+request has answered 200 (an answer means the events and their profile changes are committed), then
+stops the server (which drains staging into the event store) and checks the counts.
+
+Then it replays the same workload in-process, without HTTP, to show where the time goes.
+
+    python bench/ingest.py                                   # embedded default (SQLite + DuckDB)
+    python bench/ingest.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import sqlalchemy as sa
+
+WRITE_KEY = "bench-write-key"
+ADMIN_TOKEN = "bench-admin-token"
+UA_PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+UA_DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+EVENTS = ["Product Viewed", "Product Viewed", "Product Viewed", "Products Searched", "Product Added",
+          "Checkout Started", "Order Completed"]
+
+
+def build_batches(n_events: int, batch_size: int, n_users: int, seed: int) -> list[bytes]:
+    """A realistic mix: 10 % identify (email + Korean phone), pages, and commerce tracks; each user has
+    an app device and a browser, so identity merges happen along the way."""
+    rng = random.Random(seed)
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    batches = []
+    for b in range(n_events // batch_size):
+        items = []
+        for i in range(batch_size):
+            u = rng.randrange(n_users)
+            app = rng.random() < 0.5
+            anon = f"{'app' if app else 'web'}-{u}"
+            ts = (base + dt.timedelta(seconds=b * batch_size + i)).isoformat()
+            context: dict[str, Any] = (
+                {"channel": "app", "device": {"id": f"dev-{u}", "type": "ios"}, "os": {"name": "iOS"}}
+                if app else {"userAgent": UA_PHONE if u % 3 else UA_DESKTOP,
+                             "page": {"url": f"https://shop.example.kr/p/{u % 500}"}}
+            )
+            kind = rng.random()
+            if kind < 0.1:
+                items.append({"type": "identify", "anonymousId": anon, "userId": f"user-{u}",
+                              "messageId": uuid.uuid4().hex, "timestamp": ts, "context": context,
+                              "traits": {"email": f"Customer{u}@Example.com", "name": "김민지",
+                                         "phone": f"010-{1000 + u % 9000:04d}-{u % 10000:04d}"}})
+            elif kind < 0.25:
+                items.append({"type": "page", "anonymousId": anon, "name": "Product", "timestamp": ts,
+                              "messageId": uuid.uuid4().hex, "context": context,
+                              "properties": {"path": f"/p/{u % 500}", "title": "울 니트 스웨터"}})
+            else:
+                items.append({"type": "track", "anonymousId": anon, "event": rng.choice(EVENTS), "timestamp": ts,
+                              "messageId": uuid.uuid4().hex, "context": context,
+                              "properties": {"product_id": f"p-{u % 500}", "name": "울 니트 스웨터",
+                                             "price": 59000, "currency": "KRW", "quantity": 1,
+                                             "cart_id": f"cart-{u}"}})
+        batches.append(orjson.dumps({"batch": items, "sentAt": base.isoformat()}))
+    return batches
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_postgres(url: str, name: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def send_all(url: str, batches: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    headers = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
+               "Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    next_index = iter(range(len(batches)))
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            while True:
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
+                    return
+                t = time.perf_counter()
+                response = client.post("/v1/batch", content=batches[i])
+                elapsed = time.perf_counter() - t
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    return wall, latencies
+
+
+def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: int, concurrency: int) -> dict[str, Any]:
+    port = free_port()
+    env = {**os.environ, **env, "TOUCHLINE_WRITE_KEY": WRITE_KEY, "TOUCHLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+           "TOUCHLINE_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "-m", "touchline.cli.main", "serve", "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("server did not start: " + (server.stderr.read().decode() if server.stderr else ""))
+        wall, latencies = send_all(url, batches, concurrency)
+        sample = httpx.get(url + "/v1/profiles/user-1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    finally:
+        drain_started = time.perf_counter()
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=300)
+        drain = time.perf_counter() - drain_started
+    latencies.sort()
+    return {
+        "label": label,
+        "events_per_s": n_events / wall,
+        "wall_s": wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "shutdown_drain_s": drain,
+        "sample_identities": len(sample.get("identities", [])),
+    }
+
+
+def verify(settings_env: dict[str, str], n_events: int) -> dict[str, int]:
+    os.environ.update(settings_env)
+    from touchline.settings import Settings
+    from touchline.store.engines import open_stores
+    from touchline.store.schema import event_staging, events, identities, profiles
+
+    stores = open_stores(Settings())
+    try:
+        with stores.read() as conn:
+            staged = conn.execute(sa.select(sa.func.count()).select_from(event_staging)).scalar_one()
+            n_profiles = conn.execute(sa.select(sa.func.count()).select_from(profiles)
+                                      .where(profiles.c.merged_into.is_(None))).scalar_one()
+            n_identities = conn.execute(sa.select(sa.func.count()).select_from(identities)).scalar_one()
+        with stores.events_conn() as conn:
+            stored = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+    finally:
+        stores.dispose()
+        for key in settings_env:
+            os.environ.pop(key, None)
+    if staged + stored != n_events:
+        raise SystemExit(f"lost events: {stored} stored + {staged} staged != {n_events} sent")
+    return {"stored": int(stored), "staged": int(staged), "profiles": int(n_profiles),
+            "identities": int(n_identities)}
+
+
+def run_in_process(settings_env: dict[str, str], batches: list[bytes], group: int) -> dict[str, float]:
+    """The same work without HTTP: parse + validate, then ingest ``group`` batches per transaction
+    (as the server's group commit does under concurrent load)."""
+    os.environ.update(settings_env)
+    from touchline.ingest.service import IngestResult, ingest_many, parse_items
+    from touchline.settings import Settings
+    from touchline.store.engines import open_stores
+    from touchline.workspaces.service import workspace_id_by_name
+
+    stores = open_stores(Settings())
+    with stores.read() as conn:
+        workspace = workspace_id_by_name(conn, "default")
+    totals: collections.Counter[str] = collections.Counter()
+    started = time.perf_counter()
+    pending: list[tuple[str, list[Any]]] = []
+    for body in batches:
+        t = time.perf_counter()
+        doc = orjson.loads(body)
+        now = dt.datetime.now(dt.UTC)
+        good, _ = parse_items(doc["batch"], received_at=now, batch_sent_at=now, default_type=None,
+                              max_event_bytes=32 * 1024, phone_region="KR")
+        totals["parse + validate + normalise"] += time.perf_counter() - t
+        pending.append((workspace, good))
+        if len(pending) == group or body is batches[-1]:
+            t = time.perf_counter()
+            results = ingest_many(stores, pending, results=[IngestResult() for _ in pending])
+            totals["transaction (total)"] += time.perf_counter() - t
+            for k, v in results[0].timings.items():
+                totals[k] += v
+            pending = []
+    t = time.perf_counter()
+    moved = stores.pump()
+    totals["pump to event store (background in the server)"] += time.perf_counter() - t
+    totals["wall (in-process, without pump)"] = time.perf_counter() - started - totals[
+        "pump to event store (background in the server)"]
+    stores.dispose()
+    for key in settings_env:
+        os.environ.pop(key, None)
+    assert moved == sum(len(orjson.loads(b)["batch"]) for b in batches)
+    return dict(totals)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--postgres", help="also run on PostgreSQL (a database 'touchline_bench' is recreated)")
+    parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    batches = build_batches(args.events, args.batch, args.users, args.seed)
+    n_events = len(batches) * args.batch
+    print(f"workload: {n_events:,} events in {len(batches):,} batches of {args.batch}, {args.users:,} users, "
+          f"{args.concurrency} concurrent clients, {os.cpu_count()} CPUs\n")
+    setups = []
+    tmp = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
+    if not args.skip_embedded:
+        setups.append(("embedded (SQLite + DuckDB)", {"TOUCHLINE_DATA_DIR": str(tmp / "http")},
+                       {"TOUCHLINE_DATA_DIR": str(tmp / "inproc")}))
+    if args.postgres:
+        http_url = fresh_postgres(args.postgres, "touchline_bench")
+        inproc_url = fresh_postgres(args.postgres, "touchline_bench_inproc")
+        setups.append(("PostgreSQL (both stores)",
+                       {"TOUCHLINE_DATABASE_URL": http_url, "TOUCHLINE_EVENTS_URL": http_url,
+                        "TOUCHLINE_DATA_DIR": str(tmp / "pg")},
+                       {"TOUCHLINE_DATABASE_URL": inproc_url, "TOUCHLINE_EVENTS_URL": inproc_url,
+                        "TOUCHLINE_DATA_DIR": str(tmp / "pg2")}))
+    try:
+        for label, http_env, inproc_env in setups:
+            result = run_http(label, http_env, batches, n_events, args.concurrency)
+            counts = verify(http_env, n_events)
+            print(f"== {label}: HTTP end to end")
+            print(f"   {result['events_per_s']:>10,.0f} events/s   ({n_events:,} events in {result['wall_s']:.1f} s; "
+                  f"request p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)")
+            print(f"   stored {counts['stored']:,} (+{counts['staged']} staged), {counts['profiles']:,} profiles, "
+                  f"{counts['identities']:,} identities; shutdown drain {result['shutdown_drain_s']:.1f} s")
+            breakdown = run_in_process(inproc_env, batches, group=min(args.concurrency, 8))
+            wall = breakdown.pop("wall (in-process, without pump)")
+            print(f"   where the time goes (same work in-process, {n_events / wall:,.0f} events/s without HTTP):")
+            for key, seconds in sorted(breakdown.items(), key=lambda kv: -kv[1]):
+                print(f"     {key:<48} {seconds:7.2f} s  {seconds / n_events * 1e6:7.1f} µs/event")
+            http_share = result["wall_s"] - wall
+            print(f"     {'HTTP, JSON decoding, threads (the difference)':<48} {http_share:7.2f} s  "
+                  f"{http_share / n_events * 1e6:7.1f} µs/event\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
