@@ -51,7 +51,7 @@ def demo(
 ) -> None:
     """Generate a Korean/English online shop (catalog, customers, sessions on web, app, store and chat,
     funnels with drop-off, repeat purchases) through the ingestion API, then summarise it."""
-    from touchline.demo.generator import generate
+    from touchline.demo.generator import estimate_messages, generate
     from touchline.demo.run import summarize
 
     if customers < 1:
@@ -64,9 +64,9 @@ def demo(
         console.print(f"Generating a shop with {customers:,} customers over {days} days into [bold]{where}[/] …")
         started = time.perf_counter()
         columns = (SpinnerColumn(), TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("customers"), TimeElapsedColumn())
+                   TextColumn("messages"), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("demo", total=customers)
+            task = progress.add_task("demo", total=estimate_messages(customers))
             result = generate(stores, workspace_id, customers=customers, seed=seed, days=days,
                               progress=lambda done: progress.update(task, completed=done))
         elapsed = time.perf_counter() - started

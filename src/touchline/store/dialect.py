@@ -204,15 +204,18 @@ def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     assert raw is not None
     raw.register("_touchline_batch", batch)
     try:
-        parts = ", ".join(
-            f"CASE WHEN json_type(payload, '$.{p}') = 'OBJECT' THEN json_extract(payload, '$.{p}') "
-            f"ELSE '{{}}'::JSON END" for p in PAYLOAD_PARTS
-        )
+        # One parse of each payload for all three parts (a JSON null part becomes an empty object).
+        parts = ", ".join(f"coalesce(nullif(_parts[{i}]::VARCHAR, 'null'), '{{}}')::JSON"
+                          for i in range(1, len(PAYLOAD_PARTS) + 1))
+        paths = ", ".join(f"'$.{p}'" for p in PAYLOAD_PARTS)
         target = ", ".join(f'"{c}"' for c in ["seq", *STAGED_COLUMNS, *PAYLOAD_PARTS])
         source = ", ".join(
             f'CAST("{c}" AS TIMESTAMPTZ)' if c in _TIME_COLUMNS else f'"{c}"' for c in ["seq", *STAGED_COLUMNS]
         )
-        conn.exec_driver_sql(f"INSERT INTO events ({target}) SELECT {source}, {parts} FROM _touchline_batch")  # noqa: S608
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({target}) SELECT {source}, {parts} "  # noqa: S608
+            f"FROM (SELECT *, json_extract(payload, [{paths}]) AS _parts FROM _touchline_batch)"
+        )
     finally:
         raw.unregister("_touchline_batch")
 
