@@ -41,7 +41,8 @@ def postgres_url(worker_id: str) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    name = f"touchline_test_{worker_id}".replace("-", "_")
+    # The pid keeps two test runs on one machine (a developer and CI, say) out of each other's way.
+    name = f"touchline_test_{worker_id}_{os.getpid()}".replace("-", "_")
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -31,7 +31,7 @@ from touchline.store.engines import Stores
 from touchline.store.schema import event_staging
 
 # PostgreSQL round trips cost more than SQLite's; fewer examples keep the file near 30 s in all.
-HTTP_EXAMPLES = {"embedded": 400, "postgres": 200}
+HTTP_EXAMPLES = {"embedded": 40, "postgres": 15}
 
 
 def _settings(backend: str | None = None, examples: int | None = None) -> settings:
@@ -60,8 +60,7 @@ NAME = st.one_of(KOREAN_TEXT, st.text(string.ascii_letters + " ", min_size=1, ma
 JSON_INT = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 JSON_FLOAT = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False)
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    TEXT)
+SCALARS = st.one_of(st.none(), st.booleans(), JSON_INT, JSON_FLOAT, TEXT)
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                      st.dictionaries(TEXT, inner, max_size=4)), max_leaves=12)
 # Values that survive every store unchanged (see KNOWN BUGS): what a well-formed message carries.
@@ -300,7 +299,7 @@ def test_arbitrary_single_calls_never_cause_a_server_error(client: TestClient, b
     run()
 
 
-@settings(max_examples=1500, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(items=st.lists(FUZZ_ITEM, max_size=8), sent_at=st.one_of(st.none(), DATETIMES))
 def test_parse_items_partitions_any_input(items: list[Any], sent_at: dt.datetime | None) -> None:
     """The validator alone, at many more examples than HTTP allows: no exception, and every item
@@ -442,7 +441,7 @@ AWARE = st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(21
                                                 dt.timezone(dt.timedelta(hours=-7, minutes=-30))]))
 
 
-@settings(max_examples=2000, deadline=None, database=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(ts=AWARE, sent=AWARE, received=AWARE)
 def test_corrected_timestamp_is_segments_formula(ts: dt.datetime, sent: dt.datetime, received: dt.datetime) -> None:
     corrected = corrected_timestamp(ts, sent, received)
@@ -464,7 +463,7 @@ PHONES = st.one_of(
 )
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(raw=PHONES, region=REGIONS, other=REGIONS)
 def test_normalize_phone_is_idempotent(raw: str, region: str, other: str) -> None:
     phone = normalize_phone(raw, region)
@@ -475,7 +474,7 @@ def test_normalize_phone_is_idempotent(raw: str, region: str, other: str) -> Non
     assert normalize_phone(phone, other) == phone  # E.164 no longer depends on the region
 
 
-@settings(max_examples=1500, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(middle=st.from_regex(r"[0-9]{3,4}", fullmatch=True), last=st.from_regex(r"[0-9]{4}", fullmatch=True),
        sep=st.sampled_from(["-", " ", "", "."]), prefix=st.sampled_from(["010", "+82 10", "+8210", "82-10"]))
 def test_korean_mobile_numbers_become_plus_82(middle: str, last: str, sep: str, prefix: str) -> None:
@@ -488,7 +487,7 @@ def test_korean_mobile_numbers_become_plus_82(middle: str, last: str, sep: str, 
 _CASES: list[Callable[[str], str]] = [str, str.upper, str.title, lambda s: f"  {s}\t", lambda s: s.swapcase()]
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(raw=st.one_of(EMAILS, st.text(max_size=30), st.builds(lambda a, b: f"{a}@{b}.한국", KOREAN_TEXT,
                                                                   KOREAN_TEXT)),
        case=st.sampled_from(_CASES))
@@ -556,14 +555,21 @@ def test_huge_numbers_survive_the_round_trip(client: TestClient, stores: Stores,
                                              request: pytest.FixtureRequest) -> None:
     if backend == "postgres":
         request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG: JSONB returns integral numbers >= 2**64 as Python ints that orjson cannot encode: "
-            "profile read is a 500 and the pump fails on the row forever")))
+            "BUG: JSONB returns integral numbers beyond 64 bits as Python ints that orjson cannot encode: "
+            "the customer's next identify, the profile read and the pump fail (500 / stuck pump)")))
     sent = {"a": 1e30, "b": 2**70, "c": -1.5e300}
-    message = {"anonymousId": "big", "event": "E", "messageId": "big-1", "properties": sent}
+    for n, body in enumerate([{"traits": sent}, {"traits": {"plan": "gold"}}]):
+        response = client.post("/v1/identify", json={"userId": "big", "messageId": f"big-id-{n}", **body},
+                               headers=basic())
+        assert response.status_code == 200, response.text
+    message = {"userId": "big", "event": "E", "messageId": "big-1", "properties": sent}
     assert client.post("/v1/track", json=message, headers=basic()).status_code == 200
     for _ in ("staged", "pumped"):
-        response = client.get("/v1/profiles/anonymous_id:big", headers=bearer())
+        response = client.get("/v1/profiles/big", headers=bearer())
         assert response.status_code == 200
-        got = response.json()["timeline"][0]["properties"]
-        assert got == pytest.approx({k: float(v) for k, v in sent.items()})
-        assert stores.pump() in (0, 1)
+        view = response.json()
+        assert view["traits"]["plan"] == "gold"
+        assert {k: view["traits"][k] for k in sent} == pytest.approx({k: float(v) for k, v in sent.items()})
+        track = next(e for e in view["timeline"] if e["type"] == "track")
+        assert track["properties"] == pytest.approx({k: float(v) for k, v in sent.items()})
+        stores.pump()

@@ -1,0 +1,71 @@
+"""The `touchline` command: keys, workspaces, db, profiles."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from support import basic
+from typer.testing import CliRunner
+
+from touchline.cli.main import app
+from touchline.settings import Settings
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    values = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        values |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    return values
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_keys_created_on_the_command_line_work_on_the_api(env: dict[str, str], client) -> None:
+    key = run(env, "keys", "create", "--kind", "write", "--quiet").strip()
+    assert key.startswith("tlw_")
+    response = client.post("/v1/track", json={"userId": "u1", "event": "Signed Up"}, headers=basic(key))
+    assert response.status_code == 200
+    listed = orjson.loads(run(env, "keys", "list", "--json"))
+    assert any(k["prefix"] == key[:8] for k in listed)
+    key_id = next(k["id"] for k in listed if k["prefix"] == key[:8])
+    run(env, "keys", "revoke", key_id)
+    client.app.state.services.keys.forget()
+    assert client.post("/v1/track", json={"userId": "u1", "event": "x"}, headers=basic(key)).status_code == 401
+
+
+def test_workspaces_and_bad_arguments(env: dict[str, str]) -> None:
+    run(env, "workspaces", "create", "staging")
+    names = [w["name"] for w in orjson.loads(run(env, "workspaces", "list", "--json"))]
+    assert names == ["default", "staging"]
+    runner = CliRunner()
+    again = runner.invoke(app, ["workspaces", "create", "staging"], env=env)
+    assert again.exit_code == 1 and "already exists" in again.output
+    bad = runner.invoke(app, ["keys", "create", "--kind", "root"], env=env)
+    assert bad.exit_code == 2 and "--kind" in bad.output
+    unknown = runner.invoke(app, ["keys", "create", "--workspace", "nope"], env=env)
+    assert unknown.exit_code == 1 and "no workspace named 'nope'" in unknown.output
+
+
+def test_db_upgrade_and_status(env: dict[str, str]) -> None:
+    assert "schema version 1" in run(env, "db", "upgrade")
+    status = orjson.loads(run(env, "db", "status", "--json"))
+    assert status["state"]["version"] == status["state"]["latest"] == 1
+    assert status["events"]["version"] == 1
+
+
+def test_profiles_show_and_search(env: dict[str, str], client) -> None:
+    client.post("/v1/identify", headers=basic(),
+                json={"userId": "u9", "traits": {"name": "최유나", "email": "yuna@example.com"}})
+    shown = orjson.loads(run(env, "profiles", "show", "email:yuna@example.com", "--json"))
+    assert shown["user_id"] == "u9"
+    table = run(env, "profiles", "show", "u9")
+    assert "최유나" in table and "Identities" in table
+    found = orjson.loads(run(env, "profiles", "search", "yuna", "--json"))
+    assert [p["user_id"] for p in found] == ["u9"]
+    missing = CliRunner().invoke(app, ["profiles", "show", "nobody"], env=env)
+    assert missing.exit_code == 1 and "no customer" in missing.output
