@@ -53,7 +53,8 @@ class Pump:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._stores.pump()
+                if self._stores.pump():
+                    self._stores.checkpoint()
             except Exception:  # a failed round is retried next round; staged rows are not lost
                 log.exception("moving staged events to the event store failed; will retry")
 

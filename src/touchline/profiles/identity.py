@@ -16,7 +16,8 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -105,6 +106,12 @@ MERGE_FIELDS = (
 )
 
 
+def new_profile_id() -> str:
+    """Time-ordered (like UUIDv7): new profiles land at the end of every index on the id, not at random
+    places, which keeps inserts fast as the table grows."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+
+
 def _iso(value: dt.datetime) -> str:
     return value.isoformat()
 
@@ -121,7 +128,7 @@ class IdentityGraph:
         self.identities = dict(identities)
         self.profiles: dict[str, ProfileState] = {p.id: p for p in profiles}
         self.policy = policy
-        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        self._new_id = new_id or new_profile_id
         self.new_identities: dict[Key, NewIdentity] = {}
         self.merges: list[Merge] = []
         self.conflicts: list[IdentityConflict] = []

@@ -64,15 +64,17 @@ profiles = sa.Table(
 identities = sa.Table(
     "identities",
     state_metadata,
+    # Key order (workspace, value, kind): the lookup by value that ingestion does uses the key itself.
     sa.Column("workspace_id", sa.Text, primary_key=True),
-    sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("profile_id", sa.Text, nullable=False),
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
     sa.Column("source", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_identities_profile", "profile_id"),
-    sa.Index("ix_identities_ws_value", "workspace_id", "value"),
+    # SQLite: the row lives in the key's B-tree, one write per identity instead of two.
+    sqlite_with_rowid=False,
 )
 
 profile_merges = sa.Table(
@@ -109,6 +111,7 @@ message_ids = sa.Table(
     sa.Column("workspace_id", sa.Text, primary_key=True),
     sa.Column("message_id", sa.Text, primary_key=True),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 
