@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from touchline.profiles.identity import IdentityGraph, Observation
+from touchline.profiles.identity import IdentityGraph, Observation, ProfileState
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -16,19 +16,19 @@ def graph(policy: str = "keep_separate") -> IdentityGraph:
 
 
 def obs(*ids: tuple[str, str], minutes: int = 0, type: str = "track", traits: dict | None = None,
-        consents: dict | None = None, previous_id: str | None = None, channel: str = "web") -> Observation:
+        consents: dict | None = None, previous_id: str | None = None) -> Observation:
     user_id = next((v for k, v in ids if k == "user_id"), None)
     return Observation(message_id=f"m{minutes}", type=type, identifiers=list(ids), user_id=user_id,
-                       timestamp=T0 + dt.timedelta(minutes=minutes), channel=channel, device_type="mobile",
-                       source="test", trait_updates=traits or {}, consent_updates=consents or {},
-                       previous_id=previous_id)
+                       timestamp=T0 + dt.timedelta(minutes=minutes), source="test", trait_updates=traits or {},
+                       consent_updates=consents or {}, previous_id=previous_id)
 
 
 def test_unknown_identifiers_start_a_profile_and_known_ones_find_it() -> None:
     g = graph()
     first = g.resolve(obs(("anonymous_id", "a1")), T0)
+    assert g.profiles[first].is_new
     assert g.resolve(obs(("anonymous_id", "a1"), minutes=1), T0) == first
-    assert g.profiles[first].event_count == 2
+    assert len(g.profiles) == 1
 
 
 def test_identify_links_anonymous_history_to_the_user() -> None:
@@ -42,15 +42,13 @@ def test_identify_links_anonymous_history_to_the_user() -> None:
 
 def test_two_devices_merge_when_an_identifier_connects_them() -> None:
     g = graph()
-    phone = g.resolve(obs(("anonymous_id", "phone"), ("user_id", "u1"), channel="app"), T0)
+    phone = g.resolve(obs(("anonymous_id", "phone"), ("user_id", "u1")), T0)
     laptop = g.resolve(obs(("anonymous_id", "laptop"), ("email", "kim@example.com"), minutes=1), T0)
     assert phone != laptop
     survivor = g.resolve(obs(("user_id", "u1"), ("email", "kim@example.com"), minutes=2), T0)
     assert survivor == phone  # the profile that owns the userId survives
     assert g.profiles[laptop].merged_into == phone
     assert g.owner(("anonymous_id", "laptop")) == phone
-    assert g.profiles[phone].event_count == 3
-    assert g.profiles[phone].channels == {"app": 1, "web": 2}
     assert [(m.from_profile_id, m.into_profile_id) for m in g.merges] == [(laptop, phone)]
 
 
@@ -117,4 +115,20 @@ def test_chains_of_merges_resolve_to_the_last_survivor() -> None:
         g.resolve(obs(("anonymous_id", f"a{i}"), ("anonymous_id", f"a{i + 1}"), minutes=10 + i), T0)
     survivors = {g.owner(("anonymous_id", f"a{i}")) for i in range(4)}
     assert survivors == {ids[0]}
-    assert g.profiles[ids[0]].event_count == 7
+    assert len(g.merges) == 3
+
+
+def test_ordinary_events_of_known_customers_need_no_profile_state() -> None:
+    loaded: list[list[str]] = []
+
+    def load(ids: list[str]) -> list[ProfileState]:
+        loaded.append(ids)
+        return [ProfileState(id=i, created_at=T0) for i in ids]
+
+    g = IdentityGraph({("anonymous_id", "a1"): "p-known"}, [], load=load)
+    assert g.resolve(obs(("anonymous_id", "a1")), T0) == "p-known"
+    assert loaded == [] and not g.profiles
+    # A trait update does need the state, loaded on demand.
+    assert g.resolve(obs(("anonymous_id", "a1"), traits={"tier": "vip"}), T0) == "p-known"
+    assert loaded == [["p-known"]]
+    assert g.profiles["p-known"].changed == {"traits", "trait_meta"}

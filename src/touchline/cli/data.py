@@ -131,9 +131,9 @@ def search_profiles(q: str, workspace: Workspace = "default", limit: int = 20,
         if as_json:
             print_json(rows)
             return
-        table = Table("id", "user_id", "name", "email", "last seen", "events")
+        table = Table("id", "user_id", "name", "email", "updated")
         for r in rows:
             traits = r["traits"]
             table.add_row(r["id"], r["user_id"] or "", str(traits.get("name", "")), str(traits.get("email", "")),
-                          f"{r['last_seen_at']:%Y-%m-%d %H:%M}", str(r["event_count"]))
+                          f"{r['updated_at']:%Y-%m-%d %H:%M}")
         console.print(table)

@@ -25,22 +25,17 @@ def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
     """
     with contextlib.suppress(StoreUnavailable):
         stores.pump()  # staged events first move to the event store, where they are counted
-    with stores.read() as conn:
-        counts = profile_store.count_profiles(conn, workspace_id)
-        email = conn.execute(
-            sa.select(identities.c.value)
-            .join(profiles, profiles.c.id == identities.c.profile_id)
-            .where(identities.c.workspace_id == workspace_id, identities.c.kind == "email",
-                   profiles.c.merged_into.is_(None))
-            .order_by(profiles.c.event_count.desc(), identities.c.value)
-            .limit(1)
-        ).scalar_one_or_none()
     n = sa.func.count().label("n")
     by_channel: dict[str, int] = {}
     steps: dict[str, int] = {}
+    busiest: list[str] = []
     busy = False
     try:
         with stores.events_conn() as econn:
+            busiest = list(econn.execute(
+                sa.select(events.c.profile_id).where(events.c.workspace_id == workspace_id)
+                .group_by(events.c.profile_id).order_by(n.desc(), events.c.profile_id).limit(50)
+            ).scalars())
             for channel, count in econn.execute(
                 sa.select(events.c.channel, n)
                 .where(events.c.workspace_id == workspace_id)
@@ -56,6 +51,18 @@ def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
                 steps[str(name)] = int(count)
     except StoreUnavailable:
         busy = True
+    with stores.read() as conn:
+        counts = profile_store.count_profiles(conn, workspace_id)
+        emails = dict(conn.execute(
+            sa.select(identities.c.profile_id, identities.c.value)
+            .join(profiles, profiles.c.id == identities.c.profile_id)
+            .where(identities.c.workspace_id == workspace_id, identities.c.kind == "email",
+                   profiles.c.merged_into.is_(None),
+                   identities.c.profile_id.in_(busiest) if busiest else sa.true())
+            .order_by(identities.c.value)
+            .limit(50)
+        ).all())
+    email = next((emails[p] for p in busiest if p in emails), next(iter(emails.values()), None))
     return {
         **counts,
         "events": sum(by_channel.values()),

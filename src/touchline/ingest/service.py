@@ -185,11 +185,22 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
         return
     keys = list(dict.fromkeys(k for _, e in todo for k in _lookup_keys(e)))
     known = profile_store.load_identities(conn, workspace_id, keys)
-    states = profile_store.load_profile_states(conn, workspace_id, set(known.values()))
-    graph = IdentityGraph(known, states, policy=policy)
+    observations = [_observation(e) for _, e in todo]
+    # Preload, in one query, the profiles that events able to change a profile or merge two may touch;
+    # an ordinary event whose identifiers all belong to one profile needs none.
+    wanted = {
+        known[k]
+        for obs in observations
+        if IdentityGraph.needs_state(obs) or len({known.get(k) for k in obs.identifiers}) != 1
+        or any(k not in known for k in obs.identifiers)
+        for k in obs.identifiers if k in known
+    }
+    states = profile_store.load_profile_states(conn, workspace_id, wanted)
+    graph = IdentityGraph(known, states, policy=policy,
+                          load=lambda ids: profile_store.load_profile_states(conn, workspace_id, ids))
     t2 = time.perf_counter()
-    for _, e in todo:
-        e.profile_id = graph.resolve(_observation(e), now)
+    for (_, e), obs in zip(todo, observations, strict=True):
+        e.profile_id = graph.resolve(obs, now)
     t3 = time.perf_counter()
     profile_store.save_graph(conn, workspace_id, graph, now)
     t4 = time.perf_counter()
@@ -216,7 +227,7 @@ def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
 def _observation(e: NormalizedEvent) -> Observation:
     return Observation(
         message_id=e.message_id, type=e.type, identifiers=e.identifiers, user_id=e.user_id,
-        timestamp=e.timestamp, channel=e.channel, device_type=e.device_type, source=e.source,
+        timestamp=e.timestamp, source=e.source,
         trait_updates=e.trait_updates, consent_updates=e.consent_updates, timezone=e.timezone,
         locale=e.locale, previous_id=e.previous_id,
     )

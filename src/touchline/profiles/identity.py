@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,25 +28,20 @@ Key = tuple[str, str]
 
 @dataclass
 class ProfileState:
+    """What identity resolution needs to know of a profile. Activity (event counts, channels, last seen)
+    is not kept here: it is read from the events, so an ordinary event never rewrites its profile."""
+
     id: str
     created_at: dt.datetime
-    first_seen_at: dt.datetime
-    last_seen_at: dt.datetime
     user_id: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     trait_meta: dict[str, dict[str, str]] = field(default_factory=dict)
     consents: dict[str, dict[str, str]] = field(default_factory=dict)
     timezone: str | None = None
     locale: str | None = None
-    event_count: int = 0
-    channels: dict[str, int] = field(default_factory=dict)
-    devices: dict[str, int] = field(default_factory=dict)
-    last_channel: str | None = None
-    last_device_type: str | None = None
     merged_into: str | None = None
     is_new: bool = False
-    # Which persisted fields this batch changed: only those are written back, which keeps the
-    # common case (a track call: counters and last-seen) a small UPDATE that touches no index.
+    # Which persisted fields this batch changed: only those are written back.
     changed: set[str] = field(default_factory=set)
 
     @property
@@ -90,8 +85,6 @@ class Observation:
     identifiers: list[Key]
     user_id: str | None
     timestamp: dt.datetime
-    channel: str
-    device_type: str
     source: str
     trait_updates: dict[str, Any] = field(default_factory=dict)
     consent_updates: dict[str, str] = field(default_factory=dict)
@@ -100,10 +93,8 @@ class Observation:
     previous_id: str | None = None
 
 
-MERGE_FIELDS = (
-    "created_at", "first_seen_at", "last_seen_at", "user_id", "traits", "trait_meta", "consents", "timezone",
-    "locale", "event_count", "channels", "devices", "last_channel", "last_device_type",
-)
+STATE_FIELDS = ("created_at", "user_id", "traits", "trait_meta", "consents", "timezone", "locale", "merged_into")
+MERGE_FIELDS = ("created_at", "user_id", "traits", "trait_meta", "consents", "timezone", "locale")
 
 
 def new_profile_id() -> str:
@@ -124,9 +115,11 @@ class IdentityGraph:
         *,
         policy: Policy = "keep_separate",
         new_id: Any = None,
+        load: Callable[[list[str]], Iterable[ProfileState]] | None = None,
     ) -> None:
         self.identities = dict(identities)
         self.profiles: dict[str, ProfileState] = {p.id: p for p in profiles}
+        self._load = load
         self.policy = policy
         self._new_id = new_id or new_profile_id
         self.new_identities: dict[Key, NewIdentity] = {}
@@ -147,9 +140,29 @@ class IdentityGraph:
         found = self.identities.get(key)
         return self.canonical(found) if found is not None else None
 
+    def state(self, profile_id: str) -> ProfileState:
+        """A profile's state, loaded on demand (the caller preloads what it can, in one query)."""
+        if profile_id not in self.profiles and self._load is not None:
+            for p in self._load([profile_id]):
+                self.profiles.setdefault(p.id, p)
+        return self.profiles[profile_id]
+
+    @staticmethod
+    def needs_state(obs: Observation) -> bool:
+        """Whether this observation may change a profile or merge two; if not, and all its identifiers
+        belong to one profile already, resolving it is a lookup."""
+        return bool(obs.type in ("identify", "alias") or obs.trait_updates or obs.consent_updates
+                    or obs.timezone or obs.locale)
+
     # -- the rule -------------------------------------------------------------------------------------
     def resolve(self, obs: Observation, now: dt.datetime) -> str:
         """Find or make the profile this observation belongs to, merging where identifiers say so."""
+        if not self.needs_state(obs) and obs.identifiers:
+            owners = {self.identities.get(k) for k in obs.identifiers}
+            if len(owners) == 1 and None not in owners:
+                (only,) = owners
+                assert only is not None
+                return self.canonical(only)
         keys = list(obs.identifiers)
         explicit_alias = obs.type == "alias" and obs.previous_id is not None
         if explicit_alias:
@@ -169,9 +182,9 @@ class IdentityGraph:
         target: ProfileState
         user_owner = self.owner(user_key) if user_key else None
         if user_owner is not None:
-            target = self.profiles[user_owner]
+            target = self.state(user_owner)
         elif owners:
-            candidates = [self.profiles[p] for p in owners]
+            candidates = [self.state(p) for p in owners]
             if obs.user_id and not explicit_alias and self.policy == "keep_separate":
                 # The userId is new; profiles that already belong to another user cannot take it.
                 free = [p for p in candidates if p.user_id in (None, obs.user_id)]
@@ -184,7 +197,7 @@ class IdentityGraph:
         for pid in owners:
             if pid == target.id:
                 continue
-            other = self.profiles[pid]
+            other = self.state(pid)
             if not explicit_alias and self._user_ids_clash(other, target.user_id or obs.user_id):
                 for key in keys:
                     if self.owner(key) == pid:
@@ -217,8 +230,6 @@ class IdentityGraph:
         profile = ProfileState(
             id=self._new_id(),
             created_at=now,
-            first_seen_at=obs.timestamp,
-            last_seen_at=obs.timestamp,
             is_new=True,
         )
         self.profiles[profile.id] = profile
@@ -235,17 +246,7 @@ class IdentityGraph:
         for channel, consent in other.consents.items():
             if channel not in into.consents or consent.get("at", "") > into.consents[channel].get("at", ""):
                 into.consents[channel] = consent
-        into.first_seen_at = min(into.first_seen_at, other.first_seen_at)
-        if other.last_seen_at > into.last_seen_at:
-            into.last_seen_at = other.last_seen_at
-            into.last_channel = other.last_channel or into.last_channel
-            into.last_device_type = other.last_device_type or into.last_device_type
         into.created_at = min(into.created_at, other.created_at)
-        into.event_count += other.event_count
-        for name, count in other.channels.items():
-            into.channels[name] = into.channels.get(name, 0) + count
-        for name, count in other.devices.items():
-            into.devices[name] = into.devices.get(name, 0) + count
         into.user_id = into.user_id or other.user_id
         into.timezone = into.timezone or other.timezone
         into.locale = into.locale or other.locale
@@ -281,15 +282,3 @@ class IdentityGraph:
         if obs.locale and obs.locale != profile.locale:
             profile.locale = obs.locale
             changed.add("locale")
-        profile.event_count += 1
-        profile.channels[obs.channel] = profile.channels.get(obs.channel, 0) + 1
-        profile.devices[obs.device_type] = profile.devices.get(obs.device_type, 0) + 1
-        changed.update(("event_count", "channels", "devices"))
-        if obs.timestamp < profile.first_seen_at:
-            profile.first_seen_at = obs.timestamp
-            changed.add("first_seen_at")
-        if obs.timestamp >= profile.last_seen_at:
-            profile.last_seen_at = obs.timestamp
-            profile.last_channel = obs.channel
-            profile.last_device_type = obs.device_type
-            changed.update(("last_seen_at", "last_channel", "last_device_type"))

@@ -12,7 +12,7 @@ from touchline.errors import BadRequest, NotFound
 from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
 from touchline.profiles import store
 from touchline.profiles.identity import Key
-from touchline.store.schema import identities
+from touchline.store.schema import event_staging, events, identities
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -90,29 +90,49 @@ def get_profile(stores: Stores, workspace_id: str, identifier: str, *, timeline_
         merges = store.merges_into(conn, workspace_id, ids)
         conflicts = store.conflicts_of(conn, workspace_id, ids)
     timeline = _events(stores, workspace_id, ids, timeline_limit, full=False)
-    return _profile_view(row, idents, merges, conflicts, timeline)
+    return _profile_view(row, idents, merges, conflicts, timeline, _activity(stores, workspace_id, ids))
+
+
+def _activity(stores: Stores, workspace_id: str, ids: list[str]) -> dict[str, Any]:
+    """Counts by channel and device, first and last seen: read from the events (staged and stored)."""
+    with stores.read() as conn:
+        groups = store.activity(conn, event_staging, workspace_id, ids)
+    with stores.events_conn() as econn:
+        groups += store.activity(econn, events, workspace_id, ids)
+    channels: dict[str, int] = {}
+    devices: dict[str, int] = {}
+    for g in groups:
+        channels[g["channel"]] = channels.get(g["channel"], 0) + int(g["events"])
+        devices[g["device_type"]] = devices.get(g["device_type"], 0) + int(g["events"])
+    newest = max(groups, key=lambda g: g["last"], default=None)
+    return {
+        "event_count": sum(channels.values()),
+        "channels": channels,
+        "devices": devices,
+        "first_seen_at": min((g["first"] for g in groups), default=None),
+        "last_seen_at": newest["last"] if newest else None,
+        "last_channel": newest["channel"] if newest else None,
+        "last_device_type": newest["device_type"] if newest else None,
+    }
 
 
 def _profile_view(row: dict[str, Any], idents: list[dict[str, Any]], merges: list[dict[str, Any]],
-                  conflicts: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> dict[str, Any]:
+                  conflicts: list[dict[str, Any]], timeline: list[dict[str, Any]],
+                  activity: dict[str, Any]) -> dict[str, Any]:
+    stats = {k: activity[k] for k in ("event_count", "channels", "devices", "last_channel", "last_device_type")}
     return {
         "id": row["id"],
         "user_id": row["user_id"],
         "created_at": row["created_at"],
-        "first_seen_at": row["first_seen_at"],
-        "last_seen_at": row["last_seen_at"],
+        "updated_at": row["updated_at"],
+        "first_seen_at": activity["first_seen_at"],
+        "last_seen_at": activity["last_seen_at"],
         "timezone": row["timezone"],
         "locale": row["locale"],
         "traits": row["traits"],
         "trait_sources": row["trait_meta"],
         "consents": row["consents"],
-        "stats": {
-            "event_count": row["event_count"],
-            "channels": row["channels"],
-            "devices": row["devices"],
-            "last_channel": row["last_channel"],
-            "last_device_type": row["last_device_type"],
-        },
+        "stats": stats,
         "identities": idents,
         "merged_profiles": merges,
         "identity_conflicts": conflicts,
@@ -124,8 +144,8 @@ def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[s
     with stores.read() as conn:
         rows = store.search_profiles(conn, workspace_id, q.strip(), limit)
     return [
-        {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "last_seen_at": r["last_seen_at"],
-         "last_channel": r["last_channel"], "event_count": r["event_count"]}
+        {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
+         "updated_at": r["updated_at"]}
         for r in rows
     ]
 
@@ -159,7 +179,7 @@ def export(stores: Stores, workspace_id: str, identifier: str) -> dict[str, Any]
         merges = store.merges_into(conn, workspace_id, ids)
         conflicts = store.conflicts_of(conn, workspace_id, ids)
     all_events = _events(stores, workspace_id, ids, None, full=True)
-    view = _profile_view(row, idents, merges, conflicts, [])
+    view = _profile_view(row, idents, merges, conflicts, [], _activity(stores, workspace_id, ids))
     view.pop("timeline")
     view["events"] = [{k: v for k, v in e.items() if k != "seq"} for e in all_events]
     view["exported_at"] = dt.datetime.now(dt.UTC)

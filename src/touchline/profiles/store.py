@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from touchline.profiles.identity import IdentityGraph, Key, ProfileState
+from touchline.profiles.identity import STATE_FIELDS, IdentityGraph, Key, ProfileState
 from touchline.store import dialect
 from touchline.store.schema import (
     erasures,
@@ -22,10 +22,7 @@ from touchline.store.schema import (
 )
 
 _CHUNK = 400
-_PROFILE_STATE_FIELDS = (
-    "created_at", "first_seen_at", "last_seen_at", "user_id", "traits", "trait_meta", "consents", "timezone",
-    "locale", "event_count", "channels", "devices", "last_channel", "last_device_type", "merged_into",
-)
+_PROFILE_STATE_FIELDS = STATE_FIELDS
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -110,7 +107,7 @@ def save_graph(conn: Connection, workspace_id: str, graph: IdentityGraph, now: d
     # every one of these identifiers up under it.
     dialect.bulk_insert(conn, identities, [
         {"workspace_id": workspace_id, "kind": n.kind, "value": n.value, "profile_id": n.profile_id,
-         "first_seen_at": n.first_seen_at, "last_seen_at": n.first_seen_at, "source": n.source}
+         "first_seen_at": n.first_seen_at, "source": n.source}
         for n in graph.new_identities.values()
     ])
     if graph.conflicts:
@@ -248,6 +245,18 @@ def stored_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def activity(conn: Connection, table: sa.Table, workspace_id: str, profile_ids: Sequence[str]
+             ) -> list[dict[str, Any]]:
+    """Events per (channel, device type) with first and last time, for staging or the event store."""
+    query = (
+        sa.select(table.c.channel, table.c.device_type, sa.func.count().label("events"),
+                  sa.func.min(table.c.timestamp).label("first"), sa.func.max(table.c.timestamp).label("last"))
+        .where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(profile_ids)))
+        .group_by(table.c.channel, table.c.device_type)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
     """Identifiers starting with ``q`` (index range scan), then trait text containing it."""
     ids: list[str] = []
@@ -283,7 +292,7 @@ def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int) -> 
         if q:
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(sa.cast(profiles.c.traits, sa.Text).like(pattern, escape="\\"))
-        query = query.order_by(profiles.c.last_seen_at.desc()).limit(limit + len(seen))
+        query = query.order_by(profiles.c.updated_at.desc()).limit(limit + len(seen))
         result += [dict(r) for r in conn.execute(query).mappings() if r["id"] not in seen]
     return result[:limit]
 

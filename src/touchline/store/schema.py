@@ -39,8 +39,6 @@ profiles = sa.Table(
     sa.Column("workspace_id", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("first_seen_at", UTCDateTime, nullable=False),
-    sa.Column("last_seen_at", UTCDateTime, nullable=False),
     # A profile merged into another keeps its row (and its id keeps resolving) but points onwards.
     sa.Column("merged_into", sa.Text),
     sa.Column("user_id", sa.Text),
@@ -51,12 +49,8 @@ profiles = sa.Table(
     sa.Column("consents", JSONDocument, nullable=False),
     sa.Column("timezone", sa.Text),
     sa.Column("locale", sa.Text),
-    sa.Column("event_count", sa.BigInteger, nullable=False, server_default="0"),
-    # {channel: count}, {device_type: count}: cheap computed traits kept on every ingest
-    sa.Column("channels", JSONDocument, nullable=False),
-    sa.Column("devices", JSONDocument, nullable=False),
-    sa.Column("last_channel", sa.Text),
-    sa.Column("last_device_type", sa.Text),
+    # Activity (events, channels, devices, first and last seen) is read from the events themselves,
+    # so that an ordinary event adds a row to the log and rewrites nothing.
     sa.Index("ix_profiles_ws_user", "workspace_id", "user_id"),
     sa.Index("ix_profiles_merged_into", "merged_into"),
 )
@@ -70,7 +64,6 @@ identities = sa.Table(
     sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("profile_id", sa.Text, nullable=False),
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
-    sa.Column("last_seen_at", UTCDateTime, nullable=False),
     sa.Column("source", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_identities_profile", "profile_id"),
     # SQLite: the row lives in the key's B-tree, one write per identity instead of two.
