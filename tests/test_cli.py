@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from support import basic
 from typer.testing import CliRunner
 
+from support import basic
 from touchline.cli.main import app
 from touchline.settings import Settings
 

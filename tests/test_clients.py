@@ -227,10 +227,6 @@ def test_rudderstack_python_library(live: LiveServer, use_gzip: bool) -> None:
     assert live.profile("anonymous_id:r-anon-laptop")["stats"]["event_count"] == len(ids)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rudder-sdk-python sends identify traits in context.traits (not at the top level); "
-    "touchline.ingest.normalize.normalize reads only message.traits for identify, so the email and "
-    "phone are dropped"))
 def test_rudderstack_identify_traits_reach_the_profile(live: LiveServer) -> None:
     errors = Errors()
     client = _rudder(live, errors)

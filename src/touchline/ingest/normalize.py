@@ -244,12 +244,13 @@ def normalize(
     device_type, device_id = derive_device(message, channel)
 
     # identify carries traits; other calls may carry the user's traits in context.traits.
+    ctx_traits = message.context.get("traits")
     if message.type == "identify":
-        traits = dict(message.traits)
+        # RudderStack's libraries put identify traits in context.traits; Segment's at the top level.
+        traits = {**(ctx_traits if isinstance(ctx_traits, dict) else {}), **message.traits}
     elif message.type == "group":
         traits = {}
     else:
-        ctx_traits = message.context.get("traits")
         traits = dict(ctx_traits) if isinstance(ctx_traits, dict) else {}
     consents = extract_consents(message, traits)
     traits.pop("consent", None)

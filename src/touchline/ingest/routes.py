@@ -20,7 +20,7 @@ router = APIRouter(tags=["tracking"])
 def _parse_time(value: Any, field: str) -> dt.datetime | None:
     try:
         return utc(parse_timestamp(value))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"{field} is not a valid date-time", {"field": field, "reason": "invalid date-time"}) from exc
 
 

@@ -80,14 +80,18 @@ def parse_items(
             bad.append({"index": index, "field": "(message)",
                         "reason": f"message is larger than {max_event_bytes // 1024} KB"})
             continue
+        if "\\u0000" in payload and _has_nul(item):
+            bad.append({"index": index, "field": "(message)",
+                        "reason": "text contains a NUL character (\\u0000), which cannot be stored"})
+            continue
         try:
             message = Message.model_validate(item)
         except ValidationError as exc:
             bad.extend({"index": index, **e} for e in validation_errors(exc))
             continue
         message_id = message.messageId or (message_id_fallback(index, payload) if message_id_fallback else None)
-        good.append(
-            normalize(
+        try:
+            normalized = normalize(
                 message,
                 index=index,
                 message_id=message_id or uuid.uuid4().hex,
@@ -97,8 +101,23 @@ def parse_items(
                 phone_region=phone_region,
                 source=source or _source_of(message),
             )
-        )
+        except OverflowError:
+            bad.append({"index": index, "field": "timestamp",
+                        "reason": "date-time out of range once corrected for clock skew (sentAt)"})
+            continue
+        good.append(normalized)
     return good, bad
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold NUL; refuse it on every backend so that they behave alike."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _source_of(message: Message) -> str:

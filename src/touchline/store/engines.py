@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+import psycopg.types.json
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
@@ -64,12 +66,24 @@ def _duckdb_engine(url: str) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str) -> Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=dumps)
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # JSONB numbers beyond 64 bits come back as floats, as they went in; the standard json module
+        # would make Python ints that orjson (our serializer) refuses.
+        psycopg.types.json.set_json_loads(orjson.loads, dbapi_conn)
+
+    return engine
+
+
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("duckdb"):
         return _duckdb_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=dumps)
+    return _postgres_engine(url)
 
 
 @dataclass
