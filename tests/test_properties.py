@@ -62,7 +62,7 @@ JSON_FLOAT = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False)
 SCALARS = st.one_of(st.none(), st.booleans(), JSON_INT, JSON_FLOAT, TEXT)
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                      st.dictionaries(TEXT, inner, max_size=4)), max_leaves=12)
-# Values that survive every store unchanged (see KNOWN BUGS): what a well-formed message carries.
+# Values that survive every store unchanged (see EDGE CASES): what a well-formed message carries.
 SAFE_JSON = st.recursive(
     st.one_of(st.none(), st.booleans(), JSON_INT, JSON_FLOAT, TEXT),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
