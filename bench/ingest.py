@@ -135,8 +135,9 @@ def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: in
     port = free_port()
     env = {**os.environ, **env, "TOUCHLINE_WRITE_KEY": WRITE_KEY, "TOUCHLINE_ADMIN_TOKEN": ADMIN_TOKEN,
            "TOUCHLINE_PORT": str(port)}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
     server = subprocess.Popen([sys.executable, "-m", "touchline.cli.main", "serve", "--log-level", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -146,14 +147,16 @@ def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: in
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise SystemExit("server did not start: " + (server.stderr.read().decode() if server.stderr else ""))
+            log.seek(0)
+            raise SystemExit("server did not start: " + log.read().decode())
         wall, latencies = send_all(url, batches, concurrency)
         sample = httpx.get(url + "/v1/profiles/user-1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     finally:
         drain_started = time.perf_counter()
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=300)
+        server.wait(timeout=600)
         drain = time.perf_counter() - drain_started
+        log.close()
     latencies.sort()
     return {
         "label": label,

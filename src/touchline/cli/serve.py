@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -28,7 +29,9 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+    # uvicorn shuts down gracefully on Ctrl-C (the pump drains staged events), then re-raises the signal.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
 
 
 @db_app.command("upgrade")

@@ -49,6 +49,18 @@ def load_identities(conn: Connection, workspace_id: str, keys: Sequence[Key]) ->
     return found
 
 
+def _profiles_by_id(conn: Connection, workspace_id: str, ids: Sequence[str], *columns: Any) -> list[dict[str, Any]]:
+    """Profiles by id, through the primary key. The workspace is checked here, not in SQL: with both in
+    the WHERE clause, SQLite prefers the (workspace, user_id) index for a long IN list and scans."""
+    cols = columns or tuple(profiles.c)
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(list(ids), 900):
+        query = sa.select(profiles.c.workspace_id.label("_ws"), *cols).where(profiles.c.id.in_(list(chunk)))
+        rows.extend({k: v for k, v in r.items() if k != "_ws"}
+                    for r in conn.execute(query).mappings() if r["_ws"] == workspace_id)
+    return rows
+
+
 def load_profile_states(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> list[ProfileState]:
     """The profiles, following merge pointers so that a stale pointer still lands on the survivor."""
     wanted = set(profile_ids)
@@ -56,15 +68,12 @@ def load_profile_states(conn: Connection, workspace_id: str, profile_ids: Iterab
     while wanted:
         ids = list(wanted - loaded.keys())
         wanted = set()
-        for chunk in _chunks(ids):
-            query = sa.select(profiles.c.id, *[profiles.c[f] for f in _PROFILE_STATE_FIELDS]).where(
-                profiles.c.workspace_id == workspace_id, profiles.c.id.in_(list(chunk))
-            )
-            for row in conn.execute(query).mappings():
-                state = ProfileState(**row)
-                loaded[state.id] = state
-                if state.merged_into and state.merged_into not in loaded:
-                    wanted.add(state.merged_into)
+        for row in _profiles_by_id(conn, workspace_id, ids, profiles.c.id,
+                                   *[profiles.c[f] for f in _PROFILE_STATE_FIELDS]):
+            state = ProfileState(**row)
+            loaded[state.id] = state
+            if state.merged_into and state.merged_into not in loaded:
+                wanted.add(state.merged_into)
     return list(loaded.values())
 
 
@@ -268,23 +277,11 @@ def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int) -> 
             .limit(limit * 4)
         ).scalars()
         ids.extend(dict.fromkeys(prefix))
-    rows: list[dict[str, Any]] = []
-    if ids:
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(ids[: limit * 4]))
-            ).mappings()
-        ]
+    rows = _profiles_by_id(conn, workspace_id, ids[: limit * 4]) if ids else []
     canonical = {r["id"] for r in rows if r["merged_into"] is None}
     missing = {r["merged_into"] for r in rows if r["merged_into"] is not None} - canonical
     if missing:
-        rows += [
-            dict(r)
-            for r in conn.execute(
-                sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(list(missing)))
-            ).mappings()
-        ]
+        rows += _profiles_by_id(conn, workspace_id, list(missing))
     result = [r for r in rows if r["merged_into"] is None]
     if len(result) < limit:
         seen = {r["id"] for r in result}
