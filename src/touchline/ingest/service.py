@@ -140,7 +140,7 @@ def _claim_message_ids(conn: Connection, workspace_id: str, events: list[Normali
         chunk = unique_ids[i : i + 900]
         seen.update(conn.execute(
             sa.select(message_ids.c.message_id).where(
-                message_ids.c.workspace_id == workspace_id, message_ids.c.message_id.in_(chunk))
+                message_ids.c.workspace_id == workspace_id, dialect.in_values(conn, message_ids.c.message_id, chunk))
         ).scalars())
     fresh = [m for m in unique_ids if m not in seen]
     if fresh:

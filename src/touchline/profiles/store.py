@@ -41,7 +41,7 @@ def load_identities(conn: Connection, workspace_id: str, keys: Sequence[Key]) ->
     found: dict[Key, str] = {}
     for chunk in _chunks(values, 900):
         query = sa.select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
-            identities.c.workspace_id == workspace_id, identities.c.value.in_(list(chunk))
+            identities.c.workspace_id == workspace_id, dialect.in_values(conn, identities.c.value, chunk)
         )
         for kind, value, profile_id in conn.execute(query):
             if (kind, value) in wanted:
@@ -55,7 +55,8 @@ def _profiles_by_id(conn: Connection, workspace_id: str, ids: Sequence[str], *co
     cols = columns or tuple(profiles.c)
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(list(ids), 900):
-        query = sa.select(profiles.c.workspace_id.label("_ws"), *cols).where(profiles.c.id.in_(list(chunk)))
+        query = sa.select(profiles.c.workspace_id.label("_ws"), *cols).where(
+            dialect.in_values(conn, profiles.c.id, chunk))
         rows.extend({k: v for k, v in r.items() if k != "_ws"}
                     for r in conn.execute(query).mappings() if r["_ws"] == workspace_id)
     return rows

@@ -160,6 +160,9 @@ class Stores:
             yield
 
     def _pump_chunk(self, limit: int) -> int:
+        if self.settings.state_url == self.settings.event_store_url and self.state.dialect.name == dialect.POSTGRES:
+            with self.state.begin() as conn:
+                return dialect.move_staged_in_place(conn, limit)
         columns = [event_staging.c.seq] + [
             sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c == "payload" else event_staging.c[c]
             for c in STAGED_COLUMNS
