@@ -19,8 +19,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+def fail(message: str | TouchlineError, code: int = 1) -> NoReturn:
+    """Leave the command with a message on stderr and a non-zero exit code."""
+    if isinstance(message, TouchlineError):
+        detail = message.detail
+        message = f"{message.message}: {detail}" if isinstance(detail, str) else message.message
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -31,7 +35,7 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
     try:
         stores = open_stores(settings or Settings())
     except TouchlineError as exc:
-        fail(f"{exc.message}: {exc.detail}" if exc.detail else exc.message)
+        fail(exc)
     except Exception as exc:  # a wrong URL or a server that is down: say which
         fail(f"cannot open the stores: {exc}")
     try:

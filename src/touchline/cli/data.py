@@ -24,7 +24,7 @@ def _workspace_id(stores: Stores, name: str) -> str:
         with stores.read() as conn:
             return workspace_id_by_name(conn, name)
     except TouchlineError as exc:
-        fail(exc.message)
+        fail(exc)
 
 
 def move_staged_events(stores: Stores) -> None:
@@ -97,7 +97,7 @@ def show_profile(
         try:
             view = get_profile(stores, _workspace_id(stores, workspace), identifier, timeline_limit=20)
         except TouchlineError as exc:
-            fail(exc.message)
+            fail(exc)
         if as_json:
             print_json(view)
             return

@@ -33,7 +33,7 @@ def create_key(
                 workspace_id = service.workspace_id_by_name(conn, workspace)
                 key = service.create_key(conn, workspace_id, kind, label)  # type: ignore[arg-type]
         except TouchlineError as exc:
-            fail(exc.message)
+            fail(exc)
         if quiet:
             print(key)
         else:
@@ -49,7 +49,7 @@ def list_keys(workspace: Workspace = "default", as_json: Annotated[bool, typer.O
             with stores.read() as conn:
                 rows = store.list_keys(conn, service.workspace_id_by_name(conn, workspace))
         except TouchlineError as exc:
-            fail(exc.message)
+            fail(exc)
         data = [{k: r[k] for k in ("id", "kind", "prefix", "label", "created_at", "revoked_at")} for r in rows]
         if as_json:
             print_json(data)
@@ -71,7 +71,7 @@ def revoke_key(key_id: str, workspace: Workspace = "default") -> None:
             try:
                 workspace_id = service.workspace_id_by_name(conn, workspace)
             except TouchlineError as exc:
-                fail(exc.message)
+                fail(exc)
             if not store.revoke_key(conn, workspace_id, key_id, dt.datetime.now(dt.UTC)):
                 fail(f"no active key {key_id!r} in workspace {workspace!r}")
         console.print(f"Revoked {key_id}.")
@@ -85,7 +85,7 @@ def create_workspace(name: str) -> None:
             with stores.write() as conn:
                 workspace_id = service.create_workspace(conn, name)
         except TouchlineError as exc:
-            fail(exc.message)
+            fail(exc)
         console.print(f"Created workspace [bold]{name}[/] ({workspace_id}). "
                       f"Make it a key: touchline keys create --workspace {name}")
 

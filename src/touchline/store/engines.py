@@ -201,10 +201,12 @@ class Stores:
 
 
 def _lock_hint(exc: sa.exc.OperationalError) -> str:
-    text = str(exc.orig)
-    if "lock" in text.lower():
-        return text + " (another Touchline process, probably `touchline serve`, holds the DuckDB file)"
-    return text
+    from touchline.store.migrations import is_lock_error
+
+    if is_lock_error(exc):
+        return ("another process (a running `touchline serve`?) holds the embedded event store; "
+                "read through its API instead, or stop it first")
+    return str(exc.orig)
 
 
 def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> Stores:
@@ -216,6 +218,6 @@ def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> St
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     stores = Stores(settings)
     if migrate:
-        upgrade(stores)
+        upgrade(stores, events_busy_ok=True)
     bootstrap(stores)
     return stores

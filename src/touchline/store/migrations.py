@@ -85,9 +85,21 @@ def _upgrade_one(engine: Engine, store: str, migrations: list[Migration]) -> tup
         return before, latest
 
 
-def upgrade(stores: Stores) -> dict[str, tuple[int, int]]:
-    """Bring both stores to the newest schema; returns {store: (version before, version after)}."""
-    return {
-        "state": _upgrade_one(stores.state, "state", STATE_MIGRATIONS),
-        "events": _upgrade_one(stores.events, "events", EVENT_MIGRATIONS),
-    }
+def upgrade(stores: Stores, *, events_busy_ok: bool = False) -> dict[str, tuple[int, int]]:
+    """Bring both stores to the newest schema; returns {store: (version before, version after)}.
+
+    With ``events_busy_ok``, an embedded event store held by another process (a running server, which
+    migrated it when it started) is left alone, so commands that need only the state store still run.
+    """
+    result = {"state": _upgrade_one(stores.state, "state", STATE_MIGRATIONS)}
+    try:
+        result["events"] = _upgrade_one(stores.events, "events", EVENT_MIGRATIONS)
+    except sa.exc.OperationalError as exc:
+        if not (events_busy_ok and is_lock_error(exc)):
+            raise
+    return result
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """DuckDB's answer when another process holds the file."""
+    return "lock" in str(exc).lower()
