@@ -67,6 +67,9 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
             "CREATE INDEX IF NOT EXISTS ix_events_ws_profile_ts ON events (workspace_id, profile_id, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_ts ON events (workspace_id, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_message ON events (workspace_id, message_id)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS ux_profile_snapshots_id ON profile_snapshots (profile_id)",
+            "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_canonical "
+            "ON profile_snapshots (workspace_id, canonical_id)",
         ]
     return []
 

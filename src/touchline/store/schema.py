@@ -52,6 +52,7 @@ profiles = sa.Table(
     # Activity (events, channels, devices, first and last seen) is read from the events themselves,
     # so that an ordinary event adds a row to the log and rewrites nothing.
     sa.Index("ix_profiles_ws_user", "workspace_id", "user_id"),
+    sa.Index("ix_profiles_updated", "updated_at"),  # the event store's profile mirror syncs by it
     sa.Index("ix_profiles_merged_into", "merged_into"),
 )
 
@@ -170,4 +171,29 @@ events = sa.Table(
     events_metadata,
     sa.Column("seq", sa.BigInteger, nullable=False, autoincrement=False),
     *_event_columns(),
+)
+
+# A mirror of every profile (merged ones included, pointing at their survivor), kept by the pump, so
+# that segments and reports join traits and consents to events inside the event store.
+profile_snapshots = sa.Table(
+    "profile_snapshots",
+    events_metadata,
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    # The profile this one is now part of (itself when not merged): group events by this.
+    sa.Column("canonical_id", sa.Text, nullable=False),
+    sa.Column("user_id", sa.Text),
+    sa.Column("traits", JSONDocument, nullable=False),
+    sa.Column("consents", JSONDocument, nullable=False),
+    sa.Column("timezone", sa.Text),
+    sa.Column("locale", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sync_state = sa.Table(
+    "touchline_sync_state",
+    events_metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
