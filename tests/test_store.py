@@ -81,3 +81,36 @@ def test_reopening_keeps_data(stores: Stores, workspace_id: str) -> None:
         assert again.pump() == 3
     finally:
         again.dispose()
+
+
+def test_profile_snapshots_mirror_profiles_in_the_event_store(stores: Stores, workspace_id: str) -> None:
+    from touchline.profiles.service import erase, resolve
+    from touchline.store.schema import profile_snapshots
+
+    now = dt.datetime.now(dt.UTC)
+
+    def send(*items: dict) -> None:
+        good, bad = parse_items(list(items), received_at=now, batch_sent_at=None, default_type=None,
+                                max_event_bytes=32 * 1024, phone_region="KR")
+        assert not bad
+        ingest(stores, workspace_id, good, now=now)
+        stores.pump()
+
+    def snapshots() -> dict[str, dict]:
+        with stores.events_conn() as conn:
+            return {r["profile_id"]: dict(r) for r in conn.execute(sa.select(profile_snapshots)).mappings()}
+
+    send({"type": "track", "anonymousId": "phone", "event": "Viewed", "messageId": "s1"},
+         {"type": "track", "anonymousId": "laptop", "event": "Viewed", "messageId": "s2"})
+    assert len(snapshots()) == 2
+    send({"type": "identify", "anonymousId": "phone", "userId": "u1", "messageId": "s3",
+          "traits": {"tier": "gold", "consent": {"email": True}}},
+         {"type": "identify", "anonymousId": "laptop", "userId": "u1", "messageId": "s4"})
+    survivor = resolve(stores, workspace_id, "u1")
+    mirror = snapshots()
+    assert {s["canonical_id"] for s in mirror.values()} == {survivor}
+    assert mirror[survivor]["traits"] == {"tier": "gold"}
+    assert mirror[survivor]["consents"]["email"]["status"] == "granted"
+    assert mirror[survivor]["user_id"] == "u1"
+    erase(stores, workspace_id, "u1")
+    assert snapshots() == {}

@@ -18,6 +18,7 @@ from touchline.store.schema import (
     identities,
     identity_conflicts,
     profile_merges,
+    profile_snapshots,
     profiles,
 )
 
@@ -354,6 +355,9 @@ def erase_state(conn: Connection, workspace_id: str, profile_ids: Sequence[str],
 
 
 def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> int:
+    """The customer's events and profile mirror in the event store."""
+    conn.execute(profile_snapshots.delete().where(profile_snapshots.c.workspace_id == workspace_id,
+                                                  profile_snapshots.c.profile_id.in_(list(profile_ids))))
     result = conn.execute(
         events.delete().where(events.c.workspace_id == workspace_id, events.c.profile_id.in_(list(profile_ids)))
     )

@@ -275,6 +275,47 @@ def move_staged_in_place(conn: Connection, limit: int) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
+def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Put these profile snapshots in place of any older ones with the same profile_id."""
+    from touchline.store.schema import profile_snapshots as snap
+
+    if not rows:
+        return
+    ids = [r["profile_id"] for r in rows]
+    if name(conn) == DUCKDB:
+        batch = pa.table({
+            "workspace_id": pa.array([r["workspace_id"] for r in rows], pa.string()),
+            "profile_id": pa.array(ids, pa.string()),
+            "canonical_id": pa.array([r["canonical_id"] for r in rows], pa.string()),
+            "user_id": pa.array([r["user_id"] for r in rows], pa.string()),
+            "traits": pa.array([_json_text(r["traits"]) for r in rows], pa.string()),
+            "consents": pa.array([_json_text(r["consents"]) for r in rows], pa.string()),
+            "timezone": pa.array([r["timezone"] for r in rows], pa.string()),
+            "locale": pa.array([r["locale"] for r in rows], pa.string()),
+            "created_at": pa.array([_as_datetime(r["created_at"]) for r in rows], _ARROW_TS),
+            "updated_at": pa.array([_as_datetime(r["updated_at"]) for r in rows], _ARROW_TS),
+        })
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.register("_touchline_snapshots", batch)
+        try:
+            conn.exec_driver_sql(
+                "DELETE FROM profile_snapshots WHERE profile_id IN (SELECT profile_id FROM _touchline_snapshots)")
+            cols = ", ".join(f'"{c}"' for c in batch.column_names)
+            conn.exec_driver_sql(
+                f"INSERT INTO profile_snapshots ({cols}) SELECT {cols} FROM _touchline_snapshots")  # noqa: S608
+        finally:
+            raw.unregister("_touchline_snapshots")
+        return
+    for i in range(0, len(ids), 900):
+        conn.execute(snap.delete().where(in_values(conn, snap.c.profile_id, ids[i : i + 900])))
+    conn.execute(snap.insert(), [
+        {**r, "traits": RawJSON(_json_text(r["traits"])), "consents": RawJSON(_json_text(r["consents"])),
+         "created_at": _as_datetime(r["created_at"]), "updated_at": _as_datetime(r["updated_at"])}
+        for r in rows
+    ])
+
+
 def checkpoint(conn: Connection) -> None:
     """Fold SQLite's write-ahead log back into the database, off the ingestion path."""
     if name(conn) == SQLITE:

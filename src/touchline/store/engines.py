@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from touchline.errors import StoreUnavailable
 from touchline.settings import Settings
 from touchline.store import dialect
-from touchline.store.schema import STAGED_COLUMNS, event_staging
+from touchline.store.schema import STAGED_COLUMNS, event_staging, profiles, sync_state
 from touchline.store.types import dumps
 
 READ_ONLY = {"touchline_read_only": True}
@@ -147,7 +148,45 @@ class Stores:
                 moved += n
                 if n < limit:
                     break
+            self._sync_profiles(limit)
         return moved
+
+    def _sync_profiles(self, limit: int) -> int:
+        """Copy profiles changed since the last sync into the event store's ``profile_snapshots``.
+
+        The watermark lags a minute behind the newest change seen: a writer in another process may
+        commit a change stamped a little earlier than one already copied. Copies are idempotent.
+        """
+        with self.events_conn() as econn:
+            mark = econn.execute(
+                sa.select(sync_state.c.value).where(sync_state.c.name == "profiles")
+            ).scalar_one_or_none()
+        since = dt.datetime.fromisoformat(mark) - SYNC_LAG if mark else None
+        after_id = ""
+        copied = 0
+        while True:
+            query = sa.select(
+                profiles.c.workspace_id, profiles.c.id.label("profile_id"),
+                sa.func.coalesce(profiles.c.merged_into, profiles.c.id).label("canonical_id"),
+                profiles.c.user_id, sa.type_coerce(profiles.c.traits, sa.Text).label("traits"),
+                sa.type_coerce(profiles.c.consents, sa.Text).label("consents"), profiles.c.timezone,
+                profiles.c.locale, profiles.c.created_at, profiles.c.updated_at,
+            ).order_by(profiles.c.updated_at, profiles.c.id).limit(limit)
+            if since is not None:
+                query = query.where(sa.or_(profiles.c.updated_at > since,
+                                           sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
+            with self.read() as sconn:
+                rows = [dict(r) for r in sconn.execute(query).mappings()]
+            if not rows:
+                return copied
+            newest = max(r["updated_at"] for r in rows)
+            with self.events_conn() as econn:
+                dialect.replace_snapshots(econn, rows)
+                _set_sync_mark(econn, "profiles", newest.isoformat())
+            copied += len(rows)
+            if len(rows) < limit:
+                return copied
+            since, after_id = rows[-1]["updated_at"], rows[-1]["profile_id"]
 
     def checkpoint(self) -> None:
         with self.state.connect() as conn:
@@ -198,6 +237,15 @@ class Stores:
             if engine is not None:
                 engine.dispose()
         self._state = self._events = None
+
+
+SYNC_LAG = dt.timedelta(minutes=1)
+
+
+def _set_sync_mark(conn: Connection, name: str, value: str) -> None:
+    updated = conn.execute(sync_state.update().where(sync_state.c.name == name).values(value=value))
+    if not updated.rowcount:
+        conn.execute(sync_state.insert().values(name=name, value=value))
 
 
 def _lock_hint(exc: sa.exc.OperationalError) -> str:
