@@ -70,7 +70,7 @@ def test_timeline_includes_events_not_yet_moved_to_the_event_store(client: TestC
 def test_unknown_profile_is_404_with_the_field(client: TestClient) -> None:
     response = client.get("/v1/profiles/email:nobody@example.com", headers=bearer())
     assert response.status_code == 404
-    assert response.json()["detail"] == {"field": "identifier", "reason": "unknown identifier"}
+    assert response.json()["detail"] == [{"field": "identifier", "reason": "unknown identifier"}]
 
 
 def test_management_needs_an_admin_token(client: TestClient) -> None:
@@ -96,9 +96,9 @@ def test_consents_can_be_set_and_bad_ones_are_refused(client: TestClient) -> Non
     assert consents["push"]["status"] == "denied"
     assert consents["email"]["status"] == "granted"
     bad = client.put("/v1/profiles/u-100/consents", json={"fax": True}, headers=bearer())
-    assert bad.status_code == 400 and bad.json()["detail"]["field"] == "fax"
+    assert bad.status_code == 400 and bad.json()["detail"][0]["field"] == "fax"
     bad = client.put("/v1/profiles/u-100/consents", json={"sms": "yes"}, headers=bearer())
-    assert bad.status_code == 400 and bad.json()["detail"]["field"] == "sms"
+    assert bad.status_code == 400 and bad.json()["detail"][0]["field"] == "sms"
 
 
 def test_export_holds_everything(client: TestClient, stores: Stores) -> None:

@@ -235,10 +235,11 @@ def _check_error_body(response: Any, n_items: int | None) -> None:
     body = response.json()
     assert isinstance(body["error"], str) and body["error"]
     detail = body["detail"]
-    if isinstance(detail, dict):  # the request as a whole: body, sentAt, size
-        assert isinstance(detail["field"], str) and isinstance(detail["reason"], str), detail
+    assert isinstance(detail, list) and detail, body
+    if "index" not in detail[0]:  # the request as a whole: body, sentAt, size
+        assert all(isinstance(d["field"], str) and isinstance(d["reason"], str) for d in detail), detail
         return
-    assert response.status_code == 400 and isinstance(detail, list) and detail, body
+    assert response.status_code == 400, body
     for entry in detail:
         assert isinstance(entry["index"], int), entry
         assert isinstance(entry["field"], str) and entry["field"], entry

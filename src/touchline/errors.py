@@ -16,9 +16,11 @@ class TouchlineError(Exception):
             self.status = status
 
     def to_body(self) -> dict[str, Any]:
+        """``{"error": message, "detail": [{"field", "reason", ...}, ...]}``: ``detail`` is always a list,
+        whether one thing is wrong with the request or several with its messages."""
         body: dict[str, Any] = {"error": self.message}
         if self.detail is not None:
-            body["detail"] = self.detail
+            body["detail"] = [self.detail] if isinstance(self.detail, dict) else self.detail
         return body
 
 
