@@ -12,6 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events
 from touchline.store.types import JSONDocument, RawJSON, UTCDateTime, dumps
@@ -243,7 +244,7 @@ def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
 
 
-def move_staged_in_place(conn: Connection, limit: int) -> int:
+def move_staged_in_place(conn: Connection, limit: int) -> list[tuple[str, str]]:
     """When staging and the event store are one PostgreSQL database: move a chunk in one statement
     (DELETE ... RETURNING feeding INSERT ... SELECT), with no row passing through Python."""
     from touchline.store.schema import event_staging
@@ -270,9 +271,9 @@ def move_staged_in_place(conn: Connection, limit: int) -> int:
         .on_conflict_do_nothing(index_elements=["seq"])  # moved before a crash: already there
         .cte("appended")
     )
-    # PostgreSQL runs every data-modifying CTE, referenced or not; count what left staging.
-    stmt = sa.select(sa.func.count()).select_from(moved).add_cte(appended)
-    return int(conn.execute(stmt).scalar_one())
+    # PostgreSQL runs every data-modifying CTE, referenced or not; report what left staging.
+    stmt = sa.select(moved.c.workspace_id, moved.c.profile_id).add_cte(appended)
+    return [(ws, pid) for ws, pid in conn.execute(stmt)]
 
 
 def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -329,3 +330,234 @@ def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], 
         result = conn.execute(table.delete().where(column.in_(values[i : i + 500])))
         total += max(result.rowcount or 0, 0)
     return total
+
+
+# --- analytics expressions ----------------------------------------------------------------------------
+# Constructs rather than functions of a connection: an analytics query is built once, without a
+# connection, and each engine compiles its own spelling (which is also what the SQL snapshot tests pin).
+
+
+class json_path_text(sa.sql.functions.FunctionElement[str]):  # lower case: it reads as the SQL function
+    """The text at ``keys`` inside a JSON column (NULL when absent): ``json_path_text(events.c.context,
+    "campaign", "source")``. Keys are bound as parameters, never spliced into the SQL."""
+
+    type = sa.Text()
+    inherit_cache = True
+    name = "json_path_text"
+
+    def __init__(self, document: sa.ColumnElement[Any], *keys: str) -> None:
+        # Both spellings are bound up front (PostgreSQL's key list, DuckDB's JSON pointer) so that a
+        # cached compilation never carries another statement's path; each engine renders its own.
+        pointer = "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in keys)
+        super().__init__(document, sa.bindparam(None, pointer, type_=sa.Text),
+                         *(sa.bindparam(None, k, type_=sa.Text) for k in keys))
+
+
+@compiles(json_path_text, "postgresql")
+def _json_path_text_postgres(element: json_path_text, compiler: Any, **kw: Any) -> str:
+    document, _pointer, *keys = element.clauses
+    return f"jsonb_extract_path_text({', '.join(compiler.process(c, **kw) for c in (document, *keys))})"
+
+
+@compiles(json_path_text, "duckdb")
+def _json_path_text_duckdb(element: json_path_text, compiler: Any, **kw: Any) -> str:
+    document, pointer, *_keys = element.clauses
+    return f"json_extract_string({compiler.process(document, **kw)}, {compiler.process(pointer, **kw)})"
+
+
+# --- JSON, time and ordering in segment queries (PostgreSQL and DuckDB) -------------------------------
+# Expressions that render per engine when the statement is compiled, so a segment query is built once,
+# with no connection at hand, and runs on either event store. JSON kinds are normalised to
+# PostgreSQL's jsonb_typeof names: 'string' | 'number' | 'boolean' | 'array' | 'object' | 'null'.
+
+from sqlalchemy.ext.compiler import compiles  # noqa: E402
+from sqlalchemy.sql.compiler import SQLCompiler  # noqa: E402
+from sqlalchemy.sql.functions import FunctionElement  # noqa: E402
+
+# An ISO 8601 date, or date-time with an explicit offset; anything else is not a date for a segment.
+ISO_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+ISO_DATETIME_PATTERN = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+class json_value(FunctionElement[Any]):
+    """The JSON value under ``key`` of a JSON document (SQL NULL when absent)."""
+
+    inherit_cache = True
+    type = JSONDocument()
+
+
+class json_kind(FunctionElement[str]):
+    inherit_cache = True
+    type = sa.Text()
+
+
+class json_text(FunctionElement[str]):
+    """A JSON scalar as text: a string unquoted, a number or boolean as written."""
+
+    inherit_cache = True
+    type = sa.Text()
+
+
+class json_number(FunctionElement[float]):
+    """A JSON number as a double; NULL for anything else."""
+
+    inherit_cache = True
+    type = sa.Double()
+
+
+class json_array_has(FunctionElement[bool]):
+    """Whether a JSON array holds an element of the given kind equal to the needle (a string compared
+    as text, a number as a double, a boolean as 'true'/'false'); false for anything not an array.
+    Arguments: value, kind (literal), needle."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+class iso_timestamp(FunctionElement[dt.datetime]):
+    """Text holding an ISO date (midnight UTC) or date-time with offset, as a UTC time stamp; else NULL."""
+
+    inherit_cache = True
+    type = UTCDateTime()
+
+
+class plus_hours(FunctionElement[dt.datetime]):
+    inherit_cache = True
+    type = UTCDateTime()
+
+
+class binary_order(FunctionElement[str]):
+    """Text ordered by code point whatever the database's collation (so Python's sort agrees)."""
+
+    inherit_cache = True
+    type = sa.Text()
+
+
+def _args(compiler: SQLCompiler, element: FunctionElement[Any], **kw: Any) -> list[str]:
+    return [compiler.process(arg, **kw) for arg in element.clauses]
+
+
+def _duckdb_path(key: Any) -> str:
+    text = str(key.value).replace("\\", "\\\\").replace('"', '\\"')
+    return "'" + ('$."' + text + '"').replace("'", "''") + "'"
+
+
+@compiles(json_value, "postgresql")
+def _pg_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key = _args(compiler, element, **kw)
+    return f"(CAST({doc} AS JSONB) -> CAST({key} AS TEXT))"
+
+
+@compiles(json_value, "duckdb")
+def _duckdb_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
+    doc_clause, key_clause = element.clauses
+    doc = compiler.process(doc_clause, **kw)
+    # The key goes into a JSON path; it is a bound literal of ours, quoted here as one.
+    return f"json_extract({doc}, {_duckdb_path(key_clause)})"
+
+
+@compiles(json_kind, "postgresql")
+def _pg_json_kind(element: json_kind, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"jsonb_typeof({value})"
+
+
+@compiles(json_kind, "duckdb")
+def _duckdb_json_kind(element: json_kind, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return (f"(CASE json_type({value}) WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
+            f"WHEN 'ARRAY' THEN 'array' WHEN 'OBJECT' THEN 'object' WHEN 'NULL' THEN 'null' "
+            f"WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number' "
+            f"WHEN 'HUGEINT' THEN 'number' END)")
+
+
+@compiles(json_text, "postgresql")
+def _pg_json_text(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"({value} #>> '{{}}')"
+
+
+@compiles(json_text, "duckdb")
+def _duckdb_json_text(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"json_extract_string({value}, '$')"
+
+
+@compiles(json_number, "postgresql")
+def _pg_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN CAST({value} #>> '{{}}' AS DOUBLE PRECISION) END)"
+
+
+@compiles(json_number, "duckdb")
+def _duckdb_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return (f"(CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
+            f"THEN CAST(json_extract_string({value}, '$') AS DOUBLE) END)")
+
+
+def _element_match(compiler: SQLCompiler, element: json_array_has, x: str, **kw: Any) -> str:
+    _value, kind_clause, needle_clause = element.clauses
+    kind, needle = kind_clause.value, compiler.process(needle_clause, **kw)  # type: ignore[attr-defined]
+    elem = sa.literal_column(x, JSONDocument())
+    kind_sql = compiler.process(json_kind(elem), **kw)
+    if kind == "number":
+        return f"{kind_sql} = 'number' AND {compiler.process(json_number(elem), **kw)} = {needle}"
+    return f"{kind_sql} = '{kind}' AND {compiler.process(json_text(elem), **kw)} = {needle}"
+
+
+@compiles(json_array_has, "postgresql")
+def _pg_json_array_has(element: json_array_has, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    match = _element_match(compiler, element, "_el.x", **kw)
+    array = f"CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} ELSE CAST('[]' AS JSONB) END"
+    return f"EXISTS (SELECT 1 FROM jsonb_array_elements({array}) AS _el(x) WHERE {match})"  # noqa: S608
+
+
+@compiles(json_array_has, "duckdb")
+def _duckdb_json_array_has(element: json_array_has, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    match = _element_match(compiler, element, "_el.x", **kw)
+    array = f"CASE WHEN json_type({value}) = 'ARRAY' THEN json_extract({value}, '$[*]') ELSE [] END"
+    return f"EXISTS (SELECT 1 FROM unnest({array}) AS _el(x) WHERE {match})"  # noqa: S608
+
+
+@compiles(iso_timestamp, "postgresql")
+def _pg_iso_timestamp(element: iso_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    return (f"(CASE WHEN {text} ~ '^{ISO_DATETIME_PATTERN}$' THEN CAST({text} AS TIMESTAMPTZ) "
+            f"WHEN {text} ~ '^{ISO_DATE_PATTERN}$' THEN CAST({text} || 'T00:00:00+00:00' AS TIMESTAMPTZ) END)")
+
+
+@compiles(iso_timestamp, "duckdb")
+def _duckdb_iso_timestamp(element: iso_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    return (f"(CASE WHEN regexp_full_match({text}, '{ISO_DATETIME_PATTERN}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+            f"WHEN regexp_full_match({text}, '{ISO_DATE_PATTERN}') "
+            f"THEN TRY_CAST({text} || 'T00:00:00+00:00' AS TIMESTAMPTZ) END)")
+
+
+@compiles(plus_hours, "postgresql")
+def _pg_plus_hours(element: plus_hours, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, hours = _args(compiler, element, **kw)
+    return f"({ts} + make_interval(hours => {hours}))"
+
+
+@compiles(plus_hours, "duckdb")
+def _duckdb_plus_hours(element: plus_hours, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, hours = _args(compiler, element, **kw)
+    return f"({ts} + to_hours({hours}))"
+
+
+@compiles(binary_order, "postgresql")
+def _pg_binary_order(element: binary_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    return f'({text} COLLATE "C")'
+
+
+@compiles(binary_order, "duckdb")
+def _duckdb_binary_order(element: binary_order, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    return text

@@ -1,0 +1,308 @@
+"""Every analytics query, as SQLAlchemy Core over the event store; the same SQL on DuckDB and PostgreSQL.
+
+Events count for the canonical customer: ``coalesce(profile_snapshots.canonical_id, events.profile_id)``
+(a profile merged into another counts as the survivor; a profile too new to have a snapshot counts as
+itself). Values are bound parameters. Where PostgreSQL would compare a GROUP BY expression holding
+parameters with the same expression in the SELECT list (and find them different), the expression is
+computed in a CTE first and grouped by the CTE's column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from touchline.store.dialect import json_path_text
+from touchline.store.schema import events, profile_snapshots
+
+ORDER = "Order Completed"
+PRODUCT_ADDED = "Product Added"
+PATH_SEPARATOR = "\x1f"
+_NAMED_TYPES = ("track", "page", "screen")
+
+Select = sa.Select[Any]
+
+
+def customer_events(workspace_id: str) -> sa.CTE:
+    """The workspace's events, each with the customer it belongs to."""
+    snap = profile_snapshots
+    joined = events.outerjoin(
+        snap, sa.and_(snap.c.workspace_id == events.c.workspace_id, snap.c.profile_id == events.c.profile_id)
+    )
+    return (
+        sa.select(
+            sa.func.coalesce(snap.c.canonical_id, events.c.profile_id).label("customer"),
+            events.c.seq, events.c.type, events.c.event, events.c.timestamp.label("ts"), events.c.channel,
+            events.c.device_type, events.c.properties, events.c.context,
+        )
+        .select_from(joined)
+        .where(events.c.workspace_id == workspace_id)
+        .cte("ev")
+    )
+
+
+def revenue(properties: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """An order's value in minor units: ``properties.revenue``, else ``properties.total``."""
+    value = sa.func.coalesce(json_path_text(properties, "revenue"), json_path_text(properties, "total"))
+    return sa.cast(value, sa.Numeric)
+
+
+def epoch(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
+    return sa.cast(sa.extract("epoch", ts), sa.Double)
+
+
+def local_period(unit: str, ts: sa.ColumnElement[Any], tz: str) -> sa.ColumnElement[Any]:
+    """The start of the week (Monday) or month holding ``ts`` in time zone ``tz``, as local time."""
+    return sa.func.date_trunc(unit, sa.func.timezone(tz, ts))
+
+
+def _in_range(e: sa.CTE | sa.Alias, start: dt.datetime, end: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(e.c.ts >= start, e.c.ts < end)
+
+
+def _json_scalar(value: Any) -> str:
+    """A property value as the JSON text extraction returns it."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def matches(e: sa.CTE | sa.Alias, event: str, where: Mapping[str, Any]) -> sa.ColumnElement[bool]:
+    return sa.and_(e.c.event == event,
+                   *(json_path_text(e.c.properties, key) == _json_scalar(value) for key, value in where.items()))
+
+
+def funnel(workspace_id: str, steps: Sequence[tuple[str, Mapping[str, Any]]], window: dt.timedelta,
+           start: dt.datetime, end: dt.datetime, breakdown: str | None) -> Select:
+    """One row per group: ``entered_k`` (customers reaching step k) and ``median_k`` (median seconds
+    from step 1 to step k). Step 1 is a customer's first matching event in [start, end); step k is the
+    first matching event strictly after step k-1 and no later than step 1 + window."""
+    ev = customer_events(workspace_id)
+    e = ev.alias("e")
+    first = (
+        sa.select(e.c.customer, sa.func.min(e.c.ts).label("t1"))
+        .where(matches(e, *steps[0]), _in_range(e, start, end)).group_by(e.c.customer).cte("step1")
+    )
+    reached = [first]
+    for k, step in enumerate(steps[1:], start=2):
+        prev = reached[-1]
+        reached.append(
+            sa.select(prev.c.customer, prev.c.t1, sa.func.min(e.c.ts).label(f"t{k}"))
+            .join(e, sa.and_(e.c.customer == prev.c.customer, matches(e, *step), e.c.ts > prev.c[f"t{k - 1}"],
+                             e.c.ts <= prev.c.t1 + sa.literal(window, sa.Interval)))
+            .group_by(prev.c.customer, prev.c.t1).cte(f"step{k}")
+        )
+    group = _funnel_groups(ev, first, steps[0], breakdown)
+    journey = first
+    for cte in reached[1:]:
+        journey = journey.outerjoin(cte, cte.c.customer == first.c.customer)  # type: ignore[assignment]
+    if group is not None:
+        journey = journey.join(group, group.c.customer == first.c.customer)  # type: ignore[assignment]
+    per_customer = sa.select(
+        (group.c.grp if group is not None else sa.literal("all")).label("grp"), first.c.t1,
+        *(cte.c[f"t{k}"] for k, cte in enumerate(reached[1:], start=2)),
+    ).select_from(journey).cte("journeys")
+    j = per_customer.c
+    return (
+        sa.select(
+            j.grp,
+            *(sa.func.count(j[f"t{k}"]).label(f"entered_{k}") for k in range(1, len(steps) + 1)),
+            *(sa.func.percentile_cont(0.5).within_group(epoch(j[f"t{k}"]) - epoch(j.t1)).label(f"median_{k}")
+              for k in range(2, len(steps) + 1)),
+        )
+        .group_by(j.grp).order_by(j.grp)
+    )
+
+
+def _funnel_groups(ev: sa.CTE, first: sa.CTE, step: tuple[str, Mapping[str, Any]],
+                   breakdown: str | None) -> sa.CTE | None:
+    """customer -> group: the channel or device of the step-1 event, or the campaign source of the
+    customer's first event ever ('direct' without one). Ties go to the smallest value."""
+    g = ev.alias("g")
+    if breakdown in ("channel", "device_type"):
+        return (
+            sa.select(first.c.customer, sa.func.min(g.c[breakdown]).label("grp"))
+            .join(g, sa.and_(g.c.customer == first.c.customer, g.c.ts == first.c.t1, matches(g, *step)))
+            .group_by(first.c.customer).cte("groups")
+        )
+    if breakdown == "first_touch_source":
+        seen = (
+            sa.select(first.c.customer, sa.func.min(g.c.ts).label("first_ts"))
+            .join(g, g.c.customer == first.c.customer).group_by(first.c.customer).cte("first_seen")
+        )
+        h = ev.alias("h")
+        source = sa.func.coalesce(json_path_text(h.c.context, "campaign", "source"), "direct")
+        return (
+            sa.select(seen.c.customer, sa.func.min(source).label("grp"))
+            .join(h, sa.and_(h.c.customer == seen.c.customer, h.c.ts == seen.c.first_ts))
+            .group_by(seen.c.customer).cte("groups")
+        )
+    if breakdown is None:
+        return None
+    raise ValueError(f"unknown breakdown {breakdown!r}")
+
+
+def cart_abandonment(workspace_id: str, start: dt.datetime, end: dt.datetime) -> Select:
+    """``carts`` (distinct cart_id of Product Added in range) and ``ordered`` (of those, carts with an
+    Order Completed carrying the same cart_id, whenever it came)."""
+    cart_id = json_path_text(events.c.properties, "cart_id")
+    mine = events.c.workspace_id == workspace_id
+    added = (
+        sa.select(cart_id.label("cart_id")).distinct()
+        .where(mine, events.c.event == PRODUCT_ADDED, events.c.timestamp >= start, events.c.timestamp < end)
+        .cte("carts")
+    )
+    ordered = sa.select(cart_id.label("cart_id")).distinct().where(mine, events.c.event == ORDER).cte("ordered")
+    return (
+        sa.select(sa.func.count(added.c.cart_id).label("carts"), sa.func.count(ordered.c.cart_id).label("ordered"))
+        .select_from(added.outerjoin(ordered, ordered.c.cart_id == added.c.cart_id))
+    )
+
+
+def conversion_by(workspace_id: str, dimension: str, start: dt.datetime, end: dt.datetime) -> Select:
+    """Per value of ``dimension``: ``visitors`` (customers with any event there) and ``buyers``."""
+    ev = customer_events(workspace_id)
+    column = ev.c[dimension]
+    return (
+        sa.select(
+            column.label("value"),
+            sa.func.count(sa.distinct(ev.c.customer)).label("visitors"),
+            sa.func.count(sa.distinct(sa.case((ev.c.event == ORDER, ev.c.customer)))).label("buyers"),
+        )
+        .where(_in_range(ev, start, end)).group_by(column).order_by(column)
+    )
+
+
+def cross_channel(workspace_id: str, start: dt.datetime, end: dt.datetime) -> Select:
+    """For customers whose first order ever falls in [start, end): the channels they used up to and
+    including it (``channels``, sorted, comma-separated), how many (``n``), and how many buyers each."""
+    ev = customer_events(workspace_id)
+    e = ev.alias("e")
+    first_order = (
+        sa.select(ev.c.customer, sa.func.min(ev.c.ts).label("ordered_at"))
+        .where(ev.c.event == ORDER).group_by(ev.c.customer).cte("first_order")
+    )
+    touched = (
+        sa.select(
+            first_order.c.customer,
+            sa.func.string_agg(sa.distinct(e.c.channel), ",").aggregate_order_by(e.c.channel).label("channels"),
+            sa.func.count(sa.distinct(e.c.channel)).label("n"),
+        )
+        .join(e, sa.and_(e.c.customer == first_order.c.customer, e.c.ts <= first_order.c.ordered_at))
+        .where(first_order.c.ordered_at >= start, first_order.c.ordered_at < end)
+        .group_by(first_order.c.customer).cte("touched")
+    )
+    buyers = sa.func.count().label("buyers")
+    return (
+        sa.select(touched.c.channels, touched.c.n, buyers)
+        .group_by(touched.c.channels, touched.c.n).order_by(buyers.desc(), touched.c.channels)
+    )
+
+
+def _cohorts(ev: sa.CTE, cohort_event: str | None, unit: str, tz: str,
+             start: dt.datetime, end: dt.datetime) -> sa.CTE:
+    """customer, the time of their first cohort event ever (any event when None) and its local period,
+    for customers whose first one falls in [start, end)."""
+    firsts = sa.select(ev.c.customer, sa.func.min(ev.c.ts).label("cohort_ts"))
+    if cohort_event is not None:
+        firsts = firsts.where(ev.c.event == cohort_event)
+    first = firsts.group_by(ev.c.customer).cte("first_cohort_event")
+    return (
+        sa.select(first.c.customer, first.c.cohort_ts, local_period(unit, first.c.cohort_ts, tz).label("cohort"))
+        .where(first.c.cohort_ts >= start, first.c.cohort_ts < end).cte("cohorts")
+    )
+
+
+def cohort_sizes(workspace_id: str, cohort_event: str | None, unit: str, tz: str,
+                 start: dt.datetime, end: dt.datetime) -> Select:
+    cohorts = _cohorts(customer_events(workspace_id), cohort_event, unit, tz, start, end)
+    return (sa.select(cohorts.c.cohort, sa.func.count().label("size"))
+            .group_by(cohorts.c.cohort).order_by(cohorts.c.cohort))
+
+
+def cohort_activity(workspace_id: str, cohort_event: str | None, return_event: str | None, unit: str, tz: str,
+                    start: dt.datetime, end: dt.datetime) -> Select:
+    """(cohort, period, customers): how many of a cohort did ``return_event`` (any event when None) in
+    each local period, from their cohort event (itself included) until ``end``."""
+    ev = customer_events(workspace_id)
+    cohorts = _cohorts(ev, cohort_event, unit, tz, start, end)
+    e = ev.alias("e")
+    joined = sa.and_(e.c.customer == cohorts.c.customer, e.c.ts >= cohorts.c.cohort_ts, e.c.ts < end)
+    if return_event is not None:
+        joined = sa.and_(joined, e.c.event == return_event)
+    active = (
+        sa.select(cohorts.c.customer, cohorts.c.cohort, local_period(unit, e.c.ts, tz).label("period"))
+        .distinct().join(e, joined).cte("active")
+    )
+    customers = sa.func.count().label("customers")
+    return (sa.select(active.c.cohort, active.c.period, customers)
+            .group_by(active.c.cohort, active.c.period).order_by(active.c.cohort, active.c.period))
+
+
+def orders_by_customer(workspace_id: str) -> Select:
+    """Per buying customer: orders, revenue, revenue of repeat orders, first and last order time."""
+    ev = customer_events(workspace_id)
+    numbered = sa.select(
+        ev.c.customer, ev.c.ts, revenue(ev.c.properties).label("revenue"),
+        sa.func.row_number().over(partition_by=ev.c.customer, order_by=(ev.c.ts, ev.c.seq)).label("n"),
+    ).where(ev.c.event == ORDER).cte("orders")
+    o = numbered.c
+    return (
+        sa.select(
+            o.customer, sa.func.count().label("orders"), sa.func.coalesce(sa.func.sum(o.revenue), 0).label("revenue"),
+            sa.func.coalesce(sa.func.sum(sa.case((o.n > 1, o.revenue))), 0).label("repeat_revenue"),
+            sa.func.min(o.ts).label("first_at"), sa.func.max(o.ts).label("last_at"),
+        )
+        .group_by(o.customer).order_by(o.customer)
+    )
+
+
+def top_paths(workspace_id: str, from_event: str, to_event: str, start: dt.datetime | None,
+              end: dt.datetime | None, max_steps: int, limit: int) -> Select:
+    """The most frequent paths (event names joined by PATH_SEPARATOR, repeats in a row collapsed) from
+    each customer's first ``from_event`` in [start, end) to the next ``to_event``. A path with more than
+    ``max_steps`` events between the two keeps the first ``max_steps`` and is flagged ``truncated``."""
+    ev = customer_events(workspace_id)
+    starts = (
+        sa.select(ev.c.customer, sa.func.min(ev.c.ts).label("t_from"))
+        .where(ev.c.event == from_event, *([ev.c.ts >= start] if start else []), *([ev.c.ts < end] if end else []))
+        .group_by(ev.c.customer).cte("starts")
+    )
+    e = ev.alias("e")
+    ends = (
+        sa.select(starts.c.customer, starts.c.t_from, sa.func.min(e.c.ts).label("t_to"))
+        .join(e, sa.and_(e.c.customer == starts.c.customer, e.c.event == to_event, e.c.ts > starts.c.t_from))
+        .group_by(starts.c.customer, starts.c.t_from).cte("ends")
+    )
+    f = ev.alias("f")
+    order = (f.c.ts, f.c.seq)
+    between = (
+        sa.select(ends.c.customer, f.c.event, f.c.ts, f.c.seq,
+                  sa.func.lag(f.c.event).over(partition_by=ends.c.customer, order_by=order).label("previous"))
+        .join(f, sa.and_(f.c.customer == ends.c.customer, f.c.ts >= ends.c.t_from, f.c.ts <= ends.c.t_to,
+                         f.c.type.in_(_NAMED_TYPES), f.c.event.is_not(None)))
+        .cte("between")
+    )
+    b = between.c
+    steps = (
+        sa.select(b.customer, b.event,
+                  sa.func.row_number().over(partition_by=b.customer, order_by=(b.ts, b.seq)).label("n"),
+                  sa.func.count().over(partition_by=b.customer).label("total"))
+        .where(sa.or_(b.previous.is_(None), b.previous != b.event)).cte("steps")
+    )
+    s = steps.c
+    paths = (
+        sa.select(
+            s.customer,
+            sa.func.string_agg(s.event, PATH_SEPARATOR).aggregate_order_by(s.n).label("path"),
+            (sa.func.max(s.total) > max_steps + 2).label("truncated"),
+        )
+        .where(sa.or_(s.n <= max_steps + 1, s.n == s.total)).group_by(s.customer).cte("paths")
+    )
+    customers = sa.func.count().label("customers")
+    return (
+        sa.select(paths.c.path, paths.c.truncated, customers)
+        .group_by(paths.c.path, paths.c.truncated)
+        .order_by(customers.desc(), paths.c.path).limit(limit)
+    )

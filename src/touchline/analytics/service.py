@@ -1,0 +1,267 @@
+"""Funnels, cart abandonment, conversion by channel and device, cross-channel buyers, retention cohorts,
+customer lifetime value and paths: each runs the queries of :mod:`touchline.analytics.queries` on the
+event store and returns plain data. Rates are fractions (0..1), 0.0 when there is nothing to divide."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from touchline.analytics import btyd, queries
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+Breakdown = Literal["channel", "device_type", "first_touch_source"]
+_DAY = 86_400.0
+
+
+def _rate(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+# --- funnels -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """A funnel step: an event name, and property values it must carry (compared as JSON text)."""
+
+    event: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    event: str
+    entered: int
+    conversion_from_previous: float
+    conversion_from_first: float
+    dropped: int  # reached the previous step but not this one
+    median_seconds: float | None  # from step 1 to this step, among those who got here
+
+
+@dataclass(frozen=True)
+class Funnel:
+    breakdown: str | None
+    groups: dict[str, list[FunnelStep]]  # {"all": ...} without a breakdown
+
+
+def funnel(stores: Stores, workspace_id: str, steps: Sequence[Step], window: dt.timedelta,
+           start: dt.datetime, end: dt.datetime, breakdown: Breakdown | None = None) -> Funnel:
+    if not steps:
+        raise ValueError("a funnel needs at least one step")
+    query = queries.funnel(workspace_id, [(s.event, s.where) for s in steps], window, start, end, breakdown)
+    with stores.events_conn() as conn:
+        rows = conn.execute(query).mappings().all()
+    groups = {}
+    for row in rows:
+        entered = [int(row[f"entered_{k}"]) for k in range(1, len(steps) + 1)]
+        groups[str(row["grp"])] = [
+            FunnelStep(
+                event=step.event, entered=n,
+                conversion_from_previous=_rate(n, entered[i - 1]) if i else 1.0,
+                conversion_from_first=_rate(n, entered[0]),
+                dropped=entered[i - 1] - n if i else 0,
+                median_seconds=(0.0 if n else None) if i == 0 else _float(row[f"median_{i + 1}"]),
+            )
+            for i, (step, n) in enumerate(zip(steps, entered, strict=True))
+        ]
+    return Funnel(breakdown=breakdown, groups=groups)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- carts, channels, devices ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CartAbandonment:
+    carts: int
+    ordered: int
+    abandoned: int
+    abandonment_rate: float
+
+
+def cart_abandonment(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetime) -> CartAbandonment:
+    with stores.events_conn() as conn:
+        row = conn.execute(queries.cart_abandonment(workspace_id, start, end)).one()
+    carts, ordered = int(row.carts), int(row.ordered)
+    return CartAbandonment(carts, ordered, carts - ordered, _rate(carts - ordered, carts))
+
+
+@dataclass(frozen=True)
+class Conversion:
+    value: str  # the channel or device type
+    visitors: int
+    buyers: int
+    rate: float
+
+
+def conversion_by(stores: Stores, workspace_id: str, dimension: Literal["channel", "device_type"],
+                  start: dt.datetime, end: dt.datetime) -> list[Conversion]:
+    if dimension not in ("channel", "device_type"):
+        raise ValueError(f"unknown dimension {dimension!r}")
+    with stores.events_conn() as conn:
+        rows = conn.execute(queries.conversion_by(workspace_id, dimension, start, end)).all()
+    return [Conversion(r.value, int(r.visitors), int(r.buyers), _rate(r.buyers, r.visitors)) for r in rows]
+
+
+@dataclass(frozen=True)
+class CrossChannel:
+    buyers: int  # customers whose first order falls in the range
+    multi_channel: int  # of those, who used two channels or more up to that order
+    share: float
+    combinations: list[tuple[tuple[str, ...], int]]  # (sorted channels, buyers), most frequent first
+
+
+def cross_channel(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetime,
+                  top: int = 10) -> CrossChannel:
+    with stores.events_conn() as conn:
+        rows = conn.execute(queries.cross_channel(workspace_id, start, end)).all()
+    buyers = sum(int(r.buyers) for r in rows)
+    multi = sum(int(r.buyers) for r in rows if r.n >= 2)
+    combos = [(tuple(r.channels.split(",")), int(r.buyers)) for r in rows[:top]]
+    return CrossChannel(buyers, multi, _rate(multi, buyers), combos)
+
+
+# --- retention -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cohort:
+    start: dt.date  # first day of the week (Monday) or month, local time
+    size: int
+    retained: list[int]  # customers active in period offset 0, 1, ... up to the end of the range
+    percent: list[float]  # retained / size * 100
+
+
+def retention_cohorts(stores: Stores, workspace_id: str, period: Literal["week", "month"],
+                      cohort_event: str | None, return_event: str | None,
+                      start: dt.datetime, end: dt.datetime, tz: str = "Asia/Seoul") -> list[Cohort]:
+    """Cohorts by each customer's first ``cohort_event`` (first event of any kind when None) in
+    [start, end); retained in offset k = did ``return_event`` (any event when None) in the k-th period
+    after their cohort's, local time in ``tz``. Offset 0 includes the cohort event itself."""
+    if period not in ("week", "month"):
+        raise ValueError(f"unknown period {period!r}")
+    with stores.events_conn() as conn:
+        sizes = conn.execute(queries.cohort_sizes(workspace_id, cohort_event, period, tz, start, end)).all()
+        activity = conn.execute(
+            queries.cohort_activity(workspace_id, cohort_event, return_event, period, tz, start, end)
+        ).all()
+    last = _period_start(period, (end - dt.timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date())
+    counts = {(_as_date(r.cohort), _as_date(r.period)): int(r.customers) for r in activity}
+    cohorts = []
+    for row in sizes:
+        first, size = _as_date(row.cohort), int(row.size)
+        retained = [0] * (_offset(period, first, last) + 1)
+        for (cohort, when), n in counts.items():
+            if cohort == first:
+                retained[_offset(period, first, when)] = n
+        cohorts.append(Cohort(first, size, retained, [round(100 * n / size, 2) for n in retained]))
+    return cohorts
+
+
+def _as_date(value: dt.datetime | dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _period_start(period: str, day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday()) if period == "week" else day.replace(day=1)
+
+
+def _offset(period: str, first: dt.date, later: dt.date) -> int:
+    if period == "week":
+        return (later - first).days // 7
+    return (later.year - first.year) * 12 + later.month - first.month
+
+
+# --- customer lifetime value ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    customer: str
+    orders: int
+    revenue: int
+    expected_purchases: float  # in the horizon
+    expected_value: float  # KRW in the horizon: expected purchases x expected spend per order
+
+
+@dataclass(frozen=True)
+class Cltv:
+    customers: int  # customers with at least one order
+    orders: int
+    revenue: int  # KRW
+    average_order_value: float
+    purchase_frequency: float  # orders per customer
+    average_cltv: float  # revenue per customer so far
+    horizon_days: int
+    purchase_model: btyd.BgNbd | None  # None when there is too little history to fit
+    spend_model: btyd.GammaGamma | None
+    expected_purchases: float | None  # all customers, in the horizon
+    expected_value: float | None  # KRW, all customers, in the horizon
+    top: list[CustomerValue]  # highest expected value first
+
+
+def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
+         horizon_days: int = 90, top: int = 10) -> Cltv:
+    """History from every Order Completed; the forecast fits BG/NBD (purchases) and Gamma-Gamma (spend
+    per order) to customers' (repeat purchases, recency, age) in days as of ``now``."""
+    now = now or dt.datetime.now(dt.UTC)
+    with stores.events_conn() as conn:
+        rows = conn.execute(queries.orders_by_customer(workspace_id)).all()
+    customers, orders, revenue = len(rows), sum(r.orders for r in rows), int(sum(r.revenue for r in rows))
+    rfm = [
+        btyd.Rfm(x=r.orders - 1, t_x=(r.last_at - r.first_at).total_seconds() / _DAY,
+                 T=(now - r.first_at).total_seconds() / _DAY,
+                 monetary=float(r.repeat_revenue) / (r.orders - 1) if r.orders > 1 else 0.0)
+        for r in rows
+    ]
+    purchase_model = spend_model = None
+    values: list[CustomerValue] = []
+    # Below a handful of repeat buyers the fit says nothing; report history only.
+    if sum(c.x > 0 for c in rfm) >= 2:
+        purchase_model, spend_model = btyd.fit_bgnbd(rfm), btyd.fit_gamma_gamma(rfm)
+        for r, c in zip(rows, rfm, strict=True):
+            n = btyd.expected_purchases(purchase_model, c, horizon_days)
+            spend = btyd.expected_spend(spend_model, c)
+            values.append(CustomerValue(str(r.customer), int(r.orders), int(r.revenue), n, n * spend))
+    finite = [v for v in values if math.isfinite(v.expected_value)]
+    return Cltv(
+        customers=customers, orders=orders, revenue=revenue, average_order_value=_rate(revenue, orders),
+        purchase_frequency=_rate(orders, customers), average_cltv=_rate(revenue, customers),
+        horizon_days=horizon_days, purchase_model=purchase_model, spend_model=spend_model,
+        expected_purchases=sum(v.expected_purchases for v in finite) if finite else None,
+        expected_value=sum(v.expected_value for v in finite) if finite else None,
+        top=sorted(finite, key=lambda v: (-v.expected_value, v.customer))[:top],
+    )
+
+
+# --- paths -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Path:
+    steps: tuple[str, ...]  # from_event ... to_event; "…" stands for steps left out
+    customers: int
+
+
+def top_paths(stores: Stores, workspace_id: str, from_event: str, to_event: str, max_steps: int = 5,
+              limit: int = 10, *, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Path]:
+    """Most frequent event sequences from each customer's first ``from_event`` (in [start, end) when given) to the
+    next ``to_event``; repeats in a row count once; at most ``max_steps`` events in between are shown."""
+    query = queries.top_paths(workspace_id, from_event, to_event, start, end, max_steps, limit)
+    with stores.events_conn() as conn:
+        rows = conn.execute(query).all()
+    paths = []
+    for r in rows:
+        steps = tuple(r.path.split(queries.PATH_SEPARATOR))
+        paths.append(Path((*steps[:-1], "…", steps[-1]) if r.truncated else steps, int(r.customers)))
+    return paths

@@ -1,0 +1,146 @@
+"""The SQL the analytics queries generate, pinned per engine: a change to it shows up in review.
+
+Regenerate after an intended change with ``python tests/test_analytics_sql.py`` and paste the output
+over the constants below. Values are bound parameters (``%(name)s``), never part of the text. Lines
+are compared without trailing blanks; the long ones are the point of the file, hence the noqa.
+"""
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb_engine
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from touchline.analytics import queries
+
+T0 = dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC)
+DIALECTS = {"duckdb": duckdb_engine.Dialect(), "postgresql": postgresql.dialect()}
+
+
+def funnel_query() -> sa.Select[Any]:
+    return queries.funnel("ws", [("Product Viewed", {}), ("Order Completed", {"currency": "KRW"})],
+                          dt.timedelta(days=1), T0, T0 + dt.timedelta(days=7), "channel")
+
+
+def cohort_query() -> sa.Select[Any]:
+    return queries.cohort_activity("ws", "Order Completed", "Order Completed", "week", "Asia/Seoul",
+                                   T0, T0 + dt.timedelta(days=35))
+
+
+def compiled(query: sa.Select[Any], dialect: str) -> str:
+    return "\n".join(line.rstrip() for line in str(query.compile(dialect=DIALECTS[dialect])).splitlines())
+
+
+FUNNEL_DUCKDB = """\
+WITH ev AS
+(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_1)s),
+step1 AS
+(SELECT e.customer AS customer, min(e.ts) AS t1
+FROM ev AS e
+WHERE e.event = %(event_1)s AND e.ts >= %(ts_1)s AND e.ts < %(ts_2)s GROUP BY e.customer),
+step2 AS
+(SELECT step1.customer AS customer, step1.t1 AS t1, min(e.ts) AS t2
+FROM step1 JOIN ev AS e ON e.customer = step1.customer AND e.event = %(event_2)s AND json_extract_string(e.properties, %(param_1)s) = %(param_2)s AND e.ts > step1.t1 AND e.ts <= step1.t1 + %(param_3)s GROUP BY step1.customer, step1.t1),
+groups AS
+(SELECT step1.customer AS customer, min(g.channel) AS grp
+FROM step1 JOIN ev AS g ON g.customer = step1.customer AND g.ts = step1.t1 AND g.event = %(event_3)s GROUP BY step1.customer),
+journeys AS
+(SELECT groups.grp AS grp, step1.t1 AS t1, step2.t2 AS t2
+FROM step1 LEFT OUTER JOIN step2 ON step2.customer = step1.customer JOIN groups ON groups.customer = step1.customer)
+ SELECT journeys.grp, count(journeys.t1) AS entered_1, count(journeys.t2) AS entered_2, percentile_cont(%(percentile_cont_1)s) WITHIN GROUP (ORDER BY CAST(EXTRACT(epoch FROM journeys.t2) AS DOUBLE PRECISION) - CAST(EXTRACT(epoch FROM journeys.t1) AS DOUBLE PRECISION)) AS median_2
+FROM journeys GROUP BY journeys.grp ORDER BY journeys.grp"""
+
+
+FUNNEL_POSTGRES = """\
+WITH ev AS
+(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
+step1 AS
+(SELECT e.customer AS customer, min(e.ts) AS t1
+FROM ev AS e
+WHERE e.event = %(event_1)s::VARCHAR AND e.ts >= %(ts_1)s::TIMESTAMP WITH TIME ZONE AND e.ts < %(ts_2)s::TIMESTAMP WITH TIME ZONE GROUP BY e.customer),
+step2 AS
+(SELECT step1.customer AS customer, step1.t1 AS t1, min(e.ts) AS t2
+FROM step1 JOIN ev AS e ON e.customer = step1.customer AND e.event = %(event_2)s::VARCHAR AND jsonb_extract_path_text(e.properties, %(param_1)s::VARCHAR) = %(param_2)s::VARCHAR AND e.ts > step1.t1 AND e.ts <= step1.t1 + %(param_3)s GROUP BY step1.customer, step1.t1),
+groups AS
+(SELECT step1.customer AS customer, min(g.channel) AS grp
+FROM step1 JOIN ev AS g ON g.customer = step1.customer AND g.ts = step1.t1 AND g.event = %(event_3)s::VARCHAR GROUP BY step1.customer),
+journeys AS
+(SELECT groups.grp AS grp, step1.t1 AS t1, step2.t2 AS t2
+FROM step1 LEFT OUTER JOIN step2 ON step2.customer = step1.customer JOIN groups ON groups.customer = step1.customer)
+ SELECT journeys.grp, count(journeys.t1) AS entered_1, count(journeys.t2) AS entered_2, percentile_cont(%(percentile_cont_1)s) WITHIN GROUP (ORDER BY CAST(EXTRACT(epoch FROM journeys.t2) AS DOUBLE PRECISION) - CAST(EXTRACT(epoch FROM journeys.t1) AS DOUBLE PRECISION)) AS median_2
+FROM journeys GROUP BY journeys.grp ORDER BY journeys.grp"""
+
+
+COHORT_DUCKDB = """\
+WITH ev AS
+(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_1)s),
+first_cohort_event AS
+(SELECT ev.customer AS customer, min(ev.ts) AS cohort_ts
+FROM ev
+WHERE ev.event = %(event_1)s GROUP BY ev.customer),
+cohorts AS
+(SELECT first_cohort_event.customer AS customer, first_cohort_event.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_2)s, timezone(%(timezone_2)s, first_cohort_event.cohort_ts)) AS cohort
+FROM first_cohort_event
+WHERE first_cohort_event.cohort_ts >= %(cohort_ts_1)s AND first_cohort_event.cohort_ts < %(cohort_ts_2)s),
+active AS
+(SELECT DISTINCT cohorts.customer AS customer, cohorts.cohort AS cohort, date_trunc(%(date_trunc_1)s, timezone(%(timezone_1)s, e.ts)) AS period
+FROM cohorts JOIN ev AS e ON e.customer = cohorts.customer AND e.ts >= cohorts.cohort_ts AND e.ts < %(ts_1)s AND e.event = %(event_2)s)
+ SELECT active.cohort, active.period, count(*) AS customers
+FROM active GROUP BY active.cohort, active.period ORDER BY active.cohort, active.period"""
+
+
+COHORT_POSTGRES = """\
+WITH ev AS
+(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
+first_cohort_event AS
+(SELECT ev.customer AS customer, min(ev.ts) AS cohort_ts
+FROM ev
+WHERE ev.event = %(event_1)s::VARCHAR GROUP BY ev.customer),
+cohorts AS
+(SELECT first_cohort_event.customer AS customer, first_cohort_event.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_2)s::VARCHAR, timezone(%(timezone_2)s::VARCHAR, first_cohort_event.cohort_ts)) AS cohort
+FROM first_cohort_event
+WHERE first_cohort_event.cohort_ts >= %(cohort_ts_1)s::TIMESTAMP WITH TIME ZONE AND first_cohort_event.cohort_ts < %(cohort_ts_2)s::TIMESTAMP WITH TIME ZONE),
+active AS
+(SELECT DISTINCT cohorts.customer AS customer, cohorts.cohort AS cohort, date_trunc(%(date_trunc_1)s::VARCHAR, timezone(%(timezone_1)s::VARCHAR, e.ts)) AS period
+FROM cohorts JOIN ev AS e ON e.customer = cohorts.customer AND e.ts >= cohorts.cohort_ts AND e.ts < %(ts_1)s::TIMESTAMP WITH TIME ZONE AND e.event = %(event_2)s::VARCHAR)
+ SELECT active.cohort, active.period, count(*) AS customers
+FROM active GROUP BY active.cohort, active.period ORDER BY active.cohort, active.period"""
+
+
+@pytest.mark.parametrize(("dialect", "expected"), [("duckdb", FUNNEL_DUCKDB), ("postgresql", FUNNEL_POSTGRES)])
+def test_funnel_sql(dialect: str, expected: str) -> None:
+    assert compiled(funnel_query(), dialect) == expected
+
+
+@pytest.mark.parametrize(("dialect", "expected"), [("duckdb", COHORT_DUCKDB), ("postgresql", COHORT_POSTGRES)])
+def test_cohort_sql(dialect: str, expected: str) -> None:
+    assert compiled(cohort_query(), dialect) == expected
+
+
+def test_values_are_bound_not_written_into_the_sql() -> None:
+    query = funnel_query()
+    # The property key travels as a key list on PostgreSQL and as a JSON pointer on DuckDB.
+    for dialect, key in (("postgresql", "currency"), ("duckdb", "/currency")):
+        params = query.compile(dialect=DIALECTS[dialect]).params
+        assert {"ws", "Product Viewed", "Order Completed", "KRW", key} <= set(params.values())
+        text = compiled(query, dialect)
+        assert "Product Viewed" not in text and "KRW" not in text and "ws" not in text.split()
+
+
+if __name__ == "__main__":
+    for name, make in (("FUNNEL", funnel_query), ("COHORT", cohort_query)):
+        for suffix, dialect in (("DUCKDB", "duckdb"), ("POSTGRES", "postgresql")):
+            print(f'{name}_{suffix} = """\\\n{compiled(make(), dialect)}"""\n\n')
