@@ -52,10 +52,10 @@ def test_workspaces_and_bad_arguments(env: dict[str, str]) -> None:
 
 
 def test_db_upgrade_and_status(env: dict[str, str]) -> None:
-    assert "schema version 1" in run(env, "db", "upgrade")
+    assert "schema version 2" in run(env, "db", "upgrade")
     status = orjson.loads(run(env, "db", "status", "--json"))
-    assert status["state"]["version"] == status["state"]["latest"] == 1
-    assert status["events"]["version"] == 1
+    assert status["state"]["version"] == status["state"]["latest"] == 2
+    assert status["events"]["version"] == 2
 
 
 def test_profiles_show_and_search(env: dict[str, str], client) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from touchline import __version__
+from touchline.analytics.routes import router as analytics_router
 from touchline.http import JSONBody, install_error_handlers
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.service import IngestResult
 from touchline.ingest.writer import IngestWriter
 from touchline.profiles.routes import router as profiles_router
+from touchline.segments.routes import router as segments_router
+from touchline.segments.service import refresh_live
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
 from touchline.workspaces.service import KeyResolver
@@ -44,6 +48,7 @@ class Pump:
     def __init__(self, stores: Stores, interval: float) -> None:
         self._stores = stores
         self._interval = interval
+        self._last_live = self._last_full = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="touchline-pump", daemon=True)
 
@@ -51,12 +56,25 @@ class Pump:
         self._thread.start()
 
     def _run(self) -> None:
+        settings = self._stores.settings
         while not self._stop.wait(self._interval):
             try:
                 if self._stores.pump():
                     self._stores.checkpoint()
             except Exception:  # a failed round is retried next round; staged rows are not lost
                 log.exception("moving staged events to the event store failed; will retry")
+                continue
+            now = time.monotonic()
+            try:
+                if now - self._last_full >= settings.segment_full_refresh_seconds:
+                    self._last_full = self._last_live = now
+                    self._stores.take_touched()
+                    refresh_live(self._stores, None)
+                elif now - self._last_live >= settings.segment_live_interval_seconds:
+                    self._last_live = now
+                    refresh_live(self._stores, self._stores.take_touched())
+            except Exception:
+                log.exception("refreshing live segments failed; will retry")
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,6 +120,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(profiles_router)
+    app.include_router(segments_router)
+    app.include_router(analytics_router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     pump_interval_seconds: float = 0.25
     pump_batch_rows: int = 20_000
 
+    # Live segments: re-evaluated for customers with new events this often, and for everyone (so that
+    # "active in the last 7 days" ends on day 8 without a new event) at the slower pace.
+    segment_live_interval_seconds: float = 2.0
+    segment_full_refresh_seconds: float = 60.0
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -210,6 +210,9 @@ class Cltv:
     top: list[CustomerValue]  # highest expected value first
 
 
+MIN_REPEAT_BUYERS = 20
+
+
 def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
          horizon_days: int = 90, top: int = 10) -> Cltv:
     """History from every Order Completed; the forecast fits BG/NBD (purchases) and Gamma-Gamma (spend
@@ -226,8 +229,8 @@ def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
     ]
     purchase_model = spend_model = None
     values: list[CustomerValue] = []
-    # Below a handful of repeat buyers the fit says nothing; report history only.
-    if sum(c.x > 0 for c in rfm) >= 2:
+    # Below a few dozen repeat buyers a maximum-likelihood fit says nothing; report history only.
+    if sum(c.x > 0 for c in rfm) >= MIN_REPEAT_BUYERS:
         purchase_model, spend_model = btyd.fit_bgnbd(rfm), btyd.fit_gamma_gamma(rfm)
         for r, c in zip(rows, rfm, strict=True):
             n = btyd.expected_purchases(purchase_model, c, horizon_days)

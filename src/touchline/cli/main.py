@@ -7,6 +7,8 @@ import typer
 from touchline.cli.data import import_command, profiles_app
 from touchline.cli.demo import demo
 from touchline.cli.keys import keys_app, workspaces_app
+from touchline.cli.reports import report_app
+from touchline.cli.segments import segments_app
 from touchline.cli.serve import db_app, serve
 
 app = typer.Typer(
@@ -22,6 +24,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(profiles_app, name="profiles")
+app.add_typer(segments_app, name="segments")
+app.add_typer(report_app, name="report")
 
 if __name__ == "__main__":
     app()

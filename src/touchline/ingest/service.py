@@ -265,3 +265,39 @@ def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
 def staged_count(stores: Stores) -> int:
     with stores.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(event_staging)).scalar_one())
+
+
+@dataclass(frozen=True)
+class SystemEvent:
+    """An event Touchline records itself about a customer it already knows (``Segment Entered``, ...)."""
+
+    profile_id: str
+    event: str
+    properties: dict[str, Any]
+    timestamp: dt.datetime
+    message_id: str  # deterministic, so that recording it twice stores it once
+
+
+def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[SystemEvent],
+                        now: dt.datetime) -> int:
+    """Append system events to the event log (through staging, like every event), idempotently by
+    messageId. The caller owns the transaction. Returns how many were new."""
+    normalized = []
+    for item in items:
+        payload = {"type": "track", "event": item.event, "messageId": item.message_id,
+                   "timestamp": item.timestamp.isoformat(), "properties": item.properties,
+                   "context": {"library": {"name": "touchline"}, "channel": "server"}}
+        normalized.append(NormalizedEvent(
+            index=0, message_id=item.message_id, type="track", event=item.event, anonymous_id=None, user_id=None,
+            timestamp=item.timestamp, original_timestamp=item.timestamp, sent_at=None, received_at=now,
+            channel="server", device_type="server", device_id=None, properties=item.properties, traits={},
+            context=payload["context"], payload_json=orjson.dumps(payload).decode(), identifiers=[],
+            trait_updates={}, consent_updates={}, timezone=None, locale=None, source="touchline",
+            profile_id=item.profile_id,
+        ))
+    if not normalized:
+        return 0
+    fresh = _claim_message_ids(conn, workspace_id, normalized, now)
+    rows = [_staging_row(workspace_id, e) for e in normalized if e.message_id in fresh]
+    dialect.bulk_insert(conn, event_staging, rows)
+    return len(rows)

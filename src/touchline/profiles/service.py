@@ -12,6 +12,7 @@ from touchline.errors import BadRequest, NotFound
 from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
 from touchline.profiles import store
 from touchline.profiles.identity import Key
+from touchline.segments import store as segment_store
 from touchline.store.schema import event_staging, events, identities
 
 if TYPE_CHECKING:
@@ -90,7 +91,10 @@ def get_profile(stores: Stores, workspace_id: str, identifier: str, *, timeline_
         merges = store.merges_into(conn, workspace_id, ids)
         conflicts = store.conflicts_of(conn, workspace_id, ids)
     timeline = _events(stores, workspace_id, ids, timeline_limit, full=False)
-    return _profile_view(row, idents, merges, conflicts, timeline, _activity(stores, workspace_id, ids))
+    view = _profile_view(row, idents, merges, conflicts, timeline, _activity(stores, workspace_id, ids))
+    with stores.read() as conn:
+        view["segments"] = segment_store.segments_of(conn, workspace_id, profile_id)
+    return view
 
 
 def _activity(stores: Stores, workspace_id: str, ids: list[str]) -> dict[str, Any]:

@@ -96,6 +96,8 @@ class Stores:
     _state: Engine | None = None
     _events: Engine | None = None
     _pump_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Profiles whose events the pump moved since the last look, by workspace (live segments read it).
+    touched: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def state(self) -> Engine:
@@ -198,10 +200,20 @@ class Stores:
         with self._pump_lock:
             yield
 
+    def take_touched(self) -> dict[str, set[str]]:
+        with self._pump_lock:
+            touched, self.touched = self.touched, {}
+        return touched
+
+    def _touch(self, pairs: list[tuple[str, str]]) -> int:
+        for workspace_id, profile_id in pairs:
+            self.touched.setdefault(workspace_id, set()).add(profile_id)
+        return len(pairs)
+
     def _pump_chunk(self, limit: int) -> int:
         if self.settings.state_url == self.settings.event_store_url and self.state.dialect.name == dialect.POSTGRES:
             with self.state.begin() as conn:
-                return dialect.move_staged_in_place(conn, limit)
+                return self._touch(dialect.move_staged_in_place(conn, limit))
         columns = [event_staging.c.seq] + [
             sa.type_coerce(event_staging.c[c], sa.Text).label(c) if c == "payload" else event_staging.c[c]
             for c in STAGED_COLUMNS
@@ -227,7 +239,7 @@ class Stores:
                         sconn.execute(
                             event_staging.delete().where(event_staging.c.seq.between(min(seqs), max(seqs)))
                         )
-                return len(rows)
+                return self._touch([(r["workspace_id"], r["profile_id"]) for r in rows])
             finally:
                 if claim.is_active:
                     claim.rollback()

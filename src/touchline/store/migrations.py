@@ -29,18 +29,29 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def _initial_state(conn: Connection) -> None:
-    state_metadata.create_all(conn)
+def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
+    """An additive migration: tables and indexes of the current schema that are not there yet."""
+
+    def apply(conn: Connection) -> None:
+        metadata.create_all(conn)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
+        if metadata is events_metadata:
+            for ddl in dialect.extra_event_store_ddl(conn):
+                conn.exec_driver_sql(ddl)
+
+    return apply
 
 
-def _initial_events(conn: Connection) -> None:
-    events_metadata.create_all(conn)
-    for ddl in dialect.extra_event_store_ddl(conn):
-        conn.exec_driver_sql(ddl)
-
-
-STATE_MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _initial_state)]
-EVENT_MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _initial_events)]
+STATE_MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _create_missing(state_metadata)),
+    Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
+]
+EVENT_MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _create_missing(events_metadata)),
+    Migration(2, "profile snapshots mirrored from the state store", _create_missing(events_metadata)),
+]
 
 _version_metadata = sa.MetaData()
 schema_versions = sa.Table(

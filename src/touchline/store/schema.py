@@ -164,6 +164,34 @@ erasures = sa.Table(
     sa.Column("events", sa.Integer, nullable=False),
 )
 
+segments = sa.Table(
+    "segments",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # Live segments are re-evaluated as events arrive and as time passes; others on demand.
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("refreshed_at", UTCDateTime),
+    sa.UniqueConstraint("workspace_id", "name", name="uq_segments_ws_name"),
+)
+
+segment_members = sa.Table(
+    "segment_members",
+    state_metadata,
+    sa.Column("segment_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Index("ix_segment_members_profile", "workspace_id", "profile_id"),
+    sqlite_with_rowid=False,
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(

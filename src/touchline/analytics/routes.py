@@ -1,0 +1,134 @@
+"""Reports over the event store: funnels, cart abandonment, conversion, cross-channel, cohorts, CLTV, paths.
+
+Every report takes a period (``start``, ``end``; the last 30 days by default) and answers JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from touchline.analytics import service
+from touchline.errors import BadRequest
+from touchline.http import JSONBody, admin_principal
+from touchline.workspaces.service import Principal
+
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+Admin = Annotated[Principal, Depends(admin_principal)]
+Start = Annotated[dt.datetime | None, Query(description="ISO date-time; default 30 days before `end`")]
+End = Annotated[dt.datetime | None, Query(description="ISO date-time; default now")]
+
+
+def period(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    end = _aware(end) if end else dt.datetime.now(dt.UTC)
+    start = _aware(start) if start else end - dt.timedelta(days=30)
+    if start >= end:
+        raise BadRequest("start must be before end", {"field": "start", "reason": "not before end"})
+    return start, end
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+class StepIn(BaseModel):
+    event: str = Field(min_length=1, max_length=512)
+    where: dict[str, Any] = Field(default_factory=dict)
+
+
+class FunnelIn(BaseModel):
+    steps: list[StepIn] = Field(min_length=1, max_length=20)
+    window_hours: float = Field(24 * 7, gt=0, le=24 * 365)
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    breakdown: Literal["channel", "device_type", "first_touch_source"] | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> FunnelIn:
+        self.start, self.end = period(self.start, self.end)
+        return self
+
+
+def _stores(request: Request) -> Any:
+    return request.app.state.services.stores
+
+
+@router.post("/funnel", response_class=JSONBody, summary="Ordered steps, conversion and drop-off per step")
+async def funnel(request: Request, principal: Admin, body: FunnelIn) -> JSONBody:
+    steps = [service.Step(s.event, s.where) for s in body.steps]
+    assert body.start is not None and body.end is not None
+    result = await run_in_threadpool(service.funnel, _stores(request), principal.workspace_id, steps,
+                                     dt.timedelta(hours=body.window_hours), body.start, body.end, body.breakdown)
+    return JSONBody(_plain(result))
+
+
+@router.get("/cart-abandonment", response_class=JSONBody, summary="Carts, orders and the abandonment rate")
+async def cart_abandonment(request: Request, principal: Admin, start: Start = None, end: End = None) -> JSONBody:
+    result = await run_in_threadpool(service.cart_abandonment, _stores(request), principal.workspace_id,
+                                     *period(start, end))
+    return JSONBody(_plain(result))
+
+
+@router.get("/conversion", response_class=JSONBody, summary="Visitors, buyers and conversion per channel or device")
+async def conversion(request: Request, principal: Admin,
+                     by: Annotated[Literal["channel", "device_type"], Query()] = "channel",
+                     start: Start = None, end: End = None) -> JSONBody:
+    rows = await run_in_threadpool(service.conversion_by, _stores(request), principal.workspace_id, by,
+                                   *period(start, end))
+    return JSONBody({"by": by, "rows": [_plain(r) for r in rows]})
+
+
+@router.get("/cross-channel", response_class=JSONBody, summary="Buyers who touched two channels or more")
+async def cross_channel(request: Request, principal: Admin, start: Start = None, end: End = None) -> JSONBody:
+    result = await run_in_threadpool(service.cross_channel, _stores(request), principal.workspace_id,
+                                     *period(start, end))
+    return JSONBody(_plain(result))
+
+
+@router.get("/cohorts", response_class=JSONBody, summary="Retention cohorts")
+async def cohorts(request: Request, principal: Admin,
+                  period_: Annotated[Literal["week", "month"], Query(alias="period")] = "month",
+                  cohort_event: Annotated[str | None, Query(description="default: first seen")] = None,
+                  return_event: Annotated[str | None, Query(description="default: any event")] = None,
+                  tz: Annotated[str, Query()] = "Asia/Seoul",
+                  start: Start = None, end: End = None) -> JSONBody:
+    from touchline.ingest.normalize import valid_timezone
+
+    if valid_timezone(tz) is None:
+        raise BadRequest(f"unknown time zone {tz!r}", {"field": "tz", "reason": "not an IANA time zone"})
+    # Cohorts need a longer view than the other reports: half a year by default.
+    end_at = _aware(end) if end else dt.datetime.now(dt.UTC)
+    s, e = period(start or end_at - dt.timedelta(days=182), end_at)
+    rows = await run_in_threadpool(service.retention_cohorts, _stores(request), principal.workspace_id, period_,
+                                   cohort_event, return_event, s, e, tz)
+    return JSONBody({"period": period_, "cohorts": [_plain(r) for r in rows]})
+
+
+@router.get("/cltv", response_class=JSONBody, summary="Customer lifetime value: history and a BG/NBD forecast")
+async def cltv(request: Request, principal: Admin,
+               horizon_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+               top: Annotated[int, Query(ge=0, le=1000)] = 10) -> JSONBody:
+    result = await run_in_threadpool(service.cltv, _stores(request), principal.workspace_id,
+                                     horizon_days=horizon_days, top=top)
+    return JSONBody(_plain(result))
+
+
+@router.get("/paths", response_class=JSONBody, summary="Most frequent paths between two events")
+async def paths(request: Request, principal: Admin,
+                from_event: Annotated[str, Query(alias="from", min_length=1)],
+                to_event: Annotated[str, Query(alias="to", min_length=1)],
+                max_steps: Annotated[int, Query(ge=1, le=20)] = 5,
+                limit: Annotated[int, Query(ge=1, le=100)] = 10,
+                start: Start = None, end: End = None) -> JSONBody:
+    s, e = period(start, end)
+    rows = await run_in_threadpool(service.top_paths, _stores(request), principal.workspace_id, from_event,
+                                   to_event, max_steps, limit, start=s, end=e)
+    return JSONBody({"paths": [_plain(r) for r in rows]})

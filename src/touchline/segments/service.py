@@ -1,0 +1,233 @@
+"""Segments as a marketer uses them: save, preview, list members, export, and keep membership current.
+
+Membership is computed by the compiled SQL on the event store; the state store keeps who is in each
+segment, so that entering and leaving become ``Segment Entered`` / ``Segment Exited`` events, in the
+event log, at the time they happen (journeys trigger on them).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from touchline.errors import Conflict, NotFound
+from touchline.ingest.service import SystemEvent, stage_system_events
+from touchline.segments import store
+from touchline.segments.ast import to_json
+from touchline.segments.compile import compile_segment
+from touchline.segments.validate import SegmentDefinitionError, parse, references
+from touchline.store.schema import profile_snapshots
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+_EVENT_NAMESPACE = uuid.UUID("6f1c9d5e-7a0b-4c3e-9f84-2b1d5a6e8c70")
+
+
+@dataclass(frozen=True)
+class Change:
+    segment_id: str
+    entered: int
+    exited: int
+
+
+def _definitions(stores: Stores, workspace_id: str) -> dict[str, Any]:
+    with stores.read() as conn:
+        return {s["id"]: s["definition"] for s in store.all_segments(conn, workspace_id)}
+
+
+def _view(row: dict[str, Any], members: int | None = None) -> dict[str, Any]:
+    view = {k: row[k] for k in ("id", "name", "description", "definition", "version", "live", "created_at",
+                                "updated_at", "refreshed_at")}
+    if members is not None:
+        view["members"] = members
+    return view
+
+
+def list_segments(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        counts = store.member_counts(conn, workspace_id)
+        return [_view(s, counts.get(s["id"], 0)) for s in store.all_segments(conn, workspace_id)]
+
+
+def get_segment(stores: Stores, workspace_id: str, segment_id: str) -> dict[str, Any]:
+    with stores.read() as conn:
+        row = store.segment_row(conn, workspace_id, segment_id) or store.segment_by_name(conn, workspace_id, segment_id)
+        if row is None:
+            raise NotFound(f"no segment {segment_id!r}", {"field": "segment", "reason": "unknown segment"})
+        return _view(row, store.member_counts(conn, workspace_id).get(row["id"], 0))
+
+
+def create_segment(stores: Stores, workspace_id: str, name: str, definition: Any, *, description: str = "",
+                   live: bool = True, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.UTC)
+    name = name.strip()
+    if not name:
+        raise SegmentDefinitionError("invalid segment", [{"field": "name", "reason": "must not be empty"}])
+    segment_id = "seg_" + uuid.uuid4().hex[:12]
+    node = parse(definition, _definitions(stores, workspace_id), segment_id=segment_id)
+    with stores.write() as conn:
+        if store.segment_by_name(conn, workspace_id, name):
+            raise Conflict(f"a segment named {name!r} exists", {"field": "name", "reason": "taken"})
+        store.insert_segment(conn, id=segment_id, workspace_id=workspace_id, name=name, description=description,
+                             definition=to_json(node), version=1, live=live,
+                             created_at=now, updated_at=now)
+    refresh(stores, workspace_id, [segment_id], now=now)
+    return get_segment(stores, workspace_id, segment_id)
+
+
+def update_segment(stores: Stores, workspace_id: str, segment_id: str, *, name: str | None = None,
+                   definition: Any = None, description: str | None = None, live: bool | None = None,
+                   now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.UTC)
+    current = get_segment(stores, workspace_id, segment_id)
+    values: dict[str, Any] = {"updated_at": now}
+    if definition is not None:
+        node = parse(definition, _definitions(stores, workspace_id), segment_id=current["id"])
+        values |= {"definition": to_json(node), "version": current["version"] + 1}
+    if name is not None and name.strip() != current["name"]:
+        values["name"] = name.strip()
+    if description is not None:
+        values["description"] = description
+    if live is not None:
+        values["live"] = live
+    with stores.write() as conn:
+        if "name" in values and store.segment_by_name(conn, workspace_id, values["name"]):
+            raise Conflict(f"a segment named {values['name']!r} exists", {"field": "name", "reason": "taken"})
+        store.update_segment(conn, workspace_id, current["id"], **values)
+    if "definition" in values:
+        refresh(stores, workspace_id, [current["id"]], now=now)
+    return get_segment(stores, workspace_id, current["id"])
+
+
+def delete_segment(stores: Stores, workspace_id: str, segment_id: str) -> None:
+    current = get_segment(stores, workspace_id, segment_id)
+    users = [sid for sid, definition in _definitions(stores, workspace_id).items()
+             if current["id"] in references(parse(definition))]
+    if users:
+        raise Conflict("other segments use this one", {"field": "segment", "reason": f"used by {', '.join(users)}"})
+    with stores.write() as conn:
+        store.delete_segment(conn, workspace_id, current["id"])
+
+
+def preview(stores: Stores, workspace_id: str, definition: Any, *, sample: int = 10,
+            now: dt.datetime | None = None) -> dict[str, Any]:
+    """How many customers a definition selects right now, and a few of them, without saving it."""
+    now = now or dt.datetime.now(dt.UTC)
+    definitions = _definitions(stores, workspace_id)
+    query = compile_segment(parse(definition, definitions), workspace_id, now, definitions).subquery()
+    customer = next(iter(query.c))
+    with stores.events_conn() as econn:
+        count = econn.execute(sa.select(sa.func.count()).select_from(query)).scalar_one()
+        ids = list(econn.execute(sa.select(customer).order_by(customer).limit(sample)).scalars())
+        traits = dict(econn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.traits)
+            .where(profile_snapshots.c.workspace_id == workspace_id, profile_snapshots.c.profile_id.in_(ids))
+        ).all()) if ids else {}
+    return {"count": int(count), "sample": [{"id": i, "traits": traits.get(i, {})} for i in ids]}
+
+
+def members(stores: Stores, workspace_id: str, segment_id: str, *, limit: int = 100,
+            after: str | None = None) -> dict[str, Any]:
+    segment = get_segment(stores, workspace_id, segment_id)
+    with stores.read() as conn:
+        rows = store.members_page(conn, workspace_id, segment["id"], limit, after)
+    return {"segment": segment["id"], "members": rows,
+            "next": rows[-1]["profile_id"] if len(rows) == limit else None}
+
+
+def export_csv(stores: Stores, workspace_id: str, segment_id: str) -> Iterable[str]:
+    """The members as CSV lines (streamed page by page)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["profile_id", "user_id", "email", "phone", "name", "entered_at"])
+    yield buffer.getvalue()
+    after = None
+    while True:
+        page = members(stores, workspace_id, segment_id, limit=1000, after=after)
+        buffer.seek(0)
+        buffer.truncate()
+        for m in page["members"]:
+            traits = m["traits"] or {}
+            writer.writerow([m["profile_id"], m["user_id"] or "", traits.get("email", ""), traits.get("phone", ""),
+                             traits.get("name", ""), m["entered_at"].isoformat()])
+        yield buffer.getvalue()
+        after = page["next"]
+        if after is None:
+            return
+
+
+def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None = None, *,
+            now: dt.datetime | None = None, only: Sequence[str] | None = None) -> list[Change]:
+    """Bring stored membership in line with the definitions as of ``now``: for every segment given (all
+    live ones by default), and only for the customers in ``only`` when given (canonical ids of the
+    customers that just did something). Entering and leaving are recorded as events."""
+    now = now or dt.datetime.now(dt.UTC)
+    with stores.read() as conn:
+        rows = store.all_segments(conn, workspace_id)
+    definitions = {s["id"]: s["definition"] for s in rows}
+    targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
+    changes = []
+    for segment in targets:
+        query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
+        customer = next(iter(query.c))
+        select = sa.select(customer)
+        if only is not None:
+            select = select.where(customer.in_(list(only)))
+        with stores.events_conn() as econn:
+            wanted = set(econn.execute(select).scalars())
+        with stores.write() as conn:
+            current = store.member_ids(conn, segment["id"], list(only) if only is not None else None)
+            entered, exited = sorted(wanted - current), sorted(current - wanted)
+            store.add_members(conn, workspace_id, segment["id"], entered, now)
+            store.remove_members(conn, segment["id"], exited)
+            stage_system_events(conn, workspace_id, [
+                _membership_event(segment, pid, "Segment Entered", now) for pid in entered
+            ] + [_membership_event(segment, pid, "Segment Exited", now) for pid in exited], now)
+            store.update_segment(conn, workspace_id, segment["id"], refreshed_at=now)
+        changes.append(Change(segment["id"], len(entered), len(exited)))
+    return changes
+
+
+def _membership_event(segment: dict[str, Any], profile_id: str, name: str, now: dt.datetime) -> SystemEvent:
+    key = f"{segment['id']}:{profile_id}:{name}:{now.isoformat()}"
+    return SystemEvent(profile_id=profile_id, event=name, timestamp=now,
+                       properties={"segment_id": segment["id"], "segment_name": segment["name"],
+                                   "segment_version": segment["version"]},
+                       message_id="seg-" + uuid.uuid5(_EVENT_NAMESPACE, key).hex)
+
+
+def segments_of(stores: Stores, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        return store.segments_of(conn, workspace_id, profile_id)
+
+
+def live_workspaces(stores: Stores) -> list[str]:
+    from touchline.store.schema import segments
+
+    with stores.read() as conn:
+        return list(conn.execute(sa.select(segments.c.workspace_id).where(segments.c.live).distinct()).scalars())
+
+
+def refresh_live(stores: Stores, touched: dict[str, set[str]] | None, *, now: dt.datetime | None = None
+                 ) -> list[Change]:
+    """Live membership: re-evaluate live segments for the customers who just did something (``touched``,
+    profile ids by workspace), or, with ``None``, for everyone (so time windows expire with the clock)."""
+    changes: list[Change] = []
+    for workspace_id in live_workspaces(stores):
+        if touched is None:
+            changes += refresh(stores, workspace_id, now=now)
+            continue
+        ids = touched.get(workspace_id)
+        if ids:
+            with stores.read() as conn:
+                customers = sorted(store.canonical_ids(conn, workspace_id, sorted(ids)))
+            changes += refresh(stores, workspace_id, now=now, only=customers)
+    return changes

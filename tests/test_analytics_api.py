@@ -1,0 +1,67 @@
+"""The reports over HTTP: each endpoint answers with numbers from the event store; bad input is a 4xx."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+
+from support import basic, bearer
+from touchline.store.engines import Stores
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def at(hours_ago: float) -> str:
+    return (NOW - dt.timedelta(hours=hours_ago)).isoformat()
+
+
+def load(client: TestClient, stores: Stores) -> None:
+    batch = []
+    for i, buys in enumerate([True, False, True]):
+        user, cart = f"u{i}", f"c{i}"
+        batch += [
+            {"type": "track", "userId": user, "event": "Product Viewed", "timestamp": at(50), "messageId": f"v{i}",
+             "context": {"channel": "web"}},
+            {"type": "track", "userId": user, "event": "Product Added", "timestamp": at(49), "messageId": f"a{i}",
+             "properties": {"cart_id": cart}, "context": {"channel": "app"}},
+        ]
+        if buys:
+            batch.append({"type": "track", "userId": user, "event": "Order Completed", "timestamp": at(48),
+                          "messageId": f"o{i}", "context": {"channel": "app"},
+                          "properties": {"cart_id": cart, "revenue": 10000 * (i + 1), "currency": "KRW"}})
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+
+
+def test_reports(client: TestClient, stores: Stores) -> None:
+    load(client, stores)
+    funnel = client.post("/v1/analytics/funnel", headers=bearer(), json={
+        "steps": [{"event": "Product Viewed"}, {"event": "Product Added"}, {"event": "Order Completed"}],
+        "window_hours": 24})
+    assert funnel.status_code == 200, funnel.text
+    steps = funnel.json()["groups"]["all"]
+    assert [s["entered"] for s in steps] == [3, 3, 2]
+    abandonment = client.get("/v1/analytics/cart-abandonment", headers=bearer()).json()
+    assert (abandonment["carts"], abandonment["ordered"]) == (3, 2)
+    conversion = client.get("/v1/analytics/conversion", params={"by": "channel"}, headers=bearer()).json()
+    assert {r["value"]: r["buyers"] for r in conversion["rows"]} == {"app": 2, "web": 0}
+    cross = client.get("/v1/analytics/cross-channel", headers=bearer()).json()
+    assert cross["buyers"] == 2 and cross["multi_channel"] == 2
+    cohorts = client.get("/v1/analytics/cohorts", params={"period": "week"}, headers=bearer()).json()
+    assert sum(c["size"] for c in cohorts["cohorts"]) == 3
+    value = client.get("/v1/analytics/cltv", headers=bearer()).json()
+    assert (value["customers"], value["orders"], value["revenue"]) == (2, 2, 40000)
+    paths = client.get("/v1/analytics/paths", params={"from": "Product Viewed", "to": "Order Completed"},
+                       headers=bearer()).json()
+    assert paths["paths"][0]["customers"] == 2
+
+
+def test_bad_report_requests(client: TestClient) -> None:
+    assert client.post("/v1/analytics/funnel", json={"steps": []}, headers=bearer()).status_code == 422
+    backwards = client.get("/v1/analytics/cart-abandonment", headers=bearer(),
+                           params={"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"})
+    assert backwards.status_code == 400 and backwards.json()["detail"][0]["field"] == "start"
+    assert client.get("/v1/analytics/cohorts", params={"tz": "Mars/Olympus"}, headers=bearer()).status_code == 400
+    assert client.get("/v1/analytics/conversion", params={"by": "weather"}, headers=bearer()).status_code == 422
+    assert client.get("/v1/analytics/cltv").status_code == 401

@@ -1,0 +1,101 @@
+"""Segments through the API: save, preview, members, CSV export, and live membership with
+Segment Entered / Exited events in the event log."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from fastapi.testclient import TestClient
+
+from support import basic, bearer
+from touchline.segments.service import refresh_live
+from touchline.store.engines import Stores
+
+BUYER = {"type": "event", "event": "Order Completed", "count": {"operator": "at_least", "value": 1}}
+SEOUL = {"type": "trait", "trait": "city", "operator": "=", "value": "서울"}
+
+
+def send(client: TestClient, *messages: dict) -> None:
+    response = client.post("/v1/batch", json={"batch": list(messages)}, headers=basic())
+    assert response.status_code == 200, response.text
+
+
+def shop(client: TestClient, stores: Stores) -> None:
+    now = dt.datetime.now(dt.UTC)
+    send(client,
+         {"type": "identify", "userId": "u1", "messageId": "i1", "traits": {"city": "서울", "email": "a@example.com"}},
+         {"type": "identify", "userId": "u2", "messageId": "i2", "traits": {"city": "부산", "email": "b@example.com"}},
+         {"type": "identify", "userId": "u3", "messageId": "i3", "traits": {"city": "서울"}},
+         {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o1",
+          "timestamp": (now - dt.timedelta(days=3)).isoformat(), "properties": {"revenue": 50000}},
+         {"type": "track", "userId": "u2", "event": "Order Completed", "messageId": "o2",
+          "timestamp": (now - dt.timedelta(days=2)).isoformat(), "properties": {"revenue": 70000}})
+    stores.pump()
+
+
+def test_preview_save_members_and_export(client: TestClient, stores: Stores) -> None:
+    shop(client, stores)
+    definition = {"type": "and", "children": [BUYER, SEOUL]}
+    preview = client.post("/v1/segments/preview", json={"definition": definition}, headers=bearer()).json()
+    assert preview["count"] == 1
+    assert preview["sample"][0]["traits"]["email"] == "a@example.com"
+    created = client.post("/v1/segments", json={"name": "서울 구매자", "definition": definition}, headers=bearer())
+    assert created.status_code == 201, created.text
+    segment = created.json()
+    assert segment["members"] == 1 and segment["version"] == 1
+    assert client.get(f"/v1/segments/{segment['name']}", headers=bearer()).json()["id"] == segment["id"]
+    page = client.get(f"/v1/segments/{segment['id']}/members", headers=bearer()).json()
+    assert [m["user_id"] for m in page["members"]] == ["u1"] and page["next"] is None
+    exported = client.get(f"/v1/segments/{segment['id']}/export.csv", headers=bearer())
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["user_id"], r["email"]) for r in rows] == [("u1", "a@example.com")]
+    profile = client.get("/v1/profiles/u1", headers=bearer()).json()
+    assert [s["name"] for s in profile["segments"]] == ["서울 구매자"]
+    entered = [e for e in profile["timeline"] if e["event"] == "Segment Entered"]
+    assert entered and entered[0]["properties"]["segment_id"] == segment["id"]
+
+
+def test_live_membership_follows_new_events(client: TestClient, stores: Stores) -> None:
+    shop(client, stores)
+    segment = client.post("/v1/segments", json={"name": "buyers", "definition": BUYER}, headers=bearer()).json()
+    assert segment["members"] == 2
+    stores.take_touched()
+    send(client, {"type": "track", "userId": "u3", "event": "Order Completed", "messageId": "o3",
+                  "properties": {"revenue": 9900}})
+    stores.pump()
+    changes = refresh_live(stores, stores.take_touched())
+    assert [(c.entered, c.exited) for c in changes] == [(1, 0)]
+    assert client.get(f"/v1/segments/{segment['id']}", headers=bearer()).json()["members"] == 3
+    # Narrowing the definition makes a new version, and members who no longer match exit.
+    updated = client.patch(f"/v1/segments/{segment['id']}", headers=bearer(),
+                           json={"definition": {"type": "and", "children": [BUYER, SEOUL]}}).json()
+    assert updated["version"] == 2 and updated["members"] == 2
+    stores.pump()
+    timeline = client.get("/v1/profiles/u2", headers=bearer()).json()["timeline"]
+    assert [e["event"] for e in timeline if e["event"] and e["event"].startswith("Segment")] == [
+        "Segment Exited", "Segment Entered"]
+    # Recomputing changes nothing, and records nothing twice.
+    assert [(c.entered, c.exited) for c in refresh_live(stores, None)] == [(0, 0)]
+
+
+def test_bad_definitions_and_references_are_refused(client: TestClient, stores: Stores) -> None:
+    bad = client.post("/v1/segments", headers=bearer(),
+                      json={"name": "x", "definition": {"type": "trait", "trait": "age", "operator": "≈", "value": 3}})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"].startswith("/")
+    unknown = client.post("/v1/segments", headers=bearer(),
+                          json={"name": "y", "definition": {"type": "segment", "id": "seg_nope"}})
+    assert unknown.status_code == 422
+    base = client.post("/v1/segments", json={"name": "base", "definition": SEOUL}, headers=bearer()).json()
+    client.post("/v1/segments", json={"name": "derived", "definition": {"type": "segment", "id": base["id"]}},
+                headers=bearer())
+    in_use = client.delete(f"/v1/segments/{base['id']}", headers=bearer())
+    assert in_use.status_code == 409
+    taken = client.post("/v1/segments", json={"name": "base", "definition": SEOUL}, headers=bearer())
+    assert taken.status_code == 409
+    assert client.get("/v1/segments/nope", headers=bearer()).status_code == 404
+    templates = client.get("/v1/segments/templates", headers=bearer()).json()["templates"]
+    assert "cart_abandoners" in templates
