@@ -25,7 +25,8 @@ def send(client: TestClient, *messages: dict) -> None:
 def shop(client: TestClient, stores: Stores) -> None:
     now = dt.datetime.now(dt.UTC)
     send(client,
-         {"type": "identify", "userId": "u1", "messageId": "i1", "traits": {"city": "서울", "email": "a@example.com"}},
+         {"type": "identify", "userId": "u1", "messageId": "i1",
+          "traits": {"city": "서울", "email": "a@example.com", "address": {"city": "서울특별시", "district": "마포구"}}},
          {"type": "identify", "userId": "u2", "messageId": "i2", "traits": {"city": "부산", "email": "b@example.com"}},
          {"type": "identify", "userId": "u3", "messageId": "i3", "traits": {"city": "서울"}},
          {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o1",
@@ -56,6 +57,13 @@ def test_preview_save_members_and_export(client: TestClient, stores: Stores) -> 
     assert [s["name"] for s in profile["segments"]] == ["서울 구매자"]
     entered = [e for e in profile["timeline"] if e["event"] == "Segment Entered"]
     assert entered and entered[0]["properties"]["segment_id"] == segment["id"]
+
+
+def test_nested_traits_are_reached_with_a_dotted_name(client: TestClient, stores: Stores) -> None:
+    shop(client, stores)
+    definition = {"type": "trait", "trait": "address.district", "operator": "=", "value": "마포구"}
+    preview = client.post("/v1/segments/preview", json={"definition": definition}, headers=bearer()).json()
+    assert preview["count"] == 1 and preview["sample"][0]["traits"]["email"] == "a@example.com"
 
 
 def test_live_membership_follows_new_events(client: TestClient, stores: Stores) -> None:

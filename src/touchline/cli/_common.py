@@ -11,7 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from touchline.errors import TouchlineError
+from touchline.errors import StoreUnavailable, TouchlineError
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
 
@@ -39,6 +39,10 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
     except Exception as exc:  # a wrong URL or a server that is down: say which
         fail(f"cannot open the stores: {exc}")
     try:
+        # Staged events and profile changes reach the event store before a command reads it; when a
+        # running server holds that store, it does this itself.
+        with contextlib.suppress(StoreUnavailable):
+            stores.pump()
         yield stores
     finally:
         stores.dispose()

@@ -122,8 +122,10 @@ class _Compiler:
         if isinstance(node, Not):
             return sa.not_(self.predicate(node.child, stack))
         if isinstance(node, Trait):
-            return _bool(self.value_condition(d.json_value(self.profile.c.traits, node.trait), node.operator,
-                                              node.value))
+            value: Any = self.profile.c.traits
+            for key in node.trait.split("."):  # "address.city": a key inside an object trait
+                value = d.json_value(value, key)
+            return _bool(self.value_condition(value, node.operator, node.value))
         if isinstance(node, EventCondition):
             return _bool(self.event(node))
         if isinstance(node, SequenceAbsence):

@@ -238,7 +238,10 @@ class _Evaluator:
         if isinstance(node, Not):
             return not self.test(node.child, stack)
         if isinstance(node, Trait):
-            return value_condition(_get(c.traits, node.trait), node.operator, node.value, self.now)
+            value: Any = c.traits
+            for key in node.trait.split("."):  # "address.city": a key inside an object trait
+                value = _get(value, key)
+            return value_condition(value, node.operator, node.value, self.now)
         if isinstance(node, EventCondition):
             return self.event(node)
         if isinstance(node, SequenceAbsence):
