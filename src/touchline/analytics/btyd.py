@@ -4,19 +4,19 @@
 ``pymc-marketing`` brings PyMC and a sampler for what is a four-parameter fit. So the log-likelihoods
 (Fader, Hardie & Lee 2005; Fader & Hardie 2013) are written here, and SciPy does the maths: Gauss's
 hypergeometric function and a Nelder-Mead search over log-parameters (which keeps them positive).
-Customers with the same (x, t_x, T) are fitted once, weighted, so a shop's worth of one-time buyers
-costs little.
+The likelihoods are also written over NumPy arrays, which is what the fit evaluates, thousands of
+times: a shop's worth of customers costs milliseconds per evaluation.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import optimize
-from scipy.special import hyp2f1
+from scipy.special import gammaln, hyp2f1
 
 
 @dataclass(frozen=True)
@@ -87,29 +87,48 @@ def expected_spend(m: GammaGamma, c: Rfm) -> float:
     return weight * population + (1 - weight) * c.monetary
 
 
-def _fit(log_likelihood: Callable[[list[float], Rfm], float], customers: Sequence[Rfm], n: int) -> list[float]:
-    weighted = Counter(customers)
+def _bgnbd_total(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
+    """``bgnbd_log_likelihood`` summed over all customers at once (NumPy arrays)."""
+    r, alpha, a, b = np.exp(log_params)
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    repeat = x > 0
+    a4 = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
+                  -np.inf)
+    return float(np.sum(a1 + a2 + np.logaddexp(a3, a4)))
 
-    def cost(log_params: Sequence[float]) -> float:
-        if any(abs(v) > 30 for v in log_params):
-            return math.inf
-        params = [math.exp(v) for v in log_params]
-        try:
-            return -sum(w * log_likelihood(params, c) for c, w in weighted.items())
-        except (ValueError, OverflowError, ZeroDivisionError):
-            return math.inf
 
-    found = optimize.minimize(cost, [0.0] * n, method="Nelder-Mead",
+def _gamma_gamma_total(log_params: np.ndarray, x: np.ndarray, z: np.ndarray) -> float:
+    """``gamma_gamma_log_likelihood`` summed over all customers at once."""
+    p, q, v = np.exp(log_params)
+    return float(np.sum(gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
+                        + (p * x - 1) * np.log(z) + p * x * np.log(x) - (p * x + q) * np.log(x * z + v)))
+
+
+def _fit(total: Callable[..., float], n: int, *columns: np.ndarray) -> list[float]:
+    def cost(log_params: np.ndarray) -> float:
+        if np.any(np.abs(log_params) > 30):
+            return math.inf
+        with np.errstate(all="ignore"):
+            value = -total(log_params, *columns)
+        return value if math.isfinite(value) else math.inf
+
+    found = optimize.minimize(cost, np.zeros(n), method="Nelder-Mead",
                               options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-10})
-    return [math.exp(v) for v in found.x]
+    return [float(v) for v in np.exp(found.x)]
 
 
 def fit_bgnbd(customers: Sequence[Rfm]) -> BgNbd:
-    key = [Rfm(c.x, c.t_x, c.T) for c in customers]  # spend does not enter this model
-    return BgNbd(*_fit(lambda p, c: bgnbd_log_likelihood(BgNbd(*p), c), key, 4))
+    x = np.array([c.x for c in customers], dtype=float)
+    t_x = np.array([c.t_x for c in customers], dtype=float)
+    age = np.array([c.T for c in customers], dtype=float)
+    return BgNbd(*_fit(_bgnbd_total, 4, x, t_x, age))
 
 
 def fit_gamma_gamma(customers: Sequence[Rfm]) -> GammaGamma:
     """Fitted on customers with repeat purchases (the only ones whose spend varies)."""
     repeaters = [c for c in customers if c.x > 0 and c.monetary > 0]
-    return GammaGamma(*_fit(lambda p, c: gamma_gamma_log_likelihood(GammaGamma(*p), c), repeaters, 3))
+    x = np.array([c.x for c in repeaters], dtype=float)
+    z = np.array([c.monetary for c in repeaters], dtype=float)
+    return GammaGamma(*_fit(_gamma_gamma_total, 3, x, z))
