@@ -171,11 +171,13 @@ def test_missing_and_unknown_write_keys_are_401(client: TestClient) -> None:
     assert unknown.json()["error"] == "unknown or revoked key"
 
 
-def test_write_key_in_body_is_accepted(client: TestClient) -> None:
+def test_write_key_in_body_is_accepted_and_not_stored(client: TestClient) -> None:
     from support import WRITE_KEY
 
     response = client.post("/v1/track", json={**track("wk"), "writeKey": WRITE_KEY})
     assert response.status_code == 200
+    exported = client.get("/v1/profiles/anon-1/export", headers=bearer()).json()
+    assert WRITE_KEY not in str(exported)
 
 
 def test_write_key_cannot_read_profiles(client: TestClient) -> None:
