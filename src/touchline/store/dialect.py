@@ -382,10 +382,15 @@ ISO_DATETIME_PATTERN = (
 
 
 class json_value(FunctionElement[Any]):
-    """The JSON value under ``key`` of a JSON document (SQL NULL when absent)."""
+    """The JSON value under ``key`` of a JSON document (SQL NULL when absent). The key is bound as a
+    parameter on every engine: as itself for PostgreSQL, as a JSON path (``$."key"``) for DuckDB."""
 
     inherit_cache = True
     type = JSONDocument()
+
+    def __init__(self, doc: Any, key: str) -> None:
+        path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        super().__init__(doc, sa.literal(key, sa.Text()), sa.literal(path, sa.Text()))
 
 
 class json_kind(FunctionElement[str]):
@@ -439,23 +444,16 @@ def _args(compiler: SQLCompiler, element: FunctionElement[Any], **kw: Any) -> li
     return [compiler.process(arg, **kw) for arg in element.clauses]
 
 
-def _duckdb_path(key: Any) -> str:
-    text = str(key.value).replace("\\", "\\\\").replace('"', '\\"')
-    return "'" + ('$."' + text + '"').replace("'", "''") + "'"
-
-
 @compiles(json_value, "postgresql")
 def _pg_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = _args(compiler, element, **kw)
-    return f"(CAST({doc} AS JSONB) -> CAST({key} AS TEXT))"
+    doc, key, _path = element.clauses
+    return f"(CAST({compiler.process(doc, **kw)} AS JSONB) -> CAST({compiler.process(key, **kw)} AS TEXT))"
 
 
 @compiles(json_value, "duckdb")
 def _duckdb_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
-    doc_clause, key_clause = element.clauses
-    doc = compiler.process(doc_clause, **kw)
-    # The key goes into a JSON path; it is a bound literal of ours, quoted here as one.
-    return f"json_extract({doc}, {_duckdb_path(key_clause)})"
+    doc, _key, path = element.clauses
+    return f"json_extract({compiler.process(doc, **kw)}, {compiler.process(path, **kw)})"
 
 
 @compiles(json_kind, "postgresql")
