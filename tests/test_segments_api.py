@@ -26,7 +26,8 @@ def shop(client: TestClient, stores: Stores) -> None:
     now = dt.datetime.now(dt.UTC)
     send(client,
          {"type": "identify", "userId": "u1", "messageId": "i1",
-          "traits": {"city": "서울", "email": "a@example.com", "address": {"city": "서울특별시", "district": "마포구"}}},
+          "traits": {"city": "서울", "email": "a@example.com",
+                     "address": {"city": "서울특별시", "district": "마포구"}}},
          {"type": "identify", "userId": "u2", "messageId": "i2", "traits": {"city": "부산", "email": "b@example.com"}},
          {"type": "identify", "userId": "u3", "messageId": "i3", "traits": {"city": "서울"}},
          {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o1",

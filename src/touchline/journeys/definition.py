@@ -1,0 +1,641 @@
+"""Journey definitions: one typed model (discriminated unions on ``type``), parsed from JSON or YAML.
+
+Structure (field names, node and trigger kinds, formats of durations and times of day) is checked by
+pydantic; what depends on the whole document (node ids that ``next`` edges name, reachability, cycles
+without a wait, split percentages, keys that need an event trigger, property-filter values) is checked
+by ``parse``. Every problem is reported with a JSON-pointer path (``/nodes/3/timeout_next``), like
+segment definitions.
+
+A definition is a graph: ``start`` names the first node; every node but ``exit`` names its successor(s)
+(``next``; ``yes``/``no``; ``branches[].next``; ``timeout_next``). A run ends at an ``exit`` node
+(completed), when it reaches the goal (converted), or on an exit condition (exited).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import pydantic
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
+
+from touchline.errors import ValidationFailed
+from touchline.segments.ast import PropertyFilter
+from touchline.segments.validate import SegmentDefinitionError
+from touchline.segments.validate import parse as parse_segment
+
+__all__ = [
+    "CHANNELS",
+    "MAX_NODES",
+    "ApiTrigger",
+    "AwaitEvent",
+    "Condition",
+    "ConditionNode",
+    "DateTraitTrigger",
+    "Duration",
+    "EventExit",
+    "EventHappened",
+    "EventTrigger",
+    "ExitCondition",
+    "ExitNode",
+    "GeofenceTrigger",
+    "Goal",
+    "JourneyDefinition",
+    "JourneyDefinitionError",
+    "Node",
+    "Reentry",
+    "SegmentEnteredTrigger",
+    "SegmentExit",
+    "SegmentExitedTrigger",
+    "SegmentMember",
+    "SendNode",
+    "SplitBranch",
+    "SplitNode",
+    "Store",
+    "TraitCompare",
+    "Trigger",
+    "UpdateTraitsNode",
+    "WaitNode",
+    "WebhookNode",
+    "edges",
+    "format_duration",
+    "parse",
+    "parse_duration",
+    "parse_yaml",
+    "to_json",
+]
+
+MAX_NODES = 500  # also keeps the graph walks below far from any recursion or time limit
+
+Channel = Literal["email", "sms", "messenger", "push", "in_app", "webhook"]
+SendChannel = Literal["preferred", "email", "sms", "messenger", "push", "in_app", "webhook"]
+CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
+JSONScalar = str | int | float | bool
+JSONValue = JSONScalar | list[JSONScalar] | dict[str, Any] | None
+
+
+class JourneyDefinitionError(ValidationFailed):
+    """A definition that cannot be used; ``detail`` lists ``{"field": "/json/pointer", "reason": ...}``."""
+
+
+# --- value types ------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
+def parse_duration(value: Any) -> Any:
+    """``"1h"``, ``"1d12h"``, ``"2w"``, ``"90m"``, ``"30s"`` -> timedelta; anything else is left to
+    pydantic (a number of seconds, ISO 8601 ``"PT1H"``, a timedelta)."""
+    if isinstance(value, str) and value and not value.startswith("P"):
+        m = _DURATION.fullmatch(value.strip())
+        if m is None or not any(m.groups()):
+            raise ValueError("expected a duration such as '30m', '1h', '1d12h' or '2w'")
+        seconds = sum(int(g) * mult for g, (_, mult) in zip(m.groups(), _UNITS, strict=True) if g)
+        return dt.timedelta(seconds=seconds)
+    return value
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """The compact form ``parse_duration`` reads: ``1d12h``; whole seconds."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, mult in _UNITS:
+        n, seconds = divmod(seconds, mult)
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _positive(value: dt.timedelta) -> dt.timedelta:
+    if value <= dt.timedelta(0):
+        raise ValueError("a duration must be positive")
+    if value.microseconds:
+        raise ValueError("a duration is a whole number of seconds")
+    return value
+
+
+Duration = Annotated[
+    dt.timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _time_of_day(value: str) -> str:
+    if not _HHMM.fullmatch(value):
+        raise ValueError("expected a time of day HH:MM (00:00-23:59)")
+    return value
+
+
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+NodeId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- triggers ---------------------------------------------------------------------------------------
+
+
+class EventTrigger(_Model):
+    """Enter on a tracked event named ``event`` whose properties pass every ``where`` filter."""
+
+    type: Literal["event"]
+    event: str = Field(min_length=1)
+    where: list[PropertyFilter] = Field(default_factory=list)
+
+
+class SegmentEnteredTrigger(_Model):
+    type: Literal["segment_entered"]
+    segment_id: str = Field(min_length=1)
+
+
+class SegmentExitedTrigger(_Model):
+    type: Literal["segment_exited"]
+    segment_id: str = Field(min_length=1)
+
+
+class Store(_Model):
+    """A circle around a shop: ``radius_m`` metres around (``lat``, ``lon``)."""
+
+    id: str = Field(min_length=1)
+    name: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=100_000)
+
+
+class GeofenceTrigger(_Model):
+    """Enter when a location event (``event``, or any event when null) puts the customer inside one of
+    ``stores`` having been outside all of them (see ``touchline.journeys.triggers``). The location is
+    read from the properties ``latitude`` and ``longitude``."""
+
+    type: Literal["geofence_entered"]
+    stores: list[Store] = Field(min_length=1)
+    event: str | None = Field(default="Location Updated", min_length=1)
+
+
+class DateTraitTrigger(_Model):
+    """Enter at ``time`` (customer's time zone) on the date in trait ``trait`` plus ``offset_days``;
+    every year on that date when ``annual`` (birthdays), once otherwise (N days after sign-up)."""
+
+    type: Literal["date_trait"]
+    trait: str = Field(min_length=1)
+    offset_days: int = Field(default=0, ge=-366, le=3660)
+    time: TimeOfDay = "09:00"
+    annual: bool = False
+
+
+class ApiTrigger(_Model):
+    """Explicit enrolment through the API."""
+
+    type: Literal["api"]
+
+
+Trigger = Annotated[
+    EventTrigger | SegmentEnteredTrigger | SegmentExitedTrigger | GeofenceTrigger | DateTraitTrigger | ApiTrigger,
+    Field(discriminator="type"),
+]
+
+# triggers whose run carries the properties of an event (what ``key`` fields compare with)
+EVENT_TRIGGERS = (EventTrigger, GeofenceTrigger)
+
+
+# --- run-level rules --------------------------------------------------------------------------------
+
+
+class Reentry(_Model):
+    """``once``: a customer enters at most once; ``after_exit``: again once the previous run ended;
+    ``every``: again once the previous run ended and ``days`` have passed since it was entered."""
+
+    mode: Literal["once", "after_exit", "every"] = "once"
+    days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _days(self) -> Reentry:
+        if self.mode == "every" and self.days is None:
+            raise ValueError("mode 'every' needs 'days'")
+        if self.mode != "every" and self.days is not None:
+            raise ValueError(f"'days' applies only to mode 'every', not {self.mode!r}")
+        return self
+
+
+class Goal(_Model):
+    """The run converts on an event ``event`` (passing ``where``) within ``within`` of entering; with
+    ``key``, only when the event's property ``key`` equals the trigger event's (same cart_id)."""
+
+    event: str = Field(min_length=1)
+    where: list[PropertyFilter] = Field(default_factory=list)
+    within: Duration | None = None
+    key: str | None = Field(default=None, min_length=1)
+
+
+class EventExit(_Model):
+    """Leave the run on an event (``Unsubscribed``; with ``key``, for the same cart or order only)."""
+
+    type: Literal["event"]
+    event: str = Field(min_length=1)
+    where: list[PropertyFilter] = Field(default_factory=list)
+    key: str | None = Field(default=None, min_length=1)
+
+
+class SegmentExit(_Model):
+    """Leave the run when the customer enters (``entered: true``) or leaves a segment."""
+
+    type: Literal["segment"]
+    segment_id: str = Field(min_length=1)
+    entered: bool = False
+
+
+ExitCondition = Annotated[EventExit | SegmentExit, Field(discriminator="type")]
+
+
+# --- nodes ------------------------------------------------------------------------------------------
+
+
+class AwaitEvent(_Model):
+    """Wait for ``event`` (passing ``where``; with ``key``, carrying the trigger event's value of that
+    property) for at most ``timeout``."""
+
+    event: str = Field(min_length=1)
+    where: list[PropertyFilter] = Field(default_factory=list)
+    key: str | None = Field(default=None, min_length=1)
+    timeout: Duration
+
+
+class WaitNode(_Model):
+    """Exactly one of: ``duration``; ``until_time`` (next HH:MM in the customer's time zone);
+    ``until_event`` (``next`` when it comes, ``timeout_next`` when it does not)."""
+
+    type: Literal["wait"]
+    id: NodeId
+    duration: Duration | None = None
+    until_time: TimeOfDay | None = None
+    until_event: AwaitEvent | None = None
+    next: NodeId
+    timeout_next: NodeId | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WaitNode:
+        given = [n for n in ("duration", "until_time", "until_event") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of duration, until_time, until_event"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if self.until_event is not None and self.timeout_next is None:
+            raise ValueError("'until_event' needs 'timeout_next', the node taken when the event does not come")
+        if self.until_event is None and self.timeout_next is not None:
+            raise ValueError("'timeout_next' applies only to 'until_event'")
+        return self
+
+
+class SegmentMember(_Model):
+    type: Literal["segment"]
+    segment_id: str = Field(min_length=1)
+
+
+class TraitCompare(_Model):
+    """A trait compared like a segment's trait rule (same operators, same JSON-kind semantics)."""
+
+    type: Literal["trait"]
+    trait: str = Field(min_length=1)
+    operator: Literal["=", "!=", "in", "contains", ">", "<", "between", "exists",
+                      "within_last_days", "more_than_days_ago"]
+    value: JSONValue = None
+
+
+class EventHappened(_Model):
+    """Has ``event`` (passing ``where``; with ``key``, for the trigger's value of it) happened since the
+    run was entered?"""
+
+    type: Literal["event"]
+    event: str = Field(min_length=1)
+    where: list[PropertyFilter] = Field(default_factory=list)
+    key: str | None = Field(default=None, min_length=1)
+
+
+Condition = Annotated[SegmentMember | TraitCompare | EventHappened, Field(discriminator="type")]
+
+
+class ConditionNode(_Model):
+    type: Literal["condition"]
+    id: NodeId
+    condition: Condition
+    yes: NodeId
+    no: NodeId
+
+
+class SplitBranch(_Model):
+    percent: float = Field(ge=0, le=100)
+    next: NodeId
+    name: str | None = None
+
+
+class SplitNode(_Model):
+    """A random split, the same branch for a given run every time (hash of run id and node id)."""
+
+    type: Literal["split"]
+    id: NodeId
+    branches: list[SplitBranch] = Field(min_length=2, max_length=20)
+
+
+class SendNode(_Model):
+    type: Literal["send"]
+    id: NodeId
+    channel: SendChannel  # "preferred": the customer's preferred channel
+    template: str = Field(min_length=1)
+    kind: Literal["advertising", "transactional"]
+    next: NodeId
+
+
+class UpdateTraitsNode(_Model):
+    type: Literal["update_traits"]
+    id: NodeId
+    traits: dict[str, JSONValue] = Field(min_length=1)
+    next: NodeId
+
+
+class WebhookNode(_Model):
+    """An HTTP call; ``body`` is a template the runner renders (sandboxed) with the run's context."""
+
+    type: Literal["webhook"]
+    id: NodeId
+    url: str = Field(min_length=1, max_length=2048)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    next: NodeId
+
+
+class ExitNode(_Model):
+    type: Literal["exit"]
+    id: NodeId
+
+
+Node = Annotated[
+    WaitNode | ConditionNode | SplitNode | SendNode | UpdateTraitsNode | WebhookNode | ExitNode,
+    Field(discriminator="type"),
+]
+
+
+def edges(node: Any) -> list[tuple[str, str]]:
+    """``(field, target id)`` for each outgoing edge of ``node``; ``field`` is a JSON pointer relative to
+    the node (``next``, ``branches/1/next``)."""
+    if isinstance(node, WaitNode):
+        return [("next", node.next)] + ([("timeout_next", node.timeout_next)] if node.timeout_next else [])
+    if isinstance(node, ConditionNode):
+        return [("yes", node.yes), ("no", node.no)]
+    if isinstance(node, SplitNode):
+        return [(f"branches/{i}/next", b.next) for i, b in enumerate(node.branches)]
+    if isinstance(node, ExitNode):
+        return []
+    return [("next", node.next)]
+
+
+# --- the definition ---------------------------------------------------------------------------------
+
+
+class JourneyDefinition(_Model):
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    version: int = Field(ge=1)
+    trigger: Trigger
+    reentry: Reentry = Field(default_factory=Reentry)
+    goal: Goal | None = None
+    exit_on: list[ExitCondition] = Field(default_factory=list)
+    holdout_percent: float = Field(default=0, ge=0, le=100)
+    start: NodeId
+    nodes: list[Node] = Field(min_length=1, max_length=MAX_NODES)
+
+    _by_id: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for node in self.nodes:
+            self._by_id.setdefault(node.id, node)  # duplicates are reported by ``parse``; first wins
+
+    def node(self, node_id: str) -> Node | None:
+        return self._by_id.get(node_id)
+
+
+_ADAPTER: pydantic.TypeAdapter[JourneyDefinition] = pydantic.TypeAdapter(JourneyDefinition)
+
+
+def parse(doc: Any) -> JourneyDefinition:
+    """A validated definition from a JSON-like dict (or a model already built, checked again)."""
+    definition = _structure(doc)
+    problems = list(_semantics(definition))
+    if problems:
+        raise JourneyDefinitionError("invalid journey definition", problems)
+    return definition
+
+
+def parse_yaml(text: str) -> JourneyDefinition:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise JourneyDefinitionError("invalid YAML", [{"field": "", "reason": str(exc)}]) from exc
+    return parse(doc)
+
+
+def to_json(definition: JourneyDefinition) -> dict[str, Any]:
+    """JSON-ready dict without defaults; ``parse`` reads it back to an equal definition."""
+    doc: dict[str, Any] = definition.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    # ``type`` tags have no default, so they survive ``exclude_defaults``; the version always matters
+    doc["version"] = definition.version
+    return doc
+
+
+# --- structure --------------------------------------------------------------------------------------
+
+
+def _structure(doc: Any) -> JourneyDefinition:
+    if isinstance(doc, JourneyDefinition):
+        return doc
+    try:
+        return _ADAPTER.validate_python(doc)
+    except pydantic.ValidationError as exc:
+        problems = [{"field": _pointer(doc, err["loc"]), "reason": _reason(err)} for err in exc.errors()]
+        raise JourneyDefinitionError("invalid journey definition", problems) from None
+
+
+def _pointer(doc: Any, loc: tuple[Any, ...]) -> str:
+    """The document path of a pydantic error location, skipping union tags (the same walk as
+    ``touchline.segments.validate``; one shared helper when a third definition language appears)."""
+    parts: list[str] = []
+    current = doc
+    tagged: Any = None
+    for step in loc:
+        if isinstance(current, dict):
+            if isinstance(step, str) and step == current.get("type") and tagged is not current:
+                tagged = current
+                continue
+            if isinstance(step, str) and step in current:
+                parts.append(step)
+                current = current[step]
+            elif isinstance(step, str) and "[" not in step and "-" not in step:
+                parts.append(step)
+                current = None
+        elif isinstance(current, list) and isinstance(step, int):
+            parts.append(str(step))
+            current = current[step] if step < len(current) else None
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+
+
+def _reason(err: Any) -> str:
+    kind = err["type"]
+    if kind == "union_tag_invalid":
+        return f"unknown type {err['input'].get('type')!r}; expected one of {err['ctx']['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return "missing field 'type'"
+    if kind == "literal_error":
+        return f"unknown value {err['input']!r}; expected {err['ctx']['expected']}"
+    if kind == "missing":
+        return "missing field"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    return str(err["msg"])
+
+
+# --- semantics --------------------------------------------------------------------------------------
+
+
+def _semantics(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    yield from _filters(d)
+    yield from _keys(d)
+    yield from _graph(d)
+
+
+def _segment_problems(doc: dict[str, Any], path: str) -> Iterator[dict[str, str]]:
+    """Filter and trait values checked by the segment language, whose operators they share."""
+    try:
+        parse_segment(doc)
+    except SegmentDefinitionError as exc:
+        for p in exc.detail:
+            yield {"field": path + p["field"], "reason": p["reason"]}
+
+
+def _where(where: list[PropertyFilter], path: str) -> Iterator[dict[str, str]]:
+    if where:
+        doc = {"type": "event", "event": "x", "where": [f.model_dump() for f in where]}
+        yield from _segment_problems(doc, path)  # paths come back as /where/<i>/value
+
+
+def _filters(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    if isinstance(d.trigger, EventTrigger):
+        yield from _where(d.trigger.where, "/trigger")
+    if d.goal is not None:
+        yield from _where(d.goal.where, "/goal")
+    for i, cond in enumerate(d.exit_on):
+        if isinstance(cond, EventExit):
+            yield from _where(cond.where, f"/exit_on/{i}")
+    for i, node in enumerate(d.nodes):
+        path = f"/nodes/{i}"
+        if isinstance(node, WaitNode) and node.until_event is not None:
+            yield from _where(node.until_event.where, f"{path}/until_event")
+        elif isinstance(node, ConditionNode):
+            c = node.condition
+            if isinstance(c, EventHappened):
+                yield from _where(c.where, f"{path}/condition")
+            elif isinstance(c, TraitCompare):
+                doc = {"type": "trait", "trait": c.trait, "operator": c.operator, "value": c.value}
+                yield from _segment_problems(doc, f"{path}/condition")
+        elif isinstance(node, WebhookNode):
+            url = urlsplit(node.url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                yield {"field": f"{path}/url", "reason": "expected an absolute http(s) URL"}
+
+
+def _keys(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    """A ``key`` compares with the trigger event's properties: only event triggers have any."""
+    if isinstance(d.trigger, EVENT_TRIGGERS):
+        return
+    reason = f"'key' compares with the trigger event's properties; a {d.trigger.type!r} trigger has none"
+    if d.goal is not None and d.goal.key is not None:
+        yield {"field": "/goal/key", "reason": reason}
+    for i, cond in enumerate(d.exit_on):
+        if isinstance(cond, EventExit) and cond.key is not None:
+            yield {"field": f"/exit_on/{i}/key", "reason": reason}
+    for i, node in enumerate(d.nodes):
+        if isinstance(node, WaitNode) and node.until_event is not None and node.until_event.key is not None:
+            yield {"field": f"/nodes/{i}/until_event/key", "reason": reason}
+        if isinstance(node, ConditionNode) and isinstance(node.condition, EventHappened) and node.condition.key:
+            yield {"field": f"/nodes/{i}/condition/key", "reason": reason}
+
+
+def _graph(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    index: dict[str, int] = {}
+    for i, node in enumerate(d.nodes):
+        if node.id in index:
+            yield {"field": f"/nodes/{i}/id", "reason": f"duplicate node id {node.id!r} (also /nodes/{index[node.id]})"}
+        else:
+            index[node.id] = i
+    if d.start not in index:
+        yield {"field": "/start", "reason": f"unknown start node {d.start!r}"}
+    for i, node in enumerate(d.nodes):
+        for field, target in edges(node):
+            if target not in index:
+                yield {"field": f"/nodes/{i}/{field}", "reason": f"unknown node {target!r}"}
+        if isinstance(node, SplitNode):
+            total = sum(b.percent for b in node.branches)
+            if abs(total - 100) > 1e-9:
+                yield {"field": f"/nodes/{i}/branches", "reason": f"percentages sum to {total:g}, not 100"}
+
+    by_id = {n.id: n for n in d.nodes}
+    successors = {n.id: [t for _, t in edges(n) if t in by_id] for n in d.nodes}
+    if d.start in by_id:
+        seen = {d.start}
+        todo = [d.start]
+        while todo:
+            for t in successors[todo.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        for i, node in enumerate(d.nodes):
+            if node.id not in seen and index.get(node.id) == i:
+                yield {"field": f"/nodes/{i}", "reason": f"node {node.id!r} cannot be reached from the start node"}
+
+    # A cycle through nodes that never wait would spin forever: look for cycles in the graph without
+    # the edges leaving wait nodes. Iterative DFS, one report per cycle found.
+    instant = {nid: ([] if isinstance(by_id[nid], WaitNode) else succ) for nid, succ in successors.items()}
+    colour: dict[str, int] = {}  # 1: on the stack, 2: done
+    for root in by_id:
+        if root in colour:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(instant[root]))]
+        path = [root]
+        colour[root] = 1
+        while stack:
+            nid, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[nid] = 2
+                stack.pop()
+                path.pop()
+            elif colour.get(nxt) == 1:
+                cycle = [*path[path.index(nxt):], nxt]
+                yield {"field": f"/nodes/{index[nxt]}",
+                       "reason": "a cycle without a wait would loop forever: " + " -> ".join(cycle)}
+            elif nxt not in colour:
+                colour[nxt] = 1
+                stack.append((nxt, iter(instant[nxt])))
+                path.append(nxt)
