@@ -1,0 +1,44 @@
+"""Channels: adapters behind one interface, ``Channel.send(OutboundMessage) -> Sent | Skipped | Failed``."""
+
+from touchline.messaging.channels.base import (
+    Channel,
+    Failed,
+    OutboundMessage,
+    SendResult,
+    Sent,
+    Skipped,
+    korean_ad_subject,
+    korean_ad_text,
+)
+from touchline.messaging.channels.memory import MemoryChannel
+from touchline.messaging.channels.messenger import (
+    NhnAlimTalkChannel,
+    NhnAlimTalkConfig,
+    WhatsAppCloudChannel,
+    WhatsAppConfig,
+)
+from touchline.messaging.channels.sms import TwilioConfig, TwilioSmsChannel
+from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
+from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
+
+__all__ = [
+    "Channel",
+    "Failed",
+    "MemoryChannel",
+    "NhnAlimTalkChannel",
+    "NhnAlimTalkConfig",
+    "OutboundMessage",
+    "SendResult",
+    "Sent",
+    "Skipped",
+    "SmtpChannel",
+    "SmtpConfig",
+    "TwilioConfig",
+    "TwilioSmsChannel",
+    "WebhookChannel",
+    "WebhookConfig",
+    "WhatsAppCloudChannel",
+    "WhatsAppConfig",
+    "korean_ad_subject",
+    "korean_ad_text",
+]

@@ -1,0 +1,100 @@
+"""The one interface every channel implements, and what it takes and returns.
+
+``Channel.send(message) -> Sent | Skipped | Failed``. A channel never raises for a provider's answer
+or a network problem: it returns ``Failed(reason, retryable)``, and the outbox decides about retries.
+``Skipped`` means the channel chose not to send (no address, legally required data missing) and a retry
+would not change that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from touchline.messaging.types import AD_PREFIX_KO, MessageKind, RenderedContent, is_korean
+
+__all__ = [
+    "Channel",
+    "Failed",
+    "OutboundMessage",
+    "SendResult",
+    "Sent",
+    "Skipped",
+    "korean_ad_subject",
+    "korean_ad_text",
+]
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One rendered message for one recipient on one channel.
+
+    ``idempotency_key`` is the message id (deterministic over journey run, step and channel): adapters
+    pass it to the provider where the provider supports it, and derive the e-mail Message-ID from it.
+    """
+
+    idempotency_key: str
+    channel: str
+    to: str
+    content: RenderedContent
+    kind: MessageKind = "transactional"
+    profile_id: str | None = None
+    unsubscribe_url: str | None = None  # https one-click endpoint (RFC 8058)
+    unsubscribe_mailto: str | None = None  # mailto:unsubscribe+<token>@shop.example
+    data: Mapping[str, Any] = field(default_factory=dict)  # extra payload (webhook body, push data)
+
+    @property
+    def advertising(self) -> bool:
+        return self.kind == "advertising"
+
+    @property
+    def korean_advertising(self) -> bool:
+        return self.advertising and is_korean(self.content.locale)
+
+
+@dataclass(frozen=True)
+class Sent:
+    provider_id: str
+    ok = True
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reason: str
+    ok = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    retryable: bool
+    ok = False
+
+
+SendResult = Sent | Skipped | Failed
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+_AD_PREFIX_RE = re.compile(r"^\s*\(\s*광고\s*\)")
+
+
+def korean_ad_subject(subject: str) -> str:
+    """``(광고)`` in front of an advertising subject, once."""
+    return subject if _AD_PREFIX_RE.match(subject) else f"{AD_PREFIX_KO} {subject}".rstrip()
+
+
+def korean_ad_text(text: str, *, sender_name: str | None, opt_out_line: str) -> str:
+    """Advertising SMS/text per 정보통신망법 제50조: ``(광고)`` and the sender's name first, a free
+    opt-out (``무료수신거부 080-...``) last."""
+    body = _AD_PREFIX_RE.sub("", text).strip()
+    head = f"{AD_PREFIX_KO}{sender_name}" if sender_name else AD_PREFIX_KO
+    tail = "" if opt_out_line in body else f"\n{opt_out_line}"
+    return f"{head} {body}{tail}"

@@ -1,0 +1,455 @@
+"""Channel adapters against real local servers: an SMTP server (aiosmtpd) and HTTP servers that check
+each provider's wire format and answer like the provider does."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from touchline.messaging.channels import (
+    Channel,
+    Failed,
+    MemoryChannel,
+    NhnAlimTalkChannel,
+    NhnAlimTalkConfig,
+    OutboundMessage,
+    Sent,
+    Skipped,
+    SmtpChannel,
+    SmtpConfig,
+    TwilioConfig,
+    TwilioSmsChannel,
+    WebhookChannel,
+    WebhookConfig,
+    WhatsAppCloudChannel,
+    WhatsAppConfig,
+)
+from touchline.messaging.channels.messenger import kr_national_number
+from touchline.messaging.channels.smtp import message_id_for
+from touchline.messaging.channels.webhook import verify_signature
+from touchline.messaging.types import RenderedContent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def email_message(key: str = "run-1:step-2:email", *, to: str = "minji@example.com", kind: str = "advertising",
+                  locale: str = "ko") -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=key, channel="email", to=to, kind=kind,  # type: ignore[arg-type]
+        content=RenderedContent(locale=locale, subject="장바구니를 잊지 마세요", html="<p>합계 <b>59,000원</b></p>",
+                                text="합계 59,000원"),
+        unsubscribe_url="https://shop.example/u/abc", unsubscribe_mailto="mailto:unsubscribe+abc@shop.example",
+    )
+
+
+# --- SMTP against a real local server ----------------------------------------------------------------------
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address.startswith("full@"):
+            return "452 4.2.2 Mailbox full, try later"
+        if address.startswith("nobody@"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture()
+def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def smtp_channel(port: int) -> SmtpChannel:
+    config = SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="news@shop.example",
+                        from_name="터치라인 샵", timeout=5)
+    return SmtpChannel(config, clock=lambda: dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC))
+
+
+def test_smtp_delivers_multipart_with_headers_and_korean_ad_prefix(smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port)
+    assert isinstance(channel, Channel)
+    result = channel.send(email_message())
+    expected_id = message_id_for("run-1:step-2:email", "shop.example")
+    assert result == Sent(expected_id)
+    (envelope,) = sink.envelopes
+    assert envelope.mail_from == "news@shop.example"
+    assert envelope.rcpt_tos == ["minji@example.com"]
+    received = email.message_from_bytes(envelope.original_content, policy=default_policy)
+    assert isinstance(received, EmailMessage)
+    assert received["Subject"] == "(광고) 장바구니를 잊지 마세요"
+    assert received["Message-ID"] == expected_id
+    assert received["X-Touchline-Message-Id"] == "run-1:step-2:email"
+    assert received["List-Unsubscribe"].strip() == "<mailto:unsubscribe+abc@shop.example>, <https://shop.example/u/abc>"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received["From"] == "터치라인 샵 <news@shop.example>"
+    assert received["Date"] == "Fri, 03 May 2024 03:00:00 +0000"
+    assert received.get_content_type() == "multipart/alternative"
+    plain = received.get_body(("plain",))
+    rich = received.get_body(("html",))
+    assert plain is not None and plain.get_content().strip() == "합계 59,000원"
+    assert rich is not None and rich.get_content().strip() == "<p>합계 <b>59,000원</b></p>"
+
+
+def test_smtp_same_key_same_message_id_and_no_prefix_for_transactional_or_english(
+        smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port)
+    first = channel.send(email_message("k1", kind="transactional"))
+    again = channel.send(email_message("k1", kind="transactional"))
+    english_ad = channel.send(email_message("k2", locale="en"))
+    assert first == again and first != english_ad
+    subjects = [email.message_from_bytes(e.original_content, policy=default_policy)["Subject"] for e in sink.envelopes]
+    assert subjects == ["장바구니를 잊지 마세요"] * 3
+
+
+def test_smtp_maps_refusals(smtp_server: tuple[SmtpSink, int]) -> None:
+    _, port = smtp_server
+    channel = smtp_channel(port)
+    temporary = channel.send(email_message(to="full@example.com"))
+    assert isinstance(temporary, Failed) and temporary.retryable and "452" in temporary.reason
+    permanent = channel.send(email_message(to="nobody@example.com"))
+    assert isinstance(permanent, Failed) and not permanent.retryable and "550" in permanent.reason
+
+
+def test_smtp_connection_refused_is_retryable_and_no_address_is_skipped() -> None:
+    channel = smtp_channel(free_port())  # nothing listens there
+    result = channel.send(email_message())
+    assert isinstance(result, Failed) and result.retryable
+    assert channel.send(email_message(to="")) == Skipped("no_address")
+
+
+# --- a local HTTP server speaking like a provider -----------------------------------------------------------
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class ProviderServer:
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+    replies: list[tuple[int, Any]] = field(default_factory=list)  # consumed in order; the last one repeats
+
+    def reply(self, status: int, body: Any) -> None:
+        self.replies.append((status, body))
+
+
+@pytest.fixture()
+def provider() -> Iterator[ProviderServer]:
+    state = ProviderServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            state.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                                           self.rfile.read(length)))
+            status, body = state.replies.pop(0) if len(state.replies) > 1 else (state.replies or [(200, {})])[0]
+            raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def sms(key: str = "run-1:step-3:sms", *, kind: str = "transactional", locale: str = "ko",
+        text: str = "주문하신 상품이 출발했어요") -> OutboundMessage:
+    return OutboundMessage(idempotency_key=key, channel="sms", to="+821012345678", kind=kind,  # type: ignore[arg-type]
+                           content=RenderedContent(locale=locale, text=text))
+
+
+# --- Twilio ------------------------------------------------------------------------------------------------
+
+TWILIO_SID = "AC0123456789abcdef0123456789abcdef"
+
+
+def twilio(provider: ProviderServer, **kw: Any) -> TwilioSmsChannel:
+    config = TwilioConfig(account_sid=TWILIO_SID, auth_token="secret-token", from_number="+15005550006",
+                          base_url=provider.url, **kw)
+    return TwilioSmsChannel(config, timeout=5)
+
+
+def test_twilio_wire_format_and_201(provider: ProviderServer) -> None:
+    provider.reply(201, {"sid": "SM1234567890abcdef1234567890abcdef", "status": "queued", "account_sid": TWILIO_SID})
+    with twilio(provider) as channel:
+        result = channel.send(sms())
+    assert result == Sent("SM1234567890abcdef1234567890abcdef")
+    (request,) = provider.requests
+    assert request.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    basic = base64.b64encode(f"{TWILIO_SID}:secret-token".encode()).decode()
+    assert request.headers["authorization"] == f"Basic {basic}"
+    assert request.headers["i-twilio-idempotency-token"] == "run-1:step-3:sms"
+    assert request.form() == {"To": "+821012345678", "From": "+15005550006", "Body": "주문하신 상품이 출발했어요"}
+
+
+def test_twilio_korean_advertising_gets_prefix_and_opt_out_line(provider: ProviderServer) -> None:
+    provider.reply(201, {"sid": "SM1"})
+    channel = twilio(provider, ad_sender_name="터치라인샵", ad_opt_out_line="무료수신거부 080-123-4567")
+    assert channel.send(sms(kind="advertising", text="오늘만 20% 할인")) == Sent("SM1")
+    assert provider.requests[0].form()["Body"] == "(광고)터치라인샵 오늘만 20% 할인\n무료수신거부 080-123-4567"
+    assert channel.send(sms(kind="advertising", locale="en", text="20% off today")) == Sent("SM1")
+    assert provider.requests[1].form()["Body"] == "20% off today"
+    # Without an opt-out number a Korean advertising SMS would be unlawful: not sent.
+    assert twilio(provider).send(sms(kind="advertising")) == Skipped("missing_opt_out_line")
+    assert len(provider.requests) == 2
+
+
+@pytest.mark.parametrize(("status", "body", "retryable", "fragment"), [
+    (429, {"code": 20429, "message": "Too Many Requests", "status": 429}, True, "20429"),
+    (503, {"code": 20503, "message": "Service Unavailable", "status": 503}, True, "20503"),
+    (400, {"code": 21211, "message": "The 'To' number +8210 is not a valid phone number.", "status": 400,
+           "more_info": "https://www.twilio.com/docs/errors/21211"}, False, "21211"),
+    (401, {"code": 20003, "message": "Authentication Error", "status": 401}, False, "Authentication Error"),
+])
+def test_twilio_errors(provider: ProviderServer, status: int, body: dict, retryable: bool, fragment: str) -> None:
+    provider.reply(status, body)
+    result = twilio(provider).send(sms())
+    assert isinstance(result, Failed)
+    assert result.retryable is retryable
+    assert fragment in result.reason
+
+
+def test_http_adapters_never_raise_on_connection_errors() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    channels: list[Channel] = [
+        TwilioSmsChannel(TwilioConfig(TWILIO_SID, "t", from_number="+1", base_url=dead), timeout=2),
+        NhnAlimTalkChannel(NhnAlimTalkConfig("app", "secret", "sender", base_url=dead), timeout=2),
+        WebhookChannel(WebhookConfig(url=dead + "/hook", secret="s"), timeout=2),
+    ]
+    for channel in channels:
+        message = alimtalk() if isinstance(channel, NhnAlimTalkChannel) else sms()
+        result = channel.send(message)
+        assert isinstance(result, Failed) and result.retryable, (channel, result)
+
+
+def test_http_adapter_timeout_is_retryable(provider: ProviderServer) -> None:
+    provider.reply(201, {"sid": "SM1"})
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(slow))
+    result = TwilioSmsChannel(TwilioConfig(TWILIO_SID, "t", from_number="+1", base_url=provider.url),
+                              client=client).send(sms())
+    assert isinstance(result, Failed) and result.retryable and "timeout" in result.reason
+
+
+# --- NHN Cloud AlimTalk ---------------------------------------------------------------------------------------
+
+def alimtalk(kind: str = "transactional", code: str | None = "ORDER_SHIPPED") -> OutboundMessage:
+    content = RenderedContent(locale="ko", text="김민지님, 주문하신 상품이 출발했어요", template_code=code,
+                              params={"name": "김민지", "orderNo": "A-1001"})
+    return OutboundMessage(idempotency_key="run-1:step-4:messenger", channel="messenger", to="+821012345678",
+                           kind=kind, content=content)  # type: ignore[arg-type]
+
+
+def nhn(provider: ProviderServer) -> NhnAlimTalkChannel:
+    return NhnAlimTalkChannel(NhnAlimTalkConfig(app_key="APPKEY1", secret_key="SECRET1", sender_key="S" * 40,
+                                                base_url=provider.url), timeout=5)
+
+
+NHN_OK = {"header": {"resultCode": 0, "resultMessage": "success", "isSuccessful": True},
+          "message": {"requestId": "20240503120000abcDEF01", "senderGroupingKey": None,
+                      "sendResults": [{"recipientSeq": 1, "recipientNo": "01012345678", "resultCode": 0,
+                                       "resultMessage": "SUCCESS", "recipientGroupingKey": "run-1:step-4:messenger"}]}}
+
+
+def test_nhn_alimtalk_wire_format(provider: ProviderServer) -> None:
+    provider.reply(200, NHN_OK)
+    assert nhn(provider).send(alimtalk()) == Sent("20240503120000abcDEF01:1")
+    (request,) = provider.requests
+    assert request.path == "/alimtalk/v2.3/appkeys/APPKEY1/messages"
+    assert request.headers["x-secret-key"] == "SECRET1"
+    assert request.headers["x-nc-api-idempotency-key"] == "run-1:step-4:messenger"
+    assert request.headers["content-type"] == "application/json;charset=UTF-8"
+    assert request.json() == {
+        "senderKey": "S" * 40,
+        "templateCode": "ORDER_SHIPPED",
+        "recipientList": [{"recipientNo": "01012345678", "templateParameter": {"name": "김민지", "orderNo": "A-1001"},
+                           "recipientGroupingKey": "run-1:step-4:messenger"}],
+    }
+
+
+def test_nhn_alimtalk_errors_and_skips(provider: ProviderServer) -> None:
+    provider.reply(200, {"header": {"resultCode": -3000, "resultMessage": "Invalid template code",
+                                    "isSuccessful": False}})
+    refused = nhn(provider).send(alimtalk())
+    assert isinstance(refused, Failed) and not refused.retryable and "-3000" in refused.reason
+    provider.replies[:] = [(200, {**NHN_OK, "message": {**NHN_OK["message"], "sendResults": [
+        {"recipientSeq": 1, "recipientNo": "010", "resultCode": -1021, "resultMessage": "Invalid recipient"}]}})]
+    bad_recipient = nhn(provider).send(alimtalk())
+    assert isinstance(bad_recipient, Failed) and "-1021" in bad_recipient.reason
+    provider.replies[:] = [(500, {"header": {"resultCode": -9999, "resultMessage": "internal error",
+                                             "isSuccessful": False}})]
+    server_error = nhn(provider).send(alimtalk())
+    assert isinstance(server_error, Failed) and server_error.retryable
+    provider.replies[:] = [(429, {})]
+    assert nhn(provider).send(alimtalk()).retryable  # type: ignore[union-attr]
+    count = len(provider.requests)
+    assert nhn(provider).send(alimtalk(kind="advertising")) == Skipped("alimtalk_informational_only")
+    assert nhn(provider).send(alimtalk(code=None)) == Skipped("no_provider_template")
+    assert len(provider.requests) == count
+
+
+def test_kr_national_number() -> None:
+    assert kr_national_number("+82 10-1234-5678") == "01012345678"
+    assert kr_national_number("01012345678") == "01012345678"
+    assert kr_national_number("+14155550100") == "14155550100"
+
+
+# --- WhatsApp Cloud API -----------------------------------------------------------------------------------
+
+def whatsapp(provider: ProviderServer) -> WhatsAppCloudChannel:
+    return WhatsAppCloudChannel(WhatsAppConfig(phone_number_id="1234567890", access_token="EAAG-token",
+                                               base_url=provider.url), timeout=5)
+
+
+def test_whatsapp_template_and_text_wire_format(provider: ProviderServer) -> None:
+    ok = {"messaging_product": "whatsapp", "contacts": [{"input": "821012345678", "wa_id": "821012345678"}],
+          "messages": [{"id": "wamid.HBgLODIxMDEyMzQ1Njc4FQIAERgS"}]}
+    provider.reply(200, ok)
+    channel = whatsapp(provider)
+    assert channel.send(alimtalk()) == Sent("wamid.HBgLODIxMDEyMzQ1Njc4FQIAERgS")
+    request = provider.requests[0]
+    assert request.path == "/v20.0/1234567890/messages"
+    assert request.headers["authorization"] == "Bearer EAAG-token"
+    assert request.headers["content-type"] == "application/json"
+    assert request.json() == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": "821012345678",
+        "biz_opaque_callback_data": "run-1:step-4:messenger", "type": "template",
+        "template": {"name": "ORDER_SHIPPED", "language": {"code": "ko"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "parameter_name": "name", "text": "김민지"},
+                                            {"type": "text", "parameter_name": "orderNo", "text": "A-1001"}]}]},
+    }
+    channel.send(alimtalk(code=None))
+    assert provider.requests[1].json()["text"] == {"preview_url": False, "body": "김민지님, 주문하신 상품이 출발했어요"}
+
+
+@pytest.mark.parametrize(("status", "code", "retryable"), [(400, 131026, False), (400, 130429, True),
+                                                           (500, 131000, True), (401, 190, False)])
+def test_whatsapp_errors(provider: ProviderServer, status: int, code: int, retryable: bool) -> None:
+    provider.reply(status, {"error": {"message": "boom", "type": "OAuthException", "code": code,
+                                      "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}})
+    result = whatsapp(provider).send(alimtalk())
+    assert isinstance(result, Failed) and result.retryable is retryable and str(code) in result.reason
+
+
+# --- webhook ---------------------------------------------------------------------------------------------
+
+def test_webhook_signs_body_and_sends_idempotency_key(provider: ProviderServer) -> None:
+    provider.reply(202, {"ok": True})
+    now = dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC)
+    channel = WebhookChannel(WebhookConfig(url=provider.url + "/hooks/touchline", secret="whsec",
+                                           headers=(("X-Shop", "demo"),)), timeout=5, clock=lambda: now)
+    message = OutboundMessage(idempotency_key="run-1:step-5:webhook", channel="webhook", to="",
+                              kind="transactional", profile_id="p1",
+                              content=RenderedContent(locale="ko", text="hello"), data={"order": "A-1001"})
+    assert channel.send(message) == Sent("run-1:step-5:webhook")
+    (request,) = provider.requests
+    assert request.path == "/hooks/touchline"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["idempotency-key"] == "run-1:step-5:webhook"
+    assert request.headers["x-shop"] == "demo"
+    assert request.headers["x-touchline-timestamp"] == str(int(now.timestamp()))
+    assert verify_signature("whsec", request.body, request.headers["x-touchline-timestamp"],
+                            request.headers["x-touchline-signature"], now=now)
+    assert not verify_signature("other", request.body, request.headers["x-touchline-timestamp"],
+                                request.headers["x-touchline-signature"], now=now)
+    assert not verify_signature("whsec", request.body, request.headers["x-touchline-timestamp"],
+                                request.headers["x-touchline-signature"], now=now + dt.timedelta(hours=1))
+    assert request.json() == {"id": "run-1:step-5:webhook", "channel": "webhook", "kind": "transactional", "to": "",
+                              "profile_id": "p1", "content": {"locale": "ko", "text": "hello"},
+                              "data": {"order": "A-1001"}}
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(429, True), (503, True), (400, False), (410, False)])
+def test_webhook_errors(provider: ProviderServer, status: int, retryable: bool) -> None:
+    provider.reply(status, {"error": "nope"})
+    result = WebhookChannel(WebhookConfig(url=provider.url, secret="s"), timeout=5).send(sms())
+    assert isinstance(result, Failed) and result.retryable is retryable
+
+
+# --- memory ----------------------------------------------------------------------------------------------
+
+def test_memory_channel_records_once_per_idempotency_key() -> None:
+    channel = MemoryChannel("in_app")
+    assert isinstance(channel, Channel)
+    first = channel.send(sms("k1"))
+    assert channel.send(sms("k1", text="changed")) == first
+    second = channel.send(sms("k2"))
+    assert isinstance(first, Sent) and isinstance(second, Sent) and first != second
+    assert len(channel) == 2
+    assert [m.idempotency_key for m in channel.messages] == ["k1", "k2"]
+    assert channel.messages[0].content.text == "주문하신 상품이 출발했어요"
+    assert channel.get("k1").provider_id == first.provider_id  # type: ignore[union-attr]
+    assert len(channel.inbox("+821012345678")) == 2
+    assert channel.send(OutboundMessage("k3", "in_app", "", RenderedContent("ko"))) == Skipped("no_address")
+
+
+def test_memory_channel_is_thread_safe() -> None:
+    channel = MemoryChannel()
+    threads = [threading.Thread(target=lambda i=i: [channel.send(sms(f"k{j % 50}")) for j in range(200)])
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(channel) == 50
