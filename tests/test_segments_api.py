@@ -108,3 +108,22 @@ def test_bad_definitions_and_references_are_refused(client: TestClient, stores: 
     assert client.get("/v1/segments/nope", headers=bearer()).status_code == 404
     templates = client.get("/v1/segments/templates", headers=bearer()).json()["templates"]
     assert "cart_abandoners" in templates
+
+
+def test_evaluating_some_customers_agrees_with_evaluating_all(client: TestClient, stores: Stores,
+                                                             workspace_id: str) -> None:
+
+    from touchline.profiles.service import resolve
+    from touchline.segments.compile import compile_segment
+    from touchline.segments.templates import TEMPLATES
+    from touchline.segments.validate import parse
+
+    shop(client, stores)
+    now = dt.datetime.now(dt.UTC)
+    some = [resolve(stores, workspace_id, "u1"), resolve(stores, workspace_id, "u3")]
+    for definition in [BUYER, SEOUL, {"type": "not", "child": BUYER}, *TEMPLATES.values()]:
+        node = parse(definition)
+        with stores.events_conn() as conn:
+            everyone = set(conn.execute(compile_segment(node, workspace_id, now)).scalars())
+            subset = set(conn.execute(compile_segment(node, workspace_id, now, only=some)).scalars())
+        assert subset == everyone & set(some), definition

@@ -15,6 +15,7 @@ The semantics are the evaluator's (``touchline.segments.evaluate``); a property 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,10 +57,13 @@ MESSENGER_TRAITS = ADDRESS_TRAITS["messenger"]
 
 
 def compile_segment(
-    node: Node, workspace_id: str, now: dt.datetime, segments: SegmentLookup | None = None
+    node: Node, workspace_id: str, now: dt.datetime, segments: SegmentLookup | None = None,
+    *, only: Sequence[str] | None = None,
 ) -> sa.Select[tuple[str]]:
-    """``SELECT customer_id`` of every customer of ``workspace_id`` in the segment as of ``now``."""
-    return _Compiler(workspace_id, now, segments).select(node)
+    """``SELECT customer_id`` of every customer of ``workspace_id`` in the segment as of ``now``; with
+    ``only`` (canonical customer ids), of those customers alone, reading only their events (live
+    membership re-evaluates the few customers who just did something)."""
+    return _Compiler(workspace_id, now, segments, only).select(node)
 
 
 def _at(value: dt.datetime) -> sa.BindParameter[dt.datetime]:
@@ -84,28 +88,40 @@ def _kind_of(value: Any) -> str:
 
 
 class _Compiler:
-    def __init__(self, workspace_id: str, now: dt.datetime, segments: SegmentLookup | None) -> None:
+    def __init__(self, workspace_id: str, now: dt.datetime, segments: SegmentLookup | None,
+                 only: Sequence[str] | None = None) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.ws = workspace_id
         self.now = now.astimezone(dt.UTC)
         self.segments = segments
-        e, s = events.alias("e"), profile_snapshots.alias("s")
-        joined = e.outerjoin(s, sa.and_(s.c.profile_id == e.c.profile_id, s.c.workspace_id == workspace_id))
-        self.history = (
-            sa.select(
-                sa.func.coalesce(s.c.canonical_id, e.c.profile_id).label("customer_id"),
-                e.c.event, e.c.timestamp, e.c.channel, e.c.properties,
-            ).select_from(joined).where(e.c.workspace_id == workspace_id).cte("history")
-        )
+        self.all_history = self._history(None)
+        self.history = self.all_history if only is None else self._history(only)
         snap = profile_snapshots.alias("p")
-        self.customers = sa.union(
-            sa.select(self.history.c.customer_id),
-            sa.select(snap.c.canonical_id).where(snap.c.workspace_id == workspace_id),
-        ).cte("customers")
+        known = sa.select(snap.c.canonical_id).where(snap.c.workspace_id == workspace_id)
+        if only is not None:
+            known = known.where(snap.c.canonical_id.in_(list(only)))
+        self.customers = sa.union(sa.select(self.history.c.customer_id), known).cte("customers")
         self.customer_id = self.customers.c.customer_id
         self.profile = profile_snapshots.alias("t")  # the survivor's own snapshot: traits, consents
         self._rfm: sa.CTE | None = None
+
+    def _history(self, only: Sequence[str] | None) -> sa.CTE:
+        """Every event with its customer (the survivor of merges); with ``only``, just those customers'
+        events, found through the profile ids that make them up (the events carry those)."""
+        e, s = events.alias("e"), profile_snapshots.alias("s")
+        joined = e.outerjoin(s, sa.and_(s.c.profile_id == e.c.profile_id, s.c.workspace_id == self.ws))
+        query = sa.select(
+            sa.func.coalesce(s.c.canonical_id, e.c.profile_id).label("customer_id"),
+            e.c.event, e.c.timestamp, e.c.channel, e.c.properties,
+        ).select_from(joined).where(e.c.workspace_id == self.ws)
+        if only is None:
+            return query.cte("history")
+        members = profile_snapshots.alias("m")
+        parts = sa.select(members.c.profile_id).where(members.c.workspace_id == self.ws,
+                                                      members.c.canonical_id.in_(list(only)))
+        query = query.where(sa.or_(e.c.profile_id.in_(list(only)), e.c.profile_id.in_(parts)))
+        return query.cte("history_of_some")
 
     def select(self, node: Node) -> sa.Select[tuple[str]]:
         t = self.profile
@@ -290,7 +306,7 @@ class _Compiler:
 
     def rfm_table(self) -> sa.CTE:
         if self._rfm is None:
-            h = self.history
+            h = self.all_history  # quintiles are over every buyer, not only the customers asked about
             revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
             buyers = (
                 sa.select(h.c.customer_id, sa.func.max(h.c.timestamp).label("r"), sa.func.count().label("f"),

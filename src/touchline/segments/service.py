@@ -176,11 +176,8 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
     targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
     changes = []
     for segment in targets:
-        query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
-        customer = next(iter(query.c))
-        select = sa.select(customer)
-        if only is not None:
-            select = select.where(customer.in_(list(only)))
+        query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions, only=only).subquery()
+        select = sa.select(next(iter(query.c)))
         with stores.events_conn() as econn:
             wanted = set(econn.execute(select).scalars())
         with stores.write() as conn:
