@@ -100,7 +100,7 @@ class _Compiler:
         snap = profile_snapshots.alias("p")
         known = sa.select(snap.c.canonical_id).where(snap.c.workspace_id == workspace_id)
         if only is not None:
-            known = known.where(snap.c.canonical_id.in_(list(only)))
+            known = known.where(d.any_of(snap.c.canonical_id, only))
         self.customers = sa.union(sa.select(self.history.c.customer_id), known).cte("customers")
         self.customer_id = self.customers.c.customer_id
         self.profile = profile_snapshots.alias("t")  # the survivor's own snapshot: traits, consents
@@ -119,8 +119,8 @@ class _Compiler:
             return query.cte("history")
         members = profile_snapshots.alias("m")
         parts = sa.select(members.c.profile_id).where(members.c.workspace_id == self.ws,
-                                                      members.c.canonical_id.in_(list(only)))
-        query = query.where(sa.or_(e.c.profile_id.in_(list(only)), e.c.profile_id.in_(parts)))
+                                                      d.any_of(members.c.canonical_id, only))
+        query = query.where(sa.or_(d.any_of(e.c.profile_id, only), e.c.profile_id.in_(parts)))
         return query.cte("history_of_some")
 
     def select(self, node: Node) -> sa.Select[tuple[str]]:

@@ -34,6 +34,12 @@ def in_values(conn: Connection, column: sa.ColumnElement[Any], values: Sequence[
     return column.in_(list(values))
 
 
+def any_of(column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``column = ANY(array)`` for the event store (DuckDB and PostgreSQL): one parameter, however many
+    values; both engines plan it far faster than a long IN list."""
+    return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.Text())))
+
+
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the state store."""
     if name(conn) == POSTGRES:
