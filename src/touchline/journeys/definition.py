@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from touchline import validation
 from touchline.errors import ValidationFailed
 from touchline.segments.ast import PropertyFilter
 from touchline.segments.validate import SegmentDefinitionError
@@ -472,48 +473,8 @@ def _structure(doc: Any) -> JourneyDefinition:
     try:
         return _ADAPTER.validate_python(doc)
     except pydantic.ValidationError as exc:
-        problems = [{"field": _pointer(doc, err["loc"]), "reason": _reason(err)} for err in exc.errors()]
+        problems = validation.problems(exc, doc)
         raise JourneyDefinitionError("invalid journey definition", problems) from None
-
-
-def _pointer(doc: Any, loc: tuple[Any, ...]) -> str:
-    """The document path of a pydantic error location, skipping union tags (the same walk as
-    ``touchline.segments.validate``; one shared helper when a third definition language appears)."""
-    parts: list[str] = []
-    current = doc
-    tagged: Any = None
-    for step in loc:
-        if isinstance(current, dict):
-            if isinstance(step, str) and step == current.get("type") and tagged is not current:
-                tagged = current
-                continue
-            if isinstance(step, str) and step in current:
-                parts.append(step)
-                current = current[step]
-            elif isinstance(step, str) and "[" not in step and "-" not in step:
-                parts.append(step)
-                current = None
-        elif isinstance(current, list) and isinstance(step, int):
-            parts.append(str(step))
-            current = current[step] if step < len(current) else None
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
-
-
-def _reason(err: Any) -> str:
-    kind = err["type"]
-    if kind == "union_tag_invalid":
-        return f"unknown type {err['input'].get('type')!r}; expected one of {err['ctx']['expected_tags']}"
-    if kind == "union_tag_not_found":
-        return "missing field 'type'"
-    if kind == "literal_error":
-        return f"unknown value {err['input']!r}; expected {err['ctx']['expected']}"
-    if kind == "missing":
-        return "missing field"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "value_error":
-        return str(err["ctx"]["error"])
-    return str(err["msg"])
 
 
 # --- semantics --------------------------------------------------------------------------------------

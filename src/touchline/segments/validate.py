@@ -8,6 +8,7 @@ from typing import Any
 
 import pydantic
 
+from touchline import validation
 from touchline.errors import ValidationFailed
 from touchline.segments.ast import (
     Aggregate,
@@ -100,46 +101,8 @@ def _structure(doc: Any) -> Node:
     try:
         return _NODE_ADAPTER.validate_python(doc)
     except pydantic.ValidationError as exc:
-        problems = [{"field": _pointer(doc, err["loc"]), "reason": _reason(err)} for err in exc.errors()]
+        problems = validation.problems(exc, doc, tag_noun="node type")
         raise SegmentDefinitionError("invalid segment definition", problems) from None
-
-
-def _pointer(doc: Any, loc: tuple[Any, ...]) -> str:
-    """pydantic puts the union tag (``"trait"``) and type names into ``loc``; the path the author
-    needs follows only the keys and indices of the document."""
-    parts: list[str] = []
-    current = doc
-    tagged: Any = None  # the object whose union tag has been passed
-    for step in loc:
-        if isinstance(current, dict):
-            if isinstance(step, str) and step == current.get("type") and tagged is not current:
-                tagged = current  # the discriminator's tag, not a key of the document
-                continue
-            if isinstance(step, str) and step in current:
-                parts.append(step)
-                current = current[step]
-            elif isinstance(step, str) and "[" not in step and "-" not in step:
-                parts.append(step)  # a missing field
-                current = None
-        elif isinstance(current, list) and isinstance(step, int):
-            parts.append(str(step))
-            current = current[step] if step < len(current) else None
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
-
-
-def _reason(err: Any) -> str:
-    kind = err["type"]
-    if kind == "union_tag_invalid":
-        return f"unknown node type {err['input'].get('type')!r}; expected one of {err['ctx']['expected_tags']}"
-    if kind == "union_tag_not_found":
-        return "missing field 'type'"
-    if kind == "literal_error":
-        return f"unknown value {err['input']!r}; expected {err['ctx']['expected']}"
-    if kind == "missing":
-        return "missing field"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    return str(err["msg"])
 
 
 # --- semantics ---------------------------------------------------------------------------------------

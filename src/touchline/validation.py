@@ -1,0 +1,53 @@
+"""Pydantic validation errors for documents people write (segments, journeys): each problem as
+``{"field": "/json/pointer", "reason": ...}`` pointing into the document as written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+
+
+def problems(exc: pydantic.ValidationError, doc: Any, *, tag_noun: str = "type") -> list[dict[str, str]]:
+    """``tag_noun`` names the discriminator in messages ("unknown node type 'x'")."""
+    return [{"field": json_pointer(doc, err["loc"]), "reason": reason(err, tag_noun)} for err in exc.errors()]
+
+
+def json_pointer(doc: Any, loc: tuple[Any, ...]) -> str:
+    """pydantic puts the union tag (``"trait"``) and type names into ``loc``; the path the author
+    needs follows only the keys and indices of the document."""
+    parts: list[str] = []
+    current = doc
+    tagged: Any = None  # the object whose union tag has been passed
+    for step in loc:
+        if isinstance(current, dict):
+            if isinstance(step, str) and step == current.get("type") and tagged is not current:
+                tagged = current  # the discriminator's tag, not a key of the document
+                continue
+            if isinstance(step, str) and step in current:
+                parts.append(step)
+                current = current[step]
+            elif isinstance(step, str) and "[" not in step and "-" not in step:
+                parts.append(step)  # a missing field
+                current = None
+        elif isinstance(current, list) and isinstance(step, int):
+            parts.append(str(step))
+            current = current[step] if step < len(current) else None
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+
+
+def reason(err: Any, tag_noun: str = "type") -> str:
+    kind = err["type"]
+    if kind == "union_tag_invalid":
+        return f"unknown {tag_noun} {err['input'].get('type')!r}; expected one of {err['ctx']['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return "missing field 'type'"
+    if kind == "literal_error":
+        return f"unknown value {err['input']!r}; expected {err['ctx']['expected']}"
+    if kind == "missing":
+        return "missing field"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    return str(err["msg"])
