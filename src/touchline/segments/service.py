@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from touchline.errors import Conflict, NotFound
 from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.segments import store
-from touchline.segments.ast import to_json
+from touchline.segments.ast import Rfm, to_json
 from touchline.segments.compile import compile_segment
-from touchline.segments.validate import SegmentDefinitionError, parse, references
+from touchline.segments.evaluate import CustomerState, matches
+from touchline.segments.validate import SegmentDefinitionError, children, parse, references
 from touchline.store.schema import profile_snapshots
 
 if TYPE_CHECKING:
@@ -174,12 +175,18 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
         rows = store.all_segments(conn, workspace_id)
     definitions = {s["id"]: s["definition"] for s in rows}
     targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
+    # A few customers: read their events once and evaluate every rule in memory (the Python evaluator
+    # agrees with the SQL, a property test holds them equal); RFM needs every buyer, so it stays SQL.
+    states = _customer_states(stores, workspace_id, only) if only is not None else None
     changes = []
     for segment in targets:
-        query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions, only=only).subquery()
-        select = sa.select(next(iter(query.c)))
-        with stores.events_conn() as econn:
-            wanted = set(econn.execute(select).scalars())
+        node = parse(segment["definition"])
+        if states is not None and not _needs_population(node, definitions):
+            wanted = {c.customer_id for c in states if matches(node, c, now, definitions)}
+        else:
+            query = compile_segment(node, workspace_id, now, definitions, only=only).subquery()
+            with stores.events_conn() as econn:
+                wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars())
         with stores.write() as conn:
             current = store.member_ids(conn, segment["id"], list(only) if only is not None else None)
             entered, exited = sorted(wanted - current), sorted(current - wanted)
@@ -191,6 +198,45 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
             store.update_segment(conn, workspace_id, segment["id"], refreshed_at=now)
         changes.append(Change(segment["id"], len(entered), len(exited)))
     return changes
+
+
+def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a rule (or a segment it refers to) ranks customers against all others (RFM quintiles)."""
+    if isinstance(node, Rfm):
+        return True
+    for ref in references(node) - seen:
+        if ref in definitions and _needs_population(parse(definitions[ref]), definitions, seen | {ref}):
+            return True
+    return any(_needs_population(child, definitions, seen) for child in children(node))
+
+
+def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> list[CustomerState]:
+    """The given canonical customers with their traits, consents and every event of every profile merged
+    into them, in two queries."""
+    from touchline.store import dialect
+    from touchline.store.schema import events
+
+    wanted = list(only)
+    with stores.events_conn() as conn:
+        snaps = [dict(r) for r in conn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.canonical_id, profile_snapshots.c.traits,
+                      profile_snapshots.c.consents)
+            .where(profile_snapshots.c.workspace_id == workspace_id,
+                   sa.or_(dialect.any_of(profile_snapshots.c.canonical_id, wanted),
+                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings()]
+        canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
+        profile_ids = sorted(set(wanted) | set(canonical))
+        rows = conn.execute(
+            sa.select(events.c.profile_id, events.c.event, events.c.timestamp, events.c.channel, events.c.properties)
+            .where(events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, profile_ids))
+        ).mappings()
+        history: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            history.setdefault(canonical.get(r["profile_id"], r["profile_id"]), []).append(dict(r))
+    own = {s["profile_id"]: s for s in snaps}
+    return [CustomerState(cid, traits=own[cid]["traits"] if cid in own else {},
+                          consents=own[cid]["consents"] if cid in own else {}, events=history.get(cid, []))
+            for cid in wanted]
 
 
 def _membership_event(segment: dict[str, Any], profile_id: str, name: str, now: dt.datetime) -> SystemEvent:
