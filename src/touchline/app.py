@@ -6,8 +6,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,7 +16,6 @@ from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.http import JSONBody, install_error_handlers
 from touchline.ingest.routes import router as ingest_router
-from touchline.ingest.service import IngestResult
 from touchline.ingest.writer import IngestWriter
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
@@ -35,11 +34,6 @@ class Services:
     stores: Stores
     keys: KeyResolver
     writer: IngestWriter
-    ingest_listeners: list[Callable[[str, IngestResult], None]] = field(default_factory=list)
-
-    def after_ingest(self, workspace_id: str, result: IngestResult) -> None:
-        for listener in self.ingest_listeners:
-            listener(workspace_id, result)
 
 
 class Pump:

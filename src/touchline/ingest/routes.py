@@ -44,7 +44,6 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
     result = IngestResult(rejected=rejected)
     if events:
         result = await run_in_threadpool(services.writer.submit, principal.workspace_id, events, result)
-        services.after_ingest(principal.workspace_id, result)
     if rejected:
         total = len(items)
         return JSONBody(

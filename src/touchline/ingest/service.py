@@ -262,10 +262,6 @@ def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
     }
 
 
-def staged_count(stores: Stores) -> int:
-    with stores.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(event_staging)).scalar_one())
-
 
 @dataclass(frozen=True)
 class SystemEvent:
