@@ -192,6 +192,186 @@ segment_members = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# --- journeys and messaging ------------------------------------------------------------------------
+
+# A message template per (key, channel): a journey's send step names the key, and the channel chosen at
+# send time (the customer's preferred one, or the next in the fallback order) picks the variant.
+message_templates = sa.Table(
+    "message_templates",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("definition", JSONDocument, nullable=False),  # {"variants": {...}, "default_locale": "ko"}
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+journeys = sa.Table(
+    "journeys",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # draft -> published <-> paused -> archived
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("published_version", sa.Integer),  # the version new runs enter
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every saved version stays: a customer finishes the version they entered.
+journey_versions = sa.Table(
+    "journey_versions",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("journey_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+journey_runs = sa.Table(
+    "journey_runs",
+    state_metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),  # deterministic: run_id_for(journey, customer, entry)
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("journey_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("node_id", sa.Text),
+    sa.Column("state", JSONDocument, nullable=False),  # the engine's RunState
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("exit_reason", sa.Text),
+    sa.Column("converted_at", UTCDateTime),
+    sa.Column("holdout", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_journey_runs_customer", "workspace_id", "customer_id", "journey_id"),
+    sa.Index("ix_journey_runs_journey", "workspace_id", "journey_id", "status"),
+)
+
+# One row per step a run took (the engine's RecordStep, under its deterministic id).
+journey_steps = sa.Table(
+    "journey_steps",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("journey_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("node_id", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_journey_steps_journey", "workspace_id", "journey_id", "node_id"),
+    sa.Index("ix_journey_steps_run", "run_id"),
+)
+
+journey_timers = sa.Table(
+    "journey_timers",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("node_id", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Index("ix_journey_timers_due", "due_at"),
+    sa.Index("ix_journey_timers_run", "run_id"),
+)
+
+# Events journeys listen to, captured in the ingestion transaction (so none is lost between the API
+# and the runner) and consumed in order by the runner.
+journey_signals = sa.Table(
+    "journey_signals",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# Per journey, where a periodic scan got to (date-trait triggers).
+journey_cursors = sa.Table(
+    "journey_cursors",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("journey_id", sa.Text, primary_key=True),
+    sa.Column("scanned_until", UTCDateTime, nullable=False),
+)
+
+# The last location seen per customer, so a geofence triggers on entering a circle, not on every fix
+# inside it.
+customer_locations = sa.Table(
+    "customer_locations",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# The outbox: one row per message, keyed by the engine's deterministic send id (run, step, attempt),
+# which is also the idempotency key handed to providers.
+outbox = sa.Table(
+    "outbox",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("journey_id", sa.Text),
+    sa.Column("run_id", sa.Text),
+    sa.Column("node_id", sa.Text),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # advertising | transactional
+    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, or "preferred"
+    sa.Column("channel", sa.Text),  # chosen at send time
+    sa.Column("to_address", sa.Text),
+    # pending -> sending -> sent | failed | suppressed; pending again on a retryable failure or deferral
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),  # a claimed row whose worker died is claimable again after this
+    sa.Column("context", JSONDocument, nullable=False),  # the trigger event etc., for rendering
+    sa.Column("content", JSONDocument),  # what was rendered, kept for the log and for retries
+    sa.Column("provider_id", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("opened_at", UTCDateTime),
+    sa.Column("clicked_at", UTCDateTime),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_customer", "workspace_id", "customer_id", "sent_at"),
+    sa.Index("ix_outbox_journey", "workspace_id", "journey_id", "status"),
+)
+
+# The in-app / web inbox: what the in_app channel delivers, read by apps and the web snippet.
+inbox_messages = sa.Table(
+    "inbox_messages",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # the outbox id
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("body", sa.Text),
+    sa.Column("url", sa.Text),
+    sa.Column("locale", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("read_at", UTCDateTime),
+    sa.Index("ix_inbox_profile", "workspace_id", "profile_id", "created_at"),
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(
