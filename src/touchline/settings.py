@@ -55,6 +55,56 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where customers reach this server: tracked links, the open pixel and unsubscribe links point here.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Journeys: how often the runner looks for due timers and queued signals when nothing woke it.
+    runner_poll_seconds: float = 0.5
+    # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
+    # are retried with exponential backoff up to max attempts.
+    outbox_lease_seconds: float = 120.0
+    outbox_max_attempts: int = 6
+    outbox_backoff_seconds: float = 30.0
+
+    # Send policy (see touchline.messaging.policy): quiet hours for advertising in the customer's time
+    # zone (21:00-08:00 by default: 정보통신망법 제50조), "defer" to the morning or "suppress"; frequency
+    # caps on advertising per rolling day, across channels and per channel.
+    quiet_hours_start: str = "21:00"
+    quiet_hours_end: str = "08:00"
+    quiet_hours_mode: Literal["defer", "suppress"] = "defer"
+    daily_cap: int | None = 2
+    channel_daily_caps: dict[str, int] = Field(default_factory=dict)
+    fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email")
+
+    # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
+    # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).
+    dev_channels: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "shop@example.com"
+    smtp_from_name: str | None = None
+    # SMS: Twilio's Messages API.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    sms_ad_sender_name: str | None = None
+    sms_ad_opt_out_line: str | None = None
+    # Messenger: NHN Cloud KakaoTalk AlimTalk, or the WhatsApp Cloud API.
+    messenger_provider: Literal["nhn_alimtalk", "whatsapp"] | None = None
+    nhn_app_key: str | None = None
+    nhn_secret_key: SecretStr | None = None
+    nhn_sender_key: str | None = None
+    nhn_base_url: str = "https://api-alimtalk.cloud.toast.com"
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_base_url: str = "https://graph.facebook.com"
+    # Webhook channel (and the default target of journey webhook steps' signatures).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from touchline.ingest.normalize import NormalizedEvent, normalize, utc
 from touchline.ingest.schemas import Message, validation_errors
+from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
 from touchline.profiles.identity import IdentityGraph, Observation
 from touchline.store import dialect
@@ -38,6 +39,7 @@ class IngestResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     profile_ids: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    signals: int = 0  # events of the transaction queued for journeys (wakes the runner)
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": not self.rejected, "accepted": self.accepted,
@@ -182,6 +184,8 @@ def ingest_many(
         for workspace_id, indices in sorted(by_workspace.items()):
             _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id,
                               [(i, e) for i in indices for e in batches[i][1]], results, now)
+    if any(r.signals for r in results):
+        stores.wakeup.set()
     return results
 
 
@@ -227,6 +231,7 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     for _, e in todo:
         e.profile_id = graph.canonical(e.profile_id)
     dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for _, e in todo])
+    queued = journey_signals.capture(conn, workspace_id, (e for _, e in todo), now)
     t5 = time.perf_counter()
     timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3, "stage": t5 - t4}
     for owner, e in todo:
@@ -234,6 +239,7 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
         if e.profile_id not in results[owner].profile_ids:
             results[owner].profile_ids.append(e.profile_id)
         results[owner].timings = timings
+        results[owner].signals = queued
 
 
 def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
@@ -294,6 +300,7 @@ def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[Sys
     if not normalized:
         return 0
     fresh = _claim_message_ids(conn, workspace_id, normalized, now)
-    rows = [_staging_row(workspace_id, e) for e in normalized if e.message_id in fresh]
-    dialect.bulk_insert(conn, event_staging, rows)
-    return len(rows)
+    new = [e for e in normalized if e.message_id in fresh]
+    dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for e in new])
+    journey_signals.capture(conn, workspace_id, new, now)
+    return len(new)

@@ -98,6 +98,9 @@ class Stores:
     _pump_lock: threading.Lock = field(default_factory=threading.Lock)
     # Profiles whose events the pump moved since the last look, by workspace (live segments read it).
     touched: dict[str, set[str]] = field(default_factory=dict)
+    # Set when work for the journey runner was committed (signals queued, messages to send), so it
+    # wakes at once instead of at its next poll.
+    wakeup: threading.Event = field(default_factory=threading.Event)
 
     @property
     def state(self) -> Engine:

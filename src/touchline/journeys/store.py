@@ -1,0 +1,315 @@
+"""All SQL of the journeys domain (state store): definitions, runs, steps, timers, signals, cursors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from touchline.store import dialect
+from touchline.store.schema import (
+    customer_locations,
+    journey_cursors,
+    journey_runs,
+    journey_signals,
+    journey_steps,
+    journey_timers,
+    journey_versions,
+    journeys,
+    outbox,
+)
+
+ACTIVE = ("active", "waiting")
+
+
+# --- definitions -----------------------------------------------------------------------------------
+
+
+def journey_row(conn: Connection, workspace_id: str, journey_id: str, *, for_update: bool = False
+                ) -> dict[str, Any] | None:
+    query = sa.select(journeys).where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id)
+    if for_update and dialect.name(conn) == dialect.POSTGRES:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def all_journeys(conn: Connection, workspace_id: str) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        sa.select(journeys).where(journeys.c.workspace_id == workspace_id).order_by(journeys.c.created_at)
+    ).mappings()]
+
+
+def insert_journey(conn: Connection, **values: Any) -> None:
+    conn.execute(journeys.insert().values(**values))
+
+
+def update_journey(conn: Connection, workspace_id: str, journey_id: str, **values: Any) -> None:
+    conn.execute(journeys.update().where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id)
+                 .values(**values))
+
+
+def insert_version(conn: Connection, workspace_id: str, journey_id: str, version: int, definition: Any,
+                   now: dt.datetime) -> None:
+    conn.execute(journey_versions.insert().values(workspace_id=workspace_id, journey_id=journey_id,
+                                                  version=version, definition=definition, created_at=now))
+
+
+def version_definition(conn: Connection, workspace_id: str, journey_id: str, version: int) -> Any:
+    return conn.execute(sa.select(journey_versions.c.definition).where(
+        journey_versions.c.workspace_id == workspace_id, journey_versions.c.journey_id == journey_id,
+        journey_versions.c.version == version)).scalar_one_or_none()
+
+
+def live_journeys(conn: Connection) -> list[dict[str, Any]]:
+    """Published and paused journeys of every workspace with the definition new runs enter."""
+    query = (
+        sa.select(journeys.c.workspace_id, journeys.c.id, journeys.c.status, journeys.c.published_version,
+                  journey_versions.c.definition)
+        .join(journey_versions, sa.and_(journey_versions.c.workspace_id == journeys.c.workspace_id,
+                                        journey_versions.c.journey_id == journeys.c.id,
+                                        journey_versions.c.version == journeys.c.published_version))
+        .where(journeys.c.status.in_(("published", "paused")))
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def versions_with_active_runs(conn: Connection) -> list[dict[str, Any]]:
+    """(workspace, journey, version, definition) of every version some run is still in."""
+    active = (sa.select(journey_runs.c.workspace_id, journey_runs.c.journey_id, journey_runs.c.version)
+              .where(journey_runs.c.status.in_(ACTIVE)).distinct().subquery())
+    query = (
+        sa.select(active.c.workspace_id, active.c.journey_id, active.c.version, journey_versions.c.definition)
+        .join(journey_versions, sa.and_(journey_versions.c.workspace_id == active.c.workspace_id,
+                                        journey_versions.c.journey_id == active.c.journey_id,
+                                        journey_versions.c.version == active.c.version))
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+# --- runs ------------------------------------------------------------------------------------------
+
+
+def insert_run(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert a run unless its (deterministic) id exists; True when inserted."""
+    result = conn.execute(dialect.insert_ignoring_conflicts(conn, journey_runs).values(**row))
+    return bool(result.rowcount)
+
+
+def runs_of_customer(conn: Connection, workspace_id: str, customer_id: str, journey_id: str | None = None,
+                     *, active_only: bool = False, for_update: bool = False) -> list[dict[str, Any]]:
+    query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
+                                          journey_runs.c.customer_id == customer_id)
+    if journey_id is not None:
+        query = query.where(journey_runs.c.journey_id == journey_id)
+    if active_only:
+        query = query.where(journey_runs.c.status.in_(ACTIVE))
+    if for_update and dialect.name(conn) == dialect.POSTGRES:
+        query = query.with_for_update()
+    return [dict(r) for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings()]
+
+
+def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    query = sa.select(journey_runs).where(journey_runs.c.run_id == run_id)
+    if for_update and dialect.name(conn) == dialect.POSTGRES:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def save_run(conn: Connection, run_id: str, **values: Any) -> None:
+    conn.execute(journey_runs.update().where(journey_runs.c.run_id == run_id).values(**values))
+
+
+def runs_page(conn: Connection, workspace_id: str, journey_id: str, *, status: str | None, limit: int,
+              offset: int) -> list[dict[str, Any]]:
+    query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
+                                          journey_runs.c.journey_id == journey_id)
+    if status:
+        query = query.where(journey_runs.c.status == status)
+    query = query.order_by(journey_runs.c.entered_at.desc(), journey_runs.c.run_id).limit(limit).offset(offset)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def active_run_ids(conn: Connection, workspace_id: str, journey_id: str, limit: int) -> list[str]:
+    return list(conn.execute(
+        sa.select(journey_runs.c.run_id).where(journey_runs.c.workspace_id == workspace_id,
+                                               journey_runs.c.journey_id == journey_id,
+                                               journey_runs.c.status.in_(ACTIVE)).limit(limit)).scalars())
+
+
+def run_counts(conn: Connection, workspace_id: str, journey_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        sa.select(journey_runs.c.status, sa.func.count()).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id)
+        .group_by(journey_runs.c.status))
+    return {status: int(n) for status, n in rows}
+
+
+def holdout_count(conn: Connection, workspace_id: str, journey_id: str) -> tuple[int, int]:
+    """(runs in the holdout, of them converted)."""
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(journey_runs.c.converted_at)).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id,
+            journey_runs.c.holdout)).one()
+    return int(row[0]), int(row[1])
+
+
+def converted_count(conn: Connection, workspace_id: str, journey_id: str) -> tuple[int, int]:
+    """(runs not in the holdout, of them converted)."""
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(journey_runs.c.converted_at)).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id,
+            sa.not_(journey_runs.c.holdout))).one()
+    return int(row[0]), int(row[1])
+
+
+# --- steps -----------------------------------------------------------------------------------------
+
+
+def insert_steps(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_steps), list(rows))
+
+
+def step_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(journey_steps.c.node_id, journey_steps.c.outcome, sa.func.count().label("n"))
+        .where(journey_steps.c.workspace_id == workspace_id, journey_steps.c.journey_id == journey_id)
+        .group_by(journey_steps.c.node_id, journey_steps.c.outcome)).mappings()
+    return [dict(r) for r in rows]
+
+
+def steps_of_run(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        sa.select(journey_steps).where(journey_steps.c.run_id == run_id)
+        .order_by(journey_steps.c.at, journey_steps.c.id)).mappings()]
+
+
+def outbox_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(outbox.c.node_id, outbox.c.status, outbox.c.reason, sa.func.count().label("n"))
+        .where(outbox.c.workspace_id == workspace_id, outbox.c.journey_id == journey_id)
+        .group_by(outbox.c.node_id, outbox.c.status, outbox.c.reason)).mappings()
+    return [dict(r) for r in rows]
+
+
+# --- timers ----------------------------------------------------------------------------------------
+
+
+def insert_timers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_timers), list(rows))
+
+
+def delete_timers(conn: Connection, ids: Sequence[str]) -> None:
+    if ids:
+        conn.execute(journey_timers.delete().where(journey_timers.c.id.in_(list(ids))))
+
+
+def claim_due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Due timers of runs whose journey is not paused, oldest first; on PostgreSQL rows another worker
+    holds are skipped."""
+    query = (
+        sa.select(journey_timers)
+        .join(journey_runs, journey_runs.c.run_id == journey_timers.c.run_id)
+        .join(journeys, sa.and_(journeys.c.workspace_id == journey_runs.c.workspace_id,
+                                journeys.c.id == journey_runs.c.journey_id))
+        .where(journey_timers.c.due_at <= now, journeys.c.status != "paused")
+        .order_by(journey_timers.c.due_at).limit(limit)
+    )
+    if dialect.name(conn) == dialect.POSTGRES:
+        query = query.with_for_update(of=journey_timers, skip_locked=True)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def next_timer_due(conn: Connection) -> dt.datetime | None:
+    return conn.execute(sa.select(sa.func.min(journey_timers.c.due_at))).scalar_one_or_none()
+
+
+# --- signals ---------------------------------------------------------------------------------------
+
+
+def insert_signals(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        dialect.bulk_insert(conn, journey_signals, rows)
+
+
+def claim_signals(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The oldest queued signals. On PostgreSQL a worker takes only customers no other worker is
+    handling (a transaction-scoped advisory lock per customer), so one customer's signals are applied
+    in order even with several workers."""
+    query = sa.select(journey_signals).order_by(journey_signals.c.seq).limit(limit)
+    if dialect.name(conn) == dialect.POSTGRES:
+        query = query.where(sa.func.pg_try_advisory_xact_lock(
+            sa.func.hashtext("journey-customer:" + journey_signals.c.profile_id)))
+        query = query.with_for_update(skip_locked=True)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:
+    if seqs:
+        conn.execute(journey_signals.delete().where(journey_signals.c.seq.in_(list(seqs))))
+
+
+def queued_signals(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(journey_signals)).scalar_one())
+
+
+def lock_customer(conn: Connection, customer_id: str) -> None:
+    """Serialise work on one customer's runs across workers (PostgreSQL; SQLite has one writer)."""
+    if dialect.name(conn) == dialect.POSTGRES:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("journey-customer:" + customer_id))))
+
+
+# --- cursors and locations -------------------------------------------------------------------------
+
+
+def cursor(conn: Connection, workspace_id: str, journey_id: str) -> dt.datetime | None:
+    return conn.execute(sa.select(journey_cursors.c.scanned_until).where(
+        journey_cursors.c.workspace_id == workspace_id, journey_cursors.c.journey_id == journey_id)
+    ).scalar_one_or_none()
+
+
+def set_cursor(conn: Connection, workspace_id: str, journey_id: str, until: dt.datetime) -> None:
+    updated = conn.execute(journey_cursors.update().where(
+        journey_cursors.c.workspace_id == workspace_id, journey_cursors.c.journey_id == journey_id)
+        .values(scanned_until=until))
+    if not updated.rowcount:
+        conn.execute(journey_cursors.insert().values(workspace_id=workspace_id, journey_id=journey_id,
+                                                     scanned_until=until))
+
+
+def last_location(conn: Connection, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
+    return conn.execute(sa.select(customer_locations.c.properties).where(
+        customer_locations.c.workspace_id == workspace_id, customer_locations.c.profile_id == profile_id)
+    ).scalar_one_or_none()
+
+
+def set_location(conn: Connection, workspace_id: str, profile_id: str, properties: dict[str, Any],
+                 at: dt.datetime) -> None:
+    updated = conn.execute(customer_locations.update().where(
+        customer_locations.c.workspace_id == workspace_id, customer_locations.c.profile_id == profile_id,
+        customer_locations.c.at <= at).values(properties=properties, at=at))
+    if not updated.rowcount:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, customer_locations).values(
+            workspace_id=workspace_id, profile_id=profile_id, properties=properties, at=at))
+
+
+def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    ids = list(profile_ids)
+    if not ids:
+        return
+    run_ids = sa.select(journey_runs.c.run_id).where(journey_runs.c.workspace_id == workspace_id,
+                                                     journey_runs.c.customer_id.in_(ids))
+    conn.execute(journey_timers.delete().where(journey_timers.c.run_id.in_(run_ids)))
+    conn.execute(journey_steps.delete().where(journey_steps.c.run_id.in_(run_ids)))
+    conn.execute(journey_runs.delete().where(journey_runs.c.workspace_id == workspace_id,
+                                             journey_runs.c.customer_id.in_(ids)))
+    conn.execute(journey_signals.delete().where(journey_signals.c.workspace_id == workspace_id,
+                                                journey_signals.c.profile_id.in_(ids)))
+    conn.execute(customer_locations.delete().where(customer_locations.c.workspace_id == workspace_id,
+                                                   customer_locations.c.profile_id.in_(ids)))

@@ -1,0 +1,404 @@
+"""The outbox worker: decide, render, send, record — and never send one message twice.
+
+A journey's send step writes an outbox row under its deterministic id, in the same transaction as the
+run's new state. ``Outbox.dispatch`` then:
+
+1. claims due rows (``pending`` and due, or ``sending`` whose lease ran out because a worker died),
+   leasing them; on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so workers share the work;
+2. for rows not yet decided, applies the send policy (consent, unsubscribe, caps, quiet hours, channel
+   preference and fallback), renders the template in the customer's locale, and commits the decision
+   and the rendered content *before* sending: a retry resends exactly that content under the same key;
+3. sends through the channel adapter, passing the row id as idempotency key to providers that accept
+   one, and records the outcome: ``sent``; ``pending`` again with exponential backoff on a retryable
+   failure; ``failed``; or ``suppressed`` with the policy's reason;
+4. writes receipts as events on the customer's profile (``Message Sent``, ``Message Delivered``,
+   ``Message Failed``, ``Message Suppressed``; opens and clicks come from the tracking endpoints).
+
+The one gap no outbox can close: a crash after a provider accepted a message and before the outcome is
+committed. The retry then reaches the provider again with the same idempotency key, which providers
+that honour keys (NHN Cloud, Twilio, the webhook channel) drop; SMTP has no such key, so an e-mail can in
+that case arrive twice (with the same Message-ID, which mail clients de-duplicate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+from touchline.ingest.service import SystemEvent, stage_system_events
+from touchline.journeys.store import lock_customer
+from touchline.messaging import store
+from touchline.messaging.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, Skipped
+from touchline.messaging.channels.registry import INBOX, build_channels
+from touchline.messaging.links import track_links
+from touchline.messaging.policy import (
+    Cap,
+    MessageIntent,
+    PastSend,
+    PolicyConfig,
+    Recipient,
+    Suppressed,
+    decide,
+)
+from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
+from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
+from touchline.settings import Settings
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "policy_config", "receipt", "recipient_for"]
+
+log = logging.getLogger("touchline.outbox")
+
+WEBHOOK_CALL = "webhook_call"  # a journey's webhook step: a system call, not a message to a person
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    retried: int = 0
+    failed: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: DispatchReport) -> None:
+        for name in ("claimed", "sent", "suppressed", "deferred", "retried", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, n in other.by_reason.items():
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+
+
+def _time(value: str) -> dt.time:
+    return dt.time.fromisoformat(value)
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    return PolicyConfig(
+        quiet_start=_time(settings.quiet_hours_start), quiet_end=_time(settings.quiet_hours_end),
+        quiet_hours=settings.quiet_hours_mode,
+        global_cap=Cap(settings.daily_cap) if settings.daily_cap else None,
+        channel_caps={ch: Cap(n) for ch, n in settings.channel_daily_caps.items()},
+        fallback_order=tuple(settings.fallback_order), default_timezone=settings.default_timezone,
+    )
+
+
+def _granted(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        value = value.get("status")
+    return value is True or value == "granted"
+
+
+def _denied(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        value = value.get("status")
+    return value is False or value == "denied"
+
+
+def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
+                  recent: Sequence[PastSend]) -> Recipient:
+    """What the policy needs, from a profile row and its identities (oldest first)."""
+    traits = profile.get("traits") or {}
+    by_kind: dict[str, str] = {}
+    for kind, value in idents:
+        by_kind[kind] = value  # the newest identity of a kind wins
+    phone = by_kind.get("phone") or _str(traits.get("phone"))
+    handle = by_kind.get("kakao_id") or by_kind.get("whatsapp_id") or by_kind.get("line_id")
+    addresses: dict[str, str | None] = {
+        "email": by_kind.get("email") or _str(traits.get("email")),
+        "sms": phone,
+        "messenger": phone or handle,
+        "push": by_kind.get("push_token"),
+        "in_app": str(profile["id"]),
+        "webhook": str(profile["id"]),
+    }
+    consents = profile.get("consents") or {}
+    preferred = traits.get("preferred_channel") or traits.get("preferredChannel")
+    return Recipient(
+        addresses=addresses, consents=consents, timezone=profile.get("timezone"),
+        unsubscribed=_denied(consents.get("all")),
+        night_consent=_granted(consents.get("night")),
+        preferred_channels=(preferred,) if isinstance(preferred, str) and preferred in MESSAGE_CHANNELS else (),
+        recent_sends=tuple(recent),
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(workspace_id: str, key: str, channel: str, version: int, definition_json: str) -> CompiledTemplate:
+    definition = orjson.loads(definition_json)
+    return validate_template({"key": key, "channel": channel, **definition})
+
+
+class Outbox:
+    """Dispatches due outbox rows. Thread-safe to call from one runner thread per process; several
+    processes share the work on PostgreSQL."""
+
+    def __init__(self, stores: Stores, *, channels: Mapping[str, Channel] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None, http: httpx.Client | None = None) -> None:
+        self.stores = stores
+        self.settings = stores.settings
+        self.channels: dict[str, Channel] = build_channels(stores.settings, channels)
+        self.policy = policy_config(stores.settings)
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._http = http
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> set[str]:
+        return set(self.channels) | {INBOX}
+
+    # --- the loop
+
+    def dispatch(self, *, limit: int = 500, now: dt.datetime | None = None) -> DispatchReport:
+        """One round: claim up to ``limit`` due rows and carry each to an outcome."""
+        with self._lock:
+            now = now or self.clock()
+            lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
+            with self.stores.write() as conn:
+                rows = store.claim_due(conn, now, lease, limit)
+            report = DispatchReport(claimed=len(rows))
+            if not rows:
+                return report
+            by_ws: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_ws.setdefault(row["workspace_id"], []).append(row)
+            for workspace_id, batch in by_ws.items():
+                self._dispatch_workspace(workspace_id, batch, now, report)
+            return report
+
+    def _dispatch_workspace(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
+                            report: DispatchReport) -> None:
+        undecided = [r for r in rows if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL]
+        ready = [r for r in rows if r not in undecided]
+        if undecided:
+            ready += self._decide(workspace_id, undecided, now, report)
+        results: list[tuple[dict[str, Any], SendResult]] = []
+        for row in ready:
+            results.append((row, self._send(row)))
+        if results:
+            self._record(workspace_id, results, now, report)
+
+    # --- deciding and rendering
+
+    def _decide(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
+                report: DispatchReport) -> list[dict[str, Any]]:
+        """Policy + render for each row; commits the outcome; returns the rows to send (with content)."""
+        keys = {r["template"] for r in rows}
+        window = max([self.policy.global_cap.window] if self.policy.global_cap else [dt.timedelta(days=1)]
+                     + [c.window for c in self.policy.channel_caps.values()])
+        with self.stores.write() as conn:
+            for cid in sorted({r["customer_id"] for r in rows}):
+                lock_customer(conn, cid)  # caps count a customer's sends: one decider per customer
+            profiles, idents = store.recipient_rows(conn, workspace_id, sorted({r["customer_id"] for r in rows}))
+            survivors = {p["merged_into"] for p in profiles.values() if p["merged_into"]}
+            if survivors:
+                more_p, more_i = store.recipient_rows(conn, workspace_id, sorted(survivors))
+                profiles.update(more_p)
+                idents.update(more_i)
+            templates: dict[tuple[str, str], CompiledTemplate] = {}
+            for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
+                templates[(t["key"], t["channel"])] = _compiled(workspace_id, t["key"], t["channel"], t["version"],
+                                                                orjson.dumps(t["definition"]).decode())
+            recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
+                                                                         for r in rows}), now - window)
+            recent: dict[str, list[PastSend]] = {
+                cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
+            to_send: list[dict[str, Any]] = []
+            receipts: list[SystemEvent] = []
+            for row in rows:
+                cid = _canonical(profiles, row["customer_id"])
+                profile = profiles.get(cid)
+                if profile is None:  # erased meanwhile
+                    self._suppress(conn, row, "no_profile", now, report, receipts, cid)
+                    continue
+                channels_with_content = [ch for (key, ch) in templates if key == row["template"]]
+                if row["requested_channel"] == "preferred":
+                    candidates = [ch for ch in channels_with_content if ch in self.available]
+                else:
+                    candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
+                        and row["requested_channel"] in self.available else []
+                recipient = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
+                decision = decide(MessageIntent(row["kind"], candidates), recipient, now, self.policy)
+                if isinstance(decision, Suppressed):
+                    self._suppress(conn, row, decision.reason.value, now, report, receipts, cid)
+                    continue
+                if decision.deferred and decision.not_before > now:
+                    store.update_message(conn, row["id"], status="pending", next_attempt_at=decision.not_before,
+                                         reason="deferred:quiet_hours", lease_until=None, updated_at=now)
+                    report.deferred += 1
+                    continue
+                channel = decision.channel
+                try:
+                    content = self._render(templates[(row["template"], channel)], row, profile, channel)
+                except TemplateRenderError as exc:
+                    store.update_message(conn, row["id"], status="failed", reason=f"render: {exc}"[:500],
+                                         channel=channel, lease_until=None, updated_at=now)
+                    receipts.append(receipt(row, cid, "Message Failed", now, channel=channel, reason="render"))
+                    report.failed += 1
+                    continue
+                to = recipient.addresses.get(channel)
+                store.update_message(conn, row["id"], channel=channel, to_address=to, content=content,
+                                     reason=None, updated_at=now)
+                recent.setdefault(cid, []).append(PastSend(channel, now, row["kind"]))
+                to_send.append({**row, "channel": channel, "to_address": to, "content": content,
+                                "customer_id": cid})
+            stage_system_events(conn, workspace_id, receipts, now)
+        return to_send
+
+    def _suppress(self, conn: Any, row: dict[str, Any], reason: str, now: dt.datetime, report: DispatchReport,
+                  receipts: list[SystemEvent], cid: str) -> None:
+        store.update_message(conn, row["id"], status="suppressed", reason=reason, lease_until=None, updated_at=now)
+        report.suppressed += 1
+        report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
+        receipts.append(receipt(row, cid, "Message Suppressed", now, reason=reason))
+
+    def _render(self, template: CompiledTemplate, row: dict[str, Any], profile: Mapping[str, Any],
+                channel: str) -> dict[str, Any]:
+        base = self.settings.public_url.rstrip("/")
+        unsubscribe_url = f"{base}/u/{row['id']}"
+        context = dict(row["context"] or {})
+        event = context.get("event") or {}
+        variables = {
+            "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
+                        "locale": profile.get("locale"), "timezone": profile.get("timezone")},
+            "event": event,
+            "cart": event.get("cart") if isinstance(event.get("cart"), Mapping) else event,
+            "journey": context.get("journey") or {},
+            "message_id": row["id"],
+            "unsubscribe_url": unsubscribe_url,
+        }
+        locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
+        rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"))
+        content = rendered.as_dict()
+        if channel == "email" and rendered.html:
+            tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])
+            content["html"] = tracked.html
+            content["links"] = list(tracked.links)
+        content["unsubscribe_url"] = unsubscribe_url
+        return content
+
+    # --- sending
+
+    def _send(self, row: dict[str, Any]) -> SendResult:
+        if row["requested_channel"] == WEBHOOK_CALL:
+            return self._call_webhook(row)
+        channel = row["channel"]
+        if channel == INBOX:
+            return Sent(f"inbox-{row['id']}")  # written in _record, in the same transaction as the outcome
+        adapter = self.channels.get(channel)
+        if adapter is None:
+            return Failed(f"channel {channel!r} is not configured", retryable=False)
+        content = dict(row["content"])
+        message = OutboundMessage(
+            idempotency_key=row["id"], channel=channel, to=row["to_address"] or "",
+            content=RenderedContent(**{k: v for k, v in content.items()
+                                       if k in RenderedContent.__dataclass_fields__}),
+            kind=row["kind"], profile_id=row["customer_id"], unsubscribe_url=content.get("unsubscribe_url"),
+            data={"journey_id": row["journey_id"], "run_id": row["run_id"], "template": row["template"]},
+        )
+        try:
+            return adapter.send(message)
+        except Exception as exc:  # an adapter bug must not stop the loop; the row is retried
+            log.exception("channel %s raised", channel)
+            return Failed(f"{channel}: {type(exc).__name__}: {exc}", retryable=True)
+
+    def _call_webhook(self, row: dict[str, Any]) -> SendResult:
+        call = row["context"].get("webhook") or {}
+        headers = {**(call.get("headers") or {}), "Idempotency-Key": row["id"]}
+        body = call.get("rendered_body")
+        client = self._http or httpx.Client(timeout=10.0)
+        try:
+            response = client.request(call.get("method", "POST"), call["url"], headers=headers,
+                                      content=body.encode() if isinstance(body, str) else None)
+        except httpx.HTTPError as exc:
+            return Failed(f"webhook: {type(exc).__name__}: {exc}", retryable=True)
+        finally:
+            if self._http is None:
+                client.close()
+        if response.is_success:
+            return Sent(f"http-{response.status_code}")
+        return Failed(f"webhook {response.status_code}", retryable=response.status_code >= 500
+                      or response.status_code == 429)
+
+    # --- recording
+
+    def _record(self, workspace_id: str, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime,
+                report: DispatchReport) -> None:
+        receipts: list[SystemEvent] = []
+        with self.stores.write() as conn:
+            for row, result in results:
+                attempts = int(row["attempts"]) + 1
+                cid = row["customer_id"]
+                if isinstance(result, Sent):
+                    values: dict[str, Any] = {"status": "sent", "sent_at": now, "provider_id": result.provider_id,
+                                              "attempts": attempts, "lease_until": None, "updated_at": now,
+                                              "reason": None}
+                    if row["channel"] == INBOX:
+                        content = row["content"] or {}
+                        store.insert_inbox(conn, {
+                            "id": row["id"], "workspace_id": workspace_id, "profile_id": cid,
+                            "title": content.get("title") or content.get("subject"),
+                            "body": content.get("body") or content.get("text"), "url": content.get("url"),
+                            "locale": content.get("locale"), "created_at": now})
+                    if row["channel"] == INBOX or result.provider_id.startswith("dev-"):
+                        values["delivered_at"] = now
+                    store.update_message(conn, row["id"], **values)
+                    report.sent += 1
+                    if row["requested_channel"] != WEBHOOK_CALL:
+                        receipts.append(receipt(row, cid, "Message Sent", now))
+                        if "delivered_at" in values:
+                            receipts.append(receipt(row, cid, "Message Delivered", now))
+                    continue
+                retryable = isinstance(result, Failed) and result.retryable
+                reason = result.reason
+                if retryable and attempts < self.settings.outbox_max_attempts:
+                    delay = self.settings.outbox_backoff_seconds * 2 ** (attempts - 1)
+                    store.update_message(conn, row["id"], status="pending", attempts=attempts, reason=reason[:500],
+                                         next_attempt_at=now + dt.timedelta(seconds=delay), lease_until=None,
+                                         updated_at=now)
+                    report.retried += 1
+                    continue
+                status = "suppressed" if isinstance(result, Skipped) else "failed"
+                store.update_message(conn, row["id"], status=status, attempts=attempts, reason=reason[:500],
+                                     lease_until=None, updated_at=now)
+                if status == "failed":
+                    report.failed += 1
+                else:
+                    report.suppressed += 1
+                    report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
+                if row["requested_channel"] != WEBHOOK_CALL:
+                    receipts.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
+                                             now, reason=reason[:200]))
+            stage_system_events(conn, workspace_id, receipts, now)
+        self.stores.wakeup.set()
+
+
+def _canonical(profiles: Mapping[str, Mapping[str, Any]], customer_id: str) -> str:
+    seen = set()
+    while customer_id in profiles and profiles[customer_id].get("merged_into") and customer_id not in seen:
+        seen.add(customer_id)
+        customer_id = profiles[customer_id]["merged_into"]
+    return customer_id
+
+
+def receipt(row: Mapping[str, Any], customer_id: str, name: str, at: dt.datetime, **extra: Any) -> SystemEvent:
+    properties = {"message_id": row["id"], "channel": extra.pop("channel", None) or row.get("channel"),
+                  "template": row["template"], "kind": row["kind"], "journey_id": row.get("journey_id"),
+                  "run_id": row.get("run_id"), "node_id": row.get("node_id"), **extra}
+    return SystemEvent(profile_id=customer_id, event=name, properties=properties, timestamp=at,
+                       message_id=f"msg-{row['id']}-{name.split()[-1].lower()}")
+

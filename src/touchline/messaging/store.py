@@ -1,0 +1,200 @@
+"""All SQL of the messaging domain (state store): templates, the outbox, the in-app inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from touchline.store import dialect
+from touchline.store.schema import identities, inbox_messages, message_templates, outbox, profiles
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+def templates(conn: Connection, workspace_id: str, key: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(message_templates).where(message_templates.c.workspace_id == workspace_id)
+    if key is not None:
+        query = query.where(message_templates.c.key == key)
+    return [dict(r) for r in conn.execute(query.order_by(message_templates.c.key, message_templates.c.channel))
+            .mappings()]
+
+
+def template_keys(conn: Connection, workspace_id: str) -> set[str]:
+    return set(conn.execute(sa.select(message_templates.c.key).where(
+        message_templates.c.workspace_id == workspace_id).distinct()).scalars())
+
+
+def upsert_template(conn: Connection, workspace_id: str, key: str, channel: str, definition: Any,
+                    now: dt.datetime) -> int:
+    """Save a template; returns its new version."""
+    current = conn.execute(sa.select(message_templates.c.version).where(
+        message_templates.c.workspace_id == workspace_id, message_templates.c.key == key,
+        message_templates.c.channel == channel)).scalar_one_or_none()
+    if current is None:
+        conn.execute(message_templates.insert().values(workspace_id=workspace_id, key=key, channel=channel,
+                                                       version=1, definition=definition, created_at=now,
+                                                       updated_at=now))
+        return 1
+    conn.execute(message_templates.update().where(
+        message_templates.c.workspace_id == workspace_id, message_templates.c.key == key,
+        message_templates.c.channel == channel).values(version=current + 1, definition=definition, updated_at=now))
+    return current + 1
+
+
+def delete_template(conn: Connection, workspace_id: str, key: str, channel: str | None) -> int:
+    query = message_templates.delete().where(message_templates.c.workspace_id == workspace_id,
+                                             message_templates.c.key == key)
+    if channel is not None:
+        query = query.where(message_templates.c.channel == channel)
+    return int(conn.execute(query).rowcount)
+
+
+# --- recipients ------------------------------------------------------------------------------------
+
+
+def recipient_rows(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[str, str]]]]:
+    """Profiles (traits, consents, time zone, locale) and their identities (kind, value), by id."""
+    found: dict[str, dict[str, Any]] = {}
+    idents: dict[str, list[tuple[str, str]]] = {}
+    if not profile_ids:
+        return found, idents
+    for r in conn.execute(sa.select(profiles.c.id, profiles.c.traits, profiles.c.consents, profiles.c.timezone,
+                                    profiles.c.locale, profiles.c.user_id, profiles.c.merged_into)
+                          .where(profiles.c.workspace_id == workspace_id,
+                                 dialect.in_values(conn, profiles.c.id, profile_ids))).mappings():
+        found[r["id"]] = dict(r)
+    for r in conn.execute(sa.select(identities.c.profile_id, identities.c.kind, identities.c.value,
+                                    identities.c.first_seen_at)
+                          .where(identities.c.workspace_id == workspace_id,
+                                 dialect.in_values(conn, identities.c.profile_id, profile_ids))
+                          .order_by(identities.c.first_seen_at)):
+        idents.setdefault(r[0], []).append((r[1], r[2]))
+    return found, idents
+
+
+# --- outbox ----------------------------------------------------------------------------------------
+
+
+def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, outbox), list(rows))
+
+
+def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them."""
+    query = (
+        sa.select(outbox)
+        .where(sa.or_(sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+                      sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now)))
+        .order_by(outbox.c.next_attempt_at).limit(limit)
+    )
+    rows = [dict(r) for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    if rows:
+        conn.execute(outbox.update().where(outbox.c.id.in_([r["id"] for r in rows]))
+                     .values(status="sending", lease_until=lease_until, updated_at=now))
+    return rows
+
+
+def update_message(conn: Connection, message_id: str, **values: Any) -> None:
+    conn.execute(outbox.update().where(outbox.c.id == message_id).values(**values))
+
+
+def message_row(conn: Connection, message_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(outbox).where(outbox.c.id == message_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str], since: dt.datetime
+                 ) -> dict[str, list[tuple[str, dt.datetime, str]]]:
+    """(channel, sent at, kind) of messages sent to these customers since ``since``."""
+    out: dict[str, list[tuple[str, dt.datetime, str]]] = {}
+    if not customer_ids:
+        return out
+    rows = conn.execute(sa.select(outbox.c.customer_id, outbox.c.channel, outbox.c.sent_at, outbox.c.kind).where(
+        outbox.c.workspace_id == workspace_id, dialect.in_values(conn, outbox.c.customer_id, customer_ids),
+        outbox.c.sent_at >= since))
+    for cid, channel, at, kind in rows:
+        out.setdefault(cid, []).append((channel, at, kind))
+    return out
+
+
+def next_due(conn: Connection) -> dt.datetime | None:
+    return conn.execute(sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+                        ).scalar_one_or_none()
+
+
+def messages_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str] | None = None,
+                  journey_id: str | None = None, channel: str | None = None, status: str | None = None,
+                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    query = sa.select(outbox).where(outbox.c.workspace_id == workspace_id)
+    if customer_ids is not None:
+        query = query.where(dialect.in_values(conn, outbox.c.customer_id, customer_ids))
+    if journey_id:
+        query = query.where(outbox.c.journey_id == journey_id)
+    if channel:
+        query = query.where(outbox.c.channel == channel)
+    if status:
+        query = query.where(outbox.c.status == status)
+    query = query.order_by(outbox.c.created_at.desc(), outbox.c.id).limit(limit).offset(offset)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def message_stats(conn: Connection, workspace_id: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per channel and status (and reason): how many, and how many delivered, opened, clicked."""
+    query = (
+        sa.select(outbox.c.channel, outbox.c.status, outbox.c.reason, sa.func.count().label("n"),
+                  sa.func.count(outbox.c.delivered_at).label("delivered"),
+                  sa.func.count(outbox.c.opened_at).label("opened"),
+                  sa.func.count(outbox.c.clicked_at).label("clicked"))
+        .where(outbox.c.workspace_id == workspace_id)
+        .group_by(outbox.c.channel, outbox.c.status, outbox.c.reason)
+    )
+    if since is not None:
+        query = query.where(outbox.c.created_at >= since)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def mark_first(conn: Connection, message_id: str, column: str, at: dt.datetime) -> bool:
+    """Set ``opened_at`` / ``clicked_at`` / ``delivered_at`` unless already set; True the first time."""
+    col = outbox.c[column]
+    result = conn.execute(outbox.update().where(outbox.c.id == message_id, col.is_(None)).values({col: at}))
+    return bool(result.rowcount)
+
+
+def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    ids = list(profile_ids)
+    if ids:
+        conn.execute(outbox.delete().where(outbox.c.workspace_id == workspace_id, outbox.c.customer_id.in_(ids)))
+        conn.execute(inbox_messages.delete().where(inbox_messages.c.workspace_id == workspace_id,
+                                                   inbox_messages.c.profile_id.in_(ids)))
+
+
+# --- inbox -----------------------------------------------------------------------------------------
+
+
+def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(dialect.insert_ignoring_conflicts(conn, inbox_messages).values(**row))
+
+
+def inbox(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, unread_only: bool, limit: int
+          ) -> list[dict[str, Any]]:
+    query = sa.select(inbox_messages).where(inbox_messages.c.workspace_id == workspace_id,
+                                            dialect.in_values(conn, inbox_messages.c.profile_id, profile_ids))
+    if unread_only:
+        query = query.where(inbox_messages.c.read_at.is_(None))
+    query = query.order_by(inbox_messages.c.created_at.desc(), inbox_messages.c.id).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def mark_read(conn: Connection, workspace_id: str, profile_ids: Sequence[str], message_id: str,
+              at: dt.datetime) -> bool:
+    result = conn.execute(inbox_messages.update().where(
+        inbox_messages.c.workspace_id == workspace_id, inbox_messages.c.id == message_id,
+        dialect.in_values(conn, inbox_messages.c.profile_id, profile_ids),
+        inbox_messages.c.read_at.is_(None)).values(read_at=at))
+    return bool(result.rowcount)
