@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     # Journeys: how often the runner looks for due timers and queued signals when nothing woke it.
     runner_poll_seconds: float = 0.5
+    # An event older than this when it reaches the runner (an import of history, a client that was
+    # offline for days) updates runs already going but starts none.
+    journey_entry_max_age_hours: float = 24.0
     # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
     # are retried with exponential backoff up to max attempts.
     outbox_lease_seconds: float = 120.0

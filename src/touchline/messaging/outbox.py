@@ -55,7 +55,7 @@ from touchline.settings import Settings
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "policy_config", "receipt", "recipient_for"]
+__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "policy_config", "receipt", "recipient_for"]
 
 log = logging.getLogger("touchline.outbox")
 
@@ -137,6 +137,11 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def compiled_template(workspace_id: str, row: Mapping[str, Any]) -> CompiledTemplate:
+    """A stored template, compiled once per version."""
+    return _compiled(workspace_id, row["key"], row["channel"], row["version"], orjson.dumps(row["definition"]).decode())
+
+
 @functools.lru_cache(maxsize=512)
 def _compiled(workspace_id: str, key: str, channel: str, version: int, definition_json: str) -> CompiledTemplate:
     definition = orjson.loads(definition_json)
@@ -211,8 +216,7 @@ class Outbox:
                 idents.update(more_i)
             templates: dict[tuple[str, str], CompiledTemplate] = {}
             for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
-                templates[(t["key"], t["channel"])] = _compiled(workspace_id, t["key"], t["channel"], t["version"],
-                                                                orjson.dumps(t["definition"]).decode())
+                templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
             recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
                                                                          for r in rows}), now - window)
             recent: dict[str, list[PastSend]] = {
@@ -243,7 +247,7 @@ class Outbox:
                     continue
                 channel = decision.channel
                 try:
-                    content = self._render(templates[(row["template"], channel)], row, profile, channel)
+                    content = self.render(templates[(row["template"], channel)], row, profile, channel)
                 except TemplateRenderError as exc:
                     store.update_message(conn, row["id"], status="failed", reason=f"render: {exc}"[:500],
                                          channel=channel, lease_until=None, updated_at=now)
@@ -266,7 +270,7 @@ class Outbox:
         report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
         receipts.append(receipt(row, cid, "Message Suppressed", now, reason=reason))
 
-    def _render(self, template: CompiledTemplate, row: dict[str, Any], profile: Mapping[str, Any],
+    def render(self, template: CompiledTemplate, row: dict[str, Any], profile: Mapping[str, Any],
                 channel: str) -> dict[str, Any]:
         base = self.settings.public_url.rstrip("/")
         unsubscribe_url = f"{base}/u/{row['id']}"

@@ -55,6 +55,7 @@ CHANNEL_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "messenger": (("text",), ("template_code", "params")),
     "push": (("title", "body"), ("url",)),
     "in_app": (("title", "body"), ("url",)),
+    "webhook": (("text",), ()),  # the JSON or text body posted to the shop's endpoint
 }
 # Parts that end up in a header or a notification title: one line, whitespace collapsed.
 _ONE_LINE_PARTS = ("subject", "title", "url")

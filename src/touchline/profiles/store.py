@@ -362,3 +362,31 @@ def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
         events.delete().where(events.c.workspace_id == workspace_id, events.c.profile_id.in_(list(profile_ids)))
     )
     return max(result.rowcount or 0, 0)
+
+
+def set_traits(conn: Connection, workspace_id: str, profile_id: str, traits: dict[str, Any], now: dt.datetime,
+               source: str) -> bool:
+    """Write traits as of ``now`` from ``source`` (a journey step, say); last write wins, as for events."""
+    row = conn.execute(sa.select(profiles.c.traits, profiles.c.trait_meta).where(
+        profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)).first()
+    if row is None:
+        return False
+    merged, meta = dict(row[0] or {}), dict(row[1] or {})
+    for key, value in traits.items():
+        merged[key] = value
+        meta[key] = {"at": now.isoformat(), "source": source}
+    conn.execute(profiles.update().where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
+                 .values(traits=merged, trait_meta=meta, updated_at=now))
+    return True
+
+
+def profile_facts(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """id -> traits, time zone, locale, merged_into: what journey conditions and waits read."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(profile_ids)):
+        for r in conn.execute(sa.select(profiles.c.id, profiles.c.traits, profiles.c.timezone, profiles.c.locale,
+                                        profiles.c.merged_into)
+                              .where(profiles.c.workspace_id == workspace_id,
+                                     dialect.in_values(conn, profiles.c.id, chunk))).mappings():
+            out[r["id"]] = dict(r)
+    return out

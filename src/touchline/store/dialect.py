@@ -58,6 +58,14 @@ def lock_workspace_identities(conn: Connection, workspace_id: str) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("identities:" + workspace_id))))
 
 
+def state_json_text(conn: Connection, column: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[str]:
+    """A top-level key of a state-store JSON column as text (NULL when absent or JSON null)."""
+    if name(conn) == POSTGRES:
+        return sa.cast(column, postgresql.JSONB)[key].astext
+    quoted = key.replace('"', '""')
+    return sa.func.json_extract(column, f'$."{quoted}"').cast(sa.Text)
+
+
 def lock_for_claim(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
     """Rows a worker claims: ``FOR UPDATE SKIP LOCKED`` where several processes may compete."""
     if name(conn) == POSTGRES:

@@ -1,0 +1,290 @@
+"""Managing journeys: save (a new version each time), validate, publish, pause, resume, archive; runs and
+per-step counts; API triggers. The request edge owns each transaction; SQL lives in ``store``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
+from touchline.journeys import signals, store
+from touchline.journeys.definition import (
+    ConditionNode,
+    JourneyDefinition,
+    SegmentEnteredTrigger,
+    SegmentExit,
+    SegmentExitedTrigger,
+    SegmentMember,
+    SendNode,
+    parse,
+    to_json,
+)
+from touchline.journeys.runner import Runner, queue_api_trigger
+from touchline.messaging import store as message_store
+from touchline.profiles import service as profile_service
+from touchline.segments import store as segment_store
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+STATUSES = ("draft", "published", "paused", "archived")
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[str, Any]]:
+    """Problems with what a definition names outside itself: templates and segments that do not exist."""
+    problems = []
+    keys = message_store.template_keys(conn, workspace_id)
+    for i, node in enumerate(d.nodes):
+        if isinstance(node, SendNode) and node.template not in keys:
+            problems.append(field_error(f"/nodes/{i}/template", f"no message template with key {node.template!r}"))
+        if isinstance(node, ConditionNode) and isinstance(node.condition, SegmentMember) \
+                and segment_store.segment_row(conn, workspace_id, node.condition.segment_id) is None:
+            problems.append(field_error(f"/nodes/{i}/condition/segment_id",
+                                        f"unknown segment {node.condition.segment_id!r}"))
+    t = d.trigger
+    if isinstance(t, SegmentEnteredTrigger | SegmentExitedTrigger) \
+            and segment_store.segment_row(conn, workspace_id, t.segment_id) is None:
+        problems.append(field_error("/trigger/segment_id", f"unknown segment {t.segment_id!r}"))
+    for i, cond in enumerate(d.exit_on):
+        if isinstance(cond, SegmentExit) and segment_store.segment_row(conn, workspace_id, cond.segment_id) is None:
+            problems.append(field_error(f"/exit_on/{i}/segment_id", f"unknown segment {cond.segment_id!r}"))
+    return problems
+
+
+def _parse(raw: Mapping[str, Any], journey_id: str | None, version: int) -> JourneyDefinition:
+    body = dict(raw)
+    if journey_id is not None:
+        if body.get("id") not in (None, journey_id):
+            raise ValidationFailed("the definition's id does not match the journey",
+                                   [field_error("/id", f"expected {journey_id!r}")])
+        body["id"] = journey_id
+    body["version"] = version
+    return parse(body)
+
+
+def validate(stores: Stores, workspace_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a definition without saving it: structure, then what it refers to."""
+    d = _parse(raw, None, int(raw.get("version") or 1) if isinstance(raw.get("version"), int) else 1)
+    with stores.read() as conn:
+        problems = references(conn, workspace_id, d)
+    return {"valid": not problems, "problems": problems, "definition": to_json(d)}
+
+
+def _view(row: Mapping[str, Any], definition: Any | None = None) -> dict[str, Any]:
+    out = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items() if k != "workspace_id"}
+    if definition is not None:
+        out["definition"] = definition
+    return out
+
+
+def create(stores: Stores, workspace_id: str, raw: Mapping[str, Any], *, now: dt.datetime | None = None
+           ) -> dict[str, Any]:
+    now = _now(now)
+    journey_id = str(raw.get("id") or "") or f"j-{uuid.uuid4().hex[:12]}"
+    d = _parse(raw, journey_id, 1)
+    with stores.write() as conn:
+        if store.journey_row(conn, workspace_id, journey_id) is not None:
+            raise Conflict(f"journey {journey_id!r} exists; save a new version with PUT /v1/journeys/{journey_id}",
+                           [field_error("/id", "already exists")])
+        store.insert_journey(conn, workspace_id=workspace_id, id=journey_id, name=d.name, status="draft",
+                             latest_version=1, published_version=None, created_at=now, updated_at=now)
+        store.insert_version(conn, workspace_id, journey_id, 1, to_json(d), now)
+        row = store.journey_row(conn, workspace_id, journey_id)
+    assert row is not None
+    return _view(row, to_json(d))
+
+
+def save_version(stores: Stores, workspace_id: str, journey_id: str, raw: Mapping[str, Any], *,
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """A new version; the published one stays live until this one is published."""
+    now = _now(now)
+    with stores.write() as conn:
+        row = _row(conn, workspace_id, journey_id, for_update=True)
+        if row["status"] == "archived":
+            raise Conflict(f"journey {journey_id!r} is archived")
+        version = int(row["latest_version"]) + 1
+        d = _parse(raw, journey_id, version)
+        store.insert_version(conn, workspace_id, journey_id, version, to_json(d), now)
+        store.update_journey(conn, workspace_id, journey_id, latest_version=version, name=d.name, updated_at=now)
+        row = _row(conn, workspace_id, journey_id)
+    return _view(row, to_json(d))
+
+
+def _row(conn: Any, workspace_id: str, journey_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    row = store.journey_row(conn, workspace_id, journey_id, for_update=for_update)
+    if row is None:
+        raise NotFound(f"no journey {journey_id!r}")
+    return row
+
+
+def get(stores: Stores, workspace_id: str, journey_id: str, version: int | None = None) -> dict[str, Any]:
+    with stores.read() as conn:
+        row = _row(conn, workspace_id, journey_id)
+        definition = store.version_definition(conn, workspace_id, journey_id, version or row["latest_version"])
+        if definition is None:
+            raise NotFound(f"journey {journey_id!r} has no version {version}")
+    return _view(row, definition)
+
+
+def list_journeys(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        rows = store.all_journeys(conn, workspace_id)
+        out = []
+        for row in rows:
+            view = _view(row)
+            view["runs"] = store.run_counts(conn, workspace_id, row["id"])
+            out.append(view)
+    return out
+
+
+def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | None = None, *,
+            now: dt.datetime | None = None) -> dict[str, Any]:
+    """Make ``version`` (the latest by default) the one new runs enter; runs already going stay on theirs."""
+    now = _now(now)
+    with stores.write() as conn:
+        row = _row(conn, workspace_id, journey_id, for_update=True)
+        if row["status"] == "archived":
+            raise Conflict(f"journey {journey_id!r} is archived; create a new one")
+        version = version or int(row["latest_version"])
+        raw = store.version_definition(conn, workspace_id, journey_id, version)
+        if raw is None:
+            raise NotFound(f"journey {journey_id!r} has no version {version}")
+        problems = references(conn, workspace_id, parse(raw))
+        if problems:
+            raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
+        store.update_journey(conn, workspace_id, journey_id, status="published", published_version=version,
+                             updated_at=now)
+        row = _row(conn, workspace_id, journey_id)
+    signals.invalidate(stores.state)
+    return _view(row)
+
+
+def pause(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """No new entries, timers held and events ignored until resumed (published again)."""
+    return _set_status(stores, workspace_id, journey_id, "paused", ("published",), now)
+
+
+def resume(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    return _set_status(stores, workspace_id, journey_id, "published", ("paused",), now)
+
+
+def archive(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Stop for good: every active run exits with reason ``archived``."""
+    row = _set_status(stores, workspace_id, journey_id, "archived", ("draft", "published", "paused"), now)
+    row["stopped_runs"] = Runner(stores).stop_runs(workspace_id, journey_id, "archived", _now(now))
+    return row
+
+
+def _set_status(stores: Stores, workspace_id: str, journey_id: str, status: str, allowed: tuple[str, ...],
+                now: dt.datetime | None) -> dict[str, Any]:
+    with stores.write() as conn:
+        row = _row(conn, workspace_id, journey_id, for_update=True)
+        if row["status"] not in allowed:
+            raise Conflict(f"journey {journey_id!r} is {row['status']}; cannot change it to {status}",
+                           [field_error("/status", f"allowed from: {', '.join(allowed)}")])
+        store.update_journey(conn, workspace_id, journey_id, status=status, updated_at=_now(now))
+        row = _row(conn, workspace_id, journey_id)
+    signals.invalidate(stores.state)
+    return _view(row)
+
+
+def runs(stores: Stores, workspace_id: str, journey_id: str, *, status: str | None = None, limit: int = 100,
+         offset: int = 0) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        _row(conn, workspace_id, journey_id)
+        rows = store.runs_page(conn, workspace_id, journey_id, status=status, limit=limit, offset=offset)
+    return [_view({k: v for k, v in r.items() if k != "state"}) for r in rows]
+
+
+def run_detail(stores: Stores, workspace_id: str, run_id: str) -> dict[str, Any]:
+    with stores.read() as conn:
+        row = store.run_row(conn, run_id)
+        if row is None or row["workspace_id"] != workspace_id:
+            raise NotFound(f"no run {run_id!r}")
+        steps = store.steps_of_run(conn, run_id)
+        messages = [m for m in message_store.messages_page(conn, workspace_id, customer_ids=[row["customer_id"]],
+                                                           journey_id=row["journey_id"], limit=100)
+                    if m["run_id"] == run_id]
+    view = _view(row)
+    view["steps"] = [_view(s) for s in steps]
+    view["messages"] = [_view({k: v for k, v in m.items() if k not in ("context", "content")}) for m in messages]
+    return view
+
+
+def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
+    """Per step: entered, waiting now, sent, suppressed by reason, failed; per journey: runs by status,
+    conversions, and the holdout's conversion rate beside the treated group's (the lift)."""
+    with stores.read() as conn:
+        row = _row(conn, workspace_id, journey_id)
+        steps = store.step_counts(conn, workspace_id, journey_id)
+        sends = store.outbox_counts(conn, workspace_id, journey_id)
+        by_status = store.run_counts(conn, workspace_id, journey_id)
+        treated, treated_converted = store.converted_count(conn, workspace_id, journey_id)
+        held, held_converted = store.holdout_count(conn, workspace_id, journey_id)
+        shown = row["published_version"] or row["latest_version"]
+        raw = store.version_definition(conn, workspace_id, journey_id, shown)
+    nodes: dict[str, dict[str, Any]] = {}
+    d = parse(raw) if raw is not None else None
+    for node in (d.nodes if d else []):
+        nodes[node.id] = {"node_id": node.id, "type": node.type, "entered": 0, "outcomes": {}, "sent": 0,
+                          "suppressed": {}, "failed": 0, "pending": 0}
+    for s in steps:
+        n = nodes.setdefault(s["node_id"], {"node_id": s["node_id"], "type": None, "entered": 0, "outcomes": {},
+                                            "sent": 0, "suppressed": {}, "failed": 0, "pending": 0})
+        n["outcomes"][s["outcome"]] = n["outcomes"].get(s["outcome"], 0) + int(s["n"])
+        if s["outcome"] in ("entered", "waiting", "yes", "no", "exit") or s["outcome"].startswith("branch:"):
+            n["entered"] += int(s["n"])
+    for m in sends:
+        n = nodes.get(m["node_id"])
+        if n is None:
+            continue
+        if m["status"] == "sent":
+            n["sent"] += int(m["n"])
+        elif m["status"] == "suppressed":
+            n["suppressed"][m["reason"] or "unknown"] = n["suppressed"].get(m["reason"] or "unknown", 0) + int(m["n"])
+        elif m["status"] == "failed":
+            n["failed"] += int(m["n"])
+        else:
+            n["pending"] += int(m["n"])
+    for n in nodes.values():
+        n["waiting"] = 0
+    with stores.read() as conn:
+        for r in store.runs_page(conn, workspace_id, journey_id, status="waiting", limit=100_000, offset=0):
+            if r["node_id"] in nodes:
+                nodes[r["node_id"]]["waiting"] += 1
+
+    def rate(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    treated_rate, held_rate = rate(treated_converted, treated), rate(held_converted, held)
+    return {
+        "journey_id": journey_id, "status": row["status"], "published_version": row["published_version"],
+        "runs": by_status, "entered": sum(by_status.values()),
+        "converted": treated_converted + held_converted,
+        "treated": {"runs": treated, "converted": treated_converted, "rate": treated_rate},
+        "holdout": {"runs": held, "converted": held_converted, "rate": held_rate},
+        "lift": round(treated_rate - held_rate, 4) if treated_rate is not None and held_rate is not None else None,
+        "steps": list(nodes.values()),
+    }
+
+
+def trigger(stores: Stores, workspace_id: str, journey_id: str, identifier: str, properties: Mapping[str, Any],
+            key: str | None, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Start a run of an ``api``-triggered (or any published) journey for one customer. ``key`` makes the
+    call idempotent: the same key never starts a second run."""
+    now = _now(now)
+    profile_id = profile_service.resolve(stores, workspace_id, identifier)
+    key = key or uuid.uuid4().hex
+    with stores.write() as conn:
+        row = _row(conn, workspace_id, journey_id)
+        if row["status"] != "published":
+            raise Conflict(f"journey {journey_id!r} is {row['status']}, not published")
+        queue_api_trigger(conn, workspace_id, journey_id, profile_id, key, properties, now)
+    stores.wakeup.set()
+    return {"queued": True, "journey_id": journey_id, "profile_id": profile_id, "key": key}
