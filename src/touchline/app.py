@@ -17,6 +17,11 @@ from touchline.analytics.routes import router as analytics_router
 from touchline.http import JSONBody, install_error_handlers
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.writer import IngestWriter
+from touchline.journeys.routes import router as journeys_router
+from touchline.journeys.routes import runs_router
+from touchline.journeys.runner import Runner
+from touchline.messaging.routes import router as messaging_router
+from touchline.messaging.routes import tracking as tracking_router
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
@@ -79,7 +84,10 @@ class Pump:
             log.exception("final move of staged events failed; they stay staged for the next start")
 
 
-def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True,
+               run_journeys: bool | None = None) -> FastAPI:
+    """The app. ``run_pump`` runs the staging pump and live segments in a thread; ``run_journeys`` (by
+    default: with the pump) runs the journey runner and outbox in another."""
     settings = settings or (stores.settings if stores else Settings())
 
     @contextlib.asynccontextmanager
@@ -93,10 +101,15 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         pump = Pump(services.stores, settings.pump_interval_seconds) if run_pump else None
         if pump:
             pump.start()
+        runner = Runner(services.stores) if (run_pump if run_journeys is None else run_journeys) else None
+        if runner:
+            runner.start()
         try:
             yield
         finally:
             services.writer.stop()
+            if runner:
+                runner.stop()
             if pump:
                 pump.stop()
             if own_stores:
@@ -116,6 +129,10 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(profiles_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
+    app.include_router(journeys_router)
+    app.include_router(runs_router)
+    app.include_router(messaging_router)
+    app.include_router(tracking_router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -148,3 +148,11 @@ def _bearer(request: Request) -> str | None:
 def admin_principal(request: Request) -> Principal:
     """FastAPI dependency for the management API: ``Authorization: Bearer <admin token>``."""
     return authenticate(request.app.state.services.keys, _bearer(request), need="admin")
+
+
+def write_principal(request: Request) -> Principal:
+    """FastAPI dependency for what apps and the web snippet read with their write key (the in-app inbox):
+    HTTP Basic with the key as user name, or a Bearer token; an admin token works too."""
+    key = presented_write_key(request) or _bearer(request)
+    principal = authenticate(request.app.state.services.keys, key, need="write")
+    return principal

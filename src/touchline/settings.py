@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     quiet_hours_mode: Literal["defer", "suppress"] = "defer"
     daily_cap: int | None = 2
     channel_daily_caps: dict[str, int] = Field(default_factory=dict)
-    fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email")
+    # push -> messenger -> SMS -> email, and the in-app inbox as the last resort.
+    fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email", "in_app")
 
     # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
     # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).

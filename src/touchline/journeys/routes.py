@@ -1,0 +1,134 @@
+"""Management API for journeys: save versions, validate, publish, pause, resume, archive, runs, stats,
+and the API trigger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from touchline.errors import BadRequest
+from touchline.http import JSONBody, admin_principal
+from touchline.journeys import service
+from touchline.workspaces.service import Principal
+
+router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
+Admin = Annotated[Principal, Depends(admin_principal)]
+
+
+class TriggerIn(BaseModel):
+    identifier: str = Field(min_length=1, max_length=512, description="Any identifier of the customer.")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    key: str | None = Field(None, min_length=1, max_length=200, description="Idempotency key.")
+
+
+class PublishIn(BaseModel):
+    version: int | None = Field(None, ge=1)
+
+
+def _stores(request: Request) -> Any:
+    return request.app.state.services.stores
+
+
+async def _definition(request: Request) -> dict[str, Any]:
+    """A definition as JSON, or YAML with ``Content-Type: application/yaml``."""
+    raw = await request.body()
+    try:
+        if "yaml" in request.headers.get("content-type", ""):
+            body = yaml.safe_load(raw.decode("utf-8"))
+        else:
+            import orjson
+
+            body = orjson.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise BadRequest("the body is not valid JSON or YAML", [{"field": "", "reason": str(exc)[:300]}]) from exc
+    if not isinstance(body, dict):
+        raise BadRequest("a journey definition is an object", [{"field": "", "reason": "expected an object"}])
+    return body
+
+
+@router.get("", response_class=JSONBody, summary="Journeys with their run counts")
+async def list_journeys(request: Request, principal: Admin) -> JSONBody:
+    return JSONBody({"journeys": await run_in_threadpool(service.list_journeys, _stores(request),
+                                                         principal.workspace_id)})
+
+
+@router.post("", response_class=JSONBody, status_code=201, summary="Create a journey (draft, version 1)")
+async def create(request: Request, principal: Admin) -> JSONBody:
+    body = await _definition(request)
+    return JSONBody(await run_in_threadpool(service.create, _stores(request), principal.workspace_id, body),
+                    status_code=201)
+
+
+@router.post("/validate", response_class=JSONBody, summary="Check a definition without saving it")
+async def validate(request: Request, principal: Admin) -> JSONBody:
+    body = await _definition(request)
+    return JSONBody(await run_in_threadpool(service.validate, _stores(request), principal.workspace_id, body))
+
+
+@router.get("/{journey_id}", response_class=JSONBody, summary="A journey and a version of its definition")
+async def get(request: Request, principal: Admin, journey_id: str,
+              version: Annotated[int | None, Query(ge=1)] = None) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.get, _stores(request), principal.workspace_id, journey_id,
+                                            version))
+
+
+@router.put("/{journey_id}", response_class=JSONBody, summary="Save a new version")
+async def save_version(request: Request, principal: Admin, journey_id: str) -> JSONBody:
+    body = await _definition(request)
+    return JSONBody(await run_in_threadpool(service.save_version, _stores(request), principal.workspace_id,
+                                            journey_id, body))
+
+
+@router.post("/{journey_id}/publish", response_class=JSONBody, summary="New runs enter this version")
+async def publish(request: Request, principal: Admin, journey_id: str, body: PublishIn | None = None) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.publish, _stores(request), principal.workspace_id, journey_id,
+                                            body.version if body else None))
+
+
+@router.post("/{journey_id}/pause", response_class=JSONBody, summary="Hold entries, timers and events")
+async def pause(request: Request, principal: Admin, journey_id: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.pause, _stores(request), principal.workspace_id, journey_id))
+
+
+@router.post("/{journey_id}/resume", response_class=JSONBody, summary="Continue a paused journey")
+async def resume(request: Request, principal: Admin, journey_id: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.resume, _stores(request), principal.workspace_id, journey_id))
+
+
+@router.post("/{journey_id}/archive", response_class=JSONBody, summary="Stop for good; active runs exit")
+async def archive(request: Request, principal: Admin, journey_id: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.archive, _stores(request), principal.workspace_id, journey_id))
+
+
+@router.get("/{journey_id}/runs", response_class=JSONBody, summary="Runs, newest first")
+async def runs(request: Request, principal: Admin, journey_id: str,
+               status: Annotated[str | None, Query(pattern="^(active|waiting|completed|converted|exited)$")] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+    rows = await run_in_threadpool(service.runs, _stores(request), principal.workspace_id, journey_id,
+                                   status=status, limit=limit, offset=offset)
+    return JSONBody({"runs": rows})
+
+
+@router.get("/{journey_id}/stats", response_class=JSONBody,
+            summary="Per step: entered, waiting, sent, suppressed by reason; conversions and holdout lift")
+async def stats(request: Request, principal: Admin, journey_id: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.stats, _stores(request), principal.workspace_id, journey_id))
+
+
+@router.post("/{journey_id}/trigger", response_class=JSONBody, summary="Start a run for one customer")
+async def trigger(request: Request, principal: Admin, journey_id: str, body: TriggerIn) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.trigger, _stores(request), principal.workspace_id, journey_id,
+                                            body.identifier, body.properties, body.key))
+
+
+runs_router = APIRouter(prefix="/v1/runs", tags=["journeys"])
+
+
+@runs_router.get("/{run_id}", response_class=JSONBody, summary="One run: state, steps and messages")
+async def run_detail(request: Request, principal: Admin, run_id: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.run_detail, _stores(request), principal.workspace_id, run_id))

@@ -1,0 +1,131 @@
+"""Messaging HTTP: templates and previews (admin), the delivery log and statistics (admin), the in-app
+inbox (write key: apps and the web snippet read it), and the public tracking endpoints that customers'
+mail clients hit (open pixel, tracked links, unsubscribe)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from touchline.errors import NotFound
+from touchline.http import JSONBody, admin_principal, write_principal
+from touchline.messaging import service
+from touchline.workspaces.service import Principal
+
+router = APIRouter(tags=["messaging"])
+tracking = APIRouter(tags=["tracking"], include_in_schema=True)
+Admin = Annotated[Principal, Depends(admin_principal)]
+Writer = Annotated[Principal, Depends(write_principal)]
+
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+class TemplateIn(BaseModel):
+    variants: dict[str, dict[str, Any]] = Field(description="Per locale ('ko', 'en'): the channel's parts.")
+    default_locale: str = Field("ko", pattern="^[a-z]{2,3}$")
+
+
+class PreviewIn(BaseModel):
+    identifier: str = Field(min_length=1, max_length=512)
+    event: dict[str, Any] = Field(default_factory=dict, description="Trigger event properties to render with.")
+
+
+def _stores(request: Request) -> Any:
+    return request.app.state.services.stores
+
+
+@router.get("/v1/templates", response_class=JSONBody, summary="Message templates")
+async def list_templates(request: Request, principal: Admin, key: str | None = None) -> JSONBody:
+    rows = await run_in_threadpool(service.list_templates, _stores(request), principal.workspace_id, key)
+    return JSONBody({"templates": rows})
+
+
+@router.put("/v1/templates/{key}/{channel}", response_class=JSONBody,
+            summary="Save a template (validated in the sandbox now, not at send time)")
+async def save_template(request: Request, principal: Admin, key: str, channel: str, body: TemplateIn) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.save_template, _stores(request), principal.workspace_id, key,
+                                            channel, body.variants, body.default_locale))
+
+
+@router.delete("/v1/templates/{key}", response_class=JSONBody, summary="Delete a template (one channel or all)")
+async def delete_template(request: Request, principal: Admin, key: str, channel: str | None = None) -> JSONBody:
+    n = await run_in_threadpool(service.delete_template, _stores(request), principal.workspace_id, key, channel)
+    return JSONBody({"deleted": n})
+
+
+@router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody,
+             summary="Render a saved template for one customer")
+async def preview(request: Request, principal: Admin, key: str, channel: str, body: PreviewIn) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.preview, _stores(request), principal.workspace_id, key, channel,
+                                            body.identifier, body.event))
+
+
+@router.get("/v1/messages", response_class=JSONBody, summary="The delivery log, newest first")
+async def messages(request: Request, principal: Admin, identifier: str | None = None, journey_id: str | None = None,
+                   channel: str | None = None,
+                   status: Annotated[str | None, Query(pattern="^(pending|sending|sent|failed|suppressed)$")] = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+    rows = await run_in_threadpool(service.messages, _stores(request), principal.workspace_id, identifier=identifier,
+                                   journey_id=journey_id, channel=channel, status=status, limit=limit, offset=offset)
+    return JSONBody({"messages": rows})
+
+
+@router.get("/v1/messages/stats", response_class=JSONBody,
+            summary="Per channel: sent, delivered, opened, clicked, failed, suppressed by reason")
+async def message_stats(request: Request, principal: Admin) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.stats, _stores(request), principal.workspace_id))
+
+
+@router.get("/v1/inbox/{identifier}", response_class=JSONBody, summary="A customer's in-app inbox")
+async def inbox(request: Request, principal: Writer, identifier: str, unread: bool = False,
+                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.inbox, _stores(request), principal.workspace_id, identifier,
+                                            unread_only=unread, limit=limit))
+
+
+@router.post("/v1/inbox/{identifier}/{message_id}/read", response_class=JSONBody, summary="Mark as read")
+async def inbox_read(request: Request, principal: Writer, identifier: str, message_id: str) -> JSONBody:
+    changed = await run_in_threadpool(service.mark_inbox_read, _stores(request), principal.workspace_id,
+                                      identifier, message_id)
+    return JSONBody({"read": True, "changed": changed})
+
+
+@tracking.get("/t/o/{message_id}.gif", summary="Open pixel")
+async def open_pixel(request: Request, message_id: str) -> Response:
+    await run_in_threadpool(service.opened, _stores(request), message_id)
+    return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"})
+
+
+@tracking.get("/t/c/{message_id}/{index}", summary="Tracked link: records the click, redirects")
+async def click(request: Request, message_id: str, index: int) -> Response:
+    url = await run_in_threadpool(service.clicked, _stores(request), message_id, index)
+    if url is None:
+        raise NotFound("unknown link")
+    return RedirectResponse(url, status_code=302)
+
+
+@tracking.post("/u/{message_id}", summary="One-click unsubscribe (RFC 8058)")
+async def unsubscribe_post(request: Request, message_id: str) -> JSONBody:
+    done = await run_in_threadpool(service.unsubscribe, _stores(request), message_id)
+    if done is None:
+        raise NotFound("unknown message")
+    return JSONBody({"unsubscribed": True, "channel": done["channel"]})
+
+
+@tracking.get("/u/{message_id}", summary="Unsubscribe page (a confirmation button; GET changes nothing)")
+async def unsubscribe_page(message_id: str) -> HTMLResponse:
+    # Mail scanners follow links: only the POST (button or RFC 8058 one-click) unsubscribes.
+    mid = html.escape(message_id)
+    return HTMLResponse(f"""<!doctype html><html lang="ko"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>수신 거부 / Unsubscribe</title>
+<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem">
+<h1>수신 거부 / Unsubscribe</h1><p>이 채널의 광고성 메시지를 더 이상 받지 않습니다.<br>
+You will no longer receive marketing messages on this channel.</p>
+<form method="post" action="/u/{mid}"><button type="submit">수신 거부 / Unsubscribe</button></form></body></html>""")
