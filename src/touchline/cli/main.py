@@ -6,6 +6,7 @@ import typer
 
 from touchline.cli.data import import_command, profiles_app
 from touchline.cli.demo import demo
+from touchline.cli.journeys import journeys_app, templates_app, worker
 from touchline.cli.keys import keys_app, workspaces_app
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
@@ -26,6 +27,9 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(segments_app, name="segments")
 app.add_typer(report_app, name="report")
+app.add_typer(journeys_app, name="journeys")
+app.add_typer(templates_app, name="templates")
+app.command("worker")(worker)
 
 if __name__ == "__main__":
     app()

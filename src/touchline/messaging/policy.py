@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from touchline.messaging.types import MessageKind
+from touchline.messaging.types import MESSAGE_CHANNELS, MessageKind
 
 __all__ = [
     "DEFAULT_FALLBACK_ORDER",
@@ -175,6 +175,9 @@ def _order(intent: MessageIntent, recipient: Recipient, config: PolicyConfig) ->
     for channel in (*recipient.preferred_channels, *config.fallback_order):
         if channel not in order and (intent.channels is None or channel in intent.channels):
             order.append(channel)
+    # A channel the message names that neither the customer nor the fallback order lists (a webhook,
+    # or a send step pinned to one channel) comes last rather than never.
+    order += [c for c in intent.channels or () if c not in order and c in MESSAGE_CHANNELS]
     return order
 
 
