@@ -240,9 +240,7 @@ class Runner:
         customers = sorted(set(canonical.values()))
         for cid in customers:
             store.lock_customer(conn, cid)
-        runs: dict[str, list[dict[str, Any]]] = {}
-        for cid in customers:
-            runs[cid] = store.runs_of_customer(conn, workspace_id, cid, for_update=True)
+        runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
         for s in items:
             cid = canonical.get(s["profile_id"], s["profile_id"])
@@ -520,8 +518,7 @@ class Runner:
                              WEBHOOK_CALL, {"webhook": call}, now) | {"channel": "webhook"}
 
     def _write(self, conn: Connection, batch: _Batch, now: dt.datetime) -> None:
-        for row in batch.new_runs:
-            store.insert_run(conn, {k: v for k, v in row.items()})
+        store.insert_runs(conn, batch.new_runs)
         for run_id, values in batch.updates.items():
             store.save_run(conn, run_id, **values)
         store.insert_steps(conn, batch.steps)

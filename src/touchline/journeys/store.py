@@ -112,6 +112,26 @@ def runs_of_customer(conn: Connection, workspace_id: str, customer_id: str, jour
     return [dict(r) for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings()]
 
 
+def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequence[str], *, for_update: bool = False
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """Every run of these customers, by customer, oldest first (one query per 900 customers)."""
+    out: dict[str, list[dict[str, Any]]] = {cid: [] for cid in customer_ids}
+    ids = list(customer_ids)
+    for i in range(0, len(ids), 900):
+        query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
+                                              dialect.in_values(conn, journey_runs.c.customer_id, ids[i:i + 900]))
+        if for_update and dialect.name(conn) == dialect.POSTGRES:
+            query = query.with_for_update()
+        for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings():
+            out[r["customer_id"]].append(dict(r))
+    return out
+
+
+def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_runs), list(rows))
+
+
 def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = sa.select(journey_runs).where(journey_runs.c.run_id == run_id)
     if for_update and dialect.name(conn) == dialect.POSTGRES:

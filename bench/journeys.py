@@ -1,0 +1,204 @@
+"""Journey and messaging figures (issue 4), on the embedded default (or PostgreSQL with --postgres).
+
+1. trigger -> outbox latency: events go in one at a time through the ingestion path while the runner
+   runs in its thread (as in ``touchline serve``); latency is from the start of the ingest call to the
+   commit time of the outbox row the event's journey wrote (an immediate send). p50 / p99.
+2. a segment-triggered campaign: N customers enter a segment; the runner turns the ``Segment Entered``
+   events into runs and outbox rows, then the outbox decides (policy), renders (Jinja2 sandbox) and
+   "sends" (dev channel). Figures: entries per second and decisions + renders + outbox rows per second.
+3. SMTP deliveries per second to a local aiosmtpd server (one connection per message, as the adapter does).
+
+    python bench/journeys.py                 # 100k customers
+    python bench/journeys.py --customers 20000
+    python bench/journeys.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from touchline.ingest.service import ingest, parse_items
+from touchline.journeys import service as journeys
+from touchline.journeys.runner import Runner
+from touchline.messaging import service as messaging
+from touchline.segments import service as segments
+from touchline.settings import Settings
+from touchline.store.engines import Stores, open_stores
+from touchline.store.schema import outbox
+
+TEMPLATE = {"ko": {"subject": "{{ profile.traits.name }}님을 위한 쿠폰", "html":
+                   "<p>{{ profile.traits.name }}님, {{ 10000 | krw }} 할인 쿠폰입니다.</p>"
+                   "<a href=\"https://shop.example/c\">받기</a>"},
+            "en": {"subject": "A coupon for {{ profile.traits.name }}", "html": "<p>Hi</p>"}}
+
+
+def _items(rows: list[dict[str, Any]], now: dt.datetime) -> list[Any]:
+    items, rejected = parse_items(rows, received_at=now, batch_sent_at=None, default_type=None,
+                                  max_event_bytes=32_000, phone_region="KR")
+    assert not rejected, rejected[:3]
+    return items
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def latency(stores: Stores, ws: str, n: int) -> None:
+    messaging.save_template(stores, ws, "welcome", "email", TEMPLATE)
+    journeys.create(stores, ws, {
+        "id": "instant", "name": "Instant", "version": 1, "trigger": {"type": "event", "event": "Signed Up"},
+        "start": "send", "nodes": [
+            {"type": "send", "id": "send", "channel": "email", "template": "welcome", "kind": "transactional",
+             "next": "end"}, {"type": "exit", "id": "end"}]})
+    journeys.publish(stores, ws, "instant")
+    runner = Runner(stores)
+    runner.start()
+    started: dict[str, float] = {}
+    try:
+        for i in range(n):
+            now = dt.datetime.now(dt.UTC)
+            items = _items([{"type": "track", "userId": f"lat{i}", "event": "Signed Up", "messageId": f"lat-{i}",
+                             "timestamp": now.isoformat()}], now)
+            started[f"lat{i}"] = time.time()
+            ingest(stores, ws, items)
+            time.sleep(0.01)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with stores.read() as conn:
+                done = conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                                    .where(outbox.c.journey_id == "instant")).scalar_one()
+            if done >= n:
+                break
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    with stores.read() as conn:
+        from touchline.store.schema import journey_runs
+
+        rows = conn.execute(sa.select(journey_runs.c.customer_id, outbox.c.created_at)
+                            .join(outbox, outbox.c.run_id == journey_runs.c.run_id)
+                            .where(outbox.c.journey_id == "instant")).all()
+        users = dict(conn.execute(sa.text("select id, user_id from profiles")).all())
+    lat = [(created.timestamp() - started[users[cid]]) * 1000 for cid, created in rows if users.get(cid) in started]
+    print(f"trigger -> outbox ({len(lat)} events, one at a time): p50 {_pct(lat, 0.5):.1f} ms, "
+          f"p99 {_pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms   (target p99 < 100 ms)")
+
+
+def campaign(stores: Stores, ws: str, n: int) -> None:
+    """The segment and the journey exist first; then the customers arrive; the refresh that finds them
+    is the campaign's start."""
+    now = dt.datetime.now(dt.UTC)
+    messaging.save_template(stores, ws, "vip-coupon", "email", TEMPLATE)
+    seg = segments.create_segment(stores, ws, "VIP", {"type": "event", "event": "Joined VIP"}, live=False)
+    journeys.create(stores, ws, {
+        "id": "vip", "name": "VIP coupon", "version": 1,
+        "trigger": {"type": "segment_entered", "segment_id": seg["id"]},
+        "start": "send", "nodes": [
+            {"type": "send", "id": "send", "channel": "preferred", "template": "vip-coupon",
+             "kind": "advertising", "next": "end"}, {"type": "exit", "id": "end"}]})
+    journeys.publish(stores, ws, "vip")
+    t = time.perf_counter()
+    for start in range(0, n, 2000):
+        rows = [{"type": "identify", "userId": f"c{i}", "messageId": f"c-{i}", "timestamp": now.isoformat(),
+                 "traits": {"name": f"고객{i}", "email": f"c{i}@example.com", "vip": True, "locale": "ko-KR",
+                            "consent": {"email": True}}} for i in range(start, min(n, start + 2000))]
+        rows += [{"type": "track", "userId": f"c{i}", "event": "Joined VIP", "messageId": f"vip-{i}",
+                  "timestamp": now.isoformat()} for i in range(start, min(n, start + 2000))]
+        ingest(stores, ws, _items(rows, now))
+    stores.pump()
+    print(f"  (set-up: {n:,} customers identified in {time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    segments.refresh(stores, ws, [seg["id"]], now=now)
+    refresh_s = time.perf_counter() - t
+    # Noon in Seoul, so quiet hours do not defer the campaign.
+    clock = dt.datetime.combine(now.date(), dt.time(3, 0), tzinfo=dt.UTC)
+    runner = Runner(stores, clock=lambda: clock)
+    t = time.perf_counter()
+    entered = 0
+    while True:
+        n_signals, n_entered = runner.process_signals(clock)
+        entered += n_entered
+        if not n_signals:
+            break
+    enter_s = time.perf_counter() - t
+    t = time.perf_counter()
+    sent = 0
+    while True:
+        r = runner.outbox.dispatch(limit=1000, now=clock)
+        sent += r.sent
+        if not r.claimed:
+            break
+    send_s = time.perf_counter() - t
+    print(f"campaign to {n:,} customers: segment refresh {refresh_s:.1f} s; "
+          f"{entered:,} runs + outbox rows in {enter_s:.1f} s ({entered / enter_s:,.0f}/s); "
+          f"{sent:,} decisions + renders + sends in {send_s:.1f} s ({sent / send_s:,.0f}/s); "
+          f"end to end {entered / (enter_s + send_s):,.0f}/s   (target >= 5,000/s)")
+
+
+def smtp(n: int) -> None:
+    from aiosmtpd.controller import Controller
+
+    from touchline.messaging.channels import OutboundMessage, SmtpChannel, SmtpConfig
+    from touchline.messaging.types import RenderedContent
+
+    class Sink:
+        count = 0
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            Sink.count += 1
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        channel = SmtpChannel(SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="shop@example.com"))
+        t = time.perf_counter()
+        for i in range(n):
+            result = channel.send(OutboundMessage(
+                idempotency_key=f"k{i}", channel="email", to=f"c{i}@example.com", kind="transactional",
+                content=RenderedContent(locale="ko", subject="주문 확인", html="<p>감사합니다</p>", text="감사합니다")))
+            assert result.ok, result
+        elapsed = time.perf_counter() - t
+    finally:
+        controller.stop()
+    print(f"SMTP: {n} deliveries to a local aiosmtpd in {elapsed:.2f} s ({n / elapsed:,.0f}/s), "
+          f"server received {Sink.count}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument("--smtp", type=int, default=500)
+    parser.add_argument("--postgres", help="run on this PostgreSQL database (both stores) instead")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        extra: dict[str, Any] = {"database_url": args.postgres, "events_url": args.postgres} if args.postgres else {}
+        settings = Settings(data_dir=Path(tmp), dev_channels=True, daily_cap=None, **extra)
+        stores = open_stores(settings)
+        from touchline.workspaces.service import workspace_id_by_name
+
+        with stores.read() as conn:
+            ws = workspace_id_by_name(conn, "default")
+        print(f"backend: {'PostgreSQL' if args.postgres else 'embedded (SQLite + DuckDB)'}")
+        latency(stores, ws, args.latency_events)
+        campaign(stores, ws, args.customers)
+        stores.dispose()
+    smtp(args.smtp)
+
+
+if __name__ == "__main__":
+    main()
