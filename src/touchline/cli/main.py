@@ -10,6 +10,7 @@ from touchline.cli.keys import keys_app, workspaces_app
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
 from touchline.cli.serve import db_app, serve
+from touchline.cli.users import users_app
 
 app = typer.Typer(
     name="touchline",
@@ -26,6 +27,7 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(segments_app, name="segments")
 app.add_typer(report_app, name="report")
+app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":
     app()
