@@ -52,10 +52,13 @@ def test_workspaces_and_bad_arguments(env: dict[str, str]) -> None:
 
 
 def test_db_upgrade_and_status(env: dict[str, str]) -> None:
-    assert "schema version 2" in run(env, "db", "upgrade")
+    from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS
+
+    state, events = STATE_MIGRATIONS[-1].version, EVENT_MIGRATIONS[-1].version
+    assert f"state store: schema version {state}" in run(env, "db", "upgrade")
     status = orjson.loads(run(env, "db", "status", "--json"))
-    assert status["state"]["version"] == status["state"]["latest"] == 2
-    assert status["events"]["version"] == 2
+    assert status["state"]["version"] == status["state"]["latest"] == state
+    assert status["events"]["version"] == events
 
 
 def test_profiles_show_and_search(env: dict[str, str], client) -> None:

@@ -1,4 +1,4 @@
-"""The FastAPI application: tracking API, management API, and (later) the dashboard."""
+"""The FastAPI application: tracking API, management API, and the dashboard."""
 
 from __future__ import annotations
 
@@ -133,6 +133,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(runs_router)
     app.include_router(messaging_router)
     app.include_router(tracking_router)
+    from touchline.web import mount as mount_dashboard
+
+    mount_dashboard(app)  # the dashboard at /, signed in with user accounts
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     segment_live_interval_seconds: float = 2.0
     segment_full_refresh_seconds: float = 60.0
 
+    # Dashboard sign-in: a session ends after this long without a request; cookies are Secure when the
+    # request came over HTTPS (behind a proxy: X-Forwarded-Proto), or always / never when set.
+    web_session_idle_hours: float = 12.0
+    web_secure_cookies: bool | None = None
+
     host: str = "127.0.0.1"
     port: int = 8000
     # Where customers reach this server: tracked links, the open pixel and unsubscribe links point here.

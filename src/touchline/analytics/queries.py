@@ -174,6 +174,49 @@ def conversion_by(workspace_id: str, dimension: str, start: dt.datetime, end: dt
     )
 
 
+def overview(workspace_id: str, start: dt.datetime, end: dt.datetime, tz: str) -> Select:
+    """Activity in [start, end), in one scan, for four groupings: per local day in ``tz`` (``day`` set),
+    per ``channel``, per ``device_type``, and the whole period (all three NULL). Each row: ``visitors``
+    (customers with any event), ``identified`` (of those, customers with a userId), ``buyers``, ``orders``
+    and ``revenue`` (minor units)."""
+    ev = customer_events(workspace_id)
+    who = profile_snapshots.alias("who")
+    is_order = ev.c.event == ORDER
+    activity = (
+        sa.select(
+            ev.c.customer, local_period("day", ev.c.ts, tz).label("day"), ev.c.channel, ev.c.device_type,
+            who.c.user_id.is_not(None).label("identified"), is_order.label("is_order"),
+            sa.case((is_order, revenue(ev.c.properties))).label("revenue"),
+        )
+        .select_from(ev.outerjoin(who, sa.and_(who.c.workspace_id == workspace_id, who.c.profile_id == ev.c.customer)))
+        .where(_in_range(ev, start, end))
+        .cte("activity")
+    )
+    a = activity.c
+    return (
+        sa.select(
+            a.day, a.channel, a.device_type,
+            sa.func.count(sa.distinct(a.customer)).label("visitors"),
+            sa.func.count(sa.distinct(sa.case((a.identified, a.customer)))).label("identified"),
+            sa.func.count(sa.distinct(sa.case((a.is_order, a.customer)))).label("buyers"),
+            sa.func.count(sa.case((a.is_order, 1))).label("orders"),
+            sa.func.coalesce(sa.func.sum(a.revenue), 0).label("revenue"),
+        )
+        .group_by(sa.func.grouping_sets(sa.tuple_(a.day), sa.tuple_(a.channel), sa.tuple_(a.device_type),
+                                        sa.tuple_()))
+    )
+
+
+def event_names(workspace_id: str, limit: int) -> Select:
+    """The most frequent event names (track, page and screen), with how often each occurs."""
+    n = sa.func.count().label("n")
+    return (
+        sa.select(events.c.event, n)
+        .where(events.c.workspace_id == workspace_id, events.c.event.is_not(None), events.c.type.in_(_NAMED_TYPES))
+        .group_by(events.c.event).order_by(n.desc(), events.c.event).limit(limit)
+    )
+
+
 def cross_channel(workspace_id: str, start: dt.datetime, end: dt.datetime) -> Select:
     """For customers whose first order ever falls in [start, end): the channels they used up to and
     including it (``channels``, sorted, comma-separated), how many (``n``), and how many buyers each."""

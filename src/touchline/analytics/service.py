@@ -114,6 +114,68 @@ def conversion_by(stores: Stores, workspace_id: str, dimension: Literal["channel
 
 
 @dataclass(frozen=True)
+class Activity:
+    visitors: int
+    identified: int  # visitors with a userId
+    buyers: int
+    orders: int
+    revenue: int  # minor units (KRW)
+
+    @property
+    def conversion_rate(self) -> float:
+        return _rate(self.buyers, self.visitors)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """A period at a glance: totals, a row per local day (days without activity included), and a row
+    per channel and per device type."""
+
+    start: dt.datetime
+    end: dt.datetime
+    tz: str
+    total: Activity
+    days: list[tuple[dt.date, Activity]]
+    channels: dict[str, Activity]
+    devices: dict[str, Activity]
+    carts: CartAbandonment
+
+
+def overview(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetime,
+             tz: str = "Asia/Seoul") -> Overview:
+    with stores.events_conn() as conn:
+        rows = conn.execute(queries.overview(workspace_id, start, end, tz)).all()
+    carts = cart_abandonment(stores, workspace_id, start, end)
+    total, by_day, channels, devices = Activity(0, 0, 0, 0, 0), {}, {}, {}
+    for r in rows:
+        activity = Activity(int(r.visitors), int(r.identified), int(r.buyers), int(r.orders), int(r.revenue or 0))
+        if r.day is not None:
+            by_day[_as_date(r.day)] = activity
+        elif r.channel is not None:
+            channels[str(r.channel)] = activity
+        elif r.device_type is not None:
+            devices[str(r.device_type)] = activity
+        else:
+            total = activity
+    zone = ZoneInfo(tz)
+    first, last = start.astimezone(zone).date(), (end - dt.timedelta(microseconds=1)).astimezone(zone).date()
+    empty = Activity(0, 0, 0, 0, 0)
+    days = [(first + dt.timedelta(days=i), by_day.get(first + dt.timedelta(days=i), empty))
+            for i in range((last - first).days + 1)]
+    return Overview(start, end, tz, total, days, _by_visitors(channels), _by_visitors(devices), carts)
+
+
+def _by_visitors(groups: dict[str, Activity]) -> dict[str, Activity]:
+    return dict(sorted(groups.items(), key=lambda kv: (-kv[1].visitors, kv[0])))
+
+
+def event_names(stores: Stores, workspace_id: str, limit: int = 200) -> list[tuple[str, int]]:
+    """Event names in use, most frequent first (for pickers)."""
+    with stores.events_conn() as conn:
+        return [(str(r.event), int(r.n)) for r in conn.execute(queries.event_names(workspace_id, limit))]
+
+
+@dataclass(frozen=True)
 class CrossChannel:
     buyers: int  # customers whose first order falls in the range
     multi_channel: int  # of those, who used two channels or more up to that order

@@ -11,6 +11,7 @@ from touchline.cli.keys import keys_app, workspaces_app
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
 from touchline.cli.serve import db_app, serve
+from touchline.cli.users import users_app
 
 app = typer.Typer(
     name="touchline",
@@ -30,6 +31,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(templates_app, name="templates")
 app.command("worker")(worker)
+app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":
     app()

@@ -372,6 +372,36 @@ inbox_messages = sa.Table(
     sa.Index("ix_inbox_profile", "workspace_id", "profile_id", "created_at"),
 )
 
+# --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
+
+dashboard_users = sa.Table(
+    "dashboard_users",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("email", sa.Text, nullable=False, unique=True),  # lower-cased; signs in to one workspace
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("role", sa.Text, nullable=False),  # "admin" | "marketer" | "agent"
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id, PHC string
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_login_at", UTCDateTime),
+    sa.Column("disabled_at", UTCDateTime),
+)
+
+# Server-side sessions: the cookie holds a random token, the table only its SHA-256, so a copy of the
+# database signs nobody in. Deleting a row signs that browser out.
+web_sessions = sa.Table(
+    "web_sessions",
+    state_metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, sa.ForeignKey("dashboard_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_web_sessions_user", "user_id"),
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(

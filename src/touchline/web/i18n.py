@@ -1,0 +1,339 @@
+"""UI text in English and Korean, and numbers, money, dates and durations in the viewer's locale and
+time zone (Babel's CLDR data).
+
+The language comes from ``?lang=`` (remembered in a cookie), else that cookie, else the browser's
+Accept-Language; the time zone from a cookie the page's script sets from the browser, else the
+installation's default. KRW has no minor unit: an amount in minor units is whole won.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_timedelta
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LANGUAGES = ("en", "ko")
+LANG_COOKIE = "tl_lang"
+TZ_COOKIE = "tl_tz"
+
+# key: (English, Korean)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app.name": ("Touchline", "Touchline"),
+    "nav.label": ("Main", "주 메뉴"),
+    "nav.overview": ("Overview", "개요"),
+    "nav.funnels": ("Funnels", "퍼널"),
+    "nav.cohorts": ("Cohorts", "코호트"),
+    "nav.segments": ("Segments", "세그먼트"),
+    "nav.customers": ("Customers", "고객"),
+    "skip": ("Skip to content", "본문으로 건너뛰기"),
+    "lang.switch": ("Language", "언어"),
+    "signed_in_as": ("Signed in as {email} ({role})", "{email} ({role})(으)로 로그인됨"),
+    "role.admin": ("admin", "관리자"),
+    "role.marketer": ("marketer", "마케터"),
+    "role.agent": ("agent", "상담원"),
+    "logout": ("Sign out", "로그아웃"),
+    # sign-in
+    "login.title": ("Sign in", "로그인"),
+    "login.email": ("E-mail", "이메일"),
+    "login.password": ("Password", "비밀번호"),
+    "login.submit": ("Sign in", "로그인"),
+    "login.failed": ("Wrong e-mail or password.", "이메일 또는 비밀번호가 올바르지 않습니다."),
+    "login.expired": ("The form expired; please try again.", "양식이 만료되었습니다. 다시 시도해 주세요."),
+    "login.hint": ("Create an account with: touchline users add EMAIL --role marketer",
+                   "계정 만들기: touchline users add EMAIL --role marketer"),
+    "logged_out": ("You are signed out.", "로그아웃되었습니다."),
+    # periods
+    "period": ("Period", "기간"),
+    "period.7": ("Last 7 days", "최근 7일"),
+    "period.30": ("Last 30 days", "최근 30일"),
+    "period.90": ("Last 90 days", "최근 90일"),
+    "period.from": ("From", "시작일"),
+    "period.to": ("To", "종료일"),
+    "period.range": ("{start} – {end} ({tz})", "{start} – {end} ({tz})"),
+    "apply": ("Apply", "적용"),
+    # overview
+    "overview.title": ("Overview", "개요"),
+    "kpi.visitors": ("Visitors", "방문자"),
+    "kpi.identified": ("Identified customers", "식별된 고객"),
+    "kpi.conversion": ("Conversion rate", "구매 전환율"),
+    "kpi.abandonment": ("Cart abandonment", "장바구니 이탈률"),
+    "kpi.revenue": ("Revenue", "매출"),
+    "kpi.orders": ("Orders", "주문"),
+    "kpi.buyers": ("Buyers", "구매자"),
+    "kpi.identified_share": ("{pct} of visitors", "방문자의 {pct}"),
+    "kpi.buyers_of": ("{buyers} buyers", "구매자 {buyers}명"),
+    "kpi.carts_of": ("{abandoned} of {carts} carts", "장바구니 {carts}개 중 {abandoned}개"),
+    "kpi.orders_of": ("{orders} orders", "주문 {orders}건"),
+    "chart.daily": ("Visitors and buyers per day", "일별 방문자와 구매자"),
+    "chart.revenue": ("Revenue per day", "일별 매출"),
+    "chart.by_channel": ("By channel", "채널별"),
+    "chart.by_device": ("By device", "기기별"),
+    "day": ("Day", "날짜"),
+    "channel": ("Channel", "채널"),
+    "device": ("Device", "기기"),
+    "no_data": ("No events in this period.", "이 기간에는 이벤트가 없습니다."),
+    "table.data": ("Data table", "데이터 표"),
+    # funnels
+    "funnels.title": ("Funnels", "퍼널"),
+    "funnel.steps": ("Steps", "단계"),
+    "funnel.step_n": ("Step {n}", "{n}단계"),
+    "funnel.add_step": ("Add a step", "단계 추가"),
+    "funnel.remove_step": ("Remove step {n}", "{n}단계 삭제"),
+    "funnel.window": ("Conversion window (hours)", "전환 기간(시간)"),
+    "funnel.breakdown": ("Breakdown", "세분화"),
+    "funnel.breakdown.none": ("None", "없음"),
+    "funnel.breakdown.channel": ("Channel", "채널"),
+    "funnel.breakdown.device_type": ("Device", "기기"),
+    "funnel.breakdown.first_touch_source": ("First-touch source", "첫 유입 경로"),
+    "funnel.run": ("Show funnel", "퍼널 보기"),
+    "funnel.step": ("Step", "단계"),
+    "funnel.entered": ("Customers", "고객 수"),
+    "funnel.from_previous": ("From previous", "이전 단계 대비"),
+    "funnel.from_first": ("From first", "첫 단계 대비"),
+    "funnel.dropped": ("Dropped", "이탈"),
+    "funnel.median": ("Median time", "소요 시간(중앙값)"),
+    "funnel.group": ("Group: {group}", "그룹: {group}"),
+    "funnel.all": ("All customers", "전체 고객"),
+    "funnel.need_step": ("Give at least one event name.", "이벤트 이름을 하나 이상 입력하세요."),
+    "funnel.chart": ("Customers at each step", "단계별 고객 수"),
+    # cohorts
+    "cohorts.title": ("Retention cohorts", "리텐션 코호트"),
+    "cohorts.period": ("Cohort size", "코호트 단위"),
+    "cohorts.week": ("Week", "주"),
+    "cohorts.month": ("Month", "월"),
+    "cohorts.months_back": ("Months of history", "조회 기간(개월)"),
+    "cohorts.cohort_event": ("Cohort event (empty: first seen)", "코호트 기준 이벤트 (비우면 첫 방문)"),
+    "cohorts.return_event": ("Return event (empty: any event)", "재방문 기준 이벤트 (비우면 모든 이벤트)"),
+    "cohorts.cohort": ("Cohort", "코호트"),
+    "cohorts.size": ("Customers", "고객 수"),
+    "cohorts.offset_week": ("Week {n}", "{n}주 차"),
+    "cohorts.offset_month": ("Month {n}", "{n}개월 차"),
+    "cohorts.heatmap": ("Share of each cohort active in later periods", "이후 기간에 활동한 코호트 비율"),
+    "cohorts.none": ("No cohorts in this period.", "이 기간에는 코호트가 없습니다."),
+    # segments
+    "segments.title": ("Segments", "세그먼트"),
+    "segments.new": ("New segment", "새 세그먼트"),
+    "segments.none": ("No segments yet.", "아직 세그먼트가 없습니다."),
+    "segment.name": ("Name", "이름"),
+    "segment.description": ("Description", "설명"),
+    "segment.members": ("Members", "고객 수"),
+    "segment.live": ("Live", "실시간"),
+    "segment.live_help": ("Keep membership current as events arrive", "이벤트가 들어올 때마다 구성원을 갱신"),
+    "segment.version": ("Version", "버전"),
+    "segment.updated": ("Updated", "수정"),
+    "segment.refreshed": ("Refreshed", "갱신"),
+    "segment.yes": ("yes", "예"),
+    "segment.no": ("no", "아니오"),
+    "segment.edit": ("Edit", "편집"),
+    "segment.delete": ("Delete", "삭제"),
+    "segment.delete_confirm": ("Delete this segment?", "이 세그먼트를 삭제할까요?"),
+    "segment.deleted": ("Segment {name} deleted.", "세그먼트 {name}을(를) 삭제했습니다."),
+    "segment.refresh": ("Recompute now", "지금 다시 계산"),
+    "segment.refreshed_now": ("{entered} entered, {exited} left.", "{entered}명 추가, {exited}명 제외."),
+    "segment.export": ("Export CSV", "CSV 내보내기"),
+    "segment.definition": ("Definition", "정의"),
+    "segment.saved": ("Segment saved.", "세그먼트를 저장했습니다."),
+    "segment.save": ("Save segment", "세그먼트 저장"),
+    "segment.preview": ("Preview", "미리 보기"),
+    "segment.preview_count": ("{count} customers match", "조건에 맞는 고객 {count}명"),
+    "segment.preview_sample": ("A few of them", "일부 고객"),
+    "segment.invalid": ("The rule has problems:", "규칙에 문제가 있습니다:"),
+    "segment.next_page": ("Next page", "다음 페이지"),
+    "segment.no_members": ("No members.", "구성원이 없습니다."),
+    "segment.entered_at": ("Entered", "진입 시각"),
+    "builder.title": ("Rule", "규칙"),
+    "builder.mode": ("Edit with", "편집 방식"),
+    "builder.mode.builder": ("Builder", "빌더"),
+    "builder.mode.json": ("JSON", "JSON"),
+    "builder.match": ("Customers matching", "다음 조건에 맞는 고객"),
+    "builder.match.and": ("all of these conditions", "모든 조건"),
+    "builder.match.or": ("any of these conditions", "하나 이상의 조건"),
+    "builder.condition": ("Condition {n}", "조건 {n}"),
+    "builder.kind": ("Kind", "종류"),
+    "builder.kind.trait": ("Trait", "속성"),
+    "builder.kind.event": ("Did an event", "이벤트 수행"),
+    "builder.kind.no_event": ("Did not do an event", "이벤트 미수행"),
+    "builder.kind.computed": ("Computed value", "계산 값"),
+    "builder.kind.reachable": ("Reachable on", "수신 가능 채널"),
+    "builder.kind.segment": ("In segment", "세그먼트 소속"),
+    "builder.trait": ("Trait name", "속성 이름"),
+    "builder.operator": ("Operator", "연산자"),
+    "builder.value": ("Value", "값"),
+    "builder.event": ("Event name", "이벤트 이름"),
+    "builder.count_op": ("How often", "횟수 조건"),
+    "builder.count": ("Times", "횟수"),
+    "builder.within_days": ("Within the last N days (empty: ever)", "최근 N일 이내 (비우면 전체 기간)"),
+    "builder.field": ("Value", "값 종류"),
+    "builder.reach_channel": ("Channel", "채널"),
+    "builder.segment": ("Segment", "세그먼트"),
+    "builder.add": ("Add a condition", "조건 추가"),
+    "builder.remove": ("Remove condition {n}", "조건 {n} 삭제"),
+    "builder.json_help": ("The rule as JSON (see the README's Segments section).",
+                          "JSON 형식의 규칙 (README의 Segments 절 참조)."),
+    "builder.too_complex": ("This rule is nested deeper than the builder shows; edit it as JSON.",
+                            "빌더로 표시할 수 없는 규칙입니다. JSON으로 편집하세요."),
+    "builder.template": ("Start from a template", "템플릿에서 시작"),
+    "count.at_least": ("at least", "이상"),
+    "count.at_most": ("at most", "이하"),
+    "count.exactly": ("exactly", "정확히"),
+    "computed.lifetime_value": ("Lifetime value (KRW)", "누적 구매액(원)"),
+    "computed.orders_count": ("Number of orders", "주문 수"),
+    "computed.last_channel": ("Last channel", "마지막 채널"),
+    "computed.preferred_channel": ("Preferred channel", "선호 채널"),
+    # customers
+    "customers.title": ("Customers", "고객"),
+    "customers.search": ("Search by e-mail, phone, id or name", "이메일, 전화번호, ID 또는 이름으로 검색"),
+    "customers.search_button": ("Search", "검색"),
+    "customers.none": ("No customer found.", "고객을 찾지 못했습니다."),
+    "customers.recent": ("Recently active customers", "최근 활동 고객"),
+    "customer.title": ("Customer", "고객"),
+    "customer.anonymous": ("Anonymous visitor", "익명 방문자"),
+    "customer.identities": ("Identities", "식별자"),
+    "customer.kind": ("Kind", "종류"),
+    "customer.value": ("Value", "값"),
+    "customer.first_seen": ("First seen", "처음 확인"),
+    "customer.source": ("Source", "출처"),
+    "customer.traits": ("Traits", "속성"),
+    "customer.trait": ("Trait", "속성"),
+    "customer.consents": ("Consents", "수신 동의"),
+    "customer.consent.granted": ("granted", "동의"),
+    "customer.consent.denied": ("denied", "거부"),
+    "customer.consent.unknown": ("not asked", "미확인"),
+    "customer.consent.save": ("Save consents", "수신 동의 저장"),
+    "customer.consent.saved": ("Consents saved.", "수신 동의를 저장했습니다."),
+    "customer.activity": ("Activity", "활동"),
+    "customer.events": ("Events", "이벤트"),
+    "customer.last_seen": ("Last seen", "마지막 활동"),
+    "customer.timeline": ("Timeline", "타임라인"),
+    "customer.timeline_more": ("Show more", "더 보기"),
+    "customer.segments": ("Segments", "세그먼트"),
+    "customer.no_segments": ("In no segment.", "속한 세그먼트가 없습니다."),
+    "customer.merged": ("Merged profiles", "병합된 프로필"),
+    "customer.time": ("Time", "시각"),
+    "customer.event": ("Event", "이벤트"),
+    "customer.details": ("Details", "상세"),
+    "customer.conversions": ("Orders in the timeline", "타임라인의 주문"),
+    # errors
+    "error.title": ("Something is wrong", "문제가 발생했습니다"),
+    "error.forbidden": ("Your role ({role}) may not do this.", "현재 역할({role})로는 이 작업을 할 수 없습니다."),
+    "error.csrf": ("The form expired or came from another site; reload the page and try again.",
+                   "양식이 만료되었거나 다른 사이트에서 전송되었습니다. 페이지를 새로 고친 뒤 다시 시도하세요."),
+    "error.not_found": ("Not found.", "찾을 수 없습니다."),
+    "error.back": ("Back to the overview", "개요로 돌아가기"),
+}
+
+CHANNELS: dict[str, tuple[str, str]] = {
+    "web": ("Web", "웹"), "app": ("App", "앱"), "store": ("Store", "매장"), "chat": ("Chat", "채팅"),
+    "email": ("E-mail", "이메일"), "sms": ("SMS", "문자"), "messenger": ("Messenger", "메신저"),
+    "push": ("Push", "푸시"), "in_app": ("In-app", "인앱"), "server": ("Server", "서버"),
+    "mobile": ("Mobile", "모바일"), "desktop": ("Desktop", "데스크톱"), "tablet": ("Tablet", "태블릿"),
+    "pos": ("Store POS", "매장 POS"), "ios": ("iOS", "iOS"), "android": ("Android", "안드로이드"),
+    "unknown": ("Unknown", "알 수 없음"), "direct": ("Direct", "직접 유입"), "all": ("All customers", "전체 고객"),
+}
+
+
+def choose_language(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag[:2] in LANGUAGES:
+            return tag[:2]
+    return "en"
+
+
+def choose_locale(lang: str, accept_language: str | None) -> Locale:
+    """Korean UI: ko_KR. English UI: the browser's English variant (en_GB writes 1 Jun 2025), else en_US."""
+    if lang == "en":
+        for part in (accept_language or "").split(","):
+            tag = part.split(";")[0].strip()
+            if tag.lower().startswith("en-"):
+                try:
+                    return Locale.parse(tag, sep="-")
+                except (ValueError, UnknownLocaleError):
+                    continue
+        return Locale.parse("en_US")
+    return Locale.parse("ko_KR")
+
+
+def valid_zone(name: str | None, default: str) -> str:
+    if name:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return default
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """What a template needs to speak the viewer's language: ``t`` for text, the rest for values."""
+
+    lang: str
+    locale: Locale
+    tz: str
+
+    def t(self, key: str, **values: Any) -> str:
+        en, ko = MESSAGES[key]
+        text = ko if self.lang == "ko" else en
+        return text.format(**values) if values else text
+
+    def label(self, value: str | None) -> str:
+        """A channel, device type or source as the viewer reads it (unknown values as they are)."""
+        if value is None:
+            return "—"
+        pair = CHANNELS.get(value)
+        return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
+    def number(self, value: float | int | None) -> str:
+        return "—" if value is None else format_decimal(value, locale=self.locale)
+
+    def percent(self, fraction: float | None) -> str:
+        return "—" if fraction is None else format_percent(fraction, "#,##0.0%", locale=self.locale)
+
+    def krw(self, amount: float | int | None) -> str:
+        """₩12,300 in English, 12,300원 in Korean (KRW has no minor unit)."""
+        if amount is None:
+            return "—"
+        won = round(amount)
+        if self.lang == "ko":
+            return format_decimal(won, "#,##0", locale=self.locale) + "원"
+        return format_currency(won, "KRW", locale=self.locale)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    def date(self, value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.zone).date()
+        return format_date(value, fmt, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | str | None, fmt: str = "medium") -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
+
+    def duration(self, seconds: float | None) -> str:
+        if seconds is None:
+            return "—"
+        return format_timedelta(dt.timedelta(seconds=seconds), threshold=1.5, locale=self.locale)
+
+    def local_date(self, value: dt.datetime) -> dt.date:
+        return value.astimezone(self.zone).date()

@@ -1,0 +1,176 @@
+/* Touchline dashboard: partial page updates (the htmx idea in a few lines), charts, small form helpers.
+   Every page works without this file; with it, reports and searches update in place. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  // The viewer's time zone, for dates and daily buckets on the next request.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && document.cookie.split("; ").indexOf("tl_tz=" + encodeURIComponent(tz)) < 0) {
+      document.cookie = "tl_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* no Intl: the server's default zone stays */ }
+
+  function drawCharts(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll(".chart[data-figure]").forEach(function (el) {
+      var figure = JSON.parse(el.getAttribute("data-figure"));
+      window.Plotly.newPlot(el, figure.data, figure.layout, { responsive: true, displayModeBar: false });
+      el.setAttribute("data-drawn", "1");
+    });
+  }
+
+  // Fetch a page (or fragment) and put its element with the target's id in place of the target.
+  function swap(url, target, init) {
+    var current = document.querySelector(target);
+    if (!current) { window.location.href = url; return Promise.resolve(); }
+    current.setAttribute("aria-busy", "true");
+    init = init || {};
+    init.credentials = "same-origin";
+    init.headers = { "X-Partial": "1", "X-CSRF-Token": csrf() };
+    return fetch(url, init).then(function (response) {
+      if (response.status === 401 && response.headers.get("X-Login")) {
+        window.location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+        return;
+      }
+      return response.text().then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector(target) || doc.querySelector("#error");
+        if (!fresh) { window.location.href = url; return; }
+        current.replaceWith(fresh);
+        drawCharts(fresh);
+        document.dispatchEvent(new CustomEvent("touchline:swapped", { detail: { target: target } }));
+      });
+    }).catch(function () {
+      current.removeAttribute("aria-busy");
+    });
+  }
+
+  function queryOf(form) {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) { params.append(key, value); });
+    return params.toString();
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-partial]");
+    if (link && !event.metaKey && !event.ctrlKey && !event.shiftKey) {
+      event.preventDefault();
+      swap(link.href, link.getAttribute("data-partial"));
+      history.pushState(null, "", link.href);
+      return;
+    }
+    var add = event.target.closest("[data-add-row]");
+    if (add) { addRow(add.parentElement); return; }
+    var remove = event.target.closest("[data-remove-row]");
+    if (remove) {
+      var row = remove.closest("[data-row]");
+      var list = row.parentElement;
+      if (list.querySelectorAll("[data-row]").length > 1) {
+        row.remove();
+        renumber(list);
+        var form = list.closest("form");
+        if (form) form.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+    }
+  });
+
+  function addRow(container) {
+    var list = container.querySelector("[data-rows]");
+    var template = container.querySelector("template[data-row-template]");
+    var next = 0;
+    list.querySelectorAll("[name]").forEach(function (el) {
+      var m = /^c-(\d+)-/.exec(el.name);
+      if (m) next = Math.max(next, parseInt(m[1], 10) + 1);
+    });
+    var html = template.innerHTML.replace(/__i__/g, String(next));
+    list.insertAdjacentHTML("beforeend", html);
+    renumber(list);
+    var added = list.lastElementChild;
+    var field = added.querySelector("input:not([type=hidden]), select");
+    if (field) field.focus();
+  }
+
+  function renumber(list) {
+    list.querySelectorAll(":scope > [data-row]").forEach(function (row, k) {
+      row.querySelectorAll("[data-tpl]").forEach(function (el) {
+        el.textContent = el.getAttribute("data-tpl").replace("__n__", String(k + 1));
+      });
+      row.querySelectorAll("[data-tpl-aria]").forEach(function (el) {
+        el.setAttribute("aria-label", el.getAttribute("data-tpl-aria").replace("__n__", String(k + 1)));
+      });
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); return; }
+    if (form.id === "segment-form" && event.submitter && event.submitter.hasAttribute("data-preview-button")) {
+      event.preventDefault();
+      preview(form);
+      return;
+    }
+    var target = form.getAttribute("data-partial");
+    if (target && (form.method || "get").toLowerCase() === "get") {
+      event.preventDefault();
+      var url = (form.getAttribute("action") || location.pathname) + "?" + queryOf(form);
+      swap(url, target);
+      history.pushState(null, "", url);
+    }
+  });
+
+  // Search as you type.
+  var typingTimer = null;
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (input.hasAttribute && input.hasAttribute("data-autosubmit-input")) {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { input.form.requestSubmit(); }, 300);
+    }
+  });
+
+  // The segment editor: fields per condition kind, builder / JSON panes, live count preview.
+  var previewTimer = null;
+  function preview(form) {
+    return swap(form.getAttribute("data-preview"), "#preview", { method: "POST", body: new FormData(form) });
+  }
+  function editorChanged(event) {
+    var form = event.target.closest && event.target.closest("#segment-form");
+    if (!form) return;
+    if (event.target.hasAttribute("data-kind-select")) {
+      event.target.closest(".cond-fields").setAttribute("data-kind", event.target.value);
+    }
+    if (event.target.name === "mode") {
+      form.setAttribute("data-mode", event.target.value);
+      var json = form.querySelector("#definition-json");
+      var latest = document.querySelector("#preview template[data-definition]");
+      if (event.target.value === "json" && latest && latest.innerHTML.trim()) {
+        json.value = latest.content.textContent.trim();
+      }
+    }
+    if (event.target.name === "name" || event.target.name === "description") return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () { preview(form); }, 400);
+  }
+  document.addEventListener("input", editorChanged);
+  document.addEventListener("change", editorChanged);
+
+  window.addEventListener("popstate", function () { window.location.reload(); });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawCharts(document);
+    var form = document.getElementById("segment-form");
+    if (form) {
+      var checked = form.querySelector('input[name="mode"]:checked');
+      form.setAttribute("data-mode", checked ? checked.value : "builder");
+      preview(form);
+    }
+  });
+})();
