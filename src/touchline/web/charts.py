@@ -94,11 +94,12 @@ def cohorts(f: Formatter, rows: Sequence[Cohort], period: str) -> dict[str, Any]
     offset_key = "cohorts.offset_week" if period == "week" else "cohorts.offset_month"
     labels = [f.date(c.start, "yyyy-MM-dd" if period == "week" else "yyyy-MM") for c in rows]
     z = [list(c.percent) + [None] * (width - len(c.percent)) for c in rows]
+    text = [[f"{p:.0f}%" for p in c.percent] + [""] * (width - len(c.percent)) for c in rows]
     return {
         "data": [{
-            "type": "heatmap", "z": z, "x": [f.t(offset_key, n=k) for k in range(width)], "y": labels,
-            "colorscale": "Blues", "zmin": 0, "zmax": 100, "xgap": 2, "ygap": 2,
-            "texttemplate": "%{z:.0f}%", "hovertemplate": "%{y} · %{x}: %{z:.1f}%<extra></extra>",
+            "type": "heatmap", "z": z, "text": text, "x": [f.t(offset_key, n=k) for k in range(width)], "y": labels,
+            "colorscale": [[0, "#eff6ff"], [0.5, "#6aa5e3"], [1, "#0b3d75"]], "zmin": 0, "zmax": 100,
+            "xgap": 2, "ygap": 2, "texttemplate": "%{text}", "hovertemplate": "%{y} · %{x}: %{z:.1f}%<extra></extra>",
             "colorbar": {"ticksuffix": "%", "thickness": 12},
         }],
         "layout": _layout(f, height=max(240, 60 + 34 * len(rows)), hovermode="closest",

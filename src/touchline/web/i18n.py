@@ -330,6 +330,8 @@ class Formatter:
                 return value
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
+        if self.lang == "ko" and fmt == "short":
+            fmt = "yyyy. M. d. HH:mm"  # CLDR's Korean short form has a 12-hour clock marked "PM"
         return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
 
     def duration(self, seconds: float | None) -> str:

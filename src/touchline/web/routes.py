@@ -390,7 +390,7 @@ async def customer_search(request: Request) -> Response:
     return render(request, "customers.html", q=q, customers=rows)
 
 
-TIMELINE_STEP = 100
+TIMELINE_STEP = 50
 
 
 @page("/customers/{profile_id}", permission="customers.view")
