@@ -43,7 +43,8 @@ def daily_visitors(f: Formatter, o: Overview) -> dict[str, Any]:
             {"type": "scatter", "mode": "lines+markers", "name": f.t("kpi.buyers"), "x": days,
              "y": [a.buyers for _, a in o.days], "line": {"color": PALETTE[1], "width": 2}, "marker": {"size": 4}},
         ],
-        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb", "automargin": True}),
+        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb",
+                                    "automargin": True}),
     }
 
 
