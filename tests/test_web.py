@@ -183,3 +183,21 @@ def test_users_cli(settings: Settings) -> None:
     listed = orjson.loads(runner.invoke(app, ["users", "list", "--json"], env=env).stdout)
     assert [(u["email"], u["role"], u["workspace"]) for u in listed] == [("kim@example.com", "agent", "default")]
     assert runner.invoke(app, ["users", "disable", "kim@example.com"], env=env).exit_code == 0
+
+
+def test_migration_4_adds_the_dashboard_tables(stores: Stores) -> None:
+    """A store made before the dashboard (stamped 2) gets its users and sessions tables on upgrade."""
+    import sqlalchemy as sa
+
+    from touchline.store.migrations import STATE_MIGRATIONS, current_version, schema_versions, upgrade
+    from touchline.store.schema import dashboard_users, web_sessions
+
+    with stores.state.begin() as conn:
+        web_sessions.drop(conn)
+        dashboard_users.drop(conn)
+        conn.execute(schema_versions.update().where(schema_versions.c.store == "state").values(version=2))
+    assert upgrade(stores)["state"] == (2, STATE_MIGRATIONS[-1].version)
+    with stores.state.begin() as conn:
+        assert current_version(conn, "state") == STATE_MIGRATIONS[-1].version
+        assert set(sa.inspect(conn).get_table_names()) >= {"dashboard_users", "web_sessions"}
+    add_user(stores, "after@example.com", "admin")

@@ -22,6 +22,7 @@ from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
+from touchline.web import mount as mount_dashboard
 from touchline.workspaces.service import KeyResolver
 
 log = logging.getLogger("touchline.app")
@@ -116,8 +117,6 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(profiles_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
-    from touchline.web import mount as mount_dashboard
-
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
 
     @app.get("/health", tags=["ops"], summary="Liveness")
