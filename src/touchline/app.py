@@ -27,6 +27,7 @@ from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
+from touchline.web import mount as mount_dashboard
 from touchline.workspaces.service import KeyResolver
 
 log = logging.getLogger("touchline.app")
@@ -133,8 +134,6 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(runs_router)
     app.include_router(messaging_router)
     app.include_router(tracking_router)
-    from touchline.web import mount as mount_dashboard
-
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
 
     @app.get("/health", tags=["ops"], summary="Liveness")

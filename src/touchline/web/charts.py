@@ -16,9 +16,10 @@ _FONT = {"family": "system-ui, 'Noto Sans CJK KR', 'Noto Sans KR', sans-serif", 
 
 def _layout(f: Formatter, **extra: Any) -> dict[str, Any]:
     layout = {
-        "font": _FONT, "margin": {"l": 56, "r": 16, "t": 8, "b": 40}, "height": 300,
+        "font": _FONT, "margin": {"l": 56, "r": 16, "t": 32, "b": 40}, "height": 300,
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-        "legend": {"orientation": "h", "y": -0.18}, "separators": _separators(f), "hovermode": "x unified",
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
+        "separators": _separators(f), "hovermode": "x unified",
         "xaxis": {"gridcolor": "#e4e7eb", "automargin": True}, "yaxis": {"gridcolor": "#e4e7eb", "rangemode": "tozero",
                                                                           "automargin": True},
     }
@@ -42,7 +43,8 @@ def daily_visitors(f: Formatter, o: Overview) -> dict[str, Any]:
             {"type": "scatter", "mode": "lines+markers", "name": f.t("kpi.buyers"), "x": days,
              "y": [a.buyers for _, a in o.days], "line": {"color": PALETTE[1], "width": 2}, "marker": {"size": 4}},
         ],
-        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb"}),
+        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb",
+                                    "automargin": True}),
     }
 
 
@@ -54,8 +56,9 @@ def daily_revenue(f: Formatter, o: Overview) -> dict[str, Any]:
         "data": [{"type": "bar", "name": f.t("kpi.revenue"), "x": days, "y": [a.revenue for _, a in o.days],
                   "marker": {"color": PALETTE[2]},
                   "hovertemplate": ("%{y:,.0f}원" if f.lang == "ko" else "₩%{y:,.0f}") + "<extra></extra>"}],
-        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat}, yaxis={**money, "rangemode": "tozero"},
-                          showlegend=False),
+        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat},
+                          yaxis={**money, "rangemode": "tozero", "automargin": True, "gridcolor": "#e4e7eb"},
+                          showlegend=False, margin={"l": 56, "r": 16, "t": 8, "b": 40}),
     }
 
 
@@ -71,7 +74,7 @@ def by_group(f: Formatter, groups: dict[str, Any]) -> dict[str, Any]:
         ],
         "layout": _layout(f, barmode="group", height=max(200, 60 + 56 * len(names)), hovermode="y unified",
                           yaxis={"autorange": "reversed", "automargin": True},
-                          margin={"l": 8, "r": 16, "t": 8, "b": 40}),
+                          margin={"l": 8, "r": 16, "t": 32, "b": 32}),
     }
 
 
@@ -92,11 +95,12 @@ def cohorts(f: Formatter, rows: Sequence[Cohort], period: str) -> dict[str, Any]
     offset_key = "cohorts.offset_week" if period == "week" else "cohorts.offset_month"
     labels = [f.date(c.start, "yyyy-MM-dd" if period == "week" else "yyyy-MM") for c in rows]
     z = [list(c.percent) + [None] * (width - len(c.percent)) for c in rows]
+    text = [[f"{p:.0f}%" for p in c.percent] + [""] * (width - len(c.percent)) for c in rows]
     return {
         "data": [{
-            "type": "heatmap", "z": z, "x": [f.t(offset_key, n=k) for k in range(width)], "y": labels,
-            "colorscale": "Blues", "zmin": 0, "zmax": 100, "xgap": 2, "ygap": 2,
-            "texttemplate": "%{z:.0f}%", "hovertemplate": "%{y} · %{x}: %{z:.1f}%<extra></extra>",
+            "type": "heatmap", "z": z, "text": text, "x": [f.t(offset_key, n=k) for k in range(width)], "y": labels,
+            "colorscale": [[0, "#eff6ff"], [0.5, "#6aa5e3"], [1, "#0b3d75"]], "zmin": 0, "zmax": 100,
+            "xgap": 2, "ygap": 2, "texttemplate": "%{text}", "hovertemplate": "%{y} · %{x}: %{z:.1f}%<extra></extra>",
             "colorbar": {"ticksuffix": "%", "thickness": 12},
         }],
         "layout": _layout(f, height=max(240, 60 + 34 * len(rows)), hovermode="closest",

@@ -152,7 +152,15 @@ def node_to_row(node: Mapping[str, Any]) -> Row | None:
 
 
 def builder_of(definition: Mapping[str, Any]) -> Builder | None:
-    """The builder showing a stored definition (one level of and/or over simple conditions), or None."""
+    """The builder showing a definition (one level of and/or over simple conditions), or None (also for a
+    malformed one: validation reports that)."""
+    try:
+        return _builder_of(definition)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _builder_of(definition: Mapping[str, Any]) -> Builder | None:
     if definition.get("type") in ("and", "or"):
         rows = [node_to_row(child) for child in definition.get("children", [])]
         if all(r is not None for r in rows):

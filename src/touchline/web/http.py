@@ -20,7 +20,16 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import Forbidden, NotFound, TouchlineError
 from touchline.web import auth
-from touchline.web.i18n import LANG_COOKIE, LANGUAGES, TZ_COOKIE, Formatter, choose_language, choose_locale, valid_zone
+from touchline.web.i18n import (
+    LANG_COOKIE,
+    LANGUAGES,
+    MESSAGES,
+    TZ_COOKIE,
+    Formatter,
+    choose_language,
+    choose_locale,
+    valid_zone,
+)
 
 log = logging.getLogger("touchline.web")
 
@@ -194,8 +203,6 @@ def _lang_url(request: Request, lang: str) -> str:
 
 def _done_message(request: Request, f: Formatter) -> str | None:
     """A confirmation after a redirect (``?done=segment.saved``): only known message keys are shown."""
-    from touchline.web.i18n import MESSAGES
-
     key = request.query_params.get("done")
     if key not in MESSAGES or not key.endswith((".saved", ".deleted", "logged_out", ".refreshed_now")):
         return None

@@ -177,6 +177,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "JSON 형식의 규칙 (README의 Segments 절 참조)."),
     "builder.too_complex": ("This rule is nested deeper than the builder shows; edit it as JSON.",
                             "빌더로 표시할 수 없는 규칙입니다. JSON으로 편집하세요."),
+    "builder.empty": ("Add a condition to see how many customers match.",
+                      "조건을 추가하면 해당하는 고객 수가 표시됩니다."),
     "builder.template": ("Start from a template", "템플릿에서 시작"),
     "count.at_least": ("at least", "이상"),
     "count.at_most": ("at most", "이하"),
@@ -328,6 +330,8 @@ class Formatter:
                 return value
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
+        if self.lang == "ko" and fmt == "short":
+            fmt = "yyyy. M. d. HH:mm"  # CLDR's Korean short form has a 12-hour clock marked "PM"
         return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
 
     def duration(self, seconds: float | None) -> str:

@@ -27,7 +27,6 @@ from touchline.web import auth, charts, forms
 from touchline.web.http import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
-    NAV,
     SESSION_COOKIE,
     formatter,
     page,
@@ -106,9 +105,8 @@ async def logout(request: Request) -> Response:
 
 @page("/", permission="customers.view")
 async def home(request: Request) -> Response:
-    """The first page the user may open: the overview for marketers, customers for agents."""
-    user = viewer(request)
-    return redirect(next(item.path for item in NAV if user.can(item.permission)))
+    """The overview for those who read reports; customers for agents."""
+    return redirect("/overview" if viewer(request).can("reports.view") else "/customers")
 
 
 # --- periods -----------------------------------------------------------------------------------------
@@ -289,6 +287,8 @@ def _problems(exc: TouchlineError) -> list[dict[str, Any]]:
 async def segment_preview(request: Request) -> Response:
     """The live count under the builder: a fragment (``#preview``) for the page's script to swap in."""
     form = await request.form()
+    if form.get("mode") != "json" and forms.definition_of(forms.builder_from_form(form)) is None:
+        return render(request, "_preview.html", errors=None, result=None, definition_json="", empty=True)
     try:
         definition, _builder, _mode = _definition_from(form)
         result = await run_in_threadpool(segments.preview, _stores(request), viewer(request).workspace_id,
@@ -390,7 +390,7 @@ async def customer_search(request: Request) -> Response:
     return render(request, "customers.html", q=q, customers=rows)
 
 
-TIMELINE_STEP = 100
+TIMELINE_STEP = 50
 
 
 @page("/customers/{profile_id}", permission="customers.view")

@@ -21,6 +21,10 @@
     if (!window.Plotly) return;
     root.querySelectorAll(".chart[data-figure]").forEach(function (el) {
       var figure = JSON.parse(el.getAttribute("data-figure"));
+      // The box keeps the figure's height; plotly fills its width, and follows it when the window resizes.
+      el.style.height = (figure.layout.height || 300) + "px";
+      delete figure.layout.height;
+      figure.layout.autosize = true;
       window.Plotly.newPlot(el, figure.data, figure.layout, { responsive: true, displayModeBar: false });
       el.setAttribute("data-drawn", "1");
     });
