@@ -55,7 +55,7 @@ def test_db_upgrade_and_status(env: dict[str, str]) -> None:
     assert "schema version 2" in run(env, "db", "upgrade")
     status = orjson.loads(run(env, "db", "status", "--json"))
     assert status["state"]["version"] == status["state"]["latest"] == 2
-    assert status["events"]["version"] == 2
+    assert status["events"]["version"] == 3  # migration 3: PostgreSQL event indexes
 
 
 def test_profiles_show_and_search(env: dict[str, str], client) -> None:

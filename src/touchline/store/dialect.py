@@ -73,6 +73,8 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_seq ON events (seq)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_profile_ts ON events (workspace_id, profile_id, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_ts ON events (workspace_id, timestamp)",
+            # funnel steps, segment event conditions, RFM: the events of one name in a time range
+            "CREATE INDEX IF NOT EXISTS ix_events_ws_event_ts ON events (workspace_id, event, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_message ON events (workspace_id, message_id)",
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_profile_snapshots_id ON profile_snapshots (profile_id)",
             "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_canonical "
@@ -336,6 +338,21 @@ def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], 
         result = conn.execute(table.delete().where(column.in_(values[i : i + 500])))
         total += max(result.rowcount or 0, 0)
     return total
+
+
+# --- CTEs in analytics and segment queries ------------------------------------------------------------
+
+
+def inline_cte(cte: sa.CTE) -> sa.CTE:
+    """A CTE that every use reads afresh, so that each use's filters reach the table scan (and its
+    indexes and statistics). PostgreSQL otherwise materialises a CTE used more than once, and estimates
+    the materialised rows blind; DuckDB decides for itself and reads the same SQL without the hint."""
+    return cte.prefix_with("NOT MATERIALIZED", dialect="postgresql")
+
+
+def materialized_cte(cte: sa.CTE) -> sa.CTE:
+    """A CTE computed once however often the statement reads it (both engines take the hint)."""
+    return cte.prefix_with("MATERIALIZED", dialect="postgresql").prefix_with("MATERIALIZED", dialect="duckdb")
 
 
 # --- analytics expressions ----------------------------------------------------------------------------
