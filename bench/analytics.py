@@ -75,7 +75,7 @@ CHUNK_ROWS = 250_000
 RUNS = 3
 TIMED_OUT = "timed out"
 TARGET_SECONDS, TARGET_RATIO, TARGET_LIVE_MS = 2.0, 1.5, 1.0
-RUN_DB, CACHE_DB = "touchline_bench_analytics", "touchline_bench_analytics_cache"
+RUN_DB = "touchline_bench_analytics"
 
 FUNNEL_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Payment Info Entered", "Order Completed"]
 FUNNEL_WINDOW = dt.timedelta(days=7)
@@ -635,6 +635,11 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
 # --- main --------------------------------------------------------------------------------------------------
 
 
+def cache_db(args: argparse.Namespace) -> str:
+    """The PostgreSQL database that --data keeps the built data in (one per size and seed)."""
+    return f"{RUN_DB}_cache_{args.events}_{args.profiles}_{args.seed}"
+
+
 def _person(fields: dict[str, Any]) -> Person:
     person = Person(fields["profile_id"], fields["created_at"])
     for k, v in fields.items():
@@ -660,8 +665,8 @@ def _cache_matches(cache: Path, args: argparse.Namespace) -> dict[str, Any] | No
 
 
 def build_cache(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
-    """Build the data once into ``cache`` (the embedded data directory, a PostgreSQL database named
-    CACHE_DB, the live-membership sample) for later runs to copy."""
+    """Build the data once into ``cache`` (the embedded data directory, the live-membership sample)
+    and the PostgreSQL database ``cache_db(args)``, for later runs to copy."""
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     duck = pg = None
@@ -672,7 +677,7 @@ def build_cache(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
             with duck.read() as conn:
                 duck_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
         if args.postgres:
-            args.pg_url = fresh_postgres(args.postgres, CACHE_DB)
+            args.pg_url = fresh_postgres(args.postgres, cache_db(args))
             pg = open_stores(Settings(database_url=args.pg_url, events_url=args.pg_url, data_dir=cache / "pg"))
             with pg.read() as conn:
                 pg_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
@@ -708,7 +713,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
     parser.add_argument("--data", type=Path,
                         help="build the data once into this directory (and, with --postgres, a database "
-                             f"'{CACHE_DB}'), and on later runs with the same options start from a copy of it")
+                             f"'{RUN_DB}_cache_<events>_<profiles>_<seed>'), and on later runs with the same "
+                             "options start from a copy of it")
     args = parser.parse_args()
     args.pg_url = None
 
@@ -730,11 +736,11 @@ def main() -> None:
             open_stores(Settings(data_dir=args.data / "embedded")).dispose()
             shutil.copytree(args.data / "embedded", tmp / "embedded")
         if args.postgres:
-            cache_url = args.postgres.rsplit("/", 1)[0] + "/" + CACHE_DB
+            cache_url = args.postgres.rsplit("/", 1)[0] + "/" + cache_db(args)
             open_stores(Settings(database_url=cache_url, events_url=cache_url, data_dir=tmp / "pg")).dispose()
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{CACHE_DB}"')
+                conn.execute(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{cache_db(args)}"')
     duck = pg = None
     duck_ws = pg_ws = ""
     try:

@@ -232,7 +232,8 @@ class _Compiler:
         if operator == "contains":
             member = d.json_array_has(v, sa.literal(_kind_of(value)), self.needle(value))
             if isinstance(value, str):
-                substring = sa.and_(kind == "string", sa.func.strpos(d.json_text(v), sa.bindparam(None, value)) > 0)
+                found = sa.func.strpos(d.json_text(v), sa.bindparam(None, value)) > 0
+                substring = sa.and_(d.json_is(v, "string"), found)
                 return sa.or_(_bool(substring), member)
             return member
         if operator == ">":
@@ -243,7 +244,7 @@ class _Compiler:
             return d.json_number(v).between(_num(value[0]), _num(value[1]))
         if operator == "exists":
             return sa.and_(kind.is_not(None), kind != "null")
-        ts = d.iso_timestamp(sa.case((kind == "string", d.json_text(v))))
+        ts = d.iso_timestamp(sa.case((d.json_is(v, "string"), d.json_text(v))))
         cutoff = _at(self.now - dt.timedelta(days=value))
         if operator == "within_last_days":
             return sa.and_(ts >= cutoff, ts <= _at(self.now))
@@ -260,9 +261,9 @@ class _Compiler:
 
     def equals(self, v: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
         if isinstance(value, bool):
-            return sa.and_(d.json_kind(v) == "boolean", d.json_text(v) == self.needle(value))
+            return sa.and_(d.json_is(v, "boolean"), d.json_text(v) == self.needle(value))
         if isinstance(value, str):
-            return sa.and_(d.json_kind(v) == "string", d.json_text(v) == self.needle(value))
+            return d.json_is_string(v, self.needle(value))
         return d.json_number(v) == _num(value)
 
     def compare(self, expr: sa.ColumnElement[Any], cmp: Comparison | Any, *, text: bool = False
@@ -336,8 +337,8 @@ class _Compiler:
                 b.c.timestamp >= a.c.timestamp, b.c.timestamp <= d.plus_hours(a.c.timestamp, hours)]
         if node.key is not None:
             ka, kb = d.json_value(a.c.properties, node.key), d.json_value(b.c.properties, node.key)
-            first.append(d.json_kind(ka) == "string")
-            then += [d.json_kind(kb) == "string", d.json_text(kb) == d.json_text(ka)]
+            first.append(d.json_is(ka, "string"))
+            then += [d.json_is(kb, "string"), d.json_text(kb) == d.json_text(ka)]
         followed = sa.exists(sa.select(sa.literal_column("1")).select_from(b).where(*then))
         sub = self.grouped(sa.select(a.c.customer_id).where(*first, sa.not_(followed)).group_by(a.c.customer_id))
         return sub.c.customer_id.is_not(None)
@@ -412,14 +413,14 @@ class _Compiler:
 
     def reachable(self, node: Reachable) -> sa.ColumnElement[bool]:
         status = d.json_value(d.json_value(self.profile.c.consents, node.channel), "status")
-        granted = sa.and_(d.json_kind(status) == "string", d.json_text(status) == "granted")
+        granted = d.json_is_string(status, sa.bindparam(None, "granted", type_=sa.Text()))
         names = ADDRESS_TRAITS[node.channel]
         if not names:
             return granted
         addresses = []
         for name in names:
             v = d.json_value(self.profile.c.traits, name)
-            addresses.append(_bool(sa.and_(d.json_kind(v) == "string", d.json_text(v) != "")))
+            addresses.append(_bool(sa.and_(d.json_is(v, "string"), d.json_text(v) != "")))
         return sa.and_(granted, sa.or_(*addresses))
 
 

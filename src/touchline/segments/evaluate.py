@@ -269,6 +269,7 @@ class _Evaluator:
         self.context = context
         self.history = [e for e in customer.events if e["timestamp"] <= now]
         self._named: dict[str, list[Mapping[str, Any]]] | None = None
+        self._rfm: Any = _MISSING  # this customer's RFM measures, once computed
 
     def named(self, name: str) -> list[Mapping[str, Any]]:
         """The history's events called ``name`` (indexed on first use)."""
@@ -368,7 +369,9 @@ class _Evaluator:
     def rfm(self, node: Rfm) -> bool:
         if self.context is None:
             raise ValueError("an rfm condition needs a Context (Context.build over the workspace's customers)")
-        m = rfm_measures(self.customer, self.now)
+        if self._rfm is _MISSING:
+            self._rfm = rfm_measures(self.customer, self.now)
+        m = self._rfm
         if m is None:
             return False
         scores = {"recency": quintile(self.context.recency, m.recency),

@@ -182,7 +182,7 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
     for segment in targets:
         query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
         with stores.events_conn() as econn:
-            wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars())
+            wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars().all())
         with stores.write() as conn:
             current = store.member_ids(conn, segment["id"])
             changes.append(_apply(conn, workspace_id, segment, wanted, current, now))
@@ -247,7 +247,7 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> 
                       profile_snapshots.c.consents)
             .where(profile_snapshots.c.workspace_id == workspace_id,
                    sa.or_(dialect.any_of(profile_snapshots.c.canonical_id, wanted),
-                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings()]
+                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings().all()]
         canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
         profile_ids = sorted(set(wanted) | set(canonical))
         # Properties as JSON text, parsed here with orjson: the generic JSON result processing costs
@@ -256,7 +256,7 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> 
             sa.select(events.c.profile_id, events.c.event, events.c.timestamp, events.c.channel,
                       sa.cast(events.c.properties, sa.Text))
             .where(events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, profile_ids))
-        )
+        ).all()  # fetchall: DuckDB hands over rows one at a time far more slowly
         history: dict[str, list[dict[str, Any]]] = {}
         for pid, event, timestamp, channel, properties in rows:
             history.setdefault(canonical.get(pid, pid), []).append(

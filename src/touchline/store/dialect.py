@@ -73,12 +73,17 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_seq ON events (seq)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_profile_ts ON events (workspace_id, profile_id, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_ts ON events (workspace_id, timestamp)",
-            # funnel steps, segment event conditions, RFM: the events of one name in a time range
-            "CREATE INDEX IF NOT EXISTS ix_events_ws_event_ts ON events (workspace_id, event, timestamp)",
+            # Funnel steps, segment event conditions, RFM: the events of one name in a time range, with
+            # the profile they belong to in the index itself (an index-only scan skips the wide rows).
+            "CREATE INDEX IF NOT EXISTS ix_events_ws_event_ts ON events (workspace_id, event, timestamp) "
+            "INCLUDE (profile_id)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_message ON events (workspace_id, message_id)",
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_profile_snapshots_id ON profile_snapshots (profile_id)",
             "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_canonical "
             "ON profile_snapshots (workspace_id, canonical_id)",
+            # Every analytics query maps events to customers: profile -> canonical id, index-only.
+            "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_ws_profile "
+            "ON profile_snapshots (workspace_id, profile_id) INCLUDE (canonical_id)",
         ]
     return []
 
@@ -421,6 +426,36 @@ class json_kind(FunctionElement[str]):
     type = sa.Text()
 
 
+class json_is(FunctionElement[bool]):
+    """Whether a JSON value is of one kind (``json_kind(v) == kind``, NULL when absent), with one type
+    test: DuckDB's CASE over every kind evaluates the type once per branch, and a trait test is in
+    every segment. Arguments: value, kind (a Python string, rendered as a constant)."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+    def __init__(self, value: Any, kind: str) -> None:
+        super().__init__(value, sa.literal_column(f"'{_KIND_NAMES[kind][0]}'"))
+        self.kind = kind
+
+
+class json_is_string(FunctionElement[bool]):
+    """Whether a JSON value is the string ``needle`` (NULL when absent). DuckDB compares the extracted
+    value's JSON text with the needle's (both written by the same JSON writer), one parse of the
+    document instead of a type test and a text extraction. Arguments: value, needle."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+# PostgreSQL's jsonb_typeof name of each kind, then DuckDB's json_type names for it.
+_KIND_NAMES = {
+    "string": ("string", "VARCHAR"), "boolean": ("boolean", "BOOLEAN"), "array": ("array", "ARRAY"),
+    "object": ("object", "OBJECT"), "null": ("null", "NULL"),
+    "number": ("number", "BIGINT", "UBIGINT", "DOUBLE", "HUGEINT"),
+}
+
+
 class json_text(FunctionElement[str]):
     """A JSON scalar as text: a string unquoted, a number or boolean as written."""
 
@@ -492,6 +527,31 @@ def _duckdb_json_kind(element: json_kind, compiler: SQLCompiler, **kw: Any) -> s
             f"WHEN 'ARRAY' THEN 'array' WHEN 'OBJECT' THEN 'object' WHEN 'NULL' THEN 'null' "
             f"WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number' "
             f"WHEN 'HUGEINT' THEN 'number' END)")
+
+
+@compiles(json_is, "postgresql")
+def _pg_json_is(element: json_is, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    return f"(jsonb_typeof({value}) = '{_KIND_NAMES[element.kind][0]}')"
+
+
+@compiles(json_is, "duckdb")
+def _duckdb_json_is(element: json_is, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    names = ", ".join(f"'{n}'" for n in _KIND_NAMES[element.kind][1:])
+    return f"(json_type({value}) IN ({names}))"
+
+
+@compiles(json_is_string, "postgresql")
+def _pg_json_is_string(element: json_is_string, compiler: SQLCompiler, **kw: Any) -> str:
+    value, needle = _args(compiler, element, **kw)
+    return f"(jsonb_typeof({value}) = 'string' AND ({value} #>> '{{}}') = {needle})"
+
+
+@compiles(json_is_string, "duckdb")
+def _duckdb_json_is_string(element: json_is_string, compiler: SQLCompiler, **kw: Any) -> str:
+    value, needle = _args(compiler, element, **kw)
+    return f"({value} = to_json(CAST({needle} AS VARCHAR)))"
 
 
 @compiles(json_text, "postgresql")
