@@ -420,7 +420,7 @@ class _Compiler:
         addresses = []
         for name in names:
             v = d.json_value(self.profile.c.traits, name)
-            addresses.append(_bool(sa.and_(d.json_is(v, "string"), d.json_text(v) != "")))
+            addresses.append(_bool(d.json_is_filled_string(v)))
         return sa.and_(granted, sa.or_(*addresses))
 
 

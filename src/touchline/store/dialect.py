@@ -475,6 +475,26 @@ class json_is_string(FunctionElement[bool]):
     type = sa.Boolean()
 
 
+class json_is_filled_string(FunctionElement[bool]):
+    """Whether a JSON value is a non-empty string (NULL when absent): on DuckDB one LIKE on the value's
+    JSON text (a string's text is quoted, so at least three characters), one parse of the document."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+@compiles(json_is_filled_string, "postgresql")
+def _pg_json_is_filled_string(element: json_is_filled_string, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"(jsonb_typeof({value}) = 'string' AND ({value} #>> '{{}}') <> '')"
+
+
+@compiles(json_is_filled_string, "duckdb")
+def _duckdb_json_is_filled_string(element: json_is_filled_string, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"(CAST({value} AS VARCHAR) LIKE '\"__%')"
+
+
 # PostgreSQL's jsonb_typeof name of each kind, then DuckDB's json_type names for it.
 _KIND_NAMES = {
     "string": ("string", "VARCHAR"), "boolean": ("boolean", "BOOLEAN"), "array": ("array", "ARRAY"),
