@@ -75,6 +75,7 @@ CHUNK_ROWS = 250_000
 RUNS = 3
 TIMED_OUT = "timed out"
 TARGET_SECONDS, TARGET_RATIO, TARGET_LIVE_MS = 2.0, 1.5, 1.0
+RUN_DB = "touchline_bench_analytics"
 
 FUNNEL_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Payment Info Entered", "Order Completed"]
 FUNNEL_WINDOW = dt.timedelta(days=7)
@@ -634,6 +635,67 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
 # --- main --------------------------------------------------------------------------------------------------
 
 
+def cache_db(args: argparse.Namespace) -> str:
+    """The PostgreSQL database that --data keeps the built data in (one per size and seed)."""
+    return f"{RUN_DB}_cache_{args.events}_{args.profiles}_{args.seed}"
+
+
+def _person(fields: dict[str, Any]) -> Person:
+    person = Person(fields["profile_id"], fields["created_at"])
+    for k, v in fields.items():
+        setattr(person, k, v)
+    return person
+
+
+def _cache_matches(cache: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The built data in ``cache`` when it was built with these options, else None."""
+    meta_file = cache / "bench.json"
+    if not meta_file.exists():
+        return None
+    meta = orjson.loads(meta_file.read_bytes())
+    wanted = {"events": args.events, "profiles": args.profiles, "seed": args.seed}
+    have = {k: meta.get(k) for k in wanted}
+    engines = {"embedded": not args.skip_embedded, "postgres": bool(args.postgres)}
+    if have != wanted or any(need and not meta.get(engine) for engine, need in engines.items()):
+        wanted |= engines
+        have |= {engine: meta.get(engine) for engine in engines}
+        print(f"--data {cache}: built with {have}, not {wanted}: building again")
+        return None
+    return dict(meta)
+
+
+def build_cache(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    """Build the data once into ``cache`` (the embedded data directory, the live-membership sample)
+    and the PostgreSQL database ``cache_db(args)``, for later runs to copy."""
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    duck = pg = None
+    duck_ws = pg_ws = ""
+    try:
+        if not args.skip_embedded:
+            duck = open_stores(Settings(data_dir=cache / "embedded"))
+            with duck.read() as conn:
+                duck_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
+        if args.postgres:
+            args.pg_url = fresh_postgres(args.postgres, cache_db(args))
+            pg = open_stores(Settings(database_url=args.pg_url, events_url=args.pg_url, data_dir=cache / "pg"))
+            with pg.read() as conn:
+                pg_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
+        t = time.perf_counter()
+        n_events, persons, dormant, sample, seconds = load(args, duck, duck_ws, pg, pg_ws)
+        wall = time.perf_counter() - t
+    finally:
+        for stores in (duck, pg):
+            if stores is not None:
+                stores.dispose()
+    (cache / "sample.json").write_bytes(orjson.dumps([{k: getattr(p, k) for k in Person.__slots__} for p in sample]))
+    meta = {"events": args.events, "profiles": args.profiles, "seed": args.seed,
+            "embedded": not args.skip_embedded, "postgres": bool(args.postgres),
+            "n_events": n_events, "persons": persons, "dormant": dormant, "seconds": seconds, "wall": wall}
+    (cache / "bench.json").write_bytes(orjson.dumps(meta))
+    return meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -643,11 +705,16 @@ def main() -> None:
     parser.add_argument("--pg-timeout", type=float, default=120,
                         help="PostgreSQL statement_timeout for the timed queries, seconds (0: none)")
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--live-segments", type=int, default=50)
     parser.add_argument("--live-events", type=int, default=3000)
     parser.add_argument("--live-customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
+    parser.add_argument("--data", type=Path,
+                        help="build the data once into this directory (and, with --postgres, a database "
+                             f"'{RUN_DB}_cache_<events>_<profiles>_<seed>'), and on later runs with the same "
+                             "options start from a copy of it")
     args = parser.parse_args()
     args.pg_url = None
 
@@ -657,6 +724,23 @@ def main() -> None:
           f"({DAYS} days to {NOW:%Y-%m-%d}, seed {args.seed})")
     print("load: BULK LOAD of generator output straight into the event store (pyarrow -> DuckDB, COPY -> "
           "PostgreSQL), NOT the ingestion path; one profile per simulated person (no identity merges)")
+    meta = None
+    if args.data is not None:
+        meta = _cache_matches(args.data, args)
+        if meta is None:
+            meta = build_cache(args, args.data)
+            print(f"built {meta['n_events']:,} events in {meta['wall']:.1f} s into {args.data}")
+        else:
+            print(f"reusing the data built in {args.data} (a copy of it: this run changes nothing there)")
+        if not args.skip_embedded:  # migrate the cache once, then copy it
+            open_stores(Settings(data_dir=args.data / "embedded")).dispose()
+            shutil.copytree(args.data / "embedded", tmp / "embedded")
+        if args.postgres:
+            cache_url = args.postgres.rsplit("/", 1)[0] + "/" + cache_db(args)
+            open_stores(Settings(database_url=cache_url, events_url=cache_url, data_dir=tmp / "pg")).dispose()
+            with psycopg.connect(args.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{cache_db(args)}"')
     duck = pg = None
     duck_ws = pg_ws = ""
     try:
@@ -665,16 +749,26 @@ def main() -> None:
             with duck.read() as conn:
                 duck_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
         if args.postgres:
-            url = args.pg_url = fresh_postgres(args.postgres, "touchline_bench_analytics")
+            if meta is not None:
+                url = args.pg_url = args.postgres.rsplit("/", 1)[0] + "/" + RUN_DB
+            else:
+                url = args.pg_url = fresh_postgres(args.postgres, RUN_DB)
             pg = open_stores(Settings(database_url=url, events_url=url, data_dir=tmp / "pg"))
             with pg.read() as conn:
                 pg_ws = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
-        t = time.perf_counter()
-        n_events, persons, dormant, sample, seconds = load(args, duck, duck_ws, pg, pg_ws)
-        wall = time.perf_counter() - t
-        writes = " + ".join(f"{k} {v:.1f} s" for k, v in seconds.items() if v)
-        print(f"loaded {n_events:,} events, {persons + dormant:,} profiles ({persons:,} generated people with events, "
-              f"{dormant:,} dormant) in {wall:.1f} s ({writes} of it writing; the rest generating and converting)")
+        if meta is None:
+            t = time.perf_counter()
+            n_events, persons, dormant, sample, seconds = load(args, duck, duck_ws, pg, pg_ws)
+            wall = time.perf_counter() - t
+            writes = " + ".join(f"{k} {v:.1f} s" for k, v in seconds.items() if v)
+            print(f"loaded {n_events:,} events, {persons + dormant:,} profiles ({persons:,} generated people with "
+                  f"events, {dormant:,} dormant) in {wall:.1f} s ({writes} of it writing; the rest generating "
+                  f"and converting)")
+        else:
+            assert args.data is not None
+            sample = [_person(fields) for fields in orjson.loads((args.data / "sample.json").read_bytes())]
+            print(f"data: {meta['n_events']:,} events, {meta['persons'] + meta['dormant']:,} profiles "
+                  f"({meta['persons']:,} generated people with events, {meta['dormant']:,} dormant)")
         if duck is not None:
             size = sum(f.stat().st_size for f in (tmp / "embedded").iterdir() if f.name.startswith("events"))
             print(f"   DuckDB event store file: {size / 1e9:.2f} GB")
@@ -693,7 +787,7 @@ def main() -> None:
                 dbapi_conn.commit()
 
         run_queries(duck, duck_ws, pg, pg_ws)
-        if duck is not None and sample:
+        if duck is not None and sample and not args.skip_live:
             run_live(duck, duck_ws, sample, args)
     finally:
         for stores in (duck, pg):

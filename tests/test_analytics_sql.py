@@ -27,12 +27,12 @@ def funnel_query() -> sa.Select[Any]:
                           dt.timedelta(days=1), T0, T0 + dt.timedelta(days=7), "channel")
 
 
-def cohort_query() -> sa.Select[Any]:
-    return queries.cohort_activity("ws", "Order Completed", "Order Completed", "week", "Asia/Seoul",
-                                   T0, T0 + dt.timedelta(days=35))
+def cohort_query() -> sa.CompoundSelect:
+    return queries.cohorts("ws", "Order Completed", "Order Completed", "week", "Asia/Seoul",
+                           T0, T0 + dt.timedelta(days=35))
 
 
-def compiled(query: sa.Select[Any], dialect: str) -> str:
+def compiled(query: sa.Select[Any] | sa.CompoundSelect, dialect: str) -> str:
     return "\n".join(line.rstrip() for line in str(query.compile(dialect=DIALECTS[dialect])).splitlines())
 
 
@@ -59,7 +59,7 @@ FROM journeys GROUP BY journeys.grp ORDER BY journeys.grp"""
 
 
 FUNNEL_POSTGRES = """\
-WITH ev AS
+WITH ev AS NOT MATERIALIZED
 (SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
 FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
 WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
@@ -85,39 +85,39 @@ WITH ev AS
 (SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
 FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
 WHERE events.workspace_id = %(workspace_id_1)s),
-first_cohort_event AS
-(SELECT ev.customer AS customer, min(ev.ts) AS cohort_ts
+per_period AS MATERIALIZED
+(SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s) AS last_ts
+FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(date_trunc_2)s, timezone(%(timezone_2)s, ev.ts)) AS period
 FROM ev
-WHERE ev.event = %(event_1)s GROUP BY ev.customer),
-cohorts AS
-(SELECT first_cohort_event.customer AS customer, first_cohort_event.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_2)s, timezone(%(timezone_2)s, first_cohort_event.cohort_ts)) AS cohort
-FROM first_cohort_event
-WHERE first_cohort_event.cohort_ts >= %(cohort_ts_1)s AND first_cohort_event.cohort_ts < %(cohort_ts_2)s),
-active AS
-(SELECT DISTINCT cohorts.customer AS customer, cohorts.cohort AS cohort, date_trunc(%(date_trunc_1)s, timezone(%(timezone_1)s, e.ts)) AS period
-FROM cohorts JOIN ev AS e ON e.customer = cohorts.customer AND e.ts >= cohorts.cohort_ts AND e.ts < %(ts_1)s AND e.event = %(event_2)s)
- SELECT active.cohort, active.period, count(*) AS customers
-FROM active GROUP BY active.cohort, active.period ORDER BY active.cohort, active.period"""
+WHERE ev.ts < %(ts_1)s AND ev.event IN (__[POSTCOMPILE_event_3])) AS dated GROUP BY dated.customer, dated.period),
+cohorts AS MATERIALIZED
+(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_1)s, timezone(%(timezone_1)s, firsts.cohort_ts)) AS cohort
+FROM (SELECT per_period.customer AS customer, min(per_period.first_ts) AS cohort_ts
+FROM per_period GROUP BY per_period.customer
+HAVING min(per_period.first_ts) >= %(min_1)s AND min(per_period.first_ts) < %(min_2)s) AS firsts)
+ SELECT cohorts.cohort, CAST(NULL AS TIMESTAMP WITHOUT TIME ZONE) AS period, count(*) AS customers
+FROM cohorts GROUP BY cohorts.cohort UNION ALL SELECT cohorts.cohort, per_period.period, count(*) AS customers
+FROM cohorts JOIN per_period ON per_period.customer = cohorts.customer AND per_period.last_ts >= cohorts.cohort_ts GROUP BY cohorts.cohort, per_period.period"""
 
 
 COHORT_POSTGRES = """\
-WITH ev AS
+WITH ev AS NOT MATERIALIZED
 (SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
 FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
 WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
-first_cohort_event AS
-(SELECT ev.customer AS customer, min(ev.ts) AS cohort_ts
+per_period AS MATERIALIZED
+(SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s::VARCHAR) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s::VARCHAR) AS last_ts
+FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(date_trunc_2)s::VARCHAR, timezone(%(timezone_2)s::VARCHAR, ev.ts)) AS period
 FROM ev
-WHERE ev.event = %(event_1)s::VARCHAR GROUP BY ev.customer),
-cohorts AS
-(SELECT first_cohort_event.customer AS customer, first_cohort_event.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_2)s::VARCHAR, timezone(%(timezone_2)s::VARCHAR, first_cohort_event.cohort_ts)) AS cohort
-FROM first_cohort_event
-WHERE first_cohort_event.cohort_ts >= %(cohort_ts_1)s::TIMESTAMP WITH TIME ZONE AND first_cohort_event.cohort_ts < %(cohort_ts_2)s::TIMESTAMP WITH TIME ZONE),
-active AS
-(SELECT DISTINCT cohorts.customer AS customer, cohorts.cohort AS cohort, date_trunc(%(date_trunc_1)s::VARCHAR, timezone(%(timezone_1)s::VARCHAR, e.ts)) AS period
-FROM cohorts JOIN ev AS e ON e.customer = cohorts.customer AND e.ts >= cohorts.cohort_ts AND e.ts < %(ts_1)s::TIMESTAMP WITH TIME ZONE AND e.event = %(event_2)s::VARCHAR)
- SELECT active.cohort, active.period, count(*) AS customers
-FROM active GROUP BY active.cohort, active.period ORDER BY active.cohort, active.period"""
+WHERE ev.ts < %(ts_1)s::TIMESTAMP WITH TIME ZONE AND ev.event IN (__[POSTCOMPILE_event_3])) AS dated GROUP BY dated.customer, dated.period),
+cohorts AS MATERIALIZED
+(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_1)s::VARCHAR, timezone(%(timezone_1)s::VARCHAR, firsts.cohort_ts)) AS cohort
+FROM (SELECT per_period.customer AS customer, min(per_period.first_ts) AS cohort_ts
+FROM per_period GROUP BY per_period.customer
+HAVING min(per_period.first_ts) >= %(min_1)s::TIMESTAMP WITH TIME ZONE AND min(per_period.first_ts) < %(min_2)s::TIMESTAMP WITH TIME ZONE) AS firsts)
+ SELECT cohorts.cohort, CAST(NULL AS TIMESTAMP WITHOUT TIME ZONE) AS period, count(*) AS customers
+FROM cohorts GROUP BY cohorts.cohort UNION ALL SELECT cohorts.cohort, per_period.period, count(*) AS customers
+FROM cohorts JOIN per_period ON per_period.customer = cohorts.customer AND per_period.last_ts >= cohorts.cohort_ts GROUP BY cohorts.cohort, per_period.period"""
 
 
 @pytest.mark.parametrize(("dialect", "expected"), [("duckdb", FUNNEL_DUCKDB), ("postgresql", FUNNEL_POSTGRES)])

@@ -3,16 +3,20 @@ member sets worked out by hand below. Plus the pinned SQL of one nested segment.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 from duckdb_engine import Dialect as DuckDBDialect
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
 from segment_helpers import customers, load, profile_id, python_members, set_snapshots, sql_members, track
 from touchline.segments import compile_segment, parse
+from touchline.segments.evaluate import cutoffs, quintile
 from touchline.segments.templates import TEMPLATES
 from touchline.store.engines import Stores
 
@@ -150,3 +154,12 @@ def test_generated_sql_is_pinned(dialect: Any) -> None:
     """A change here changes what every segment runs: review the diff, then update the file."""
     expected = (SNAPSHOTS / f"segment_nested.{dialect.name}.sql").read_text()
     assert _sql(dialect) + "\n" == expected
+
+
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=40), st.integers(-1, 21))
+def test_quintile_by_cutoffs_is_the_share_of_buyers_below(values: list[int], value: int) -> None:
+    """Live membership scores RFM with four cut-offs per measure; that is the definition the SQL uses:
+    1 + how many of the cuts k/5 the share of buyers strictly below the value reaches."""
+    ordered = sorted(values)
+    below, n = bisect.bisect_left(ordered, value), len(ordered)
+    assert quintile(cutoffs(ordered), value) == 1 + sum(1 for k in range(1, 5) if 5 * below >= k * n)

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from segment_helpers import customers, load, profile_id, python_members, set_snapshots, sql_members
-from touchline.segments import parse
+from touchline.segments import Context, parse
+from touchline.segments.compile import rfm_cutoffs
 from touchline.store.engines import Stores
+from touchline.store.schema import profile_snapshots
 from touchline.workspaces.service import create_workspace
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -61,7 +63,8 @@ def world(draw: Any) -> dict[str, Any]:
                                              st.sampled_from([{"status": "granted"}, {"status": "denied"}]),
                                              max_size=3)),
         }
-    return {"items": items, "snapshots": snapshots, "merge_u3": draw(st.booleans())}
+    # orphan_u2: u2's snapshot is missing (the mirror has not caught up): u2 counts as itself, no traits
+    return {"items": items, "snapshots": snapshots, "merge_u3": draw(st.booleans()), "orphan_u2": draw(st.booleans())}
 
 
 # --- rules -----------------------------------------------------------------------------------------------
@@ -165,7 +168,13 @@ def test_compiled_sql_and_python_evaluator_agree(stores: Stores, backend: str) -
         if history["merge_u3"]:
             rows[ids["u3"]]["canonical_id"] = ids["u0"]
         set_snapshots(stores, workspace_id, rows, NOW)
+        if history["orphan_u2"]:
+            with stores.events_conn() as conn:
+                conn.execute(profile_snapshots.delete().where(profile_snapshots.c.profile_id == ids["u2"]))
         everyone = customers(stores, workspace_id)
+        with stores.events_conn() as conn:  # live membership scores RFM against cut-offs the SQL computes
+            cutoffs = conn.execute(rfm_cutoffs(workspace_id, NOW)).mappings().one()
+        assert Context.from_cutoffs(cutoffs) == Context.build(everyone, NOW)
         for definition in definitions:
             note(f"rule: {definition}")
             node = parse(definition, SEGMENTS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from touchline.store.dialect import json_path_text
+from touchline.store.dialect import inline_cte, json_path_text, materialized_cte
 from touchline.store.schema import events, profile_snapshots
 
 ORDER = "Order Completed"
@@ -32,7 +32,7 @@ def customer_events(workspace_id: str) -> sa.CTE:
     joined = events.outerjoin(
         snap, sa.and_(snap.c.workspace_id == events.c.workspace_id, snap.c.profile_id == events.c.profile_id)
     )
-    return (
+    return inline_cte(
         sa.select(
             sa.func.coalesce(snap.c.canonical_id, events.c.profile_id).label("customer"),
             events.c.seq, events.c.type, events.c.event, events.c.timestamp.label("ts"), events.c.channel,
@@ -243,44 +243,47 @@ def cross_channel(workspace_id: str, start: dt.datetime, end: dt.datetime) -> Se
     )
 
 
-def _cohorts(ev: sa.CTE, cohort_event: str | None, unit: str, tz: str,
-             start: dt.datetime, end: dt.datetime) -> sa.CTE:
-    """customer, the time of their first cohort event ever (any event when None) and its local period,
-    for customers whose first one falls in [start, end)."""
-    firsts = sa.select(ev.c.customer, sa.func.min(ev.c.ts).label("cohort_ts"))
-    if cohort_event is not None:
-        firsts = firsts.where(ev.c.event == cohort_event)
-    first = firsts.group_by(ev.c.customer).cte("first_cohort_event")
-    return (
-        sa.select(first.c.customer, first.c.cohort_ts, local_period(unit, first.c.cohort_ts, tz).label("cohort"))
-        .where(first.c.cohort_ts >= start, first.c.cohort_ts < end).cte("cohorts")
-    )
+def cohorts(workspace_id: str, cohort_event: str | None, return_event: str | None, unit: str, tz: str,
+            start: dt.datetime, end: dt.datetime) -> sa.CompoundSelect:
+    """Retention in one pass over the events: rows (cohort, period, customers). A cohort is the local
+    period of a customer's first ``cohort_event`` ever (any event when None), for first ones in
+    [start, end); ``customers`` is how many of it did ``return_event`` (any event when None) in each local
+    period, from their cohort event (itself included) until ``end``; the row with a NULL period holds the
+    cohort's size.
 
-
-def cohort_sizes(workspace_id: str, cohort_event: str | None, unit: str, tz: str,
-                 start: dt.datetime, end: dt.datetime) -> Select:
-    cohorts = _cohorts(customer_events(workspace_id), cohort_event, unit, tz, start, end)
-    return (sa.select(cohorts.c.cohort, sa.func.count().label("size"))
-            .group_by(cohorts.c.cohort).order_by(cohorts.c.cohort))
-
-
-def cohort_activity(workspace_id: str, cohort_event: str | None, return_event: str | None, unit: str, tz: str,
-                    start: dt.datetime, end: dt.datetime) -> Select:
-    """(cohort, period, customers): how many of a cohort did ``return_event`` (any event when None) in
-    each local period, from their cohort event (itself included) until ``end``."""
+    One grouped pass gives, per customer and local period, the first cohort event and the last return
+    event; a customer's cohort is the earliest of the first ones, and they count in a period when its last
+    return event is not before their cohort event."""
     ev = customer_events(workspace_id)
-    cohorts = _cohorts(ev, cohort_event, unit, tz, start, end)
-    e = ev.alias("e")
-    joined = sa.and_(e.c.customer == cohorts.c.customer, e.c.ts >= cohorts.c.cohort_ts, e.c.ts < end)
-    if return_event is not None:
-        joined = sa.and_(joined, e.c.event == return_event)
-    active = (
-        sa.select(cohorts.c.customer, cohorts.c.cohort, local_period(unit, e.c.ts, tz).label("period"))
-        .distinct().join(e, joined).cte("active")
+    wanted = [ev.c.ts < end]
+    if cohort_event is not None and return_event is not None:
+        wanted.append(ev.c.event.in_(sorted({cohort_event, return_event})))
+    dated = sa.select(ev.c.customer, ev.c.ts, ev.c.event, local_period(unit, ev.c.ts, tz).label("period")
+                      ).where(*wanted).subquery("dated")
+    d = dated.c
+    first = sa.func.min(d.ts)
+    last = sa.func.max(d.ts)
+    per_period = materialized_cte(
+        sa.select(d.customer, d.period,
+                  (first.filter(d.event == cohort_event) if cohort_event is not None else first).label("first_ts"),
+                  (last.filter(d.event == return_event) if return_event is not None else last).label("last_ts"))
+        .group_by(d.customer, d.period).cte("per_period")
     )
-    customers = sa.func.count().label("customers")
-    return (sa.select(active.c.cohort, active.c.period, customers)
-            .group_by(active.c.cohort, active.c.period).order_by(active.c.cohort, active.c.period))
+    p = per_period.c
+    cohort_ts = sa.func.min(p.first_ts)
+    firsts = (sa.select(p.customer, cohort_ts.label("cohort_ts")).group_by(p.customer)
+              .having(sa.and_(cohort_ts >= start, cohort_ts < end)).subquery("firsts"))
+    members = materialized_cte(
+        sa.select(firsts.c.customer, firsts.c.cohort_ts,
+                  local_period(unit, firsts.c.cohort_ts, tz).label("cohort")).cte("cohorts")
+    )
+    m = members.c
+    sizes = sa.select(m.cohort, sa.cast(sa.null(), sa.DateTime()).label("period"), sa.func.count().label("customers")
+                      ).group_by(m.cohort)
+    active = (sa.select(m.cohort, p.period, sa.func.count().label("customers"))
+              .join(per_period, sa.and_(p.customer == m.customer, p.last_ts >= m.cohort_ts))
+              .group_by(m.cohort, p.period))
+    return sa.union_all(sizes, active)
 
 
 def orders_by_customer(workspace_id: str) -> Select:

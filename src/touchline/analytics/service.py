@@ -213,15 +213,14 @@ def retention_cohorts(stores: Stores, workspace_id: str, period: Literal["week",
     if period not in ("week", "month"):
         raise ValueError(f"unknown period {period!r}")
     with stores.events_conn() as conn:
-        sizes = conn.execute(queries.cohort_sizes(workspace_id, cohort_event, period, tz, start, end)).all()
-        activity = conn.execute(
-            queries.cohort_activity(workspace_id, cohort_event, return_event, period, tz, start, end)
-        ).all()
+        rows = conn.execute(queries.cohorts(workspace_id, cohort_event, return_event, period, tz, start, end)).all()
+    sizes = sorted((r for r in rows if r.period is None), key=lambda r: _as_date(r.cohort))
+    activity = [r for r in rows if r.period is not None]
     last = _period_start(period, (end - dt.timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date())
     counts = {(_as_date(r.cohort), _as_date(r.period)): int(r.customers) for r in activity}
     cohorts = []
     for row in sizes:
-        first, size = _as_date(row.cohort), int(row.size)
+        first, size = _as_date(row.cohort), int(row.customers)
         retained = [0] * (_offset(period, first, last) + 1)
         for (cohort, when), n in counts.items():
             if cohort == first:

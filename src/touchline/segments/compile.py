@@ -43,7 +43,7 @@ from touchline.store import dialect as d
 from touchline.store.schema import events, profile_snapshots
 from touchline.store.types import UTCDateTime
 
-__all__ = ["MESSENGER_TRAITS", "compile_segment"]
+__all__ = ["MESSENGER_TRAITS", "compile_segment", "rfm_cutoffs"]
 
 # The trait that holds each channel's address; messenger takes any of its handles; in_app needs none.
 ADDRESS_TRAITS: dict[str, tuple[str, ...]] = {
@@ -64,6 +64,26 @@ def compile_segment(
     ``only`` (canonical customer ids), of those customers alone, reading only their events (live
     membership re-evaluates the few customers who just did something)."""
     return _Compiler(workspace_id, now, segments, only).select(node)
+
+
+def rfm_cutoffs(workspace_id: str, now: dt.datetime) -> sa.Select[Any]:
+    """One row: the RFM quintile cut-offs of every buyer as of ``now`` (``recency_1`` .. ``monetary_4``,
+    see ``evaluate.Context``), so that live membership scores a few customers in memory against the
+    whole population, one query per round."""
+    compiler = _Compiler(workspace_id, now, None)
+    buyers = compiler.buyers().subquery("buyers")
+    n = sa.func.count().over()
+    ranked = sa.select(
+        *(buyers.c[m] for m in ("r", "f", "m")), n.label("n"),
+        *(sa.func.row_number().over(order_by=buyers.c[m]).label(f"p_{m}") for m in ("r", "f", "m")),
+    ).subquery("ranked")
+    columns = []
+    for name, m in (("recency", "r"), ("frequency", "f"), ("monetary", "m")):
+        position, count = ranked.c[f"p_{m}"], ranked.c.n
+        for k in range(1, 5):  # the value at position ceil(k * n / 5): integers only, as in the quintiles
+            at_cut = sa.and_(5 * position >= k * count, 5 * (position - 1) < k * count)
+            columns.append(sa.func.max(sa.case((at_cut, ranked.c[m]))).label(f"{name}_{k}"))
+    return sa.select(*columns)
 
 
 def _at(value: dt.datetime) -> sa.BindParameter[dt.datetime]:
@@ -88,6 +108,11 @@ def _kind_of(value: Any) -> str:
 
 
 class _Compiler:
+    """Builds the predicate of a rule tree while collecting, for each event, computed or RFM condition,
+    one per-customer grouped subquery (``SELECT customer_id, aggregate ... GROUP BY customer_id``) that
+    ``select`` left-joins to the customers. Every engine plans that as a few hash joins and grouped scans;
+    a correlated subquery per condition and customer (the earlier shape) PostgreSQL runs once per row."""
+
     def __init__(self, workspace_id: str, now: dt.datetime, segments: SegmentLookup | None,
                  only: Sequence[str] | None = None) -> None:
         if now.tzinfo is None:
@@ -95,38 +120,76 @@ class _Compiler:
         self.ws = workspace_id
         self.now = now.astimezone(dt.UTC)
         self.segments = segments
-        self.all_history = self._history(None)
-        self.history = self.all_history if only is None else self._history(only)
-        snap = profile_snapshots.alias("p")
-        known = sa.select(snap.c.canonical_id).where(snap.c.workspace_id == workspace_id)
-        if only is not None:
-            known = known.where(d.any_of(snap.c.canonical_id, only))
-        self.customers = sa.union(sa.select(self.history.c.customer_id), known).cte("customers")
-        self.customer_id = self.customers.c.customer_id
-        self.profile = profile_snapshots.alias("t")  # the survivor's own snapshot: traits, consents
-        self._rfm: sa.CTE | None = None
+        self.only = only
+        self.profile: Any = None  # customers: customer_id, and their own snapshot's traits and consents
+        self.joins: list[sa.Subquery] = []  # grouped per-customer subqueries, each with a customer_id
+        self._rfm: sa.Subquery | None = None
+        self._histories = 0
 
-    def _history(self, only: Sequence[str] | None) -> sa.CTE:
-        """Every event with its customer (the survivor of merges); with ``only``, just those customers'
-        events, found through the profile ids that make them up (the events carry those)."""
+    def history(self, *, everyone: bool = False) -> sa.Subquery:
+        """Every event with its customer (the survivor of merges); with ``only`` (unless ``everyone``),
+        just those customers' events, found through the profile ids that make them up (the events carry
+        those). A fresh subquery at each use, so that each engine pushes that use's filters into the scan."""
         e, s = events.alias("e"), profile_snapshots.alias("s")
         joined = e.outerjoin(s, sa.and_(s.c.profile_id == e.c.profile_id, s.c.workspace_id == self.ws))
         query = sa.select(
             sa.func.coalesce(s.c.canonical_id, e.c.profile_id).label("customer_id"),
             e.c.event, e.c.timestamp, e.c.channel, e.c.properties,
         ).select_from(joined).where(e.c.workspace_id == self.ws)
-        if only is None:
-            return query.cte("history")
-        members = profile_snapshots.alias("m")
-        parts = sa.select(members.c.profile_id).where(members.c.workspace_id == self.ws,
-                                                      d.any_of(members.c.canonical_id, only))
-        query = query.where(sa.or_(d.any_of(e.c.profile_id, only), e.c.profile_id.in_(parts)))
-        return query.cte("history_of_some")
+        if self.only is not None and not everyone:
+            members = profile_snapshots.alias("m")
+            parts = sa.select(members.c.profile_id).where(members.c.workspace_id == self.ws,
+                                                          d.any_of(members.c.canonical_id, self.only))
+            query = query.where(sa.or_(d.any_of(e.c.profile_id, self.only), e.c.profile_id.in_(parts)))
+        self._histories += 1
+        return query.subquery(f"h{self._histories}")
+
+    def grouped(self, query: sa.Select[Any]) -> sa.Subquery:
+        """Register a per-customer subquery (its first column is ``customer_id``) to be left-joined."""
+        sub = query.subquery(f"c{len(self.joins) + 1}")
+        self.joins.append(sub)
+        return sub
+
+    def customers(self, node: Node) -> sa.CTE:
+        """The canonical customers of the workspace, each with its own snapshot's traits and consents:
+        survivors of merges (a snapshot that is its own canonical profile); canonical ids that other
+        snapshots name without being survivors themselves (their snapshot if any); and the profiles of
+        events that have no snapshot yet (they count as themselves, with no traits), unless the rule
+        cannot hold for a customer without a snapshot (then that scan of every event is skipped). The
+        parts do not overlap; the first, nearly everyone, is read straight from the snapshots."""
+        t = profile_snapshots.alias("t")
+        survivors = sa.select(t.c.profile_id.label("customer_id"), t.c.traits, t.c.consents).where(
+            t.c.workspace_id == self.ws, t.c.canonical_id == t.c.profile_id)
+        p, q = profile_snapshots.alias("p"), profile_snapshots.alias("q")
+        others = sa.select(p.c.canonical_id.label("customer_id")).where(
+            p.c.workspace_id == self.ws, p.c.canonical_id != p.c.profile_id,
+            ~sa.exists().where(q.c.workspace_id == self.ws, q.c.profile_id == p.c.canonical_id,
+                               q.c.canonical_id == q.c.profile_id))
+        if self.only is not None:
+            survivors = survivors.where(d.any_of(t.c.profile_id, self.only))
+            others = others.where(d.any_of(p.c.canonical_id, self.only))
+        if _without_snapshot(node, (), self.segments) is False:
+            extra = others.distinct().subquery("extra")
+        else:
+            e, s = events.alias("o"), profile_snapshots.alias("os")
+            orphans = sa.select(e.c.profile_id).where(
+                e.c.workspace_id == self.ws,
+                ~sa.exists().where(s.c.workspace_id == self.ws, s.c.profile_id == e.c.profile_id))
+            if self.only is not None:
+                orphans = orphans.where(d.any_of(e.c.profile_id, self.only))
+            extra = sa.union(others, orphans).subquery("extra")
+        r = profile_snapshots.alias("r")
+        extra_rows = sa.select(extra.c.customer_id, r.c.traits, r.c.consents).select_from(
+            extra.outerjoin(r, sa.and_(r.c.workspace_id == self.ws, r.c.profile_id == extra.c.customer_id)))
+        return sa.union_all(survivors, extra_rows).cte("customers")
 
     def select(self, node: Node) -> sa.Select[tuple[str]]:
-        t = self.profile
-        joined = self.customers.outerjoin(t, sa.and_(t.c.workspace_id == self.ws, t.c.profile_id == self.customer_id))
-        return sa.select(self.customer_id).select_from(joined).where(self.predicate(node, ()))
+        self.profile = customers = self.customers(node)
+        where = self.predicate(node, ())
+        joined: Any = customers
+        for sub in self.joins:
+            joined = joined.outerjoin(sub, sub.c.customer_id == customers.c.customer_id)
+        return sa.select(customers.c.customer_id).select_from(joined).where(where)
 
     # --- nodes ---------------------------------------------------------------------------------------
 
@@ -153,17 +216,8 @@ class _Compiler:
         if isinstance(node, Reachable):
             return _bool(self.reachable(node))
         if isinstance(node, SegmentRef):
-            return self.segment(node, stack)
+            return self.predicate(_referenced(node, stack, self.segments), (*stack, node.id))
         raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
-
-    def segment(self, node: SegmentRef, stack: tuple[str, ...]) -> sa.ColumnElement[bool]:
-        if node.id in stack:
-            raise SegmentDefinitionError("segments refer to each other in a cycle",
-                                         [{"field": "/id", "reason": " -> ".join([*stack, node.id])}])
-        doc = lookup(self.segments, node.id) if self.segments is not None else None
-        if doc is None:
-            raise SegmentDefinitionError(f"unknown segment {node.id!r}", [{"field": "/id", "reason": "unknown"}])
-        return self.predicate(parse(doc), (*stack, node.id))
 
     # --- values (traits and event properties) -------------------------------------------------------
 
@@ -178,7 +232,8 @@ class _Compiler:
         if operator == "contains":
             member = d.json_array_has(v, sa.literal(_kind_of(value)), self.needle(value))
             if isinstance(value, str):
-                substring = sa.and_(kind == "string", sa.func.strpos(d.json_text(v), sa.bindparam(None, value)) > 0)
+                found = sa.func.strpos(d.json_text(v), sa.bindparam(None, value)) > 0
+                substring = sa.and_(d.json_is(v, "string"), found)
                 return sa.or_(_bool(substring), member)
             return member
         if operator == ">":
@@ -189,7 +244,7 @@ class _Compiler:
             return d.json_number(v).between(_num(value[0]), _num(value[1]))
         if operator == "exists":
             return sa.and_(kind.is_not(None), kind != "null")
-        ts = d.iso_timestamp(sa.case((kind == "string", d.json_text(v))))
+        ts = d.iso_timestamp(sa.case((d.json_is(v, "string"), d.json_text(v))))
         cutoff = _at(self.now - dt.timedelta(days=value))
         if operator == "within_last_days":
             return sa.and_(ts >= cutoff, ts <= _at(self.now))
@@ -206,9 +261,9 @@ class _Compiler:
 
     def equals(self, v: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
         if isinstance(value, bool):
-            return sa.and_(d.json_kind(v) == "boolean", d.json_text(v) == self.needle(value))
+            return sa.and_(d.json_is(v, "boolean"), d.json_text(v) == self.needle(value))
         if isinstance(value, str):
-            return sa.and_(d.json_kind(v) == "string", d.json_text(v) == self.needle(value))
+            return d.json_is_string(v, self.needle(value))
         return d.json_number(v) == _num(value)
 
     def compare(self, expr: sa.ColumnElement[Any], cmp: Comparison | Any, *, text: bool = False
@@ -229,11 +284,11 @@ class _Compiler:
         ops = {">": expr > lit(value), ">=": expr >= lit(value), "<": expr < lit(value), "<=": expr <= lit(value)}
         return ops[operator]
 
-    # --- events -------------------------------------------------------------------------------------
+    # --- events ---------------------------------------------------------------------------------------
 
     def matching(self, h: Any, name: str | None, where: list[PropertyFilter], within_days: int | None
                  ) -> list[sa.ColumnElement[bool]]:
-        conditions: list[sa.ColumnElement[bool]] = [h.c.customer_id == self.customer_id, h.c.timestamp <= _at(self.now)]
+        conditions: list[sa.ColumnElement[bool]] = [h.c.timestamp <= _at(self.now)]
         if name is not None:
             conditions.append(h.c.event == name)
         if within_days is not None:
@@ -244,76 +299,92 @@ class _Compiler:
         return conditions
 
     def event(self, node: EventCondition) -> sa.ColumnElement[bool]:
-        h = self.history.alias()
+        h = self.history()
         conditions = self.matching(h, node.event, node.where, node.within_days)
         measure = node.measure
+
+        def per_customer(*columns: sa.ColumnElement[Any]) -> sa.Subquery:
+            return self.grouped(sa.select(h.c.customer_id, *columns).where(*conditions).group_by(h.c.customer_id))
+
         if isinstance(measure, EventTime):
             agg = sa.func.min if node.first_time is not None else sa.func.max
-            when = sa.select(agg(h.c.timestamp)).where(*conditions).scalar_subquery()
+            when = per_customer(agg(h.c.timestamp).label("at")).c.at  # NULL without any: the test is false
             cutoff = _at(self.now - dt.timedelta(days=measure.value))
             return when >= cutoff if measure.operator == "within_last_days" else when < cutoff
         if node.aggregate is not None:
             a = node.aggregate
             number = d.json_number(d.json_value(h.c.properties, a.property))
+            sub = per_customer(sa.func.sum(number).label("total"), sa.func.count(number).label("n"))
+            n = sa.func.coalesce(sub.c.n, 0)
             if a.function == "sum":
-                value: Any = sa.func.coalesce(sa.func.sum(number), 0.0)
+                value: Any = sa.func.coalesce(sub.c.total, 0.0)
             elif a.function == "count":
-                value = sa.func.count(number)
+                value = n
             else:
-                value = sa.case((sa.func.count(number) > 0, sa.func.sum(number) / sa.func.count(number)))
-            return self.compare(sa.select(value).where(*conditions).scalar_subquery(), a)
-        count = sa.select(sa.func.count()).where(*conditions).scalar_subquery()
+                value = sa.case((n > 0, sub.c.total / n))
+            return self.compare(value, a)
+        count = sa.func.coalesce(per_customer(sa.func.count().label("n")).c.n, 0)
         n = sa.bindparam(None, measure.value, type_=sa.Integer())
         return {"at_least": count >= n, "at_most": count <= n, "exactly": count == n}[measure.operator]
 
     def sequence_absence(self, node: SequenceAbsence) -> sa.ColumnElement[bool]:
-        a, b = self.history.alias(), self.history.alias()
+        a, b = self.history(), self.history()
         hours = sa.bindparam(None, node.within_hours, type_=sa.Integer())
-        first = [a.c.customer_id == self.customer_id, a.c.event == node.event,
-                 a.c.timestamp <= _at(self.now - dt.timedelta(hours=node.within_hours))]
+        first = [a.c.event == node.event, a.c.timestamp <= _at(self.now - dt.timedelta(hours=node.within_hours))]
         if node.within_days is not None:
             first.append(a.c.timestamp >= _at(self.now - dt.timedelta(days=node.within_days)))
         then = [b.c.customer_id == a.c.customer_id, b.c.event == node.absent_event,
                 b.c.timestamp >= a.c.timestamp, b.c.timestamp <= d.plus_hours(a.c.timestamp, hours)]
         if node.key is not None:
             ka, kb = d.json_value(a.c.properties, node.key), d.json_value(b.c.properties, node.key)
-            first.append(d.json_kind(ka) == "string")
-            then += [d.json_kind(kb) == "string", d.json_text(kb) == d.json_text(ka)]
+            first.append(d.json_is(ka, "string"))
+            then += [d.json_is(kb, "string"), d.json_text(kb) == d.json_text(ka)]
         followed = sa.exists(sa.select(sa.literal_column("1")).select_from(b).where(*then))
-        return sa.exists(sa.select(sa.literal_column("1")).select_from(a).where(*first, sa.not_(followed)))
+        sub = self.grouped(sa.select(a.c.customer_id).where(*first, sa.not_(followed)).group_by(a.c.customer_id))
+        return sub.c.customer_id.is_not(None)
 
     # --- computed and RFM ---------------------------------------------------------------------------
 
-    def orders(self, h: Any) -> list[sa.ColumnElement[bool]]:
-        return [h.c.customer_id == self.customer_id, h.c.event == ORDER_EVENT, h.c.timestamp <= _at(self.now)]
-
     def computed(self, node: Computed) -> sa.ColumnElement[bool]:
-        h = self.history.alias()
-        if node.field == "lifetime_value":
+        h = self.history()
+        mine = h.c.timestamp <= _at(self.now)
+        if node.field in ("lifetime_value", "orders_count"):
             revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
-            value = sa.select(sa.func.coalesce(sa.func.sum(revenue), 0.0)).where(*self.orders(h)).scalar_subquery()
-            return self.compare(value, node)
-        if node.field == "orders_count":
-            return self.compare(sa.select(sa.func.count()).where(*self.orders(h)).scalar_subquery(), node)
-        mine = [h.c.customer_id == self.customer_id, h.c.timestamp <= _at(self.now)]
-        if node.field == "last_channel":
-            query = (sa.select(h.c.channel).where(*mine)
-                     .order_by(h.c.timestamp.desc(), d.binary_order(h.c.channel)).limit(1))
-        else:  # preferred_channel: the most events; a tie goes to the first name in code-point order
-            query = (sa.select(h.c.channel).where(*mine).group_by(h.c.channel)
-                     .order_by(sa.func.count().desc(), d.binary_order(h.c.channel)).limit(1))
-        return self.compare(query.scalar_subquery(), node, text=True)
+            sub = self.grouped(
+                sa.select(h.c.customer_id, sa.func.sum(revenue).label("revenue"), sa.func.count().label("orders"))
+                .where(mine, h.c.event == ORDER_EVENT).group_by(h.c.customer_id))
+            if node.field == "lifetime_value":
+                return self.compare(sa.func.coalesce(sub.c.revenue, 0.0), node)
+            return self.compare(sa.func.coalesce(sub.c.orders, 0), node)
+        if node.field == "last_channel":  # the newest event's; a tie goes to the first in code-point order
+            rows = sa.select(h.c.customer_id, h.c.channel, h.c.timestamp.label("key")).where(mine).subquery("r")
+            order: tuple[Any, ...] = (rows.c.key.desc(), d.binary_order(rows.c.channel))
+        else:  # preferred_channel: the most events; a tie goes to the first in code-point order
+            rows = (sa.select(h.c.customer_id, h.c.channel, sa.func.count().label("key")).where(mine)
+                    .group_by(h.c.customer_id, h.c.channel).subquery("r"))
+            order = (rows.c.key.desc(), d.binary_order(rows.c.channel))
+        ranked = sa.select(
+            rows.c.customer_id, rows.c.channel,
+            sa.func.row_number().over(partition_by=rows.c.customer_id, order_by=order).label("rank"),
+        ).subquery("ranked")
+        sub = self.grouped(sa.select(ranked.c.customer_id, ranked.c.channel).where(ranked.c.rank == 1))
+        return self.compare(sub.c.channel, node, text=True)
 
-    def rfm_table(self) -> sa.CTE:
+    def buyers(self) -> sa.Select[Any]:
+        """Every buyer's RFM measures: last order time, orders, revenue (over every customer, whatever
+        ``only`` says: quintiles rank a customer among all buyers)."""
+        h = self.history(everyone=True)
+        revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
+        return (
+            sa.select(h.c.customer_id, sa.func.max(h.c.timestamp).label("r"), sa.func.count().label("f"),
+                      sa.func.coalesce(sa.func.sum(revenue), 0.0).label("m"))
+            .where(h.c.event == ORDER_EVENT, h.c.timestamp <= _at(self.now))
+            .group_by(h.c.customer_id)
+        )
+
+    def rfm_table(self) -> sa.Subquery:
         if self._rfm is None:
-            h = self.all_history  # quintiles are over every buyer, not only the customers asked about
-            revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
-            buyers = (
-                sa.select(h.c.customer_id, sa.func.max(h.c.timestamp).label("r"), sa.func.count().label("f"),
-                          sa.func.coalesce(sa.func.sum(revenue), 0.0).label("m"))
-                .where(h.c.event == ORDER_EVENT, h.c.timestamp <= _at(self.now))
-                .group_by(h.c.customer_id).cte("buyers")
-            )
+            buyers = self.buyers().subquery("buyers")
             n = sa.func.count().over()
 
             def score(column: Any) -> sa.ColumnElement[int]:
@@ -323,31 +394,65 @@ class _Compiler:
                 return 1 + sum((sa.case((5 * below >= k * n, 1), else_=0) for k in range(1, 5)),
                                start=sa.literal(0))
 
-            self._rfm = sa.select(
+            self._rfm = self.grouped(sa.select(
                 buyers.c.customer_id, score(buyers.c.r).label("recency"), score(buyers.c.f).label("frequency"),
                 score(buyers.c.m).label("monetary"),
-            ).cte("rfm")
+            ))
         return self._rfm
 
     def rfm(self, node: Rfm) -> sa.ColumnElement[bool]:
         table = self.rfm_table()
-        conditions = [table.c.customer_id == self.customer_id]
+        conditions = [table.c.customer_id.is_not(None)]
         for name in ("recency", "frequency", "monetary"):
             cmp = getattr(node, name)
             if cmp is not None:
                 conditions.append(_bool(self.compare(table.c[name], cmp)))
-        return sa.exists(sa.select(sa.literal_column("1")).select_from(table).where(*conditions))
+        return sa.and_(*conditions)
 
     # --- reachability -------------------------------------------------------------------------------
 
     def reachable(self, node: Reachable) -> sa.ColumnElement[bool]:
         status = d.json_value(d.json_value(self.profile.c.consents, node.channel), "status")
-        granted = sa.and_(d.json_kind(status) == "string", d.json_text(status) == "granted")
+        granted = d.json_is_string(status, sa.bindparam(None, "granted", type_=sa.Text()))
         names = ADDRESS_TRAITS[node.channel]
         if not names:
             return granted
         addresses = []
         for name in names:
             v = d.json_value(self.profile.c.traits, name)
-            addresses.append(_bool(sa.and_(d.json_kind(v) == "string", d.json_text(v) != "")))
+            addresses.append(_bool(d.json_is_filled_string(v)))
         return sa.and_(granted, sa.or_(*addresses))
+
+
+# --- which customers a rule can hold for --------------------------------------------------------------
+
+
+def _referenced(node: SegmentRef, stack: tuple[str, ...], segments: SegmentLookup | None) -> Node:
+    if node.id in stack:
+        raise SegmentDefinitionError("segments refer to each other in a cycle",
+                                     [{"field": "/id", "reason": " -> ".join([*stack, node.id])}])
+    doc = lookup(segments, node.id) if segments is not None else None
+    if doc is None:
+        raise SegmentDefinitionError(f"unknown segment {node.id!r}", [{"field": "/id", "reason": "unknown"}])
+    return parse(doc)
+
+
+def _without_snapshot(node: Node, stack: tuple[str, ...], segments: SegmentLookup | None) -> bool | None:
+    """Whether the rule holds for a customer with no snapshot (no traits, no consents), whatever their
+    events: True, False, or None when it depends on the events."""
+    if isinstance(node, And):
+        parts = [_without_snapshot(c, stack, segments) for c in node.children]
+        return False if False in parts else True if all(p is True for p in parts) else None
+    if isinstance(node, Or):
+        parts = [_without_snapshot(c, stack, segments) for c in node.children]
+        return True if True in parts else False if all(p is False for p in parts) else None
+    if isinstance(node, Not):
+        inner = _without_snapshot(node.child, stack, segments)
+        return None if inner is None else not inner
+    if isinstance(node, Trait):
+        return node.operator == "!="  # a missing value: only "not equal" holds (see evaluate.value_condition)
+    if isinstance(node, Reachable):
+        return False
+    if isinstance(node, SegmentRef):
+        return _without_snapshot(_referenced(node, stack, segments), (*stack, node.id), segments)
+    return None

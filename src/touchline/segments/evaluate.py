@@ -9,7 +9,6 @@ Same semantics as ``touchline.segments.compile`` (a property test holds them equ
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import re
 from collections import Counter
@@ -39,7 +38,7 @@ from touchline.segments.compile import ADDRESS_TRAITS
 from touchline.segments.validate import SegmentDefinitionError, SegmentLookup, lookup, parse
 from touchline.store.dialect import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN
 
-__all__ = ["Context", "CustomerState", "matches", "quintile"]
+__all__ = ["Context", "CustomerState", "matches", "matching_customers", "quintile"]
 
 _MISSING = object()
 
@@ -64,8 +63,11 @@ class Rfm3:
 
 @dataclass(frozen=True)
 class Context:
-    """What some nodes need about the whole workspace: the sorted RFM measures of every buyer.
-    Build it once per workspace and ``now`` with ``Context.build``."""
+    """What some nodes need about the whole workspace: the RFM quintile cut-offs of every buyer (for
+    each measure, the four values ``ordered[ceil(k * n / 5) - 1]``, k = 1..4, of the n buyers' sorted
+    measures; empty without buyers). Build it once per workspace and ``now``: ``Context.build`` from
+    customers in memory, or ``Context.from_cutoffs`` with what the event store computed
+    (``compile.rfm_cutoffs``)."""
 
     recency: tuple[dt.datetime, ...] = ()
     frequency: tuple[int, ...] = ()
@@ -75,17 +77,33 @@ class Context:
     def build(cls, customers: Iterable[CustomerState], now: dt.datetime) -> Context:
         measures = [m for c in customers if (m := rfm_measures(c, now)) is not None]
         return cls(
-            recency=tuple(sorted(m.recency for m in measures)),
-            frequency=tuple(sorted(m.frequency for m in measures)),
-            monetary=tuple(sorted(m.monetary for m in measures)),
+            recency=cutoffs(sorted(m.recency for m in measures)),
+            frequency=cutoffs(sorted(m.frequency for m in measures)),
+            monetary=cutoffs(sorted(m.monetary for m in measures)),
         )
 
+    @classmethod
+    def from_cutoffs(cls, row: Mapping[str, Any]) -> Context:
+        """From ``{recency_1: ..., ..., monetary_4: ...}`` (``compile.rfm_cutoffs``; NULLs without buyers)."""
+        def four(measure: str) -> tuple[Any, ...]:
+            values = tuple(row[f"{measure}_{k}"] for k in range(1, 5))
+            return () if values[0] is None else values
 
-def quintile(ordered: Sequence[Any], value: Any) -> int:
+        return cls(recency=four("recency"), frequency=four("frequency"), monetary=four("monetary"))
+
+
+def cutoffs(ordered: Sequence[Any]) -> tuple[Any, ...]:
+    """The quintile cut-offs of sorted values: ``ordered[ceil(k * n / 5) - 1]`` for k = 1..4."""
+    n = len(ordered)
+    return tuple(ordered[(k * n + 4) // 5 - 1] for k in range(1, 5)) if n else ()
+
+
+def quintile(cuts: Sequence[Any], value: Any) -> int:
     """1..5: one plus how many of the cuts 1/5..4/5 the share of buyers strictly below ``value``
-    reaches. Ties score alike; integer arithmetic, as in the SQL."""
-    below, n = bisect.bisect_left(ordered, value), len(ordered)
-    return 1 + sum(1 for k in range(1, 5) if 5 * below >= k * n)
+    reaches; ties score alike, as in the SQL. With n buyers, at least ceil(k * n / 5) of them are
+    below ``value`` exactly when the ceil(k * n / 5)-th smallest is, so counting the cut-offs below
+    ``value`` is the same integer test."""
+    return 1 + sum(1 for c in cuts if c < value)
 
 
 def rfm_measures(customer: CustomerState, now: dt.datetime) -> Rfm3 | None:
@@ -112,6 +130,28 @@ def matches(
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     return _Evaluator(customer, now.astimezone(dt.UTC), segments, context).test(node, ())
+
+
+def matching_customers(
+    nodes: Sequence[Node],
+    customers: Iterable[CustomerState],
+    now: dt.datetime,
+    segments: SegmentLookup | None = None,
+    *,
+    context: Context | None = None,
+) -> list[set[str]]:
+    """For each of ``nodes``, the ids of ``customers`` in that segment as of ``now``: ``matches`` for
+    every pair, with each customer's history sorted out once for all the segments."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    now = now.astimezone(dt.UTC)
+    found: list[set[str]] = [set() for _ in nodes]
+    for customer in customers:
+        evaluator = _Evaluator(customer, now, segments, context)
+        for i, node in enumerate(nodes):
+            if evaluator.test(node, ()):
+                found[i].add(customer.customer_id)
+    return found
 
 
 # --- JSON values -----------------------------------------------------------------------------------------
@@ -228,6 +268,16 @@ class _Evaluator:
         self.segments = segments
         self.context = context
         self.history = [e for e in customer.events if e["timestamp"] <= now]
+        self._named: dict[str, list[Mapping[str, Any]]] | None = None
+        self._rfm: Any = _MISSING  # this customer's RFM measures, once computed
+
+    def named(self, name: str) -> list[Mapping[str, Any]]:
+        """The history's events called ``name`` (indexed on first use)."""
+        if self._named is None:
+            self._named = {}
+            for e in self.history:
+                self._named.setdefault(e.get("event"), []).append(e)  # type: ignore[arg-type]
+        return self._named.get(name, [])
 
     def test(self, node: Node, stack: tuple[str, ...]) -> bool:
         c = self.customer
@@ -266,9 +316,8 @@ class _Evaluator:
                  ) -> list[Mapping[str, Any]]:
         since = None if within_days is None else self.now - dt.timedelta(days=within_days)
         return [
-            e for e in self.history
-            if (name is None or e.get("event") == name)
-            and (since is None or e["timestamp"] >= since)
+            e for e in (self.history if name is None else self.named(name))
+            if (since is None or e["timestamp"] >= since)
             and all(value_condition(_get(e.get("properties"), f.property), f.operator, f.value, self.now)
                     for f in where)
         ]
@@ -302,16 +351,16 @@ class _Evaluator:
         span = dt.timedelta(hours=node.within_hours)
         latest = self.now - span
         since = None if node.within_days is None else self.now - dt.timedelta(days=node.within_days)
-        for a in self.history:
-            if a.get("event") != node.event or a["timestamp"] > latest or (since and a["timestamp"] < since):
+        for a in self.named(node.event):
+            if a["timestamp"] > latest or (since and a["timestamp"] < since):
                 continue
             key = _get(a.get("properties"), node.key) if node.key else None
             if node.key and not isinstance(key, str):
                 continue
             followed = any(
-                b.get("event") == node.absent_event and a["timestamp"] <= b["timestamp"] <= a["timestamp"] + span
+                a["timestamp"] <= b["timestamp"] <= a["timestamp"] + span
                 and (not node.key or _get(b.get("properties"), node.key) == key)
-                for b in self.history
+                for b in self.named(node.absent_event)
             )
             if not followed:
                 return True
@@ -320,7 +369,9 @@ class _Evaluator:
     def rfm(self, node: Rfm) -> bool:
         if self.context is None:
             raise ValueError("an rfm condition needs a Context (Context.build over the workspace's customers)")
-        m = rfm_measures(self.customer, self.now)
+        if self._rfm is _MISSING:
+            self._rfm = rfm_measures(self.customer, self.now)
+        m = self._rfm
         if m is None:
             return False
         scores = {"recency": quintile(self.context.recency, m.recency),
@@ -329,7 +380,7 @@ class _Evaluator:
         return all(compare(scores[name], getattr(node, name)) for name in scores if getattr(node, name) is not None)
 
     def computed(self, node: Computed) -> bool:
-        orders = [e for e in self.history if e.get("event") == ORDER_EVENT]
+        orders = self.named(ORDER_EVENT)
         if node.field == "lifetime_value":
             return compare(_revenue(orders), node)
         if node.field == "orders_count":

@@ -15,14 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 
 from touchline.errors import Conflict, NotFound
 from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.segments import store
 from touchline.segments.ast import Rfm, to_json
-from touchline.segments.compile import compile_segment
-from touchline.segments.evaluate import CustomerState, matches
+from touchline.segments.compile import compile_segment, rfm_cutoffs
+from touchline.segments.evaluate import Context, CustomerState, matching_customers
 from touchline.segments.validate import SegmentDefinitionError, children, parse, references
 from touchline.store.schema import profile_snapshots
 
@@ -175,29 +176,52 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
         rows = store.all_segments(conn, workspace_id)
     definitions = {s["id"]: s["definition"] for s in rows}
     targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
-    # A few customers: read their events once and evaluate every rule in memory (the Python evaluator
-    # agrees with the SQL, a property test holds them equal); RFM needs every buyer, so it stays SQL.
-    states = _customer_states(stores, workspace_id, only) if only is not None else None
+    if only is not None:
+        return _refresh_some(stores, workspace_id, targets, definitions, only, now)
     changes = []
     for segment in targets:
-        node = parse(segment["definition"])
-        if states is not None and not _needs_population(node, definitions):
-            wanted = {c.customer_id for c in states if matches(node, c, now, definitions)}
-        else:
-            query = compile_segment(node, workspace_id, now, definitions, only=only).subquery()
-            with stores.events_conn() as econn:
-                wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars())
+        query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
+        with stores.events_conn() as econn:
+            wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars().all())
         with stores.write() as conn:
-            current = store.member_ids(conn, segment["id"], list(only) if only is not None else None)
-            entered, exited = sorted(wanted - current), sorted(current - wanted)
-            store.add_members(conn, workspace_id, segment["id"], entered, now)
-            store.remove_members(conn, segment["id"], exited)
-            stage_system_events(conn, workspace_id, [
-                _membership_event(segment, pid, "Segment Entered", now) for pid in entered
-            ] + [_membership_event(segment, pid, "Segment Exited", now) for pid in exited], now)
-            store.update_segment(conn, workspace_id, segment["id"], refreshed_at=now)
-        changes.append(Change(segment["id"], len(entered), len(exited)))
+            current = store.member_ids(conn, segment["id"])
+            changes.append(_apply(conn, workspace_id, segment, wanted, current, now))
+            store.mark_refreshed(conn, workspace_id, [segment["id"]], now)
     return changes
+
+
+def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any]], definitions: dict[str, Any],
+                  only: Sequence[str], now: dt.datetime) -> list[Change]:
+    """A few customers (live membership): read their events once and evaluate every rule in memory (the
+    Python evaluator agrees with the SQL, a property test holds them equal). RFM ranks them among every
+    buyer, so the event store computes the quintile cut-offs, once for the round. One transaction
+    records every segment's changes."""
+    nodes = [parse(s["definition"]) for s in targets]
+    context = None
+    if any(_needs_population(node, definitions) for node in nodes):
+        with stores.events_conn() as econn:
+            context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
+    states = _customer_states(stores, workspace_id, only)
+    found = matching_customers(nodes, states, now, definitions, context=context)
+    changes = []
+    with stores.write() as conn:
+        current = store.members_among(conn, [s["id"] for s in targets], list(only))
+        for segment, wanted in zip(targets, found, strict=True):
+            changes.append(_apply(conn, workspace_id, segment, wanted, current[segment["id"]], now))
+        store.mark_refreshed(conn, workspace_id, [s["id"] for s in targets], now)
+    return changes
+
+
+def _apply(conn: Any, workspace_id: str, segment: dict[str, Any], wanted: set[str], current: set[str],
+           now: dt.datetime) -> Change:
+    """Record who entered and who left one segment, as membership rows and as events."""
+    entered, exited = sorted(wanted - current), sorted(current - wanted)
+    store.add_members(conn, workspace_id, segment["id"], entered, now)
+    store.remove_members(conn, segment["id"], exited)
+    stage_system_events(conn, workspace_id, [
+        _membership_event(segment, pid, "Segment Entered", now) for pid in entered
+    ] + [_membership_event(segment, pid, "Segment Exited", now) for pid in exited], now)
+    return Change(segment["id"], len(entered), len(exited))
 
 
 def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
@@ -223,16 +247,21 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> 
                       profile_snapshots.c.consents)
             .where(profile_snapshots.c.workspace_id == workspace_id,
                    sa.or_(dialect.any_of(profile_snapshots.c.canonical_id, wanted),
-                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings()]
+                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings().all()]
         canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
         profile_ids = sorted(set(wanted) | set(canonical))
+        # Properties as JSON text, parsed here with orjson, and times as epoch microseconds: the generic
+        # result processing (and DuckDB's TIMESTAMPTZ conversion) cost more than the query itself.
         rows = conn.execute(
-            sa.select(events.c.profile_id, events.c.event, events.c.timestamp, events.c.channel, events.c.properties)
+            sa.select(events.c.profile_id, events.c.event, dialect.epoch_us(events.c.timestamp), events.c.channel,
+                      sa.cast(events.c.properties, sa.Text))
             .where(events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, profile_ids))
-        ).mappings()
+        ).all()  # fetchall: DuckDB hands over rows one at a time far more slowly
         history: dict[str, list[dict[str, Any]]] = {}
-        for r in rows:
-            history.setdefault(canonical.get(r["profile_id"], r["profile_id"]), []).append(dict(r))
+        for pid, event, micros, channel, properties in rows:
+            history.setdefault(canonical.get(pid, pid), []).append(
+                {"profile_id": pid, "event": event, "timestamp": dialect.from_epoch_us(micros), "channel": channel,
+                 "properties": orjson.loads(properties) if properties is not None else None})
     own = {s["profile_id"]: s for s in snaps}
     return [CustomerState(cid, traits=own[cid]["traits"] if cid in own else {},
                           consents=own[cid]["consents"] if cid in own else {}, events=history.get(cid, []))

@@ -63,6 +63,26 @@ def member_ids(conn: Connection, segment_id: str, among: Sequence[str] | None = 
     return found
 
 
+def members_among(conn: Connection, segment_ids: Sequence[str], among: Sequence[str]) -> dict[str, set[str]]:
+    """{segment id: the ones of ``among`` that are members}, for several segments in one pass."""
+    found: dict[str, set[str]] = {sid: set() for sid in segment_ids}
+    if not segment_ids:
+        return found
+    for i in range(0, len(among), 900):
+        query = sa.select(segment_members.c.segment_id, segment_members.c.profile_id).where(
+            dialect.in_values(conn, segment_members.c.segment_id, list(segment_ids)),
+            dialect.in_values(conn, segment_members.c.profile_id, among[i : i + 900]))
+        for sid, pid in conn.execute(query):
+            found[sid].add(pid)
+    return found
+
+
+def mark_refreshed(conn: Connection, workspace_id: str, segment_ids: Sequence[str], now: dt.datetime) -> None:
+    conn.execute(segments.update().where(segments.c.workspace_id == workspace_id,
+                                         dialect.in_values(conn, segments.c.id, list(segment_ids)))
+                 .values(refreshed_at=now))
+
+
 def add_members(conn: Connection, workspace_id: str, segment_id: str, ids: Iterable[str], now: dt.datetime) -> None:
     dialect.bulk_insert(conn, segment_members, [
         {"segment_id": segment_id, "profile_id": pid, "workspace_id": workspace_id, "entered_at": now} for pid in ids

@@ -81,10 +81,17 @@ def extra_event_store_ddl(conn: Connection) -> list[str]:
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_seq ON events (seq)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_profile_ts ON events (workspace_id, profile_id, timestamp)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_ts ON events (workspace_id, timestamp)",
+            # Funnel steps, segment event conditions, RFM: the events of one name in a time range, with
+            # the profile they belong to in the index itself (an index-only scan skips the wide rows).
+            "CREATE INDEX IF NOT EXISTS ix_events_ws_event_ts ON events (workspace_id, event, timestamp) "
+            "INCLUDE (profile_id)",
             "CREATE INDEX IF NOT EXISTS ix_events_ws_message ON events (workspace_id, message_id)",
             "CREATE UNIQUE INDEX IF NOT EXISTS ux_profile_snapshots_id ON profile_snapshots (profile_id)",
             "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_canonical "
             "ON profile_snapshots (workspace_id, canonical_id)",
+            # Every analytics query maps events to customers: profile -> canonical id, index-only.
+            "CREATE INDEX IF NOT EXISTS ix_profile_snapshots_ws_profile "
+            "ON profile_snapshots (workspace_id, profile_id) INCLUDE (canonical_id)",
         ]
     return []
 
@@ -346,6 +353,21 @@ def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], 
     return total
 
 
+# --- CTEs in analytics and segment queries ------------------------------------------------------------
+
+
+def inline_cte(cte: sa.CTE) -> sa.CTE:
+    """A CTE that every use reads afresh, so that each use's filters reach the table scan (and its
+    indexes and statistics). PostgreSQL otherwise materialises a CTE used more than once, and estimates
+    the materialised rows blind; DuckDB decides for itself and reads the same SQL without the hint."""
+    return cte.prefix_with("NOT MATERIALIZED", dialect="postgresql")
+
+
+def materialized_cte(cte: sa.CTE) -> sa.CTE:
+    """A CTE computed once however often the statement reads it (both engines take the hint)."""
+    return cte.prefix_with("MATERIALIZED", dialect="postgresql").prefix_with("MATERIALIZED", dialect="duckdb")
+
+
 # --- analytics expressions ----------------------------------------------------------------------------
 # Constructs rather than functions of a connection: an analytics query is built once, without a
 # connection, and each engine compiles its own spelling (which is also what the SQL snapshot tests pin).
@@ -410,6 +432,83 @@ class json_value(FunctionElement[Any]):
 class json_kind(FunctionElement[str]):
     inherit_cache = True
     type = sa.Text()
+
+
+class json_is(FunctionElement[bool]):
+    """Whether a JSON value is of one kind (``json_kind(v) == kind``, NULL when absent), with one type
+    test: DuckDB's CASE over every kind evaluates the type once per branch, and a trait test is in
+    every segment. Arguments: value, kind (a Python string, rendered as a constant)."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+    def __init__(self, value: Any, kind: str) -> None:
+        super().__init__(value, sa.literal_column(f"'{_KIND_NAMES[kind][0]}'"))
+        self.kind = kind
+
+
+class epoch_us(FunctionElement[int]):
+    """A time stamp as integer microseconds since 1970-01-01 UTC: bulk reads turn it back into a
+    datetime in Python (``from_epoch_us``) far faster than DuckDB's driver converts a TIMESTAMPTZ."""
+
+    inherit_cache = True
+    type = sa.BigInteger()
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def from_epoch_us(value: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=value)
+
+
+@compiles(epoch_us, "postgresql")
+def _pg_epoch_us(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
+    (ts,) = _args(compiler, element, **kw)
+    return f"CAST(extract(epoch FROM {ts}) * 1000000 AS BIGINT)"
+
+
+@compiles(epoch_us, "duckdb")
+def _duckdb_epoch_us(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
+    (ts,) = _args(compiler, element, **kw)
+    return f"epoch_us({ts})"
+
+
+class json_is_string(FunctionElement[bool]):
+    """Whether a JSON value is the string ``needle`` (NULL when absent). DuckDB compares the extracted
+    value's JSON text with the needle's (both written by the same JSON writer), one parse of the
+    document instead of a type test and a text extraction. Arguments: value, needle."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+class json_is_filled_string(FunctionElement[bool]):
+    """Whether a JSON value is a non-empty string (NULL when absent): on DuckDB one LIKE on the value's
+    JSON text (a string's text is quoted, so at least three characters), one parse of the document."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+@compiles(json_is_filled_string, "postgresql")
+def _pg_json_is_filled_string(element: json_is_filled_string, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"(jsonb_typeof({value}) = 'string' AND ({value} #>> '{{}}') <> '')"
+
+
+@compiles(json_is_filled_string, "duckdb")
+def _duckdb_json_is_filled_string(element: json_is_filled_string, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    return f"(CAST({value} AS VARCHAR) LIKE '\"__%')"
+
+
+# PostgreSQL's jsonb_typeof name of each kind, then DuckDB's json_type names for it.
+_KIND_NAMES = {
+    "string": ("string", "VARCHAR"), "boolean": ("boolean", "BOOLEAN"), "array": ("array", "ARRAY"),
+    "object": ("object", "OBJECT"), "null": ("null", "NULL"),
+    "number": ("number", "BIGINT", "UBIGINT", "DOUBLE", "HUGEINT"),
+}
 
 
 class json_text(FunctionElement[str]):
@@ -483,6 +582,31 @@ def _duckdb_json_kind(element: json_kind, compiler: SQLCompiler, **kw: Any) -> s
             f"WHEN 'ARRAY' THEN 'array' WHEN 'OBJECT' THEN 'object' WHEN 'NULL' THEN 'null' "
             f"WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number' "
             f"WHEN 'HUGEINT' THEN 'number' END)")
+
+
+@compiles(json_is, "postgresql")
+def _pg_json_is(element: json_is, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    return f"(jsonb_typeof({value}) = '{_KIND_NAMES[element.kind][0]}')"
+
+
+@compiles(json_is, "duckdb")
+def _duckdb_json_is(element: json_is, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses.clauses[0], **kw)
+    names = ", ".join(f"'{n}'" for n in _KIND_NAMES[element.kind][1:])
+    return f"(json_type({value}) IN ({names}))"
+
+
+@compiles(json_is_string, "postgresql")
+def _pg_json_is_string(element: json_is_string, compiler: SQLCompiler, **kw: Any) -> str:
+    value, needle = _args(compiler, element, **kw)
+    return f"(jsonb_typeof({value}) = 'string' AND ({value} #>> '{{}}') = {needle})"
+
+
+@compiles(json_is_string, "duckdb")
+def _duckdb_json_is_string(element: json_is_string, compiler: SQLCompiler, **kw: Any) -> str:
+    value, needle = _args(compiler, element, **kw)
+    return f"({value} = to_json(CAST({needle} AS VARCHAR)))"
 
 
 @compiles(json_text, "postgresql")

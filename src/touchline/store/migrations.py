@@ -53,6 +53,8 @@ STATE_MIGRATIONS: list[Migration] = [
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),
     Migration(2, "profile snapshots mirrored from the state store", _create_missing(events_metadata)),
+    Migration(3, "PostgreSQL: events by name and time, snapshots by profile (index-only scans)",
+              _create_missing(events_metadata)),
 ]
 
 _version_metadata = sa.MetaData()
