@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -40,8 +41,6 @@ async def _definition(request: Request) -> dict[str, Any]:
         if "yaml" in request.headers.get("content-type", ""):
             body = yaml.safe_load(raw.decode("utf-8"))
         else:
-            import orjson
-
             body = orjson.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
         raise BadRequest("the body is not valid JSON or YAML", [{"field": "", "reason": str(exc)[:300]}]) from exc

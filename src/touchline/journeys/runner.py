@@ -45,6 +45,7 @@ from touchline.journeys.engine import (
     Converted,
     EventReceived,
     Facts,
+    Needs,
     RecordStep,
     RunState,
     ScheduleTimer,
@@ -113,6 +114,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.new_runs: list[dict[str, Any]] = []
+        self.new_ids: set[str] = set()  # of new_runs: their rows carry every update already
         self.updates: dict[str, dict[str, Any]] = {}
         self.steps: list[dict[str, Any]] = []
         self.timers: list[dict[str, Any]] = []
@@ -133,6 +135,9 @@ class Runner:
         self.outbox = outbox or Outbox(stores, clock=self.clock)
         self.batch = batch
         self._definitions: dict[tuple[str, str, int], JourneyDefinition] = {}
+        # Derived once per version: the event names its runs react to, the facts its conditions read.
+        self._listens: dict[tuple[str, str, int], set[str]] = {}
+        self._needs: dict[tuple[str, str, int], Needs] = {}
         self._last_date_scan: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,6 +202,8 @@ class Runner:
             if raw is None:
                 return None
             found = self._definitions[key] = parse(raw)
+            self._listens[key] = listened_names(found, entering=False)
+            self._needs[key] = facts_needed(found)
         return found
 
     def _live(self, conn: Connection) -> dict[str, list[_Live]]:
@@ -259,7 +266,7 @@ class Runner:
                 if statuses.get(run["journey_id"]) == "paused":
                     continue
                 d = self.definition(conn, workspace_id, run["journey_id"], run["version"])
-                if d is None or name not in listened_names(d, entering=False):
+                if d is None or name not in self._listens[(workspace_id, d.id, d.version)]:
                     continue
                 signal: Signal
                 if name in (SEGMENT_ENTERED, SEGMENT_EXITED) and properties.get("segment_id"):
@@ -315,6 +322,7 @@ class Runner:
                "node_id": None, "state": run.model_dump(mode="json"), "entered_at": run.entered_at,
                "updated_at": now, "ended_at": None, "exit_reason": None, "converted_at": None, "holdout": False}
         batch.new_runs.append(row)
+        batch.new_ids.add(run_id)
         runs.setdefault(customer_id, []).append(row)
         batch.entered += 1
         self._step(conn, workspace_id, j.definition, row, Start(), now, facts.get(customer_id), batch)
@@ -378,24 +386,24 @@ class Runner:
 
     def _scan_one(self, conn: Connection, workspace_id: str, j: _Live, t: DateTraitTrigger, since: dt.datetime,
                   now: dt.datetime) -> int:
-        batch = _Batch()
-        started = 0
         value = dialect.state_json_text(conn, profiles.c.traits, t.trait)
         rows = conn.execute(sa.select(profiles.c.id, value, profiles.c.timezone).where(
             profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None), value.is_not(None)))
-        for pid, raw, tz in rows:
-            # The moment in (since, now]: the next one after ``since`` that is not after ``now``.
-            at = next_date_trigger(t, raw, tz, since)
-            if at is None or at > now:
-                continue
-            runs = {pid: store.runs_of_customer(conn, workspace_id, pid, j.journey_id)}
-            before = batch.entered
-            self._enter(conn, workspace_id, j, pid, f"date:{at.date().isoformat()}", {"date": at.isoformat()},
-                        at, runs, profile_store.profile_facts(conn, workspace_id, [pid]), batch, step_now=now)
-            started += batch.entered - before
-            if len(batch.new_runs) >= self.batch:
-                self._write(conn, batch, now)
-        self._write(conn, batch, now)
+        # The moment in (since, now]: the next one after ``since`` that is not after ``now``.
+        due = [(pid, at) for pid, raw, tz in rows
+               if (at := next_date_trigger(t, raw, tz, since)) is not None and at <= now]
+        started = 0
+        for i in range(0, len(due), self.batch):
+            chunk = due[i:i + self.batch]
+            ids = [pid for pid, _ in chunk]
+            runs = store.runs_of_customers(conn, workspace_id, ids)
+            facts = profile_store.profile_facts(conn, workspace_id, ids)
+            batch = _Batch()
+            for pid, at in chunk:
+                self._enter(conn, workspace_id, j, pid, f"date:{at.date().isoformat()}", {"date": at.isoformat()},
+                            at, runs, facts, batch, step_now=now)
+            self._write(conn, batch, now)
+            started += batch.entered
         return started
 
     # --- API
@@ -433,7 +441,7 @@ class Runner:
 
     def _facts(self, conn: Connection, workspace_id: str, d: JourneyDefinition, run: RunState,
                profile: Mapping[str, Any] | None, now: dt.datetime) -> Facts:
-        needs = facts_needed(d)
+        needs = self._needs[(workspace_id, d.id, d.version)]
         traits = (profile or {}).get("traits") or {}
         segments = None
         if needs.segments:
@@ -489,7 +497,7 @@ class Runner:
             elif isinstance(c, Converted):
                 values["converted_at"] = c.at
         row.update(values)
-        if not any(r is row for r in batch.new_runs):
+        if run_id not in batch.new_ids:
             batch.updates[run_id] = values
 
     def _message(self, workspace_id: str, d: JourneyDefinition, run: RunState, message_id: str, node_id: str,
@@ -518,17 +526,17 @@ class Runner:
                              WEBHOOK_CALL, {"webhook": call}, now) | {"channel": "webhook"}
 
     def _write(self, conn: Connection, batch: _Batch, now: dt.datetime) -> None:
+        """Everything a batch gathered, in the caller's transaction; a batch is written once."""
         store.insert_runs(conn, batch.new_runs)
         for run_id, values in batch.updates.items():
             store.save_run(conn, run_id, **values)
         store.insert_steps(conn, batch.steps)
         store.delete_timers(conn, batch.cancelled)
-        store.insert_timers(conn, [t for t in batch.timers if t["id"] not in set(batch.cancelled)])
+        cancelled = set(batch.cancelled)
+        store.insert_timers(conn, [t for t in batch.timers if t["id"] not in cancelled])
         message_store.insert_messages(conn, batch.messages)
         for workspace_id, customer_id, traits, source in batch.traits:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
-        batch.new_runs, batch.updates, batch.steps, batch.timers, batch.cancelled = [], {}, [], [], []
-        batch.messages, batch.traits = [], []
 
 
 def queue_api_trigger(conn: Connection, workspace_id: str, journey_id: str, profile_id: str, key: str,

@@ -225,18 +225,21 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         steps = store.step_counts(conn, workspace_id, journey_id)
         sends = store.outbox_counts(conn, workspace_id, journey_id)
         by_status = store.run_counts(conn, workspace_id, journey_id)
+        waiting = store.waiting_by_node(conn, workspace_id, journey_id)
         treated, treated_converted = store.converted_count(conn, workspace_id, journey_id)
         held, held_converted = store.holdout_count(conn, workspace_id, journey_id)
         shown = row["published_version"] or row["latest_version"]
         raw = store.version_definition(conn, workspace_id, journey_id, shown)
-    nodes: dict[str, dict[str, Any]] = {}
     d = parse(raw) if raw is not None else None
-    for node in (d.nodes if d else []):
-        nodes[node.id] = {"node_id": node.id, "type": node.type, "entered": 0, "outcomes": {}, "sent": 0,
-                          "suppressed": {}, "failed": 0, "pending": 0}
+    types = {node.id: node.type for node in (d.nodes if d else [])}
+
+    def counts(node_id: str) -> dict[str, Any]:
+        return {"node_id": node_id, "type": types.get(node_id), "entered": 0, "outcomes": {}, "sent": 0,
+                "suppressed": {}, "failed": 0, "pending": 0, "waiting": waiting.get(node_id, 0)}
+
+    nodes = {node_id: counts(node_id) for node_id in types}
     for s in steps:
-        n = nodes.setdefault(s["node_id"], {"node_id": s["node_id"], "type": None, "entered": 0, "outcomes": {},
-                                            "sent": 0, "suppressed": {}, "failed": 0, "pending": 0})
+        n = nodes.setdefault(s["node_id"], counts(s["node_id"]))
         n["outcomes"][s["outcome"]] = n["outcomes"].get(s["outcome"], 0) + int(s["n"])
         if s["outcome"] in ("entered", "waiting", "yes", "no", "exit") or s["outcome"].startswith("branch:"):
             n["entered"] += int(s["n"])
@@ -252,12 +255,6 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
             n["failed"] += int(m["n"])
         else:
             n["pending"] += int(m["n"])
-    for n in nodes.values():
-        n["waiting"] = 0
-    with stores.read() as conn:
-        for r in store.runs_page(conn, workspace_id, journey_id, status="waiting", limit=100_000, offset=0):
-            if r["node_id"] in nodes:
-                nodes[r["node_id"]]["waiting"] += 1
 
     def rate(a: int, b: int) -> float | None:
         return round(a / b, 4) if b else None

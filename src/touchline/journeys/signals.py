@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -111,7 +111,3 @@ def capture(conn: Connection, workspace_id: str, events: Iterable[Any], received
     store.insert_signals(conn, rows)
     return len(rows)
 
-
-def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Queue signals built elsewhere (the API trigger)."""
-    store.insert_signals(conn, rows)

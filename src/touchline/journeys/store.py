@@ -23,6 +23,7 @@ from touchline.store.schema import (
 )
 
 ACTIVE = ("active", "waiting")
+CUSTOMER_LOCK = "journey-customer:"  # the named lock of one customer's runs
 
 
 # --- definitions -----------------------------------------------------------------------------------
@@ -31,8 +32,8 @@ ACTIVE = ("active", "waiting")
 def journey_row(conn: Connection, workspace_id: str, journey_id: str, *, for_update: bool = False
                 ) -> dict[str, Any] | None:
     query = sa.select(journeys).where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id)
-    if for_update and dialect.name(conn) == dialect.POSTGRES:
-        query = query.with_for_update()
+    if for_update:
+        query = dialect.lock_rows(conn, query)
     row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
@@ -93,25 +94,6 @@ def versions_with_active_runs(conn: Connection) -> list[dict[str, Any]]:
 # --- runs ------------------------------------------------------------------------------------------
 
 
-def insert_run(conn: Connection, row: dict[str, Any]) -> bool:
-    """Insert a run unless its (deterministic) id exists; True when inserted."""
-    result = conn.execute(dialect.insert_ignoring_conflicts(conn, journey_runs).values(**row))
-    return bool(result.rowcount)
-
-
-def runs_of_customer(conn: Connection, workspace_id: str, customer_id: str, journey_id: str | None = None,
-                     *, active_only: bool = False, for_update: bool = False) -> list[dict[str, Any]]:
-    query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
-                                          journey_runs.c.customer_id == customer_id)
-    if journey_id is not None:
-        query = query.where(journey_runs.c.journey_id == journey_id)
-    if active_only:
-        query = query.where(journey_runs.c.status.in_(ACTIVE))
-    if for_update and dialect.name(conn) == dialect.POSTGRES:
-        query = query.with_for_update()
-    return [dict(r) for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings()]
-
-
 def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequence[str], *, for_update: bool = False
                       ) -> dict[str, list[dict[str, Any]]]:
     """Every run of these customers, by customer, oldest first (one query per 900 customers)."""
@@ -120,8 +102,8 @@ def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequenc
     for i in range(0, len(ids), 900):
         query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
                                               dialect.in_values(conn, journey_runs.c.customer_id, ids[i:i + 900]))
-        if for_update and dialect.name(conn) == dialect.POSTGRES:
-            query = query.with_for_update()
+        if for_update:
+            query = dialect.lock_rows(conn, query)
         for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings():
             out[r["customer_id"]].append(dict(r))
     return out
@@ -134,8 +116,8 @@ def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = sa.select(journey_runs).where(journey_runs.c.run_id == run_id)
-    if for_update and dialect.name(conn) == dialect.POSTGRES:
-        query = query.with_for_update()
+    if for_update:
+        query = dialect.lock_rows(conn, query)
     row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
@@ -167,6 +149,15 @@ def run_counts(conn: Connection, workspace_id: str, journey_id: str) -> dict[str
             journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id)
         .group_by(journey_runs.c.status))
     return {status: int(n) for status, n in rows}
+
+
+def waiting_by_node(conn: Connection, workspace_id: str, journey_id: str) -> dict[str, int]:
+    """How many runs wait at each node now."""
+    rows = conn.execute(
+        sa.select(journey_runs.c.node_id, sa.func.count()).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id,
+            journey_runs.c.status == "waiting").group_by(journey_runs.c.node_id))
+    return {node: int(n) for node, n in rows}
 
 
 def holdout_count(conn: Connection, workspace_id: str, journey_id: str) -> tuple[int, int]:
@@ -241,13 +232,8 @@ def claim_due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[dic
         .where(journey_timers.c.due_at <= now, journeys.c.status != "paused")
         .order_by(journey_timers.c.due_at).limit(limit)
     )
-    if dialect.name(conn) == dialect.POSTGRES:
-        query = query.with_for_update(of=journey_timers, skip_locked=True)
+    query = dialect.lock_for_claim(conn, query, of=journey_timers)
     return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def next_timer_due(conn: Connection) -> dt.datetime | None:
-    return conn.execute(sa.select(sa.func.min(journey_timers.c.due_at))).scalar_one_or_none()
 
 
 # --- signals ---------------------------------------------------------------------------------------
@@ -263,10 +249,10 @@ def claim_signals(conn: Connection, limit: int) -> list[dict[str, Any]]:
     handling (a transaction-scoped advisory lock per customer), so one customer's signals are applied
     in order even with several workers."""
     query = sa.select(journey_signals).order_by(journey_signals.c.seq).limit(limit)
-    if dialect.name(conn) == dialect.POSTGRES:
-        query = query.where(sa.func.pg_try_advisory_xact_lock(
-            sa.func.hashtext("journey-customer:" + journey_signals.c.profile_id)))
-        query = query.with_for_update(skip_locked=True)
+    free = dialect.try_lock_key(conn, CUSTOMER_LOCK + journey_signals.c.profile_id)
+    if free is not None:
+        query = query.where(free)
+    query = dialect.lock_for_claim(conn, query)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -275,14 +261,9 @@ def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:
         conn.execute(journey_signals.delete().where(journey_signals.c.seq.in_(list(seqs))))
 
 
-def queued_signals(conn: Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(journey_signals)).scalar_one())
-
-
 def lock_customer(conn: Connection, customer_id: str) -> None:
     """Serialise work on one customer's runs across workers (PostgreSQL; SQLite has one writer)."""
-    if dialect.name(conn) == dialect.POSTGRES:
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("journey-customer:" + customer_id))))
+    dialect.lock_key(conn, CUSTOMER_LOCK + customer_id)
 
 
 # --- cursors and locations -------------------------------------------------------------------------

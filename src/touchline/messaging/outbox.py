@@ -46,6 +46,7 @@ from touchline.messaging.policy import (
     PolicyConfig,
     Recipient,
     Suppressed,
+    consent_status,
     decide,
 )
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
@@ -55,7 +56,8 @@ from touchline.settings import Settings
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "policy_config", "receipt", "recipient_for"]
+__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "policy_config", "receipt", "recipient_for",
+           "render_content"]
 
 log = logging.getLogger("touchline.outbox")
 
@@ -93,18 +95,6 @@ def policy_config(settings: Settings) -> PolicyConfig:
     )
 
 
-def _granted(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        value = value.get("status")
-    return value is True or value == "granted"
-
-
-def _denied(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        value = value.get("status")
-    return value is False or value == "denied"
-
-
 def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
                   recent: Sequence[PastSend]) -> Recipient:
     """What the policy needs, from a profile row and its identities (oldest first)."""
@@ -126,8 +116,8 @@ def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
     preferred = traits.get("preferred_channel") or traits.get("preferredChannel")
     return Recipient(
         addresses=addresses, consents=consents, timezone=profile.get("timezone"),
-        unsubscribed=_denied(consents.get("all")),
-        night_consent=_granted(consents.get("night")),
+        unsubscribed=consent_status(consents, "all") == "denied",
+        night_consent=consent_status(consents, "night") == "granted",
         preferred_channels=(preferred,) if isinstance(preferred, str) and preferred in MESSAGE_CHANNELS else (),
         recent_sends=tuple(recent),
     )
@@ -247,7 +237,8 @@ class Outbox:
                     continue
                 channel = decision.channel
                 try:
-                    content = self.render(templates[(row["template"], channel)], row, profile, channel)
+                    content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
+                                             profile, channel)
                 except TemplateRenderError as exc:
                     store.update_message(conn, row["id"], status="failed", reason=f"render: {exc}"[:500],
                                          channel=channel, lease_until=None, updated_at=now)
@@ -269,31 +260,6 @@ class Outbox:
         report.suppressed += 1
         report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
         receipts.append(receipt(row, cid, "Message Suppressed", now, reason=reason))
-
-    def render(self, template: CompiledTemplate, row: dict[str, Any], profile: Mapping[str, Any],
-                channel: str) -> dict[str, Any]:
-        base = self.settings.public_url.rstrip("/")
-        unsubscribe_url = f"{base}/u/{row['id']}"
-        context = dict(row["context"] or {})
-        event = context.get("event") or {}
-        variables = {
-            "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
-                        "locale": profile.get("locale"), "timezone": profile.get("timezone")},
-            "event": event,
-            "cart": event.get("cart") if isinstance(event.get("cart"), Mapping) else event,
-            "journey": context.get("journey") or {},
-            "message_id": row["id"],
-            "unsubscribe_url": unsubscribe_url,
-        }
-        locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
-        rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"))
-        content = rendered.as_dict()
-        if channel == "email" and rendered.html:
-            tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])
-            content["html"] = tracked.html
-            content["links"] = list(tracked.links)
-        content["unsubscribe_url"] = unsubscribe_url
-        return content
 
     # --- sending
 
@@ -389,6 +355,34 @@ class Outbox:
                                              now, reason=reason[:200]))
             stage_system_events(conn, workspace_id, receipts, now)
         self.stores.wakeup.set()
+
+
+def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
+                   profile: Mapping[str, Any], channel: str) -> dict[str, Any]:
+    """One outbox row rendered for its customer: the template's parts in the customer's locale, links
+    tracked and an open pixel added for email, the unsubscribe link for the message."""
+    base = public_url.rstrip("/")
+    unsubscribe_url = f"{base}/u/{row['id']}"
+    context = dict(row["context"] or {})
+    event = context.get("event") or {}
+    variables = {
+        "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
+                    "locale": profile.get("locale"), "timezone": profile.get("timezone")},
+        "event": event,
+        "cart": event.get("cart") if isinstance(event.get("cart"), Mapping) else event,
+        "journey": context.get("journey") or {},
+        "message_id": row["id"],
+        "unsubscribe_url": unsubscribe_url,
+    }
+    locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
+    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"))
+    content = rendered.as_dict()
+    if channel == "email" and rendered.html:
+        tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])
+        content["html"] = tracked.html
+        content["links"] = list(tracked.links)
+    content["unsubscribe_url"] = unsubscribe_url
+    return content
 
 
 def _canonical(profiles: Mapping[str, Mapping[str, Any]], customer_id: str) -> str:

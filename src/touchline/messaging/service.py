@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.ingest.service import stage_system_events
 from touchline.messaging import store
-from touchline.messaging.outbox import receipt, recipient_for
+from touchline.messaging.outbox import compiled_template, receipt, recipient_for, render_content
 from touchline.messaging.templates import CHANNEL_PARTS, validate_template
 from touchline.profiles import service as profile_service
 from touchline.profiles import store as profile_store
@@ -60,8 +60,6 @@ def delete_template(stores: Stores, workspace_id: str, key: str, channel: str | 
 def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifier: str,
             event: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Render a saved template for one customer, as the outbox would (tracking aside)."""
-    from touchline.messaging.outbox import Outbox, compiled_template
-
     profile_id = profile_service.resolve(stores, workspace_id, identifier)
     with stores.read() as conn:
         rows = [t for t in store.templates(conn, workspace_id, key) if t["channel"] == channel]
@@ -73,7 +71,7 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
     compiled = compiled_template(workspace_id, t)
     profile = profiles[profile_id]
     fake = {"id": "preview", "context": {"event": dict(event or {})}, "template": key}
-    content = Outbox(stores).render(compiled, fake, profile, channel)
+    content = render_content(stores.settings.public_url, compiled, fake, profile, channel)
     recipient = recipient_for(profile, idents.get(profile_id, ()), ())
     return {"profile_id": profile_id, "channel": channel, "to": recipient.addresses.get(channel),
             "content": content}
@@ -154,10 +152,6 @@ def clicked(stores: Stores, message_id: str, index: int, *, now: dt.datetime | N
     _receipt_for(stores, message_id, "opened_at", "Message Opened", now)
     _receipt_for(stores, message_id, "clicked_at", "Message Clicked", now, url=url)
     return url
-
-
-def delivered(stores: Stores, message_id: str, *, now: dt.datetime | None = None) -> bool:
-    return _receipt_for(stores, message_id, "delivered_at", "Message Delivered", _now(now)) is not None
 
 
 def unsubscribe(stores: Stores, message_id: str, *, now: dt.datetime | None = None) -> dict[str, Any] | None:

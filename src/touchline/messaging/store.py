@@ -123,11 +123,6 @@ def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str
     return out
 
 
-def next_due(conn: Connection) -> dt.datetime | None:
-    return conn.execute(sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
-                        ).scalar_one_or_none()
-
-
 def messages_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str] | None = None,
                   journey_id: str | None = None, channel: str | None = None, status: str | None = None,
                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -54,8 +54,22 @@ def lock_workspace_identities(conn: Connection, workspace_id: str) -> None:
     PostgreSQL takes a transaction-scoped advisory lock, so two API processes cannot both create a
     profile for the same new identifier, or both claim the same messageId.
     """
+    lock_key(conn, "identities:" + workspace_id)
+
+
+def lock_key(conn: Connection, key: str) -> None:
+    """Hold a named lock until the transaction ends: a PostgreSQL advisory lock; SQLite needs none, its
+    write transactions already exclude each other (BEGIN IMMEDIATE)."""
     if name(conn) == POSTGRES:
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("identities:" + workspace_id))))
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+
+
+def try_lock_key(conn: Connection, key: sa.ColumnElement[str]) -> sa.ColumnElement[bool] | None:
+    """A condition that takes the named lock of each row's ``key`` where nobody holds it (PostgreSQL),
+    for claiming only rows of keys no other worker is busy with; None where there is one writer."""
+    if name(conn) == POSTGRES:
+        return sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(key))
+    return None
 
 
 def state_json_text(conn: Connection, column: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[str]:
@@ -66,10 +80,18 @@ def state_json_text(conn: Connection, column: sa.ColumnElement[Any], key: str) -
     return sa.func.json_extract(column, f'$."{quoted}"').cast(sa.Text)
 
 
-def lock_for_claim(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
-    """Rows a worker claims: ``FOR UPDATE SKIP LOCKED`` where several processes may compete."""
+def lock_for_claim(conn: Connection, query: sa.Select[Any], *, of: Any = None) -> sa.Select[Any]:
+    """Rows a worker claims: ``FOR UPDATE SKIP LOCKED`` (of the table ``of`` in a join) where several
+    processes may compete."""
     if name(conn) == POSTGRES:
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(of=of, skip_locked=True)
+    return query
+
+
+def lock_rows(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
+    """Rows read to be rewritten: ``FOR UPDATE`` where several processes may write them."""
+    if name(conn) == POSTGRES:
+        return query.with_for_update()
     return query
 
 
