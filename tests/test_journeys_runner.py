@@ -237,3 +237,21 @@ def test_publish_checks_templates_and_definitions_validate(client: TestClient) -
     r = client.put("/v1/templates/t/email", json={"variants": {"ko": {"subject": "{{ oops", "html": "x"}}},
                    headers=bearer())
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "variants.ko.subject"
+
+
+def test_erasing_a_customer_removes_their_runs_messages_and_inbox(client: TestClient, runner: Runner,
+                                                                  stores: Stores) -> None:
+    import sqlalchemy as sa
+
+    from touchline.store.schema import inbox_messages, journey_runs, journey_steps, outbox
+
+    _setup(client)
+    _send(client, _identify("u7", T0 - dt.timedelta(minutes=5), consent={"email": False, "in_app": True}),
+          _track("u7", "Product Added", T0, "m-add-7", cart_id="c-7", product="x", price=1))
+    runner.tick(T0)
+    runner.tick(T0 + dt.timedelta(minutes=61))
+    assert client.get("/v1/inbox/u7", headers=basic()).json()["unread"] == 1
+    assert client.delete("/v1/profiles/u7", headers=bearer()).status_code == 200
+    with stores.read() as conn:
+        for table in (journey_runs, journey_steps, outbox, inbox_messages):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0, table.name

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from touchline.errors import BadRequest, NotFound
 from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
+from touchline.journeys import store as journey_store
+from touchline.messaging import store as message_store
 from touchline.profiles import store
 from touchline.profiles.identity import Key
 from touchline.segments import store as segment_store
@@ -191,7 +193,8 @@ def export(stores: Stores, workspace_id: str, identifier: str) -> dict[str, Any]
 
 
 def erase(stores: Stores, workspace_id: str, identifier: str) -> dict[str, int]:
-    """Remove the customer: identities, traits and consents, merged profiles, and every event.
+    """Remove the customer: identities, traits and consents, merged profiles, every event, and their
+    journey runs, messages and inbox.
 
     Staging rows go first, in the state store; a pump that had already claimed some holds their
     locks, so the delete waits for it, and the event-store delete that follows catches what it moved.
@@ -205,6 +208,9 @@ def erase(stores: Stores, workspace_id: str, identifier: str) -> dict[str, int]:
             erased_events = store.erase_events(econn, workspace_id, ids)
         with stores.write() as conn:
             counts = store.erase_state(conn, workspace_id, ids, now, erased_events)
+            # Journey runs and messages hold the customer's addresses and rendered content too.
+            journey_store.erase_customer(conn, workspace_id, ids)
+            message_store.erase_customer(conn, workspace_id, ids)
         with stores.events_conn() as econn:
             erased_events += store.erase_events(econn, workspace_id, ids)
     return {"profiles": counts["profiles"], "identities": counts["identities"],
