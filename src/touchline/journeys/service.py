@@ -285,3 +285,32 @@ def trigger(stores: Stores, workspace_id: str, journey_id: str, identifier: str,
         queue_api_trigger(conn, workspace_id, journey_id, profile_id, key, properties, now)
     stores.wakeup.set()
     return {"queued": True, "journey_id": journey_id, "profile_id": profile_id, "key": key}
+
+
+# --- read-only views for the dashboard ---------------------------------------------------------------
+
+
+def runs_by_node(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, dict[str, int]]:
+    """Per node: how many runs are there now or ended there, by run status (``waiting``, ``active``,
+    ``converted``, ``exited``, ``completed``)."""
+    with stores.read() as conn:
+        _row(conn, workspace_id, journey_id)
+        rows = store.runs_by_node(conn, workspace_id, journey_id)
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        node = out.setdefault(r["node_id"] or "", {})
+        node[r["status"]] = node.get(r["status"], 0) + int(r["n"])
+    return out
+
+
+def customer_runs(stores: Stores, workspace_id: str, profile_ids: list[str]) -> list[dict[str, Any]]:
+    """Every run of these profiles (one customer and the profiles merged into it), newest first, with the
+    journey's name; datetimes kept as datetimes."""
+    with stores.read() as conn:
+        names = {r["id"]: r["name"] for r in store.all_journeys(conn, workspace_id)}
+        by_customer = store.runs_of_customers(conn, workspace_id, profile_ids)
+    runs = [{**{k: v for k, v in r.items() if k not in ("state", "workspace_id")},
+             "journey_name": names.get(r["journey_id"], r["journey_id"])}
+            for rows in by_customer.values() for r in rows]
+    return sorted(runs, key=lambda r: r["entered_at"], reverse=True)
+

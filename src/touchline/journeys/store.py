@@ -314,3 +314,15 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
                                                 journey_signals.c.profile_id.in_(ids)))
     conn.execute(customer_locations.delete().where(customer_locations.c.workspace_id == workspace_id,
                                                    customer_locations.c.profile_id.in_(ids)))
+
+
+# --- read-only views for the dashboard ---------------------------------------------------------------
+
+
+def runs_by_node(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+    """How many runs are at (or ended at) each node, by status."""
+    rows = conn.execute(
+        sa.select(journey_runs.c.node_id, journey_runs.c.status, sa.func.count().label("n")).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id)
+        .group_by(journey_runs.c.node_id, journey_runs.c.status)).mappings()
+    return [dict(r) for r in rows]

@@ -98,6 +98,18 @@ def stats(stores: Stores, workspace_id: str, since: dt.datetime | None = None) -
     """Per channel: sent, delivered, opened, clicked, failed, pending, and suppressions by reason."""
     with stores.read() as conn:
         rows = store.message_stats(conn, workspace_id, since)
+    return _channel_stats(rows)
+
+
+def stats_between(stores: Stores, workspace_id: str, start: dt.datetime | None, end: dt.datetime | None, *,
+                  journey_id: str | None = None) -> dict[str, Any]:
+    """``stats`` for the messages created in [start, end), of one journey when given."""
+    with stores.read() as conn:
+        rows = store.stats_between(conn, workspace_id, start=start, end=end, journey_id=journey_id)
+    return _channel_stats(rows)
+
+
+def _channel_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         ch = r["channel"] or "(none)"
@@ -118,6 +130,25 @@ def stats(stores: Stores, workspace_id: str, since: dt.datetime | None = None) -
         else:
             c["pending"] += n
     return {"channels": sorted(out.values(), key=lambda c: c["channel"])}
+
+
+def message_log(stores: Stores, workspace_id: str, *, customer_ids: list[str] | None = None,
+                journey_id: str | None = None, channel: str | None = None, status: str | None = None,
+                start: dt.datetime | None = None, end: dt.datetime | None = None, limit: int = 50,
+                offset: int = 0) -> list[dict[str, Any]]:
+    """The delivery log for the dashboard: filtered by customers (profile ids, merged ones included by the
+    caller), journey, channel, status and creation time; newest first; datetimes kept as datetimes."""
+    with stores.read() as conn:
+        rows = store.log_page(conn, workspace_id, customer_ids=customer_ids, journey_id=journey_id,
+                              channel=channel, status=status, start=start, end=end, limit=limit, offset=offset)
+    return [{k: v for k, v in r.items() if k != "workspace_id"} for r in rows]
+
+
+def customer_ids(stores: Stores, workspace_id: str, identifier: str) -> list[str]:
+    """The profile an identifier names and every profile merged into it (NotFound when unknown)."""
+    pid = profile_service.resolve(stores, workspace_id, identifier)
+    with stores.read() as conn:
+        return profile_store.merged_profile_ids(conn, workspace_id, pid) or [pid]
 
 
 # --- receipts --------------------------------------------------------------------------------------

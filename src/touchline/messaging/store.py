@@ -193,3 +193,52 @@ def mark_read(conn: Connection, workspace_id: str, profile_ids: Sequence[str], m
         dialect.in_values(conn, inbox_messages.c.profile_id, profile_ids),
         inbox_messages.c.read_at.is_(None)).values(read_at=at))
     return bool(result.rowcount)
+
+
+# --- read-only views for the dashboard ---------------------------------------------------------------
+
+
+def _log_filters(conn: Connection, query: Any, *, customer_ids: Sequence[str] | None, journey_id: str | None,
+                 channel: str | None, status: str | None, start: dt.datetime | None, end: dt.datetime | None) -> Any:
+    if customer_ids is not None:
+        query = query.where(dialect.in_values(conn, outbox.c.customer_id, customer_ids))
+    if journey_id:
+        query = query.where(outbox.c.journey_id == journey_id)
+    if channel:
+        query = query.where(outbox.c.channel == channel)
+    if status:
+        query = query.where(outbox.c.status == status)
+    if start is not None:
+        query = query.where(outbox.c.created_at >= start)
+    if end is not None:
+        query = query.where(outbox.c.created_at < end)
+    return query
+
+
+def log_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str] | None = None,
+             journey_id: str | None = None, channel: str | None = None, status: str | None = None,
+             start: dt.datetime | None = None, end: dt.datetime | None = None, limit: int = 50,
+             offset: int = 0) -> list[dict[str, Any]]:
+    """The delivery log, newest first, filtered, without the rendering context."""
+    columns = [c for c in outbox.c if c.name not in ("context", "lease_until")]
+    query = _log_filters(conn, sa.select(*columns).where(outbox.c.workspace_id == workspace_id),
+                         customer_ids=customer_ids, journey_id=journey_id, channel=channel, status=status,
+                         start=start, end=end)
+    query = query.order_by(outbox.c.created_at.desc(), outbox.c.id).limit(limit).offset(offset)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def stats_between(conn: Connection, workspace_id: str, *, start: dt.datetime | None, end: dt.datetime | None,
+                  journey_id: str | None = None) -> list[dict[str, Any]]:
+    """``message_stats`` for messages created in [start, end) (of one journey when given)."""
+    query = (
+        sa.select(outbox.c.channel, outbox.c.status, outbox.c.reason, sa.func.count().label("n"),
+                  sa.func.count(outbox.c.delivered_at).label("delivered"),
+                  sa.func.count(outbox.c.opened_at).label("opened"),
+                  sa.func.count(outbox.c.clicked_at).label("clicked"))
+        .where(outbox.c.workspace_id == workspace_id)
+        .group_by(outbox.c.channel, outbox.c.status, outbox.c.reason)
+    )
+    query = _log_filters(conn, query, customer_ids=None, journey_id=journey_id, channel=None, status=None,
+                         start=start, end=end)
+    return [dict(r) for r in conn.execute(query).mappings()]

@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "segments.export": frozenset({"admin", "marketer"}),
     "customers.view": frozenset({"admin", "marketer", "agent"}),
     "consents.edit": frozenset({"admin", "agent"}),
+    "journeys.view": frozenset({"admin", "marketer"}),
+    "journeys.edit": frozenset({"admin", "marketer"}),
+    "messages.view": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

@@ -150,15 +150,17 @@ async def check_csrf(request: Request, expected: str) -> None:
         raise CsrfFailed("CSRF check failed")
 
 
-def page(path: str, *, permission: str, nav: str | None = None, methods: tuple[str, ...] = ("GET",)
-         ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def page(path: str, *, permission: str, nav: str | None = None, nav_after: str | None = None,
+         methods: tuple[str, ...] = ("GET",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a dashboard route that needs ``permission``; with ``nav`` (a message key) it is also a
-    main navigation entry, shown to those who may open it. A new page is one decorated function and one
-    template."""
+    main navigation entry, shown to those who may open it (after the entry ``nav_after`` when given,
+    else last). A new page is one decorated function and one template."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         if nav is not None:
-            NAV.append(NavItem(nav, path, permission))
+            keys = [item.key for item in NAV]
+            at = keys.index(nav_after) + 1 if nav_after in keys else len(NAV)
+            NAV.insert(at, NavItem(nav, path, permission))
         router.add_api_route(path, handler, methods=list(methods), dependencies=[Depends(require(permission))],
                              response_class=HTMLResponse, include_in_schema=False)
         return handler
@@ -204,9 +206,10 @@ def _lang_url(request: Request, lang: str) -> str:
 def _done_message(request: Request, f: Formatter) -> str | None:
     """A confirmation after a redirect (``?done=segment.saved``): only known message keys are shown."""
     key = request.query_params.get("done")
-    if key not in MESSAGES or not key.endswith((".saved", ".deleted", "logged_out", ".refreshed_now")):
+    if key not in MESSAGES or not key.endswith((".saved", ".deleted", "logged_out", ".refreshed_now", ".published",
+                                                ".paused", ".resumed", ".archived")):
         return None
-    values = {k: request.query_params.get(k, "") for k in ("name", "entered", "exited")}
+    values = {k: request.query_params.get(k, "") for k in ("name", "entered", "exited", "version")}
     return f.t(key, **values)
 
 

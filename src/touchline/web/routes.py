@@ -19,6 +19,8 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from touchline.analytics import service as analytics
 from touchline.errors import BadRequest, TouchlineError
+from touchline.journeys import service as journeys
+from touchline.messaging import service as messaging
 from touchline.profiles import service as profiles
 from touchline.segments import service as segments
 from touchline.segments.templates import TEMPLATES
@@ -391,6 +393,7 @@ async def customer_search(request: Request) -> Response:
 
 
 TIMELINE_STEP = 50
+CUSTOMER_MESSAGES = 20
 
 
 @page("/customers/{profile_id}", permission="customers.view")
@@ -399,11 +402,18 @@ async def customer(request: Request, profile_id: str) -> Response:
         limit = min(max(int(request.query_params.get("limit", TIMELINE_STEP)), 1), 2000)
     except ValueError:
         limit = TIMELINE_STEP
-    view = await run_in_threadpool(profiles.get_profile, _stores(request), viewer(request).workspace_id, profile_id,
-                                   timeline_limit=limit)
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+    view = await run_in_threadpool(profiles.get_profile, stores, workspace_id, profile_id, timeline_limit=limit)
     orders = sum(1 for e in view["timeline"] if e.get("event") == "Order Completed")
+    # Journeys and messages of this customer and of every profile merged into it.
+    ids = await run_in_threadpool(messaging.customer_ids, stores, workspace_id, view["id"])
+    runs = await run_in_threadpool(journeys.customer_runs, stores, workspace_id, ids)
+    sent = await run_in_threadpool(messaging.message_log, stores, workspace_id, customer_ids=ids,
+                                   limit=CUSTOMER_MESSAGES)
+    goals = [r for r in runs if r["converted_at"] is not None]
     return render(request, "customer.html", c=view, limit=limit, step=TIMELINE_STEP, orders=orders,
-                  consent_channels=forms.REACH_CHANNELS)
+                  consent_channels=forms.REACH_CHANNELS, runs=runs, sent=sent, goals=goals,
+                  more_messages=len(sent) >= CUSTOMER_MESSAGES)
 
 
 @page("/customers/{profile_id}/consents", permission="consents.edit", methods=("POST",))
@@ -417,3 +427,10 @@ async def customer_consents(request: Request, profile_id: str) -> Response:
     return redirect(f"/customers/{quote(profile_id)}?done=customer.consent.saved")
 
 
+
+
+# The Journeys and Messages pages register themselves on the same router (imported last: they use the
+# period helpers above).
+from touchline.web import journey_pages, message_pages  # noqa: E402
+
+__all__ += ["journey_pages", "message_pages"]

@@ -1,0 +1,91 @@
+"""The dashboard's Messages pages: per-channel outcomes (sent, delivered, opened, clicked, failed,
+suppressed by reason) and the delivery log with filters and paging; message templates with a preview
+rendered for one customer."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from touchline.errors import NotFound, TouchlineError
+from touchline.journeys import service as journeys
+from touchline.messaging import service as messaging
+from touchline.messaging.templates import CHANNEL_PARTS
+from touchline.web.http import formatter, page, render, services, viewer
+from touchline.web.routes import PERIOD_CHOICES, period_of
+
+__all__ = ["PAGE_SIZE"]
+
+PAGE_SIZE = 50
+STATUSES = ("sent", "suppressed", "failed", "pending", "sending")
+CHANNELS = ("email", "sms", "messenger", "push", "in_app", "webhook")
+
+
+def _stores(request: Request) -> Any:
+    return services(request).stores
+
+
+@page("/messages", permission="messages.view", nav="nav.messages", nav_after="nav.journeys")
+async def message_log(request: Request) -> Response:
+    f = formatter(request)
+    q = request.query_params
+    period = period_of(request, f)
+    channel = q.get("channel") if q.get("channel") in CHANNELS else None
+    status = q.get("status") if q.get("status") in STATUSES else None
+    journey_id = (q.get("journey") or "").strip()[:200] or None
+    customer = (q.get("customer") or "").strip()[:256]
+    try:
+        offset = max(int(q.get("offset", 0)), 0)
+    except ValueError:
+        offset = 0
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+    all_journeys = await run_in_threadpool(journeys.list_journeys, stores, workspace_id)
+    customer_ids: list[str] | None = None
+    unknown_customer = False
+    if customer:
+        try:
+            customer_ids = await run_in_threadpool(messaging.customer_ids, stores, workspace_id, customer)
+        except (NotFound, TouchlineError):
+            unknown_customer, customer_ids = True, []
+    rows = await run_in_threadpool(messaging.message_log, stores, workspace_id, customer_ids=customer_ids,
+                                   journey_id=journey_id, channel=channel, status=status, start=period.start,
+                                   end=period.end, limit=PAGE_SIZE + 1, offset=offset)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    stats = await run_in_threadpool(messaging.stats_between, stores, workspace_id, period.start, period.end,
+                                    journey_id=journey_id)
+    filters = [(k, v) for k, v in (("channel", channel), ("status", status), ("journey", journey_id),
+                                   ("customer", customer)) if v]
+    base = filters + [tuple(kv.split("=", 1)) for kv in period.query().split("&")]
+
+    def page_url(at: int) -> str:
+        return "?" + urlencode(base + ([("offset", str(at))] if at else []))
+
+    names = {j["id"]: j["name"] for j in all_journeys}
+    return render(request, "messages.html", rows=rows, stats=stats["channels"], period=period,
+                  choices=PERIOD_CHOICES, channel=channel or "", status=status or "", journey=journey_id or "",
+                  customer=customer, journeys=all_journeys, names=names, channels=CHANNELS, statuses=STATUSES,
+                  offset=offset, more=more, page_size=PAGE_SIZE, newer=page_url(max(offset - PAGE_SIZE, 0)),
+                  older=page_url(offset + PAGE_SIZE), extra=filters, unknown_customer=unknown_customer)
+
+
+@page("/messages/templates", permission="messages.view")
+async def template_list(request: Request) -> Response:
+    """Every template by key and channel; ``?key=&channel=&customer=`` renders one for a customer."""
+    q = request.query_params
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+    rows = await run_in_threadpool(messaging.list_templates, stores, workspace_id)
+    key, channel, customer = (q.get("key") or "")[:200], (q.get("channel") or "")[:40], (q.get("customer") or "")[:256]
+    preview: dict[str, Any] | None = None
+    error: str | None = None
+    if key and channel and customer.strip():
+        try:
+            preview = await run_in_threadpool(messaging.preview, stores, workspace_id, key, channel, customer.strip())
+        except TouchlineError as exc:
+            error = exc.message
+    return render(request, "templates.html", templates=rows, key=key, channel=channel, customer=customer,
+                  preview=preview, error=error, parts=CHANNEL_PARTS)
