@@ -151,6 +151,18 @@ def customer_ids(stores: Stores, workspace_id: str, identifier: str) -> list[str
         return profile_store.merged_profile_ids(conn, workspace_id, pid) or [pid]
 
 
+def customer_labels(stores: Stores, workspace_id: str, profile_ids: list[str]) -> dict[str, str]:
+    """A readable name for each profile (name, e-mail, user id or the id itself), for lists of customers."""
+    with stores.read() as conn:
+        found, _ = store.recipient_rows(conn, workspace_id, list(dict.fromkeys(profile_ids)))
+    out = {}
+    for pid in profile_ids:
+        row = found.get(pid) or {}
+        traits = row.get("traits") or {}
+        out[pid] = str(traits.get("name") or traits.get("email") or row.get("user_id") or pid)
+    return out
+
+
 # --- receipts --------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ runtime for little gain.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from touchline.journeys.definition import (
 )
 from touchline.web.i18n import Formatter
 
-__all__ = ["TRIGGER", "Box", "Graph", "Line", "Link", "layout"]
+__all__ = ["TRIGGER", "Box", "Graph", "Line", "Link", "fit", "layout"]
 
 TRIGGER = "__trigger__"
 BOX_W = 184
@@ -35,6 +36,7 @@ HEAD_H = 44
 LINE_H = 17
 PAD = 16
 LOOP_MARGIN = 30
+LANE_GAP = 12
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Box:
     title: str
     detail: str
     lines: list[Line]
+    title_full: str = ""
+    detail_full: str = ""
     depth: int = 0
     x: float = 0
     y: float = 0
@@ -67,6 +71,7 @@ class Link:
     label: str
     lx: float
     ly: float
+    anchor: str = "start"
     back: bool = False
 
 
@@ -76,6 +81,19 @@ class Graph:
     height: float
     boxes: list[Box] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+
+
+def fit(text: str, width: float, size: float = 12.0) -> str:
+    """``text`` cut (with an ellipsis) to about ``width`` pixels at font size ``size``: SVG text does not
+    wrap and the server cannot measure it, so widths are estimated (CJK and full-width characters about
+    one em, others about half)."""
+    used, out = 0.0, []
+    for i, ch in enumerate(text):
+        used += size * (1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.56)
+        if used > width:
+            return "".join(out[:max(i - 1, 0)]) + "…"
+        out.append(ch)
+    return text
 
 
 def _depths(d: JourneyDefinition) -> dict[str, int]:
@@ -122,7 +140,7 @@ def _detail(f: Formatter, node: Any) -> str:
             return f.t("graph.wait_event", event=node.until_event.event,
                        timeout=format_duration(node.until_event.timeout))
     if isinstance(node, SendNode):
-        channel = f.t("graph.preferred") if node.channel == "preferred" else f.label(node.channel)
+        channel = f.t("graph.preferred_short") if node.channel == "preferred" else f.label(node.channel)
         return f"{channel} · {node.template}"
     if isinstance(node, ConditionNode):
         c = node.condition
@@ -199,6 +217,11 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
                              _lines(f, node, steps.get(node.id), by_node.get(node.id, {})), depth=depth[node.id])
     for box in boxes.values():
         box.h = HEAD_H + LINE_H * len(box.lines) + 8
+        box.title_full, box.detail_full = box.title, box.detail
+        box.title = fit(box.title, BOX_W - 20 - 7 * len(f.t(f"node.{box.type}")) - 8, 13.5)
+        box.detail = fit(box.detail, BOX_W - 20, 11.5)
+        for line in box.lines:
+            line.label = fit(line.label, BOX_W - 20 - 8 * len(line.value) - 8, 13)
 
     # Rows, each ordered by the mean position of its parents in the rows above (definition order first).
     rows: dict[int, list[Box]] = {}
@@ -211,6 +234,10 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
                 parents.setdefault(target, []).append(node.id)
     width_cols = max(len(r) for r in rows.values())
     inner = width_cols * BOX_W + (width_cols - 1) * GAP_X
+    # Edges that skip rows run down lanes beside the boxes; leave room for them on both sides.
+    long_edges = sum(1 for node in d.nodes for _, t in edges(node)
+                     if t in boxes and depth[t] > depth[node.id] + 1)
+    side = LANE_GAP * (min(long_edges, 6) + 1) if long_edges else 0
     position: dict[str, float] = {}
     y = PAD
     for level in sorted(rows):
@@ -219,7 +246,7 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
             row.sort(key=lambda b: (sum(position.get(p, 0) for p in parents.get(b.id, [])) /
                                     max(len(parents.get(b.id, [])), 1)))
         span = len(row) * BOX_W + (len(row) - 1) * GAP_X
-        x = PAD + (inner - span) / 2
+        x = PAD + side + (inner - span) / 2
         height = max(b.h for b in row)
         for box in row:
             box.x, box.y = x, y
@@ -231,21 +258,52 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
     start = boxes[d.start]
     links.append(_forward(boxes[TRIGGER], start, ""))
     loops = 0
+    lanes = {"left": 0, "right": 0}
+    middle = PAD + side + inner / 2
+    right_edge = PAD + side + inner
     for node in d.nodes:
         source = boxes[node.id]
         outcomes: Mapping[str, int] = (steps.get(node.id) or {}).get("outcomes") or {}
         out = [(k, t) for k, t in edges(node) if t in boxes]
+        # Edges leave the box left to right in the order of where they go, so they do not cross.
+        out.sort(key=lambda kt: _heading(boxes[kt[1]], source, middle))
         for i, (key, target_id) in enumerate(out):
             target = boxes[target_id]
             label = _edge_label(f, node, key, outcomes)
-            if target.depth > source.depth:
+            if target.depth == source.depth + 1:
                 link = _forward(source, target, label, i, len(out))
+            elif target.depth > source.depth:
+                between = [b for b in boxes.values() if source.depth < b.depth < target.depth]
+                toward = "right" if target.x + target.w / 2 >= middle else "left"
+                k = lanes[toward] % max(min(long_edges, 6), 1)
+                lanes[toward] += 1
+                if toward == "right":
+                    lane = max(b.x + b.w for b in between) + LANE_GAP * (k + 1)
+                else:
+                    lane = min(b.x for b in between) - LANE_GAP * (k + 1)
+                link = _lane(source, target, label, lane, i, len(out))
             else:
                 loops += 1
-                link = _loop(source, target, label, PAD + inner + loops * 10)
+                link = _loop(source, target, label, right_edge + side + loops * 10)
             links.append(link)
     extra = LOOP_MARGIN + loops * 10 if loops else 0
-    return Graph(width=inner + 2 * PAD + extra, height=y - GAP_Y + PAD, boxes=list(boxes.values()), links=links)
+    return Graph(width=inner + 2 * (PAD + side) + extra, height=y - GAP_Y + PAD, boxes=list(boxes.values()),
+                 links=links)
+
+
+def _heading(target: Box, source: Box, middle: float) -> float:
+    if target.depth <= source.depth:
+        return float("inf")  # loops go round the right
+    if target.depth == source.depth + 1:
+        return target.x + target.w / 2
+    return 1e6 if target.x + target.w / 2 >= middle else -1e6  # lanes
+
+
+def _label_at(sx: float, sy: float, i: int, n: int) -> tuple[float, float, str]:
+    """Where an edge's label goes: left of the edge for the left half of a node's edges, right otherwise."""
+    if n > 1 and i < n / 2:
+        return sx - 4, sy + 16, "end"
+    return sx + 4, sy + 16, "start"
 
 
 def _forward(source: Box, target: Box, label: str, i: int = 0, n: int = 1) -> Link:
@@ -255,11 +313,23 @@ def _forward(source: Box, target: Box, label: str, i: int = 0, n: int = 1) -> Li
     tx, ty = target.x + target.w / 2, target.y
     mid = (ty - sy) / 2
     path = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + mid:.1f} {tx:.1f},{ty - mid:.1f} {tx:.1f},{ty - 6:.1f}"
-    return Link(source.id, target.id, path, label, sx + 4, sy + 16)
+    return Link(source.id, target.id, path, label, *_label_at(sx, sy, i, n))
+
+
+def _lane(source: Box, target: Box, label: str, lane: float, i: int, n: int) -> Link:
+    """An edge that skips rows: out of the source's bottom, down a lane beside the boxes in between, into
+    the target's top."""
+    sx = source.x + source.w * (i + 1) / (n + 1)
+    sy = source.y + source.h
+    tx, ty = target.x + target.w / 2, target.y
+    top, bottom = sy + GAP_Y / 2, ty - GAP_Y / 2
+    path = (f"M{sx:.1f},{sy:.1f} C{sx:.1f},{top:.1f} {lane:.1f},{sy:.1f} {lane:.1f},{top:.1f} "
+            f"L{lane:.1f},{bottom:.1f} C{lane:.1f},{ty:.1f} {tx:.1f},{bottom:.1f} {tx:.1f},{ty - 6:.1f}")
+    return Link(source.id, target.id, path, label, *_label_at(sx, sy, i, n))
 
 
 def _loop(source: Box, target: Box, label: str, right: float) -> Link:
     sx, sy = source.x + source.w, source.y + source.h / 2
     tx, ty = target.x + target.w + 6, target.y + min(target.h / 2, 30)
     path = f"M{sx:.1f},{sy:.1f} C{right:.1f},{sy:.1f} {right:.1f},{ty:.1f} {tx:.1f},{ty:.1f}"
-    return Link(source.id, target.id, path, label, sx + 4, sy - 6, back=True)
+    return Link(source.id, target.id, path, label, sx + 4, sy - 6, "start", back=True)

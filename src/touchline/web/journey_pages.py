@@ -19,7 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from touchline.errors import TouchlineError, ValidationFailed
 from touchline.journeys import service as journeys
 from touchline.journeys.definition import parse
+from touchline.messaging import service as messaging
 from touchline.web import graph
+from touchline.web import routes as _routes  # noqa: F401  (its pages come first in the navigation)
 from touchline.web.http import formatter, page, redirect, render, services, viewer
 
 __all__ = ["STARTER"]
@@ -146,13 +148,14 @@ async def _detail(request: Request, journey_id: str, *, errors: list[dict[str, A
                                       stats["published_version"] or None)
     by_node = await run_in_threadpool(journeys.runs_by_node, stores, workspace_id, journey_id)
     runs = await run_in_threadpool(journeys.runs, stores, workspace_id, journey_id, limit=RUNS_SHOWN)
+    names = await run_in_threadpool(messaging.customer_labels, stores, workspace_id, [r["customer_id"] for r in runs])
     definition = parse(journey["definition"])
     f = formatter(request)
     picture = graph.layout(f, definition, stats, by_node)
     types = {n.id: n.type for n in definition.nodes}
     return render(request, "journey.html", status_code=status, j=journey, d=definition, stats=stats,
-                  graph=picture, types=types, by_node=by_node, runs=runs, errors=errors, errors_title=errors_title,
-                  valid=valid)
+                  graph=picture, types=types, by_node=by_node, runs=runs, names=names, errors=errors,
+                  errors_title=errors_title, valid=valid)
 
 
 @page("/journeys/new", permission="journeys.edit")
