@@ -75,9 +75,30 @@ class NavItem:
     key: str  # message key of its label
     path: str
     permission: str
+    after: str | None = None  # the key of the entry it follows (else: in the order registered)
 
 
 NAV: list[NavItem] = []
+
+
+def _nav_order(items: list[NavItem]) -> list[NavItem]:
+    """Registration order, except that an entry with ``after`` follows that entry (whichever module was
+    imported first); an ``after`` naming no entry puts it last."""
+    keys = {item.key for item in items}
+    ordered = [item for item in items if item.after not in keys]
+    pending = [item for item in items if item.after in keys]
+    while pending:
+        placed = [item for item in pending if item.after in {o.key for o in ordered}]
+        if not placed:  # a cycle: keep registration order
+            ordered += pending
+            break
+        for item in placed:
+            at = next(i for i, o in enumerate(ordered) if o.key == item.after)
+            while at + 1 < len(ordered) and ordered[at + 1].after == item.after:
+                at += 1  # after earlier entries that follow the same one
+            ordered.insert(at + 1, item)
+            pending.remove(item)
+    return ordered
 
 
 def services(request: Request) -> Any:
@@ -158,9 +179,8 @@ def page(path: str, *, permission: str, nav: str | None = None, nav_after: str |
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         if nav is not None:
-            keys = [item.key for item in NAV]
-            at = keys.index(nav_after) + 1 if nav_after in keys else len(NAV)
-            NAV.insert(at, NavItem(nav, path, permission))
+            NAV.append(NavItem(nav, path, permission, nav_after))
+            NAV[:] = _nav_order(NAV)
         router.add_api_route(path, handler, methods=list(methods), dependencies=[Depends(require(permission))],
                              response_class=HTMLResponse, include_in_schema=False)
         return handler

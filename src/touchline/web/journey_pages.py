@@ -21,7 +21,6 @@ from touchline.journeys import service as journeys
 from touchline.journeys.definition import parse
 from touchline.messaging import service as messaging
 from touchline.web import graph
-from touchline.web import routes as _routes  # noqa: F401  (its pages come first in the navigation)
 from touchline.web.http import formatter, page, redirect, render, services, viewer
 
 __all__ = ["STARTER"]
