@@ -21,7 +21,7 @@ from touchline.messaging.outbox import Outbox
 from touchline.store.engines import Stores
 from touchline.web import graph
 from touchline.web.i18n import Formatter, choose_locale
-from touchline.web.journey_pages import STARTER, read_definition
+from touchline.web.journey_pages import STARTER, locate, read_definition
 from web_helpers import add_user, sign_in
 
 # Two days ago at 11:00 in Seoul: outside quiet hours, inside the Messages page's default 30 days.
@@ -78,6 +78,8 @@ def test_create_validate_publish_pause_and_read_the_graph(client: TestClient, st
     wrong = client.post("/journeys", data={"csrf_token": csrf, "format": "yaml", "action": "save",
                                            "definition": journey_yaml(start="nowhere")})
     assert wrong.status_code == 422 and "<code>/start</code>" in wrong.text and "nowhere" in wrong.text
+    start_line = journey_yaml(start="nowhere").splitlines().index("start: nowhere") + 1
+    assert f"<code>/start</code> <span class=\"line\">(line {start_line})</span>" in wrong.text
     bad_json = client.post("/journeys", data={"csrf_token": csrf, "format": "json", "action": "validate",
                                               "definition": '{"id": "x",}'})
     assert bad_json.status_code == 422 and "<code>line 1, column 12</code>" in bad_json.text
@@ -225,6 +227,15 @@ def test_editor_syntax_errors(text: str, fmt: str, where: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         read_definition(text, fmt)
     assert caught.value.detail[0]["field"] == where
+
+
+def test_errors_point_at_lines() -> None:
+    text = STARTER
+    lines = text.splitlines()
+    assert locate(text, "/nodes/2/template") == lines.index("    template: welcome-offer") + 1
+    assert locate(text, "/nodes/1/yes") == next(i for i, s in enumerate(lines) if s.strip().startswith('"yes"')) + 1
+    assert locate(text, "/nodes/9/next") == lines.index("  - type: wait") + 1  # the nearest part that exists
+    assert locate('{"a": [1, {"b": 2}]}', "/a/1/b") == 1 and locate("a: [", "/a") is None
 
 
 def test_starter_and_yes_no_keys() -> None:

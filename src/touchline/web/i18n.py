@@ -272,6 +272,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journey.cannot_publish": ("This version cannot be published:", "이 버전은 게시할 수 없습니다:"),
     "journey.action_failed": ("That did not work:", "작업을 완료하지 못했습니다:"),
     "journey.definition": ("Definition", "정의"),
+    "journey.line": ("line {n}", "{n}행"),
     "journey.format": ("Format", "형식"),
     "journey.editor_help": ("The journey as YAML or JSON: trigger, steps (nodes), goal, exit conditions. "
                             "Each save makes a new version; the published one stays live until you publish again.",

@@ -114,6 +114,35 @@ def _yes_no_keys(value: Any) -> Any:
     return value
 
 
+def locate(text: str, pointer: str) -> int | None:
+    """The line (1-based) of the value a JSON pointer (``/nodes/1/next``) names in the editor's text (YAML
+    or JSON: YAML reads both), or of the nearest part of it that exists; None when the text does not parse."""
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    if node is None or not pointer.startswith("/"):
+        return None
+    for part in pointer.strip("/").split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if str(k.value) == part
+                          or (part in ("yes", "no") and k.value.lower() == part)), None)
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            found = node.value[int(part)]
+        else:
+            found = None
+        if found is None:
+            break
+        node = found
+    return int(node.start_mark.line) + 1
+
+
+def _with_lines(text: str, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**p, "line": locate(text, str(p.get("field") or ""))} if str(p.get("field") or "").startswith("/")
+            else p for p in problems]
+
+
 def write_definition(doc: Any, fmt: str) -> str:
     if fmt == "json":
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
@@ -190,7 +219,7 @@ async def _editor_post(request: Request, journey: dict[str, Any] | None) -> Resp
             saved = await run_in_threadpool(journeys.save_version, stores, workspace_id, journey["id"], doc)
     except TouchlineError as exc:
         return render(request, "journey_edit.html", status_code=422 if exc.status < 500 else exc.status,
-                      j=journey, text=text, fmt=fmt, errors=_problems(exc), valid=None)
+                      j=journey, text=text, fmt=fmt, errors=_with_lines(text, _problems(exc)), valid=None)
     query = urlencode({"done": "journey.saved", "version": saved["latest_version"]})
     return redirect(f"/journeys/{quote(saved['id'], safe='')}?{query}")
 
