@@ -160,7 +160,8 @@ async def journey_list(request: Request) -> Response:
         row["entered"] = sum(runs.values())
         row["active"] = runs.get("active", 0) + runs.get("waiting", 0)
         row["converted"] = runs.get("converted", 0)
-    rows.sort(key=lambda r: (r["status"] == "archived", r["updated_at"]), reverse=False)
+    rows.sort(key=lambda r: r["updated_at"], reverse=True)
+    rows.sort(key=lambda r: r["status"] == "archived")  # archived ones last, each part newest first
     return render(request, "journeys.html", journeys=rows)
 
 

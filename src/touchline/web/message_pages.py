@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from touchline.errors import NotFound, TouchlineError
+from touchline.errors import TouchlineError
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.messaging.templates import CHANNEL_PARTS
@@ -49,7 +49,7 @@ async def message_log(request: Request) -> Response:
     if customer:
         try:
             customer_ids = await run_in_threadpool(messaging.customer_ids, stores, workspace_id, customer)
-        except (NotFound, TouchlineError):
+        except TouchlineError:  # unknown (404) or empty / malformed (400): no customer, no messages
             unknown_customer, customer_ids = True, []
     rows = await run_in_threadpool(messaging.message_log, stores, workspace_id, customer_ids=customer_ids,
                                    journey_id=journey_id, channel=channel, status=status, start=period.start,
