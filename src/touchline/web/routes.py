@@ -1,7 +1,8 @@
-"""The dashboard's pages: sign-in, overview, funnels, cohorts, segments and customers.
+"""The dashboard's pages: sign-in, overview, funnels, cohorts, segments and customers; Journeys and
+Messages live in :mod:`touchline.web.journey_pages` and :mod:`touchline.web.message_pages`.
 
-HTTP only: parse the request, call the services (analytics, segments, profiles), render a template.
-Journeys and Messages join as one ``@page`` function and one template each.
+HTTP only: parse the request, call the services (analytics, segments, profiles, journeys, messaging),
+render a template.
 """
 
 from __future__ import annotations
