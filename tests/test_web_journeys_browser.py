@@ -117,7 +117,14 @@ def _count(page: object, node: str, key: str) -> str:
     return page.locator(f'[data-node="{node}"] [data-count="{key}"]').text_content()  # type: ignore[attr-defined,no-any-return]
 
 
-def test_journey_from_editor_to_graph(tab: object, shop: Shop) -> None:
+def test_journey_messages_and_customer(tab: object, shop: Shop) -> None:
+    """One test, in steps that build on each other (a module fixture is not enough: pytest-xdist may run
+    another module's tests in between and tear it down)."""
+    create_publish_and_run(tab, shop)
+    messages_log_and_customer(tab, shop)
+
+
+def create_publish_and_run(tab: object, shop: Shop) -> None:
     expect = playwright_api.expect
     page = tab
     expect(page.get_by_role("heading", name="Journeys", exact=True)).to_be_visible()  # type: ignore[attr-defined]
@@ -180,7 +187,7 @@ def test_journey_from_editor_to_graph(tab: object, shop: Shop) -> None:
     expect(page.get_by_role("status")).to_have_text("Journey resumed.")  # type: ignore[attr-defined]
 
 
-def test_messages_log_and_customer(tab: object, shop: Shop) -> None:
+def messages_log_and_customer(tab: object, shop: Shop) -> None:
     expect = playwright_api.expect
     page = tab
     page.goto(shop.url + "/journeys")  # type: ignore[attr-defined]
