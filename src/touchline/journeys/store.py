@@ -266,6 +266,11 @@ def lock_customer(conn: Connection, customer_id: str) -> None:
     dialect.lock_key(conn, CUSTOMER_LOCK + customer_id)
 
 
+def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
+    """``lock_customer`` for many customers in one statement, in sorted order."""
+    dialect.lock_keys(conn, [CUSTOMER_LOCK + cid for cid in customer_ids])
+
+
 # --- cursors and locations -------------------------------------------------------------------------
 
 

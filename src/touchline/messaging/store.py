@@ -104,6 +104,17 @@ def update_message(conn: Connection, message_id: str, **values: Any) -> None:
     conn.execute(outbox.update().where(outbox.c.id == message_id).values(**values))
 
 
+def update_messages(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Many ``update_message`` calls in one statement per set of changed columns (each change holds
+    ``id`` and the new values): a dispatch batch writes its outcomes in a handful of executemany calls
+    instead of a statement per row."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        groups.setdefault(tuple(sorted(change)), []).append(change)
+    for rows in groups.values():
+        dialect.bulk_update(conn, outbox, "id", rows)
+
+
 def message_row(conn: Connection, message_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(outbox).where(outbox.c.id == message_id)).mappings().first()
     return dict(row) if row else None
@@ -174,6 +185,11 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
 
 def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(dialect.insert_ignoring_conflicts(conn, inbox_messages).values(**row))
+
+
+def insert_inbox_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dialect.insert_ignoring_conflicts(conn, inbox_messages), list(rows))
 
 
 def inbox(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, unread_only: bool, limit: int

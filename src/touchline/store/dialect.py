@@ -64,6 +64,17 @@ def lock_key(conn: Connection, key: str) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
 
 
+def lock_keys(conn: Connection, keys: Sequence[str]) -> None:
+    """``lock_key`` for many keys in one round trip, taken in sorted order (two workers locking
+    overlapping sets cannot deadlock on each other)."""
+    if name(conn) == POSTGRES and keys:
+        ordered = sorted(set(keys))
+        k = sa.func.unnest(sa.bindparam("keys", ordered, type_=postgresql.ARRAY(sa.Text()))) \
+            .table_valued("k", with_ordinality="n").render_derived()
+        inner = sa.select(k.c.k).order_by(k.c.n).subquery()
+        conn.execute(sa.select(sa.func.count(sa.func.pg_advisory_xact_lock(sa.func.hashtext(inner.c.k)))))
+
+
 def try_lock_key(conn: Connection, key: sa.ColumnElement[str]) -> sa.ColumnElement[bool] | None:
     """A condition that takes the named lock of each row's ``key`` where nobody holds it (PostgreSQL),
     for claiming only rows of keys no other worker is busy with; None where there is one writer."""
