@@ -66,6 +66,12 @@ def email_message(key: str = "run-1:step-2:email", *, to: str = "minji@example.c
 class SmtpSink:
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
+        self.sessions: set[int] = set()  # the SMTP sessions (connections) messages came over
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         if address.startswith("full@"):
@@ -77,6 +83,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
+        self.sessions.add(id(session))
         return "250 Message accepted for delivery"
 
 
@@ -91,10 +98,23 @@ def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
         controller.stop()
 
 
-def smtp_channel(port: int) -> SmtpChannel:
+_open_channels: list[SmtpChannel] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_smtp_sessions() -> Iterator[None]:
+    """SMTP channels keep their session open between sends; each test ends its batch, as the outbox does."""
+    yield
+    while _open_channels:
+        _open_channels.pop().end_batch()
+
+
+def smtp_channel(port: int, **kw: Any) -> SmtpChannel:
     config = SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="news@shop.example",
-                        from_name="터치라인 샵", timeout=5)
-    return SmtpChannel(config, clock=lambda: dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC))
+                        from_name="터치라인 샵", timeout=5, **kw)
+    channel = SmtpChannel(config, clock=lambda: dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC))
+    _open_channels.append(channel)
+    return channel
 
 
 def test_smtp_delivers_multipart_with_headers_and_korean_ad_prefix(smtp_server: tuple[SmtpSink, int]) -> None:
@@ -149,6 +169,51 @@ def test_smtp_connection_refused_is_retryable_and_no_address_is_skipped() -> Non
     result = channel.send(email_message())
     assert isinstance(result, Failed) and result.retryable
     assert channel.send(email_message(to="")) == Skipped("no_address")
+
+
+def test_smtp_reuses_one_connection_for_many_messages_each_with_its_own_message_id(
+        smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port)
+    results = [channel.send(email_message(f"run-{i}:send:email", to=f"c{i}@example.com")) for i in range(12)]
+    assert results == [Sent(message_id_for(f"run-{i}:send:email", "shop.example")) for i in range(12)]
+    assert channel.connections_opened == 1 and len(sink.sessions) == 1
+    received = [email.message_from_bytes(e.original_content, policy=default_policy) for e in sink.envelopes]
+    assert [m["X-Touchline-Message-Id"] for m in received] == [f"run-{i}:send:email" for i in range(12)]
+    assert [e.rcpt_tos for e in sink.envelopes] == [[f"c{i}@example.com"] for i in range(12)]
+    channel.end_batch()  # the outbox ends its batch: the next send opens a new session
+    assert isinstance(channel.send(email_message("next")), Sent)
+    assert channel.connections_opened == 2 and len(sink.sessions) == 2
+
+
+def test_smtp_refusal_keeps_the_session_and_a_cap_opens_a_new_one(smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port, max_messages_per_connection=3)
+    outcomes = [channel.send(email_message(f"k{i}", to="nobody@example.com" if i == 1 else f"c{i}@example.com"))
+                for i in range(7)]
+    assert [type(o).__name__ for o in outcomes] == ["Sent", "Failed", "Sent", "Sent", "Sent", "Sent", "Sent"]
+    assert len(sink.envelopes) == 6
+    assert channel.connections_opened == 2  # three accepted messages, then a new session for the next three
+
+
+def test_smtp_reconnects_when_the_server_dropped_the_idle_session() -> None:
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    channel = smtp_channel(port)
+    try:
+        assert isinstance(channel.send(email_message("before")), Sent)
+        controller.stop()  # the server goes away and closes every session (as an idle timeout would)
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        after = channel.send(email_message("after"))
+    finally:
+        controller.stop()
+    assert after == Sent(message_id_for("after", "shop.example"))
+    ids = [email.message_from_bytes(e.original_content, policy=default_policy)["X-Touchline-Message-Id"]
+           for e in sink.envelopes]
+    assert ids == ["before", "after"]  # each message once
+    assert channel.connections_opened == 2
 
 
 # --- a local HTTP server speaking like a provider -----------------------------------------------------------

@@ -245,8 +245,7 @@ class Runner:
         survivors = sorted(set(canonical.values()) - set(facts))
         facts.update(profile_store.profile_facts(conn, workspace_id, survivors))
         customers = sorted(set(canonical.values()))
-        for cid in customers:
-            store.lock_customer(conn, cid)
+        store.lock_customers(conn, customers)
         runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
         for s in items:

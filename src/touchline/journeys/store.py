@@ -111,7 +111,7 @@ def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequenc
 
 def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_runs), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_runs, rows)
 
 
 def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -183,7 +183,7 @@ def converted_count(conn: Connection, workspace_id: str, journey_id: str) -> tup
 
 def insert_steps(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_steps), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_steps, rows)
 
 
 def step_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def outbox_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[
 
 def insert_timers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_timers), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_timers, rows)
 
 
 def delete_timers(conn: Connection, ids: Sequence[str]) -> None:

@@ -36,7 +36,15 @@ import orjson
 from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.journeys.store import lock_customers
 from touchline.messaging import store
-from touchline.messaging.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, Skipped
+from touchline.messaging.channels.base import (
+    BatchingChannel,
+    Channel,
+    Failed,
+    OutboundMessage,
+    SendResult,
+    Sent,
+    Skipped,
+)
 from touchline.messaging.channels.registry import INBOX, build_channels
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
@@ -171,14 +179,23 @@ class Outbox:
             by_ws: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
                 by_ws.setdefault(row["workspace_id"], []).append(row)
-            for workspace_id, batch in by_ws.items():
-                self._dispatch_workspace(workspace_id, batch, now, report)
+            try:
+                for workspace_id, batch in by_ws.items():
+                    self._dispatch_workspace(workspace_id, batch, now, report)
+            finally:
+                self._end_batch()
             return report
+
+    def _end_batch(self) -> None:
+        """Adapters that keep a connection across sends (SMTP) close it at the end of a batch."""
+        for adapter in self.channels.values():
+            if isinstance(adapter, BatchingChannel):
+                adapter.end_batch()
 
     def _dispatch_workspace(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
                             report: DispatchReport) -> None:
         undecided = [r for r in rows if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL]
-        ready = [r for r in rows if r not in undecided]
+        ready = [r for r in rows if not (r["content"] is None and r["requested_channel"] != WEBHOOK_CALL)]
         if undecided:
             ready += self._decide(workspace_id, undecided, now, report)
         results: list[tuple[dict[str, Any], SendResult]] = []

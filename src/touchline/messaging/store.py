@@ -82,7 +82,7 @@ def recipient_rows(conn: Connection, workspace_id: str, profile_ids: Sequence[st
 
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, outbox), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, outbox, rows)
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
@@ -189,7 +189,7 @@ def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
 
 def insert_inbox_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, inbox_messages), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, inbox_messages, rows)
 
 
 def inbox(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, unread_only: bool, limit: int

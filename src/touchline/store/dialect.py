@@ -182,6 +182,24 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     conn.exec_driver_sql(sql, _params(rows, columns, converters))
 
 
+def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``insert_ignoring_conflicts`` for many rows; on SQLite straight to the driver like ``bulk_insert``
+    (rows are grouped by their keys, so they need not all have the same ones)."""
+    if not rows:
+        return
+    if name(conn) != SQLITE:
+        conn.execute(insert_ignoring_conflicts(conn, table), list(rows))
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        converters = [_converter(table.c[c]) for c in columns]
+        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) '  # noqa: S608
+               f'VALUES ({", ".join("?" * len(columns))}) ON CONFLICT DO NOTHING')
+        conn.exec_driver_sql(sql, _params(group, columns, converters))
+
+
 def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
     """``UPDATE table SET ... WHERE key = ...`` for many rows that all have the same keys."""
     if not rows:

@@ -1,6 +1,7 @@
 """Channels: adapters behind one interface, ``Channel.send(OutboundMessage) -> Sent | Skipped | Failed``."""
 
 from touchline.messaging.channels.base import (
+    BatchingChannel,
     Channel,
     Failed,
     OutboundMessage,
@@ -22,6 +23,7 @@ from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
 
 __all__ = [
+    "BatchingChannel",
     "Channel",
     "Failed",
     "MemoryChannel",
