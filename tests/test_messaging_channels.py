@@ -24,6 +24,8 @@ from aiosmtpd.controller import Controller
 from touchline.messaging.channels import (
     Channel,
     Failed,
+    FcmChannel,
+    FcmConfig,
     MemoryChannel,
     NhnAlimTalkChannel,
     NhnAlimTalkConfig,
@@ -455,6 +457,128 @@ def test_whatsapp_errors(provider: ProviderServer, status: int, code: int, retry
                                       "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}})
     result = whatsapp(provider).send(alimtalk())
     assert isinstance(result, Failed) and result.retryable is retryable and str(code) in result.reason
+
+
+# --- push: FCM HTTP v1 -----------------------------------------------------------------------------------
+
+FCM_TOKEN = "fSx1-device-token:APA91bH" + "x" * 40
+
+
+def push_message(key: str = "5b0e7c1e-5d7a-5d1e-9a43-2b6f6f0d7c11", *, kind: str = "advertising",
+                 locale: str = "ko") -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=key, channel="push", to=FCM_TOKEN, kind=kind,  # type: ignore[arg-type]
+        content=RenderedContent(locale=locale, title="장바구니에 담긴 니트", body="오늘 주문하면 내일 도착해요",
+                                url="https://shop.example/cart"),
+        data={"journey_id": "cart", "run_id": "r1", "template": "cart-push", "missing": None})
+
+
+def fcm(provider: ProviderServer, **kw: Any) -> FcmChannel:
+    return FcmChannel(FcmConfig(project_id="touchline-shop", access_token="ya29.static", base_url=provider.url, **kw),
+                      timeout=5)
+
+
+def test_fcm_v1_wire_format(provider: ProviderServer) -> None:
+    provider.reply(200, {"name": "projects/touchline-shop/messages/0:1500415314455276%31bd1c9631bd1c96"})
+    channel = fcm(provider, android_channel_id="marketing")
+    assert isinstance(channel, Channel)
+    assert channel.send(push_message()) == Sent("projects/touchline-shop/messages/0:1500415314455276%31bd1c9631bd1c96")
+    (request,) = provider.requests
+    assert request.path == "/v1/projects/touchline-shop/messages:send"
+    assert request.headers["authorization"] == "Bearer ya29.static"
+    assert request.headers["content-type"] == "application/json; charset=UTF-8"
+    key = "5b0e7c1e-5d7a-5d1e-9a43-2b6f6f0d7c11"
+    assert request.json() == {"message": {
+        "token": FCM_TOKEN,
+        "notification": {"title": "(광고) 장바구니에 담긴 니트", "body": "오늘 주문하면 내일 도착해요"},
+        "data": {"journey_id": "cart", "run_id": "r1", "template": "cart-push", "touchline_message_id": key,
+                 "url": "https://shop.example/cart"},
+        "android": {"priority": "NORMAL", "notification": {"channel_id": "marketing"}},
+        "apns": {"headers": {"apns-collapse-id": key}},
+        "webpush": {"fcm_options": {"link": "https://shop.example/cart"}},
+    }}
+    # Transactional: no ad prefix, high priority; a key too long for APNs gets no collapse id.
+    channel.send(push_message("k" * 80, kind="transactional"))
+    second = provider.requests[1].json()["message"]
+    assert second["notification"]["title"] == "장바구니에 담긴 니트"
+    assert second["android"]["priority"] == "HIGH" and "apns" not in second
+    assert second["data"]["touchline_message_id"] == "k" * 80
+
+
+def test_fcm_skips_without_token_or_text(provider: ProviderServer) -> None:
+    channel = fcm(provider)
+    assert channel.send(OutboundMessage("k", "push", "", RenderedContent("ko", title="t", body="b"))) == \
+        Skipped("no_address")
+    assert channel.send(OutboundMessage("k", "push", FCM_TOKEN, RenderedContent("ko"))) == Skipped("empty_body")
+    assert provider.requests == []
+
+
+def _fcm_error(status: int, grpc_status: str, error_code: str | None) -> dict[str, Any]:
+    details = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}]
+    return {"error": {"code": status, "message": "boom", "status": grpc_status,
+                      "details": details if error_code else []}}
+
+
+@pytest.mark.parametrize(("status", "grpc_status", "error_code", "retryable"), [
+    (404, "NOT_FOUND", "UNREGISTERED", False), (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", False),
+    (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", False), (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", True),
+    (503, "UNAVAILABLE", "UNAVAILABLE", True), (500, "INTERNAL", None, True), (401, "UNAUTHENTICATED", None, False),
+])
+def test_fcm_errors(provider: ProviderServer, status: int, grpc_status: str, error_code: str | None,
+                    retryable: bool) -> None:
+    provider.reply(status, _fcm_error(status, grpc_status, error_code))
+    result = fcm(provider).send(push_message())
+    assert isinstance(result, Failed) and result.retryable is retryable
+    assert (error_code or grpc_status) in result.reason
+
+
+def test_fcm_mints_tokens_from_a_service_account(provider: ProviderServer, tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    account = tmp_path / "service-account.json"
+    account.write_text(json.dumps({
+        "type": "service_account", "project_id": "touchline-shop", "private_key_id": "kid-1", "private_key": pem,
+        "client_email": "push@touchline-shop.iam.gserviceaccount.com", "token_uri": provider.url + "/token"}))
+    sent = {"name": "projects/touchline-shop/messages/1"}
+    provider.reply(200, {"access_token": "ya29.minted-1", "expires_in": 3599, "token_type": "Bearer"})
+    provider.reply(200, sent)
+    provider.reply(200, sent)
+    provider.reply(401, _fcm_error(401, "UNAUTHENTICATED", None))  # revoked: the next send mints again
+    provider.reply(200, {"access_token": "ya29.minted-2", "expires_in": 3599, "token_type": "Bearer"})
+    provider.reply(200, sent)
+    channel = FcmChannel(FcmConfig(project_id="touchline-shop", service_account_file=str(account),
+                                   base_url=provider.url), timeout=5)
+    try:
+        assert channel.send(push_message("a")) == Sent("projects/touchline-shop/messages/1")
+        assert channel.send(push_message("b")) == Sent("projects/touchline-shop/messages/1")  # the cached token
+        revoked = channel.send(push_message("c"))
+        assert isinstance(revoked, Failed) and revoked.retryable
+        assert channel.send(push_message("c")) == Sent("projects/touchline-shop/messages/1")
+    finally:
+        channel.close()
+    paths = [r.path for r in provider.requests]
+    send = "/v1/projects/touchline-shop/messages:send"
+    assert paths == ["/token", send, send, send, "/token", send]
+    bearers = [r.headers["authorization"] for r in provider.requests if r.path == send]
+    assert bearers == ["Bearer ya29.minted-1"] * 3 + ["Bearer ya29.minted-2"]
+    grant = provider.requests[0].form()
+    assert grant["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    head, claims, signature = grant["assertion"].split(".")
+
+    def unb64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(unb64(head)) == {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
+    payload = json.loads(unb64(claims))
+    assert payload["iss"] == "push@touchline-shop.iam.gserviceaccount.com"
+    assert payload["aud"] == provider.url + "/token"
+    assert payload["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
+    assert payload["exp"] - payload["iat"] == 3600
+    key.public_key().verify(unb64(signature), f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
 
 
 # --- webhook ---------------------------------------------------------------------------------------------

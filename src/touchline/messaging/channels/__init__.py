@@ -18,6 +18,7 @@ from touchline.messaging.channels.messenger import (
     WhatsAppCloudChannel,
     WhatsAppConfig,
 )
+from touchline.messaging.channels.push import FcmChannel, FcmConfig
 from touchline.messaging.channels.sms import TwilioConfig, TwilioSmsChannel
 from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
@@ -26,6 +27,8 @@ __all__ = [
     "BatchingChannel",
     "Channel",
     "Failed",
+    "FcmChannel",
+    "FcmConfig",
     "MemoryChannel",
     "NhnAlimTalkChannel",
     "NhnAlimTalkConfig",
