@@ -642,3 +642,18 @@ def test_memory_channel_is_thread_safe() -> None:
     for t in threads:
         t.join()
     assert len(channel) == 50
+
+
+# --- the registry ----------------------------------------------------------------------------------------
+
+def test_registry_builds_fcm_push_from_settings(tmp_path: Any) -> None:
+    from touchline.messaging.channels.registry import DevChannel, build_channels
+    from touchline.settings import Settings
+
+    configured = build_channels(Settings(data_dir=tmp_path, fcm_project_id="touchline-shop",
+                                         fcm_access_token="ya29.x", dev_channels=True))
+    push = configured["push"]
+    assert isinstance(push, FcmChannel) and push.url == "https://fcm.googleapis.com/v1/projects/touchline-shop/messages:send"
+    push.close()
+    assert isinstance(build_channels(Settings(data_dir=tmp_path, dev_channels=True))["push"], DevChannel)
+    assert "push" not in build_channels(Settings(data_dir=tmp_path, fcm_project_id="touchline-shop"))  # no token
