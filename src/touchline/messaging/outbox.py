@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -81,12 +82,21 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+    # Wall-clock seconds per phase: claim, decide (policy + render + commit), send, record.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "suppressed", "deferred", "retried", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.by_reason.items():
             self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+        for phase, t in other.seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + t
+
+    def _time(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - since
+        return now
 
 
 def _time(value: str) -> dt.time:
@@ -171,9 +181,11 @@ class Outbox:
         with self._lock:
             now = now or self.clock()
             lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
+            started = time.perf_counter()
             with self.stores.write() as conn:
                 rows = store.claim_due(conn, now, lease, limit)
             report = DispatchReport(claimed=len(rows))
+            report._time("claim", started)
             if not rows:
                 return report
             by_ws: dict[str, list[dict[str, Any]]] = {}
@@ -196,13 +208,15 @@ class Outbox:
                             report: DispatchReport) -> None:
         undecided = [r for r in rows if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL]
         ready = [r for r in rows if not (r["content"] is None and r["requested_channel"] != WEBHOOK_CALL)]
+        t = time.perf_counter()
         if undecided:
             ready += self._decide(workspace_id, undecided, now, report)
-        results: list[tuple[dict[str, Any], SendResult]] = []
-        for row in ready:
-            results.append((row, self._send(row)))
+            t = report._time("decide", t)
+        results = [(row, self._send(row)) for row in ready]
+        t = report._time("send", t)
         if results:
             self._record(workspace_id, results, now, report)
+            report._time("record", t)
 
     # --- deciding and rendering
 
