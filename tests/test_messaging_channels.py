@@ -173,6 +173,17 @@ def test_smtp_connection_refused_is_retryable_and_no_address_is_skipped() -> Non
     assert channel.send(email_message(to="")) == Skipped("no_address")
 
 
+def test_smtp_derives_the_text_part_of_an_html_only_message(smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    message = OutboundMessage(idempotency_key="html-only", channel="email", to="minji@example.com",
+                              kind="transactional", content=RenderedContent(
+                                  locale="ko", subject="영수증", html="<p>합계 <b>59,000원</b></p><p>감사합니다</p>"))
+    assert isinstance(smtp_channel(port).send(message), Sent)
+    received = email.message_from_bytes(sink.envelopes[0].original_content, policy=default_policy)
+    plain = received.get_body(("plain",))
+    assert plain is not None and plain.get_content().replace("\r\n", "\n").strip() == "합계 59,000원\n\n감사합니다"
+
+
 def test_smtp_reuses_one_connection_for_many_messages_each_with_its_own_message_id(
         smtp_server: tuple[SmtpSink, int]) -> None:
     sink, port = smtp_server

@@ -280,7 +280,7 @@ class Outbox:
                 channel = decision.channel
                 try:
                     content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                             profile, channel)
+                                             profile, channel, text_alternative=False)
                 except TemplateRenderError as exc:
                     changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                     "channel": channel, "lease_until": None, "updated_at": now})
@@ -410,9 +410,11 @@ class Outbox:
 
 
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
-                   profile: Mapping[str, Any], channel: str) -> dict[str, Any]:
+                   profile: Mapping[str, Any], channel: str, *, text_alternative: bool = True) -> dict[str, Any]:
     """One outbox row rendered for its customer: the template's parts in the customer's locale, links
-    tracked and an open pixel added for email, the unsubscribe link for the message."""
+    tracked and an open pixel added for email, the unsubscribe link for the message. With
+    ``text_alternative`` false an HTML-only e-mail is stored without the derived text part (see
+    ``CompiledTemplate.render``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = dict(row["context"] or {})
@@ -427,7 +429,8 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "unsubscribe_url": unsubscribe_url,
     }
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
-    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"))
+    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"),
+                                                text_alternative=text_alternative)
     content = rendered.as_dict()
     if channel == "email" and rendered.html:
         tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])

@@ -324,10 +324,13 @@ class CompiledTemplate:
         return lang if lang is not None and lang in self._parts else self.template.default_locale
 
     def render(self, context: Mapping[str, Any], *, locale: str | None = None,
-               timezone: str | None = None) -> RenderedContent:
+               timezone: str | None = None, text_alternative: bool = True) -> RenderedContent:
         """Render for one customer. ``context`` holds ``profile``, ``event``, ``cart``,
         ``unsubscribe_url``...; ``locale`` and ``timezone`` are the customer's (``ko-KR``,
-        ``Asia/Seoul``) and are also visible to the template."""
+        ``Asia/Seoul``) and are also visible to the template. An e-mail without a ``text`` part gets
+        ``html_to_text(html)`` as its text, unless ``text_alternative`` is false (the outbox: the SMTP
+        channel derives it from the committed HTML when it builds the message, the same function of
+        the same HTML, and the decide loop saves the HTML parse)."""
         chosen = self.choose_locale(locale)
         variables = {**context, "locale": chosen, "timezone": timezone}
         out: dict[str, Any] = {}
@@ -338,7 +341,7 @@ class CompiledTemplate:
                 out[name] = " ".join(out[name].split())
         params = {name: _render_part(part, variables) for name, part in self._params[chosen].items()}
         code = self.template.variants[chosen].get("template_code")
-        if self.template.channel == "email" and "text" not in out and out.get("html"):
+        if text_alternative and self.template.channel == "email" and "text" not in out and out.get("html"):
             out["text"] = html_to_text(out["html"])
         return RenderedContent(locale=chosen, template_code=str(code) if code else None, params=params, **out)
 

@@ -7,7 +7,8 @@ idle for ``idle_seconds`` (servers drop idle sessions). A reused session that th
 meanwhile is reopened and the message sent once over the fresh one; that retry happens only when the
 server's failure came before it accepted the message (a dropped connection or a 421 answer), so it
 adds no duplicate beyond the gap described in ``messaging.outbox``. The message is
-``multipart/alternative`` (text, then HTML) with:
+``multipart/alternative`` (text, then HTML; the text derived from the HTML when the template has none)
+with:
 
 - ``Message-ID: <{uuid5(key)}@{domain}>``: deterministic, so a retry after a lost answer carries the
   same id and receivers/threading can recognise the duplicate (SMTP itself has no idempotency);
@@ -36,6 +37,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped, korean_ad_subject
+from touchline.messaging.templates import html_to_text
 
 __all__ = ["SmtpChannel", "SmtpConfig", "build_email", "message_id_for"]
 
@@ -87,7 +89,9 @@ def build_email(message: OutboundMessage, config: SmtpConfig, *, now: dt.datetim
         email["List-Unsubscribe"] = ", ".join(unsubscribe)
     if message.unsubscribe_url and message.unsubscribe_url.startswith("https://"):
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    text = content.text or ""
+    # An HTML-only message is stored without its text part (the outbox skips deriving it when it
+    # renders); the alternative is derived here, from the committed HTML, the same way every time.
+    text = content.text or (html_to_text(content.html) if content.html else "")
     email.set_content(text, subtype="plain", charset="utf-8")
     if content.html:
         email.add_alternative(content.html, subtype="html", charset="utf-8")
