@@ -27,6 +27,7 @@ import functools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -250,6 +251,7 @@ class Outbox:
             recent: dict[str, list[PastSend]] = {
                 cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
             recipients: dict[str, Recipient] = {}
+            per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
             to_send: list[dict[str, Any]] = []
             changes: list[dict[str, Any]] = []
             receipts: list[SystemEvent] = []
@@ -290,9 +292,9 @@ class Outbox:
                 to = recipient.addresses.get(channel)
                 changes.append({"id": row["id"], "channel": channel, "to_address": to, "content": content,
                                 "reason": None, "updated_at": now})
-                # The send counts against the customer's caps for the rest of the batch.
-                recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
-                                                                   PastSend(channel, now, row["kind"])))
+                if per_customer[cid] > 1:  # the send counts against the customer's caps for the rest of the batch
+                    recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
+                                                                       PastSend(channel, now, row["kind"])))
                 to_send.append({**row, "channel": channel, "to_address": to, "content": content,
                                 "customer_id": cid})
             store.update_messages(conn, changes)
