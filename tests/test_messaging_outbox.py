@@ -143,3 +143,50 @@ def test_one_batch_with_every_outcome(client: TestClient, stores: Stores) -> Non
     # One receipt per outcome (the retry is not an outcome until it is sent).
     assert dict(receipts) == {"Message Sent": 4, "Message Suppressed": 1, "Message Failed": 1}
     assert runner.outbox.dispatch(now=T0 + dt.timedelta(days=1)).claimed == 0
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.received: list[tuple[int, bytes]] = []  # (session, message)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((id(session), envelope.original_content))
+        return "250 OK"
+
+
+def test_a_batch_goes_over_one_smtp_session(client: TestClient, stores: Stores) -> None:
+    import email
+    import socket
+    from email.policy import default as default_policy
+
+    from aiosmtpd.controller import Controller
+
+    from touchline.messaging.channels import SmtpChannel, SmtpConfig
+    from touchline.messaging.channels.smtp import message_id_for
+
+    _setup(client)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = _Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpChannel(SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="news@shop.example",
+                                      timeout=5))
+        runner = Runner(stores, outbox=Outbox(stores, channels={"email": smtp}))
+        batch = [item for i in range(8) for item in _customer(f"m{i}", f"m{i}@example.com", {"email": True})]
+        assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+        runner.tick(T0, dispatch=False)
+        report = runner.outbox.dispatch(now=T0)
+    finally:
+        controller.stop()
+    assert report.sent == 8
+    assert smtp.connections_opened == 1 and len({session for session, _ in sink.received}) == 1
+    assert smtp._smtp is None  # the outbox ended the batch: the session is closed, not left idle
+    with stores.read() as conn:
+        ids = set(conn.execute(sa.select(outbox.c.id)).scalars())
+    received = [email.message_from_bytes(raw, policy=default_policy) for _, raw in sink.received]
+    assert {m["X-Touchline-Message-Id"] for m in received} == ids
+    assert {m["Message-ID"] for m in received} == {message_id_for(i, "shop.example") for i in ids}
+    assert all(m.get_body(("plain",)) is not None for m in received)  # the text part, derived from the HTML
