@@ -86,14 +86,18 @@ def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
-    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them."""
-    query = (
-        sa.select(outbox)
-        .where(sa.or_(sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                      sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now)))
-        .order_by(outbox.c.next_attempt_at).limit(limit)
-    )
-    rows = [dict(r) for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them.
+
+    Two queries, each walking the (status, next_attempt_at) index in order and stopping at ``limit``: one
+    query with OR made SQLite collect and sort every due row for each batch (with 100k due rows, a
+    tenth of the campaign went into claiming)."""
+    pending = (sa.select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+               .order_by(outbox.c.next_attempt_at).limit(limit))
+    expired = (sa.select(outbox).where(outbox.c.status == "sending", outbox.c.lease_until < now)
+               .order_by(outbox.c.next_attempt_at).limit(limit))
+    rows = [dict(r) for query in (expired, pending)
+            for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    rows = sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
     if rows:
         conn.execute(outbox.update().where(outbox.c.id.in_([r["id"] for r in rows]))
                      .values(status="sending", lease_until=lease_until, updated_at=now))
