@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from touchline.journeys.definition import DateTraitTrigger, EventTrigger, GeofenceTrigger, Reentry
 from touchline.journeys.triggers import (
+    NAMESPACE,
     PastRun,
     distance_m,
     event_matches,
@@ -16,6 +20,7 @@ from touchline.journeys.triggers import (
     next_date_trigger,
     run_id_for,
     store_at,
+    uuid5_text,
 )
 
 NOW = dt.datetime(2024, 6, 1, 3, 0, tzinfo=dt.UTC)
@@ -93,3 +98,10 @@ def test_run_ids_are_deterministic_per_entry() -> None:
     assert a == run_id_for("abandoned-cart", "c1", "msg-1")
     assert len({a, run_id_for("abandoned-cart", "c1", "msg-2"), run_id_for("abandoned-cart", "c2", "msg-1"),
                 run_id_for("welcome", "c1", "msg-1")}) == 4
+
+
+@given(st.text(max_size=300))
+def test_uuid5_text_is_python_uuid5(name: str) -> None:
+    """Ids already stored were made with uuid.uuid5: the fast spelling must give the same text."""
+    assert uuid5_text(NAMESPACE, name) == str(uuid.uuid5(NAMESPACE, name))
+    assert run_id_for("j", "c", name) == str(uuid.uuid5(NAMESPACE, f"run/j/c/{name}"))

@@ -24,6 +24,8 @@ from aiosmtpd.controller import Controller
 from touchline.messaging.channels import (
     Channel,
     Failed,
+    FcmChannel,
+    FcmConfig,
     MemoryChannel,
     NhnAlimTalkChannel,
     NhnAlimTalkConfig,
@@ -66,6 +68,12 @@ def email_message(key: str = "run-1:step-2:email", *, to: str = "minji@example.c
 class SmtpSink:
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
+        self.sessions: set[int] = set()  # the SMTP sessions (connections) messages came over
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         if address.startswith("full@"):
@@ -77,6 +85,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
+        self.sessions.add(id(session))
         return "250 Message accepted for delivery"
 
 
@@ -91,10 +100,23 @@ def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
         controller.stop()
 
 
-def smtp_channel(port: int) -> SmtpChannel:
+_open_channels: list[SmtpChannel] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_smtp_sessions() -> Iterator[None]:
+    """SMTP channels keep their session open between sends; each test ends its batch, as the outbox does."""
+    yield
+    while _open_channels:
+        _open_channels.pop().end_batch()
+
+
+def smtp_channel(port: int, **kw: Any) -> SmtpChannel:
     config = SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="news@shop.example",
-                        from_name="터치라인 샵", timeout=5)
-    return SmtpChannel(config, clock=lambda: dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC))
+                        from_name="터치라인 샵", timeout=5, **kw)
+    channel = SmtpChannel(config, clock=lambda: dt.datetime(2024, 5, 3, 3, 0, tzinfo=dt.UTC))
+    _open_channels.append(channel)
+    return channel
 
 
 def test_smtp_delivers_multipart_with_headers_and_korean_ad_prefix(smtp_server: tuple[SmtpSink, int]) -> None:
@@ -149,6 +171,62 @@ def test_smtp_connection_refused_is_retryable_and_no_address_is_skipped() -> Non
     result = channel.send(email_message())
     assert isinstance(result, Failed) and result.retryable
     assert channel.send(email_message(to="")) == Skipped("no_address")
+
+
+def test_smtp_derives_the_text_part_of_an_html_only_message(smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    message = OutboundMessage(idempotency_key="html-only", channel="email", to="minji@example.com",
+                              kind="transactional", content=RenderedContent(
+                                  locale="ko", subject="영수증", html="<p>합계 <b>59,000원</b></p><p>감사합니다</p>"))
+    assert isinstance(smtp_channel(port).send(message), Sent)
+    received = email.message_from_bytes(sink.envelopes[0].original_content, policy=default_policy)
+    plain = received.get_body(("plain",))
+    assert plain is not None and plain.get_content().replace("\r\n", "\n").strip() == "합계 59,000원\n\n감사합니다"
+
+
+def test_smtp_reuses_one_connection_for_many_messages_each_with_its_own_message_id(
+        smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port)
+    results = [channel.send(email_message(f"run-{i}:send:email", to=f"c{i}@example.com")) for i in range(12)]
+    assert results == [Sent(message_id_for(f"run-{i}:send:email", "shop.example")) for i in range(12)]
+    assert channel.connections_opened == 1 and len(sink.sessions) == 1
+    received = [email.message_from_bytes(e.original_content, policy=default_policy) for e in sink.envelopes]
+    assert [m["X-Touchline-Message-Id"] for m in received] == [f"run-{i}:send:email" for i in range(12)]
+    assert [e.rcpt_tos for e in sink.envelopes] == [[f"c{i}@example.com"] for i in range(12)]
+    channel.end_batch()  # the outbox ends its batch: the next send opens a new session
+    assert isinstance(channel.send(email_message("next")), Sent)
+    assert channel.connections_opened == 2 and len(sink.sessions) == 2
+
+
+def test_smtp_refusal_keeps_the_session_and_a_cap_opens_a_new_one(smtp_server: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_server
+    channel = smtp_channel(port, max_messages_per_connection=3)
+    outcomes = [channel.send(email_message(f"k{i}", to="nobody@example.com" if i == 1 else f"c{i}@example.com"))
+                for i in range(7)]
+    assert [type(o).__name__ for o in outcomes] == ["Sent", "Failed", "Sent", "Sent", "Sent", "Sent", "Sent"]
+    assert len(sink.envelopes) == 6
+    assert channel.connections_opened == 2  # three accepted messages, then a new session for the next three
+
+
+def test_smtp_reconnects_when_the_server_dropped_the_idle_session() -> None:
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    channel = smtp_channel(port)
+    try:
+        assert isinstance(channel.send(email_message("before")), Sent)
+        controller.stop()  # the server goes away and closes every session (as an idle timeout would)
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        after = channel.send(email_message("after"))
+    finally:
+        controller.stop()
+    assert after == Sent(message_id_for("after", "shop.example"))
+    ids = [email.message_from_bytes(e.original_content, policy=default_policy)["X-Touchline-Message-Id"]
+           for e in sink.envelopes]
+    assert ids == ["before", "after"]  # each message once
+    assert channel.connections_opened == 2
 
 
 # --- a local HTTP server speaking like a provider -----------------------------------------------------------
@@ -392,6 +470,128 @@ def test_whatsapp_errors(provider: ProviderServer, status: int, code: int, retry
     assert isinstance(result, Failed) and result.retryable is retryable and str(code) in result.reason
 
 
+# --- push: FCM HTTP v1 -----------------------------------------------------------------------------------
+
+FCM_TOKEN = "fSx1-device-token:APA91bH" + "x" * 40
+
+
+def push_message(key: str = "5b0e7c1e-5d7a-5d1e-9a43-2b6f6f0d7c11", *, kind: str = "advertising",
+                 locale: str = "ko") -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=key, channel="push", to=FCM_TOKEN, kind=kind,  # type: ignore[arg-type]
+        content=RenderedContent(locale=locale, title="장바구니에 담긴 니트", body="오늘 주문하면 내일 도착해요",
+                                url="https://shop.example/cart"),
+        data={"journey_id": "cart", "run_id": "r1", "template": "cart-push", "missing": None})
+
+
+def fcm(provider: ProviderServer, **kw: Any) -> FcmChannel:
+    return FcmChannel(FcmConfig(project_id="touchline-shop", access_token="ya29.static", base_url=provider.url, **kw),
+                      timeout=5)
+
+
+def test_fcm_v1_wire_format(provider: ProviderServer) -> None:
+    provider.reply(200, {"name": "projects/touchline-shop/messages/0:1500415314455276%31bd1c9631bd1c96"})
+    channel = fcm(provider, android_channel_id="marketing")
+    assert isinstance(channel, Channel)
+    assert channel.send(push_message()) == Sent("projects/touchline-shop/messages/0:1500415314455276%31bd1c9631bd1c96")
+    (request,) = provider.requests
+    assert request.path == "/v1/projects/touchline-shop/messages:send"
+    assert request.headers["authorization"] == "Bearer ya29.static"
+    assert request.headers["content-type"] == "application/json; charset=UTF-8"
+    key = "5b0e7c1e-5d7a-5d1e-9a43-2b6f6f0d7c11"
+    assert request.json() == {"message": {
+        "token": FCM_TOKEN,
+        "notification": {"title": "(광고) 장바구니에 담긴 니트", "body": "오늘 주문하면 내일 도착해요"},
+        "data": {"journey_id": "cart", "run_id": "r1", "template": "cart-push", "touchline_message_id": key,
+                 "url": "https://shop.example/cart"},
+        "android": {"priority": "NORMAL", "notification": {"channel_id": "marketing"}},
+        "apns": {"headers": {"apns-collapse-id": key}},
+        "webpush": {"fcm_options": {"link": "https://shop.example/cart"}},
+    }}
+    # Transactional: no ad prefix, high priority; a key too long for APNs gets no collapse id.
+    channel.send(push_message("k" * 80, kind="transactional"))
+    second = provider.requests[1].json()["message"]
+    assert second["notification"]["title"] == "장바구니에 담긴 니트"
+    assert second["android"]["priority"] == "HIGH" and "apns" not in second
+    assert second["data"]["touchline_message_id"] == "k" * 80
+
+
+def test_fcm_skips_without_token_or_text(provider: ProviderServer) -> None:
+    channel = fcm(provider)
+    assert channel.send(OutboundMessage("k", "push", "", RenderedContent("ko", title="t", body="b"))) == \
+        Skipped("no_address")
+    assert channel.send(OutboundMessage("k", "push", FCM_TOKEN, RenderedContent("ko"))) == Skipped("empty_body")
+    assert provider.requests == []
+
+
+def _fcm_error(status: int, grpc_status: str, error_code: str | None) -> dict[str, Any]:
+    details = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}]
+    return {"error": {"code": status, "message": "boom", "status": grpc_status,
+                      "details": details if error_code else []}}
+
+
+@pytest.mark.parametrize(("status", "grpc_status", "error_code", "retryable"), [
+    (404, "NOT_FOUND", "UNREGISTERED", False), (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", False),
+    (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", False), (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", True),
+    (503, "UNAVAILABLE", "UNAVAILABLE", True), (500, "INTERNAL", None, True), (401, "UNAUTHENTICATED", None, False),
+])
+def test_fcm_errors(provider: ProviderServer, status: int, grpc_status: str, error_code: str | None,
+                    retryable: bool) -> None:
+    provider.reply(status, _fcm_error(status, grpc_status, error_code))
+    result = fcm(provider).send(push_message())
+    assert isinstance(result, Failed) and result.retryable is retryable
+    assert (error_code or grpc_status) in result.reason
+
+
+def test_fcm_mints_tokens_from_a_service_account(provider: ProviderServer, tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    account = tmp_path / "service-account.json"
+    account.write_text(json.dumps({
+        "type": "service_account", "project_id": "touchline-shop", "private_key_id": "kid-1", "private_key": pem,
+        "client_email": "push@touchline-shop.iam.gserviceaccount.com", "token_uri": provider.url + "/token"}))
+    sent = {"name": "projects/touchline-shop/messages/1"}
+    provider.reply(200, {"access_token": "ya29.minted-1", "expires_in": 3599, "token_type": "Bearer"})
+    provider.reply(200, sent)
+    provider.reply(200, sent)
+    provider.reply(401, _fcm_error(401, "UNAUTHENTICATED", None))  # revoked: the next send mints again
+    provider.reply(200, {"access_token": "ya29.minted-2", "expires_in": 3599, "token_type": "Bearer"})
+    provider.reply(200, sent)
+    channel = FcmChannel(FcmConfig(project_id="touchline-shop", service_account_file=str(account),
+                                   base_url=provider.url), timeout=5)
+    try:
+        assert channel.send(push_message("a")) == Sent("projects/touchline-shop/messages/1")
+        assert channel.send(push_message("b")) == Sent("projects/touchline-shop/messages/1")  # the cached token
+        revoked = channel.send(push_message("c"))
+        assert isinstance(revoked, Failed) and revoked.retryable
+        assert channel.send(push_message("c")) == Sent("projects/touchline-shop/messages/1")
+    finally:
+        channel.close()
+    paths = [r.path for r in provider.requests]
+    send = "/v1/projects/touchline-shop/messages:send"
+    assert paths == ["/token", send, send, send, "/token", send]
+    bearers = [r.headers["authorization"] for r in provider.requests if r.path == send]
+    assert bearers == ["Bearer ya29.minted-1"] * 3 + ["Bearer ya29.minted-2"]
+    grant = provider.requests[0].form()
+    assert grant["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    head, claims, signature = grant["assertion"].split(".")
+
+    def unb64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(unb64(head)) == {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
+    payload = json.loads(unb64(claims))
+    assert payload["iss"] == "push@touchline-shop.iam.gserviceaccount.com"
+    assert payload["aud"] == provider.url + "/token"
+    assert payload["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
+    assert payload["exp"] - payload["iat"] == 3600
+    key.public_key().verify(unb64(signature), f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
+
+
 # --- webhook ---------------------------------------------------------------------------------------------
 
 def test_webhook_signs_body_and_sends_idempotency_key(provider: ProviderServer) -> None:
@@ -453,3 +653,18 @@ def test_memory_channel_is_thread_safe() -> None:
     for t in threads:
         t.join()
     assert len(channel) == 50
+
+
+# --- the registry ----------------------------------------------------------------------------------------
+
+def test_registry_builds_fcm_push_from_settings(tmp_path: Any) -> None:
+    from touchline.messaging.channels.registry import DevChannel, build_channels
+    from touchline.settings import Settings
+
+    configured = build_channels(Settings(data_dir=tmp_path, fcm_project_id="touchline-shop",
+                                         fcm_access_token="ya29.x", dev_channels=True))
+    push = configured["push"]
+    assert isinstance(push, FcmChannel) and push.url == "https://fcm.googleapis.com/v1/projects/touchline-shop/messages:send"
+    push.close()
+    assert isinstance(build_channels(Settings(data_dir=tmp_path, dev_channels=True))["push"], DevChannel)
+    assert "push" not in build_channels(Settings(data_dir=tmp_path, fcm_project_id="touchline-shop"))  # no token

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str | None = None
     whatsapp_access_token: SecretStr | None = None
     whatsapp_base_url: str = "https://graph.facebook.com"
+    # Push: Firebase Cloud Messaging HTTP v1. A Bearer token minted elsewhere (fcm_access_token), or the
+    # service account's JSON key file to mint tokens from (needs the 'cryptography' package).
+    fcm_project_id: str | None = None
+    fcm_access_token: SecretStr | None = None
+    fcm_service_account_file: str | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_android_channel_id: str | None = None
     # Webhook channel (and the default target of journey webhook steps' signatures).
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -26,7 +26,6 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -50,7 +49,7 @@ from touchline.journeys.definition import (
     WebhookNode,
 )
 from touchline.journeys.schedule import next_time_of_day
-from touchline.journeys.triggers import NAMESPACE, bucket, filters_pass, in_holdout
+from touchline.journeys.triggers import NAMESPACE, bucket, filters_pass, in_holdout, uuid5_text
 from touchline.segments.evaluate import value_condition
 
 __all__ = [
@@ -111,7 +110,7 @@ class VersionMismatch(TouchlineError):
 
 
 def command_id(kind: str, run_id: str, node_id: str, attempt: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{kind}/{run_id}/{node_id}/{attempt}"))
+    return uuid5_text(NAMESPACE, f"{kind}/{run_id}/{node_id}/{attempt}")
 
 
 # --- state ------------------------------------------------------------------------------------------

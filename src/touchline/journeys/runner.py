@@ -245,8 +245,7 @@ class Runner:
         survivors = sorted(set(canonical.values()) - set(facts))
         facts.update(profile_store.profile_facts(conn, workspace_id, survivors))
         customers = sorted(set(canonical.values()))
-        for cid in customers:
-            store.lock_customer(conn, cid)
+        store.lock_customers(conn, customers)
         runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
         for s in items:
@@ -319,13 +318,15 @@ class Runner:
                       trigger=dict(trigger))
         row = {"run_id": run_id, "workspace_id": workspace_id, "journey_id": j.journey_id,
                "version": j.definition.version, "customer_id": customer_id, "status": run.status,
-               "node_id": None, "state": run.model_dump(mode="json"), "entered_at": run.entered_at,
+               "node_id": None, "state": None, "entered_at": run.entered_at,
                "updated_at": now, "ended_at": None, "exit_reason": None, "converted_at": None, "holdout": False}
         batch.new_runs.append(row)
         batch.new_ids.add(run_id)
         runs.setdefault(customer_id, []).append(row)
         batch.entered += 1
-        self._step(conn, workspace_id, j.definition, row, Start(), now, facts.get(customer_id), batch)
+        self._step(conn, workspace_id, j.definition, row, Start(), now, facts.get(customer_id), batch, state=run)
+        if row["state"] is None:  # the start changed nothing (the step writes the state it produced)
+            row["state"] = run.model_dump(mode="json")
 
     # --- timers
 
@@ -431,8 +432,11 @@ class Runner:
     # --- stepping and writing
 
     def _step(self, conn: Connection, workspace_id: str, d: JourneyDefinition, row: dict[str, Any],
-              signal: Signal, now: dt.datetime, profile: Mapping[str, Any] | None, batch: _Batch) -> None:
-        state = RunState.model_validate(row["state"])
+              signal: Signal, now: dt.datetime, profile: Mapping[str, Any] | None, batch: _Batch, *,
+              state: RunState | None = None) -> None:
+        """``state``: the run's state when the caller has it as an object already (a run just made)."""
+        if state is None:
+            state = RunState.model_validate(row["state"])
         facts = self._facts(conn, workspace_id, d, state, profile, now)
         transition = step(d, state, signal, now, facts)
         if not transition.commands:

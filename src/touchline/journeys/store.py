@@ -111,7 +111,7 @@ def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequenc
 
 def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_runs), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_runs, rows)
 
 
 def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -183,7 +183,7 @@ def converted_count(conn: Connection, workspace_id: str, journey_id: str) -> tup
 
 def insert_steps(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_steps), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_steps, rows)
 
 
 def step_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def outbox_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[
 
 def insert_timers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, journey_timers), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, journey_timers, rows)
 
 
 def delete_timers(conn: Connection, ids: Sequence[str]) -> None:
@@ -264,6 +264,11 @@ def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:
 def lock_customer(conn: Connection, customer_id: str) -> None:
     """Serialise work on one customer's runs across workers (PostgreSQL; SQLite has one writer)."""
     dialect.lock_key(conn, CUSTOMER_LOCK + customer_id)
+
+
+def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
+    """``lock_customer`` for many customers in one statement, in sorted order."""
+    dialect.lock_keys(conn, [CUSTOMER_LOCK + cid for cid in customer_ids])
 
 
 # --- cursors and locations -------------------------------------------------------------------------

@@ -26,17 +26,27 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from touchline.ingest.service import SystemEvent, stage_system_events
-from touchline.journeys.store import lock_customer
+from touchline.journeys.store import lock_customers
 from touchline.messaging import store
-from touchline.messaging.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, Skipped
+from touchline.messaging.channels.base import (
+    BatchingChannel,
+    Channel,
+    Failed,
+    OutboundMessage,
+    SendResult,
+    Sent,
+    Skipped,
+)
 from touchline.messaging.channels.registry import INBOX, build_channels
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
@@ -73,12 +83,21 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+    # Wall-clock seconds per phase: claim, decide (policy + render + commit), send, record.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> None:
         for name in ("claimed", "sent", "suppressed", "deferred", "retried", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.by_reason.items():
             self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+        for phase, t in other.seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + t
+
+    def _time(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - since
+        return now
 
 
 def _time(value: str) -> dt.time:
@@ -163,42 +182,59 @@ class Outbox:
         with self._lock:
             now = now or self.clock()
             lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
+            started = time.perf_counter()
             with self.stores.write() as conn:
                 rows = store.claim_due(conn, now, lease, limit)
             report = DispatchReport(claimed=len(rows))
+            report._time("claim", started)
             if not rows:
                 return report
             by_ws: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
                 by_ws.setdefault(row["workspace_id"], []).append(row)
-            for workspace_id, batch in by_ws.items():
-                self._dispatch_workspace(workspace_id, batch, now, report)
+            try:
+                for workspace_id, batch in by_ws.items():
+                    self._dispatch_workspace(workspace_id, batch, now, report)
+            finally:
+                self._end_batch()
             return report
+
+    def _end_batch(self) -> None:
+        """Adapters that keep a connection across sends (SMTP) close it at the end of a batch."""
+        for adapter in self.channels.values():
+            if isinstance(adapter, BatchingChannel):
+                adapter.end_batch()
 
     def _dispatch_workspace(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
                             report: DispatchReport) -> None:
         undecided = [r for r in rows if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL]
-        ready = [r for r in rows if r not in undecided]
+        ready = [r for r in rows if not (r["content"] is None and r["requested_channel"] != WEBHOOK_CALL)]
+        t = time.perf_counter()
         if undecided:
             ready += self._decide(workspace_id, undecided, now, report)
-        results: list[tuple[dict[str, Any], SendResult]] = []
-        for row in ready:
-            results.append((row, self._send(row)))
+            t = report._time("decide", t)
+        results = [(row, self._send(row)) for row in ready]
+        t = report._time("send", t)
         if results:
             self._record(workspace_id, results, now, report)
+            report._time("record", t)
 
     # --- deciding and rendering
 
     def _decide(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
                 report: DispatchReport) -> list[dict[str, Any]]:
-        """Policy + render for each row; commits the outcome; returns the rows to send (with content)."""
+        """Policy + render for each row; commits the outcome; returns the rows to send (with content).
+
+        The batch's facts are read once (profiles, identities, recent sends, templates), each row is
+        decided and rendered in memory, and the outcomes are written in one executemany per set of
+        changed columns, with the receipts staged in one call, all in one transaction."""
         keys = {r["template"] for r in rows}
         window = max([self.policy.global_cap.window] if self.policy.global_cap else [dt.timedelta(days=1)]
                      + [c.window for c in self.policy.channel_caps.values()])
         with self.stores.write() as conn:
-            for cid in sorted({r["customer_id"] for r in rows}):
-                lock_customer(conn, cid)  # caps count a customer's sends: one decider per customer
-            profiles, idents = store.recipient_rows(conn, workspace_id, sorted({r["customer_id"] for r in rows}))
+            customer_ids = sorted({r["customer_id"] for r in rows})
+            lock_customers(conn, customer_ids)  # caps count a customer's sends: one decider per customer
+            profiles, idents = store.recipient_rows(conn, workspace_id, customer_ids)
             survivors = {p["merged_into"] for p in profiles.values() if p["merged_into"]}
             if survivors:
                 more_p, more_i = store.recipient_rows(conn, workspace_id, sorted(survivors))
@@ -207,56 +243,68 @@ class Outbox:
             templates: dict[tuple[str, str], CompiledTemplate] = {}
             for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
                 templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
+            content_channels: dict[str, list[str]] = {}
+            for key, ch in templates:
+                content_channels.setdefault(key, []).append(ch)
             recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
                                                                          for r in rows}), now - window)
             recent: dict[str, list[PastSend]] = {
                 cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
+            recipients: dict[str, Recipient] = {}
+            per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
             to_send: list[dict[str, Any]] = []
+            changes: list[dict[str, Any]] = []
             receipts: list[SystemEvent] = []
             for row in rows:
                 cid = _canonical(profiles, row["customer_id"])
                 profile = profiles.get(cid)
                 if profile is None:  # erased meanwhile
-                    self._suppress(conn, row, "no_profile", now, report, receipts, cid)
+                    self._suppress(changes, row, "no_profile", now, report, receipts, cid)
                     continue
-                channels_with_content = [ch for (key, ch) in templates if key == row["template"]]
+                channels_with_content = content_channels.get(row["template"], [])
                 if row["requested_channel"] == "preferred":
                     candidates = [ch for ch in channels_with_content if ch in self.available]
                 else:
                     candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
                         and row["requested_channel"] in self.available else []
-                recipient = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
+                recipient = recipients.get(cid)
+                if recipient is None:  # built once per customer and batch
+                    recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
                 decision = decide(MessageIntent(row["kind"], candidates), recipient, now, self.policy)
                 if isinstance(decision, Suppressed):
-                    self._suppress(conn, row, decision.reason.value, now, report, receipts, cid)
+                    self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)
                     continue
                 if decision.deferred and decision.not_before > now:
-                    store.update_message(conn, row["id"], status="pending", next_attempt_at=decision.not_before,
-                                         reason="deferred:quiet_hours", lease_until=None, updated_at=now)
+                    changes.append({"id": row["id"], "status": "pending", "next_attempt_at": decision.not_before,
+                                    "reason": "deferred:quiet_hours", "lease_until": None, "updated_at": now})
                     report.deferred += 1
                     continue
                 channel = decision.channel
                 try:
                     content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                             profile, channel)
+                                             profile, channel, text_alternative=False)
                 except TemplateRenderError as exc:
-                    store.update_message(conn, row["id"], status="failed", reason=f"render: {exc}"[:500],
-                                         channel=channel, lease_until=None, updated_at=now)
+                    changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
+                                    "channel": channel, "lease_until": None, "updated_at": now})
                     receipts.append(receipt(row, cid, "Message Failed", now, channel=channel, reason="render"))
                     report.failed += 1
                     continue
                 to = recipient.addresses.get(channel)
-                store.update_message(conn, row["id"], channel=channel, to_address=to, content=content,
-                                     reason=None, updated_at=now)
-                recent.setdefault(cid, []).append(PastSend(channel, now, row["kind"]))
+                changes.append({"id": row["id"], "channel": channel, "to_address": to, "content": content,
+                                "reason": None, "updated_at": now})
+                if per_customer[cid] > 1:  # the send counts against the customer's caps for the rest of the batch
+                    recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
+                                                                       PastSend(channel, now, row["kind"])))
                 to_send.append({**row, "channel": channel, "to_address": to, "content": content,
                                 "customer_id": cid})
+            store.update_messages(conn, changes)
             stage_system_events(conn, workspace_id, receipts, now)
         return to_send
 
-    def _suppress(self, conn: Any, row: dict[str, Any], reason: str, now: dt.datetime, report: DispatchReport,
-                  receipts: list[SystemEvent], cid: str) -> None:
-        store.update_message(conn, row["id"], status="suppressed", reason=reason, lease_until=None, updated_at=now)
+    def _suppress(self, changes: list[dict[str, Any]], row: dict[str, Any], reason: str, now: dt.datetime,
+                  report: DispatchReport, receipts: list[SystemEvent], cid: str) -> None:
+        changes.append({"id": row["id"], "status": "suppressed", "reason": reason, "lease_until": None,
+                        "updated_at": now})
         report.suppressed += 1
         report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
         receipts.append(receipt(row, cid, "Message Suppressed", now, reason=reason))
@@ -308,59 +356,67 @@ class Outbox:
 
     def _record(self, workspace_id: str, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime,
                 report: DispatchReport) -> None:
+        """The outcomes of a batch, in one transaction: row changes in one executemany per set of changed
+        columns, in-app inbox rows and receipts in one insert each."""
         receipts: list[SystemEvent] = []
-        with self.stores.write() as conn:
-            for row, result in results:
-                attempts = int(row["attempts"]) + 1
-                cid = row["customer_id"]
-                if isinstance(result, Sent):
-                    values: dict[str, Any] = {"status": "sent", "sent_at": now, "provider_id": result.provider_id,
-                                              "attempts": attempts, "lease_until": None, "updated_at": now,
-                                              "reason": None}
-                    if row["channel"] == INBOX:
-                        content = row["content"] or {}
-                        store.insert_inbox(conn, {
-                            "id": row["id"], "workspace_id": workspace_id, "profile_id": cid,
-                            "title": content.get("title") or content.get("subject"),
-                            "body": content.get("body") or content.get("text"), "url": content.get("url"),
-                            "locale": content.get("locale"), "created_at": now})
-                    if row["channel"] == INBOX or result.provider_id.startswith("dev-"):
-                        values["delivered_at"] = now
-                    store.update_message(conn, row["id"], **values)
-                    report.sent += 1
-                    if row["requested_channel"] != WEBHOOK_CALL:
-                        receipts.append(receipt(row, cid, "Message Sent", now))
-                        if "delivered_at" in values:
-                            receipts.append(receipt(row, cid, "Message Delivered", now))
-                    continue
-                retryable = isinstance(result, Failed) and result.retryable
-                reason = result.reason
-                if retryable and attempts < self.settings.outbox_max_attempts:
-                    delay = self.settings.outbox_backoff_seconds * 2 ** (attempts - 1)
-                    store.update_message(conn, row["id"], status="pending", attempts=attempts, reason=reason[:500],
-                                         next_attempt_at=now + dt.timedelta(seconds=delay), lease_until=None,
-                                         updated_at=now)
-                    report.retried += 1
-                    continue
-                status = "suppressed" if isinstance(result, Skipped) else "failed"
-                store.update_message(conn, row["id"], status=status, attempts=attempts, reason=reason[:500],
-                                     lease_until=None, updated_at=now)
-                if status == "failed":
-                    report.failed += 1
-                else:
-                    report.suppressed += 1
-                    report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
+        changes: list[dict[str, Any]] = []
+        inbox_rows: list[dict[str, Any]] = []
+        for row, result in results:
+            attempts = int(row["attempts"]) + 1
+            cid = row["customer_id"]
+            if isinstance(result, Sent):
+                values: dict[str, Any] = {"id": row["id"], "status": "sent", "sent_at": now,
+                                          "provider_id": result.provider_id, "attempts": attempts,
+                                          "lease_until": None, "updated_at": now, "reason": None}
+                if row["channel"] == INBOX:
+                    content = row["content"] or {}
+                    inbox_rows.append({
+                        "id": row["id"], "workspace_id": workspace_id, "profile_id": cid,
+                        "title": content.get("title") or content.get("subject"),
+                        "body": content.get("body") or content.get("text"), "url": content.get("url"),
+                        "locale": content.get("locale"), "created_at": now})
+                if row["channel"] == INBOX or result.provider_id.startswith("dev-"):
+                    values["delivered_at"] = now
+                changes.append(values)
+                report.sent += 1
                 if row["requested_channel"] != WEBHOOK_CALL:
-                    receipts.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
-                                             now, reason=reason[:200]))
+                    receipts.append(receipt(row, cid, "Message Sent", now))
+                    if "delivered_at" in values:
+                        receipts.append(receipt(row, cid, "Message Delivered", now))
+                continue
+            retryable = isinstance(result, Failed) and result.retryable
+            reason = result.reason
+            if retryable and attempts < self.settings.outbox_max_attempts:
+                delay = self.settings.outbox_backoff_seconds * 2 ** (attempts - 1)
+                changes.append({"id": row["id"], "status": "pending", "attempts": attempts, "reason": reason[:500],
+                                "next_attempt_at": now + dt.timedelta(seconds=delay), "lease_until": None,
+                                "updated_at": now})
+                report.retried += 1
+                continue
+            status = "suppressed" if isinstance(result, Skipped) else "failed"
+            changes.append({"id": row["id"], "status": status, "attempts": attempts, "reason": reason[:500],
+                            "lease_until": None, "updated_at": now})
+            if status == "failed":
+                report.failed += 1
+            else:
+                report.suppressed += 1
+                report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
+            if row["requested_channel"] != WEBHOOK_CALL:
+                receipts.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
+                                         now, reason=reason[:200]))
+        with self.stores.write() as conn:
+            store.insert_inbox_many(conn, inbox_rows)
+            store.update_messages(conn, changes)
             stage_system_events(conn, workspace_id, receipts, now)
         self.stores.wakeup.set()
 
 
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
-                   profile: Mapping[str, Any], channel: str) -> dict[str, Any]:
+                   profile: Mapping[str, Any], channel: str, *, text_alternative: bool = True) -> dict[str, Any]:
     """One outbox row rendered for its customer: the template's parts in the customer's locale, links
-    tracked and an open pixel added for email, the unsubscribe link for the message."""
+    tracked and an open pixel added for email, the unsubscribe link for the message. With
+    ``text_alternative`` false an HTML-only e-mail is stored without the derived text part (see
+    ``CompiledTemplate.render``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = dict(row["context"] or {})
@@ -375,7 +431,8 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "unsubscribe_url": unsubscribe_url,
     }
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
-    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"))
+    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"),
+                                                text_alternative=text_alternative)
     content = rendered.as_dict()
     if channel == "email" and rendered.html:
         tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])

@@ -82,18 +82,22 @@ def recipient_rows(conn: Connection, workspace_id: str, profile_ids: Sequence[st
 
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(dialect.insert_ignoring_conflicts(conn, outbox), list(rows))
+        dialect.bulk_insert_ignoring_conflicts(conn, outbox, rows)
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
-    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them."""
-    query = (
-        sa.select(outbox)
-        .where(sa.or_(sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                      sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now)))
-        .order_by(outbox.c.next_attempt_at).limit(limit)
-    )
-    rows = [dict(r) for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them.
+
+    Two queries, each walking the (status, next_attempt_at) index in order and stopping at ``limit``: one
+    query with OR made SQLite collect and sort every due row for each batch (with 100k due rows, a
+    tenth of the campaign went into claiming)."""
+    pending = (sa.select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+               .order_by(outbox.c.next_attempt_at).limit(limit))
+    expired = (sa.select(outbox).where(outbox.c.status == "sending", outbox.c.lease_until < now)
+               .order_by(outbox.c.next_attempt_at).limit(limit))
+    rows = [dict(r) for query in (expired, pending)
+            for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    rows = sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
     if rows:
         conn.execute(outbox.update().where(outbox.c.id.in_([r["id"] for r in rows]))
                      .values(status="sending", lease_until=lease_until, updated_at=now))
@@ -102,6 +106,17 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:
     conn.execute(outbox.update().where(outbox.c.id == message_id).values(**values))
+
+
+def update_messages(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Many ``update_message`` calls in one statement per set of changed columns (each change holds
+    ``id`` and the new values): a dispatch batch writes its outcomes in a handful of executemany calls
+    instead of a statement per row."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        groups.setdefault(tuple(sorted(change)), []).append(change)
+    for rows in groups.values():
+        dialect.bulk_update(conn, outbox, "id", rows)
 
 
 def message_row(conn: Connection, message_id: str) -> dict[str, Any] | None:
@@ -174,6 +189,11 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
 
 def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(dialect.insert_ignoring_conflicts(conn, inbox_messages).values(**row))
+
+
+def insert_inbox_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        dialect.bulk_insert_ignoring_conflicts(conn, inbox_messages, rows)
 
 
 def inbox(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, unread_only: bool, limit: int

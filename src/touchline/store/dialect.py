@@ -64,6 +64,17 @@ def lock_key(conn: Connection, key: str) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
 
 
+def lock_keys(conn: Connection, keys: Sequence[str]) -> None:
+    """``lock_key`` for many keys in one round trip, taken in sorted order (two workers locking
+    overlapping sets cannot deadlock on each other)."""
+    if name(conn) == POSTGRES and keys:
+        ordered = sorted(set(keys))
+        k = sa.func.unnest(sa.bindparam("keys", ordered, type_=postgresql.ARRAY(sa.Text()))) \
+            .table_valued("k", with_ordinality="n").render_derived()
+        inner = sa.select(k.c.k).order_by(k.c.n).subquery()
+        conn.execute(sa.select(sa.func.count(sa.func.pg_advisory_xact_lock(sa.func.hashtext(inner.c.k)))))
+
+
 def try_lock_key(conn: Connection, key: sa.ColumnElement[str]) -> sa.ColumnElement[bool] | None:
     """A condition that takes the named lock of each row's ``key`` where nobody holds it (PostgreSQL),
     for claiming only rows of keys no other worker is busy with; None where there is one writer."""
@@ -169,6 +180,24 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     converters = [_converter(table.c[c]) for c in columns]
     sql = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608
     conn.exec_driver_sql(sql, _params(rows, columns, converters))
+
+
+def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``insert_ignoring_conflicts`` for many rows; on SQLite straight to the driver like ``bulk_insert``
+    (rows are grouped by their keys, so they need not all have the same ones)."""
+    if not rows:
+        return
+    if name(conn) != SQLITE:
+        conn.execute(insert_ignoring_conflicts(conn, table), list(rows))
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        converters = [_converter(table.c[c]) for c in columns]
+        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) '  # noqa: S608
+               f'VALUES ({", ".join("?" * len(columns))}) ON CONFLICT DO NOTHING')
+        conn.exec_driver_sql(sql, _params(group, columns, converters))
 
 
 def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,6 +1,7 @@
 """Channels: adapters behind one interface, ``Channel.send(OutboundMessage) -> Sent | Skipped | Failed``."""
 
 from touchline.messaging.channels.base import (
+    BatchingChannel,
     Channel,
     Failed,
     OutboundMessage,
@@ -17,13 +18,17 @@ from touchline.messaging.channels.messenger import (
     WhatsAppCloudChannel,
     WhatsAppConfig,
 )
+from touchline.messaging.channels.push import FcmChannel, FcmConfig
 from touchline.messaging.channels.sms import TwilioConfig, TwilioSmsChannel
 from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
 
 __all__ = [
+    "BatchingChannel",
     "Channel",
     "Failed",
+    "FcmChannel",
+    "FcmConfig",
     "MemoryChannel",
     "NhnAlimTalkChannel",
     "NhnAlimTalkConfig",

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from touchline.messaging.types import AD_PREFIX_KO, MessageKind, RenderedContent, is_korean
 
 __all__ = [
+    "BatchingChannel",
     "Channel",
     "Failed",
     "OutboundMessage",
@@ -81,6 +82,14 @@ class Channel(Protocol):
     name: str
 
     def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+@runtime_checkable
+class BatchingChannel(Channel, Protocol):
+    """A channel that keeps a connection open across sends (SMTP): the outbox calls ``end_batch`` after
+    each dispatch batch, so a connection serves one batch and is not left idle between rounds."""
+
+    def end_batch(self) -> None: ...
 
 
 _AD_PREFIX_RE = re.compile(r"^\s*\(\s*광고\s*\)")

@@ -18,6 +18,7 @@ from touchline.messaging.channels.messenger import (
     WhatsAppCloudChannel,
     WhatsAppConfig,
 )
+from touchline.messaging.channels.push import FcmChannel, FcmConfig
 from touchline.messaging.channels.sms import TwilioConfig, TwilioSmsChannel
 from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
@@ -66,6 +67,11 @@ def build_channels(settings: Settings, overrides: Mapping[str, Channel] | None =
         out["messenger"] = WhatsAppCloudChannel(WhatsAppConfig(
             phone_number_id=settings.whatsapp_phone_number_id,
             access_token=_secret(settings.whatsapp_access_token), base_url=settings.whatsapp_base_url))
+    if settings.fcm_project_id and (settings.fcm_access_token or settings.fcm_service_account_file):
+        out["push"] = FcmChannel(FcmConfig(
+            project_id=settings.fcm_project_id, access_token=_secret(settings.fcm_access_token) or None,
+            service_account_file=settings.fcm_service_account_file, base_url=settings.fcm_base_url,
+            android_channel_id=settings.fcm_android_channel_id))
     if settings.webhook_url:
         out["webhook"] = WebhookChannel(WebhookConfig(url=settings.webhook_url,
                                                       secret=_secret(settings.webhook_secret)))

@@ -1,0 +1,192 @@
+"""The outbox's batch dispatch on both backends: one batch holding every kind of outcome (sent on email and
+on push, suppressed for consent, a retryable failure retried later under the same key with the content
+committed the first time, a permanent failure), written back with a bounded number of statements."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from support import basic, bearer
+from touchline.journeys.runner import Runner
+from touchline.messaging.channels import Failed, OutboundMessage, SendResult, Sent, Skipped
+from touchline.messaging.channels.memory import MemoryChannel
+from touchline.messaging.outbox import Outbox
+from touchline.store.engines import Stores
+from touchline.store.schema import event_staging, outbox
+
+T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 11:00 in Seoul: outside quiet hours
+
+
+class ScriptedEmail:
+    """A real e-mail channel in memory whose provider answers from a script per address: ``temporary``
+    fails (retryable) the first time, ``bounce`` always fails for good, everyone else is accepted."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.attempts: list[OutboundMessage] = []
+        self._failed_once: set[str] = set()
+        self._lock = threading.Lock()
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        with self._lock:
+            self.attempts.append(message)
+            if not message.to:
+                return Skipped("no_address")
+            if message.to.startswith("temporary@") and message.idempotency_key not in self._failed_once:
+                self._failed_once.add(message.idempotency_key)
+                return Failed("smtp rcpt 451: try again later", retryable=True)
+            if message.to.startswith("bounce@"):
+                return Failed("smtp rcpt 550: no such user", retryable=False)
+            return Sent(f"scripted-{message.idempotency_key}")
+
+
+PROMO = {
+    "email": {"default_locale": "ko", "variants": {"ko": {
+        "subject": "{{ profile.traits.name }}님을 위한 쿠폰", "html": "<p>{{ 10000 | krw }} 쿠폰</p>"}}},
+    "push": {"default_locale": "ko", "variants": {"ko": {"title": "{{ profile.traits.name }}님 쿠폰",
+                                                          "body": "오늘까지", "url": "https://shop.example/c"}}},
+}
+
+
+def _setup(client: TestClient) -> None:
+    for channel, body in PROMO.items():
+        assert client.put(f"/v1/templates/promo/{channel}", json=body, headers=bearer()).status_code == 200
+    journey = {"id": "vip", "name": "VIP", "version": 1, "trigger": {"type": "event", "event": "Joined VIP"},
+               "start": "send", "nodes": [
+                   {"type": "send", "id": "send", "channel": "preferred", "template": "promo", "kind": "advertising",
+                    "next": "end"}, {"type": "exit", "id": "end"}]}
+    assert client.post("/v1/journeys", json=journey, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/vip/publish", headers=bearer()).status_code == 200
+
+
+def _customer(user: str, email: str, consent: dict[str, bool], push_token: str | None = None) -> list[dict[str, Any]]:
+    identify: dict[str, Any] = {
+        "type": "identify", "userId": user, "messageId": f"id-{user}",
+        "timestamp": (T0 - dt.timedelta(minutes=5)).isoformat(),
+        "traits": {"name": user, "email": email, "locale": "ko-KR", "consent": consent}}
+    if push_token:
+        identify["context"] = {"device": {"id": f"phone-{user}", "type": "android", "token": push_token}}
+    return [identify, {"type": "track", "userId": user, "event": "Joined VIP", "messageId": f"vip-{user}",
+                       "timestamp": T0.isoformat()}]
+
+
+def _outbox_updates(stores: Stores) -> list[str]:
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE") and "outbox" in statement.split("SET")[0]:
+            statements.append(statement)
+
+    sa.event.listen(stores.state, "before_cursor_execute", record)
+    return statements
+
+
+def test_one_batch_with_every_outcome(client: TestClient, stores: Stores) -> None:
+    _setup(client)
+    email, push = ScriptedEmail(), MemoryChannel("push")
+    runner = Runner(stores, outbox=Outbox(stores, channels={"email": email, "push": push}))
+    batch = [
+        *_customer("sent1", "sent1@example.com", {"email": True}),
+        *_customer("sent2", "sent2@example.com", {"email": True}),
+        *_customer("pushy", "pushy@example.com", {"email": True, "push": True}, push_token="fcm-token-pushy"),
+        *_customer("noconsent", "noconsent@example.com", {"email": False}),
+        *_customer("temporary", "temporary@example.com", {"email": True}),
+        *_customer("bounce", "bounce@example.com", {"email": True}),
+    ]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+    runner.tick(T0, dispatch=False)
+    updates = _outbox_updates(stores)
+
+    report = runner.outbox.dispatch(now=T0)
+
+    assert (report.claimed, report.sent, report.suppressed, report.retried, report.failed) == (6, 3, 1, 1, 1)
+    assert report.by_reason == {"no_consent": 1}
+    # Claim, decide and record: a handful of statements for the whole batch, not one per row.
+    assert len(updates) <= 6, updates
+    with stores.read() as conn:
+        rows = {r["customer_id"]: dict(r) for r in conn.execute(sa.select(outbox)).mappings()}
+        users = dict(conn.execute(sa.text("SELECT id, user_id FROM profiles")).all())
+    by_user = {users[cid]: row for cid, row in rows.items()}
+    assert {u: (r["status"], r["channel"], r["reason"]) for u, r in by_user.items()} == {
+        "sent1": ("sent", "email", None), "sent2": ("sent", "email", None), "pushy": ("sent", "push", None),
+        "noconsent": ("suppressed", None, "no_consent"),
+        "temporary": ("pending", "email", "smtp rcpt 451: try again later"),
+        "bounce": ("failed", "email", "smtp rcpt 550: no such user"),
+    }
+    assert by_user["pushy"]["to_address"] == "fcm-token-pushy"  # the push token from the identity graph
+    assert push.messages[0].content.title == "pushy님 쿠폰" and push.messages[0].to == "fcm-token-pushy"
+    assert by_user["temporary"]["attempts"] == 1 and by_user["temporary"]["lease_until"] is None
+    assert by_user["temporary"]["next_attempt_at"] > T0
+    assert all(r["sent_at"] is not None for u, r in by_user.items() if u in ("sent1", "sent2", "pushy"))
+    first_content = by_user["temporary"]["content"]
+    assert first_content["subject"] == "temporary님을 위한 쿠폰"
+
+    # Not due yet: nothing is claimed. When due, the retry carries the committed content and the same key.
+    assert runner.outbox.dispatch(now=T0 + dt.timedelta(seconds=1)).claimed == 0
+    retry = runner.outbox.dispatch(now=T0 + dt.timedelta(hours=1))
+    assert (retry.claimed, retry.sent) == (1, 1)
+    temporary = [m for m in email.attempts if m.to == "temporary@example.com"]
+    assert len(temporary) == 2 and temporary[0].idempotency_key == temporary[1].idempotency_key
+    assert temporary[0].content == temporary[1].content
+    with stores.read() as conn:
+        row = conn.execute(sa.select(outbox).where(outbox.c.id == temporary[0].idempotency_key)).mappings().one()
+        receipts = conn.execute(sa.select(event_staging.c.event, sa.func.count()).where(
+            event_staging.c.event.like("Message %")).group_by(event_staging.c.event)).all()
+    assert (row["status"], row["attempts"], row["content"]) == ("sent", 2, first_content)
+    # One receipt per outcome (the retry is not an outcome until it is sent).
+    assert dict(receipts) == {"Message Sent": 4, "Message Suppressed": 1, "Message Failed": 1}
+    assert runner.outbox.dispatch(now=T0 + dt.timedelta(days=1)).claimed == 0
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.received: list[tuple[int, bytes]] = []  # (session, message)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((id(session), envelope.original_content))
+        return "250 OK"
+
+
+def test_a_batch_goes_over_one_smtp_session(client: TestClient, stores: Stores) -> None:
+    import email
+    import socket
+    from email.policy import default as default_policy
+
+    from aiosmtpd.controller import Controller
+
+    from touchline.messaging.channels import SmtpChannel, SmtpConfig
+    from touchline.messaging.channels.smtp import message_id_for
+
+    _setup(client)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = _Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpChannel(SmtpConfig(host="127.0.0.1", port=port, security="none", from_address="news@shop.example",
+                                      timeout=5))
+        runner = Runner(stores, outbox=Outbox(stores, channels={"email": smtp}))
+        batch = [item for i in range(8) for item in _customer(f"m{i}", f"m{i}@example.com", {"email": True})]
+        assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+        runner.tick(T0, dispatch=False)
+        report = runner.outbox.dispatch(now=T0)
+    finally:
+        controller.stop()
+    assert report.sent == 8
+    assert smtp.connections_opened == 1 and len({session for session, _ in sink.received}) == 1
+    assert smtp._smtp is None  # the outbox ended the batch: the session is closed, not left idle
+    with stores.read() as conn:
+        ids = set(conn.execute(sa.select(outbox.c.id)).scalars())
+    received = [email.message_from_bytes(raw, policy=default_policy) for _, raw in sink.received]
+    assert {m["X-Touchline-Message-Id"] for m in received} == ids
+    assert {m["Message-ID"] for m in received} == {message_id_for(i, "shop.example") for i in ids}
+    assert all(m.get_body(("plain",)) is not None for m in received)  # the text part, derived from the HTML
