@@ -8,9 +8,11 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from touchline.cli._common import console
 from touchline.cli.main import app
 from touchline.demo import catalog
 from touchline.demo.generator import iter_messages
@@ -172,8 +174,9 @@ def test_answers_are_deterministic_and_follow_the_message() -> None:
     assert Responder(7, {row["context"]["event"]["cart_id"]}).answer(row) == []
 
 
-def test_the_command_prints_the_journeys(settings: Settings) -> None:
-    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir), "COLUMNS": "200"}
+def test_the_command_prints_the_journeys(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 200)  # wide enough that no journey id wraps in the table
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
     if settings.database_url:
         env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
     result = CliRunner().invoke(app, ["demo", "--customers", "60", "--days", "30", "--simulate-days", "2"], env=env)
