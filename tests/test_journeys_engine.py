@@ -397,13 +397,36 @@ def test_stop() -> None:
 # --- holdout -------------------------------------------------------------------------------------------
 
 
-def test_holdout_records_and_ends_without_sending() -> None:
-    d = parse(doc(holdout_percent=50))
+def test_holdout_without_a_goal_window_ends_without_sending() -> None:
+    d = parse(doc(holdout_percent=50, goal=None))
     held = next(c for c in (f"cust-{i}" for i in range(100)) if in_holdout(d.id, c, 50))
     t = step(d, run_for(d, customer_id=held, cart_id="c1"), Start(), T0)
     assert kinds(t) == ["record:wait_for_order:holdout", "exited"]
     assert t.run.status == "exited" and t.run.exit_reason == "holdout"
     assert not t.of(Send) and not t.of(ScheduleTimer)
+
+
+def test_holdout_waits_out_the_goal_window_without_sending() -> None:
+    d = parse(doc(holdout_percent=50))  # goal: Order Completed of the same cart within 3 days
+    held = next(c for c in (f"cust-{i}" for i in range(100)) if in_holdout(d.id, c, 50))
+    t = step(d, run_for(d, customer_id=held, cart_id="c1"), Start(), T0)
+    assert kinds(t) == ["record:wait_for_order:holdout", "schedule_timer"]
+    assert t.run.status == "waiting" and not t.of(Send)
+    assert t.of(ScheduleTimer)[0].at == T0 + dt.timedelta(days=3)
+    # Another cart's order, or the awaited event of the first node, moves nothing.
+    other = step(d, t.run, EventReceived(name="Order Completed", properties={"cart_id": "c2"},
+                                         at=T0 + dt.timedelta(minutes=5)), T0 + dt.timedelta(minutes=5))
+    assert not other.commands
+    # The goal converts it like a treated run...
+    bought = step(d, t.run, EventReceived(name="Order Completed", properties={"cart_id": "c1"},
+                                          at=T0 + dt.timedelta(hours=30)), T0 + dt.timedelta(hours=30))
+    assert bought.run.status == "converted" and not bought.of(Send)
+    # ...and without it the run ends with the window, as a holdout.
+    timer = t.of(ScheduleTimer)[0]
+    early = step(d, t.run, TimerFired(node_id=timer.node_id, attempt=timer.attempt), T0 + dt.timedelta(days=1))
+    assert not early.commands
+    ended = step(d, t.run, TimerFired(node_id=timer.node_id, attempt=timer.attempt), timer.at)
+    assert ended.run.status == "exited" and ended.run.exit_reason == "holdout" and not ended.of(Send)
 
 
 def test_holdout_is_deterministic_and_near_its_rate() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -41,21 +41,55 @@ def _demo_keys(stores: Stores, workspace_id: str) -> tuple[str, str]:
     return write, admin
 
 
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _print_journeys(report: list[dict[str, Any]]) -> None:
+    table = Table("journey", "entered", "sent by channel", "suppressed by reason", "converted",
+                  "conversion", "holdout", "lift", title="Journeys (simulated clock)")
+    for j in report:
+        sent = ", ".join(f"{ch} {n:,}" for ch, n in j["sent"].items()) or "–"
+        suppressed = ", ".join(f"{r} {n:,}" for r, n in j["suppressed"].items()) or "–"
+        if j["pending"]:
+            suppressed += f"\n({j['pending']:,} waiting for morning)"
+        holdout = f"{j['holdout']:,} runs, {_rate(j['holdout_rate'])}" if j["holdout"] else "–"
+        lift = "–" if j["lift"] is None else f"{j['lift'] * 100:+.1f} pts"
+        table.add_row(f"{j['name']}\n[dim]{j['journey_id']}[/]", f"{j['entered']:,}", sent, suppressed,
+                      f"{j['converted']:,}", _rate(j["rate"]), holdout, lift)
+    console.print(table)
+    console.print("Messages were [bold]recorded[/] in the outbox by development channels, [bold]not delivered[/]: "
+                  "the demo has no SMTP, SMS or messenger provider. Advertising waits out quiet hours "
+                  "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
+
+
 def demo(
     customers: Annotated[int, typer.Option(help="How many customers to generate (scales to millions).")] = 10_000,
     days: Annotated[int, typer.Option(help="Days of history before now.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
+    journeys: Annotated[bool, typer.Option(
+        "--journeys/--no-journeys",
+        help="Run the shop's five journeys over the last --simulate-days days, on a simulated clock.")] = True,
+    simulate_days: Annotated[int, typer.Option(
+        help="With --journeys: how many of the last days to replay hour by hour with the journeys running.")] = 14,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
 ) -> None:
     """Generate a Korean/English online shop (catalog, customers, sessions on web, app, store and chat,
-    funnels with drop-off, repeat purchases) through the ingestion API, then summarise it."""
+    funnels with drop-off, repeat purchases) through the ingestion API, run its journeys (abandoned cart,
+    welcome series, win-back, new-store geofence, review request) over the last days on a simulated
+    clock, then summarise it."""
     from touchline.demo.generator import estimate_messages, generate
-    from touchline.demo.run import summarize
+    from touchline.demo.run import journey_report, summarize
+    from touchline.demo.simulate import ReplaySummary
+    from touchline.demo.simulate import run as run_with_journeys
 
     if customers < 1:
         console.print("--customers must be at least 1", style="red")
+        raise typer.Exit(2)
+    if journeys and not 1 <= simulate_days < days:
+        console.print("--simulate-days must be at least 1 and less than --days", style="red")
         raise typer.Exit(2)
     settings = Settings()
     with opened_stores(settings) as stores:
@@ -63,21 +97,45 @@ def demo(
         where = "the configured stores" if settings.database_url else str(settings.data_dir.resolve())
         console.print(f"Generating a shop with {customers:,} customers over {days} days into [bold]{where}[/] …")
         started = time.perf_counter()
-        columns = (SpinnerColumn(), TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("messages"), TimeElapsedColumn())
+        replay: ReplaySummary | None = None
+        report: list[dict[str, Any]] = []
+        columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[unit]}"), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("demo", total=estimate_messages(customers))
-            result = generate(stores, workspace_id, customers=customers, seed=seed, days=days,
-                              progress=lambda done: progress.update(task, completed=done))
+            history = progress.add_task("ingesting", total=estimate_messages(customers), unit="messages")
+            if journeys:
+                clock = progress.add_task("simulated clock", total=simulate_days * 24, unit="hours", start=False)
+
+                def tick(done: int, total: int) -> None:
+                    progress.start_task(clock)
+                    progress.update(history, completed=progress.tasks[history].total)
+                    progress.update(clock, completed=done, total=total)
+
+                result, replay = run_with_journeys(
+                    stores, workspace_id, customers=customers, seed=seed, days=days, simulated_days=simulate_days,
+                    progress=lambda done: progress.update(history, completed=done), clock_progress=tick)
+            else:
+                result = generate(stores, workspace_id, customers=customers, seed=seed, days=days,
+                                  progress=lambda done: progress.update(history, completed=done))
         elapsed = time.perf_counter() - started
         move_staged_events(stores)
         summary = summarize(stores, workspace_id)
+        if replay is not None:
+            report = journey_report(stores, workspace_id, replay.journeys)
         write_key, admin_token = _demo_keys(stores, workspace_id)
 
     table = Table(title="Demo shop", show_header=False)
-    table.add_row("messages sent", f"{result.messages:,} in {elapsed:.1f} s ({result.messages / elapsed:,.0f}/s)")
-    table.add_row("accepted / duplicates / rejected",
-                  f"{result.accepted:,} / {result.duplicates:,} / {result.rejected:,}")
+    accepted, duplicates, rejected = result.accepted, result.duplicates, result.rejected
+    if replay is None:
+        table.add_row("messages sent", f"{result.messages:,} in {elapsed:.1f} s ({result.messages / elapsed:,.0f}/s)")
+    else:
+        accepted, duplicates, rejected = (accepted + replay.accepted, duplicates + replay.duplicates,
+                                          rejected + replay.rejected)
+        table.add_row("messages sent", f"{result.messages:,} generated + {replay.answers:,} answers to journey "
+                                       f"messages, in {elapsed:.1f} s")
+        table.add_row("simulated clock", f"{replay.start:%Y-%m-%d %H:%M} → {replay.end:%Y-%m-%d %H:%M} UTC, "
+                                         f"{replay.steps:,} hourly ticks in {replay.seconds:.1f} s")
+    table.add_row("accepted / duplicates / rejected", f"{accepted:,} / {duplicates:,} / {rejected:,}")
     table.add_row("profiles (after merging)", f"{summary['profiles']:,}")
     table.add_row("identified customers", f"{summary['identified']:,}")
     table.add_row("profile merges", f"{summary['merges']:,}")
@@ -90,14 +148,24 @@ def demo(
     for channel, count in summary["events_by_channel"].items():
         by_channel.add_row(channel, f"{count:,}")
     console.print(by_channel)
+    if report:
+        _print_journeys(report)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
+    journey_lines = (
+        "\nA journey step by step: touchline journeys stats abandoned-cart\n"
+        f"Or over HTTP:   curl -H 'Authorization: Bearer {admin_token}' "
+        f"http://{host}:{port}/v1/journeys/abandoned-cart/stats\n"
+        f"What was sent:  curl -H 'Authorization: Bearer {admin_token}' "
+        f"'http://{host}:{port}/v1/messages?journey_id=abandoned-cart'"
+    ) if report else ""
     console.print(Panel.fit(
         f"Write key:   [green]{write_key}[/]\nAdmin token: [green]{admin_token}[/]\n\n"
         + ("" if serve else "Start the API:  touchline serve\n")
         + f"Read a customer: curl -H 'Authorization: Bearer {admin_token}' "
-        f"http://{host}:{port}/v1/profiles/{sample}",
+        f"http://{host}:{port}/v1/profiles/{sample}"
+        + journey_lines,
         title="Try it",
     ))
     if serve:

@@ -278,6 +278,21 @@ STORES: tuple[Store, ...] = (
 )
 
 
+# The store that opens as the demo's journeys start (the geofence journey welcomes people who come
+# near it). Not in STORES: the generated history predates it.
+NEW_STORE = Store("ST011", "하루마켓 여의도점", "Haru Market Yeouido", "서울특별시", "영등포구")
+NEW_STORE_LAT, NEW_STORE_LON = 37.5252, 126.9250  # by the IFC mall
+NEW_STORE_RADIUS_M = 800.0
+
+# Rough centre (latitude, longitude) of each city, for location fixes of people who live there.
+CITY_CENTRES: dict[str, tuple[float, float]] = {
+    "서울특별시": (37.5540, 126.9900), "경기도 성남시": (37.4200, 127.1260), "경기도 수원시": (37.2636, 127.0286),
+    "경기도 고양시": (37.6584, 126.8320), "인천광역시": (37.4563, 126.7052), "부산광역시": (35.1796, 129.0756),
+    "대구광역시": (35.8714, 128.6014), "대전광역시": (36.3504, 127.3845), "광주광역시": (35.1595, 126.8526),
+    "제주특별자치도": (33.4996, 126.5312),
+}
+
+
 def stores_near(city: str) -> tuple[Store, ...]:
     """The stores in a customer's city; people elsewhere go to a Seoul store when they travel."""
     here = tuple(s for s in STORES if s.city == city)

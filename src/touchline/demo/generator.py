@@ -196,6 +196,9 @@ class _Person:
         self.orders = 0
         self.last_t = 0.0  # when their latest message so far happened
         self.push = False  # granted push consent (their app then registers a push token)
+        # Behaviour added after the original calibration draws from its own stream, so that it leaves
+        # everything drawn from ``rng`` (and the rates tuned on it) as it was.
+        self.side = random.Random((sim.seed << 40) ^ idx ^ (0x5EED << 64))
 
     # -- messages ------------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
@@ -274,6 +277,8 @@ class _Person:
         self.cat_slugs = tuple(weights)
         self.cat_cum = _cumulative(tuple(weights.values()))
         self.home_stores = cat.stores_near(self.city.name)
+        # The app reports where they are when they open it, if they allowed it to.
+        self.shares_location = self.side.random() < 0.6
 
     def _make_devices(self) -> None:
         rng, pref = self.rng, self.pref
@@ -455,8 +460,34 @@ class _Person:
             "push": has_app and rng.random() < (0.85 if self.pref == "app" else 0.6),
         }
         traits["consent"] = consent
+        traits["preferred_channel"] = self._message_channel()
         self.push = consent["push"]
         return traits
+
+    def _message_channel(self) -> str:
+        """Where they would rather hear from the shop, from where they turn up: app people read push
+        notifications, chat people KakaoTalk, store people text messages, the rest e-mail."""
+        if self.pref == "app":
+            return "push"
+        if self.pref == "chat" and self.kakao_id:
+            return "messenger"
+        if self.pref == "store" and self.phone:
+            return "sms"
+        return "email"
+
+    def _location_fix(self) -> dict[str, Any]:
+        """A location fix: around the new store for some people in Seoul (it is near offices and the
+        park), otherwise somewhere in their city."""
+        side = self.side
+        if self.city.name == cat.NEW_STORE.city and side.random() < 0.3:
+            lat, lon = cat.NEW_STORE_LAT, cat.NEW_STORE_LON
+            spread = 0.005  # about 500 m
+        else:
+            lat, lon = cat.CITY_CENTRES[self.city.name]
+            spread = 0.06  # about 6 km
+        return {"latitude": round(lat + side.uniform(-spread, spread), 5),
+                "longitude": round(lon + side.uniform(-spread, spread) * 1.25, 5),
+                "accuracy_m": side.choice((5, 10, 20, 35, 65))}
 
     def _sign_up(self, t: float, device: _Device) -> float:
         self.user_id = self.user_id_value
@@ -523,6 +554,9 @@ class _Person:
                 t += rng.uniform(2, 15)
             self.emit(t, ch, device.ctx, device.anon, "track",
                       {"event": "Application Opened", "properties": {"from_background": rng.random() < 0.4}})
+            if self.shares_location and self.timezone == "Asia/Seoul":
+                self.emit(t + 0.5, ch, device.ctx, device.anon, "track",
+                          {"event": "Location Updated", "properties": self._location_fix()})
             self._page(t + 1.0, device, "Home", "/", cat.SHOP_NAME)
             t += rng.uniform(4, 30)
         else:
@@ -786,13 +820,20 @@ class Simulation:
             for _, msg in _Person(self, idx).run():
                 yield msg
 
-    def batches(self, size: int = BATCH_SIZE) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, size: int = BATCH_SIZE, *, until: float | None = None,
+                held_back: list[tuple[float, dict[str, Any]]] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Everyone's messages in batches of ``size``; with ``until``, those at or after it go to
+        ``held_back`` (with their time) instead."""
         batch: list[dict[str, Any]] = []
         tally = self.tally
         by_channel, by_type = tally.by_channel, tally.by_type
         for idx in range(self.customers):
             person = _Person(self, idx)
-            for _, msg in person.run():
+            for t, msg in person.run():
+                if until is not None and t >= until:
+                    if held_back is not None:
+                        held_back.append((t, msg))
+                    continue
                 batch.append(msg)
                 if len(batch) >= size:
                     yield batch
@@ -834,11 +875,17 @@ def generate(
     days: int = 90,
     now: dt.datetime | None = None,
     progress: Callable[[int], Any] | None = None,
+    until: dt.datetime | None = None,
+    held_back: list[tuple[float, dict[str, Any]]] | None = None,
 ) -> DemoSummary:
     """Simulate ``customers`` people over the ``days`` before ``now`` and ingest what they do.
 
     Deterministic for a given seed (messageIds included), so running it again on the same data adds
     nothing. ``progress`` is called with the number of messages sent so far after every batch.
+
+    With ``until``, only what happened before it is ingested; the rest goes, with its time (epoch
+    seconds), to ``held_back``, for :mod:`touchline.demo.simulate` to replay on a simulated clock
+    with the journeys running. ``messages`` still counts every message generated.
     """
     started = time.perf_counter()
     now = utc(now) or dt.datetime.now(dt.UTC)
@@ -846,7 +893,8 @@ def generate(
     sim = Simulation(customers=customers, seed=seed, days=days, now=now)
     accepted = duplicates = rejected = sent = 0
     rejections: list[dict[str, Any]] = []
-    for n_batch, batch in enumerate(sim.batches(BATCH_SIZE), start=1):
+    until_ts = utc(until).timestamp() if until is not None else None
+    for n_batch, batch in enumerate(sim.batches(BATCH_SIZE, until=until_ts, held_back=held_back), start=1):
         events, bad = parse_items(
             batch, received_at=now, batch_sent_at=None, default_type=None,
             max_event_bytes=settings.max_event_bytes, phone_region=settings.default_phone_region,

@@ -71,3 +71,43 @@ def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
         "sample_identifier": f"email:{email}" if email else None,
         "event_store_busy": busy,
     }
+
+
+def journey_report(stores: Stores, workspace_id: str, journey_ids: list[str]) -> list[dict[str, Any]]:
+    """Per journey, from the stores: runs entered (and held out), messages sent by channel, suppressed
+    by reason, still pending (e.g. deferred past quiet hours), conversions, the treated group's
+    conversion rate and, with a holdout, the holdout's rate and the lift."""
+    from touchline.demo import store as demo_store
+    from touchline.journeys import service as journeys
+
+    with stores.read() as conn:
+        rows = demo_store.outbox_by_journey(conn, workspace_id, journey_ids)
+    out = []
+    for journey_id in journey_ids:
+        stats = journeys.stats(stores, workspace_id, journey_id)
+        sent: dict[str, int] = {}
+        suppressed: dict[str, int] = {}
+        pending = failed = 0
+        for r in rows:
+            if r["journey_id"] != journey_id:
+                continue
+            n = int(r["n"])
+            if r["status"] == "sent":
+                sent[r["channel"]] = sent.get(r["channel"], 0) + n
+            elif r["status"] == "suppressed":
+                reason = r["reason"] or "unknown"
+                suppressed[reason] = suppressed.get(reason, 0) + n
+            elif r["status"] == "failed":
+                failed += n
+            else:
+                pending += n
+        out.append({
+            "journey_id": journey_id, "name": journeys.get(stores, workspace_id, journey_id)["name"],
+            "entered": stats["entered"], "holdout": stats["holdout"]["runs"], "runs": stats["runs"],
+            "sent": dict(sorted(sent.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "suppressed": dict(sorted(suppressed.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "pending": pending, "failed": failed,
+            "converted": stats["converted"], "rate": stats["treated"]["rate"],
+            "holdout_rate": stats["holdout"]["rate"], "lift": stats["lift"],
+        })
+    return out

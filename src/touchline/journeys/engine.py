@@ -374,7 +374,7 @@ class _Machine:
                 return Transition(self.run)
             if in_holdout(self.d.id, self.run.customer_id, self.d.holdout_percent):
                 self._record(self.d.start, 0, "holdout")
-                self._exit("holdout")
+                self._hold()
             else:
                 self._advance(self.d.start)
         elif isinstance(signal, Stop):
@@ -424,6 +424,9 @@ class _Machine:
         w = self.wait
         if self.status != "waiting" or w is None or (w.node_id, w.attempt) != (t.node_id, t.attempt) \
                 or self.now < w.until:
+            return
+        if w.attempt == _HOLDOUT_ATTEMPT:
+            self._exit("holdout")  # the goal's window is over without a conversion
             return
         node = self.d.node(w.node_id)
         if not isinstance(node, WaitNode):
@@ -553,6 +556,22 @@ class _Machine:
         self.commands.append(RecordStep(id=command_id(f"step:{outcome}", self.run.run_id, node_id, attempt),
                                         node_id=node_id, attempt=attempt, outcome=outcome, at=self.now))
 
+    def _hold(self) -> None:
+        """A holdout run sends nothing. With a goal that has a window, it waits that window out (at
+        the start node, under attempt 0, which no real visit uses) so that reaching the goal converts
+        it like a treated run: the holdout's conversion rate, and so the lift, mean something.
+        Without a window there is nothing to compare over, and it exits at once."""
+        goal = self.d.goal
+        if goal is None or goal.within is None:
+            self._exit("holdout")
+            return
+        until = self.run.entered_at + goal.within
+        timer_id = command_id("timer", self.run.run_id, self.d.start, _HOLDOUT_ATTEMPT)
+        self.commands.append(ScheduleTimer(id=timer_id, node_id=self.d.start, attempt=_HOLDOUT_ATTEMPT, at=until))
+        self.status = "waiting"
+        self.node_id = self.d.start
+        self.wait = Waiting(node_id=self.d.start, attempt=_HOLDOUT_ATTEMPT, until=until, timer_id=timer_id)
+
     def _cancel_timer(self) -> None:
         if self.wait is not None:
             self.commands.append(CancelTimer(id=self.wait.timer_id, node_id=self.wait.node_id))
@@ -581,6 +600,9 @@ class _Machine:
             "visited": self.visited, "ended_at": self.ended_at, "exit_reason": self.exit_reason,
         })
         return Transition(run, tuple(self.commands))
+
+
+_HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1
 
 
 def _branch(node: SplitNode, point: float) -> int:
