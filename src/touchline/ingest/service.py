@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
@@ -137,13 +136,8 @@ def _claim_message_ids(conn: Connection, workspace_id: str, events: list[Normali
     lock, or PostgreSQL's advisory lock), so no other writer can claim the same ids in between.
     """
     unique_ids = list(dict.fromkeys(e.message_id for e in events))
-    seen: set[str] = set()
-    for i in range(0, len(unique_ids), 900):
-        chunk = unique_ids[i : i + 900]
-        seen.update(conn.execute(
-            sa.select(message_ids.c.message_id).where(
-                message_ids.c.workspace_id == workspace_id, dialect.in_values(conn, message_ids.c.message_id, chunk))
-        ).scalars())
+    seen = {m for (m,) in dialect.select_by_keys(conn, message_ids, ("message_id",), "message_id", unique_ids,
+                                                 workspace_id=workspace_id)}
     fresh = [m for m in unique_ids if m not in seen]
     if fresh:
         dialect.bulk_insert(conn, message_ids, [{"workspace_id": workspace_id, "message_id": m,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,7 @@ class Stores:
     # Set when work for the journey runner was committed (signals queued, messages to send), so it
     # wakes at once instead of at its next poll.
     wakeup: threading.Event = field(default_factory=threading.Event)
+    _last_sweep: float | None = None  # monotonic time of the last look back behind the sync mark
 
     @property
     def state(self) -> Engine:
@@ -159,15 +161,26 @@ class Stores:
     def _sync_profiles(self, limit: int) -> int:
         """Copy profiles changed since the last sync into the event store's ``profile_snapshots``.
 
-        The watermark lags a minute behind the newest change seen: a writer in another process may
-        commit a change stamped a little earlier than one already copied. Copies are idempotent.
+        Each round copies what changed after the watermark, an exact ``(updated_at, id)`` key, so a
+        change is copied once. A writer in another process (or one that waited for the lock) may commit
+        a change stamped a little earlier than one already copied; every ``SYNC_LAG / 2`` a sweep goes
+        back ``SYNC_LAG`` behind the watermark to catch those. (Going back on every round re-read a
+        minute of changes four times a second: under load the pump spent most of its time there.)
+        Copies are idempotent.
         """
         with self.events_conn() as econn:
             mark = econn.execute(
                 sa.select(sync_state.c.value).where(sync_state.c.name == "profiles")
             ).scalar_one_or_none()
-        since = dt.datetime.fromisoformat(mark) - SYNC_LAG if mark else None
-        after_id = ""
+        mark_at, mark_id = _parse_sync_mark(mark)
+        now = time.monotonic()
+        sweep = self._last_sweep is None or now - self._last_sweep >= SYNC_LAG.total_seconds() / 2
+        if mark_at is None:
+            since, after_id = None, ""
+        elif sweep:
+            since, after_id = mark_at - SYNC_LAG, ""
+        else:
+            since, after_id = mark_at, mark_id
         copied = 0
         while True:
             query = sa.select(
@@ -182,14 +195,17 @@ class Stores:
                                            sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
             with self.read() as sconn:
                 rows = [dict(r) for r in sconn.execute(query).mappings()]
-            if not rows:
-                return copied
-            newest = max(r["updated_at"] for r in rows)
-            with self.events_conn() as econn:
-                dialect.replace_snapshots(econn, rows)
-                _set_sync_mark(econn, "profiles", newest.isoformat())
-            copied += len(rows)
+            if rows:
+                last = (rows[-1]["updated_at"], rows[-1]["profile_id"])
+                with self.events_conn() as econn:
+                    dialect.replace_snapshots(econn, rows)
+                    if mark_at is None or last > (mark_at, mark_id):
+                        mark_at, mark_id = last
+                        _set_sync_mark(econn, "profiles", f"{mark_at.isoformat()}|{mark_id}")
+                copied += len(rows)
             if len(rows) < limit:
+                if sweep:
+                    self._last_sweep = now
                 return copied
             since, after_id = rows[-1]["updated_at"], rows[-1]["profile_id"]
 
@@ -255,6 +271,14 @@ class Stores:
 
 
 SYNC_LAG = dt.timedelta(minutes=1)
+
+
+def _parse_sync_mark(mark: str | None) -> tuple[dt.datetime | None, str]:
+    """``"<iso time>|<profile id>"``; older installs stored the time alone."""
+    if not mark:
+        return None, ""
+    at, _, profile_id = mark.partition("|")
+    return dt.datetime.fromisoformat(at), profile_id
 
 
 def _set_sync_mark(conn: Connection, name: str, value: str) -> None:
