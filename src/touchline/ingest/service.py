@@ -73,11 +73,12 @@ def parse_items(
                 continue
             item = {**item, "type": default_type}
         try:
-            payload = orjson.dumps(item).decode()
+            encoded = orjson.dumps(item)
         except (TypeError, orjson.JSONEncodeError) as exc:
             bad.append({"index": index, "field": "(message)", "reason": f"not serialisable as JSON: {exc}"})
             continue
-        if len(payload.encode()) > max_event_bytes:
+        payload = encoded.decode()
+        if len(encoded) > max_event_bytes:
             bad.append({"index": index, "field": "(message)",
                         "reason": f"message is larger than {max_event_bytes // 1024} KB"})
             continue
@@ -228,10 +229,13 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     queued = journey_signals.capture(conn, workspace_id, (e for _, e in todo), now)
     t5 = time.perf_counter()
     timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3, "stage": t5 - t4}
+    listed = {owner: set(results[owner].profile_ids) for owner in {owner for owner, _ in todo}}
     for owner, e in todo:
         results[owner].accepted += 1
-        if e.profile_id not in results[owner].profile_ids:
+        if e.profile_id not in listed[owner]:
+            listed[owner].add(e.profile_id)
             results[owner].profile_ids.append(e.profile_id)
+    for owner in listed:
         results[owner].timings = timings
         results[owner].signals = queued
 

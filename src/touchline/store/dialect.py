@@ -284,6 +284,11 @@ def read_staged(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]
     return [dict(zip(keys, row, strict=True)) for row in cursor.cursor.fetchall()]
 
 
+def as_utc_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A time stamp as a driver returns it (text on SQLite, naive meaning UTC) as an aware datetime."""
+    return _as_datetime(value)
+
+
 def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value)
@@ -323,6 +328,15 @@ def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         )
     finally:
         raw.unregister("_touchline_batch")
+
+
+def _arrow_times(values: list[Any]) -> pa.Array:
+    """Time stamps for DuckDB: text (SQLite's naive UTC) is left for DuckDB to cast, in bulk, on insert
+    (its session time zone is UTC); datetimes go as UTC time stamps."""
+    if any(isinstance(v, str) for v in values):
+        return pa.array([v if v is None or isinstance(v, str) else _utc(v).isoformat() for v in values],  # type: ignore[union-attr]
+                        pa.string())
+    return pa.array([_utc(v) for v in values], _ARROW_TS)
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -384,8 +398,8 @@ def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             "consents": pa.array([_json_text(r["consents"]) for r in rows], pa.string()),
             "timezone": pa.array([r["timezone"] for r in rows], pa.string()),
             "locale": pa.array([r["locale"] for r in rows], pa.string()),
-            "created_at": pa.array([_as_datetime(r["created_at"]) for r in rows], _ARROW_TS),
-            "updated_at": pa.array([_as_datetime(r["updated_at"]) for r in rows], _ARROW_TS),
+            "created_at": _arrow_times([r["created_at"] for r in rows]),
+            "updated_at": _arrow_times([r["updated_at"] for r in rows]),
         })
         raw = conn.connection.driver_connection
         assert raw is not None

@@ -161,8 +161,8 @@ class Stores:
     def _sync_profiles(self, limit: int) -> int:
         """Copy profiles changed since the last sync into the event store's ``profile_snapshots``.
 
-        Each round copies what changed after the watermark, an exact ``(updated_at, id)`` key, so a
-        change is copied once. A writer in another process (or one that waited for the lock) may commit
+        Each round copies what changed at or after the watermark's time stamp, so a change is copied
+        once, or again while it is the newest. A writer in another process (or one that waited for the lock) may commit
         a change stamped a little earlier than one already copied; every ``SYNC_LAG / 2`` a sweep goes
         back ``SYNC_LAG`` behind the watermark to catch those. (Going back on every round re-read a
         minute of changes four times a second: under load the pump spent most of its time there.)
@@ -180,7 +180,9 @@ class Stores:
         elif sweep:
             since, after_id = mark_at - SYNC_LAG, ""
         else:
-            since, after_id = mark_at, mark_id
+            # From the mark's time stamp itself, not after its row: one transaction stamps all its
+            # changes alike, and a later one may reuse the stamp (a caller passing ``now``).
+            since, after_id = mark_at, ""
         copied = 0
         while True:
             query = sa.select(
@@ -188,15 +190,22 @@ class Stores:
                 sa.func.coalesce(profiles.c.merged_into, profiles.c.id).label("canonical_id"),
                 profiles.c.user_id, sa.type_coerce(profiles.c.traits, sa.Text).label("traits"),
                 sa.type_coerce(profiles.c.consents, sa.Text).label("consents"), profiles.c.timezone,
-                profiles.c.locale, profiles.c.created_at, profiles.c.updated_at,
+                profiles.c.locale,
+                # As the driver gives them (text on SQLite): the event store parses them in bulk.
+                sa.type_coerce(profiles.c.created_at, sa.Text).label("created_at"),
+                sa.type_coerce(profiles.c.updated_at, sa.Text).label("updated_at"),
             ).order_by(profiles.c.updated_at, profiles.c.id).limit(limit)
             if since is not None:
                 query = query.where(sa.or_(profiles.c.updated_at > since,
                                            sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
             with self.read() as sconn:
-                rows = [dict(r) for r in sconn.execute(query).mappings()]
+                result = sconn.execute(query)
+                keys = list(result.keys())
+                rows = [dict(zip(keys, r, strict=True)) for r in result.all()]
             if rows:
-                last = (rows[-1]["updated_at"], rows[-1]["profile_id"])
+                last_at = dialect.as_utc_datetime(rows[-1]["updated_at"])
+                assert last_at is not None
+                last = (last_at, rows[-1]["profile_id"])
                 with self.events_conn() as econn:
                     dialect.replace_snapshots(econn, rows)
                     if mark_at is None or last > (mark_at, mark_id):
@@ -207,7 +216,7 @@ class Stores:
                 if sweep:
                     self._last_sweep = now
                 return copied
-            since, after_id = rows[-1]["updated_at"], rows[-1]["profile_id"]
+            since, after_id = last
 
     def checkpoint(self) -> None:
         with self.state.connect() as conn:
