@@ -175,10 +175,17 @@ def ingest_many(
             by_workspace.setdefault(workspace_id, []).append(index)
     if not by_workspace:
         return results
+    t0 = time.perf_counter()
     with stores.write() as conn:
+        t1 = time.perf_counter()
         for workspace_id, indices in sorted(by_workspace.items()):
             _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id,
                               [(i, e) for i in indices for e in batches[i][1]], results, now)
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()
+    for r in results:
+        if r.timings:
+            r.timings = {"begin (write lock)": t1 - t0, **r.timings, "commit": t3 - t2}
     if any(r.signals for r in results):
         stores.wakeup.set()
     return results
@@ -228,7 +235,8 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for _, e in todo])
     queued = journey_signals.capture(conn, workspace_id, (e for _, e in todo), now)
     t5 = time.perf_counter()
-    timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3, "stage": t5 - t4}
+    timings = {"messageId de-dup": t1 - t0, "identity + profile load": t2 - t1, "identity resolution": t3 - t2,
+               "profile + identity writes": t4 - t3, "stage events + journey signals": t5 - t4}
     listed = {owner: set(results[owner].profile_ids) for owner in {owner for owner, _ in todo}}
     for owner, e in todo:
         results[owner].accepted += 1

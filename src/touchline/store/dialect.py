@@ -129,13 +129,17 @@ def _sqlite_datetime(value: dt.datetime | None) -> str | None:
     # Cached: one batch writes the same instants several times (event time, last seen, first seen).
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
     return value.isoformat(sep=" ", timespec="microseconds")[:26]
 
 
 def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else dumps(value)
+    if value is None:
+        return None
+    if value == {}:  # most new profiles: no traits, no consents yet
+        return "{}"
+    return dumps(value)
 
 
 def _converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
