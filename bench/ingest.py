@@ -105,7 +105,7 @@ def send_all(url: str, batches: list[bytes], concurrency: int) -> tuple[float, l
     next_index = iter(range(len(batches)))
 
     def worker() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:  # a busy machine is slow
             while True:
                 with lock:
                     i = next(next_index, None)
