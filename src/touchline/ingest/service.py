@@ -22,7 +22,7 @@ from touchline.ingest.normalize import NormalizedEvent, normalize, utc
 from touchline.ingest.schemas import Message, validation_errors
 from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
-from touchline.profiles.identity import IdentityGraph, Observation
+from touchline.profiles.identity import IdentityGraph
 from touchline.store import dialect
 from touchline.store.schema import event_staging, message_ids
 from touchline.store.types import RawJSON
@@ -210,7 +210,7 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
         return
     keys = list(dict.fromkeys(k for _, e in todo for k in _lookup_keys(e)))
     known = profile_store.load_identities(conn, workspace_id, keys)
-    observations = [_observation(e) for _, e in todo]
+    observations = [e for _, e in todo]  # a NormalizedEvent is what the graph observes
     # Preload, in one query, the profiles that events able to change a profile or merge two may touch;
     # an ordinary event whose identifiers all belong to one profile needs none.
     wanted = {
@@ -253,15 +253,6 @@ def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
     if e.previous_id:
         keys += [("user_id", e.previous_id), ("anonymous_id", e.previous_id)]
     return keys
-
-
-def _observation(e: NormalizedEvent) -> Observation:
-    return Observation(
-        message_id=e.message_id, type=e.type, identifiers=e.identifiers, user_id=e.user_id,
-        timestamp=e.timestamp, source=e.source,
-        trait_updates=e.trait_updates, consent_updates=e.consent_updates, timezone=e.timezone,
-        locale=e.locale, previous_id=e.previous_id,
-    )
 
 
 def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
