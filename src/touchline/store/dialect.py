@@ -162,9 +162,36 @@ def _quoted(table: sa.Table, columns: Sequence[str]) -> str:
     return ", ".join(f'"{table.c[c].name}"' for c in columns)
 
 
+def _pg_json(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _pg_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _utc
+    if isinstance(column.type, JSONDocument):
+        return _pg_json
+    return None
+
+
 def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows that all have the same keys."""
+    """Insert many rows that all have the same keys.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` on the transaction's own connection (one stream, no statement
+    per row, no SQLAlchemy parameter processing); values are converted the way the column types would
+    (JSON as text, time stamps as aware UTC). SQLite: straight to the driver's executemany.
+    """
     if not rows:
+        return
+    if name(conn) == POSTGRES:
+        columns = list(rows[0])
+        params = _params(rows, columns, [_pg_converter(table.c[c]) for c in columns])
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(
+                f'COPY "{table.name}" ({_quoted(table, columns)}) FROM STDIN') as copy:
+            for row in params:
+                copy.write_row(row)
         return
     if name(conn) != SQLITE:
         conn.execute(table.insert(), list(rows))
