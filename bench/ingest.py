@@ -105,7 +105,7 @@ def send_all(url: str, batches: list[bytes], concurrency: int) -> tuple[float, l
     next_index = iter(range(len(batches)))
 
     def worker() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:  # a busy machine is slow
             while True:
                 with lock:
                     i = next(next_index, None)
@@ -149,7 +149,9 @@ def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: in
         else:
             log.seek(0)
             raise SystemExit("server did not start: " + log.read().decode())
+        server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
         wall, latencies = send_all(url, batches, concurrency)
+        server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
         sample = httpx.get(url + "/v1/profiles/user-1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     finally:
         drain_started = time.perf_counter()
@@ -166,7 +168,15 @@ def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: in
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "shutdown_drain_s": drain,
         "sample_identities": len(sample.get("identities", [])),
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def verify(settings_env: dict[str, str], n_events: int) -> dict[str, int]:
@@ -222,13 +232,12 @@ def run_in_process(settings_env: dict[str, str], batches: list[bytes], group: in
             results = ingest_many(stores, pending, results=[IngestResult() for _ in pending])
             totals["transaction (total)"] += time.perf_counter() - t
             for k, v in results[0].timings.items():
-                totals[k] += v
+                totals["  " + k] += v
             pending = []
+    totals["wall (in-process, without pump)"] = time.perf_counter() - started
     t = time.perf_counter()
     moved = stores.pump()
-    totals["pump to event store (background in the server)"] += time.perf_counter() - t
-    totals["wall (in-process, without pump)"] = time.perf_counter() - started - totals[
-        "pump to event store (background in the server)"]
+    totals["pump: staging -> event store + profile mirror"] += time.perf_counter() - t
     stores.dispose()
     for key in settings_env:
         os.environ.pop(key, None)
@@ -250,7 +259,8 @@ def main() -> None:
     batches = build_batches(args.events, args.batch, args.users, args.seed)
     n_events = len(batches) * args.batch
     print(f"workload: {n_events:,} events in {len(batches):,} batches of {args.batch}, {args.users:,} users, "
-          f"{args.concurrency} concurrent clients, {os.cpu_count()} CPUs\n")
+          f"{args.concurrency} concurrent clients, {os.cpu_count()} CPUs; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     setups = []
     tmp = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
     if not args.skip_embedded:
@@ -273,13 +283,19 @@ def main() -> None:
                   f"request p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)")
             print(f"   stored {counts['stored']:,} (+{counts['staged']} staged), {counts['profiles']:,} profiles, "
                   f"{counts['identities']:,} identities; shutdown drain {result['shutdown_drain_s']:.1f} s")
+            server_us = result["server_cpu_s"] / n_events * 1e6
+            print(f"   CPU: server {server_us:.1f} µs/event (= {1e6 / server_us:,.0f} events per server CPU-second; "
+                  f"all its threads: HTTP, parsing, the writer, the pump), bench client "
+                  f"{result['client_cpu_s'] / n_events * 1e6:.1f} µs/event; load average after: "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             breakdown = run_in_process(inproc_env, batches, group=min(args.concurrency, 8))
             wall = breakdown.pop("wall (in-process, without pump)")
-            print(f"   where the time goes (same work in-process, {n_events / wall:,.0f} events/s without HTTP):")
-            for key, seconds in sorted(breakdown.items(), key=lambda kv: -kv[1]):
+            print(f"   where the time goes (same work in-process, {n_events / wall:,.0f} events/s without HTTP "
+                  f"and pump; wall time per stage):")
+            for key, seconds in breakdown.items():
                 print(f"     {key:<48} {seconds:7.2f} s  {seconds / n_events * 1e6:7.1f} µs/event")
             http_share = result["wall_s"] - wall
-            print(f"     {'HTTP, JSON decoding, threads (the difference)':<48} {http_share:7.2f} s  "
+            print(f"     {'HTTP, JSON decoding, threads, pump (the rest)':<48} {http_share:7.2f} s  "
                   f"{http_share / n_events * 1e6:7.1f} µs/event\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

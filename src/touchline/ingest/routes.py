@@ -30,8 +30,8 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
     key = presented_write_key(request) or (body.get("writeKey") if isinstance(body.get("writeKey"), str) else None)
     principal = authenticate(services.keys, key, need="write")
     # A key sent in the body is a credential, not part of the event: it must not reach the event log.
-    items = [{k: v for k, v in item.items() if k != "writeKey"} if isinstance(item, dict) else item
-             for item in items]
+    items = [{k: v for k, v in item.items() if k != "writeKey"} if isinstance(item, dict) and "writeKey" in item
+             else item for item in items]
     received_at = dt.datetime.now(dt.UTC)
     events, rejected = parse_items(
         items,

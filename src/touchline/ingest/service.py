@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
@@ -23,7 +22,7 @@ from touchline.ingest.normalize import NormalizedEvent, normalize, utc
 from touchline.ingest.schemas import Message, validation_errors
 from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
-from touchline.profiles.identity import IdentityGraph, Observation
+from touchline.profiles.identity import IdentityGraph
 from touchline.store import dialect
 from touchline.store.schema import event_staging, message_ids
 from touchline.store.types import RawJSON
@@ -74,11 +73,12 @@ def parse_items(
                 continue
             item = {**item, "type": default_type}
         try:
-            payload = orjson.dumps(item).decode()
+            encoded = orjson.dumps(item)
         except (TypeError, orjson.JSONEncodeError) as exc:
             bad.append({"index": index, "field": "(message)", "reason": f"not serialisable as JSON: {exc}"})
             continue
-        if len(payload.encode()) > max_event_bytes:
+        payload = encoded.decode()
+        if len(encoded) > max_event_bytes:
             bad.append({"index": index, "field": "(message)",
                         "reason": f"message is larger than {max_event_bytes // 1024} KB"})
             continue
@@ -137,13 +137,8 @@ def _claim_message_ids(conn: Connection, workspace_id: str, events: list[Normali
     lock, or PostgreSQL's advisory lock), so no other writer can claim the same ids in between.
     """
     unique_ids = list(dict.fromkeys(e.message_id for e in events))
-    seen: set[str] = set()
-    for i in range(0, len(unique_ids), 900):
-        chunk = unique_ids[i : i + 900]
-        seen.update(conn.execute(
-            sa.select(message_ids.c.message_id).where(
-                message_ids.c.workspace_id == workspace_id, dialect.in_values(conn, message_ids.c.message_id, chunk))
-        ).scalars())
+    seen = {m for (m,) in dialect.select_by_keys(conn, message_ids, ("message_id",), "message_id", unique_ids,
+                                                 workspace_id=workspace_id)}
     fresh = [m for m in unique_ids if m not in seen]
     if fresh:
         dialect.bulk_insert(conn, message_ids, [{"workspace_id": workspace_id, "message_id": m,
@@ -180,10 +175,17 @@ def ingest_many(
             by_workspace.setdefault(workspace_id, []).append(index)
     if not by_workspace:
         return results
+    t0 = time.perf_counter()
     with stores.write() as conn:
+        t1 = time.perf_counter()
         for workspace_id, indices in sorted(by_workspace.items()):
             _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id,
                               [(i, e) for i in indices for e in batches[i][1]], results, now)
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()
+    for r in results:
+        if r.timings:
+            r.timings = {"begin (write lock)": t1 - t0, **r.timings, "commit": t3 - t2}
     if any(r.signals for r in results):
         stores.wakeup.set()
     return results
@@ -208,7 +210,7 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
         return
     keys = list(dict.fromkeys(k for _, e in todo for k in _lookup_keys(e)))
     known = profile_store.load_identities(conn, workspace_id, keys)
-    observations = [_observation(e) for _, e in todo]
+    observations = [e for _, e in todo]  # a NormalizedEvent is what the graph observes
     # Preload, in one query, the profiles that events able to change a profile or merge two may touch;
     # an ordinary event whose identifiers all belong to one profile needs none.
     wanted = {
@@ -233,11 +235,15 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for _, e in todo])
     queued = journey_signals.capture(conn, workspace_id, (e for _, e in todo), now)
     t5 = time.perf_counter()
-    timings = {"dedupe": t1 - t0, "load": t2 - t1, "resolve": t3 - t2, "profiles": t4 - t3, "stage": t5 - t4}
+    timings = {"messageId de-dup": t1 - t0, "identity + profile load": t2 - t1, "identity resolution": t3 - t2,
+               "profile + identity writes": t4 - t3, "stage events + journey signals": t5 - t4}
+    listed = {owner: set(results[owner].profile_ids) for owner in {owner for owner, _ in todo}}
     for owner, e in todo:
         results[owner].accepted += 1
-        if e.profile_id not in results[owner].profile_ids:
+        if e.profile_id not in listed[owner]:
+            listed[owner].add(e.profile_id)
             results[owner].profile_ids.append(e.profile_id)
+    for owner in listed:
         results[owner].timings = timings
         results[owner].signals = queued
 
@@ -247,15 +253,6 @@ def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:
     if e.previous_id:
         keys += [("user_id", e.previous_id), ("anonymous_id", e.previous_id)]
     return keys
-
-
-def _observation(e: NormalizedEvent) -> Observation:
-    return Observation(
-        message_id=e.message_id, type=e.type, identifiers=e.identifiers, user_id=e.user_id,
-        timestamp=e.timestamp, source=e.source,
-        trait_updates=e.trait_updates, consent_updates=e.consent_updates, timezone=e.timezone,
-        locale=e.locale, previous_id=e.previous_id,
-    )
 
 
 def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:

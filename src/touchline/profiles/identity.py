@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Policy = Literal["keep_separate", "merge"]
 Key = tuple[str, str]
@@ -93,6 +93,34 @@ class Observation:
     previous_id: str | None = None
 
 
+class Observed(Protocol):
+    """What resolution reads of an event: an :class:`Observation`, or ingestion's ``NormalizedEvent``
+    itself (which has these attributes), so that a batch builds no second object per event."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def identifiers(self) -> list[Key]: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def timestamp(self) -> dt.datetime: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def trait_updates(self) -> dict[str, Any]: ...
+    @property
+    def consent_updates(self) -> dict[str, str]: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def locale(self) -> str | None: ...
+    @property
+    def previous_id(self) -> str | None: ...
+
+
 STATE_FIELDS = ("created_at", "user_id", "traits", "trait_meta", "consents", "timezone", "locale", "merged_into")
 MERGE_FIELDS = ("created_at", "user_id", "traits", "trait_meta", "consents", "timezone", "locale")
 
@@ -148,14 +176,14 @@ class IdentityGraph:
         return self.profiles[profile_id]
 
     @staticmethod
-    def needs_state(obs: Observation) -> bool:
+    def needs_state(obs: Observed) -> bool:
         """Whether this observation may change a profile or merge two; if not, and all its identifiers
         belong to one profile already, resolving it is a lookup."""
         return bool(obs.type in ("identify", "alias") or obs.trait_updates or obs.consent_updates
                     or obs.timezone or obs.locale)
 
     # -- the rule -------------------------------------------------------------------------------------
-    def resolve(self, obs: Observation, now: dt.datetime) -> str:
+    def resolve(self, obs: Observed, now: dt.datetime) -> str:
         """Find or make the profile this observation belongs to, merging where identifiers say so."""
         if not self.needs_state(obs) and obs.identifiers:
             owners = {self.identities.get(k) for k in obs.identifiers}
@@ -226,7 +254,7 @@ class IdentityGraph:
         )
 
     # -- mutations ------------------------------------------------------------------------------------
-    def _new_profile(self, obs: Observation, now: dt.datetime) -> ProfileState:
+    def _new_profile(self, obs: Observed, now: dt.datetime) -> ProfileState:
         profile = ProfileState(
             id=self._new_id(),
             created_at=now,
@@ -261,7 +289,7 @@ class IdentityGraph:
                 self.new_identities[key] = NewIdentity(new.kind, new.value, into.id, new.first_seen_at, new.source)
         self.merges.append(Merge(other.id, into.id, reason, message_id))
 
-    def _observe(self, profile: ProfileState, obs: Observation) -> None:
+    def _observe(self, profile: ProfileState, obs: Observed) -> None:
         at = _iso(obs.timestamp)
         changed = profile.changed
         for key, value in obs.trait_updates.items():

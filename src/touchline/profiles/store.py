@@ -35,32 +35,21 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 
 def load_identities(conn: Connection, workspace_id: str, keys: Sequence[Key]) -> dict[Key, str]:
-    """Owners of the given identifiers. Looked up by value (an index range on every engine; a row-value
-    IN list is not, on SQLite) and filtered by kind here."""
+    """Owners of the given identifiers, in one query. Looked up by value (an index range on every
+    engine; a row-value IN list is not, on SQLite) and filtered by kind here."""
     wanted = set(keys)
     values = list({value for _, value in wanted})
-    found: dict[Key, str] = {}
-    for chunk in _chunks(values, 900):
-        query = sa.select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
-            identities.c.workspace_id == workspace_id, dialect.in_values(conn, identities.c.value, chunk)
-        )
-        for kind, value, profile_id in conn.execute(query):
-            if (kind, value) in wanted:
-                found[(kind, value)] = profile_id
-    return found
+    rows = dialect.select_by_keys(conn, identities, ("kind", "value", "profile_id"), "value", values,
+                                  workspace_id=workspace_id)
+    return {(kind, value): profile_id for kind, value, profile_id in rows if (kind, value) in wanted}
 
 
 def _profiles_by_id(conn: Connection, workspace_id: str, ids: Sequence[str], *columns: Any) -> list[dict[str, Any]]:
     """Profiles by id, through the primary key. The workspace is checked here, not in SQL: with both in
     the WHERE clause, SQLite prefers the (workspace, user_id) index for a long IN list and scans."""
-    cols = columns or tuple(profiles.c)
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(list(ids), 900):
-        query = sa.select(profiles.c.workspace_id.label("_ws"), *cols).where(
-            dialect.in_values(conn, profiles.c.id, chunk))
-        rows.extend({k: v for k, v in r.items() if k != "_ws"}
-                    for r in conn.execute(query).mappings() if r["_ws"] == workspace_id)
-    return rows
+    names = [c.name for c in (columns or tuple(profiles.c))]
+    rows = dialect.select_by_keys(conn, profiles, ["workspace_id", *names], "id", list(ids))
+    return [dict(zip(names, r[1:], strict=True)) for r in rows if r[0] == workspace_id]
 
 
 def load_profile_states(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> list[ProfileState]:

@@ -140,13 +140,17 @@ def _sqlite_datetime(value: dt.datetime | None) -> str | None:
     # Cached: one batch writes the same instants several times (event time, last seen, first seen).
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
     return value.isoformat(sep=" ", timespec="microseconds")[:26]
 
 
 def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else dumps(value)
+    if value is None:
+        return None
+    if value == {}:  # most new profiles: no traits, no consents yet
+        return "{}"
+    return dumps(value)
 
 
 def _converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
@@ -169,9 +173,36 @@ def _quoted(table: sa.Table, columns: Sequence[str]) -> str:
     return ", ".join(f'"{table.c[c].name}"' for c in columns)
 
 
+def _pg_json(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _pg_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _utc
+    if isinstance(column.type, JSONDocument):
+        return _pg_json
+    return None
+
+
 def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows that all have the same keys."""
+    """Insert many rows that all have the same keys.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` on the transaction's own connection (one stream, no statement
+    per row, no SQLAlchemy parameter processing); values are converted the way the column types would
+    (JSON as text, time stamps as aware UTC). SQLite: straight to the driver's executemany.
+    """
     if not rows:
+        return
+    if name(conn) == POSTGRES:
+        columns = list(rows[0])
+        params = _params(rows, columns, [_pg_converter(table.c[c]) for c in columns])
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(
+                f'COPY "{table.name}" ({_quoted(table, columns)}) FROM STDIN') as copy:
+            for row in params:
+                copy.write_row(row)
         return
     if name(conn) != SQLITE:
         conn.execute(table.insert(), list(rows))
@@ -217,6 +248,54 @@ def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict
     assignments = ", ".join(f'"{c}" = ?' for c in columns)
     sql = f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = ?'  # noqa: S608
     conn.exec_driver_sql(sql, _params(rows, [*columns, key], [*converters, None]))
+
+
+def _sqlite_read_datetime(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _sqlite_read_json(value: str | bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _read_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _sqlite_read_datetime
+    if isinstance(column.type, JSONDocument):
+        return _sqlite_read_json
+    return None
+
+
+def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], key: str, values: Sequence[Any],
+                   **equal: Any) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM table WHERE key IN values AND col = value ...`` as tuples of Python values,
+    for the ingestion path's look-ups of a whole batch at once.
+
+    The values travel as ONE parameter (an array on PostgreSQL, a JSON array read by ``json_each`` on
+    SQLite, where the planner still probes the key's index), so the statement text never changes with
+    the batch size: no chunking, no per-value parameter compilation, and SQLite's statement cache hits.
+    On SQLite the rows come straight from the driver, converted the way the column types would.
+    """
+    if not values:
+        return []
+    if name(conn) != SQLITE:
+        query = sa.select(*(table.c[c] for c in columns)).where(
+            in_values(conn, table.c[key], values), *(table.c[c] == v for c, v in equal.items()))
+        return [tuple(r) for r in conn.execute(query)]
+    conditions = "".join(f' AND "{c}" = ?' for c in equal)
+    sql = (f'SELECT {_quoted(table, columns)} FROM "{table.name}" '  # noqa: S608 - names come from the schema
+           f'WHERE "{key}" IN (SELECT value FROM json_each(?)){conditions}')
+    rows = conn.exec_driver_sql(sql, (orjson.dumps(list(values)).decode(), *equal.values())).cursor.fetchall()
+    converters = [(i, f) for i, c in enumerate(columns) if (f := _read_converter(table.c[c])) is not None]
+    if not converters:
+        return rows  # type: ignore[no-any-return]
+    out = []
+    for row in rows:
+        converted = list(row)
+        for i, f in converters:
+            converted[i] = f(converted[i])
+        out.append(tuple(converted))
+    return out
 
 
 # --- the event store --------------------------------------------------------------------------------
@@ -265,6 +344,11 @@ def read_staged(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]
     return [dict(zip(keys, row, strict=True)) for row in cursor.cursor.fetchall()]
 
 
+def as_utc_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A time stamp as a driver returns it (text on SQLite, naive meaning UTC) as an aware datetime."""
+    return _as_datetime(value)
+
+
 def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value)
@@ -304,6 +388,15 @@ def _append_arrow(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         )
     finally:
         raw.unregister("_touchline_batch")
+
+
+def _arrow_times(values: list[Any]) -> pa.Array:
+    """Time stamps for DuckDB: text (SQLite's naive UTC) is left for DuckDB to cast, in bulk, on insert
+    (its session time zone is UTC); datetimes go as UTC time stamps."""
+    if any(isinstance(v, str) for v in values):
+        return pa.array([v if v is None or isinstance(v, str) else _utc(v).isoformat() for v in values],  # type: ignore[union-attr]
+                        pa.string())
+    return pa.array([_utc(v) for v in values], _ARROW_TS)
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -365,8 +458,8 @@ def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             "consents": pa.array([_json_text(r["consents"]) for r in rows], pa.string()),
             "timezone": pa.array([r["timezone"] for r in rows], pa.string()),
             "locale": pa.array([r["locale"] for r in rows], pa.string()),
-            "created_at": pa.array([_as_datetime(r["created_at"]) for r in rows], _ARROW_TS),
-            "updated_at": pa.array([_as_datetime(r["updated_at"]) for r in rows], _ARROW_TS),
+            "created_at": _arrow_times([r["created_at"] for r in rows]),
+            "updated_at": _arrow_times([r["updated_at"] for r in rows]),
         })
         raw = conn.connection.driver_connection
         assert raw is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,7 @@ class Stores:
     # Set when work for the journey runner was committed (signals queued, messages to send), so it
     # wakes at once instead of at its next poll.
     wakeup: threading.Event = field(default_factory=threading.Event)
+    _last_sweep: float | None = None  # monotonic time of the last look back behind the sync mark
 
     @property
     def state(self) -> Engine:
@@ -159,15 +161,28 @@ class Stores:
     def _sync_profiles(self, limit: int) -> int:
         """Copy profiles changed since the last sync into the event store's ``profile_snapshots``.
 
-        The watermark lags a minute behind the newest change seen: a writer in another process may
-        commit a change stamped a little earlier than one already copied. Copies are idempotent.
+        Each round copies what changed at or after the watermark's time stamp, so a change is copied
+        once, or again while it is the newest. A writer in another process (or one that waited for the lock) may commit
+        a change stamped a little earlier than one already copied; every ``SYNC_LAG / 2`` a sweep goes
+        back ``SYNC_LAG`` behind the watermark to catch those. (Going back on every round re-read a
+        minute of changes four times a second: under load the pump spent most of its time there.)
+        Copies are idempotent.
         """
         with self.events_conn() as econn:
             mark = econn.execute(
                 sa.select(sync_state.c.value).where(sync_state.c.name == "profiles")
             ).scalar_one_or_none()
-        since = dt.datetime.fromisoformat(mark) - SYNC_LAG if mark else None
-        after_id = ""
+        mark_at, mark_id = _parse_sync_mark(mark)
+        now = time.monotonic()
+        sweep = self._last_sweep is None or now - self._last_sweep >= SYNC_LAG.total_seconds() / 2
+        if mark_at is None:
+            since, after_id = None, ""
+        elif sweep:
+            since, after_id = mark_at - SYNC_LAG, ""
+        else:
+            # From the mark's time stamp itself, not after its row: one transaction stamps all its
+            # changes alike, and a later one may reuse the stamp (a caller passing ``now``).
+            since, after_id = mark_at, ""
         copied = 0
         while True:
             query = sa.select(
@@ -175,23 +190,33 @@ class Stores:
                 sa.func.coalesce(profiles.c.merged_into, profiles.c.id).label("canonical_id"),
                 profiles.c.user_id, sa.type_coerce(profiles.c.traits, sa.Text).label("traits"),
                 sa.type_coerce(profiles.c.consents, sa.Text).label("consents"), profiles.c.timezone,
-                profiles.c.locale, profiles.c.created_at, profiles.c.updated_at,
+                profiles.c.locale,
+                # As the driver gives them (text on SQLite): the event store parses them in bulk.
+                sa.type_coerce(profiles.c.created_at, sa.Text).label("created_at"),
+                sa.type_coerce(profiles.c.updated_at, sa.Text).label("updated_at"),
             ).order_by(profiles.c.updated_at, profiles.c.id).limit(limit)
             if since is not None:
                 query = query.where(sa.or_(profiles.c.updated_at > since,
                                            sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
             with self.read() as sconn:
-                rows = [dict(r) for r in sconn.execute(query).mappings()]
-            if not rows:
-                return copied
-            newest = max(r["updated_at"] for r in rows)
-            with self.events_conn() as econn:
-                dialect.replace_snapshots(econn, rows)
-                _set_sync_mark(econn, "profiles", newest.isoformat())
-            copied += len(rows)
+                result = sconn.execute(query)
+                keys = list(result.keys())
+                rows = [dict(zip(keys, r, strict=True)) for r in result.all()]
+            if rows:
+                last_at = dialect.as_utc_datetime(rows[-1]["updated_at"])
+                assert last_at is not None
+                last = (last_at, rows[-1]["profile_id"])
+                with self.events_conn() as econn:
+                    dialect.replace_snapshots(econn, rows)
+                    if mark_at is None or last > (mark_at, mark_id):
+                        mark_at, mark_id = last
+                        _set_sync_mark(econn, "profiles", f"{mark_at.isoformat()}|{mark_id}")
+                copied += len(rows)
             if len(rows) < limit:
+                if sweep:
+                    self._last_sweep = now
                 return copied
-            since, after_id = rows[-1]["updated_at"], rows[-1]["profile_id"]
+            since, after_id = last
 
     def checkpoint(self) -> None:
         with self.state.connect() as conn:
@@ -255,6 +280,14 @@ class Stores:
 
 
 SYNC_LAG = dt.timedelta(minutes=1)
+
+
+def _parse_sync_mark(mark: str | None) -> tuple[dt.datetime | None, str]:
+    """``"<iso time>|<profile id>"``; older installs stored the time alone."""
+    if not mark:
+        return None, ""
+    at, _, profile_id = mark.partition("|")
+    return dt.datetime.fromisoformat(at), profile_id
 
 
 def _set_sync_mark(conn: Connection, name: str, value: str) -> None:
