@@ -466,11 +466,20 @@ def summary(name: str, result: Any) -> str:
     return f"{len(result[0])} cohorts, {sum(n for _, n in result[0]):,} customers"
 
 
-def run_queries(duck: Stores | None, duck_ws: str, pg: Stores | None, pg_ws: str) -> None:
+# One row per figure for the closing table: (what, engine, Touchline, hand-written, ratio, target, met).
+Figure = tuple[str, str, str, str, str, str, str]
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def run_queries(duck: Stores | None, duck_ws: str, pg: Stores | None, pg_ws: str) -> list[Figure]:
     print("\n== queries (best of 3 warm runs; hand-written = plain DuckDB SQL on the same DuckDB file)")
     header = (f"   {'query':<31} {'Touchline s':>11} {'hand s':>8} {'ratio':>6}  {'≤2 s':<4} {'≤1.5×':<5} "
               f"{'same':<4} {'PostgreSQL s':>12}  result")
     print(header)
+    figures: list[Figure] = []
     for name, ours, hand in QUERIES:
         cells = [f"   {name:<31}"]
         check = ""
@@ -483,12 +492,18 @@ def run_queries(duck: Stores | None, duck_ws: str, pg: Stores | None, pg_ws: str
             fast, close = t_ours <= TARGET_SECONDS, ratio <= TARGET_RATIO
             cells.append(f"{t_ours:>11.3f} {t_hand:>8.3f} {ratio:>5.2f}×  {'yes' if fast else 'NO':<4} "
                          f"{'yes' if close else 'NO':<5} {check:<4}")
+            figures.append((name, "embedded", f"{t_ours:.3f} s", f"{t_hand:.3f} s", f"{ratio:.2f}×",
+                            f"≤ {TARGET_SECONDS:g} s, ≤ {TARGET_RATIO:g}×",
+                            _yes(fast and close) + ("" if check == "✓" else " (results differ)")))
         else:
             cells.append(f"{'-':>11} {'-':>8} {'-':>6}  {'':<4} {'':<5} {'':<4}")
         if pg is not None:
             pg_result, t_pg = best_of(lambda ours=ours: ours(pg, pg_ws))
             pg_cell = f"> {t_pg:.0f}" if pg_result is TIMED_OUT else f"{t_pg:.3f}"
             cells.append(f"{pg_cell:>12}")
+            pg_same = pg_result is not TIMED_OUT and (result is None or same(result, pg_result))
+            figures.append((name, "PostgreSQL", f"{pg_cell} s", "-", "-", "(none; same result)",
+                            "same result" if pg_same else "timed out" if pg_result is TIMED_OUT else "DIFFERS"))
             if pg_result is TIMED_OUT:
                 check += " (PostgreSQL: cancelled by statement_timeout)"
             elif result is not None and not same(result, pg_result):
@@ -500,6 +515,7 @@ def run_queries(duck: Stores | None, duck_ws: str, pg: Stores | None, pg_ws: str
         print(" ".join(cells) + "  " + summary(name, result) + (check[1:] if len(check) > 1 else ""), flush=True)
         if check.startswith("✗"):
             print(f"     MISMATCH: Touchline {result!r:.300}\n               hand-written {hand_result!r:.300}")
+    return figures
 
 
 # --- live membership -------------------------------------------------------------------------------------
@@ -578,7 +594,7 @@ def ingest_items(stores: Stores, ws: str, items: list[dict[str, Any]], at: dt.da
     return resolved
 
 
-def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Namespace) -> None:
+def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Namespace) -> list[Figure]:
     rng = random.Random(args.seed + 1)
     customers = rng.sample(sample, min(len(sample), args.live_customers))
     print(f"\n== live membership: {args.live_segments} live segments, {args.live_events:,} new events for "
@@ -604,6 +620,7 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
                                          version=1, live=True, created_at=NOW, updated_at=NOW)
     stores.take_touched()
     wanted = {p.profile_id for p in customers}
+    figures: list[Figure] = []
     for round_no, label in ((1, "first evaluation of these customers (nothing stored for them yet)"),
                             (2, "steady state (same customers, membership already current)")):
         at = NOW + dt.timedelta(minutes=10 * round_no)
@@ -615,21 +632,36 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
         moved = stores.pump()
         t_pump = time.perf_counter() - t
         touched = stores.take_touched()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         changes = refresh_live(stores, touched, now=at + dt.timedelta(minutes=1))
-        t_live = time.perf_counter() - t
-        ms = t_live / len(items) * 1000
+        t_live, cpu = time.perf_counter() - t, time.process_time() - cpu
+        ms, cpu_ms = t_live / len(items) * 1000, cpu / len(items) * 1000
         entered, exited = sum(c.entered for c in changes), sum(c.exited for c in changes)
         ok = "✓" if resolved <= wanted else f"✗ {len(resolved - wanted)} events resolved to new profiles"
         print(f"   round {round_no}, {label}:")
         print(f"     ingest {len(items):,} events {t_ingest:.2f} s ({ok} all resolved to the bulk-loaded profiles); "
               f"pump {moved:,} rows {t_pump:.2f} s")
         print(f"     refresh_live: {t_live:.2f} s for {len(items):,} events of {len(touched.get(ws, ())):,} customers "
-              f"x {len(changes)} segments = {ms:.3f} ms per event "
+              f"x {len(changes)} segments = {ms:.3f} ms per event (CPU {cpu_ms:.3f} ms) "
               f"(target ≤ {TARGET_LIVE_MS:g} ms: {'yes' if ms <= TARGET_LIVE_MS else 'NO'}); "
               f"{entered:,} entered, {exited:,} exited")
         stores.pump()  # the membership events refresh_live staged
         stores.take_touched()
+        figures.append((f"live membership, round {round_no}", "embedded", f"{ms:.3f} ms/event (CPU {cpu_ms:.3f})",
+                        "-", "-",
+                        f"≤ {TARGET_LIVE_MS:g} ms/event", _yes(ms <= TARGET_LIVE_MS)))
+    return figures
+
+
+def print_figures(figures: list[Figure], args: argparse.Namespace) -> None:
+    """Every figure of the run in one table (the details are above it)."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"\n== figures: {args.events:,} events / {args.profiles:,} profiles; {os.cpu_count()} CPUs, load average "
+          f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end")
+    head = ("what", "engine", "Touchline", "hand-written", "ratio", "target", "met")
+    widths = [max(len(str(row[i])) for row in [head, *figures]) for i in range(len(head))]
+    for row in [head, *figures]:
+        print("   " + "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 # --- main --------------------------------------------------------------------------------------------------
@@ -786,9 +818,10 @@ def main() -> None:
                     cur.execute(f"SET statement_timeout = {timeout_ms}")
                 dbapi_conn.commit()
 
-        run_queries(duck, duck_ws, pg, pg_ws)
+        figures = run_queries(duck, duck_ws, pg, pg_ws)
         if duck is not None and sample and not args.skip_live:
-            run_live(duck, duck_ws, sample, args)
+            figures += run_live(duck, duck_ws, sample, args)
+        print_figures(figures, args)
     finally:
         for stores in (duck, pg):
             if stores is not None:

@@ -116,7 +116,7 @@ def test_evaluating_some_customers_agrees_with_evaluating_all(client: TestClient
     from touchline.profiles.service import resolve
     from touchline.segments import service
     from touchline.segments.compile import compile_segment
-    from touchline.segments.evaluate import matches
+    from touchline.segments.evaluate import matches, property_events
     from touchline.segments.templates import TEMPLATES
     from touchline.segments.validate import parse
 
@@ -130,6 +130,6 @@ def test_evaluating_some_customers_agrees_with_evaluating_all(client: TestClient
             subset = set(conn.execute(compile_segment(node, workspace_id, now, only=some)).scalars())
         assert subset == everyone & set(some), definition
         if not service._needs_population(node, {}):
-            states = service._customer_states(stores, workspace_id, some)
+            states = service._customer_states(stores, workspace_id, some, property_events([node]))
             in_memory = {c.customer_id for c in states if matches(node, c, now)}
             assert in_memory == subset, definition

@@ -1,7 +1,7 @@
 WITH customers AS 
-(SELECT t.profile_id AS customer_id, t.traits AS traits, t.consents AS consents 
+(SELECT t.profile_id AS customer_id, json_extract(t.traits, '$."tier"') AS v0, json_extract(t.consents, '$."sms"."status"') AS v1, json_extract(t.traits, '$."phone"') AS v2 
 FROM profile_snapshots AS t 
-WHERE t.workspace_id = 'ws1' AND t.canonical_id = t.profile_id UNION ALL SELECT extra.customer_id AS customer_id, r.traits AS traits, r.consents AS consents 
+WHERE t.workspace_id = 'ws1' AND t.canonical_id = t.profile_id UNION ALL SELECT extra.customer_id AS customer_id, json_extract(r.traits, '$."tier"') AS v0, json_extract(r.consents, '$."sms"."status"') AS v1, json_extract(r.traits, '$."phone"') AS v2 
 FROM (SELECT DISTINCT p.canonical_id AS customer_id 
 FROM profile_snapshots AS p 
 WHERE p.workspace_id = 'ws1' AND p.canonical_id != p.profile_id AND NOT (EXISTS (SELECT * 
@@ -13,4 +13,4 @@ FROM (SELECT coalesce(s.canonical_id, e.profile_id) AS customer_id, e.event AS e
 FROM events AS e LEFT OUTER JOIN profile_snapshots AS s ON s.profile_id = e.profile_id AND s.workspace_id = 'ws1' 
 WHERE e.workspace_id = 'ws1') AS h1 
 WHERE h1.timestamp <= '2025-06-01 12:00:00+00:00' AND h1.event = 'Order Completed' AND h1.timestamp >= '2025-05-02 12:00:00+00:00' GROUP BY h1.customer_id) AS c1 ON customers.customer_id = c1.customer_id 
-WHERE coalesce((json_extract(customers.traits, '$."tier"') = to_json(CAST('gold' AS VARCHAR))), false) AND (coalesce(coalesce(c1.n, 0) >= 2, false) OR NOT coalesce((json_extract(json_extract(customers.consents, '$."sms"'), '$."status"') = to_json(CAST('granted' AS VARCHAR))) AND coalesce((CAST(json_extract(customers.traits, '$."phone"') AS VARCHAR) LIKE '"__%'), false), false))
+WHERE coalesce((customers.v0 = to_json(CAST('gold' AS VARCHAR))), false) AND (coalesce(coalesce(c1.n, 0) >= 2, false) OR NOT coalesce((customers.v1 = to_json(CAST('granted' AS VARCHAR))) AND coalesce((CAST(customers.v2 AS VARCHAR) LIKE '"__%'), false), false))

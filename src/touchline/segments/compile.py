@@ -15,7 +15,7 @@ The semantics are the evaluator's (``touchline.segments.evaluate``); a property 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,7 +121,8 @@ class _Compiler:
         self.now = now.astimezone(dt.UTC)
         self.segments = segments
         self.only = only
-        self.profile: Any = None  # customers: customer_id, and their own snapshot's traits and consents
+        self.profile: Any = None  # customers: customer_id, and the values the rule reads from their snapshot
+        self.values: dict[tuple[str, tuple[str, ...]], str] = {}  # (traits | consents, keys): column name
         self.joins: list[sa.Subquery] = []  # grouped per-customer subqueries, each with a customer_id
         self._rfm: sa.Subquery | None = None
         self._histories = 0
@@ -151,14 +152,21 @@ class _Compiler:
         return sub
 
     def customers(self, node: Node) -> sa.CTE:
-        """The canonical customers of the workspace, each with its own snapshot's traits and consents:
+        """The canonical customers of the workspace, each with the values the rule reads from its own
+        snapshot (each JSON path extracted once, here, and only those: the documents themselves never
+        travel through the joins):
         survivors of merges (a snapshot that is its own canonical profile); canonical ids that other
         snapshots name without being survivors themselves (their snapshot if any); and the profiles of
         events that have no snapshot yet (they count as themselves, with no traits), unless the rule
         cannot hold for a customer without a snapshot (then that scan of every event is skipped). The
         parts do not overlap; the first, nearly everyone, is read straight from the snapshots."""
+        self.values = {path: f"v{i}" for i, path in enumerate(dict.fromkeys(_snapshot_paths(node, (), self.segments)))}
+
+        def values(snapshot: Any) -> list[sa.ColumnElement[Any]]:
+            return [d.json_value(snapshot.c[doc], *keys).label(name) for (doc, keys), name in self.values.items()]
+
         t = profile_snapshots.alias("t")
-        survivors = sa.select(t.c.profile_id.label("customer_id"), t.c.traits, t.c.consents).where(
+        survivors = sa.select(t.c.profile_id.label("customer_id"), *values(t)).where(
             t.c.workspace_id == self.ws, t.c.canonical_id == t.c.profile_id)
         p, q = profile_snapshots.alias("p"), profile_snapshots.alias("q")
         others = sa.select(p.c.canonical_id.label("customer_id")).where(
@@ -179,7 +187,7 @@ class _Compiler:
                 orphans = orphans.where(d.any_of(e.c.profile_id, self.only))
             extra = sa.union(others, orphans).subquery("extra")
         r = profile_snapshots.alias("r")
-        extra_rows = sa.select(extra.c.customer_id, r.c.traits, r.c.consents).select_from(
+        extra_rows = sa.select(extra.c.customer_id, *values(r)).select_from(
             extra.outerjoin(r, sa.and_(r.c.workspace_id == self.ws, r.c.profile_id == extra.c.customer_id)))
         return sa.union_all(survivors, extra_rows).cte("customers")
 
@@ -200,10 +208,8 @@ class _Compiler:
             return sa.or_(*(self.predicate(c, stack) for c in node.children))
         if isinstance(node, Not):
             return sa.not_(self.predicate(node.child, stack))
-        if isinstance(node, Trait):
-            value: Any = self.profile.c.traits
-            for key in node.trait.split("."):  # "address.city": a key inside an object trait
-                value = d.json_value(value, key)
+        if isinstance(node, Trait):  # "address.city": a key inside an object trait
+            value = self.snapshot_value("traits", tuple(node.trait.split(".")))
             return _bool(self.value_condition(value, node.operator, node.value))
         if isinstance(node, EventCondition):
             return _bool(self.event(node))
@@ -220,6 +226,11 @@ class _Compiler:
         raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
 
     # --- values (traits and event properties) -------------------------------------------------------
+
+    def snapshot_value(self, doc: str, keys: tuple[str, ...]) -> sa.ColumnElement[Any]:
+        """The customer's value at ``keys`` in their snapshot's ``doc`` (traits or consents), as extracted
+        by ``customers`` (``_snapshot_paths`` lists every one the rule reads)."""
+        return self.profile.c[self.values[doc, keys]]  # type: ignore[no-any-return]
 
     def value_condition(self, v: sa.ColumnElement[Any], operator: str, value: Any) -> sa.ColumnElement[bool]:
         kind = d.json_kind(v)
@@ -412,15 +423,14 @@ class _Compiler:
     # --- reachability -------------------------------------------------------------------------------
 
     def reachable(self, node: Reachable) -> sa.ColumnElement[bool]:
-        status = d.json_value(d.json_value(self.profile.c.consents, node.channel), "status")
+        status = self.snapshot_value("consents", (node.channel, "status"))
         granted = d.json_is_string(status, sa.bindparam(None, "granted", type_=sa.Text()))
         names = ADDRESS_TRAITS[node.channel]
         if not names:
             return granted
         addresses = []
         for name in names:
-            v = d.json_value(self.profile.c.traits, name)
-            addresses.append(_bool(d.json_is_filled_string(v)))
+            addresses.append(_bool(d.json_is_filled_string(self.snapshot_value("traits", (name,)))))
         return sa.and_(granted, sa.or_(*addresses))
 
 
@@ -435,6 +445,24 @@ def _referenced(node: SegmentRef, stack: tuple[str, ...], segments: SegmentLooku
     if doc is None:
         raise SegmentDefinitionError(f"unknown segment {node.id!r}", [{"field": "/id", "reason": "unknown"}])
     return parse(doc)
+
+
+def _snapshot_paths(node: Node, stack: tuple[str, ...], segments: SegmentLookup | None
+                    ) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Every (traits | consents, keys) the rule reads from a customer's snapshot, in rule order."""
+    if isinstance(node, And | Or):
+        for child in node.children:
+            yield from _snapshot_paths(child, stack, segments)
+    elif isinstance(node, Not):
+        yield from _snapshot_paths(node.child, stack, segments)
+    elif isinstance(node, Trait):
+        yield "traits", tuple(node.trait.split("."))
+    elif isinstance(node, Reachable):
+        yield "consents", (node.channel, "status")
+        for name in ADDRESS_TRAITS[node.channel]:
+            yield "traits", (name,)
+    elif isinstance(node, SegmentRef):
+        yield from _snapshot_paths(_referenced(node, stack, segments), (*stack, node.id), segments)
 
 
 def _without_snapshot(node: Node, stack: tuple[str, ...], segments: SegmentLookup | None) -> bool | None:

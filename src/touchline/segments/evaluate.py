@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,6 @@ from touchline.segments.ast import (
     Node,
     Not,
     Or,
-    PropertyFilter,
     Reachable,
     Rfm,
     SegmentRef,
@@ -38,7 +38,7 @@ from touchline.segments.compile import ADDRESS_TRAITS
 from touchline.segments.validate import SegmentDefinitionError, SegmentLookup, lookup, parse
 from touchline.store.dialect import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN
 
-__all__ = ["Context", "CustomerState", "matches", "matching_customers", "quintile"]
+__all__ = ["Context", "CustomerState", "matches", "matching_customers", "property_events", "quintile"]
 
 _MISSING = object()
 
@@ -129,7 +129,8 @@ def matches(
     ``context`` is needed by ``rfm`` nodes."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    return _Evaluator(customer, now.astimezone(dt.UTC), segments, context).test(node, ())
+    now = now.astimezone(dt.UTC)
+    return _Planner(now, segments, context).plan(node, ())(_Customer(customer, now))
 
 
 def matching_customers(
@@ -141,17 +142,51 @@ def matching_customers(
     context: Context | None = None,
 ) -> list[set[str]]:
     """For each of ``nodes``, the ids of ``customers`` in that segment as of ``now``: ``matches`` for
-    every pair, with each customer's history sorted out once for all the segments."""
+    every pair, with each rule turned into a test once (windows, referenced segments, dispatch) and
+    each customer's history sorted out once for all the segments."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     now = now.astimezone(dt.UTC)
+    planner = _Planner(now, segments, context)
+    tests = [planner.plan(node, ()) for node in nodes]
     found: list[set[str]] = [set() for _ in nodes]
     for customer in customers:
-        evaluator = _Evaluator(customer, now, segments, context)
-        for i, node in enumerate(nodes):
-            if evaluator.test(node, ()):
-                found[i].add(customer.customer_id)
+        cached = _Customer(customer, now)
+        for members, test in zip(found, tests, strict=True):
+            if test(cached):
+                members.add(customer.customer_id)
     return found
+
+
+def property_events(nodes: Iterable[Node], segments: SegmentLookup | None = None) -> set[str] | None:
+    """The names of the events whose properties the rules read (``None``: any event's), so that live
+    membership fetches and parses only those. Referenced segments count; an unknown reference is left
+    for the evaluator to report."""
+    names: set[str] = set()
+    seen: set[str] = set()
+    pending = list(nodes)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, And | Or):
+            pending.extend(node.children)
+        elif isinstance(node, Not):
+            pending.append(node.child)
+        elif isinstance(node, EventCondition):
+            if node.where or node.aggregate is not None:
+                if node.event is None:
+                    return None
+                names.add(node.event)
+        elif isinstance(node, SequenceAbsence):
+            if node.key is not None:
+                names.update((node.event, node.absent_event))
+        elif isinstance(node, Rfm) or (isinstance(node, Computed) and node.field == "lifetime_value"):
+            names.add(ORDER_EVENT)
+        elif isinstance(node, SegmentRef) and node.id not in seen:
+            seen.add(node.id)
+            doc = lookup(segments, node.id) if segments is not None else None
+            if doc is not None:
+                pending.append(parse(doc))
+    return names
 
 
 # --- JSON values -----------------------------------------------------------------------------------------
@@ -259,39 +294,93 @@ def compare(x: Any, cmp: Comparison | Any) -> bool:
 
 # --- nodes ---------------------------------------------------------------------------------------------
 
+Test = Callable[["_Customer"], bool]
 
-class _Evaluator:
-    def __init__(self, customer: CustomerState, now: dt.datetime, segments: SegmentLookup | None,
-                 context: Context | None) -> None:
-        self.customer = customer
-        self.now = now
-        self.segments = segments
-        self.context = context
-        self.history = [e for e in customer.events if e["timestamp"] <= now]
-        self._named: dict[str, list[Mapping[str, Any]]] | None = None
-        self._rfm: Any = _MISSING  # this customer's RFM measures, once computed
 
-    def named(self, name: str) -> list[Mapping[str, Any]]:
-        """The history's events called ``name`` (indexed on first use)."""
+class _Customer:
+    """One customer as the tests read it: the events up to ``now``, indexed by name and sorted by time on
+    first use, and the computed values (revenue, channels, RFM measures) once each."""
+
+    __slots__ = ("_channels", "_named", "_revenue", "_rfm", "_times", "consents", "history", "state", "traits")
+
+    def __init__(self, state: CustomerState, now: dt.datetime) -> None:
+        self.state = state
+        self.traits = state.traits
+        self.consents = state.consents
+        self.history = [e for e in state.events if e["timestamp"] <= now]
+        self._named: dict[str | None, list[Mapping[str, Any]]] | None = None
+        self._times: dict[str | None, list[dt.datetime]] = {}
+        self._revenue: float | None = None
+        self._channels: dict[str, str | None] = {}
+        self._rfm: Any = _MISSING
+
+    def named(self, name: str | None) -> list[Mapping[str, Any]]:
+        """The history's events called ``name`` (all of them for ``None``)."""
+        if name is None:
+            return self.history
         if self._named is None:
             self._named = {}
             for e in self.history:
-                self._named.setdefault(e.get("event"), []).append(e)  # type: ignore[arg-type]
+                self._named.setdefault(e.get("event"), []).append(e)
         return self._named.get(name, [])
 
-    def test(self, node: Node, stack: tuple[str, ...]) -> bool:
-        c = self.customer
+    def times(self, name: str | None) -> list[dt.datetime]:
+        """The times of the history's events called ``name`` (all for ``None``), in order."""
+        times = self._times.get(name)
+        if times is None:
+            times = self._times[name] = sorted(e["timestamp"] for e in self.named(name))
+        return times
+
+    def revenue(self) -> float:
+        if self._revenue is None:
+            self._revenue = _revenue(self.named(ORDER_EVENT))
+        return self._revenue
+
+    def channel(self, field: str) -> str | None:
+        """The last channel (the newest event's; a tie goes to the first in code-point order) or the
+        preferred one (the most events; the same tie rule); ``None`` without events."""
+        if field not in self._channels:
+            channel = None
+            if self.history and field == "last_channel":
+                newest = max(e["timestamp"] for e in self.history)
+                channel = min(e["channel"] for e in self.history if e["timestamp"] == newest)
+            elif self.history:
+                counts = Counter(e["channel"] for e in self.history)
+                channel = min(counts, key=lambda ch: (-counts[ch], ch))
+            self._channels[field] = channel
+        return self._channels[field]
+
+    def rfm(self, now: dt.datetime) -> Rfm3 | None:
+        if self._rfm is _MISSING:
+            self._rfm = rfm_measures(self.state, now)
+        return self._rfm  # type: ignore[no-any-return]
+
+
+_COUNTS: dict[str, Callable[[int, int], bool]] = {
+    "at_least": lambda n, v: n >= v, "at_most": lambda n, v: n <= v, "exactly": lambda n, v: n == v,
+}
+
+
+class _Planner:
+    """Turns a rule into a test of one customer, once for a round: the work that depends only on the
+    rule, ``now`` and the workspace (windows, referenced segments, which node is which) is done here,
+    not once per customer."""
+
+    def __init__(self, now: dt.datetime, segments: SegmentLookup | None, context: Context | None) -> None:
+        self.now = now
+        self.segments = segments
+        self.context = context
+
+    def plan(self, node: Node, stack: tuple[str, ...]) -> Test:
         if isinstance(node, And):
-            return all(self.test(child, stack) for child in node.children)
+            return _all([self.plan(child, stack) for child in node.children])
         if isinstance(node, Or):
-            return any(self.test(child, stack) for child in node.children)
+            return _any([self.plan(child, stack) for child in node.children])
         if isinstance(node, Not):
-            return not self.test(node.child, stack)
+            inner = self.plan(node.child, stack)
+            return lambda c: not inner(c)
         if isinstance(node, Trait):
-            value: Any = c.traits
-            for key in node.trait.split("."):  # "address.city": a key inside an object trait
-                value = _get(value, key)
-            return value_condition(value, node.operator, node.value, self.now)
+            return self.trait(node)
         if isinstance(node, EventCondition):
             return self.event(node)
         if isinstance(node, SequenceAbsence):
@@ -309,96 +398,163 @@ class _Evaluator:
             doc = lookup(self.segments, node.id) if self.segments is not None else None
             if doc is None:
                 raise SegmentDefinitionError(f"unknown segment {node.id!r}", [{"field": "/id", "reason": "unknown"}])
-            return self.test(parse(doc), (*stack, node.id))
+            return self.plan(parse(doc), (*stack, node.id))
         raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
 
-    def matching(self, name: str | None, where: Sequence[PropertyFilter], within_days: int | None
-                 ) -> list[Mapping[str, Any]]:
-        since = None if within_days is None else self.now - dt.timedelta(days=within_days)
-        return [
-            e for e in (self.history if name is None else self.named(name))
-            if (since is None or e["timestamp"] >= since)
-            and all(value_condition(_get(e.get("properties"), f.property), f.operator, f.value, self.now)
-                    for f in where)
-        ]
+    def trait(self, node: Trait) -> Test:
+        keys = node.trait.split(".")  # "address.city": a key inside an object trait
+        operator, expected, now = node.operator, node.value, self.now
 
-    def event(self, node: EventCondition) -> bool:
-        found = self.matching(node.event, node.where, node.within_days)
+        def test(c: _Customer) -> bool:
+            value: Any = c.traits
+            for key in keys:
+                value = _get(value, key)
+            return value_condition(value, operator, expected, now)
+
+        return test
+
+    def event(self, node: EventCondition) -> Test:
+        name, where, now = node.event, node.where, self.now
+        since = None if node.within_days is None else now - dt.timedelta(days=node.within_days)
         measure = node.measure
+        if not where and node.aggregate is None:  # times alone: counted in the sorted times
+            if isinstance(measure, EventTime):
+                first = node.first_time is not None
+                cutoff = now - dt.timedelta(days=measure.value)
+                within = measure.operator == "within_last_days"
+
+                def when_test(c: _Customer) -> bool:
+                    times = c.times(name)
+                    start = 0 if since is None else bisect_left(times, since)
+                    if start == len(times):
+                        return False
+                    when = times[start] if first else times[-1]
+                    return when >= cutoff if within else when < cutoff
+
+                return when_test
+            holds, value = _COUNTS[measure.operator], measure.value
+
+            def count_test(c: _Customer) -> bool:
+                times = c.times(name)
+                return holds(len(times) if since is None else len(times) - bisect_left(times, since), value)
+
+            return count_test
+        filters = [(f.property, f.operator, f.value) for f in where]
+
+        def found(c: _Customer) -> list[Mapping[str, Any]]:
+            return [
+                e for e in c.named(name)
+                if (since is None or e["timestamp"] >= since)
+                and all(value_condition(_get(e.get("properties"), p), op, v, now) for p, op, v in filters)
+            ]
+
         if isinstance(measure, EventTime):
-            if not found:
-                return False
-            times = [e["timestamp"] for e in found]
-            when = min(times) if node.first_time is not None else max(times)
-            cutoff = self.now - dt.timedelta(days=measure.value)
-            return when >= cutoff if measure.operator == "within_last_days" else when < cutoff
+            agg = min if node.first_time is not None else max
+            cutoff = now - dt.timedelta(days=measure.value)
+            within = measure.operator == "within_last_days"
+
+            def filtered_when(c: _Customer) -> bool:
+                events = found(c)
+                if not events:
+                    return False
+                when = agg(e["timestamp"] for e in events)
+                return when >= cutoff if within else when < cutoff
+
+            return filtered_when
         if node.aggregate is not None:
             a = node.aggregate
-            numbers = [n for e in found if (n := _number(_get(e.get("properties"), a.property))) is not None]
-            value: float | int | None
-            if a.function == "sum":
-                value = float(sum(numbers))
-            elif a.function == "count":
-                value = len(numbers)
-            else:
-                value = float(sum(numbers)) / len(numbers) if numbers else None
-            return compare(value, a)
-        n = len(found)
-        return {"at_least": n >= measure.value, "at_most": n <= measure.value, "exactly": n == measure.value}[
-            measure.operator]
+            function, prop = a.function, a.property
 
-    def sequence_absence(self, node: SequenceAbsence) -> bool:
+            def aggregate_test(c: _Customer) -> bool:
+                numbers = [n for e in found(c) if (n := _number(_get(e.get("properties"), prop))) is not None]
+                value: float | int | None
+                if function == "sum":
+                    value = float(sum(numbers))
+                elif function == "count":
+                    value = len(numbers)
+                else:
+                    value = float(sum(numbers)) / len(numbers) if numbers else None
+                return compare(value, a)
+
+            return aggregate_test
+        holds, value = _COUNTS[measure.operator], measure.value
+        return lambda c: holds(len(found(c)), value)
+
+    def sequence_absence(self, node: SequenceAbsence) -> Test:
         span = dt.timedelta(hours=node.within_hours)
         latest = self.now - span
         since = None if node.within_days is None else self.now - dt.timedelta(days=node.within_days)
-        for a in self.named(node.event):
-            if a["timestamp"] > latest or (since and a["timestamp"] < since):
-                continue
-            key = _get(a.get("properties"), node.key) if node.key else None
-            if node.key and not isinstance(key, str):
-                continue
-            followed = any(
-                a["timestamp"] <= b["timestamp"] <= a["timestamp"] + span
-                and (not node.key or _get(b.get("properties"), node.key) == key)
-                for b in self.named(node.absent_event)
-            )
-            if not followed:
+        event, absent, key_name = node.event, node.absent_event, node.key
+
+        def test(c: _Customer) -> bool:
+            for a in c.named(event):
+                if a["timestamp"] > latest or (since and a["timestamp"] < since):
+                    continue
+                key = _get(a.get("properties"), key_name) if key_name else None
+                if key_name and not isinstance(key, str):
+                    continue
+                followed = any(
+                    a["timestamp"] <= b["timestamp"] <= a["timestamp"] + span
+                    and (not key_name or _get(b.get("properties"), key_name) == key)
+                    for b in c.named(absent)
+                )
+                if not followed:
+                    return True
+            return False
+
+        return test
+
+    def rfm(self, node: Rfm) -> Test:
+        context, now = self.context, self.now
+        if context is None:
+            raise ValueError("an rfm condition needs a Context (Context.build over the workspace's customers)")
+        wanted = [(cuts, attr, cmp) for cuts, attr, cmp in (
+            (context.recency, "recency", node.recency), (context.frequency, "frequency", node.frequency),
+            (context.monetary, "monetary", node.monetary)) if cmp is not None]
+
+        def test(c: _Customer) -> bool:
+            m = c.rfm(now)
+            if m is None:
+                return False
+            return all(compare(quintile(cuts, getattr(m, attr)), cmp) for cuts, attr, cmp in wanted)
+
+        return test
+
+    def computed(self, node: Computed) -> Test:
+        if node.field == "lifetime_value":
+            return lambda c: compare(c.revenue(), node)
+        if node.field == "orders_count":
+            return lambda c: compare(len(c.named(ORDER_EVENT)), node)
+        field_name = node.field
+        return lambda c: compare(c.channel(field_name), node)
+
+    def reachable(self, node: Reachable) -> Test:
+        channel, names = node.channel, ADDRESS_TRAITS[node.channel]
+
+        def test(c: _Customer) -> bool:
+            if _get(_get(c.consents, channel), "status") != "granted":
+                return False
+            return not names or any(isinstance(v := _get(c.traits, name), str) and v != "" for name in names)
+
+        return test
+
+
+# Plain loops: all()/any() over a generator cost more than the tests on this path (50 rules x customers).
+def _all(tests: list[Test]) -> Test:
+    def test(c: _Customer) -> bool:
+        for t in tests:  # noqa: SIM110
+            if not t(c):
+                return False
+        return True
+
+    return test
+
+
+def _any(tests: list[Test]) -> Test:
+    def test(c: _Customer) -> bool:
+        for t in tests:  # noqa: SIM110
+            if t(c):
                 return True
         return False
 
-    def rfm(self, node: Rfm) -> bool:
-        if self.context is None:
-            raise ValueError("an rfm condition needs a Context (Context.build over the workspace's customers)")
-        if self._rfm is _MISSING:
-            self._rfm = rfm_measures(self.customer, self.now)
-        m = self._rfm
-        if m is None:
-            return False
-        scores = {"recency": quintile(self.context.recency, m.recency),
-                  "frequency": quintile(self.context.frequency, m.frequency),
-                  "monetary": quintile(self.context.monetary, m.monetary)}
-        return all(compare(scores[name], getattr(node, name)) for name in scores if getattr(node, name) is not None)
-
-    def computed(self, node: Computed) -> bool:
-        orders = self.named(ORDER_EVENT)
-        if node.field == "lifetime_value":
-            return compare(_revenue(orders), node)
-        if node.field == "orders_count":
-            return compare(len(orders), node)
-        channel: str | None = None
-        if self.history and node.field == "last_channel":
-            newest = max(e["timestamp"] for e in self.history)
-            channel = min(e["channel"] for e in self.history if e["timestamp"] == newest)
-        elif self.history:
-            counts = Counter(e["channel"] for e in self.history)
-            channel = min(counts, key=lambda ch: (-counts[ch], ch))
-        return compare(channel, node)
-
-    def reachable(self, node: Reachable) -> bool:
-        consent = _get(self.customer.consents, node.channel)
-        if _get(consent, "status") != "granted":
-            return False
-        names = ADDRESS_TRAITS[node.channel]
-        return not names or any(
-            isinstance(v := _get(self.customer.traits, name), str) and v != "" for name in names
-        )
+    return test

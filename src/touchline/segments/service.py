@@ -23,7 +23,7 @@ from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.segments import store
 from touchline.segments.ast import Rfm, to_json
 from touchline.segments.compile import compile_segment, rfm_cutoffs
-from touchline.segments.evaluate import Context, CustomerState, matching_customers
+from touchline.segments.evaluate import Context, CustomerState, matching_customers, property_events
 from touchline.segments.validate import SegmentDefinitionError, children, parse, references
 from touchline.store.schema import profile_snapshots
 
@@ -201,7 +201,7 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
     if any(_needs_population(node, definitions) for node in nodes):
         with stores.events_conn() as econn:
             context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
-    states = _customer_states(stores, workspace_id, only)
+    states = _customer_states(stores, workspace_id, only, property_events(nodes, definitions))
     found = matching_customers(nodes, states, now, definitions, context=context)
     changes = []
     with stores.write() as conn:
@@ -234,9 +234,11 @@ def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[st
     return any(_needs_population(child, definitions, seen) for child in children(node))
 
 
-def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> list[CustomerState]:
+def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], with_properties: set[str] | None = None
+                     ) -> list[CustomerState]:
     """The given canonical customers with their traits, consents and every event of every profile merged
-    into them, in two queries."""
+    into them, in two queries. Properties come only with the events named in ``with_properties`` (all
+    with ``None``): the rules read no others, and fetching and parsing them was most of the read."""
     from touchline.store import dialect
     from touchline.store.schema import events
 
@@ -250,18 +252,30 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str]) -> 
                           dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings().all()]
         canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
         profile_ids = sorted(set(wanted) | set(canonical))
-        # Properties as JSON text, parsed here with orjson, and times as epoch microseconds: the generic
-        # result processing (and DuckDB's TIMESTAMPTZ conversion) cost more than the query itself.
+        # One row per profile with its events' columns as arrays, times as epoch microseconds and
+        # properties as JSON text parsed here with orjson: per-row result processing (and DuckDB's
+        # TIMESTAMPTZ conversion) cost more than the query itself.
+        properties: sa.ColumnElement[Any] = sa.cast(events.c.properties, sa.Text)
+        if with_properties is not None:
+            properties = (sa.case((events.c.event.in_(sorted(with_properties)), properties))
+                          if with_properties else sa.null().cast(sa.Text))
+
+        def array(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+            return sa.func.array_agg(column, type_=sa.types.NullType())  # the driver's lists, as they come
+
         rows = conn.execute(
-            sa.select(events.c.profile_id, events.c.event, dialect.epoch_us(events.c.timestamp), events.c.channel,
-                      sa.cast(events.c.properties, sa.Text))
+            sa.select(events.c.profile_id, array(events.c.event), array(dialect.epoch_us(events.c.timestamp)),
+                      array(events.c.channel), array(properties))
             .where(events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, profile_ids))
-        ).all()  # fetchall: DuckDB hands over rows one at a time far more slowly
-        history: dict[str, list[dict[str, Any]]] = {}
-        for pid, event, micros, channel, properties in rows:
-            history.setdefault(canonical.get(pid, pid), []).append(
-                {"profile_id": pid, "event": event, "timestamp": dialect.from_epoch_us(micros), "channel": channel,
-                 "properties": orjson.loads(properties) if properties is not None else None})
+            .group_by(events.c.profile_id)
+        ).all()
+    history: dict[str, list[dict[str, Any]]] = {}
+    epoch, micro, loads = dialect.from_epoch_us(0), dt.timedelta(microseconds=1), orjson.loads
+    for pid, names, micros, channels, props in rows:
+        bucket = history.setdefault(canonical.get(pid, pid), [])
+        for event, us, channel, text in zip(names, micros, channels, props, strict=True):
+            bucket.append({"profile_id": pid, "event": event, "timestamp": epoch + us * micro, "channel": channel,
+                           "properties": loads(text) if text is not None else None})
     own = {s["profile_id"]: s for s in snaps}
     return [CustomerState(cid, traits=own[cid]["traits"] if cid in own else {},
                           consents=own[cid]["consents"] if cid in own else {}, events=history.get(cid, []))

@@ -562,15 +562,17 @@ ISO_DATETIME_PATTERN = (
 
 
 class json_value(FunctionElement[Any]):
-    """The JSON value under ``key`` of a JSON document (SQL NULL when absent). The key is bound as a
-    parameter on every engine: as itself for PostgreSQL, as a JSON path (``$."key"``) for DuckDB."""
+    """The JSON value under ``key`` (and ``more`` keys inside it, one level each) of a JSON document (SQL
+    NULL when absent). The keys are bound as parameters on every engine: as themselves for PostgreSQL,
+    as one JSON path (``$."key"."more"``) for DuckDB, so that a nested value costs one parse there."""
 
     inherit_cache = True
     type = JSONDocument()
 
-    def __init__(self, doc: Any, key: str) -> None:
-        path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        super().__init__(doc, sa.literal(key, sa.Text()), sa.literal(path, sa.Text()))
+    def __init__(self, doc: Any, key: str, *more: str) -> None:
+        keys = (key, *more)
+        path = "$" + "".join('."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
+        super().__init__(doc, sa.literal(path, sa.Text()), *(sa.literal(k, sa.Text()) for k in keys))
 
 
 class json_kind(FunctionElement[str]):
@@ -703,13 +705,14 @@ def _args(compiler: SQLCompiler, element: FunctionElement[Any], **kw: Any) -> li
 
 @compiles(json_value, "postgresql")
 def _pg_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key, _path = element.clauses
-    return f"(CAST({compiler.process(doc, **kw)} AS JSONB) -> CAST({compiler.process(key, **kw)} AS TEXT))"
+    doc, _path, *keys = element.clauses
+    steps = "".join(f" -> CAST({compiler.process(key, **kw)} AS TEXT)" for key in keys)
+    return f"(CAST({compiler.process(doc, **kw)} AS JSONB){steps})"
 
 
 @compiles(json_value, "duckdb")
 def _duckdb_json_value(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, _key, path = element.clauses
+    doc, path, *_keys = element.clauses
     return f"json_extract({compiler.process(doc, **kw)}, {compiler.process(path, **kw)})"
 
 
