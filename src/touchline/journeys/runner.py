@@ -221,6 +221,9 @@ class Runner:
 
     def process_signals(self, now: dt.datetime) -> tuple[int, int]:
         """Apply up to ``batch`` queued signals in one transaction; (signals applied, runs entered)."""
+        with self.stores.read() as conn:
+            if not store.any_signal(conn):
+                return 0, 0
         with self.stores.write() as conn:
             signals = store.claim_signals(conn, self.batch)
             if not signals:
@@ -331,6 +334,9 @@ class Runner:
     # --- timers
 
     def fire_timers(self, now: dt.datetime) -> int:
+        with self.stores.read() as conn:
+            if not store.any_due_timer(conn, now):
+                return 0
         with self.stores.write() as conn:
             due = store.claim_due_timers(conn, now, self.batch)
             if not due:

@@ -221,6 +221,17 @@ def delete_timers(conn: Connection, ids: Sequence[str]) -> None:
         conn.execute(journey_timers.delete().where(journey_timers.c.id.in_(list(ids))))
 
 
+def any_due_timer(conn: Connection, now: dt.datetime) -> bool:
+    """Whether a timer is due (paused journeys included): a read, so an idle runner never takes the
+    write lock."""
+    query = sa.select(journey_timers.c.run_id).where(journey_timers.c.due_at <= now).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def any_signal(conn: Connection) -> bool:
+    return conn.execute(sa.select(journey_signals.c.seq).limit(1)).first() is not None
+
+
 def claim_due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Due timers of runs whose journey is not paused, oldest first; on PostgreSQL rows another worker
     holds are skipped."""

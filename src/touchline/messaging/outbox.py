@@ -183,8 +183,12 @@ class Outbox:
             now = now or self.clock()
             lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
             started = time.perf_counter()
-            with self.stores.write() as conn:
-                rows = store.claim_due(conn, now, lease, limit)
+            with self.stores.read() as conn:
+                idle = not store.any_due(conn, now)
+            rows = []
+            if not idle:
+                with self.stores.write() as conn:
+                    rows = store.claim_due(conn, now, lease, limit)
             report = DispatchReport(claimed=len(rows))
             report._time("claim", started)
             if not rows:

@@ -85,6 +85,13 @@ def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         dialect.bulk_insert_ignoring_conflicts(conn, outbox, rows)
 
 
+def any_due(conn: Connection, now: dt.datetime) -> bool:
+    """Whether ``claim_due`` would find something: a read, so an idle worker never takes the write lock."""
+    pending = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now).limit(1)
+    expired = sa.select(outbox.c.id).where(outbox.c.status == "sending", outbox.c.lease_until < now).limit(1)
+    return any(conn.execute(query).first() is not None for query in (pending, expired))
+
+
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Take due messages (pending, or sending with an expired lease: the worker died) and lease them.
 
