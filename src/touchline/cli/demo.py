@@ -46,18 +46,34 @@ def _rate(value: float | None) -> str:
 
 
 def _print_journeys(report: list[dict[str, Any]]) -> None:
-    table = Table("journey", "entered", "sent by channel", "suppressed by reason", "converted",
-                  "conversion", "holdout", "lift", title="Journeys (simulated clock)")
+    """One table row per journey where the terminal is wide enough, else a short block per journey
+    (eight columns squeezed into 80 cut every cell to a few letters)."""
+    rows = []
     for j in report:
         sent = ", ".join(f"{ch} {n:,}" for ch, n in j["sent"].items()) or "–"
         suppressed = ", ".join(f"{r} {n:,}" for r, n in j["suppressed"].items()) or "–"
         if j["pending"]:
-            suppressed += f"\n({j['pending']:,} waiting for morning)"
+            suppressed += f" ({j['pending']:,} waiting for morning)"
         holdout = f"{j['holdout']:,} runs, {_rate(j['holdout_rate'])}" if j["holdout"] else "–"
         lift = "–" if j["lift"] is None else f"{j['lift'] * 100:+.1f} pts"
-        table.add_row(f"{j['name']}\n[dim]{j['journey_id']}[/]", f"{j['entered']:,}", sent, suppressed,
-                      f"{j['converted']:,}", _rate(j["rate"]), holdout, lift)
-    console.print(table)
+        rows.append((j, sent, suppressed, holdout, lift))
+    if console.width >= 160:
+        table = Table("journey", "entered", "sent by channel", "suppressed by reason", "converted",
+                      "conversion", "holdout", "lift", title="Journeys (simulated clock)")
+        for j, sent, suppressed, holdout, lift in rows:
+            table.add_row(f"{j['name']}\n[dim]{j['journey_id']}[/]", f"{j['entered']:,}", sent, suppressed,
+                          f"{j['converted']:,}", _rate(j["rate"]), holdout, lift)
+        console.print(table)
+    else:
+        console.rule("Journeys (simulated clock)")
+        for j, sent, suppressed, holdout, lift in rows:
+            console.print(f"[bold]{j['name']}[/] [dim]{j['journey_id']}[/]")
+            console.print(f"  entered {j['entered']:,} · converted {j['converted']:,} ({_rate(j['rate'])})",
+                          highlight=False)
+            if j["holdout"]:
+                console.print(f"  holdout     {holdout} converted · lift {lift}", highlight=False)
+            console.print(f"  sent        {sent}", highlight=False)
+            console.print(f"  suppressed  {suppressed}", highlight=False)
     console.print("Messages were [bold]recorded[/] in the outbox by development channels, [bold]not delivered[/]: "
                   "the demo has no SMTP, SMS or messenger provider. Advertising waits out quiet hours "
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")

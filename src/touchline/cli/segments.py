@@ -23,14 +23,18 @@ def _definition(source: str) -> Any:
     from touchline.segments.templates import TEMPLATES
     from touchline.segments.validate import parse_yaml
 
-    if source in TEMPLATES:
-        return TEMPLATES[source]
+    template = source.replace("-", "_")
+    if template in TEMPLATES:
+        return TEMPLATES[template]
     if source == "-":
         text = sys.stdin.read()
     elif Path(source).is_file():
         text = Path(source).read_text(encoding="utf-8")
-    else:
+    elif source.lstrip()[:1] in ("{", "["):
         text = source
+    else:
+        raise typer.BadParameter(f"{source!r} is neither a file, inline JSON, nor a template "
+                                 f"({', '.join(sorted(TEMPLATES))})", param_hint="definition")
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
