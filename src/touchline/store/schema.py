@@ -354,6 +354,8 @@ outbox = sa.Table(
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_outbox_customer", "workspace_id", "customer_id", "sent_at"),
     sa.Index("ix_outbox_journey", "workspace_id", "journey_id", "status"),
+    # The message log (dashboard, /v1/messages) pages newest first within a period.
+    sa.Index("ix_outbox_log", "workspace_id", "created_at"),
 )
 
 # The in-app / web inbox: what the in_app channel delivers, read by apps and the web snippet.
