@@ -148,32 +148,16 @@ def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str
 def messages_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str] | None = None,
                   journey_id: str | None = None, channel: str | None = None, status: str | None = None,
                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    query = sa.select(outbox).where(outbox.c.workspace_id == workspace_id)
-    if customer_ids is not None:
-        query = query.where(dialect.in_values(conn, outbox.c.customer_id, customer_ids))
-    if journey_id:
-        query = query.where(outbox.c.journey_id == journey_id)
-    if channel:
-        query = query.where(outbox.c.channel == channel)
-    if status:
-        query = query.where(outbox.c.status == status)
+    query = _log_filters(conn, sa.select(outbox).where(outbox.c.workspace_id == workspace_id),
+                         customer_ids=customer_ids, journey_id=journey_id, channel=channel, status=status,
+                         start=None, end=None)
     query = query.order_by(outbox.c.created_at.desc(), outbox.c.id).limit(limit).offset(offset)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def message_stats(conn: Connection, workspace_id: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Per channel and status (and reason): how many, and how many delivered, opened, clicked."""
-    query = (
-        sa.select(outbox.c.channel, outbox.c.status, outbox.c.reason, sa.func.count().label("n"),
-                  sa.func.count(outbox.c.delivered_at).label("delivered"),
-                  sa.func.count(outbox.c.opened_at).label("opened"),
-                  sa.func.count(outbox.c.clicked_at).label("clicked"))
-        .where(outbox.c.workspace_id == workspace_id)
-        .group_by(outbox.c.channel, outbox.c.status, outbox.c.reason)
-    )
-    if since is not None:
-        query = query.where(outbox.c.created_at >= since)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return stats_between(conn, workspace_id, start=since, end=None)
 
 
 def mark_first(conn: Connection, message_id: str, column: str, at: dt.datetime) -> bool:
