@@ -87,11 +87,11 @@ FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id 
 WHERE events.workspace_id = %(workspace_id_1)s),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s) AS last_ts
-FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(date_trunc_2)s, timezone(%(timezone_2)s, ev.ts)) AS period
+FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s, coalesce(make_timestamp(epoch_us(ev.ts) + CASE WHEN (epoch_us(ev.ts) < %(param_8)s) THEN NULL WHEN (epoch_us(ev.ts) < %(param_9)s) THEN %(param_10)s ELSE NULL END), timezone(%(param_7)s, ev.ts))) AS period
 FROM ev
 WHERE ev.ts < %(ts_1)s AND ev.event IN (__[POSTCOMPILE_event_3])) AS dated GROUP BY dated.customer, dated.period),
 cohorts AS MATERIALIZED
-(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_1)s, timezone(%(timezone_1)s, firsts.cohort_ts)) AS cohort
+(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(param_1)s, coalesce(make_timestamp(epoch_us(firsts.cohort_ts) + CASE WHEN (epoch_us(firsts.cohort_ts) < %(param_3)s) THEN NULL WHEN (epoch_us(firsts.cohort_ts) < %(param_4)s) THEN %(param_5)s ELSE NULL END), timezone(%(param_2)s, firsts.cohort_ts))) AS cohort
 FROM (SELECT per_period.customer AS customer, min(per_period.first_ts) AS cohort_ts
 FROM per_period GROUP BY per_period.customer
 HAVING min(per_period.first_ts) >= %(min_1)s AND min(per_period.first_ts) < %(min_2)s) AS firsts)
@@ -107,11 +107,11 @@ FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id 
 WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s::VARCHAR) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s::VARCHAR) AS last_ts
-FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(date_trunc_2)s::VARCHAR, timezone(%(timezone_2)s::VARCHAR, ev.ts)) AS period
+FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s::VARCHAR, timezone(%(param_7)s::VARCHAR, ev.ts)) AS period
 FROM ev
 WHERE ev.ts < %(ts_1)s::TIMESTAMP WITH TIME ZONE AND ev.event IN (__[POSTCOMPILE_event_3])) AS dated GROUP BY dated.customer, dated.period),
 cohorts AS MATERIALIZED
-(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(date_trunc_1)s::VARCHAR, timezone(%(timezone_1)s::VARCHAR, firsts.cohort_ts)) AS cohort
+(SELECT firsts.customer AS customer, firsts.cohort_ts AS cohort_ts, date_trunc(%(param_1)s::VARCHAR, timezone(%(param_2)s::VARCHAR, firsts.cohort_ts)) AS cohort
 FROM (SELECT per_period.customer AS customer, min(per_period.first_ts) AS cohort_ts
 FROM per_period GROUP BY per_period.customer
 HAVING min(per_period.first_ts) >= %(min_1)s::TIMESTAMP WITH TIME ZONE AND min(per_period.first_ts) < %(min_2)s::TIMESTAMP WITH TIME ZONE) AS firsts)

@@ -545,6 +545,82 @@ def _json_path_text_duckdb(element: json_path_text, compiler: Any, **kw: Any) ->
     return f"json_extract_string({compiler.process(document, **kw)}, {compiler.process(pointer, **kw)})"
 
 
+class local_period(sa.sql.functions.FunctionElement[dt.datetime]):
+    """The start of the local ``unit`` ('day' | 'week' | 'month') holding the time stamp ``ts`` in the
+    time zone ``tz``, as a local (naive) time stamp: ``date_trunc(unit, timezone(tz, ts))``.
+
+    DuckDB converts time zones through ICU at ~240 ns a row (2.4 s for 10M events, most of a retention
+    report), where adding a UTC offset to the epoch microseconds costs ~10 ns. So on DuckDB the offset
+    comes from a CASE over the zone's UTC offsets between its transitions in ``window`` (computed here,
+    from the zone database), and only rows outside ``window`` go through ICU. PostgreSQL converts
+    natively and gets the plain spelling."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "local_period"
+
+    def __init__(self, unit: str, ts: sa.ColumnElement[Any], tz: str,
+                 window: tuple[dt.datetime, dt.datetime]) -> None:
+        us = epoch_us(ts)
+        lo, hi = (_as_epoch_us(t) for t in window)
+        whens: list[tuple[Any, Any]] = [(us < lo, sa.null())]
+        for until, offset in _offsets_between(tz, lo, hi):
+            whens.append((us < sa.bindparam(None, until, sa.BigInteger),
+                          sa.bindparam(None, offset, sa.BigInteger)))
+        super().__init__(sa.bindparam(None, unit, sa.Text), ts, sa.bindparam(None, tz, sa.Text),
+                         sa.case(*whens, else_=sa.null()))
+
+
+def _as_epoch_us(value: dt.datetime) -> int:
+    return int((value - _EPOCH) // dt.timedelta(microseconds=1))
+
+
+@functools.lru_cache(maxsize=256)
+def _offsets_between(tz: str, lo_us: int, hi_us: int) -> tuple[tuple[int, int], ...]:
+    """``(until_us, offset_us)`` pieces covering [lo_us, hi_us): the zone's UTC offset holds from the
+    previous piece's ``until`` (or ``lo_us``) up to ``until_us``. Transitions are found a day at a time
+    and then to the second (zones change offset at most a few times a year, and never twice a day)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+
+    def offset(us: int) -> int:
+        moment = from_epoch_us(us).astimezone(zone)
+        return int((moment.utcoffset() or dt.timedelta()) // dt.timedelta(microseconds=1))
+
+    day, second = 86_400_000_000, 1_000_000
+    pieces: list[tuple[int, int]] = []
+    at, current = lo_us, offset(lo_us)
+    while at < hi_us:
+        nxt = min(at + day, hi_us)
+        if offset(nxt) == current:
+            at = nxt
+            continue
+        low, high = at, nxt  # offset(low) == current != offset(high): the change lies in (low, high]
+        while high - low > second:
+            mid = (low + high) // 2 // second * second
+            if mid <= low:
+                break
+            low, high = (mid, high) if offset(mid) == current else (low, mid)
+        pieces.append((high, current))
+        at, current = high, offset(high)
+    pieces.append((hi_us, current))
+    return tuple(pieces)
+
+
+@compiles(local_period, "postgresql")
+def _local_period_postgres(element: local_period, compiler: Any, **kw: Any) -> str:
+    unit, ts, tz, _offsets = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_trunc({unit}, timezone({tz}, {ts}))"
+
+
+@compiles(local_period, "duckdb")
+def _local_period_duckdb(element: local_period, compiler: Any, **kw: Any) -> str:
+    unit, ts, tz, offsets = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"date_trunc({unit}, coalesce(make_timestamp(epoch_us({ts}) + {offsets}), "
+            f"timezone({tz}, {ts})))")
+
+
 # --- JSON, time and ordering in segment queries (PostgreSQL and DuckDB) -------------------------------
 # Expressions that render per engine when the statement is compiled, so a segment query is built once,
 # with no connection at hand, and runs on either event store. JSON kinds are normalised to
