@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c9d5e-7a0b-4c3e-9f84-2b1d5a6e8c70")
+_EVENT_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
             wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars().all())
         with stores.write() as conn:
             current = store.member_ids(conn, segment["id"])
-            changes.append(_apply(conn, workspace_id, segment, wanted, current, now))
+            changes += _apply(conn, workspace_id, [(segment, wanted, current)], now)
             store.mark_refreshed(conn, workspace_id, [segment["id"]], now)
     return changes
 
@@ -203,25 +205,34 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
             context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
     states = _customer_states(stores, workspace_id, only, property_events(nodes, definitions))
     found = matching_customers(nodes, states, now, definitions, context=context)
-    changes = []
     with stores.write() as conn:
         current = store.members_among(conn, [s["id"] for s in targets], list(only))
-        for segment, wanted in zip(targets, found, strict=True):
-            changes.append(_apply(conn, workspace_id, segment, wanted, current[segment["id"]], now))
+        changes = _apply(conn, workspace_id, [(segment, wanted, current[segment["id"]])
+                                              for segment, wanted in zip(targets, found, strict=True)], now)
         store.mark_refreshed(conn, workspace_id, [s["id"] for s in targets], now)
     return changes
 
 
-def _apply(conn: Any, workspace_id: str, segment: dict[str, Any], wanted: set[str], current: set[str],
-           now: dt.datetime) -> Change:
-    """Record who entered and who left one segment, as membership rows and as events."""
-    entered, exited = sorted(wanted - current), sorted(current - wanted)
-    store.add_members(conn, workspace_id, segment["id"], entered, now)
-    store.remove_members(conn, segment["id"], exited)
-    stage_system_events(conn, workspace_id, [
-        _membership_event(segment, pid, "Segment Entered", now) for pid in entered
-    ] + [_membership_event(segment, pid, "Segment Exited", now) for pid in exited], now)
-    return Change(segment["id"], len(entered), len(exited))
+def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any], set[str], set[str]]],
+           now: dt.datetime) -> list[Change]:
+    """Record who entered and who left each segment (segment, wanted, current members), as membership
+    rows and as events: one insert of memberships and one of events for all the segments (a first
+    evaluation enters thousands of customers in dozens of segments; a statement per segment cost more
+    than the rows)."""
+    stamp = now.isoformat()
+    changes, joined, events = [], [], []
+    for segment, wanted, current in outcomes:
+        entered, exited = sorted(wanted - current), sorted(current - wanted)
+        joined += [(segment["id"], pid) for pid in entered]
+        store.remove_members(conn, segment["id"], exited)
+        properties = {"segment_id": segment["id"], "segment_name": segment["name"],
+                      "segment_version": segment["version"]}
+        events += [_membership_event(segment["id"], properties, pid, "Segment Entered", now, stamp) for pid in entered]
+        events += [_membership_event(segment["id"], properties, pid, "Segment Exited", now, stamp) for pid in exited]
+        changes.append(Change(segment["id"], len(entered), len(exited)))
+    store.add_members(conn, workspace_id, joined, now)
+    stage_system_events(conn, workspace_id, events, now)
+    return changes
 
 
 def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
@@ -282,12 +293,22 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], wit
             for cid in wanted]
 
 
-def _membership_event(segment: dict[str, Any], profile_id: str, name: str, now: dt.datetime) -> SystemEvent:
-    key = f"{segment['id']}:{profile_id}:{name}:{now.isoformat()}"
-    return SystemEvent(profile_id=profile_id, event=name, timestamp=now,
-                       properties={"segment_id": segment["id"], "segment_name": segment["name"],
-                                   "segment_version": segment["version"]},
-                       message_id="seg-" + uuid.uuid5(_EVENT_NAMESPACE, key).hex)
+def _membership_event(segment_id: str, properties: dict[str, Any], profile_id: str, name: str, now: dt.datetime,
+                      stamp: str) -> SystemEvent:
+    """``stamp`` is ``now.isoformat()`` (once per round, not per customer): it makes the message id
+    deterministic, so recording the same change twice stores it once."""
+    key = f"{segment_id}:{profile_id}:{name}:{stamp}"
+    return SystemEvent(profile_id=profile_id, event=name, timestamp=now, properties=properties,
+                       message_id="seg-" + uuid5_hex(_EVENT_NAMESPACE_BYTES, key))
+
+
+def uuid5_hex(namespace: bytes, name: str) -> str:
+    """``uuid.uuid5(UUID(bytes=namespace), name).hex`` without the UUID object, which cost more than
+    the hash when a round records thousands of memberships."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
 
 
 def segments_of(stores: Stores, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:
