@@ -180,6 +180,10 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
     targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
     if only is not None:
         return _refresh_some(stores, workspace_id, targets, definitions, only, now)
+    if segment_ids is None and any(_needs_population(parse(s["definition"]), definitions) for s in targets):
+        # The full refresh ranks every buyer in SQL; live rounds until the next one score with the
+        # same cut-offs, so the two agree on who is in.
+        _population(stores, workspace_id, now, renew=True)
     changes = []
     for segment in targets:
         query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
@@ -196,13 +200,12 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
                   only: Sequence[str], now: dt.datetime) -> list[Change]:
     """A few customers (live membership): read their events once and evaluate every rule in memory (the
     Python evaluator agrees with the SQL, a property test holds them equal). RFM ranks them among every
-    buyer, so the event store computes the quintile cut-offs, once for the round. One transaction
-    records every segment's changes."""
+    buyer: the event store computes the quintile cut-offs (``_population``). One transaction records
+    every segment's changes."""
     nodes = [parse(s["definition"]) for s in targets]
     context = None
     if any(_needs_population(node, definitions) for node in nodes):
-        with stores.events_conn() as econn:
-            context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
+        context = _population(stores, workspace_id, now)
     states = _customer_states(stores, workspace_id, only, property_events(nodes, definitions))
     found = matching_customers(nodes, states, now, definitions, context=context)
     with stores.write() as conn:
@@ -211,6 +214,26 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
                                               for segment, wanted in zip(targets, found, strict=True)], now)
         store.mark_refreshed(conn, workspace_id, [s["id"] for s in targets], now)
     return changes
+
+
+def _population(stores: Stores, workspace_id: str, now: dt.datetime, *, renew: bool = False) -> Context:
+    """The RFM quintile cut-offs of every buyer of the workspace, as of ``now`` or a little before.
+
+    Computing them scans every order of every customer: at 10M events that was most of a live round.
+    A quintile boundary is a statistic of the whole population, which a few minutes of new orders
+    barely move, so cut-offs computed at ``t`` serve rounds at ``t <= now <= t + max age``
+    (``settings.segment_rfm_max_age_seconds``; 0: never reused). A customer scored in that window is
+    ranked against the buyers as they were at ``t``, and the full refresh (``renew``) recomputes
+    them. Batch evaluation (``compile``) always ranks exactly as of its ``now``."""
+    max_age = dt.timedelta(seconds=stores.settings.segment_rfm_max_age_seconds)
+    cached = stores.rfm_cutoffs.get(workspace_id)
+    if not renew and cached is not None and cached[0] <= now <= cached[0] + max_age:
+        return cached[1]  # type: ignore[no-any-return]
+    with stores.events_conn() as econn:
+        context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
+    if max_age:
+        stores.rfm_cutoffs[workspace_id] = (now, context)
+    return context
 
 
 def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any], set[str], set[str]]],
@@ -248,20 +271,24 @@ def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[st
 def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], with_properties: set[str] | None = None
                      ) -> list[CustomerState]:
     """The given canonical customers with their traits, consents and every event of every profile merged
-    into them, in two queries. Properties come only with the events named in ``with_properties`` (all
+    into them, in three queries. Properties come only with the events named in ``with_properties`` (all
     with ``None``): the rules read no others, and fetching and parsing them was most of the read."""
     from touchline.store import dialect
     from touchline.store.schema import events
 
     wanted = list(only)
     with stores.events_conn() as conn:
-        snaps = [dict(r) for r in conn.execute(
-            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.canonical_id, profile_snapshots.c.traits,
-                      profile_snapshots.c.consents)
+        # The profiles that make up these customers, then the customers' own traits and consents: in
+        # one query, the OR of the two look-ups made DuckDB read every snapshot's documents.
+        canonical = dict(conn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.canonical_id)
             .where(profile_snapshots.c.workspace_id == workspace_id,
                    sa.or_(dialect.any_of(profile_snapshots.c.canonical_id, wanted),
-                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings().all()]
-        canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
+                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).all())
+        own = {r.profile_id: r for r in conn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.traits, profile_snapshots.c.consents)
+            .where(profile_snapshots.c.workspace_id == workspace_id,
+                   dialect.any_of(profile_snapshots.c.profile_id, wanted)))}
         profile_ids = sorted(set(wanted) | set(canonical))
         # One row per profile with its events' columns as arrays, times as epoch microseconds and
         # properties as JSON text parsed here with orjson: per-row result processing (and DuckDB's
@@ -287,9 +314,8 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], wit
         for event, us, channel, text in zip(names, micros, channels, props, strict=True):
             bucket.append({"profile_id": pid, "event": event, "timestamp": epoch + us * micro, "channel": channel,
                            "properties": loads(text) if text is not None else None})
-    own = {s["profile_id"]: s for s in snaps}
-    return [CustomerState(cid, traits=own[cid]["traits"] if cid in own else {},
-                          consents=own[cid]["consents"] if cid in own else {}, events=history.get(cid, []))
+    return [CustomerState(cid, traits=own[cid].traits if cid in own else {},
+                          consents=own[cid].consents if cid in own else {}, events=history.get(cid, []))
             for cid in wanted]
 
 
