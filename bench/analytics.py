@@ -707,9 +707,14 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
         moved = stores.pump()
         t_pump = time.perf_counter() - t
         touched = stores.take_touched()
+        cached = stores.rfm_cutoffs.get(ws)
         t, cpu = time.perf_counter(), time.process_time()
         changes = refresh_live(stores, touched, now=at + dt.timedelta(minutes=1))
         t_live, cpu = time.perf_counter() - t, time.process_time() - cpu
+        # A running server's minute-by-minute full refresh keeps them fresh; this run has none.
+        rfm = ("RFM cut-offs ranked over every buyer in this round" if stores.rfm_cutoffs.get(ws) is not cached
+               else f"RFM cut-offs of {cached[0]:%H:%M} reused" if cached
+               else "RFM cut-offs not kept (none needed, or max age 0)")
         ms, cpu_ms = t_live / len(items) * 1000, cpu / len(items) * 1000
         entered, exited = sum(c.entered for c in changes), sum(c.exited for c in changes)
         ok = "✓" if resolved <= wanted else f"✗ {len(resolved - wanted)} events resolved to new profiles"
@@ -719,7 +724,7 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
         print(f"     refresh_live: {t_live:.2f} s for {len(items):,} events of {len(touched.get(ws, ())):,} customers "
               f"x {len(changes)} segments = {ms:.3f} ms per event (CPU {cpu_ms:.3f} ms) "
               f"(target ≤ {TARGET_LIVE_MS:g} ms: {'yes' if ms <= TARGET_LIVE_MS else 'NO'}); "
-              f"{entered:,} entered, {exited:,} exited")
+              f"{entered:,} entered, {exited:,} exited; {rfm}")
         stores.pump()  # the membership events refresh_live staged
         stores.take_touched()
         figures.append((f"live membership, round {round_no}", "embedded", f"{ms:.3f} ms/event (CPU {cpu_ms:.3f})",

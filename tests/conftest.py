@@ -71,7 +71,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    common: dict[str, Any] = {"data_dir": tmp_path / "data", "write_key": WRITE_KEY, "admin_token": ADMIN_TOKEN}
+    # RFM cut-offs computed on every live round: tests compare live membership with batch exactly.
+    common: dict[str, Any] = {"data_dir": tmp_path / "data", "write_key": WRITE_KEY, "admin_token": ADMIN_TOKEN,
+                              "segment_rfm_max_age_seconds": 0}
     if backend == "postgres":
         url = request.getfixturevalue("postgres_url")
         _reset_postgres(url)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from support import basic, bearer
@@ -133,3 +135,49 @@ def test_evaluating_some_customers_agrees_with_evaluating_all(client: TestClient
             states = service._customer_states(stores, workspace_id, some, property_events([node]))
             in_memory = {c.customer_id for c in states if matches(node, c, now)}
             assert in_memory == subset, definition
+
+
+def test_live_rfm_cutoffs_are_reused_within_their_max_age(client: TestClient, stores: Stores,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live rounds score RFM against cut-offs at most ``segment_rfm_max_age_seconds`` old (batch SQL
+    ranks exactly); past that, or at a full refresh, they are computed again."""
+    from touchline.segments import service
+
+    computed: list[dt.datetime] = []
+
+    def counted(workspace_id: str, now: dt.datetime) -> Any:
+        computed.append(now)
+        return rfm_cutoffs(workspace_id, now)
+
+    rfm_cutoffs = service.rfm_cutoffs
+    monkeypatch.setattr(service, "rfm_cutoffs", counted)
+    stores.settings.segment_rfm_max_age_seconds = 600
+    t0 = dt.datetime.now(dt.UTC)
+    shop(client, stores)  # buyers: u1 50,000, u2 70,000
+    top = {"type": "rfm", "monetary": {"operator": "=", "value": 5}}
+    assert client.post("/v1/segments", json={"name": "top", "definition": top}, headers=bearer()).json()["members"] == 0
+
+    def order(user: str, message_id: str, revenue: int) -> None:
+        send(client, {"type": "track", "userId": user, "event": "Order Completed", "messageId": message_id,
+                      "properties": {"revenue": revenue}})
+        stores.pump()
+
+    def live(minutes: int) -> list[tuple[int, int]]:
+        return [(c.entered, c.exited) for c in refresh_live(stores, stores.take_touched(),
+                                                            now=t0 + dt.timedelta(minutes=minutes))]
+
+    stores.take_touched()
+    order("u3", "o3", 90000)  # monetary cut-offs now 50,000 70,000 70,000 90,000: u3 scores 4
+    assert live(1) == [(0, 0)] and computed == [t0 + dt.timedelta(minutes=1)]
+    order("u1", "o4", 45000)  # u1 at 95,000: 5 against the cut-offs of minute 1, 4 against today's
+    assert live(5) == [(1, 0)] and len(computed) == 1
+    preview = client.post("/v1/segments/preview", json={"definition": top}, headers=bearer()).json()
+    assert preview["count"] == 0  # batch evaluation ranks exactly
+    send(client, {"type": "track", "userId": "u1", "event": "Product Viewed", "messageId": "v1"})
+    stores.pump()
+    assert live(12) == [(0, 1)] and computed[-1] == t0 + dt.timedelta(minutes=12)  # 11 minutes old: renewed
+    refresh_live(stores, None, now=t0 + dt.timedelta(minutes=13))
+    assert computed[-1] == t0 + dt.timedelta(minutes=13)  # the full refresh renews them, fresh or not
+    stores.settings.segment_rfm_max_age_seconds = 0
+    order("u2", "o5", 1000)
+    assert live(14) == [(0, 0)] and computed[-1] == t0 + dt.timedelta(minutes=14) and len(computed) == 4

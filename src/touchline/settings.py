@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # "active in the last 7 days" ends on day 8 without a new event) at the slower pace.
     segment_live_interval_seconds: float = 2.0
     segment_full_refresh_seconds: float = 60.0
+    # RFM quintile cut-offs rank a customer among every buyer; ranking them all on each live round was
+    # most of its cost on a big store. Live rounds reuse the cut-offs for up to this long (by the
+    # rounds' clock) and the full refresh renews them, so in a running server they are at most one
+    # full refresh old. 0: computed on every round.
+    segment_rfm_max_age_seconds: float = Field(900.0, ge=0)
 
     # Dashboard sign-in: a session ends after this long without a request; cookies are Secure when the
     # request came over HTTPS (behind a proxy: X-Forwarded-Proto), or always / never when set.

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from pydantic import ValidationError
@@ -136,7 +136,11 @@ def _claim_message_ids(conn: Connection, workspace_id: str, events: list[Normali
     Select-then-insert is safe here: the caller holds the workspace's ingestion lock (SQLite's write
     lock, or PostgreSQL's advisory lock), so no other writer can claim the same ids in between.
     """
-    unique_ids = list(dict.fromkeys(e.message_id for e in events))
+    return _claim_ids(conn, workspace_id, [e.message_id for e in events], received_at)
+
+
+def _claim_ids(conn: Connection, workspace_id: str, ids: Sequence[str], received_at: dt.datetime) -> set[str]:
+    unique_ids = list(dict.fromkeys(ids))
     seen = {m for (m,) in dialect.select_by_keys(conn, message_ids, ("message_id",), "message_id", unique_ids,
                                                  workspace_id=workspace_id)}
     fresh = [m for m in unique_ids if m not in seen]
@@ -275,29 +279,38 @@ class SystemEvent:
     properties: dict[str, Any]
     timestamp: dt.datetime
     message_id: str  # deterministic, so that recording it twice stores it once
+    type: ClassVar[str] = "track"  # as journey signals read events
+
+
+_SYSTEM_CONTEXT = {"library": {"name": "touchline"}, "channel": "server"}
 
 
 def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[SystemEvent],
                         now: dt.datetime) -> int:
     """Append system events to the event log (through staging, like every event), idempotently by
-    messageId. The caller owns the transaction. Returns how many were new."""
-    normalized = []
-    for item in items:
-        payload = {"type": "track", "event": item.event, "messageId": item.message_id,
-                   "timestamp": item.timestamp.isoformat(), "properties": item.properties,
-                   "context": {"library": {"name": "touchline"}, "channel": "server"}}
-        normalized.append(NormalizedEvent(
-            index=0, message_id=item.message_id, type="track", event=item.event, anonymous_id=None, user_id=None,
-            timestamp=item.timestamp, original_timestamp=item.timestamp, sent_at=None, received_at=now,
-            channel="server", device_type="server", device_id=None, properties=item.properties, traits={},
-            context=payload["context"], payload_json=orjson.dumps(payload).decode(), identifiers=[],
-            trait_updates={}, consent_updates={}, timezone=None, locale=None, source="touchline",
-            profile_id=item.profile_id,
-        ))
-    if not normalized:
+    messageId. The caller owns the transaction. Returns how many were new.
+
+    Staging rows are built here directly, not through ``NormalizedEvent``: a first evaluation of live
+    segments records tens of thousands of these at once, and the per-event objects cost more than
+    the inserts."""
+    if not items:
         return 0
-    fresh = _claim_message_ids(conn, workspace_id, normalized, now)
-    new = [e for e in normalized if e.message_id in fresh]
-    dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for e in new])
+    fresh = _claim_ids(conn, workspace_id, [item.message_id for item in items], now)
+    new = [item for item in items if item.message_id in fresh]
+    stamps: dict[dt.datetime, str] = {}  # a round stamps all its events alike
+    rows = []
+    for item in new:
+        stamp = stamps.get(item.timestamp)
+        if stamp is None:
+            stamp = stamps[item.timestamp] = item.timestamp.isoformat()
+        payload = {"type": "track", "event": item.event, "messageId": item.message_id, "timestamp": stamp,
+                   "properties": item.properties, "context": _SYSTEM_CONTEXT}
+        rows.append({
+            "workspace_id": workspace_id, "message_id": item.message_id, "type": "track", "event": item.event,
+            "profile_id": item.profile_id, "anonymous_id": None, "user_id": None, "timestamp": item.timestamp,
+            "original_timestamp": item.timestamp, "sent_at": None, "received_at": now, "channel": "server",
+            "device_type": "server", "device_id": None, "payload": RawJSON(orjson.dumps(payload).decode()),
+        })
+    dialect.bulk_insert(conn, event_staging, rows)
     journey_signals.capture(conn, workspace_id, new, now)
     return len(new)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c9d5e-7a0b-4c3e-9f84-2b1d5a6e8c70")
+_EVENT_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
     targets = [s for s in rows if (s["id"] in segment_ids if segment_ids is not None else s["live"])]
     if only is not None:
         return _refresh_some(stores, workspace_id, targets, definitions, only, now)
+    if segment_ids is None and any(_needs_population(parse(s["definition"]), definitions) for s in targets):
+        # The full refresh ranks every buyer in SQL; live rounds until the next one score with the
+        # same cut-offs, so the two agree on who is in.
+        _population(stores, workspace_id, now, renew=True)
     changes = []
     for segment in targets:
         query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
@@ -185,7 +191,7 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
             wanted = set(econn.execute(sa.select(next(iter(query.c)))).scalars().all())
         with stores.write() as conn:
             current = store.member_ids(conn, segment["id"])
-            changes.append(_apply(conn, workspace_id, segment, wanted, current, now))
+            changes += _apply(conn, workspace_id, [(segment, wanted, current)], now)
             store.mark_refreshed(conn, workspace_id, [segment["id"]], now)
     return changes
 
@@ -194,34 +200,62 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
                   only: Sequence[str], now: dt.datetime) -> list[Change]:
     """A few customers (live membership): read their events once and evaluate every rule in memory (the
     Python evaluator agrees with the SQL, a property test holds them equal). RFM ranks them among every
-    buyer, so the event store computes the quintile cut-offs, once for the round. One transaction
-    records every segment's changes."""
+    buyer: the event store computes the quintile cut-offs (``_population``). One transaction records
+    every segment's changes."""
     nodes = [parse(s["definition"]) for s in targets]
     context = None
     if any(_needs_population(node, definitions) for node in nodes):
-        with stores.events_conn() as econn:
-            context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
+        context = _population(stores, workspace_id, now)
     states = _customer_states(stores, workspace_id, only, property_events(nodes, definitions))
     found = matching_customers(nodes, states, now, definitions, context=context)
-    changes = []
     with stores.write() as conn:
         current = store.members_among(conn, [s["id"] for s in targets], list(only))
-        for segment, wanted in zip(targets, found, strict=True):
-            changes.append(_apply(conn, workspace_id, segment, wanted, current[segment["id"]], now))
+        changes = _apply(conn, workspace_id, [(segment, wanted, current[segment["id"]])
+                                              for segment, wanted in zip(targets, found, strict=True)], now)
         store.mark_refreshed(conn, workspace_id, [s["id"] for s in targets], now)
     return changes
 
 
-def _apply(conn: Any, workspace_id: str, segment: dict[str, Any], wanted: set[str], current: set[str],
-           now: dt.datetime) -> Change:
-    """Record who entered and who left one segment, as membership rows and as events."""
-    entered, exited = sorted(wanted - current), sorted(current - wanted)
-    store.add_members(conn, workspace_id, segment["id"], entered, now)
-    store.remove_members(conn, segment["id"], exited)
-    stage_system_events(conn, workspace_id, [
-        _membership_event(segment, pid, "Segment Entered", now) for pid in entered
-    ] + [_membership_event(segment, pid, "Segment Exited", now) for pid in exited], now)
-    return Change(segment["id"], len(entered), len(exited))
+def _population(stores: Stores, workspace_id: str, now: dt.datetime, *, renew: bool = False) -> Context:
+    """The RFM quintile cut-offs of every buyer of the workspace, as of ``now`` or a little before.
+
+    Computing them scans every order of every customer: at 10M events that was most of a live round.
+    A quintile boundary is a statistic of the whole population, which a few minutes of new orders
+    barely move, so cut-offs computed at ``t`` serve rounds at ``t <= now <= t + max age``
+    (``settings.segment_rfm_max_age_seconds``; 0: never reused). A customer scored in that window is
+    ranked against the buyers as they were at ``t``, and the full refresh (``renew``) recomputes
+    them. Batch evaluation (``compile``) always ranks exactly as of its ``now``."""
+    max_age = dt.timedelta(seconds=stores.settings.segment_rfm_max_age_seconds)
+    cached = stores.rfm_cutoffs.get(workspace_id)
+    if not renew and cached is not None and cached[0] <= now <= cached[0] + max_age:
+        return cached[1]  # type: ignore[no-any-return]
+    with stores.events_conn() as econn:
+        context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
+    if max_age:
+        stores.rfm_cutoffs[workspace_id] = (now, context)
+    return context
+
+
+def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any], set[str], set[str]]],
+           now: dt.datetime) -> list[Change]:
+    """Record who entered and who left each segment (segment, wanted, current members), as membership
+    rows and as events: one insert of memberships and one of events for all the segments (a first
+    evaluation enters thousands of customers in dozens of segments; a statement per segment cost more
+    than the rows)."""
+    stamp = now.isoformat()
+    changes, joined, events = [], [], []
+    for segment, wanted, current in outcomes:
+        entered, exited = sorted(wanted - current), sorted(current - wanted)
+        joined += [(segment["id"], pid) for pid in entered]
+        store.remove_members(conn, segment["id"], exited)
+        properties = {"segment_id": segment["id"], "segment_name": segment["name"],
+                      "segment_version": segment["version"]}
+        events += [_membership_event(segment["id"], properties, pid, "Segment Entered", now, stamp) for pid in entered]
+        events += [_membership_event(segment["id"], properties, pid, "Segment Exited", now, stamp) for pid in exited]
+        changes.append(Change(segment["id"], len(entered), len(exited)))
+    store.add_members(conn, workspace_id, joined, now)
+    stage_system_events(conn, workspace_id, events, now)
+    return changes
 
 
 def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
@@ -237,20 +271,24 @@ def _needs_population(node: Any, definitions: dict[str, Any], seen: frozenset[st
 def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], with_properties: set[str] | None = None
                      ) -> list[CustomerState]:
     """The given canonical customers with their traits, consents and every event of every profile merged
-    into them, in two queries. Properties come only with the events named in ``with_properties`` (all
+    into them, in three queries. Properties come only with the events named in ``with_properties`` (all
     with ``None``): the rules read no others, and fetching and parsing them was most of the read."""
     from touchline.store import dialect
     from touchline.store.schema import events
 
     wanted = list(only)
     with stores.events_conn() as conn:
-        snaps = [dict(r) for r in conn.execute(
-            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.canonical_id, profile_snapshots.c.traits,
-                      profile_snapshots.c.consents)
+        # The profiles that make up these customers, then the customers' own traits and consents: in
+        # one query, the OR of the two look-ups made DuckDB read every snapshot's documents.
+        canonical = dict(conn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.canonical_id)
             .where(profile_snapshots.c.workspace_id == workspace_id,
                    sa.or_(dialect.any_of(profile_snapshots.c.canonical_id, wanted),
-                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).mappings().all()]
-        canonical = {s["profile_id"]: s["canonical_id"] for s in snaps}
+                          dialect.any_of(profile_snapshots.c.profile_id, wanted)))).all())
+        own = {r.profile_id: r for r in conn.execute(
+            sa.select(profile_snapshots.c.profile_id, profile_snapshots.c.traits, profile_snapshots.c.consents)
+            .where(profile_snapshots.c.workspace_id == workspace_id,
+                   dialect.any_of(profile_snapshots.c.profile_id, wanted)))}
         profile_ids = sorted(set(wanted) | set(canonical))
         # One row per profile with its events' columns as arrays, times as epoch microseconds and
         # properties as JSON text parsed here with orjson: per-row result processing (and DuckDB's
@@ -276,18 +314,27 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], wit
         for event, us, channel, text in zip(names, micros, channels, props, strict=True):
             bucket.append({"profile_id": pid, "event": event, "timestamp": epoch + us * micro, "channel": channel,
                            "properties": loads(text) if text is not None else None})
-    own = {s["profile_id"]: s for s in snaps}
-    return [CustomerState(cid, traits=own[cid]["traits"] if cid in own else {},
-                          consents=own[cid]["consents"] if cid in own else {}, events=history.get(cid, []))
+    return [CustomerState(cid, traits=own[cid].traits if cid in own else {},
+                          consents=own[cid].consents if cid in own else {}, events=history.get(cid, []))
             for cid in wanted]
 
 
-def _membership_event(segment: dict[str, Any], profile_id: str, name: str, now: dt.datetime) -> SystemEvent:
-    key = f"{segment['id']}:{profile_id}:{name}:{now.isoformat()}"
-    return SystemEvent(profile_id=profile_id, event=name, timestamp=now,
-                       properties={"segment_id": segment["id"], "segment_name": segment["name"],
-                                   "segment_version": segment["version"]},
-                       message_id="seg-" + uuid.uuid5(_EVENT_NAMESPACE, key).hex)
+def _membership_event(segment_id: str, properties: dict[str, Any], profile_id: str, name: str, now: dt.datetime,
+                      stamp: str) -> SystemEvent:
+    """``stamp`` is ``now.isoformat()`` (once per round, not per customer): it makes the message id
+    deterministic, so recording the same change twice stores it once."""
+    key = f"{segment_id}:{profile_id}:{name}:{stamp}"
+    return SystemEvent(profile_id=profile_id, event=name, timestamp=now, properties=properties,
+                       message_id="seg-" + uuid5_hex(_EVENT_NAMESPACE_BYTES, key))
+
+
+def uuid5_hex(namespace: bytes, name: str) -> str:
+    """``uuid.uuid5(UUID(bytes=namespace), name).hex`` without the UUID object, which cost more than
+    the hash when a round records thousands of memberships."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
 
 
 def segments_of(stores: Stores, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:

@@ -83,13 +83,18 @@ def mark_refreshed(conn: Connection, workspace_id: str, segment_ids: Sequence[st
                  .values(refreshed_at=now))
 
 
-def add_members(conn: Connection, workspace_id: str, segment_id: str, ids: Iterable[str], now: dt.datetime) -> None:
+def add_members(conn: Connection, workspace_id: str, memberships: Iterable[tuple[str, str]], now: dt.datetime
+                ) -> None:
+    """Insert (segment id, profile id) memberships, of any number of segments at once."""
     dialect.bulk_insert(conn, segment_members, [
-        {"segment_id": segment_id, "profile_id": pid, "workspace_id": workspace_id, "entered_at": now} for pid in ids
+        {"segment_id": sid, "profile_id": pid, "workspace_id": workspace_id, "entered_at": now}
+        for sid, pid in memberships
     ])
 
 
 def remove_members(conn: Connection, segment_id: str, ids: Sequence[str]) -> None:
+    if not ids:
+        return
     for i in range(0, len(ids), 900):
         conn.execute(segment_members.delete().where(
             segment_members.c.segment_id == segment_id,

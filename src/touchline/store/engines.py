@@ -103,6 +103,9 @@ class Stores:
     # wakes at once instead of at its next poll.
     wakeup: threading.Event = field(default_factory=threading.Event)
     _last_sweep: float | None = None  # monotonic time of the last look back behind the sync mark
+    # Live segments' RFM cut-offs by workspace, with the time they hold for (touchline.segments.service
+    # reuses them for settings.segment_rfm_max_age_seconds).
+    rfm_cutoffs: dict[str, tuple[dt.datetime, Any]] = field(default_factory=dict)
 
     @property
     def state(self) -> Engine:
