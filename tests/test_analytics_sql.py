@@ -38,9 +38,11 @@ def compiled(query: sa.Select[Any] | sa.CompoundSelect, dialect: str) -> str:
 
 FUNNEL_DUCKDB = """\
 WITH ev AS
-(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
-FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_1)s),
+(SELECT coalesce(merged.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
+FROM profile_snapshots
+WHERE profile_snapshots.workspace_id = %(workspace_id_1)s AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_2)s),
 step1 AS
 (SELECT e.customer AS customer, min(e.ts) AS t1
 FROM ev AS e
@@ -60,9 +62,11 @@ FROM journeys GROUP BY journeys.grp ORDER BY journeys.grp"""
 
 FUNNEL_POSTGRES = """\
 WITH ev AS NOT MATERIALIZED
-(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
-FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
+(SELECT coalesce(merged.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
+FROM profile_snapshots
+WHERE profile_snapshots.workspace_id = %(workspace_id_1)s::VARCHAR AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR),
 step1 AS
 (SELECT e.customer AS customer, min(e.ts) AS t1
 FROM ev AS e
@@ -82,9 +86,11 @@ FROM journeys GROUP BY journeys.grp ORDER BY journeys.grp"""
 
 COHORT_DUCKDB = """\
 WITH ev AS
-(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
-FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_1)s),
+(SELECT coalesce(merged.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
+FROM profile_snapshots
+WHERE profile_snapshots.workspace_id = %(workspace_id_1)s AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_2)s),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s) AS last_ts
 FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s, coalesce(make_timestamp(epoch_us(ev.ts) + CASE WHEN (epoch_us(ev.ts) < %(param_8)s) THEN NULL WHEN (epoch_us(ev.ts) < %(param_9)s) THEN %(param_10)s ELSE NULL END), timezone(%(param_7)s, ev.ts))) AS period
@@ -102,9 +108,11 @@ FROM cohorts JOIN per_period ON per_period.customer = cohorts.customer AND per_p
 
 COHORT_POSTGRES = """\
 WITH ev AS NOT MATERIALIZED
-(SELECT coalesce(profile_snapshots.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
-FROM events LEFT OUTER JOIN profile_snapshots ON profile_snapshots.workspace_id = events.workspace_id AND profile_snapshots.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_1)s::VARCHAR),
+(SELECT coalesce(merged.canonical_id, events.profile_id) AS customer, events.seq AS seq, events.type AS type, events.event AS event, events.timestamp AS ts, events.channel AS channel, events.device_type AS device_type, events.properties AS properties, events.context AS context
+FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
+FROM profile_snapshots
+WHERE profile_snapshots.workspace_id = %(workspace_id_1)s::VARCHAR AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
+WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s::VARCHAR) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s::VARCHAR) AS last_ts
 FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s::VARCHAR, timezone(%(param_7)s::VARCHAR, ev.ts)) AS period

@@ -149,11 +149,11 @@ def overview(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.date
     total, by_day, channels, devices = Activity(0, 0, 0, 0, 0), {}, {}, {}
     for r in rows:
         activity = Activity(int(r.visitors), int(r.identified), int(r.buyers), int(r.orders), int(r.revenue or 0))
-        if r.day is not None:
+        if r.grouping == "day":
             by_day[_as_date(r.day)] = activity
-        elif r.channel is not None:
+        elif r.grouping == "channel":
             channels[str(r.channel)] = activity
-        elif r.device_type is not None:
+        elif r.grouping == "device_type":
             devices[str(r.device_type)] = activity
         else:
             total = activity
