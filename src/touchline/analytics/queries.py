@@ -255,6 +255,11 @@ def overview(workspace_id: str, start: dt.datetime, end: dt.datetime, tz: str) -
     return sa.union_all(grouping("day"), grouping("channel"), grouping("device_type"), grouping())
 
 
+def newest_seq(workspace_id: str) -> Select:
+    """The workspace's newest event sequence number (NULL without events): a version of its events."""
+    return sa.select(sa.func.max(events.c.seq)).where(events.c.workspace_id == workspace_id)
+
+
 def event_names(workspace_id: str, limit: int) -> Select:
     """The most frequent event names (track, page and screen), with how often each occurs."""
     n = sa.func.count().label("n")
