@@ -59,7 +59,7 @@ from touchline.ingest.service import IngestResult, ingest, parse_items
 from touchline.segments import store as segment_store
 from touchline.segments.ast import to_json
 from touchline.segments.compile import compile_segment
-from touchline.segments.service import create_segment, refresh_live
+from touchline.segments.service import create_segment, rank_buyers, refresh_live
 from touchline.segments.validate import parse
 from touchline.settings import Settings
 from touchline.store import dialect
@@ -694,6 +694,12 @@ def run_live(stores: Stores, ws: str, sample: list[Person], args: argparse.Names
                                          definition=to_json(parse(definition)),
                                          version=1, live=True, created_at=NOW, updated_at=NOW)
     stores.take_touched()
+    # A running server's full refresh (every minute, over every customer) ranks every buyer for the RFM
+    # cut-offs, and live rounds until the next one reuse them; this run has no server, so it ranks once here.
+    t, cpu = time.perf_counter(), time.process_time()
+    rank_buyers(stores, ws, NOW + dt.timedelta(minutes=10))
+    print(f"   RFM cut-offs over every buyer (as the server's periodic full refresh computes them): "
+          f"{time.perf_counter() - t:.2f} s (CPU {time.process_time() - cpu:.2f} s)")
     wanted = {p.profile_id for p in customers}
     figures: list[Figure] = []
     for round_no, label in ((1, "first evaluation of these customers (nothing stored for them yet)"),

@@ -183,7 +183,7 @@ def refresh(stores: Stores, workspace_id: str, segment_ids: Sequence[str] | None
     if segment_ids is None and any(_needs_population(parse(s["definition"]), definitions) for s in targets):
         # The full refresh ranks every buyer in SQL; live rounds until the next one score with the
         # same cut-offs, so the two agree on who is in.
-        _population(stores, workspace_id, now, renew=True)
+        rank_buyers(stores, workspace_id, now)
     changes = []
     for segment in targets:
         query = compile_segment(parse(segment["definition"]), workspace_id, now, definitions).subquery()
@@ -214,6 +214,12 @@ def _refresh_some(stores: Stores, workspace_id: str, targets: list[dict[str, Any
                                               for segment, wanted in zip(targets, found, strict=True)], now)
         store.mark_refreshed(conn, workspace_id, [s["id"] for s in targets], now)
     return changes
+
+
+def rank_buyers(stores: Stores, workspace_id: str, now: dt.datetime) -> Context:
+    """The RFM cut-offs over every buyer as of ``now``, computed afresh and kept for live rounds (what
+    the periodic full refresh does before it evaluates the live segments)."""
+    return _population(stores, workspace_id, now, renew=True)
 
 
 def _population(stores: Stores, workspace_id: str, now: dt.datetime, *, renew: bool = False) -> Context:
