@@ -84,6 +84,11 @@ def test_search_finds_by_identifier_prefix_and_trait_text(client: TestClient) ->
     assert [p["user_id"] for p in by_email["profiles"]] == ["u-100"]
     by_name = client.get("/v1/profiles", params={"q": "박지"}, headers=bearer()).json()
     assert [p["user_id"] for p in by_name["profiles"]] == ["u-100"]
+    # As people type them: the email in any case, the phone in the national format or in part.
+    for q in ("JiHoon@Example", "010-1234-5678", "010 1234", "01012345678", "+82 10-1234"):
+        found = client.get("/v1/profiles", params={"q": q}, headers=bearer()).json()
+        assert [p["user_id"] for p in found["profiles"]] == ["u-100"], q
+    assert client.get("/v1/profiles", params={"q": "010-9999"}, headers=bearer()).json()["profiles"] == []
     assert client.get("/v1/profiles", params={"limit": 0}, headers=bearer()).status_code == 422
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
+import phonenumbers
 import sqlalchemy as sa
 
 from touchline.errors import BadRequest, NotFound
@@ -146,9 +147,31 @@ def _profile_view(row: dict[str, Any], idents: list[dict[str, Any]], merges: lis
     }
 
 
+_PHONE_TYPED = re.compile(r"\+?[0-9][0-9 ().-]{2,}")
+
+
+def phone_prefix(q: str, region: str) -> str | None:
+    """The start of an E.164 number a typed (part of a) phone number stands for, as phones are stored:
+    ``010-1234`` -> ``+82101234`` in Korea, ``+82 10`` -> ``+8210``; None when ``q`` is no phone."""
+    if not _PHONE_TYPED.fullmatch(q):
+        return None
+    digits = re.sub(r"[^0-9]", "", q)
+    if q.startswith("+"):
+        return "+" + digits
+    if digits.startswith("0"):  # a national number: the trunk prefix stands for the country code
+        code = phonenumbers.country_code_for_region(region)
+        return f"+{code}{digits[1:]}" if code else None
+    return None
+
+
 def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
+    q = q.strip()
+    prefixes = [q.lower()]
+    phone = phone_prefix(q, stores.settings.default_phone_region)
+    if phone:
+        prefixes.append(phone)
     with stores.read() as conn:
-        rows = store.search_profiles(conn, workspace_id, q.strip(), limit)
+        rows = store.search_profiles(conn, workspace_id, q, limit, prefixes)
     return [
         {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
          "updated_at": r["updated_at"]}

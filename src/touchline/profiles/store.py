@@ -257,17 +257,20 @@ def activity(conn: Connection, table: sa.Table, workspace_id: str, profile_ids: 
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
-    """Identifiers starting with ``q`` (index range scan), then trait text containing it."""
+def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int,
+                    prefixes: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Identifiers starting with ``q`` or one of ``prefixes`` (the forms identifiers are stored in: a
+    lower-cased email, an E.164 phone; index range scans), then trait text containing ``q``."""
     ids: list[str] = []
-    if q:
+    for start in dict.fromkeys(p for p in (q, *prefixes) if p):
         prefix = conn.execute(
             sa.select(identities.c.profile_id)
-            .where(identities.c.workspace_id == workspace_id, identities.c.value >= q,
-                   identities.c.value < q + "\U0010ffff")
+            .where(identities.c.workspace_id == workspace_id, identities.c.value >= start,
+                   identities.c.value < start + "\U0010ffff")
             .limit(limit * 4)
         ).scalars()
-        ids.extend(dict.fromkeys(prefix))
+        ids.extend(prefix)
+    ids = list(dict.fromkeys(ids))
     rows = _profiles_by_id(conn, workspace_id, ids[: limit * 4]) if ids else []
     canonical = {r["id"] for r in rows if r["merged_into"] is None}
     missing = {r["merged_into"] for r in rows if r["merged_into"] is not None} - canonical
