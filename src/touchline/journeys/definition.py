@@ -14,6 +14,7 @@ A definition is a graph: ``start`` names the first node; every node but ``exit``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -27,7 +28,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    PrivateAttr,
     model_validator,
 )
 
@@ -424,11 +424,14 @@ class JourneyDefinition(_Model):
     start: NodeId
     nodes: list[Node] = Field(min_length=1, max_length=MAX_NODES)
 
-    _by_id: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    def model_post_init(self, context: Any, /) -> None:
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Any]:
+        # A cached property rather than a pydantic private attribute: reading one of those goes through
+        # ``BaseModel.__getattr__``, a few microseconds for every node a run passes.
+        by_id: dict[str, Any] = {}
         for node in self.nodes:
-            self._by_id.setdefault(node.id, node)  # duplicates are reported by ``parse``; first wins
+            by_id.setdefault(node.id, node)  # duplicates are reported by ``parse``; first wins
+        return by_id
 
     def node(self, node_id: str) -> Node | None:
         return self._by_id.get(node_id)

@@ -64,6 +64,8 @@ from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
 from touchline.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from touchline.store.engines import Stores
 
 __all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "policy_config", "receipt", "recipient_for",
@@ -178,29 +180,52 @@ class Outbox:
     # --- the loop
 
     def dispatch(self, *, limit: int = 500, now: dt.datetime | None = None) -> DispatchReport:
-        """One round: claim up to ``limit`` due rows and carry each to an outcome."""
+        """One round: claim up to ``limit`` due rows and carry each to an outcome.
+
+        Claiming and deciding are one transaction: each claimed row is written once, with its lease
+        and, when it was not decided yet, the decision and the rendered content (a crash before the
+        commit leaves it pending, one after it leaves it leased with that content, resent as it is
+        once the lease runs out). Sending follows outside any transaction, then the outcomes."""
         with self._lock:
             now = now or self.clock()
             lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
             started = time.perf_counter()
+            report = DispatchReport()
             with self.stores.read() as conn:
                 idle = not store.any_due(conn, now)
-            rows = []
-            if not idle:
-                with self.stores.write() as conn:
-                    rows = store.claim_due(conn, now, lease, limit)
-            report = DispatchReport(claimed=len(rows))
-            report._time("claim", started)
-            if not rows:
+            if idle:
+                report._time("claim", started)
                 return report
-            by_ws: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                by_ws.setdefault(row["workspace_id"], []).append(row)
-            try:
+            ready: list[dict[str, Any]] = []
+            with self.stores.write() as conn:
+                rows = store.claim_due(conn, now, limit)
+                report.claimed = len(rows)
+                t = report._time("claim", started)
+                if not rows:
+                    return report
+                by_ws: dict[str, list[dict[str, Any]]] = {}
+                for row in rows:
+                    by_ws.setdefault(row["workspace_id"], []).append(row)
+                changes: list[dict[str, Any]] = []
                 for workspace_id, batch in by_ws.items():
-                    self._dispatch_workspace(workspace_id, batch, now, report)
+                    undecided = [r for r in batch if _undecided(r)]
+                    decided = [r for r in batch if not _undecided(r)]
+                    changes += [{"id": r["id"], "status": "sending", "lease_until": lease, "updated_at": now}
+                                for r in decided]
+                    ready += decided
+                    if undecided:
+                        ready += self._decide(conn, workspace_id, undecided, now, lease, changes, report)
+                store.update_messages(conn, changes)
+            report._time("decide", t)
+            try:
+                t = time.perf_counter()
+                results = [(row, self._send(row)) for row in ready]
+                t = report._time("send", t)
             finally:
                 self._end_batch()
+            if results:
+                self._record(results, now, report)
+                report._time("record", t)
             return report
 
     def _end_batch(self) -> None:
@@ -209,100 +234,83 @@ class Outbox:
             if isinstance(adapter, BatchingChannel):
                 adapter.end_batch()
 
-    def _dispatch_workspace(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
-                            report: DispatchReport) -> None:
-        undecided = [r for r in rows if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL]
-        ready = [r for r in rows if not (r["content"] is None and r["requested_channel"] != WEBHOOK_CALL)]
-        t = time.perf_counter()
-        if undecided:
-            ready += self._decide(workspace_id, undecided, now, report)
-            t = report._time("decide", t)
-        results = [(row, self._send(row)) for row in ready]
-        t = report._time("send", t)
-        if results:
-            self._record(workspace_id, results, now, report)
-            report._time("record", t)
-
     # --- deciding and rendering
 
-    def _decide(self, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
-                report: DispatchReport) -> list[dict[str, Any]]:
-        """Policy + render for each row; commits the outcome; returns the rows to send (with content).
+    def _decide(self, conn: Connection, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
+                lease: dt.datetime, changes: list[dict[str, Any]], report: DispatchReport) -> list[dict[str, Any]]:
+        """Policy + render for each row, in the claiming transaction; appends each row's change (leased
+        with its content, or its outcome) to ``changes`` and returns the rows to send (with content).
 
         The batch's facts are read once (profiles, identities, recent sends, templates), each row is
-        decided and rendered in memory, and the outcomes are written in one executemany per set of
-        changed columns, with the receipts staged in one call, all in one transaction."""
+        decided and rendered in memory, and the receipts of the rows not sent are staged in one call."""
         keys = {r["template"] for r in rows}
         window = max([self.policy.global_cap.window] if self.policy.global_cap else [dt.timedelta(days=1)]
                      + [c.window for c in self.policy.channel_caps.values()])
-        with self.stores.write() as conn:
-            customer_ids = sorted({r["customer_id"] for r in rows})
-            lock_customers(conn, customer_ids)  # caps count a customer's sends: one decider per customer
-            profiles, idents = store.recipient_rows(conn, workspace_id, customer_ids)
-            survivors = {p["merged_into"] for p in profiles.values() if p["merged_into"]}
-            if survivors:
-                more_p, more_i = store.recipient_rows(conn, workspace_id, sorted(survivors))
-                profiles.update(more_p)
-                idents.update(more_i)
-            templates: dict[tuple[str, str], CompiledTemplate] = {}
-            for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
-                templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
-            content_channels: dict[str, list[str]] = {}
-            for key, ch in templates:
-                content_channels.setdefault(key, []).append(ch)
-            recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
-                                                                         for r in rows}), now - window)
-            recent: dict[str, list[PastSend]] = {
-                cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
-            recipients: dict[str, Recipient] = {}
-            per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
-            to_send: list[dict[str, Any]] = []
-            changes: list[dict[str, Any]] = []
-            receipts: list[SystemEvent] = []
-            for row in rows:
-                cid = _canonical(profiles, row["customer_id"])
-                profile = profiles.get(cid)
-                if profile is None:  # erased meanwhile
-                    self._suppress(changes, row, "no_profile", now, report, receipts, cid)
-                    continue
-                channels_with_content = content_channels.get(row["template"], [])
-                if row["requested_channel"] == "preferred":
-                    candidates = [ch for ch in channels_with_content if ch in self.available]
-                else:
-                    candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
-                        and row["requested_channel"] in self.available else []
-                recipient = recipients.get(cid)
-                if recipient is None:  # built once per customer and batch
-                    recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
-                decision = decide(MessageIntent(row["kind"], candidates), recipient, now, self.policy)
-                if isinstance(decision, Suppressed):
-                    self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)
-                    continue
-                if decision.deferred and decision.not_before > now:
-                    changes.append({"id": row["id"], "status": "pending", "next_attempt_at": decision.not_before,
-                                    "reason": "deferred:quiet_hours", "lease_until": None, "updated_at": now})
-                    report.deferred += 1
-                    continue
-                channel = decision.channel
-                try:
-                    content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                             profile, channel, text_alternative=False)
-                except TemplateRenderError as exc:
-                    changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
-                                    "channel": channel, "lease_until": None, "updated_at": now})
-                    receipts.append(receipt(row, cid, "Message Failed", now, channel=channel, reason="render"))
-                    report.failed += 1
-                    continue
-                to = recipient.addresses.get(channel)
-                changes.append({"id": row["id"], "channel": channel, "to_address": to, "content": content,
-                                "reason": None, "updated_at": now})
-                if per_customer[cid] > 1:  # the send counts against the customer's caps for the rest of the batch
-                    recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
-                                                                       PastSend(channel, now, row["kind"])))
-                to_send.append({**row, "channel": channel, "to_address": to, "content": content,
-                                "customer_id": cid})
-            store.update_messages(conn, changes)
-            stage_system_events(conn, workspace_id, receipts, now)
+        customer_ids = sorted({r["customer_id"] for r in rows})
+        lock_customers(conn, customer_ids)  # caps count a customer's sends: one decider per customer
+        profiles, idents = store.recipient_rows(conn, workspace_id, customer_ids)
+        survivors = {p["merged_into"] for p in profiles.values() if p["merged_into"]}
+        if survivors:
+            more_p, more_i = store.recipient_rows(conn, workspace_id, sorted(survivors))
+            profiles.update(more_p)
+            idents.update(more_i)
+        templates: dict[tuple[str, str], CompiledTemplate] = {}
+        for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
+            templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
+        content_channels: dict[str, list[str]] = {}
+        for key, ch in templates:
+            content_channels.setdefault(key, []).append(ch)
+        recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
+                                                                     for r in rows}), now - window)
+        recent: dict[str, list[PastSend]] = {
+            cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
+        recipients: dict[str, Recipient] = {}
+        per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
+        to_send: list[dict[str, Any]] = []
+        receipts: list[SystemEvent] = []
+        for row in rows:
+            cid = _canonical(profiles, row["customer_id"])
+            profile = profiles.get(cid)
+            if profile is None:  # erased meanwhile
+                self._suppress(changes, row, "no_profile", now, report, receipts, cid)
+                continue
+            channels_with_content = content_channels.get(row["template"], [])
+            if row["requested_channel"] == "preferred":
+                candidates = [ch for ch in channels_with_content if ch in self.available]
+            else:
+                candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
+                    and row["requested_channel"] in self.available else []
+            recipient = recipients.get(cid)
+            if recipient is None:  # built once per customer and batch
+                recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
+            decision = decide(MessageIntent(row["kind"], candidates), recipient, now, self.policy)
+            if isinstance(decision, Suppressed):
+                self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)
+                continue
+            if decision.deferred and decision.not_before > now:
+                changes.append({"id": row["id"], "status": "pending", "next_attempt_at": decision.not_before,
+                                "reason": "deferred:quiet_hours", "lease_until": None, "updated_at": now})
+                report.deferred += 1
+                continue
+            channel = decision.channel
+            try:
+                content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
+                                         profile, channel, text_alternative=False)
+            except TemplateRenderError as exc:
+                changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
+                                "channel": channel, "lease_until": None, "updated_at": now})
+                receipts.append(receipt(row, cid, "Message Failed", now, channel=channel, reason="render"))
+                report.failed += 1
+                continue
+            to = recipient.addresses.get(channel)
+            changes.append({"id": row["id"], "status": "sending", "lease_until": lease, "channel": channel,
+                            "to_address": to, "content": content, "reason": None, "updated_at": now})
+            if per_customer[cid] > 1:  # the send counts against the customer's caps for the rest of the batch
+                recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
+                                                                   PastSend(channel, now, row["kind"])))
+            to_send.append({**row, "channel": channel, "to_address": to, "content": content,
+                            "customer_id": cid})
+        stage_system_events(conn, workspace_id, receipts, now)
         return to_send
 
     def _suppress(self, changes: list[dict[str, Any]], row: dict[str, Any], reason: str, now: dt.datetime,
@@ -358,16 +366,18 @@ class Outbox:
 
     # --- recording
 
-    def _record(self, workspace_id: str, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime,
+    def _record(self, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime,
                 report: DispatchReport) -> None:
         """The outcomes of a batch, in one transaction: row changes in one executemany per set of changed
-        columns, in-app inbox rows and receipts in one insert each."""
-        receipts: list[SystemEvent] = []
+        columns, in-app inbox rows and receipts in one insert each (per workspace)."""
+        receipts: dict[str, list[SystemEvent]] = {}
         changes: list[dict[str, Any]] = []
         inbox_rows: list[dict[str, Any]] = []
         for row, result in results:
             attempts = int(row["attempts"]) + 1
             cid = row["customer_id"]
+            workspace_id = row["workspace_id"]
+            received = receipts.setdefault(workspace_id, [])
             if isinstance(result, Sent):
                 values: dict[str, Any] = {"id": row["id"], "status": "sent", "sent_at": now,
                                           "provider_id": result.provider_id, "attempts": attempts,
@@ -384,9 +394,9 @@ class Outbox:
                 changes.append(values)
                 report.sent += 1
                 if row["requested_channel"] != WEBHOOK_CALL:
-                    receipts.append(receipt(row, cid, "Message Sent", now))
+                    received.append(receipt(row, cid, "Message Sent", now))
                     if "delivered_at" in values:
-                        receipts.append(receipt(row, cid, "Message Delivered", now))
+                        received.append(receipt(row, cid, "Message Delivered", now))
                 continue
             retryable = isinstance(result, Failed) and result.retryable
             reason = result.reason
@@ -406,12 +416,13 @@ class Outbox:
                 report.suppressed += 1
                 report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
             if row["requested_channel"] != WEBHOOK_CALL:
-                receipts.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
-                                         now, reason=reason[:200]))
+                received.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
+                                        now, reason=reason[:200]))
         with self.stores.write() as conn:
             store.insert_inbox_many(conn, inbox_rows)
             store.update_messages(conn, changes)
-            stage_system_events(conn, workspace_id, receipts, now)
+            for workspace_id, staged in receipts.items():
+                stage_system_events(conn, workspace_id, staged, now)
         self.stores.wakeup.set()
 
 
@@ -444,6 +455,11 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         content["links"] = list(tracked.links)
     content["unsubscribe_url"] = unsubscribe_url
     return content
+
+
+def _undecided(row: Mapping[str, Any]) -> bool:
+    """A message whose policy decision and content are still to be made (a webhook call has none)."""
+    return row["content"] is None and row["requested_channel"] != WEBHOOK_CALL
 
 
 def _canonical(profiles: Mapping[str, Mapping[str, Any]], customer_id: str) -> str:

@@ -104,8 +104,10 @@ def any_due(conn: Connection, now: dt.datetime) -> bool:
     return any(conn.execute(query).first() is not None for query in (pending, expired))
 
 
-def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
-    """Take due messages (pending, or sending with an expired lease: the worker died) and lease them.
+def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Due messages (pending, or sending with an expired lease: the worker died), oldest first; on
+    PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so workers share them. The caller leases them in
+    the same transaction (``update_messages`` with ``status="sending"`` and ``lease_until``).
 
     Two queries, each walking the (status, next_attempt_at) index in order and stopping at ``limit``: one
     query with OR made SQLite collect and sort every due row for each batch (with 100k due rows, a
@@ -116,11 +118,7 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
                .order_by(outbox.c.next_attempt_at).limit(limit))
     rows = [dict(r) for query in (expired, pending)
             for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
-    rows = sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
-    if rows:
-        conn.execute(outbox.update().where(outbox.c.id.in_([r["id"] for r in rows]))
-                     .values(status="sending", lease_until=lease_until, updated_at=now))
-    return rows
+    return sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:
