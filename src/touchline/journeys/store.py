@@ -104,8 +104,8 @@ def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequenc
                                               dialect.in_values(conn, journey_runs.c.customer_id, ids[i:i + 900]))
         if for_update:
             query = dialect.lock_rows(conn, query)
-        for r in conn.execute(query.order_by(journey_runs.c.entered_at)).mappings():
-            out[r["customer_id"]].append(dict(r))
+        for r in dialect.fetch_dicts(conn, query.order_by(journey_runs.c.entered_at)):
+            out[r["customer_id"]].append(r)
     return out
 
 
@@ -263,8 +263,7 @@ def claim_signals(conn: Connection, limit: int) -> list[dict[str, Any]]:
     free = dialect.try_lock_key(conn, CUSTOMER_LOCK + journey_signals.c.profile_id)
     if free is not None:
         query = query.where(free)
-    query = dialect.lock_for_claim(conn, query)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return dialect.fetch_dicts(conn, dialect.lock_for_claim(conn, query))
 
 
 def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:

@@ -11,6 +11,7 @@ in ``skip`` (typically the unsubscribe URL, which must work even if tracking is 
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
 from collections.abc import Iterable
@@ -43,25 +44,38 @@ def open_pixel_url(base_url: str, message_id: str) -> str:
     return f"{_base(base_url)}/t/o/{quote(message_id, safe='')}.gif"
 
 
+@functools.lru_cache(maxsize=1024)
+def _anchor_parts(tag: str) -> tuple[str, str, str, str] | None:
+    """An ``<a>`` tag split around its href value: (before, href=, target, after); None when the tag is
+    not tracked at all (no href, ``data-notrack``, not http(s)). Cached: a campaign renders the same
+    few anchors for every customer."""
+    if _NOTRACK_RE.search(tag):
+        return None
+    href = _HREF_RE.search(tag)
+    if href is None:
+        return None
+    raw = next((g for g in href.groups()[1:] if g is not None), "")
+    target = htmllib.unescape(raw).strip()
+    if not target.lower().startswith(("http://", "https://")):
+        return None
+    return tag[:href.start()], href.group(1), target, tag[href.end():]
+
+
 def track_links(html: str, *, base_url: str, message_id: str, skip: Iterable[str] = (),
                 open_pixel: bool = True) -> TrackedHtml:
     skipped = {s for s in skip if s}
     links: list[str] = []
+    prefix = f"{_base(base_url)}/t/c/{quote(message_id, safe='')}/"
 
     def rewrite_anchor(anchor: re.Match[str]) -> str:
         tag = anchor.group(0)
-        if _NOTRACK_RE.search(tag):
+        parts = _anchor_parts(tag)
+        if parts is None or parts[2] in skipped:
             return tag
-        href = _HREF_RE.search(tag)
-        if href is None:
-            return tag
-        raw = next((g for g in href.groups()[1:] if g is not None), "")
-        target = htmllib.unescape(raw).strip()
-        if not target.lower().startswith(("http://", "https://")) or target in skipped:
-            return tag
-        tracked = click_url(base_url, message_id, len(links))
+        before, attribute, target, after = parts
+        tracked = f"{prefix}{len(links)}"
         links.append(target)
-        return tag[:href.start()] + f'{href.group(1)}"{htmllib.escape(tracked)}"' + tag[href.end():]
+        return f'{before}{attribute}"{htmllib.escape(tracked)}"{after}'
 
     out = _ANCHOR_RE.sub(rewrite_anchor, html)
     if open_pixel:

@@ -116,8 +116,7 @@ def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, 
                .order_by(outbox.c.next_attempt_at).limit(limit))
     expired = (sa.select(outbox).where(outbox.c.status == "sending", outbox.c.lease_until < now)
                .order_by(outbox.c.next_attempt_at).limit(limit))
-    rows = [dict(r) for query in (expired, pending)
-            for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+    rows = [r for query in (expired, pending) for r in dialect.fetch_dicts(conn, dialect.lock_for_claim(conn, query))]
     return sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
 
 

@@ -298,6 +298,27 @@ def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], ke
     return out
 
 
+def fetch_dicts(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    """The rows of a state-store query as dicts of Python values. On SQLite straight from the driver's
+    cursor, converted the way the column types would (as ``select_by_keys`` does): for the runner's and
+    the outbox's batches of wide rows, SQLAlchemy's per-value result processing and row mappings cost
+    more than the query."""
+    result = conn.execute(query)
+    if name(conn) != SQLITE:
+        return [dict(r) for r in result.mappings()]
+    keys = list(result.keys())
+    converters = [(i, f) for i, c in enumerate(query.selected_columns)
+                  if isinstance(c, sa.Column) and (f := _read_converter(c)) is not None]
+    out = []
+    for row in result.cursor.fetchall():
+        values = list(row)
+        for i, f in converters:
+            values[i] = f(values[i])
+        out.append(dict(zip(keys, values, strict=True)))
+    result.close()
+    return out
+
+
 # --- the event store --------------------------------------------------------------------------------
 
 _ARROW_TS = pa.timestamp("us", tz="UTC")
