@@ -87,6 +87,7 @@ log = logging.getLogger("touchline.journeys")
 
 API_SIGNAL_PREFIX = "journey:api:"  # signal event name of an API trigger: prefix + journey id
 DATE_SCAN_EVERY = dt.timedelta(minutes=5)
+_START = Start()  # signals are frozen: one start serves every new run
 
 
 @dataclass
@@ -327,7 +328,7 @@ class Runner:
         batch.new_ids.add(run_id)
         runs.setdefault(customer_id, []).append(row)
         batch.entered += 1
-        self._step(conn, workspace_id, j.definition, row, Start(), now, facts.get(customer_id), batch, state=run)
+        self._step(conn, workspace_id, j.definition, row, _START, now, facts.get(customer_id), batch, state=run)
         if row["state"] is None:  # the start changed nothing (the step writes the state it produced)
             row["state"] = run.model_dump(mode="json")
 

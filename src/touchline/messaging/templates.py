@@ -142,12 +142,17 @@ def _number(value: Any) -> Decimal | None:
 def format_krw(value: Any, locale: str | None = "ko") -> str:
     """``59000`` -> ``59,000원`` (ko) or ``₩59,000`` (other locales). KRW has no minor unit: amounts are
     rounded half up to whole won. A value that is not a number comes back as text, unchanged."""
-    number = _number(value)
-    if number is None:
-        return "" if value is None else str(value)
-    if abs(number) >= Decimal(10) ** 24:
-        return str(value)
-    won = int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if type(value) is int:  # the common case needs no rounding (and bool, an int subclass, is not a number)
+        won = value
+        if abs(won) >= 10**24:
+            return str(value)
+    else:
+        number = _number(value)
+        if number is None:
+            return "" if value is None else str(value)
+        if abs(number) >= Decimal(10) ** 24:
+            return str(value)
+        won = int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     sign, digits = ("-" if won < 0 else ""), f"{abs(won):,}"
     return f"{sign}{digits}원" if language_of(locale) == "ko" else f"{sign}₩{digits}"
 
@@ -339,22 +344,31 @@ class CompiledTemplate:
         the same HTML, and the decide loop saves the HTML parse)."""
         chosen = self.choose_locale(locale)
         variables = {**context, "locale": chosen, "timezone": timezone}
+        scopes: dict[int, dict[str, Any]] = {}  # per environment: its globals and the variables, made once
         out: dict[str, Any] = {}
         for name, part in self._parts[chosen].items():
-            out[name] = _render_part(part, variables)
+            out[name] = _render_part(part, variables, scopes)
         for name in _ONE_LINE_PARTS:
             if name in out:
                 out[name] = " ".join(out[name].split())
-        params = {name: _render_part(part, variables) for name, part in self._params[chosen].items()}
+        params = {name: _render_part(part, variables, scopes) for name, part in self._params[chosen].items()}
         code = self.template.variants[chosen].get("template_code")
         if text_alternative and self.template.channel == "email" and "text" not in out and out.get("html"):
             out["text"] = html_to_text(out["html"])
         return RenderedContent(locale=chosen, template_code=str(code) if code else None, params=params, **out)
 
 
-def _render_part(part: _Part, variables: Mapping[str, Any]) -> str:
+def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, dict[str, Any]]) -> str:
+    """``part.template.render(variables)``, with the template's top-level scope (its globals and the
+    variables) built once per environment for all the parts of a message rather than copied twice for
+    each part (``_compile`` gives no template globals of its own). The scope is only read: assignments in
+    a template go to its own context, and the sandbox is immutable."""
+    template = part.template
+    scope = scopes.get(id(template.environment))
+    if scope is None:
+        scope = scopes[id(template.environment)] = {**template.globals, **variables}
     try:
-        return part.template.render(variables)
+        return template.environment.concat(template.root_render_func(template.new_context(scope, shared=True)))
     except SecurityError as exc:
         raise TemplateSecurityError(f"template blocked: {exc}",
                                     [field_error(part.field, "sandbox violation", message=str(exc))]) from exc

@@ -250,7 +250,9 @@ def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict
     conn.exec_driver_sql(sql, _params(rows, [*columns, key], [*converters, None]))
 
 
+@functools.lru_cache(maxsize=8192)
 def _sqlite_read_datetime(value: str | None) -> dt.datetime | None:
+    # Cached: a batch of outbox rows or runs shares most of its time stamps (created, due, updated).
     return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
