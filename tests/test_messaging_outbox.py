@@ -190,3 +190,59 @@ def test_a_batch_goes_over_one_smtp_session(client: TestClient, stores: Stores) 
     assert {m["X-Touchline-Message-Id"] for m in received} == ids
     assert {m["Message-ID"] for m in received} == {message_id_for(i, "shop.example") for i in ids}
     assert all(m.get_body(("plain",)) is not None for m in received)  # the text part, derived from the HTML
+
+
+class _Killed(BaseException):
+    """The process dying mid-send (not an ``Exception``: nothing in the outbox may catch it)."""
+
+
+class DiesOnce:
+    """An e-mail provider whose worker process dies during the first send attempt."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.delivered: list[OutboundMessage] = []
+        self.died = False
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        if not self.died:
+            self.died = True
+            raise _Killed
+        self.delivered.append(message)
+        return Sent(f"ok-{message.idempotency_key}")
+
+
+def test_death_between_decision_and_send_resends_the_decided_content_once(client: TestClient, stores: Stores) -> None:
+    """Claiming, deciding and rendering commit together before anything is sent: a worker that dies
+    then leaves the row leased with its content; once the lease runs out it is sent, once, with that
+    content under the same key, and recorded with one receipt."""
+    _setup(client)
+    email = DiesOnce()
+    runner = Runner(stores, outbox=Outbox(stores, channels={"email": email}))
+    assert client.post("/v1/batch", json={"batch": _customer("kim", "kim@example.com", {"email": True})},
+                       headers=basic()).status_code == 200
+    runner.tick(T0, dispatch=False)
+    try:
+        runner.outbox.dispatch(now=T0)
+        raise AssertionError("the send should have died")
+    except _Killed:
+        pass
+    with stores.read() as conn:
+        leased = conn.execute(sa.select(outbox)).mappings().one()
+    assert (leased["status"], leased["channel"], leased["to_address"]) == ("sending", "email", "kim@example.com")
+    assert leased["content"]["subject"] == "kim님을 위한 쿠폰" and leased["lease_until"] > T0
+
+    assert runner.outbox.dispatch(now=T0 + dt.timedelta(seconds=1)).claimed == 0  # still leased
+    later = T0 + dt.timedelta(seconds=stores.settings.outbox_lease_seconds + 1)
+    report = runner.outbox.dispatch(now=later)
+    assert (report.claimed, report.sent) == (1, 1)
+    assert [m.idempotency_key for m in email.delivered] == [leased["id"]]
+    assert email.delivered[0].content.subject == leased["content"]["subject"]
+    assert runner.outbox.dispatch(now=later + dt.timedelta(days=1)).claimed == 0
+    with stores.read() as conn:
+        row = conn.execute(sa.select(outbox)).mappings().one()
+        receipts = conn.execute(sa.select(event_staging.c.event, sa.func.count()).where(
+            event_staging.c.event.like("Message %")).group_by(event_staging.c.event)).all()
+    assert (row["status"], row["attempts"], row["content"]) == ("sent", 1, leased["content"])
+    assert dict(receipts) == {"Message Sent": 1}
