@@ -80,14 +80,11 @@ def live_journeys(conn: Connection) -> list[dict[str, Any]]:
 
 def versions_with_active_runs(conn: Connection) -> list[dict[str, Any]]:
     """(workspace, journey, version, definition) of every version some run is still in."""
-    active = (sa.select(journey_runs.c.workspace_id, journey_runs.c.journey_id, journey_runs.c.version)
-              .where(journey_runs.c.status.in_(ACTIVE)).distinct().subquery())
-    query = (
-        sa.select(active.c.workspace_id, active.c.journey_id, active.c.version, journey_versions.c.definition)
-        .join(journey_versions, sa.and_(journey_versions.c.workspace_id == active.c.workspace_id,
-                                        journey_versions.c.journey_id == active.c.journey_id,
-                                        journey_versions.c.version == active.c.version))
-    )
+    v, r = journey_versions, journey_runs
+    # One index probe per version (there are few), not a pass over every run.
+    still_in = sa.exists().where(r.c.workspace_id == v.c.workspace_id, r.c.journey_id == v.c.journey_id,
+                                 r.c.version == v.c.version, r.c.status.in_(ACTIVE))
+    query = sa.select(v.c.workspace_id, v.c.journey_id, v.c.version, v.c.definition).where(still_in)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 

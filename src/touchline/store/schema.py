@@ -252,6 +252,9 @@ journey_runs = sa.Table(
     sa.Column("holdout", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_journey_runs_customer", "workspace_id", "customer_id", "journey_id"),
     sa.Index("ix_journey_runs_journey", "workspace_id", "journey_id", "status"),
+    # "Is any run still in this version?" for each version, without reading the runs (signal capture
+    # asks every second; reading every run ever made cost 9 ms at 100k runs).
+    sa.Index("ix_journey_runs_version", "workspace_id", "journey_id", "version", "status"),
 )
 
 # One row per step a run took (the engine's RecordStep, under its deterministic id).
