@@ -482,10 +482,21 @@ def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ])
 
 
-def checkpoint(conn: Connection) -> None:
-    """Fold SQLite's write-ahead log back into the database, off the ingestion path."""
-    if name(conn) == SQLITE:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+def checkpoint(engine: sa.Engine) -> None:
+    """Fold SQLite's write-ahead log back into the database, off the ingestion path.
+
+    On the driver connection itself, outside any transaction: SQLAlchemy would open one first (a
+    ``BEGIN IMMEDIATE`` here), and SQLite refuses to checkpoint inside it ("database table is locked").
+    """
+    if engine.dialect.name != SQLITE:
+        return
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
 
 
 def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], values: Sequence[Any]) -> int:

@@ -219,8 +219,7 @@ class Stores:
             since, after_id = last
 
     def checkpoint(self) -> None:
-        with self.state.connect() as conn:
-            dialect.checkpoint(conn)
+        dialect.checkpoint(self.state)
 
     @contextlib.contextmanager
     def pump_paused(self) -> Iterator[None]:
