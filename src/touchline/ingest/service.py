@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from touchline.ingest.normalize import NormalizedEvent, normalize, utc
-from touchline.ingest.schemas import Message, validation_errors
+from touchline.ingest.schemas import MESSAGE, MESSAGES, Message, missing_fields, validation_errors
 from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
 from touchline.profiles.identity import IdentityGraph
@@ -59,9 +59,9 @@ def parse_items(
     source: str | None = None,
     message_id_fallback: Any = None,
 ) -> tuple[list[NormalizedEvent], list[dict[str, Any]]]:
-    """Validate each item on its own; a bad item is reported with its index and never spoils the rest."""
-    good: list[NormalizedEvent] = []
+    """Validate each item; a bad item is reported with its index and never spoils the rest."""
     bad: list[dict[str, Any]] = []
+    candidates: list[tuple[int, dict[str, Any], str]] = []  # (index, item, its JSON text)
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             bad.append({"index": index, "field": "(message)", "reason": "must be a JSON object"})
@@ -77,21 +77,25 @@ def parse_items(
         except (TypeError, orjson.JSONEncodeError) as exc:
             bad.append({"index": index, "field": "(message)", "reason": f"not serialisable as JSON: {exc}"})
             continue
-        payload = encoded.decode()
         if len(encoded) > max_event_bytes:
             bad.append({"index": index, "field": "(message)",
                         "reason": f"message is larger than {max_event_bytes // 1024} KB"})
             continue
+        payload = encoded.decode()
         if "\\u0000" in payload and _has_nul(item):
             bad.append({"index": index, "field": "(message)",
                         "reason": "text contains a NUL character (\\u0000), which cannot be stored"})
             continue
-        try:
-            message = Message.model_validate(item)
-        except ValidationError as exc:
-            bad.extend({"index": index, **e} for e in validation_errors(exc))
+        candidates.append((index, item, payload))
+
+    good: list[NormalizedEvent] = []
+    for (index, _, payload), message in _validated(candidates, bad):
+        missing = missing_fields(message)
+        if missing is not None:
+            bad.append({"index": index, "field": "(message)", "reason": missing})
             continue
-        message_id = message.messageId or (message_id_fallback(index, payload) if message_id_fallback else None)
+        message_id = message.get("messageId") or (
+            message_id_fallback(index, payload) if message_id_fallback else None)
         try:
             normalized = normalize(
                 message,
@@ -108,7 +112,27 @@ def parse_items(
                         "reason": "date-time out of range once corrected for clock skew (sentAt)"})
             continue
         good.append(normalized)
+    bad.sort(key=lambda b: int(b["index"]))  # stable: one message's errors keep their order
     return good, bad
+
+
+def _validated(candidates: list[tuple[int, dict[str, Any], str]], bad: list[dict[str, Any]]
+               ) -> list[tuple[tuple[int, dict[str, Any], str], Message]]:
+    """The candidates that pass field validation, with their validated fields; errors go to ``bad``.
+
+    The whole batch goes through the validator in one call (the common case: every message is
+    good); only a batch with a bad message is validated again message by message."""
+    try:
+        return list(zip(candidates, MESSAGES.validate_python([item for _, item, _ in candidates]), strict=True))
+    except ValidationError:
+        pass
+    passed = []
+    for candidate in candidates:
+        try:
+            passed.append((candidate, MESSAGE.validate_python(candidate[1])))
+        except ValidationError as exc:
+            bad.extend({"index": candidate[0], **e} for e in validation_errors(exc))
+    return passed
 
 
 def _has_nul(value: Any) -> bool:
@@ -123,7 +147,7 @@ def _has_nul(value: Any) -> bool:
 
 
 def _source_of(message: Message) -> str:
-    library = message.context.get("library")
+    library = (message.get("context") or {}).get("library")
     if isinstance(library, dict) and isinstance(library.get("name"), str):
         return str(library["name"])[:64]
     return "api"
