@@ -155,19 +155,10 @@ def _source_of(message: Message) -> str:
 
 def _claim_message_ids(conn: Connection, workspace_id: str, events: list[NormalizedEvent],
                        received_at: dt.datetime) -> set[str]:
-    """Record the batch's messageIds and return those not seen before.
-
-    Select-then-insert is safe here: the caller holds the workspace's ingestion lock (SQLite's write
-    lock, or PostgreSQL's advisory lock), so no other writer can claim the same ids in between.
-    """
+    """Record the batch's messageIds and return those not seen before (inserted now)."""
     unique_ids = list(dict.fromkeys(e.message_id for e in events))
-    seen = {m for (m,) in dialect.select_by_keys(conn, message_ids, ("message_id",), "message_id", unique_ids,
-                                                 workspace_id=workspace_id)}
-    fresh = [m for m in unique_ids if m not in seen]
-    if fresh:
-        dialect.bulk_insert(conn, message_ids, [{"workspace_id": workspace_id, "message_id": m,
-                                                 "received_at": received_at} for m in fresh])
-    return set(fresh)
+    return dialect.insert_new_keys(conn, message_ids, "message_id", unique_ids, workspace_id=workspace_id,
+                                   received_at=received_at)
 
 
 def ingest(

@@ -231,6 +231,29 @@ def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequ
         conn.exec_driver_sql(sql, _params(group, columns, converters))
 
 
+def insert_new_keys(conn: Connection, table: sa.Table, key: str, values: Sequence[str], **fixed: Any) -> set[str]:
+    """Insert a row ``(fixed..., key=value)`` for each value whose row is not there yet, and return the
+    values inserted: one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` statement, the
+    values travelling as one parameter (a JSON array read by ``json_each`` on SQLite, an array on
+    PostgreSQL), so a batch of any size is one round trip and one compiled statement."""
+    if not values:
+        return set()
+    if name(conn) == SQLITE:
+        columns = list(fixed)
+        converters = [_converter(table.c[c]) for c in columns]
+        fixed_values = [f(fixed[c]) if f else fixed[c] for c, f in zip(columns, converters, strict=True)]
+        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, [*columns, key])}) '  # noqa: S608 - schema names
+               f'SELECT {"?, " * len(columns)}value FROM json_each(?) WHERE true '
+               f'ON CONFLICT DO NOTHING RETURNING "{key}"')
+        rows = conn.exec_driver_sql(sql, (*fixed_values, orjson.dumps(list(values)).decode())).cursor.fetchall()
+        return {v for (v,) in rows}
+    source = sa.select(*(sa.literal(v, table.c[c].type) for c, v in fixed.items()),
+                       sa.func.unnest(sa.bindparam(None, list(values), type_=postgresql.ARRAY(table.c[key].type))))
+    stmt = (postgresql.insert(table).from_select([*fixed, key], source)
+            .on_conflict_do_nothing().returning(table.c[key]))
+    return set(conn.execute(stmt).scalars())
+
+
 def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
     """``UPDATE table SET ... WHERE key = ...`` for many rows that all have the same keys."""
     if not rows:
