@@ -169,6 +169,32 @@ def _params(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     return list(zip(*by_column, strict=True))
 
 
+# Rows per multi-row INSERT on SQLite, largest first: a batch is cut into these sizes, so that a few
+# statement texts serve every batch size and stay in the driver's statement cache.
+_SQLITE_ROWS_PER_INSERT = (256, 64, 16, 4, 1)
+
+
+def _sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], params: list[tuple[Any, ...]],
+                        suffix: str = "") -> None:
+    """``INSERT ... VALUES (...), (...), ...``: one statement step for up to 256 rows.
+
+    Not ``executemany``: the driver releases the GIL around every row it steps, and the ingestion
+    writer then waits to get it back from the threads parsing the next requests, once per row.
+    """
+    head = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES '  # noqa: S608 - schema names
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    width = len(columns)
+    start = 0
+    for size in _SQLITE_ROWS_PER_INSERT:
+        if size * width > 32_766:  # SQLite's limit on parameters per statement
+            continue
+        sql = head + ", ".join([one] * size) + suffix
+        while len(params) - start >= size:
+            chunk = params[start : start + size]
+            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+            start += size
+
+
 def _quoted(table: sa.Table, columns: Sequence[str]) -> str:
     return ", ".join(f'"{table.c[c].name}"' for c in columns)
 
@@ -190,7 +216,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
 
     PostgreSQL: ``COPY ... FROM STDIN`` on the transaction's own connection (one stream, no statement
     per row, no SQLAlchemy parameter processing); values are converted the way the column types would
-    (JSON as text, time stamps as aware UTC). SQLite: straight to the driver's executemany.
+    (JSON as text, time stamps as aware UTC). SQLite: multi-row INSERTs straight to the driver.
     """
     if not rows:
         return
@@ -208,9 +234,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         conn.execute(table.insert(), list(rows))
         return
     columns = list(rows[0])
-    converters = [_converter(table.c[c]) for c in columns]
-    sql = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608
-    conn.exec_driver_sql(sql, _params(rows, columns, converters))
+    _sqlite_insert_rows(conn, table, columns, _params(rows, columns, [_converter(table.c[c]) for c in columns]))
 
 
 def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -226,9 +250,7 @@ def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequ
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         converters = [_converter(table.c[c]) for c in columns]
-        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) '  # noqa: S608
-               f'VALUES ({", ".join("?" * len(columns))}) ON CONFLICT DO NOTHING')
-        conn.exec_driver_sql(sql, _params(group, columns, converters))
+        _sqlite_insert_rows(conn, table, columns, _params(group, columns, converters), " ON CONFLICT DO NOTHING")
 
 
 def insert_new_keys(conn: Connection, table: sa.Table, key: str, values: Sequence[str], **fixed: Any) -> set[str]:
