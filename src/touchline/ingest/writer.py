@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from touchline.ingest.normalize import NormalizedEvent
 from touchline.ingest.service import IngestResult, ingest_many
+from touchline.threads import named_thread
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -51,7 +52,7 @@ class IngestWriter:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="touchline-ingest", daemon=True)
+                    self._thread = named_thread(self._run, "touchline-ingest")
                     self._thread.start()
 
     def _run(self) -> None:
