@@ -7,6 +7,7 @@ commit and one identity lookup instead of eight.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import queue
@@ -41,12 +42,14 @@ class IngestWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def submit(self, workspace_id: str, events: list[NormalizedEvent], result: IngestResult) -> IngestResult:
-        """Blocks until the events are committed (or their transaction failed, which raises)."""
+    async def submit(self, workspace_id: str, events: list[NormalizedEvent], result: IngestResult) -> IngestResult:
+        """Returns once the events are committed (or their transaction failed, which raises). Awaited on
+        the event loop itself: no thread of the pool sits blocked for each request in flight."""
         self._ensure_started()
         job = _Job(workspace_id, events, result)
         self._queue.put(job)
-        return job.done.result()
+        # Shielded: a client that hangs up does not cancel the job, which the writer may be committing.
+        return await asyncio.shield(asyncio.wrap_future(job.done))
 
     def _ensure_started(self) -> None:
         if self._thread is None:
