@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -191,7 +192,7 @@ def _sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str
         sql = head + ", ".join([one] * size) + suffix
         while len(params) - start >= size:
             chunk = params[start : start + size]
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
             start += size
 
 
