@@ -487,6 +487,29 @@ def move_staged_in_place(conn: Connection, limit: int) -> list[tuple[str, str]]:
     return [(ws, pid) for ws, pid in conn.execute(stmt)]
 
 
+def copy_snapshots_in_place(conn: Connection, changed: sa.Select[Any]) -> tuple[int, tuple[dt.datetime, str] | None]:
+    """When the state store and the event store are one PostgreSQL database: upsert the snapshot rows
+    ``changed`` selects (ordered by updated_at, profile id) in one statement, with no row passing
+    through Python. Returns how many, and the (updated_at, profile id) of the last."""
+    from touchline.store.schema import profile_snapshots as snap
+
+    rows = changed.cte("changed")
+    columns = [c.name for c in snap.c]
+    upsert = postgresql.insert(snap).from_select(columns, sa.select(*(rows.c[c] for c in columns)))
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["profile_id"], set_={c: upsert.excluded[c] for c in columns if c != "profile_id"})
+    # PostgreSQL runs a data-modifying CTE whether or not the outer query reads it.
+    stmt = (
+        sa.select(sa.func.count().over(), rows.c.updated_at, rows.c.profile_id)
+        .order_by(rows.c.updated_at.desc(), rows.c.profile_id.desc()).limit(1)
+        .add_cte(upsert.cte("upserted"))
+    )
+    found = conn.execute(stmt).first()
+    if found is None:
+        return 0, None
+    return int(found[0]), (_utc(found[1]), found[2])  # type: ignore[return-value]
+
+
 def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Put these profile snapshots in place of any older ones with the same profile_id."""
     from touchline.store.schema import profile_snapshots as snap
