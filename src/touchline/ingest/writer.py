@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 log = logging.getLogger("touchline.ingest")
+
+LOG_RESTART_INTERVAL = 2.0  # seconds
 
 
 @dataclass
@@ -41,6 +44,7 @@ class IngestWriter:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._last_restart = time.monotonic()
 
     async def submit(self, workspace_id: str, events: list[NormalizedEvent], result: IngestResult) -> IngestResult:
         """Returns once the events are committed (or their transaction failed, which raises). Awaited on
@@ -76,6 +80,20 @@ class IngestWriter:
                 jobs.append(more)
                 size += len(more.events)
             self._commit(jobs)
+            self._restart_log_now_and_then()
+
+    def _restart_log_now_and_then(self) -> None:
+        """Let SQLite's write-ahead log start over (see ``dialect.checkpoint``). Here, between two
+        transactions of the process's busiest writer, is where no writer is in its way; the requests
+        answered above do not wait for it."""
+        now = time.monotonic()
+        if now - self._last_restart < LOG_RESTART_INTERVAL:
+            return
+        self._last_restart = now
+        try:
+            self._stores.checkpoint(restart=True)
+        except Exception:  # a busy or failed checkpoint is retried next time; nothing is lost
+            log.exception("checkpointing the state store's write-ahead log failed")
 
     def _commit(self, jobs: list[_Job]) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -551,8 +551,15 @@ def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ])
 
 
-def checkpoint(engine: sa.Engine) -> None:
+def checkpoint(engine: sa.Engine, *, restart: bool = False) -> None:
     """Fold SQLite's write-ahead log back into the database, off the ingestion path.
+
+    PASSIVE copies what it can without holding anyone back. It never lets the log start over while a
+    writer commits all the time, though: under steady ingestion the log grew by ~4 KB an event without
+    end. ``restart`` (RESTART) copies the rest and makes the next writer start the log from its
+    beginning; it holds writers back while it runs, so the ingestion writer calls it itself, between
+    two transactions, right after a passive round did most of the copying; it waits for readers a
+    moment at most (a short busy timeout) and otherwise gives up until the next time.
 
     On the driver connection itself, outside any transaction: SQLAlchemy would open one first (a
     ``BEGIN IMMEDIATE`` here), and SQLite refuses to checkpoint inside it ("database table is locked").
@@ -563,7 +570,14 @@ def checkpoint(engine: sa.Engine) -> None:
     try:
         driver = raw.driver_connection
         assert driver is not None
-        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if not restart:
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        driver.execute("PRAGMA busy_timeout=200")
+        try:
+            driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        finally:
+            driver.execute("PRAGMA busy_timeout=30000")
     finally:
         raw.close()
 

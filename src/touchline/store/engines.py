@@ -221,8 +221,8 @@ class Stores:
         """Both stores in one PostgreSQL database: rows can move between them in SQL alone."""
         return self.settings.state_url == self.settings.event_store_url and self.state.dialect.name == dialect.POSTGRES
 
-    def checkpoint(self) -> None:
-        dialect.checkpoint(self.state)
+    def checkpoint(self, *, restart: bool = False) -> None:
+        dialect.checkpoint(self.state, restart=restart)
 
     @contextlib.contextmanager
     def pump_paused(self) -> Iterator[None]:
