@@ -36,7 +36,6 @@ import shutil
 import sys
 import tempfile
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,9 +178,8 @@ class Loader:
         for msg in messages:
             self.seq += 1
             ctx = msg["context"]
-            shim = types.SimpleNamespace(context=ctx, type=msg["type"])
-            channel = derive_channel(shim)  # type: ignore[arg-type]
-            device_type, device_id = derive_device(shim, channel)  # type: ignore[arg-type]
+            channel = derive_channel(ctx, msg["type"])
+            device_type, device_id = derive_device(ctx, channel)
             if msg["type"] == "identify":
                 person.identify(msg)
             if "userId" in msg:

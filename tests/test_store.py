@@ -64,6 +64,22 @@ def test_pump_crash_after_append_does_not_duplicate(stores: Stores, workspace_id
     assert distinct == 40
 
 
+def test_checkpoint_folds_the_write_ahead_log_back(stores: Stores, workspace_id: str) -> None:
+    # The server's pump calls it after every round that moved events; it used to fail on SQLite
+    # ("database table is locked": run inside a transaction), which skipped the live-segment refresh.
+    stage(stores, workspace_id, 50)
+    stores.pump()
+    stores.checkpoint()
+    if stores.state.dialect.name == "sqlite":
+        raw = stores.state.raw_connection()
+        try:
+            busy, logged, folded = raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        assert busy == 0 and logged == folded  # nothing left to fold
+    assert counts(stores) == (0, 50)
+
+
 def test_sequence_numbers_never_repeat_after_staging_drains(stores: Stores, workspace_id: str) -> None:
     stage(stores, workspace_id, 5, "first")
     stores.pump()

@@ -27,6 +27,7 @@ from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
+from touchline.threads import named_thread
 from touchline.web import mount as mount_dashboard
 from touchline.workspaces.service import KeyResolver
 
@@ -50,7 +51,7 @@ class Pump:
         self._interval = interval
         self._last_live = self._last_full = time.monotonic()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="touchline-pump", daemon=True)
+        self._thread = named_thread(self._run, "touchline-pump")
 
     def start(self) -> None:
         self._thread.start()

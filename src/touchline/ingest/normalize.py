@@ -100,8 +100,8 @@ def valid_timezone(name: str) -> str | None:
     return name
 
 
-def derive_channel(message: Message) -> str:
-    raw = message.context.get("channel")
+def derive_channel(context: dict[str, Any], message_type: str) -> str:
+    raw = context.get("channel")
     if isinstance(raw, str):
         value = raw.strip().lower()
         if value in CHANNELS:
@@ -110,23 +110,23 @@ def derive_channel(message: Message) -> str:
             return _SEGMENT_CHANNELS[value]
         if value in _CHANNEL_ALIASES:
             return _CHANNEL_ALIASES[value]
-    library = message.context.get("library")
+    library = context.get("library")
     lib_name = library.get("name", "") if isinstance(library, dict) else ""
     if isinstance(lib_name, str) and lib_name:
         if lib_name.startswith(_WEB_LIBRARIES):
             return "web"
         if lib_name.startswith(_APP_LIBRARIES):
             return "app"
-    if message.type == "page":
+    if message_type == "page":
         return "web"
-    if message.type == "screen":
+    if message_type == "screen":
         return "app"
     return "server"
 
 
-def derive_device(message: Message, channel: str) -> tuple[str, str | None]:
+def derive_device(context: dict[str, Any], channel: str) -> tuple[str, str | None]:
     """(device type, device id) from context.device, context.os and the user agent."""
-    device = message.context.get("device")
+    device = context.get("device")
     device = device if isinstance(device, dict) else {}
     device_id = device.get("id")
     device_id = str(device_id)[:256] if isinstance(device_id, _TEXT_OR_INT) and device_id != "" else None
@@ -140,7 +140,7 @@ def derive_device(message: Message, channel: str) -> tuple[str, str | None]:
         return "tablet", device_id
     if kind in ("kiosk", "terminal"):
         return "pos", device_id
-    agent = message.context.get("userAgent")
+    agent = context.get("userAgent")
     if isinstance(agent, str) and agent:
         lowered = agent.lower()
         if "ipad" in lowered or "tablet" in lowered:
@@ -148,7 +148,7 @@ def derive_device(message: Message, channel: str) -> tuple[str, str | None]:
         if "mobi" in lowered or "iphone" in lowered or "android" in lowered:
             return "mobile", device_id
         return "desktop", device_id
-    os_info = message.context.get("os")
+    os_info = context.get("os")
     os_name = os_info.get("name", "") if isinstance(os_info, dict) else ""
     if isinstance(os_name, str) and os_name.lower() in ("ios", "android", "ipados"):
         return ("tablet" if os_name.lower() == "ipados" else "mobile"), device_id
@@ -179,11 +179,11 @@ def _consent_channel(raw: str) -> str | None:
     return key if key in CONSENT_CHANNELS else None
 
 
-def extract_consents(message: Message, traits: dict[str, Any]) -> dict[str, str]:
+def extract_consents(context: dict[str, Any], traits: dict[str, Any]) -> dict[str, str]:
     """Consent per channel from ``traits.consent`` ({channel: bool}) and from Segment's consent
     object ``context.consent.categoryPreferences`` where a category is named after a channel."""
     found: dict[str, str] = {}
-    consent_ctx = message.context.get("consent")
+    consent_ctx = context.get("consent")
     if isinstance(consent_ctx, dict) and isinstance(consent_ctx.get("categoryPreferences"), dict):
         for key, value in consent_ctx["categoryPreferences"].items():
             channel, status = _consent_channel(str(key)), _consent_value(value)
@@ -241,48 +241,57 @@ def normalize(
     phone_region: str,
     source: str,
 ) -> NormalizedEvent:
-    original = utc(message.timestamp or message.originalTimestamp)
-    sent_at = utc(message.sentAt) or batch_sent_at
-    channel = derive_channel(message)
-    device_type, device_id = derive_device(message, channel)
+    get = message.get
+    message_type = message["type"]
+    context = get("context") or {}
+    user_id = get("userId")
+    anonymous_id = get("anonymousId")
+    original = utc(get("timestamp") or get("originalTimestamp"))
+    sent_at = utc(get("sentAt")) or batch_sent_at
+    channel = derive_channel(context, message_type)
+    device_type, device_id = derive_device(context, channel)
 
     # identify carries traits; other calls may carry the user's traits in context.traits.
-    ctx_traits = message.context.get("traits")
-    if message.type == "identify":
+    ctx_traits = context.get("traits")
+    if message_type == "identify":
         # RudderStack's libraries put identify traits in context.traits; Segment's at the top level.
-        traits = {**(ctx_traits if isinstance(ctx_traits, dict) else {}), **message.traits}
-    elif message.type == "group":
+        traits = {**(ctx_traits if isinstance(ctx_traits, dict) else {}), **(get("traits") or {})}
+    elif message_type == "group" or not isinstance(ctx_traits, dict):
         traits = {}
     else:
-        traits = dict(ctx_traits) if isinstance(ctx_traits, dict) else {}
-    consents = extract_consents(message, traits)
-    traits.pop("consent", None)
+        traits = dict(ctx_traits)
+    if traits or "consent" in context:
+        consents = extract_consents(context, traits)
+        traits.pop("consent", None)
+    else:
+        consents = {}
 
     identifiers: list[tuple[str, str]] = []
-    if message.userId:
-        identifiers.append(("user_id", message.userId))
-    if message.anonymousId:
-        identifiers.append(("anonymous_id", message.anonymousId))
-    email = normalize_email(traits.get("email"))
-    if email:
-        traits["email"] = email
-        identifiers.append(("email", email))
-    phone_raw = traits.get("phone")
-    if isinstance(phone_raw, _TEXT_OR_INT) and not isinstance(phone_raw, bool):
-        phone = normalize_phone(str(phone_raw), phone_region)
-        if phone:
-            traits["phone"] = phone
-            identifiers.append(("phone", phone))
+    if user_id:
+        identifiers.append(("user_id", user_id))
+    if anonymous_id:
+        identifiers.append(("anonymous_id", anonymous_id))
+    if traits:
+        email = normalize_email(traits.get("email"))
+        if email:
+            traits["email"] = email
+            identifiers.append(("email", email))
+        phone_raw = traits.get("phone")
+        if isinstance(phone_raw, _TEXT_OR_INT) and not isinstance(phone_raw, bool):
+            phone = normalize_phone(str(phone_raw), phone_region)
+            if phone:
+                traits["phone"] = phone
+                identifiers.append(("phone", phone))
     if device_id:
         identifiers.append(("device_id", device_id))
     for key, kind in HANDLE_TRAITS.items() if traits else ():
         value = traits.get(key)
         if isinstance(value, _TEXT_OR_INT) and not isinstance(value, bool) and str(value).strip():
             identifiers.append((kind, str(value).strip()[:512]))
-    device = message.context.get("device")
+    device = context.get("device")
     if isinstance(device, dict) and isinstance(device.get("token"), str) and device["token"]:
         identifiers.append(("push_token", device["token"][:512]))
-    external = message.context.get("externalIds")
+    external = context.get("externalIds")
     if isinstance(external, list):
         for item in external:
             if isinstance(item, dict):
@@ -291,9 +300,9 @@ def normalize(
                 if kind and isinstance(value, _TEXT_OR_INT) and not isinstance(value, bool) and str(value).strip():
                     identifiers.append((kind, str(value).strip()[:512]))
 
-    tz_raw = message.context.get("timezone") or traits.get("timezone")
+    tz_raw = context.get("timezone") or traits.get("timezone")
     timezone = valid_timezone(tz_raw) if isinstance(tz_raw, str) and tz_raw else None
-    locale_raw = message.context.get("locale") or traits.get("locale")
+    locale_raw = context.get("locale") or traits.get("locale")
     locale = (
         locale_raw.replace("_", "-") if isinstance(locale_raw, str) and _LOCALE_RE.match(locale_raw) else None
     )
@@ -301,10 +310,10 @@ def normalize(
     return NormalizedEvent(
         index=index,
         message_id=message_id,
-        type=message.type,
-        event=message.event if message.type == "track" else message.name,
-        anonymous_id=message.anonymousId,
-        user_id=message.userId,
+        type=message_type,
+        event=get("event") if message_type == "track" else get("name"),
+        anonymous_id=anonymous_id,
+        user_id=user_id,
         timestamp=corrected_timestamp(original, sent_at, received_at),
         original_timestamp=original,
         sent_at=sent_at,
@@ -312,15 +321,15 @@ def normalize(
         channel=channel,
         device_type=device_type,
         device_id=device_id,
-        properties=message.properties,
-        traits=message.traits,
-        context=message.context,
+        properties=get("properties") or {},
+        traits=get("traits") or {},
+        context=context,
         payload_json=payload_json,
-        identifiers=list(dict.fromkeys(identifiers)),
+        identifiers=list(dict.fromkeys(identifiers)) if len(identifiers) > 1 else identifiers,
         trait_updates=traits,
         consent_updates=consents,
         timezone=timezone,
         locale=locale,
         source=source,
-        previous_id=message.previousId,
+        previous_id=get("previousId"),
     )

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import BadRequest
 from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
@@ -43,7 +42,7 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
     )
     result = IngestResult(rejected=rejected)
     if events:
-        result = await run_in_threadpool(services.writer.submit, principal.workspace_id, events, result)
+        result = await services.writer.submit(principal.workspace_id, events, result)
     if rejected:
         total = len(items)
         return JSONBody(

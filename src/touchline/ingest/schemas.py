@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Required
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic_core import core_schema
+from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
 MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
@@ -52,53 +46,70 @@ OptionalIdentifier = Annotated[Annotated[str, Field(max_length=1024)] | None, Be
 Timestamp = Annotated[dt.datetime | None, BeforeValidator(_timestamp)]
 
 
-class Message(BaseModel):
-    """One Segment message. Unknown top-level fields are kept (the payload is stored untouched)."""
+def _json_object_schema(_source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    # A type check, not a copy: the object is read, never changed, and copying every context and
+    # properties object cost more than the rest of validation together.
+    return core_schema.nullable_schema(core_schema.custom_error_schema(
+        core_schema.is_instance_schema(dict), custom_error_type="json_object",
+        custom_error_message="Input should be a valid dictionary"))
 
-    model_config = ConfigDict(extra="allow", str_max_length=65_536)
 
-    type: MessageType
-    messageId: OptionalIdentifier = None
-    anonymousId: OptionalIdentifier = None
-    userId: OptionalIdentifier = None
-    timestamp: Timestamp = None
-    originalTimestamp: Timestamp = None
-    sentAt: Timestamp = None
-    context: dict[str, Any] = Field(default_factory=dict)
-    integrations: dict[str, Any] = Field(default_factory=dict)
-    event: str | None = Field(None, max_length=512)
-    name: str | None = Field(None, max_length=512)
-    category: str | None = Field(None, max_length=512)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    groupId: OptionalIdentifier = None
-    previousId: OptionalIdentifier = None
+class _JSONObjectMarker:
+    __get_pydantic_core_schema__ = staticmethod(_json_object_schema)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _nulls_are_empty(cls, data: Any) -> Any:
-        # Libraries send `"properties": null` and the like; treat as absent rather than reject.
-        if isinstance(data, dict):
-            for key in ("context", "integrations", "properties", "traits"):
-                if key in data and data[key] is None:
-                    data = {**data, key: {}}
-        return data
 
-    @model_validator(mode="after")
-    def _required_fields(self) -> Message:
-        if self.type == "alias":
-            if not self.previousId:
-                raise ValueError("alias needs previousId")
-            if not self.userId:
-                raise ValueError("alias needs userId")
-            return self
-        if not self.userId and not self.anonymousId:
-            raise ValueError("either userId or anonymousId is required")
-        if self.type == "track" and not (self.event and self.event.strip()):
-            raise ValueError("track needs a non-empty event name")
-        if self.type == "group" and not self.groupId:
-            raise ValueError("group needs groupId")
-        return self
+# A JSON object (``null`` is read as absent, as libraries send ``"properties": null``).
+JSONObject = Annotated[dict[str, Any] | None, _JSONObjectMarker]
+Name = Annotated[str | None, Field(max_length=512)]
+
+
+class Message(TypedDict, total=False):
+    """One Segment message, as far as Touchline reads it. Validation gives a plain dict of these keys
+    (absent ones stay absent); other top-level fields are not copied, the original message is what
+    gets stored."""
+
+    type: Required[MessageType]
+    messageId: OptionalIdentifier
+    anonymousId: OptionalIdentifier
+    userId: OptionalIdentifier
+    timestamp: Timestamp
+    originalTimestamp: Timestamp
+    sentAt: Timestamp
+    context: JSONObject
+    integrations: JSONObject
+    event: Name
+    name: Name
+    category: Name
+    properties: JSONObject
+    traits: JSONObject
+    groupId: OptionalIdentifier
+    previousId: OptionalIdentifier
+
+
+# One validator call for a whole batch; a batch with a bad message is validated again message by
+# message (same schema, so the same errors), to keep the good ones.
+MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def missing_fields(message: Message) -> str | None:
+    """What a message of its type lacks (checked after field validation, as the spec words it)."""
+    get = message.get
+    if message["type"] == "alias":
+        if not get("previousId"):
+            return "alias needs previousId"
+        if not get("userId"):
+            return "alias needs userId"
+        return None
+    if not get("userId") and not get("anonymousId"):
+        return "either userId or anonymousId is required"
+    if message["type"] == "track":
+        event = get("event")
+        if not (event and event.strip()):
+            return "track needs a non-empty event name"
+    elif message["type"] == "group" and not get("groupId"):
+        return "group needs groupId"
+    return None
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -7,21 +7,26 @@ commit and one identity lookup instead of eight.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from touchline.ingest.normalize import NormalizedEvent
 from touchline.ingest.service import IngestResult, ingest_many
+from touchline.threads import named_thread
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 log = logging.getLogger("touchline.ingest")
+
+LOG_RESTART_INTERVAL = 2.0  # seconds
 
 
 @dataclass
@@ -39,19 +44,22 @@ class IngestWriter:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._last_restart = time.monotonic()
 
-    def submit(self, workspace_id: str, events: list[NormalizedEvent], result: IngestResult) -> IngestResult:
-        """Blocks until the events are committed (or their transaction failed, which raises)."""
+    async def submit(self, workspace_id: str, events: list[NormalizedEvent], result: IngestResult) -> IngestResult:
+        """Returns once the events are committed (or their transaction failed, which raises). Awaited on
+        the event loop itself: no thread of the pool sits blocked for each request in flight."""
         self._ensure_started()
         job = _Job(workspace_id, events, result)
         self._queue.put(job)
-        return job.done.result()
+        # Shielded: a client that hangs up does not cancel the job, which the writer may be committing.
+        return await asyncio.shield(asyncio.wrap_future(job.done))
 
     def _ensure_started(self) -> None:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="touchline-ingest", daemon=True)
+                    self._thread = named_thread(self._run, "touchline-ingest")
                     self._thread.start()
 
     def _run(self) -> None:
@@ -72,6 +80,20 @@ class IngestWriter:
                 jobs.append(more)
                 size += len(more.events)
             self._commit(jobs)
+            self._restart_log_now_and_then()
+
+    def _restart_log_now_and_then(self) -> None:
+        """Let SQLite's write-ahead log start over (see ``dialect.checkpoint``). Here, between two
+        transactions of the process's busiest writer, is where no writer is in its way; the requests
+        answered above do not wait for it."""
+        now = time.monotonic()
+        if now - self._last_restart < LOG_RESTART_INTERVAL:
+            return
+        self._last_restart = now
+        try:
+            self._stores.checkpoint(restart=True)
+        except Exception:  # a busy or failed checkpoint is retried next time; nothing is lost
+            log.exception("checkpointing the state store's write-ahead log failed")
 
     def _commit(self, jobs: list[_Job]) -> None:
         now = dt.datetime.now(dt.UTC)

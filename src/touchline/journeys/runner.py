@@ -77,6 +77,7 @@ from touchline.profiles import store as profile_store
 from touchline.segments import store as segment_store
 from touchline.store import dialect
 from touchline.store.schema import event_staging, events, profiles
+from touchline.threads import named_thread
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -175,7 +176,7 @@ class Runner:
         return report
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="touchline-journeys", daemon=True)
+        self._thread = named_thread(self._run, "touchline-journeys")
         self._thread.start()
 
     def _run(self) -> None:

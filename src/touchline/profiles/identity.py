@@ -290,8 +290,9 @@ class IdentityGraph:
         self.merges.append(Merge(other.id, into.id, reason, message_id))
 
     def _observe(self, profile: ProfileState, obs: Observed) -> None:
-        at = _iso(obs.timestamp)
         changed = profile.changed
+        # Most events carry no traits or consents; formatting the time stamp is not free.
+        at = _iso(obs.timestamp) if obs.trait_updates or obs.consent_updates else ""
         for key, value in obs.trait_updates.items():
             meta = profile.trait_meta.get(key)
             # Last write wins by event time, so a late or historical import never clobbers newer data.

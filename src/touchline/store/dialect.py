@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -169,6 +170,32 @@ def _params(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     return list(zip(*by_column, strict=True))
 
 
+# Rows per multi-row INSERT on SQLite, largest first: a batch is cut into these sizes, so that a few
+# statement texts serve every batch size and stay in the driver's statement cache.
+_SQLITE_ROWS_PER_INSERT = (256, 64, 16, 4, 1)
+
+
+def _sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], params: list[tuple[Any, ...]],
+                        suffix: str = "") -> None:
+    """``INSERT ... VALUES (...), (...), ...``: one statement step for up to 256 rows.
+
+    Not ``executemany``: the driver releases the GIL around every row it steps, and the ingestion
+    writer then waits to get it back from the threads parsing the next requests, once per row.
+    """
+    head = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES '  # noqa: S608 - schema names
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    width = len(columns)
+    start = 0
+    for size in _SQLITE_ROWS_PER_INSERT:
+        if size * width > 32_766:  # SQLite's limit on parameters per statement
+            continue
+        sql = head + ", ".join([one] * size) + suffix
+        while len(params) - start >= size:
+            chunk = params[start : start + size]
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
+            start += size
+
+
 def _quoted(table: sa.Table, columns: Sequence[str]) -> str:
     return ", ".join(f'"{table.c[c].name}"' for c in columns)
 
@@ -190,7 +217,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
 
     PostgreSQL: ``COPY ... FROM STDIN`` on the transaction's own connection (one stream, no statement
     per row, no SQLAlchemy parameter processing); values are converted the way the column types would
-    (JSON as text, time stamps as aware UTC). SQLite: straight to the driver's executemany.
+    (JSON as text, time stamps as aware UTC). SQLite: multi-row INSERTs straight to the driver.
     """
     if not rows:
         return
@@ -208,9 +235,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         conn.execute(table.insert(), list(rows))
         return
     columns = list(rows[0])
-    converters = [_converter(table.c[c]) for c in columns]
-    sql = f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608
-    conn.exec_driver_sql(sql, _params(rows, columns, converters))
+    _sqlite_insert_rows(conn, table, columns, _params(rows, columns, [_converter(table.c[c]) for c in columns]))
 
 
 def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -226,9 +251,30 @@ def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequ
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         converters = [_converter(table.c[c]) for c in columns]
-        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) '  # noqa: S608
-               f'VALUES ({", ".join("?" * len(columns))}) ON CONFLICT DO NOTHING')
-        conn.exec_driver_sql(sql, _params(group, columns, converters))
+        _sqlite_insert_rows(conn, table, columns, _params(group, columns, converters), " ON CONFLICT DO NOTHING")
+
+
+def insert_new_keys(conn: Connection, table: sa.Table, key: str, values: Sequence[str], **fixed: Any) -> set[str]:
+    """Insert a row ``(fixed..., key=value)`` for each value whose row is not there yet, and return the
+    values inserted: one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` statement, the
+    values travelling as one parameter (a JSON array read by ``json_each`` on SQLite, an array on
+    PostgreSQL), so a batch of any size is one round trip and one compiled statement."""
+    if not values:
+        return set()
+    if name(conn) == SQLITE:
+        columns = list(fixed)
+        converters = [_converter(table.c[c]) for c in columns]
+        fixed_values = [f(fixed[c]) if f else fixed[c] for c, f in zip(columns, converters, strict=True)]
+        sql = (f'INSERT INTO "{table.name}" ({_quoted(table, [*columns, key])}) '  # noqa: S608 - schema names
+               f'SELECT {"?, " * len(columns)}value FROM json_each(?) WHERE true '
+               f'ON CONFLICT DO NOTHING RETURNING "{key}"')
+        rows = conn.exec_driver_sql(sql, (*fixed_values, orjson.dumps(list(values)).decode())).cursor.fetchall()
+        return {v for (v,) in rows}
+    source = sa.select(*(sa.literal(v, table.c[c].type) for c, v in fixed.items()),
+                       sa.func.unnest(sa.bindparam(None, list(values), type_=postgresql.ARRAY(table.c[key].type))))
+    stmt = (postgresql.insert(table).from_select([*fixed, key], source)
+            .on_conflict_do_nothing().returning(table.c[key]))
+    return set(conn.execute(stmt).scalars())
 
 
 def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -464,6 +510,29 @@ def move_staged_in_place(conn: Connection, limit: int) -> list[tuple[str, str]]:
     return [(ws, pid) for ws, pid in conn.execute(stmt)]
 
 
+def copy_snapshots_in_place(conn: Connection, changed: sa.Select[Any]) -> tuple[int, tuple[dt.datetime, str] | None]:
+    """When the state store and the event store are one PostgreSQL database: upsert the snapshot rows
+    ``changed`` selects (ordered by updated_at, profile id) in one statement, with no row passing
+    through Python. Returns how many, and the (updated_at, profile id) of the last."""
+    from touchline.store.schema import profile_snapshots as snap
+
+    rows = changed.cte("changed")
+    columns = [c.name for c in snap.c]
+    upsert = postgresql.insert(snap).from_select(columns, sa.select(*(rows.c[c] for c in columns)))
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["profile_id"], set_={c: upsert.excluded[c] for c in columns if c != "profile_id"})
+    # PostgreSQL runs a data-modifying CTE whether or not the outer query reads it.
+    stmt = (
+        sa.select(sa.func.count().over(), rows.c.updated_at, rows.c.profile_id)
+        .order_by(rows.c.updated_at.desc(), rows.c.profile_id.desc()).limit(1)
+        .add_cte(upsert.cte("upserted"))
+    )
+    found = conn.execute(stmt).first()
+    if found is None:
+        return 0, None
+    return int(found[0]), (_utc(found[1]), found[2])  # type: ignore[return-value]
+
+
 def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Put these profile snapshots in place of any older ones with the same profile_id."""
     from touchline.store.schema import profile_snapshots as snap
@@ -505,10 +574,35 @@ def replace_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ])
 
 
-def checkpoint(conn: Connection) -> None:
-    """Fold SQLite's write-ahead log back into the database, off the ingestion path."""
-    if name(conn) == SQLITE:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+def checkpoint(engine: sa.Engine, *, restart: bool = False) -> None:
+    """Fold SQLite's write-ahead log back into the database, off the ingestion path.
+
+    PASSIVE copies what it can without holding anyone back. It never lets the log start over while a
+    writer commits all the time, though: under steady ingestion the log grew by ~4 KB an event without
+    end. ``restart`` (RESTART) copies the rest and makes the next writer start the log from its
+    beginning; it holds writers back while it runs, so the ingestion writer calls it itself, between
+    two transactions, right after a passive round did most of the copying; it waits for readers a
+    moment at most (a short busy timeout) and otherwise gives up until the next time.
+
+    On the driver connection itself, outside any transaction: SQLAlchemy would open one first (a
+    ``BEGIN IMMEDIATE`` here), and SQLite refuses to checkpoint inside it ("database table is locked").
+    """
+    if engine.dialect.name != SQLITE:
+        return
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        if not restart:
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        driver.execute("PRAGMA busy_timeout=200")
+        try:
+            driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        finally:
+            driver.execute("PRAGMA busy_timeout=30000")
+    finally:
+        raw.close()
 
 
 def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], values: Sequence[Any]) -> int:

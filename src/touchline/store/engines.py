@@ -187,43 +187,45 @@ class Stores:
             # changes alike, and a later one may reuse the stamp (a caller passing ``now``).
             since, after_id = mark_at, ""
         copied = 0
+        in_place = self._one_postgres_database()
         while True:
-            query = sa.select(
-                profiles.c.workspace_id, profiles.c.id.label("profile_id"),
-                sa.func.coalesce(profiles.c.merged_into, profiles.c.id).label("canonical_id"),
-                profiles.c.user_id, sa.type_coerce(profiles.c.traits, sa.Text).label("traits"),
-                sa.type_coerce(profiles.c.consents, sa.Text).label("consents"), profiles.c.timezone,
-                profiles.c.locale,
-                # As the driver gives them (text on SQLite): the event store parses them in bulk.
-                sa.type_coerce(profiles.c.created_at, sa.Text).label("created_at"),
-                sa.type_coerce(profiles.c.updated_at, sa.Text).label("updated_at"),
-            ).order_by(profiles.c.updated_at, profiles.c.id).limit(limit)
-            if since is not None:
-                query = query.where(sa.or_(profiles.c.updated_at > since,
-                                           sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
-            with self.read() as sconn:
-                result = sconn.execute(query)
-                keys = list(result.keys())
-                rows = [dict(zip(keys, r, strict=True)) for r in result.all()]
-            if rows:
-                last_at = dialect.as_utc_datetime(rows[-1]["updated_at"])
-                assert last_at is not None
-                last = (last_at, rows[-1]["profile_id"])
+            query = _changed_profiles(since, after_id, limit, as_text=not in_place)
+            last: tuple[dt.datetime, str] | None = None
+            if in_place:
                 with self.events_conn() as econn:
-                    dialect.replace_snapshots(econn, rows)
-                    if mark_at is None or last > (mark_at, mark_id):
+                    n, last = dialect.copy_snapshots_in_place(econn, query)
+                    if last is not None and (mark_at is None or last > (mark_at, mark_id)):
                         mark_at, mark_id = last
                         _set_sync_mark(econn, "profiles", f"{mark_at.isoformat()}|{mark_id}")
-                copied += len(rows)
-            if len(rows) < limit:
+            else:
+                with self.read() as sconn:
+                    result = sconn.execute(query)
+                    keys = list(result.keys())
+                    rows = [dict(zip(keys, r, strict=True)) for r in result.all()]
+                n = len(rows)
+                if rows:
+                    last_at = dialect.as_utc_datetime(rows[-1]["updated_at"])
+                    assert last_at is not None
+                    last = (last_at, rows[-1]["profile_id"])
+                    with self.events_conn() as econn:
+                        dialect.replace_snapshots(econn, rows)
+                        if mark_at is None or last > (mark_at, mark_id):
+                            mark_at, mark_id = last
+                            _set_sync_mark(econn, "profiles", f"{mark_at.isoformat()}|{mark_id}")
+            copied += n
+            if n < limit:
                 if sweep:
                     self._last_sweep = now
                 return copied
+            assert last is not None
             since, after_id = last
 
-    def checkpoint(self) -> None:
-        with self.state.connect() as conn:
-            dialect.checkpoint(conn)
+    def _one_postgres_database(self) -> bool:
+        """Both stores in one PostgreSQL database: rows can move between them in SQL alone."""
+        return self.settings.state_url == self.settings.event_store_url and self.state.dialect.name == dialect.POSTGRES
+
+    def checkpoint(self, *, restart: bool = False) -> None:
+        dialect.checkpoint(self.state, restart=restart)
 
     @contextlib.contextmanager
     def pump_paused(self) -> Iterator[None]:
@@ -242,7 +244,7 @@ class Stores:
         return len(pairs)
 
     def _pump_chunk(self, limit: int) -> int:
-        if self.settings.state_url == self.settings.event_store_url and self.state.dialect.name == dialect.POSTGRES:
+        if self._one_postgres_database():
             with self.state.begin() as conn:
                 return self._touch(dialect.move_staged_in_place(conn, limit))
         columns = [event_staging.c.seq] + [
@@ -283,6 +285,26 @@ class Stores:
 
 
 SYNC_LAG = dt.timedelta(minutes=1)
+
+
+def _changed_profiles(since: dt.datetime | None, after_id: str, limit: int, *, as_text: bool) -> sa.Select[Any]:
+    """The next ``limit`` profiles changed after ``(since, after_id)``, shaped as snapshot rows;
+    ``as_text``: JSON and time stamps as the driver gives them (text on SQLite), for the event store to
+    parse in bulk."""
+    def raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.type_coerce(column, sa.Text) if as_text else column
+
+    query = sa.select(
+        profiles.c.workspace_id, profiles.c.id.label("profile_id"),
+        sa.func.coalesce(profiles.c.merged_into, profiles.c.id).label("canonical_id"),
+        profiles.c.user_id, raw(profiles.c.traits).label("traits"), raw(profiles.c.consents).label("consents"),
+        profiles.c.timezone, profiles.c.locale,
+        raw(profiles.c.created_at).label("created_at"), raw(profiles.c.updated_at).label("updated_at"),
+    ).order_by(profiles.c.updated_at, profiles.c.id).limit(limit)
+    if since is not None:
+        query = query.where(sa.or_(profiles.c.updated_at > since,
+                                   sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
+    return query
 
 
 def _parse_sync_mark(mark: str | None) -> tuple[dt.datetime | None, str]:
