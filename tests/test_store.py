@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from touchline.ingest.service import ingest, parse_items
@@ -130,3 +131,21 @@ def test_profile_snapshots_mirror_profiles_in_the_event_store(stores: Stores, wo
     assert mirror[survivor]["user_id"] == "u1"
     erase(stores, workspace_id, "u1")
     assert snapshots() == {}
+
+
+def test_driver_errors_on_direct_paths_say_the_store_is_unavailable(stores: Stores) -> None:
+    """Hot paths talk to the driver directly (COPY, bulk reads); its operational errors must reach the
+    edge as StoreUnavailable (503 with the reason), like those that come through SQLAlchemy."""
+    import sqlite3
+
+    import psycopg
+
+    from touchline.errors import StoreUnavailable
+
+    driver_error = psycopg.OperationalError if stores.settings.database_url else sqlite3.OperationalError
+    with pytest.raises(StoreUnavailable) as caught, stores.write() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raise driver_error("server closed the connection unexpectedly")
+    assert caught.value.status == 503
+    assert caught.value.detail == "server closed the connection unexpectedly"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,10 @@ from touchline.settings import Settings
 from touchline.store import dialect
 from touchline.store.schema import STAGED_COLUMNS, event_staging, profiles, sync_state
 from touchline.store.types import dumps
+
+# What a store that cannot answer raises: through SQLAlchemy, or straight from the driver where a hot path
+# talks to it directly (PostgreSQL's COPY, SQLite's bulk reads).
+UNAVAILABLE = (sa.exc.OperationalError, psycopg.OperationalError, sqlite3.OperationalError)
 
 READ_ONLY = {"touchline_read_only": True}
 
@@ -125,23 +130,23 @@ class Stores:
         try:
             with self.state.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreUnavailable("the state store is unavailable", str(exc.orig)) from exc
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         try:
             with self.state.connect().execution_options(**READ_ONLY) as conn, conn.begin():
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreUnavailable("the state store is unavailable", str(exc.orig)) from exc
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
 
     @contextlib.contextmanager
     def events_conn(self) -> Iterator[Connection]:
         try:
             with self.events.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
+        except UNAVAILABLE as exc:
             raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
 
     def pump(self, max_rows: int | None = None) -> int:
@@ -321,13 +326,17 @@ def _set_sync_mark(conn: Connection, name: str, value: str) -> None:
         conn.execute(sync_state.insert().values(name=name, value=value))
 
 
-def _lock_hint(exc: sa.exc.OperationalError) -> str:
+def _reason(exc: Exception) -> str:
+    return str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else str(exc)
+
+
+def _lock_hint(exc: Exception) -> str:
     from touchline.store.migrations import is_lock_error
 
-    if is_lock_error(exc):
+    if isinstance(exc, sa.exc.OperationalError) and is_lock_error(exc):
         return ("another process (a running `touchline serve`?) holds the embedded event store; "
                 "read through its API instead, or stop it first")
-    return str(exc.orig)
+    return _reason(exc)
 
 
 def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> Stores:
