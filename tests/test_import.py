@@ -96,3 +96,55 @@ def test_import_command_prints_a_report(settings: Settings, tmp_path: Path, monk
     assert report["rejected"][0]["line"] == 2
     again = runner.invoke(app, ["import", str(path), "--json"], env=env)
     assert orjson.loads(again.stdout)["duplicates"] == 2
+
+
+# An export not written for Segment (the columns of a public e-commerce behaviour data set).
+EXPORT = """event_time,event_type,product_id,category_code,brand,price,user_id,user_session
+2019-10-01 00:00:00 UTC,view,44600062,,shiseido,35.79,541312140,72d76fde-8bb3
+2019-10-01 00:00:04 UTC,cart,3900821,appliances.water_heater,aqua,33.20,541312140,72d76fde-8bb3
+2019-10-01 00:02:01 UTC,purchase,3900821,appliances.water_heater,aqua,33.20,541312140,72d76fde-8bb3
+2019-10-01 00:03:00 UTC,view,17200506,furniture.sofa,,543.10,,
+"""
+EXPORT_MAP = ["--map", "event_time=timestamp", "--map", "event_type=event", "--map", "user_id=userId",
+              "--map", "user_session=context.session_id", "--event", "view=Product Viewed",
+              "--event", "cart=Product Added", "--event", "purchase=Order Completed"]
+
+
+def test_csv_mapping_renames_columns_and_events_and_keeps_the_rest_as_properties() -> None:
+    from touchline.ingest.importer import CsvMapping
+
+    mapping = CsvMapping({"user_id": "userId", "event_time": "timestamp", "kind": "event", "sku": "properties.id"},
+                         {"purchase": "Order Completed"})
+    row = {"kind": "purchase", "user_id": "42", "event_time": "2019-10-01 00:00:01 UTC", "sku": "0077",
+           "price": "543.10", "brand": "aqua"}
+    assert csv_row_to_message(row, "track", mapping) == {
+        "type": "track", "event": "Order Completed", "userId": "42", "timestamp": "2019-10-01 00:00:01+00:00",
+        "properties": {"id": "0077", "price": 543.1, "brand": "aqua"}}
+    assert csv_row_to_message({"userId": "42", "tier": "gold"}, "identify") == {
+        "type": "identify", "userId": "42", "traits": {"tier": "gold"}}
+
+
+def test_an_export_imports_with_a_mapping_and_a_row_without_ids_is_reported(
+        settings: Settings, stores: Stores, workspace_id: str, tmp_path: Path) -> None:
+    from touchline.cli.main import app
+
+    path = tmp_path / "export.csv"
+    path.write_text(EXPORT, encoding="utf-8")
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", str(path), "--json", *EXPORT_MAP], env=env)
+    assert result.exit_code == 1, result.output  # the last row has no user: reported, the others kept
+    report = orjson.loads(result.stdout)
+    assert report["accepted"] == 3
+    assert report["rejected"] == [{"line": 5, "field": "(message)",
+                                   "reason": "either userId or anonymousId is required"}]
+    stores.pump()
+    profile = get_profile(stores, workspace_id, "541312140")
+    timeline = sorted(profile["timeline"], key=lambda e: e["timestamp"])
+    assert [e["event"] for e in timeline] == ["Product Viewed", "Product Added", "Order Completed"]
+    assert timeline[2]["properties"] == {"product_id": "3900821", "category_code": "appliances.water_heater",
+                                         "brand": "aqua", "price": 33.2}
+    bad = runner.invoke(app, ["import", str(path), "--map", "user_id"], env=env)
+    assert bad.exit_code == 2 and "--map takes COLUMN=FIELD" in bad.output

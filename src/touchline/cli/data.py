@@ -36,6 +36,16 @@ def move_staged_events(stores: Stores) -> None:
                       "events there within a second.", style="yellow")
 
 
+def _pairs(values: list[str], option: str, shape: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        left, sep, right = value.partition("=")
+        if not sep or not left.strip() or not right.strip():
+            fail(f"{option} takes {shape}, not {value!r}", 2)
+        pairs[left.strip()] = right.strip()
+    return pairs
+
+
 def import_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSONL or CSV file.")],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl or csv (default: by extension).")] = None,
@@ -45,21 +55,29 @@ def import_command(
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows (line, field, reason) as JSONL here.")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    columns: Annotated[list[str] | None, typer.Option(
+        "--map", metavar="COLUMN=FIELD",
+        help="CSV: read a column as a Segment field, e.g. --map user_id=userId --map event_time=timestamp "
+             "--map price=properties.price (repeatable).")] = None,
+    events: Annotated[list[str] | None, typer.Option(
+        "--event", metavar="VALUE=NAME",
+        help="CSV: rename an event, e.g. --event purchase='Order Completed' (repeatable).")] = None,
 ) -> None:
     """Import Segment messages from a file (JSONL: one message per line; CSV: columns named after
-    Segment fields, with properties.x / traits.x / context.x for nested ones). Running it twice adds
-    nothing."""
-    from touchline.ingest.importer import import_file
+    Segment fields, with properties.x / traits.x / context.x for nested ones, or renamed with --map;
+    other columns become properties, or traits on identify rows). Running it twice adds nothing."""
+    from touchline.ingest.importer import CsvMapping, import_file
 
     if fmt not in (None, "jsonl", "csv"):
         fail("--format must be jsonl or csv", 2)
+    mapping = CsvMapping(_pairs(columns or [], "--map", "COLUMN=FIELD"), _pairs(events or [], "--event", "VALUE=NAME"))
     with opened_stores() as stores:
         workspace_id = _workspace_id(stores, workspace)
         size = file.stat().st_size
         columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
             task = progress.add_task("import", total=size)
-            report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type,
+            report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type, mapping=mapping,
                                  progress=lambda done: progress.update(task, completed=done))
         move_staged_events(stores)
         rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]

@@ -88,12 +88,39 @@ def _cell(column: str, value: str) -> Any:
     return parsed if isinstance(parsed, int | float) else value
 
 
-def csv_row_to_message(row: dict[str, str], default_type: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CsvMapping:
+    """How a CSV that was not written for Segment becomes messages: ``columns`` renames columns to
+    Segment fields (``user_id`` -> ``userId``, ``price`` -> ``properties.price``), ``events`` renames
+    event values (``purchase`` -> ``Order Completed``). Columns that name no Segment field land in the
+    message's ``properties`` (``traits`` for identify and group rows), not at its top level, where
+    nothing would read them."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    events: dict[str, str] = field(default_factory=dict)
+
+
+_TIME_FIELDS = {"timestamp", "sentAt", "originalTimestamp"}
+_TRAIT_TYPES = {"identify", "group"}
+
+
+def _time_text(value: str) -> str:
+    """Spellings of UTC that exports use and ISO 8601 does not ('2019-10-01 00:00:00 UTC')."""
+    for suffix in (" UTC", " GMT", " Z"):
+        if value.endswith(suffix):
+            return value[: -len(suffix)] + "+00:00"
+    return value
+
+
+def csv_row_to_message(row: dict[str, str], default_type: str, mapping: CsvMapping | None = None) -> dict[str, Any]:
+    mapping = mapping or CsvMapping()
     message: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for column, raw in row.items():
         if column is None:
             continue
         column = column.strip()
+        column = mapping.columns.get(column, column)
         value = _cell(column, raw if isinstance(raw, str) else "")
         if value is None:
             continue
@@ -104,13 +131,26 @@ def csv_row_to_message(row: dict[str, str], default_type: str) -> dict[str, Any]
             for part in parts[:-1]:
                 target = target.setdefault(part, {})
             target[parts[-1]] = value
-        else:
+        elif column in _TOP_LEVEL:
+            if column in _TIME_FIELDS and isinstance(value, str):
+                value = _time_text(value.strip())
+            if column == "event" and isinstance(value, str):
+                value = mapping.events.get(value, value)
             message[column] = value
+        else:
+            extra[column] = value
     message.setdefault("type", default_type)
+    if extra:
+        nested = "traits" if message["type"] in _TRAIT_TYPES else "properties"
+        bucket = message.setdefault(nested, {})
+        if isinstance(bucket, dict):
+            for key, value in extra.items():
+                bucket.setdefault(key, value)
     return message
 
 
-def _csv_rows(text: IO[str], default_type: str, delimiter: str) -> Iterator[tuple[int, Any, bytes]]:
+def _csv_rows(text: IO[str], default_type: str, delimiter: str,
+              mapping: CsvMapping | None) -> Iterator[tuple[int, Any, bytes]]:
     reader = csv.DictReader(text, delimiter=delimiter)
     for row in reader:
         line = reader.line_num
@@ -118,7 +158,7 @@ def _csv_rows(text: IO[str], default_type: str, delimiter: str) -> Iterator[tupl
         if None in row:
             yield line, _Malformed("row has more cells than the header"), raw
             continue
-        yield line, csv_row_to_message(row, default_type), raw
+        yield line, csv_row_to_message(row, default_type, mapping), raw
 
 
 def import_file(
@@ -130,6 +170,7 @@ def import_file(
     default_type: str = "track",
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    mapping: CsvMapping | None = None,
 ) -> ImportReport:
     """Import every row; returns counts and the rejected rows with their line numbers."""
     fmt = detect_format(path, fmt)
@@ -139,7 +180,7 @@ def import_file(
         raise ValueError(f"unknown format {fmt!r}; use jsonl or csv")
     with path.open("rb") as handle, io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
         if fmt == "csv":
-            rows = _csv_rows(text, default_type, "\t" if path.suffix.lower() == ".tsv" else ",")
+            rows = _csv_rows(text, default_type, "\t" if path.suffix.lower() == ".tsv" else ",", mapping)
         else:
             rows = _jsonl_rows(handle)
         batch: list[tuple[int, Any, bytes]] = []
