@@ -352,11 +352,7 @@ class Runner:
             for t in due:
                 by_ws.setdefault(t["workspace_id"], []).append(t)
             for workspace_id, timers in by_ws.items():
-                run_rows = {}
-                for t in timers:
-                    row = store.run_row(conn, t["run_id"], for_update=True)
-                    if row is not None:
-                        run_rows[t["run_id"]] = row
+                run_rows = store.runs_by_id(conn, [t["run_id"] for t in timers], for_update=True)
                 facts = profile_store.profile_facts(conn, workspace_id,
                                                     sorted({r["customer_id"] for r in run_rows.values()}))
                 for t in sorted(timers, key=lambda t: (t["due_at"], t["id"])):

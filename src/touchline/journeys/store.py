@@ -119,6 +119,19 @@ def run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> dict[
     return dict(row) if row else None
 
 
+def runs_by_id(conn: Connection, run_ids: Sequence[str], *, for_update: bool = False) -> dict[str, dict[str, Any]]:
+    """These runs by id (one query per 900; locked in id order on PostgreSQL with ``for_update``, so two
+    workers locking overlapping sets take the locks in the same order)."""
+    out: dict[str, dict[str, Any]] = {}
+    ids = sorted(set(run_ids))
+    for i in range(0, len(ids), 900):
+        query = sa.select(journey_runs).where(dialect.in_values(conn, journey_runs.c.run_id, ids[i:i + 900]))
+        if for_update:
+            query = dialect.lock_rows(conn, query.order_by(journey_runs.c.run_id))
+        out.update((r["run_id"], r) for r in dialect.fetch_dicts(conn, query))
+    return out
+
+
 def save_run(conn: Connection, run_id: str, **values: Any) -> None:
     conn.execute(journey_runs.update().where(journey_runs.c.run_id == run_id).values(**values))
 
