@@ -58,6 +58,8 @@ def test_journeys_run_on_the_simulated_clock(stores: Stores, workspace_id: str) 
     assert sum(n for j in report.values() for n in j["suppressed"].values()) > 0
     cart = report["abandoned-cart"]
     assert cart["converted"] > 0 and cart["holdout"] > 0 and cart["lift"] is not None
+    low, high = cart["lift_interval"]
+    assert low <= cart["lift"] <= high
 
     with stores.read() as conn:
         runs = [dict(r) for r in conn.execute(sa.select(journey_runs).where(

@@ -45,6 +45,15 @@ def _rate(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
+def _interval(interval: list[float] | None) -> str:
+    """The lift's 95 % interval, and whether it could be chance (the interval holds 0)."""
+    if not interval:
+        return ""
+    low, high = interval
+    chance = ", may be chance" if low <= 0 <= high else ""
+    return f" (95% CI {low * 100:+.1f} to {high * 100:+.1f}{chance})"
+
+
 def _print_journeys(report: list[dict[str, Any]]) -> None:
     """One table row per journey where the terminal is wide enough, else a short block per journey
     (eight columns squeezed into 80 cut every cell to a few letters)."""
@@ -55,7 +64,7 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
         if j["pending"]:
             suppressed += f" ({j['pending']:,} waiting for morning)"
         holdout = f"{j['holdout']:,} runs, {_rate(j['holdout_rate'])}" if j["holdout"] else "–"
-        lift = "–" if j["lift"] is None else f"{j['lift'] * 100:+.1f} pts"
+        lift = "–" if j["lift"] is None else f"{j['lift'] * 100:+.1f} pts" + _interval(j.get("lift_interval"))
         rows.append((j, sent, suppressed, holdout, lift))
     if console.width >= 160:
         table = Table("journey", "entered", "sent by channel", "suppressed by reason", "converted",

@@ -129,7 +129,7 @@ def stats(journey_id: str, workspace: Workspace = "default",
     console.print(f"[bold]{journey_id}[/] ({result['status']}): {result['entered']:,} runs "
                   f"{result['runs']}; converted {result['converted']:,}; "
                   f"treated rate {result['treated']['rate']}, holdout rate {result['holdout']['rate']}, "
-                  f"lift {result['lift']}")
+                  f"lift {result['lift']} (95% interval {result['lift_interval']})")
     table = Table("step", "type", "entered", "waiting", "sent", "suppressed", "failed", "outcomes")
     for s in result["steps"]:
         suppressed = ", ".join(f"{k} {v}" for k, v in s["suppressed"].items())

@@ -109,5 +109,6 @@ def journey_report(stores: Stores, workspace_id: str, journey_ids: list[str]) ->
             "pending": pending, "failed": failed,
             "converted": stats["converted"], "rate": stats["treated"]["rate"],
             "holdout_rate": stats["holdout"]["rate"], "lift": stats["lift"],
+            "lift_interval": stats["lift_interval"],
         })
     return out

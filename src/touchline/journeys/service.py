@@ -21,6 +21,7 @@ from touchline.journeys.definition import (
     parse,
     to_json,
 )
+from touchline.journeys.lift import lift_interval
 from touchline.journeys.runner import Runner, queue_api_trigger
 from touchline.messaging import store as message_store
 from touchline.profiles import service as profile_service
@@ -260,6 +261,7 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         return round(a / b, 4) if b else None
 
     treated_rate, held_rate = rate(treated_converted, treated), rate(held_converted, held)
+    interval = lift_interval(treated_converted, treated, held_converted, held)
     return {
         "journey_id": journey_id, "status": row["status"], "published_version": row["published_version"],
         "runs": by_status, "entered": sum(by_status.values()),
@@ -267,6 +269,8 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         "treated": {"runs": treated, "converted": treated_converted, "rate": treated_rate},
         "holdout": {"runs": held, "converted": held_converted, "rate": held_rate},
         "lift": round(treated_rate - held_rate, 4) if treated_rate is not None and held_rate is not None else None,
+        # 95 % interval of the lift (Newcombe); a lift whose interval holds 0 may be chance.
+        "lift_interval": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
         "steps": list(nodes.values()),
     }
 

@@ -243,6 +243,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journey.conversion_rate": ("Conversion rate", "전환율"),
     "journey.holdout_rate": ("Holdout conversion", "대조군 전환율"),
     "journey.lift": ("Lift", "향상"),
+    "journey.lift_interval": ("95% interval", "95% 신뢰구간"),
+    "journey.lift_chance": ("may be chance", "우연일 수 있음"),
     "journey.updated": ("Updated", "수정"),
     "journey.trigger": ("Trigger", "트리거"),
     "journey.goal": ("Goal", "목표"),
