@@ -149,3 +149,10 @@ def test_driver_errors_on_direct_paths_say_the_store_is_unavailable(stores: Stor
         raise driver_error("server closed the connection unexpectedly")
     assert caught.value.status == 503
     assert caught.value.detail == "server closed the connection unexpectedly"
+
+
+def test_the_postgresql_event_store_sorts_in_memory_it_is_given(stores: Stores) -> None:
+    with stores.events_conn() as conn:
+        if conn.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL session setting")
+        assert conn.exec_driver_sql("SHOW work_mem").scalar_one() == stores.settings.events_work_mem

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # full refresh old. 0: computed on every round.
     segment_rfm_max_age_seconds: float = Field(900.0, ge=0)
 
+    # PostgreSQL event store: memory each sort or hash of a report may use before it spills to disk
+    # (the server's default, 4MB, made the 90-day overview of 1M events sort on disk: 2.4 s -> 1.3 s).
+    events_work_mem: str = Field("64MB", pattern=r"^[0-9]+(kB|MB|GB)$")
+
     # Dashboard sign-in: a session ends after this long without a request; cookies are Secure when the
     # request came over HTTPS (behind a proxy: X-Forwarded-Proto), or always / never when set.
     web_session_idle_hours: float = 12.0

@@ -73,7 +73,7 @@ def _duckdb_engine(url: str) -> Engine:
     return engine
 
 
-def _postgres_engine(url: str) -> Engine:
+def _postgres_engine(url: str, work_mem: str | None = None) -> Engine:
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=dumps)
 
     @sa_event.listens_for(engine, "connect")
@@ -81,16 +81,22 @@ def _postgres_engine(url: str) -> Engine:
         # JSONB numbers beyond 64 bits come back as floats, as they went in; the standard json module
         # would make Python ints that orjson (our serializer) refuses.
         psycopg.types.json.set_json_loads(orjson.loads, dbapi_conn)
+        if work_mem:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT set_config('work_mem', %s, false)", (work_mem,))
+            dbapi_conn.commit()
 
     return engine
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, *, work_mem: str | None = None) -> Engine:
+    """An engine for a store's URL; ``work_mem`` is the sort and hash memory of each PostgreSQL session
+    (the event store's reports), ignored by the embedded engines."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("duckdb"):
         return _duckdb_engine(url)
-    return _postgres_engine(url)
+    return _postgres_engine(url, work_mem)
 
 
 @dataclass
@@ -121,7 +127,7 @@ class Stores:
     @property
     def events(self) -> Engine:
         if self._events is None:
-            self._events = create_engine(self.settings.event_store_url)
+            self._events = create_engine(self.settings.event_store_url, work_mem=self.settings.events_work_mem)
         return self._events
 
     @contextlib.contextmanager
