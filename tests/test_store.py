@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -151,8 +152,13 @@ def test_driver_errors_on_direct_paths_say_the_store_is_unavailable(stores: Stor
     assert caught.value.detail == "server closed the connection unexpectedly"
 
 
-def test_the_postgresql_event_store_sorts_in_memory_it_is_given(stores: Stores) -> None:
-    with stores.events_conn() as conn:
-        if conn.dialect.name != "postgresql":
-            pytest.skip("a PostgreSQL session setting")
-        assert conn.exec_driver_sql("SHOW work_mem").scalar_one() == stores.settings.events_work_mem
+def test_the_postgresql_event_store_sorts_in_memory_it_is_given(postgres_url: str, tmp_path: Path) -> None:
+    from touchline.settings import Settings
+
+    stores = open_stores(Settings(database_url=postgres_url, events_url=postgres_url, data_dir=tmp_path,
+                                  events_work_mem="48MB"))
+    try:
+        with stores.events_conn() as conn:
+            assert conn.exec_driver_sql("SHOW work_mem").scalar_one() == "48MB"
+    finally:
+        stores.dispose()
