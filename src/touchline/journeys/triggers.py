@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from touchline.ids import uuid5_text
 from touchline.journeys.definition import (
     DateTraitTrigger,
     EventTrigger,
@@ -53,16 +54,6 @@ def in_holdout(journey_id: str, customer_id: str, percent: float) -> bool:
     """Is the customer in the journey's control group? Depends only on the journey and the customer,
     so the group stays the same across runs and definition versions."""
     return percent > 0 and bucket("holdout", journey_id, customer_id) < percent
-
-
-def uuid5_text(namespace: uuid.UUID, name: str) -> str:
-    """``str(uuid.uuid5(namespace, name))``, the same text, without building a UUID object (the runner
-    derives several ids per run: this is a tenth of entering a run otherwise)."""
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def run_id_for(journey_id: str, customer_id: str, entry_key: str) -> str:

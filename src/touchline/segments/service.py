@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 
 from touchline.errors import Conflict, NotFound
+from touchline.ids import uuid5_hex
 from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.segments import store
 from touchline.segments.ast import Rfm, to_json
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c9d5e-7a0b-4c3e-9f84-2b1d5a6e8c70")
-_EVENT_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
 
 
 @dataclass(frozen=True)
@@ -331,16 +330,7 @@ def _membership_event(segment_id: str, properties: dict[str, Any], profile_id: s
     deterministic, so recording the same change twice stores it once."""
     key = f"{segment_id}:{profile_id}:{name}:{stamp}"
     return SystemEvent(profile_id=profile_id, event=name, timestamp=now, properties=properties,
-                       message_id="seg-" + uuid5_hex(_EVENT_NAMESPACE_BYTES, key))
-
-
-def uuid5_hex(namespace: bytes, name: str) -> str:
-    """``uuid.uuid5(UUID(bytes=namespace), name).hex`` without the UUID object, which cost more than
-    the hash when a round records thousands of memberships."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return digest.hex()
+                       message_id="seg-" + uuid5_hex(_EVENT_NAMESPACE, key))
 
 
 def segments_of(stores: Stores, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Literal
 
+from touchline.ids import uuid5_hex
 from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped, korean_ad_subject
 from touchline.messaging.templates import html_to_text
 
@@ -64,7 +65,7 @@ class SmtpConfig:
 
 
 def message_id_for(idempotency_key: str, domain: str) -> str:
-    return f"<{uuid.uuid5(_NAMESPACE, idempotency_key).hex}@{domain}>"
+    return f"<{uuid5_hex(_NAMESPACE, idempotency_key)}@{domain}>"
 
 
 def build_email(message: OutboundMessage, config: SmtpConfig, *, now: dt.datetime | None = None) -> EmailMessage:
