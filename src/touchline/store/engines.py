@@ -117,6 +117,9 @@ class Stores:
     # Live segments' RFM cut-offs by workspace, with the time they hold for (touchline.segments.service
     # reuses them for settings.segment_rfm_max_age_seconds).
     rfm_cutoffs: dict[str, tuple[dt.datetime, Any]] = field(default_factory=dict)
+    # The report pickers' event names by (workspace, limit), with the newest event sequence number they
+    # were counted at (touchline.analytics.service counts again when it moves).
+    event_names: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]] = field(default_factory=dict)
 
     @property
     def state(self) -> Engine:
