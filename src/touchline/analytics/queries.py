@@ -15,8 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from touchline.store.dialect import inline_cte, json_path_text, materialized_cte
-from touchline.store.dialect import local_period as engine_local_period
+from touchline.store.dialect import inline_cte, json_path_text, local_period, materialized_cte
 from touchline.store.schema import events, profile_snapshots
 
 ORDER = "Order Completed"
@@ -63,13 +62,6 @@ def revenue(properties: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 def epoch(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
     return sa.cast(sa.extract("epoch", ts), sa.Double)
-
-
-def local_period(unit: str, ts: sa.ColumnElement[Any], tz: str,
-                 window: tuple[dt.datetime, dt.datetime]) -> sa.ColumnElement[Any]:
-    """The start of the week (Monday) or month holding ``ts`` in time zone ``tz``, as local time; fastest
-    for time stamps inside ``window`` (see ``dialect.local_period``)."""
-    return engine_local_period(unit, ts, tz, window)
 
 
 # How far back a report that reads all history (a customer's first event ever) converts local time
