@@ -289,8 +289,8 @@ def fill_state_profiles(stores: Stores, ws: str) -> int:
     columns = ["profile_id", "user_id", "traits", "consents", "timezone", "locale", "created_at", "updated_at"]
     with stores.events_conn() as conn:
         total = conn.exec_driver_sql("SELECT count(*) FROM profile_snapshots").scalar_one()
-    done, last = 0, ("", "")
-    mark: tuple[Any, str] = ("", "")
+    done, after = 0, ""
+    mark: tuple[Any, str] | None = None  # the newest (updated_at, id) filled
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("profiles into the state store", total=total)
         while True:
@@ -298,7 +298,7 @@ def fill_state_profiles(stores: Stores, ws: str) -> int:
                 rows = conn.execute(
                     sa.text(f"SELECT {', '.join(columns)} FROM profile_snapshots WHERE workspace_id = :ws "  # noqa: S608
                             "AND profile_id > :after ORDER BY profile_id LIMIT 50000"),
-                    {"ws": ws, "after": last[0]}).all()
+                    {"ws": ws, "after": after}).all()
             if not rows:
                 break
             state_rows, ids = [], []
@@ -313,12 +313,12 @@ def fill_state_profiles(stores: Stores, ws: str) -> int:
             with stores.write() as conn:
                 dialect.bulk_insert(conn, profiles, state_rows)
                 dialect.bulk_insert(conn, identities, ids)
-            newest = max(state_rows, key=lambda row: (row["updated_at"], row["id"]))
-            last = (rows[-1].profile_id, "")
-            mark = max(mark, (newest["updated_at"], newest["id"])) if done else (newest["updated_at"], newest["id"])
+            newest = max((row["updated_at"], row["id"]) for row in state_rows)
+            mark = newest if mark is None else max(mark, newest)
+            after = rows[-1].profile_id
             done += len(rows)
             bar.update(task, completed=done)
-    if done:
+    if mark is not None:
         with stores.events_conn() as conn:
             _set_sync_mark(conn, "profiles", f"{dialect.as_utc_datetime(mark[0]).isoformat()}|{mark[1]}")
     return done
