@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from live_server import live  # noqa: F401 - a fixture, shared by the tests that run real clients
 from support import ADMIN_TOKEN, WRITE_KEY
 from touchline.app import create_app
 from touchline.settings import Settings

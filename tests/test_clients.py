@@ -10,71 +10,22 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import gzip
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-import uvicorn
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import post as segment_post
 
-from support import WRITE_KEY, basic, bearer
-from touchline.app import create_app
-from touchline.store.engines import Stores
+from live_server import LiveServer
+from support import WRITE_KEY, basic
 
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
             "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
 LAPTOP_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/126.0 Safari/537.36")
-
-
-@dataclass
-class LiveServer:
-    url: str
-    stores: Stores
-    http: httpx.Client
-
-    def profile(self, identifier: str) -> dict[str, Any]:
-        response = self.http.get(f"/v1/profiles/{identifier}", headers=bearer())
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-@pytest.fixture
-def live(stores: Stores) -> Iterator[LiveServer]:
-    """``touchline.app`` served by uvicorn in a background thread on a free 127.0.0.1 port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(stores=stores, run_pump=False),
-        log_level="warning", access_log=False, lifespan="on", ws="none", timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="touchline-live", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=15) as http:
-            yield LiveServer(url, stores, http)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -13,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from touchline.errors import (
     BadRequest,
@@ -156,3 +160,27 @@ def write_principal(request: Request) -> Principal:
     key = presented_write_key(request) or _bearer(request)
     principal = authenticate(request.app.state.services.keys, key, need="write")
     return principal
+
+
+# What a shop's own web pages call, with the write key: the tracking API (analytics.js's one-letter
+# paths included), analytics.js's settings, and the in-app inbox.
+_PUBLIC_PATH = re.compile(
+    r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+)$"
+)
+
+
+class PublicCORS:
+    """Cross-origin access for the write-key endpoints only, so that analytics.js and the web inbox work
+    from the shop's own domain. The management API and the dashboard send no CORS headers: another
+    site's script cannot read them. Credentials (cookies) are never allowed cross-origin."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self._app = app
+        self._cors = CORSMiddleware(app, allow_origins=list(origins), allow_methods=["GET", "POST", "OPTIONS"],
+                                    allow_headers=["*"], max_age=86_400)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _PUBLIC_PATH.match(scope["path"]):
+            await self._cors(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # Where customers reach this server: tracked links, the open pixel and unsubscribe links point here.
     public_url: str = "http://127.0.0.1:8000"
+    # Web pages allowed to call the write-key endpoints (tracking, analytics.js settings, the inbox) from
+    # the browser: "*" for any, or a comma-separated list such as "https://shop.example,https://m.shop.example".
+    cors_origins: str = "*"
 
     # Journeys: how often the runner looks for due timers and queued signals when nothing woke it.
     runner_poll_seconds: float = 0.5

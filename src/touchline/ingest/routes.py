@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from touchline.errors import BadRequest
+from touchline.errors import BadRequest, NotFound
 from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
 from touchline.ingest.schemas import MESSAGE_TYPES, parse_timestamp
@@ -69,6 +69,9 @@ def _single(message_type: str) -> Any:
 for _type in MESSAGE_TYPES:
     router.add_api_route(f"/v1/{_type}", _single(_type), methods=["POST"], response_class=JSONBody,
                          summary=f"Record a {_type} call")
+    # analytics.js (Segment's browser library) posts to ``{apiHost}/`` + the type's first letter.
+    router.add_api_route(f"/v1/{_type[0]}", _single(_type), methods=["POST"], response_class=JSONBody,
+                         include_in_schema=False)
 
 
 async def _batch(request: Request) -> JSONBody:
@@ -106,3 +109,31 @@ def _with_shared(item: Any, context: Any, integrations: Any) -> Any:
 router.add_api_route("/v1/batch", _batch, methods=["POST"], response_class=JSONBody, summary="Record a batch")
 router.add_api_route("/v1/import", _batch, methods=["POST"], response_class=JSONBody,
                      summary="Import historical messages (same as batch)")
+# analytics.js with the "batching" delivery strategy posts its batches to ``{apiHost}/b``.
+router.add_api_route("/v1/b", _batch, methods=["POST"], response_class=JSONBody, include_in_schema=False)
+
+
+@router.get("/v1/projects/{write_key}/settings", response_class=JSONBody,
+            summary="Source settings for analytics.js (its cdnURL pointed here)")
+async def browser_settings(request: Request, write_key: str) -> JSONBody:
+    """What Segment's browser library loads from its CDN before it sends anything. Pointing its
+    ``cdnURL`` at Touchline makes the unchanged library send every call here: the Segment.io
+    destination's ``apiHost`` is this server's ``/v1``, reached the way the browser reached this URL.
+    No device-mode destinations, no remote plugins, no tracking plan, no metrics."""
+    if request.app.state.services.keys.resolve(write_key) is None:
+        # 404 like a CDN without this source; a 401 would make some browsers ask for a password.
+        raise NotFound("no source has this write key", {"field": "write_key", "reason": "unknown or revoked key"})
+    base = request.base_url
+    api_host = f"{base.netloc}{base.path.rstrip('/')}/v1"
+    return JSONBody({
+        "integrations": {"Segment.io": {"apiKey": write_key, "apiHost": api_host, "protocol": base.scheme,
+                                        "addBundledMetadata": True}},
+        "plan": {},
+        "edgeFunction": {},
+        "analyticsNextEnabled": True,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": False,
+        "remotePlugins": [],
+    })
