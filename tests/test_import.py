@@ -118,7 +118,7 @@ def test_csv_mapping_renames_columns_and_events_and_keeps_the_rest_as_properties
     row = {"kind": "purchase", "user_id": "42", "event_time": "2019-10-01 00:00:01 UTC", "sku": "0077",
            "price": "543.10", "brand": "aqua"}
     assert csv_row_to_message(row, "track", mapping) == {
-        "type": "track", "event": "Order Completed", "userId": "42", "timestamp": "2019-10-01 00:00:01+00:00",
+        "type": "track", "event": "Order Completed", "userId": "42", "timestamp": "2019-10-01T00:00:01+00:00",
         "properties": {"id": "0077", "price": 543.1, "brand": "aqua"}}
     assert csv_row_to_message({"userId": "42", "tier": "gold"}, "identify") == {
         "type": "identify", "userId": "42", "traits": {"tier": "gold"}}
@@ -148,3 +148,72 @@ def test_an_export_imports_with_a_mapping_and_a_row_without_ids_is_reported(
                                          "brand": "aqua", "price": 33.2}
     bad = runner.invoke(app, ["import", str(path), "--map", "user_id"], env=env)
     assert bad.exit_code == 2 and "--map takes COLUMN=FIELD" in bad.output
+
+
+# The first rows of the UCI "Online Retail" data set as it is usually exported: US month/day dates in
+# the shop's local (UK) time, no event column, and a row without a customer.
+RETAIL = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,7/1/2011 8:26,3.39,17850,United Kingdom
+536366,22633,HAND WARMER UNION JACK,6,12/1/2010 8:28,1.85,,United Kingdom
+"""
+RETAIL_MAP = ["--map", "InvoiceDate=timestamp", "--map", "CustomerID=userId", "--map", "InvoiceNo=properties.order_id"]
+
+
+def test_time_format_zone_and_constant_fields(settings: Settings, stores: Stores, workspace_id: str,
+                                              tmp_path: Path) -> None:
+    from touchline.cli.main import app
+
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL, encoding="utf-8")
+    env = _cli_env(settings)
+    runner = CliRunner()
+    plain = runner.invoke(app, ["import", str(path), "--json", *RETAIL_MAP], env=env)
+    assert plain.exit_code == 1
+    hints = orjson.loads(plain.stdout)["rejected"]
+    assert hints[0] == {"line": 2, "field": "timestamp", "reason": "'12/1/2010 8:26' is not an ISO 8601 date-time; "
+                        "give the file's format with --time-format, e.g. '%m/%d/%Y %H:%M'"}
+
+    result = runner.invoke(app, ["import", str(path), "--json", *RETAIL_MAP, "--time-format", "%m/%d/%Y %H:%M",
+                                 "--timezone", "Europe/London", "--set", "event=Order Completed",
+                                 "--set", "properties.currency=GBP"], env=env)
+    report = orjson.loads(result.stdout)
+    assert report["accepted"] == 2
+    assert report["rejected"] == [{"line": 4, "field": "(message)",
+                                   "reason": "either userId or anonymousId is required"}]
+    stores.pump()
+    timeline = sorted(get_profile(stores, workspace_id, "user_id:17850")["timeline"], key=lambda e: e["timestamp"])
+    assert [e["event"] for e in timeline] == ["Order Completed", "Order Completed"]
+    # London local time: GMT in December, BST (UTC+1) in July.
+    assert [e["timestamp"].isoformat()[:16] for e in timeline] == ["2010-12-01T08:26", "2011-07-01T07:26"]
+    assert timeline[0]["properties"] == {"order_id": "536365", "StockCode": "85123A", "Quantity": 6,
+                                         "Description": "WHITE HANGING HEART T-LIGHT HOLDER", "UnitPrice": 2.55,
+                                         "Country": "United Kingdom", "currency": "GBP"}
+
+    wrong = runner.invoke(app, ["import", str(path), "--json", *RETAIL_MAP, "--time-format", "%Y-%m-%d"], env=env)
+    assert orjson.loads(wrong.stdout)["rejected"][0]["reason"] == (
+        "'12/1/2010 8:26' does not match --time-format '%Y-%m-%d'")
+    zone = runner.invoke(app, ["import", str(path), "--timezone", "Mars/Olympus"], env=env)
+    assert zone.exit_code == 2 and "is not a time zone" in zone.output
+
+
+def test_a_korean_excel_export_needs_its_encoding(settings: Settings, stores: Stores, workspace_id: str,
+                                                  tmp_path: Path) -> None:
+    from touchline.cli.main import app
+
+    path = tmp_path / "customers.csv"
+    path.write_bytes("type,userId,traits.name,traits.city\nidentify,k-1,김지은,서울특별시\n".encode("cp949"))
+    env = _cli_env(settings)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["import", str(path)], env=env)
+    assert refused.exit_code == 1 and "--encoding" in refused.output and "cp949" in refused.output
+    result = runner.invoke(app, ["import", str(path), "--encoding", "cp949", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert get_profile(stores, workspace_id, "k-1")["traits"] == {"name": "김지은", "city": "서울특별시"}
+
+
+def _cli_env(settings: Settings) -> dict[str, str]:
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    return env

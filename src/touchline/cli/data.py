@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from touchline.cli._common import console, fail, opened_stores, print_json
 from touchline.errors import StoreUnavailable, TouchlineError
+from touchline.ingest.normalize import valid_timezone
 from touchline.store.engines import Stores
 
 profiles_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
@@ -62,6 +64,18 @@ def import_command(
     events: Annotated[list[str] | None, typer.Option(
         "--event", metavar="VALUE=NAME",
         help="CSV: rename an event, e.g. --event purchase='Order Completed' (repeatable).")] = None,
+    constants: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="FIELD=VALUE",
+        help="CSV: give every row a field it has no cell for, e.g. --set event='Order Completed' "
+             "--set properties.currency=GBP (repeatable).")] = None,
+    time_format: Annotated[str | None, typer.Option(
+        "--time-format", help="CSV: how the file writes time stamps when not ISO 8601, e.g. '%m/%d/%Y %H:%M'.")]
+    = None,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", help="CSV: the zone of time stamps without an offset, e.g. Asia/Seoul (default UTC).")]
+    = None,
+    encoding: Annotated[str, typer.Option(
+        help="CSV/JSONL: the file's text encoding, e.g. cp949 for a Korean Excel export.")] = "utf-8-sig",
 ) -> None:
     """Import Segment messages from a file (JSONL: one message per line; CSV: columns named after
     Segment fields, with properties.x / traits.x / context.x for nested ones, or renamed with --map;
@@ -70,15 +84,28 @@ def import_command(
 
     if fmt not in (None, "jsonl", "csv"):
         fail("--format must be jsonl or csv", 2)
-    mapping = CsvMapping(_pairs(columns or [], "--map", "COLUMN=FIELD"), _pairs(events or [], "--event", "VALUE=NAME"))
+    if timezone is not None and valid_timezone(timezone) is None:
+        fail(f"--timezone {timezone!r} is not a time zone; use a name such as Asia/Seoul or Europe/London", 2)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        fail(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, cp949, latin-1)", 2)
+    mapping = CsvMapping(_pairs(columns or [], "--map", "COLUMN=FIELD"), _pairs(events or [], "--event", "VALUE=NAME"),
+                         _pairs(constants or [], "--set", "FIELD=VALUE"), time_format, timezone)
     with opened_stores() as stores:
         workspace_id = _workspace_id(stores, workspace)
         size = file.stat().st_size
         columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
             task = progress.add_task("import", total=size)
-            report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type, mapping=mapping,
-                                 progress=lambda done: progress.update(task, completed=done))
+            try:
+                report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type, mapping=mapping,
+                                     encoding=encoding, progress=lambda done: progress.update(task, completed=done))
+            except UnicodeDecodeError as exc:
+                move_staged_events(stores)
+                fail(f"{file} is not {encoding} text (byte {exc.start:,} of a chunk read: {exc.reason}); give its "
+                     "encoding with --encoding, e.g. cp949 for a Korean Excel export or latin-1. Rows before "
+                     "that point were imported; running the command again adds them only once.", 1)
         move_staged_events(stores)
         rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]
         if rejects is not None:

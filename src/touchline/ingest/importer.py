@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -66,7 +67,17 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[tuple[int, Any, bytes]]:
 
 
 class _Malformed:
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, field: str = "(line)") -> None:
+        self.reason = reason
+        self.field = field
+
+
+class RowError(ValueError):
+    """A CSV cell that cannot become the field it is mapped to."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
         self.reason = reason
 
 
@@ -98,6 +109,13 @@ class CsvMapping:
 
     columns: dict[str, str] = field(default_factory=dict)
     events: dict[str, str] = field(default_factory=dict)
+    # Fields every row gets unless it has a cell of its own: ``event`` = ``Order Completed`` for an
+    # export of orders, ``properties.currency`` = ``GBP``.
+    constants: dict[str, str] = field(default_factory=dict)
+    # How the file writes its time stamps when not in ISO 8601 (a ``strftime`` format such as
+    # ``%m/%d/%Y %H:%M``), and the zone of those without an offset (UTC if unset).
+    time_format: str | None = None
+    timezone: str | None = None
 
 
 _TIME_FIELDS = {"timestamp", "sentAt", "originalTimestamp"}
@@ -112,15 +130,35 @@ def _time_text(value: str) -> str:
     return value
 
 
+def _time_value(column: str, value: str, mapping: CsvMapping) -> str:
+    """An ISO 8601 time stamp with an offset, from what the file writes."""
+    text = _time_text(value)
+    if mapping.time_format:
+        try:
+            parsed = dt.datetime.strptime(text, mapping.time_format)
+        except ValueError as exc:
+            raise RowError(column, f"{value!r} does not match --time-format {mapping.time_format!r}") from exc
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            if text.lstrip("-").replace(".", "", 1).isdigit():
+                return text  # epoch seconds, as Segment accepts them
+            raise RowError(column, f"{value!r} is not an ISO 8601 date-time; give the file's format with "
+                                   "--time-format, e.g. '%m/%d/%Y %H:%M'") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(mapping.timezone) if mapping.timezone else dt.UTC)
+    return parsed.isoformat()
+
+
 def csv_row_to_message(row: dict[str, str], default_type: str, mapping: CsvMapping | None = None) -> dict[str, Any]:
     mapping = mapping or CsvMapping()
     message: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for column, raw in row.items():
-        if column is None:
-            continue
-        column = column.strip()
-        column = mapping.columns.get(column, column)
+    cells = [(mapping.columns.get(c.strip(), c.strip()), raw) for c, raw in row.items() if c is not None]
+    present = {c for c, raw in cells if raw not in ("", None)}
+    cells += [(c, v) for c, v in mapping.constants.items() if c not in present]
+    for column, raw in cells:
         value = _cell(column, raw if isinstance(raw, str) else "")
         if value is None:
             continue
@@ -133,7 +171,7 @@ def csv_row_to_message(row: dict[str, str], default_type: str, mapping: CsvMappi
             target[parts[-1]] = value
         elif column in _TOP_LEVEL:
             if column in _TIME_FIELDS and isinstance(value, str):
-                value = _time_text(value.strip())
+                value = _time_value(column, value.strip(), mapping)
             if column == "event" and isinstance(value, str):
                 value = mapping.events.get(value, value)
             message[column] = value
@@ -158,7 +196,10 @@ def _csv_rows(text: IO[str], default_type: str, delimiter: str,
         if None in row:
             yield line, _Malformed("row has more cells than the header"), raw
             continue
-        yield line, csv_row_to_message(row, default_type, mapping), raw
+        try:
+            yield line, csv_row_to_message(row, default_type, mapping), raw
+        except RowError as exc:
+            yield line, _Malformed(exc.reason, exc.field), raw
 
 
 def import_file(
@@ -171,14 +212,16 @@ def import_file(
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
     mapping: CsvMapping | None = None,
+    encoding: str = "utf-8-sig",
 ) -> ImportReport:
-    """Import every row; returns counts and the rejected rows with their line numbers."""
+    """Import every row; returns counts and the rejected rows with their line numbers. A file that is
+    not text in ``encoding`` raises ``UnicodeDecodeError`` (the rows before it are imported)."""
     fmt = detect_format(path, fmt)
     report = ImportReport()
     settings = stores.settings
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown format {fmt!r}; use jsonl or csv")
-    with path.open("rb") as handle, io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
+    with path.open("rb") as handle, io.TextIOWrapper(handle, encoding=encoding, newline="") as text:
         if fmt == "csv":
             rows = _csv_rows(text, default_type, "\t" if path.suffix.lower() == ".tsv" else ",", mapping)
         else:
@@ -208,7 +251,7 @@ def _flush(stores: Stores, workspace_id: str, batch: list[tuple[int, Any, bytes]
     raws: list[bytes] = []
     for line, message, raw in batch:
         if isinstance(message, _Malformed):
-            report.rejected.append(Rejection(line, "(line)", message.reason))
+            report.rejected.append(Rejection(line, message.field, message.reason))
             continue
         items.append(message)
         lines.append(line)
