@@ -114,10 +114,31 @@ def authenticate(resolver: KeyResolver, key: str | None, *, need: str) -> Princi
     principal = resolver.resolve(key)
     if principal is None:
         raise Unauthorized("unknown or revoked key", {"field": "Authorization", "reason": "unknown key"})
+    if principal.kind == "identity":
+        raise Forbidden("an identity secret only signs customer identifiers on the shop's server (user_hash); "
+                        "it is neither a write key nor an admin token",
+                        {"field": "Authorization", "reason": "identity secret used as a key"})
     if need == "admin" and principal.kind != "admin":
         raise Forbidden("this key may only send events; management needs an admin token",
                         {"field": "Authorization", "reason": "write key used for management"})
     return principal
+
+
+def verify_customer(request: Request, principal: Principal, identifier: str) -> None:
+    """What a browser or app reads about one customer (the in-app inbox) needs that customer's
+    ``user_hash`` once the workspace has an identity secret; an admin token (the shop's server) needs none."""
+    keys: KeyResolver = request.app.state.services.keys
+    if principal.kind == "admin" or not keys.verifies_identities(principal.workspace_id):
+        return
+    presented = request.query_params.get("user_hash") or request.headers.get("x-touchline-user-hash")
+    if not presented:
+        # 403, not 401: a 401 with WWW-Authenticate makes some browsers ask the customer for a password.
+        raise Forbidden("this workspace verifies identities: send the customer's user_hash",
+                           {"field": "user_hash", "reason": "missing; HMAC-SHA256 of the identifier, signed on "
+                                                            "the shop's server with the identity secret"})
+    if not keys.user_hash_matches(principal.workspace_id, identifier, presented):
+        raise Forbidden("user_hash does not match this identifier",
+                        {"field": "user_hash", "reason": "not signed for this identifier"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

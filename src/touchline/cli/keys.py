@@ -11,7 +11,8 @@ from touchline.cli._common import console, fail, opened_stores, print_json
 from touchline.errors import TouchlineError
 from touchline.workspaces import service, store
 
-keys_app = typer.Typer(help="Write keys (ingestion) and admin tokens (management API).", no_args_is_help=True)
+keys_app = typer.Typer(help="Write keys (ingestion), admin tokens (management API) and identity secrets (inbox).",
+                       no_args_is_help=True)
 workspaces_app = typer.Typer(help="Workspaces: one shop, or one environment such as staging.", no_args_is_help=True)
 
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
@@ -19,14 +20,15 @@ Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace nam
 
 @keys_app.command("create")
 def create_key(
-    kind: Annotated[str, typer.Option("--kind", "-k", help="write (send events) or admin (management API).")] = "write",
+    kind: Annotated[str, typer.Option("--kind", "-k", help="write (send events), admin (management API) or "
+                                      "identity (signs customers' user_hash for the in-app inbox).")] = "write",
     workspace: Workspace = "default",
     label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the key.")] = False,
 ) -> None:
     """Create a key and print it. Only its hash is stored: copy it now."""
-    if kind not in ("write", "admin"):
-        fail("--kind must be 'write' or 'admin'", 2)
+    if kind not in ("write", "admin", "identity"):
+        fail("--kind must be 'write', 'admin' or 'identity'", 2)
     with opened_stores() as stores:
         try:
             with stores.write() as conn:
@@ -39,6 +41,11 @@ def create_key(
         else:
             console.print(f"New {kind} key for workspace [bold]{workspace}[/]: [green]{key}[/]")
             console.print("Store it now; Touchline keeps only its hash.", style="dim")
+            if kind == "identity":
+                console.print("From now on the workspace's in-app inbox opens only with the customer's user_hash, "
+                              "computed on the shop's server: touchline.workspaces.service.user_hash(secret, "
+                              "identifier), i.e. HMAC-SHA256(key=sha256_hex(secret), message=identifier).",
+                              style="dim")
 
 
 @keys_app.command("list")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import NotFound
-from touchline.http import JSONBody, admin_principal, write_principal
+from touchline.http import JSONBody, admin_principal, verify_customer, write_principal
 from touchline.messaging import service
 from touchline.workspaces.service import Principal
 
@@ -86,12 +86,16 @@ async def message_stats(request: Request, principal: Admin) -> JSONBody:
 @router.get("/v1/inbox/{identifier}", response_class=JSONBody, summary="A customer's in-app inbox")
 async def inbox(request: Request, principal: Writer, identifier: str, unread: bool = False,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONBody:
+    """With an identity secret in the workspace, the customer's ``user_hash`` (query or
+    ``X-Touchline-User-Hash``) must come along: the write key is public in every page of the shop."""
+    verify_customer(request, principal, identifier)
     return JSONBody(await run_in_threadpool(service.inbox, _stores(request), principal.workspace_id, identifier,
                                             unread_only=unread, limit=limit))
 
 
 @router.post("/v1/inbox/{identifier}/{message_id}/read", response_class=JSONBody, summary="Mark as read")
 async def inbox_read(request: Request, principal: Writer, identifier: str, message_id: str) -> JSONBody:
+    verify_customer(request, principal, identifier)
     changed = await run_in_threadpool(service.mark_inbox_read, _stores(request), principal.workspace_id,
                                       identifier, message_id)
     return JSONBody({"read": True, "changed": changed})

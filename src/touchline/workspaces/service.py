@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -19,8 +20,9 @@ from touchline.workspaces import store
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-KeyKind = Literal["write", "admin"]
-_PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_"}
+KeyKind = Literal["write", "admin", "identity"]
+# identity: a secret the shop's server keeps, to sign customer identifiers for the in-app inbox.
+_PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_", "identity": "tli_"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class Principal:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def user_hash(identity_secret: str, identifier: str) -> str:
+    """What the shop's server computes for a signed-in customer and hands to its pages and apps, so that
+    the in-app inbox of ``identifier`` opens for that customer only: HMAC-SHA256 of the identifier,
+    keyed by the secret's SHA-256 (hex). Touchline stores only that hash, and checks with it."""
+    return _sign(hash_key(identity_secret), identifier)
+
+
+def _sign(secret_hash: str, identifier: str) -> str:
+    return hmac.new(secret_hash.encode(), identifier.encode(), hashlib.sha256).hexdigest()
 
 
 def new_workspace_id() -> str:
@@ -102,6 +115,7 @@ class KeyResolver:
         self._stores = stores
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._identity: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, key: str) -> Principal | None:
@@ -124,3 +138,24 @@ class KeyResolver:
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._identity.clear()
+
+    def verifies_identities(self, workspace_id: str) -> bool:
+        """Whether the workspace has an identity secret, and so signs the identifiers its inbox is read by."""
+        return bool(self._identity_hashes(workspace_id))
+
+    def user_hash_matches(self, workspace_id: str, identifier: str, presented: str) -> bool:
+        presented = presented.strip().lower()
+        return any(hmac.compare_digest(_sign(h, identifier), presented) for h in self._identity_hashes(workspace_id))
+
+    def _identity_hashes(self, workspace_id: str) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._identity.get(workspace_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._stores.read() as conn:
+            hashes = store.identity_key_hashes(conn, workspace_id)
+        with self._lock:
+            self._identity[workspace_id] = (now + self._ttl, hashes)
+        return hashes

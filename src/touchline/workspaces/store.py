@@ -39,6 +39,12 @@ def key_by_hash(conn: Connection, key_hash: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def identity_key_hashes(conn: Connection, workspace_id: str) -> list[str]:
+    query = sa.select(api_keys.c.key_hash).where(api_keys.c.workspace_id == workspace_id,
+                                                 api_keys.c.kind == "identity", api_keys.c.revoked_at.is_(None))
+    return [str(h) for h in conn.execute(query).scalars()]
+
+
 def list_keys(conn: Connection, workspace_id: str) -> list[dict[str, Any]]:
     query = sa.select(api_keys).where(api_keys.c.workspace_id == workspace_id).order_by(api_keys.c.created_at)
     return [dict(r) for r in conn.execute(query).mappings()]
