@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from touchline.analytics import btyd, service
 from touchline.analytics.service import Step
-from touchline.ingest.service import ingest, parse_items
+from touchline.ingest.service import SystemEvent, ingest, parse_items, stage_system_events
 from touchline.store.engines import Stores
 from touchline.store.schema import profile_snapshots
 
@@ -192,6 +192,25 @@ def test_monthly_cohorts_from_first_seen(stores: Stores, workspace_id: str) -> N
     load_shop(stores, workspace_id)
     cohorts = service.retention_cohorts(stores, workspace_id, "month", None, None, T0, T0 + 5 * WEEK)
     # Five people (Bob once, though he used two devices); only Dave comes back in April.
+    assert cohorts == [service.Cohort(dt.date(2026, 3, 1), 5, [5, 1], [100.0, 20.0])]
+
+
+def test_touchlines_own_events_are_not_customer_activity(stores: Stores, workspace_id: str) -> None:
+    """A campaign's sends and segment changes are written to the event log about a customer, but the customer
+    did nothing: they make no visitor, no channel "server" and no returning customer."""
+    load_shop(stores, workspace_id)
+    with stores.events_conn() as conn:
+        carol = conn.execute(sa.select(profile_snapshots.c.canonical_id)).scalars().first()
+    assert carol is not None
+    april = T0 + 5 * WEEK + dt.timedelta(days=2)
+    with stores.write() as conn:
+        stage_system_events(conn, workspace_id, [
+            SystemEvent(carol, name, {"channel": "email"}, april, f"sys-{name}")
+            for name in ("Message Sent", "Message Delivered", "Segment Entered")], april)
+    stores.pump()
+    o = service.overview(stores, workspace_id, april - dt.timedelta(days=1), april + dt.timedelta(days=1), "UTC")
+    assert o.total.visitors == 0 and "server" not in o.channels
+    cohorts = service.retention_cohorts(stores, workspace_id, "month", None, None, T0, april + WEEK)
     assert cohorts == [service.Cohort(dt.date(2026, 3, 1), 5, [5, 1], [100.0, 20.0])]
 
 

@@ -42,7 +42,7 @@ WITH ev AS
 FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
 FROM profile_snapshots
 WHERE profile_snapshots.workspace_id = %(workspace_id_1)s AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_2)s),
+WHERE events.workspace_id = %(workspace_id_2)s AND (events.user_id IS NOT NULL OR events.anonymous_id IS NOT NULL)),
 step1 AS
 (SELECT e.customer AS customer, min(e.ts) AS t1
 FROM ev AS e
@@ -66,7 +66,7 @@ WITH ev AS NOT MATERIALIZED
 FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
 FROM profile_snapshots
 WHERE profile_snapshots.workspace_id = %(workspace_id_1)s::VARCHAR AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR),
+WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR AND (events.user_id IS NOT NULL OR events.anonymous_id IS NOT NULL)),
 step1 AS
 (SELECT e.customer AS customer, min(e.ts) AS t1
 FROM ev AS e
@@ -90,7 +90,7 @@ WITH ev AS
 FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
 FROM profile_snapshots
 WHERE profile_snapshots.workspace_id = %(workspace_id_1)s AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_2)s),
+WHERE events.workspace_id = %(workspace_id_2)s AND (events.user_id IS NOT NULL OR events.anonymous_id IS NOT NULL)),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s) AS last_ts
 FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s, coalesce(make_timestamp(epoch_us(ev.ts) + CASE WHEN (epoch_us(ev.ts) < %(param_8)s) THEN NULL WHEN (epoch_us(ev.ts) < %(param_9)s) THEN %(param_10)s ELSE NULL END), timezone(%(param_7)s, ev.ts))) AS period
@@ -112,7 +112,7 @@ WITH ev AS NOT MATERIALIZED
 FROM events LEFT OUTER JOIN (SELECT profile_snapshots.profile_id AS profile_id, profile_snapshots.canonical_id AS canonical_id
 FROM profile_snapshots
 WHERE profile_snapshots.workspace_id = %(workspace_id_1)s::VARCHAR AND profile_snapshots.canonical_id != profile_snapshots.profile_id) AS merged ON merged.profile_id = events.profile_id
-WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR),
+WHERE events.workspace_id = %(workspace_id_2)s::VARCHAR AND (events.user_id IS NOT NULL OR events.anonymous_id IS NOT NULL)),
 per_period AS MATERIALIZED
 (SELECT dated.customer AS customer, dated.period AS period, min(dated.ts) FILTER (WHERE dated.event = %(event_1)s::VARCHAR) AS first_ts, max(dated.ts) FILTER (WHERE dated.event = %(event_2)s::VARCHAR) AS last_ts
 FROM (SELECT ev.customer AS customer, ev.ts AS ts, ev.event AS event, date_trunc(%(param_6)s::VARCHAR, timezone(%(param_7)s::VARCHAR, ev.ts)) AS period

@@ -44,6 +44,10 @@ def shop_events() -> list[dict[str, Any]]:
         track("erin", "Product Added", NOW - 10 * HOUR, "app", cart_id="c9"),
         # gina: a cart 10 days ago, outside the 7-day window
         track("gina", "Product Added", NOW - 10 * DAY, "web", cart_id="c7"),
+        # the shop's back end and Touchline's own records ("server") are no channel a customer used: erin's
+        # last channel stays app, carol still prefers the store
+        track("erin", "Message Sent", NOW - HOUR, "server"),
+        *(track("carol", "Message Delivered", NOW - h * HOUR, "server") for h in (1, 2, 3)),
     ]
 
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from support import basic, bearer
 from touchline.analytics import service as analytics
 from touchline.app import create_app
+from touchline.ingest.service import SystemEvent, stage_system_events
 from touchline.settings import Settings
 from touchline.store.engines import Stores
 from web_helpers import PASSWORD, add_user, form_token, sign_in
@@ -201,3 +202,46 @@ def test_migration_4_adds_the_dashboard_tables(stores: Stores) -> None:
         assert current_version(conn, "state") == STATE_MIGRATIONS[-1].version
         assert set(sa.inspect(conn).get_table_names()) >= {"dashboard_users", "web_sessions"}
     add_user(stores, "after@example.com", "admin")
+
+
+def test_an_empty_report_points_to_where_the_events_are(client: TestClient, stores: Stores, workspace_id: str
+                                                         ) -> None:
+    """History imported from last year is outside "the last 30 days": each empty report says where the
+    events are and links to them; Touchline's own events (Segment Entered, ...) do not count."""
+    def at(day: int, minute: int = 0) -> str:
+        return dt.datetime(2011, 3, day, 10, minute, tzinfo=dt.UTC).isoformat()
+
+    batch = [
+        {"type": "track", "userId": "h1", "event": "Product Added", "messageId": "h-a1", "timestamp": at(1),
+         "properties": {"cart_id": "c1"}},
+        {"type": "track", "userId": "h1", "event": "Order Completed", "messageId": "h-o1", "timestamp": at(1, 5),
+         "properties": {"cart_id": "c1", "revenue": 20}},
+        {"type": "track", "userId": "h1", "event": "Order Completed", "messageId": "h-o2", "timestamp": at(20),
+         "properties": {"revenue": 20}},
+    ]
+    assert client.post("/v1/import", json={"batch": batch}, headers=basic()).status_code == 200
+    now = dt.datetime.now(dt.UTC)
+    profile_id = client.get("/v1/profiles/h1", headers=bearer()).json()["id"]
+    with stores.write() as conn:
+        stage_system_events(conn, workspace_id, [SystemEvent(profile_id, "Segment Entered", {"segment_id": "s"}, now,
+                                                             "sys-1")], now)
+    stores.pump()
+    add_user(stores, "marketer@example.com", "marketer")
+    sign_in(client, "marketer@example.com")
+
+    empty = client.get("/overview?days=30")
+    assert 'data-kpi="visitors">0<' in empty.text
+    assert "This workspace&#39;s events run from" in empty.text or "This workspace's events run from" in empty.text
+    assert 'href="/overview?start=2011-03-01&amp;end=2011-03-20"' in empty.text
+    shown = client.get("/overview?start=2011-03-01&end=2011-03-20")
+    assert 'data-kpi="visitors">1<' in shown.text and "data-elsewhere" not in shown.text
+
+    funnel = client.get("/funnels", params=[("step", "Product Added"), ("step", "Order Completed"), ("days", "7")])
+    assert "data-elsewhere" in funnel.text
+    assert "start=2011-03-01&amp;end=2011-03-20" in funnel.text and "step=Product+Added" in funnel.text
+
+    cohorts = client.get("/cohorts?months=3")
+    assert 'href="/cohorts?months=3&amp;end=2011-03-20"' in cohorts.text
+    filled = client.get("/cohorts?months=3&end=2011-03-20")
+    assert "data-elsewhere" not in filled.text and "chart-cohorts" in filled.text
+    assert client.get("/cohorts?end=March").status_code == 400

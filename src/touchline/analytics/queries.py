@@ -39,7 +39,10 @@ def merged_profiles(workspace_id: str) -> sa.Subquery:
 
 
 def customer_events(workspace_id: str) -> sa.CTE:
-    """The workspace's events, each with the customer it belongs to."""
+    """The workspace's events, each with the customer it belongs to: what customers did, not what Touchline
+    recorded about them (``Segment Entered``, ``Message Sent``, ... carry neither a userId nor an
+    anonymousId, which every ingested event has). Counted as activity, a campaign's sends made every
+    recipient a "visitor" on a channel "server" and a "returning" customer in the cohorts."""
     merged = merged_profiles(workspace_id)
     joined = events.outerjoin(merged, merged.c.profile_id == events.c.profile_id)
     return inline_cte(
@@ -49,9 +52,14 @@ def customer_events(workspace_id: str) -> sa.CTE:
             events.c.device_type, events.c.properties, events.c.context,
         )
         .select_from(joined)
-        .where(events.c.workspace_id == workspace_id)
+        .where(events.c.workspace_id == workspace_id, customers_own(events))
         .cte("ev")
     )
+
+
+def customers_own(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Events a customer's client sent (not Touchline's own records about the customer)."""
+    return sa.or_(table.c.user_id.is_not(None), table.c.anonymous_id.is_not(None))
 
 
 def revenue(properties: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -250,6 +258,12 @@ def overview(workspace_id: str, start: dt.datetime, end: dt.datetime, tz: str) -
 def newest_seq(workspace_id: str) -> Select:
     """The workspace's newest event sequence number (NULL without events): a version of its events."""
     return sa.select(sa.func.max(events.c.seq)).where(events.c.workspace_id == workspace_id)
+
+
+def event_span(workspace_id: str) -> Select:
+    """First and last time stamp of the customers' own events."""
+    return sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
+        events.c.workspace_id == workspace_id, customers_own(events))
 
 
 def event_names(workspace_id: str, limit: int) -> Select:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from touchline.analytics import btyd, queries
+from touchline.store import dialect
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -182,6 +183,22 @@ def event_names(stores: Stores, workspace_id: str, limit: int = 200) -> list[tup
         names = [(str(r.event), int(r.n)) for r in conn.execute(queries.event_names(workspace_id, limit))]
     stores.event_names[key] = (newest, names)
     return list(names)
+
+
+def event_span(stores: Stores, workspace_id: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """When the workspace's customer events begin and end (None without any): what an empty report
+    points to when an import of history lies outside the period looked at. Read again only when the
+    newest event sequence number has moved."""
+    with stores.events_conn() as conn:
+        newest = int(conn.execute(queries.newest_seq(workspace_id)).scalar_one() or 0)
+        seen = stores.event_spans.get(workspace_id)
+        if seen is not None and seen[0] == newest:
+            return seen[1]
+        first, last = conn.execute(queries.event_span(workspace_id)).one()
+    start, end = dialect.as_utc_datetime(first), dialect.as_utc_datetime(last)
+    span = (start, end) if start is not None and end is not None else None
+    stores.event_spans[workspace_id] = (newest, span)
+    return span
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ REACHABLE_CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defi
 # The event that RFM, lifetime value and orders count read, and the property holding its amount
 # (integer minor units, see design.md).
 ORDER_EVENT = "Order Completed"
+# Not a touchpoint of the customer's: the shop's back end, and Touchline's own records.
+SERVER_CHANNEL = "server"
 REVENUE_PROPERTY = "revenue"
 
 

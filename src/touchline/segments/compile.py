@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from touchline.segments.ast import (
     ORDER_EVENT,
     REVENUE_PROPERTY,
+    SERVER_CHANNEL,
     And,
     Comparison,
     Computed,
@@ -367,11 +368,14 @@ class _Compiler:
             if node.field == "lifetime_value":
                 return self.compare(sa.func.coalesce(sub.c.revenue, 0.0), node)
             return self.compare(sa.func.coalesce(sub.c.orders, 0), node)
+        # A channel the customer used: "server" is the shop's back end, or Touchline's own records (a
+        # campaign's Message Sent / Delivered would soon make it everyone's preferred channel).
+        touchpoint = sa.and_(mine, h.c.channel != SERVER_CHANNEL)
         if node.field == "last_channel":  # the newest event's; a tie goes to the first in code-point order
-            rows = sa.select(h.c.customer_id, h.c.channel, h.c.timestamp.label("key")).where(mine).subquery("r")
+            rows = sa.select(h.c.customer_id, h.c.channel, h.c.timestamp.label("key")).where(touchpoint).subquery("r")
             order: tuple[Any, ...] = (rows.c.key.desc(), d.binary_order(rows.c.channel))
         else:  # preferred_channel: the most events; a tie goes to the first in code-point order
-            rows = (sa.select(h.c.customer_id, h.c.channel, sa.func.count().label("key")).where(mine)
+            rows = (sa.select(h.c.customer_id, h.c.channel, sa.func.count().label("key")).where(touchpoint)
                     .group_by(h.c.customer_id, h.c.channel).subquery("r"))
             order = (rows.c.key.desc(), d.binary_order(rows.c.channel))
         ranked = sa.select(

@@ -20,6 +20,7 @@ from typing import Any
 from touchline.segments.ast import (
     ORDER_EVENT,
     REVENUE_PROPERTY,
+    SERVER_CHANNEL,
     And,
     Comparison,
     Computed,
@@ -341,11 +342,12 @@ class _Customer:
         preferred one (the most events; the same tie rule); ``None`` without events."""
         if field not in self._channels:
             channel = None
-            if self.history and field == "last_channel":
-                newest = max(e["timestamp"] for e in self.history)
-                channel = min(e["channel"] for e in self.history if e["timestamp"] == newest)
-            elif self.history:
-                counts = Counter(e["channel"] for e in self.history)
+            used = [e for e in self.history if e["channel"] != SERVER_CHANNEL]  # as compile.py says why
+            if used and field == "last_channel":
+                newest = max(e["timestamp"] for e in used)
+                channel = min(e["channel"] for e in used if e["timestamp"] == newest)
+            elif used:
+                counts = Counter(e["channel"] for e in used)
                 channel = min(counts, key=lambda ch: (-counts[ch], ch))
             self._channels[field] = channel
         return self._channels[field]

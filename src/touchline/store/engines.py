@@ -120,6 +120,8 @@ class Stores:
     # The report pickers' event names by (workspace, limit), with the newest event sequence number they
     # were counted at (touchline.analytics.service counts again when it moves).
     event_names: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]] = field(default_factory=dict)
+    # First and last customer event by workspace, likewise (an empty report points to them).
+    event_spans: dict[str, tuple[int, tuple[dt.datetime, dt.datetime] | None]] = field(default_factory=dict)
 
     @property
     def state(self) -> Engine:

@@ -77,6 +77,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "channel": ("Channel", "채널"),
     "device": ("Device", "기기"),
     "no_data": ("No events in this period.", "이 기간에는 이벤트가 없습니다."),
+    "data_elsewhere": ("This workspace's events run from {first} to {last}.",
+                       "이 워크스페이스의 이벤트는 {first}부터 {last}까지 있습니다."),
+    "data_show": ("Show that period", "그 기간 보기"),
     "table.data": ("Data table", "데이터 표"),
     # funnels
     "funnels.title": ("Funnels", "퍼널"),

@@ -158,6 +158,31 @@ def period_of(request: Request, f: Formatter, default_days: int = 30) -> Period:
 # --- reports -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DataHint:
+    """An empty report's pointer to where the workspace's events are (an import of last year, say)."""
+
+    first: dt.date
+    last: dt.date
+    url: str
+
+
+async def _data_hint(request: Request, f: Formatter, first_day: dt.date, last_day: dt.date, *,
+                     range_link: bool = True) -> DataHint | None:
+    """None when the workspace has no events, or has some between ``first_day`` and ``last_day``. The
+    link shows the last 90 days of data (``range_link``), or reports up to the last day of data."""
+    span = await run_in_threadpool(analytics.event_span, _stores(request), viewer(request).workspace_id)
+    if span is None:
+        return None
+    first, last = (moment.astimezone(f.zone).date() for moment in span)
+    if first <= last_day and last >= first_day:
+        return None
+    link = ({"start": max(first, last - dt.timedelta(days=89)).isoformat(), "end": last.isoformat()}
+            if range_link else {"end": last.isoformat()})
+    url = request.url.remove_query_params(["days", *link]).include_query_params(**link)
+    return DataHint(first, last, f"{url.path}?{url.query}")
+
+
 @page("/overview", permission="reports.view", nav="nav.overview")
 async def overview(request: Request) -> Response:
     f = formatter(request)
@@ -168,7 +193,8 @@ async def overview(request: Request) -> Response:
         "daily": charts.daily_visitors(f, o), "revenue": charts.daily_revenue(f, o),
         "channels": charts.by_group(f, o.channels), "devices": charts.by_group(f, o.devices),
     }
-    return render(request, "overview.html", o=o, period=period, figures=figures, choices=PERIOD_CHOICES)
+    hint = await _data_hint(request, f, period.first_day, period.last_day) if o.total.visitors == 0 else None
+    return render(request, "overview.html", o=o, period=period, figures=figures, choices=PERIOD_CHOICES, hint=hint)
 
 
 async def _event_names(request: Request) -> list[str]:
@@ -198,9 +224,10 @@ async def funnels(request: Request) -> Response:
     else:
         error = f.t("funnel.need_step")
     figure = charts.funnel(f, result.groups) if result and result.groups else None
+    hint = await _data_hint(request, f, period.first_day, period.last_day) if result and not result.groups else None
     return render(request, "funnels.html", steps=steps or [""], breakdown=breakdown or "", window=window,
                   period=period, choices=PERIOD_CHOICES, result=result, figure=figure, error=error,
-                  event_names=await _event_names(request))
+                  event_names=await _event_names(request), hint=hint)
 
 
 @page("/cohorts", permission="reports.view", nav="nav.cohorts")
@@ -215,14 +242,23 @@ async def cohorts(request: Request) -> Response:
     cohort_event = (q.get("cohort_event") or "").strip() or None
     return_event = (q.get("return_event") or "").strip() or None
     end = dt.datetime.now(dt.UTC)
+    last_day = end.astimezone(f.zone).date()
+    if q.get("end"):  # reports up to another day than today (``YYYY-MM-DD``, inclusive)
+        try:
+            last_day = dt.date.fromisoformat(q["end"])
+        except ValueError as exc:
+            raise BadRequest("end must be a date (YYYY-MM-DD)", {"field": "end", "reason": "not a date"}) from exc
+        end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
+    start = end - dt.timedelta(days=round(months * 30.44))
     rows = await run_in_threadpool(analytics.retention_cohorts, _stores(request), viewer(request).workspace_id,
-                                   period, cohort_event, return_event, end - dt.timedelta(days=round(months * 30.44)),
-                                   end, f.tz)
+                                   period, cohort_event, return_event, start, end, f.tz)
     figure = charts.cohorts(f, rows, period) if rows else None
     width = max((len(c.percent) for c in rows), default=0)
+    hint = (await _data_hint(request, f, start.astimezone(f.zone).date(), last_day, range_link=False)
+            if not rows else None)
     return render(request, "cohorts.html", rows=rows, figure=figure, period=period, months=months, width=width,
                   cohort_event=cohort_event or "", return_event=return_event or "",
-                  event_names=await _event_names(request))
+                  event_names=await _event_names(request), hint=hint, end=q.get("end", ""))
 
 
 # --- segments ----------------------------------------------------------------------------------------
