@@ -9,8 +9,9 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -20,6 +21,7 @@ from touchline.workspaces import store
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
+T = TypeVar("T")
 KeyKind = Literal["write", "admin", "identity"]
 # identity: a secret the shop's server keeps, to sign customer identifiers for the in-app inbox.
 _PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_", "identity": "tli_"}
@@ -119,21 +121,13 @@ class KeyResolver:
         self._lock = threading.Lock()
 
     def resolve(self, key: str) -> Principal | None:
-        digest = hash_key(key)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        with self._stores.read() as conn:
-            row = store.key_by_hash(conn, digest)
-        principal = Principal(row["workspace_id"], row["kind"], row["id"]) if row else None
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+        def load(digest: str) -> tuple[Principal | None, float]:
+            with self._stores.read() as conn:
+                row = store.key_by_hash(conn, digest)
             # Unknown keys are cached for a shorter time, so a key created a moment ago works soon.
-            self._cache[digest] = (now + (self._ttl if principal else 2.0), principal)
-        return principal
+            return (Principal(row["workspace_id"], row["kind"], row["id"]), self._ttl) if row else (None, 2.0)
+
+        return self._cached(self._cache, hash_key(key), load)
 
     def forget(self) -> None:
         with self._lock:
@@ -149,13 +143,22 @@ class KeyResolver:
         return any(hmac.compare_digest(_sign(h, identifier), presented) for h in self._identity_hashes(workspace_id))
 
     def _identity_hashes(self, workspace_id: str) -> list[str]:
+        def load(ws: str) -> tuple[list[str], float]:
+            with self._stores.read() as conn:
+                return store.identity_key_hashes(conn, ws), self._ttl
+
+        return self._cached(self._identity, workspace_id, load)
+
+    def _cached(self, cache: dict[str, tuple[float, T]], key: str, load: Callable[[str], tuple[T, float]]) -> T:
+        """``cache[key]`` while fresh, else ``load(key)`` -> (value, seconds to keep it)."""
         now = time.monotonic()
         with self._lock:
-            hit = self._identity.get(workspace_id)
+            hit = cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        with self._stores.read() as conn:
-            hashes = store.identity_key_hashes(conn, workspace_id)
+        value, keep = load(key)
         with self._lock:
-            self._identity[workspace_id] = (now + self._ttl, hashes)
-        return hashes
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[key] = (now + keep, value)
+        return value
