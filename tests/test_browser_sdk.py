@@ -12,6 +12,7 @@ CI a missing bundle or Chromium skips these tests.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import http.server
 import os
@@ -37,6 +38,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 BUNDLE = Path(os.environ.get("TOUCHLINE_TEST_ANALYTICS_JS",
                              Path(__file__).resolve().parent.parent / ".cache/analytics-next/package/dist/umd"))
 
+SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 SHOP_PAGE = """<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>울 니트 스웨터 - Example Shop</title>
 <script src="/ajs/index.js"></script></head>
@@ -174,5 +176,59 @@ def test_an_unknown_write_key_stops_analytics_js_at_its_settings(browser: Any, s
             catch (e) { return String(e && e.message || e); }
         }""", [live.url])
         assert error is not None and "no source has this write key" in error
+    finally:
+        context.close()
+
+
+def _inbox_page(tmp: Path, touchline: str, identifier: str, user_hash: str) -> None:
+    (tmp / "account.html").write_text(
+        '<!doctype html><html lang="ko"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f'<script src="{touchline}/sdk/inbox.js" defer data-write-key="{WRITE_KEY}" data-identifier="{identifier}"'
+        f' data-user-hash="{user_hash}" data-lang="ko"></script></head><body><h1>내 계정</h1></body></html>',
+        encoding="utf-8")
+
+
+def test_the_inbox_script_shows_a_customers_messages_on_the_shops_page(
+        browser: Any, shop: str, tmp_path: Path, live: LiveServer, workspace_id: str) -> None:
+    """The shop's page (another origin) embeds /sdk/inbox.js with the customer's signed user_hash: the bell
+    counts the unread messages, the panel lists them as text, and opening one marks it read."""
+    from touchline.messaging import store as messaging_store
+    from touchline.workspaces import service as workspaces
+
+    stores = live.stores
+    assert live.http.post("/v1/identify", auth=(WRITE_KEY, ""), json={
+        "userId": "kim-01", "messageId": "inbox-widget-1"}).status_code == 200
+    profile_id = live.profile("kim-01")["id"]
+    now = dt.datetime.now(dt.UTC)
+    with stores.write() as conn:
+        secret = workspaces.create_key(conn, workspace_id, "identity")
+        for i, (title, body) in enumerate([("장바구니에 담은 상품", "울 니트가 기다리고 있어요."),
+                                           ("<img src=x onerror=alert(1)>", "쿠폰 10%")]):
+            messaging_store.insert_inbox(conn, {
+                "id": f"msg-{i}", "workspace_id": workspace_id, "profile_id": profile_id, "title": title,
+                "body": body, "url": None, "locale": "ko", "created_at": now - dt.timedelta(minutes=i)})
+    _inbox_page(tmp_path, live.url, "kim-01", workspaces.user_hash(secret, "kim-01"))  # the shop serves tmp_path
+
+    context, tab, problems = _open(browser, shop + "/account.html")
+    try:
+        host = tab.locator("[data-touchline-inbox]")
+        bell = host.locator("button.bell")
+        playwright_api.expect(host.locator(".badge")).to_have_text("2")
+        assert bell.get_attribute("aria-label") == "메시지함, 2개 안 읽음"
+        bell.click()
+        items = host.locator(".item")
+        playwright_api.expect(items).to_have_count(2)
+        assert items.nth(0).locator(".title").inner_text() == "장바구니에 담은 상품"
+        assert items.nth(1).locator(".title").inner_text() == "<img src=x onerror=alert(1)>"  # text, not markup
+        assert host.locator("img").count() == 0
+        SHOTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(SHOTS / f"inbox-widget-{os.getpid()}.png"))
+        items.nth(0).click()
+        playwright_api.expect(host.locator(".badge")).to_have_text("1")
+        inbox = live.http.get("/v1/inbox/kim-01", headers=bearer()).json()
+        assert inbox["unread"] == 1 and next(m for m in inbox["messages"] if m["id"] == "msg-0")["read_at"]
+        tab.keyboard.press("Escape")
+        playwright_api.expect(host.locator(".panel")).to_be_hidden()
+        assert not problems, problems
     finally:
         context.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import html
+from functools import cache
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -99,6 +101,20 @@ async def inbox_read(request: Request, principal: Writer, identifier: str, messa
     changed = await run_in_threadpool(service.mark_inbox_read, _stores(request), principal.workspace_id,
                                       identifier, message_id)
     return JSONBody({"read": True, "changed": changed})
+
+
+@cache
+def _inbox_script() -> bytes:
+    return resources.files("touchline.web").joinpath("static/inbox.js").read_bytes()
+
+
+@tracking.get("/sdk/inbox.js", summary="The in-app inbox for a shop's web pages (a script tag)")
+async def inbox_script() -> Response:
+    """``<script src=".../sdk/inbox.js" data-write-key=... data-identifier=... [data-user-hash=...]>``:
+    a bell with the unread count and a panel of the customer's messages, on any site."""
+    return Response(_inbox_script(), media_type="text/javascript; charset=utf-8", headers={
+        "Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin",
+        "X-Content-Type-Options": "nosniff"})
 
 
 @tracking.get("/t/o/{message_id}.gif", summary="Open pixel")
