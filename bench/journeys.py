@@ -31,6 +31,7 @@ from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
 from touchline.messaging.outbox import DispatchReport
+from touchline.runtime import tune_garbage_collector
 from touchline.segments import service as segments
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
@@ -272,6 +273,9 @@ def main() -> None:
                         help="run the campaign's runner and outbox at once, in two threads, as touchline serve does")
     parser.add_argument("--postgres", help="run on this PostgreSQL database (both stores) instead")
     args = parser.parse_args()
+    # The runner and the outbox run inside touchline serve (or touchline worker), which tune the cyclic
+    # garbage collector at startup; without it, full collections took a quarter of the outbox's CPU here.
+    tune_garbage_collector()
     with tempfile.TemporaryDirectory() as tmp:
         extra: dict[str, Any] = {"database_url": args.postgres, "events_url": args.postgres} if args.postgres else {}
         settings = Settings(data_dir=Path(tmp), dev_channels=True, daily_cap=None, **extra)
