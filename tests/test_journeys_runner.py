@@ -179,6 +179,52 @@ def test_frequency_cap_across_journeys(client: TestClient, runner: Runner, email
     assert channels["email"]["sent"] == 2 and channels["(none)"]["suppressed_by_reason"] == {"frequency_cap": 1}
 
 
+def test_exit_steps_are_derived_from_completed_runs(client: TestClient, runner: Runner, stores: Stores) -> None:
+    """The runner stores no row for a run's exit step (the completed run's row holds it); the run's history
+    and the step counts show it once, also beside an exit row stored by an earlier version."""
+    import sqlalchemy as sa
+
+    from touchline.journeys.engine import command_id
+    from touchline.store.schema import journey_steps
+
+    _put_templates(client, "hello", REMINDER)
+    body = {"id": "once", "name": "Once", "version": 1, "trigger": {"type": "event", "event": "Product Added"},
+            "start": "send", "nodes": [
+                {"type": "send", "id": "send", "channel": "email", "template": "hello", "kind": "advertising",
+                 "next": "end"},
+                {"type": "exit", "id": "end"}]}
+    assert client.post("/v1/journeys", json=body, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/once/publish", headers=bearer()).status_code == 200
+    _send(client, _identify("u8", T0 - dt.timedelta(minutes=5)),
+          _track("u8", "Product Added", T0, "m-add-8", cart_id="c8", product="x", price=1))
+    runner.tick(T0)
+    [run] = client.get("/v1/journeys/once/runs", headers=bearer()).json()["runs"]
+    run_id = run["run_id"]
+
+    def history() -> list[tuple[str, str, int, str, str]]:
+        steps = client.get(f"/v1/runs/{run_id}", headers=bearer()).json()["steps"]
+        return [(s["id"], s["node_id"], s["attempt"], s["outcome"], s["at"]) for s in steps]
+
+    def counts() -> dict[str, Any]:
+        steps = client.get("/v1/journeys/once/stats", headers=bearer()).json()["steps"]
+        return {s["node_id"]: (s["entered"], s["outcomes"]) for s in steps}
+
+    expected = [(command_id("step:entered", run_id, "send", 1), "send", 1, "entered", T0.isoformat()),
+                (command_id("step:exit", run_id, "end", 1), "end", 1, "exit", T0.isoformat())]
+    assert history() == expected
+    assert counts() == {"send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+    with stores.write() as conn:
+        stored = conn.execute(sa.select(journey_steps.c.outcome).where(journey_steps.c.run_id == run_id))
+        assert [o for (o,) in stored] == ["entered"]
+        # A run completed before: its exit step was stored as a row too. Still shown and counted once.
+        ws = conn.execute(sa.select(journey_steps.c.workspace_id)).scalar_one()
+        conn.execute(journey_steps.insert().values(
+            id=expected[1][0], workspace_id=ws, journey_id="once", version=1, run_id=run_id, node_id="end",
+            attempt=1, outcome="exit", at=T0))
+    assert history() == expected
+    assert counts() == {"send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+
+
 def test_quiet_hours_defer_to_morning(client: TestClient, runner: Runner, email: MemoryChannel) -> None:
     _setup(client)
     night = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)  # 22:00 in Seoul

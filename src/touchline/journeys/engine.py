@@ -81,6 +81,7 @@ __all__ = [
     "VersionMismatch",
     "Waiting",
     "command_id",
+    "exit_step",
     "facts_needed",
     "new_run",
     "step",
@@ -600,6 +601,17 @@ class _Machine:
             "visited": self.visited, "ended_at": self.ended_at, "exit_reason": self.exit_reason,
         })
         return Transition(run, tuple(self.commands))
+
+
+def exit_step(run: RunState) -> RecordStep | None:
+    """The ``exit`` step of a run that completed (only an exit node completes a run), as ``step``
+    recorded it. The runner does not store this one: the run's row already holds all of it (the node,
+    ``ended_at``, and the node's attempt in the state), so the history and the step counts derive it."""
+    if run.status != "completed" or run.node_id is None or run.ended_at is None:
+        return None
+    attempt = run.attempts.get(run.node_id, 0)
+    return RecordStep(id=command_id("step:exit", run.run_id, run.node_id, attempt), node_id=run.node_id,
+                      attempt=attempt, outcome="exit", at=run.ended_at)
 
 
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1

@@ -489,6 +489,8 @@ class Runner:
                   "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
         for c in transition.commands:
             if isinstance(c, RecordStep):
+                if c.outcome == "exit":
+                    continue  # the completed run's row says it (engine.exit_step)
                 batch.steps.append({"id": c.id, "workspace_id": workspace_id, "journey_id": d.id,
                                     "version": d.version, "run_id": run_id, "node_id": c.node_id,
                                     "attempt": c.attempt, "outcome": c.outcome, "at": c.at})

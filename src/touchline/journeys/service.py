@@ -21,6 +21,7 @@ from touchline.journeys.definition import (
     parse,
     to_json,
 )
+from touchline.journeys.engine import RunState, exit_step
 from touchline.journeys.lift import lift_interval
 from touchline.journeys.runner import Runner, queue_api_trigger
 from touchline.messaging import store as message_store
@@ -212,6 +213,11 @@ def run_detail(stores: Stores, workspace_id: str, run_id: str) -> dict[str, Any]
         messages = [m for m in message_store.messages_page(conn, workspace_id, customer_ids=[row["customer_id"]],
                                                            journey_id=row["journey_id"], limit=100)
                     if m["run_id"] == run_id]
+    done = exit_step(RunState.model_validate(row["state"]))
+    if done is not None:  # a run's last step
+        steps.append({"id": done.id, "workspace_id": row["workspace_id"], "journey_id": row["journey_id"],
+                      "version": row["version"], "run_id": run_id, "node_id": done.node_id,
+                      "attempt": done.attempt, "outcome": done.outcome, "at": done.at})
     view = _view(row)
     view["steps"] = [_view(s) for s in steps]
     view["messages"] = [_view({k: v for k, v in m.items() if k not in ("context", "content")}) for m in messages]

@@ -197,16 +197,26 @@ def insert_steps(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def step_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+    """(node, outcome, n) of every step taken. ``exit`` steps are counted from the completed runs, which
+    end at their exit node: the runner no longer stores them as rows (rows stored before are left out
+    here, so that no exit counts twice)."""
+    s, r = journey_steps, journey_runs
     rows = conn.execute(
-        sa.select(journey_steps.c.node_id, journey_steps.c.outcome, sa.func.count().label("n"))
-        .where(journey_steps.c.workspace_id == workspace_id, journey_steps.c.journey_id == journey_id)
-        .group_by(journey_steps.c.node_id, journey_steps.c.outcome)).mappings()
-    return [dict(r) for r in rows]
+        sa.select(s.c.node_id, s.c.outcome, sa.func.count().label("n"))
+        .where(s.c.workspace_id == workspace_id, s.c.journey_id == journey_id, s.c.outcome != "exit")
+        .group_by(s.c.node_id, s.c.outcome)).mappings()
+    exits = conn.execute(
+        sa.select(r.c.node_id, sa.func.count().label("n"))
+        .where(r.c.workspace_id == workspace_id, r.c.journey_id == journey_id, r.c.status == "completed")
+        .group_by(r.c.node_id))
+    return [dict(r) for r in rows] + [{"node_id": node, "outcome": "exit", "n": n} for node, n in exits]
 
 
 def steps_of_run(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    """The run's stored steps, in order, without ``exit`` (derived from the run: ``engine.exit_step``;
+    a row stored before that is left out, so that it does not appear twice)."""
     return [dict(r) for r in conn.execute(
-        sa.select(journey_steps).where(journey_steps.c.run_id == run_id)
+        sa.select(journey_steps).where(journey_steps.c.run_id == run_id, journey_steps.c.outcome != "exit")
         .order_by(journey_steps.c.at, journey_steps.c.id)).mappings()]
 
 
