@@ -194,9 +194,14 @@ Signal = Annotated[Start | TimerFired | EventReceived | SegmentChanged | Stop, F
 
 
 # --- commands ---------------------------------------------------------------------------------------
+# Plain frozen dataclasses rather than pydantic models: the engine makes several per run and step (a
+# campaign makes hundreds of thousands), nothing validates them on the way in, and pydantic's
+# TypeAdapter still reads and writes them as JSON (``Command``).
+_command = dataclass(frozen=True, slots=True, kw_only=True)
 
 
-class Send(_Model):
+@_command
+class Send:
     """Queue a message; ``id`` is its message id (the outbox's idempotency key). ``channel`` is
     ``"preferred"`` when the node asked for it and ``Facts.preferred_channel`` was not given."""
 
@@ -209,7 +214,8 @@ class Send(_Model):
     kind: Literal["advertising", "transactional"]
 
 
-class ScheduleTimer(_Model):
+@_command
+class ScheduleTimer:
     type: Literal["schedule_timer"] = "schedule_timer"
     id: str
     node_id: str
@@ -217,13 +223,15 @@ class ScheduleTimer(_Model):
     at: dt.datetime
 
 
-class CancelTimer(_Model):
+@_command
+class CancelTimer:
     type: Literal["cancel_timer"] = "cancel_timer"
     id: str
     node_id: str
 
 
-class UpdateTraits(_Model):
+@_command
+class UpdateTraits:
     type: Literal["update_traits"] = "update_traits"
     id: str
     node_id: str
@@ -231,7 +239,8 @@ class UpdateTraits(_Model):
     traits: dict[str, Any]
 
 
-class CallWebhook(_Model):
+@_command
+class CallWebhook:
     """An HTTP call; the runner renders ``body`` (a template) with the run's context."""
 
     type: Literal["webhook"] = "webhook"
@@ -240,11 +249,12 @@ class CallWebhook(_Model):
     attempt: int
     url: str
     method: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
 
 
-class RecordStep(_Model):
+@_command
+class RecordStep:
     """A row of the run's history (and of journey analytics): ``outcome`` is ``entered`` (send,
     update_traits, webhook), ``yes``/``no``, ``branch:<i>``, ``waiting``, ``elapsed``, ``event``,
     ``timeout``, ``exit``, ``holdout``, ``missing`` or ``loop``."""
@@ -257,20 +267,23 @@ class RecordStep(_Model):
     at: dt.datetime
 
 
-class Converted(_Model):
+@_command
+class Converted:
     type: Literal["converted"] = "converted"
     id: str
     event: str
     at: dt.datetime
 
 
-class Completed(_Model):
+@_command
+class Completed:
     type: Literal["completed"] = "completed"
     id: str
     node_id: str
 
 
-class Exited(_Model):
+@_command
+class Exited:
     type: Literal["exited"] = "exited"
     id: str
     reason: str

@@ -257,6 +257,7 @@ class Runner:
         store.lock_customers(conn, customers)
         runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
+        max_age = dt.timedelta(hours=self.stores.settings.journey_entry_max_age_hours)
         for s in items:
             cid = canonical.get(s["profile_id"], s["profile_id"])
             name: str = s["event"]
@@ -282,7 +283,7 @@ class Runner:
                 else:
                     signal = EventReceived(name=name, properties=properties, at=at)
                 self._step(conn, workspace_id, d, run, signal, now, facts.get(cid), batch)
-            if now - at > dt.timedelta(hours=self.stores.settings.journey_entry_max_age_hours):
+            if now - at > max_age:
                 continue  # a late or imported old event updates runs but starts none
             previous_location = None
             location_checked = False

@@ -434,7 +434,7 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
     ``CompiledTemplate.render``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
-    context = dict(row["context"] or {})
+    context = row["context"] or {}
     event = context.get("event") or {}
     variables = {
         "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
