@@ -179,9 +179,10 @@ def test_frequency_cap_across_journeys(client: TestClient, runner: Runner, email
     assert channels["email"]["sent"] == 2 and channels["(none)"]["suppressed_by_reason"] == {"frequency_cap": 1}
 
 
-def test_exit_steps_are_derived_from_completed_runs(client: TestClient, runner: Runner, stores: Stores) -> None:
-    """The runner stores no row for a run's exit step (the completed run's row holds it); the run's history
-    and the step counts show it once, also beside an exit row stored by an earlier version."""
+def test_steps_stated_by_messages_and_runs_are_derived(client: TestClient, runner: Runner, stores: Stores) -> None:
+    """The runner stores no row for a send node's entered step (its outbox row says it) nor for a run's
+    exit step (the completed run's row does); the run's history and the step counts show each once, also
+    beside rows stored by an earlier version."""
     import sqlalchemy as sa
 
     from touchline.journeys.engine import command_id
@@ -189,7 +190,8 @@ def test_exit_steps_are_derived_from_completed_runs(client: TestClient, runner: 
 
     _put_templates(client, "hello", REMINDER)
     body = {"id": "once", "name": "Once", "version": 1, "trigger": {"type": "event", "event": "Product Added"},
-            "start": "send", "nodes": [
+            "start": "wait", "nodes": [
+                {"type": "wait", "id": "wait", "duration": "1h", "next": "send"},
                 {"type": "send", "id": "send", "channel": "email", "template": "hello", "kind": "advertising",
                  "next": "end"},
                 {"type": "exit", "id": "end"}]}
@@ -198,6 +200,8 @@ def test_exit_steps_are_derived_from_completed_runs(client: TestClient, runner: 
     _send(client, _identify("u8", T0 - dt.timedelta(minutes=5)),
           _track("u8", "Product Added", T0, "m-add-8", cart_id="c8", product="x", price=1))
     runner.tick(T0)
+    later = T0 + dt.timedelta(hours=1)
+    runner.tick(later)
     [run] = client.get("/v1/journeys/once/runs", headers=bearer()).json()["runs"]
     run_id = run["run_id"]
 
@@ -209,20 +213,26 @@ def test_exit_steps_are_derived_from_completed_runs(client: TestClient, runner: 
         steps = client.get("/v1/journeys/once/stats", headers=bearer()).json()["steps"]
         return {s["node_id"]: (s["entered"], s["outcomes"]) for s in steps}
 
-    expected = [(command_id("step:entered", run_id, "send", 1), "send", 1, "entered", T0.isoformat()),
-                (command_id("step:exit", run_id, "end", 1), "end", 1, "exit", T0.isoformat())]
+    def step(node: str, outcome: str, at: dt.datetime) -> tuple[str, str, int, str, str]:
+        return command_id(f"step:{outcome}", run_id, node, 1), node, 1, outcome, at.isoformat()
+
+    # In time order (steps of one moment by id, as stored ones always were), the exit last.
+    same_moment = sorted([step("wait", "elapsed", later), step("send", "entered", later)])
+    expected = [step("wait", "waiting", T0), *same_moment, step("end", "exit", later)]
     assert history() == expected
-    assert counts() == {"send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+    want = {"wait": (1, {"waiting": 1, "elapsed": 1}), "send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+    assert counts() == want
     with stores.write() as conn:
         stored = conn.execute(sa.select(journey_steps.c.outcome).where(journey_steps.c.run_id == run_id))
-        assert [o for (o,) in stored] == ["entered"]
-        # A run completed before: its exit step was stored as a row too. Still shown and counted once.
-        ws = conn.execute(sa.select(journey_steps.c.workspace_id)).scalar_one()
-        conn.execute(journey_steps.insert().values(
-            id=expected[1][0], workspace_id=ws, journey_id="once", version=1, run_id=run_id, node_id="end",
-            attempt=1, outcome="exit", at=T0))
+        assert sorted(o for (o,) in stored) == ["elapsed", "waiting"]
+        # Before, both were stored as rows too: still shown and counted once.
+        ws = conn.execute(sa.select(journey_steps.c.workspace_id)).first()[0]
+        for node, outcome in (("send", "entered"), ("end", "exit")):
+            conn.execute(journey_steps.insert().values(
+                id=command_id(f"step:{outcome}", run_id, node, 1), workspace_id=ws, journey_id="once", version=1,
+                run_id=run_id, node_id=node, attempt=1, outcome=outcome, at=later))
     assert history() == expected
-    assert counts() == {"send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+    assert counts() == want
 
 
 def test_quiet_hours_defer_to_morning(client: TestClient, runner: Runner, email: MemoryChannel) -> None:

@@ -81,8 +81,10 @@ __all__ = [
     "VersionMismatch",
     "Waiting",
     "command_id",
+    "entered_steps",
     "exit_step",
     "facts_needed",
+    "message_node_ids",
     "new_run",
     "step",
 ]
@@ -616,10 +618,42 @@ class _Machine:
         return Transition(run, tuple(self.commands))
 
 
+# --- steps the runner derives instead of storing ------------------------------------------------------
+# Two kinds of step are stated in full by rows the same transition writes anyway: a send or webhook
+# node's ``entered`` by its outbox row (the message id is the command id of that node and attempt, its
+# creation time the step's), and ``exit`` by the completed run (only an exit node completes a run). The
+# runner stores neither as a step row; the run's history and the step counts derive them from there.
+
+
+def message_node_ids(definition: JourneyDefinition) -> frozenset[str]:
+    """The nodes whose ``entered`` step is their message (send and webhook nodes)."""
+    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | WebhookNode))
+
+
+def entered_steps(definition: JourneyDefinition, run: RunState,
+                  messages: Sequence[tuple[str, str, dt.datetime]]) -> list[RecordStep]:
+    """The ``entered`` steps of the run's send and webhook nodes, from its messages (message id, node,
+    created at), as ``step`` recorded them."""
+    out: list[RecordStep] = []
+    attempts: dict[str, dict[str, int]] = {}  # node -> message id -> attempt
+    for message_id, node_id, at in messages:
+        node = definition.node(node_id)
+        if not isinstance(node, SendNode | WebhookNode):
+            continue
+        ids = attempts.get(node_id)
+        if ids is None:
+            kind = "send" if isinstance(node, SendNode) else "webhook"
+            ids = attempts[node_id] = {command_id(kind, run.run_id, node_id, a): a
+                                       for a in range(1, run.attempts.get(node_id, 0) + 1)}
+        attempt = ids.get(message_id)
+        if attempt is not None:
+            out.append(RecordStep(id=command_id("step:entered", run.run_id, node_id, attempt), node_id=node_id,
+                                  attempt=attempt, outcome="entered", at=at))
+    return out
+
+
 def exit_step(run: RunState) -> RecordStep | None:
-    """The ``exit`` step of a run that completed (only an exit node completes a run), as ``step``
-    recorded it. The runner does not store this one: the run's row already holds all of it (the node,
-    ``ended_at``, and the node's attempt in the state), so the history and the step counts derive it."""
+    """The ``exit`` step of a run that completed, as ``step`` recorded it."""
     if run.status != "completed" or run.node_id is None or run.ended_at is None:
         return None
     attempt = run.attempts.get(run.node_id, 0)

@@ -58,6 +58,7 @@ from touchline.journeys.engine import (
     Transition,
     UpdateTraits,
     facts_needed,
+    message_node_ids,
     new_run,
     step,
 )
@@ -144,6 +145,7 @@ class Runner:
         # Derived once per version: the event names its runs react to, the facts its conditions read.
         self._listens: dict[tuple[str, str, int], set[str]] = {}
         self._needs: dict[tuple[str, str, int], Needs] = {}
+        self._message_nodes: dict[tuple[str, str, int], frozenset[str]] = {}
         self._last_date_scan: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -210,6 +212,7 @@ class Runner:
             found = self._definitions[key] = parse(raw)
             self._listens[key] = listened_names(found, entering=False)
             self._needs[key] = facts_needed(found)
+            self._message_nodes[key] = message_node_ids(found)
         return found
 
     def _live(self, conn: Connection) -> dict[str, list[_Live]]:
@@ -488,10 +491,11 @@ class Runner:
         run_id = run.run_id
         values = {"status": run.status, "node_id": run.node_id, "state": run.model_dump(mode="json"),
                   "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
+        messages_at = self._message_nodes[(workspace_id, d.id, d.version)]
         for c in transition.commands:
             if isinstance(c, RecordStep):
-                if c.outcome == "exit":
-                    continue  # the completed run's row says it (engine.exit_step)
+                if c.outcome == "exit" or (c.outcome == "entered" and c.node_id in messages_at):
+                    continue  # the completed run's row says it, or the message's (engine.exit_step, entered_steps)
                 batch.steps.append({"id": c.id, "workspace_id": workspace_id, "journey_id": d.id,
                                     "version": d.version, "run_id": run_id, "node_id": c.node_id,
                                     "attempt": c.attempt, "outcome": c.outcome, "at": c.at})
