@@ -259,14 +259,19 @@ class CallWebhook:
 class RecordStep:
     """A row of the run's history (and of journey analytics): ``outcome`` is ``entered`` (send,
     update_traits, webhook), ``yes``/``no``, ``branch:<i>``, ``waiting``, ``elapsed``, ``event``,
-    ``timeout``, ``exit``, ``holdout``, ``missing`` or ``loop``."""
+    ``timeout``, ``exit``, ``holdout``, ``missing`` or ``loop``. Its ``id`` is made when asked: the
+    runner derives some steps rather than storing them (see ``entered_steps``), and needs no id for those."""
 
     type: Literal["record_step"] = "record_step"
-    id: str
+    run_id: str
     node_id: str
     attempt: int
     outcome: str
     at: dt.datetime
+
+    @property
+    def id(self) -> str:
+        return command_id(f"step:{self.outcome}", self.run_id, self.node_id, self.attempt)
 
 
 @_command
@@ -279,9 +284,16 @@ class Converted:
 
 @_command
 class Completed:
+    """The run ended at an exit node (its ``id``, made when asked, like ``RecordStep``'s)."""
+
     type: Literal["completed"] = "completed"
-    id: str
+    run_id: str
     node_id: str
+    attempt: int
+
+    @property
+    def id(self) -> str:
+        return command_id("completed", self.run_id, self.node_id, self.attempt)
 
 
 @_command
@@ -515,7 +527,7 @@ class _Machine:
             return None
         if isinstance(node, ExitNode):
             self._record(nid, attempt, "exit")
-            self.commands.append(Completed(id=command_id("completed", run_id, nid, attempt), node_id=nid))
+            self.commands.append(Completed(run_id=run_id, node_id=nid, attempt=attempt))
             self._end("completed")
             return None
         raise TypeError(f"not a journey node: {node!r}")  # pragma: no cover
@@ -569,8 +581,8 @@ class _Machine:
         return value_condition(e.properties.get(key), "=", expected, self.now)
 
     def _record(self, node_id: str, attempt: int, outcome: str) -> None:
-        self.commands.append(RecordStep(id=command_id(f"step:{outcome}", self.run.run_id, node_id, attempt),
-                                        node_id=node_id, attempt=attempt, outcome=outcome, at=self.now))
+        self.commands.append(RecordStep(run_id=self.run.run_id, node_id=node_id, attempt=attempt, outcome=outcome,
+                                        at=self.now))
 
     def _hold(self) -> None:
         """A holdout run sends nothing. With a goal that has a window, it waits that window out (at
@@ -647,8 +659,7 @@ def entered_steps(definition: JourneyDefinition, run: RunState,
                                        for a in range(1, run.attempts.get(node_id, 0) + 1)}
         attempt = ids.get(message_id)
         if attempt is not None:
-            out.append(RecordStep(id=command_id("step:entered", run.run_id, node_id, attempt), node_id=node_id,
-                                  attempt=attempt, outcome="entered", at=at))
+            out.append(RecordStep(run_id=run.run_id, node_id=node_id, attempt=attempt, outcome="entered", at=at))
     return out
 
 
@@ -657,8 +668,7 @@ def exit_step(run: RunState) -> RecordStep | None:
     if run.status != "completed" or run.node_id is None or run.ended_at is None:
         return None
     attempt = run.attempts.get(run.node_id, 0)
-    return RecordStep(id=command_id("step:exit", run.run_id, run.node_id, attempt), node_id=run.node_id,
-                      attempt=attempt, outcome="exit", at=run.ended_at)
+    return RecordStep(run_id=run.run_id, node_id=run.node_id, attempt=attempt, outcome="exit", at=run.ended_at)
 
 
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1

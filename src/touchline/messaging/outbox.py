@@ -268,22 +268,28 @@ class Outbox:
         per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
         to_send: list[dict[str, Any]] = []
         receipts: list[SystemEvent] = []
+        available = self.available
+        intents: dict[tuple[str, str, str], MessageIntent] = {}  # (template, requested channel, kind) -> intent
         for row in rows:
             cid = _canonical(profiles, row["customer_id"])
             profile = profiles.get(cid)
             if profile is None:  # erased meanwhile
                 self._suppress(changes, row, "no_profile", now, report, receipts, cid)
                 continue
-            channels_with_content = content_channels.get(row["template"], [])
-            if row["requested_channel"] == "preferred":
-                candidates = [ch for ch in channels_with_content if ch in self.available]
-            else:
-                candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
-                    and row["requested_channel"] in self.available else []
+            intent_key = (row["template"], row["requested_channel"], row["kind"])
+            intent = intents.get(intent_key)
+            if intent is None:  # the same few for the whole batch
+                channels_with_content = content_channels.get(row["template"], [])
+                if row["requested_channel"] == "preferred":
+                    candidates = [ch for ch in channels_with_content if ch in available]
+                else:
+                    candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
+                        and row["requested_channel"] in available else []
+                intent = intents[intent_key] = MessageIntent(row["kind"], tuple(candidates))
             recipient = recipients.get(cid)
             if recipient is None:  # built once per customer and batch
                 recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
-            decision = decide(MessageIntent(row["kind"], candidates), recipient, now, self.policy)
+            decision = decide(intent, recipient, now, self.policy)
             if isinstance(decision, Suppressed):
                 self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)
                 continue
