@@ -200,10 +200,23 @@ def test_steps_stated_by_messages_and_runs_are_derived(client: TestClient, runne
     _send(client, _identify("u8", T0 - dt.timedelta(minutes=5)),
           _track("u8", "Product Added", T0, "m-add-8", cart_id="c8", product="x", price=1))
     runner.tick(T0)
+    # A row keeps in its state column only what its other columns do not hold; a row written before
+    # holds the whole state there, and is read the same.
+    from touchline.journeys.runner import run_state
+    from touchline.store.schema import journey_runs
+
+    with stores.write() as conn:
+        [row] = [dict(r) for r in conn.execute(sa.select(journey_runs)).mappings()]
+        assert set(row["state"]) == {"trigger", "wait", "attempts", "visited"}
+        whole = run_state(row).model_dump(mode="json")
+        assert whole["status"] == "waiting" and whole["wait"]["node_id"] == "wait"
+        conn.execute(journey_runs.update().values(state=whole))
     later = T0 + dt.timedelta(hours=1)
     runner.tick(later)
     [run] = client.get("/v1/journeys/once/runs", headers=bearer()).json()["runs"]
     run_id = run["run_id"]
+    detail = client.get(f"/v1/runs/{run_id}", headers=bearer()).json()
+    assert detail["state"]["status"] == "completed" and detail["state"]["attempts"] == {"wait": 1, "send": 1, "end": 1}
 
     def history() -> list[tuple[str, str, int, str, str]]:
         steps = client.get(f"/v1/runs/{run_id}", headers=bearer()).json()["steps"]

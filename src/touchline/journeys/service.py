@@ -21,9 +21,9 @@ from touchline.journeys.definition import (
     parse,
     to_json,
 )
-from touchline.journeys.engine import RecordStep, RunState, entered_steps, exit_step, message_node_ids
+from touchline.journeys.engine import RecordStep, entered_steps, exit_step, message_node_ids
 from touchline.journeys.lift import lift_interval
-from touchline.journeys.runner import Runner, queue_api_trigger
+from touchline.journeys.runner import Runner, queue_api_trigger, run_state
 from touchline.messaging import store as message_store
 from touchline.profiles import service as profile_service
 from touchline.segments import store as segment_store
@@ -215,7 +215,7 @@ def run_detail(stores: Stores, workspace_id: str, run_id: str) -> dict[str, Any]
         messages = [m for m in message_store.messages_page(conn, workspace_id, customer_ids=[row["customer_id"]],
                                                            journey_id=row["journey_id"], limit=100)
                     if m["run_id"] == run_id]
-    run = RunState.model_validate(row["state"])
+    run = run_state(row)
     d = parse(raw) if raw is not None else None
     # The steps the runner derives rather than stores (engine.entered_steps, exit_step); an entered row of
     # a message node stored before that is left out, so that it does not appear twice.
@@ -227,7 +227,7 @@ def run_detail(stores: Stores, workspace_id: str, run_id: str) -> dict[str, Any]
     done = exit_step(run)
     if done is not None:  # a run's last step
         steps.append(_step_row(row, done))
-    view = _view(row)
+    view = _view({**row, "state": run.model_dump(mode="json")})
     view["steps"] = [_view(s) for s in steps]
     view["messages"] = [_view({k: v for k, v in m.items() if k not in ("context", "content")}) for m in messages]
     return view
