@@ -179,6 +179,75 @@ def test_frequency_cap_across_journeys(client: TestClient, runner: Runner, email
     assert channels["email"]["sent"] == 2 and channels["(none)"]["suppressed_by_reason"] == {"frequency_cap": 1}
 
 
+def test_steps_stated_by_messages_and_runs_are_derived(client: TestClient, runner: Runner, stores: Stores) -> None:
+    """The runner stores no row for a send node's entered step (its outbox row says it) nor for a run's
+    exit step (the completed run's row does); the run's history and the step counts show each once, also
+    beside rows stored by an earlier version."""
+    import sqlalchemy as sa
+
+    from touchline.journeys.engine import command_id
+    from touchline.store.schema import journey_steps
+
+    _put_templates(client, "hello", REMINDER)
+    body = {"id": "once", "name": "Once", "version": 1, "trigger": {"type": "event", "event": "Product Added"},
+            "start": "wait", "nodes": [
+                {"type": "wait", "id": "wait", "duration": "1h", "next": "send"},
+                {"type": "send", "id": "send", "channel": "email", "template": "hello", "kind": "advertising",
+                 "next": "end"},
+                {"type": "exit", "id": "end"}]}
+    assert client.post("/v1/journeys", json=body, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/once/publish", headers=bearer()).status_code == 200
+    _send(client, _identify("u8", T0 - dt.timedelta(minutes=5)),
+          _track("u8", "Product Added", T0, "m-add-8", cart_id="c8", product="x", price=1))
+    runner.tick(T0)
+    # A row keeps in its state column only what its other columns do not hold; a row written before
+    # holds the whole state there, and is read the same.
+    from touchline.journeys.runner import run_state
+    from touchline.store.schema import journey_runs
+
+    with stores.write() as conn:
+        [row] = [dict(r) for r in conn.execute(sa.select(journey_runs)).mappings()]
+        assert set(row["state"]) == {"trigger", "wait", "attempts", "visited"}
+        whole = run_state(row).model_dump(mode="json")
+        assert whole["status"] == "waiting" and whole["wait"]["node_id"] == "wait"
+        conn.execute(journey_runs.update().values(state=whole))
+    later = T0 + dt.timedelta(hours=1)
+    runner.tick(later)
+    [run] = client.get("/v1/journeys/once/runs", headers=bearer()).json()["runs"]
+    run_id = run["run_id"]
+    detail = client.get(f"/v1/runs/{run_id}", headers=bearer()).json()
+    assert detail["state"]["status"] == "completed" and detail["state"]["attempts"] == {"wait": 1, "send": 1, "end": 1}
+
+    def history() -> list[tuple[str, str, int, str, str]]:
+        steps = client.get(f"/v1/runs/{run_id}", headers=bearer()).json()["steps"]
+        return [(s["id"], s["node_id"], s["attempt"], s["outcome"], s["at"]) for s in steps]
+
+    def counts() -> dict[str, Any]:
+        steps = client.get("/v1/journeys/once/stats", headers=bearer()).json()["steps"]
+        return {s["node_id"]: (s["entered"], s["outcomes"]) for s in steps}
+
+    def step(node: str, outcome: str, at: dt.datetime) -> tuple[str, str, int, str, str]:
+        return command_id(f"step:{outcome}", run_id, node, 1), node, 1, outcome, at.isoformat()
+
+    # In time order (steps of one moment by id, as stored ones always were), the exit last.
+    same_moment = sorted([step("wait", "elapsed", later), step("send", "entered", later)])
+    expected = [step("wait", "waiting", T0), *same_moment, step("end", "exit", later)]
+    assert history() == expected
+    want = {"wait": (1, {"waiting": 1, "elapsed": 1}), "send": (1, {"entered": 1}), "end": (1, {"exit": 1})}
+    assert counts() == want
+    with stores.write() as conn:
+        stored = conn.execute(sa.select(journey_steps.c.outcome).where(journey_steps.c.run_id == run_id))
+        assert sorted(o for (o,) in stored) == ["elapsed", "waiting"]
+        # Before, both were stored as rows too: still shown and counted once.
+        ws = conn.execute(sa.select(journey_steps.c.workspace_id)).first()[0]
+        for node, outcome in (("send", "entered"), ("end", "exit")):
+            conn.execute(journey_steps.insert().values(
+                id=command_id(f"step:{outcome}", run_id, node, 1), workspace_id=ws, journey_id="once", version=1,
+                run_id=run_id, node_id=node, attempt=1, outcome=outcome, at=later))
+    assert history() == expected
+    assert counts() == want
+
+
 def test_quiet_hours_defer_to_morning(client: TestClient, runner: Runner, email: MemoryChannel) -> None:
     _setup(client)
     night = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)  # 22:00 in Seoul

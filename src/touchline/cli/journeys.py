@@ -190,6 +190,7 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
     """Run journeys and the outbox. On PostgreSQL start as many as you like: they share the work
     (FOR UPDATE SKIP LOCKED). ``touchline serve`` runs one itself."""
     from touchline.journeys.runner import Runner
+    from touchline.runtime import tune_garbage_collector
 
     with opened_stores() as stores:
         runner = Runner(stores)
@@ -201,6 +202,7 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
+        tune_garbage_collector()  # as touchline serve does
         runner.start()
         console.print("journey worker running; Ctrl+C stops it")
         while not done.wait(1.0 if pump else 3600):

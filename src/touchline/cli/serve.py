@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 from typing import Annotated
 
 import typer
 
 from touchline.cli._common import console, opened_stores, print_json
+from touchline.runtime import tune_garbage_collector
 from touchline.settings import Settings
 
 db_app = typer.Typer(help="Schema migrations of both stores.", no_args_is_help=True)
@@ -30,22 +30,11 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     app = create_app(settings)
-    _tune_garbage_collector()
+    tune_garbage_collector()
     console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     # uvicorn shuts down gracefully on Ctrl-C (the pump drains staged events), then re-raises the signal.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True)
-
-
-def _tune_garbage_collector() -> None:
-    """The cyclic collector took a tenth of the server's CPU under ingestion load: every full
-    collection walked the hundreds of thousands of objects the imported libraries hold for good, and
-    each request's thousands of small dicts set off young collections that promoted them there.
-    Freezing what exists at startup takes it out of every collection; a higher first threshold makes
-    young collections rarer (garbage without cycles is freed at once by reference counting anyway)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
 
 
 @db_app.command("upgrade")

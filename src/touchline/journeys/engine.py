@@ -81,7 +81,10 @@ __all__ = [
     "VersionMismatch",
     "Waiting",
     "command_id",
+    "entered_steps",
+    "exit_step",
     "facts_needed",
+    "message_node_ids",
     "new_run",
     "step",
 ]
@@ -193,9 +196,14 @@ Signal = Annotated[Start | TimerFired | EventReceived | SegmentChanged | Stop, F
 
 
 # --- commands ---------------------------------------------------------------------------------------
+# Plain frozen dataclasses rather than pydantic models: the engine makes several per run and step (a
+# campaign makes hundreds of thousands), nothing validates them on the way in, and pydantic's
+# TypeAdapter still reads and writes them as JSON (``Command``).
+_command = dataclass(frozen=True, slots=True, kw_only=True)
 
 
-class Send(_Model):
+@_command
+class Send:
     """Queue a message; ``id`` is its message id (the outbox's idempotency key). ``channel`` is
     ``"preferred"`` when the node asked for it and ``Facts.preferred_channel`` was not given."""
 
@@ -208,7 +216,8 @@ class Send(_Model):
     kind: Literal["advertising", "transactional"]
 
 
-class ScheduleTimer(_Model):
+@_command
+class ScheduleTimer:
     type: Literal["schedule_timer"] = "schedule_timer"
     id: str
     node_id: str
@@ -216,13 +225,15 @@ class ScheduleTimer(_Model):
     at: dt.datetime
 
 
-class CancelTimer(_Model):
+@_command
+class CancelTimer:
     type: Literal["cancel_timer"] = "cancel_timer"
     id: str
     node_id: str
 
 
-class UpdateTraits(_Model):
+@_command
+class UpdateTraits:
     type: Literal["update_traits"] = "update_traits"
     id: str
     node_id: str
@@ -230,7 +241,8 @@ class UpdateTraits(_Model):
     traits: dict[str, Any]
 
 
-class CallWebhook(_Model):
+@_command
+class CallWebhook:
     """An HTTP call; the runner renders ``body`` (a template) with the run's context."""
 
     type: Literal["webhook"] = "webhook"
@@ -239,37 +251,53 @@ class CallWebhook(_Model):
     attempt: int
     url: str
     method: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
 
 
-class RecordStep(_Model):
+@_command
+class RecordStep:
     """A row of the run's history (and of journey analytics): ``outcome`` is ``entered`` (send,
     update_traits, webhook), ``yes``/``no``, ``branch:<i>``, ``waiting``, ``elapsed``, ``event``,
-    ``timeout``, ``exit``, ``holdout``, ``missing`` or ``loop``."""
+    ``timeout``, ``exit``, ``holdout``, ``missing`` or ``loop``. Its ``id`` is made when asked: the
+    runner derives some steps rather than storing them (see ``entered_steps``), and needs no id for those."""
 
     type: Literal["record_step"] = "record_step"
-    id: str
+    run_id: str
     node_id: str
     attempt: int
     outcome: str
     at: dt.datetime
 
+    @property
+    def id(self) -> str:
+        return command_id(f"step:{self.outcome}", self.run_id, self.node_id, self.attempt)
 
-class Converted(_Model):
+
+@_command
+class Converted:
     type: Literal["converted"] = "converted"
     id: str
     event: str
     at: dt.datetime
 
 
-class Completed(_Model):
+@_command
+class Completed:
+    """The run ended at an exit node (its ``id``, made when asked, like ``RecordStep``'s)."""
+
     type: Literal["completed"] = "completed"
-    id: str
+    run_id: str
     node_id: str
+    attempt: int
+
+    @property
+    def id(self) -> str:
+        return command_id("completed", self.run_id, self.node_id, self.attempt)
 
 
-class Exited(_Model):
+@_command
+class Exited:
     type: Literal["exited"] = "exited"
     id: str
     reason: str
@@ -499,7 +527,7 @@ class _Machine:
             return None
         if isinstance(node, ExitNode):
             self._record(nid, attempt, "exit")
-            self.commands.append(Completed(id=command_id("completed", run_id, nid, attempt), node_id=nid))
+            self.commands.append(Completed(run_id=run_id, node_id=nid, attempt=attempt))
             self._end("completed")
             return None
         raise TypeError(f"not a journey node: {node!r}")  # pragma: no cover
@@ -553,8 +581,8 @@ class _Machine:
         return value_condition(e.properties.get(key), "=", expected, self.now)
 
     def _record(self, node_id: str, attempt: int, outcome: str) -> None:
-        self.commands.append(RecordStep(id=command_id(f"step:{outcome}", self.run.run_id, node_id, attempt),
-                                        node_id=node_id, attempt=attempt, outcome=outcome, at=self.now))
+        self.commands.append(RecordStep(run_id=self.run.run_id, node_id=node_id, attempt=attempt, outcome=outcome,
+                                        at=self.now))
 
     def _hold(self) -> None:
         """A holdout run sends nothing. With a goal that has a window, it waits that window out (at
@@ -600,6 +628,47 @@ class _Machine:
             "visited": self.visited, "ended_at": self.ended_at, "exit_reason": self.exit_reason,
         })
         return Transition(run, tuple(self.commands))
+
+
+# --- steps the runner derives instead of storing ------------------------------------------------------
+# Two kinds of step are stated in full by rows the same transition writes anyway: a send or webhook
+# node's ``entered`` by its outbox row (the message id is the command id of that node and attempt, its
+# creation time the step's), and ``exit`` by the completed run (only an exit node completes a run). The
+# runner stores neither as a step row; the run's history and the step counts derive them from there.
+
+
+def message_node_ids(definition: JourneyDefinition) -> frozenset[str]:
+    """The nodes whose ``entered`` step is their message (send and webhook nodes)."""
+    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | WebhookNode))
+
+
+def entered_steps(definition: JourneyDefinition, run: RunState,
+                  messages: Sequence[tuple[str, str, dt.datetime]]) -> list[RecordStep]:
+    """The ``entered`` steps of the run's send and webhook nodes, from its messages (message id, node,
+    created at), as ``step`` recorded them."""
+    out: list[RecordStep] = []
+    attempts: dict[str, dict[str, int]] = {}  # node -> message id -> attempt
+    for message_id, node_id, at in messages:
+        node = definition.node(node_id)
+        if not isinstance(node, SendNode | WebhookNode):
+            continue
+        ids = attempts.get(node_id)
+        if ids is None:
+            kind = "send" if isinstance(node, SendNode) else "webhook"
+            ids = attempts[node_id] = {command_id(kind, run.run_id, node_id, a): a
+                                       for a in range(1, run.attempts.get(node_id, 0) + 1)}
+        attempt = ids.get(message_id)
+        if attempt is not None:
+            out.append(RecordStep(run_id=run.run_id, node_id=node_id, attempt=attempt, outcome="entered", at=at))
+    return out
+
+
+def exit_step(run: RunState) -> RecordStep | None:
+    """The ``exit`` step of a run that completed, as ``step`` recorded it."""
+    if run.status != "completed" or run.node_id is None or run.ended_at is None:
+        return None
+    attempt = run.attempts.get(run.node_id, 0)
+    return RecordStep(run_id=run.run_id, node_id=run.node_id, attempt=attempt, outcome="exit", at=run.ended_at)
 
 
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1

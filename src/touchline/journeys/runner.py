@@ -58,6 +58,7 @@ from touchline.journeys.engine import (
     Transition,
     UpdateTraits,
     facts_needed,
+    message_node_ids,
     new_run,
     step,
 )
@@ -82,7 +83,7 @@ from touchline.threads import named_thread
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["API_SIGNAL_PREFIX", "Runner", "TickReport"]
+__all__ = ["API_SIGNAL_PREFIX", "Runner", "TickReport", "run_state", "state_document"]
 
 log = logging.getLogger("touchline.journeys")
 
@@ -144,6 +145,7 @@ class Runner:
         # Derived once per version: the event names its runs react to, the facts its conditions read.
         self._listens: dict[tuple[str, str, int], set[str]] = {}
         self._needs: dict[tuple[str, str, int], Needs] = {}
+        self._message_nodes: dict[tuple[str, str, int], frozenset[str]] = {}
         self._last_date_scan: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -210,6 +212,7 @@ class Runner:
             found = self._definitions[key] = parse(raw)
             self._listens[key] = listened_names(found, entering=False)
             self._needs[key] = facts_needed(found)
+            self._message_nodes[key] = message_node_ids(found)
         return found
 
     def _live(self, conn: Connection) -> dict[str, list[_Live]]:
@@ -257,6 +260,7 @@ class Runner:
         store.lock_customers(conn, customers)
         runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
+        max_age = dt.timedelta(hours=self.stores.settings.journey_entry_max_age_hours)
         for s in items:
             cid = canonical.get(s["profile_id"], s["profile_id"])
             name: str = s["event"]
@@ -282,7 +286,7 @@ class Runner:
                 else:
                     signal = EventReceived(name=name, properties=properties, at=at)
                 self._step(conn, workspace_id, d, run, signal, now, facts.get(cid), batch)
-            if now - at > dt.timedelta(hours=self.stores.settings.journey_entry_max_age_hours):
+            if now - at > max_age:
                 continue  # a late or imported old event updates runs but starts none
             previous_location = None
             location_checked = False
@@ -335,7 +339,7 @@ class Runner:
         batch.entered += 1
         self._step(conn, workspace_id, j.definition, row, _START, now, facts.get(customer_id), batch, state=run)
         if row["state"] is None:  # the start changed nothing (the step writes the state it produced)
-            row["state"] = run.model_dump(mode="json")
+            row["state"] = state_document(run)
 
     # --- timers
 
@@ -444,7 +448,7 @@ class Runner:
               state: RunState | None = None) -> None:
         """``state``: the run's state when the caller has it as an object already (a run just made)."""
         if state is None:
-            state = RunState.model_validate(row["state"])
+            state = run_state(row)
         facts = self._facts(conn, workspace_id, d, state, profile, now)
         transition = step(d, state, signal, now, facts)
         if not transition.commands:
@@ -485,10 +489,13 @@ class Runner:
                  now: dt.datetime, profile: Mapping[str, Any] | None, batch: _Batch) -> None:
         run = transition.run
         run_id = run.run_id
-        values = {"status": run.status, "node_id": run.node_id, "state": run.model_dump(mode="json"),
+        values = {"status": run.status, "node_id": run.node_id, "state": state_document(run),
                   "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
+        messages_at = self._message_nodes[(workspace_id, d.id, d.version)]
         for c in transition.commands:
             if isinstance(c, RecordStep):
+                if c.outcome == "exit" or (c.outcome == "entered" and c.node_id in messages_at):
+                    continue  # the completed run's row says it, or the message's (engine.exit_step, entered_steps)
                 batch.steps.append({"id": c.id, "workspace_id": workspace_id, "journey_id": d.id,
                                     "version": d.version, "run_id": run_id, "node_id": c.node_id,
                                     "attempt": c.attempt, "outcome": c.outcome, "at": c.at})
@@ -549,6 +556,24 @@ class Runner:
         message_store.insert_messages(conn, batch.messages)
         for workspace_id, customer_id, traits, source in batch.traits:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
+
+
+# A run's row holds its RunState: the columns what they hold (and what queries filter on), the ``state``
+# document the rest. Not the whole state again: that doubled what a run writes and the JSON to encode.
+# A row written before holds the whole state there; the columns agree with it.
+_RUN_COLUMNS = ("run_id", "journey_id", "customer_id", "version", "entered_at", "status", "node_id", "ended_at",
+                "exit_reason")
+
+
+def state_document(run: RunState) -> dict[str, Any]:
+    """The part of ``run`` its row keeps in the ``state`` column."""
+    return {"trigger": run.trigger, "wait": None if run.wait is None else run.wait.model_dump(mode="json"),
+            "attempts": dict(run.attempts), "visited": run.visited}
+
+
+def run_state(row: Mapping[str, Any]) -> RunState:
+    """The RunState of a run's row (``state_document`` and the columns)."""
+    return RunState.model_validate({**row["state"], **{k: row[k] for k in _RUN_COLUMNS}})
 
 
 def queue_api_trigger(conn: Connection, workspace_id: str, journey_id: str, profile_id: str, key: str,

@@ -21,8 +21,9 @@ from touchline.journeys.definition import (
     parse,
     to_json,
 )
+from touchline.journeys.engine import RecordStep, entered_steps, exit_step, message_node_ids
 from touchline.journeys.lift import lift_interval
-from touchline.journeys.runner import Runner, queue_api_trigger
+from touchline.journeys.runner import Runner, queue_api_trigger, run_state
 from touchline.messaging import store as message_store
 from touchline.profiles import service as profile_service
 from touchline.segments import store as segment_store
@@ -208,14 +209,34 @@ def run_detail(stores: Stores, workspace_id: str, run_id: str) -> dict[str, Any]
         row = store.run_row(conn, run_id)
         if row is None or row["workspace_id"] != workspace_id:
             raise NotFound(f"no run {run_id!r}")
-        steps = store.steps_of_run(conn, run_id)
+        stored = store.steps_of_run(conn, run_id)
+        sent = store.messages_of_run(conn, workspace_id, row["customer_id"], run_id)
+        raw = store.version_definition(conn, workspace_id, row["journey_id"], row["version"])
         messages = [m for m in message_store.messages_page(conn, workspace_id, customer_ids=[row["customer_id"]],
                                                            journey_id=row["journey_id"], limit=100)
                     if m["run_id"] == run_id]
-    view = _view(row)
+    run = run_state(row)
+    d = parse(raw) if raw is not None else None
+    # The steps the runner derives rather than stores (engine.entered_steps, exit_step); an entered row of
+    # a message node stored before that is left out, so that it does not appear twice.
+    at_messages = message_node_ids(d) if d is not None else frozenset()
+    steps = [s for s in stored if not (s["outcome"] == "entered" and s["node_id"] in at_messages)]
+    derived = entered_steps(d, run, sent) if d is not None else []
+    steps += [_step_row(row, s) for s in derived]
+    steps.sort(key=lambda s: (s["at"], s["id"]))
+    done = exit_step(run)
+    if done is not None:  # a run's last step
+        steps.append(_step_row(row, done))
+    view = _view({**row, "state": run.model_dump(mode="json")})
     view["steps"] = [_view(s) for s in steps]
     view["messages"] = [_view({k: v for k, v in m.items() if k not in ("context", "content")}) for m in messages]
     return view
+
+
+def _step_row(run: Mapping[str, Any], step: RecordStep) -> dict[str, Any]:
+    return {"id": step.id, "workspace_id": run["workspace_id"], "journey_id": run["journey_id"],
+            "version": run["version"], "run_id": run["run_id"], "node_id": step.node_id, "attempt": step.attempt,
+            "outcome": step.outcome, "at": step.at}
 
 
 def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
@@ -231,6 +252,11 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         held, held_converted = store.holdout_count(conn, workspace_id, journey_id)
         shown = row["published_version"] or row["latest_version"]
         raw = store.version_definition(conn, workspace_id, journey_id, shown)
+        # Per version, the nodes whose entered steps are their messages (rows stored before are left out).
+        at_messages: dict[int, frozenset[str]] = {}
+        for version in {s["version"] for s in steps if s["outcome"] == "entered"}:
+            found = store.version_definition(conn, workspace_id, journey_id, version)
+            at_messages[version] = message_node_ids(parse(found)) if found is not None else frozenset()
     d = parse(raw) if raw is not None else None
     types = {node.id: node.type for node in (d.nodes if d else [])}
 
@@ -239,7 +265,10 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
                 "suppressed": {}, "failed": 0, "pending": 0, "waiting": waiting.get(node_id, 0)}
 
     nodes = {node_id: counts(node_id) for node_id in types}
-    for s in steps:
+    # A node's messages are its entered steps (engine.entered_steps).
+    entered = [{"node_id": m["node_id"], "outcome": "entered", "n": m["n"]} for m in sends if m["node_id"]]
+    for s in [s for s in steps if not (s["outcome"] == "entered" and s["node_id"] in at_messages[s["version"]])] \
+            + entered:
         n = nodes.setdefault(s["node_id"], counts(s["node_id"]))
         n["outcomes"][s["outcome"]] = n["outcomes"].get(s["outcome"], 0) + int(s["n"])
         if s["outcome"] in ("entered", "waiting", "yes", "no", "exit") or s["outcome"].startswith("branch:"):

@@ -197,17 +197,36 @@ def insert_steps(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def step_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+    """(version, node, outcome, n) of the steps stored, and of the ``exit`` steps, counted from the
+    completed runs (the runner stores no row for those: engine.exit_step; rows stored before are left
+    out here, so that no exit counts twice). Messages stand for their nodes' ``entered`` steps
+    (``outbox_counts``); the caller leaves out such rows stored before (engine.entered_steps)."""
+    s, r = journey_steps, journey_runs
     rows = conn.execute(
-        sa.select(journey_steps.c.node_id, journey_steps.c.outcome, sa.func.count().label("n"))
-        .where(journey_steps.c.workspace_id == workspace_id, journey_steps.c.journey_id == journey_id)
-        .group_by(journey_steps.c.node_id, journey_steps.c.outcome)).mappings()
-    return [dict(r) for r in rows]
+        sa.select(s.c.version, s.c.node_id, s.c.outcome, sa.func.count().label("n"))
+        .where(s.c.workspace_id == workspace_id, s.c.journey_id == journey_id, s.c.outcome != "exit")
+        .group_by(s.c.version, s.c.node_id, s.c.outcome)).mappings()
+    exits = conn.execute(
+        sa.select(r.c.version, r.c.node_id, sa.func.count().label("n"))
+        .where(r.c.workspace_id == workspace_id, r.c.journey_id == journey_id, r.c.status == "completed")
+        .group_by(r.c.version, r.c.node_id))
+    return [dict(r) for r in rows] + [{"version": v, "node_id": node, "outcome": "exit", "n": n}
+                                      for v, node, n in exits]
 
 
 def steps_of_run(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    """The run's stored steps, in order, without ``exit`` (see ``step_counts``)."""
     return [dict(r) for r in conn.execute(
-        sa.select(journey_steps).where(journey_steps.c.run_id == run_id)
+        sa.select(journey_steps).where(journey_steps.c.run_id == run_id, journey_steps.c.outcome != "exit")
         .order_by(journey_steps.c.at, journey_steps.c.id)).mappings()]
+
+
+def messages_of_run(conn: Connection, workspace_id: str, customer_id: str, run_id: str
+                    ) -> list[tuple[str, str, dt.datetime]]:
+    """(message id, node, created at) of the run's messages (through the outbox's customer index)."""
+    rows = conn.execute(sa.select(outbox.c.id, outbox.c.node_id, outbox.c.created_at).where(
+        outbox.c.workspace_id == workspace_id, outbox.c.customer_id == customer_id, outbox.c.run_id == run_id))
+    return [(i, node, at) for i, node, at in rows]
 
 
 def outbox_counts(conn: Connection, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:

@@ -65,7 +65,9 @@ def track_links(html: str, *, base_url: str, message_id: str, skip: Iterable[str
                 open_pixel: bool = True) -> TrackedHtml:
     skipped = {s for s in skip if s}
     links: list[str] = []
-    prefix = f"{_base(base_url)}/t/c/{quote(message_id, safe='')}/"
+    base, quoted_id = _base(base_url), quote(message_id, safe="")
+    # Escaped once: the link number appended to it needs no escaping.
+    prefix = htmllib.escape(f"{base}/t/c/{quoted_id}/")
 
     def rewrite_anchor(anchor: re.Match[str]) -> str:
         tag = anchor.group(0)
@@ -75,11 +77,11 @@ def track_links(html: str, *, base_url: str, message_id: str, skip: Iterable[str
         before, attribute, target, after = parts
         tracked = f"{prefix}{len(links)}"
         links.append(target)
-        return f'{before}{attribute}"{htmllib.escape(tracked)}"{after}'
+        return f'{before}{attribute}"{tracked}"{after}'
 
     out = _ANCHOR_RE.sub(rewrite_anchor, html)
     if open_pixel:
-        pixel = (f'<img src="{htmllib.escape(open_pixel_url(base_url, message_id))}" width="1" height="1" '
+        pixel = (f'<img src="{htmllib.escape(f"{base}/t/o/{quoted_id}.gif")}" width="1" height="1" '
                  f'alt="" style="display:none;border:0">')
         ends = list(_BODY_END_RE.finditer(out))
         out = out[:ends[-1].start()] + pixel + out[ends[-1].start():] if ends else out + pixel

@@ -25,6 +25,7 @@ Caps are counted over rolling windows of the customer's recent *advertising* sen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -139,6 +140,7 @@ def consent_status(consents: Mapping[str, Any], channel: str) -> Literal["grante
     return "unknown"
 
 
+@functools.lru_cache(maxsize=512)
 def _zone(name: str | None, default: str) -> ZoneInfo:
     for candidate in (name, default):
         if candidate:

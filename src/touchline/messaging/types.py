@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,8 +19,10 @@ MESSAGE_CHANNELS = ("email", "sms", "messenger", "push", "in_app", "webhook")
 AD_PREFIX_KO = "(광고)"
 
 
+@functools.lru_cache(maxsize=256)
 def language_of(locale: str | None) -> str | None:
-    """``ko-KR`` / ``ko_KR`` / ``KO`` -> ``ko``; ``None`` or ``""`` -> ``None``."""
+    """``ko-KR`` / ``ko_KR`` / ``KO`` -> ``ko``; ``None`` or ``""`` -> ``None``. Cached: every message
+    rendered asks it of its customer's locale, and a shop has a handful of them."""
     if not locale:
         return None
     return locale.replace("_", "-").split("-", 1)[0].strip().lower() or None
