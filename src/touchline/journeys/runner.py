@@ -132,15 +132,12 @@ class Runner:
     thread until ``stop``."""
 
     def __init__(self, stores: Stores, *, outbox: Outbox | None = None,
-                 clock: Callable[[], dt.datetime] | None = None, batch: int = 1000) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, batch: int | None = None) -> None:
         self.stores = stores
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.outbox = outbox or Outbox(stores, clock=self.clock)
-        # Signals, timers and outbox rows per transaction. Each commit writes every page the batch
-        # touched, and run, step and message ids are random keys: at 100k runs, 500 a batch spent a
-        # sixth of entering a run in COMMIT, 2,000 a tenth. 1,000 keeps a campaign's transactions
-        # (and the write lock ingestion waits for on SQLite) under ~0.2 s.
-        self.batch = batch
+        # Signals, timers and outbox rows per transaction (settings.journey_batch, see there).
+        self.batch = batch or stores.settings.journey_batch
         self._definitions: dict[tuple[str, str, int], JourneyDefinition] = {}
         # Derived once per version: the event names its runs react to, the facts its conditions read.
         self._listens: dict[tuple[str, str, int], set[str]] = {}
