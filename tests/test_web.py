@@ -245,3 +245,19 @@ def test_an_empty_report_points_to_where_the_events_are(client: TestClient, stor
     filled = client.get("/cohorts?months=3&end=2011-03-20")
     assert "data-elsewhere" not in filled.text and "chart-cohorts" in filled.text
     assert client.get("/cohorts?end=March").status_code == 400
+
+
+def test_revenue_in_the_shops_currency(client: TestClient, stores: Stores, monkeypatch: object) -> None:
+    """A shop selling in pounds sees pounds and pence, not won (TOUCHLINE_CURRENCY)."""
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    batch = [{"type": "track", "userId": "uk1", "event": "Order Completed", "messageId": "gbp-1", "timestamp": at,
+              "properties": {"order_id": "536365", "revenue": 33.2, "currency": "GBP"}}]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+    monkeypatch.setattr(stores.settings, "currency", "GBP")  # type: ignore[attr-defined]
+    add_user(stores, "marketer@example.com", "marketer")
+    sign_in(client, "marketer@example.com")
+    page = client.get("/overview?days=7")
+    assert 'data-kpi="revenue">£33.20<' in page.text
+    assert 'data-kpi="revenue">£33.20<' in client.get("/overview?days=7&lang=ko").text
+    client.get("/overview?lang=en")

@@ -48,10 +48,12 @@ def test_every_message_has_both_languages() -> None:
         assert en.count("{") == ko.count("{"), key
 
 
-@pytest.mark.parametrize(("lang", "krw", "day"), [("en", "₩12,300", "Jun 1, 2025"), ("ko", "12,300원", "2025. 6. 1.")])
-def test_formatting(lang: str, krw: str, day: str) -> None:
+@pytest.mark.parametrize(("lang", "krw", "gbp", "day"), [("en", "₩12,300", "£12,300.50", "Jun 1, 2025"),
+                                                         ("ko", "12,300원", "£12,300.50", "2025. 6. 1.")])
+def test_formatting(lang: str, krw: str, gbp: str, day: str) -> None:
     f = Formatter(lang, choose_locale(lang, None), "Asia/Seoul")
-    assert f.krw(12300) == krw
+    assert f.money(12300) == krw
+    assert Formatter(lang, choose_locale(lang, None), "Asia/Seoul", "GBP").money(12300.5) == gbp
     assert f.date(dt.datetime(2025, 5, 31, 20, tzinfo=dt.UTC)) == day  # 05:00 on 1 June in Seoul
     assert f.t("kpi.visitors") == ("Visitors" if lang == "en" else "방문자")
 

@@ -25,6 +25,15 @@ def _rate(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
+def amount(value: Any) -> float | int:
+    """A sum of money in the shop's currency (``settings.currency``): whole amounts stay whole (59000 won),
+    others keep their cents (33.2 dollars), where casting to int dropped them."""
+    if value is None:
+        return 0
+    number = round(float(value), 2)
+    return int(number) if number.is_integer() else number
+
+
 # --- funnels -----------------------------------------------------------------------------------------
 
 
@@ -120,7 +129,7 @@ class Activity:
     identified: int  # visitors with a userId
     buyers: int
     orders: int
-    revenue: int  # minor units (KRW)
+    revenue: float | int  # in the shop's currency (see ``amount``)
 
     @property
     def conversion_rate(self) -> float:
@@ -149,7 +158,7 @@ def overview(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.date
     carts = cart_abandonment(stores, workspace_id, start, end)
     total, by_day, channels, devices = Activity(0, 0, 0, 0, 0), {}, {}, {}
     for r in rows:
-        activity = Activity(int(r.visitors), int(r.identified), int(r.buyers), int(r.orders), int(r.revenue or 0))
+        activity = Activity(int(r.visitors), int(r.identified), int(r.buyers), int(r.orders), amount(r.revenue))
         if r.grouping == "day":
             by_day[_as_date(r.day)] = activity
         elif r.grouping == "channel":
@@ -276,16 +285,16 @@ def _offset(period: str, first: dt.date, later: dt.date) -> int:
 class CustomerValue:
     customer: str
     orders: int
-    revenue: int
+    revenue: float | int
     expected_purchases: float  # in the horizon
-    expected_value: float  # KRW in the horizon: expected purchases x expected spend per order
+    expected_value: float  # in the horizon: expected purchases x expected spend per order
 
 
 @dataclass(frozen=True)
 class Cltv:
     customers: int  # customers with at least one order
     orders: int
-    revenue: int  # KRW
+    revenue: float | int  # in the shop's currency
     average_order_value: float
     purchase_frequency: float  # orders per customer
     average_cltv: float  # revenue per customer so far
@@ -293,7 +302,7 @@ class Cltv:
     purchase_model: btyd.BgNbd | None  # None when there is too little history to fit
     spend_model: btyd.GammaGamma | None
     expected_purchases: float | None  # all customers, in the horizon
-    expected_value: float | None  # KRW, all customers, in the horizon
+    expected_value: float | None  # all customers, in the horizon
     top: list[CustomerValue]  # highest expected value first
 
 
@@ -307,7 +316,7 @@ def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
     now = now or dt.datetime.now(dt.UTC)
     with stores.events_conn() as conn:
         rows = conn.execute(queries.orders_by_customer(workspace_id)).all()
-    customers, orders, revenue = len(rows), sum(r.orders for r in rows), int(sum(r.revenue for r in rows))
+    customers, orders, revenue = len(rows), sum(r.orders for r in rows), amount(sum(float(r.revenue) for r in rows))
     rfm = [
         btyd.Rfm(x=r.orders - 1, t_x=(r.last_at - r.first_at).total_seconds() / _DAY,
                  T=(now - r.first_at).total_seconds() / _DAY,
@@ -322,7 +331,7 @@ def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
         for r, c in zip(rows, rfm, strict=True):
             n = btyd.expected_purchases(purchase_model, c, horizon_days)
             spend = btyd.expected_spend(spend_model, c)
-            values.append(CustomerValue(str(r.customer), int(r.orders), int(r.revenue), n, n * spend))
+            values.append(CustomerValue(str(r.customer), int(r.orders), amount(r.revenue), n, n * spend))
     finite = [v for v in values if math.isfinite(v.expected_value)]
     return Cltv(
         customers=customers, orders=orders, revenue=revenue, average_order_value=_rate(revenue, orders),

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import typer
+from babel.numbers import format_currency
 from rich.table import Table
 
 from touchline.cli._common import console, opened_stores, print_json
@@ -116,17 +117,22 @@ def cltv(horizon_days: int = 90, top: int = 10, workspace: Workspace = "default"
 
     with opened_stores() as stores:
         r = run(stores, _workspace_id(stores, workspace), horizon_days=horizon_days, top=top)
+        currency = stores.settings.currency
     if as_json:
         print_json(r)
         return
-    console.print(f"{r.customers:,} buyers, {r.orders:,} orders, ₩{r.revenue:,}; "
-                  f"average order ₩{r.average_order_value:,.0f}, {r.purchase_frequency:.2f} orders per buyer, "
-                  f"average CLTV ₩{r.average_cltv:,.0f}")
+
+    def money(value: float) -> str:
+        return format_currency(value, currency, locale="en_US", format_type="standard")
+
+    console.print(f"{r.customers:,} buyers, {r.orders:,} orders, {money(r.revenue)}; "
+                  f"average order {money(r.average_order_value)}, {r.purchase_frequency:.2f} orders per buyer, "
+                  f"average CLTV {money(r.average_cltv)}")
     if r.expected_value is not None:
         console.print(f"Next {horizon_days} days: {r.expected_purchases:,.0f} orders expected, "
-                      f"₩{r.expected_value:,.0f}")
+                      f"{money(r.expected_value)}")
     table = Table("customer", "orders", "revenue", "expected orders", "expected value", title="Top customers")
     for c in r.top:
-        table.add_row(c.customer, str(c.orders), f"₩{c.revenue:,}", f"{c.expected_purchases:.2f}",
-                      f"₩{c.expected_value:,.0f}")
+        table.add_row(c.customer, str(c.orders), money(c.revenue), f"{c.expected_purchases:.2f}",
+                      money(c.expected_value))
     console.print(table)

@@ -51,11 +51,15 @@ def daily_visitors(f: Formatter, o: Overview) -> dict[str, Any]:
 def daily_revenue(f: Formatter, o: Overview) -> dict[str, Any]:
     days = [d.isoformat() for d, _ in o.days]
     tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
-    money = {"tickprefix": "₩", "tickformat": ",.0f"} if f.lang != "ko" else {"ticksuffix": "원", "tickformat": ",.0f"}
+    if f.currency == "KRW" and f.lang == "ko":
+        money, hover = {"ticksuffix": "원", "tickformat": ",.0f"}, "%{y:,.0f}원"
+    else:
+        digits = f".{f.currency_digits()}f"
+        money = {"tickprefix": f.currency_symbol(), "tickformat": ",.0f"}
+        hover = f"{f.currency_symbol()}%{{y:,{digits}}}"
     return {
         "data": [{"type": "bar", "name": f.t("kpi.revenue"), "x": days, "y": [a.revenue for _, a in o.days],
-                  "marker": {"color": PALETTE[2]},
-                  "hovertemplate": ("%{y:,.0f}원" if f.lang == "ko" else "₩%{y:,.0f}") + "<extra></extra>"}],
+                  "marker": {"color": PALETTE[2]}, "hovertemplate": hover + "<extra></extra>"}],
         "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat},
                           yaxis={**money, "rangemode": "tozero", "automargin": True, "gridcolor": "#e4e7eb"},
                           showlegend=False, margin={"l": 56, "r": 16, "t": 8, "b": 40}),

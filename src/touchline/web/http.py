@@ -111,8 +111,9 @@ def formatter(request: Request) -> Formatter:
         return cached
     accept = request.headers.get("accept-language")
     lang = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), accept)
-    tz = valid_zone(request.cookies.get(TZ_COOKIE), services(request).stores.settings.default_timezone)
-    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz)
+    settings = services(request).stores.settings
+    tz = valid_zone(request.cookies.get(TZ_COOKIE), settings.default_timezone)
+    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz, settings.currency)
     return request.state.formatter
 
 

@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+    get_currency_symbol,
+)
 
 LANGUAGES = ("en", "ko")
 LANG_COOKIE = "tl_lang"
@@ -460,6 +466,7 @@ class Formatter:
     lang: str
     locale: Locale
     tz: str
+    currency: str = "KRW"
 
     def t(self, key: str, **values: Any) -> str:
         en, ko = MESSAGES[key]
@@ -486,14 +493,23 @@ class Formatter:
     def percent(self, fraction: float | None) -> str:
         return "—" if fraction is None else format_percent(fraction, "#,##0.0%", locale=self.locale)
 
-    def krw(self, amount: float | int | None) -> str:
-        """₩12,300 in English, 12,300원 in Korean (KRW has no minor unit)."""
+    def money(self, amount: float | int | None) -> str:
+        """An amount in the shop's currency: ₩12,300 in English and 12,300원 in Korean for KRW (no minor
+        unit), £33.20 / US$33.20 and so on for others, as the viewer's locale writes them."""
         if amount is None:
             return "—"
-        won = round(amount)
-        if self.lang == "ko":
-            return format_decimal(won, "#,##0", locale=self.locale) + "원"
-        return format_currency(won, "KRW", locale=self.locale)
+        if self.currency == "KRW":
+            won = round(amount)
+            if self.lang == "ko":
+                return format_decimal(won, "#,##0", locale=self.locale) + "원"
+            return format_currency(won, "KRW", locale=self.locale)
+        return format_currency(amount, self.currency, locale=self.locale)
+
+    def currency_symbol(self) -> str:
+        return get_currency_symbol(self.currency, locale=self.locale)
+
+    def currency_digits(self) -> int:
+        return int(get_currency_precision(self.currency))
 
     @property
     def zone(self) -> ZoneInfo:
