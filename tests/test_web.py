@@ -248,13 +248,13 @@ def test_an_empty_report_points_to_where_the_events_are(client: TestClient, stor
 
 
 def test_revenue_in_the_shops_currency(client: TestClient, stores: Stores, monkeypatch: object) -> None:
-    """A shop selling in pounds sees pounds and pence, not won (TOUCHLINE_CURRENCY)."""
+    """A shop selling in pounds sees pounds and pence, not won (TOUCHLINE_DEFAULT_CURRENCY)."""
     at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
     batch = [{"type": "track", "userId": "uk1", "event": "Order Completed", "messageId": "gbp-1", "timestamp": at,
               "properties": {"order_id": "536365", "revenue": 33.2, "currency": "GBP"}}]
     assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
     stores.pump()
-    monkeypatch.setattr(stores.settings, "currency", "GBP")  # type: ignore[attr-defined]
+    monkeypatch.setattr(stores.settings, "default_currency", "GBP")  # type: ignore[attr-defined]
     add_user(stores, "marketer@example.com", "marketer")
     sign_in(client, "marketer@example.com")
     page = client.get("/overview?days=7")

@@ -37,8 +37,7 @@ class Settings(BaseSettings):
     default_phone_region: str = "KR"
     # The shop's currency (ISO 4217): how the dashboard and the reports write revenue (``revenue`` and
     # ``price`` properties are amounts in it: 59000 won, 33.20 dollars).
-    currency: str = Field("KRW", pattern=r"^[A-Z]{3}$")
-    default_currency: str = "KRW"
+    default_currency: str = Field("KRW", pattern=r"^[A-Z]{3}$")
 
     # Two different userIds reaching one profile: keep them apart and record a conflict, or merge anyway.
     user_id_conflict: Literal["keep_separate", "merge"] = "keep_separate"

@@ -117,7 +117,7 @@ def cltv(horizon_days: int = 90, top: int = 10, workspace: Workspace = "default"
 
     with opened_stores() as stores:
         r = run(stores, _workspace_id(stores, workspace), horizon_days=horizon_days, top=top)
-        currency = stores.settings.currency
+        currency = stores.settings.default_currency
     if as_json:
         print_json(r)
         return
