@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from touchline.analytics import btyd, queries
 from touchline.store import dialect
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from touchline.store.engines import Stores
+
+T = TypeVar("T")
 
 Breakdown = Literal["channel", "device_type", "first_touch_source"]
 _DAY = 86_400.0
@@ -26,7 +30,7 @@ def _rate(part: float, whole: float) -> float:
 
 
 def amount(value: Any) -> float | int:
-    """A sum of money in the shop's currency (``settings.currency``): whole amounts stay whole (59000 won),
+    """A sum of money in the shop's currency (``settings.default_currency``): whole amounts stay whole (59000 won),
     others keep their cents (33.2 dollars), where casting to int dropped them."""
     if value is None:
         return 0
@@ -179,35 +183,38 @@ def _by_visitors(groups: dict[str, Activity]) -> dict[str, Activity]:
     return dict(sorted(groups.items(), key=lambda kv: (-kv[1].visitors, kv[0])))
 
 
-def event_names(stores: Stores, workspace_id: str, limit: int = 200) -> list[tuple[str, int]]:
-    """Event names in use, most frequent first (for pickers). Every report page lists them, a count over
-    all events (0.35 s at 10M), while the answer only changes when events arrive: it is counted again
-    only when the workspace's newest event sequence number has moved."""
-    key = (workspace_id, limit)
+def _until_events_arrive(stores: Stores, workspace_id: str, cache: dict[Any, tuple[int, Any]], key: Any,
+                         compute: Callable[[Connection], T]) -> T:
+    """``compute`` over the workspace's events, kept in ``cache[key]`` until its newest event sequence
+    number moves (the answers below change only when events arrive)."""
     with stores.events_conn() as conn:
         newest = int(conn.execute(queries.newest_seq(workspace_id)).scalar_one() or 0)
-        seen = stores.event_names.get(key)
+        seen = cache.get(key)
         if seen is not None and seen[0] == newest:
-            return list(seen[1])
-        names = [(str(r.event), int(r.n)) for r in conn.execute(queries.event_names(workspace_id, limit))]
-    stores.event_names[key] = (newest, names)
-    return list(names)
+            return seen[1]  # type: ignore[no-any-return]
+        value = compute(conn)
+    cache[key] = (newest, value)
+    return value
+
+
+def event_names(stores: Stores, workspace_id: str, limit: int = 200) -> list[tuple[str, int]]:
+    """Event names in use, most frequent first (for pickers). Every report page lists them, a count over
+    all events (0.35 s at 10M), while the answer only changes when events arrive."""
+    def count(conn: Connection) -> list[tuple[str, int]]:
+        return [(str(r.event), int(r.n)) for r in conn.execute(queries.event_names(workspace_id, limit))]
+
+    return list(_until_events_arrive(stores, workspace_id, stores.event_names, (workspace_id, limit), count))
 
 
 def event_span(stores: Stores, workspace_id: str) -> tuple[dt.datetime, dt.datetime] | None:
     """When the workspace's customer events begin and end (None without any): what an empty report
-    points to when an import of history lies outside the period looked at. Read again only when the
-    newest event sequence number has moved."""
-    with stores.events_conn() as conn:
-        newest = int(conn.execute(queries.newest_seq(workspace_id)).scalar_one() or 0)
-        seen = stores.event_spans.get(workspace_id)
-        if seen is not None and seen[0] == newest:
-            return seen[1]
+    points to when an import of history lies outside the period looked at."""
+    def span(conn: Connection) -> tuple[dt.datetime, dt.datetime] | None:
         first, last = conn.execute(queries.event_span(workspace_id)).one()
-    start, end = dialect.as_utc_datetime(first), dialect.as_utc_datetime(last)
-    span = (start, end) if start is not None and end is not None else None
-    stores.event_spans[workspace_id] = (newest, span)
-    return span
+        start, end = dialect.as_utc_datetime(first), dialect.as_utc_datetime(last)
+        return (start, end) if start is not None and end is not None else None
+
+    return _until_events_arrive(stores, workspace_id, stores.event_spans, workspace_id, span)
 
 
 @dataclass(frozen=True)
