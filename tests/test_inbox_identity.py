@@ -58,4 +58,5 @@ def test_with_an_identity_secret_the_inbox_needs_the_customers_user_hash(
     # The secret is no write key: it cannot send events (it stays on the server anyway).
     refused = client.post("/v1/track", auth=(secret, ""), json={"userId": "kim-01", "event": "X"})
     assert refused.status_code == 403 and "identity secret" in refused.json()["error"]
+    assert client.get(f"/v1/projects/{secret}/settings").status_code == 404  # nor a browser's source
     assert client.post("/v1/track", auth=(WRITE_KEY, ""), json={"userId": "kim-01", "event": "X"}).status_code == 200

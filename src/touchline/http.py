@@ -134,8 +134,8 @@ def verify_customer(request: Request, principal: Principal, identifier: str) -> 
     if not presented:
         # 403, not 401: a 401 with WWW-Authenticate makes some browsers ask the customer for a password.
         raise Forbidden("this workspace verifies identities: send the customer's user_hash",
-                           {"field": "user_hash", "reason": "missing; HMAC-SHA256 of the identifier, signed on "
-                                                            "the shop's server with the identity secret"})
+                        {"field": "user_hash", "reason": "missing; HMAC-SHA256 of the identifier, signed on "
+                                                         "the shop's server with the identity secret"})
     if not keys.user_hash_matches(principal.workspace_id, identifier, presented):
         raise Forbidden("user_hash does not match this identifier",
                         {"field": "user_hash", "reason": "not signed for this identifier"})

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from touchline.errors import BadRequest, NotFound
+from touchline.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
 from touchline.ingest.schemas import MESSAGE_TYPES, parse_timestamp
@@ -67,10 +67,11 @@ def _single(message_type: str) -> Any:
 
 
 for _type in MESSAGE_TYPES:
-    router.add_api_route(f"/v1/{_type}", _single(_type), methods=["POST"], response_class=JSONBody,
+    _endpoint = _single(_type)
+    router.add_api_route(f"/v1/{_type}", _endpoint, methods=["POST"], response_class=JSONBody,
                          summary=f"Record a {_type} call")
     # analytics.js (Segment's browser library) posts to ``{apiHost}/`` + the type's first letter.
-    router.add_api_route(f"/v1/{_type[0]}", _single(_type), methods=["POST"], response_class=JSONBody,
+    router.add_api_route(f"/v1/{_type[0]}", _endpoint, methods=["POST"], response_class=JSONBody,
                          include_in_schema=False)
 
 
@@ -120,9 +121,12 @@ async def browser_settings(request: Request, write_key: str) -> JSONBody:
     ``cdnURL`` at Touchline makes the unchanged library send every call here: the Segment.io
     destination's ``apiHost`` is this server's ``/v1``, reached the way the browser reached this URL.
     No device-mode destinations, no remote plugins, no tracking plan, no metrics."""
-    if request.app.state.services.keys.resolve(write_key) is None:
+    try:
+        authenticate(request.app.state.services.keys, write_key, need="write")
+    except (Unauthorized, Forbidden) as exc:
         # 404 like a CDN without this source; a 401 would make some browsers ask for a password.
-        raise NotFound("no source has this write key", {"field": "write_key", "reason": "unknown or revoked key"})
+        raise NotFound("no source has this write key",
+                       {"field": "write_key", "reason": "unknown or revoked key"}) from exc
     base = request.base_url
     api_host = f"{base.netloc}{base.path.rstrip('/')}/v1"
     return JSONBody({
