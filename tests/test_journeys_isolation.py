@@ -144,8 +144,8 @@ def test_a_poisoned_workspace_leaves_a_healthy_journey_sending_on_time(
     assert all(c.content for c in hooks.calls)
     # Each poisoned run is recorded with its reason and waits for a retry.
     admin = poisoned["admin"]
-    for journey_id, reason in (("bad-body", "does not compile"), ("hostile", "unsafe"),
-                               ("erroring", "TypeError")):
+    for journey_id, reason in (("bad-body", "does not compile"), ("hostile", "sandbox violation"),
+                               ("erroring", "TypeError: unsupported operand")):
         (run,) = client.get(f"/v1/journeys/{journey_id}/runs", headers=bearer(admin)).json()["runs"]
         assert run["status"] == "active" and run["errors"] == 1, run
         assert "notify" in run["last_error"] and reason in run["last_error"], run["last_error"]
