@@ -178,6 +178,14 @@ def waiting_by_node(conn: Connection, workspace_id: str, journey_id: str) -> dic
     return {node: int(n) for node, n in rows}
 
 
+def failing_count(conn: Connection, workspace_id: str, journey_id: str) -> int:
+    """Runs still going whose last step failed (waiting for a retry)."""
+    return int(conn.execute(
+        sa.select(sa.func.count()).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id,
+            journey_runs.c.status.in_(ACTIVE), journey_runs.c.errors > 0)).scalar_one())
+
+
 def holdout_count(conn: Connection, workspace_id: str, journey_id: str) -> tuple[int, int]:
     """(runs in the holdout, of them converted)."""
     row = conn.execute(
