@@ -334,7 +334,8 @@ class Runner:
                 out.setdefault(row["workspace_id"], []).append(_Live(row["id"], row["status"], d))
             elif row["status"] == "published":
                 reason = self.unreadable(row["workspace_id"], row["id"], row["published_version"])
-                store.pause_with_alert(conn, row["workspace_id"], row["id"], reason, now)
+                alert = {"kind": "unreadable", "reason": f"paused: {reason}", "error": reason}
+                store.pause_with_alert(conn, row["workspace_id"], row["id"], alert, now)
                 log.error("journey %s/%s paused: %s", row["workspace_id"], row["id"], reason)
         return out
 
@@ -890,11 +891,12 @@ class Runner:
             store.update_journey(conn, workspace_id, journey_id, failure_count=count, failure_window_at=since)
             threshold = settings.journey_pause_failures
             if threshold and count >= threshold and row["status"] == "published":
-                minutes = f"{settings.journey_pause_window_minutes:g}"
-                alert = f"{count} runs failed within {minutes} minutes; the last: {reason}"
+                minutes = settings.journey_pause_window_minutes
+                alert = {"kind": "failing_runs", "runs": count, "minutes": minutes, "error": reason,
+                         "reason": f"paused: {count} runs failed within {minutes:g} minutes; the last: {reason}"}
                 store.pause_with_alert(conn, workspace_id, journey_id, alert, now)
                 batch.paused = True
-                log.error("journey %s/%s paused: %s", workspace_id, journey_id, alert)
+                log.error("journey %s/%s %s", workspace_id, journey_id, alert["reason"])
 
     def _after(self, batch: _Batch, report: TickReport) -> None:
         """What follows a committed batch: wake the outbox for new messages, count failures, drop the
@@ -911,11 +913,14 @@ class _StepFailed(Exception):
 
 
 def _reason(exc: BaseException) -> str:
-    """An error as a run's ``last_error``: the domain message, else the exception's type and text."""
+    """An error as a run's ``last_error``: the domain message, else the exception's type and text (never a
+    statement's parameters, which may hold a customer's data)."""
     if isinstance(exc, _StepFailed):
         text = str(exc)
     elif isinstance(exc, TouchlineError):
         text = exc.message
+    elif isinstance(exc, sa.exc.DBAPIError):  # the driver's message: not the statement or its parameters
+        text = f"{type(exc).__name__}: {exc.orig}"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text[:1000]

@@ -127,18 +127,23 @@ _JOURNEY_INTERNAL = ("alert", "alert_at", "failure_count", "failure_window_at")
 
 
 def _journey_view(row: Mapping[str, Any], definition: Any | None = None) -> dict[str, Any]:
-    """A journey as the API shows it: ``alert`` is ``{"reason", "at"}`` while the runner has paused it for
-    failing runs (null otherwise); the failure window is the runner's."""
+    """A journey as the API shows it: ``alert`` (``alert_of``) while the runner has paused it for failing runs
+    (null otherwise); the failure window is the runner's."""
     out = _view({k: v for k, v in row.items() if k not in _JOURNEY_INTERNAL}, definition)
     out["alert"] = alert_of(row)
     return out
 
 
 def alert_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    if not row.get("alert"):
+    """The runner's alert on a journey row: ``kind`` (``failing_runs``: ``runs`` failed within ``minutes``;
+    ``unreadable``: the published version cannot be read), ``reason`` (a sentence), ``error`` (the last
+    one) and ``at``; None when there is none."""
+    alert = row.get("alert")
+    if not alert:
         return None
     at = row.get("alert_at")
-    return {"reason": row["alert"], "at": at.isoformat() if isinstance(at, dt.datetime) else at}
+    doc = dict(alert) if isinstance(alert, Mapping) else {"kind": "other", "reason": str(alert)}
+    return {**doc, "at": at.isoformat() if isinstance(at, dt.datetime) else at}
 
 
 def create(stores: Stores, workspace_id: str, raw: Mapping[str, Any], *, now: dt.datetime | None = None
@@ -354,7 +359,7 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
     interval = lift_interval(treated_converted, treated, held_converted, held)
     return {
         "journey_id": journey_id, "status": row["status"], "published_version": row["published_version"],
-        # why the runner paused it ({"reason", "at"}, until resumed); runs failing now, waiting for a retry
+        # why the runner paused it (alert_of, until resumed); runs failing now, waiting for a retry
         "alert": alert_of(row), "failing": failing,
         "runs": by_status, "entered": sum(by_status.values()),
         "converted": treated_converted + held_converted,

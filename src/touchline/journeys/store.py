@@ -54,11 +54,13 @@ def update_journey(conn: Connection, workspace_id: str, journey_id: str, **value
                  .values(**values))
 
 
-def pause_with_alert(conn: Connection, workspace_id: str, journey_id: str, alert: str, now: dt.datetime) -> None:
-    """Pause a published journey for a reason the dashboard and the API show until it is resumed."""
+def pause_with_alert(conn: Connection, workspace_id: str, journey_id: str, alert: dict[str, Any],
+                     now: dt.datetime) -> None:
+    """Pause a published journey with an alert (``{"kind", "reason", "error", ...}``) that the dashboard and
+    the API show until it is resumed."""
     conn.execute(journeys.update().where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id,
                                          journeys.c.status == "published")
-                 .values(status="paused", alert=alert[:2000], alert_at=now, updated_at=now))
+                 .values(status="paused", alert=alert, alert_at=now, updated_at=now))
 
 
 def insert_version(conn: Connection, workspace_id: str, journey_id: str, version: int, definition: Any,

@@ -220,9 +220,10 @@ journeys = sa.Table(
     sa.Column("published_version", sa.Integer),  # the version new runs enter
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    # Why the runner paused the journey, and when (null: no alert); resuming clears it. Runs that started
-    # to fail since failure_window_at: a window of settings.journey_pause_window_minutes (state migration 8).
-    sa.Column("alert", sa.Text),
+    # Why the runner paused the journey ({"kind", "reason", "error", ...}), and when (null: no alert);
+    # resuming clears it. Runs that started to fail since failure_window_at: a window of
+    # settings.journey_pause_window_minutes (state migration 8).
+    sa.Column("alert", JSONDocument),
     sa.Column("alert_at", UTCDateTime),
     sa.Column("failure_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failure_window_at", UTCDateTime),

@@ -192,7 +192,7 @@ def _lines(f: Formatter, node: Any, step: Mapping[str, Any] | None, ended: Mappi
         for key in ("failed", "pending"):
             if step.get(key):
                 lines.append(Line(f.t(f"graph.{key}"), f.number(step[key]), key))
-    for status in ("converted", "exited", "completed"):
+    for status in ("converted", "exited", "completed", "failed"):
         if ended.get(status):
             lines.append(Line(f.t(f"graph.ended.{status}"), f.number(ended[status]), status))
     return lines
