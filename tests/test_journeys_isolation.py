@@ -552,3 +552,31 @@ def test_state_migration_8_brings_a_database_of_version_6_up(stores: Stores) -> 
         row = conn.exec_driver_sql("SELECT failure_count, alert FROM journeys WHERE id = 'j'").one()
     assert tuple(row) == (0, None)
     assert upgrade(stores)["state"] == (STATE_MIGRATIONS[-1].version,) * 2  # again: nothing to do
+
+
+def test_which_database_errors_pass_by_themselves() -> None:
+    """Locks, deadlocks and lost connections are retried as they are; anything else is the batch's."""
+    import sqlite3
+
+    from psycopg import errors
+
+    from touchline.errors import StoreUnavailable
+    from touchline.store.dialect import is_transient
+
+    def wrapped(orig: Exception, kind: type[sa.exc.DBAPIError] = sa.exc.OperationalError) -> sa.exc.DBAPIError:
+        return kind("statement", {}, orig)
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    missing = sqlite3.OperationalError("no such table: x")
+    missing.sqlite_errorname = "SQLITE_ERROR"  # type: ignore[attr-defined]
+    for exc, transient in ((wrapped(busy), True), (wrapped(missing), False),
+                           (wrapped(errors.DeadlockDetected("deadlock")), True),
+                           (wrapped(errors.UniqueViolation("dup"), sa.exc.IntegrityError), False),
+                           (wrapped(errors.UntranslatableCharacter("\\u0000"), sa.exc.DataError), False),
+                           (RuntimeError("a bug"), False)):
+        assert is_transient(exc) is transient, exc
+    try:  # the stores re-raise an operational error as StoreUnavailable
+        raise StoreUnavailable("the state store is unavailable") from wrapped(busy)
+    except StoreUnavailable as exc:
+        assert is_transient(exc)

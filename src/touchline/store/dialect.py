@@ -132,19 +132,28 @@ _TRANSIENT_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FUL
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error may pass if the same statements run again later (a lock, a deadlock, a
     lost connection, a full disk) rather than come back every time for these rows (a constraint, a value
-    a column refuses). PostgreSQL says which with its SQLSTATE, SQLite with its error name."""
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    sqlite_name = getattr(orig, "sqlite_errorname", None)
-    if sqlite_name is not None:
-        return str(sqlite_name).startswith(_TRANSIENT_SQLITE)
-    if hasattr(orig, "sqlstate"):  # psycopg: no SQLSTATE when the server could not be reached
-        code = getattr(orig, "sqlstate", None)
-        return code is None or str(code)[:2] in _TRANSIENT_SQLSTATE
-    return isinstance(exc, sa.exc.OperationalError)
+    a column refuses). The driver's error is found through SQLAlchemy's wrapper and the causes (the stores
+    re-raise some as ``StoreUnavailable``); PostgreSQL says which with its SQLSTATE, SQLite with its error
+    name; another driver's operational error counts as transient."""
+    seen: BaseException | None = exc
+    operational = False
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, sa.exc.DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            operational = operational or isinstance(seen, sa.exc.OperationalError)
+            seen = seen.orig
+            continue
+        sqlite_name = getattr(seen, "sqlite_errorname", None)
+        if sqlite_name is not None:
+            return str(sqlite_name).startswith(_TRANSIENT_SQLITE)
+        if hasattr(seen, "sqlstate"):  # psycopg: no SQLSTATE when the server could not be reached
+            code = getattr(seen, "sqlstate", None)
+            return code is None or str(code)[:2] in _TRANSIENT_SQLSTATE
+        seen = seen.__cause__
+    return operational
 
 
 def extra_event_store_ddl(conn: Connection) -> list[str]:
