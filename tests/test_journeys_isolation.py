@@ -369,7 +369,7 @@ def test_a_journey_that_keeps_failing_is_paused_with_an_alert(
         for w in words:
             assert w in page, (lang, w)
         listing = client.get(f"/journeys?lang={lang}").text
-        badge = "paused: runs failing" if lang == "en" else "일시 중지: 실행 실패"
+        badge = "alert: runs failing" if lang == "en" else "알림: 실행 실패"
         assert 'data-alert="failing_runs" title="webhook &#39;notify&#39;' in listing and badge in listing
         assert ("retrying (failed 1×)" if lang == "en" else "재시도 중 (1회 실패)") in page
     # Resuming clears the alert (the dashboard's button, as a user would).
@@ -377,7 +377,7 @@ def test_a_journey_that_keeps_failing_is_paused_with_an_alert(
     assert resumed.status_code == 200 and 'data-alert="failing_runs"' not in resumed.text
     journey = client.get("/v1/journeys/erroring", headers=bearer()).json()
     assert journey["status"] == "published" and journey["alert"] is None
-    assert "paused: runs failing" not in client.get("/journeys?lang=en").text
+    assert "alert: runs failing" not in client.get("/journeys?lang=en").text
 
 
 # --- batches the database refuses, phases, versions that cannot be read ------------------------------------

@@ -256,16 +256,17 @@ def a_failing_journey_is_paused(tab: object, shop: Shop) -> None:
     expect(alert).to_contain_text("3 runs of this journey failed within 60 minutes")
     expect(alert).to_contain_text("webhook 'notify': the body did not render: TypeError")
     expect(page.locator("#runs")).to_contain_text("retrying (failed 1×)")  # type: ignore[attr-defined]
+    assert _count(page, "__trigger__", "failing") == "3"
     expect(page.get_by_role("button", name="Resume")).to_be_visible()  # type: ignore[attr-defined]
     shoot(page, "28-journey-alert")
     go(page, "Journeys")
-    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("paused: runs failing")  # type: ignore[attr-defined]
+    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("alert: runs failing")  # type: ignore[attr-defined]
     page.goto(shop.url + "/journeys/cart-webhook?lang=ko")  # type: ignore[attr-defined]
     expect(alert).to_contain_text("자동으로 일시 중지됨")
     expect(alert).to_contain_text("이 여정의 실행 3건이 60분 안에 실패하여")
     shoot(page, "29-journey-alert-ko")
     go(page, "여정")
-    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("일시 중지: 실행 실패")  # type: ignore[attr-defined]
+    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("알림: 실행 실패")  # type: ignore[attr-defined]
     shoot(page, "30-journeys-alert-ko")
     page.goto(shop.url + "/journeys/cart-webhook?lang=en")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Resume").click()  # type: ignore[attr-defined]
