@@ -567,9 +567,9 @@ def test_which_database_errors_pass_by_themselves() -> None:
         return kind("statement", {}, orig)
 
     busy = sqlite3.OperationalError("database is locked")
-    busy.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    busy.sqlite_errorname = "SQLITE_BUSY"
     missing = sqlite3.OperationalError("no such table: x")
-    missing.sqlite_errorname = "SQLITE_ERROR"  # type: ignore[attr-defined]
+    missing.sqlite_errorname = "SQLITE_ERROR"
     for exc, transient in ((wrapped(busy), True), (wrapped(missing), False),
                            (wrapped(errors.DeadlockDetected("deadlock")), True),
                            (wrapped(errors.UniqueViolation("dup"), sa.exc.IntegrityError), False),

@@ -412,15 +412,17 @@ class Runner:
             for run in [r for r in runs.get(cid, []) if r["status"] in store.ACTIVE]:
                 if statuses.get(run["journey_id"]) == "paused":
                     continue
+                d = self.definition(conn, workspace_id, run["journey_id"], run["version"])
+                if d is not None and name not in self._listens[(workspace_id, d.id, d.version)]:
+                    continue
                 signal: Signal
                 if name in (SEGMENT_ENTERED, SEGMENT_EXITED) and properties.get("segment_id"):
                     signal = SegmentChanged(segment_id=str(properties["segment_id"]), entered=name == SEGMENT_ENTERED)
                 else:
                     signal = EventReceived(name=name, properties=properties, at=at)
-                d = self.definition(conn, workspace_id, run["journey_id"], run["version"])
-                if d is None:
+                if d is None:  # kept for when the version reads again: its runs may listen to it
                     self._unreadable_run(workspace_id, run, signal, now, batch)
-                elif name in self._listens[(workspace_id, d.id, d.version)]:
+                else:
                     self._step(conn, workspace_id, d, run, signal, now, facts.get(cid), batch)
             if now - at > max_age:
                 continue  # a late or imported old event updates runs but starts none
