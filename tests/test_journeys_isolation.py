@@ -149,10 +149,20 @@ def test_a_poisoned_workspace_leaves_a_healthy_journey_sending_on_time(
         (run,) = client.get(f"/v1/journeys/{journey_id}/runs", headers=bearer(admin)).json()["runs"]
         assert run["status"] == "active" and run["errors"] == 1, run
         assert "notify" in run["last_error"] and reason in run["last_error"], run["last_error"]
-    # A second healthy customer later is not held up either.
-    _batch(client, "test-write-key", _identify("u2", T0), _track("u2", T0 + dt.timedelta(minutes=1), "h-2"))
-    runner.tick(T0 + dt.timedelta(minutes=1))
-    assert [m.to for m in email.messages] == ["u1@example.com", "u2@example.com"]
+    # While the poisoned runs are retried (1, 2, 4, 8 minutes) and fail for good, each healthy customer's
+    # message still goes out in the round that takes their event.
+    for i, minutes in enumerate((1, 3, 7, 15, 16), start=2):
+        at = T0 + dt.timedelta(minutes=minutes)
+        _batch(client, "test-write-key", _identify(f"u{i}", at), _track(f"u{i}", at, f"h-{i}"))
+        report = runner.tick(at)
+        assert email.messages[-1].to == f"u{i}@example.com" and len(email.messages) == i
+        assert report.failed_phases == [] and report.set_aside == 0
+    for journey_id in ("bad-body", "hostile", "erroring"):
+        (run,) = client.get(f"/v1/journeys/{journey_id}/runs", headers=bearer(admin)).json()["runs"]
+        assert run["status"] == "failed" and run["errors"] == 5, run
+    (run,) = client.get("/v1/journeys/failing-hook/runs", headers=bearer(admin)).json()["runs"]
+    assert run["status"] == "completed"  # its step went well; the call is the outbox's to retry
+    assert {c.url.path for c in hooks.calls} == {"/fail"} and len(hooks.calls) > 1  # retried by the outbox
 
 
 # --- compiled at validation ------------------------------------------------------------------------------
