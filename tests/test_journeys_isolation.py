@@ -590,3 +590,21 @@ def test_which_database_errors_pass_by_themselves() -> None:
         raise StoreUnavailable("the state store is unavailable") from wrapped(busy)
     except StoreUnavailable as exc:
         assert is_transient(exc)
+
+
+def test_runs_of_an_older_version_do_not_pause_the_mended_journey(client: TestClient, stores: Stores,
+                                                                  runner: Runner) -> None:
+    stores.settings.journey_pause_failures = 2
+    body = _webhook_journey("mended", "{{ event.product / 0 }}")
+    body["start"] = "wait"
+    body["nodes"].insert(0, {"type": "wait", "id": "wait", "duration": "1m", "next": "notify"})
+    _create(client, "test-admin-token", body)
+    _batch(client, "test-write-key", *[_track(f"u{i}", T0, f"m-{i}") for i in range(3)])
+    runner.tick(T0)
+    body["nodes"][1]["body"] = '{"cart": "{{ event.cart_id }}"}'  # mended: version 2
+    assert client.put("/v1/journeys/mended", json=body, headers=bearer()).status_code == 200
+    assert client.post("/v1/journeys/mended/publish", headers=bearer()).status_code == 200
+    runner.tick(T0 + dt.timedelta(minutes=1))  # the three runs of version 1 reach the step that fails
+    assert [(r["version"], r["errors"]) for r in _runs(client, "mended")] == [(1, 1)] * 3
+    journey = client.get("/v1/journeys/mended", headers=bearer()).json()
+    assert journey["status"] == "published" and journey["alert"] is None

@@ -166,8 +166,8 @@ class _Batch:
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
         self.entered = 0
         self.failures = 0
-        # per (workspace, journey): runs that started to fail, and the last reason
-        self.failing: dict[tuple[str, str], tuple[int, str]] = {}
+        # per (workspace, journey, version): runs that started to fail, and the last reason
+        self.failing: dict[tuple[str, str, int], tuple[int, str]] = {}
         self.paused = False  # a journey was paused for failing
 
 
@@ -715,13 +715,14 @@ class Runner:
         errors = int(row.get("errors") or 0) + 1
         journey_id = row["journey_id"]
         if errors == 1:
-            n, _ = batch.failing.get((workspace_id, journey_id), (0, ""))
-            batch.failing[(workspace_id, journey_id)] = (n + 1, reason)
+            key = (workspace_id, journey_id, int(row["version"]))
+            n, _ = batch.failing.get(key, (0, ""))
+            batch.failing[key] = (n + 1, reason)
         batch.failures += 1
         doc = dict(row["state"] or fallback or {})
         earlier = doc.pop("retry", None) or []
         if not keep_queue:
-            earlier = []  # a stop that failed: what the run kept no longer matters
+            earlier = []  # a run that steps keeps none (a retry takes them out first), but a stop: it drops them
         values: dict[str, Any] = {"errors": errors, "last_error": reason, "failed_at": now, "updated_at": now}
         if errors >= settings.journey_retry_attempts:
             log.error("run %s of journey %s/%s failed for good after %d attempts: %s", row["run_id"], workspace_id,
@@ -731,7 +732,8 @@ class Runner:
             return
         delay = min(dt.timedelta(seconds=settings.journey_retry_seconds * 2 ** (errors - 1)), MAX_RETRY_DELAY)
         doc["retry"] = [_SIGNAL.dump_python(s, mode="json") for s in signals] + list(earlier)
-        batch.timers.append({"id": command_id("retry", row["run_id"], RETRY_TIMER, errors),
+        # An id of its own even when the run failed, recovered and fails again (errors counts from 1 again).
+        batch.timers.append({"id": command_id("retry", row["run_id"], now.isoformat(), errors),
                              "workspace_id": workspace_id, "run_id": row["run_id"], "node_id": RETRY_TIMER,
                              "attempt": errors, "due_at": now + delay})
         log.warning("run %s of journey %s/%s failed (attempt %d, retried in %s): %s", row["run_id"], workspace_id,
@@ -876,14 +878,15 @@ class Runner:
             self._count_failures(conn, batch, now)
 
     def _count_failures(self, conn: Connection, batch: _Batch, now: dt.datetime) -> None:
-        """Runs that started to fail, counted per journey in a window of ``journey_pause_window_minutes``;
-        at ``journey_pause_failures`` a published journey is paused with an alert (only failing batches
-        write here, so healthy journeys never contend for their row)."""
+        """Runs of the published version that started to fail, counted per journey in a window of
+        ``journey_pause_window_minutes``; at ``journey_pause_failures`` the journey is paused with an alert.
+        Runs of an older version are not counted: publishing a fixed version is how a journey is mended.
+        Only failing batches write here, so healthy journeys never contend for their row."""
         settings = self.stores.settings
         window = dt.timedelta(minutes=settings.journey_pause_window_minutes)
-        for (workspace_id, journey_id), (n, reason) in sorted(batch.failing.items()):
+        for (workspace_id, journey_id, version), (n, reason) in sorted(batch.failing.items()):
             row = store.journey_row(conn, workspace_id, journey_id, for_update=True)
-            if row is None:
+            if row is None or row["published_version"] != version:
                 continue
             since = row["failure_window_at"]
             if since is None or not since <= now < since + window:
