@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     # An event older than this when it reaches the runner (an import of history, a client that was
     # offline for days) updates runs already going but starts none.
     journey_entry_max_age_hours: float = 24.0
+    # A run whose step fails (a webhook body that does not render, a bug) is retried alone, after
+    # journey_retry_seconds, then twice as long each time; after journey_retry_attempts failures in a row
+    # it ends as failed. A journey with journey_pause_failures runs starting to fail within
+    # journey_pause_window_minutes is paused with an alert (0: never).
+    journey_retry_attempts: int = Field(default=5, ge=1, le=100)
+    journey_retry_seconds: float = Field(default=60.0, gt=0)
+    journey_pause_failures: int = Field(default=10, ge=0)
+    journey_pause_window_minutes: float = Field(default=60.0, gt=0)
     # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
     # are retried with exponential backoff up to max attempts.
     outbox_lease_seconds: float = 120.0

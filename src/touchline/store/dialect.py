@@ -107,6 +107,55 @@ def lock_rows(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
     return query
 
 
+def add_missing_columns(conn: Connection, table: sa.Table, columns: Sequence[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` (of the current schema's ``table``) that the
+    database's table lacks; the names added. SQLite and PostgreSQL both add a column with a constant
+    default without rewriting the table (PostgreSQL since 11); SQLite has no ``ADD COLUMN IF NOT EXISTS``,
+    so the columns there are read first, on both."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    added = []
+    for column in columns:
+        if column in present:
+            continue
+        spec = sa.schema.CreateColumn(table.c[column]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {spec}')
+        added.append(column)
+    return added
+
+
+# SQLSTATE classes of errors that pass by themselves: connection exception, transaction rollback
+# (deadlock, serialization failure), insufficient resources, operator intervention.
+_TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
+_TRANSIENT_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may pass if the same statements run again later (a lock, a deadlock, a
+    lost connection, a full disk) rather than come back every time for these rows (a constraint, a value
+    a column refuses). The driver's error is found through SQLAlchemy's wrapper and the causes (the stores
+    re-raise some as ``StoreUnavailable``); PostgreSQL says which with its SQLSTATE, SQLite with its error
+    name; another driver's operational error counts as transient."""
+    seen: BaseException | None = exc
+    operational = False
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, sa.exc.DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            operational = operational or isinstance(seen, sa.exc.OperationalError)
+            seen = seen.orig
+            continue
+        sqlite_name = getattr(seen, "sqlite_errorname", None)
+        if sqlite_name is not None:
+            return str(sqlite_name).startswith(_TRANSIENT_SQLITE)
+        if hasattr(seen, "sqlstate"):  # psycopg: no SQLSTATE when the server could not be reached
+            code = getattr(seen, "sqlstate", None)
+            return code is None or str(code)[:2] in _TRANSIENT_SQLSTATE
+        seen = seen.__cause__
+    return operational
+
+
 def extra_event_store_ddl(conn: Connection) -> list[str]:
     """Indexes for the event store. DuckDB gets none: its zone maps serve scans and an ART index
     would slow every append; PostgreSQL needs the usual B-trees."""

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import events_metadata, state_metadata
+from touchline.store.schema import events_metadata, journey_runs, journeys, state_metadata
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -44,6 +44,14 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _journey_failures(conn: Connection) -> None:
+    """Runs that fail are retried and then failed with their reason; journeys that keep failing are paused
+    with an alert; signals that cannot be applied are set aside (``journey_signal_failures``)."""
+    _create_missing(state_metadata)(conn)
+    dialect.add_missing_columns(conn, journeys, ["alert", "alert_at", "failure_count", "failure_window_at"])
+    dialect.add_missing_columns(conn, journey_runs, ["errors", "last_error", "failed_at"])
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -51,6 +59,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(8, "journey run failures, retries and alerts; signals set aside", _journey_failures),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),
