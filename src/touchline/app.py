@@ -23,6 +23,7 @@ from touchline.journeys.runner import Runner
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
 from touchline.profiles.routes import router as profiles_router
+from touchline.profiles.service import purge_erased
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
@@ -65,6 +66,10 @@ class Pump:
             except Exception:  # a failed round is retried next round; staged rows are not lost
                 log.exception("moving staged events to the event store failed; will retry")
                 continue
+            try:
+                purge_erased(self._stores)
+            except Exception:
+                log.exception("purging erased customers from the store files failed; will retry")
             now = time.monotonic()
             try:
                 if now - self._last_full >= settings.segment_full_refresh_seconds:
@@ -84,6 +89,10 @@ class Pump:
             self._stores.pump()
         except Exception:
             log.exception("final move of staged events failed; they stay staged for the next start")
+        try:
+            purge_erased(self._stores, force=True)
+        except Exception:
+            log.exception("purging erased customers from the store files failed; the next start will")
 
 
 def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import events_metadata, state_metadata
+from touchline.store.schema import erasures, events_metadata, state_metadata
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -44,6 +44,21 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_columns(metadata: sa.MetaData, table: sa.Table, *names: str) -> Callable[[Connection], None]:
+    """Columns of the current schema added to an existing table (nullable, without a default: no row
+    is rewritten), then whatever else of ``metadata`` is missing (their indexes)."""
+
+    def apply(conn: Connection) -> None:
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                spelled = table.c[name].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {spelled}')
+        _create_missing(metadata)(conn)
+
+    return apply
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -51,6 +66,8 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
+              _add_columns(state_metadata, erasures, "profile_ids", "purged_at")),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

@@ -1,0 +1,274 @@
+"""Erase means the bytes are gone: from every file of every store, within the stated time, and no event
+about the erased customer is written afterwards.
+
+The realistic test runs the server as ``touchline serve`` does (its own stores, the pump, live
+segments, the journey runner and outbox): a customer sends events through the tracking API, is in a
+live segment, enters journeys that send e-mail and in-app messages and remember a location, the
+events reach ``events.duckdb``; then the admin API erases them, and after the stated time (and a
+restart) not one byte of their distinctive values is left in any file of the data directory
+(PostgreSQL: in any row of any table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from support import basic, bearer
+from touchline.app import create_app
+from touchline.settings import Settings
+from touchline.store.engines import Stores
+
+# The customer to erase: every value below is theirs alone.
+NAME = "황보세린"
+EMAIL = "serin.hwangbo77@example.kr"
+PHONE = "010-7341-2958"
+PHONE_E164 = "+821073412958"
+USER_ID = "cust-hwangbo-5521"
+ANONYMOUS_ID = "anon-5f3ac9e1d2"
+DEVICE_ID = "dev-galaxy-s24-88c1"
+STREET = "여의대로 108 파크원타워 4217호"
+ORDER_ID = "ORD-20261124-77341"
+DISTINCTIVE = [NAME, EMAIL, PHONE, PHONE_E164, USER_ID, ANONYMOUS_ID, DEVICE_ID, STREET, ORDER_ID]
+
+# Another customer, who stays.
+OTHER_EMAIL = "minjun.lee@example.kr"
+OTHER_USER_ID = "cust-lee-1020"
+
+# A fix inside the geofence of the store below.
+LAT, LON = 37.5253, 126.9249
+
+THANKS = {
+    "email": {"default_locale": "ko", "variants": {"ko": {
+        "subject": "{{ profile.traits.name }}님, 주문 {{ event.order_id }} 감사합니다",
+        "html": "<p>{{ profile.traits.name }}님 ({{ profile.traits.phone }}) {{ profile.traits.address.street }}"
+                "로 보내드립니다. 주문 {{ event.order_id }}</p>"}}},
+    "in_app": {"default_locale": "ko", "variants": {"ko": {
+        "title": "{{ profile.traits.name }}님 감사합니다", "body": "주문 {{ event.order_id }} 배송지 "
+                                                          "{{ profile.traits.address.street }}"}}},
+}
+NEARBY = {"in_app": {"default_locale": "ko", "variants": {"ko": {
+    "title": "{{ profile.traits.name }}님, 여의도점이 가까워요", "body": "{{ event.address }}"}}}}
+
+ORDER_THANKS = {
+    "id": "order-thanks", "name": "Order thanks", "version": 1,
+    "trigger": {"type": "event", "event": "Order Completed",
+                "where": [{"property": "order_id", "operator": "exists"}]},
+    "holdout_percent": 0, "start": "mail",
+    "nodes": [
+        {"type": "send", "id": "mail", "channel": "email", "template": "thanks", "kind": "transactional",
+         "next": "inbox"},
+        {"type": "send", "id": "inbox", "channel": "in_app", "template": "thanks", "kind": "transactional",
+         "next": "later"},
+        {"type": "wait", "id": "later", "duration": "7d", "next": "done"},
+        {"type": "exit", "id": "done"},
+    ],
+}
+NEAR_STORE = {
+    "id": "near-store", "name": "Near the store", "version": 1,
+    "trigger": {"type": "geofence_entered", "event": "Location Updated",
+                "stores": [{"id": "ST011", "name": "여의도점", "lat": 37.5252, "lon": 126.9250, "radius_m": 800}]},
+    "holdout_percent": 0, "start": "coupon",
+    "nodes": [
+        {"type": "send", "id": "coupon", "channel": "in_app", "template": "nearby", "kind": "transactional",
+         "next": "valid"},
+        {"type": "wait", "id": "valid", "duration": "7d", "next": "done"},
+        {"type": "exit", "id": "done"},
+    ],
+}
+BUYERS = {"type": "event", "event": "Order Completed", "count": {"operator": "at_least", "value": 1}}
+
+
+def _customer_events(now: dt.datetime) -> list[dict[str, Any]]:
+    at = (now - dt.timedelta(seconds=30)).isoformat()
+    device = {"id": DEVICE_ID, "type": "android", "model": "SM-S921N"}
+    return [
+        {"type": "track", "anonymousId": ANONYMOUS_ID, "event": "Product Viewed", "timestamp": at,
+         "messageId": "e-1", "properties": {"product_id": "knit-01", "price": 59000},
+         "context": {"channel": "app", "device": device}},
+        {"type": "identify", "anonymousId": ANONYMOUS_ID, "userId": USER_ID, "timestamp": at, "messageId": "e-2",
+         "traits": {"name": NAME, "email": EMAIL, "phone": PHONE, "locale": "ko-KR",
+                    "address": {"street": STREET, "city": "서울특별시"},
+                    "consent": {"email": True, "sms": True, "in_app": True, "push": True}},
+         "context": {"channel": "app", "device": device}},
+        {"type": "track", "userId": USER_ID, "anonymousId": ANONYMOUS_ID, "event": "Location Updated",
+         "timestamp": at, "messageId": "e-3",
+         "properties": {"latitude": LAT, "longitude": LON, "address": STREET},
+         "context": {"channel": "app", "device": device}},
+        {"type": "track", "userId": USER_ID, "event": "Order Completed", "messageId": f"order-{ORDER_ID}",
+         "timestamp": now.isoformat(),
+         "properties": {"order_id": ORDER_ID, "revenue": 59000, "currency": "KRW",
+                        "shipping": {"name": NAME, "phone": PHONE, "street": STREET}},
+         "context": {"channel": "web", "userAgent": "Mozilla/5.0 (Linux; Android 14)"}},
+    ]
+
+
+def _other_events(now: dt.datetime) -> list[dict[str, Any]]:
+    return [
+        {"type": "identify", "userId": OTHER_USER_ID, "messageId": "o-1", "timestamp": now.isoformat(),
+         "traits": {"name": "이민준", "email": OTHER_EMAIL, "consent": {"email": True}}},
+        {"type": "track", "userId": OTHER_USER_ID, "event": "Order Completed", "messageId": "o-2",
+         "timestamp": now.isoformat(), "properties": {"order_id": "ORD-OTHER-1", "revenue": 1000}},
+    ]
+
+
+@pytest.fixture
+def serve_settings(settings: Settings) -> Settings:
+    """The test's settings as ``touchline serve`` would run with them: development channels record
+    messages in the outbox; an erase is purged within 3 s instead of a minute."""
+    return Settings(**{**{k: getattr(settings, k) for k in Settings.model_fields},
+                       "dev_channels": True, "erase_purge_seconds": 3.0, "segment_live_interval_seconds": 0.5})
+
+
+@pytest.fixture
+def served(serve_settings: Settings) -> Callable[[], Any]:
+    """A server started as ``touchline serve`` starts it (own stores, pump, runner): each use is a
+    (re)start, and leaving the block stops it."""
+
+    def start() -> TestClient:
+        return TestClient(create_app(serve_settings))
+
+    return start
+
+
+def _stores(client: TestClient) -> Stores:
+    return client.app.state.services.stores  # type: ignore[attr-defined,no-any-return]
+
+
+def _wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _count(stores: Stores, table: sa.Table, *where: Any) -> int:
+    with stores.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def _files(data_dir: Path) -> Iterator[Path]:
+    return (p for p in sorted(data_dir.rglob("*")) if p.is_file())
+
+
+def _grep(data_dir: Path, values: list[str]) -> dict[str, list[str]]:
+    """Every file of the data directory (databases, -wal, -shm, .wal, temporary files) that holds a value's
+    UTF-8 bytes: {value: [file name, ...]} for the values found."""
+    hits: dict[str, list[str]] = {}
+    for path in _files(data_dir):
+        content = path.read_bytes()
+        for value in values:
+            if value.encode() in content:
+                hits.setdefault(value, []).append(path.name)
+    return hits
+
+
+def _rows_holding(stores: Stores, values: list[str]) -> dict[str, list[str]]:
+    """PostgreSQL: every table of the database with a row whose text holds a value."""
+    hits: dict[str, list[str]] = {}
+    with stores.state.connect() as conn:
+        tables = conn.exec_driver_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE'").scalars().all()
+        for table in tables:
+            for value in values:
+                found = conn.exec_driver_sql(
+                    f'SELECT count(*) FROM "{table}" AS t WHERE t::text LIKE %(p)s',  # noqa: S608 - catalog names
+                    {"p": "%" + value + "%"}).scalar_one()
+                if found:
+                    hits.setdefault(value, []).append(table)
+    return hits
+
+
+def _set_up_shop(client: TestClient) -> None:
+    for key, channels in (("thanks", THANKS), ("nearby", NEARBY)):
+        for channel, body in channels.items():
+            r = client.put(f"/v1/templates/{key}/{channel}", json=body, headers=bearer())
+            assert r.status_code == 200, r.text
+    for journey in (ORDER_THANKS, NEAR_STORE):
+        r = client.post("/v1/journeys", json=journey, headers=bearer())
+        assert r.status_code == 201, r.text
+        r = client.post(f"/v1/journeys/{journey['id']}/publish", headers=bearer())
+        assert r.status_code == 200, r.text
+    r = client.post("/v1/segments", json={"name": "Buyers", "definition": BUYERS}, headers=bearer())
+    assert r.status_code == 201, r.text
+
+
+def test_erase_leaves_no_byte_of_the_customer_in_any_store_file(served: Callable[[], TestClient],
+                                                                 serve_settings: Settings) -> None:
+    from touchline.store.schema import (
+        customer_locations,
+        event_staging,
+        inbox_messages,
+        journey_runs,
+        journey_signals,
+        outbox,
+        segment_members,
+    )
+
+    embedded = serve_settings.database_url is None
+    now = dt.datetime.now(dt.UTC)
+    with served() as client:
+        stores = _stores(client)
+        _set_up_shop(client)
+        r = client.post("/v1/batch", json={"batch": _customer_events(now) + _other_events(now)}, headers=basic())
+        assert r.status_code == 200 and r.json()["accepted"] == 6, r.text
+        profile_id = client.get(f"/v1/profiles/email:{EMAIL}", headers=bearer()).json()["id"]
+        # The pump, live segments, the runner and the outbox do their work.
+        _wait_for("the events in the event store", lambda: _count(stores, event_staging) == 0)
+        _wait_for("segment membership", lambda: _count(stores, segment_members,
+                                                       segment_members.c.profile_id == profile_id))
+        _wait_for("three messages sent", lambda: _count(stores, outbox, outbox.c.customer_id == profile_id,
+                                                        outbox.c.status == "sent") == 3)
+        assert _count(stores, inbox_messages, inbox_messages.c.profile_id == profile_id) == 2
+        assert _count(stores, journey_runs, journey_runs.c.customer_id == profile_id) == 2
+        assert _count(stores, customer_locations, customer_locations.c.profile_id == profile_id) == 1
+        _wait_for("the signals consumed", lambda: _count(stores, journey_signals) == 0)
+    # A restart: every event is in events.duckdb itself now (DuckDB checkpoints as it closes).
+    with served() as client:
+        stores = _stores(client)
+        if embedded:
+            before = _grep(serve_settings.data_dir, DISTINCTIVE)
+            assert "events.duckdb" in before[ORDER_ID] and "state.sqlite3" in before[EMAIL], before
+            assert set(before) == set(DISTINCTIVE), before  # the grep sees each value while it is there
+        else:
+            assert set(_rows_holding(stores, DISTINCTIVE)) == set(DISTINCTIVE)
+        response = client.delete(f"/v1/profiles/{USER_ID}", headers=bearer())
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["erased"]["profiles"] == 1 and body["erased"]["events"] >= 4
+        purge = body["purge"]
+        assert purge["within_seconds"] == 3.0
+        deadline = dt.datetime.fromisoformat(purge["by"])
+        assert dt.timedelta(0) < deadline - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=3)
+        # Gone from segment membership at once, not at the next full refresh.
+        assert _count(stores, segment_members, segment_members.c.profile_id == profile_id) == 0
+        # Within the stated time, with the server still running: gone from every file.
+        time.sleep(max(0.0, (deadline - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
+        if embedded:
+            assert _grep(serve_settings.data_dir, DISTINCTIVE) == {}
+        else:
+            assert _rows_holding(stores, DISTINCTIVE) == {}
+        # The other customer is all there.
+        assert client.get(f"/v1/profiles/email:{OTHER_EMAIL}", headers=bearer()).json()["stats"]["event_count"] >= 2
+    # And after another restart.
+    with served() as client:
+        stores = _stores(client)
+        assert client.get(f"/v1/profiles/email:{EMAIL}", headers=bearer()).status_code == 404
+        other = client.get(f"/v1/profiles/{OTHER_USER_ID}", headers=bearer()).json()
+        assert other["traits"]["email"] == OTHER_EMAIL and other["stats"]["event_count"] >= 2
+        if not embedded:
+            assert _rows_holding(stores, DISTINCTIVE) == {}
+    if embedded:
+        assert _grep(serve_settings.data_dir, DISTINCTIVE) == {}
+        assert _grep(serve_settings.data_dir, [OTHER_EMAIL]) != {}
