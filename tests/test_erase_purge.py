@@ -272,3 +272,170 @@ def test_erase_leaves_no_byte_of_the_customer_in_any_store_file(served: Callable
     if embedded:
         assert _grep(serve_settings.data_dir, DISTINCTIVE) == {}
         assert _grep(serve_settings.data_dir, [OTHER_EMAIL]) != {}
+
+
+def _about(stores: Stores, ids: list[str]) -> list[tuple[str, str | None]]:
+    """(where, event name) of every event, staged or stored, about these profiles."""
+    from touchline.store.schema import event_staging, events
+
+    with stores.read() as conn:
+        staged = conn.execute(sa.select(event_staging.c.event).where(event_staging.c.profile_id.in_(ids))).all()
+    with stores.events_conn() as conn:
+        stored = conn.execute(sa.select(events.c.event).where(events.c.profile_id.in_(ids))).all()
+    return [("staged", e) for (e,) in staged] + [("stored", e) for (e,) in stored]
+
+
+def test_no_event_is_written_about_an_erased_customer(client: TestClient, stores: Stores, workspace_id: str
+                                                      ) -> None:
+    """Live segments, a round that read the event store before the erase, and a message whose sending
+    overlapped it: none of them writes an event, a membership or an inbox row about the erased id."""
+    from touchline.ingest.service import SystemEvent, stage_system_events
+    from touchline.messaging import store as message_store
+    from touchline.profiles.service import resolve
+    from touchline.segments import service as segments
+    from touchline.store.schema import inbox_messages, segment_members
+
+    now = dt.datetime.now(dt.UTC)
+    r = client.post("/v1/batch", json={"batch": _customer_events(now) + _other_events(now)}, headers=basic())
+    assert r.status_code == 200, r.text
+    stores.pump()
+    buyers = segments.create_segment(stores, workspace_id, "Buyers", BUYERS)
+    profile_id = resolve(stores, workspace_id, USER_ID)
+    other_id = resolve(stores, workspace_id, OTHER_USER_ID)
+    assert _count(stores, segment_members, segment_members.c.profile_id == profile_id) == 1
+    stores.pump()
+    assert ("stored", "Segment Entered") in _about(stores, [profile_id])
+
+    assert client.delete(f"/v1/profiles/{USER_ID}", headers=bearer()).status_code == 200
+    # Membership goes with the erase itself.
+    assert _count(stores, segment_members, segment_members.c.profile_id == profile_id) == 0
+    assert _about(stores, [profile_id]) == []
+
+    # The next live round for the customers the pump saw, and the periodic full refresh.
+    segments.refresh_live(stores, {workspace_id: {profile_id, other_id}})
+    segments.refresh_live(stores, None)
+    # A round that read the event store before the erase (it still names the customer) and records
+    # after it: neither enters them nor reports them leaving.
+    with stores.write() as conn:
+        changes = segments._apply(conn, workspace_id, [(buyers, {profile_id, other_id}, {other_id})], now)
+    assert [(c.entered, c.exited) for c in changes] == [(0, 0)]
+    # A message sent to them as they were erased: its receipt and its in-app copy are not recorded.
+    with stores.write() as conn:
+        receipt = SystemEvent(profile_id=profile_id, event="Message Sent", properties={"message_id": "m-9"},
+                              timestamp=now, message_id="msg-m-9-sent")
+        assert stage_system_events(conn, workspace_id, [receipt], now) == 0
+        message_store.insert_inbox_many(conn, [{
+            "id": "m-9", "workspace_id": workspace_id, "profile_id": profile_id, "title": NAME, "body": STREET,
+            "url": None, "locale": "ko", "created_at": now}])
+    stores.pump()
+    assert _about(stores, [profile_id]) == []
+    assert _count(stores, segment_members, segment_members.c.profile_id == profile_id) == 0
+    assert _count(stores, inbox_messages, inbox_messages.c.profile_id == profile_id) == 0
+    # The other customer is still a member, and was never reported leaving.
+    assert _count(stores, segment_members, segment_members.c.profile_id == other_id) == 1
+    assert ("stored", "Segment Exited") not in _about(stores, [other_id])
+
+
+def test_the_event_store_is_rewritten_whole_while_it_is_read(stores: Stores, workspace_id: str) -> None:
+    """The rewrite keeps every table and row (schema versions, sync marks, snapshots, events), readers in
+    other threads carry on across the swap, and the old file and its log are gone."""
+    import threading
+
+    from touchline.store.schema import events, profile_snapshots, sync_state
+
+    if stores.settings.events_url is not None:
+        assert stores.rewrite_event_store() is False  # PostgreSQL: nothing to rewrite
+        return
+    now = dt.datetime.now(dt.UTC)
+    from touchline.ingest.service import ingest, parse_items
+
+    items = [{"type": "track", "userId": f"u{i % 50}", "event": "Product Viewed", "messageId": f"v{i}",
+              "timestamp": now.isoformat(), "properties": {"i": i}} for i in range(2000)]
+    good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
+                            max_event_bytes=32 * 1024, phone_region="KR")
+    assert not bad
+    ingest(stores, workspace_id, good, now=now)
+    stores.pump()
+
+    def contents() -> dict[str, Any]:
+        with stores.events_conn() as conn:
+            return {"events": conn.execute(sa.select(sa.func.count(), sa.func.sum(events.c.seq))).one(),
+                    "snapshots": conn.execute(sa.select(sa.func.count()).select_from(profile_snapshots)).scalar(),
+                    "marks": dict(conn.execute(sa.select(sync_state).where(sync_state.c.name != "file")).all()),
+                    "versions": conn.exec_driver_sql("SELECT store, version FROM touchline_schema_versions").all()}
+
+    before = contents()
+    stop, seen, errors = threading.Event(), [], []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                with stores.events_conn() as conn:
+                    seen.append(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar())
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        assert stores.rewrite_event_store() is True
+        assert stores.rewrite_event_store() is True  # again, over a file that was itself a copy
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert not errors and set(seen) == {2000}
+    assert contents() == before
+    data = stores.settings.data_dir
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith("events.duckdb")) == ["events.duckdb"]
+    stores.pump()  # and it takes appends as before
+    with stores.events_conn() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 2000
+
+
+def test_a_rewrite_never_swaps_a_file_that_another_engine_of_the_process_holds(stores: Stores) -> None:
+    """DuckDB shares one open database per file within a process: an engine elsewhere that keeps the old
+    file open would keep every new connection on it. The rewrite notices and puts the old file back."""
+    from touchline.store.schema import sync_state
+
+    if stores.settings.events_url is not None:
+        pytest.skip("the embedded event store only")
+    other = Stores(stores.settings)
+    try:
+        with other.events_conn() as conn:  # its pool keeps the connection open
+            conn.execute(sa.select(sync_state)).all()
+        with pytest.raises(RuntimeError, match="held open elsewhere"):
+            stores.rewrite_event_store()
+        with stores.events_conn() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(sync_state)
+                                .where(sync_state.c.name == "file")).scalar() == 0
+    finally:
+        other.dispose()
+    assert stores.rewrite_event_store() is True
+
+
+def test_migration_10_adds_the_purge_columns_to_erasures(stores: Stores) -> None:
+    """A store made before (stamped 6) gets the erasures' profile ids and purge time on upgrade."""
+    from touchline.store.migrations import STATE_MIGRATIONS, schema_versions, upgrade
+    from touchline.store.schema import erasures
+
+    with stores.state.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_erasures_pending")
+        for column in ("profile_ids", "purged_at"):
+            conn.exec_driver_sql(f"ALTER TABLE erasures DROP COLUMN {column}")
+        conn.execute(schema_versions.update().where(schema_versions.c.store == "state").values(version=6))
+    assert upgrade(stores)["state"] == (6, STATE_MIGRATIONS[-1].version)
+    with stores.state.begin() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("erasures")}
+        assert {"profile_ids", "purged_at"} <= columns
+        assert "ix_erasures_pending" in {i["name"] for i in sa.inspect(conn).get_indexes("erasures")}
+        conn.execute(erasures.insert().values(workspace_id="w", profile_id="p", erased_at=dt.datetime.now(dt.UTC),
+                                              identities=0, profiles=0, events=0, profile_ids=["p"]))
+
+
+def test_the_state_store_zeroes_what_it_deletes(stores: Stores) -> None:
+    if stores.settings.database_url is not None:
+        pytest.skip("SQLite only")
+    with stores.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
