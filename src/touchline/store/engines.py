@@ -213,11 +213,11 @@ class Stores:
         which it reuses but never zeroes. False (nothing done) when the event store is no DuckDB file.
 
         The caller holds the pump lock (``pump_paused``), so nothing writes meanwhile; readers go on
-        during the copy and wait only for the swap. The copy is synced to disk, every connection to the
-        old file closed (DuckDB's write-ahead log of it goes with it: its rows are in the copy), and the
-        copy renamed over it; a stamp written into the copy proves that new connections open it (an
-        engine elsewhere in this process holding the old file open would keep it alive: then the old
-        file is put back and this raises).
+        during the copy and wait only for the swap. The copy is synced to disk, the old file
+        checkpointed and every connection to it closed, and the copy renamed over it; a stamp written
+        into the copy proves that new connections open it (an engine elsewhere in this process holding
+        the old file open would keep it alive: then the old file is put back and this raises). A crash
+        at any point leaves a whole database at the path; leftovers are removed by the next rewrite.
         """
         if self.events.dialect.name != dialect.DUCKDB:
             return False
@@ -234,11 +234,19 @@ class Stores:
             raise RuntimeError(f"{fresh} was left with a write-ahead log; {path} was not rewritten")
         _fsync(fresh)
         with self._events_shut():
+            # Everything the old file's log holds goes into the old file and the log away (the copy has
+            # it all already): a log left at the path would be replayed into the copy.
+            with self.events.connect() as conn:
+                conn.exec_driver_sql("CHECKPOINT")
             self.events.dispose()
-            # The old file's log holds nothing the copy lacks; it must not be replayed into the copy.
-            os.replace(path, old)
             if _wal(path).exists():
-                os.replace(_wal(path), _wal(old))
+                if _wal(path).stat().st_size:
+                    raise RuntimeError(f"{path} still has a write-ahead log (held open elsewhere in this "
+                                       "process?); it was not rewritten")
+                _wal(path).unlink()
+            # A second name for the old file while the copy takes its place (atomically: the path always
+            # names a whole database), so that it can be put back.
+            os.link(path, old)
             os.replace(fresh, path)
             try:
                 with self.events.connect() as conn:
@@ -247,15 +255,10 @@ class Stores:
                 found = None
             if found != stamp:
                 self.events.dispose()
-                os.replace(path, fresh)
                 os.replace(old, path)
-                if _wal(old).exists():
-                    os.replace(_wal(old), _wal(path))
                 _fsync(path.parent)
                 raise RuntimeError(f"{path} is held open elsewhere in this process; it was not rewritten")
             old.unlink()
-            _wal(old).unlink(missing_ok=True)
-            fresh.unlink(missing_ok=True)
             _fsync(path.parent)
         return True
 
