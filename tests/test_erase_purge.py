@@ -439,3 +439,38 @@ def test_the_state_store_zeroes_what_it_deletes(stores: Stores) -> None:
         pytest.skip("SQLite only")
     with stores.read() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_a_burst_of_erases_shares_one_purge_and_each_is_purged_within_the_bound(client: TestClient, stores: Stores,
+                                                                                 workspace_id: str) -> None:
+    from touchline.profiles.service import _purge_due, purge_erased
+    from touchline.store.schema import erasures
+
+    now = dt.datetime.now(dt.UTC)
+    batch = [{"type": "identify", "userId": f"b{i}", "messageId": f"b{i}", "traits": {"email": f"b{i}@example.kr"}}
+             for i in range(3)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+    for i in (0, 1):
+        assert client.delete(f"/v1/profiles/b{i}", headers=bearer()).status_code == 200
+    assert purge_erased(stores) == 2  # the first after a quiet spell: at once, both erasures together
+    assert stores.last_purge is not None
+    assert client.delete("/v1/profiles/b2", headers=bearer()).status_code == 200
+    assert purge_erased(stores) == 0  # within half the bound of the last one: gathered for the next
+    with stores.read() as conn:
+        pending = conn.execute(sa.select(erasures.c.profile_ids).where(erasures.c.purged_at.is_(None))).all()
+    assert len(pending) == 1 and len(pending[0][0]) == 1
+    assert purge_erased(stores, force=True) == 1  # as a stopping server or a command does
+    with stores.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(erasures)
+                            .where(erasures.c.purged_at.is_(None))).scalar_one() == 0
+
+    bound = stores.settings.erase_purge_seconds  # 60
+    ended = time.monotonic()
+    stores.last_purge = (ended, 10.0)  # ended just now, took 10 s
+    assert not _purge_due(stores, now, now)
+    # Late enough that a purge as long as the last one (and half again) must start now to end in time.
+    assert _purge_due(stores, now - dt.timedelta(seconds=bound - 15.0), now)
+    assert not _purge_due(stores, now - dt.timedelta(seconds=bound - 16.0), now)
+    stores.last_purge = (ended - bound / 2, 10.0)  # half the bound ago: at once
+    assert _purge_due(stores, now, now)

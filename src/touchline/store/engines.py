@@ -127,8 +127,9 @@ class Stores:
     event_names: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]] = field(default_factory=dict)
     # First and last customer event by workspace, likewise (an empty report points to them).
     event_spans: dict[str, tuple[int, tuple[dt.datetime, dt.datetime] | None]] = field(default_factory=dict)
-    # Monotonic time the last purge after an erase ended (touchline.profiles.service.purge_erased).
-    last_purge: float | None = None
+    # When the last purge after an erase ended (monotonic) and how long it took, in seconds
+    # (touchline.profiles.service.purge_erased schedules the next one by them).
+    last_purge: tuple[float, float] | None = None
     # Who is using the event store's engine now, and whether a rewrite of its file waits for them to
     # leave before it swaps the file (``rewrite_event_store``); a thread already inside may nest.
     _events_gate: threading.Condition = field(default_factory=threading.Condition)
