@@ -259,6 +259,8 @@ def test_erase_leaves_no_byte_of_the_customer_in_any_store_file(served: Callable
             assert _grep(serve_settings.data_dir, DISTINCTIVE) == {}
         else:
             assert _rows_holding(stores, DISTINCTIVE) == {}
+        # Nothing was written about them since (a live round, a message receipt), staged or stored.
+        assert _about(stores, [profile_id]) == []
         # The other customer is all there.
         assert client.get(f"/v1/profiles/email:{OTHER_EMAIL}", headers=bearer()).json()["stats"]["event_count"] >= 2
     # And after another restart.
@@ -474,3 +476,46 @@ def test_a_burst_of_erases_shares_one_purge_and_each_is_purged_within_the_bound(
     assert not _purge_due(stores, now - dt.timedelta(seconds=bound - 16.0), now)
     stores.last_purge = (ended - bound / 2, 10.0)  # half the bound ago: at once
     assert _purge_due(stores, now, now)
+
+
+def test_a_command_purges_what_a_stopped_server_left_pending(settings: Settings) -> None:
+    """No server runs: any ``touchline`` command owns the event store's writer, and purges."""
+    from typer.testing import CliRunner
+
+    from touchline.cli.main import app
+    from touchline.ingest.service import ingest, parse_items
+    from touchline.profiles.service import erase
+    from touchline.store.engines import open_stores
+    from touchline.store.schema import erasures
+
+    stores = open_stores(settings)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        good, bad = parse_items(_customer_events(now) + _other_events(now), received_at=now, batch_sent_at=None,
+                                default_type=None, max_event_bytes=32 * 1024, phone_region="KR")
+        assert not bad
+        with stores.read() as conn:
+            workspace_id = conn.execute(sa.text("SELECT id FROM workspaces WHERE name = 'default'")).scalar_one()
+        ingest(stores, workspace_id, good, now=now)
+        stores.pump()
+        erase(stores, workspace_id, USER_ID)  # and the server stops before its pump purges
+    finally:
+        stores.dispose()
+    if settings.database_url is None:
+        assert ORDER_ID in _grep(settings.data_dir, DISTINCTIVE)  # still in events.duckdb's freed blocks
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    result = CliRunner().invoke(app, ["db", "status", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    stores = open_stores(settings)
+    try:
+        with stores.read() as conn:
+            assert conn.execute(sa.select(erasures.c.purged_at)).scalar_one() is not None
+        if settings.database_url is None:
+            stores.dispose()
+            assert _grep(settings.data_dir, DISTINCTIVE) == {}
+        else:
+            assert _rows_holding(stores, DISTINCTIVE) == {}
+    finally:
+        stores.dispose()
