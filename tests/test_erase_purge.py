@@ -381,8 +381,11 @@ def test_the_event_store_is_rewritten_whole_while_it_is_read(stores: Stores, wor
     for t in readers:
         t.start()
     try:
+        _wait_for("a read", lambda: seen)
         assert stores.rewrite_event_store() is True
         assert stores.rewrite_event_store() is True  # again, over a file that was itself a copy
+        after = len(seen)
+        _wait_for("a read of the new file", lambda: len(seen) > after)
     finally:
         stop.set()
         for t in readers:
