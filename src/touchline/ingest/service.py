@@ -315,7 +315,7 @@ def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[Sys
     # Checked in the caller's transaction: on SQLite, which runs one writer at a time, an erase commits
     # either before (the profile is gone here) or after (and deletes what this staged); on PostgreSQL
     # what an overlapping transaction writes is deleted again by the purge (profiles.service).
-    alive = profile_store.existing_profile_ids(conn, workspace_id, {item.profile_id for item in items})
+    alive = profile_store.existing_profile_ids(conn, {item.profile_id for item in items})
     items = [item for item in items if item.profile_id in alive]
     if not items:
         return 0

@@ -390,14 +390,14 @@ def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
     return max(result.rowcount or 0, 0)
 
 
-def existing_profile_ids(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> set[str]:
-    """Those of ``profile_ids`` that are profiles of the workspace (merged ones included): an erased
-    customer's are not, and nothing may be written about them any more."""
+def existing_profile_ids(conn: Connection, profile_ids: Iterable[str]) -> set[str]:
+    """Those of ``profile_ids`` that are profiles (merged ones included): an erased customer's are not,
+    and nothing may be written about them any more. By the primary key alone (ids are unique across
+    workspaces), which answers from the key's index: this guards every system event and membership."""
     wanted = list(set(profile_ids))
     if not wanted:
         return set()
-    rows = dialect.select_by_keys(conn, profiles, ["id", "workspace_id"], "id", wanted)
-    return {pid for pid, ws in rows if ws == workspace_id}
+    return {row[0] for row in dialect.select_by_keys(conn, profiles, ["id"], "id", wanted)}
 
 
 def set_traits(conn: Connection, workspace_id: str, profile_id: str, traits: dict[str, Any], now: dt.datetime,

@@ -253,7 +253,7 @@ def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any]
     # Customers erased since ``wanted`` was read (from the event store, outside this transaction) are
     # neither entered nor reported leaving: nothing is written about an erased customer.
     alive = profile_store.existing_profile_ids(
-        conn, workspace_id, {pid for _, wanted, current in outcomes for pid in wanted ^ current})
+        conn, {pid for _, wanted, current in outcomes for pid in wanted ^ current})
     for segment, wanted, current in outcomes:
         entered = sorted(pid for pid in wanted - current if pid in alive)
         exited = sorted(current - wanted)
