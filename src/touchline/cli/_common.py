@@ -44,7 +44,12 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
         # not yet purged from the store files are; when a running server holds that store, it does this.
         with contextlib.suppress(StoreUnavailable):
             stores.pump()
-            purge_erased(stores, force=True)
+            try:
+                purge_erased(stores, force=True)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the command itself can still run; the next one tries again
+                err_console.print(f"[bold yellow]warning:[/] purging erased customers failed: {exc}", highlight=False)
         yield stores
     finally:
         stores.dispose()

@@ -225,8 +225,9 @@ def erase(stores: Stores, workspace_id: str, identifier: str, *, now: dt.datetim
     runs, messages and inbox, segment memberships. Returns what was erased and by when the bytes are
     gone from the store files too (``purge``: ``by``, ``within_seconds``; see ``purge_erased``).
 
-    Staging rows go first, in the state store; a pump that had already claimed some holds their
-    locks, so the delete waits for it, and the event-store delete that follows catches what it moved.
+    This process's pump is paused throughout; the event store is cleared before and after the
+    state-store transaction, so that what a pump of another process (PostgreSQL) moved from staging
+    meanwhile is caught too.
     """
     profile_id = resolve(stores, workspace_id, identifier)
     now = now or dt.datetime.now(dt.UTC)
