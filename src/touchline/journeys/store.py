@@ -388,7 +388,13 @@ def set_location(conn: Connection, workspace_id: str, profile_id: str, propertie
             workspace_id=workspace_id, profile_id=profile_id, properties=properties, at=at))
 
 
+# What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
+ERASED_TABLES = (journey_timers, journey_steps, journey_runs, journey_signals, customer_locations)
+
+
 def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    """The customer's runs (their state holds the trigger event), steps, timers, queued signals (event
+    properties) and last location."""
     ids = list(profile_ids)
     if not ids:
         return

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 
-from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events
+from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events, sync_state
 from touchline.store.types import JSONDocument, RawJSON, UTCDateTime, dumps
 
 SQLITE = "sqlite"
@@ -652,6 +652,69 @@ def checkpoint(engine: sa.Engine, *, restart: bool = False) -> None:
             driver.execute("PRAGMA busy_timeout=30000")
     finally:
         raw.close()
+
+
+def truncate_log(engine: sa.Engine, *, wait_seconds: float = 2.0) -> bool:
+    """Fold SQLite's write-ahead log into the database and cut the log file to nothing (TRUNCATE), so
+    that no old copy of a page (one holding an erased customer's rows, say) stays behind in it; with
+    ``secure_delete`` the database's own pages hold zeros where deleted rows were. Waits for readers
+    and writers up to ``wait_seconds``; False when one kept it from finishing (try again later). True
+    at once on other engines (nothing to do). On the driver connection, outside any transaction (see
+    ``checkpoint``)."""
+    if engine.dialect.name != SQLITE:
+        return True
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            busy, _log, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            driver.execute("PRAGMA busy_timeout=30000")
+        return not busy
+    finally:
+        raw.close()
+
+
+def vacuum(engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+    """PostgreSQL: VACUUM these tables, so that the space of deleted rows is marked free and gets
+    reused (it is not zeroed: see README, erase); in autocommit, as VACUUM requires. Nothing elsewhere:
+    SQLite zeroes deleted rows itself (``secure_delete``), DuckDB gets a new file instead."""
+    if engine.dialect.name != POSTGRES or not tables:
+        return
+    names = ", ".join(f'"{t.name}"' for t in dict.fromkeys(tables))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {names}")
+
+
+def copy_database(engine: sa.Engine, target: str, *, stamp: str) -> None:
+    """DuckDB: copy the whole database (schema and rows) into a new file at ``target`` (ATTACH, COPY FROM
+    DATABASE, DETACH: the new file is complete and closed when this returns), on the driver connection
+    outside any transaction. The copy holds only live rows; the old file's freed blocks stay behind.
+    ``stamp`` is written into the copy's ``touchline_sync_state`` as ``file``, to tell the copy from
+    the original once it is in place."""
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        current = driver.execute("SELECT current_database()").fetchone()[0]
+        quoted_db = current.replace('"', '""')
+        driver.execute(f"ATTACH '{target.replace(chr(39), chr(39) * 2)}' AS touchline_rewrite")
+        try:
+            driver.execute(f'COPY FROM DATABASE "{quoted_db}" TO touchline_rewrite')
+            table = f"touchline_rewrite.{sync_state.name}"
+            driver.execute(f"DELETE FROM {table} WHERE name = 'file'")  # noqa: S608 - a schema name
+            driver.execute(f"INSERT INTO {table} (name, value) VALUES ('file', ?)", [stamp])  # noqa: S608
+        finally:
+            driver.execute("DETACH touchline_rewrite")
+    finally:
+        raw.close()
+
+
+def database_stamp(conn: Connection) -> str | None:
+    """The ``stamp`` ``copy_database`` left in this event store, if any."""
+    return conn.execute(sa.select(sync_state.c.value).where(sync_state.c.name == "file")).scalar_one_or_none()
 
 
 def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], values: Sequence[Any]) -> int:

@@ -162,6 +162,11 @@ erasures = sa.Table(
     sa.Column("identities", sa.Integer, nullable=False),
     sa.Column("profiles", sa.Integer, nullable=False),
     sa.Column("events", sa.Integer, nullable=False),
+    # Every profile id erased (the customer's merged profiles too), for the purge's second sweep; then
+    # when the purge (file rewrite, log truncation, vacuum) was done: NULL while it is pending.
+    sa.Column("profile_ids", JSONDocument),
+    sa.Column("purged_at", UTCDateTime),
+    sa.Index("ix_erasures_pending", "purged_at"),
 )
 
 segments = sa.Table(
