@@ -130,7 +130,7 @@ def test_two_workers_and_a_provider_slower_than_the_lease_send_each_message_once
             while not done.is_set():
                 if not box.dispatch().claimed:
                     time.sleep(0.02)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+        except BaseException as exc:  # reported by the test thread
             errors.append(exc)
             done.set()
 

@@ -88,9 +88,20 @@ class Settings(BaseSettings):
     # An event older than this when it reaches the runner (an import of history, a client that was
     # offline for days) updates runs already going but starts none.
     journey_entry_max_age_hours: float = 24.0
-    # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
-    # are retried with exponential backoff up to max attempts.
-    outbox_lease_seconds: float = 120.0
+    # Outbox (see touchline.messaging.outbox). A dispatch claims up to outbox_batch due messages under a
+    # lease, decides and renders them in one transaction, then sends them in groups of at most
+    # outbox_group messages (a group also closes after outbox_group_ms of sending): before a group is
+    # sent its lease is renewed, after it its outcomes are committed. outbox_group is the crash bound:
+    # a worker killed mid-send leaves at most its group in flight, and only those messages may reach a
+    # provider twice (under the same idempotency key). A group's messages go out over up to
+    # outbox_send_threads connections at once (SMTP: one session, in order). A claimed message whose
+    # worker died becomes claimable again after the lease; failures are retried with exponential backoff
+    # up to max attempts.
+    outbox_batch: int = Field(500, ge=1, le=100_000)
+    outbox_group: int = Field(50, ge=1, le=10_000)
+    outbox_group_ms: float = Field(1000.0, gt=0)
+    outbox_send_threads: int = Field(4, ge=1, le=64)
+    outbox_lease_seconds: float = Field(120.0, gt=0)
     outbox_max_attempts: int = 6
     outbox_backoff_seconds: float = 30.0
 

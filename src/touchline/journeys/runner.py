@@ -168,9 +168,9 @@ class Runner:
             report.dates = self.scan_date_triggers(now)
         if dispatch:
             while True:
-                r = self.outbox.dispatch(limit=self.batch, now=now)
+                r = self.outbox.dispatch(now=now)  # claims its own batch (settings.outbox_batch)
                 report.outbox.add(r)
-                if r.claimed < self.batch:
+                if r.claimed < self.outbox.batch:
                     break
         return report
 

@@ -107,7 +107,8 @@ def any_due(conn: Connection, now: dt.datetime) -> bool:
 def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Due messages (pending, or sending with an expired lease: the worker died), oldest first; on
     PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so workers share them. The caller leases them in
-    the same transaction (``update_messages`` with ``status="sending"`` and ``lease_until``).
+    the same transaction (``update_messages`` with ``status="sending"``, ``lease_until`` and its
+    ``claim_token``).
 
     Two queries, each walking the (status, next_attempt_at) index in order and stopping at ``limit``: one
     query with OR made SQLite collect and sort every due row for each batch (with 100k due rows, a
@@ -118,6 +119,30 @@ def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, 
                .order_by(outbox.c.next_attempt_at).limit(limit))
     rows = [r for query in (expired, pending) for r in dialect.fetch_dicts(conn, dialect.lock_for_claim(conn, query))]
     return sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
+
+
+def renew_leases(conn: Connection, ids: Sequence[str], token: str, lease_until: dt.datetime) -> set[str]:
+    """Extend the lease of the rows among ``ids`` that the claim ``token`` still holds; the ids renewed.
+    A row another worker claimed meanwhile (a new token, set in its claiming transaction) is not
+    renewed: its former holder drops it. On PostgreSQL the UPDATE waits for a claim in progress on the
+    same rows and then re-checks the token."""
+    if not ids:
+        return set()
+    query = (outbox.update()
+             .where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token,
+                    outbox.c.status == "sending")
+             .values(lease_until=lease_until).returning(outbox.c.id))
+    return set(conn.execute(query).scalars())
+
+
+def held(conn: Connection, ids: Sequence[str], token: str) -> set[str]:
+    """The rows among ``ids`` still held by the claim ``token``, locked for the rest of the transaction
+    (PostgreSQL), so that their outcomes are written only by their holder."""
+    if not ids:
+        return set()
+    query = sa.select(outbox.c.id).where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token,
+                                         outbox.c.status == "sending")
+    return set(conn.execute(dialect.lock_rows(conn, query)).scalars())
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:

@@ -107,6 +107,17 @@ def lock_rows(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
     return query
 
 
+def add_column(conn: Connection, table: sa.Table, column: sa.Column[Any]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` unless the column is there: PostgreSQL says ``IF NOT EXISTS``,
+    SQLite has no such clause, so its table is inspected first."""
+    ddl = f'ALTER TABLE "{table.name}" ADD COLUMN {{}}"{column.name}" {column.type.compile(dialect=conn.dialect)}'
+    if name(conn) == POSTGRES:
+        conn.exec_driver_sql(ddl.format("IF NOT EXISTS "))
+        return
+    if column.name not in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
+        conn.exec_driver_sql(ddl.format(""))
+
+
 def extra_event_store_ddl(conn: Connection) -> list[str]:
     """Indexes for the event store. DuckDB gets none: its zone maps serve scans and an ART index
     would slow every append; PostgreSQL needs the usual B-trees."""

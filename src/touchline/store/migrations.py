@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import events_metadata, state_metadata
+from touchline.store.schema import events_metadata, outbox, state_metadata
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -44,6 +44,15 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_column(table: sa.Table, column: str) -> Callable[[Connection], None]:
+    """A column of the current schema added to an existing table (nullable, no default: no rewrite)."""
+
+    def apply(conn: Connection) -> None:
+        dialect.add_column(conn, table, table.c[column])
+
+    return apply
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -51,6 +60,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(7, "outbox: the claim token that fences leases", _add_column(outbox, "claim_token")),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),
