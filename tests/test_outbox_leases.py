@@ -233,6 +233,12 @@ def test_the_outbox_claims_its_own_batch_not_the_journey_batch(settings: Setting
         stores.dispose()
     assert report.outbox.sent == 30 and len(provider.keys) == 30
     assert set(limits) == {7} and len(limits) == 5  # 7 + 7 + 7 + 7 + 2
+    # Unset: 500 where workers share the outbox, 4,000 where one process sends everything.
+    stores = open_stores(settings.model_copy(update={"journey_batch": 100}))
+    try:
+        assert Outbox(stores).batch == (500 if settings.database_url else 4000)
+    finally:
+        stores.dispose()
 
 
 def test_migration_7_adds_the_claim_token(stores: Stores) -> None:

@@ -78,6 +78,7 @@ from touchline.messaging.policy import (
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
 from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
 from touchline.settings import Settings
+from touchline.store import dialect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -90,6 +91,8 @@ __all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "pol
 log = logging.getLogger("touchline.outbox")
 
 WEBHOOK_CALL = "webhook_call"  # a journey's webhook step: a system call, not a message to a person
+SHARED_BATCH = 500  # rows a dispatch claims by default on PostgreSQL (workers share them)
+EMBEDDED_BATCH = 4000  # and on the embedded store (one process sends everything)
 
 
 @dataclass
@@ -210,8 +213,11 @@ class Outbox:
 
     @property
     def batch(self) -> int:
-        """Rows one dispatch claims (``outbox_batch``)."""
-        return self.settings.outbox_batch
+        """Rows one dispatch claims: ``outbox_batch``, by default 500 where workers share the outbox
+        (PostgreSQL) and 4,000 where one process sends everything (the embedded store; see settings)."""
+        if self.settings.outbox_batch:
+            return self.settings.outbox_batch
+        return SHARED_BATCH if self.stores.state.dialect.name == dialect.POSTGRES else EMBEDDED_BATCH
 
     def dispatch(self, *, limit: int | None = None, now: dt.datetime | None = None) -> DispatchReport:
         """One round: claim up to ``limit`` (default ``outbox_batch``) due rows and carry each to an
@@ -264,16 +270,17 @@ class Outbox:
 
     def _send_in_groups(self, ready: list[dict[str, Any]], token: str, now: dt.datetime, epoch: float,
                         report: DispatchReport) -> None:
-        """Send the claimed rows group by group. A group is sent under a lease that is at most half
-        spent when its last send starts; its outcomes and the next group's renewed lease are one
-        transaction, so the messages in flight are never more than one group. ``epoch`` is the
+        """Send the claimed rows group by group. A group holds at most ``outbox_group`` messages that
+        leave this process (rows that do not — in-app, development channels — ride along uncounted:
+        sending them again has no effect outside the outbox), is sent under a lease at most half spent
+        when its last send starts, and its outcomes and the next group's renewed lease are one
+        transaction: the messages in flight are never more than one group. ``epoch`` is the
         ``perf_counter`` at which the dispatch clock read ``now`` (the claim's lease counts from there);
         later times are ``now`` plus the time spent since, so a simulated clock stays consistent."""
         settings = self.settings
-        size = settings.outbox_group
         lease_s = settings.outbox_lease_seconds
         waiting = deque(ready)
-        group = [waiting.popleft() for _ in range(min(size, len(waiting)))]
+        group = self._fill([], waiting)
         leased_at = epoch  # the group's lease was taken (or renewed) at this perf_counter
         pool: ThreadPoolExecutor | None = None
         try:
@@ -282,12 +289,12 @@ class Outbox:
                 results: list[tuple[dict[str, Any], SendResult]] = []
                 unsent: list[dict[str, Any]] = []
                 if group:
-                    if pool is None and settings.outbox_send_threads > 1:
+                    if pool is None and settings.outbox_send_threads > 1 and not all(map(self._local, group)):
                         pool = ThreadPoolExecutor(settings.outbox_send_threads, thread_name_prefix="touchline-send")
                     stop_at = min(leased_at + lease_s / 2, t[0] + settings.outbox_group_ms / 1000)
                     results, unsent = self._send_group(group, stop_at, pool)
                     t = report._time("send", t)
-                following = unsent + [waiting.popleft() for _ in range(min(size - len(unsent), len(waiting)))]
+                following = self._fill(unsent, waiting)
                 if not results and not following:
                     return
                 leased_at = time.perf_counter()
@@ -304,21 +311,39 @@ class Outbox:
             if pool is not None:
                 pool.shutdown(wait=True)
 
+    def _fill(self, group: list[dict[str, Any]], waiting: deque[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``group`` topped up from ``waiting`` to ``outbox_group`` messages that leave the process."""
+        outgoing = sum(not self._local(r) for r in group)
+        while waiting and outgoing < self.settings.outbox_group:
+            row = waiting.popleft()
+            group.append(row)
+            outgoing += not self._local(row)
+        while waiting and self._local(waiting[0]):
+            group.append(waiting.popleft())
+        return group
+
+    def _local(self, row: Mapping[str, Any]) -> bool:
+        """Whether sending the row reaches nothing outside this process: the in-app inbox (written with
+        the outcome), a development channel, or a channel with no adapter (an outcome of failure)."""
+        if row["requested_channel"] == WEBHOOK_CALL:
+            return False
+        adapter = self.channels.get(row["channel"])
+        return adapter is None or isinstance(adapter, DevChannel)
+
     def _send_group(self, group: list[dict[str, Any]], stop_at: float, pool: ThreadPoolExecutor | None
                     ) -> tuple[list[tuple[dict[str, Any], SendResult]], list[dict[str, Any]]]:
-        """Send a group's rows, starting none after ``stop_at`` (a ``perf_counter``); (row, result) of
-        those sent, and the rows not started. Rows that need no network (in-app, development channels)
-        go at once in this thread; the others in lanes, each lane in order: an SMTP session's rows, or
-        one customer's, over ``pool`` when there is one."""
+        """Send a group's rows, starting none that leaves the process after ``stop_at`` (a
+        ``perf_counter``); (row, result) of those sent, and the rows not started. Local rows go at once
+        in this thread; the others in lanes, each lane in order (an SMTP session's rows, or one
+        customer's), over ``pool`` when there is one."""
         results: list[tuple[dict[str, Any], SendResult]] = []
         lanes: dict[Any, list[dict[str, Any]]] = {}
         for row in group:
-            adapter = None if row["requested_channel"] == WEBHOOK_CALL else self.channels.get(row["channel"])
-            if row["requested_channel"] != WEBHOOK_CALL and (adapter is None or isinstance(adapter, DevChannel)):
-                results.append((row, self._send(row)))  # in-app, a development channel, or no adapter
+            if self._local(row):
+                results.append((row, self._send(row)))
             elif pool is None:
                 lanes.setdefault(None, []).append(row)
-            elif isinstance(adapter, BatchingChannel):
+            elif isinstance(adapter := self.channels.get(row["channel"]), BatchingChannel):
                 lanes.setdefault(id(adapter), []).append(row)
             else:
                 lanes.setdefault(row["customer_id"], []).append(row)

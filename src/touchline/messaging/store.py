@@ -128,9 +128,9 @@ def renew_leases(conn: Connection, ids: Sequence[str], token: str, lease_until: 
     same rows and then re-checks the token."""
     if not ids:
         return set()
-    query = (outbox.update()
-             .where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token,
-                    outbox.c.status == "sending")
+    # The token alone (one per dispatch, written only with a lease): a condition on the status made
+    # SQLite walk the (status, next_attempt_at) index of every row being sent instead of the ids.
+    query = (outbox.update().where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token)
              .values(lease_until=lease_until).returning(outbox.c.id))
     return set(conn.execute(query).scalars())
 
@@ -140,8 +140,7 @@ def held(conn: Connection, ids: Sequence[str], token: str) -> set[str]:
     (PostgreSQL), so that their outcomes are written only by their holder."""
     if not ids:
         return set()
-    query = sa.select(outbox.c.id).where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token,
-                                         outbox.c.status == "sending")
+    query = sa.select(outbox.c.id).where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token)
     return set(conn.execute(dialect.lock_rows(conn, query)).scalars())
 
 
