@@ -250,3 +250,34 @@ def test_migration_7_adds_the_claim_token(stores: Stores) -> None:
     assert "claim_token" in {c["name"] for c in sa.inspect(stores.state).get_columns("outbox")}
     with stores.state.begin() as conn:
         assert current_version(conn, "state") == 7
+
+
+def test_a_tick_leases_from_the_clock_at_dispatch_not_at_its_start(leased: Callable[..., Stores],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick that spends long on signals first (100 s here, more than the lease) must not claim rows
+    under a lease counted from its start: it would run out before the sends, and another worker would
+    take the rows over and send them again (issue 12: the duplicates on PostgreSQL without any kill)."""
+    stores = leased()
+    t0 = dt.datetime.now(dt.UTC)
+    _messages(stores, 5, t0)
+    clock = [t0]
+    provider = Provider()
+    runner = Runner(stores, outbox=Outbox(stores, channels={"webhook": provider}, clock=lambda: clock[0]),
+                    clock=lambda: clock[0])
+    process_signals = runner.process_signals
+
+    def slow_signals(now: dt.datetime) -> tuple[int, int]:
+        clock[0] += dt.timedelta(seconds=100)
+        return process_signals(now)
+
+    monkeypatch.setattr(runner, "process_signals", slow_signals)
+    leases: list[dt.datetime] = []
+
+    def look() -> None:
+        with stores.read() as conn:
+            leases.extend(conn.execute(sa.select(outbox.c.lease_until).where(outbox.c.status == "sending")).scalars())
+
+    provider.hook = (1, look)
+    report = runner.tick()
+    assert report.outbox.sent == 5
+    assert leases and min(leases) > clock[0]  # every row being sent is leased beyond the clock

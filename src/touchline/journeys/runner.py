@@ -150,7 +150,7 @@ class Runner:
     # --- the loop
 
     def tick(self, now: dt.datetime | None = None, *, dispatch: bool = True) -> TickReport:
-        now = now or self.clock()
+        given, now = now, now or self.clock()
         report = TickReport()
         while True:
             n, entered = self.process_signals(now)
@@ -168,7 +168,10 @@ class Runner:
             report.dates = self.scan_date_triggers(now)
         if dispatch:
             while True:
-                r = self.outbox.dispatch(now=now)  # claims its own batch (settings.outbox_batch)
+                # The outbox claims its own batch (settings.outbox_batch) and, unless given a time, reads
+                # its clock for each: leases counted from the tick's start would be short by the time
+                # spent since (another worker would take rows over while they are being sent).
+                r = self.outbox.dispatch(now=given)
                 report.outbox.add(r)
                 if r.claimed < self.outbox.batch:
                     break
