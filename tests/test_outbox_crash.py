@@ -2,9 +2,10 @@
 key, through real processes with the default outbox settings (a 5 s lease, so that it ends quickly): on
 PostgreSQL ``touchline serve`` plus two ``touchline worker``, on the embedded default ``touchline serve``.
 
-Without kills nothing may reach the receiver twice. With ``kill -9`` of every process three times during
-dispatch (each time restarted), nothing may be missing, and the keys received twice may be no more than
-the documented in-flight bound: ``outbox_group`` messages per process killed."""
+Without kills nothing may reach the receiver twice. With three ``kill -9`` during dispatch (of serve, then of
+each worker in turn on PostgreSQL, where the others carry on; each restarted at once), nothing may be
+missing, and the keys received twice may be no more than the documented in-flight bound:
+``outbox_group`` messages per process killed."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.keys: list[str] = []
         self.lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a sender killed mid-request: its message did not arrive
 
     def distinct(self) -> int:
         with self.lock:
@@ -140,8 +144,8 @@ def _run(settings: Settings, receiver: Receiver, kills: int) -> Run:
         commands += [[*cli, "worker"], [*cli, "worker"]]
     state = sa.create_engine(settings.state_url)
 
-    def start() -> list[subprocess.Popen[bytes]]:
-        return [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
+    def start(command: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def unfinished() -> int:
         with state.connect() as conn:
@@ -149,20 +153,21 @@ def _run(settings: Settings, receiver: Receiver, kills: int) -> Run:
                                     .where(outbox.c.status != "sent")).scalar_one())
 
     started = time.monotonic()
-    procs = start()
+    procs = [start(c) for c in commands]
     killed = processes_killed = 0
     try:
         deadline = started + 150
         while time.monotonic() < deadline:
             distinct = receiver.distinct()
             if killed < kills and distinct >= KILL_AT[killed] * MESSAGES:
-                for p in procs:
-                    p.send_signal(signal.SIGKILL)
-                for p in procs:
-                    p.wait()
-                processes_killed += len(procs)
+                # One process at a time, in turn (serve, then each worker): the others carry on, and take
+                # over its leased rows once the lease has run out.
+                victim = killed % len(procs)
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                procs[victim] = start(commands[victim])
+                processes_killed += 1
                 killed += 1
-                procs = start()
             elif distinct == MESSAGES and killed == kills and unfinished() == 0:
                 break
             time.sleep(0.01 if distinct < MESSAGES else 0.2)
@@ -178,11 +183,12 @@ def _run(settings: Settings, receiver: Receiver, kills: int) -> Run:
                 p.wait()
     with state.connect() as conn:
         ids = set(conn.execute(sa.select(outbox.c.id)).scalars())
-        statuses = dict(conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all())
+        statuses = {str(status): int(n) for status, n in conn.execute(
+            sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status))}
     state.dispose()
     with receiver.lock:
         received = Counter(receiver.keys)
-    return Run(received, ids, {str(k): int(v) for k, v in statuses.items()}, processes_killed, seconds)
+    return Run(received, ids, statuses, processes_killed, seconds)
 
 
 @pytest.mark.parametrize("kills", [0, 3])
@@ -195,7 +201,7 @@ def test_two_thousand_webhooks_through_kill_9(settings: Settings, receiver: Rece
           f"(bound {bound}), {run.seconds:.1f} s")
     assert run.statuses == {"sent": MESSAGES}, run.statuses
     assert set(run.received) == run.ids and len(run.ids) == MESSAGES  # nothing missing, no key unknown
-    assert run.processes_killed == kills * (3 if settings.database_url else 1)
+    assert run.processes_killed == kills
     assert duplicates <= bound
     if not kills:
         assert duplicates == 0
