@@ -95,8 +95,9 @@ class Settings(BaseSettings):
     # a worker killed mid-send leaves at most its group in flight, and only those messages may reach a
     # provider twice (under the same idempotency key). A group's messages go out over up to
     # outbox_send_threads connections at once (SMTP: one session, in order). A claimed message whose
-    # worker died becomes claimable again after the lease; failures are retried with exponential backoff
-    # up to max attempts.
+    # worker died becomes claimable again after the lease (no send starts later than half-way through
+    # it, so keep it above twice the longest send: providers time out after 10 s); failures are retried
+    # with exponential backoff up to max attempts.
     # outbox_batch unset: 500 on PostgreSQL, where workers share the due messages (a smaller claim
     # spreads a campaign over them), 4,000 on the embedded store, where one process sends everything and
     # the claim only sets the transaction's size (bench/journeys.py, 20k customers: claims + decisions +
