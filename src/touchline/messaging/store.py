@@ -138,10 +138,7 @@ def renew_leases(conn: Connection, ids: Sequence[str], token: str, lease_until: 
 def held(conn: Connection, ids: Sequence[str], token: str) -> set[str]:
     """The rows among ``ids`` still held by the claim ``token``, locked for the rest of the transaction
     (PostgreSQL), so that their outcomes are written only by their holder."""
-    if not ids:
-        return set()
-    query = sa.select(outbox.c.id).where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token)
-    return set(conn.execute(dialect.lock_rows(conn, query)).scalars())
+    return {r[0] for r in dialect.select_by_keys(conn, outbox, ("id",), "id", ids, for_update=True, claim_token=token)}
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:
