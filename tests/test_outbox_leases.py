@@ -210,6 +210,10 @@ def test_rows_another_worker_took_over_are_neither_sent_nor_recorded_again(lease
     assert {r["provider_id"].split("-")[0] for r in rows.values()} == {"b"}
     assert {(r["status"], r["attempts"]) for r in rows.values()} == {("sent", 1)}
     assert _sent_receipts(stores) == len(ids)
+    with stores.read() as conn:
+        ws = workspace_id_by_name(conn, "default")
+    logged = messaging.messages(stores, ws, limit=5)
+    assert logged and not {"claim_token", "lease_until", "context"} & set(logged[0])  # internal to the outbox
 
 
 def test_the_outbox_claims_its_own_batch_not_the_journey_batch(settings: Settings,

@@ -261,7 +261,7 @@ def log_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str]
              start: dt.datetime | None = None, end: dt.datetime | None = None, limit: int = 50,
              offset: int = 0) -> list[dict[str, Any]]:
     """The delivery log, newest first, filtered, without the rendering context."""
-    columns = [c for c in outbox.c if c.name not in ("context", "lease_until")]
+    columns = [c for c in outbox.c if c.name not in ("context", "lease_until", "claim_token")]
     query = _log_filters(conn, sa.select(*columns).where(outbox.c.workspace_id == workspace_id),
                          customer_ids=customer_ids, journey_id=journey_id, channel=channel, status=status,
                          start=start, end=end)
