@@ -39,17 +39,19 @@ pytestmark = pytest.mark.slow
 
 MESSAGES = 2000
 LEASE_SECONDS = 5.0
+WORKERS = 2  # beside serve, on PostgreSQL
 KILL_AT = (0.2, 0.45, 0.7)  # of the messages received
 
 
 class Receiver(ThreadingHTTPServer):
-    """The shop's webhook endpoint: 3 ms a request; records every request's idempotency key (also of a
-    request whose sender dies before the answer: its send had started)."""
+    """The shop's webhook endpoint: ``delay`` seconds a request (3 ms); records every request's idempotency
+    key (also of a request whose sender dies before the answer: its send had started)."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.003) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.delay = delay
         self.keys: list[str] = []
         self.lock = threading.Lock()
 
@@ -67,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        time.sleep(0.003)
+        time.sleep(self.server.delay)
         with self.server.lock:
             self.server.keys.append(self.headers["Idempotency-Key"])
         body = b'{"ok": true}'
@@ -141,7 +143,7 @@ def _run(settings: Settings, receiver: Receiver, kills: int) -> Run:
     cli = [sys.executable, "-c", "from touchline.cli.main import app; app()"]
     commands = [[*cli, "serve", "--port", str(_free_port()), "--log-level", "warning"]]
     if settings.database_url:
-        commands += [[*cli, "worker"], [*cli, "worker"]]
+        commands += [[*cli, "worker"]] * WORKERS
     state = sa.create_engine(settings.state_url)
 
     def start(command: list[str]) -> subprocess.Popen[bytes]:
