@@ -201,7 +201,7 @@ class Runner:
     def tick(self, now: dt.datetime | None = None, *, dispatch: bool = True) -> TickReport:
         """One round: signals, due timers, the date scan (every DATE_SCAN_EVERY) and outbox dispatch. A
         phase that fails is logged and the next one runs all the same."""
-        now = now or self.clock()
+        given, now = now, now or self.clock()
         report = TickReport()
         try:
             self._drain("signals", lambda limit, skip: self._signals(now, limit, skip, report),
@@ -225,9 +225,12 @@ class Runner:
         if dispatch:
             try:
                 while True:
-                    r = self.outbox.dispatch(limit=self.batch, now=now)
+                    # The outbox claims its own batch (settings.outbox_batch) and, unless given a time, reads
+                    # its clock for each: leases counted from the tick's start would be short by the time
+                    # spent since (another worker would take rows over while they are being sent).
+                    r = self.outbox.dispatch(now=given)
                     report.outbox.add(r)
-                    if r.claimed < self.batch:
+                    if r.claimed < self.outbox.batch:
                         break
             except Exception:
                 log.exception("outbox dispatch failed this round")

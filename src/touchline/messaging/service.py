@@ -91,7 +91,7 @@ def messages(stores: Stores, workspace_id: str, *, identifier: str | None = None
     with stores.read() as conn:
         rows = store.messages_page(conn, workspace_id, customer_ids=customer_ids, journey_id=journey_id,
                                    channel=channel, status=status, limit=limit, offset=offset)
-    return [_iso({k: v for k, v in r.items() if k not in ("context", "lease_until")}) for r in rows]
+    return [_iso({k: v for k, v in r.items() if k not in ("context", "lease_until", "claim_token")}) for r in rows]
 
 
 def stats(stores: Stores, workspace_id: str, since: dt.datetime | None = None) -> dict[str, Any]:

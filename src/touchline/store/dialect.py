@@ -364,7 +364,7 @@ def _read_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
 
 
 def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], key: str, values: Sequence[Any],
-                   **equal: Any) -> list[tuple[Any, ...]]:
+                   *, for_update: bool = False, **equal: Any) -> list[tuple[Any, ...]]:
     """``SELECT columns FROM table WHERE key IN values AND col = value ...`` as tuples of Python values,
     for the ingestion path's look-ups of a whole batch at once.
 
@@ -372,13 +372,15 @@ def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], ke
     SQLite, where the planner still probes the key's index), so the statement text never changes with
     the batch size: no chunking, no per-value parameter compilation, and SQLite's statement cache hits.
     On SQLite the rows come straight from the driver, converted the way the column types would.
+    ``for_update`` locks the rows found for the rest of the transaction where several processes may
+    write them (``lock_rows``).
     """
     if not values:
         return []
     if name(conn) != SQLITE:
         query = sa.select(*(table.c[c] for c in columns)).where(
             in_values(conn, table.c[key], values), *(table.c[c] == v for c, v in equal.items()))
-        return [tuple(r) for r in conn.execute(query)]
+        return [tuple(r) for r in conn.execute(lock_rows(conn, query) if for_update else query)]
     conditions = "".join(f' AND "{c}" = ?' for c in equal)
     sql = (f'SELECT {_quoted(table, columns)} FROM "{table.name}" '  # noqa: S608 - names come from the schema
            f'WHERE "{key}" IN (SELECT value FROM json_each(?)){conditions}')

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import erasures, events_metadata, journey_runs, journeys, state_metadata
+from touchline.store.schema import erasures, events_metadata, journey_runs, journeys, outbox, state_metadata
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -51,6 +51,12 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _outbox_claim_token(conn: Connection) -> None:
+    """The claim token that fences the outbox's leases."""
+    dialect.add_missing_columns(conn, outbox, ["claim_token"])
+    _create_missing(state_metadata)(conn)
+
+
 def _journey_failures(conn: Connection) -> None:
     """Runs that fail are retried and then failed with their reason; journeys that keep failing are paused
     with an alert; signals that cannot be applied are set aside (``journey_signal_failures``)."""
@@ -72,6 +78,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(7, "outbox: the claim token that fences leases", _outbox_claim_token),
     Migration(8, "journey run failures, retries and alerts; signals set aside", _journey_failures),
     Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
               _erasure_purges),

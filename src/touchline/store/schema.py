@@ -379,6 +379,9 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("lease_until", UTCDateTime),  # a claimed row whose worker died is claimable again after this
+    # The claim that holds the lease (a random token per dispatch): a worker renews a lease, and records
+    # an outcome, only where the token is still its own, so it never sends a row another worker took over.
+    sa.Column("claim_token", sa.Text),
     sa.Column("context", JSONDocument, nullable=False),  # the trigger event etc., for rendering
     sa.Column("content", JSONDocument),  # what was rendered, kept for the log and for retries
     sa.Column("provider_id", sa.Text),
