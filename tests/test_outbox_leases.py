@@ -253,7 +253,7 @@ def test_migration_7_adds_the_claim_token(stores: Stores) -> None:
     assert upgrade(stores)["state"] == (6, STATE_MIGRATIONS[-1].version)
     assert "claim_token" in {c["name"] for c in sa.inspect(stores.state).get_columns("outbox")}
     with stores.state.begin() as conn:
-        assert current_version(conn, "state") == 7
+        assert current_version(conn, "state") == STATE_MIGRATIONS[-1].version
 
 
 def test_a_tick_leases_from_the_clock_at_dispatch_not_at_its_start(leased: Callable[..., Stores],
