@@ -21,7 +21,8 @@ CAMPAIGN = {"key": "vip-coupon", "channel": "email", "default_locale": "ko", "va
     "en": {"subject": "A coupon for {{ profile.traits.name }}", "html": "<p>Hi</p>"}}}
 PUSH = {"key": "cart-reminder", "channel": "push", "default_locale": "ko", "variants": {"ko": {
     "title": "{{ profile.traits.firstName or '고객' }}님, 장바구니에 담아 두신 상품이 기다리고 있어요",
-    "body": "{{ event.name }}({{ event.price | krw }}) 상품이 아직 장바구니에 있어요. 품절되기 전에 주문을 마무리하세요.",
+    "body": "{{ event.name }}({{ event.price | krw }}) 상품이 아직 장바구니에 있어요. "
+            "품절되기 전에 주문을 마무리하세요.",
     "url": "https://www.haru-market.example/cart?cart={{ event.cart_id }}"}}}
 CART = {"key": "cart", "channel": "email", "default_locale": "ko", "variants": {"ko": {
     "subject": "{{ profile.traits.name|default('고객') }}님, 장바구니에 {{ cart.items|length }}개 상품이 있어요",
