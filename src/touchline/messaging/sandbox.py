@@ -30,13 +30,14 @@ microseconds a message.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import update_wrapper, wraps
+from functools import update_wrapper
 from itertools import chain
 from string import Formatter
 from typing import TYPE_CHECKING, Any
@@ -108,25 +109,65 @@ class LimitExceeded(SecurityError):
     """A render went over one of its limits (time, operations, size)."""
 
 
+# The clock is the thread's CPU time, less the garbage collector's: a render is charged for the work it
+# does, not for the machine being busy with other processes, the interpreter lock being held by other
+# threads, or a full collection of everybody's garbage starting during it (any of these would fail a
+# well-behaved template now and then). Reading it costs a system call (~1.5 µs), so it is read every
+# CLOCK_EVERY operations, and first only after CLOCK_EVERY: a render that small never reads it.
+CLOCK_EVERY = 64
+_gc_seconds = 0.0  # CPU seconds spent collecting garbage since start-up (on any thread: lenient)
+_gc_started = 0.0
+
+
+def _count_gc(phase: str, info: Mapping[str, Any]) -> None:
+    global _gc_seconds, _gc_started
+    if phase == "start":
+        _gc_started = time.thread_time()
+    else:
+        _gc_seconds += max(time.thread_time() - _gc_started, 0.0)
+
+
+gc.callbacks.append(_count_gc)
+
+
+def _cpu() -> float:
+    return time.thread_time() - _gc_seconds
+
+
 class Budget:
     """One render's allowance; :meth:`tick` at every hook. Once spent it stays spent: every later check
     raises again, so nothing that swallows one exception lets the render go on."""
 
-    __slots__ = ("deadline", "limits", "max_value", "operations")
+    __slots__ = ("clock_at", "deadline", "limits", "max_value", "operations", "timed_out")
 
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
         self.max_value = limits.max_value
         self.operations = limits.max_operations
-        self.deadline = time.monotonic() + limits.timeout
+        self.clock_at = self.operations - CLOCK_EVERY  # look at the clock when operations fall below this
+        self.deadline = 0.0  # set at the first reading: the first CLOCK_EVERY operations are not timed
+        self.timed_out = False
 
     def tick(self, n: int = 1) -> None:
         self.operations -= n
+        if self.operations < self.clock_at:
+            self._check()
+
+    def _check(self) -> None:
         if self.operations < 0:
             raise LimitExceeded(f"more than {self.limits.max_operations:,} operations (loop iterations, "
                                 "operators, calls, filters)")
-        if time.monotonic() > self.deadline:
-            raise LimitExceeded(f"rendering took longer than {self.limits.timeout * 1000:g} ms")
+        if not self.timed_out:
+            self.clock_at = self.operations - CLOCK_EVERY
+            now = _cpu()
+            if not self.deadline:
+                self.deadline = now + self.limits.timeout
+                return
+            if now <= self.deadline:
+                return
+            self.timed_out = True
+        self.clock_at = self.operations + 1  # every later tick comes back here
+        raise LimitExceeded(f"rendering took longer than {self.limits.timeout * 1000:g} ms")
 
     def too_big(self, size: int, what: str) -> None:
         if size > self.max_value:
@@ -137,13 +178,16 @@ def _approx(size: int) -> str:
     return f"{size:,}" if size < 10**15 else f"about 10^{len(str(size)) - 1}"
 
 
-_state = threading.local()
+class _State(threading.local):
+    budget: Budget | None = None  # the render going on in this thread
+
+
+_state = _State()
 
 
 def current() -> Budget:
     """The render's budget; outside a render (a constant folded at compile time), a fresh default one."""
-    budget = getattr(_state, "budget", None)
-    return budget if budget is not None else Budget(_limits)
+    return _state.budget or Budget(_limits)
 
 
 class budget_scope:
@@ -155,7 +199,7 @@ class budget_scope:
         self.budget = Budget(limits or _limits)
 
     def __enter__(self) -> Budget:
-        self.previous = getattr(_state, "budget", None)
+        self.previous = _state.budget
         _state.budget = self.budget
         return self.budget
 
@@ -248,7 +292,13 @@ _CONTAINERS = (list, tuple, dict, set, frozenset, Cycler, Namespace)
 
 def checked(budget: Budget, value: Any, what: str = "a value") -> Any:
     """``value``, once it is known to fit: a string by its length, a container by its printed size."""
-    if isinstance(value, str | bytes):
+    kind = type(value)
+    if kind is str or kind is Markup:
+        if len(value) > budget.max_value:
+            budget.too_big(len(value), what)
+    elif kind is int or kind is float or kind is bool or value is None:
+        pass
+    elif isinstance(value, str | bytes):
         budget.too_big(len(value), what)
     elif isinstance(value, _CONTAINERS) or (isinstance(value, Mapping) and not isinstance(value, Context)):
         budget.too_big(weight(value, budget.max_value, budget)[0], what)
@@ -566,25 +616,37 @@ def _guarded_filter(name: str, original: Callable[..., Any]) -> Callable[..., An
     pass_arg = getattr(original, "jinja_pass_arg", None)
     pre = _PRECHECKS.get(name)
     kind = getattr(pass_arg, "name", None)
-
-    @pass_context
-    @wraps(original, updated=())
-    def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
-        budget = current()
-        budget.tick()
-        if pre is not None:
-            pre(budget, *args, **kwargs)
-        if kind is None:
-            result = original(*args, **kwargs)
-        elif kind == "context":
-            result = original(context, *args, **kwargs)
-        elif kind == "eval_context":
-            result = original(context.eval_ctx, *args, **kwargs)
-        else:
-            result = original(context.environment, *args, **kwargs)
-        return checked(budget, result, f"the result of |{name}")
-
-    return guarded
+    what = f"the result of |{name}"
+    # One closure per way of calling the original: this runs for every filter of every render.
+    if kind is None:
+        def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
+            budget = _state.budget or Budget(_limits)
+            budget.tick()
+            if pre is not None:
+                pre(budget, *args, **kwargs)
+            return checked(budget, original(*args, **kwargs), what)
+    elif kind == "context":
+        def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
+            budget = _state.budget or Budget(_limits)
+            budget.tick()
+            if pre is not None:
+                pre(budget, *args, **kwargs)
+            return checked(budget, original(context, *args, **kwargs), what)
+    elif kind == "eval_context":
+        def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
+            budget = _state.budget or Budget(_limits)
+            budget.tick()
+            if pre is not None:
+                pre(budget, *args, **kwargs)
+            return checked(budget, original(context.eval_ctx, *args, **kwargs), what)
+    else:
+        def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
+            budget = _state.budget or Budget(_limits)
+            budget.tick()
+            if pre is not None:
+                pre(budget, *args, **kwargs)
+            return checked(budget, original(context.environment, *args, **kwargs), what)
+    return pass_context(update_wrapper(guarded, original, updated=()))
 
 
 @pass_context

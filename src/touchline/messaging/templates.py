@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,7 +39,7 @@ from touchline.messaging.sandbox import (
     LimitExceeded,
     RenderLimits,
     Sandbox,
-    budget_scope,
+    _state,
     current_limits,
     unsafe_constructs,
 )
@@ -69,6 +70,9 @@ CHANNEL_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Parts that end up in a header or a notification title: one line, whitespace collapsed.
 _ONE_LINE_PARTS = ("subject", "title", "url")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
+# Output chunks a part streams between two checks of its length. A chunk is a piece of the template's
+# text or one {{ }} value, each bounded by the value limit, so a batch holds at most this many of them.
+_CHUNKS = 16
 
 
 class TemplateRenderError(TouchlineError):
@@ -320,11 +324,15 @@ class CompiledTemplate:
         variables = {**context, "locale": chosen, "timezone": timezone}
         scopes: dict[int, dict[str, Any]] = {}  # per environment: its globals and the variables, made once
         out: dict[str, Any] = {}
-        with budget_scope(limits) as budget:
+        budget = Budget(limits or current_limits())
+        outer, _state.budget = _state.budget, budget  # what the sandbox's hooks count against
+        try:
             for name, part in self._parts[chosen].items():
                 out[name] = _render_part(part, variables, scopes, budget)
             params = {name: _render_part(part, variables, scopes, budget)
-                      for name, part in self._params[chosen].items()}
+                      for name, part in self._params[chosen].items()} if self._params[chosen] else {}
+        finally:
+            _state.budget = outer
         for name in _ONE_LINE_PARTS:
             if name in out:
                 out[name] = " ".join(out[name].split())
@@ -347,14 +355,18 @@ def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, di
         scope = scopes[id(template.environment)] = {**template.globals, **variables}
     limit = budget.limits.output_limit(part.name)
     try:
-        chunks: list[str] = []
+        stream = template.root_render_func(template.new_context(scope, shared=True))
+        pieces: list[str] = []
         length = 0
-        for chunk in template.root_render_func(template.new_context(scope, shared=True)):
-            length += len(chunk)
+        while True:  # in batches: a loop in C per batch rather than one in Python per chunk
+            batch = list(islice(stream, _CHUNKS))
+            piece = "".join(batch)
+            length += len(piece)
             if length > limit:
                 raise LimitExceeded(f"the output is longer than {limit:,} characters")
-            chunks.append(chunk)
-        return "".join(chunks)
+            if len(batch) < _CHUNKS:
+                return "".join((*pieces, piece)) if pieces else piece
+            pieces.append(piece)
     except (LimitExceeded, RecursionError, MemoryError) as exc:
         reason = str(exc) if isinstance(exc, LimitExceeded) else \
             "macros or loops nested too deep" if isinstance(exc, RecursionError) else "out of memory"
