@@ -112,9 +112,12 @@ class LimitExceeded(SecurityError):
 # The clock is the thread's CPU time, less the garbage collector's: a render is charged for the work it
 # does, not for the machine being busy with other processes, the interpreter lock being held by other
 # threads, or a full collection of everybody's garbage starting during it (any of these would fail a
-# well-behaved template now and then). Reading it costs a system call (~1.5 µs), so it is read every
-# CLOCK_EVERY operations, and first only after CLOCK_EVERY: a render that small never reads it.
+# well-behaved template now and then). Wall-clock time is a backstop, WALL_FACTOR times as long (at least
+# a second): a render never runs on for minutes on a machine too busy to give it its CPU time. Reading the
+# CPU clock costs a system call (~1.5 µs), so the clocks are read every CLOCK_EVERY operations, and first
+# only after CLOCK_EVERY: a render that small never reads them.
 CLOCK_EVERY = 64
+WALL_FACTOR = 10
 _gc_seconds = 0.0  # CPU seconds spent collecting garbage since start-up (on any thread: lenient)
 _gc_started = 0.0
 
@@ -138,7 +141,7 @@ class Budget:
     """One render's allowance; :meth:`tick` at every hook. Once spent it stays spent: every later check
     raises again, so nothing that swallows one exception lets the render go on."""
 
-    __slots__ = ("clock_at", "deadline", "limits", "max_value", "operations", "timed_out")
+    __slots__ = ("clock_at", "deadline", "limits", "max_value", "operations", "sizes", "timed_out", "wall_deadline")
 
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
@@ -146,7 +149,11 @@ class Budget:
         self.operations = limits.max_operations
         self.clock_at = self.operations - CLOCK_EVERY  # look at the clock when operations fall below this
         self.deadline = 0.0  # set at the first reading: the first CLOCK_EVERY operations are not timed
+        self.wall_deadline = 0.0
         self.timed_out = False
+        # id -> (container, size) of the last few big containers sized, each kept alive while remembered
+        # (so that its id is not reused): a list grown step by step in a loop is sized once, not per step.
+        self.sizes: dict[int, tuple[Any, int]] = {}
 
     def tick(self, n: int = 1) -> None:
         self.operations -= n
@@ -159,11 +166,12 @@ class Budget:
                                 "operators, calls, filters)")
         if not self.timed_out:
             self.clock_at = self.operations - CLOCK_EVERY
-            now = _cpu()
+            now, wall = _cpu(), time.monotonic()
             if not self.deadline:
                 self.deadline = now + self.limits.timeout
+                self.wall_deadline = wall + max(self.limits.timeout * WALL_FACTOR, 1.0)
                 return
-            if now <= self.deadline:
+            if now <= self.deadline and wall <= self.wall_deadline:
                 return
             self.timed_out = True
         self.clock_at = self.operations + 1  # every later tick comes back here
@@ -250,6 +258,7 @@ def weight(value: Any, limit: int, budget: Budget | None = None) -> tuple[int, i
     if top is None:
         return _leaf(value), 1
     sizes: dict[int, int] = {}  # id -> size of the containers done
+    known = budget.sizes if budget is not None else {}
     active = {id(value)}
     frames: list[list[Any]] = [[value, top[1], top[0]]]
     visited = 1
@@ -273,6 +282,8 @@ def weight(value: Any, limit: int, budget: Budget | None = None) -> tuple[int, i
                 frame[2] += _leaf(child)
             elif id(child) in sizes:
                 frame[2] += sizes[id(child)]
+            elif id(child) in known and known[id(child)][0] is child:
+                frame[2] += known[id(child)][1]
             elif id(child) in active:  # a namespace holding itself: printed as [...]
                 frame[2] += 5
             else:
@@ -301,12 +312,31 @@ def checked(budget: Budget, value: Any, what: str = "a value") -> Any:
     elif isinstance(value, str | bytes):
         budget.too_big(len(value), what)
     elif isinstance(value, _CONTAINERS) or (isinstance(value, Mapping) and not isinstance(value, Context)):
-        budget.too_big(weight(value, budget.max_value, budget)[0], what)
+        budget.too_big(_size(budget, value), what)
     return value
 
 
+_REMEMBER_FROM = 1024  # sizes worth remembering
+_REMEMBERED = 16  # how many at most: what they keep alive is bounded
+
+
+def remember(budget: Budget, value: Any, size: int) -> None:
+    if size >= _REMEMBER_FROM and size <= budget.max_value:
+        if len(budget.sizes) >= _REMEMBERED:
+            del budget.sizes[next(iter(budget.sizes))]
+        budget.sizes[id(value)] = (value, size)
+
+
 def _size(budget: Budget, value: Any) -> int:
-    return weight(value, budget.max_value, budget)[0]
+    """``value``'s printed size (:func:`weight`), remembered for the next time when it is big."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    known = budget.sizes.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    size = weight(value, budget.max_value, budget)[0]
+    remember(budget, value, size)
+    return size
 
 
 def _int_arg(value: Any) -> int | None:
@@ -343,16 +373,20 @@ def check_printf(budget: Budget, fmt: Any, args: Any) -> None:
         budget.too_big(estimate, "the result of %")
 
 
-def _check_mul(budget: Budget, left: Any, right: Any) -> None:
+def _check_mul(budget: Budget, left: Any, right: Any) -> int | None:
+    """Refuse ``left * right`` when too big; the size of a repeated list or tuple, to remember."""
     if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise LimitExceeded(f"the product would have more than {MAX_INT_BITS:,} bits")
-        return
+        return None
     for seq, n in ((left, right), (right, left)):
         if isinstance(n, int) and n > 1 and isinstance(seq, str | bytes | list | tuple):
             if len(seq) * n > budget.max_value:  # before weighing a long list
                 budget.too_big(len(seq) * n, "the result of *")
-            budget.too_big(_size(budget, seq) * n, "the result of *")
+            size = _size(budget, seq) * n
+            budget.too_big(size, "the result of *")
+            return size if isinstance(seq, list | tuple) else None
+    return None
 
 
 def _check_pow(left: Any, right: Any) -> None:
@@ -362,11 +396,15 @@ def _check_pow(left: Any, right: Any) -> None:
             raise LimitExceeded(f"the power would have about {_approx(bits)} bits; at most {MAX_INT_BITS:,}")
 
 
-def _check_add(budget: Budget, left: Any, right: Any) -> None:
+def _check_add(budget: Budget, left: Any, right: Any) -> int | None:
+    """Refuse ``left + right`` when too big; the size of two lists or tuples added, to remember."""
     if isinstance(left, str | bytes) and isinstance(right, str | bytes):
         budget.too_big(len(left) + len(right), "the result of +")
     elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
-        budget.too_big(_size(budget, left) + _size(budget, right), "the result of +")
+        size = _size(budget, left) + _size(budget, right)
+        budget.too_big(size, "the result of +")
+        return size
+    return None
 
 
 # --- str.format ------------------------------------------------------------------------------------
@@ -461,16 +499,17 @@ _METHOD_GUARDS: dict[str, Callable[[Budget, Any, tuple[Any, ...], Mapping[str, A
 
 
 def bounded_join(budget: Budget, separator: Any, items: Iterable[Any], what: str = "the joined string") -> list[Any]:
-    """The items of a join, once the joined string is known to fit (items as they are; the caller joins)."""
-    collected = list(items)
-    budget.tick(len(collected) // 16)
-    total = len(separator) * max(len(collected) - 1, 0) if isinstance(separator, str | bytes) else 0
-    limit = budget.max_value
-    for item in collected:
-        total += len(item) if isinstance(item, str | bytes) else weight(item, limit, budget)[0]
-        if total > limit:
-            budget.too_big(total, what)
-    budget.too_big(total, what)
+    """The items of a join, taken one by one and given up as soon as the joined string would pass the
+    value limit (the items as they are: the caller joins them)."""
+    step = len(separator) if isinstance(separator, str | bytes) else 0
+    total = -step
+    collected = []
+    for item in items:
+        total += step + (len(item) if isinstance(item, str | bytes) else _size(budget, item))
+        budget.too_big(total, what)
+        collected.append(item)
+        if not len(collected) & 63:
+            budget.tick(4)
     return collected
 
 
@@ -578,10 +617,19 @@ def _sum_filter(original: Callable[..., Any]) -> Callable[..., Any]:
             iterable = map(make_attrgetter(context.environment, attribute), iterable)
         items = list(iterable)
         budget.tick(len(items) // 16)
-        if all(isinstance(x, int | float) for x in items) and isinstance(start, int | float):
+        if isinstance(start, int | float) and all(isinstance(x, int | float) for x in items):
             return sum(items, start)  # integers grow by a bit at most per item
+        if isinstance(start, list | tuple) and all(isinstance(x, type(start)) for x in items):
+            # Lists added up: one list extended as it goes (sum() would copy the total at every step),
+            # its size counted as it grows.
+            total, size = list(start), _size(budget, start)
+            for item in items:
+                size += _size(budget, item)
+                budget.too_big(size, "the result of +")
+                total += item
+            return tuple(total) if isinstance(start, tuple) else total  # type: ignore[return-value]
         total = start
-        for item in items:  # lists and strings: each step sized, as + would be
+        for item in items:  # anything else: each step sized, as + would be
             budget.tick()
             _check_add(budget, total, item)
             total = total + item
@@ -829,15 +877,19 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         budget = current()
         budget.tick()
+        size = None
         if operator == "*":
-            _check_mul(budget, left, right)
+            size = _check_mul(budget, left, right)
         elif operator == "**":
             _check_pow(left, right)
         elif operator == "+":
-            _check_add(budget, left, right)
+            size = _check_add(budget, left, right)
         elif operator == "%" and isinstance(left, str | bytes):
             check_printf(budget, left, right)
-        return self.binop_table[operator](left, right)
+        result = self.binop_table[operator](left, right)
+        if size is not None:
+            remember(budget, result, size)
+        return result
 
     def call(self, __context: Context, __obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         budget = current()

@@ -494,13 +494,11 @@ def validate_template(template: MessageTemplate | Mapping[str, Any], *, strict: 
                 compiled = _compile(env, source, where, name, errors, save_limits)
                 if compiled:
                     parts[locale][name] = compiled
-    if not errors:
-        compiled = CompiledTemplate(template, parts, params)
-        if save_limits is None:
-            return compiled
+    compiled = CompiledTemplate(template, parts, params)
+    if save_limits is not None:  # the parts that compiled, even when others did not: every problem at once
         _trial_render(compiled, save_limits, errors)
-        if not errors:
-            return compiled
+    if not errors:
+        return compiled
     raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s)", errors)
 
 
