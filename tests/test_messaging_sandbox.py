@@ -22,12 +22,14 @@ from touchline.journeys.runner import Runner
 from touchline.messaging import sandbox
 from touchline.messaging import store as message_store
 from touchline.messaging.channels.memory import MemoryChannel
+from touchline.messaging.links import track_links
 from touchline.messaging.outbox import Outbox
 from touchline.messaging.sandbox import RenderLimits
 from touchline.messaging.templates import (
     TemplateLimitError,
     TemplateRenderError,
     TemplateSecurityError,
+    html_to_text,
     validate_template,
 )
 from touchline.settings import Settings
@@ -244,6 +246,39 @@ def test_limits_are_settings() -> None:
         validate_template(_sms("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
                                "{% endfor %}")).render({}, limits=slow)
     assert time.thread_time() - started < 1.0
+
+
+# --- what is done with a template's HTML afterwards: linear too ------------------------------------
+
+TANGLED_HTML = {  # each took from seconds to minutes in Python's HTMLParser or the link tracker
+    "unclosed tags": "<a " * 80_000,
+    "unclosed end tags": "</" * 100_000,
+    "unclosed comments": "<!--" * 60_000,
+    "comments closed by > only": "<!-- x >" * 30_000,
+    "marked sections": "<![x>" * 40_000,
+    "processing instructions": "<?" * 100_000,
+    "unclosed attribute values": '<a href="' * 30_000,
+    "quotes across tags": "<a b='\"x>" * 30_000,
+}
+
+
+@pytest.mark.parametrize("name", list(TANGLED_HTML))
+def test_text_alternative_and_link_tracking_are_linear_in_tangled_html(name: str) -> None:
+    html = TANGLED_HTML[name]
+    started = time.thread_time()
+    html_to_text(html)
+    track_links(html, base_url="https://t.example", message_id="m")
+    assert time.thread_time() - started < 2.0
+
+
+def test_an_email_with_tangled_html_saves_and_renders_quickly(client: TestClient) -> None:
+    template = {"variants": {"ko": {"subject": "s", "html": "<p>" + "<a " * 20_000 + "</p>"}}}
+    started = time.monotonic()
+    assert client.put("/v1/templates/tangled/email", json=template, headers=bearer()).status_code == 200
+    assert time.monotonic() - started < QUICK
+    assert html_to_text("<p>a < b &amp; c</p><!-- gone") == "a < b & c"
+    assert html_to_text('<ul><li><a href="https://x.example/a">a</a></li><li>b</li></ul>') == \
+        "- a (https://x.example/a)\n\n- b"
 
 
 # --- hypothesis: whatever the expression, the budget holds -----------------------------------------

@@ -19,8 +19,10 @@ arguments, nothing is read from the environment or the clock.
 from __future__ import annotations
 
 import datetime as dt
+import html as htmllib
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -216,12 +218,64 @@ _BLOCK_TAGS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
                "section", "article", "header", "footer", "blockquote", "hr"}
 
 
+class _TooSlow(Exception):
+    pass
+
+
+# Python's HTMLParser rescans the rest of the document for every tag, comment or marked section that does
+# not close (``"<a " * 20000``, 60 KB, took minutes): a template's HTML is made linear to read first, and
+# the parser still gives up after _HTML_SECONDS of CPU for a crude text of what is left.
+_HTML_SECONDS = 1.0
+_UNCLOSED_LT_RE = re.compile(r"<(?=[^<>]*(?:<|\Z))|<(?=!\[)")  # no > before the next <; <![ sections
+_CRUDE_TAG_RE = re.compile(r"<[^<>]*>")
+
+
+def _readable_html(html: str) -> str:
+    """``html`` with its comments dropped (an unclosed one runs to the end) and every ``<`` that opens
+    nothing escaped, in one pass each."""
+    if "<!--" in html:
+        kept, i = [], 0
+        while (start := html.find("<!--", i)) >= 0:
+            kept.append(html[i:start])
+            end = html.find("-->", start + 4)
+            if end < 0:
+                i = len(html)
+                break
+            i = end + 3
+        kept.append(html[i:])
+        html = "".join(kept)
+    return _UNCLOSED_LT_RE.sub("&lt;", html)
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self._skip = 0
         self._href: list[str | None] = []
+        self._steps = 0
+        self._deadline = time.thread_time() + _HTML_SECONDS
+
+    def _step(self) -> None:
+        self._steps += 1
+        if not self._steps & 255 and time.thread_time() > self._deadline:
+            raise _TooSlow
+
+    def parse_starttag(self, i: int) -> int:
+        self._step()
+        return super().parse_starttag(i)
+
+    def parse_endtag(self, i: int) -> int:
+        self._step()
+        return super().parse_endtag(i)
+
+    def parse_html_declaration(self, i: int) -> int:
+        self._step()
+        return super().parse_html_declaration(i)
+
+    def parse_pi(self, i: int) -> int:
+        self._step()
+        return super().parse_pi(i)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "head", "title"):
@@ -244,17 +298,23 @@ class _TextExtractor(HTMLParser):
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
+        self._step()
         if not self._skip:
             self.out.append(re.sub(r"\s+", " ", data))
 
 
 def html_to_text(html: str) -> str:
     """A readable plain-text alternative of an HTML body: block elements become lines, links keep their
-    address in brackets, scripts and styles are dropped."""
+    address in brackets, scripts and styles are dropped. In time linear in the HTML's length, whatever
+    it holds (a crude text, tags dropped, for HTML too tangled to read in a second)."""
     parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.out).splitlines()]
+    try:
+        parser.feed(_readable_html(html))
+        parser.close()
+        text = "".join(parser.out)
+    except _TooSlow:
+        text = htmllib.unescape(re.sub(r"[ \t\r\f\v]+", " ", _CRUDE_TAG_RE.sub(" ", html)))
+    lines = [line.strip() for line in text.splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
