@@ -117,8 +117,8 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "output size": ("{% for i in range(100000) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}",
                     "output is longer than 65,536"),
     # attribute escapes: refused before any rendering, with their line
-    "class and mro": ("{{ ''.__class__.__mro__ }}", "'__class__' starts with '_'"),
-    "globals through a global": ("{{ cycler.__init__.__globals__ }}", "'__init__' starts with '_'"),
+    "class and mro": ("{{ ''.__class__.__mro__ }}", "'__class__' starts with '__'"),
+    "globals through a global": ("{{ cycler.__init__.__globals__ }}", "'__init__' starts with '__'"),
     "dunder item": ("{{ profile['__class__'] }}", "item '__class__'"),
     "format field attribute": ("{{ '{0.__class__}'.format(profile) }}", "format field {0.__class__}"),
     "attr filter": ("{{ profile|attr('__class__') }}", "|attr: '__class__'"),

@@ -35,6 +35,7 @@ import re
 import threading
 import time
 import types
+from _string import formatter_field_name_split  # type: ignore[import-not-found]
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import update_wrapper
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 
     from touchline.settings import Settings
 
-__all__ = ["MAX_INT_BITS", "Budget", "LimitExceeded", "RenderLimits", "Sandbox", "budget_scope", "configure",
-           "current_limits", "unsafe_constructs"]
+__all__ = ["MAX_INT_BITS", "Budget", "LimitExceeded", "RenderLimits", "Sandbox", "configure",
+           "current_limits", "swap_budget", "unsafe_constructs"]
 
 KIB = 1024
 # Integers a template computes stay below Python's 4,300-digit limit for printing them (~14,280 bits), so
@@ -74,7 +75,7 @@ MAX_INT_BITS = 14_000
 class RenderLimits:
     """What one render (all the parts of one message) may cost. Settings ``TOUCHLINE_TEMPLATE_*``."""
 
-    timeout: float = 0.1  # seconds of wall clock for the whole message
+    timeout: float = 0.1  # seconds of CPU for the whole message (wall clock: WALL_FACTOR times as long)
     max_operations: int = 200_000  # loop iterations, operators, calls, filters, items sized or made
     max_output: int = 64 * KIB  # characters of one part (subject, text, title, a messenger param...)
     max_html_output: int = 256 * KIB  # characters of an e-mail's html part
@@ -198,21 +199,11 @@ def current() -> Budget:
     return _state.budget or Budget(_limits)
 
 
-class budget_scope:
-    """``with budget_scope(limits) as budget:``: the budget of one render on this thread."""
-
-    __slots__ = ("budget", "previous")
-
-    def __init__(self, limits: RenderLimits | None = None) -> None:
-        self.budget = Budget(limits or _limits)
-
-    def __enter__(self) -> Budget:
-        self.previous = _state.budget
-        _state.budget = self.budget
-        return self.budget
-
-    def __exit__(self, *exc: object) -> None:
-        _state.budget = self.previous
+def swap_budget(budget: Budget | None) -> Budget | None:
+    """Make ``budget`` the one this thread's renders count against; returns the one it replaces. A render:
+    ``outer = swap_budget(Budget(limits))``, render, then ``swap_budget(outer)`` in a ``finally``."""
+    outer, _state.budget = _state.budget, budget
+    return outer
 
 
 # --- sizes -----------------------------------------------------------------------------------------
@@ -784,7 +775,7 @@ def _markup_join(seq: Iterable[Any]) -> str:
 
 class Sandbox(ImmutableSandboxedEnvironment):
     """Immutable sandbox whose violations raise instead of rendering as empty, and whose every render is
-    bounded by the budget of the thread's :func:`budget_scope`.
+    bounded by the budget of the thread's render (:func:`swap_budget`).
 
     Jinja's sandbox turns an unsafe attribute into an Undefined that only fails when used further; with
     ChainableUndefined (so that missing traits render empty) it would fail silently. We want the attempt
@@ -926,10 +917,12 @@ _ATTRIBUTE_FILTERS = frozenset({"attr", "map", "sort", "groupby", "sum", "unique
 
 
 def _private_name(name: str) -> str | None:
+    if name.startswith("__"):
+        return f"{name!r} starts with '__' (internal names are off limits)"
     if name.startswith("_"):
-        return f"{name!r} starts with '_': internal names are refused by the sandbox"
+        return f"{name!r} starts with '_' (internal names are off limits; for a data key, write x[{name!r}])"
     if name in _INTERNAL_NAMES:
-        return f"{name!r} is an internal attribute the sandbox refuses"
+        return f"{name!r} is an internal attribute"
     return None
 
 
@@ -947,8 +940,6 @@ def _format_fields(text: str) -> Iterator[tuple[str, str]]:
 
 
 def _field_attributes(field_name: str) -> Iterator[str]:
-    from _string import formatter_field_name_split  # type: ignore[import-not-found]
-
     try:
         _, rest = formatter_field_name_split(field_name)
         for is_attr, key in rest:

@@ -41,8 +41,8 @@ from touchline.messaging.sandbox import (
     LimitExceeded,
     RenderLimits,
     Sandbox,
-    _state,
     current_limits,
+    swap_budget,
     unsafe_constructs,
 )
 from touchline.messaging.types import RenderedContent, language_of
@@ -385,14 +385,14 @@ class CompiledTemplate:
         scopes: dict[int, dict[str, Any]] = {}  # per environment: its globals and the variables, made once
         out: dict[str, Any] = {}
         budget = Budget(limits or current_limits())
-        outer, _state.budget = _state.budget, budget  # what the sandbox's hooks count against
+        outer = swap_budget(budget)  # what the sandbox's hooks count against
         try:
             for name, part in self._parts[chosen].items():
                 out[name] = _render_part(part, variables, scopes, budget)
             params = {name: _render_part(part, variables, scopes, budget)
                       for name, part in self._params[chosen].items()} if self._params[chosen] else {}
         finally:
-            _state.budget = outer
+            swap_budget(outer)
         for name in _ONE_LINE_PARTS:
             if name in out:
                 out[name] = " ".join(out[name].split())
