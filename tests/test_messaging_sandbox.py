@@ -5,10 +5,17 @@ and a server rendering one keeps answering everybody else."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -16,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from live_server import LiveServer
-from support import basic, bearer
+from support import ADMIN_TOKEN, WRITE_KEY, basic, bearer
 from touchline.errors import ValidationFailed
 from touchline.journeys.runner import Runner
 from touchline.messaging import sandbox
@@ -449,3 +456,61 @@ def test_the_server_answers_health_while_a_hostile_preview_renders(live: LiveSer
     assert "rendering took longer than 1000 ms" in result["response"].json()["error"]
     assert len(health) >= 5 and max(health) < 2.0, health  # tenths of a second here, on a busy machine
     assert result["seconds"] < 1.0 * sandbox.WALL_FACTOR + 5  # a second of CPU; at most ten of wall clock
+
+
+@pytest.mark.slow
+def test_touchline_serve_stops_on_sigterm_during_a_hostile_preview(tmp_path: Path) -> None:
+    """``touchline serve`` in its own process: SIGTERM during a hostile preview closes the listening socket
+    at once (the signal handler runs: no C call holds the interpreter for minutes), the preview still gets
+    its 422 with the reason, and the process exits."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TOUCHLINE_DATA_DIR": str(tmp_path / "data"), "TOUCHLINE_CONFIG": str(tmp_path / "none.toml"),
+           "TOUCHLINE_WRITE_KEY": WRITE_KEY, "TOUCHLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+           "TOUCHLINE_TEMPLATE_RENDER_TIMEOUT_MS": "2000", "TOUCHLINE_TEMPLATE_MAX_OPERATIONS": str(10**12)}
+    for name in ("TOUCHLINE_DATABASE_URL", "TOUCHLINE_EVENTS_URL"):
+        env.pop(name, None)
+    server = subprocess.Popen([sys.executable, "-c", "from touchline.cli.main import app; app()", "serve",
+                               "--port", str(port), "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None and time.monotonic() < deadline, "touchline serve did not start"
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert http.put("/v1/templates/promo/sms", json={"variants": {"ko": {"text": HOSTILE_FOR_SOME}}},
+                            headers=bearer()).status_code == 200
+            assert http.post("/v1/batch", headers=basic(), json={"batch": [
+                {"type": "identify", "userId": "huge", "messageId": "id-huge", "traits": {"n": 100_000}}]}
+                             ).status_code == 200
+            result: dict[str, Any] = {}
+            preview = threading.Thread(target=lambda: result.update(response=http.post(
+                "/v1/templates/promo/sms/preview", json={"identifier": "user_id:huge"}, headers=bearer())))
+            preview.start()
+            time.sleep(0.5)  # rendering now
+            assert http.get("/health", timeout=5).status_code == 200
+            server.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            while True:  # the server stops accepting connections: it heard the signal
+                try:
+                    httpx.get(f"{url}/health", timeout=1)
+                except httpx.TransportError:
+                    break
+                assert time.monotonic() - signalled < 5, "SIGTERM was not acted on"
+                time.sleep(0.05)
+            assert preview.is_alive()  # ... while the hostile render was still going
+            preview.join(timeout=60)
+        assert result["response"].status_code == 422, result["response"].text
+        assert "rendering took longer than 2000 ms" in result["response"].json()["error"]
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
