@@ -49,7 +49,8 @@ FIELD = "variants.ko.text"
 QUICK = 5.0
 
 # (source, a fragment of the reason the save gives). Each would hang the server or allocate gigabytes
-# without the budget; ids name the attack.
+# without the budget; ids name the attack. A few take tens of milliseconds to reach their own limit and may
+# reach the 100 ms of CPU first on a busy machine: either reason will do (SLOW_TO_REFUSE).
 ATTACKS: dict[str, tuple[str, str]] = {
     # the issue's own
     "power tower": ("{{ (((9**999)**999)**999)|string|length }}", "bits"),
@@ -134,6 +135,8 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "internal attribute": ("{{ x.gi_frame }}", "'gi_frame' is an internal attribute"),
     "changing the context": ("{{ profile.traits.update({'vip': true}) }}", ".update() changes a value"),
 }
+SLOW_TO_REFUSE = {"nested range loops", "empty loops, many", "sum of lists", "cycler of a huge range",
+                  "list of the largest range", "join method", "map default sharing a value"}
 SAVE_ONLY = {"internal attribute"}  # no such object reaches a template: refused by name when saved
 
 
@@ -152,7 +155,8 @@ def test_every_attack_is_refused_at_save_with_its_part_and_reason(client: TestCl
         assert r.status_code == 422, (name, r.text)
         detail = r.json()["detail"]
         assert all(d["field"] == FIELD for d in detail), (name, detail)
-        assert any(fragment in d["reason"] for d in detail), (name, fragment, detail)
+        fragments = (fragment, "rendering took longer than") if name in SLOW_TO_REFUSE else (fragment,)
+        assert any(f in d["reason"] for d in detail for f in fragments), (name, fragment, detail)
         assert elapsed < QUICK, (name, elapsed)
     assert client.get("/v1/templates", params={"key": "hostile"}, headers=bearer()).json()["templates"] == []
 

@@ -159,9 +159,10 @@ class Budget:
     def tick(self, n: int = 1) -> None:
         self.operations -= n
         if self.operations < self.clock_at:
-            self._check()
+            self.check()
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """The slow half of :meth:`tick`: operations spent, or the clocks."""
         if self.operations < 0:
             raise LimitExceeded(f"more than {self.limits.max_operations:,} operations (loop iterations, "
                                 "operators, calls, filters)")
@@ -660,31 +661,51 @@ def _guarded_filter(name: str, original: Callable[..., Any]) -> Callable[..., An
     if kind is None:
         def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
             budget = _state.budget or Budget(_limits)
-            budget.tick()
+            budget.operations -= 1  # budget.tick(), inline: this runs for every filter of every render
+            if budget.operations < budget.clock_at:
+                budget.check()
             if pre is not None:
                 pre(budget, *args, **kwargs)
-            return checked(budget, original(*args, **kwargs), what)
+            result = original(*args, **kwargs)
+            if type(result) is str and len(result) <= budget.max_value:
+                return result
+            return checked(budget, result, what)
     elif kind == "context":
         def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
             budget = _state.budget or Budget(_limits)
-            budget.tick()
+            budget.operations -= 1  # budget.tick(), inline: this runs for every filter of every render
+            if budget.operations < budget.clock_at:
+                budget.check()
             if pre is not None:
                 pre(budget, *args, **kwargs)
-            return checked(budget, original(context, *args, **kwargs), what)
+            result = original(context, *args, **kwargs)
+            if type(result) is str and len(result) <= budget.max_value:
+                return result
+            return checked(budget, result, what)
     elif kind == "eval_context":
         def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
             budget = _state.budget or Budget(_limits)
-            budget.tick()
+            budget.operations -= 1  # budget.tick(), inline: this runs for every filter of every render
+            if budget.operations < budget.clock_at:
+                budget.check()
             if pre is not None:
                 pre(budget, *args, **kwargs)
-            return checked(budget, original(context.eval_ctx, *args, **kwargs), what)
+            result = original(context.eval_ctx, *args, **kwargs)
+            if type(result) is str and len(result) <= budget.max_value:
+                return result
+            return checked(budget, result, what)
     else:
         def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
             budget = _state.budget or Budget(_limits)
-            budget.tick()
+            budget.operations -= 1  # budget.tick(), inline: this runs for every filter of every render
+            if budget.operations < budget.clock_at:
+                budget.check()
             if pre is not None:
                 pre(budget, *args, **kwargs)
-            return checked(budget, original(context.environment, *args, **kwargs), what)
+            result = original(context.environment, *args, **kwargs)
+            if type(result) is str and len(result) <= budget.max_value:
+                return result
+            return checked(budget, result, what)
     return pass_context(update_wrapper(guarded, original, updated=()))
 
 

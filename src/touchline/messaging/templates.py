@@ -32,6 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, pass_context
+from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import SecurityError
 
@@ -349,6 +350,7 @@ class _Part:
     field: str  # variants.ko.html, variants.ko.params.name
     name: str  # html, subject, params...: which output limit applies
     template: Template
+    streamed: bool = True  # output checked as it comes; else joined, then checked (see _few_chunks)
 
 
 @dataclass(frozen=True)
@@ -416,6 +418,11 @@ def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, di
     limit = budget.limits.output_limit(part.name)
     try:
         stream = template.root_render_func(template.new_context(scope, shared=True))
+        if not part.streamed:
+            text = "".join(stream)
+            if len(text) > limit:
+                raise LimitExceeded(f"the output is longer than {limit:,} characters")
+            return text
         pieces: list[str] = []
         length = 0
         while True:  # in batches: a loop in C per batch rather than one in Python per chunk
@@ -459,7 +466,7 @@ def _compile(env: Sandbox, source: Any, where: str, name: str, errors: list[dict
                 errors.append(field_error(where, f"refused by the sandbox: {reason}", line=line))
             if refused:
                 return None
-        return _Part(where, name, env.from_string(tree))
+        return _Part(where, name, env.from_string(tree), streamed=not _few_chunks(tree))
     except TemplateSyntaxError as exc:  # includes TemplateAssertionError: unknown filter or test
         errors.append(field_error(where, exc.message or str(exc), line=exc.lineno))
     except RecursionError:
@@ -467,6 +474,18 @@ def _compile(env: Sandbox, source: Any, where: str, name: str, errors: list[dict
     except (ValueError, OverflowError) as exc:  # an integer literal too long to read, ...
         errors.append(field_error(where, str(exc)))
     return None
+
+
+_FEW_CHUNKS = 16
+
+
+def _few_chunks(tree: jinja_nodes.Template) -> bool:
+    """Whether a part yields at most _FEW_CHUNKS pieces of output whatever the data: no loop anywhere, and
+    few outputs. Each piece is at most a value's size (what a macro or a block returns is one piece, its
+    length checked), so such a part may be joined first and checked after, in C, which is most parts."""
+    if any(True for _ in tree.find_all(jinja_nodes.For)):
+        return False
+    return sum(len(output.nodes) for output in tree.find_all(jinja_nodes.Output)) <= _FEW_CHUNKS
 
 
 def _sample_context(locale: str) -> dict[str, Any]:
