@@ -291,6 +291,7 @@ def weight(value: Any, limit: int, budget: Budget | None = None) -> tuple[int, i
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset, Cycler, Namespace)
+_NUMBERS = frozenset({int, float})
 
 
 def checked(budget: Budget, value: Any, what: str = "a value") -> Any:
@@ -714,7 +715,9 @@ def _iterate(context: Context, iterable: Any) -> Iterator[Any]:
     """What every ``{% for %}`` loops over: the iterable, each item counted."""
     budget = current()
     for item in iterable:
-        budget.tick()
+        budget.operations -= 1  # budget.tick(), inline
+        if budget.operations < budget.clock_at:
+            budget.check()
         yield item
 
 
@@ -887,8 +890,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return update_wrapper(wrapper, value)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget = current()
-        budget.tick()
+        budget = _state.budget or Budget(_limits)
+        budget.operations -= 1  # budget.tick(), inline
+        if budget.operations < budget.clock_at:
+            budget.check()
+        numbers = _NUMBERS  # arithmetic on plain numbers: only * and ** can grow them
+        if type(left) in numbers and type(right) in numbers and operator != "**" \
+                and (operator != "*" or type(left) is float or type(right) is float):
+            return self.binop_table[operator](left, right)
         size = None
         if operator == "*":
             size = _check_mul(budget, left, right)
