@@ -423,6 +423,28 @@ def test_outbox_marks_the_message_failed_with_the_reason(client: TestClient, sto
     assert email.messages[0].content.html.startswith("<p>hi small</p>")
 
 
+def test_a_journeys_webhook_body_renders_under_the_same_budget(client: TestClient, stores: Stores) -> None:
+    """Webhook bodies are rendered by the journey runner through validate_template(...).render(...): a
+    hostile one costs that call its body, not the runner its batch."""
+    journey = {"id": "hook", "name": "Hook", "version": 1, "trigger": {"type": "event", "event": "Joined VIP"},
+               "start": "hook", "nodes": [
+                   {"type": "webhook", "id": "hook", "url": "https://crm.example/h", "next": "end",
+                    "body": '{"n": {{ profile.traits.n }}}' + HOSTILE_FOR_SOME},
+                   {"type": "exit", "id": "end"}]}
+    assert client.post("/v1/journeys", json=journey, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/hook/publish", headers=bearer()).status_code == 200
+    _customer(client, "small", 3)
+    _customer(client, "huge", 100_000)
+    stores.pump()
+    started = time.monotonic()
+    Runner(stores, outbox=Outbox(stores, channels={})).tick(T0, dispatch=False)
+    assert time.monotonic() - started < QUICK
+    with stores.read() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(outbox)).mappings()]
+    bodies = sorted(str(r["context"]["webhook"]["rendered_body"]) for r in rows)
+    assert bodies == ['None', '{"n": 3}hi small']
+
+
 def test_the_server_answers_health_while_a_hostile_preview_renders(live: LiveServer) -> None:
     """A real server (uvicorn, its thread pool): the render of a hostile template runs its whole budget,
     made a second of CPU here so that it is surely in flight, and /health answers all along; then the
