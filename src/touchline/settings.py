@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # full refresh old. 0: computed on every round.
     segment_rfm_max_age_seconds: float = Field(900.0, ge=0)
 
+    # Erase: an erased customer's bytes are gone from every file of every store at most this many seconds
+    # after the erase answers. The embedded event store (DuckDB, which leaves deleted rows' bytes in
+    # freed blocks) is copied into a fresh file, SQLite's write-ahead log truncated, PostgreSQL's
+    # touched tables vacuumed: by the pump at its first round after an erase, and no sooner than half
+    # this time after the previous purge, so that a burst of erases shares one rewrite (see README).
+    erase_purge_seconds: float = Field(60.0, gt=0)
+
     # PostgreSQL event store: memory each sort or hash of a report may use before it spills to disk
     # (the server's default, 4MB, made the 90-day overview of 1M events sort on disk: 2.4 s -> 1.3 s).
     events_work_mem: str = Field("64MB", pattern=r"^[0-9]+(kB|MB|GB)$")
@@ -88,6 +95,14 @@ class Settings(BaseSettings):
     # An event older than this when it reaches the runner (an import of history, a client that was
     # offline for days) updates runs already going but starts none.
     journey_entry_max_age_hours: float = 24.0
+    # A run whose step fails (a webhook body that does not render, a bug) is retried alone, after
+    # journey_retry_seconds, then twice as long each time; after journey_retry_attempts failures in a row
+    # it ends as failed. A journey with journey_pause_failures runs starting to fail within
+    # journey_pause_window_minutes is paused with an alert (0: never).
+    journey_retry_attempts: int = Field(default=5, ge=1, le=100)
+    journey_retry_seconds: float = Field(default=60.0, gt=0)
+    journey_pause_failures: int = Field(default=10, ge=0)
+    journey_pause_window_minutes: float = Field(default=60.0, gt=0)
     # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
     # are retried with exponential backoff up to max attempts.
     outbox_lease_seconds: float = 120.0

@@ -176,7 +176,12 @@ def mark_first(conn: Connection, message_id: str, column: str, at: dt.datetime) 
     return bool(result.rowcount)
 
 
+# What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
+ERASED_TABLES = (outbox, inbox_messages)
+
+
 def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    """The customer's messages (addresses, context and rendered content) and in-app inbox."""
     ids = list(profile_ids)
     if ids:
         conn.execute(outbox.delete().where(outbox.c.workspace_id == workspace_id, outbox.c.customer_id.in_(ids)))
@@ -192,6 +197,12 @@ def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
 
 
 def insert_inbox_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Inbox rows for messages still in the outbox (the id is the outbox id): one whose customer was
+    erased while it was being sent is gone from there, and must not come back here."""
+    if not rows:
+        return
+    present = {r[0] for r in dialect.select_by_keys(conn, outbox, ["id"], "id", [r["id"] for r in rows])}
+    rows = [r for r in rows if r["id"] in present]
     if rows:
         dialect.bulk_insert_ignoring_conflicts(conn, inbox_messages, rows)
 
