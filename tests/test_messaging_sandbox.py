@@ -424,8 +424,8 @@ def test_outbox_marks_the_message_failed_with_the_reason(client: TestClient, sto
 
 
 def test_a_journeys_webhook_body_renders_under_the_same_budget(client: TestClient, stores: Stores) -> None:
-    """Webhook bodies are rendered by the journey runner through validate_template(...).render(...): a
-    hostile one costs that call its body, not the runner its batch."""
+    """Webhook bodies are compiled with validate_template and rendered by the journey runner with
+    CompiledTemplate.render: a hostile one fails its own run with the reason, not the runner's batch."""
     journey = {"id": "hook", "name": "Hook", "version": 1, "trigger": {"type": "event", "event": "Joined VIP"},
                "start": "hook", "nodes": [
                    {"type": "webhook", "id": "hook", "url": "https://crm.example/h", "next": "end",
@@ -441,8 +441,10 @@ def test_a_journeys_webhook_body_renders_under_the_same_budget(client: TestClien
     assert time.monotonic() - started < QUICK
     with stores.read() as conn:
         rows = [dict(r) for r in conn.execute(sa.select(outbox)).mappings()]
-    bodies = sorted(str(r["context"]["webhook"]["rendered_body"]) for r in rows)
-    assert bodies == ['None', '{"n": 3}hi small']
+    assert [r["context"]["webhook"]["rendered_body"] for r in rows] == ['{"n": 3}hi small']
+    runs = client.get("/v1/journeys/hook/runs", headers=bearer()).json()["runs"]
+    errors = [str(r.get("last_error")) for r in runs if r.get("last_error")]
+    assert len(errors) == 1 and "render limit exceeded" in errors[0], runs
 
 
 def test_the_server_answers_health_while_a_hostile_preview_renders(live: LiveServer) -> None:
