@@ -20,6 +20,7 @@ from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
 from touchline.journeys.routes import runs_router
 from touchline.journeys.runner import Runner
+from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
 from touchline.profiles.routes import router as profiles_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     """The app. ``run_pump`` runs the staging pump and live segments in a thread; ``run_journeys`` (by
     default: with the pump) runs the journey runner and outbox in another."""
     settings = settings or (stores.settings if stores else Settings())
+    sandbox.configure(settings)  # the process's template render limits (TOUCHLINE_TEMPLATE_*)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     # push -> messenger -> SMS -> email, and the in-app inbox as the last resort.
     fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email", "in_app")
 
+    # Message templates: every render (all the parts of one message, a preview, a journey's webhook body)
+    # runs under these limits, and a template is tried with a sample customer under them when saved; a
+    # hostile or mistaken template costs its author an error and nobody else anything (see
+    # touchline.messaging.sandbox). Operations are loop iterations, operators, calls and filters; a value is
+    # any string or list a template builds (its printed size); output is each part's length, in characters.
+    template_render_timeout_ms: float = Field(100.0, gt=0)
+    template_max_operations: int = Field(200_000, ge=1_000)
+    template_max_output_kib: int = Field(64, ge=1)
+    template_max_html_kib: int = Field(256, ge=1)
+    template_max_value_kib: int = Field(256, ge=1)
+
     # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
     # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).
     dev_channels: bool = False

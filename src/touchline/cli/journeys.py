@@ -196,9 +196,11 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
     """Run journeys and the outbox. On PostgreSQL start as many as you like: they share the work
     (FOR UPDATE SKIP LOCKED). ``touchline serve`` runs one itself."""
     from touchline.journeys.runner import Runner
+    from touchline.messaging import sandbox
     from touchline.runtime import tune_garbage_collector
 
     with opened_stores() as stores:
+        sandbox.configure(stores.settings)  # template render limits, as touchline serve sets them
         runner = Runner(stores)
         if once:
             report = runner.tick()
