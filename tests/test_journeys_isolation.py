@@ -117,7 +117,9 @@ def poisoned(client: TestClient, stores: Stores) -> dict[str, str]:
                 "admin": workspaces.create_key(conn, other, "admin")}
     _create(client, keys["admin"], _webhook_journey("bad-body", '{"cart": "{{ event.cart_id }}"}'))
     _plant_body(stores, other, "bad-body", '{"cart": "{{ oops')
-    _create(client, keys["admin"], _webhook_journey("hostile", "{{ ''.__class__.__mro__ }}"))
+    # Saving refuses what the sandbox refuses; a version stored before that check still reaches the runner.
+    _create(client, keys["admin"], _webhook_journey("hostile", '{"cart": "{{ event.cart_id }}"}'))
+    _plant_body(stores, other, "hostile", "{{ ''.__class__.__mro__ }}")
     _create(client, keys["admin"], _webhook_journey("erroring", "{{ event.product / 0 }}"))
     _create(client, keys["admin"], _webhook_journey("failing-hook", '{"cart": "{{ event.cart_id }}"}',
                                                     url="https://hooks.example/fail"))
@@ -254,10 +256,14 @@ def _runs(client: TestClient, journey_id: str, admin: str = "test-admin-token") 
 
 
 def test_a_failing_run_is_retried_with_backoff_then_failed_with_its_reason(
-        client: TestClient, stores: Stores, runner: Runner, hooks: Hooks) -> None:
+        client: TestClient, stores: Stores, runner: Runner, hooks: Hooks, workspace_id: str) -> None:
     from web_helpers import add_user, sign_in
 
-    _create(client, "test-admin-token", _webhook_journey("hostile", "{{ ''.__class__.__mro__ }}"))
+    refused = client.post("/v1/journeys", json=_webhook_journey("hostile", "{{ ''.__class__.__mro__ }}"),
+                          headers=bearer())
+    assert refused.status_code == 422 and "__class__" in refused.text, refused.text
+    _create(client, "test-admin-token", _webhook_journey("hostile", '{"cart": "{{ event.cart_id }}"}'))
+    _plant_body(stores, workspace_id, "hostile", "{{ ''.__class__.__mro__ }}")
     _batch(client, "test-write-key", _track("u1", T0, "p-1"))
     runner.tick(T0)
     (run,) = _runs(client, "hostile")

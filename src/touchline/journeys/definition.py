@@ -473,9 +473,12 @@ def to_json(definition: JourneyDefinition) -> dict[str, Any]:
     return doc
 
 
-def webhook_bodies(d: JourneyDefinition) -> tuple[dict[str, CompiledTemplate], list[dict[str, Any]]]:
+def webhook_bodies(d: JourneyDefinition, *, strict: bool = False
+                   ) -> tuple[dict[str, CompiledTemplate], list[dict[str, Any]]]:
     """Every webhook body of ``d`` compiled as a sandboxed template (the ``webhook`` channel's ``text``),
-    by node id; and a problem for each that does not compile, naming the node:
+    by node id; and a problem for each that does not compile, naming the node. ``strict`` (saving or
+    publishing) also refuses what the sandbox would refuse at render, as saving a template does; the
+    runner compiles stored versions without it, so a version saved before still runs:
     ``{"field": "/nodes/3/body", "node": "notify", "reason": "webhook 'notify': the body does not compile:
     unexpected end of template ... (line 1 of the body)"}``. An empty body is sent empty."""
     compiled: dict[str, CompiledTemplate] = {}
@@ -485,7 +488,8 @@ def webhook_bodies(d: JourneyDefinition) -> tuple[dict[str, CompiledTemplate], l
             continue
         try:
             compiled[node.id] = validate_template({"key": f"{d.id}:{node.id}", "channel": "webhook",
-                                                   "variants": {"en": {"text": node.body}}, "default_locale": "en"})
+                                                   "variants": {"en": {"text": node.body}}, "default_locale": "en"},
+                                                  strict=strict)
         except TouchlineError as exc:
             details = exc.detail if isinstance(exc.detail, list) and exc.detail else [{"reason": exc.message}]
             for p in details:

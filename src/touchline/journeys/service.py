@@ -88,7 +88,7 @@ def _template_problems(conn: Any, workspace_id: str, key: str) -> list[str]:
 
 def check_bodies(d: JourneyDefinition) -> None:
     """Every webhook body compiles, or ``JourneyDefinitionError`` naming each node that does not and why."""
-    problems = webhook_bodies(d)[1]
+    problems = webhook_bodies(d, strict=True)[1]
     if problems:
         raise JourneyDefinitionError("invalid journey definition", problems)
 
@@ -219,7 +219,7 @@ def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | N
         if raw is None:
             raise NotFound(f"journey {journey_id!r} has no version {version}")
         d = parse(raw)
-        problems = webhook_bodies(d)[1] + references(conn, workspace_id, d)
+        problems = webhook_bodies(d, strict=True)[1] + references(conn, workspace_id, d)
         if problems:
             raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
         store.update_journey(conn, workspace_id, journey_id, status="published", published_version=version,
