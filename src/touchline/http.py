@@ -8,14 +8,16 @@ import logging
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from annotated_types import Interval
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from touchline.errors import (
@@ -29,6 +31,40 @@ from touchline.errors import (
 from touchline.workspaces.service import KeyResolver, Principal
 
 log = logging.getLogger("touchline.http")
+
+# --- integers at the edge ----------------------------------------------------------------------------
+# A Python int has no bound; the stores do (SQLite and PostgreSQL BIGINT end at 2**63 - 1, PostgreSQL
+# INTEGER, journey versions, at 2**31 - 1), and an offset of 2**63 reached SQLite as an OverflowError,
+# a 500. Every integer a request carries (query, path, body, dashboard page) is one of these types, or
+# read with :func:`bounded_int`: checked before any handler runs, a 422 in the one error shape.
+INT32_MAX = 2**31 - 1
+Offset = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""Rows to skip (paging)."""
+Version = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A version number (journeys, templates)."""
+Index = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""A position in a list (a message's tracked links)."""
+
+
+def bounded_int(value: str | None, default: int, low: int, high: int) -> int:
+    """A dashboard page's integer query parameter: anything not an integer is ``default``, and the
+    result is clamped into ``[low, high]`` (pages forgive what the API refuses with a 422)."""
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:  # not a number, or more digits than int() reads
+        number = default
+    return min(max(number, low), high)
+
+
+def bounded_float(value: str | None, default: float, low: float, high: float) -> float:
+    """As :func:`bounded_int`, for a float (``nan`` is ``default``, ``inf`` is clamped)."""
+    try:
+        number = float(value) if value is not None else default
+    except ValueError:
+        number = default
+    if number != number:  # NaN compares false with everything, so min/max would pass it through
+        number = default
+    return min(max(number, low), high)
 
 
 class JSONBody(JSONResponse):
@@ -156,13 +192,31 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONBody({"error": "invalid request", "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only; a path served
+            # by several routes (GET, PATCH and DELETE of one segment) works with all of theirs.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONBody({"error": "internal error"}, status_code=500)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """The methods some route of ``app`` answers at the path of ``scope`` (RFC 9110's ``Allow``): each
+    method is routed as a fresh request would be (FastAPI keeps included routers as such, so asking
+    the routing is sturdier than walking the route list)."""
+    probe = {k: scope[k] for k in ("type", "path", "raw_path", "root_path", "query_string", "headers") if k in scope}
+    return [method for method in _METHODS
+            if any(route.matches({**probe, "method": method, "fastapi": {}})[0] == Match.FULL
+                   for route in app.router.routes)]
 
 
 def _bearer(request: Request) -> str | None:

@@ -120,13 +120,18 @@ async def browser_settings(request: Request, write_key: str) -> JSONBody:
     """What Segment's browser library loads from its CDN before it sends anything. Pointing its
     ``cdnURL`` at Touchline makes the unchanged library send every call here: the Segment.io
     destination's ``apiHost`` is this server's ``/v1``, reached the way the browser reached this URL.
-    No device-mode destinations, no remote plugins, no tracking plan, no metrics."""
+    No device-mode destinations, no remote plugins, no tracking plan, no metrics.
+
+    Write keys only: any origin may read this, and the answer repeats the key, so an admin token (or
+    an identity secret) in the path is answered like an unknown key, neither confirmed nor echoed."""
     try:
-        authenticate(request.app.state.services.keys, write_key, need="write")
+        principal = authenticate(request.app.state.services.keys, write_key, need="write")
     except (Unauthorized, Forbidden) as exc:
         # 404 like a CDN without this source; a 401 would make some browsers ask for a password.
         raise NotFound("no source has this write key",
                        {"field": "write_key", "reason": "unknown or revoked key"}) from exc
+    if principal.kind != "write":
+        raise NotFound("no source has this write key", {"field": "write_key", "reason": "unknown or revoked key"})
     base = request.base_url
     api_host = f"{base.netloc}{base.path.rstrip('/')}/v1"
     return JSONBody({

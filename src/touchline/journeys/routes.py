@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import BadRequest
-from touchline.http import JSONBody, admin_principal
+from touchline.http import JSONBody, Offset, Version, admin_principal
 from touchline.journeys import service
 from touchline.workspaces.service import Principal
 
@@ -27,7 +27,7 @@ class TriggerIn(BaseModel):
 
 
 class PublishIn(BaseModel):
-    version: int | None = Field(None, ge=1)
+    version: Version | None = None
 
 
 def _stores(request: Request) -> Any:
@@ -70,7 +70,7 @@ async def validate(request: Request, principal: Admin) -> JSONBody:
 
 @router.get("/{journey_id}", response_class=JSONBody, summary="A journey and a version of its definition")
 async def get(request: Request, principal: Admin, journey_id: str,
-              version: Annotated[int | None, Query(ge=1)] = None) -> JSONBody:
+              version: Annotated[Version | None, Query()] = None) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.get, _stores(request), principal.workspace_id, journey_id,
                                             version))
 
@@ -107,7 +107,7 @@ async def archive(request: Request, principal: Admin, journey_id: str) -> JSONBo
 async def runs(request: Request, principal: Admin, journey_id: str,
                status: Annotated[str | None, Query(pattern="^(active|waiting|completed|converted|exited)$")] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+               offset: Annotated[Offset, Query()] = 0) -> JSONBody:
     rows = await run_in_threadpool(service.runs, _stores(request), principal.workspace_id, journey_id,
                                    status=status, limit=limit, offset=offset)
     return JSONBody({"runs": rows})

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import NotFound
-from touchline.http import JSONBody, admin_principal, verify_customer, write_principal
+from touchline.http import Index, JSONBody, Offset, admin_principal, verify_customer, write_principal
 from touchline.messaging import service
 from touchline.workspaces.service import Principal
 
@@ -73,7 +73,7 @@ async def messages(request: Request, principal: Admin, identifier: str | None = 
                    channel: str | None = None,
                    status: Annotated[str | None, Query(pattern="^(pending|sending|sent|failed|suppressed)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+                   offset: Annotated[Offset, Query()] = 0) -> JSONBody:
     rows = await run_in_threadpool(service.messages, _stores(request), principal.workspace_id, identifier=identifier,
                                    journey_id=journey_id, channel=channel, status=status, limit=limit, offset=offset)
     return JSONBody({"messages": rows})
@@ -124,7 +124,7 @@ async def open_pixel(request: Request, message_id: str) -> Response:
 
 
 @tracking.get("/t/c/{message_id}/{index}", summary="Tracked link: records the click, redirects")
-async def click(request: Request, message_id: str, index: int) -> Response:
+async def click(request: Request, message_id: str, index: Index) -> Response:
     url = await run_in_threadpool(service.clicked, _stores(request), message_id, index)
     if url is None:
         raise NotFound("unknown link")

@@ -1,0 +1,99 @@
+"""The HTTP edge: integers bounded before they reach a store, analytics.js settings for write keys only,
+405 answers that say which methods work, one error body everywhere."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from support import ADMIN_TOKEN, WRITE_KEY, basic, bearer
+from touchline.store.engines import Stores
+from web_helpers import add_user, sign_in
+
+HUGE = "9223372036854775808"  # 2**63: one past SQLite's and PostgreSQL's BIGINT
+INT32_MAX = 2**31 - 1  # the largest integer a request may carry (PostgreSQL INTEGER)
+
+
+def _journey(client: TestClient) -> str:
+    definition = {"id": "welcome", "name": "Welcome", "trigger": {"type": "event", "event": "Signed Up"},
+                  "start": "done", "nodes": [{"id": "done", "type": "exit"}]}
+    response = client.post("/v1/journeys", json=definition, headers=bearer())
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+@pytest.mark.parametrize("value", [HUGE, str(INT32_MAX + 1), "-1", "1e3", "99999999999999999999999999999"])
+def test_every_integer_parameter_is_bounded_at_the_edge(client: TestClient, value: str) -> None:
+    """A 422 in the one error shape, never a 500, whatever integer is sent."""
+    journey = _journey(client)
+    for path, params in [("/v1/messages", {"offset": value}),
+                         (f"/v1/journeys/{journey}/runs", {"offset": value}),
+                         (f"/v1/journeys/{journey}", {"version": value}),
+                         ("/v1/messages", {"limit": value}),
+                         ("/v1/profiles", {"limit": value}),
+                         ("/v1/analytics/cltv", {"horizon_days": value, "top": value})]:
+        response = client.get(path, params=params, headers=bearer())
+        assert response.status_code == 422, (path, params, response.status_code, response.text)
+        body = response.json()
+        assert body["error"] == "invalid request" and body["detail"][0]["field"] in {"query." + k for k in params}
+    body = {"version": int(value)} if value.lstrip("-").isdigit() else {"version": value}
+    response = client.post(f"/v1/journeys/{journey}/publish", json=body, headers=bearer())
+    assert response.status_code == 422, response.text
+    assert client.get(f"/t/c/some-message/{value}").status_code in (404, 422)
+
+
+def test_bounded_integers_still_work_at_their_limits(client: TestClient) -> None:
+    journey = _journey(client)
+    assert client.get("/v1/messages", params={"offset": INT32_MAX}, headers=bearer()).json() == {"messages": []}
+    runs = client.get(f"/v1/journeys/{journey}/runs", params={"offset": INT32_MAX}, headers=bearer())
+    assert runs.status_code == 200 and runs.json() == {"runs": []}
+    missing = client.get(f"/v1/journeys/{journey}", params={"version": INT32_MAX}, headers=bearer())
+    assert missing.status_code == 404
+    assert client.get("/t/c/some-message/" + str(INT32_MAX)).status_code == 404
+
+
+def test_dashboard_pages_never_fail_on_odd_numbers_and_dates(client: TestClient, stores: Stores) -> None:
+    add_user(stores, "admin@example.com", "admin")
+    sign_in(client, "admin@example.com")
+    odd = [HUGE, "-" + HUGE, "nan", "inf", "-inf", "1e309", "0", "", "x", "9" * 5000]
+    for path, names in [("/messages", ["offset", "days"]), ("/overview", ["days"]), ("/funnels", ["window", "days"]),
+                        ("/cohorts", ["months"]), ("/customers/nobody", ["limit"])]:
+        for name in names:
+            for value in odd:
+                response = client.get(path, params={name: value})
+                assert response.status_code in (200, 400, 404), (path, name, value, response.status_code)
+    for start, end in [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31"), ("0001-01-01", "9999-12-31")]:
+        for path in ("/overview", "/funnels", "/messages"):
+            response = client.get(path, params={"start": start, "end": end})
+            assert response.status_code in (200, 400), (path, start, end, response.status_code)
+    for end in ("9999-12-31", "0001-01-01"):
+        response = client.get("/cohorts", params={"end": end})
+        assert response.status_code in (200, 400), (end, response.status_code)
+
+
+def test_settings_for_analytics_js_answer_write_keys_only(client: TestClient) -> None:
+    """The settings are public (any origin may read them): an admin token in the path must not be
+    confirmed, let alone echoed back."""
+    ok = client.get(f"/v1/projects/{WRITE_KEY}/settings")
+    assert ok.status_code == 200
+    assert ok.json()["integrations"]["Segment.io"]["apiKey"] == WRITE_KEY
+    refused = client.get(f"/v1/projects/{ADMIN_TOKEN}/settings", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 404
+    assert ADMIN_TOKEN not in refused.text
+    assert refused.json() == client.get("/v1/projects/no-such-key/settings").json()
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/v1/track", {"POST"}),
+    ("PUT", "/v1/segments", {"GET", "POST"}),
+    ("POST", "/v1/segments/some-id", {"GET", "PATCH", "DELETE"}),
+    ("TRACE", "/health", {"GET"}),
+    ("DELETE", "/v1/journeys/j/runs", {"GET"}),
+])
+def test_405_names_the_methods_that_work(client: TestClient, method: str, path: str, allowed: set[str]) -> None:
+    response = client.request(method, path, headers=basic())
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+    assert response.json() == {"error": "Method Not Allowed"}
+    for other in allowed:
+        assert client.request(other, path, headers=basic()).status_code != 405, other
