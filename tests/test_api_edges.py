@@ -97,3 +97,36 @@ def test_405_names_the_methods_that_work(client: TestClient, method: str, path: 
     assert response.json() == {"error": "Method Not Allowed"}
     for other in allowed:
         assert client.request(other, path, headers=basic()).status_code != 405, other
+
+
+@pytest.mark.parametrize("big", [2**31, 2**63])
+def test_integers_inside_documents_are_bounded_too(client: TestClient, big: int) -> None:
+    """Segment rules and journey definitions carry numbers of days, hours and versions: past their
+    bounds they are a 422 naming the field, not an overflow (a 500) in timedelta or the store."""
+    segments = [
+        ({"type": "event", "event": "Order Completed", "within_days": big}, "/within_days"),
+        ({"type": "event", "event": "X", "first_time": {"operator": "within_last_days", "value": big}},
+         "/first_time/value"),
+        ({"type": "sequence_absence", "event": "A", "absent_event": "B", "within_hours": big}, "/within_hours"),
+        ({"type": "sequence_absence", "event": "A", "absent_event": "B", "within_hours": 1, "within_days": big},
+         "/within_days"),
+        ({"type": "event", "event": "X", "count": {"operator": "at_least", "value": big}}, "/count/value"),
+        ({"type": "trait", "trait": "signed_up_at", "operator": "within_last_days", "value": big}, "/value"),
+    ]
+    for definition, field in segments:
+        response = client.post("/v1/segments/preview", json={"definition": definition}, headers=bearer())
+        assert response.status_code == 422, (definition, response.status_code, response.text)
+        assert field in [d["field"] for d in response.json()["detail"]], response.text
+    exit_only = {"start": "e", "nodes": [{"id": "e", "type": "exit"}]}
+    journeys = [
+        ({"start": "w", "nodes": [{"id": "w", "type": "wait", "duration": f"{big}d", "next": "e"},
+                                  {"id": "e", "type": "exit"}]}, "/nodes/0/duration"),
+        ({"goal": {"event": "Y", "within": f"{big}d"}, **exit_only}, "/goal/within"),
+        ({"reentry": {"mode": "every", "days": big}, **exit_only}, "/reentry/days"),
+        ({"version": big, **exit_only}, "/version"),
+    ]
+    for extra, field in journeys:
+        definition = {"id": "j", "name": "J", "trigger": {"type": "event", "event": "X"}, **extra}
+        response = client.post("/v1/journeys/validate", json=definition, headers=bearer())
+        assert response.status_code == 422, (extra, response.status_code, response.text)
+        assert field in [d["field"] for d in response.json()["detail"]], response.text

@@ -8,10 +8,9 @@ import logging
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from annotated_types import Interval
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,20 +31,8 @@ from touchline.workspaces.service import KeyResolver, Principal
 
 log = logging.getLogger("touchline.http")
 
-# --- integers at the edge ----------------------------------------------------------------------------
-# A Python int has no bound; the stores do (SQLite and PostgreSQL BIGINT end at 2**63 - 1, PostgreSQL
-# INTEGER, journey versions, at 2**31 - 1), and an offset of 2**63 reached SQLite as an OverflowError,
-# a 500. Every integer a request carries (query, path, body, dashboard page) is one of these types, or
-# read with :func:`bounded_int`: checked before any handler runs, a 422 in the one error shape.
-INT32_MAX = 2**31 - 1
-Offset = Annotated[int, Interval(ge=0, le=INT32_MAX)]
-"""Rows to skip (paging)."""
-Version = Annotated[int, Interval(ge=1, le=INT32_MAX)]
-"""A version number (journeys, templates)."""
-Index = Annotated[int, Interval(ge=0, le=INT32_MAX)]
-"""A position in a list (a message's tracked links)."""
-
-
+# Integers at the edge: the bounded types live in touchline.validation (documents use them too); pages
+# read theirs with these two.
 def bounded_int(value: str | None, default: int, low: int, high: int) -> int:
     """A dashboard page's integer query parameter: anything not an integer is ``default``, and the
     result is clamped into ``[low, high]`` (pages forgive what the API refuses with a 422)."""

@@ -3,9 +3,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
+from annotated_types import Interval
+
+# --- bounded integers --------------------------------------------------------------------------------
+# A Python int has no bound; the stores and the calendar do. SQLite and PostgreSQL BIGINT end at
+# 2**63 - 1 (an offset one past it reached SQLite as an OverflowError, a 500), PostgreSQL INTEGER
+# (versions) at 2**31 - 1, and ``now - timedelta(days=n)`` leaves the calendar long before either. Every
+# integer a request carries (query, path, body, the documents in bodies) is one of these types, checked
+# before any handler runs: a 422 naming the field. Dashboard pages read theirs with
+# ``touchline.http.bounded_int``.
+INT32_MAX = 2**31 - 1
+MAX_DAYS = 36_500  # a hundred years of look-back or waiting
+Offset = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""Rows to skip (paging)."""
+Version = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A version number (journeys, templates)."""
+Index = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""A position in a list (a message's tracked links)."""
+Times = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""How many times (events counted by a segment rule)."""
+Days = Annotated[int, Interval(ge=0, le=MAX_DAYS)]
+"""A number of days back from now (or ahead)."""
+Hours = Annotated[int, Interval(gt=0, le=MAX_DAYS * 24)]
+"""A positive number of hours."""
 
 
 def problems(exc: pydantic.ValidationError, doc: Any, *, tag_noun: str = "type") -> list[dict[str, str]]:

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import BadRequest
-from touchline.http import JSONBody, Offset, Version, admin_principal
+from touchline.http import JSONBody, admin_principal
 from touchline.journeys import service
+from touchline.validation import Offset, Version
 from touchline.workspaces.service import Principal
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])

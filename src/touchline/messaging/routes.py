@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import NotFound
-from touchline.http import Index, JSONBody, Offset, admin_principal, verify_customer, write_principal
+from touchline.http import JSONBody, admin_principal, verify_customer, write_principal
 from touchline.messaging import service
+from touchline.validation import Index, Offset
 from touchline.workspaces.service import Principal
 
 router = APIRouter(tags=["messaging"])

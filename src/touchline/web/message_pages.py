@@ -12,10 +12,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError
-from touchline.http import INT32_MAX, bounded_int
+from touchline.http import bounded_int
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.messaging.templates import CHANNEL_PARTS
+from touchline.validation import INT32_MAX
 from touchline.web.http import formatter, page, render, services, viewer
 from touchline.web.routes import PERIOD_CHOICES, period_of
 
