@@ -51,6 +51,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(7, "failed dashboard sign-ins per account and client", _create_missing(state_metadata)),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

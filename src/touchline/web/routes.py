@@ -27,7 +27,7 @@ from touchline.profiles import service as profiles
 from touchline.segments import service as segments
 from touchline.segments.templates import TEMPLATES
 from touchline.segments.validate import SegmentDefinitionError
-from touchline.web import auth, charts, forms
+from touchline.web import auth, charts, forms, throttle
 from touchline.web.http import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -65,12 +65,22 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_form(request: Request, *, error: str | None = None, email: str = "", status: int = 200) -> Response:
+def _login_form(request: Request, *, error: str | None = None, email: str = "", status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", status_code=status, login_csrf=token, error=error, email=email,
                       next=_safe_next(request.query_params.get("next")))
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    response.headers.update(headers or {})
     return response
+
+
+def _locked_out(request: Request, email: str, until: dt.datetime, now: dt.datetime) -> Response:
+    """429 with ``Retry-After``, and the page says when (local time) and in how long."""
+    f = formatter(request)
+    seconds = throttle.retry_after(until, now)
+    error = f.t("login.locked", time=f.datetime(until, "short"), wait=f.duration(seconds))
+    return _login_form(request, error=error, email=email, status=429, headers={"Retry-After": str(seconds)})
 
 
 async def login_page(request: Request) -> Response:
@@ -84,9 +94,20 @@ async def login(request: Request) -> Response:
     if not same_origin(request) or not auth.same_token(str(form.get(CSRF_FIELD, "")),
                                                          request.cookies.get(LOGIN_CSRF_COOKIE, "") or ""):
         return _login_form(request, error=f.t("login.expired"), email=email, status=403)
-    user = await run_in_threadpool(auth.authenticate, _stores(request), email, password)
+    stores, client = _stores(request), request.client.host if request.client else "unknown"
+    now = dt.datetime.now(dt.UTC)
+    # While the account or the client is locked, the password is not even checked: a right one is
+    # refused too.
+    attempt = await run_in_threadpool(throttle.begin, stores, email, client, now)
+    if attempt.refused_until is not None:
+        return _locked_out(request, email, attempt.refused_until, now)
+    user = await run_in_threadpool(auth.authenticate, stores, email, password)
     if user is None:
+        until = throttle.failed(attempt)
+        if until is not None:
+            return _locked_out(request, email, until, now)
         return _login_form(request, error=f.t("login.failed"), email=email, status=401)
+    await run_in_threadpool(throttle.succeeded, stores, attempt)
     idle = dt.timedelta(hours=_stores(request).settings.web_session_idle_hours)
     token = await run_in_threadpool(auth.start_session, _stores(request), user["id"], idle)
     response = redirect(_safe_next(str(form.get("next", "/"))))
