@@ -130,3 +130,25 @@ def test_integers_inside_documents_are_bounded_too(client: TestClient, big: int)
         response = client.post("/v1/journeys/validate", json=definition, headers=bearer())
         assert response.status_code == 422, (extra, response.status_code, response.text)
         assert field in [d["field"] for d in response.json()["detail"]], response.text
+
+
+def test_405_on_a_literal_path_names_its_own_methods(client: TestClient) -> None:
+    """/v1/segments/templates is its own resource (GET), though /v1/segments/{segment_id} would match."""
+    response = client.request("OPTIONS", "/v1/segments/templates", headers=bearer())
+    assert response.status_code == 405 and response.headers["allow"] == "GET"
+    response = client.request("DELETE", "/v1/journeys/validate", headers=bearer())
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_a_nul_character_is_a_400_on_every_backend_path(client: TestClient) -> None:
+    """PostgreSQL text cannot hold U+0000: a request carrying one is refused, not a 500."""
+    response = client.post("/v1/analytics/funnel", headers=bearer(),
+                           json={"steps": [{"event": "Order\u0000Completed", "where": {"k\u0000": "v\u0000"}}]})
+    assert response.status_code in (200, 400), response.text
+    exists = {"type": "trait", "trait": "x", "operator": "exists"}
+    response = client.post("/v1/segments", headers=bearer(), json={"name": "nul\u0000", "definition": exists})
+    assert response.status_code in (201, 400), response.text
+    response = client.get("/v1/profiles", params={"q": "a\u0000b"}, headers=bearer())
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert "NUL" in response.json()["error"]
