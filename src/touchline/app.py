@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
-from touchline.http import JSONBody, PublicCORS, install_error_handlers
+from touchline.http import JSONBody, PublicCORS, document_schemas, install_error_handlers
 from touchline.ingest.routes import router as ingest_router
+from touchline.ingest.schemas import openapi_schemas
 from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
 from touchline.journeys.routes import runs_router
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(messaging_router)
     app.include_router(tracking_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
+    document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -7,15 +7,19 @@ import binascii
 import logging
 import re
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import HTTPBase, HTTPBearer
 from fastapi.responses import JSONResponse
+from fastapi.security.base import SecurityBase
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from touchline.errors import (
@@ -29,6 +33,106 @@ from touchline.errors import (
 from touchline.workspaces.service import KeyResolver, Principal
 
 log = logging.getLogger("touchline.http")
+
+
+# --- what the OpenAPI document says about errors and keys --------------------------------------------
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request. Some carry more (``index``: the message of a batch)."""
+
+    model_config = ConfigDict(extra="allow")
+    field: str = Field(description="Where: a parameter or body field ('query.offset', 'batch', 'Authorization'), "
+                                   "or a JSON pointer into a document ('/nodes/2/next').")
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error, whatever its status: a message, and what is wrong, field by field, when known."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
+        "error": "invalid request", "detail": [{"field": "query.limit", "reason": "Input should be less than or "
+                                                                                 "equal to 1000"}]}})
+    error: str
+    detail: list[Problem] = Field(default_factory=list, description="Absent when there is nothing more to say.")
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The request breaks a rule the schema cannot state (see `detail`)",
+    401: "No key, or an unknown or revoked one",
+    403: "The key may not do this (a write key on the management API, say)",
+    404: "Not found",
+    409: "Conflicts with the current state (a name taken, a journey archived)",
+    413: "The body is larger than the limit",
+    415: "Unsupported Content-Encoding",
+    422: "Invalid parameters or body: one entry in `detail` per problem",
+    429: "Too many requests: try again after `Retry-After` seconds",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, all with the one error body."""
+    return {status: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
+class _KeyScheme(SecurityBase):
+    """Names a way to present a key in the OpenAPI document; checks nothing itself (the dependencies
+    below and the tracking endpoints call :func:`authenticate`)."""
+
+    def __init__(self, name: str, model: HTTPBase) -> None:
+        self.scheme_name = name
+        self.model = model
+
+    async def __call__(self) -> None:
+        return None
+
+
+WRITE_KEY_BASIC = _KeyScheme("writeKey", HTTPBase(
+    scheme="basic", description="HTTP Basic with the write key as user name and no password, as Segment's "
+                                "and RudderStack's libraries send it."))
+BEARER_KEY = _KeyScheme("bearerKey", HTTPBearer(
+    description="`Authorization: Bearer <write key or admin token>`; the tracking API and the inbox take either."))
+ADMIN_TOKEN = _KeyScheme("adminToken", HTTPBearer(
+    description="`Authorization: Bearer <admin token>`: the management API (`touchline keys create --kind admin`)."))
+WRITE_SECURITY: list[dict[str, list[str]]] = [{WRITE_KEY_BASIC.scheme_name: []}, {BEARER_KEY.scheme_name: []}]
+"""``security`` of an operation that reads the key itself (the tracking endpoints' ``openapi_extra``)."""
+
+
+def document_schemas(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Named JSON schemas (the tracking bodies, which their endpoints read raw and ``openapi_extra``
+    refers to) go into the document's components."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+# Integers at the edge: the bounded types live in touchline.validation (documents use them too); pages
+# read theirs with these two.
+def bounded_int(value: str | None, default: int, low: int, high: int) -> int:
+    """A dashboard page's integer query parameter: anything not an integer is ``default``, and the
+    result is clamped into ``[low, high]`` (pages forgive what the API refuses with a 422)."""
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:  # not a number, or more digits than int() reads
+        number = default
+    return min(max(number, low), high)
+
+
+def bounded_float(value: str | None, default: float, low: float, high: float) -> float:
+    """As :func:`bounded_int`, for a float (``nan`` is ``default``, ``inf`` is clamped)."""
+    try:
+        number = float(value) if value is not None else default
+    except ValueError:
+        number = default
+    if number != number:  # NaN compares false with everything, so min/max would pass it through
+        number = default
+    return min(max(number, low), high)
 
 
 class JSONBody(JSONResponse):
@@ -156,8 +260,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONBody({"error": "invalid request", "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only; a path served
+            # by several routes (GET, PATCH and DELETE of one segment) works with all of theirs.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -165,17 +274,44 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONBody({"error": "internal error"}, status_code=500)
 
 
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, those of included routers too (recent FastAPI keeps an included router whole)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """The methods of the resource at the path of ``scope`` (RFC 9110's ``Allow``). Where a literal path
+    shadows a template (``/v1/segments/templates`` and ``/v1/segments/{segment_id}``), the resource is
+    the literal one's: only the routes with the fewest path parameters count."""
+    probe = {k: scope[k] for k in ("type", "path", "raw_path", "root_path", "query_string", "headers") if k in scope}
+    found: list[tuple[set[str], int]] = []
+    for route in _routes(app.router.routes):
+        methods = getattr(route, "methods", None)
+        if methods and route.matches({**probe, "method": next(iter(methods)), "fastapi": {}})[0] == Match.FULL:
+            found.append((set(methods), len(getattr(route, "param_convertors", {}))))
+    fewest = min((params for _, params in found), default=0)
+    allowed = set().union(*(methods for methods, params in found if params == fewest))
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return sorted(allowed, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
 def _bearer(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def admin_principal(request: Request) -> Principal:
+def admin_principal(request: Request, _scheme: Annotated[None, Depends(ADMIN_TOKEN)]) -> Principal:
     """FastAPI dependency for the management API: ``Authorization: Bearer <admin token>``."""
     return authenticate(request.app.state.services.keys, _bearer(request), need="admin")
 
 
-def write_principal(request: Request) -> Principal:
+def write_principal(request: Request, _basic: Annotated[None, Depends(WRITE_KEY_BASIC)],
+                    _bearer_scheme: Annotated[None, Depends(BEARER_KEY)]) -> Principal:
     """FastAPI dependency for what apps and the web snippet read with their write key (the in-app inbox):
     HTTP Basic with the key as user name, or a Bearer token; an admin token works too."""
     key = presented_write_key(request) or _bearer(request)

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # request came over HTTPS (behind a proxy: X-Forwarded-Proto), or always / never when set.
     web_session_idle_hours: float = 12.0
     web_secure_cookies: bool | None = None
+    # Failed sign-ins (touchline.web.throttle): an account is locked after this many failures in a row,
+    # a client address after this many on any accounts; the lock lasts the first period, doubles with
+    # each failure after it, up to the longest; failures are forgotten after the forget period without one.
+    web_signin_account_failures: int = Field(5, ge=1)
+    web_signin_client_failures: int = Field(20, ge=1)
+    web_signin_lock_seconds: float = Field(60.0, gt=0)
+    web_signin_max_lock_seconds: float = Field(900.0, gt=0)
+    web_signin_forget_seconds: float = Field(3600.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -3,9 +3,58 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import re
+from typing import Annotated, Any
 
 import pydantic
+from annotated_types import Interval
+from pydantic import BeforeValidator, WithJsonSchema
+
+# --- bounded integers --------------------------------------------------------------------------------
+# A Python int has no bound; the stores and the calendar do. SQLite and PostgreSQL BIGINT end at
+# 2**63 - 1 (an offset one past it reached SQLite as an OverflowError, a 500), PostgreSQL INTEGER
+# (versions) at 2**31 - 1, and ``now - timedelta(days=n)`` leaves the calendar long before either. Every
+# integer a request carries (query, path, body, the documents in bodies) is one of these types, checked
+# before any handler runs: a 422 naming the field. Dashboard pages read theirs with
+# ``touchline.http.bounded_int``.
+INT32_MAX = 2**31 - 1
+MAX_DAYS = 36_500  # a hundred years of look-back or waiting
+Offset = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""Rows to skip (paging)."""
+Version = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A version number (journeys, templates)."""
+Index = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""A position in a list (a message's tracked links)."""
+Times = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""How many times (events counted by a segment rule)."""
+Days = Annotated[int, Interval(ge=0, le=MAX_DAYS)]
+"""A number of days back from now (or ahead)."""
+Hours = Annotated[int, Interval(gt=0, le=MAX_DAYS * 24)]
+"""A positive number of hours."""
+
+# --- moments -----------------------------------------------------------------------------------------
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def _moment(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if _DATE.fullmatch(text):
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), dt.UTC)
+        if not _RFC3339.fullmatch(text):
+            raise ValueError("expected a date-time with its offset (2026-01-31T09:00:00+09:00) or a date (2026-01-31)")
+    elif not isinstance(value, dt.datetime):
+        raise ValueError("expected a date-time with its offset (2026-01-31T09:00:00+09:00) or a date (2026-01-31)")
+    return value
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_moment), WithJsonSchema({
+    "description": "An RFC 3339 date-time with its offset, or a date (midnight UTC).",
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
+"""A moment a request names (a report's period): RFC 3339 as the document states it, no epoch numbers
+and no local times without an offset, which pydantic's datetime would accept and read as UTC."""
 
 
 def problems(exc: pydantic.ValidationError, doc: Any, *, tag_noun: str = "type") -> list[dict[str, str]]:

@@ -14,21 +14,32 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.analytics import service
 from touchline.errors import BadRequest
-from touchline.http import JSONBody, admin_principal
+from touchline.http import JSONBody, admin_principal, errors
+from touchline.validation import Moment
 from touchline.workspaces.service import Principal
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+# 400: a period whose start is not before its end.
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=errors(400, 401, 403, 422))
 Admin = Annotated[Principal, Depends(admin_principal)]
-Start = Annotated[dt.datetime | None, Query(description="ISO date-time; default 30 days before `end`")]
-End = Annotated[dt.datetime | None, Query(description="ISO date-time; default now")]
+Start = Annotated[Moment | None, Query(description="Date-time or date; default 30 days before `end`")]
+End = Annotated[Moment | None, Query(description="Date-time or date; default now")]
+# Any date-time is a period's end, but reports convert them to the customers' time zones and step by
+# days: the calendar's first and last days would overflow, so a period is cut to these (a report there
+# is empty all the same).
+_EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9998, 1, 1, tzinfo=dt.UTC)
 
 
 def period(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     end = _aware(end) if end else dt.datetime.now(dt.UTC)
-    start = _aware(start) if start else end - dt.timedelta(days=30)
+    start = _aware(start) if start else _days_before(end, 30)
     if start >= end:
         raise BadRequest("start must be before end", {"field": "start", "reason": "not before end"})
-    return start, end
+    return min(max(start, _EARLIEST), _LATEST), min(max(end, _EARLIEST), _LATEST)
+
+
+def _days_before(moment: dt.datetime, days: int) -> dt.datetime:
+    return moment - dt.timedelta(days=days) if moment > _EARLIEST + dt.timedelta(days=days) else _EARLIEST
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -47,8 +58,8 @@ class StepIn(BaseModel):
 class FunnelIn(BaseModel):
     steps: list[StepIn] = Field(min_length=1, max_length=20)
     window_hours: float = Field(24 * 7, gt=0, le=24 * 365)
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: Moment | None = None
+    end: Moment | None = None
     breakdown: Literal["channel", "device_type", "first_touch_source"] | None = None
 
     @model_validator(mode="after")
@@ -106,7 +117,7 @@ async def cohorts(request: Request, principal: Admin,
         raise BadRequest(f"unknown time zone {tz!r}", {"field": "tz", "reason": "not an IANA time zone"})
     # Cohorts need a longer view than the other reports: half a year by default.
     end_at = _aware(end) if end else dt.datetime.now(dt.UTC)
-    s, e = period(start or end_at - dt.timedelta(days=182), end_at)
+    s, e = period(start or _days_before(end_at, 182), end_at)
     rows = await run_in_threadpool(service.retention_cohorts, _stores(request), principal.workspace_id, period_,
                                    cohort_event, return_event, s, e, tz)
     return JSONBody({"period": period_, "cohorts": [_plain(r) for r in rows]})

@@ -8,12 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from touchline.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from touchline.http import JSONBody, authenticate, presented_write_key, read_json_body
+from touchline.http import WRITE_SECURITY, JSONBody, authenticate, errors, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
-from touchline.ingest.schemas import MESSAGE_TYPES, parse_timestamp
+from touchline.ingest.schemas import MESSAGE_TYPES, openapi_body, parse_timestamp
 from touchline.ingest.service import IngestResult, parse_items
 
 router = APIRouter(tags=["tracking"])
+
+# What a tracking endpoint answers; 400 also when some messages of a batch were rejected (the others
+# stored): ``detail`` names each by ``index``, ``accepted`` and ``duplicates`` count the others.
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Stored (or already stored: `duplicates`)",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+    **errors(400, 401, 403, 413, 415),
+}
 
 
 def _parse_time(value: Any, field: str) -> dt.datetime | None:
@@ -69,7 +77,8 @@ def _single(message_type: str) -> Any:
 for _type in MESSAGE_TYPES:
     _endpoint = _single(_type)
     router.add_api_route(f"/v1/{_type}", _endpoint, methods=["POST"], response_class=JSONBody,
-                         summary=f"Record a {_type} call")
+                         summary=f"Record a {_type} call", responses=_ANSWERS,
+                         openapi_extra={**openapi_body(f"{_type.capitalize()}Message"), "security": WRITE_SECURITY})
     # analytics.js (Segment's browser library) posts to ``{apiHost}/`` + the type's first letter.
     router.add_api_route(f"/v1/{_type[0]}", _endpoint, methods=["POST"], response_class=JSONBody,
                          include_in_schema=False)
@@ -107,26 +116,33 @@ def _with_shared(item: Any, context: Any, integrations: Any) -> Any:
     return merged
 
 
-router.add_api_route("/v1/batch", _batch, methods=["POST"], response_class=JSONBody, summary="Record a batch")
+_BATCH = {**openapi_body("Batch"), "security": WRITE_SECURITY}
+router.add_api_route("/v1/batch", _batch, methods=["POST"], response_class=JSONBody, summary="Record a batch",
+                     responses=_ANSWERS, openapi_extra=_BATCH)
 router.add_api_route("/v1/import", _batch, methods=["POST"], response_class=JSONBody,
-                     summary="Import historical messages (same as batch)")
+                     summary="Import historical messages (same as batch)", responses=_ANSWERS, openapi_extra=_BATCH)
 # analytics.js with the "batching" delivery strategy posts its batches to ``{apiHost}/b``.
 router.add_api_route("/v1/b", _batch, methods=["POST"], response_class=JSONBody, include_in_schema=False)
 
 
-@router.get("/v1/projects/{write_key}/settings", response_class=JSONBody,
+@router.get("/v1/projects/{write_key}/settings", response_class=JSONBody, responses=errors(404, 422),
             summary="Source settings for analytics.js (its cdnURL pointed here)")
 async def browser_settings(request: Request, write_key: str) -> JSONBody:
     """What Segment's browser library loads from its CDN before it sends anything. Pointing its
     ``cdnURL`` at Touchline makes the unchanged library send every call here: the Segment.io
     destination's ``apiHost`` is this server's ``/v1``, reached the way the browser reached this URL.
-    No device-mode destinations, no remote plugins, no tracking plan, no metrics."""
+    No device-mode destinations, no remote plugins, no tracking plan, no metrics.
+
+    Write keys only: any origin may read this, and the answer repeats the key, so an admin token (or
+    an identity secret) in the path is answered like an unknown key, neither confirmed nor echoed."""
     try:
-        authenticate(request.app.state.services.keys, write_key, need="write")
+        principal = authenticate(request.app.state.services.keys, write_key, need="write")
     except (Unauthorized, Forbidden) as exc:
         # 404 like a CDN without this source; a 401 would make some browsers ask for a password.
         raise NotFound("no source has this write key",
                        {"field": "write_key", "reason": "unknown or revoked key"}) from exc
+    if principal.kind != "write":
+        raise NotFound("no source has this write key", {"field": "write_key", "reason": "unknown or revoked key"})
     base = request.base_url
     api_host = f"{base.netloc}{base.path.rstrip('/')}/v1"
     return JSONBody({

@@ -41,6 +41,7 @@ from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
 from touchline.segments.validate import SegmentDefinitionError
 from touchline.segments.validate import parse as parse_segment
+from touchline.validation import MAX_DAYS, Version
 
 __all__ = [
     "CHANNELS",
@@ -111,6 +112,8 @@ def parse_duration(value: Any) -> Any:
         if m is None or not any(m.groups()):
             raise ValueError("expected a duration such as '30m', '1h', '1d12h' or '2w'")
         seconds = sum(int(g) * mult for g, (_, mult) in zip(m.groups(), _UNITS, strict=True) if g)
+        if seconds > _MAX_DURATION.total_seconds():  # before timedelta() overflows
+            raise ValueError(f"a duration is at most {MAX_DAYS} days")
         return dt.timedelta(seconds=seconds)
     return value
 
@@ -126,9 +129,15 @@ def format_duration(value: dt.timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+# Waits and windows are added to "now" while runs are under way: a bound keeps that inside the calendar.
+_MAX_DURATION = dt.timedelta(days=MAX_DAYS)
+
+
 def _positive(value: dt.timedelta) -> dt.timedelta:
     if value <= dt.timedelta(0):
         raise ValueError("a duration must be positive")
+    if value > _MAX_DURATION:
+        raise ValueError(f"a duration is at most {MAX_DAYS} days")
     if value.microseconds:
         raise ValueError("a duration is a whole number of seconds")
     return value
@@ -233,7 +242,7 @@ class Reentry(_Model):
     ``every``: again once the previous run ended and ``days`` have passed since it was entered."""
 
     mode: Literal["once", "after_exit", "every"] = "once"
-    days: int | None = Field(default=None, gt=0)
+    days: int | None = Field(default=None, gt=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _days(self) -> Reentry:
@@ -421,7 +430,7 @@ def edges(node: Any) -> list[tuple[str, str]]:
 class JourneyDefinition(_Model):
     id: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
-    version: int = Field(ge=1)
+    version: Version
     trigger: Trigger
     reentry: Reentry = Field(default_factory=Reentry)
     goal: Goal | None = None

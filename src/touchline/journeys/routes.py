@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import BadRequest
-from touchline.http import JSONBody, admin_principal
+from touchline.http import JSONBody, admin_principal, errors
 from touchline.journeys import service
+from touchline.validation import Offset, Version
 from touchline.workspaces.service import Principal
 
-router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
+router = APIRouter(prefix="/v1/journeys", tags=["journeys"], responses=errors(400, 401, 403, 422))
 Admin = Annotated[Principal, Depends(admin_principal)]
 RUN_STATUSES = "^(active|waiting|completed|converted|exited|failed)$"
 
@@ -28,7 +29,15 @@ class TriggerIn(BaseModel):
 
 
 class PublishIn(BaseModel):
-    version: int | None = Field(None, ge=1)
+    version: Version | None = None
+
+
+# The endpoints read the definition themselves (JSON, or YAML by Content-Type): the body as documented.
+DEFINITION_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "description": (
+        "A journey definition (the README's journey format): id, name, trigger, start, nodes, and optionally "
+        "goal, reentry, exit_on, holdout_percent.")}},
+    "application/yaml": {"schema": {"type": "string", "description": "The same definition in YAML."}}}}}
 
 
 def _stores(request: Request) -> Any:
@@ -56,77 +65,86 @@ async def list_journeys(request: Request, principal: Admin) -> JSONBody:
                                                          principal.workspace_id)})
 
 
-@router.post("", response_class=JSONBody, status_code=201, summary="Create a journey (draft, version 1)")
+@router.post("", response_class=JSONBody, status_code=201, responses=errors(409), openapi_extra=DEFINITION_BODY,
+             summary="Create a journey (draft, version 1)")
 async def create(request: Request, principal: Admin) -> JSONBody:
     body = await _definition(request)
     return JSONBody(await run_in_threadpool(service.create, _stores(request), principal.workspace_id, body),
                     status_code=201)
 
 
-@router.post("/validate", response_class=JSONBody, summary="Check a definition without saving it")
+@router.post("/validate", response_class=JSONBody, openapi_extra=DEFINITION_BODY,
+             summary="Check a definition without saving it")
 async def validate(request: Request, principal: Admin) -> JSONBody:
     body = await _definition(request)
     return JSONBody(await run_in_threadpool(service.validate, _stores(request), principal.workspace_id, body))
 
 
-@router.get("/{journey_id}", response_class=JSONBody, summary="A journey and a version of its definition")
+@router.get("/{journey_id}", response_class=JSONBody, responses=errors(404),
+            summary="A journey and a version of its definition")
 async def get(request: Request, principal: Admin, journey_id: str,
-              version: Annotated[int | None, Query(ge=1)] = None) -> JSONBody:
+              version: Annotated[Version | None, Query()] = None) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.get, _stores(request), principal.workspace_id, journey_id,
                                             version))
 
 
-@router.put("/{journey_id}", response_class=JSONBody, summary="Save a new version")
+@router.put("/{journey_id}", response_class=JSONBody, responses=errors(404, 409), openapi_extra=DEFINITION_BODY,
+            summary="Save a new version")
 async def save_version(request: Request, principal: Admin, journey_id: str) -> JSONBody:
     body = await _definition(request)
     return JSONBody(await run_in_threadpool(service.save_version, _stores(request), principal.workspace_id,
                                             journey_id, body))
 
 
-@router.post("/{journey_id}/publish", response_class=JSONBody, summary="New runs enter this version")
+@router.post("/{journey_id}/publish", response_class=JSONBody, responses=errors(404, 409),
+             summary="New runs enter this version")
 async def publish(request: Request, principal: Admin, journey_id: str, body: PublishIn | None = None) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.publish, _stores(request), principal.workspace_id, journey_id,
                                             body.version if body else None))
 
 
-@router.post("/{journey_id}/pause", response_class=JSONBody, summary="Hold entries, timers and events")
+@router.post("/{journey_id}/pause", response_class=JSONBody, responses=errors(404, 409),
+             summary="Hold entries, timers and events")
 async def pause(request: Request, principal: Admin, journey_id: str) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.pause, _stores(request), principal.workspace_id, journey_id))
 
 
-@router.post("/{journey_id}/resume", response_class=JSONBody, summary="Continue a paused journey")
+@router.post("/{journey_id}/resume", response_class=JSONBody, responses=errors(404, 409),
+             summary="Continue a paused journey")
 async def resume(request: Request, principal: Admin, journey_id: str) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.resume, _stores(request), principal.workspace_id, journey_id))
 
 
-@router.post("/{journey_id}/archive", response_class=JSONBody, summary="Stop for good; active runs exit")
+@router.post("/{journey_id}/archive", response_class=JSONBody, responses=errors(404, 409),
+             summary="Stop for good; active runs exit")
 async def archive(request: Request, principal: Admin, journey_id: str) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.archive, _stores(request), principal.workspace_id, journey_id))
 
 
-@router.get("/{journey_id}/runs", response_class=JSONBody, summary="Runs, newest first")
+@router.get("/{journey_id}/runs", response_class=JSONBody, responses=errors(404), summary="Runs, newest first")
 async def runs(request: Request, principal: Admin, journey_id: str,
                status: Annotated[str | None, Query(pattern=RUN_STATUSES)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+               offset: Annotated[Offset, Query()] = 0) -> JSONBody:
     rows = await run_in_threadpool(service.runs, _stores(request), principal.workspace_id, journey_id,
                                    status=status, limit=limit, offset=offset)
     return JSONBody({"runs": rows})
 
 
-@router.get("/{journey_id}/stats", response_class=JSONBody,
+@router.get("/{journey_id}/stats", response_class=JSONBody, responses=errors(404),
             summary="Per step: entered, waiting, sent, suppressed by reason; conversions and holdout lift")
 async def stats(request: Request, principal: Admin, journey_id: str) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.stats, _stores(request), principal.workspace_id, journey_id))
 
 
-@router.post("/{journey_id}/trigger", response_class=JSONBody, summary="Start a run for one customer")
+@router.post("/{journey_id}/trigger", response_class=JSONBody, responses=errors(404, 409),
+             summary="Start a run for one customer")
 async def trigger(request: Request, principal: Admin, journey_id: str, body: TriggerIn) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.trigger, _stores(request), principal.workspace_id, journey_id,
                                             body.identifier, body.properties, body.key))
 
 
-runs_router = APIRouter(prefix="/v1/runs", tags=["journeys"])
+runs_router = APIRouter(prefix="/v1/runs", tags=["journeys"], responses=errors(400, 401, 403, 404, 422))
 
 
 @runs_router.get("/{run_id}", response_class=JSONBody, summary="One run: state, steps and messages")

@@ -10,17 +10,19 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import NotFound
-from touchline.http import JSONBody, admin_principal, verify_customer, write_principal
+from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
 from touchline.messaging import service
+from touchline.messaging.templates import CHANNEL_PARTS
+from touchline.validation import Index, Offset
 from touchline.workspaces.service import Principal
 
-router = APIRouter(tags=["messaging"])
+router = APIRouter(tags=["messaging"], responses=errors(400, 401, 403, 422))
 tracking = APIRouter(tags=["tracking"], include_in_schema=True)
 Admin = Annotated[Principal, Depends(admin_principal)]
 Writer = Annotated[Principal, Depends(write_principal)]
@@ -38,6 +40,10 @@ class PreviewIn(BaseModel):
     event: dict[str, Any] = Field(default_factory=dict, description="Trigger event properties to render with.")
 
 
+# What validate_template knows (an unknown one is a 422 on save, a 404 on preview).
+Channel = Annotated[str, Path(json_schema_extra={"enum": list(CHANNEL_PARTS)})]
+
+
 def _stores(request: Request) -> Any:
     return request.app.state.services.stores
 
@@ -50,30 +56,32 @@ async def list_templates(request: Request, principal: Admin, key: str | None = N
 
 @router.put("/v1/templates/{key}/{channel}", response_class=JSONBody,
             summary="Save a template (validated in the sandbox now, not at send time)")
-async def save_template(request: Request, principal: Admin, key: str, channel: str, body: TemplateIn) -> JSONBody:
+async def save_template(request: Request, principal: Admin, key: str, channel: Channel, body: TemplateIn) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.save_template, _stores(request), principal.workspace_id, key,
                                             channel, body.variants, body.default_locale))
 
 
-@router.delete("/v1/templates/{key}", response_class=JSONBody, summary="Delete a template (one channel or all)")
+@router.delete("/v1/templates/{key}", response_class=JSONBody, responses=errors(404),
+               summary="Delete a template (one channel or all)")
 async def delete_template(request: Request, principal: Admin, key: str, channel: str | None = None) -> JSONBody:
     n = await run_in_threadpool(service.delete_template, _stores(request), principal.workspace_id, key, channel)
     return JSONBody({"deleted": n})
 
 
-@router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody,
+@router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody, responses=errors(404),
              summary="Render a saved template for one customer")
-async def preview(request: Request, principal: Admin, key: str, channel: str, body: PreviewIn) -> JSONBody:
+async def preview(request: Request, principal: Admin, key: str, channel: Channel, body: PreviewIn) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.preview, _stores(request), principal.workspace_id, key, channel,
                                             body.identifier, body.event))
 
 
-@router.get("/v1/messages", response_class=JSONBody, summary="The delivery log, newest first")
+@router.get("/v1/messages", response_class=JSONBody, responses=errors(404),
+            summary="The delivery log, newest first")
 async def messages(request: Request, principal: Admin, identifier: str | None = None, journey_id: str | None = None,
                    channel: str | None = None,
                    status: Annotated[str | None, Query(pattern="^(pending|sending|sent|failed|suppressed)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
+                   offset: Annotated[Offset, Query()] = 0) -> JSONBody:
     rows = await run_in_threadpool(service.messages, _stores(request), principal.workspace_id, identifier=identifier,
                                    journey_id=journey_id, channel=channel, status=status, limit=limit, offset=offset)
     return JSONBody({"messages": rows})
@@ -85,7 +93,8 @@ async def message_stats(request: Request, principal: Admin) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.stats, _stores(request), principal.workspace_id))
 
 
-@router.get("/v1/inbox/{identifier}", response_class=JSONBody, summary="A customer's in-app inbox")
+@router.get("/v1/inbox/{identifier}", response_class=JSONBody, responses=errors(404),
+            summary="A customer's in-app inbox")
 async def inbox(request: Request, principal: Writer, identifier: str, unread: bool = False,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONBody:
     """With an identity secret in the workspace, the customer's ``user_hash`` (query or
@@ -95,7 +104,8 @@ async def inbox(request: Request, principal: Writer, identifier: str, unread: bo
                                             unread_only=unread, limit=limit))
 
 
-@router.post("/v1/inbox/{identifier}/{message_id}/read", response_class=JSONBody, summary="Mark as read")
+@router.post("/v1/inbox/{identifier}/{message_id}/read", response_class=JSONBody, responses=errors(404),
+             summary="Mark as read")
 async def inbox_read(request: Request, principal: Writer, identifier: str, message_id: str) -> JSONBody:
     verify_customer(request, principal, identifier)
     changed = await run_in_threadpool(service.mark_inbox_read, _stores(request), principal.workspace_id,
@@ -108,7 +118,10 @@ def _inbox_script() -> bytes:
     return resources.files("touchline.web").joinpath("static/inbox.js").read_bytes()
 
 
-@tracking.get("/sdk/inbox.js", summary="The in-app inbox for a shop's web pages (a script tag)")
+@tracking.get("/sdk/inbox.js", response_class=Response,
+              summary="The in-app inbox for a shop's web pages (a script tag)",
+              responses={200: {"description": "The script",
+                               "content": {"text/javascript": {"schema": {"type": "string"}}}}})
 async def inbox_script() -> Response:
     """``<script src=".../sdk/inbox.js" data-write-key=... data-identifier=... [data-user-hash=...]>``:
     a bell with the unread count and a panel of the customer's messages, on any site."""
@@ -117,21 +130,28 @@ async def inbox_script() -> Response:
         "X-Content-Type-Options": "nosniff"})
 
 
-@tracking.get("/t/o/{message_id}.gif", summary="Open pixel")
+@tracking.get("/t/o/{message_id}.gif", response_class=Response, summary="Open pixel", responses={
+    200: {"description": "A transparent 1×1 GIF, whether the message is known or not",
+          "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}}, **errors(422)})
 async def open_pixel(request: Request, message_id: str) -> Response:
     await run_in_threadpool(service.opened, _stores(request), message_id)
     return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"})
 
 
-@tracking.get("/t/c/{message_id}/{index}", summary="Tracked link: records the click, redirects")
-async def click(request: Request, message_id: str, index: int) -> Response:
+@tracking.get("/t/c/{message_id}/{index}", response_class=RedirectResponse, status_code=302,
+              summary="Tracked link: records the click, redirects", responses={
+                  302: {"description": "To the link's target",
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                  **errors(404, 422)})
+async def click(request: Request, message_id: str, index: Index) -> Response:
     url = await run_in_threadpool(service.clicked, _stores(request), message_id, index)
     if url is None:
         raise NotFound("unknown link")
     return RedirectResponse(url, status_code=302)
 
 
-@tracking.post("/u/{message_id}", summary="One-click unsubscribe (RFC 8058)")
+@tracking.post("/u/{message_id}", response_class=JSONBody, responses=errors(404, 422),
+               summary="One-click unsubscribe (RFC 8058)")
 async def unsubscribe_post(request: Request, message_id: str) -> JSONBody:
     done = await run_in_threadpool(service.unsubscribe, _stores(request), message_id)
     if done is None:
@@ -139,7 +159,10 @@ async def unsubscribe_post(request: Request, message_id: str) -> JSONBody:
     return JSONBody({"unsubscribed": True, "channel": done["channel"]})
 
 
-@tracking.get("/u/{message_id}", summary="Unsubscribe page (a confirmation button; GET changes nothing)")
+@tracking.get("/u/{message_id}", response_class=Response, responses={
+    200: {"description": "A page with the button", "content": {"text/html": {"schema": {"type": "string"}}}},
+    **errors(422)},
+              summary="Unsubscribe page (a confirmation button; GET changes nothing)")
 async def unsubscribe_page(message_id: str) -> HTMLResponse:
     # Mail scanners follow links: only the POST (button or RFC 8058 one-click) unsubscribes.
     mid = html.escape(message_id)

@@ -551,9 +551,12 @@ def _pre_wordwrap(budget: Budget, s: Any, width: Any = 79, break_long_words: Any
     if not isinstance(width, int) or width <= 0:
         return  # textwrap refuses it
     separator = len(wrapstring) if isinstance(wrapstring, str) else 1
+    expanded = len(text) + 7 * text.count("\t")  # textwrap expands tabs to 8 spaces first
     breaks = sum(map(text.count, "\t\n\x0b\x0c\r -"))  # where textwrap may end a line
-    lines = min(len(text), len(text) // width + breaks) + 1
-    budget.too_big(len(text) + lines * separator, "the wrapped string")
+    lines = min(expanded, expanded // width + breaks) + 1
+    budget.too_big(expanded + lines * separator, "the wrapped string")
+    # textwrap's work grows with its chunks and lines (100,000 tabs at width 1 took 3 s of CPU)
+    budget.tick(breaks + lines)
 
 
 def _pre_replace(budget: Budget, s: Any, old: Any = "", new: Any = "", count: Any = None, **kwargs: Any) -> None:

@@ -8,18 +8,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from touchline.http import JSONBody, admin_principal
+from touchline.http import JSONBody, admin_principal, errors
+from touchline.ingest.normalize import CONSENT_CHANNELS
 from touchline.profiles import service
 from touchline.workspaces.service import Principal
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=errors(400, 401, 403, 422))
 Admin = Annotated[Principal, Depends(admin_principal)]
+
+
+def _consent_schema(schema: dict[str, Any]) -> None:
+    # What the handler and the service check (400 otherwise), as the document states it.
+    schema.update(properties={c: {"type": "boolean"} for c in CONSENT_CHANNELS}, additionalProperties=False,
+                  minProperties=1)
 
 
 class ConsentChanges(BaseModel):
     """``{"email": true, "sms": false}``: grant or withdraw consent per channel."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_consent_schema)
 
     def changes(self) -> dict[str, bool]:
         return dict(self.model_extra or {})
@@ -37,7 +44,8 @@ async def search_profiles(
     return JSONBody({"profiles": rows, "count": len(rows)})
 
 
-@router.get("/{identifier}", response_class=JSONBody, summary="One customer by any identifier")
+@router.get("/{identifier}", response_class=JSONBody, responses=errors(404),
+            summary="One customer by any identifier")
 async def get_profile(
     request: Request,
     principal: Admin,
@@ -50,7 +58,8 @@ async def get_profile(
     return JSONBody(view)
 
 
-@router.put("/{identifier}/consents", response_class=JSONBody, summary="Grant or withdraw consent per channel")
+@router.put("/{identifier}/consents", response_class=JSONBody, responses=errors(404),
+            summary="Grant or withdraw consent per channel")
 async def put_consents(request: Request, principal: Admin, identifier: str, body: ConsentChanges) -> JSONBody:
     from touchline.errors import BadRequest
 
@@ -65,14 +74,16 @@ async def put_consents(request: Request, principal: Admin, identifier: str, body
     return JSONBody({"consents": consents})
 
 
-@router.get("/{identifier}/export", response_class=JSONBody, summary="Everything held about one customer")
+@router.get("/{identifier}/export", response_class=JSONBody, responses=errors(404),
+            summary="Everything held about one customer")
 async def export_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
     stores = request.app.state.services.stores
     data = await run_in_threadpool(service.export, stores, principal.workspace_id, identifier)
     return JSONBody(data, headers={"Content-Disposition": 'attachment; filename="customer-export.json"'})
 
 
-@router.delete("/{identifier}", response_class=JSONBody, summary="Erase one customer and all their events")
+@router.delete("/{identifier}", response_class=JSONBody, responses=errors(404),
+               summary="Erase one customer and all their events")
 async def erase_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
     stores = request.app.state.services.stores
     # {"erased": counts, "purge": {"by": time, "within_seconds": n}}: by then the bytes are gone from the

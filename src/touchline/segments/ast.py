@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from touchline.validation import Days, Hours, Times
+
 __all__ = [
     "AGGREGATE_FUNCTIONS",
     "COMPARISONS",
@@ -86,14 +88,14 @@ class Comparison(_Model):
 
 class Count(_Model):
     operator: CountOperator = "at_least"
-    value: int = Field(default=1, ge=0)
+    value: Times = 1
 
 
 class EventTime(_Model):
     """When the first (or last) matching event happened, relative to ``now``."""
 
     operator: TimeOperator
-    value: int = Field(ge=0)
+    value: Days
 
 
 class Aggregate(_Model):
@@ -139,7 +141,7 @@ class EventCondition(_Model):
     first_time: EventTime | None = None
     last_time: EventTime | None = None
     aggregate: Aggregate | None = None
-    within_days: int | None = Field(default=None, ge=0)
+    within_days: Days | None = None
 
     @model_validator(mode="after")
     def _one_measure(self) -> EventCondition:
@@ -162,9 +164,9 @@ class SequenceAbsence(_Model):
     type: Literal["sequence_absence"]
     event: str = Field(min_length=1)
     absent_event: str = Field(min_length=1)
-    within_hours: int = Field(gt=0)
+    within_hours: Hours
     key: str | None = Field(default=None, min_length=1)
-    within_days: int | None = Field(default=None, ge=0)
+    within_days: Days | None = None
 
 
 class Rfm(_Model):

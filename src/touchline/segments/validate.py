@@ -24,6 +24,7 @@ from touchline.segments.ast import (
     SegmentRef,
     Trait,
 )
+from touchline.validation import MAX_DAYS
 
 __all__ = ["SegmentDefinitionError", "SegmentLookup", "children", "dump_yaml", "parse", "parse_yaml", "references"]
 
@@ -121,8 +122,8 @@ def _value_problem(operator: str, value: Any, *, channel_names: bool = False) ->
     if operator == "exists":
         return None if value is None else "'exists' takes no value"
     if operator in ("within_last_days", "more_than_days_ago"):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        return None if ok else f"{operator!r} needs a whole number of days (>= 0)"
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_DAYS
+        return None if ok else f"{operator!r} needs a whole number of days (0 to {MAX_DAYS})"
     if channel_names:
         if operator in ("=", "!="):
             return None if isinstance(value, str) else f"{operator!r} needs a channel name (a string)"

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
 
-from touchline.errors import StoreUnavailable
+from touchline.errors import BadRequest, StoreUnavailable
 from touchline.settings import Settings
 from touchline.store import dialect
 from touchline.store.schema import STAGED_COLUMNS, event_staging, profiles, sync_state
@@ -31,6 +31,18 @@ from touchline.store.types import dumps
 UNAVAILABLE = (sa.exc.OperationalError, psycopg.OperationalError, sqlite3.OperationalError)
 
 READ_ONLY = {"touchline_read_only": True}
+# What PostgreSQL says of a NUL character (U+0000) in a parameter or a JSON value: text cannot hold one.
+REFUSED_DATA = (sa.exc.DataError, psycopg.DataError)
+
+
+def _nul_refused(exc: BaseException) -> BadRequest | None:
+    """A NUL that reached PostgreSQL from a request: the request's fault (400), not the server's (500).
+    The embedded stores keep it; ingestion refuses it on both (the event log must move between them)."""
+    text = str(getattr(exc, "orig", None) or exc)
+    if "NUL (0x00)" in text or "\\u0000 cannot be converted" in text:
+        return BadRequest("text contains a NUL character (\\u0000), which cannot be stored",
+                          {"field": "(request)", "reason": "NUL character"})
+    return None
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -157,6 +169,10 @@ class Stores:
                 yield conn
         except UNAVAILABLE as exc:
             raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
+        except REFUSED_DATA as exc:
+            if (refused := _nul_refused(exc)) is None:
+                raise
+            raise refused from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -165,6 +181,10 @@ class Stores:
                 yield conn
         except UNAVAILABLE as exc:
             raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
+        except REFUSED_DATA as exc:
+            if (refused := _nul_refused(exc)) is None:
+                raise
+            raise refused from exc
 
     @contextlib.contextmanager
     def events_conn(self) -> Iterator[Connection]:
@@ -174,6 +194,10 @@ class Stores:
                     yield conn
             except UNAVAILABLE as exc:
                 raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
+            except REFUSED_DATA as exc:
+                if (refused := _nul_refused(exc)) is None:
+                    raise
+                raise refused from exc
 
     @contextlib.contextmanager
     def _using_events(self) -> Iterator[None]:

@@ -80,6 +80,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
     Migration(7, "outbox: the claim token that fences leases", _outbox_claim_token),
     Migration(8, "journey run failures, retries and alerts; signals set aside", _journey_failures),
+    Migration(9, "failed dashboard sign-ins per account and client", _create_missing(state_metadata)),
     Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
               _erasure_purges),
 ]

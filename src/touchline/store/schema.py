@@ -444,6 +444,19 @@ web_sessions = sa.Table(
     sa.Index("ix_web_sessions_user", "user_id"),
 )
 
+# Failed dashboard sign-ins per account and per client address (touchline.web.throttle). The key is
+# the SHA-256 of "account:<e-mail>" or "client:<address>": no typed e-mail (a password typed into the
+# wrong field, say) or address is kept in clear. A row is deleted once quiet for the forget period.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    state_metadata,
+    sa.Column("key_hash", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", UTCDateTime, nullable=False),
+    sa.Column("locked_until", UTCDateTime),
+    sa.Index("ix_sign_in_failures_last", "last_failed_at"),
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(

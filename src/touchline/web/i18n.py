@@ -50,6 +50,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.submit": ("Sign in", "로그인"),
     "login.failed": ("Wrong e-mail or password.", "이메일 또는 비밀번호가 올바르지 않습니다."),
     "login.expired": ("The form expired; please try again.", "양식이 만료되었습니다. 다시 시도해 주세요."),
+    "login.locked": ("Too many failed sign-ins. Try again after {time} (in about {wait}).",
+                     "로그인 실패가 너무 많습니다. {time} 이후에 다시 시도해 주세요(약 {wait} 후)."),
     "login.hint": ("Create an account with: touchline users add EMAIL --role marketer",
                    "계정 만들기: touchline users add EMAIL --role marketer"),
     "logged_out": ("You are signed out.", "로그아웃되었습니다."),

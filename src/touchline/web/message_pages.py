@@ -12,9 +12,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError
+from touchline.http import bounded_int
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.messaging.templates import CHANNEL_PARTS
+from touchline.validation import INT32_MAX
 from touchline.web.http import formatter, page, render, services, viewer
 from touchline.web.routes import PERIOD_CHOICES, period_of
 
@@ -38,10 +40,7 @@ async def message_log(request: Request) -> Response:
     status = q.get("status") if q.get("status") in STATUSES else None
     journey_id = (q.get("journey") or "").strip()[:200] or None
     customer = (q.get("customer") or "").strip()[:256]
-    try:
-        offset = max(int(q.get("offset", 0)), 0)
-    except ValueError:
-        offset = 0
+    offset = bounded_int(q.get("offset"), 0, 0, INT32_MAX)
     stores, workspace_id = _stores(request), viewer(request).workspace_id
     all_journeys = await run_in_threadpool(journeys.list_journeys, stores, workspace_id)
     customer_ids: list[str] | None = None

@@ -20,13 +20,14 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from touchline.analytics import service as analytics
 from touchline.errors import BadRequest, TouchlineError
+from touchline.http import bounded_float, bounded_int
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.profiles import service as profiles
 from touchline.segments import service as segments
 from touchline.segments.templates import TEMPLATES
 from touchline.segments.validate import SegmentDefinitionError
-from touchline.web import auth, charts, forms
+from touchline.web import auth, charts, forms, throttle
 from touchline.web.http import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -64,12 +65,22 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_form(request: Request, *, error: str | None = None, email: str = "", status: int = 200) -> Response:
+def _login_form(request: Request, *, error: str | None = None, email: str = "", status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", status_code=status, login_csrf=token, error=error, email=email,
                       next=_safe_next(request.query_params.get("next")))
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    response.headers.update(headers or {})
     return response
+
+
+def _locked_out(request: Request, email: str, until: dt.datetime, now: dt.datetime) -> Response:
+    """429 with ``Retry-After``, and the page says when (local time) and in how long."""
+    f = formatter(request)
+    seconds = throttle.retry_after(until, now)
+    error = f.t("login.locked", time=f.datetime(until, "short"), wait=f.duration(seconds))
+    return _login_form(request, error=error, email=email, status=429, headers={"Retry-After": str(seconds)})
 
 
 async def login_page(request: Request) -> Response:
@@ -83,9 +94,20 @@ async def login(request: Request) -> Response:
     if not same_origin(request) or not auth.same_token(str(form.get(CSRF_FIELD, "")),
                                                          request.cookies.get(LOGIN_CSRF_COOKIE, "") or ""):
         return _login_form(request, error=f.t("login.expired"), email=email, status=403)
-    user = await run_in_threadpool(auth.authenticate, _stores(request), email, password)
+    stores, client = _stores(request), request.client.host if request.client else "unknown"
+    now = dt.datetime.now(dt.UTC)
+    # While the account or the client is locked, the password is not even checked: a right one is
+    # refused too.
+    attempt = await run_in_threadpool(throttle.begin, stores, email, client, now)
+    if attempt.refused_until is not None:
+        return _locked_out(request, email, attempt.refused_until, now)
+    user = await run_in_threadpool(auth.authenticate, stores, email, password)
     if user is None:
+        until = throttle.failed(attempt)
+        if until is not None:
+            return _locked_out(request, email, until, now)
         return _login_form(request, error=f.t("login.failed"), email=email, status=401)
+    await run_in_threadpool(throttle.succeeded, stores, attempt)
     idle = dt.timedelta(hours=_stores(request).settings.web_session_idle_hours)
     token = await run_in_threadpool(auth.start_session, _stores(request), user["id"], idle)
     response = redirect(_safe_next(str(form.get("next", "/"))))
@@ -144,14 +166,14 @@ def period_of(request: Request, f: Formatter, default_days: int = 30) -> Period:
             raise BadRequest("start must not be after end, and the period at most two years long",
                              {"field": "start", "reason": "bad range"})
     else:
-        try:
-            days = int(q.get("days", default_days))
-        except ValueError:
-            days = default_days
+        days = bounded_int(q.get("days"), default_days, 0, MAX_PERIOD_DAYS + 1)
         days = days if 1 <= days <= MAX_PERIOD_DAYS else default_days
         first, last = today - dt.timedelta(days=days - 1), today
-    start = dt.datetime.combine(first, dt.time(0), f.zone).astimezone(dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
+    try:
+        start = dt.datetime.combine(first, dt.time(0), f.zone).astimezone(dt.UTC)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
+    except OverflowError as exc:  # the first or last day of the calendar (0001-01-01, 9999-12-31)
+        raise BadRequest("the period lies outside the calendar", {"field": "start", "reason": "out of range"}) from exc
     return Period(start, end, first, last, days)
 
 
@@ -212,10 +234,7 @@ async def funnels(request: Request) -> Response:
     breakdown = q.get("breakdown") or None
     if breakdown not in (None, "channel", "device_type", "first_touch_source"):
         breakdown = None
-    try:
-        window = min(max(float(q.get("window", 168)), 1.0), 24 * 365.0)
-    except ValueError:
-        window = 168.0
+    window = bounded_float(q.get("window"), 168.0, 1.0, 24 * 365.0)
     result, error = None, None
     if steps:
         result = await run_in_threadpool(
@@ -235,21 +254,18 @@ async def cohorts(request: Request) -> Response:
     f = formatter(request)
     q = request.query_params
     period = q.get("period") if q.get("period") in ("week", "month") else "month"
-    try:
-        months = min(max(int(q.get("months", 6)), 1), 24)
-    except ValueError:
-        months = 6
+    months = bounded_int(q.get("months"), 6, 1, 24)
     cohort_event = (q.get("cohort_event") or "").strip() or None
     return_event = (q.get("return_event") or "").strip() or None
     end = dt.datetime.now(dt.UTC)
     last_day = end.astimezone(f.zone).date()
-    if q.get("end"):  # reports up to another day than today (``YYYY-MM-DD``, inclusive)
-        try:
+    try:
+        if q.get("end"):  # reports up to another day than today (``YYYY-MM-DD``, inclusive)
             last_day = dt.date.fromisoformat(q["end"])
-        except ValueError as exc:
-            raise BadRequest("end must be a date (YYYY-MM-DD)", {"field": "end", "reason": "not a date"}) from exc
-        end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
-    start = end - dt.timedelta(days=round(months * 30.44))
+            end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
+        start = end - dt.timedelta(days=round(months * 30.44))
+    except (ValueError, OverflowError) as exc:  # OverflowError: the calendar's first or last days
+        raise BadRequest("end must be a date (YYYY-MM-DD)", {"field": "end", "reason": "not a date"}) from exc
     rows = await run_in_threadpool(analytics.retention_cohorts, _stores(request), viewer(request).workspace_id,
                                    period, cohort_event, return_event, start, end, f.tz)
     figure = charts.cohorts(f, rows, period) if rows else None
@@ -435,10 +451,7 @@ CUSTOMER_MESSAGES = 20
 
 @page("/customers/{profile_id}", permission="customers.view")
 async def customer(request: Request, profile_id: str) -> Response:
-    try:
-        limit = min(max(int(request.query_params.get("limit", TIMELINE_STEP)), 1), 2000)
-    except ValueError:
-        limit = TIMELINE_STEP
+    limit = bounded_int(request.query_params.get("limit"), TIMELINE_STEP, 1, 2000)
     stores, workspace_id = _stores(request), viewer(request).workspace_id
     view = await run_in_threadpool(profiles.get_profile, stores, workspace_id, profile_id, timeline_limit=limit)
     orders = sum(1 for e in view["timeline"] if e.get("event") == "Order Completed")
