@@ -65,3 +65,39 @@ def test_bad_report_requests(client: TestClient) -> None:
     assert client.get("/v1/analytics/cohorts", params={"tz": "Mars/Olympus"}, headers=bearer()).status_code == 400
     assert client.get("/v1/analytics/conversion", params={"by": "weather"}, headers=bearer()).status_code == 422
     assert client.get("/v1/analytics/cltv").status_code == 401
+
+
+def repeat_buyers(n: int = 60, *, now: dt.datetime = NOW, seed: int = 3) -> list[dict[str, object]]:
+    """``n`` customers who buy as the BG/NBD model has it (a purchase rate each, a chance to lapse after
+    every purchase) over the 300 days before ``now``, with orders of varied value: enough repeat buyers for
+    the CLTV report to fit its models, so that it reports a forecast and not only the history."""
+    import random
+
+    rng = random.Random(seed)
+    batch: list[dict[str, object]] = []
+    for i in range(n):
+        rate, drop, mean_spend = rng.gammavariate(2.0, 1 / 40), rng.betavariate(1.0, 4.0), rng.uniform(20, 80)
+        when = now - dt.timedelta(days=rng.uniform(60, 300))
+        for k in range(8):
+            if when >= now:
+                break
+            revenue = round(mean_spend * rng.uniform(0.6, 1.4)) * 1000
+            batch.append({"type": "track", "userId": f"buyer-{i}", "event": "Order Completed",
+                          "timestamp": when.isoformat(), "messageId": f"r{i}-{k}",
+                          "properties": {"order_id": f"r{i}-{k}", "revenue": revenue, "currency": "KRW"}})
+            if k and rng.random() < drop:
+                break
+            when += dt.timedelta(days=rng.expovariate(rate))
+    return batch
+
+
+def test_cltv_with_a_fitted_model_is_json(client: TestClient, stores: Stores) -> None:
+    """The forecast is computed with NumPy and SciPy: what they return must still serialise."""
+    assert client.post("/v1/batch", json={"batch": repeat_buyers()}, headers=basic()).status_code == 200
+    stores.pump()
+    response = client.get("/v1/analytics/cltv", headers=bearer())
+    assert response.status_code == 200, response.text
+    value = response.json()
+    assert value["customers"] == 60 and value["purchase_model"] is not None and value["spend_model"] is not None
+    assert value["expected_purchases"] > 0 and value["expected_value"] > 0
+    assert len(value["top"]) == 10 and all(c["expected_value"] > 0 for c in value["top"])

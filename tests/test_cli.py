@@ -72,3 +72,15 @@ def test_profiles_show_and_search(env: dict[str, str], client) -> None:
     assert [p["user_id"] for p in found] == ["u9"]
     missing = CliRunner().invoke(app, ["profiles", "show", "nobody"], env=env)
     assert missing.exit_code == 1 and "no customer" in missing.output
+
+
+def test_report_cltv_json_with_a_fitted_model(env: dict[str, str], client, stores) -> None:
+    from test_analytics_api import repeat_buyers
+
+    assert client.post("/v1/batch", json={"batch": repeat_buyers()}, headers=basic()).status_code == 200
+    stores.pump()
+    report = orjson.loads(run(env, "report", "cltv", "--json"))
+    assert report["purchase_model"] is not None and report["expected_value"] > 0
+    assert report["top"][0]["expected_value"] >= report["top"][-1]["expected_value"] > 0
+    table = run(env, "report", "cltv")
+    assert "Top customers" in table and "Next 90 days" in table
