@@ -216,7 +216,7 @@ def test_touchlines_own_events_are_not_customer_activity(stores: Stores, workspa
 
 def test_cltv_history_and_forecast(stores: Stores, workspace_id: str) -> None:
     load_shop(stores, workspace_id)
-    result = service.cltv(stores, workspace_id, now=T0 + 5 * WEEK)
+    result = service.cltv(stores, workspace_id, as_of=T0 + 5 * WEEK)
     assert (result.customers, result.orders, result.revenue) == (4, 7, 345_000)
     assert result.average_order_value == 345_000 / 7
     assert result.purchase_frequency == 7 / 4

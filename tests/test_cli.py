@@ -84,3 +84,23 @@ def test_report_cltv_json_with_a_fitted_model(env: dict[str, str], client, store
     assert report["top"][0]["expected_value"] >= report["top"][-1]["expected_value"] > 0
     table = run(env, "report", "cltv")
     assert "Top customers" in table and "Next 90 days" in table
+
+
+def test_report_cltv_as_of_and_purchase_days(env: dict[str, str], client, stores) -> None:
+    import datetime as dt
+
+    from test_analytics_api import repeat_buyers
+
+    end = dt.datetime(1998, 12, 1, tzinfo=dt.UTC)
+    assert client.post("/v1/batch", json={"batch": repeat_buyers(now=end)}, headers=basic()).status_code == 200
+    stores.pump()
+    plain = run(env, "report", "cltv")
+    assert "The newest order is from 1998-11-" in plain and "--as-of 1998-11-" in plain
+    report = orjson.loads(run(env, "report", "cltv", "--as-of", "1998-11-30", "--tz", "UTC", "--purchases", "days",
+                              "--json"))
+    assert report["as_of"].startswith("1998-12-01T00:00:00") and report["purchases"] == "days"
+    assert report["expected_purchases"] > 10
+    table = run(env, "report", "cltv", "--as-of", "1998-12-01")
+    assert "Next 90 days from 1998-12-02 00:00 (Asia/Seoul)" in table and "newest order" not in table
+    bad = CliRunner().invoke(app, ["report", "cltv", "--as-of", "soon"], env=env)
+    assert bad.exit_code == 2 and "--as-of" in bad.output
