@@ -394,6 +394,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                    "양식이 만료되었거나 다른 사이트에서 전송되었습니다. 페이지를 새로 고친 뒤 다시 시도하세요."),
     "error.not_found": ("Not found.", "찾을 수 없습니다."),
     "error.back": ("Back to the overview", "개요로 돌아가기"),
+    "error.internal": ("Something went wrong on the server. It has been logged; try again in a moment.",
+                       "서버에서 오류가 발생했습니다. 기록해 두었으니 잠시 후 다시 시도해 주세요."),
 }
 
 # Why the outbox did not send a message (touchline.messaging.policy.SuppressReason and channel skips).
