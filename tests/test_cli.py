@@ -104,3 +104,18 @@ def test_report_cltv_as_of_and_purchase_days(env: dict[str, str], client, stores
     assert "Next 90 days from 1998-12-02 00:00 (Asia/Seoul)" in table and "newest order" not in table
     bad = CliRunner().invoke(app, ["report", "cltv", "--as-of", "soon"], env=env)
     assert bad.exit_code == 2 and "--as-of" in bad.output
+
+
+def test_serve_warns_when_no_channel_is_configured(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(app))
+    result = CliRunner().invoke(app, ["serve"], env=env)
+    assert result.exit_code == 0 and started, result.output
+    flat = " ".join(result.output.split())
+    assert "warning: No message channel is configured" in flat and "TOUCHLINE_DEV_CHANNELS=true" in flat
+    some = CliRunner().invoke(app, ["serve"], env={**env, "TOUCHLINE_SMTP_HOST": "mail.example"})
+    assert "No provider for sms, messenger, push" in " ".join(some.output.split())
+    quiet = CliRunner().invoke(app, ["serve"], env={**env, "TOUCHLINE_DEV_CHANNELS": "true"})
+    assert quiet.exit_code == 0 and "warning" not in quiet.output

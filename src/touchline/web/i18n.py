@@ -404,6 +404,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "no_consent": ("no consent", "수신 동의 없음"),
     "no_address": ("no address", "연락처 없음"),
     "no_channel": ("no usable channel", "가능한 채널 없음"),
+    "channel_not_configured": ("no channel configured", "발송 채널 미설정"),
+    "no_profile": ("customer erased", "고객 삭제됨"),
     "frequency_cap": ("daily cap reached", "일일 발송 한도 초과"),
     "channel_frequency_cap": ("channel cap reached", "채널 발송 한도 초과"),
     "quiet_hours": ("quiet hours", "야간 발송 제한"),
