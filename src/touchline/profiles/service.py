@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -164,19 +165,44 @@ def phone_prefix(q: str, region: str) -> str | None:
     return None
 
 
-def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SearchPage:
+    profiles: list[dict[str, Any]]
+    total: int  # every match, not only this page's
+
+
+def search_page(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> SearchPage:
+    """Customers by identifier prefix (``kind:value`` for one kind: ``email:jieun``, ``phone:010-1234``,
+    ``user_id:u-1``; a bare value of any kind) or by trait text, ``limit`` from ``offset``, and the total."""
     q = q.strip()
-    prefixes = [q.lower()]
-    phone = phone_prefix(q, stores.settings.default_phone_region)
+    region = stores.settings.default_phone_region
+    kind, sep, value = q.partition(":")
+    if sep and _KIND.match(kind) and value.strip():
+        value = value.strip()
+        typed = phone_prefix(value, region) if kind == "phone" else None
+        prefixes = [value.lower() if kind == "email" else typed or value]
+        with stores.read() as conn:
+            rows, total = store.search_profiles(conn, workspace_id, q, limit, prefixes, kind=kind,
+                                                text=False, offset=offset)
+        if total or kind in _BARE_KINDS:
+            return SearchPage([_found(r) for r in rows], total)
+        # Not an identifier kind after all ("note:hello"): the text as it was typed.
+    prefixes = [q, q.lower()]
+    phone = phone_prefix(q, region)
     if phone:
         prefixes.append(phone)
     with stores.read() as conn:
-        rows = store.search_profiles(conn, workspace_id, q, limit, prefixes)
-    return [
-        {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
-         "updated_at": r["updated_at"]}
-        for r in rows
-    ]
+        rows, total = store.search_profiles(conn, workspace_id, q, limit, prefixes if q else [], offset=offset)
+    return SearchPage([_found(r) for r in rows], total)
+
+
+def search(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    return search_page(stores, workspace_id, q, limit, offset).profiles
+
+
+def _found(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
+            "updated_at": r["updated_at"]}
 
 
 def set_consents(stores: Stores, workspace_id: str, identifier: str, changes: dict[str, bool],

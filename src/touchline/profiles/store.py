@@ -251,35 +251,46 @@ def activity(conn: Connection, table: sa.Table, workspace_id: str, profile_ids: 
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int,
-                    prefixes: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Identifiers starting with ``q`` or one of ``prefixes`` (the forms identifiers are stored in: a
-    lower-cased email, an E.164 phone; index range scans), then trait text containing ``q``."""
-    ids: list[str] = []
-    for start in dict.fromkeys(p for p in (q, *prefixes) if p):
-        prefix = conn.execute(
-            sa.select(identities.c.profile_id)
-            .where(identities.c.workspace_id == workspace_id, identities.c.value >= start,
-                   identities.c.value < start + "\U0010ffff")
-            .limit(limit * 4)
-        ).scalars()
-        ids.extend(prefix)
-    ids = list(dict.fromkeys(ids))
-    rows = _profiles_by_id(conn, workspace_id, ids[: limit * 4]) if ids else []
-    canonical = {r["id"] for r in rows if r["merged_into"] is None}
-    missing = {r["merged_into"] for r in rows if r["merged_into"] is not None} - canonical
-    if missing:
-        rows += _profiles_by_id(conn, workspace_id, list(missing))
-    result = [r for r in rows if r["merged_into"] is None]
-    if len(result) < limit:
-        seen = {r["id"] for r in result}
-        query = sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None))
-        if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(sa.cast(profiles.c.traits, sa.Text).like(pattern, escape="\\"))
-        query = query.order_by(profiles.c.updated_at.desc()).limit(limit + len(seen))
-        result += [dict(r) for r in conn.execute(query).mappings() if r["id"] not in seen]
-    return result[:limit]
+def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int, prefixes: Sequence[str] = (),
+                    *, kind: str | None = None, text: bool = True, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """A page of the customers (survivors of merges) with an identifier starting with one of ``prefixes``
+    (the forms identifiers are stored in: a lower-cased email, an E.164 phone; index range scans), of
+    ``kind`` when given, or, with ``text``, traits whose JSON text contains ``q``; identifier matches first,
+    then the most recently updated. Also how many there are in all. An empty search lists everyone."""
+    p = profiles
+    live = sa.and_(p.c.workspace_id == workspace_id, p.c.merged_into.is_(None))
+    starts = list(dict.fromkeys(x for x in prefixes if x))
+    if not starts and not (text and q):
+        total = conn.execute(sa.select(sa.func.count()).select_from(p).where(live)).scalar_one()
+        query = sa.select(p).where(live).order_by(p.c.updated_at.desc(), p.c.id).limit(limit).offset(offset)
+        return [dict(r) for r in conn.execute(query).mappings()], int(total)
+    parts: list[sa.Select[Any]] = []
+    if starts:
+        ident = identities.c
+        parts.append(
+            sa.select(ident.profile_id.label("pid"), sa.literal(0).label("rank"))
+            .where(ident.workspace_id == workspace_id,
+                   sa.or_(*(sa.and_(ident.value >= start, ident.value < start + "\U0010ffff") for start in starts)),
+                   *([ident.kind == kind] if kind else []))
+        )
+    if text and q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        parts.append(sa.select(p.c.id.label("pid"), sa.literal(1).label("rank"))
+                     .where(live, sa.cast(p.c.traits, sa.Text).like(pattern, escape="\\")))
+    matches = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("matches")
+    owner = p.alias("owner")
+    survivor = sa.func.coalesce(owner.c.merged_into, owner.c.id)
+    found = (
+        sa.select(survivor.label("id"), sa.func.min(matches.c.rank).label("rank"))
+        .select_from(matches.join(owner, sa.and_(owner.c.id == matches.c.pid, owner.c.workspace_id == workspace_id)))
+        .group_by(survivor)
+        .subquery("found")
+    )
+    joined = p.join(found, found.c.id == p.c.id)
+    total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(live)).scalar_one()
+    query = (sa.select(p).select_from(joined).where(live)
+             .order_by(found.c.rank, p.c.updated_at.desc(), p.c.id).limit(limit).offset(offset))
+    return [dict(r) for r in conn.execute(query).mappings()], int(total)
 
 
 def count_profiles(conn: Connection, workspace_id: str) -> dict[str, int]:

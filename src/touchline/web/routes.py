@@ -422,11 +422,25 @@ async def segment_export(request: Request, segment_id: str) -> Response:
 # --- customers ---------------------------------------------------------------------------------------
 
 
+CUSTOMERS_PAGE = 30
+
+
 @page("/customers", permission="customers.view", nav="nav.customers")
 async def customer_search(request: Request) -> Response:
     q = request.query_params.get("q", "")[:256]
-    rows = await run_in_threadpool(profiles.search, _stores(request), viewer(request).workspace_id, q, 30)
-    return render(request, "customers.html", q=q, customers=rows)
+    try:
+        offset = min(max(int(request.query_params.get("offset", 0)), 0), 1_000_000)
+    except ValueError:
+        offset = 0
+    found = await run_in_threadpool(profiles.search_page, _stores(request), viewer(request).workspace_id, q,
+                                    CUSTOMERS_PAGE, offset)
+
+    def page_url(at: int) -> str:
+        return "/customers?" + urlencode([*([("q", q)] if q else []), *([("offset", str(at))] if at else [])])
+
+    return render(request, "customers.html", q=q, customers=found.profiles, total=found.total, offset=offset,
+                  previous=page_url(max(offset - CUSTOMERS_PAGE, 0)), next=page_url(offset + CUSTOMERS_PAGE),
+                  more=offset + len(found.profiles) < found.total)
 
 
 TIMELINE_STEP = 50
