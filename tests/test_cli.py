@@ -119,3 +119,34 @@ def test_serve_warns_when_no_channel_is_configured(env: dict[str, str], monkeypa
     assert "No provider for sms, messenger, push" in " ".join(some.output.split())
     quiet = CliRunner().invoke(app, ["serve"], env={**env, "TOUCHLINE_DEV_CHANNELS": "true"})
     assert quiet.exit_code == 0 and "warning" not in quiet.output
+
+
+def test_commands_say_why_when_a_server_holds_the_event_store(tmp_path) -> None:
+    """A running server holds the embedded DuckDB file (embedded only: PostgreSQL has no such lock). The
+    commands that read it end with the reason and what to do, not a traceback."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "held"
+    env = {"TOUCHLINE_DATA_DIR": str(data)}
+    run(env, "db", "upgrade")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"type": "identify", "userId": "u1", "traits": {"name": "Kim"}}\n', encoding="utf-8")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                               "sys.stdin.read()", str(data / "events.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        imported = CliRunner().invoke(app, ["import", str(rows)], env=env)  # writes the state store only
+        assert imported.exit_code == 0 and "event store is busy" in imported.output, imported.output
+        for args in (["report", "funnel", "Product Viewed", "Order Completed"], ["report", "cltv"],
+                     ["report", "cohorts"], ["segments", "preview", "cart_abandoners"], ["profiles", "show", "u1"]):
+            result = CliRunner().invoke(app, args, env=env)
+            assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.exception)
+            flat = " ".join(result.output.split())
+            assert flat.startswith("error: the event store is unavailable: another process (a running `touchline "
+                                   "serve`?) holds the embedded event store"), (args, result.output)
+            assert "Traceback" not in result.output and len(result.output.splitlines()) <= 4
+    finally:
+        holder.communicate("", timeout=10)

@@ -44,6 +44,10 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
         with contextlib.suppress(StoreUnavailable):
             stores.pump()
         yield stores
+    except TouchlineError as exc:
+        # What a command does not catch itself (the event store held by a running server, say) ends it with
+        # the error's own message and hint, not a traceback.
+        fail(exc)
     finally:
         stores.dispose()
 
