@@ -115,7 +115,8 @@ def formatter(request: Request) -> Formatter:
     lang = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), accept)
     settings = services(request).stores.settings
     tz = valid_zone(request.cookies.get(TZ_COOKIE), settings.default_timezone)
-    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz, settings.default_currency)
+    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz, settings.default_currency,
+                                        settings.default_phone_region)
     return request.state.formatter
 
 

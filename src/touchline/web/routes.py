@@ -189,8 +189,9 @@ async def overview(request: Request) -> Response:
     period = period_of(request, f)
     o = await run_in_threadpool(analytics.overview, _stores(request), viewer(request).workspace_id,
                                 period.start, period.end, f.tz)
+    partial = period.end > dt.datetime.now(dt.UTC)  # the period ends today: its last day is not over
     figures = {
-        "daily": charts.daily_visitors(f, o), "revenue": charts.daily_revenue(f, o),
+        "daily": charts.daily_visitors(f, o, partial), "revenue": charts.daily_revenue(f, o, partial),
         "channels": charts.by_group(f, o.channels), "devices": charts.by_group(f, o.devices),
     }
     hint = await _data_hint(request, f, period.first_day, period.last_day) if o.total.visitors == 0 else None
@@ -252,11 +253,15 @@ async def cohorts(request: Request) -> Response:
     start = end - dt.timedelta(days=round(months * 30.44))
     rows = await run_in_threadpool(analytics.retention_cohorts, _stores(request), viewer(request).workspace_id,
                                    period, cohort_event, return_event, start, end, f.tz)
-    figure = charts.cohorts(f, rows, period) if rows else None
+    today = dt.datetime.now(f.zone).date()
+    running = (today - dt.timedelta(days=today.weekday()) if period == "week" else today.replace(day=1)) \
+        if last_day >= today else None  # the week or month still under way
+    figure = charts.cohorts(f, rows, period, running) if rows else None
     width = max((len(c.percent) for c in rows), default=0)
     hint = (await _data_hint(request, f, start.astimezone(f.zone).date(), last_day, range_link=False)
             if not rows else None)
     return render(request, "cohorts.html", rows=rows, figure=figure, period=period, months=months, width=width,
+                  running=running,
                   cohort_event=cohort_event or "", return_event=return_event or "",
                   event_names=await _event_names(request), hint=hint, end=q.get("end", ""))
 
