@@ -276,6 +276,21 @@ def test_segment_builder_with_live_count(page: object, site: Site) -> None:
     shoot(page, "07-segments")
 
 
+def test_builder_suggests_trait_names_and_values(page: object, site: Site) -> None:
+    """Trait names come with the page; the values of the trait typed are fetched for the row's value field."""
+    expect = playwright_api.expect
+    page.goto(site.url + "/segments/new")  # type: ignore[attr-defined]
+    names = page.locator("#trait-names option")  # type: ignore[attr-defined]
+    assert "preferred_channel" in [names.nth(i).get_attribute("value") for i in range(names.count())]
+    condition = page.get_by_role("group", name="Condition 1")  # type: ignore[attr-defined]
+    condition.get_by_label("Trait name").fill("preferred_channel")
+    condition.get_by_label("Trait name").press("Tab")
+    values = page.locator("#values-0 option")  # type: ignore[attr-defined]
+    expect(values.first).to_be_attached()
+    offered = {values.nth(i).get_attribute("value") for i in range(values.count())}
+    assert offered and offered <= {"push", "messenger", "sms", "email", "store", "in_app"}, offered
+
+
 def test_customer_timeline(page: object, site: Site) -> None:
     expect = playwright_api.expect
     page.goto(site.url + "/segments")  # type: ignore[attr-defined]

@@ -154,3 +154,33 @@ def test_journey_trigger_and_phone_numbers_in_the_log(client: TestClient, stores
     page = client.get("/journeys/vip").text
     assert "트리거: 이벤트 · <span title=\"Cart Viewed\">장바구니 조회</span>" in page
     assert "이벤트: 장바구니 조회" in page  # the graph's trigger box
+
+
+def test_the_builder_suggests_the_workspaces_traits_and_values(client: TestClient, stores: Stores) -> None:
+    batch = [{"type": "identify", "userId": f"c{i}", "messageId": f"t{i}",
+              "traits": {"email": f"c{i}@example.com", "tier": "gold" if i < 3 else "silver",
+                         "address": {"city": "서울특별시" if i % 2 else "부산광역시"}, "vip": i == 0}}
+             for i in range(5)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    add_user(stores, "marketer@example.com", "marketer")
+    sign_in(client, "marketer@example.com")
+    names = client.get("/segments/suggestions").json()
+    assert names["sample"] == 5
+    assert {t["name"]: t["customers"] for t in names["traits"]} == {"email": 5, "tier": 5, "address.city": 5, "vip": 5}
+    tier = client.get("/segments/suggestions", params={"trait": "tier"}).json()
+    assert tier["values"] == [{"value": "gold", "customers": 3}, {"value": "silver", "customers": 2}]
+    city = client.get("/segments/suggestions", params={"trait": "address.city"}).json()
+    assert [v["value"] for v in city["values"]] == ["부산광역시", "서울특별시"]
+    # A value one customer has (an e-mail) is nobody's suggestion.
+    assert client.get("/segments/suggestions", params={"trait": "email"}).json()["values"] == []
+    assert client.get("/segments/suggestions", params={"trait": "vip"}).json()["values"] == [
+        {"value": "false", "customers": 4}]
+    page = client.get("/segments/new").text
+    assert '<datalist id="trait-names"><option value="address.city"' in page
+    assert 'list="trait-names"' in page and 'list="values-0"' in page and 'data-values-for="c-0-trait"' in page
+    # Only for those who may edit segments: agents get the error page; nobody signed in, the sign-in page.
+    add_user(stores, "agent@example.com", "agent")
+    sign_in(client, "agent@example.com")
+    assert client.get("/segments/suggestions").status_code == 403
+    client.cookies.clear()
+    assert client.get("/segments/suggestions", follow_redirects=False).status_code == 303

@@ -293,6 +293,15 @@ def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int, pre
     return [dict(r) for r in conn.execute(query).mappings()], int(total)
 
 
+def recent_traits(conn: Connection, workspace_id: str, sample: int) -> list[dict[str, Any]]:
+    """The traits of the ``sample`` most recently updated customers (newest first, through the index on
+    ``updated_at``): what the segment builder suggests names and values from."""
+    query = (sa.select(profiles.c.traits)
+             .where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None))
+             .order_by(profiles.c.updated_at.desc()).limit(sample))
+    return [traits for traits in conn.execute(query).scalars() if isinstance(traits, dict)]
+
+
 def count_profiles(conn: Connection, workspace_id: str) -> dict[str, int]:
     total = conn.execute(
         sa.select(sa.func.count()).select_from(profiles).where(profiles.c.workspace_id == workspace_id,

@@ -192,6 +192,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "builder.empty": ("Add a condition to see how many customers match.",
                       "조건을 추가하면 해당하는 고객 수가 표시됩니다."),
     "builder.template": ("Start from a template", "템플릿에서 시작"),
+    "builder.customers_with": ("{n} recent customers", "최근 고객 {n}명"),
     "count.at_least": ("at least", "이상"),
     "count.at_most": ("at most", "이하"),
     "count.exactly": ("exactly", "정확히"),

@@ -20,6 +20,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from touchline.analytics import service as analytics
 from touchline.errors import BadRequest, TouchlineError
+from touchline.http import JSONBody
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.profiles import service as profiles
@@ -289,7 +290,13 @@ async def _editor(request: Request, *, segment: dict[str, Any] | None, name: str
     return render(request, "segment_edit.html", status_code=status, segment=segment, name=name,
                   description=description, live=live, match=builder.match, rows=rows, json_text=json_text, mode=mode,
                   errors=errors, others=[s for s in others if not segment or s["id"] != segment["id"]],
-                  templates=list(TEMPLATES), event_names=await _event_names(request), forms=forms)
+                  templates=list(TEMPLATES), event_names=await _event_names(request), forms=forms,
+                  trait_names=await _trait_names(request))
+
+
+async def _trait_names(request: Request) -> list[tuple[str, int]]:
+    found = await run_in_threadpool(profiles.trait_suggestions, _stores(request), viewer(request).workspace_id)
+    return [(t["name"], t["customers"]) for t in found["traits"]]
 
 
 @page("/segments/new", permission="segments.edit")
@@ -299,6 +306,16 @@ async def segment_new(request: Request) -> Response:
     builder = forms.builder_of(definition) if definition else forms.Builder()
     return await _editor(request, segment=None, name="", description="", live=True, builder=builder,
                          json_text=_pretty(definition), mode="builder" if builder else "json")
+
+
+@page("/segments/suggestions", permission="segments.edit")
+async def segment_suggestions(request: Request) -> Response:
+    """JSON for the rule builder: the workspace's trait names, and the values of ``?trait=`` that customers
+    share (read from the most recently updated customers). For those who may edit segments."""
+    trait = (request.query_params.get("trait") or "").strip()[:200] or None
+    found = await run_in_threadpool(profiles.trait_suggestions, _stores(request), viewer(request).workspace_id,
+                                    trait)
+    return JSONBody(found, headers={"Cache-Control": "private, max-age=60"})
 
 
 def _definition_from(form: Any) -> tuple[Any, forms.Builder | None, str]:
