@@ -196,3 +196,25 @@ def test_search_by_kind_and_the_total_across_pages(client: TestClient) -> None:
     everyone = client.get("/v1/profiles", params={"limit": 1}, headers=bearer()).json()
     assert everyone["count"] == 1 and everyone["total"] == 26
     assert client.get("/v1/profiles", params={"q": "email:minsu0", "limit": 3}, headers=bearer()).json()["total"] == 10
+    assert by_name["total_capped"] is False
+
+
+def test_search_counts_up_to_a_cap(client: TestClient, stores: Stores) -> None:
+    """Counting every trait match reads every profile: past the cap the total says 'at least'."""
+    from touchline.profiles import store
+    from touchline.workspaces.service import workspace_id_by_name
+
+    batch = [{"type": "identify", "userId": f"lee-{i:02}", "messageId": f"lee-{i}",
+              "traits": {"name": f"이서연 {i}", "email": f"seoyeon{i:02}@example.com"}} for i in range(12)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    with stores.read() as conn:
+        workspace_id = workspace_id_by_name(conn, "default")
+        by_text = store.search_profiles(conn, workspace_id, "이서연", 4, [], cap=10)
+        by_prefix = store.search_profiles(conn, workspace_id, "x", 4, ["seoyeon"], text=False, cap=10)
+        everyone = store.search_profiles(conn, workspace_id, "", 4, [], cap=10)
+        exact = store.search_profiles(conn, workspace_id, "이서연", 4, [], cap=12)
+    for found in (by_text, by_prefix, everyone):
+        assert (found.total, found.capped, len(found.rows)) == (10, True, 4)
+    assert (exact.total, exact.capped) == (12, False)
+    times = [str(r["updated_at"]) for r in by_text.rows]
+    assert times == sorted(times, reverse=True)  # the most recently updated first

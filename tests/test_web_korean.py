@@ -175,6 +175,16 @@ def test_the_builder_suggests_the_workspaces_traits_and_values(client: TestClien
     assert client.get("/segments/suggestions", params={"trait": "email"}).json()["values"] == []
     assert client.get("/segments/suggestions", params={"trait": "vip"}).json()["values"] == [
         {"value": "false", "customers": 4}]
+    # Visitors without traits, updated since, do not crowd the customers with traits out of the sample.
+    later = [{"type": "track", "anonymousId": f"a{i}", "event": "Product Viewed", "messageId": f"a{i}"}
+             for i in range(6)]
+    assert client.post("/v1/batch", json={"batch": later}, headers=basic()).status_code == 200
+    from touchline.profiles.service import trait_suggestions
+    from touchline.workspaces.service import workspace_id_by_name
+
+    with stores.read() as conn:
+        workspace_id = workspace_id_by_name(conn, "default")
+    assert trait_suggestions(stores, workspace_id, "tier", sample=3)["values"][0]["customers"] >= 2
     page = client.get("/segments/new").text
     assert '<datalist id="trait-names"><option value="address.city"' in page
     assert 'list="trait-names"' in page and 'list="values-0"' in page and 'data-values-for="c-0-trait"' in page

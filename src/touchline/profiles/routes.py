@@ -39,7 +39,8 @@ async def search_profiles(
     found = await run_in_threadpool(service.search_page, stores, principal.workspace_id, q, limit, offset)
     after = offset + len(found.profiles)
     return JSONBody({"profiles": found.profiles, "count": len(found.profiles), "total": found.total,
-                     "offset": offset, "next_offset": after if after < found.total else None})
+                     "total_capped": found.capped, "offset": offset,
+                     "next_offset": after if after < found.total and found.profiles else None})
 
 
 @router.get("/{identifier}", response_class=JSONBody, summary="One customer by any identifier")

@@ -170,7 +170,8 @@ def phone_prefix(q: str, region: str) -> str | None:
 @dataclass(frozen=True)
 class SearchPage:
     profiles: list[dict[str, Any]]
-    total: int  # every match, not only this page's
+    total: int  # every match, not only this page's (up to store.SEARCH_CAP)
+    capped: bool = False  # more than store.SEARCH_CAP match: total is a lower bound
 
 
 def search_page(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> SearchPage:
@@ -184,18 +185,18 @@ def search_page(stores: Stores, workspace_id: str, q: str, limit: int, offset: i
         typed = phone_prefix(value, region) if kind == "phone" else None
         prefixes = [value.lower() if kind == "email" else typed or value]
         with stores.read() as conn:
-            rows, total = store.search_profiles(conn, workspace_id, q, limit, prefixes, kind=kind,
-                                                text=False, offset=offset)
-        if total or kind in _BARE_KINDS:
-            return SearchPage([_found(r) for r in rows], total)
+            found = store.search_profiles(conn, workspace_id, q, limit, prefixes, kind=kind, text=False,
+                                          offset=offset)
+        if found.total or kind in _BARE_KINDS:
+            return SearchPage([_found(r) for r in found.rows], found.total, found.capped)
         # Not an identifier kind after all ("note:hello"): the text as it was typed.
     prefixes = [q, q.lower()]
     phone = phone_prefix(q, region)
     if phone:
         prefixes.append(phone)
     with stores.read() as conn:
-        rows, total = store.search_profiles(conn, workspace_id, q, limit, prefixes if q else [], offset=offset)
-    return SearchPage([_found(r) for r in rows], total)
+        found = store.search_profiles(conn, workspace_id, q, limit, prefixes if q else [], offset=offset)
+    return SearchPage([_found(r) for r in found.rows], found.total, found.capped)
 
 
 def search(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
