@@ -460,7 +460,8 @@ async def customer_search(request: Request) -> Response:
     def page_url(at: int) -> str:
         return "/customers?" + urlencode([*([("q", q)] if q else []), *([("offset", str(at))] if at else [])])
 
-    return render(request, "customers.html", q=q, customers=found.profiles, total=found.total, offset=offset,
+    return render(request, "customers.html", q=q, customers=found.profiles, total=found.total, capped=found.capped,
+                  offset=offset,
                   previous=page_url(max(offset - CUSTOMERS_PAGE, 0)), next=page_url(offset + CUSTOMERS_PAGE),
                   more=offset + len(found.profiles) < found.total)
 
