@@ -216,7 +216,7 @@ def test_touchlines_own_events_are_not_customer_activity(stores: Stores, workspa
 
 def test_cltv_history_and_forecast(stores: Stores, workspace_id: str) -> None:
     load_shop(stores, workspace_id)
-    result = service.cltv(stores, workspace_id, now=T0 + 5 * WEEK)
+    result = service.cltv(stores, workspace_id, as_of=T0 + 5 * WEEK)
     assert (result.customers, result.orders, result.revenue) == (4, 7, 345_000)
     assert result.average_order_value == 345_000 / 7
     assert result.purchase_frequency == 7 / 4
@@ -272,6 +272,9 @@ def test_bgnbd_expectations_behave() -> None:
     model = btyd.BgNbd(r=0.5, alpha=10.0, a=2.0, b=5.0)
     recent, lapsed = btyd.Rfm(x=3, t_x=80, T=90), btyd.Rfm(x=3, t_x=10, T=90)
     assert btyd.expected_purchases(model, recent, 90) > btyd.expected_purchases(model, lapsed, 90) > 0
+    # Plain floats, not numpy.float64 (hyp2f1's type), which no JSON encoder of the API or the CLI takes.
+    assert type(btyd.expected_purchases(model, recent, 90)) is float
+    assert type(btyd.expected_spend(btyd.GammaGamma(p=6.0, q=4.0, v=15.0), recent)) is float
     # A customer with no history at all expects the population's rate: E[X(t)] (FHL 2005, eq. 7).
     t = 30.0
     population = (model.a + model.b - 1) / (model.a - 1) * (

@@ -5,6 +5,7 @@ carts not bought), and conversions come from what the simulated customers did.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -190,3 +191,24 @@ def test_the_command_prints_the_journeys(settings: Settings, monkeypatch: pytest
     assert "touchline journeys stats abandoned-cart" in out and "/v1/journeys/abandoned-cart/stats" in out
     bad = CliRunner().invoke(app, ["demo", "--customers", "5", "--days", "3", "--simulate-days", "3"], env=env)
     assert bad.exit_code == 2
+
+
+def test_try_it_commands_paste_whole_on_a_narrow_terminal(settings: Settings,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """80 columns: the suggested commands are printed on lines of their own, not broken or boxed, so that
+    copying one from the terminal gives a command that runs."""
+    monkeypatch.setattr(console, "width", 80)
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    result = CliRunner().invoke(app, ["demo", "--customers", "30", "--days", "20", "--simulate-days", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    tail = result.stdout[result.stdout.index("Try it"):].splitlines()
+    commands = [line.strip() for line in tail if line.startswith("  ")]
+    assert commands[0].startswith("export WRITE_KEY=tlw_") and commands[1].startswith("export ADMIN_TOKEN=tla_")
+    assert "touchline serve &" in commands
+    curls = [c for c in commands if c.startswith("curl ")]
+    assert len(curls) == 3 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
+    assert re.fullmatch(r'curl -s -H "Authorization: Bearer \$ADMIN_TOKEN" http://127\.0\.0\.1:8000/v1/profiles/'
+                        r"\S+:\S+", curls[0]), curls[0]
+    assert not any(mark in "\n".join(tail) for mark in "│╭╰")  # no box to copy along

@@ -217,3 +217,20 @@ def _cli_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
     return env
+
+
+def test_rejected_rows_are_listed_in_file_order(stores: Stores, workspace_id: str, tmp_path: Path) -> None:
+    """Rows the file cannot give (malformed JSON) and rows ingestion refuses (no id) come out in file order."""
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join([
+        orjson.dumps(GOOD[0]).decode(),
+        orjson.dumps({"type": "track", "event": "Product Viewed"}).decode(),  # line 2: no id
+        "{oops",  # line 3
+        orjson.dumps({"type": "track", "userId": "u3"}).decode(),  # line 4: no event name
+        "[1, 2",  # line 5
+        orjson.dumps(GOOD[1]).decode(),
+    ]) + "\n", encoding="utf-8")
+    report = import_file(stores, workspace_id, path)
+    assert [r.line for r in report.rejected] == [2, 3, 4, 5] and report.accepted == 2
+    small = import_file(stores, workspace_id, path, batch_size=2)  # across batches too
+    assert [r.line for r in small.rejected] == [2, 3, 4, 5]

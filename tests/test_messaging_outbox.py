@@ -246,3 +246,45 @@ def test_death_between_decision_and_send_resends_the_decided_content_once(client
             event_staging.c.event.like("Message %")).group_by(event_staging.c.event)).all()
     assert (row["status"], row["attempts"], row["content"]) == ("sent", 1, leased["content"])
     assert dict(receipts) == {"Message Sent": 1}
+
+
+def test_without_providers_sends_are_suppressed_as_not_configured(client: TestClient, stores: Stores) -> None:
+    """Plain ``touchline serve``: no SMTP, SMS, messenger or push provider, no development channels. Only the
+    in-app inbox can take a message; the others say that no channel is configured, not that consent is
+    missing (which stays the reason for a customer who consented nowhere)."""
+    _setup(client)
+    inbox = {"default_locale": "ko", "variants": {"ko": {"title": "쿠폰", "body": "오늘까지"}}}
+    assert client.put("/v1/templates/promo/in_app", json=inbox, headers=bearer()).status_code == 200
+    assert not stores.settings.dev_channels and not stores.settings.smtp_host
+    runner = Runner(stores, outbox=Outbox(stores))
+    batch = [
+        *_customer("mailable", "mailable@example.com", {"email": True}),
+        *_customer("pushable", "pushable@example.com", {"push": True}, push_token="fcm-token"),
+        *_customer("silent", "silent@example.com", {"email": False}),
+        *_customer("inbox", "inbox@example.com", {"email": True, "in_app": True}),
+    ]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+    runner.tick(T0, dispatch=False)
+    report = runner.outbox.dispatch(now=T0)
+    assert report.by_reason == {"channel_not_configured": 2, "no_consent": 1}
+    with stores.read() as conn:
+        rows = {r["customer_id"]: dict(r) for r in conn.execute(sa.select(outbox)).mappings()}
+        users = dict(conn.execute(sa.text("SELECT id, user_id FROM profiles")).all())
+    assert {users[cid]: (r["status"], r["channel"], r["reason"]) for cid, r in rows.items()} == {
+        "mailable": ("suppressed", None, "channel_not_configured"),
+        "pushable": ("suppressed", None, "channel_not_configured"),
+        "silent": ("suppressed", None, "no_consent"),
+        "inbox": ("sent", "in_app", None),
+    }
+    # The dashboard names the reason in both languages.
+    from web_helpers import add_user, sign_in
+
+    add_user(stores, "marketer@example.com", "marketer")
+    sign_in(client, "marketer@example.com")
+    period = {"start": (T0 - dt.timedelta(days=1)).date().isoformat(),
+              "end": (T0 + dt.timedelta(days=1)).date().isoformat()}
+    english = client.get("/messages", params={**period, "status": "suppressed", "lang": "en"}).text
+    korean = client.get("/messages", params={**period, "status": "suppressed", "lang": "ko"}).text
+    assert "no channel configured" in english
+    assert "발송 채널 미설정" in korean and "channel_not_configured" not in korean

@@ -169,3 +169,32 @@ def test_consent_status_reads_profile_and_plain_forms() -> None:
     assert consent_status({"sms": True}, "sms") == "granted"
     assert consent_status({"sms": "denied"}, "sms") == "denied"
     assert consent_status({}, "sms") == "unknown"
+
+
+def test_a_channel_without_a_provider_is_the_reason_not_consent() -> None:
+    """A server with no provider (plain ``touchline serve``): the message has content for e-mail, SMS and
+    in-app, only in-app (the outbox itself) can send. A customer who could have had it by e-mail is
+    suppressed because no channel is configured, not for consent."""
+    granted = {"status": "granted"}
+    intent = MessageIntent("advertising", ("in_app",), ("email", "sms"))
+    addresses = {**ALL, "in_app": "profile-1"}
+    reachable = customer(addresses=addresses, consents={"email": granted})
+    assert decide(intent, reachable, NOON_SEOUL) == Suppressed(SuppressReason.NOT_CONFIGURED, (
+        ("sms", SuppressReason.NO_CONSENT), ("email", SuppressReason.NOT_CONFIGURED),
+        ("in_app", SuppressReason.NO_CONSENT)))
+    assert SuppressReason.NOT_CONFIGURED.value == "channel_not_configured"
+    # Consent nowhere: that is still the reason (a provider would not change it).
+    silent = decide(intent, customer(addresses=addresses, consents={}), NOON_SEOUL)
+    assert isinstance(silent, Suppressed) and silent.reason == SuppressReason.NO_CONSENT
+    # The configured channel still wins when it may be used; the unconfigured one it passed over is named.
+    inbox = decide(intent, customer(addresses=addresses, consents={"email": granted, "in_app": granted}), NOON_SEOUL)
+    assert isinstance(inbox, Send) and inbox.channel == "in_app"
+    assert inbox.passed_over == (("sms", SuppressReason.NO_CONSENT), ("email", SuppressReason.NOT_CONFIGURED))
+    # Transactional: no consent needed, the unconfigured channels are passed over for that reason alone.
+    receipt = decide(MessageIntent("transactional", (), ("email",)), customer(consents={}), NOON_SEOUL)
+    assert receipt == Suppressed(SuppressReason.NOT_CONFIGURED, (("email", SuppressReason.NOT_CONFIGURED),))
+    # None of its channels configured: not configured, whoever it is for.
+    nowhere = decide(MessageIntent("advertising", (), ("email", "push")), customer(consents={}), NOON_SEOUL)
+    assert isinstance(nowhere, Suppressed) and nowhere.reason == SuppressReason.NOT_CONFIGURED
+    # No content for any channel is another matter.
+    assert decide(MessageIntent("advertising", ()), reachable, NOON_SEOUL) == Suppressed(SuppressReason.NO_CHANNEL)

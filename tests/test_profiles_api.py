@@ -168,3 +168,53 @@ def test_revoked_key_stops_working(client: TestClient, stores: Stores, workspace
     client.app.state.services.keys.forget()  # type: ignore[attr-defined]
     response = client.post("/v1/track", json={**SHOPPER[1], "messageId": "r2"}, headers=basic(key))
     assert response.status_code == 401
+
+
+def test_search_by_kind_and_the_total_across_pages(client: TestClient) -> None:
+    send(client, *SHOPPER)
+    by_kind = client.get("/v1/profiles", params={"q": "email:JiHoon@example.com"}, headers=bearer()).json()
+    assert [p["user_id"] for p in by_kind["profiles"]] == ["u-100"] and by_kind["total"] == 1
+    for q in ("email:jihoon@", "phone:010-1234-5678", "phone:+8210", "user_id:u-1"):
+        found = client.get("/v1/profiles", params={"q": q}, headers=bearer()).json()
+        assert [p["user_id"] for p in found["profiles"]] == ["u-100"], q
+    # A kind restricts the search to it: the email is no user id.
+    assert client.get("/v1/profiles", params={"q": "user_id:jihoon"}, headers=bearer()).json()["total"] == 0
+    batch = [{"type": "identify", "userId": f"kim-{i:02}", "messageId": f"kim-{i}",
+              "traits": {"name": f"김민수 {i}", "email": f"minsu{i:02}@example.com"}} for i in range(25)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.get("/v1/profiles", params={"q": "minsu", "limit": 10, "offset": offset},
+                          headers=bearer()).json()
+        assert page["total"] == 25 and page["count"] == len(page["profiles"]) <= 10
+        seen += [p["user_id"] for p in page["profiles"]]
+        offset = page["next_offset"]
+    assert sorted(seen) == [f"kim-{i:02}" for i in range(25)]  # every one once
+    by_name = client.get("/v1/profiles", params={"q": "김민수", "limit": 5}, headers=bearer()).json()
+    assert (by_name["count"], by_name["total"], by_name["next_offset"]) == (5, 25, 5)
+    everyone = client.get("/v1/profiles", params={"limit": 1}, headers=bearer()).json()
+    assert everyone["count"] == 1 and everyone["total"] == 26
+    assert client.get("/v1/profiles", params={"q": "email:minsu0", "limit": 3}, headers=bearer()).json()["total"] == 10
+    assert by_name["total_capped"] is False
+
+
+def test_search_counts_up_to_a_cap(client: TestClient, stores: Stores) -> None:
+    """Counting every trait match reads every profile: past the cap the total says 'at least'."""
+    from touchline.profiles import store
+    from touchline.workspaces.service import workspace_id_by_name
+
+    batch = [{"type": "identify", "userId": f"lee-{i:02}", "messageId": f"lee-{i}",
+              "traits": {"name": f"이서연 {i}", "email": f"seoyeon{i:02}@example.com"}} for i in range(12)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    with stores.read() as conn:
+        workspace_id = workspace_id_by_name(conn, "default")
+        by_text = store.search_profiles(conn, workspace_id, "이서연", 4, [], cap=10)
+        by_prefix = store.search_profiles(conn, workspace_id, "x", 4, ["seoyeon"], text=False, cap=10)
+        everyone = store.search_profiles(conn, workspace_id, "", 4, [], cap=10)
+        exact = store.search_profiles(conn, workspace_id, "이서연", 4, [], cap=12)
+    for found in (by_text, by_prefix, everyone):
+        assert (found.total, found.capped, len(found.rows)) == (10, True, 4)
+    assert (exact.total, exact.capped) == (12, False)
+    times = [str(r["updated_at"]) for r in by_text.rows]
+    assert times == sorted(times, reverse=True)  # the most recently updated first

@@ -162,3 +162,12 @@ def test_the_postgresql_event_store_sorts_in_memory_it_is_given(postgres_url: st
             assert conn.exec_driver_sql("SHOW work_mem").scalar_one() == "48MB"
     finally:
         stores.dispose()
+
+
+def test_duckdb_draws_no_progress_bar_into_the_cli_output(stores: Stores, backend: str) -> None:
+    """DuckDB prints a progress bar on stdout for queries over 2 s (the demo's output had six); PostgreSQL
+    has nothing of the kind."""
+    if backend != "embedded":
+        return
+    with stores.events_conn() as conn:
+        assert conn.execute(sa.text("SELECT current_setting('enable_progress_bar')")).scalar() is False

@@ -261,3 +261,19 @@ def test_revenue_in_the_shops_currency(client: TestClient, stores: Stores, monke
     assert 'data-kpi="revenue">£33.20<' in page.text
     assert 'data-kpi="revenue">£33.20<' in client.get("/overview?days=7&lang=ko").text
     client.get("/overview?lang=en")
+
+
+def test_customer_search_by_kind_with_the_total_and_pages(client: TestClient, stores: Stores) -> None:
+    shop(client, stores)
+    batch = [{"type": "identify", "userId": f"park-{i:02}", "messageId": f"park-{i}",
+              "traits": {"name": f"박서준 {i:02}", "email": f"seojun{i:02}@example.com"}} for i in range(35)]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    add_user(stores, "agent@example.com", "agent")
+    sign_in(client, "agent@example.com")
+    by_email = client.get("/customers", params={"q": "email:jieun@example.com", "lang": "ko"}).text
+    assert "김지은" in by_email and 'data-total="1"' in by_email and "전체 1명 중 1–1" in by_email
+    first = client.get("/customers", params={"q": "seojun", "lang": "en"}).text
+    assert 'data-total="35"' in first and "1–30 of 35" in first and first.count('<li><a href="/customers/') == 30
+    assert 'href="/customers?q=seojun&amp;offset=30"' in first
+    second = client.get("/customers", params={"q": "seojun", "offset": 30}).text
+    assert "31–35 of 35" in second and second.count('<li><a href="/customers/') == 5 and "Previous" in second

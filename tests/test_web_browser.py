@@ -276,6 +276,21 @@ def test_segment_builder_with_live_count(page: object, site: Site) -> None:
     shoot(page, "07-segments")
 
 
+def test_builder_suggests_trait_names_and_values(page: object, site: Site) -> None:
+    """Trait names come with the page; the values of the trait typed are fetched for the row's value field."""
+    expect = playwright_api.expect
+    page.goto(site.url + "/segments/new")  # type: ignore[attr-defined]
+    names = page.locator("#trait-names option")  # type: ignore[attr-defined]
+    assert "preferred_channel" in [names.nth(i).get_attribute("value") for i in range(names.count())]
+    condition = page.get_by_role("group", name="Condition 1")  # type: ignore[attr-defined]
+    condition.get_by_label("Trait name").fill("preferred_channel")
+    condition.get_by_label("Trait name").press("Tab")
+    values = page.locator("#values-0 option")  # type: ignore[attr-defined]
+    expect(values.first).to_be_attached()
+    offered = {values.nth(i).get_attribute("value") for i in range(values.count())}
+    assert offered and offered <= {"push", "messenger", "sms", "email", "store", "in_app"}, offered
+
+
 def test_customer_timeline(page: object, site: Site) -> None:
     expect = playwright_api.expect
     page.goto(site.url + "/segments")  # type: ignore[attr-defined]
@@ -299,14 +314,30 @@ def test_korean(page: object, site: Site) -> None:
     expect(page.get_by_role("heading", name="개요", exact=True)).to_be_visible()  # type: ignore[attr-defined]
     expect(page.locator("html")).to_have_attribute("lang", "ko")  # type: ignore[attr-defined]
     expect(page.get_by_role("navigation")).to_contain_text("퍼널")  # type: ignore[attr-defined]
-    expect(page.locator('[data-kpi="revenue"]')).to_have_text(re.compile(r"^[\d,]+원$"))  # type: ignore[attr-defined]
+    # Large sums in 만 and 억 (4,301만원), the exact amount in the title.
+    expect(page.locator('[data-kpi="revenue"]')).to_have_text(  # type: ignore[attr-defined]
+        re.compile(r"^([\d,]+원|([\d,]+억 ?)?([\d,]+만)?원)$"))
+    expect(page.locator('[data-kpi="revenue"]')).to_have_attribute("title", re.compile(r"^[\d,]+원$"))  # type: ignore[attr-defined]
     expect(page.get_by_text("장바구니 이탈률")).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_text("오늘 (집계 중)").first).to_be_visible()  # type: ignore[attr-defined]
     shoot(page, "10-overview-ko")
+    # On a phone: every navigation entry in view, and Korean words kept whole in tables.
+    page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
+    links = page.locator(".nav a")  # type: ignore[attr-defined]
+    assert links.count() == 7
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (i, box)
+    cell = page.locator("table td").first  # type: ignore[attr-defined]
+    assert cell.evaluate("(el) => getComputedStyle(el).wordBreak") == "keep-all"
+    label = page.locator("table tbody th").first  # type: ignore[attr-defined]
+    assert label.evaluate("(el) => el.getClientRects().length") == 1  # one line: 채팅, not 채/팅
+    page.set_viewport_size(DESKTOP)  # type: ignore[attr-defined]
     go(page, "세그먼트")
     go(page, "새 세그먼트", exact=False)
     expect(page.get_by_role("group", name="조건 1")).to_be_visible()  # type: ignore[attr-defined]
     expect(page.locator("#preview")).to_contain_text("조건을 추가하면")  # type: ignore[attr-defined]
-    go(page, "at_risk")
+    go(page, "이탈 위험 고객")  # the template chips in words, not keys (at_risk)
     expect(page.get_by_role("group", name="조건 2")).to_contain_text("이벤트 미수행")  # type: ignore[attr-defined]
     expect(page.locator("[data-preview-count]")).to_contain_text("조건에 맞는 고객")  # type: ignore[attr-defined]
     shoot(page, "11-segment-builder-ko")
@@ -322,7 +353,7 @@ def test_agent_sees_customers_not_reports(fresh: object, site: Site) -> None:
     page = fresh
     sign_in(page, site, "agent@example.com")
     expect(page).to_have_url(re.compile(r"/customers$"))
-    nav = page.get_by_role("navigation")  # type: ignore[attr-defined]
+    nav = page.get_by_role("navigation", name="Main")  # type: ignore[attr-defined]  # the list has a pager too
     expect(nav).not_to_contain_text("Overview")
     page.goto(site.url + "/segments/new")  # type: ignore[attr-defined]
     expect(page.get_by_role("alert")).to_contain_text("Your role (agent) may not do this.")  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import threading
 import time
@@ -10,7 +11,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
@@ -100,6 +103,44 @@ class Pump:
             log.exception("purging erased customers from the store files failed; the next start will")
 
 
+class AnswerUnexpectedErrors:
+    """Answers an exception no handler took with the app's handler for ``Exception`` (a JSON 500) and
+    ends the request normally. Starlette's outermost middleware answers with the same handler but then
+    re-raises, and uvicorn closes the connection on an exception from the app: the client's next request
+    on that keep-alive connection was reset. (The dashboard's pages answer their own errors with the error
+    page, see ``touchline.web.http.PageRoute``.) An exception after the response started still propagates:
+    nothing else can be said on that connection."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self._app = app
+        self._owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        except Exception as exc:
+            handler = self._owner.exception_handlers.get(Exception)
+            if started or handler is None:
+                raise
+            request = Request(scope, receive)
+            if inspect.iscoroutinefunction(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            await response(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True,
                run_journeys: bool | None = None) -> FastAPI:
     """The app. ``run_pump`` runs the staging pump and live segments in a thread; ``run_journeys`` (by
@@ -143,6 +184,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores))
     install_error_handlers(app)
     app.add_middleware(PublicCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
+    app.add_middleware(AnswerUnexpectedErrors, owner=app)  # outermost of ours: it sees every route's failure
     app.include_router(ingest_router)
     app.include_router(profiles_router)
     app.include_router(segments_router)

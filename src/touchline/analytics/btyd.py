@@ -62,13 +62,15 @@ def bgnbd_log_likelihood(m: BgNbd, c: Rfm) -> float:
 
 
 def expected_purchases(m: BgNbd, c: Rfm, t: float) -> float:
-    """E[X(t) | x, t_x, T]: purchases in the next ``t`` days (Fader, Hardie & Lee 2005, eq. 10)."""
+    """E[X(t) | x, t_x, T]: purchases in the next ``t`` days (Fader, Hardie & Lee 2005, eq. 10).
+
+    A Python float: SciPy's ``hyp2f1`` answers ``numpy.float64``, which JSON encoders (orjson) refuse."""
     r, alpha, a, b = m.r, m.alpha, m.a, m.b
     z = t / (alpha + c.T + t)
     head = (a + b + c.x - 1) / (a - 1)
     body = 1 - ((alpha + c.T) / (alpha + c.T + t)) ** (r + c.x) * hyp2f1(r + c.x, b + c.x, a + b + c.x - 1, z)
     alive = 1 + (a / (b + c.x - 1) * ((alpha + c.T) / (alpha + c.t_x)) ** (r + c.x) if c.x > 0 else 0)
-    return head * body / alive
+    return float(head * body / alive)
 
 
 def gamma_gamma_log_likelihood(m: GammaGamma, c: Rfm) -> float:
@@ -84,7 +86,7 @@ def expected_spend(m: GammaGamma, c: Rfm) -> float:
     if c.x == 0:
         return population
     weight = (m.q - 1) / (m.p * c.x + m.q - 1)
-    return weight * population + (1 - weight) * c.monetary
+    return float(weight * population + (1 - weight) * c.monetary)
 
 
 def _bgnbd_total(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:

@@ -346,17 +346,38 @@ def cohorts(workspace_id: str, cohort_event: str | None, return_event: str | Non
     return sa.union_all(sizes, active)
 
 
-def orders_by_customer(workspace_id: str) -> Select:
-    """Per buying customer: orders, revenue, revenue of repeat orders, first and last order time."""
+def orders_by_customer(workspace_id: str, *, until: dt.datetime | None = None,
+                       purchase_days_tz: str | None = None) -> Select:
+    """Per buying customer: ``orders``, ``purchases`` (= orders, or the local days with an order when
+    ``purchase_days_tz`` names a time zone: the BTYD literature's convention, several orders on one day
+    being one purchase worth their sum), ``revenue``, ``repeat_revenue`` (of every purchase but the first),
+    and the time of the first and the last purchase (a day's first order). Only orders before ``until``."""
     ev = customer_events(workspace_id)
+    wanted = [ev.c.event == ORDER, *([ev.c.ts < until] if until is not None else [])]
+    if purchase_days_tz is None:
+        purchases = sa.select(ev.c.customer, ev.c.ts, sa.literal(1).label("orders"),
+                              revenue(ev.c.properties).label("revenue"), ev.c.seq).where(*wanted).subquery("p")
+    else:
+        end = until or dt.datetime.now(dt.UTC)
+        dated = sa.select(ev.c.customer, ev.c.ts, ev.c.seq, revenue(ev.c.properties).label("revenue"),
+                          local_period("day", ev.c.ts, purchase_days_tz, (end - HISTORY_WINDOW, end)).label("day"),
+                          ).where(*wanted).subquery("dated")
+        d = dated.c
+        purchases = (
+            sa.select(d.customer, sa.func.min(d.ts).label("ts"), sa.func.count().label("orders"),
+                      sa.func.sum(d.revenue).label("revenue"), sa.func.min(d.seq).label("seq"))
+            .group_by(d.customer, d.day).subquery("p")
+        )
+    p = purchases.c
     numbered = sa.select(
-        ev.c.customer, ev.c.ts, revenue(ev.c.properties).label("revenue"),
-        sa.func.row_number().over(partition_by=ev.c.customer, order_by=(ev.c.ts, ev.c.seq)).label("n"),
-    ).where(ev.c.event == ORDER).cte("orders")
+        p.customer, p.ts, p.orders, p.revenue,
+        sa.func.row_number().over(partition_by=p.customer, order_by=(p.ts, p.seq)).label("n"),
+    ).cte("purchases")
     o = numbered.c
     return (
         sa.select(
-            o.customer, sa.func.count().label("orders"), sa.func.coalesce(sa.func.sum(o.revenue), 0).label("revenue"),
+            o.customer, sa.func.sum(o.orders).label("orders"), sa.func.count().label("purchases"),
+            sa.func.coalesce(sa.func.sum(o.revenue), 0).label("revenue"),
             sa.func.coalesce(sa.func.sum(sa.case((o.n > 1, o.revenue))), 0).label("repeat_revenue"),
             sa.func.min(o.ts).label("first_at"), sa.func.max(o.ts).label("last_at"),
         )

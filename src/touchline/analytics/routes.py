@@ -126,9 +126,29 @@ async def cohorts(request: Request, principal: Admin,
 @router.get("/cltv", response_class=JSONBody, summary="Customer lifetime value: history and a BG/NBD forecast")
 async def cltv(request: Request, principal: Admin,
                horizon_days: Annotated[int, Query(ge=1, le=3650)] = 90,
-               top: Annotated[int, Query(ge=0, le=1000)] = 10) -> JSONBody:
-    result = await run_in_threadpool(service.cltv, _stores(request), principal.workspace_id,
-                                     horizon_days=horizon_days, top=top)
+               top: Annotated[int, Query(ge=0, le=1000)] = 10,
+               as_of: Annotated[str | None, Query(
+                   description="history up to here, the forecast from here: an ISO date-time, or a date (that "
+                               "whole day in `tz`); default now. Imported history wants the day of its last "
+                               "order, or its buyers count as silent ever since")] = None,
+               purchases: Annotated[Literal["orders", "days"], Query(
+                   description="what counts as one purchase: an order, or a day with orders (the BTYD "
+                               "literature's convention)")] = "orders",
+               tz: Annotated[str, Query(description="time zone of a date `as_of` and of purchase days")]
+               = "Asia/Seoul") -> JSONBody:
+    from touchline.ingest.normalize import valid_timezone
+
+    if valid_timezone(tz) is None:
+        raise BadRequest(f"unknown time zone {tz!r}", {"field": "tz", "reason": "not an IANA time zone"})
+    moment = None
+    if as_of is not None:
+        try:
+            moment = service.parse_as_of(as_of, tz)
+        except ValueError as exc:
+            raise BadRequest(f"as_of is not a date or an ISO date-time: {as_of!r}",
+                             {"field": "as_of", "reason": "not a date or an ISO date-time"}) from exc
+    result = await run_in_threadpool(service.cltv, _stores(request), principal.workspace_id, as_of=moment,
+                                     horizon_days=horizon_days, top=top, purchases=purchases, tz=tz)
     return JSONBody(_plain(result))
 
 

@@ -293,12 +293,17 @@ class CustomerValue:
     customer: str
     orders: int
     revenue: float | int
-    expected_purchases: float  # in the horizon
-    expected_value: float  # in the horizon: expected purchases x expected spend per order
+    expected_purchases: float  # in the horizon (purchase days when the report counts days)
+    expected_value: float  # in the horizon: expected purchases x expected spend per purchase
+
+
+Purchases = Literal["orders", "days"]
 
 
 @dataclass(frozen=True)
 class Cltv:
+    as_of: dt.datetime  # history up to this moment; the forecast starts here
+    purchases: Purchases  # what the models count as one purchase: an order, or a day with orders
     customers: int  # customers with at least one order
     orders: int
     revenue: float | int  # in the shop's currency
@@ -306,6 +311,8 @@ class Cltv:
     purchase_frequency: float  # orders per customer
     average_cltv: float  # revenue per customer so far
     horizon_days: int
+    first_order_at: dt.datetime | None
+    last_order_at: dt.datetime | None  # long before ``as_of``: imported history wants an earlier ``as_of``
     purchase_model: btyd.BgNbd | None  # None when there is too little history to fit
     spend_model: btyd.GammaGamma | None
     expected_purchases: float | None  # all customers, in the horizon
@@ -316,34 +323,68 @@ class Cltv:
 MIN_REPEAT_BUYERS = 20
 
 
-def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
-         horizon_days: int = 90, top: int = 10) -> Cltv:
-    """History from every Order Completed; the forecast fits BG/NBD (purchases) and Gamma-Gamma (spend
-    per order) to customers' (repeat purchases, recency, age) in days as of ``now``."""
-    now = now or dt.datetime.now(dt.UTC)
+def parse_as_of(text: str, tz: str) -> dt.datetime:
+    """``--as-of`` / ``?as_of=``: an ISO date-time (without an offset: UTC), or a date, which counts that
+    whole day in ``tz`` (the history runs to its end, as ``observation_period_end`` does in the literature's
+    tools). Raises ValueError."""
+    text = text.strip()
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tz))
+    return end.astimezone(dt.UTC)
+
+
+def _utc(value: Any) -> dt.datetime:
+    moment = dialect.as_utc_datetime(value)
+    if moment is None:
+        raise ValueError("an order without a time")
+    return moment.astimezone(dt.UTC)
+
+
+def cltv(stores: Stores, workspace_id: str, *, as_of: dt.datetime | None = None, horizon_days: int = 90,
+         top: int = 10, purchases: Purchases = "orders", tz: str = "Asia/Seoul") -> Cltv:
+    """History from every Order Completed before ``as_of`` (default: now); the forecast fits BG/NBD
+    (purchases) and Gamma-Gamma (spend per purchase) to customers' (repeat purchases, recency, age) in days
+    as of then, and looks ``horizon_days`` ahead of it. History imported from another system ends long
+    ago: forecast from its end (``as_of`` = the day after its last order), or its buyers count as silent
+    ever since. ``purchases="days"`` counts the local days (in ``tz``) with an order instead of orders, as
+    the BTYD literature does (two orders on one day are one purchase, worth their sum)."""
+    if purchases not in ("orders", "days"):
+        raise ValueError(f"unknown purchase unit {purchases!r}")
+    as_of = as_of or dt.datetime.now(dt.UTC)
+    query = queries.orders_by_customer(workspace_id, until=as_of,
+                                       purchase_days_tz=tz if purchases == "days" else None)
     with stores.events_conn() as conn:
-        rows = conn.execute(queries.orders_by_customer(workspace_id)).all()
-    customers, orders, revenue = len(rows), sum(r.orders for r in rows), amount(sum(float(r.revenue) for r in rows))
+        rows = [(r, _utc(r.first_at), _utc(r.last_at)) for r in conn.execute(query).all()]
+    customers, orders = len(rows), sum(int(r.orders) for r, _, _ in rows)
+    revenue = amount(sum(float(r.revenue) for r, _, _ in rows))
     rfm = [
-        btyd.Rfm(x=r.orders - 1, t_x=(r.last_at - r.first_at).total_seconds() / _DAY,
-                 T=(now - r.first_at).total_seconds() / _DAY,
-                 monetary=float(r.repeat_revenue) / (r.orders - 1) if r.orders > 1 else 0.0)
-        for r in rows
+        btyd.Rfm(x=int(r.purchases) - 1, t_x=(last - first).total_seconds() / _DAY,
+                 T=(as_of - first).total_seconds() / _DAY,
+                 monetary=float(r.repeat_revenue) / (int(r.purchases) - 1) if r.purchases > 1 else 0.0)
+        for r, first, last in rows
     ]
     purchase_model = spend_model = None
     values: list[CustomerValue] = []
     # Below a few dozen repeat buyers a maximum-likelihood fit says nothing; report history only.
     if sum(c.x > 0 for c in rfm) >= MIN_REPEAT_BUYERS:
         purchase_model, spend_model = btyd.fit_bgnbd(rfm), btyd.fit_gamma_gamma(rfm)
-        for r, c in zip(rows, rfm, strict=True):
+        for (r, _, _), c in zip(rows, rfm, strict=True):
             n = btyd.expected_purchases(purchase_model, c, horizon_days)
             spend = btyd.expected_spend(spend_model, c)
             values.append(CustomerValue(str(r.customer), int(r.orders), amount(r.revenue), n, n * spend))
     finite = [v for v in values if math.isfinite(v.expected_value)]
     return Cltv(
+        as_of=as_of, purchases=purchases,
         customers=customers, orders=orders, revenue=revenue, average_order_value=_rate(revenue, orders),
         purchase_frequency=_rate(orders, customers), average_cltv=_rate(revenue, customers),
-        horizon_days=horizon_days, purchase_model=purchase_model, spend_model=spend_model,
+        horizon_days=horizon_days,
+        first_order_at=min((first for _, first, _ in rows), default=None),
+        last_order_at=max((last for _, _, last in rows), default=None),
+        purchase_model=purchase_model, spend_model=spend_model,
         expected_purchases=sum(v.expected_purchases for v in finite) if finite else None,
         expected_value=sum(v.expected_value for v in finite) if finite else None,
         top=sorted(finite, key=lambda v: (-v.expected_value, v.customer))[:top],

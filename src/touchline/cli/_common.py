@@ -51,6 +51,10 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
             except Exception as exc:  # the command itself can still run; the next one tries again
                 err_console.print(f"[bold yellow]warning:[/] purging erased customers failed: {exc}", highlight=False)
         yield stores
+    except TouchlineError as exc:
+        # What a command does not catch itself (the event store held by a running server, say) ends it with
+        # the error's own message and hint, not a traceback.
+        fail(exc)
     finally:
         stores.dispose()
 

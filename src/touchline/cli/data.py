@@ -167,16 +167,20 @@ def show_profile(
 
 @profiles_app.command("search")
 def search_profiles(q: str, workspace: Workspace = "default", limit: int = 20,
+                    offset: Annotated[int, typer.Option(help="Skip this many (the next page).")] = 0,
                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Customers whose identifier starts with Q or whose traits contain it."""
-    from touchline.profiles.service import search
+    """Customers whose identifier starts with Q (email:..., phone:..., user_id:... for one kind) or whose
+    traits contain it."""
+    from touchline.profiles.service import search_page
 
     with opened_stores() as stores:
-        rows = search(stores, _workspace_id(stores, workspace), q, limit)
+        found = search_page(stores, _workspace_id(stores, workspace), q, limit, max(offset, 0))
+        rows = found.profiles
         if as_json:
             print_json(rows)
             return
-        table = Table("id", "user_id", "name", "email", "updated")
+        table = Table("id", "user_id", "name", "email", "updated",
+                      title=f"{offset + 1:,}–{offset + len(rows):,} of {found.total:,}" if rows else "none found")
         for r in rows:
             traits = r["traits"]
             table.add_row(r["id"], r["user_id"] or "", str(traits.get("name", "")), str(traits.get("email", "")),

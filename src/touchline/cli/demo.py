@@ -7,7 +7,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -86,6 +85,29 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
     console.print("Messages were [bold]recorded[/] in the outbox by development channels, [bold]not delivered[/]: "
                   "the demo has no SMTP, SMS or messenger provider. Advertising waits out quiet hours "
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
+
+
+def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
+    """What to try next, as commands that paste as they are: each on a line of its own, with no box around
+    it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
+    whole command). The keys go into variables once, so the commands stay short."""
+    console.rule("Try it")
+    steps: list[tuple[str, list[str]]] = [
+        ("Keep the keys (a new terminal needs them again):",
+         [f"export WRITE_KEY={write_key}", f"export ADMIN_TOKEN={admin_token}"]),
+    ]
+    if not serve:
+        steps.append(("Start the API:", ["touchline serve &"]))
+    auth = '-H "Authorization: Bearer $ADMIN_TOKEN"'
+    steps.append(("Read a customer:", [f"curl -s {auth} {base}/v1/profiles/{sample}"]))
+    if journeys:
+        steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
+                                                  f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
+        steps.append(("What was sent:", [f"curl -s {auth} '{base}/v1/messages?journey_id=abandoned-cart'"]))
+    for title, commands in steps:
+        console.print(title, style="bold", highlight=False)
+        for command in commands:
+            console.print("  " + command, soft_wrap=True, highlight=False, markup=False, style="green")
 
 
 def demo(
@@ -178,21 +200,7 @@ def demo(
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
-    journey_lines = (
-        "\nA journey step by step: touchline journeys stats abandoned-cart\n"
-        f"Or over HTTP:   curl -H 'Authorization: Bearer {admin_token}' "
-        f"http://{host}:{port}/v1/journeys/abandoned-cart/stats\n"
-        f"What was sent:  curl -H 'Authorization: Bearer {admin_token}' "
-        f"'http://{host}:{port}/v1/messages?journey_id=abandoned-cart'"
-    ) if report else ""
-    console.print(Panel.fit(
-        f"Write key:   [green]{write_key}[/]\nAdmin token: [green]{admin_token}[/]\n\n"
-        + ("" if serve else "Start the API:  touchline serve\n")
-        + f"Read a customer: curl -H 'Authorization: Bearer {admin_token}' "
-        f"http://{host}:{port}/v1/profiles/{sample}"
-        + journey_lines,
-        title="Try it",
-    ))
+    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve)
     if serve:
         from touchline.cli.serve import serve as run_server
 

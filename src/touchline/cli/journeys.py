@@ -195,6 +195,7 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
            once: Annotated[bool, typer.Option(help="One round, then exit.")] = False) -> None:
     """Run journeys and the outbox. On PostgreSQL start as many as you like: they share the work
     (FOR UPDATE SKIP LOCKED). ``touchline serve`` runs one itself."""
+    from touchline.cli.serve import warn_about_channels
     from touchline.journeys.runner import Runner
     from touchline.messaging import sandbox
     from touchline.runtime import tune_garbage_collector
@@ -213,6 +214,7 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
         tune_garbage_collector()  # as touchline serve does
         runner.start()
         console.print("journey worker running; Ctrl+C stops it")
+        warn_about_channels(stores.settings)
         while not done.wait(1.0 if pump else 3600):
             if pump:
                 stores.pump()

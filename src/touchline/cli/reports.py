@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from babel.numbers import format_currency
 from rich.table import Table
 
-from touchline.cli._common import console, opened_stores, print_json
+from touchline.cli._common import console, fail, opened_stores, print_json
 from touchline.cli.data import Workspace, _workspace_id
 
 report_app = typer.Typer(help="Reports over the event store: funnels, abandonment, conversion, cohorts, CLTV.",
@@ -111,12 +112,33 @@ def cohorts(period: Annotated[str, typer.Option(help="week or month")] = "month"
 
 
 @report_app.command("cltv")
-def cltv(horizon_days: int = 90, top: int = 10, workspace: Workspace = "default", as_json: Json = False) -> None:
+def cltv(horizon_days: int = 90, top: int = 10,
+         as_of: Annotated[str | None, typer.Option(
+             "--as-of", help="History up to here, the forecast from here: a date (that whole day) or an ISO "
+                             "date-time; default now. For imported history, the day of its last order.")] = None,
+         purchases: Annotated[str, typer.Option(
+             help="What counts as one purchase: orders, or days (days with orders, the BTYD convention).")]
+         = "orders",
+         tz: Annotated[str | None, typer.Option(help="Time zone of a date --as-of and of purchase days "
+                                                     "(default: TOUCHLINE_DEFAULT_TIMEZONE).")] = None,
+         workspace: Workspace = "default", as_json: Json = False) -> None:
     """Customer lifetime value so far, and the expected value over the next horizon (BG/NBD + Gamma-Gamma)."""
     from touchline.analytics.service import cltv as run
+    from touchline.analytics.service import parse_as_of
+    from touchline.ingest.normalize import valid_timezone
 
+    if purchases not in ("orders", "days"):
+        fail("--purchases must be orders or days", 2)
     with opened_stores() as stores:
-        r = run(stores, _workspace_id(stores, workspace), horizon_days=horizon_days, top=top)
+        zone = tz or stores.settings.default_timezone
+        if valid_timezone(zone) is None:
+            fail(f"--tz: unknown time zone {zone!r}", 2)
+        try:
+            moment = parse_as_of(as_of, zone) if as_of else None
+        except ValueError:
+            fail(f"--as-of takes a date (2011-12-09) or an ISO date-time, not {as_of!r}", 2)
+        r = run(stores, _workspace_id(stores, workspace), as_of=moment, horizon_days=horizon_days, top=top,
+                purchases=purchases, tz=zone)  # type: ignore[arg-type]
         currency = stores.settings.default_currency
     if as_json:
         print_json(r)
@@ -128,10 +150,16 @@ def cltv(horizon_days: int = 90, top: int = 10, workspace: Workspace = "default"
     console.print(f"{r.customers:,} buyers, {r.orders:,} orders, {money(r.revenue)}; "
                   f"average order {money(r.average_order_value)}, {r.purchase_frequency:.2f} orders per buyer, "
                   f"average CLTV {money(r.average_cltv)}")
+    if r.last_order_at is not None and r.as_of - r.last_order_at > dt.timedelta(days=max(horizon_days, 90)):
+        day = r.last_order_at.astimezone(ZoneInfo(zone)).date()
+        console.print(f"The newest order is from {day}, {(r.as_of - r.last_order_at).days:,} days before the "
+                      f"forecast starts: every buyer counts as silent since then. For imported history, "
+                      f"forecast from its end: --as-of {day}", style="yellow")
+    unit = "purchase days" if r.purchases == "days" else "orders"
     if r.expected_value is not None:
-        console.print(f"Next {horizon_days} days: {r.expected_purchases:,.0f} orders expected, "
-                      f"{money(r.expected_value)}")
-    table = Table("customer", "orders", "revenue", "expected orders", "expected value", title="Top customers")
+        console.print(f"Next {horizon_days} days from {r.as_of.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} "
+                      f"({zone}): {r.expected_purchases:,.0f} {unit} expected, {money(r.expected_value)}")
+    table = Table("customer", "orders", "revenue", f"expected {unit}", "expected value", title="Top customers")
     for c in r.top:
         table.add_row(c.customer, str(c.orders), money(c.revenue), f"{c.expected_purchases:.2f}",
                       money(c.expected_value))

@@ -140,4 +140,6 @@ def delete(segment: str, workspace: Workspace = "default") -> None:
 def _fail_definition(exc: TouchlineError) -> None:
     problems = exc.detail if isinstance(exc.detail, list) else [exc.detail] if exc.detail else []
     lines = [f"  {p.get('field', '')}: {p.get('reason', '')}" for p in problems if isinstance(p, dict)]
+    if not lines:
+        fail(exc)  # not about the definition (the event store is busy, say): the error and its hint
     fail("\n".join([exc.message, *lines]))

@@ -32,9 +32,33 @@ def serve(
     app = create_app(settings)
     tune_garbage_collector()
     console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    warn_about_channels(settings)
     # uvicorn shuts down gracefully on Ctrl-C (the pump drains staged events), then re-raises the signal.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
+def warn_about_channels(settings: Settings) -> None:
+    """Say at start which channels have no provider: their messages are suppressed, not sent."""
+    import logging
+
+    from touchline.messaging.channels.registry import channels_without_provider
+
+    missing = channels_without_provider(settings)
+    if not missing:
+        return
+    settings_of = {"email": "TOUCHLINE_SMTP_HOST", "sms": "TOUCHLINE_TWILIO_ACCOUNT_SID",
+                   "messenger": "TOUCHLINE_MESSENGER_PROVIDER", "push": "TOUCHLINE_FCM_PROJECT_ID"}
+    if len(missing) == len(settings_of):
+        message = ("No message channel is configured: journeys' messages reach only the in-app inbox, the others "
+                   "are suppressed as 'no channel configured' (channel_not_configured). Configure a provider "
+                   f"({', '.join(settings_of.values())}, ...), or set TOUCHLINE_DEV_CHANNELS=true to record "
+                   "messages in the outbox without sending them, for trying journeys out.")
+    else:
+        message = (f"No provider for {', '.join(missing)} ({', '.join(settings_of[m] for m in missing)}): "
+                   "messages that could only go there are suppressed as 'no channel configured'.")
+    logging.getLogger("touchline.messaging").warning("%s", message)
+    console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
 
 
 @db_app.command("upgrade")

@@ -249,9 +249,10 @@ def _flush(stores: Stores, workspace_id: str, batch: list[tuple[int, Any, bytes]
     items: list[Any] = []
     lines: list[int] = []
     raws: list[bytes] = []
+    rejected: list[Rejection] = []
     for line, message, raw in batch:
         if isinstance(message, _Malformed):
-            report.rejected.append(Rejection(line, message.field, message.reason))
+            rejected.append(Rejection(line, message.field, message.reason))
             continue
         items.append(message)
         lines.append(line)
@@ -264,7 +265,9 @@ def _flush(stores: Stores, workspace_id: str, batch: list[tuple[int, Any, bytes]
     events, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
                               max_event_bytes=max_event_bytes, phone_region=phone_region, source="import",
                               message_id_fallback=derived_id)
-    report.rejected.extend(Rejection(lines[b["index"]], b["field"], b["reason"]) for b in bad)
+    rejected.extend(Rejection(lines[b["index"]], b["field"], b["reason"]) for b in bad)
+    # In file order: rows the file could not give and rows the ingestion refused are found apart.
+    report.rejected.extend(sorted(rejected, key=lambda r: r.line))
     result = ingest(stores, workspace_id, events, now=now, result=IngestResult())
     report.accepted += result.accepted
     report.duplicates += result.duplicates

@@ -421,10 +421,12 @@ class Outbox:
                 channels_with_content = content_channels.get(row["template"], [])
                 if row["requested_channel"] == "preferred":
                     candidates = [ch for ch in channels_with_content if ch in available]
+                    unconfigured = [ch for ch in channels_with_content if ch not in available]
                 else:
-                    candidates = [row["requested_channel"]] if row["requested_channel"] in channels_with_content \
-                        and row["requested_channel"] in available else []
-                intent = intents[intent_key] = MessageIntent(row["kind"], tuple(candidates))
+                    wanted = [row["requested_channel"]] if row["requested_channel"] in channels_with_content else []
+                    candidates = [ch for ch in wanted if ch in available]
+                    unconfigured = [ch for ch in wanted if ch not in available]
+                intent = intents[intent_key] = MessageIntent(row["kind"], tuple(candidates), tuple(unconfigured))
             recipient = recipients.get(cid)
             if recipient is None:  # built once per customer and batch
                 recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))

@@ -11,8 +11,13 @@ Rules, in order:
    (push -> messenger -> sms -> email by default), limited to the channels the message has content for;
    a channel is passed over when the customer has no address there (``no_address``), when an
    advertising message lacks granted consent there (``no_consent``: denied and unknown both count as
-   no), or when the channel's own cap is reached (``channel_frequency_cap``). Transactional messages
-   need no marketing consent and are not capped. The first channel left wins;
+   no), when the channel's own cap is reached (``channel_frequency_cap``), or, the customer being
+   reachable there, when the server has no provider for it (``channel_not_configured``: the message has
+   content for the channel, ``MessageIntent.unconfigured``). Transactional messages need no marketing
+   consent and are not capped. The first channel left wins. When none is, the most telling reason is
+   given: a channel not configured (the customer could have had the message), then consent, the channel's
+   cap, and the address; a message none of whose channels is configured is ``channel_not_configured``
+   whoever it is for;
 4. advertising during quiet hours in the customer's time zone (21:00-08:00 by default: 정보통신망법
    제50조 needs separate consent for advertising at night) is deferred to the end of quiet hours
    (``Send(not_before=...)``), or suppressed (``quiet_hours``) when the config says so. A customer
@@ -59,6 +64,7 @@ class SuppressReason(StrEnum):
     NO_CONSENT = "no_consent"
     NO_ADDRESS = "no_address"
     NO_CHANNEL = "no_channel"  # the message has content for none of the channels in the order
+    NOT_CONFIGURED = "channel_not_configured"  # the channel has no provider on this server
     FREQUENCY_CAP = "frequency_cap"
     CHANNEL_FREQUENCY_CAP = "channel_frequency_cap"
     QUIET_HOURS = "quiet_hours"
@@ -109,7 +115,8 @@ class Recipient:
 @dataclass(frozen=True)
 class MessageIntent:
     kind: MessageKind
-    channels: Sequence[str] | None = None  # channels the message has content for; None = any
+    channels: Sequence[str] | None = None  # channels the message has content for and may go on; None = any
+    unconfigured: Sequence[str] = ()  # channels it has content for that have no provider (cannot send)
 
 
 @dataclass(frozen=True)
@@ -173,13 +180,14 @@ def _count(sends: Sequence[PastSend], now: dt.datetime, cap: Cap, channel: str |
 
 
 def _order(intent: MessageIntent, recipient: Recipient, config: PolicyConfig) -> list[str]:
+    named = None if intent.channels is None else (*intent.channels, *intent.unconfigured)
     order: list[str] = []
     for channel in (*recipient.preferred_channels, *config.fallback_order):
-        if channel not in order and (intent.channels is None or channel in intent.channels):
+        if channel not in order and (named is None or channel in named):
             order.append(channel)
     # A channel the message names that neither the customer nor the fallback order lists (a webhook,
     # or a send step pinned to one channel) comes last rather than never.
-    order += [c for c in intent.channels or () if c not in order and c in MESSAGE_CHANNELS]
+    order += [c for c in named or () if c not in order and c in MESSAGE_CHANNELS]
     return order
 
 
@@ -198,6 +206,9 @@ def decide(intent: MessageIntent, recipient: Recipient, now: dt.datetime,
     order = _order(intent, recipient, config)
     if not order:
         return Suppressed(SuppressReason.NO_CHANNEL)
+    unconfigured = set(intent.unconfigured)
+    if unconfigured.issuperset(order):  # nothing on this server can send it, whoever it is for
+        return Suppressed(SuppressReason.NOT_CONFIGURED, tuple((c, SuppressReason.NOT_CONFIGURED) for c in order))
     passed: list[tuple[str, SuppressReason]] = []
     chosen: str | None = None
     for channel in order:
@@ -208,13 +219,16 @@ def decide(intent: MessageIntent, recipient: Recipient, now: dt.datetime,
             passed.append((channel, SuppressReason.NO_CONSENT))
         elif advertising and cap is not None and _count(recipient.recent_sends, now, cap, channel) >= cap.limit:
             passed.append((channel, SuppressReason.CHANNEL_FREQUENCY_CAP))
+        elif channel in unconfigured:
+            passed.append((channel, SuppressReason.NOT_CONFIGURED))
         else:
             chosen = channel
             break
     if chosen is None:
         reasons = {reason for _, reason in passed}
-        for reason in (SuppressReason.NO_CONSENT, SuppressReason.CHANNEL_FREQUENCY_CAP):
-            if reason in reasons:  # the most telling reason: the customer is reachable but may not be sent to
+        for reason in (SuppressReason.NOT_CONFIGURED, SuppressReason.NO_CONSENT,
+                       SuppressReason.CHANNEL_FREQUENCY_CAP):
+            if reason in reasons:  # the most telling: the customer is reachable but cannot or may not be sent to
                 return Suppressed(reason, tuple(passed))
         return Suppressed(SuppressReason.NO_ADDRESS, tuple(passed))
 

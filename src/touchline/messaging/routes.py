@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import html
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -113,21 +111,19 @@ async def inbox_read(request: Request, principal: Writer, identifier: str, messa
     return JSONBody({"read": True, "changed": changed})
 
 
-@cache
-def _inbox_script() -> bytes:
-    return resources.files("touchline.web").joinpath("static/inbox.js").read_bytes()
-
-
 @tracking.get("/sdk/inbox.js", response_class=Response,
               summary="The in-app inbox for a shop's web pages (a script tag)",
               responses={200: {"description": "The script",
                                "content": {"text/javascript": {"schema": {"type": "string"}}}}})
-async def inbox_script() -> Response:
+async def inbox_script(request: Request) -> Response:
     """``<script src=".../sdk/inbox.js" data-write-key=... data-identifier=... [data-user-hash=...]>``:
-    a bell with the unread count and a panel of the customer's messages, on any site."""
-    return Response(_inbox_script(), media_type="text/javascript; charset=utf-8", headers={
-        "Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin",
-        "X-Content-Type-Options": "nosniff"})
+    a bell with the unread count and a panel of the customer's messages, on any site (gzip-compressed
+    when the browser takes it)."""
+    from touchline.web import STATIC, assets
+
+    item = await run_in_threadpool(assets.asset, STATIC / "inbox.js")
+    return assets.respond(request, item, immutable=False, extra={
+        "Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin"})
 
 
 @tracking.get("/t/o/{message_id}.gif", response_class=Response, summary="Open pixel", responses={

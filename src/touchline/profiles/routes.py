@@ -36,12 +36,18 @@ class ConsentChanges(BaseModel):
 async def search_profiles(
     request: Request,
     principal: Admin,
-    q: Annotated[str, Query(max_length=256, description="email, phone, id prefix, or trait text")] = "",
+    q: Annotated[str, Query(max_length=256, description="an identifier's start (`email:jieun`, `phone:010-1234`, "
+                                                        "`user_id:u-1`, or bare), or trait text; empty: everyone")]
+    = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="skip this many (the next page)")] = 0,
 ) -> JSONBody:
     stores = request.app.state.services.stores
-    rows = await run_in_threadpool(service.search, stores, principal.workspace_id, q, limit)
-    return JSONBody({"profiles": rows, "count": len(rows)})
+    found = await run_in_threadpool(service.search_page, stores, principal.workspace_id, q, limit, offset)
+    after = offset + len(found.profiles)
+    return JSONBody({"profiles": found.profiles, "count": len(found.profiles), "total": found.total,
+                     "total_capped": found.capped, "offset": offset,
+                     "next_offset": after if after < found.total and found.profiles else None})
 
 
 @router.get("/{identifier}", response_class=JSONBody, responses=errors(404),

@@ -6,6 +6,9 @@ import datetime as dt
 import logging
 import re
 import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -169,19 +172,96 @@ def phone_prefix(q: str, region: str) -> str | None:
     return None
 
 
-def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SearchPage:
+    profiles: list[dict[str, Any]]
+    total: int  # every match, not only this page's (up to store.SEARCH_CAP)
+    capped: bool = False  # more than store.SEARCH_CAP match: total is a lower bound
+
+
+def search_page(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> SearchPage:
+    """Customers by identifier prefix (``kind:value`` for one kind: ``email:jieun``, ``phone:010-1234``,
+    ``user_id:u-1``; a bare value of any kind) or by trait text, ``limit`` from ``offset``, and the total."""
     q = q.strip()
-    prefixes = [q.lower()]
-    phone = phone_prefix(q, stores.settings.default_phone_region)
+    region = stores.settings.default_phone_region
+    kind, sep, value = q.partition(":")
+    if sep and _KIND.match(kind) and value.strip():
+        value = value.strip()
+        typed = phone_prefix(value, region) if kind == "phone" else None
+        prefixes = [value.lower() if kind == "email" else typed or value]
+        with stores.read() as conn:
+            found = store.search_profiles(conn, workspace_id, q, limit, prefixes, kind=kind, text=False,
+                                          offset=offset)
+        if found.total or kind in _BARE_KINDS:
+            return SearchPage([_found(r) for r in found.rows], found.total, found.capped)
+        # Not an identifier kind after all ("note:hello"): the text as it was typed.
+    prefixes = [q, q.lower()]
+    phone = phone_prefix(q, region)
     if phone:
         prefixes.append(phone)
     with stores.read() as conn:
-        rows = store.search_profiles(conn, workspace_id, q, limit, prefixes)
-    return [
-        {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
-         "updated_at": r["updated_at"]}
-        for r in rows
-    ]
+        found = store.search_profiles(conn, workspace_id, q, limit, prefixes if q else [], offset=offset)
+    return SearchPage([_found(r) for r in found.rows], found.total, found.capped)
+
+
+def search(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    return search_page(stores, workspace_id, q, limit, offset).profiles
+
+
+def _found(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "user_id": r["user_id"], "traits": r["traits"], "created_at": r["created_at"],
+            "updated_at": r["updated_at"]}
+
+
+SUGGESTION_SAMPLE = 2000
+
+
+def _flat(traits: dict[str, Any], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """``address.city`` for a trait inside an object trait, as segment rules name it (three levels deep)."""
+    for key, value in traits.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth < 2:
+            yield from _flat(value, name + ".", depth + 1)
+        else:
+            yield name, value
+
+
+def _suggested(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str) and str(value).strip() and len(str(value)) <= 200:
+        return str(value)
+    return None
+
+
+def trait_suggestions(stores: Stores, workspace_id: str, trait: str | None = None, *,
+                      sample: int = SUGGESTION_SAMPLE, limit: int = 30) -> dict[str, Any]:
+    """What the segment builder offers while a rule is typed, from the most recently updated customers: trait
+    names (most common first, with how many of the sample have them) and, for ``trait``, its values that at
+    least two customers share (a value only one customer has, an e-mail say, is no suggestion)."""
+    with stores.read() as conn:
+        rows = store.recent_traits(conn, workspace_id, sample)
+    names: Counter[str] = Counter()
+    values: Counter[str] = Counter()
+    for traits in rows:
+        for name, value in _flat(traits):
+            names[name] += 1
+            if name == trait:
+                for item in value if isinstance(value, list) else [value]:
+                    text = _suggested(item)
+                    if text is not None:
+                        values[text] += 1
+    result: dict[str, Any] = {
+        "sample": len(rows),
+        "traits": [{"name": n, "customers": c} for n, c in sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+                   [:200]],
+    }
+    if trait is not None:
+        shared = [(v, c) for v, c in values.items() if c >= 2]
+        result["trait"] = trait
+        result["values"] = [{"value": v, "customers": c} for v, c in sorted(shared, key=lambda kv: (-kv[1], kv[0]))
+                            [:limit]]
+    return result
 
 
 def set_consents(stores: Stores, workspace_id: str, identifier: str, changes: dict[str, bool],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -252,35 +253,81 @@ def activity(conn: Connection, table: sa.Table, workspace_id: str, profile_ids: 
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int,
-                    prefixes: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Identifiers starting with ``q`` or one of ``prefixes`` (the forms identifiers are stored in: a
-    lower-cased email, an E.164 phone; index range scans), then trait text containing ``q``."""
-    ids: list[str] = []
-    for start in dict.fromkeys(p for p in (q, *prefixes) if p):
-        prefix = conn.execute(
-            sa.select(identities.c.profile_id)
-            .where(identities.c.workspace_id == workspace_id, identities.c.value >= start,
-                   identities.c.value < start + "\U0010ffff")
-            .limit(limit * 4)
-        ).scalars()
-        ids.extend(prefix)
-    ids = list(dict.fromkeys(ids))
-    rows = _profiles_by_id(conn, workspace_id, ids[: limit * 4]) if ids else []
-    canonical = {r["id"] for r in rows if r["merged_into"] is None}
-    missing = {r["merged_into"] for r in rows if r["merged_into"] is not None} - canonical
-    if missing:
-        rows += _profiles_by_id(conn, workspace_id, list(missing))
-    result = [r for r in rows if r["merged_into"] is None]
-    if len(result) < limit:
-        seen = {r["id"] for r in result}
-        query = sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None))
-        if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(sa.cast(profiles.c.traits, sa.Text).like(pattern, escape="\\"))
-        query = query.order_by(profiles.c.updated_at.desc()).limit(limit + len(seen))
-        result += [dict(r) for r in conn.execute(query).mappings() if r["id"] not in seen]
-    return result[:limit]
+# Matches a search counts (and pages through) at most: beyond it ``total`` says "at least this many". Counting
+# every trait-text match means reading every profile, where a page of the newest matches stops early.
+SEARCH_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Found:
+    rows: list[dict[str, Any]]
+    total: int  # every match, up to SEARCH_CAP
+    capped: bool  # there are more than SEARCH_CAP
+
+
+def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int, prefixes: Sequence[str] = (),
+                    *, kind: str | None = None, text: bool = True, offset: int = 0, cap: int = SEARCH_CAP) -> Found:
+    """A page of the customers (survivors of merges) with an identifier starting with one of ``prefixes``
+    (the forms identifiers are stored in: a lower-cased email, an E.164 phone; index range scans), of
+    ``kind`` when given, or, with ``text``, traits whose JSON text contains ``q``; identifier matches first,
+    then the most recently updated. Also how many there are, up to ``cap`` (each kind of match stops there,
+    the newest trait matches first through the index on ``updated_at``). An empty search lists everyone.
+
+    The matches are read once, as ids (a few tens of thousands at most), ranked here, and only the page's
+    profiles are read whole."""
+    p = profiles
+    live = sa.and_(p.c.workspace_id == workspace_id, p.c.merged_into.is_(None))
+    starts = list(dict.fromkeys(x for x in prefixes if x))
+    if not starts and not (text and q):
+        some = sa.select(sa.literal(1).label("one")).select_from(p).where(live).limit(cap + 1).subquery("some")
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one())
+        query = sa.select(p).where(live).order_by(p.c.updated_at.desc(), p.c.id).limit(limit).offset(offset)
+        return Found([dict(r) for r in conn.execute(query).mappings()], min(total, cap), total > cap)
+    ranked: dict[str, None] = {}
+    capped = False
+    if starts:
+        ident = identities.c
+        owners = list(conn.execute(
+            sa.select(ident.profile_id)
+            .where(ident.workspace_id == workspace_id,
+                   sa.or_(*(sa.and_(ident.value >= start, ident.value < start + "\U0010ffff") for start in starts)),
+                   *([ident.kind == kind] if kind else []))
+            .limit(cap + 1)
+        ).scalars())
+        capped = len(owners) > cap
+        rows = _profiles_by_id(conn, workspace_id, list(dict.fromkeys(owners)), p.c.id, p.c.merged_into)
+        survivors = list(dict.fromkeys(r["merged_into"] or r["id"] for r in rows))
+        live_rows = _profiles_by_id(conn, workspace_id, survivors, p.c.id, p.c.merged_into, p.c.updated_at)
+        newest_first = sorted((r for r in live_rows if r["merged_into"] is None),
+                              key=lambda r: (_sortable(r["updated_at"]), r["id"]), reverse=True)
+        ranked.update((r["id"], None) for r in newest_first)
+    if text and q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        by_text = list(conn.execute(
+            sa.select(p.c.id).where(live, sa.cast(p.c.traits, sa.Text).like(pattern, escape="\\"))
+            .order_by(p.c.updated_at.desc(), p.c.id.desc()).limit(cap + 1)
+        ).scalars())
+        capped = capped or len(by_text) > cap
+        ranked.update((pid, None) for pid in by_text)
+    ids = list(ranked)
+    page = ids[offset:offset + limit]
+    rows = {r["id"]: r for r in _profiles_by_id(conn, workspace_id, page)} if page else {}
+    return Found([rows[i] for i in page if i in rows], min(len(ids), cap), capped or len(ids) > cap)
+
+
+def _sortable(value: Any) -> str:
+    """A time stamp as it sorts (SQLite gives text, PostgreSQL datetimes; one store gives only one kind)."""
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def recent_traits(conn: Connection, workspace_id: str, sample: int) -> list[dict[str, Any]]:
+    """The traits of the ``sample`` most recently updated customers that have any (newest first, through the
+    index on ``updated_at``): what the segment builder suggests names and values from."""
+    query = (sa.select(profiles.c.traits)
+             .where(profiles.c.workspace_id == workspace_id, profiles.c.merged_into.is_(None),
+                    sa.cast(profiles.c.traits, sa.Text) != "{}")  # anonymous visitors have nothing to offer
+             .order_by(profiles.c.updated_at.desc()).limit(sample))
+    return [traits for traits in conn.execute(query).scalars() if isinstance(traits, dict)]
 
 
 def count_profiles(conn: Connection, workspace_id: str) -> dict[str, int]:

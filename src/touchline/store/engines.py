@@ -86,6 +86,8 @@ def _duckdb_engine(url: str) -> Engine:
     @sa_event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stdout for queries over 2 s, into the CLI's output and tables.
+        dbapi_conn.execute("SET enable_progress_bar = false")
 
     return engine
 

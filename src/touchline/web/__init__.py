@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 __all__ = ["mount", "plotly_js"]
 
@@ -24,16 +24,33 @@ def plotly_js() -> Path:
 def mount(app: FastAPI) -> None:
     import plotly
 
+    from touchline.web import assets
+    from touchline.web.http import environment
     from touchline.web.routes import router
 
     version = plotly.__version__
-    immutable = {"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
+    plotly_path = plotly_js()
+    files = {p.name: p for p in sorted(STATIC.iterdir()) if p.is_file()}
 
-    async def plotly_file() -> Response:
-        return FileResponse(plotly_js(), media_type="text/javascript; charset=utf-8", headers=immutable)
+    async def plotly_file(request: Request) -> Response:
+        # The version is in the URL, so browsers may keep the file (1.4 MB compressed, 4.8 MB not) for good.
+        item = await run_in_threadpool(assets.asset, plotly_path)
+        return assets.respond(request, item, immutable=True)
 
-    # The version is in the URL, so browsers may keep the 4.8 MB file for good.
+    async def static_file(request: Request, name: str) -> Response:
+        path = files.get(name)
+        if path is None:
+            raise HTTPException(404, "Not Found")
+        item = await run_in_threadpool(assets.asset, path)
+        return assets.respond(request, item, immutable=request.query_params.get("v") == item.version)
+
+    def static_url(name: str) -> str:
+        """``/static/NAME?v=HASH``: a new URL whenever the file changes, so it may be cached for good."""
+        return f"/static/{name}?v={assets.asset(files[name]).version}"
+
     app.add_api_route(f"/static/vendor/plotly-{version}.min.js", plotly_file, include_in_schema=False)
+    app.add_api_route("/static/{name}", static_file, include_in_schema=False)
     app.state.plotly_url = f"/static/vendor/plotly-{version}.min.js"
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    environment.globals["static_url"] = static_url
+    assets.warm([plotly_path, *files.values()])
     app.include_router(router)

@@ -3,6 +3,8 @@ plotly.js served by the app; every chart also has its numbers in a table next to
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,36 +35,84 @@ def _separators(f: Formatter) -> str:
     return str(symbols.get("decimal", ".")) + str(symbols.get("group", ","))
 
 
-def daily_visitors(f: Formatter, o: Overview) -> dict[str, Any]:
-    days = [d.isoformat() for d, _ in o.days]
-    tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
+def _partial_day(f: Formatter, days: list[str], partial: bool) -> dict[str, Any]:
+    """Layout additions that mark the last day as still running (a shaded band and a note), so that its low
+    count does not read as a collapse; nothing when the period ended before today."""
+    if not partial or not days:
+        return {}
+    last = dt.date.fromisoformat(days[-1])
+    start, end = (dt.datetime.combine(last, dt.time()) + dt.timedelta(hours=h) for h in (-12, 12))
     return {
-        "data": [
-            {"type": "scatter", "mode": "lines+markers", "name": f.t("kpi.visitors"), "x": days,
-             "y": [a.visitors for _, a in o.days], "line": {"color": PALETTE[0], "width": 2}, "marker": {"size": 4}},
-            {"type": "scatter", "mode": "lines+markers", "name": f.t("kpi.buyers"), "x": days,
-             "y": [a.buyers for _, a in o.days], "line": {"color": PALETTE[1], "width": 2}, "marker": {"size": 4}},
-        ],
-        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb",
-                                    "automargin": True}),
+        "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": start.isoformat(), "x1": end.isoformat(),
+                    "y0": 0, "y1": 1, "fillcolor": "#eceff3", "opacity": 0.8, "line": {"width": 0},
+                    "layer": "below"}],
+        "annotations": [{"xref": "x", "yref": "paper", "x": days[-1], "y": 1, "yanchor": "bottom",
+                         "xanchor": "right", "text": f.t("chart.today_so_far"), "showarrow": False,
+                         "font": {"size": 11, "color": "#52606d"}}],
     }
 
 
-def daily_revenue(f: Formatter, o: Overview) -> dict[str, Any]:
+def _so_far_segment(name: str, days: list[str], values: list[Any], color: str, partial: bool) -> list[dict[str, Any]]:
+    """The line's last step drawn dashed and with an open marker when its day is not over."""
+    if not partial or len(days) < 2:
+        return []
+    return [{"type": "scatter", "mode": "lines", "name": name, "x": days[-2:], "y": values[-2:],
+             "line": {"color": color, "width": 2, "dash": "dot"}, "showlegend": False, "hoverinfo": "skip"},
+            {"type": "scatter", "mode": "markers", "name": name, "x": days[-1:], "y": values[-1:],
+             "marker": {"size": 7, "symbol": "circle-open", "color": color}, "showlegend": False}]
+
+
+def daily_visitors(f: Formatter, o: Overview, partial: bool = False) -> dict[str, Any]:
     days = [d.isoformat() for d, _ in o.days]
     tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
-    if f.currency == "KRW" and f.lang == "ko":
-        money, hover = {"ticksuffix": "원", "tickformat": ",.0f"}, "%{y:,.0f}원"
-    else:
-        digits = f".{f.currency_digits()}f"
-        money = {"tickprefix": f.currency_symbol(), "tickformat": ",.0f"}
-        hover = f"{f.currency_symbol()}%{{y:,{digits}}}"
+    cut = -1 if partial and len(days) > 1 else None  # the full days; the running one follows dashed
+    data = []
+    for i, (name, values) in enumerate(((f.t("kpi.visitors"), [a.visitors for _, a in o.days]),
+                                        (f.t("kpi.buyers"), [a.buyers for _, a in o.days]))):
+        data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": days[:cut], "y": values[:cut],
+                     "line": {"color": PALETTE[i], "width": 2}, "marker": {"size": 4}})
+        data += _so_far_segment(name, days, values, PALETTE[i], partial)
     return {
-        "data": [{"type": "bar", "name": f.t("kpi.revenue"), "x": days, "y": [a.revenue for _, a in o.days],
-                  "marker": {"color": PALETTE[2]}, "hovertemplate": hover + "<extra></extra>"}],
+        "data": data,
+        "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb",
+                                    "automargin": True}, **_partial_day(f, days, partial)),
+    }
+
+
+_NICE_STEPS = (1, 2, 2.5, 5)
+
+
+def won_ticks(f: Formatter, top: float, ticks: int = 5) -> dict[str, Any]:
+    """A money axis as Korean readers write large sums (0, 100만, 200만원 ... 1억 2,000만원): tick values chosen
+    here (plotly would write 4,000,000원), and their labels."""
+    if top <= 0:
+        return {"ticksuffix": "원", "tickformat": ",.0f"}
+    raw = top / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next((n * magnitude for n in _NICE_STEPS if n * magnitude >= raw), 10 * magnitude)
+    values = [step * k for k in range(int(top // step) + 2)]
+    return {"tickmode": "array", "tickvals": values, "ticktext": [f.money_short(v) for v in values]}
+
+
+def daily_revenue(f: Formatter, o: Overview, partial: bool = False) -> dict[str, Any]:
+    days = [d.isoformat() for d, _ in o.days]
+    values = [a.revenue for _, a in o.days]
+    tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
+    if f.currency == "KRW" and f.lang == "ko":
+        money: dict[str, Any] = won_ticks(f, max(values, default=0))
+    else:
+        money = {"tickprefix": f.currency_symbol(), "tickformat": ",.0f"}
+    colors = [PALETTE[2]] * len(days)
+    if partial and colors:
+        colors[-1] = "#8fd3bd"  # the running day, lighter
+    return {
+        "data": [{"type": "bar", "name": f.t("kpi.revenue"), "x": days, "y": values,
+                  "customdata": [f.money(v) for v in values], "marker": {"color": colors},
+                  "hovertemplate": "%{customdata}<extra></extra>"}],
         "layout": _layout(f, xaxis={"type": "date", "tickformat": tickformat},
                           yaxis={**money, "rangemode": "tozero", "automargin": True, "gridcolor": "#e4e7eb"},
-                          showlegend=False, margin={"l": 56, "r": 16, "t": 8, "b": 40}),
+                          showlegend=False, margin={"l": 56, "r": 16, "t": 24 if partial else 8, "b": 40},
+                          **_partial_day(f, days, partial)),
     }
 
 
@@ -86,7 +136,7 @@ def funnel(f: Formatter, groups: dict[str, Sequence[FunnelStep]]) -> dict[str, A
     data = []
     for i, (group, steps) in enumerate(groups.items()):
         data.append({
-            "type": "bar", "name": f.label(group), "x": [f"{n}. {s.event}" for n, s in enumerate(steps, 1)],
+            "type": "bar", "name": f.label(group), "x": [f"{n}. {f.event(s.event)}" for n, s in enumerate(steps, 1)],
             "y": [s.entered for s in steps], "marker": {"color": PALETTE[i % len(PALETTE)]},
             "text": [f.percent(s.conversion_from_first) for s in steps], "textposition": "auto",
         })
@@ -94,12 +144,18 @@ def funnel(f: Formatter, groups: dict[str, Sequence[FunnelStep]]) -> dict[str, A
                                             xaxis={"automargin": True, "tickangle": 0})}
 
 
-def cohorts(f: Formatter, rows: Sequence[Cohort], period: str) -> dict[str, Any]:
+def cohorts(f: Formatter, rows: Sequence[Cohort], period: str, running: dt.date | None = None) -> dict[str, Any]:
+    """The retention heat-map; with ``running`` (the first day of the week or month that is not over yet), the
+    cells of that period are marked with an asterisk and a note says why they are low."""
     width = max((len(c.percent) for c in rows), default=0)
     offset_key = "cohorts.offset_week" if period == "week" else "cohorts.offset_month"
     labels = [f.date(c.start, "yyyy-MM-dd" if period == "week" else "yyyy-MM") for c in rows]
     z = [list(c.percent) + [None] * (width - len(c.percent)) for c in rows]
-    text = [[f"{p:.0f}%" for p in c.percent] + [""] * (width - len(c.percent)) for c in rows]
+    text = [[f"{p:.0f}%" + ("*" if running is not None and k == len(c.percent) - 1 else "")
+             for k, p in enumerate(c.percent)] + [""] * (width - len(c.percent)) for c in rows]
+    note = ([{"xref": "paper", "yref": "paper", "x": 0, "y": 0, "yanchor": "top", "xanchor": "left", "yshift": -6,
+              "showarrow": False, "font": {"size": 11, "color": "#52606d"},
+              "text": f.t("cohorts.running_" + period, since=f.date(running))}] if running is not None else [])
     return {
         "data": [{
             "type": "heatmap", "z": z, "text": text, "x": [f.t(offset_key, n=k) for k in range(width)], "y": labels,
@@ -107,7 +163,8 @@ def cohorts(f: Formatter, rows: Sequence[Cohort], period: str) -> dict[str, Any]
             "xgap": 2, "ygap": 2, "texttemplate": "%{text}", "hovertemplate": "%{y} · %{x}: %{z:.1f}%<extra></extra>",
             "colorbar": {"ticksuffix": "%", "thickness": 12},
         }],
-        "layout": _layout(f, height=max(240, 60 + 34 * len(rows)), hovermode="closest",
+        "layout": _layout(f, height=max(240, 60 + 34 * len(rows)) + (24 if note else 0), hovermode="closest",
                           yaxis={"autorange": "reversed", "type": "category", "automargin": True},
-                          xaxis={"side": "top", "automargin": True}, margin={"l": 8, "r": 8, "t": 32, "b": 8}),
+                          xaxis={"side": "top", "automargin": True}, annotations=note,
+                          margin={"l": 8, "r": 8, "t": 32, "b": 8 + (24 if note else 0)}),
     }

@@ -137,27 +137,28 @@ def _detail(f: Formatter, node: Any) -> str:
         if node.until_time is not None:
             return f.t("graph.wait_until", time=node.until_time)
         if node.until_event is not None:
-            return f.t("graph.wait_event", event=node.until_event.event,
+            return f.t("graph.wait_event", event=f.event(node.until_event.event),
                        timeout=format_duration(node.until_event.timeout))
     if isinstance(node, SendNode):
         channel = f.t("graph.preferred_short") if node.channel == "preferred" else f.label(node.channel)
         return f"{channel} · {node.template}"
     if isinstance(node, ConditionNode):
         c = node.condition
-        what = getattr(c, "event", None) or getattr(c, "trait", None) or getattr(c, "segment_id", "")
-        return f"{c.type}: {what}"
+        event = getattr(c, "event", None)
+        what = f.event(event) if event else getattr(c, "trait", None) or getattr(c, "segment_id", "")
+        return f"{f.trigger(c.type)}: {what}"
     if isinstance(node, SplitNode):
         return " / ".join(f"{b.percent:g}%" for b in node.branches)
     return ""
 
 
-def _trigger_detail(d: JourneyDefinition) -> str:
+def _trigger_detail(f: Formatter, d: JourneyDefinition) -> str:
     t = d.trigger
     for attribute in ("event", "segment_id", "trait"):
         value = getattr(t, attribute, None)
         if value:
-            return f"{t.type}: {value}"
-    return t.type
+            return f"{f.trigger(t.type)}: {f.event(value) if attribute == 'event' else value}"
+    return f.trigger(t.type)
 
 
 def _edge_label(f: Formatter, node: Any, key: str, outcomes: Mapping[str, int]) -> str:
@@ -215,7 +216,7 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
         trigger_lines.append(Line(f.t("graph.failing"), f.number(stats["failing"]), "failing"))
     if runs.get("failed"):
         trigger_lines.append(Line(f.t("graph.failed_runs"), f.number(runs["failed"]), "failed-runs"))
-    boxes = {TRIGGER: Box(TRIGGER, "trigger", f.t("graph.trigger"), _trigger_detail(d), trigger_lines, depth=0)}
+    boxes = {TRIGGER: Box(TRIGGER, "trigger", f.t("graph.trigger"), _trigger_detail(f, d), trigger_lines, depth=0)}
     for node in d.nodes:
         boxes[node.id] = Box(node.id, node.type, node.id, _detail(f, node),
                              _lines(f, node, steps.get(node.id), by_node.get(node.id, {})), depth=depth[node.id])

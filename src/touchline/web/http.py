@@ -13,10 +13,12 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from touchline.errors import Forbidden, NotFound, TouchlineError
 from touchline.web import auth
@@ -113,7 +115,8 @@ def formatter(request: Request) -> Formatter:
     lang = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), accept)
     settings = services(request).stores.settings
     tz = valid_zone(request.cookies.get(TZ_COOKIE), settings.default_timezone)
-    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz, settings.default_currency)
+    request.state.formatter = Formatter(lang, choose_locale(lang, accept), tz, settings.default_currency,
+                                        settings.default_phone_region)
     return request.state.formatter
 
 
@@ -255,6 +258,14 @@ class PageRoute(APIRoute):
                     response = Response(status_code=401, headers={"X-Login": "/login"})
             except TouchlineError as exc:
                 response = error_page(request, exc)
+            except (StarletteHTTPException, RequestValidationError):
+                raise  # the app's handlers answer these (not found, a bad query parameter)
+            except Exception:
+                # A failure the page did not expect is the dashboard's error page too (not the API's JSON),
+                # answered here: an exception left to the server would close the browser's keep-alive
+                # connection after the answer, and its next request on it would be reset.
+                log.exception("dashboard error on %s %s", request.method, request.url.path)
+                response = internal_error_page(request)
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
@@ -277,6 +288,20 @@ def error_page(request: Request, exc: TouchlineError) -> HTMLResponse:
         log.warning("dashboard error on %s: %s", request.url.path, exc.message)
     template = "_error.html" if is_partial(request) else "error.html"
     return render(request, template, status_code=exc.status, message=message)
+
+
+def internal_error_page(request: Request) -> HTMLResponse:
+    """The error page for an unexpected failure: nothing about its cause (that went to the log)."""
+    try:
+        return error_page(request, InternalError(formatter(request).t("error.internal")))
+    except Exception:  # the page itself cannot be rendered (the state store is down, say)
+        log.exception("the error page could not be rendered")
+        return HTMLResponse("<!doctype html><title>Touchline</title><p>Internal error / 내부 오류</p>",
+                            status_code=500)
+
+
+class InternalError(TouchlineError):
+    status = 500
 
 
 router = APIRouter(route_class=PageRoute)

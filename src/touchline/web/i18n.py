@@ -9,10 +9,12 @@ installation's default. KRW has no minor unit: an amount in minor units is whole
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import (
@@ -179,6 +181,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "builder.count_op": ("How often", "횟수 조건"),
     "builder.count": ("Times", "횟수"),
     "builder.within_days": ("Within the last N days (empty: ever)", "최근 N일 이내 (비우면 전체 기간)"),
+    "builder.within_days_short": ("Within days", "기간(일)"),
     "builder.field": ("Value", "값 종류"),
     "builder.reach_channel": ("Channel", "채널"),
     "builder.segment": ("Segment", "세그먼트"),
@@ -191,6 +194,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "builder.empty": ("Add a condition to see how many customers match.",
                       "조건을 추가하면 해당하는 고객 수가 표시됩니다."),
     "builder.template": ("Start from a template", "템플릿에서 시작"),
+    "builder.customers_with": ("{n} recent customers", "최근 고객 {n}명"),
     "count.at_least": ("at least", "이상"),
     "count.at_most": ("at most", "이하"),
     "count.exactly": ("exactly", "정확히"),
@@ -204,6 +208,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "customers.search_button": ("Search", "검색"),
     "customers.none": ("No customer found.", "고객을 찾지 못했습니다."),
     "customers.recent": ("Recently active customers", "최근 활동 고객"),
+    "customers.found": ("{first}–{last} of {total}", "전체 {total}명 중 {first}–{last}"),
+    "customers.previous": ("Previous", "이전"),
+    "customers.next": ("Next", "다음"),
     "customer.title": ("Customer", "고객"),
     "customer.anonymous": ("Anonymous visitor", "익명 방문자"),
     "customer.identities": ("Identities", "식별자"),
@@ -421,6 +428,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                    "양식이 만료되었거나 다른 사이트에서 전송되었습니다. 페이지를 새로 고친 뒤 다시 시도하세요."),
     "error.not_found": ("Not found.", "찾을 수 없습니다."),
     "error.back": ("Back to the overview", "개요로 돌아가기"),
+    "chart.today_so_far": ("today, so far", "오늘 (집계 중)"),
+    "cohorts.running_month": ("* this month, so far (since {since})", "* 이번 달은 진행 중 ({since}부터)"),
+    "cohorts.running_week": ("* this week, so far (since {since})", "* 이번 주는 진행 중 ({since}부터)"),
+    "error.internal": ("Something went wrong on the server. It has been logged; try again in a moment.",
+                       "서버에서 오류가 발생했습니다. 기록해 두었으니 잠시 후 다시 시도해 주세요."),
 }
 
 # Why the outbox did not send a message (touchline.messaging.policy.SuppressReason and channel skips).
@@ -429,6 +441,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "no_consent": ("no consent", "수신 동의 없음"),
     "no_address": ("no address", "연락처 없음"),
     "no_channel": ("no usable channel", "가능한 채널 없음"),
+    "channel_not_configured": ("no channel configured", "발송 채널 미설정"),
+    "no_profile": ("customer erased", "고객 삭제됨"),
     "frequency_cap": ("daily cap reached", "일일 발송 한도 초과"),
     "channel_frequency_cap": ("channel cap reached", "채널 발송 한도 초과"),
     "quiet_hours": ("quiet hours", "야간 발송 제한"),
@@ -449,6 +463,123 @@ CHANNELS: dict[str, tuple[str, str]] = {
     "ios": ("iOS", "iOS"), "android": ("Android", "안드로이드"),
     "unknown": ("Unknown", "알 수 없음"), "direct": ("Direct", "직접 유입"), "all": ("All customers", "전체 고객"),
 }
+
+
+# Event names as people read them: one registry for every page (timelines, funnels, pickers, journey graphs).
+# English keeps the names of Segment's e-commerce spec (they are already English); names missing here (a shop's
+# own events) are shown as they are.
+EVENTS: dict[str, tuple[str, str]] = {
+    "Product Viewed": ("Product Viewed", "상품 조회"),
+    "Product List Viewed": ("Product List Viewed", "상품 목록 조회"),
+    "Product Clicked": ("Product Clicked", "상품 클릭"),
+    "Products Searched": ("Products Searched", "상품 검색"),
+    "Product Added": ("Product Added", "장바구니 담기"),
+    "Product Removed": ("Product Removed", "장바구니에서 삭제"),
+    "Product Added to Wishlist": ("Product Added to Wishlist", "위시리스트 담기"),
+    "Product Reviewed": ("Product Reviewed", "상품 리뷰"),
+    "Review Submitted": ("Review Submitted", "리뷰 작성"),
+    "Cart Viewed": ("Cart Viewed", "장바구니 조회"),
+    "Checkout Started": ("Checkout Started", "결제 시작"),
+    "Checkout Step Completed": ("Checkout Step Completed", "결제 단계 완료"),
+    "Payment Info Entered": ("Payment Info Entered", "결제 정보 입력"),
+    "Order Completed": ("Order Completed", "주문 완료"),
+    "Order Updated": ("Order Updated", "주문 변경"),
+    "Order Refunded": ("Order Refunded", "주문 환불"),
+    "Order Cancelled": ("Order Cancelled", "주문 취소"),
+    "Coupon Entered": ("Coupon Entered", "쿠폰 입력"),
+    "Coupon Applied": ("Coupon Applied", "쿠폰 적용"),
+    "Promotion Viewed": ("Promotion Viewed", "프로모션 조회"),
+    "Promotion Clicked": ("Promotion Clicked", "프로모션 클릭"),
+    "Signed Up": ("Signed Up", "회원 가입"),
+    "Signed In": ("Signed In", "로그인"),
+    "Signed Out": ("Signed Out", "로그아웃"),
+    "Application Installed": ("Application Installed", "앱 설치"),
+    "Application Opened": ("Application Opened", "앱 실행"),
+    "Location Updated": ("Location Updated", "위치 갱신"),
+    "Store Visited": ("Store Visited", "매장 방문"),
+    "Chat Started": ("Chat Started", "상담 시작"),
+    "Chat Message Sent": ("Chat Message Sent", "상담 메시지"),
+    "Segment Entered": ("Segment Entered", "세그먼트 진입"),
+    "Segment Exited": ("Segment Exited", "세그먼트 이탈"),
+    "Message Sent": ("Message Sent", "메시지 발송"),
+    "Message Delivered": ("Message Delivered", "메시지 전달"),
+    "Message Opened": ("Message Opened", "메시지 열람"),
+    "Message Clicked": ("Message Clicked", "메시지 클릭"),
+    "Message Failed": ("Message Failed", "메시지 실패"),
+    "Message Suppressed": ("Message Suppressed", "메시지 발송 제외"),
+    "Unsubscribed": ("Unsubscribed", "수신 거부"),
+}
+
+# What an event-less message is, in a timeline.
+CALL_TYPES: dict[str, tuple[str, str]] = {
+    "page": ("Page view", "페이지 조회"), "screen": ("Screen view", "화면 조회"),
+    "identify": ("Identified", "고객 정보 갱신"), "group": ("Group", "그룹"), "alias": ("Alias", "별칭 연결"),
+    "track": ("Event", "이벤트"),
+}
+
+# The segment templates (touchline.segments.templates.TEMPLATES) by key.
+SEGMENT_TEMPLATES: dict[str, tuple[str, str]] = {
+    "cart_abandoners": ("Cart abandoners", "장바구니 이탈 고객"),
+    "high_value_loyal": ("High-value regulars", "우수 단골 고객"),
+    "at_risk": ("At risk", "이탈 위험 고객"),
+    "new_visitors": ("New visitors", "신규 방문자"),
+    "prefers_messenger": ("Prefer the messenger", "메신저 선호 고객"),
+    "prefers_email": ("Prefer e-mail", "이메일 선호 고객"),
+    "prefers_store": ("Prefer the store", "매장 선호 고객"),
+}
+
+# The rule builder's operators.
+OPERATORS: dict[str, tuple[str, str]] = {
+    "=": ("equals", "같음"), "!=": ("does not equal", "같지 않음"), "contains": ("contains", "포함"),
+    "in": ("is one of (comma-separated)", "다음 중 하나 (쉼표로 구분)"), ">": ("greater than", "초과"),
+    "<": ("less than", "미만"), ">=": ("at least", "이상"), "<=": ("at most", "이하"),
+    "exists": ("is set", "값이 있음"),
+    "between": ("between", "사이"),
+    "within_last_days": ("within the last N days", "최근 N일 이내"),
+    "more_than_days_ago": ("more than N days ago", "N일보다 이전"),
+}
+
+# Identifier kinds (touchline.profiles.identity) as a customer page lists them.
+IDENTITY_KINDS: dict[str, tuple[str, str]] = {
+    "user_id": ("User ID", "회원 ID"), "anonymous_id": ("Anonymous ID", "익명 ID"), "email": ("E-mail", "이메일"),
+    "phone": ("Phone", "전화번호"), "device_id": ("Device ID", "기기 ID"), "push_token": ("Push token", "푸시 토큰"),
+    "kakao_id": ("Kakao ID", "카카오 ID"), "whatsapp_id": ("WhatsApp ID", "WhatsApp ID"),
+    "line_id": ("LINE ID", "LINE ID"),
+}
+
+# Journey triggers and condition kinds.
+TRIGGERS: dict[str, tuple[str, str]] = {
+    "event": ("event", "이벤트"), "segment_entered": ("entering a segment", "세그먼트 진입"),
+    "segment_exited": ("leaving a segment", "세그먼트 이탈"), "geofence_entered": ("near a store", "매장 반경 진입"),
+    "date_trait": ("a date trait", "날짜 속성"), "api": ("an API call", "API 호출"),
+    "segment": ("segment", "세그먼트"), "trait": ("trait", "속성"),
+}
+
+# Validation problems (segment definitions, the builder): English reasons as the services write them, and how
+# a Korean page says them. Reasons not listed are shown as written.
+_PROBLEMS_KO: tuple[tuple[str, str], ...] = (
+    (r"add at least one condition", "조건을 하나 이상 추가하세요."),
+    (r"must not be empty", "비워 둘 수 없습니다."),
+    (r"'(within_last_days|more_than_days_ago)' needs a whole number of days \(0 to ([\d,]+)\)",
+     "0 이상 {1} 이하의 정수(일 수)를 입력하세요."),
+    (r"'exists' takes no value", "‘값이 있음’에는 값을 넣지 않습니다."),
+    (r"'([^']+)' needs a number value", "숫자를 입력하세요."),
+    (r"'([^']+)' needs a string, number or boolean value", "문자, 숫자 또는 true/false 값을 입력하세요."),
+    (r"'contains' needs a string, number or boolean value", "문자, 숫자 또는 true/false 값을 입력하세요."),
+    (r"'in' needs a non-empty list of .*", "쉼표로 구분한 값을 하나 이상 입력하세요."),
+    (r"'between' needs .*", "두 숫자 [최소, 최대]를 입력하세요."),
+    (r"'([^']+)' needs a channel name \(a string\)", "채널 이름을 입력하세요."),
+    (r"operator '([^']+)' does not apply to a channel.*",
+     "채널에는 ‘같음’, ‘같지 않음’, ‘다음 중 하나’만 쓸 수 있습니다."),
+    (r"unknown segment '([^']+)'", "없는 세그먼트입니다: {0}"),
+    (r"segment '([^']+)' has an invalid definition", "세그먼트 {0}의 정의가 올바르지 않습니다."),
+    (r"segments refer to each other in a cycle.*", "세그먼트가 서로를 순환 참조합니다."),
+    (r"[Ff]ield required|required", "필수 항목입니다."),
+    (r"Input should be a valid integer.*", "정수를 입력하세요."),
+    (r"Input should be a valid number.*", "숫자를 입력하세요."),
+    (r"Input should be greater than or equal to (\S+)", "{0} 이상이어야 합니다."),
+    (r"String should have at least 1 character", "비워 둘 수 없습니다."),
+)
 
 
 def choose_language(query: str | None, cookie: str | None, accept_language: str | None) -> str:
@@ -494,6 +625,7 @@ class Formatter:
     locale: Locale
     tz: str
     currency: str = "KRW"
+    phone_region: str = "KR"
 
     def t(self, key: str, **values: Any) -> str:
         en, ko = MESSAGES[key]
@@ -513,6 +645,59 @@ class Formatter:
             return "—"
         pair = REASONS.get(value)
         return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
+    def _pick(self, table: dict[str, tuple[str, str]], value: str) -> str:
+        pair = table.get(value)
+        return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
+    def event(self, name: str | None, call_type: str | None = None) -> str:
+        """An event as people read it (상품 조회 for Product Viewed); a page view or identify without a name
+        as what it is; a shop's own event names as they are."""
+        if not name:
+            return self._pick(CALL_TYPES, call_type or "track")
+        return self._pick(EVENTS, name)
+
+    def template_name(self, key: str) -> str:
+        return self._pick(SEGMENT_TEMPLATES, key)
+
+    def operator(self, op: str) -> str:
+        return self._pick(OPERATORS, op)
+
+    def identity_kind(self, kind: str) -> str:
+        return self._pick(IDENTITY_KINDS, kind)
+
+    def trigger(self, kind: str) -> str:
+        return self._pick(TRIGGERS, kind)
+
+    def phone(self, value: str | None) -> str:
+        """An E.164 number as people write it: the national form in the shop's own country (010-1234-5678),
+        the international one elsewhere (+44 20 7946 0018); anything else as it is."""
+        return format_phone(value, self.phone_region)
+
+    def address(self, value: Any) -> str:
+        """Where a message went, or a contact trait: an E.164 phone number as :meth:`phone` writes it, anything
+        else (an e-mail, a handle) as it is."""
+        text = "" if value is None else str(value)
+        return self.phone(text) if _E164.fullmatch(text) else text
+
+    def problem(self, field: str | None, reason: str) -> tuple[str, str]:
+        """A validation problem (``field`` a JSON pointer into a segment definition, or a form field) as the
+        viewer reads it: the builder's words for the place, the reason in Korean when it is a known one."""
+        where = _problem_place(self, field or "")
+        if self.lang != "ko":
+            return where, reason
+        for pattern, text in _PROBLEMS_KO:
+            found = re.fullmatch(pattern, reason.strip())
+            if found:
+                return where, text.format(*found.groups())
+        return where, reason
+
+    def money_short(self, amount: float | int | None) -> str:
+        """A large sum as Korean readers expect it: 4,301만원, 1억 2,345만원 (rounded to 만 원); small ones
+        and other languages and currencies as :meth:`money` writes them."""
+        if amount is None or self.currency != "KRW" or self.lang != "ko" or abs(amount) < 100_000:
+            return self.money(amount)
+        return korean_units(amount) + "원"
 
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.locale)
@@ -570,3 +755,56 @@ class Formatter:
 
     def local_date(self, value: dt.datetime) -> dt.date:
         return value.astimezone(self.zone).date()
+
+
+def korean_units(amount: float | int) -> str:
+    """An amount in 억 and 만 (rounded to 만): 43,011,490 -> 4,301만, 123,450,000 -> 1억 2,345만, 300,000,000 -> 3억."""
+    sign = "-" if amount < 0 else ""
+    man = round(abs(amount) / 10_000)
+    eok, rest = divmod(man, 10_000)
+    parts = ([f"{eok:,}억"] if eok else []) + ([f"{rest:,}만"] if rest or not eok else [])
+    return sign + " ".join(parts)
+
+
+def format_phone(value: str | None, region: str = "KR") -> str:
+    if not value:
+        return "—" if value is None else value
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_possible_number(number):
+        return value
+    if phonenumbers.region_code_for_number(number) == region.upper():
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+_POINTER_STEP = re.compile(r"^/children/(\d+)")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _problem_place(f: Formatter, field: str) -> str:
+    """Where a problem is, in the builder's words: ``/children/1/value`` -> "Condition 2 · Value"."""
+    if field in ("name",):
+        return f.t("segment.name")
+    if not field.startswith("/"):
+        return field
+    if field == "/":
+        return ""  # the rule as a whole
+    parts: list[str] = []
+    rest = field
+    step = _POINTER_STEP.match(rest)
+    if step:
+        parts.append(f.t("builder.condition", n=int(step.group(1)) + 1))
+        rest = rest[step.end():]
+    rest = rest.removeprefix("/child")
+    leaf = rest.rsplit("/", 1)[-1] if rest not in ("", "/") else ""
+    names = {"value": "builder.value", "operator": "builder.operator", "trait": "builder.trait",
+             "event": "builder.event", "within_days": "builder.within_days_short", "count": "builder.count",
+             "field": "builder.field", "channel": "builder.reach_channel", "id": "builder.segment"}
+    if leaf in names:
+        parts.append(f.t(names[leaf]))
+    elif leaf and not leaf.isdigit():
+        parts.append(leaf)
+    return " · ".join(parts) if parts else field

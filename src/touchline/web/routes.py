@@ -20,7 +20,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from touchline.analytics import service as analytics
 from touchline.errors import BadRequest, TouchlineError
-from touchline.http import bounded_float, bounded_int
+from touchline.http import JSONBody, bounded_float, bounded_int
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.profiles import service as profiles
@@ -211,8 +211,9 @@ async def overview(request: Request) -> Response:
     period = period_of(request, f)
     o = await run_in_threadpool(analytics.overview, _stores(request), viewer(request).workspace_id,
                                 period.start, period.end, f.tz)
+    partial = period.end > dt.datetime.now(dt.UTC)  # the period ends today: its last day is not over
     figures = {
-        "daily": charts.daily_visitors(f, o), "revenue": charts.daily_revenue(f, o),
+        "daily": charts.daily_visitors(f, o, partial), "revenue": charts.daily_revenue(f, o, partial),
         "channels": charts.by_group(f, o.channels), "devices": charts.by_group(f, o.devices),
     }
     hint = await _data_hint(request, f, period.first_day, period.last_day) if o.total.visitors == 0 else None
@@ -268,11 +269,15 @@ async def cohorts(request: Request) -> Response:
         raise BadRequest("end must be a date (YYYY-MM-DD)", {"field": "end", "reason": "not a date"}) from exc
     rows = await run_in_threadpool(analytics.retention_cohorts, _stores(request), viewer(request).workspace_id,
                                    period, cohort_event, return_event, start, end, f.tz)
-    figure = charts.cohorts(f, rows, period) if rows else None
+    today = dt.datetime.now(f.zone).date()
+    running = (today - dt.timedelta(days=today.weekday()) if period == "week" else today.replace(day=1)) \
+        if last_day >= today else None  # the week or month still under way
+    figure = charts.cohorts(f, rows, period, running) if rows else None
     width = max((len(c.percent) for c in rows), default=0)
     hint = (await _data_hint(request, f, start.astimezone(f.zone).date(), last_day, range_link=False)
             if not rows else None)
     return render(request, "cohorts.html", rows=rows, figure=figure, period=period, months=months, width=width,
+                  running=running,
                   cohort_event=cohort_event or "", return_event=return_event or "",
                   event_names=await _event_names(request), hint=hint, end=q.get("end", ""))
 
@@ -300,7 +305,13 @@ async def _editor(request: Request, *, segment: dict[str, Any] | None, name: str
     return render(request, "segment_edit.html", status_code=status, segment=segment, name=name,
                   description=description, live=live, match=builder.match, rows=rows, json_text=json_text, mode=mode,
                   errors=errors, others=[s for s in others if not segment or s["id"] != segment["id"]],
-                  templates=list(TEMPLATES), event_names=await _event_names(request), forms=forms)
+                  templates=list(TEMPLATES), event_names=await _event_names(request), forms=forms,
+                  trait_names=await _trait_names(request))
+
+
+async def _trait_names(request: Request) -> list[tuple[str, int]]:
+    found = await run_in_threadpool(profiles.trait_suggestions, _stores(request), viewer(request).workspace_id)
+    return [(t["name"], t["customers"]) for t in found["traits"]]
 
 
 @page("/segments/new", permission="segments.edit")
@@ -310,6 +321,16 @@ async def segment_new(request: Request) -> Response:
     builder = forms.builder_of(definition) if definition else forms.Builder()
     return await _editor(request, segment=None, name="", description="", live=True, builder=builder,
                          json_text=_pretty(definition), mode="builder" if builder else "json")
+
+
+@page("/segments/suggestions", permission="segments.edit")
+async def segment_suggestions(request: Request) -> Response:
+    """JSON for the rule builder: the workspace's trait names, and the values of ``?trait=`` that customers
+    share (read from the most recently updated customers). For those who may edit segments."""
+    trait = (request.query_params.get("trait") or "").strip()[:200] or None
+    found = await run_in_threadpool(profiles.trait_suggestions, _stores(request), viewer(request).workspace_id,
+                                    trait)
+    return JSONBody(found, headers={"Cache-Control": "private, max-age=60"})
 
 
 def _definition_from(form: Any) -> tuple[Any, forms.Builder | None, str]:
@@ -438,11 +459,26 @@ async def segment_export(request: Request, segment_id: str) -> Response:
 # --- customers ---------------------------------------------------------------------------------------
 
 
+CUSTOMERS_PAGE = 30
+
+
 @page("/customers", permission="customers.view", nav="nav.customers")
 async def customer_search(request: Request) -> Response:
     q = request.query_params.get("q", "")[:256]
-    rows = await run_in_threadpool(profiles.search, _stores(request), viewer(request).workspace_id, q, 30)
-    return render(request, "customers.html", q=q, customers=rows)
+    try:
+        offset = min(max(int(request.query_params.get("offset", 0)), 0), 1_000_000)
+    except ValueError:
+        offset = 0
+    found = await run_in_threadpool(profiles.search_page, _stores(request), viewer(request).workspace_id, q,
+                                    CUSTOMERS_PAGE, offset)
+
+    def page_url(at: int) -> str:
+        return "/customers?" + urlencode([*([("q", q)] if q else []), *([("offset", str(at))] if at else [])])
+
+    return render(request, "customers.html", q=q, customers=found.profiles, total=found.total, capped=found.capped,
+                  offset=offset,
+                  previous=page_url(max(offset - CUSTOMERS_PAGE, 0)), next=page_url(offset + CUSTOMERS_PAGE),
+                  more=offset + len(found.profiles) < found.total)
 
 
 TIMELINE_STEP = 50

@@ -24,9 +24,10 @@ from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
 from touchline.settings import Settings
 
-__all__ = ["INBOX", "DevChannel", "build_channels"]
+__all__ = ["INBOX", "PROVIDER_CHANNELS", "DevChannel", "build_channels", "channels_without_provider"]
 
 INBOX = "in_app"
+PROVIDER_CHANNELS = ("email", "sms", "messenger", "push")  # what a shop sends on, each through a provider
 
 
 @dataclass
@@ -80,3 +81,10 @@ def build_channels(settings: Settings, overrides: Mapping[str, Channel] | None =
             out.setdefault(name, DevChannel(name))
     out.update(overrides or {})
     return out
+
+
+def channels_without_provider(settings: Settings) -> list[str]:
+    """The customer channels this server cannot send on (no provider configured, no development channels):
+    messages that could only go there are suppressed as ``channel_not_configured``."""
+    configured = build_channels(settings)
+    return [name for name in PROVIDER_CHANNELS if name not in configured]

@@ -166,6 +166,38 @@
   document.addEventListener("input", editorChanged);
   document.addEventListener("change", editorChanged);
 
+  // The builder suggests the values customers have for the trait typed in its row (the names come with the page).
+  var suggested = {};
+  function suggestValues(input) {
+    var form = input.closest("#segment-form");
+    var list = form && form.querySelector('datalist[data-values-for="' + input.name + '"]');
+    var trait = input.value.trim();
+    if (!list || !trait) return;
+    if (!suggested[trait]) {
+      suggested[trait] = fetch(form.getAttribute("data-suggest") + "?trait=" + encodeURIComponent(trait),
+                               { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : { values: [] }; })
+        .catch(function () { delete suggested[trait]; return { values: [] }; });
+    }
+    suggested[trait].then(function (found) {
+      list.textContent = "";
+      (found.values || []).forEach(function (v) {
+        var option = document.createElement("option");
+        option.value = v.value;
+        list.appendChild(option);
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-trait-input")) suggestValues(event.target);
+  });
+  document.addEventListener("focusin", function (event) {
+    var value = event.target.closest && event.target.closest("label") && event.target.list;
+    if (!value || !value.hasAttribute("data-values-for")) return;
+    var trait = document.querySelector('[name="' + value.getAttribute("data-values-for") + '"]');
+    if (trait) suggestValues(trait);
+  });
+
   window.addEventListener("popstate", function () { window.location.reload(); });
 
   document.addEventListener("DOMContentLoaded", function () {
