@@ -48,6 +48,22 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def upsert_adding(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str],
+                  add: Sequence[str] = (), keep: Sequence[str] = ()) -> None:
+    """Insert rows (all with the same keys); a row whose ``keys`` exist already adds its ``add`` columns to
+    the stored ones, leaves ``keep`` columns as they are, and replaces the rest (``INSERT ... ON CONFLICT
+    DO UPDATE`` on both state-store dialects)."""
+    if not rows:
+        return
+    insert = postgresql.insert(table) if name(conn) == POSTGRES else sqlite.insert(table)
+    updates: dict[str, Any] = {}
+    for column in rows[0]:
+        if column in keys or column in keep:
+            continue
+        updates[column] = table.c[column] + insert.excluded[column] if column in add else insert.excluded[column]
+    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows))
+
+
 def lock_workspace_identities(conn: Connection, workspace_id: str) -> None:
     """Serialise ingestion within a workspace for the rest of the transaction.
 
@@ -754,6 +770,57 @@ ISO_DATETIME_PATTERN = (
 )
 
 
+# A number as text that every engine reads alike: JSON's spelling (no spaces, no '+', no '.5'), an exponent of
+# at most three digits. Report and segment queries read a value as a number only when its text matches,
+# and only within ±MAX_NUMBER (JavaScript's largest exact integer, as the tracking plan): whatever else a
+# stored event holds ("59,000원", true, 1e400, an object) counts as no number, never as an error.
+NUMBER_PATTERN = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?"
+MAX_NUMBER = 2**53 - 1
+
+
+class safe_number(FunctionElement[float]):
+    """Text as a double when it holds a number (``NUMBER_PATTERN``) within ±``MAX_NUMBER``; else NULL.
+    PostgreSQL goes through NUMERIC first (a direct cast of '1e400' or '1e-400' to double precision
+    raises), DuckDB through TRY_CAST; both compare the double with the bound, as Python does."""
+
+    inherit_cache = True
+    type = sa.Double()
+
+
+@compiles(safe_number, "postgresql")
+def _pg_safe_number(element: safe_number, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    n = f"CAST({text} AS NUMERIC)"
+    double = f"CAST({n} AS DOUBLE PRECISION)"
+    # Below 2.5e-324 a double is 0 (PostgreSQL refuses the cast instead of rounding).
+    return (f"(CASE WHEN {text} ~ '^{NUMBER_PATTERN}$' THEN CASE WHEN abs({n}) < 1e300 THEN "
+            f"CASE WHEN abs({n}) < 2.5e-324 THEN CAST(0 AS DOUBLE PRECISION) "
+            f"WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END END END)")
+
+
+@compiles(safe_number, "duckdb")
+def _duckdb_safe_number(element: safe_number, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _args(compiler, element, **kw)
+    double = f"TRY_CAST({text} AS DOUBLE)"
+    return (f"(CASE WHEN regexp_full_match({text}, '{NUMBER_PATTERN}') THEN "
+            f"CASE WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END END)")
+
+
+class json_amount(FunctionElement[float]):
+    """A JSON value read as an amount: a number, or a string holding one (``"12000"``, as events stored
+    before the tracking plan may hold), through ``safe_number``; NULL for anything else."""
+
+    inherit_cache = True
+    type = sa.Double()
+
+
+@compiles(json_amount, "postgresql")
+@compiles(json_amount, "duckdb")
+def _json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = element.clauses
+    return compiler.process(safe_number(json_text(value)), **kw)
+
+
 class json_value(FunctionElement[Any]):
     """The JSON value under ``key`` (and ``more`` keys inside it, one level each) of a JSON document (SQL
     NULL when absent). The keys are bound as parameters on every engine: as themselves for PostgreSQL,
@@ -858,7 +925,7 @@ class json_text(FunctionElement[str]):
 
 
 class json_number(FunctionElement[float]):
-    """A JSON number as a double; NULL for anything else."""
+    """A JSON number as a double (within ±MAX_NUMBER, see ``safe_number``); NULL for anything else."""
 
     inherit_cache = True
     type = sa.Double()
@@ -963,15 +1030,18 @@ def _duckdb_json_text(element: json_text, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(json_number, "postgresql")
 def _pg_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _args(compiler, element, **kw)
-    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN CAST({value} #>> '{{}}' AS DOUBLE PRECISION) END)"
+    (value,) = element.clauses
+    v = compiler.process(value, **kw)
+    number = compiler.process(safe_number(json_text(value)), **kw)
+    return f"(CASE WHEN jsonb_typeof({v}) = 'number' THEN {number} END)"
 
 
 @compiles(json_number, "duckdb")
 def _duckdb_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _args(compiler, element, **kw)
-    return (f"(CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
-            f"THEN CAST(json_extract_string({value}, '$') AS DOUBLE) END)")
+    (value,) = element.clauses
+    v = compiler.process(value, **kw)
+    number = compiler.process(safe_number(json_text(value)), **kw)
+    return f"(CASE WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') THEN {number} END)"
 
 
 def _element_match(compiler: SQLCompiler, element: json_array_has, x: str, **kw: Any) -> str:

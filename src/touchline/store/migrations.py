@@ -44,6 +44,15 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _tracking_plan(conn: Connection) -> None:
+    """The workspace setting for unreadable values (a column: ALTER TABLE on both dialects), the
+    workspace's event types and the violation counts (new tables)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("workspaces")}
+    if "invalid_values" not in columns:
+        conn.exec_driver_sql("ALTER TABLE workspaces ADD COLUMN invalid_values TEXT NOT NULL DEFAULT 'reject'")
+    _create_missing(state_metadata)(conn)
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -51,6 +60,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(11, "tracking plan: workspaces.invalid_values, event types, violations", _tracking_plan),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),
