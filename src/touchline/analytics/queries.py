@@ -262,10 +262,14 @@ def newest_seq(workspace_id: str) -> Select:
     return sa.select(sa.func.max(events.c.seq)).where(events.c.workspace_id == workspace_id)
 
 
-def event_span(workspace_id: str) -> Select:
-    """First and last time stamp of the customers' own events."""
-    return sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
+def event_span(workspace_id: str, plausible: tuple[dt.datetime, dt.datetime] | None = None) -> Select:
+    """First and last time stamp of the customers' own events (within ``plausible`` when given: an event
+    stored at year 1 or 9999 before times were checked says nothing about where the data is)."""
+    query = sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
         events.c.workspace_id == workspace_id, customers_own(events))
+    if plausible is not None:
+        query = query.where(events.c.timestamp >= plausible[0], events.c.timestamp <= plausible[1])
+    return query
 
 
 def event_names(workspace_id: str, limit: int) -> Select:
@@ -348,13 +352,14 @@ def cohorts(workspace_id: str, cohort_event: str | None, return_event: str | Non
     return sa.union_all(sizes, active)
 
 
-def orders_by_customer(workspace_id: str) -> Select:
-    """Per buying customer: orders, revenue, revenue of repeat orders, first and last order time."""
+def orders_by_customer(workspace_id: str, until: dt.datetime | None = None) -> Select:
+    """Per buying customer: orders, revenue, revenue of repeat orders, first and last order time (of the
+    orders up to ``until`` when given: an order stamped in the future has not happened yet)."""
     ev = customer_events(workspace_id)
     numbered = sa.select(
         ev.c.customer, ev.c.ts, revenue(ev.c.properties).label("revenue"),
         sa.func.row_number().over(partition_by=ev.c.customer, order_by=(ev.c.ts, ev.c.seq)).label("n"),
-    ).where(ev.c.event == ORDER).cte("orders")
+    ).where(ev.c.event == ORDER, *([ev.c.ts <= until] if until is not None else [])).cte("orders")
     o = numbered.c
     return (
         sa.select(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from touchline.analytics import btyd, queries
+from touchline.ingest.normalize import EARLIEST_EVENT_TIME
 from touchline.store import dialect
 
 if TYPE_CHECKING:
@@ -210,7 +211,8 @@ def event_span(stores: Stores, workspace_id: str) -> tuple[dt.datetime, dt.datet
     """When the workspace's customer events begin and end (None without any): what an empty report
     points to when an import of history lies outside the period looked at."""
     def span(conn: Connection) -> tuple[dt.datetime, dt.datetime] | None:
-        first, last = conn.execute(queries.event_span(workspace_id)).one()
+        plausible = (EARLIEST_EVENT_TIME, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+        first, last = conn.execute(queries.event_span(workspace_id, plausible)).one()
         start, end = dialect.as_utc_datetime(first), dialect.as_utc_datetime(last)
         return (start, end) if start is not None and end is not None else None
 
@@ -322,7 +324,7 @@ def cltv(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
     per order) to customers' (repeat purchases, recency, age) in days as of ``now``."""
     now = now or dt.datetime.now(dt.UTC)
     with stores.events_conn() as conn:
-        rows = conn.execute(queries.orders_by_customer(workspace_id)).all()
+        rows = conn.execute(queries.orders_by_customer(workspace_id, now)).all()
     customers, orders, revenue = len(rows), sum(r.orders for r in rows), amount(sum(float(r.revenue) for r in rows))
     rfm = [
         btyd.Rfm(x=r.orders - 1, t_x=(r.last_at - r.first_at).total_seconds() / _DAY,

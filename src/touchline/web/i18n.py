@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import (
@@ -23,6 +24,7 @@ from babel.numbers import (
     get_currency_symbol,
 )
 
+MAX_NUMBER = 2**53 - 1  # as touchline.store.dialect: beyond it, a report counts no amount
 LANGUAGES = ("en", "ko")
 LANG_COOKIE = "tl_lang"
 TZ_COOKIE = "tl_tz"
@@ -505,6 +507,15 @@ class Formatter:
             return format_currency(won, "KRW", locale=self.locale)
         return format_currency(amount, self.currency, locale=self.locale)
 
+    def amount(self, value: Any) -> str:
+        """A property that should hold an amount (a timeline's revenue or price): as money when it is a
+        number a report would count, else as it was stored (an event from before the tracking plan
+        typed it: "59,000원", true), cut short."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= MAX_NUMBER:
+            return self.money(value)  # NaN and infinities fail the bound
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        return text if len(text) <= 40 else text[:39] + "…"
+
     def currency_symbol(self) -> str:
         return get_currency_symbol(self.currency, locale=self.locale)
 
@@ -519,7 +530,7 @@ class Formatter:
         if value is None:
             return "—"
         if isinstance(value, dt.datetime):
-            value = value.astimezone(self.zone).date()
+            value = self.local_date(value)
         return format_date(value, fmt, locale=self.locale)
 
     def datetime(self, value: dt.datetime | str | None, fmt: str = "medium") -> str:
@@ -534,7 +545,10 @@ class Formatter:
             value = value.replace(tzinfo=dt.UTC)
         if self.lang == "ko" and fmt == "short":
             fmt = "yyyy. M. d. HH:mm"  # CLDR's Korean short form has a 12-hour clock marked "PM"
-        return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
+        try:
+            return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
+        except (OverflowError, ValueError):  # a time stored before times were checked (year 9999): as UTC
+            return format_datetime(value, fmt, tzinfo=dt.UTC, locale=self.locale)
 
     def duration(self, seconds: float | None) -> str:
         if seconds is None:
@@ -542,4 +556,7 @@ class Formatter:
         return format_timedelta(dt.timedelta(seconds=seconds), threshold=1.5, locale=self.locale)
 
     def local_date(self, value: dt.datetime) -> dt.date:
-        return value.astimezone(self.zone).date()
+        try:
+            return value.astimezone(self.zone).date()
+        except OverflowError:  # within hours of the end of time (year 9999): the UTC date
+            return value.astimezone(dt.UTC).date()
