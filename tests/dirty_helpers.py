@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -112,4 +111,3 @@ NUMERIC_RULES: list[dict[str, Any]] = [
     {"type": "trait", "trait": "name", "operator": "=", "value": "한가람"},
 ]
 
-_ESCAPED = re.compile(r"&#\d+;|&\w+;")

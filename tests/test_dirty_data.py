@@ -10,16 +10,12 @@ import datetime as dt
 import math
 from typing import Any
 
-import orjson
-import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from dirty_helpers import DIRTY_VALUES, NUMERIC_RULES, raw_event, server_errors, store_raw
 from segment_helpers import customers, python_members, sql_members
 from support import basic, bearer
 from touchline.analytics import service as analytics
-from touchline.app import create_app
 from touchline.segments import parse
 from touchline.segments.evaluate import _amount
 from touchline.store.engines import Stores
