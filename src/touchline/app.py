@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.http import JSONBody, PublicCORS, install_error_handlers
+from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     install_error_handlers(app)
     app.add_middleware(PublicCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.include_router(ingest_router)
+    app.include_router(tracking_plan_router)
     app.include_router(profiles_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)

@@ -28,6 +28,9 @@ from touchline.ingest.schemas import Message
 UTC = dt.UTC
 EARLIEST_EVENT_TIME = dt.datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# The generic reasons (violations are counted by reason; the dashboard translates them).
+IMPLAUSIBLE_PAST = f"before {EARLIEST_EVENT_TIME.year}: not a plausible event time"
+IN_THE_FUTURE = "in the future: stored at the time received"
 
 CHANNELS = ("web", "app", "store", "chat", "email", "sms", "messenger", "push", "in_app", "server")
 CONSENT_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
@@ -94,7 +97,7 @@ def plausible_time(timestamp: dt.datetime, received_at: dt.datetime) -> tuple[dt
         raise Implausible("timestamp", f"{timestamp.isoformat()} is before {EARLIEST_EVENT_TIME.date().isoformat()}: "
                                        "not a plausible event time", timestamp.isoformat())
     if timestamp > received_at + FUTURE_TOLERANCE:
-        return received_at, Problem("timestamp", "in the future: stored at the time received", timestamp.isoformat())
+        return received_at, Problem("timestamp", IN_THE_FUTURE, timestamp.isoformat())
     return timestamp, None
 
 

@@ -460,7 +460,7 @@ class _Checker:
                 if named is None:
                     props["currency"] = currency
             elif currency not in meant:
-                self.reject(path, f"written in another currency than {currency}", value, holder, key)
+                self.reject(path, "written in another currency than the event's", value, holder, key)
 
     def reject(self, path: str, reason: str, value: Any, holder: dict[str, Any], key: str) -> None:
         """A value read as a number whose currency turned out wrong: it stays as sent, with a problem."""

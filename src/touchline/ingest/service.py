@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from touchline.ingest.normalize import Implausible, NormalizedEvent, normalize, utc
+from touchline.ingest.normalize import IMPLAUSIBLE_PAST, Implausible, NormalizedEvent, normalize, utc
 from touchline.ingest.plan import Checked, Problem, TrackingPlan
 from touchline.ingest.schemas import MESSAGE, MESSAGES, Message, missing_fields, validation_errors
 from touchline.journeys import signals as journey_signals
@@ -144,8 +144,7 @@ def parse_items(
             continue
         except Implausible as exc:
             bad.append({"index": index, "field": exc.field, "reason": exc.reason})
-            noted.append((label, Problem(exc.field, "before 2000: not a plausible event time", exc.value), "rejected",
-                          message_id))
+            noted.append((label, Problem(exc.field, IMPLAUSIBLE_PAST, exc.value), "rejected", message_id))
             continue
         flags = normalized.flags
         if checked is not None:

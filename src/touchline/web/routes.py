@@ -468,6 +468,6 @@ async def customer_consents(request: Request, profile_id: str) -> Response:
 
 # The Journeys and Messages pages register themselves on the same router (imported last: they use the
 # period helpers above).
-from touchline.web import journey_pages, message_pages  # noqa: E402
+from touchline.web import journey_pages, message_pages, quality_pages  # noqa: E402
 
-__all__ += ["journey_pages", "message_pages"]
+__all__ += ["journey_pages", "message_pages", "quality_pages"]
