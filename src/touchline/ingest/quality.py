@@ -136,7 +136,7 @@ def _load(conn: sa.Connection, workspace_id: str) -> tuple[dict[str, dict[str, A
     declared = {str(r.event): dict(r.properties) for r in rows}
     invalid = conn.execute(sa.select(workspaces.c.invalid_values).where(workspaces.c.id == workspace_id)
                            ).scalar_one_or_none()
-    return declared, invalid if invalid in INVALID_VALUES else "reject"  # type: ignore[return-value]
+    return declared, invalid if invalid in INVALID_VALUES else "reject"
 
 
 def _forget(stores: Stores, workspace_id: str) -> None:

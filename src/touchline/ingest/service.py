@@ -126,7 +126,7 @@ def parse_items(
                     bad.extend({"index": index, **p.detail()} for p in checked.problems)
                     noted.extend((label, p, "rejected", message_id) for p in checked.problems)
                     continue
-                message = {**message, "properties": checked.properties}  # type: ignore[typeddict-item]
+                message = {**message, "properties": checked.properties}
         try:
             normalized = normalize(
                 message,
