@@ -187,12 +187,12 @@ def test_unreadable_values_are_rejected_or_flagged_per_workspace(client: TestCli
     body = rejected.json()
     assert body["accepted"] == 1
     assert body["detail"] == [
-        {"index": 1, "field": "properties.revenue", "reason": "not a number: 'about 10k'"},
+        {"index": 1, "field": "properties.revenue", "reason": "not a number: \"about 10k\""},
         {"index": 2, "field": "properties.revenue", "reason": "out of range (beyond ±2^53): 1e+20"},
         {"index": 2, "field": "properties.products[0].price", "reason": "not a number: true"},
-        {"index": 2, "field": "properties.products[1]", "reason": "not an object: 'knit'"},
+        {"index": 2, "field": "properties.products[1]", "reason": "not an object: \"knit\""},
         {"index": 3, "field": "properties.revenue",
-         "reason": "ambiguous currency symbol (send the currency property): '$5'"},
+         "reason": "ambiguous currency symbol (send the currency property): \"$5\""},
     ]
 
     setting = client.put("/v1/tracking-plan/settings", json={"invalid_values": "flag"}, headers=bearer())
@@ -235,7 +235,7 @@ def test_csv_import_of_a_korean_excel_export(stores: Stores, workspace_id: str, 
     report = import_file(stores, workspace_id, path, encoding="cp949")
     assert (report.rows, report.accepted) == (4, 3)
     assert [(r.line, r.field, r.reason) for r in report.rejected] == [
-        (5, "properties.revenue", "not a number: '약 만원'")]
+        (5, "properties.revenue", "not a number: \"약 만원\"")]
     stores.pump()
     assert analytics.cltv(stores, workspace_id).revenue == 12000 + 59000 + 1234500
     assert analytics.overview(stores, workspace_id, NOW - dt.timedelta(days=3), NOW).total.revenue == 1305500
@@ -262,8 +262,8 @@ def test_declared_event_types_through_api_cli_and_dashboard(client: TestClient, 
     assert answer.status_code == 400
     assert answer.json()["detail"] == [
         {"index": 1, "field": "properties.amount", "reason": "missing (required by the tracking plan)"},
-        {"index": 2, "field": "properties.amount", "reason": "not a number: 'ten'"},
-        {"index": 2, "field": "properties.gift", "reason": "not true or false: 'yes'"},
+        {"index": 2, "field": "properties.amount", "reason": "not a number: \"ten\""},
+        {"index": 2, "field": "properties.gift", "reason": "not true or false: \"yes\""},
     ]
     stores.pump()
     assert _payload(stores, workspace_id, "g-1")["properties"] == {"amount": 10000, "card_id": "77", "gift": True,
@@ -345,8 +345,8 @@ def test_an_invalid_email_or_phone_never_overwrites_a_valid_trait(client: TestCl
     answer = client.post("/v1/identify", json=later, headers=basic())
     assert answer.status_code == 200
     assert answer.json()["flagged"] == [
-        {"index": 0, "field": "traits.email", "reason": "not an e-mail address: not applied: 'jieun at example'"},
-        {"index": 0, "field": "traits.phone", "reason": "not a phone number: not applied: '12'"}]
+        {"index": 0, "field": "traits.email", "reason": "not an e-mail address: not applied: \"jieun at example\""},
+        {"index": 0, "field": "traits.phone", "reason": "not a phone number: not applied: \"12\""}]
     odd = {"type": "identify", "userId": "t1", "messageId": "t-3", "timestamp": NOW.isoformat(),
            "traits": {"email": {"work": "x@example.com"}, "phone": True}}
     assert client.post("/v1/identify", json=odd, headers=basic()).status_code == 200
@@ -391,7 +391,7 @@ def test_implausible_timestamps_are_refused_or_clamped(client: TestClient, store
     clamped = stored["ts-3"]
     assert clamped.timestamp == clamped.received_at and clamped.original_timestamp.year == 2999
     assert _payload(stores, workspace_id, "ts-3")["_touchline"]["flags"] == [
-        {"field": "timestamp", "reason": "in the future: stored at the time received: '2999-01-01T00:00:00+00:00'"}]
+        {"field": "timestamp", "reason": "in the future: stored at the time received: \"2999-01-01T00:00:00+00:00\""}]
     assert stored["ts-4"].timestamp > stored["ts-4"].received_at  # within the tolerance: as sent
     assert abs(stored["ts-5"].timestamp - stored["ts-5"].received_at) < dt.timedelta(minutes=1)
     assert analytics.cltv(stores, workspace_id).revenue == 3  # the clamped order happened when it arrived

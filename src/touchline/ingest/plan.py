@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Literal
 
+import orjson
+
 from touchline.errors import ValidationFailed
 
 __all__ = [
@@ -126,9 +128,13 @@ class Problem:
 
 
 def show(value: Any, limit: int = 80) -> str:
-    """A value as JSON-ish text, cut to ``limit`` characters."""
-    text = repr(value) if isinstance(value, str) else ("true" if value is True else "false" if value is False
-                                                         else "null" if value is None else str(value))
+    """A value as JSON text (as it was sent), cut to ``limit`` characters."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # not JSON: a Python caller's own object
+        text = repr(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        text = repr(value)  # orjson writes null
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
