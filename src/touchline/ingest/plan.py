@@ -28,7 +28,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
@@ -99,12 +98,17 @@ _CODE = re.compile(r"[A-Za-z]{3}")
 MAX_ID_LENGTH = 1024
 
 
-@lru_cache(maxsize=1)
-def currencies() -> frozenset[str]:
-    """ISO 4217 codes (CLDR's list, through Babel)."""
-    from babel.numbers import list_currencies
+_CURRENCIES: frozenset[str] = frozenset()
 
-    return frozenset(list_currencies())
+
+def currencies() -> frozenset[str]:
+    """ISO 4217 codes (CLDR's list, through Babel; read once)."""
+    global _CURRENCIES
+    if not _CURRENCIES:
+        from babel.numbers import list_currencies
+
+        _CURRENCIES = frozenset(list_currencies())
+    return _CURRENCIES
 
 
 class Invalid(ValueError):
@@ -311,22 +315,43 @@ def _canonical_id(v: Any) -> bool:
 def _canonical_products(v: Any) -> bool:
     if type(v) is not list:
         return False
-    for item in v:
-        if type(item) is not dict:
+    for item in v:  # noqa: SIM110 - a loop: all() over a generator costs more here
+        if type(item) is not dict or not _all_canonical(PRODUCT_PROPERTIES, item):
             return False
-        for key, value in item.items():
-            kind = PRODUCT_PROPERTIES.get(key)
-            if kind is not None and value is not None and not _CANONICAL[kind](value):
-                return False
     return True
+
+
+def _canonical_currency(v: Any) -> bool:
+    return type(v) is str and v in (_CURRENCIES or currencies())
 
 
 _CANONICAL: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: type(v) is str, "id": _canonical_id, "number": _canonical_number,
     "money": _canonical_number, "integer": _canonical_integer, "boolean": lambda v: type(v) is bool,
-    "currency": lambda v: type(v) is str and v in currencies(), "object": lambda v: type(v) is dict,
+    "currency": _canonical_currency, "object": lambda v: type(v) is dict,
     "array": lambda v: type(v) is list, "products": _canonical_products,
 }
+
+
+def _all_canonical(rules: Mapping[str, str], props: Mapping[str, Any]) -> bool:
+    """``_CANONICAL[kind](value)`` for every typed value, with the common cases (text, numbers in range)
+    decided inline: this runs for every planned event, and a call per value costs more than the test."""
+    for key, value in props.items():
+        kind = rules.get(key)
+        if kind is None or value is None:
+            continue
+        t = type(value)
+        if t is str:
+            if kind == "string" or (kind == "id" and 0 < len(value) <= MAX_ID_LENGTH and not value[0].isspace()
+                                    and not value[-1].isspace()):
+                continue
+        elif (t is int or t is float) and (kind == "money" or kind == "number" or (kind == "integer" and t is int)):
+            if -MAX_NUMBER <= value <= MAX_NUMBER:
+                continue
+            return False
+        if not _CANONICAL[kind](value):
+            return False
+    return True
 
 
 # --- the plan ----------------------------------------------------------------------------------------
@@ -373,13 +398,8 @@ class TrackingPlan:
             return None
         props = properties or {}
         required = self.required.get(event) if self.required else None  # type: ignore[arg-type]
-        for key, value in props.items():
-            kind = rules.get(key)
-            if kind is not None and value is not None and not _CANONICAL[kind](value):
-                break
-        else:
-            if not required or all(props.get(k) is not None for k in required):
-                return None
+        if _all_canonical(rules, props) and (not required or all(props.get(k) is not None for k in required)):
+            return None
         return _Checker(rules, self.default_currency).run(dict(props), required or ())
 
 

@@ -117,14 +117,13 @@ def parse_items(
             continue
         message_id = message.get("messageId") or (
             message_id_fallback(index, payload) if message_id_fallback else None) or uuid.uuid4().hex
-        label = str(message.get("event") if message["type"] == "track" else message["type"])
         checked: Checked | None = None
         if plan is not None and message["type"] == "track":
             checked = plan.check(message.get("event"), message.get("properties"))
             if checked is not None:
                 if checked.problems and plan.invalid == "reject":
                     bad.extend({"index": index, **p.detail()} for p in checked.problems)
-                    noted.extend((label, p, "rejected", message_id) for p in checked.problems)
+                    noted.extend((_label(message), p, "rejected", message_id) for p in checked.problems)
                     continue
                 message = {**message, "properties": checked.properties}
         try:
@@ -144,19 +143,24 @@ def parse_items(
             continue
         except Implausible as exc:
             bad.append({"index": index, "field": exc.field, "reason": exc.reason})
-            noted.append((label, Problem(exc.field, IMPLAUSIBLE_PAST, exc.value), "rejected", message_id))
+            noted.append((_label(message), Problem(exc.field, IMPLAUSIBLE_PAST, exc.value), "rejected", message_id))
             continue
         flags = normalized.flags
         if checked is not None:
             flags = normalized.flags = [*checked.problems, *(flags or ())] or None
         if checked is not None or flags:
             normalized.payload_json = _annotated(item, checked, flags)
-            noted.extend((label, p, "flagged", message_id) for p in flags or ())
+            noted.extend((_label(message), p, "flagged", message_id) for p in flags or ())
         good.append(normalized)
     if noted and plan is not None and plan.sink is not None:
         plan.sink(noted)
     bad.sort(key=lambda b: int(b["index"]))  # stable: one message's errors keep their order
     return good, bad
+
+
+def _label(message: Message) -> str:
+    """What a violation is counted under: the event's name, or the message type (identify, page ...)."""
+    return str(message.get("event") if message["type"] == "track" else message["type"])
 
 
 # The key of the stored message under which Touchline keeps what it changed or flagged.
