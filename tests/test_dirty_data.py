@@ -333,6 +333,8 @@ def test_hangul_is_nfc_at_the_edge(client: TestClient, stores: Stores, workspace
         by_property = parse({"type": "event", "event": "Product Viewed",
                              "where": [{"property": "brand", "operator": "=", "value": written}]})
         assert sql_members(stores, workspace_id, by_property, now) == {mac["id"]}
+    found = client.get("/v1/profiles", params={"q": DECOMPOSED}, headers=bearer()).json()
+    assert {p["id"] for p in found["profiles"]} == {mac["id"], pc["id"]}
 
 
 def test_an_invalid_email_or_phone_never_overwrites_a_valid_trait(client: TestClient, stores: Stores) -> None:

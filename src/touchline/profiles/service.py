@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
@@ -165,7 +166,7 @@ def phone_prefix(q: str, region: str) -> str | None:
 
 
 def search(stores: Stores, workspace_id: str, q: str, limit: int) -> list[dict[str, Any]]:
-    q = q.strip()
+    q = unicodedata.normalize("NFC", q.strip())  # as ingestion stores text: a Mac's 한가람 finds 한가람
     prefixes = [q.lower()]
     phone = phone_prefix(q, stores.settings.default_phone_region)
     if phone:
