@@ -82,7 +82,7 @@ class ViolationLog:
                     count.rejected += 1
                 else:
                     count.flagged += 1
-                count.last, count.example, count.message_id = now, show(problem.value, 200), message_id[:256]
+                count.last, count.example, count.message_id = now, _example(problem), message_id[:256]
 
     def flush(self, stores: Stores) -> int:
         """Add what was counted to the state store; returns how many rows it touched. Counts stay in
@@ -109,6 +109,18 @@ class ViolationLog:
                         mine.first = min(mine.first, count.first)
             raise
         return len(rows)
+
+
+def _example(problem: Problem) -> str:
+    """The latest value, to show beside the count. A trait's (an e-mail address, a phone number) is personal
+    data, which this table must not outlive when the customer is erased: only its shape is kept."""
+    if problem.field.startswith("traits."):
+        value = problem.value
+        if isinstance(value, str):
+            return f"(text of {len(value)} characters)"
+        kinds = {bool: "true or false", int: "a number", float: "a number", dict: "an object", list: "an array"}
+        return f"({kinds.get(type(value), 'a value')})"
+    return show(problem.value, 200)
 
 
 # --- the plan each workspace ingests with -------------------------------------------------------------
