@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from touchline.store.dialect import inline_cte, json_path_text, local_period, materialized_cte, safe_number
+from touchline.store.dialect import inline_cte, json_amount, json_path_text, json_value, local_period, materialized_cte
 from touchline.store.schema import events, profile_snapshots
 
 ORDER = "Order Completed"
@@ -64,10 +64,10 @@ def customers_own(table: sa.Table) -> sa.ColumnElement[bool]:
 
 def revenue(properties: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """An order's value in minor units: ``properties.revenue``, else ``properties.total``; each counts only
-    when it reads as a number (``safe_number``: a JSON number or text holding one, within ±2^53), so a
+    when it reads as an amount (``json_amount``: a JSON number, or text holding one, within ±2^53), so a
     value stored as sent ("59,000원", true, 1e20) is no revenue rather than a failed report."""
-    return sa.func.coalesce(safe_number(json_path_text(properties, "revenue")),
-                            safe_number(json_path_text(properties, "total")))
+    return sa.func.coalesce(json_amount(json_value(properties, "revenue")),
+                            json_amount(json_value(properties, "total")))
 
 
 def epoch(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:

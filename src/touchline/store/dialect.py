@@ -770,55 +770,56 @@ ISO_DATETIME_PATTERN = (
 )
 
 
-# A number as text that every engine reads alike: JSON's spelling (no spaces, no '+', no '.5'), an exponent of
-# at most three digits. Report and segment queries read a value as a number only when its text matches,
-# and only within ±MAX_NUMBER (JavaScript's largest exact integer, as the tracking plan): whatever else a
-# stored event holds ("59,000원", true, 1e400, an object) counts as no number, never as an error.
+# How report and segment queries read a number out of JSON, alike on every engine and in the Python
+# evaluator (touchline.segments.evaluate): a JSON number, within ±MAX_NUMBER (JavaScript's largest exact
+# integer, as the tracking plan); for amounts (json_amount) also a string holding one in JSON's spelling
+# (NUMBER_PATTERN: no spaces, no '+', no '.5', an exponent of at most three digits), as events stored before
+# the tracking plan may hold. Whatever else a stored event holds ("59,000원", true, 1e20, an object) counts
+# as no number, never as an error.
 NUMBER_PATTERN = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?"
 MAX_NUMBER = 2**53 - 1
+_DUCKDB_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 
 
-class safe_number(FunctionElement[float]):
-    """Text as a double when it holds a number (``NUMBER_PATTERN``) within ±``MAX_NUMBER``; else NULL.
-    PostgreSQL goes through NUMERIC first (a direct cast of '1e400' or '1e-400' to double precision
-    raises), DuckDB through TRY_CAST; both compare the double with the bound, as Python does."""
-
-    inherit_cache = True
-    type = sa.Double()
-
-
-@compiles(safe_number, "postgresql")
-def _pg_safe_number(element: safe_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = _args(compiler, element, **kw)
-    n = f"CAST({text} AS NUMERIC)"
-    double = f"CAST({n} AS DOUBLE PRECISION)"
-    # Below 2.5e-324 a double is 0 (PostgreSQL refuses the cast instead of rounding).
-    return (f"(CASE WHEN {text} ~ '^{NUMBER_PATTERN}$' THEN CASE WHEN abs({n}) < 1e300 THEN "
-            f"CASE WHEN abs({n}) < 2.5e-324 THEN CAST(0 AS DOUBLE PRECISION) "
-            f"WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END END END)")
+def _pg_bounded(numeric: str) -> str:
+    """A NUMERIC expression as a double within the bound, else NULL. PostgreSQL refuses to cast what a
+    double cannot hold (1e400, and 1e-400, which a double rounds to 0), so the bound is checked on the
+    NUMERIC first, and below 2.5e-324 the double is 0."""
+    return (f"CASE WHEN abs({numeric}) <= {MAX_NUMBER} THEN CASE WHEN abs({numeric}) >= 2.5e-324 "
+            f"THEN CAST({numeric} AS DOUBLE PRECISION) ELSE CAST(0 AS DOUBLE PRECISION) END END")
 
 
-@compiles(safe_number, "duckdb")
-def _duckdb_safe_number(element: safe_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = _args(compiler, element, **kw)
-    double = f"TRY_CAST({text} AS DOUBLE)"
-    return (f"(CASE WHEN regexp_full_match({text}, '{NUMBER_PATTERN}') THEN "
-            f"CASE WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END END)")
+def _duckdb_bounded(value: str) -> str:
+    """A JSON value or text as a double within the bound, else NULL (1e400 casts to inf, out of bounds)."""
+    double = f"TRY_CAST({value} AS DOUBLE)"
+    return f"CASE WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END"
 
 
 class json_amount(FunctionElement[float]):
-    """A JSON value read as an amount: a number, or a string holding one (``"12000"``, as events stored
-    before the tracking plan may hold), through ``safe_number``; NULL for anything else."""
+    """A JSON value read as an amount: a number, or a string holding one (``"12000"``), within the bound; NULL
+    for anything else. A number is cast straight from the JSON value: on either engine that costs little
+    more than the unchecked cast it replaces (+0.2-0.4 µs a row on PostgreSQL)."""
 
     inherit_cache = True
     type = sa.Double()
 
 
 @compiles(json_amount, "postgresql")
+def _pg_json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    text = f"({value} #>> '{{}}')"
+    return (f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN {_pg_bounded(f'CAST({value} AS NUMERIC)')} "
+            f"WHEN jsonb_typeof({value}) = 'string' AND {text} ~ '^{NUMBER_PATTERN}$' "
+            f"THEN {_pg_bounded(f'CAST({text} AS NUMERIC)')} END)")
+
+
 @compiles(json_amount, "duckdb")
-def _json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = element.clauses
-    return compiler.process(safe_number(json_text(value)), **kw)
+def _duckdb_json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    text = f"json_extract_string({value}, '$')"
+    return (f"(CASE WHEN json_type({value}) IN {_DUCKDB_NUMBERS} THEN {_duckdb_bounded(value)} "
+            f"WHEN json_type({value}) = 'VARCHAR' AND regexp_full_match({text}, '{NUMBER_PATTERN}') "
+            f"THEN {_duckdb_bounded(text)} END)")
 
 
 class json_value(FunctionElement[Any]):
@@ -925,7 +926,7 @@ class json_text(FunctionElement[str]):
 
 
 class json_number(FunctionElement[float]):
-    """A JSON number as a double (within ±MAX_NUMBER, see ``safe_number``); NULL for anything else."""
+    """A JSON number as a double (within ±MAX_NUMBER, see ``json_amount``); NULL for anything else."""
 
     inherit_cache = True
     type = sa.Double()
@@ -1030,18 +1031,14 @@ def _duckdb_json_text(element: json_text, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(json_number, "postgresql")
 def _pg_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = element.clauses
-    v = compiler.process(value, **kw)
-    number = compiler.process(safe_number(json_text(value)), **kw)
-    return f"(CASE WHEN jsonb_typeof({v}) = 'number' THEN {number} END)"
+    (value,) = _args(compiler, element, **kw)
+    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN {_pg_bounded(f'CAST({value} AS NUMERIC)')} END)"
 
 
 @compiles(json_number, "duckdb")
 def _duckdb_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = element.clauses
-    v = compiler.process(value, **kw)
-    number = compiler.process(safe_number(json_text(value)), **kw)
-    return f"(CASE WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') THEN {number} END)"
+    (value,) = _args(compiler, element, **kw)
+    return f"(CASE WHEN json_type({value}) IN {_DUCKDB_NUMBERS} THEN {_duckdb_bounded(value)} END)"
 
 
 def _element_match(compiler: SQLCompiler, element: json_array_has, x: str, **kw: Any) -> str:
