@@ -333,22 +333,38 @@ _CANONICAL: dict[str, Callable[[Any], bool]] = {
 }
 
 
+_WHOLE_KINDS = frozenset({"money", "number", "integer"})
+_NUMBER_KINDS = frozenset({"money", "number"})
+
+
 def _all_canonical(rules: Mapping[str, str], props: Mapping[str, Any]) -> bool:
-    """``_CANONICAL[kind](value)`` for every typed value, with the common cases (text, numbers in range)
-    decided inline: this runs for every planned event, and a call per value costs more than the test."""
+    """``_CANONICAL[kind](value)`` for every typed value, with the common cases (text, identifiers, numbers
+    in range) decided inline: this runs for every planned event, and a call per value costs more than
+    the test."""
     for key, value in props.items():
         kind = rules.get(key)
-        if kind is None or value is None:
+        if kind is None:
             continue
         t = type(value)
         if t is str:
-            if kind == "string" or (kind == "id" and 0 < len(value) <= MAX_ID_LENGTH and not value[0].isspace()
-                                    and not value[-1].isspace()):
+            if kind == "string":
                 continue
-        elif (t is int or t is float) and (kind == "money" or kind == "number" or (kind == "integer" and t is int)):
-            if -MAX_NUMBER <= value <= MAX_NUMBER:
-                continue
-            return False
+            if kind == "id":  # strip() gives the very same object back when there is nothing to strip
+                if value and value.strip() is value and len(value) <= MAX_ID_LENGTH:
+                    continue
+                return False
+        elif t is int:
+            if kind in _WHOLE_KINDS:
+                if -MAX_NUMBER <= value <= MAX_NUMBER:
+                    continue
+                return False
+        elif t is float:
+            if kind in _NUMBER_KINDS:
+                if -MAX_NUMBER <= value <= MAX_NUMBER:  # NaN and infinities fail
+                    continue
+                return False
+        elif value is None:
+            continue
         if not _CANONICAL[kind](value):
             return False
     return True
