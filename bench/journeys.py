@@ -8,8 +8,9 @@
    "sends" (dev channel). Figures: entries (runs + outbox rows) per second; dispatch (decide + render +
    commit + send + receipts) per second; decisions + renders + outbox rows per second (the issue's figure:
    the runs and outbox rows written, then claimed, decided, rendered and committed); end to end with sends
-   and receipts; the seconds of each phase and its CPU per message. The runner takes the server's batches
-   (``settings.journey_batch``), and a thread checkpoints SQLite's write-ahead log as the server's pump does.
+   and receipts; the seconds of each phase and its CPU per message. The runner and the outbox take the
+   server's batches (``settings.journey_batch``; ``outbox_batch`` claimed, sent and recorded in groups of
+   ``outbox_group``), and a thread checkpoints SQLite's write-ahead log as the server's pump does.
 3. SMTP deliveries per second to a local aiosmtpd server: one session per dispatch batch, as the adapter
    does, and one connection per message for comparison.
 
@@ -136,13 +137,13 @@ def concurrent_campaign(runner: Runner, clock: dt.datetime, n: int, refresh_s: f
 
     def dispatch() -> None:
         while True:
-            r = runner.outbox.dispatch(limit=runner.batch, now=clock)
+            r = runner.outbox.dispatch(now=clock)
             total.add(r)
             if r.claimed and not first_sent:
                 first_sent.append(time.perf_counter())
             if not r.claimed:
                 if runner_done.is_set():
-                    r = runner.outbox.dispatch(limit=runner.batch, now=clock)
+                    r = runner.outbox.dispatch(now=clock)
                     total.add(r)
                     if not r.claimed:
                         return
@@ -214,7 +215,7 @@ def campaign(stores: Stores, ws: str, n: int, concurrent: bool = False) -> None:
         t, cpu = time.perf_counter(), time.process_time()
         total = DispatchReport()
         while True:
-            r = runner.outbox.dispatch(limit=runner.batch, now=clock)
+            r = runner.outbox.dispatch(now=clock)
             total.add(r)
             if not r.claimed:
                 break

@@ -122,6 +122,7 @@ def test_journey_messages_and_customer(tab: object, shop: Shop) -> None:
     another module's tests in between and tear it down)."""
     create_publish_and_run(tab, shop)
     messages_log_and_customer(tab, shop)
+    a_failing_journey_is_paused(tab, shop)
 
 
 def create_publish_and_run(tab: object, shop: Shop) -> None:
@@ -225,3 +226,49 @@ def messages_log_and_customer(tab: object, shop: Shop) -> None:
     shoot(page, "27-customer-journeys")
     page.goto(shop.url + "/customers/jb-3")  # type: ignore[attr-defined]
     expect(page.locator("#messages")).to_contain_text("no consent")  # type: ignore[attr-defined]
+
+
+def a_failing_journey_is_paused(tab: object, shop: Shop) -> None:
+    """A journey whose webhook body fails for every customer: its runs fail alone and it is paused with an
+    alert, on its page and in the list, in English and Korean."""
+    from touchline.journeys import service as journeys
+
+    expect = playwright_api.expect
+    page = tab
+    shop.stores.settings.journey_pause_failures = 3
+    doc = {"id": "cart-webhook", "name": "Cart webhook", "trigger": {"type": "event", "event": "Product Added"},
+           "start": "notify", "nodes": [
+               {"type": "webhook", "id": "notify", "url": "https://hooks.example/cart",
+                "body": '{"price": {{ event.product / 100 }}}', "next": "done"},
+               {"type": "exit", "id": "done"}]}
+    journeys.create(shop.stores, shop.workspace_id, doc)
+    journeys.publish(shop.stores, shop.workspace_id, "cart-webhook")
+    at = T0 + dt.timedelta(hours=3)
+    batch = [{"type": "track", "userId": user, "event": "Product Added", "messageId": f"w-{user}",
+              "timestamp": at.isoformat(), "properties": {"cart_id": f"w-{user}", "product": "무선 키보드"}}
+             for user, _ in SHOPPERS]
+    assert httpx.post(shop.url + "/v1/batch", json={"batch": batch}, headers=basic(), timeout=30).status_code == 200
+    Runner(shop.stores, outbox=Outbox(shop.stores, channels={"email": MemoryChannel("email")})).tick(at)
+
+    page.goto(shop.url + "/journeys/cart-webhook?lang=en")  # type: ignore[attr-defined]
+    alert = page.locator('[data-alert="failing_runs"]')  # type: ignore[attr-defined]
+    expect(alert).to_contain_text("Paused automatically")
+    expect(alert).to_contain_text("3 runs of this journey failed within 60 minutes")
+    expect(alert).to_contain_text("webhook 'notify': the body did not render: TypeError")
+    expect(page.locator("#runs")).to_contain_text("retrying (failed 1×)")  # type: ignore[attr-defined]
+    assert _count(page, "__trigger__", "failing") == "3"
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()  # type: ignore[attr-defined]
+    shoot(page, "28-journey-alert")
+    go(page, "Journeys")
+    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("alert: runs failing")  # type: ignore[attr-defined]
+    page.goto(shop.url + "/journeys/cart-webhook?lang=ko")  # type: ignore[attr-defined]
+    expect(alert).to_contain_text("자동으로 일시 중지됨")
+    expect(alert).to_contain_text("이 여정의 실행 3건이 60분 안에 실패하여")
+    shoot(page, "29-journey-alert-ko")
+    go(page, "여정")
+    expect(page.locator('tr[data-journey="cart-webhook"]')).to_contain_text("알림: 실행 실패")  # type: ignore[attr-defined]
+    shoot(page, "30-journeys-alert-ko")
+    page.goto(shop.url + "/journeys/cart-webhook?lang=en")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Resume").click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("status")).to_have_text("Journey resumed.")  # type: ignore[attr-defined]
+    expect(alert).to_have_count(0)

@@ -21,9 +21,11 @@ from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
 from touchline.journeys.routes import runs_router
 from touchline.journeys.runner import Runner
+from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
 from touchline.profiles.routes import router as profiles_router
+from touchline.profiles.service import purge_erased
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
@@ -51,6 +53,7 @@ class Pump:
         self._stores = stores
         self._interval = interval
         self._last_live = self._last_full = time.monotonic()
+        self._purge_retry_at = 0.0  # monotonic time before which a purge that failed is not tried again
         self._stop = threading.Event()
         self._thread = named_thread(self._run, "touchline-pump")
 
@@ -66,6 +69,12 @@ class Pump:
             except Exception:  # a failed round is retried next round; staged rows are not lost
                 log.exception("moving staged events to the event store failed; will retry")
                 continue
+            if time.monotonic() >= self._purge_retry_at:
+                try:
+                    purge_erased(self._stores)
+                except Exception:  # not every round: a purge may copy the whole event store
+                    self._purge_retry_at = time.monotonic() + max(5.0, settings.erase_purge_seconds / 4)
+                    log.exception("purging erased customers from the store files failed; will retry")
             now = time.monotonic()
             try:
                 if now - self._last_full >= settings.segment_full_refresh_seconds:
@@ -85,6 +94,10 @@ class Pump:
             self._stores.pump()
         except Exception:
             log.exception("final move of staged events failed; they stay staged for the next start")
+        try:
+            purge_erased(self._stores, force=True)
+        except Exception:
+            log.exception("purging erased customers from the store files failed; the next start will")
 
 
 def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True,
@@ -92,6 +105,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     """The app. ``run_pump`` runs the staging pump and live segments in a thread; ``run_journeys`` (by
     default: with the pump) runs the journey runner and outbox in another."""
     settings = settings or (stores.settings if stores else Settings())
+    sandbox.configure(settings)  # the process's template render limits (TOUCHLINE_TEMPLATE_*)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # full refresh old. 0: computed on every round.
     segment_rfm_max_age_seconds: float = Field(900.0, ge=0)
 
+    # Erase: an erased customer's bytes are gone from every file of every store at most this many seconds
+    # after the erase answers. The embedded event store (DuckDB, which leaves deleted rows' bytes in
+    # freed blocks) is copied into a fresh file, SQLite's write-ahead log truncated, PostgreSQL's
+    # touched tables vacuumed: by the pump at its first round after an erase, and no sooner than half
+    # this time after the previous purge, so that a burst of erases shares one rewrite (see README).
+    erase_purge_seconds: float = Field(60.0, gt=0)
+
     # PostgreSQL event store: memory each sort or hash of a report may use before it spills to disk
     # (the server's default, 4MB, made the 90-day overview of 1M events sort on disk: 2.4 s -> 1.3 s).
     events_work_mem: str = Field("64MB", pattern=r"^[0-9]+(kB|MB|GB)$")
@@ -88,9 +95,34 @@ class Settings(BaseSettings):
     # An event older than this when it reaches the runner (an import of history, a client that was
     # offline for days) updates runs already going but starts none.
     journey_entry_max_age_hours: float = 24.0
-    # Outbox: a claimed message whose worker died becomes claimable again after the lease; failures
-    # are retried with exponential backoff up to max attempts.
-    outbox_lease_seconds: float = 120.0
+    # A run whose step fails (a webhook body that does not render, a bug) is retried alone, after
+    # journey_retry_seconds, then twice as long each time; after journey_retry_attempts failures in a row
+    # it ends as failed. A journey with journey_pause_failures runs starting to fail within
+    # journey_pause_window_minutes is paused with an alert (0: never).
+    journey_retry_attempts: int = Field(default=5, ge=1, le=100)
+    journey_retry_seconds: float = Field(default=60.0, gt=0)
+    journey_pause_failures: int = Field(default=10, ge=0)
+    journey_pause_window_minutes: float = Field(default=60.0, gt=0)
+    # Outbox (see touchline.messaging.outbox). A dispatch claims up to outbox_batch due messages under a
+    # lease, decides and renders them in one transaction, then sends them in groups of at most
+    # outbox_group messages (a group also closes after outbox_group_ms of sending): before a group is
+    # sent its lease is renewed, after it its outcomes are committed. outbox_group is the crash bound:
+    # a worker killed mid-send leaves at most its group in flight, and only those messages may reach a
+    # provider twice (under the same idempotency key). A group's messages go out over up to
+    # outbox_send_threads connections at once (SMTP: one session, in order). A claimed message whose
+    # worker died becomes claimable again after the lease (no send starts later than half-way through
+    # it, so keep it above twice the longest send: providers time out after 10 s); failures are retried
+    # with exponential backoff up to max attempts.
+    # outbox_batch unset: 500 on PostgreSQL, where workers share the due messages (a smaller claim
+    # spreads a campaign over them), 4,000 on the embedded store, where one process sends everything and
+    # the claim only sets the transaction's size (bench/journeys.py, 20k customers: claims + decisions +
+    # renders took 212-224 us CPU each in claims of 500, 174-186 us in claims of 4,000; a claim of 4,000
+    # holds SQLite's write lock ~0.4 s).
+    outbox_batch: int | None = Field(None, ge=1, le=100_000)
+    outbox_group: int = Field(50, ge=1, le=10_000)
+    outbox_group_ms: float = Field(1000.0, gt=0)
+    outbox_send_threads: int = Field(4, ge=1, le=64)
+    outbox_lease_seconds: float = Field(120.0, gt=0)
     outbox_max_attempts: int = 6
     outbox_backoff_seconds: float = 30.0
 
@@ -104,6 +136,17 @@ class Settings(BaseSettings):
     channel_daily_caps: dict[str, int] = Field(default_factory=dict)
     # push -> messenger -> SMS -> email, and the in-app inbox as the last resort.
     fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email", "in_app")
+
+    # Message templates: every render (all the parts of one message, a preview, a journey's webhook body)
+    # runs under these limits, and a template is tried with a sample customer under them when saved; a
+    # hostile or mistaken template costs its author an error and nobody else anything (see
+    # touchline.messaging.sandbox). Operations are loop iterations, operators, calls and filters; a value is
+    # any string or list a template builds (its printed size); output is each part's length, in characters.
+    template_render_timeout_ms: float = Field(100.0, gt=0)
+    template_max_operations: int = Field(200_000, ge=1_000)
+    template_max_output_kib: int = Field(64, ge=1)
+    template_max_html_kib: int = Field(256, ge=1)
+    template_max_value_kib: int = Field(256, ge=1)
 
     # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
     # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from touchline.errors import StoreUnavailable, TouchlineError
+from touchline.profiles.service import purge_erased
 from touchline.settings import Settings
 from touchline.store.engines import Stores, open_stores
 
@@ -39,10 +40,16 @@ def opened_stores(settings: Settings | None = None) -> Iterator[Stores]:
     except Exception as exc:  # a wrong URL or a server that is down: say which
         fail(f"cannot open the stores: {exc}")
     try:
-        # Staged events and profile changes reach the event store before a command reads it; when a
-        # running server holds that store, it does this itself.
+        # Staged events and profile changes reach the event store before a command reads it, and erasures
+        # not yet purged from the store files are; when a running server holds that store, it does this.
         with contextlib.suppress(StoreUnavailable):
             stores.pump()
+            try:
+                purge_erased(stores, force=True)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the command itself can still run; the next one tries again
+                err_console.print(f"[bold yellow]warning:[/] purging erased customers failed: {exc}", highlight=False)
         yield stores
     finally:
         stores.dispose()

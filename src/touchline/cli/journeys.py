@@ -57,11 +57,12 @@ def list_journeys(workspace: Workspace = "default", as_json: Annotated[bool, typ
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "status", "published", "latest", "runs")
+    table = Table("id", "name", "status", "published", "latest", "runs", "alert")
     for r in rows:
         runs = ", ".join(f"{k} {v:,}" for k, v in sorted(r["runs"].items()))
+        alert = f"{r['alert']['at'][:19]} {r['alert']['reason']}" if r.get("alert") else ""
         table.add_row(r["id"], r["name"], r["status"], str(r["published_version"] or "-"), str(r["latest_version"]),
-                      runs)
+                      runs, alert)
     console.print(table)
 
 
@@ -126,6 +127,8 @@ def stats(journey_id: str, workspace: Workspace = "default",
     if as_json:
         print_json(result)
         return
+    if result.get("alert"):
+        console.print(f"[red]alert[/] {result['alert']['at'][:19]}: {result['alert']['reason']}", highlight=False)
     console.print(f"[bold]{journey_id}[/] ({result['status']}): {result['entered']:,} runs "
                   f"{result['runs']}; converted {result['converted']:,}; "
                   f"treated rate {result['treated']['rate']}, holdout rate {result['holdout']['rate']}, "
@@ -149,10 +152,13 @@ def runs(journey_id: str, workspace: Workspace = "default", status: str | None =
     if as_json:
         print_json(rows)
         return
-    table = Table("run", "customer", "version", "status", "at step", "entered", "exit reason")
+    table = Table("run", "customer", "version", "status", "at step", "entered", "exit reason / last error")
     for r in rows:
-        table.add_row(r["run_id"][:8], r["customer_id"][:12], str(r["version"]), r["status"], r["node_id"] or "",
-                      r["entered_at"][:19], r["exit_reason"] or "")
+        status = r["status"] + (f" (retrying, {r['errors']} failed)" if r.get("errors") and r["status"] in
+                                ("active", "waiting") else "")
+        reason = r["exit_reason"] or (r.get("last_error") if r.get("errors") else None) or ""
+        table.add_row(r["run_id"][:8], r["customer_id"][:12], str(r["version"]), status, r["node_id"] or "",
+                      r["entered_at"][:19], reason)
     console.print(table)
 
 
@@ -190,9 +196,11 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
     """Run journeys and the outbox. On PostgreSQL start as many as you like: they share the work
     (FOR UPDATE SKIP LOCKED). ``touchline serve`` runs one itself."""
     from touchline.journeys.runner import Runner
+    from touchline.messaging import sandbox
     from touchline.runtime import tune_garbage_collector
 
     with opened_stores() as stores:
+        sandbox.configure(stores.settings)  # template render limits, as touchline serve sets them
         runner = Runner(stores)
         if once:
             report = runner.tick()

@@ -379,6 +379,14 @@ def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[Sys
     the inserts."""
     if not items:
         return 0
+    # Nothing is written about a customer erased meanwhile (a message sent as they were erased, say).
+    # Checked in the caller's transaction: on SQLite, which runs one writer at a time, an erase commits
+    # either before (the profile is gone here) or after (and deletes what this staged); on PostgreSQL
+    # what an overlapping transaction writes is deleted again by the purge (profiles.service).
+    alive = profile_store.existing_profile_ids(conn, {item.profile_id for item in items})
+    items = [item for item in items if item.profile_id in alive]
+    if not items:
+        return 0
     fresh = _claim_ids(conn, workspace_id, [item.message_id for item in items], now)
     new = [item for item in items if item.message_id in fresh]
     stamps: dict[dt.datetime, str] = {}  # a round stamps all its events alike

@@ -6,6 +6,10 @@ without a wait, split percentages, keys that need an event trigger, property-fil
 by ``parse``. Every problem is reported with a JSON-pointer path (``/nodes/3/timeout_next``), like
 segment definitions.
 
+Webhook bodies are templates: ``webhook_bodies`` compiles them (the journey service calls it when a
+definition is validated, saved or published; ``parse`` leaves it out, so that a version stored before
+bodies were checked can still be read, and its runs fail alone).
+
 A definition is a graph: ``start`` names the first node; every node but ``exit`` names its successor(s)
 (``next``; ``yes``/``no``; ``branches[].next``; ``timeout_next``). A run ends at an ``exit`` node
 (completed), when it reaches the goal (converted), or on an exit condition (exited).
@@ -32,7 +36,8 @@ from pydantic import (
 )
 
 from touchline import validation
-from touchline.errors import ValidationFailed
+from touchline.errors import TouchlineError, ValidationFailed
+from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
 from touchline.segments.validate import SegmentDefinitionError
 from touchline.segments.validate import parse as parse_segment
@@ -76,6 +81,7 @@ __all__ = [
     "parse_duration",
     "parse_yaml",
     "to_json",
+    "webhook_bodies",
 ]
 
 MAX_NODES = 500  # also keeps the graph walks below far from any recursion or time limit
@@ -465,6 +471,34 @@ def to_json(definition: JourneyDefinition) -> dict[str, Any]:
     # ``type`` tags have no default, so they survive ``exclude_defaults``; the version always matters
     doc["version"] = definition.version
     return doc
+
+
+def webhook_bodies(d: JourneyDefinition, *, strict: bool = False
+                   ) -> tuple[dict[str, CompiledTemplate], list[dict[str, Any]]]:
+    """Every webhook body of ``d`` compiled as a sandboxed template (the ``webhook`` channel's ``text``),
+    by node id; and a problem for each that does not compile, naming the node. ``strict`` (saving or
+    publishing) also refuses what the sandbox would refuse at render, as saving a template does; the
+    runner compiles stored versions without it, so a version saved before still runs:
+    ``{"field": "/nodes/3/body", "node": "notify", "reason": "webhook 'notify': the body does not compile:
+    unexpected end of template ... (line 1 of the body)"}``. An empty body is sent empty."""
+    compiled: dict[str, CompiledTemplate] = {}
+    problems: list[dict[str, Any]] = []
+    for i, node in enumerate(d.nodes):
+        if not isinstance(node, WebhookNode) or not node.body:
+            continue
+        try:
+            compiled[node.id] = validate_template({"key": f"{d.id}:{node.id}", "channel": "webhook",
+                                                   "variants": {"en": {"text": node.body}}, "default_locale": "en"},
+                                                  strict=strict)
+        except TouchlineError as exc:
+            details = exc.detail if isinstance(exc.detail, list) and exc.detail else [{"reason": exc.message}]
+            for p in details:
+                reason = str(p.get("reason") if isinstance(p, dict) else p).rstrip(".")
+                line = p.get("line") if isinstance(p, dict) else None
+                where = f" (line {line} of the body)" if line else ""
+                problems.append({"field": f"/nodes/{i}/body", "node": node.id,
+                                 "reason": f"webhook {node.id!r}: the body does not compile: {reason}{where}"})
+    return compiled, problems
 
 
 # --- structure --------------------------------------------------------------------------------------

@@ -92,8 +92,9 @@ __all__ = [
 MAX_STEPS_PER_SIGNAL = 100
 MAX_VISITS_PER_RUN = 1_000  # a loop through a wait is legal; one that never ends is stopped here
 
-Status = Literal["active", "waiting", "completed", "converted", "exited"]
-TERMINAL: frozenset[str] = frozenset({"completed", "converted", "exited"})
+# "failed" is the runner's: a run whose steps kept failing (``step`` never gives it, and treats it as ended).
+Status = Literal["active", "waiting", "completed", "converted", "exited", "failed"]
+TERMINAL: frozenset[str] = frozenset({"completed", "converted", "exited", "failed"})
 
 
 class _Model(BaseModel):

@@ -18,6 +18,7 @@ from touchline.workspaces.service import Principal
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 Admin = Annotated[Principal, Depends(admin_principal)]
+RUN_STATUSES = "^(active|waiting|completed|converted|exited|failed)$"
 
 
 class TriggerIn(BaseModel):
@@ -105,7 +106,7 @@ async def archive(request: Request, principal: Admin, journey_id: str) -> JSONBo
 
 @router.get("/{journey_id}/runs", response_class=JSONBody, summary="Runs, newest first")
 async def runs(request: Request, principal: Admin, journey_id: str,
-               status: Annotated[str | None, Query(pattern="^(active|waiting|completed|converted|exited)$")] = None,
+               status: Annotated[str | None, Query(pattern=RUN_STATUSES)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0)] = 0) -> JSONBody:
     rows = await run_in_threadpool(service.runs, _stores(request), principal.workspace_id, journey_id,

@@ -13,6 +13,23 @@ persists each transition with its side effects in one state-store transaction.
 A crash anywhere rolls the whole transaction back: the signal or timer is still there and is applied
 again, producing the same ids. The outbox then sends each message once (see ``messaging.outbox``).
 
+One bad journey stops nothing else:
+
+- **A run's failure is its own.** Stepping a run (facts, the engine, rendering a webhook body) happens in
+  memory before the batch is written; whatever goes wrong there (a body that does not render, a bug) is
+  caught for that run alone, and the rest of the batch is written. The run keeps its state, records the
+  error (``errors``, ``last_error``, ``failed_at``) and keeps the signal it failed on, with the signals
+  that come for it meanwhile, for a retry timer (``journey_retry_seconds``, doubling); after
+  ``journey_retry_attempts`` failures in a row it ends as ``failed`` with the reason.
+- **A journey that keeps failing is paused** with an alert (reason, time) once
+  ``journey_pause_failures`` of its runs started to fail within ``journey_pause_window_minutes``;
+  resuming clears it.
+- **A batch the database refuses** (an error while writing it, not a lock or a lost connection) is
+  tried again in halves down to one signal or timer; one that fails alone while others pass is set aside
+  (a signal into ``journey_signal_failures``, a timer as its run's failure).
+- **Each phase of a round** (signals, timers, the date scan, outbox dispatch) runs even when another
+  failed.
+
 On the embedded default the runner is a thread of ``touchline serve``; on PostgreSQL any number of
 ``touchline worker`` processes share signals, timers and the outbox with ``FOR UPDATE SKIP LOCKED``.
 """
@@ -22,13 +39,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pydantic
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.errors import TouchlineError
+from touchline.journeys import signals as signal_capture
 from touchline.journeys import store
 from touchline.journeys.definition import (
     DateTraitTrigger,
@@ -38,6 +58,7 @@ from touchline.journeys.definition import (
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
     parse,
+    webhook_bodies,
 )
 from touchline.journeys.engine import (
     CallWebhook,
@@ -57,6 +78,7 @@ from touchline.journeys.engine import (
     TimerFired,
     Transition,
     UpdateTraits,
+    command_id,
     facts_needed,
     message_node_ids,
     new_run,
@@ -73,7 +95,7 @@ from touchline.journeys.triggers import (
 )
 from touchline.messaging import store as message_store
 from touchline.messaging.outbox import WEBHOOK_CALL, DispatchReport, Outbox
-from touchline.messaging.templates import TemplateRenderError, validate_template
+from touchline.messaging.templates import CompiledTemplate
 from touchline.profiles import store as profile_store
 from touchline.segments import store as segment_store
 from touchline.store import dialect
@@ -83,13 +105,28 @@ from touchline.threads import named_thread
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["API_SIGNAL_PREFIX", "Runner", "TickReport", "run_state", "state_document"]
+__all__ = ["API_SIGNAL_PREFIX", "RETRY_TIMER", "Runner", "TickReport", "run_state", "state_document"]
 
 log = logging.getLogger("touchline.journeys")
 
 API_SIGNAL_PREFIX = "journey:api:"  # signal event name of an API trigger: prefix + journey id
 DATE_SCAN_EVERY = dt.timedelta(minutes=5)
 _START = Start()  # signals are frozen: one start serves every new run
+# The node id of a retry timer (node ids are never empty): when due, the run's kept signals are applied.
+RETRY_TIMER = ""
+MAX_RETRY_DELAY = dt.timedelta(hours=6)
+MAX_KEPT_SIGNALS = 100  # signals kept for a run waiting for its retry; later ones are dropped (logged)
+SUSPECT_ROUNDS = 3  # a signal or timer failing alone with nothing else to compare is set aside after this
+MAX_SUSPECTS = 3  # more failing alone in a row: the fault is not theirs
+_SIGNAL: pydantic.TypeAdapter[Signal] = pydantic.TypeAdapter(Signal)
+
+
+class _BatchFailed(Exception):
+    """A batch could not be written; ``keys``: the signal seqs or timer ids it had claimed."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        super().__init__(f"a batch of {len(keys)} failed")
+        self.keys = keys
 
 
 @dataclass
@@ -98,6 +135,9 @@ class TickReport:
     timers: int = 0
     entered: int = 0
     dates: int = 0
+    failures: int = 0  # run steps that failed (each recorded on its run)
+    set_aside: int = 0  # signals and timers that failed alone
+    failed_phases: list[str] = field(default_factory=list)
     outbox: DispatchReport = field(default_factory=DispatchReport)
 
     @property
@@ -125,6 +165,10 @@ class _Batch:
         self.messages: list[dict[str, Any]] = []
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
         self.entered = 0
+        self.failures = 0
+        # per (workspace, journey, version): runs that started to fail, and the last reason
+        self.failing: dict[tuple[str, str, int], tuple[int, str]] = {}
+        self.paused = False  # a journey was paused for failing
 
 
 class Runner:
@@ -143,6 +187,11 @@ class Runner:
         self._listens: dict[tuple[str, str, int], set[str]] = {}
         self._needs: dict[tuple[str, str, int], Needs] = {}
         self._message_nodes: dict[tuple[str, str, int], frozenset[str]] = {}
+        # Webhook bodies compiled once per version: node -> template, or why it does not compile.
+        self._bodies: dict[tuple[str, str, int], dict[str, CompiledTemplate | str]] = {}
+        self._unreadable: dict[tuple[str, str, int], str] = {}  # versions that do not parse, and why
+        # Signals and timers that failed alone: how many rounds in a row (see ``_drain``).
+        self._suspects: dict[Any, int] = {}
         self._last_date_scan: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -150,29 +199,78 @@ class Runner:
     # --- the loop
 
     def tick(self, now: dt.datetime | None = None, *, dispatch: bool = True) -> TickReport:
-        now = now or self.clock()
+        """One round: signals, due timers, the date scan (every DATE_SCAN_EVERY) and outbox dispatch. A
+        phase that fails is logged and the next one runs all the same."""
+        given, now = now, now or self.clock()
         report = TickReport()
-        while True:
-            n, entered = self.process_signals(now)
-            report.signals += n
-            report.entered += entered
-            if n < self.batch:
-                break
-        while True:
-            n = self.fire_timers(now)
-            report.timers += n
-            if n < self.batch:
-                break
+        try:
+            self._drain("signals", lambda limit, skip: self._signals(now, limit, skip, report),
+                        lambda seq, exc: self._set_signal_aside(seq, exc, now), report)
+        except Exception:
+            log.exception("journey signals failed this round; timers, dates and the outbox go on")
+            report.failed_phases.append("signals")
+        try:
+            self._drain("timers", lambda limit, skip: self._timers(now, limit, skip, report),
+                        lambda timer_id, exc: self._set_timer_aside(timer_id, exc, now), report)
+        except Exception:
+            log.exception("journey timers failed this round; dates and the outbox go on")
+            report.failed_phases.append("timers")
         if self._last_date_scan is None or now - self._last_date_scan >= DATE_SCAN_EVERY:
             self._last_date_scan = now
-            report.dates = self.scan_date_triggers(now)
+            try:
+                report.dates = self.scan_date_triggers(now)
+            except Exception:
+                log.exception("journey date scan failed this round")
+                report.failed_phases.append("dates")
         if dispatch:
-            while True:
-                r = self.outbox.dispatch(limit=self.batch, now=now)
-                report.outbox.add(r)
-                if r.claimed < self.batch:
-                    break
+            try:
+                while True:
+                    # The outbox claims its own batch (settings.outbox_batch) and, unless given a time, reads
+                    # its clock for each: leases counted from the tick's start would be short by the time
+                    # spent since (another worker would take rows over while they are being sent).
+                    r = self.outbox.dispatch(now=given)
+                    report.outbox.add(r)
+                    if r.claimed < self.outbox.batch:
+                        break
+            except Exception:
+                log.exception("outbox dispatch failed this round")
+                report.failed_phases.append("outbox")
         return report
+
+    def _drain(self, what: str, work: Callable[[int, frozenset[Any]], int],
+               set_aside: Callable[[Any, BaseException], None], report: TickReport) -> None:
+        """Batches of ``work(limit, skip)`` until one comes back short. A batch the database refuses is
+        tried again in halves down to one signal or timer, a suspect, skipped while the rest goes on. The
+        suspects are set aside as soon as another item passes without them (the fault is theirs), or after
+        SUSPECT_ROUNDS rounds with nothing else to compare. When more than MAX_SUSPECTS fail alone in a
+        row, the fault is not the items' (a bug, the schema): nothing is set aside and the phase fails
+        this round."""
+        limit = self.batch
+        suspects: dict[Any, BaseException] = {}
+        while True:
+            try:
+                n = work(limit, frozenset(suspects))
+            except _BatchFailed as failed:
+                cause = failed.__cause__ or failed
+                if len(failed.keys) > 1:
+                    limit = max(1, len(failed.keys) // 2)
+                    log.warning("a batch of %d journey %s failed (%s); trying %d at a time", len(failed.keys),
+                                what, _reason(cause), limit)
+                    continue
+                suspects[failed.keys[0]] = cause
+                if len(suspects) > MAX_SUSPECTS:
+                    raise cause from None
+                limit = self.batch
+                continue
+            for key, cause in suspects.items():
+                rounds = self._suspects[key] = self._suspects.get(key, 0) + 1
+                if n or rounds >= SUSPECT_ROUNDS:
+                    set_aside(key, cause)
+                    self._suspects.pop(key, None)
+                    report.set_aside += 1
+            suspects.clear()
+            if n < limit:
+                return
 
     def start(self) -> None:
         self._thread = named_thread(self._run, "touchline-journeys")
@@ -200,24 +298,48 @@ class Runner:
 
     def definition(self, conn: Connection, workspace_id: str, journey_id: str, version: int
                    ) -> JourneyDefinition | None:
+        """The version, parsed once; None when it is missing or does not parse (``unreadable`` says why)."""
         key = (workspace_id, journey_id, version)
         found = self._definitions.get(key)
         if found is None:
+            if key in self._unreadable:
+                return None
             raw = store.version_definition(conn, workspace_id, journey_id, version)
             if raw is None:
+                self._unreadable[key] = f"version {version} of journey {journey_id!r} does not exist"
                 return None
-            found = self._definitions[key] = parse(raw)
+            try:
+                found = parse(raw)
+            except (TouchlineError, pydantic.ValidationError, ValueError, TypeError) as exc:
+                self._unreadable[key] = f"version {version} of journey {journey_id!r} cannot be read: {_reason(exc)}"
+                log.error("%s", self._unreadable[key])
+                return None
+            compiled, problems = webhook_bodies(found)
+            bodies: dict[str, CompiledTemplate | str] = dict(compiled)
+            bodies.update((str(p["node"]), str(p["reason"])) for p in problems)
+            self._bodies[key] = bodies
             self._listens[key] = listened_names(found, entering=False)
             self._needs[key] = facts_needed(found)
             self._message_nodes[key] = message_node_ids(found)
+            self._definitions[key] = found
         return found
 
-    def _live(self, conn: Connection) -> dict[str, list[_Live]]:
+    def unreadable(self, workspace_id: str, journey_id: str, version: int) -> str:
+        return self._unreadable.get((workspace_id, journey_id, version), f"version {version} cannot be read")
+
+    def _live(self, conn: Connection, now: dt.datetime) -> dict[str, list[_Live]]:
+        """Published and paused journeys by workspace. A published one whose version cannot be read is
+        paused with that alert."""
         out: dict[str, list[_Live]] = {}
         for row in store.live_journeys(conn):
             d = self.definition(conn, row["workspace_id"], row["id"], row["published_version"])
             if d is not None:
                 out.setdefault(row["workspace_id"], []).append(_Live(row["id"], row["status"], d))
+            elif row["status"] == "published":
+                reason = self.unreadable(row["workspace_id"], row["id"], row["published_version"])
+                alert = {"kind": "unreadable", "reason": f"paused: {reason}", "error": reason}
+                store.pause_with_alert(conn, row["workspace_id"], row["id"], alert, now)
+                log.error("journey %s/%s paused: %s", row["workspace_id"], row["id"], reason)
         return out
 
     def _statuses(self, conn: Connection, workspace_id: str) -> dict[str, str]:
@@ -225,27 +347,46 @@ class Runner:
 
     # --- signals
 
-    def process_signals(self, now: dt.datetime) -> tuple[int, int]:
-        """Apply up to ``batch`` queued signals in one transaction; (signals applied, runs entered)."""
+    def process_signals(self, now: dt.datetime, *, limit: int | None = None) -> tuple[int, int]:
+        """Apply up to ``limit`` (the batch) queued signals in one transaction; (signals applied, runs
+        entered)."""
+        report = TickReport()
+        n = self._signals(now, limit or self.batch, frozenset(), report)
+        return n, report.entered
+
+    def _signals(self, now: dt.datetime, limit: int, skip: frozenset[int], report: TickReport) -> int:
         with self.stores.read() as conn:
             if not store.any_signal(conn):
-                return 0, 0
+                return 0
+        claimed: list[int] = []
+        try:
+            with self.stores.write() as conn:
+                signals = store.claim_signals(conn, limit, skip=skip)
+                if not signals:
+                    return 0
+                claimed = [s["seq"] for s in signals]
+                live = self._live(conn, now)
+                batch = _Batch()
+                by_ws: dict[str, list[dict[str, Any]]] = {}
+                for s in signals:
+                    by_ws.setdefault(s["workspace_id"], []).append(s)
+                for workspace_id, items in by_ws.items():
+                    self._signals_of_workspace(conn, workspace_id, items, live.get(workspace_id, []), batch, now)
+                self._write(conn, batch, now)
+                store.delete_signals(conn, claimed)
+        except Exception as exc:
+            if not claimed or dialect.is_transient(exc):
+                raise
+            raise _BatchFailed(claimed) from exc
+        self._after(batch, report)
+        report.signals += len(signals)
+        report.entered += batch.entered
+        return len(signals)
+
+    def _set_signal_aside(self, seq: int, exc: BaseException, now: dt.datetime) -> None:
         with self.stores.write() as conn:
-            signals = store.claim_signals(conn, self.batch)
-            if not signals:
-                return 0, 0
-            live = self._live(conn)
-            batch = _Batch()
-            by_ws: dict[str, list[dict[str, Any]]] = {}
-            for s in signals:
-                by_ws.setdefault(s["workspace_id"], []).append(s)
-            for workspace_id, items in by_ws.items():
-                self._signals_of_workspace(conn, workspace_id, items, live.get(workspace_id, []), batch, now)
-            self._write(conn, batch, now)
-            store.delete_signals(conn, [s["seq"] for s in signals])
-        if batch.messages:
-            self.stores.wakeup.set()
-        return len(signals), batch.entered
+            store.set_signal_aside(conn, seq, _reason(exc), now)
+        log.error("journey signal %s set aside: it fails alone while others pass (%s)", seq, _reason(exc))
 
     def _signals_of_workspace(self, conn: Connection, workspace_id: str, items: list[dict[str, Any]],
                               live: list[_Live], batch: _Batch, now: dt.datetime) -> None:
@@ -275,14 +416,17 @@ class Runner:
                 if statuses.get(run["journey_id"]) == "paused":
                     continue
                 d = self.definition(conn, workspace_id, run["journey_id"], run["version"])
-                if d is None or name not in self._listens[(workspace_id, d.id, d.version)]:
+                if d is not None and name not in self._listens[(workspace_id, d.id, d.version)]:
                     continue
                 signal: Signal
                 if name in (SEGMENT_ENTERED, SEGMENT_EXITED) and properties.get("segment_id"):
                     signal = SegmentChanged(segment_id=str(properties["segment_id"]), entered=name == SEGMENT_ENTERED)
                 else:
                     signal = EventReceived(name=name, properties=properties, at=at)
-                self._step(conn, workspace_id, d, run, signal, now, facts.get(cid), batch)
+                if d is None:  # kept for when the version reads again: its runs may listen to it
+                    self._unreadable_run(workspace_id, run, signal, now, batch)
+                else:
+                    self._step(conn, workspace_id, d, run, signal, now, facts.get(cid), batch)
             if now - at > max_age:
                 continue  # a late or imported old event updates runs but starts none
             previous_location = None
@@ -329,7 +473,8 @@ class Runner:
         row = {"run_id": run_id, "workspace_id": workspace_id, "journey_id": j.journey_id,
                "version": j.definition.version, "customer_id": customer_id, "status": run.status,
                "node_id": None, "state": None, "entered_at": run.entered_at,
-               "updated_at": now, "ended_at": None, "exit_reason": None, "converted_at": None, "holdout": False}
+               "updated_at": now, "ended_at": None, "exit_reason": None, "converted_at": None, "holdout": False,
+               "errors": 0, "last_error": None, "failed_at": None}
         batch.new_runs.append(row)
         batch.new_ids.add(run_id)
         runs.setdefault(customer_id, []).append(row)
@@ -340,58 +485,111 @@ class Runner:
 
     # --- timers
 
-    def fire_timers(self, now: dt.datetime) -> int:
+    def fire_timers(self, now: dt.datetime, *, limit: int | None = None) -> int:
+        """Fire up to ``limit`` (the batch) due timers in one transaction; how many."""
+        return self._timers(now, limit or self.batch, frozenset(), TickReport())
+
+    def _timers(self, now: dt.datetime, limit: int, skip: frozenset[str], report: TickReport) -> int:
         with self.stores.read() as conn:
             if not store.any_due_timer(conn, now):
                 return 0
-        with self.stores.write() as conn:
-            due = store.claim_due_timers(conn, now, self.batch)
-            if not due:
-                return 0
-            batch = _Batch()
-            by_ws: dict[str, list[dict[str, Any]]] = {}
-            for t in due:
-                by_ws.setdefault(t["workspace_id"], []).append(t)
-            for workspace_id, timers in by_ws.items():
-                run_rows = store.runs_by_id(conn, [t["run_id"] for t in timers], for_update=True)
-                facts = profile_store.profile_facts(conn, workspace_id,
-                                                    sorted({r["customer_id"] for r in run_rows.values()}))
-                for t in sorted(timers, key=lambda t: (t["due_at"], t["id"])):
-                    row = run_rows.get(t["run_id"])
-                    if row is None or row["status"] not in store.ACTIVE:
-                        continue
-                    d = self.definition(conn, workspace_id, row["journey_id"], row["version"])
-                    if d is None:
-                        continue
-                    self._step(conn, workspace_id, d, row, TimerFired(node_id=t["node_id"], attempt=t["attempt"]),
-                               now, facts.get(row["customer_id"]), batch)
-            store.delete_timers(conn, [t["id"] for t in due])
-            self._write(conn, batch, now)
-        if batch.messages:
-            self.stores.wakeup.set()
+        claimed: list[str] = []
+        try:
+            with self.stores.write() as conn:
+                due = store.claim_due_timers(conn, now, limit, skip=skip)
+                if not due:
+                    return 0
+                claimed = [t["id"] for t in due]
+                batch = _Batch()
+                by_ws: dict[str, list[dict[str, Any]]] = {}
+                for t in due:
+                    by_ws.setdefault(t["workspace_id"], []).append(t)
+                for workspace_id, timers in by_ws.items():
+                    self._timers_of_workspace(conn, workspace_id, timers, batch, now)
+                store.delete_timers(conn, claimed)
+                self._write(conn, batch, now)
+        except Exception as exc:
+            if not claimed or dialect.is_transient(exc):
+                raise
+            raise _BatchFailed(claimed) from exc
+        self._after(batch, report)
+        report.timers += len(due)
         return len(due)
+
+    def _timers_of_workspace(self, conn: Connection, workspace_id: str, timers: list[dict[str, Any]], batch: _Batch,
+                             now: dt.datetime) -> None:
+        run_rows = store.runs_by_id(conn, [t["run_id"] for t in timers], for_update=True)
+        facts = profile_store.profile_facts(conn, workspace_id, sorted({r["customer_id"] for r in run_rows.values()}))
+        for t in sorted(timers, key=lambda t: (t["due_at"], t["id"])):
+            row = run_rows.get(t["run_id"])
+            if row is None or row["status"] not in store.ACTIVE:
+                continue
+            retry = t["node_id"] == RETRY_TIMER
+            if retry and (not _kept(row) or t["attempt"] != row["errors"]):
+                continue  # a retry that another one, a stop or an operator overtook
+            d = self.definition(conn, workspace_id, row["journey_id"], row["version"])
+            if d is None:
+                fired = None if retry else TimerFired(node_id=t["node_id"], attempt=t["attempt"])
+                self._unreadable_run(workspace_id, row, fired, now, batch)
+                continue
+            profile = facts.get(row["customer_id"])
+            if retry:
+                self._retry(conn, workspace_id, d, row, now, profile, batch)
+            else:
+                self._step(conn, workspace_id, d, row, TimerFired(node_id=t["node_id"], attempt=t["attempt"]),
+                           now, profile, batch)
+
+    def _set_timer_aside(self, timer_id: str, exc: BaseException, now: dt.datetime) -> None:
+        """A timer whose batch fails alone: its run records the failure (and retries the timer later, or
+        fails); when even that cannot be written, the timer is dropped."""
+        reason = f"the database refused this step: {_reason(exc)}"
+        try:
+            with self.stores.write() as conn:
+                timer = store.timer_row(conn, timer_id)
+                row = store.run_row(conn, timer["run_id"], for_update=True) if timer else None
+                store.delete_timers(conn, [timer_id])
+                if timer is not None and row is not None and row["status"] in store.ACTIVE:
+                    kept = [] if timer["node_id"] == RETRY_TIMER else [
+                        TimerFired(node_id=timer["node_id"], attempt=timer["attempt"])]
+                    batch = _Batch()
+                    self._failed(row["workspace_id"], row, kept, reason, now, batch, keep_queue=True)
+                    self._write(conn, batch, now)
+        except Exception:
+            log.exception("journey timer %s: its failure cannot be recorded either; dropping it", timer_id)
+            with self.stores.write() as conn:
+                store.delete_timers(conn, [timer_id])
+        log.error("journey timer %s set aside: %s", timer_id, reason)
 
     # --- dates
 
     def scan_date_triggers(self, now: dt.datetime) -> int:
         """Start date-trait journeys whose moment (trait date + offset at a local time) fell between
-        the last scan and ``now``."""
+        the last scan and ``now``. Each journey in its own transactions: one that fails is logged and
+        scanned again next time, the others go on."""
         started = 0
         with self.stores.write() as conn:
-            live = self._live(conn)
-            for workspace_id, journeys_ in live.items():
-                for j in journeys_:
-                    t = j.definition.trigger
-                    if j.status != "published" or not isinstance(t, DateTraitTrigger):
-                        continue
-                    since = store.cursor(conn, workspace_id, j.journey_id)
-                    if since is None:
-                        store.set_cursor(conn, workspace_id, j.journey_id, now)
-                        continue
-                    started += self._scan_one(conn, workspace_id, j, t, since, now)
-                    store.set_cursor(conn, workspace_id, j.journey_id, now)
+            live = self._live(conn, now)
+        for workspace_id, journeys_ in live.items():
+            for j in journeys_:
+                t = j.definition.trigger
+                if j.status != "published" or not isinstance(t, DateTraitTrigger):
+                    continue
+                try:
+                    started += self._scan_journey(workspace_id, j, t, now)
+                except Exception:
+                    log.exception("date scan of journey %s/%s failed; the others go on", workspace_id, j.journey_id)
         if started:
             self.stores.wakeup.set()
+        return started
+
+    def _scan_journey(self, workspace_id: str, j: _Live, t: DateTraitTrigger, now: dt.datetime) -> int:
+        with self.stores.write() as conn:
+            since = store.cursor(conn, workspace_id, j.journey_id)
+            if since is None:
+                store.set_cursor(conn, workspace_id, j.journey_id, now)
+                return 0
+            started = self._scan_one(conn, workspace_id, j, t, since, now)
+            store.set_cursor(conn, workspace_id, j.journey_id, now)
         return started
 
     def _scan_one(self, conn: Connection, workspace_id: str, j: _Live, t: DateTraitTrigger, since: dt.datetime,
@@ -413,6 +611,7 @@ class Runner:
                 self._enter(conn, workspace_id, j, pid, f"date:{at.date().isoformat()}", {"date": at.isoformat()},
                             at, runs, facts, batch, step_now=now)
             self._write(conn, batch, now)
+            self._after(batch, TickReport())
             started += batch.entered
         return started
 
@@ -435,6 +634,8 @@ class Runner:
                     d = self.definition(conn, workspace_id, journey_id, row["version"])
                     if d is not None:
                         self._step(conn, workspace_id, d, row, Stop(reason=reason), now, None, batch)
+                    if row["status"] in store.ACTIVE:  # a version that cannot be read, or a stop that failed
+                        self._end(row, "exited", reason, now, batch)
                 self._write(conn, batch, now)
                 stopped += len(ids)
 
@@ -442,15 +643,122 @@ class Runner:
 
     def _step(self, conn: Connection, workspace_id: str, d: JourneyDefinition, row: dict[str, Any],
               signal: Signal, now: dt.datetime, profile: Mapping[str, Any] | None, batch: _Batch, *,
-              state: RunState | None = None) -> None:
-        """``state``: the run's state when the caller has it as an object already (a run just made)."""
-        if state is None:
-            state = run_state(row)
-        facts = self._facts(conn, workspace_id, d, state, profile, now)
-        transition = step(d, state, signal, now, facts)
-        if not transition.commands:
+              state: RunState | None = None, then: Sequence[Signal] | None = None) -> bool:
+        """Apply ``signal`` to the run of ``row``; whether it was applied. ``state``: the run's state when the
+        caller has it as an object already (a run just made). A run waiting for a retry keeps the signal
+        behind the ones it failed on (a stop applies at once); ``then`` (a retry): the kept signals after
+        this one. Whatever fails here but the database is this run's alone: recorded on it (``_failed``),
+        the signal kept for a retry, and the batch goes on."""
+        if then is None and not isinstance(signal, Stop) and _kept(row):
+            self._keep(row, signal, now, batch)
+            return False
+        try:
+            if state is None:
+                state = run_state(row)
+            facts = self._facts(conn, workspace_id, d, state, profile, now)
+            transition = step(d, state, signal, now, facts)
+            if transition.commands:
+                self._collect(workspace_id, d, row, transition, now, profile, batch)
+        except sa.exc.SQLAlchemyError:
+            raise  # the transaction may be unusable: the batch fails (``_drain``)
+        except Exception as exc:
+            self._failed(workspace_id, row, [signal, *(then or ())], exc, now, batch,
+                         fallback=state_document(state) if state is not None else None)
+            return False
+        return True
+
+    def _retry(self, conn: Connection, workspace_id: str, d: JourneyDefinition, row: dict[str, Any], now: dt.datetime,
+               profile: Mapping[str, Any] | None, batch: _Batch) -> None:
+        """The retry timer of a failing run: its kept signals, in order. All applied: the run is well again
+        (``errors`` back to 0, the last error kept as history); one failing: it and the rest are kept for
+        the next retry."""
+        doc = dict(row["state"])
+        try:
+            kept = [_SIGNAL.validate_python(s) for s in doc.pop("retry")]
+        except pydantic.ValidationError as exc:
+            self._end(row, "failed", f"its kept signals cannot be read: {_reason(exc)}", now, batch)
             return
-        self._collect(workspace_id, d, row, transition, now, profile, batch)
+        row["state"] = doc
+        for i, signal in enumerate(kept):
+            if not self._step(conn, workspace_id, d, row, signal, now, profile, batch, then=kept[i + 1:]):
+                return
+        self._update(row, {"errors": 0, "state": row["state"], "updated_at": now}, batch)
+        log.info("run %s of journey %s/%s recovered", row["run_id"], workspace_id, d.id)
+
+    def _unreadable_run(self, workspace_id: str, row: dict[str, Any], signal: Signal | None, now: dt.datetime,
+                        batch: _Batch) -> None:
+        """A signal (None: its retry) for a run whose version cannot be read: a failure like any other, the
+        signal kept, so that the run goes on if the version reads again (a fixed release) before it fails."""
+        if signal is not None and _kept(row):
+            self._keep(row, signal, now, batch)
+            return
+        reason = self.unreadable(workspace_id, row["journey_id"], row["version"])
+        self._failed(workspace_id, row, [signal] if signal is not None else [], reason, now, batch, keep_queue=True)
+
+    def _keep(self, row: dict[str, Any], signal: Signal, now: dt.datetime, batch: _Batch) -> None:
+        doc = dict(row["state"])
+        kept = list(doc["retry"])
+        if len(kept) >= MAX_KEPT_SIGNALS:
+            log.warning("run %s waits for a retry with %d signals kept; dropping %s", row["run_id"], len(kept),
+                        signal.type)
+            return
+        doc["retry"] = [*kept, _SIGNAL.dump_python(signal, mode="json")]
+        self._update(row, {"state": doc, "updated_at": now}, batch)
+
+    def _failed(self, workspace_id: str, row: dict[str, Any], signals: Sequence[Signal], exc: BaseException | str,
+                now: dt.datetime, batch: _Batch, *, fallback: dict[str, Any] | None = None,
+                keep_queue: bool = False) -> None:
+        """Record a failed step of the run of ``row``: ``signals`` (the one that failed first) are kept for a
+        retry timer, ``journey_retry_seconds`` doubling with each failure in a row; after
+        ``journey_retry_attempts`` the run ends as ``failed`` with the reason. ``fallback``: the run's state
+        document when the row has none yet (a run whose start failed). ``keep_queue``: put ``signals``
+        before those the run kept already."""
+        settings = self.stores.settings
+        reason = exc if isinstance(exc, str) else _reason(exc)
+        errors = int(row.get("errors") or 0) + 1
+        journey_id = row["journey_id"]
+        if errors == 1:
+            key = (workspace_id, journey_id, int(row["version"]))
+            n, _ = batch.failing.get(key, (0, ""))
+            batch.failing[key] = (n + 1, reason)
+        batch.failures += 1
+        doc = dict(row["state"] or fallback or {})
+        earlier = doc.pop("retry", None) or []
+        if not keep_queue:
+            earlier = []  # a run that steps keeps none (a retry takes them out first), but a stop: it drops them
+        values: dict[str, Any] = {"errors": errors, "last_error": reason, "failed_at": now, "updated_at": now}
+        if errors >= settings.journey_retry_attempts:
+            log.error("run %s of journey %s/%s failed for good after %d attempts: %s", row["run_id"], workspace_id,
+                      journey_id, errors, reason)
+            self._update(row, values | {"state": doc}, batch)
+            self._end(row, "failed", f"failed after {errors} attempts: {reason}", now, batch)
+            return
+        delay = min(dt.timedelta(seconds=settings.journey_retry_seconds * 2 ** (errors - 1)), MAX_RETRY_DELAY)
+        doc["retry"] = [_SIGNAL.dump_python(s, mode="json") for s in signals] + list(earlier)
+        # An id of its own even when the run failed, recovered and fails again (errors counts from 1 again).
+        batch.timers.append({"id": command_id("retry", row["run_id"], now.isoformat(), errors),
+                             "workspace_id": workspace_id, "run_id": row["run_id"], "node_id": RETRY_TIMER,
+                             "attempt": errors, "due_at": now + delay})
+        log.warning("run %s of journey %s/%s failed (attempt %d, retried in %s): %s", row["run_id"], workspace_id,
+                    journey_id, errors, delay, reason)
+        self._update(row, values | {"state": doc}, batch)
+
+    def _end(self, row: dict[str, Any], status: str, reason: str, now: dt.datetime, batch: _Batch) -> None:
+        """End the run of ``row`` outside the engine (``failed``; ``exited`` when its version cannot be read):
+        its wait's timer is cancelled, signals it kept are dropped."""
+        doc = dict(row["state"] or {})
+        doc.pop("retry", None)
+        wait = doc.get("wait")
+        if isinstance(wait, Mapping) and wait.get("timer_id"):
+            batch.cancelled.append(str(wait["timer_id"]))
+        doc["wait"] = None
+        self._update(row, {"status": status, "exit_reason": reason[:1000], "ended_at": now, "updated_at": now,
+                           "state": doc}, batch)
+
+    def _update(self, row: dict[str, Any], values: dict[str, Any], batch: _Batch) -> None:
+        row.update(values)
+        if row["run_id"] not in batch.new_ids:
+            batch.updates.setdefault(row["run_id"], {}).update(values)
 
     def _facts(self, conn: Connection, workspace_id: str, d: JourneyDefinition, run: RunState,
                profile: Mapping[str, Any] | None, now: dt.datetime) -> Facts:
@@ -484,37 +792,47 @@ class Runner:
 
     def _collect(self, workspace_id: str, d: JourneyDefinition, row: dict[str, Any], transition: Transition,
                  now: dt.datetime, profile: Mapping[str, Any] | None, batch: _Batch) -> None:
+        """The transition's rows, added to the batch only once all of them are made (a webhook body that
+        does not render leaves the batch as it was)."""
         run = transition.run
         run_id = run.run_id
         values = {"status": run.status, "node_id": run.node_id, "state": state_document(run),
                   "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
         messages_at = self._message_nodes[(workspace_id, d.id, d.version)]
+        steps: list[dict[str, Any]] = []
+        timers: list[dict[str, Any]] = []
+        cancelled: list[str] = []
+        messages: list[dict[str, Any]] = []
+        traits: list[tuple[str, str, dict[str, Any], str]] = []
         for c in transition.commands:
             if isinstance(c, RecordStep):
                 if c.outcome == "exit" or (c.outcome == "entered" and c.node_id in messages_at):
                     continue  # the completed run's row says it, or the message's (engine.exit_step, entered_steps)
-                batch.steps.append({"id": c.id, "workspace_id": workspace_id, "journey_id": d.id,
-                                    "version": d.version, "run_id": run_id, "node_id": c.node_id,
-                                    "attempt": c.attempt, "outcome": c.outcome, "at": c.at})
+                steps.append({"id": c.id, "workspace_id": workspace_id, "journey_id": d.id,
+                              "version": d.version, "run_id": run_id, "node_id": c.node_id,
+                              "attempt": c.attempt, "outcome": c.outcome, "at": c.at})
                 if c.outcome == "holdout":
                     values["holdout"] = True
             elif isinstance(c, ScheduleTimer):
-                batch.timers.append({"id": c.id, "workspace_id": workspace_id, "run_id": run_id,
-                                     "node_id": c.node_id, "attempt": c.attempt, "due_at": c.at})
+                timers.append({"id": c.id, "workspace_id": workspace_id, "run_id": run_id,
+                               "node_id": c.node_id, "attempt": c.attempt, "due_at": c.at})
             elif isinstance(c, CancelTimer):
-                batch.cancelled.append(c.id)
+                cancelled.append(c.id)
             elif isinstance(c, Send):
-                batch.messages.append(self._message(workspace_id, d, run, c.id, c.node_id, c.template, c.kind,
-                                                    c.channel, {}, now))
+                messages.append(self._message(workspace_id, d, run, c.id, c.node_id, c.template, c.kind,
+                                              c.channel, {}, now))
             elif isinstance(c, CallWebhook):
-                batch.messages.append(self._webhook(workspace_id, d, run, c, profile, now))
+                messages.append(self._webhook(workspace_id, d, run, c, profile, now))
             elif isinstance(c, UpdateTraits):
-                batch.traits.append((workspace_id, run.customer_id, dict(c.traits), f"journey:{d.id}"))
+                traits.append((workspace_id, run.customer_id, dict(c.traits), f"journey:{d.id}"))
             elif isinstance(c, Converted):
                 values["converted_at"] = c.at
-        row.update(values)
-        if run_id not in batch.new_ids:
-            batch.updates[run_id] = values
+        batch.steps += steps
+        batch.timers += timers
+        batch.cancelled += cancelled
+        batch.messages += messages
+        batch.traits += traits
+        self._update(row, values, batch)
 
     def _message(self, workspace_id: str, d: JourneyDefinition, run: RunState, message_id: str, node_id: str,
                  template: str, kind: str, channel: str, extra: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -526,17 +844,23 @@ class Runner:
 
     def _webhook(self, workspace_id: str, d: JourneyDefinition, run: RunState, c: CallWebhook,
                  profile: Mapping[str, Any] | None, now: dt.datetime) -> dict[str, Any]:
+        """The webhook call's outbox row, its body rendered with the version's compiled template. A body that
+        does not compile or render fails the step (``_StepFailed``): no call goes out without its body."""
         body = None
-        if c.body is not None:
+        if c.body:
+            template = self._bodies[(workspace_id, d.id, d.version)].get(c.node_id)
+            if isinstance(template, str):
+                raise _StepFailed(template)
+            if template is None:  # the node's body differs from the version's (a hand-built command)
+                raise _StepFailed(f"webhook {c.node_id!r}: no compiled body")
             variables = {"profile": {"id": run.customer_id, "traits": (profile or {}).get("traits") or {}},
                          "event": run.trigger, "journey": {"id": d.id, "name": d.name}, "run_id": run.run_id}
             try:
-                body = validate_template({"key": f"{d.id}:{c.node_id}", "channel": "webhook",
-                                          "variants": {"en": {"text": c.body}}, "default_locale": "en"}
-                                         ).render(variables).text
-            except TemplateRenderError as exc:
-                body = None
-                log.warning("webhook body of %s/%s did not render: %s", d.id, c.node_id, exc)
+                body = template.render(variables).text
+            except TouchlineError as exc:
+                raise _StepFailed(f"webhook {c.node_id!r}: the body did not render: {_render_error(exc)}") from exc
+        elif c.body is not None:
+            body = ""
         call = {"url": c.url, "method": c.method, "headers": dict(c.headers), "rendered_body": body}
         return self._message(workspace_id, d, run, c.id, c.node_id, f"webhook:{c.node_id}", "transactional",
                              WEBHOOK_CALL, {"webhook": call}, now) | {"channel": "webhook"}
@@ -553,6 +877,76 @@ class Runner:
         message_store.insert_messages(conn, batch.messages)
         for workspace_id, customer_id, traits, source in batch.traits:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
+        if batch.failing:
+            self._count_failures(conn, batch, now)
+
+    def _count_failures(self, conn: Connection, batch: _Batch, now: dt.datetime) -> None:
+        """Runs of the published version that started to fail, counted per journey in a window of
+        ``journey_pause_window_minutes``; at ``journey_pause_failures`` the journey is paused with an alert.
+        Runs of an older version are not counted: publishing a fixed version is how a journey is mended.
+        Only failing batches write here, so healthy journeys never contend for their row."""
+        settings = self.stores.settings
+        window = dt.timedelta(minutes=settings.journey_pause_window_minutes)
+        for (workspace_id, journey_id, version), (n, reason) in sorted(batch.failing.items()):
+            row = store.journey_row(conn, workspace_id, journey_id, for_update=True)
+            if row is None or row["published_version"] != version:
+                continue
+            since = row["failure_window_at"]
+            if since is None or not since <= now < since + window:
+                since, count = now, n
+            else:
+                count = int(row["failure_count"]) + n
+            store.update_journey(conn, workspace_id, journey_id, failure_count=count, failure_window_at=since)
+            threshold = settings.journey_pause_failures
+            if threshold and count >= threshold and row["status"] == "published":
+                minutes = settings.journey_pause_window_minutes
+                alert = {"kind": "failing_runs", "runs": count, "minutes": minutes, "error": reason,
+                         "reason": f"paused: {count} runs failed within {minutes:g} minutes; the last: {reason}"}
+                store.pause_with_alert(conn, workspace_id, journey_id, alert, now)
+                batch.paused = True
+                log.error("journey %s/%s %s", workspace_id, journey_id, alert["reason"])
+
+    def _after(self, batch: _Batch, report: TickReport) -> None:
+        """What follows a committed batch: wake the outbox for new messages, count failures, drop the
+        listened-names cache when a journey was paused."""
+        report.failures += batch.failures
+        if batch.paused:
+            signal_capture.invalidate(self.stores.state)
+        if batch.messages:
+            self.stores.wakeup.set()
+
+
+class _StepFailed(Exception):
+    """A step that cannot be carried out (its reason names the node)."""
+
+
+def _reason(exc: BaseException) -> str:
+    """An error as a run's ``last_error``: the domain message, else the exception's type and text (never a
+    statement's parameters, which may hold a customer's data)."""
+    if isinstance(exc, _StepFailed):
+        text = str(exc)
+    elif isinstance(exc, TouchlineError):
+        text = exc.message
+    elif isinstance(exc, sa.exc.DBAPIError):  # the driver's message: not the statement or its parameters
+        text = f"{type(exc).__name__}: {exc.orig}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:1000]
+
+
+def _render_error(exc: TouchlineError) -> str:
+    """``TypeError: unsupported operand...`` / ``sandbox violation: access to ...`` from a template's error,
+    without the part it names (a webhook body has one)."""
+    detail = exc.detail
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict) and detail[0].get("message"):
+        return f"{detail[0].get('reason')}: {detail[0]['message']}"
+    return exc.message
+
+
+def _kept(row: Mapping[str, Any]) -> bool:
+    """Whether the run waits for a retry (holds the signals it failed on)."""
+    state = row.get("state")
+    return bool(state and state.get("retry"))
 
 
 # A run's row holds its RunState: the columns what they hold (and what queries filter on), the ``state``
@@ -569,8 +963,12 @@ def state_document(run: RunState) -> dict[str, Any]:
 
 
 def run_state(row: Mapping[str, Any]) -> RunState:
-    """The RunState of a run's row (``state_document`` and the columns)."""
-    return RunState.model_validate({**row["state"], **{k: row[k] for k in _RUN_COLUMNS}})
+    """The RunState of a run's row (``state_document`` and the columns; the signals a failing run keeps for
+    its retry, ``retry``, are the runner's)."""
+    state = row["state"]
+    if "retry" in state:
+        state = {k: v for k, v in state.items() if k != "retry"}
+    return RunState.model_validate({**state, **{k: row[k] for k in _RUN_COLUMNS}})
 
 
 def queue_api_trigger(conn: Connection, workspace_id: str, journey_id: str, profile_id: str, key: str,

@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
+from touchline.errors import Conflict, NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.journeys import signals, store
 from touchline.journeys.definition import (
     ConditionNode,
     JourneyDefinition,
+    JourneyDefinitionError,
     SegmentEnteredTrigger,
     SegmentExit,
     SegmentExitedTrigger,
@@ -20,11 +21,13 @@ from touchline.journeys.definition import (
     SendNode,
     parse,
     to_json,
+    webhook_bodies,
 )
 from touchline.journeys.engine import RecordStep, entered_steps, exit_step, message_node_ids
 from touchline.journeys.lift import lift_interval
 from touchline.journeys.runner import Runner, queue_api_trigger, run_state
 from touchline.messaging import store as message_store
+from touchline.messaging.templates import validate_template
 from touchline.profiles import service as profile_service
 from touchline.segments import store as segment_store
 
@@ -39,12 +42,20 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 
 def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[str, Any]]:
-    """Problems with what a definition names outside itself: templates and segments that do not exist."""
+    """Problems with what a definition names outside itself: templates that do not exist or no longer
+    compile (one saved before the sandbox changed), segments that do not exist."""
     problems = []
     keys = message_store.template_keys(conn, workspace_id)
+    compiled: dict[str, list[str]] = {}  # template key -> why its channels do not compile
     for i, node in enumerate(d.nodes):
         if isinstance(node, SendNode) and node.template not in keys:
-            problems.append(field_error(f"/nodes/{i}/template", f"no message template with key {node.template!r}"))
+            problems.append(field_error(f"/nodes/{i}/template", f"no message template with key {node.template!r}",
+                                        node=node.id))
+        elif isinstance(node, SendNode):
+            if node.template not in compiled:
+                compiled[node.template] = _template_problems(conn, workspace_id, node.template)
+            problems += [field_error(f"/nodes/{i}/template", f"send {node.id!r}: {reason}", node=node.id)
+                         for reason in compiled[node.template]]
         if isinstance(node, ConditionNode) and isinstance(node.condition, SegmentMember) \
                 and segment_store.segment_row(conn, workspace_id, node.condition.segment_id) is None:
             problems.append(field_error(f"/nodes/{i}/condition/segment_id",
@@ -59,7 +70,32 @@ def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[
     return problems
 
 
+def _template_problems(conn: Any, workspace_id: str, key: str) -> list[str]:
+    """Why the stored template ``key`` (any of its channels) does not compile now; empty when it does."""
+    out = []
+    for row in message_store.templates(conn, workspace_id, key):
+        try:
+            validate_template({"key": key, "channel": row["channel"], **row["definition"]})
+        except TouchlineError as exc:
+            detail = exc.detail if isinstance(exc.detail, list) and exc.detail else [{"reason": exc.message}]
+            for p in detail:
+                p = p if isinstance(p, dict) else {"reason": str(p)}
+                where = f"{p['field']}: " if p.get("field") else ""
+                line = f" (line {p['line']})" if p.get("line") else ""
+                out.append(f"template {key!r} ({row['channel']}) does not compile: {where}{p.get('reason')}{line}")
+    return out
+
+
+def check_bodies(d: JourneyDefinition) -> None:
+    """Every webhook body compiles, or ``JourneyDefinitionError`` naming each node that does not and why."""
+    problems = webhook_bodies(d, strict=True)[1]
+    if problems:
+        raise JourneyDefinitionError("invalid journey definition", problems)
+
+
 def _parse(raw: Mapping[str, Any], journey_id: str | None, version: int) -> JourneyDefinition:
+    """A definition as the API, the dashboard and the CLI take it: structure, graph, and every webhook body
+    compiled (``parse`` alone leaves the bodies, so that versions stored before can still be read)."""
     body = dict(raw)
     if journey_id is not None:
         if body.get("id") not in (None, journey_id):
@@ -67,7 +103,9 @@ def _parse(raw: Mapping[str, Any], journey_id: str | None, version: int) -> Jour
                                    [field_error("/id", f"expected {journey_id!r}")])
         body["id"] = journey_id
     body["version"] = version
-    return parse(body)
+    d = parse(body)
+    check_bodies(d)
+    return d
 
 
 def validate(stores: Stores, workspace_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,6 +123,29 @@ def _view(row: Mapping[str, Any], definition: Any | None = None) -> dict[str, An
     return out
 
 
+_JOURNEY_INTERNAL = ("alert", "alert_at", "failure_count", "failure_window_at")
+
+
+def _journey_view(row: Mapping[str, Any], definition: Any | None = None) -> dict[str, Any]:
+    """A journey as the API shows it: ``alert`` (``alert_of``) while the runner has paused it for failing runs
+    (null otherwise); the failure window is the runner's."""
+    out = _view({k: v for k, v in row.items() if k not in _JOURNEY_INTERNAL}, definition)
+    out["alert"] = alert_of(row)
+    return out
+
+
+def alert_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The runner's alert on a journey row: ``kind`` (``failing_runs``: ``runs`` failed within ``minutes``;
+    ``unreadable``: the published version cannot be read), ``reason`` (a sentence), ``error`` (the last
+    one) and ``at``; None when there is none."""
+    alert = row.get("alert")
+    if not alert:
+        return None
+    at = row.get("alert_at")
+    doc = dict(alert) if isinstance(alert, Mapping) else {"kind": "other", "reason": str(alert)}
+    return {**doc, "at": at.isoformat() if isinstance(at, dt.datetime) else at}
+
+
 def create(stores: Stores, workspace_id: str, raw: Mapping[str, Any], *, now: dt.datetime | None = None
            ) -> dict[str, Any]:
     now = _now(now)
@@ -99,7 +160,7 @@ def create(stores: Stores, workspace_id: str, raw: Mapping[str, Any], *, now: dt
         store.insert_version(conn, workspace_id, journey_id, 1, to_json(d), now)
         row = store.journey_row(conn, workspace_id, journey_id)
     assert row is not None
-    return _view(row, to_json(d))
+    return _journey_view(row, to_json(d))
 
 
 def save_version(stores: Stores, workspace_id: str, journey_id: str, raw: Mapping[str, Any], *,
@@ -115,7 +176,7 @@ def save_version(stores: Stores, workspace_id: str, journey_id: str, raw: Mappin
         store.insert_version(conn, workspace_id, journey_id, version, to_json(d), now)
         store.update_journey(conn, workspace_id, journey_id, latest_version=version, name=d.name, updated_at=now)
         row = _row(conn, workspace_id, journey_id)
-    return _view(row, to_json(d))
+    return _journey_view(row, to_json(d))
 
 
 def _row(conn: Any, workspace_id: str, journey_id: str, *, for_update: bool = False) -> dict[str, Any]:
@@ -131,7 +192,7 @@ def get(stores: Stores, workspace_id: str, journey_id: str, version: int | None 
         definition = store.version_definition(conn, workspace_id, journey_id, version or row["latest_version"])
         if definition is None:
             raise NotFound(f"journey {journey_id!r} has no version {version}")
-    return _view(row, definition)
+    return _journey_view(row, definition)
 
 
 def list_journeys(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
@@ -139,7 +200,7 @@ def list_journeys(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
         rows = store.all_journeys(conn, workspace_id)
         out = []
         for row in rows:
-            view = _view(row)
+            view = _journey_view(row)
             view["runs"] = store.run_counts(conn, workspace_id, row["id"])
             out.append(view)
     return out
@@ -157,14 +218,15 @@ def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | N
         raw = store.version_definition(conn, workspace_id, journey_id, version)
         if raw is None:
             raise NotFound(f"journey {journey_id!r} has no version {version}")
-        problems = references(conn, workspace_id, parse(raw))
+        d = parse(raw)
+        problems = webhook_bodies(d, strict=True)[1] + references(conn, workspace_id, d)
         if problems:
             raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
         store.update_journey(conn, workspace_id, journey_id, status="published", published_version=version,
-                             updated_at=now)
+                             updated_at=now, alert=None, alert_at=None, failure_count=0, failure_window_at=None)
         row = _row(conn, workspace_id, journey_id)
     signals.invalidate(stores.state)
-    return _view(row)
+    return _journey_view(row)
 
 
 def pause(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -173,7 +235,10 @@ def pause(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetim
 
 
 def resume(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    return _set_status(stores, workspace_id, journey_id, "published", ("paused",), now)
+    """Continue a paused journey; an alert the runner raised when it paused it is cleared, and its count of
+    failing runs starts again."""
+    return _set_status(stores, workspace_id, journey_id, "published", ("paused",), now,
+                       alert=None, alert_at=None, failure_count=0, failure_window_at=None)
 
 
 def archive(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -184,16 +249,16 @@ def archive(stores: Stores, workspace_id: str, journey_id: str, *, now: dt.datet
 
 
 def _set_status(stores: Stores, workspace_id: str, journey_id: str, status: str, allowed: tuple[str, ...],
-                now: dt.datetime | None) -> dict[str, Any]:
+                now: dt.datetime | None, **values: Any) -> dict[str, Any]:
     with stores.write() as conn:
         row = _row(conn, workspace_id, journey_id, for_update=True)
         if row["status"] not in allowed:
             raise Conflict(f"journey {journey_id!r} is {row['status']}; cannot change it to {status}",
                            [field_error("/status", f"allowed from: {', '.join(allowed)}")])
-        store.update_journey(conn, workspace_id, journey_id, status=status, updated_at=_now(now))
+        store.update_journey(conn, workspace_id, journey_id, status=status, updated_at=_now(now), **values)
         row = _row(conn, workspace_id, journey_id)
     signals.invalidate(stores.state)
-    return _view(row)
+    return _journey_view(row)
 
 
 def runs(stores: Stores, workspace_id: str, journey_id: str, *, status: str | None = None, limit: int = 100,
@@ -250,6 +315,7 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         waiting = store.waiting_by_node(conn, workspace_id, journey_id)
         treated, treated_converted = store.converted_count(conn, workspace_id, journey_id)
         held, held_converted = store.holdout_count(conn, workspace_id, journey_id)
+        failing = store.failing_count(conn, workspace_id, journey_id)
         shown = row["published_version"] or row["latest_version"]
         raw = store.version_definition(conn, workspace_id, journey_id, shown)
         # Per version, the nodes whose entered steps are their messages (rows stored before are left out).
@@ -293,6 +359,8 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
     interval = lift_interval(treated_converted, treated, held_converted, held)
     return {
         "journey_id": journey_id, "status": row["status"], "published_version": row["published_version"],
+        # why the runner paused it (alert_of, until resumed); runs failing now, waiting for a retry
+        "alert": alert_of(row), "failing": failing,
         "runs": by_status, "entered": sum(by_status.values()),
         "converted": treated_converted + held_converted,
         "treated": {"runs": treated, "converted": treated_converted, "rate": treated_rate},

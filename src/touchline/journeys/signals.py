@@ -12,14 +12,17 @@ within ``TTL``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pydantic
 from sqlalchemy.engine import Connection, Engine
 
+from touchline.errors import TouchlineError
 from touchline.journeys import store
 from touchline.journeys.definition import (
     AwaitEvent,
@@ -40,6 +43,7 @@ TTL = 1.0
 SEGMENT_ENTERED = "Segment Entered"
 SEGMENT_EXITED = "Segment Exited"
 
+log = logging.getLogger("touchline.journeys")
 _lock = threading.Lock()
 _cache: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, frozenset[str]]]] = weakref.WeakKeyDictionary()
 
@@ -72,12 +76,21 @@ def _load(conn: Connection) -> dict[str, frozenset[str]]:
     by_workspace: dict[str, set[str]] = {}
     for row in store.live_journeys(conn):
         if row["status"] == "published":
-            by_workspace.setdefault(row["workspace_id"], set()).update(
-                listened_names(parse(row["definition"]), entering=True))
+            by_workspace.setdefault(row["workspace_id"], set()).update(_listened(row, entering=True))
     for row in store.versions_with_active_runs(conn):
-        by_workspace.setdefault(row["workspace_id"], set()).update(
-            listened_names(parse(row["definition"]), entering=False))
+        by_workspace.setdefault(row["workspace_id"], set()).update(_listened(row, entering=False))
     return {ws: frozenset(names) for ws, names in by_workspace.items()}
+
+
+def _listened(row: Mapping[str, Any], *, entering: bool) -> set[str]:
+    """``listened_names`` of a stored version; none for one that does not parse (the runner pauses its
+    journey and fails its runs), so that it never stops ingestion in any workspace."""
+    try:
+        return listened_names(parse(row["definition"]), entering=entering)
+    except (TouchlineError, pydantic.ValidationError, ValueError, TypeError) as exc:
+        log.error("journey %s/%s: a stored version cannot be read, its events are not captured: %s",
+                  row["workspace_id"], row.get("id") or row.get("journey_id"), exc)
+        return set()
 
 
 def _names(conn: Connection, workspace_id: str) -> frozenset[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from touchline.store.schema import (
     customer_locations,
     journey_cursors,
     journey_runs,
+    journey_signal_failures,
     journey_signals,
     journey_steps,
     journey_timers,
@@ -51,6 +52,15 @@ def insert_journey(conn: Connection, **values: Any) -> None:
 def update_journey(conn: Connection, workspace_id: str, journey_id: str, **values: Any) -> None:
     conn.execute(journeys.update().where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id)
                  .values(**values))
+
+
+def pause_with_alert(conn: Connection, workspace_id: str, journey_id: str, alert: dict[str, Any],
+                     now: dt.datetime) -> None:
+    """Pause a published journey with an alert (``{"kind", "reason", "error", ...}``) that the dashboard and
+    the API show until it is resumed."""
+    conn.execute(journeys.update().where(journeys.c.workspace_id == workspace_id, journeys.c.id == journey_id,
+                                         journeys.c.status == "published")
+                 .values(status="paused", alert=alert, alert_at=now, updated_at=now))
 
 
 def insert_version(conn: Connection, workspace_id: str, journey_id: str, version: int, definition: Any,
@@ -170,6 +180,14 @@ def waiting_by_node(conn: Connection, workspace_id: str, journey_id: str) -> dic
     return {node: int(n) for node, n in rows}
 
 
+def failing_count(conn: Connection, workspace_id: str, journey_id: str) -> int:
+    """Runs still going whose last step failed (waiting for a retry)."""
+    return int(conn.execute(
+        sa.select(sa.func.count()).where(
+            journey_runs.c.workspace_id == workspace_id, journey_runs.c.journey_id == journey_id,
+            journey_runs.c.status.in_(ACTIVE), journey_runs.c.errors > 0)).scalar_one())
+
+
 def holdout_count(conn: Connection, workspace_id: str, journey_id: str) -> tuple[int, int]:
     """(runs in the holdout, of them converted)."""
     row = conn.execute(
@@ -250,6 +268,11 @@ def delete_timers(conn: Connection, ids: Sequence[str]) -> None:
         conn.execute(journey_timers.delete().where(journey_timers.c.id.in_(list(ids))))
 
 
+def timer_row(conn: Connection, timer_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(journey_timers).where(journey_timers.c.id == timer_id)).mappings().first()
+    return dict(row) if row else None
+
+
 def any_due_timer(conn: Connection, now: dt.datetime) -> bool:
     """Whether a timer is due (paused journeys included): a read, so an idle runner never takes the
     write lock."""
@@ -261,9 +284,10 @@ def any_signal(conn: Connection) -> bool:
     return conn.execute(sa.select(journey_signals.c.seq).limit(1)).first() is not None
 
 
-def claim_due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
-    """Due timers of runs whose journey is not paused, oldest first; on PostgreSQL rows another worker
-    holds are skipped."""
+def claim_due_timers(conn: Connection, now: dt.datetime, limit: int, *, skip: Collection[str] = ()
+                     ) -> list[dict[str, Any]]:
+    """Due timers of runs whose journey is not paused, oldest first, but those in ``skip``; on PostgreSQL
+    rows another worker holds are skipped."""
     query = (
         sa.select(journey_timers)
         .join(journey_runs, journey_runs.c.run_id == journey_timers.c.run_id)
@@ -272,6 +296,8 @@ def claim_due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[dic
         .where(journey_timers.c.due_at <= now, journeys.c.status != "paused")
         .order_by(journey_timers.c.due_at).limit(limit)
     )
+    if skip:
+        query = query.where(journey_timers.c.id.not_in(sorted(skip)))
     query = dialect.lock_for_claim(conn, query, of=journey_timers)
     return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -284,11 +310,13 @@ def insert_signals(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         dialect.bulk_insert(conn, journey_signals, rows)
 
 
-def claim_signals(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    """The oldest queued signals. On PostgreSQL a worker takes only customers no other worker is
-    handling (a transaction-scoped advisory lock per customer), so one customer's signals are applied
-    in order even with several workers."""
+def claim_signals(conn: Connection, limit: int, *, skip: Collection[int] = ()) -> list[dict[str, Any]]:
+    """The oldest queued signals but those in ``skip``. On PostgreSQL a worker takes only customers no
+    other worker is handling (a transaction-scoped advisory lock per customer), so one customer's
+    signals are applied in order even with several workers."""
     query = sa.select(journey_signals).order_by(journey_signals.c.seq).limit(limit)
+    if skip:
+        query = query.where(journey_signals.c.seq.not_in(sorted(skip)))
     free = dialect.try_lock_key(conn, CUSTOMER_LOCK + journey_signals.c.profile_id)
     if free is not None:
         query = query.where(free)
@@ -298,6 +326,22 @@ def claim_signals(conn: Connection, limit: int) -> list[dict[str, Any]]:
 def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:
     if seqs:
         conn.execute(journey_signals.delete().where(journey_signals.c.seq.in_(list(seqs))))
+
+
+def set_signal_aside(conn: Connection, seq: int, error: str, now: dt.datetime) -> None:
+    """Move a signal out of the queue into ``journey_signal_failures``, with why."""
+    columns = ["seq", "workspace_id", "profile_id", "message_id", "event", "properties", "timestamp"]
+    source = sa.select(*(journey_signals.c[c] for c in columns), sa.literal(error, sa.Text),
+                       sa.literal(now, journey_signal_failures.c.failed_at.type)).where(journey_signals.c.seq == seq)
+    conn.execute(journey_signal_failures.insert().from_select([*columns, "error", "failed_at"], source))
+    delete_signals(conn, [seq])
+
+
+def signal_failures(conn: Connection, workspace_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Signals set aside, newest first."""
+    return [dict(r) for r in conn.execute(
+        sa.select(journey_signal_failures).where(journey_signal_failures.c.workspace_id == workspace_id)
+        .order_by(journey_signal_failures.c.failed_at.desc()).limit(limit)).mappings()]
 
 
 def lock_customer(conn: Connection, customer_id: str) -> None:
@@ -344,7 +388,13 @@ def set_location(conn: Connection, workspace_id: str, profile_id: str, propertie
             workspace_id=workspace_id, profile_id=profile_id, properties=properties, at=at))
 
 
+# What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
+ERASED_TABLES = (journey_timers, journey_steps, journey_runs, journey_signals, customer_locations)
+
+
 def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    """The customer's runs (their state holds the trigger event), steps, timers, queued signals (event
+    properties) and last location."""
     ids = list(profile_ids)
     if not ids:
         return
@@ -356,6 +406,8 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
                                              journey_runs.c.customer_id.in_(ids)))
     conn.execute(journey_signals.delete().where(journey_signals.c.workspace_id == workspace_id,
                                                 journey_signals.c.profile_id.in_(ids)))
+    conn.execute(journey_signal_failures.delete().where(journey_signal_failures.c.workspace_id == workspace_id,
+                                                        journey_signal_failures.c.profile_id.in_(ids)))
     conn.execute(customer_locations.delete().where(customer_locations.c.workspace_id == workspace_id,
                                                    customer_locations.c.profile_id.in_(ids)))
 

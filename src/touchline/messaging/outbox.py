@@ -3,21 +3,35 @@
 A journey's send step writes an outbox row under its deterministic id, in the same transaction as the
 run's new state. ``Outbox.dispatch`` then:
 
-1. claims due rows (``pending`` and due, or ``sending`` whose lease ran out because a worker died),
-   leasing them; on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so workers share the work;
+1. claims up to ``outbox_batch`` due rows (``pending`` and due, or ``sending`` whose lease ran out
+   because a worker died), leasing them under a fresh claim token; on PostgreSQL with ``FOR UPDATE
+   SKIP LOCKED``, so workers share the work;
 2. for rows not yet decided, applies the send policy (consent, unsubscribe, caps, quiet hours, channel
    preference and fallback), renders the template in the customer's locale, and commits the decision
    and the rendered content *before* sending: a retry resends exactly that content under the same key;
-3. sends through the channel adapter, passing the row id as idempotency key to providers that accept
-   one, and records the outcome: ``sent``; ``pending`` again with exponential backoff on a retryable
-   failure; ``failed``; or ``suppressed`` with the policy's reason;
-4. writes receipts as events on the customer's profile (``Message Sent``, ``Message Delivered``,
-   ``Message Failed``, ``Message Suppressed``; opens and clicks come from the tracking endpoints).
+3. sends in groups of at most ``outbox_group`` messages (a group stops taking new sends after
+   ``outbox_group_ms``, or half-way through its lease), through the channel adapters, passing the row
+   id as idempotency key to providers that accept one; a group's sends go out over up to
+   ``outbox_send_threads`` connections at once (one customer's messages, and an SMTP session's, in
+   order);
+4. after each group, in one transaction: records the group's outcomes (``sent``; ``pending`` again with
+   exponential backoff on a retryable failure; ``failed``; or ``suppressed`` with the policy's reason)
+   with their receipts as events on the customer's profile (``Message Sent``, ``Message Delivered``,
+   ``Message Failed``, ``Message Suppressed``; opens and clicks come from the tracking endpoints), and
+   renews the lease of the next group.
 
-The one gap no outbox can close: a crash after a provider accepted a message and before the outcome is
-committed. The retry then reaches the provider again with the same idempotency key, which providers
-that honour keys (NHN Cloud, Twilio, the webhook channel) drop; SMTP has no such key, so an e-mail can in
-that case arrive twice (with the same Message-ID, which mail clients de-duplicate).
+Fencing: the lease renewal and the outcome are conditional on the claim token. A worker whose rows
+another worker claimed (its lease ran out: it stalled, or its clock is off) finds its token gone, drops
+those rows unsent and writes no outcome over the new holder's; and it never starts a send more than half
+a lease after that lease was taken or renewed. So no worker sends a row that another worker holds.
+
+The bound after a crash (``kill -9`` of any process, at any moment): only the messages of the group in
+flight (whose send had started and whose outcome was not yet committed) may be sent again, once the
+lease runs out, and always under the same idempotency key: at most ``outbox_group`` messages per
+killed worker (50 by default). Nothing is lost: every claimed row is either recorded or leased, and a
+lease that runs out makes the row claimable again. Providers that honour keys (NHN Cloud, Twilio, the
+webhook channel) drop such a repeat; SMTP has no such key, so such an e-mail can arrive twice (with the
+same Message-ID, which mail clients de-duplicate), and FCM carries the id for the app to drop it.
 """
 
 from __future__ import annotations
@@ -27,8 +41,10 @@ import functools
 import logging
 import threading
 import time
-from collections import Counter
+import uuid
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +63,7 @@ from touchline.messaging.channels.base import (
     Sent,
     Skipped,
 )
-from touchline.messaging.channels.registry import INBOX, build_channels
+from touchline.messaging.channels.registry import INBOX, DevChannel, build_channels
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
     Cap,
@@ -62,6 +78,7 @@ from touchline.messaging.policy import (
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
 from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
 from touchline.settings import Settings
+from touchline.store import dialect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -74,6 +91,8 @@ __all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "pol
 log = logging.getLogger("touchline.outbox")
 
 WEBHOOK_CALL = "webhook_call"  # a journey's webhook step: a system call, not a message to a person
+SHARED_BATCH = 500  # rows a dispatch claims by default on PostgreSQL (workers share them)
+EMBEDDED_BATCH = 4000  # and on the embedded store (one process sends everything)
 
 
 @dataclass
@@ -84,6 +103,9 @@ class DispatchReport:
     deferred: int = 0
     retried: int = 0
     failed: int = 0
+    # Rows this worker dropped because another worker claimed them after its lease ran out: unsent, or
+    # sent with their outcome left to the new holder.
+    fenced: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     # Seconds per phase (claim, decide: policy + render + commit, send, record): wall clock, and CPU
     # of the dispatching thread.
@@ -91,7 +113,7 @@ class DispatchReport:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("claimed", "sent", "suppressed", "deferred", "retried", "failed"):
+        for name in ("claimed", "sent", "suppressed", "deferred", "retried", "failed", "fenced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.by_reason.items():
             self.by_reason[reason] = self.by_reason.get(reason, 0) + n
@@ -189,16 +211,28 @@ class Outbox:
 
     # --- the loop
 
-    def dispatch(self, *, limit: int = 500, now: dt.datetime | None = None) -> DispatchReport:
-        """One round: claim up to ``limit`` due rows and carry each to an outcome.
+    @property
+    def batch(self) -> int:
+        """Rows one dispatch claims: ``outbox_batch``, by default 500 where workers share the outbox
+        (PostgreSQL) and 4,000 where one process sends everything (the embedded store; see settings)."""
+        if self.settings.outbox_batch:
+            return self.settings.outbox_batch
+        return SHARED_BATCH if self.stores.state.dialect.name == dialect.POSTGRES else EMBEDDED_BATCH
 
-        Claiming and deciding are one transaction: each claimed row is written once, with its lease
-        and, when it was not decided yet, the decision and the rendered content (a crash before the
-        commit leaves it pending, one after it leaves it leased with that content, resent as it is
-        once the lease runs out). Sending follows outside any transaction, then the outcomes."""
+    def dispatch(self, *, limit: int | None = None, now: dt.datetime | None = None) -> DispatchReport:
+        """One round: claim up to ``limit`` (default ``outbox_batch``) due rows and carry each to an
+        outcome.
+
+        Claiming and deciding are one transaction: each claimed row is written once, with its lease and
+        claim token and, when it was not decided yet, the decision and the rendered content (a crash
+        before the commit leaves it pending, one after it leaves it leased with that content, resent as
+        it is once the lease runs out). Sending follows outside any transaction, group by group, each
+        group's outcomes committed before the next group is sent (``_send_in_groups``)."""
         with self._lock:
             now = now or self.clock()
+            limit = limit or self.batch
             lease = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
+            token = uuid.uuid4().hex
             started = _clock()
             report = DispatchReport()
             with self.stores.read() as conn:
@@ -220,23 +254,117 @@ class Outbox:
                 for workspace_id, batch in by_ws.items():
                     undecided = [r for r in batch if _undecided(r)]
                     decided = [r for r in batch if not _undecided(r)]
-                    changes += [{"id": r["id"], "status": "sending", "lease_until": lease, "updated_at": now}
-                                for r in decided]
+                    changes += [{"id": r["id"], "status": "sending", "lease_until": lease, "claim_token": token,
+                                 "updated_at": now} for r in decided]
                     ready += decided
                     if undecided:
-                        ready += self._decide(conn, workspace_id, undecided, now, lease, changes, report)
+                        ready += self._decide(conn, workspace_id, undecided, now, lease, token, changes, report)
                 store.update_messages(conn, changes)
             report._time("decide", t)
-            try:
-                t = _clock()
-                results = [(row, self._send(row)) for row in ready]
-                t = report._time("send", t)
-            finally:
-                self._end_batch()
-            if results:
-                self._record(results, now, report)
-                report._time("record", t)
+            if ready:
+                try:
+                    self._send_in_groups(ready, token, now, started[0], report)
+                finally:
+                    self._end_batch()
             return report
+
+    def _send_in_groups(self, ready: list[dict[str, Any]], token: str, now: dt.datetime, epoch: float,
+                        report: DispatchReport) -> None:
+        """Send the claimed rows group by group. A group holds at most ``outbox_group`` messages that
+        leave this process (rows that do not — in-app, development channels — ride along uncounted:
+        sending them again has no effect outside the outbox), is sent under a lease at most half spent
+        when its last send starts, and its outcomes and the next group's renewed lease are one
+        transaction: the messages in flight are never more than one group. ``epoch`` is the
+        ``perf_counter`` at which the dispatch clock read ``now`` (the claim's lease counts from there);
+        later times are ``now`` plus the time spent since, so a simulated clock stays consistent."""
+        settings = self.settings
+        lease_s = settings.outbox_lease_seconds
+        waiting = deque(ready)
+        group = self._fill([], waiting)
+        leased_at = epoch  # the group's lease was taken (or renewed) at this perf_counter
+        pool: ThreadPoolExecutor | None = None
+        try:
+            while True:
+                t = _clock()
+                results: list[tuple[dict[str, Any], SendResult]] = []
+                unsent: list[dict[str, Any]] = []
+                if group:
+                    if pool is None and settings.outbox_send_threads > 1 and not all(map(self._local, group)):
+                        pool = ThreadPoolExecutor(settings.outbox_send_threads, thread_name_prefix="touchline-send")
+                    stop_at = min(leased_at + lease_s / 2, t[0] + settings.outbox_group_ms / 1000)
+                    results, unsent = self._send_group(group, stop_at, pool)
+                    t = report._time("send", t)
+                following = self._fill(unsent, waiting)
+                if not results and not following:
+                    return
+                leased_at = time.perf_counter()
+                at = now + dt.timedelta(seconds=leased_at - epoch)
+                renewed = self._record(results, token, at, report, renew=following,
+                                       lease_until=at + dt.timedelta(seconds=lease_s))
+                report._time("record", t)
+                group = [r for r in following if r["id"] in renewed]
+                if len(group) < len(following):
+                    report.fenced += len(following) - len(group)
+                    log.warning("outbox: %d claimed messages were taken over by another worker; dropped unsent",
+                                len(following) - len(group))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def _fill(self, group: list[dict[str, Any]], waiting: deque[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``group`` topped up from ``waiting`` to ``outbox_group`` messages that leave the process."""
+        outgoing = sum(not self._local(r) for r in group)
+        while waiting and outgoing < self.settings.outbox_group:
+            row = waiting.popleft()
+            group.append(row)
+            outgoing += not self._local(row)
+        while waiting and self._local(waiting[0]):
+            group.append(waiting.popleft())
+        return group
+
+    def _local(self, row: Mapping[str, Any]) -> bool:
+        """Whether sending the row reaches nothing outside this process: the in-app inbox (written with
+        the outcome), a development channel, or a channel with no adapter (an outcome of failure)."""
+        if row["requested_channel"] == WEBHOOK_CALL:
+            return False
+        adapter = self.channels.get(row["channel"])
+        return adapter is None or isinstance(adapter, DevChannel)
+
+    def _send_group(self, group: list[dict[str, Any]], stop_at: float, pool: ThreadPoolExecutor | None
+                    ) -> tuple[list[tuple[dict[str, Any], SendResult]], list[dict[str, Any]]]:
+        """Send a group's rows, starting none that leaves the process after ``stop_at`` (a
+        ``perf_counter``); (row, result) of those sent, and the rows not started. Local rows go at once
+        in this thread; the others in lanes, each lane in order (an SMTP session's rows, or one
+        customer's), over ``pool`` when there is one."""
+        results: list[tuple[dict[str, Any], SendResult]] = []
+        lanes: dict[Any, list[dict[str, Any]]] = {}
+        for row in group:
+            if self._local(row):
+                results.append((row, self._send(row)))
+            elif pool is None:
+                lanes.setdefault(None, []).append(row)
+            elif isinstance(adapter := self.channels.get(row["channel"]), BatchingChannel):
+                lanes.setdefault(id(adapter), []).append(row)
+            else:
+                lanes.setdefault(row["customer_id"], []).append(row)
+        if pool is None:
+            for lane in lanes.values():
+                results += self._send_lane(lane, stop_at)
+        else:
+            futures: list[Future[list[tuple[dict[str, Any], SendResult]]]] = [
+                pool.submit(self._send_lane, lane, stop_at) for lane in lanes.values()]
+            for future in futures:
+                results += future.result()
+        done = {row["id"] for row, _ in results}
+        return results, [row for row in group if row["id"] not in done]
+
+    def _send_lane(self, rows: list[dict[str, Any]], stop_at: float) -> list[tuple[dict[str, Any], SendResult]]:
+        out: list[tuple[dict[str, Any], SendResult]] = []
+        for row in rows:
+            if time.perf_counter() >= stop_at:
+                break
+            out.append((row, self._send(row)))
+        return out
 
     def _end_batch(self) -> None:
         """Adapters that keep a connection across sends (SMTP) close it at the end of a batch."""
@@ -247,7 +375,8 @@ class Outbox:
     # --- deciding and rendering
 
     def _decide(self, conn: Connection, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
-                lease: dt.datetime, changes: list[dict[str, Any]], report: DispatchReport) -> list[dict[str, Any]]:
+                lease: dt.datetime, token: str, changes: list[dict[str, Any]], report: DispatchReport
+                ) -> list[dict[str, Any]]:
         """Policy + render for each row, in the claiming transaction; appends each row's change (leased
         with its content, or its outcome) to ``changes`` and returns the rows to send (with content).
 
@@ -319,8 +448,9 @@ class Outbox:
                 report.failed += 1
                 continue
             to = recipient.addresses.get(channel)
-            changes.append({"id": row["id"], "status": "sending", "lease_until": lease, "channel": channel,
-                            "to_address": to, "content": content, "reason": None, "updated_at": now})
+            changes.append({"id": row["id"], "status": "sending", "lease_until": lease, "claim_token": token,
+                            "channel": channel, "to_address": to, "content": content, "reason": None,
+                            "updated_at": now})
             if per_customer[cid] > 1:  # the send counts against the customer's caps for the rest of the batch
                 recipients[cid] = replace(recipient, recent_sends=(*recipient.recent_sends,
                                                                    PastSend(channel, now, row["kind"])))
@@ -382,10 +512,36 @@ class Outbox:
 
     # --- recording
 
-    def _record(self, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime,
-                report: DispatchReport) -> None:
-        """The outcomes of a batch, in one transaction: row changes in one executemany per set of changed
-        columns, in-app inbox rows and receipts in one insert each (per workspace)."""
+    def _record(self, results: list[tuple[dict[str, Any], SendResult]], token: str, now: dt.datetime,
+                report: DispatchReport, *, renew: Sequence[dict[str, Any]] = (), lease_until: dt.datetime | None = None
+                ) -> set[str]:
+        """The outcomes of a group, in one transaction, written only for rows the claim ``token`` still
+        holds: row changes in one executemany per set of changed columns, in-app inbox rows and receipts
+        in one insert each (per workspace). The same transaction renews the lease of ``renew`` (the next
+        group) until ``lease_until``; returns the ids renewed (those still held)."""
+        with self.stores.write() as conn:
+            # The renewal first: it may wait for another worker's claim of the same rows (PostgreSQL),
+            # and should do so before this transaction holds anything that worker could need.
+            renewed = store.renew_leases(conn, [r["id"] for r in renew], token, lease_until) \
+                if renew and lease_until is not None else set()
+            mine = store.held(conn, [row["id"] for row, _ in results], token)
+            kept = [(row, result) for row, result in results if row["id"] in mine]
+            if len(kept) < len(results):
+                report.fenced += len(results) - len(kept)
+                log.warning("outbox: %d messages sent after another worker took them over; their outcome is "
+                            "that worker's", len(results) - len(kept))
+            changes, inbox_rows, receipts = self._outcomes(kept, now, report)
+            store.insert_inbox_many(conn, inbox_rows)
+            store.update_messages(conn, changes)
+            for workspace_id, staged in receipts.items():
+                stage_system_events(conn, workspace_id, staged, now)
+        if kept:
+            self.stores.wakeup.set()
+        return renewed
+
+    def _outcomes(self, results: list[tuple[dict[str, Any], SendResult]], now: dt.datetime, report: DispatchReport
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[SystemEvent]]]:
+        """Row changes, in-app inbox rows and receipts (by workspace) for sends' results."""
         receipts: dict[str, list[SystemEvent]] = {}
         changes: list[dict[str, Any]] = []
         inbox_rows: list[dict[str, Any]] = []
@@ -434,12 +590,7 @@ class Outbox:
             if row["requested_channel"] != WEBHOOK_CALL:
                 received.append(receipt(row, cid, "Message Failed" if status == "failed" else "Message Suppressed",
                                         now, reason=reason[:200]))
-        with self.stores.write() as conn:
-            store.insert_inbox_many(conn, inbox_rows)
-            store.update_messages(conn, changes)
-            for workspace_id, staged in receipts.items():
-                stage_system_events(conn, workspace_id, staged, now)
-        self.stores.wakeup.set()
+        return changes, inbox_rows, receipts
 
 
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],

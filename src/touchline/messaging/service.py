@@ -32,10 +32,12 @@ def _iso(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_template(stores: Stores, workspace_id: str, key: str, channel: str, variants: Mapping[str, Any],
                   default_locale: str = "ko", *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Validate (every locale, every part compiles in the sandbox) and save; errors name the part."""
+    """Validate (every locale, every part compiles in the sandbox, nothing the sandbox would refuse, a trial
+    render for a sample customer within the render limits) and save; errors name the part and the reason."""
     if not key or len(key) > 200:
         raise ValidationFailed("invalid template key", [field_error("key", "1 to 200 characters")])
-    validate_template({"key": key, "channel": channel, "variants": variants, "default_locale": default_locale})
+    validate_template({"key": key, "channel": channel, "variants": variants, "default_locale": default_locale},
+                      strict=True)
     definition = {"variants": dict(variants), "default_locale": default_locale}
     with stores.write() as conn:
         version = store.upsert_template(conn, workspace_id, key, channel, definition, _now(now))
@@ -91,7 +93,7 @@ def messages(stores: Stores, workspace_id: str, *, identifier: str | None = None
     with stores.read() as conn:
         rows = store.messages_page(conn, workspace_id, customer_ids=customer_ids, journey_id=journey_id,
                                    channel=channel, status=status, limit=limit, offset=offset)
-    return [_iso({k: v for k, v in r.items() if k not in ("context", "lease_until")}) for r in rows]
+    return [_iso({k: v for k, v in r.items() if k not in ("context", "lease_until", "claim_token")}) for r in rows]
 
 
 def stats(stores: Stores, workspace_id: str, since: dt.datetime | None = None) -> dict[str, Any]:

@@ -107,7 +107,8 @@ def any_due(conn: Connection, now: dt.datetime) -> bool:
 def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Due messages (pending, or sending with an expired lease: the worker died), oldest first; on
     PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so workers share them. The caller leases them in
-    the same transaction (``update_messages`` with ``status="sending"`` and ``lease_until``).
+    the same transaction (``update_messages`` with ``status="sending"``, ``lease_until`` and its
+    ``claim_token``).
 
     Two queries, each walking the (status, next_attempt_at) index in order and stopping at ``limit``: one
     query with OR made SQLite collect and sort every due row for each batch (with 100k due rows, a
@@ -118,6 +119,26 @@ def claim_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, 
                .order_by(outbox.c.next_attempt_at).limit(limit))
     rows = [r for query in (expired, pending) for r in dialect.fetch_dicts(conn, dialect.lock_for_claim(conn, query))]
     return sorted(rows, key=lambda r: r["next_attempt_at"])[:limit]
+
+
+def renew_leases(conn: Connection, ids: Sequence[str], token: str, lease_until: dt.datetime) -> set[str]:
+    """Extend the lease of the rows among ``ids`` that the claim ``token`` still holds; the ids renewed.
+    A row another worker claimed meanwhile (a new token, set in its claiming transaction) is not
+    renewed: its former holder drops it. On PostgreSQL the UPDATE waits for a claim in progress on the
+    same rows and then re-checks the token."""
+    if not ids:
+        return set()
+    # The token alone (one per dispatch, written only with a lease): a condition on the status made
+    # SQLite walk the (status, next_attempt_at) index of every row being sent instead of the ids.
+    query = (outbox.update().where(dialect.in_values(conn, outbox.c.id, ids), outbox.c.claim_token == token)
+             .values(lease_until=lease_until).returning(outbox.c.id))
+    return set(conn.execute(query).scalars())
+
+
+def held(conn: Connection, ids: Sequence[str], token: str) -> set[str]:
+    """The rows among ``ids`` still held by the claim ``token``, locked for the rest of the transaction
+    (PostgreSQL), so that their outcomes are written only by their holder."""
+    return {r[0] for r in dialect.select_by_keys(conn, outbox, ("id",), "id", ids, for_update=True, claim_token=token)}
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:
@@ -176,7 +197,12 @@ def mark_first(conn: Connection, message_id: str, column: str, at: dt.datetime) 
     return bool(result.rowcount)
 
 
+# What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
+ERASED_TABLES = (outbox, inbox_messages)
+
+
 def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    """The customer's messages (addresses, context and rendered content) and in-app inbox."""
     ids = list(profile_ids)
     if ids:
         conn.execute(outbox.delete().where(outbox.c.workspace_id == workspace_id, outbox.c.customer_id.in_(ids)))
@@ -192,6 +218,12 @@ def insert_inbox(conn: Connection, row: dict[str, Any]) -> None:
 
 
 def insert_inbox_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Inbox rows for messages still in the outbox (the id is the outbox id): one whose customer was
+    erased while it was being sent is gone from there, and must not come back here."""
+    if not rows:
+        return
+    present = {r[0] for r in dialect.select_by_keys(conn, outbox, ["id"], "id", [r["id"] for r in rows])}
+    rows = [r for r in rows if r["id"] in present]
     if rows:
         dialect.bulk_insert_ignoring_conflicts(conn, inbox_messages, rows)
 
@@ -240,7 +272,7 @@ def log_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str]
              start: dt.datetime | None = None, end: dt.datetime | None = None, limit: int = 50,
              offset: int = 0) -> list[dict[str, Any]]:
     """The delivery log, newest first, filtered, without the rendering context."""
-    columns = [c for c in outbox.c if c.name not in ("context", "lease_until")]
+    columns = [c for c in outbox.c if c.name not in ("context", "lease_until", "claim_token")]
     query = _log_filters(conn, sa.select(*columns).where(outbox.c.workspace_id == workspace_id),
                          customer_ids=customer_ids, journey_id=journey_id, channel=channel, status=status,
                          start=start, end=end)

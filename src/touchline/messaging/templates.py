@@ -19,20 +19,33 @@ arguments, nothing is read from the environment or the clock.
 from __future__ import annotations
 
 import datetime as dt
+import html as htmllib
 import math
 import re
-from collections.abc import Mapping, MutableMapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, pass_context
+from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from touchline.errors import TouchlineError, ValidationFailed, field_error
+from touchline.messaging.sandbox import (
+    Budget,
+    LimitExceeded,
+    RenderLimits,
+    Sandbox,
+    current_limits,
+    swap_budget,
+    unsafe_constructs,
+)
 from touchline.messaging.types import RenderedContent, language_of
 
 __all__ = [
@@ -60,8 +73,9 @@ CHANNEL_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Parts that end up in a header or a notification title: one line, whitespace collapsed.
 _ONE_LINE_PARTS = ("subject", "title", "url")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
-_MAX_REPEAT = 100_000  # longest string/list a template may build with * (the sandbox's range limit)
-_MAX_EXPONENT = 1_000
+# Output chunks a part streams between two checks of its length. A chunk is a piece of the template's
+# text or one {{ }} value, each bounded by the value limit, so a batch holds at most this many of them.
+_CHUNKS = 16
 
 
 class TemplateRenderError(TouchlineError):
@@ -74,47 +88,9 @@ class TemplateSecurityError(TemplateRenderError):
     """The template tried to leave the sandbox."""
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Immutable sandbox whose violations raise instead of rendering as empty.
-
-    Jinja's sandbox turns an unsafe attribute into an Undefined that only fails when used further; with
-    ChainableUndefined (so that missing traits render empty) it would fail silently. We want the attempt
-    to be loud.
-    """
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
-        # A flat dict rather than Jinja's ChainMap over the environment's globals: every render copies
-        # the globals into its context, and copying a ChainMap costs a tenth of rendering a short part.
-        # Our globals never change after the environment is built.
-        return {**self.globals, **(d or {})}
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # Context objects are data: ``cart.items`` is the cart's items (or undefined), never ``dict.items``.
-        # Loop over a mapping with the ``items`` filter: ``{% for k, v in profile.traits|items %}``.
-        if isinstance(obj, Mapping):
-            try:
-                return obj[attribute]
-            except (KeyError, TypeError):
-                pass
-            member = getattr(obj, attribute, None)
-            if member is None or self.is_safe_attribute(obj, attribute, member):
-                return self.undefined(obj=obj, name=attribute)
-            # ``__class__``, ``update``...: an attempt on the sandbox, not a missing value.
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > _MAX_REPEAT:
-                    raise SecurityError(f"result of * would exceed {_MAX_REPEAT} items")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent above {_MAX_EXPONENT}")
-        return super().call_binop(context, operator, left, right)
+class TemplateLimitError(TemplateSecurityError):
+    """The template went over its render limits (time, operations, the size of a value or of its output):
+    a hostile or mistaken template costs its author this error, and nobody else anything."""
 
 
 # --- filters ---------------------------------------------------------------------------------------
@@ -226,10 +202,10 @@ def _date_filter(context: Context, value: Any, fmt: str | None = None) -> str:
     return format_date(value, fmt, locale=context.get("locale"), timezone=context.get("timezone"))
 
 
-def _environment(autoescape: bool) -> _Sandbox:
-    env = _Sandbox(autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=False)
-    env.filters["krw"] = _krw_filter
-    env.filters["date"] = _date_filter
+def _environment(autoescape: bool) -> Sandbox:
+    env = Sandbox(autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=False)
+    env.add_filter("krw", _krw_filter)
+    env.add_filter("date", _date_filter)
     return env
 
 
@@ -243,12 +219,64 @@ _BLOCK_TAGS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
                "section", "article", "header", "footer", "blockquote", "hr"}
 
 
+class _TooSlow(Exception):
+    pass
+
+
+# Python's HTMLParser rescans the rest of the document for every tag, comment or marked section that does
+# not close (``"<a " * 20000``, 60 KB, took minutes): a template's HTML is made linear to read first, and
+# the parser still gives up after _HTML_SECONDS of CPU for a crude text of what is left.
+_HTML_SECONDS = 1.0
+_UNCLOSED_LT_RE = re.compile(r"<(?=[^<>]*(?:<|\Z))|<(?=!\[)")  # no > before the next <; <![ sections
+_CRUDE_TAG_RE = re.compile(r"<[^<>]*>")
+
+
+def _readable_html(html: str) -> str:
+    """``html`` with its comments dropped (an unclosed one runs to the end) and every ``<`` that opens
+    nothing escaped, in one pass each."""
+    if "<!--" in html:
+        kept, i = [], 0
+        while (start := html.find("<!--", i)) >= 0:
+            kept.append(html[i:start])
+            end = html.find("-->", start + 4)
+            if end < 0:
+                i = len(html)
+                break
+            i = end + 3
+        kept.append(html[i:])
+        html = "".join(kept)
+    return _UNCLOSED_LT_RE.sub("&lt;", html)
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self._skip = 0
         self._href: list[str | None] = []
+        self._steps = 0
+        self._deadline = time.thread_time() + _HTML_SECONDS
+
+    def _step(self) -> None:
+        self._steps += 1
+        if not self._steps & 255 and time.thread_time() > self._deadline:
+            raise _TooSlow
+
+    def parse_starttag(self, i: int) -> int:
+        self._step()
+        return super().parse_starttag(i)
+
+    def parse_endtag(self, i: int) -> int:
+        self._step()
+        return super().parse_endtag(i)
+
+    def parse_html_declaration(self, i: int) -> int:
+        self._step()
+        return super().parse_html_declaration(i)
+
+    def parse_pi(self, i: int) -> int:
+        self._step()
+        return super().parse_pi(i)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "head", "title"):
@@ -271,17 +299,23 @@ class _TextExtractor(HTMLParser):
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
+        self._step()
         if not self._skip:
             self.out.append(re.sub(r"\s+", " ", data))
 
 
 def html_to_text(html: str) -> str:
     """A readable plain-text alternative of an HTML body: block elements become lines, links keep their
-    address in brackets, scripts and styles are dropped."""
+    address in brackets, scripts and styles are dropped. In time linear in the HTML's length, whatever
+    it holds (a crude text, tags dropped, for HTML too tangled to read in a second)."""
     parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.out).splitlines()]
+    try:
+        parser.feed(_readable_html(html))
+        parser.close()
+        text = "".join(parser.out)
+    except _TooSlow:
+        text = htmllib.unescape(re.sub(r"[ \t\r\f\v]+", " ", _CRUDE_TAG_RE.sub(" ", html)))
+    lines = [line.strip() for line in text.splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -313,8 +347,10 @@ class MessageTemplate:
 
 @dataclass(frozen=True)
 class _Part:
-    field: str
+    field: str  # variants.ko.html, variants.ko.params.name
+    name: str  # html, subject, params...: which output limit applies
     template: Template
+    streamed: bool = True  # output checked as it comes; else joined, then checked (see _few_chunks)
 
 
 @dataclass(frozen=True)
@@ -334,41 +370,75 @@ class CompiledTemplate:
         lang = language_of(customer_locale)
         return lang if lang is not None and lang in self._parts else self.template.default_locale
 
-    def render(self, context: Mapping[str, Any], *, locale: str | None = None,
-               timezone: str | None = None, text_alternative: bool = True) -> RenderedContent:
+    def render(self, context: Mapping[str, Any], *, locale: str | None = None, timezone: str | None = None,
+               text_alternative: bool = True, limits: RenderLimits | None = None) -> RenderedContent:
         """Render for one customer. ``context`` holds ``profile``, ``event``, ``cart``,
         ``unsubscribe_url``...; ``locale`` and ``timezone`` are the customer's (``ko-KR``,
         ``Asia/Seoul``) and are also visible to the template. An e-mail without a ``text`` part gets
         ``html_to_text(html)`` as its text, unless ``text_alternative`` is false (the outbox: the SMTP
         channel derives it from the committed HTML when it builds the message, the same function of
-        the same HTML, and the decide loop saves the HTML parse)."""
+        the same HTML, and the decide loop saves the HTML parse).
+
+        The whole message renders under one budget (``limits``, by default the process's: see
+        :mod:`touchline.messaging.sandbox`); going over it raises :class:`TemplateLimitError` naming the
+        part and the limit."""
         chosen = self.choose_locale(locale)
         variables = {**context, "locale": chosen, "timezone": timezone}
         scopes: dict[int, dict[str, Any]] = {}  # per environment: its globals and the variables, made once
         out: dict[str, Any] = {}
-        for name, part in self._parts[chosen].items():
-            out[name] = _render_part(part, variables, scopes)
+        budget = Budget(limits or current_limits())
+        outer = swap_budget(budget)  # what the sandbox's hooks count against
+        try:
+            for name, part in self._parts[chosen].items():
+                out[name] = _render_part(part, variables, scopes, budget)
+            params = {name: _render_part(part, variables, scopes, budget)
+                      for name, part in self._params[chosen].items()} if self._params[chosen] else {}
+        finally:
+            swap_budget(outer)
         for name in _ONE_LINE_PARTS:
             if name in out:
                 out[name] = " ".join(out[name].split())
-        params = {name: _render_part(part, variables, scopes) for name, part in self._params[chosen].items()}
         code = self.template.variants[chosen].get("template_code")
         if text_alternative and self.template.channel == "email" and "text" not in out and out.get("html"):
             out["text"] = html_to_text(out["html"])
         return RenderedContent(locale=chosen, template_code=str(code) if code else None, params=params, **out)
 
 
-def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, dict[str, Any]]) -> str:
+def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, dict[str, Any]],
+                 budget: Budget) -> str:
     """``part.template.render(variables)``, with the template's top-level scope (its globals and the
     variables) built once per environment for all the parts of a message rather than copied twice for
     each part (``_compile`` gives no template globals of its own). The scope is only read: assignments in
-    a template go to its own context, and the sandbox is immutable."""
+    a template go to its own context, and the sandbox is immutable. The output is streamed with a running
+    length: a part stops at its limit instead of being built whole first."""
     template = part.template
     scope = scopes.get(id(template.environment))
     if scope is None:
         scope = scopes[id(template.environment)] = {**template.globals, **variables}
+    limit = budget.limits.output_limit(part.name)
     try:
-        return template.environment.concat(template.root_render_func(template.new_context(scope, shared=True)))
+        stream = template.root_render_func(template.new_context(scope, shared=True))
+        if not part.streamed:
+            text = "".join(stream)
+            if len(text) > limit:
+                raise LimitExceeded(f"the output is longer than {limit:,} characters")
+            return text
+        pieces: list[str] = []
+        length = 0
+        while True:  # in batches: a loop in C per batch rather than one in Python per chunk
+            batch = list(islice(stream, _CHUNKS))
+            piece = "".join(batch)
+            length += len(piece)
+            if length > limit:
+                raise LimitExceeded(f"the output is longer than {limit:,} characters")
+            if len(batch) < _CHUNKS:
+                return "".join((*pieces, piece)) if pieces else piece
+            pieces.append(piece)
+    except (LimitExceeded, RecursionError, MemoryError) as exc:
+        reason = str(exc) if isinstance(exc, LimitExceeded) else \
+            "macros or loops nested too deep" if isinstance(exc, RecursionError) else "out of memory"
+        raise TemplateLimitError(f"template went over its limits in {part.field}: {reason}",
+                                 [field_error(part.field, "render limit exceeded", message=reason)]) from None
     except SecurityError as exc:
         raise TemplateSecurityError(f"template blocked: {exc}",
                                     [field_error(part.field, "sandbox violation", message=str(exc))]) from exc
@@ -377,23 +447,86 @@ def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, di
                                   [field_error(part.field, type(exc).__name__, message=str(exc))]) from exc
 
 
-def _compile(env: _Sandbox, source: Any, where: str, errors: list[dict[str, Any]]) -> _Part | None:
+def _compile(env: Sandbox, source: Any, where: str, name: str, errors: list[dict[str, Any]],
+             limits: RenderLimits | None) -> _Part | None:
+    """One part compiled; with ``limits`` (saving), also refused when longer than the part may render or
+    when it holds what the sandbox would refuse (:func:`~touchline.messaging.sandbox.unsafe_constructs`)."""
     if not isinstance(source, str):
         errors.append(field_error(where, "must be a string"))
         return None
+    if limits is not None and len(source) > limits.output_limit(name):
+        errors.append(field_error(where, f"longer than {limits.output_limit(name):,} characters, the most a "
+                                         f"{name} part may render"))
+        return None
     try:
-        return _Part(where, env.from_string(source))
+        tree = env.parse(source)
+        if limits is not None:
+            refused = unsafe_constructs(tree, limits)
+            for line, reason in refused:
+                errors.append(field_error(where, f"refused by the sandbox: {reason}", line=line))
+            if refused:
+                return None
+        return _Part(where, name, env.from_string(tree), streamed=not _few_chunks(tree))
     except TemplateSyntaxError as exc:  # includes TemplateAssertionError: unknown filter or test
         errors.append(field_error(where, exc.message or str(exc), line=exc.lineno))
-        return None
+    except RecursionError:
+        errors.append(field_error(where, "nested too deeply to compile"))
+    except (ValueError, OverflowError) as exc:  # an integer literal too long to read, ...
+        errors.append(field_error(where, str(exc)))
+    return None
 
 
-def validate_template(template: MessageTemplate | Mapping[str, Any]) -> CompiledTemplate:
-    """Check a template at save time: channel and parts known, required parts present in every locale,
-    the default locale present, every part compiling. Raises ``ValidationFailed`` with
-    ``detail=[{"field": "variants.ko.html", "reason": ..., "line": 3}, ...]`` listing every problem."""
+_FEW_CHUNKS = 16
+
+
+def _few_chunks(tree: jinja_nodes.Template) -> bool:
+    """Whether a part yields at most _FEW_CHUNKS pieces of output whatever the data: no loop anywhere, and
+    few outputs. Each piece is at most a value's size (what a macro or a block returns is one piece, its
+    length checked), so such a part may be joined first and checked after, in C, which is most parts."""
+    if any(True for _ in tree.find_all(jinja_nodes.For)):
+        return False
+    return sum(len(output.nodes) for output in tree.find_all(jinja_nodes.Output)) <= _FEW_CHUNKS
+
+
+def _sample_context(locale: str) -> dict[str, Any]:
+    """What a save-time trial render sees: a customer with the usual traits, an empty event."""
+    traits = {"name": "Sample", "firstName": "Sample", "email": "sample@example.com", "phone": "010-0000-0000"}
+    return {"profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
+                        "timezone": "Asia/Seoul"},
+            "event": {}, "cart": {}, "journey": {}, "message_id": "sample",
+            "unsubscribe_url": "https://example.invalid/u/sample"}
+
+
+def _trial_render(compiled: CompiledTemplate, limits: RenderLimits, errors: list[dict[str, Any]]) -> None:
+    """Render every locale once for a sample customer under the limits: what the sandbox refuses for
+    anyone (a loop of a billion iterations, a string of a gigabyte, ``''.__class__``) is refused now.
+    Failures that depend on the customer's data (arithmetic on a missing trait) are not the author's
+    mistake yet and pass."""
+    for locale in compiled.locales:
+        try:
+            compiled.render(_sample_context(locale), locale=locale, timezone="Asia/Seoul", limits=limits)
+        except TemplateSecurityError as exc:
+            for detail in exc.detail or ():
+                errors.append(field_error(detail["field"], f"{detail['reason']}: {detail.get('message')} (tried "
+                                                           "with a sample customer)"))
+        except TemplateRenderError:
+            pass
+
+
+def validate_template(template: MessageTemplate | Mapping[str, Any], *, strict: bool = False,
+                      limits: RenderLimits | None = None) -> CompiledTemplate:
+    """Check a template: channel and parts known, required parts present in every locale, the default
+    locale present, every part compiling. Raises ``ValidationFailed`` with
+    ``detail=[{"field": "variants.ko.html", "reason": ..., "line": 3}, ...]`` listing every problem.
+
+    ``strict`` (saving a template) checks what rendering would refuse as well, with the reason: a part
+    longer than it may render, names and format widths the sandbox refuses (``''.__class__``,
+    ``'%0999999999d' % 1``), and a trial render for a sample customer under ``limits`` (by default the
+    process's). Without it (compiling a stored template, a journey's webhook body) rendering still
+    enforces every limit, for each customer."""
     if not isinstance(template, MessageTemplate):
         template = MessageTemplate.from_dict(template)
+    save_limits = (limits or current_limits()) if strict else None
     errors: list[dict[str, Any]] = []
     if template.channel not in CHANNEL_PARTS:
         raise ValidationFailed(f"unknown channel {template.channel!r}",
@@ -432,17 +565,20 @@ def validate_template(template: MessageTemplate | Mapping[str, Any]) -> Compiled
                     errors.append(field_error(where, "must be an object of name -> template"))
                     continue
                 for pname, psource in source.items():
-                    compiled = _compile(_TEXT_ENV, psource, f"{where}.{pname}", errors)
+                    compiled = _compile(_TEXT_ENV, psource, f"{where}.{pname}", "params", errors, save_limits)
                     if compiled:
                         params[locale][str(pname)] = compiled
             elif source is not None:
                 env = _HTML_ENV if name == "html" else _TEXT_ENV
-                compiled = _compile(env, source, where, errors)
+                compiled = _compile(env, source, where, name, errors, save_limits)
                 if compiled:
                     parts[locale][name] = compiled
-    if errors:
-        raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s)", errors)
-    return CompiledTemplate(template, parts, params)
+    compiled = CompiledTemplate(template, parts, params)
+    if save_limits is not None:  # the parts that compiled, even when others did not: every problem at once
+        _trial_render(compiled, save_limits, errors)
+    if not errors:
+        return compiled
+    raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s)", errors)
 
 
 def render_template(template: MessageTemplate | Mapping[str, Any], context: Mapping[str, Any], *,

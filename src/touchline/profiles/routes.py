@@ -75,5 +75,6 @@ async def export_profile(request: Request, principal: Admin, identifier: str) ->
 @router.delete("/{identifier}", response_class=JSONBody, summary="Erase one customer and all their events")
 async def erase_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
     stores = request.app.state.services.stores
-    counts = await run_in_threadpool(service.erase, stores, principal.workspace_id, identifier)
-    return JSONBody({"erased": counts})
+    # {"erased": counts, "purge": {"by": time, "within_seconds": n}}: by then the bytes are gone from the
+    # store files too (README, erase).
+    return JSONBody(await run_in_threadpool(service.erase, stores, principal.workspace_id, identifier))

@@ -17,6 +17,7 @@ from touchline.store.schema import (
     events,
     identities,
     identity_conflicts,
+    message_ids,
     profile_merges,
     profile_snapshots,
     profiles,
@@ -312,10 +313,20 @@ def update_consents(conn: Connection, workspace_id: str, profile_id: str, consen
 
 # --- erase -----------------------------------------------------------------------------------------
 
+# What ``erase_state`` deletes from in the state store and ``erase_events`` in the event store (PostgreSQL
+# vacuums them after an erase).
+ERASED_TABLES = (identities, event_staging, identity_conflicts, profile_merges, profiles, message_ids)
+ERASED_EVENT_TABLES = (events, profile_snapshots)
 
-def erase_state(conn: Connection, workspace_id: str, profile_ids: Sequence[str], now: dt.datetime,
-                erased_events: int) -> dict[str, int]:
+
+def erase_state(conn: Connection, workspace_id: str, profile_ids: Sequence[str],
+                stored_message_ids: Sequence[str] = ()) -> dict[str, int]:
+    """Delete the customer's identities, staged events, identity conflicts, merges and profiles, and the
+    messageIds of their events (``stored_message_ids``: those already in the event store; the staged
+    ones are found here) from the de-duplication table, which keeps what clients sent as ids."""
     ids = list(profile_ids)
+    staged_message_ids = conn.execute(sa.select(event_staging.c.message_id).where(
+        event_staging.c.workspace_id == workspace_id, event_staging.c.profile_id.in_(ids))).scalars().all()
     counts = {
         "identities": conn.execute(
             identities.delete().where(identities.c.workspace_id == workspace_id, identities.c.profile_id.in_(ids))
@@ -334,10 +345,39 @@ def erase_state(conn: Connection, workspace_id: str, profile_ids: Sequence[str],
     counts["profiles"] = conn.execute(
         profiles.delete().where(profiles.c.workspace_id == workspace_id, profiles.c.id.in_(ids))
     ).rowcount
+    seen = list(dict.fromkeys([*stored_message_ids, *staged_message_ids]))
+    for i in range(0, len(seen), 500):
+        conn.execute(message_ids.delete().where(message_ids.c.workspace_id == workspace_id,
+                                                dialect.in_values(conn, message_ids.c.message_id, seen[i : i + 500])))
+    return counts
+
+
+def record_erasure(conn: Connection, workspace_id: str, profile_ids: Sequence[str], now: dt.datetime,
+                   counts: dict[str, int]) -> None:
+    """The erasure, for the record and as pending work: its bytes still sit in the store files until
+    ``mark_purged``."""
+    ids = list(profile_ids)
     conn.execute(erasures.insert().values(
         workspace_id=workspace_id, profile_id=ids[0], erased_at=now, identities=counts["identities"],
-        profiles=counts["profiles"], events=erased_events + counts["staged_events"]))
-    return counts
+        profiles=counts["profiles"], events=counts["events"], profile_ids=ids, purged_at=None))
+
+
+def pending_erasures(conn: Connection) -> list[dict[str, Any]]:
+    """Erasures (of every workspace) whose store files have not been purged yet, oldest first."""
+    query = (sa.select(erasures.c.id, erasures.c.workspace_id, erasures.c.profile_id, erasures.c.profile_ids,
+                       erasures.c.erased_at)
+             .where(erasures.c.purged_at.is_(None)).order_by(erasures.c.id))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def mark_purged(conn: Connection, erasure_ids: Sequence[int], now: dt.datetime) -> None:
+    conn.execute(erasures.update().where(erasures.c.id.in_(list(erasure_ids))).values(purged_at=now))
+
+
+def event_message_ids(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[str]:
+    """The messageIds of the customer's events in the event store."""
+    return list(conn.execute(sa.select(events.c.message_id).where(
+        events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, list(profile_ids)))).scalars())
 
 
 def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> int:
@@ -348,6 +388,16 @@ def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
         events.delete().where(events.c.workspace_id == workspace_id, events.c.profile_id.in_(list(profile_ids)))
     )
     return max(result.rowcount or 0, 0)
+
+
+def existing_profile_ids(conn: Connection, profile_ids: Iterable[str]) -> set[str]:
+    """Those of ``profile_ids`` that are profiles (merged ones included): an erased customer's are not,
+    and nothing may be written about them any more. By the primary key alone (ids are unique across
+    workspaces), which answers from the key's index: this guards every system event and membership."""
+    wanted = list(set(profile_ids))
+    if not wanted:
+        return set()
+    return {row[0] for row in dialect.select_by_keys(conn, profiles, ["id"], "id", wanted)}
 
 
 def set_traits(conn: Connection, workspace_id: str, profile_id: str, traits: dict[str, Any], now: dt.datetime,

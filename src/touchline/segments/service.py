@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from touchline.errors import Conflict, NotFound
 from touchline.ids import uuid5_hex
 from touchline.ingest.service import SystemEvent, stage_system_events
+from touchline.profiles import store as profile_store
 from touchline.segments import store
 from touchline.segments.ast import Rfm, to_json
 from touchline.segments.compile import compile_segment, rfm_cutoffs
@@ -249,10 +250,16 @@ def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any]
     than the rows)."""
     stamp = now.isoformat()
     changes, joined, events = [], [], []
+    # Customers erased since ``wanted`` was read (from the event store, outside this transaction) are
+    # neither entered nor reported leaving: nothing is written about an erased customer.
+    alive = profile_store.existing_profile_ids(
+        conn, {pid for _, wanted, current in outcomes for pid in wanted ^ current})
     for segment, wanted, current in outcomes:
-        entered, exited = sorted(wanted - current), sorted(current - wanted)
-        joined += [(segment["id"], pid) for pid in entered]
+        entered = sorted(pid for pid in wanted - current if pid in alive)
+        exited = sorted(current - wanted)
         store.remove_members(conn, segment["id"], exited)
+        exited = [pid for pid in exited if pid in alive]
+        joined += [(segment["id"], pid) for pid in entered]
         properties = {"segment_id": segment["id"], "segment_name": segment["name"],
                       "segment_version": segment["version"]}
         events += [_membership_event(segment["id"], properties, pid, "Segment Entered", now, stamp) for pid in entered]

@@ -101,6 +101,20 @@ def remove_members(conn: Connection, segment_id: str, ids: Sequence[str]) -> Non
             dialect.in_values(conn, segment_members.c.profile_id, ids[i : i + 900])))
 
 
+# What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
+ERASED_TABLES = (segment_members,)
+
+
+def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
+    """The customer's memberships, in the erase's own transaction: left for the next refresh, they would
+    linger, and their removal would be recorded as a ``Segment Exited`` event about the erased id."""
+    ids = list(profile_ids)
+    for i in range(0, len(ids), 900):
+        conn.execute(segment_members.delete().where(
+            segment_members.c.workspace_id == workspace_id,
+            dialect.in_values(conn, segment_members.c.profile_id, ids[i : i + 900])))
+
+
 def members_page(conn: Connection, workspace_id: str, segment_id: str, limit: int, after: str | None
                  ) -> list[dict[str, Any]]:
     """Members with their main traits, in profile-id order, ``limit`` after the ``after`` cursor."""

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 
-from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events
+from touchline.store.schema import PAYLOAD_PARTS, STAGED_COLUMNS, events, sync_state
 from touchline.store.types import JSONDocument, RawJSON, UTCDateTime, dumps
 
 SQLITE = "sqlite"
@@ -121,6 +121,55 @@ def lock_rows(conn: Connection, query: sa.Select[Any]) -> sa.Select[Any]:
     if name(conn) == POSTGRES:
         return query.with_for_update()
     return query
+
+
+def add_missing_columns(conn: Connection, table: sa.Table, columns: Sequence[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` (of the current schema's ``table``) that the
+    database's table lacks; the names added. SQLite and PostgreSQL both add a column with a constant
+    default without rewriting the table (PostgreSQL since 11); SQLite has no ``ADD COLUMN IF NOT EXISTS``,
+    so the columns there are read first, on both."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    added = []
+    for column in columns:
+        if column in present:
+            continue
+        spec = sa.schema.CreateColumn(table.c[column]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {spec}')
+        added.append(column)
+    return added
+
+
+# SQLSTATE classes of errors that pass by themselves: connection exception, transaction rollback
+# (deadlock, serialization failure), insufficient resources, operator intervention.
+_TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
+_TRANSIENT_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may pass if the same statements run again later (a lock, a deadlock, a
+    lost connection, a full disk) rather than come back every time for these rows (a constraint, a value
+    a column refuses). The driver's error is found through SQLAlchemy's wrapper and the causes (the stores
+    re-raise some as ``StoreUnavailable``); PostgreSQL says which with its SQLSTATE, SQLite with its error
+    name; another driver's operational error counts as transient."""
+    seen: BaseException | None = exc
+    operational = False
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, sa.exc.DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            operational = operational or isinstance(seen, sa.exc.OperationalError)
+            seen = seen.orig
+            continue
+        sqlite_name = getattr(seen, "sqlite_errorname", None)
+        if sqlite_name is not None:
+            return str(sqlite_name).startswith(_TRANSIENT_SQLITE)
+        if hasattr(seen, "sqlstate"):  # psycopg: no SQLSTATE when the server could not be reached
+            code = getattr(seen, "sqlstate", None)
+            return code is None or str(code)[:2] in _TRANSIENT_SQLSTATE
+        seen = seen.__cause__
+    return operational
 
 
 def extra_event_store_ddl(conn: Connection) -> list[str]:
@@ -331,7 +380,7 @@ def _read_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
 
 
 def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], key: str, values: Sequence[Any],
-                   **equal: Any) -> list[tuple[Any, ...]]:
+                   *, for_update: bool = False, **equal: Any) -> list[tuple[Any, ...]]:
     """``SELECT columns FROM table WHERE key IN values AND col = value ...`` as tuples of Python values,
     for the ingestion path's look-ups of a whole batch at once.
 
@@ -339,13 +388,15 @@ def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], ke
     SQLite, where the planner still probes the key's index), so the statement text never changes with
     the batch size: no chunking, no per-value parameter compilation, and SQLite's statement cache hits.
     On SQLite the rows come straight from the driver, converted the way the column types would.
+    ``for_update`` locks the rows found for the rest of the transaction where several processes may
+    write them (``lock_rows``).
     """
     if not values:
         return []
     if name(conn) != SQLITE:
         query = sa.select(*(table.c[c] for c in columns)).where(
             in_values(conn, table.c[key], values), *(table.c[c] == v for c, v in equal.items()))
-        return [tuple(r) for r in conn.execute(query)]
+        return [tuple(r) for r in conn.execute(lock_rows(conn, query) if for_update else query)]
     conditions = "".join(f' AND "{c}" = ?' for c in equal)
     sql = (f'SELECT {_quoted(table, columns)} FROM "{table.name}" '  # noqa: S608 - names come from the schema
            f'WHERE "{key}" IN (SELECT value FROM json_each(?)){conditions}')
@@ -619,6 +670,69 @@ def checkpoint(engine: sa.Engine, *, restart: bool = False) -> None:
             driver.execute("PRAGMA busy_timeout=30000")
     finally:
         raw.close()
+
+
+def truncate_log(engine: sa.Engine, *, wait_seconds: float = 2.0) -> bool:
+    """Fold SQLite's write-ahead log into the database and cut the log file to nothing (TRUNCATE), so
+    that no old copy of a page (one holding an erased customer's rows, say) stays behind in it; with
+    ``secure_delete`` the database's own pages hold zeros where deleted rows were. Waits for readers
+    and writers up to ``wait_seconds``; False when one kept it from finishing (try again later). True
+    at once on other engines (nothing to do). On the driver connection, outside any transaction (see
+    ``checkpoint``)."""
+    if engine.dialect.name != SQLITE:
+        return True
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            busy, _log, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            driver.execute("PRAGMA busy_timeout=30000")
+        return not busy
+    finally:
+        raw.close()
+
+
+def vacuum(engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+    """PostgreSQL: VACUUM these tables, so that the space of deleted rows is marked free and gets
+    reused (it is not zeroed: see README, erase); in autocommit, as VACUUM requires. Nothing elsewhere:
+    SQLite zeroes deleted rows itself (``secure_delete``), DuckDB gets a new file instead."""
+    if engine.dialect.name != POSTGRES or not tables:
+        return
+    names = ", ".join(f'"{t.name}"' for t in dict.fromkeys(tables))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {names}")
+
+
+def copy_database(engine: sa.Engine, target: str, *, stamp: str) -> None:
+    """DuckDB: copy the whole database (schema and rows) into a new file at ``target`` (ATTACH, COPY FROM
+    DATABASE, DETACH: the new file is complete and closed when this returns), on the driver connection
+    outside any transaction. The copy holds only live rows; the old file's freed blocks stay behind.
+    ``stamp`` is written into the copy's ``touchline_sync_state`` as ``file``, to tell the copy from
+    the original once it is in place."""
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        current = driver.execute("SELECT current_database()").fetchone()[0]
+        quoted_db = current.replace('"', '""')
+        driver.execute(f"ATTACH '{target.replace(chr(39), chr(39) * 2)}' AS touchline_rewrite")
+        try:
+            driver.execute(f'COPY FROM DATABASE "{quoted_db}" TO touchline_rewrite')
+            table = f"touchline_rewrite.{sync_state.name}"
+            driver.execute(f"DELETE FROM {table} WHERE name = 'file'")  # noqa: S608 - a schema name
+            driver.execute(f"INSERT INTO {table} (name, value) VALUES ('file', ?)", [stamp])  # noqa: S608
+        finally:
+            driver.execute("DETACH touchline_rewrite")
+    finally:
+        raw.close()
+
+
+def database_stamp(conn: Connection) -> str | None:
+    """The ``stamp`` ``copy_database`` left in this event store, if any."""
+    return conn.execute(sa.select(sync_state.c.value).where(sync_state.c.name == "file")).scalar_one_or_none()
 
 
 def delete_in_chunks(conn: Connection, table: sa.Table, column: sa.Column[Any], values: Sequence[Any]) -> int:

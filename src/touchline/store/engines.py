@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -55,6 +58,8 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA mmap_size=268435456")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not merely unlinked (erase; many builds default to it).
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @sa_event.listens_for(engine, "begin")
@@ -130,6 +135,15 @@ class Stores:
     # memory until the pump adds them to the state store.
     tracking_plans: dict[str, tuple[float, Any]] = field(default_factory=dict)
     violations: ViolationLog = field(default_factory=lambda: _violation_log())
+    # When the last purge after an erase ended (monotonic) and how long it took, in seconds
+    # (touchline.profiles.service.purge_erased schedules the next one by them).
+    last_purge: tuple[float, float] | None = None
+    # Who is using the event store's engine now, and whether a rewrite of its file waits for them to
+    # leave before it swaps the file (``rewrite_event_store``); a thread already inside may nest.
+    _events_gate: threading.Condition = field(default_factory=threading.Condition)
+    _events_users: int = 0
+    _events_closed: bool = False
+    _events_depth: threading.local = field(default_factory=threading.local)
 
     @property
     def state(self) -> Engine:
@@ -162,11 +176,100 @@ class Stores:
 
     @contextlib.contextmanager
     def events_conn(self) -> Iterator[Connection]:
+        with self._using_events():
+            try:
+                with self.events.begin() as conn:
+                    yield conn
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
+
+    @contextlib.contextmanager
+    def _using_events(self) -> Iterator[None]:
+        depth = getattr(self._events_depth, "n", 0)
+        if not depth:
+            with self._events_gate:
+                while self._events_closed:
+                    self._events_gate.wait()
+                self._events_users += 1
+        self._events_depth.n = depth + 1
         try:
-            with self.events.begin() as conn:
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
+            yield
+        finally:
+            self._events_depth.n = depth
+            if not depth:
+                with self._events_gate:
+                    self._events_users -= 1
+                    self._events_gate.notify_all()
+
+    @contextlib.contextmanager
+    def _events_shut(self) -> Iterator[None]:
+        """No one uses the event store's engine inside the block: new users wait, current ones finish."""
+        if getattr(self._events_depth, "n", 0):
+            raise RuntimeError("the event store cannot be shut from inside one of its connections")
+        with self._events_gate:
+            self._events_closed = True
+            try:
+                while self._events_users:
+                    self._events_gate.wait()
+                yield
+            finally:
+                self._events_closed = False
+                self._events_gate.notify_all()
+
+    def rewrite_event_store(self) -> bool:
+        """Put a fresh copy of the embedded event store in place of its file, so that the bytes of rows
+        deleted from it (an erased customer's events) are gone: DuckDB leaves them in freed blocks,
+        which it reuses but never zeroes. False (nothing done) when the event store is no DuckDB file.
+
+        The caller holds the pump lock (``pump_paused``), so nothing writes meanwhile; readers go on
+        during the copy and wait only for the swap. The copy is synced to disk, the old file
+        checkpointed and every connection to it closed, and the copy renamed over it; a stamp written
+        into the copy proves that new connections open it (an engine elsewhere in this process holding
+        the old file open would keep it alive: then the old file is put back and this raises). A crash
+        at any point leaves a whole database at the path; leftovers are removed by the next rewrite.
+        """
+        if self.events.dialect.name != dialect.DUCKDB:
+            return False
+        database = self.events.url.database
+        assert database
+        path = Path(database)
+        fresh, old = path.with_name(path.name + ".rewrite"), path.with_name(path.name + ".old")
+        for leftover in (fresh, _wal(fresh), old):  # from a rewrite that crashed half-way
+            leftover.unlink(missing_ok=True)
+        stamp = uuid.uuid4().hex
+        with self._using_events():
+            dialect.copy_database(self.events, str(fresh), stamp=stamp)
+        if _wal(fresh).exists():  # DETACH checkpoints the copy: all of it must be in the file we move
+            raise RuntimeError(f"{fresh} was left with a write-ahead log; {path} was not rewritten")
+        _fsync(fresh)
+        with self._events_shut():
+            # Everything the old file's log holds goes into the old file and the log away (the copy has
+            # it all already): a log left at the path would be replayed into the copy.
+            with self.events.connect() as conn:
+                conn.exec_driver_sql("CHECKPOINT")
+            self.events.dispose()
+            if _wal(path).exists():
+                if _wal(path).stat().st_size:
+                    raise RuntimeError(f"{path} still has a write-ahead log (held open elsewhere in this "
+                                       "process?); it was not rewritten")
+                _wal(path).unlink()
+            # A second name for the old file while the copy takes its place (atomically: the path always
+            # names a whole database), so that it can be put back.
+            os.link(path, old)
+            os.replace(fresh, path)
+            try:
+                with self.events.connect() as conn:
+                    found = dialect.database_stamp(conn)
+            except Exception:
+                found = None
+            if found != stamp:
+                self.events.dispose()
+                os.replace(old, path)
+                _fsync(path.parent)
+                raise RuntimeError(f"{path} is held open elsewhere in this process; it was not rewritten")
+            old.unlink()
+            _fsync(path.parent)
+        return True
 
     def pump(self, max_rows: int | None = None) -> int:
         """Move every staged event into the event store; returns how many moved.
@@ -321,6 +424,20 @@ def _violation_log() -> ViolationLog:
     from touchline.ingest.quality import ViolationLog  # the ingestion layer sits above this one
 
     return ViolationLog()
+
+
+def _wal(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database file ``path``."""
+    return path.with_name(path.name + ".wal")
+
+
+def _fsync(path: Path) -> None:
+    """Force a file (or a directory's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _changed_profiles(since: dt.datetime | None, after_id: str, limit: int, *, as_text: bool) -> sa.Select[Any]:

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import events_metadata, state_metadata
+from touchline.store.schema import (
+    erasures,
+    events_metadata,
+    journey_runs,
+    journeys,
+    outbox,
+    state_metadata,
+    workspaces,
+)
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -30,13 +38,20 @@ class Migration:
 
 
 def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
-    """An additive migration: tables and indexes of the current schema that are not there yet."""
+    """An additive migration: tables and indexes of the current schema that are not there yet.
+
+    An index on a column that a later migration adds is left to that migration (which runs this again
+    once it has added its columns)."""
 
     def apply(conn: Connection) -> None:
         metadata.create_all(conn)
+        # duckdb-engine cannot reflect columns; the event store has added no column so far
+        inspector = sa.inspect(conn) if metadata is state_metadata else None
         for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)} if inspector else None
             for index in table.indexes:
-                index.create(conn, checkfirst=True)
+                if present is None or all(c.name in present for c in index.columns):
+                    index.create(conn, checkfirst=True)
         if metadata is events_metadata:
             for ddl in dialect.extra_event_store_ddl(conn):
                 conn.exec_driver_sql(ddl)
@@ -44,12 +59,30 @@ def _create_missing(metadata: sa.MetaData) -> Callable[[Connection], None]:
     return apply
 
 
+def _outbox_claim_token(conn: Connection) -> None:
+    """The claim token that fences the outbox's leases."""
+    dialect.add_missing_columns(conn, outbox, ["claim_token"])
+    _create_missing(state_metadata)(conn)
+
+
+def _journey_failures(conn: Connection) -> None:
+    """Runs that fail are retried and then failed with their reason; journeys that keep failing are paused
+    with an alert; signals that cannot be applied are set aside (``journey_signal_failures``)."""
+    dialect.add_missing_columns(conn, journeys, ["alert", "alert_at", "failure_count", "failure_window_at"])
+    dialect.add_missing_columns(conn, journey_runs, ["errors", "last_error", "failed_at"])
+    _create_missing(state_metadata)(conn)
+
+
+def _erasure_purges(conn: Connection) -> None:
+    """Erasures remember the profile ids erased and when their bytes were purged from the store files."""
+    dialect.add_missing_columns(conn, erasures, ["profile_ids", "purged_at"])
+    _create_missing(state_metadata)(conn)
+
+
 def _tracking_plan(conn: Connection) -> None:
     """The workspace setting for unreadable values (a column: ALTER TABLE on both dialects), the
     workspace's event types and the violation counts (new tables)."""
-    columns = {c["name"] for c in sa.inspect(conn).get_columns("workspaces")}
-    if "invalid_values" not in columns:
-        conn.exec_driver_sql("ALTER TABLE workspaces ADD COLUMN invalid_values TEXT NOT NULL DEFAULT 'reject'")
+    dialect.add_missing_columns(conn, workspaces, ["invalid_values"])
     _create_missing(state_metadata)(conn)
 
 
@@ -60,6 +93,10 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(4, "dashboard users and sessions", _create_missing(state_metadata)),
     Migration(5, "outbox indexed by creation time for the message log", _create_missing(state_metadata)),
     Migration(6, "journey runs indexed by version and status", _create_missing(state_metadata)),
+    Migration(7, "outbox: the claim token that fences leases", _outbox_claim_token),
+    Migration(8, "journey run failures, retries and alerts; signals set aside", _journey_failures),
+    Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
+              _erasure_purges),
     Migration(11, "tracking plan: workspaces.invalid_values, event types, violations", _tracking_plan),
 ]
 EVENT_MIGRATIONS: list[Migration] = [

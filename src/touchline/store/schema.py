@@ -165,6 +165,11 @@ erasures = sa.Table(
     sa.Column("identities", sa.Integer, nullable=False),
     sa.Column("profiles", sa.Integer, nullable=False),
     sa.Column("events", sa.Integer, nullable=False),
+    # Every profile id erased (the customer's merged profiles too), for the purge's second sweep; then
+    # when the purge (file rewrite, log truncation, vacuum) was done: NULL while it is pending.
+    sa.Column("profile_ids", JSONDocument),
+    sa.Column("purged_at", UTCDateTime),
+    sa.Index("ix_erasures_pending", "purged_at"),
 )
 
 segments = sa.Table(
@@ -255,6 +260,13 @@ journeys = sa.Table(
     sa.Column("published_version", sa.Integer),  # the version new runs enter
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Why the runner paused the journey ({"kind", "reason", "error", ...}), and when (null: no alert);
+    # resuming clears it. Runs that started to fail since failure_window_at: a window of
+    # settings.journey_pause_window_minutes (state migration 8).
+    sa.Column("alert", JSONDocument),
+    sa.Column("alert_at", UTCDateTime),
+    sa.Column("failure_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failure_window_at", UTCDateTime),
 )
 
 # Every saved version stays: a customer finishes the version they entered.
@@ -285,6 +297,12 @@ journey_runs = sa.Table(
     sa.Column("exit_reason", sa.Text),
     sa.Column("converted_at", UTCDateTime),
     sa.Column("holdout", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Failed steps in a row (0 once a retry succeeds), the last one's reason and time (state migration 8).
+    # A failing run keeps its status and waits for a retry timer; after settings.journey_retry_attempts
+    # it ends as "failed".
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("failed_at", UTCDateTime),
     sa.Index("ix_journey_runs_customer", "workspace_id", "customer_id", "journey_id"),
     sa.Index("ix_journey_runs_journey", "workspace_id", "journey_id", "status"),
     # "Is any run still in this version?" for each version, without reading the runs (signal capture
@@ -338,6 +356,22 @@ journey_signals = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Signals the runner could not apply even alone (a database error while writing what they did), moved
+# out of the queue so that they hold up nothing else; kept with the error for an operator.
+journey_signal_failures = sa.Table(
+    "journey_signal_failures",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=False),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", UTCDateTime, nullable=False),
+)
+
 # Per journey, where a periodic scan got to (date-trait triggers).
 journey_cursors = sa.Table(
     "journey_cursors",
@@ -380,6 +414,9 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("lease_until", UTCDateTime),  # a claimed row whose worker died is claimable again after this
+    # The claim that holds the lease (a random token per dispatch): a worker renews a lease, and records
+    # an outcome, only where the token is still its own, so it never sends a row another worker took over.
+    sa.Column("claim_token", sa.Text),
     sa.Column("context", JSONDocument, nullable=False),  # the trigger event etc., for rendering
     sa.Column("content", JSONDocument),  # what was rendered, kept for the log and for retries
     sa.Column("provider_id", sa.Text),

@@ -192,7 +192,7 @@ def _lines(f: Formatter, node: Any, step: Mapping[str, Any] | None, ended: Mappi
         for key in ("failed", "pending"):
             if step.get(key):
                 lines.append(Line(f.t(f"graph.{key}"), f.number(step[key]), key))
-    for status in ("converted", "exited", "completed"):
+    for status in ("converted", "exited", "completed", "failed"):
         if ended.get(status):
             lines.append(Line(f.t(f"graph.ended.{status}"), f.number(ended[status]), status))
     return lines
@@ -211,6 +211,10 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
     held = (stats.get("holdout") or {}).get("runs", 0)
     if held:
         trigger_lines.append(Line(f.t("graph.holdout"), f.number(held), "holdout"))
+    if stats.get("failing"):  # runs whose last step failed, waiting for a retry
+        trigger_lines.append(Line(f.t("graph.failing"), f.number(stats["failing"]), "failing"))
+    if runs.get("failed"):
+        trigger_lines.append(Line(f.t("graph.failed_runs"), f.number(runs["failed"]), "failed-runs"))
     boxes = {TRIGGER: Box(TRIGGER, "trigger", f.t("graph.trigger"), _trigger_detail(d), trigger_lines, depth=0)}
     for node in d.nodes:
         boxes[node.id] = Box(node.id, node.type, node.id, _detail(f, node),

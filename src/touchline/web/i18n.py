@@ -243,6 +243,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journeys.title": ("Journeys", "여정"),
     "journeys.new": ("New journey", "새 여정"),
     "journeys.none": ("No journeys yet.", "아직 여정이 없습니다."),
+    "journeys.alert": ("alert: runs failing", "알림: 실행 실패"),
+    "journeys.alert_unreadable": ("alert: cannot be read", "알림: 읽을 수 없음"),
     "journey.name": ("Name", "이름"),
     "journey.status": ("Status", "상태"),
     "journey.version": ("Version", "버전"),
@@ -312,6 +314,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journey.run_status.completed": ("completed", "완료"),
     "journey.run_status.converted": ("converted", "전환"),
     "journey.run_status.exited": ("exited", "이탈"),
+    "journey.run_status.failed": ("failed", "실패"),
+    "journey.retrying": ("retrying (failed {n}×)", "재시도 중 ({n}회 실패)"),
+    "journey.failed_runs": ("Failed", "실패"),
+    "journey.failing_runs": ("Retrying", "재시도 중"),
+    "journey.alert.title": ("Paused automatically", "자동으로 일시 중지됨"),
+    "journey.alert.failing_runs": (
+        "{runs} runs of this journey failed within {minutes} minutes, so it was paused at {at}: no new "
+        "entries, timers held. Other journeys keep running.",
+        "이 여정의 실행 {runs}건이 {minutes}분 안에 실패하여 {at}에 일시 중지했습니다. 새 진입은 받지 않고 "
+        "타이머는 보류됩니다. 다른 여정은 계속 실행됩니다."),
+    "journey.alert.unreadable": (
+        "The published version cannot be read, so this journey was paused at {at}.",
+        "게시된 버전을 읽을 수 없어 {at}에 이 여정을 일시 중지했습니다."),
+    "journey.alert.other": ("This journey was paused at {at}.", "{at}에 이 여정을 일시 중지했습니다."),
+    "journey.alert.error": ("Last error", "마지막 오류"),
+    "journey.alert.help": (
+        "Fix the step (edit the definition, publish the new version), then resume: resuming clears this alert. "
+        "Runs already failing keep their version and are retried until they fail for good.",
+        "단계를 고친 뒤(정의를 편집하고 새 버전을 게시) 재개하세요. 재개하면 이 알림이 사라집니다. 이미 실패 중인 "
+        "실행은 원래 버전으로 재시도되며, 끝내 실패하면 실패로 종료됩니다."),
     "journey.holdout": ("holdout", "대조군"),
     "journey.view_messages": ("Messages of this journey", "이 여정의 메시지"),
     "graph.trigger": ("Trigger", "트리거"),
@@ -320,6 +342,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "graph.active": ("active now", "진행 중"),
     "graph.converted": ("converted", "전환"),
     "graph.holdout": ("in holdout", "대조군"),
+    "graph.failing": ("retrying now", "재시도 중"),
+    "graph.failed_runs": ("failed", "실패"),
     "graph.sent": ("sent", "발송"),
     "graph.suppressed": ("suppressed", "발송 제외"),
     "graph.failed": ("failed", "실패"),
@@ -327,6 +351,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "graph.ended.converted": ("converted here", "여기서 전환"),
     "graph.ended.exited": ("exited here", "여기서 이탈"),
     "graph.ended.completed": ("finished here", "여기서 완료"),
+    "graph.ended.failed": ("failed here", "여기서 실패"),
     "graph.yes": ("yes", "예"),
     "graph.no": ("no", "아니오"),
     "graph.event_came": ("event", "이벤트 발생"),
