@@ -321,7 +321,7 @@ def test_data_quality_in_korean(page: object, site: Site) -> None:
     """Dirty values sent to the shop's workspace show up by event and field, in Korean."""
     import datetime as dt
 
-    from touchline.ingest.quality import plan_for
+    from touchline.ingest.quality import plan_for, set_invalid_values
     from touchline.ingest.service import ingest, parse_items
 
     expect = playwright_api.expect
@@ -334,6 +334,7 @@ def test_data_quality_in_korean(page: object, site: Site) -> None:
         {"type": "identify", "userId": "dq-2", "traits": {"email": "jieun at example", "phone": "12"}},
         {"type": "track", "userId": "dq-3", "event": "Order Completed", "timestamp": "0001-01-01T00:00:00Z"},
     ]
+    set_invalid_values(site.stores, site.workspace_id, "reject")
     good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None, max_event_bytes=32_768,
                             phone_region="KR", plan=plan_for(site.stores, site.workspace_id))
     assert len(bad) == 5 and len(good) == 1

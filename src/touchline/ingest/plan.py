@@ -11,7 +11,8 @@ ingestion path stores it beside the event): ``""`` -> null (no value; text prope
 ``"12,000"`` -> 12000, ``"59,000원"`` -> 59000 with
 ``currency: "KRW"``, ``"krw"`` -> ``"KRW"``, ``" o-1 "`` -> ``"o-1"``, ``"３"`` -> 3 (full-width digits,
 as Korean input methods type them). A value that does not is a :class:`Problem` (the field, a reason,
-the value): per workspace, the message is rejected, or stored as sent with a data-quality flag.
+the value): per workspace, the message is stored as sent with a data-quality flag (the default), or
+rejected.
 
 What reads as a number: a JSON number, or text holding one, with thousands separators only in groups
 of three (``1,234,567.5``; ``1,5`` is ambiguous, a decimal comma or a typo), an optional sign and, for
@@ -382,18 +383,18 @@ class TrackingPlan:
 
     events: Mapping[str, Mapping[str, str]]
     required: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    invalid: InvalidValues = "reject"
+    invalid: InvalidValues = "flag"
     default_currency: str = "KRW"
     declared: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sink: Callable[[Sequence[tuple[str, Problem, str, str]]], None] | None = field(default=None, compare=False)
 
     @classmethod
-    def builtin(cls, *, default_currency: str = "KRW", invalid: InvalidValues = "reject") -> TrackingPlan:
+    def builtin(cls, *, default_currency: str = "KRW", invalid: InvalidValues = "flag") -> TrackingPlan:
         return cls.of({}, default_currency=default_currency, invalid=invalid)
 
     @classmethod
     def of(cls, declared: Mapping[str, Mapping[str, Any]], *, default_currency: str = "KRW",
-           invalid: InvalidValues = "reject",
+           invalid: InvalidValues = "flag",
            sink: Callable[[Sequence[tuple[str, Problem, str, str]]], None] | None = None) -> TrackingPlan:
         """The built-in plan with a workspace's declarations (``{event: {property: {"type", "required"}}}``,
         as :func:`parse_declaration` returns them) laid over it: a declared property's type wins."""

@@ -56,7 +56,6 @@ class _Count:
     first: dt.datetime
     last: dt.datetime
     example: str
-    message_id: str
 
 
 class ViolationLog:
@@ -71,18 +70,18 @@ class ViolationLog:
     def add(self, workspace_id: str, noted: Sequence[Noted]) -> None:
         now = dt.datetime.now(dt.UTC)
         with self._lock:
-            for event, problem, outcome, message_id in noted:
+            for event, problem, outcome, _message_id in noted:
                 key = (workspace_id, event[:512], _INDEX.sub("[]", problem.field)[:512], problem.reason[:200])
                 count = self._pending.get(key)
                 if count is None:
                     if len(self._pending) >= MAX_PENDING:
                         continue
-                    count = self._pending[key] = _Count(0, 0, now, now, "", "")
+                    count = self._pending[key] = _Count(0, 0, now, now, "")
                 if outcome == "rejected":
                     count.rejected += 1
                 else:
                     count.flagged += 1
-                count.last, count.example, count.message_id = now, _example(problem), message_id[:256]
+                count.last, count.example = now, masked(problem.value)
 
     def flush(self, stores: Stores) -> int:
         """Add what was counted to the state store; returns how many rows it touched. Counts stay in
@@ -92,8 +91,8 @@ class ViolationLog:
         if not pending:
             return 0
         rows = [{"workspace_id": ws, "event": event, "field": field, "reason": reason, "rejected": c.rejected,
-                 "flagged": c.flagged, "first_seen_at": c.first, "last_seen_at": c.last, "example": c.example,
-                 "message_id": c.message_id} for (ws, event, field, reason), c in sorted(pending.items())]
+                 "flagged": c.flagged, "first_seen_at": c.first, "last_seen_at": c.last, "example": c.example}
+                for (ws, event, field, reason), c in sorted(pending.items())]
         try:
             with stores.write() as conn:
                 dialect.upsert_adding(conn, tracking_violations, rows,
@@ -111,16 +110,30 @@ class ViolationLog:
         return len(rows)
 
 
-def _example(problem: Problem) -> str:
-    """The latest value, to show beside the count. A trait's (an e-mail address, a phone number) is personal
-    data, which this table must not outlive when the customer is erased: only its shape is kept."""
-    if problem.field.startswith("traits."):
-        value = problem.value
-        if isinstance(value, str):
-            return f"(text of {len(value)} characters)"
-        kinds = {bool: "true or false", int: "a number", float: "a number", dict: "an object", list: "an array"}
-        return f"({kinds.get(type(value), 'a value')})"
-    return show(problem.value, 200)
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def masked(value: Any, limit: int = 60) -> str:
+    """A value's shape without its content, to show beside the count: digits become 9, a text's Latin
+    letters a or A and Hangul syllables 가 (but 원), other characters stay ("59,000 dollars" -> "99,999 aaaaaaa",
+    "010-1234-5678" -> "999-9999-9999"); an object or array is named, not shown. The table keeping it
+    outlives an erasure, so it keeps nothing that could be a customer's (a name, an address, a number)."""
+    if isinstance(value, dict):
+        return "(an object)"
+    if isinstance(value, list):
+        return f"(an array of {len(value)})"
+    text = show(value, limit)
+    out = []
+    for c in text:
+        if c.isdigit():
+            out.append("9")
+        elif c == "원" or not c.isalpha() or not isinstance(value, str):  # a number's e, true, null
+            out.append(c)
+        elif _HANGUL.match(c):
+            out.append("가")
+        else:
+            out.append("A" if c.isupper() else "a")
+    return "".join(out)
 
 
 # --- the plan each workspace ingests with -------------------------------------------------------------
@@ -148,7 +161,7 @@ def _load(conn: sa.Connection, workspace_id: str) -> tuple[dict[str, dict[str, A
     declared = {str(r.event): dict(r.properties) for r in rows}
     invalid = conn.execute(sa.select(workspaces.c.invalid_values).where(workspaces.c.id == workspace_id)
                            ).scalar_one_or_none()
-    return declared, invalid if invalid in INVALID_VALUES else "reject"
+    return declared, invalid if invalid in INVALID_VALUES else "flag"
 
 
 def _forget(stores: Stores, workspace_id: str) -> None:
@@ -203,7 +216,7 @@ def violations(stores: Stores, workspace_id: str, *, limit: int = 100) -> list[d
     """The most recent problems, by event and field (counts since the first one)."""
     v = tracking_violations
     query = (sa.select(v.c.event, v.c.field, v.c.reason, v.c.rejected, v.c.flagged, v.c.first_seen_at,
-                       v.c.last_seen_at, v.c.example, v.c.message_id)
+                       v.c.last_seen_at, v.c.example)
              .where(v.c.workspace_id == workspace_id)
              .order_by(v.c.last_seen_at.desc(), v.c.event, v.c.field, v.c.reason).limit(limit))
     with stores.read() as conn:

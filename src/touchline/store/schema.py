@@ -17,9 +17,10 @@ workspaces = sa.Table(
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    # What ingestion does with a message whose typed property cannot be read (migration 11): "reject" it
-    # (reported by index, field and reason) or "flag" it (stored as sent, with a data-quality flag).
-    sa.Column("invalid_values", sa.Text, nullable=False, server_default="reject"),
+    # What ingestion does with a message whose typed property cannot be read (migration 11): "flag" it
+    # (stored as sent, with a data-quality flag: what was accepted before stays accepted) or "reject" it
+    # (reported by index, field and reason).
+    sa.Column("invalid_values", sa.Text, nullable=False, server_default="flag"),
 )
 
 api_keys = sa.Table(
@@ -215,7 +216,8 @@ event_types = sa.Table(
 )
 
 # Problems found at the edge, counted by event, field ("properties.products[].price") and reason: one row
-# each, however many messages had it, so the table stays small; the latest example and message kept.
+# each, however many messages had it, so the table stays small. The latest value is kept masked (its
+# shape: "99,999원"), and no message id: this table outlives an erasure, so it holds nothing of a customer.
 tracking_violations = sa.Table(
     "tracking_violations",
     state_metadata,
@@ -228,7 +230,6 @@ tracking_violations = sa.Table(
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
     sa.Column("example", sa.Text, nullable=False),
-    sa.Column("message_id", sa.Text),
     sa.Index("ix_tracking_violations_recent", "workspace_id", "last_seen_at"),
 )
 

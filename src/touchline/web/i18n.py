@@ -443,7 +443,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "quality.rejected": ("Rejected", "거부"),
     "quality.flagged": ("Flagged", "표시됨"),
     "quality.last_seen": ("Last seen", "마지막 발생"),
-    "quality.example": ("Latest value", "최근 값"),
+    "quality.example": ("Latest value, masked", "최근 값 (가림)"),
     "quality.declared": ("Your event types", "직접 선언한 이벤트 유형"),
     "quality.declared_none": ("None declared. Declare one with: touchline plan declare \"Gift Card Purchased\" "
                               "amount=money! card_id=id", "선언된 유형이 없습니다. 선언 예: touchline plan declare "
