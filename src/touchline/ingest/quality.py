@@ -81,7 +81,9 @@ class ViolationLog:
                     count.rejected += 1
                 else:
                     count.flagged += 1
-                count.last, count.example = now, masked(problem.value)
+                # A time is shown as sent (it says nothing of a customer), anything else masked.
+                count.last = now
+                count.example = show(problem.value, 60) if problem.field == "timestamp" else masked(problem.value)
 
     def flush(self, stores: Stores) -> int:
         """Add what was counted to the state store; returns how many rows it touched. Counts stay in
@@ -111,13 +113,15 @@ class ViolationLog:
 
 
 _HANGUL = re.compile("[\uac00-\ud7a3]")
+_UNITS = frozenset("원만천억")  # Korean amounts' own words ("5만원"), kept
 
 
 def masked(value: Any, limit: int = 60) -> str:
     """A value's shape without its content, to show beside the count: digits become 9, a text's Latin
-    letters a or A and Hangul syllables 가 (but 원), other characters stay ("59,000 dollars" -> "99,999 aaaaaaa",
-    "010-1234-5678" -> "999-9999-9999"); an object or array is named, not shown. The table keeping it
-    outlives an erasure, so it keeps nothing that could be a customer's (a name, an address, a number)."""
+    letters a or A and Hangul syllables 가 (but the units 원, 만, 천, 억), other characters stay
+    ("59,000 dollars" -> "99,999 aaaaaaa", "010-1234-5678" -> "999-9999-9999"); an object or array is
+    named, not shown. The table keeping it outlives an erasure, so it keeps nothing that could be a
+    customer's (a name, an address, a number)."""
     if isinstance(value, dict):
         return "(an object)"
     if isinstance(value, list):
@@ -127,7 +131,7 @@ def masked(value: Any, limit: int = 60) -> str:
     for c in text:
         if c.isdigit():
             out.append("9")
-        elif c == "원" or not c.isalpha() or not isinstance(value, str):  # a number's e, true, null
+        elif c in _UNITS or not c.isalpha() or not isinstance(value, str):  # a number's e, true, null
             out.append(c)
         elif _HANGUL.match(c):
             out.append("가")
