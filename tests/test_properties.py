@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+import unicodedata
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,8 @@ def _settings(backend: str) -> settings:
 # EDGE CASES kept out of the broad strategies (each has its own test at the end of the file):
 # - "\x00" in any string: PostgreSQL cannot store it, so every backend refuses the message (400);
 # - integral numbers beyond 64 bits (1e30, 2**70): stored, and read back as floats;
-# - date-times near year 1 or 9999, or a clock-skew correction that leaves 1..9999: the message is refused.
+# - date-times near year 1 or 9999, or a clock-skew correction that leaves 1..9999: the message is refused;
+#   so is an event time before 1990 once corrected (test_dirty_data.py pins it, and the clamping of the future).
 KOREAN = st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3)
 EMOJI = st.sampled_from(["😀", "🎉", "🛒", "❤️", "👍🏽", "🇰🇷", "👨‍👩‍👧"])
 ANY_CHAR = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
@@ -72,12 +74,23 @@ SAFE_JSON = st.recursive(
 ZONES = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=9)), dt.timezone(dt.timedelta(hours=-5)),
                          dt.timezone(dt.timedelta(hours=5, minutes=30)), None])
 DATETIMES = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 12, 31), timezones=ZONES)
-ISO = st.one_of(
-    DATETIMES.map(lambda d: d.isoformat()),
-    DATETIMES.map(lambda d: d.isoformat(timespec="milliseconds")),
-    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 12, 31),
-                 timezones=st.just(dt.UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z")),
-)
+
+
+def _iso(first: int, last: int) -> st.SearchStrategy[str]:
+    within = st.datetimes(min_value=dt.datetime(first, 1, 1), max_value=dt.datetime(last, 12, 31), timezones=ZONES)
+    return st.one_of(
+        within.map(lambda d: d.isoformat()),
+        within.map(lambda d: d.isoformat(timespec="milliseconds")),
+        st.datetimes(min_value=dt.datetime(first, 1, 1), max_value=dt.datetime(last, 12, 31),
+                     timezones=st.just(dt.UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    )
+
+
+# Event times of well-formed messages, and the sentAt of their clients: a time corrected for clock skew
+# (receivedAt - (sentAt - timestamp)) then stays after 2000 (older ones are refused; later than received
+# ones are stored at receivedAt, flagged).
+ISO = _iso(2015, 2060)
+SENT_ISO = _iso(2015, 2035)
 EPOCH = st.integers(min_value=0, max_value=2_900_000_000)
 NOT_A_TIME = st.one_of(st.booleans(), st.text(string.ascii_letters, min_size=1, max_size=8),
                        st.lists(st.integers(), max_size=2), st.dictionaries(TEXT, TEXT, max_size=2))
@@ -168,7 +181,7 @@ def segment_message(draw: st.DrawFn, prefix: str) -> dict[str, Any]:
     if kind in ("identify", "group"):
         message["traits"] = draw(TRAITS)
     message.update(draw(st.fixed_dictionaries({}, optional={
-        "timestamp": ISO, "originalTimestamp": ISO, "sentAt": ISO, "context": CONTEXTS,
+        "timestamp": ISO, "originalTimestamp": ISO, "sentAt": SENT_ISO, "context": CONTEXTS,
         "integrations": st.dictionaries(st.sampled_from(["All", "Mixpanel", "Braze"]), st.booleans()),
     })))
     return message
@@ -257,6 +270,26 @@ def _staged(stores: Stores, message_ids: list[str]) -> int:
         return int(conn.execute(query).scalar_one())
 
 
+def _answer(response: Any) -> dict[str, Any]:
+    """A 200's body without its data-quality flags, which a well-formed message gets only for an event time
+    ahead of the server's clock (stored at the time received) or an e-mail trait that is none (EMAILS may
+    draw a domain with a space in it: not applied)."""
+    body = dict(response.json())
+    assert all(f["field"] in ("timestamp", "traits.email") for f in body.pop("flagged", [])), body
+    return body
+
+
+def _nfc(value: Any) -> Any:
+    """As ingestion stores text: NFC (keys too)."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
 def _identifier_of(message: dict[str, Any]) -> str:
     if message.get("userId"):
         return "user_id:" + quote(message["userId"].strip(), safe="")
@@ -324,7 +357,7 @@ def test_parse_items_partitions_any_input(items: list[Any], sent_at: dt.datetime
 def test_well_formed_messages_are_accepted_and_a_resend_is_all_duplicates(client: TestClient, stores: Stores,
                                                                           backend: str) -> None:
     @_settings(backend)
-    @given(data=st.data(), batch_sent_at=st.one_of(st.none(), ISO))
+    @given(data=st.data(), batch_sent_at=st.one_of(st.none(), SENT_ISO))
     def run(data: st.DataObject, batch_sent_at: str | None) -> None:
         prefix = uuid.uuid4().hex[:12]
         messages = data.draw(st.lists(segment_message(prefix), min_size=1, max_size=6), label="messages")
@@ -337,12 +370,12 @@ def test_well_formed_messages_are_accepted_and_a_resend_is_all_duplicates(client
 
         first = client.post("/v1/batch", json=body, headers=basic())
         assert first.status_code == 200, first.text
-        assert first.json() == {"success": True, "accepted": len(messages), "duplicates": 0}
+        assert _answer(first) == {"success": True, "accepted": len(messages), "duplicates": 0}
         assert _staged(stores, ids) == len(messages)
 
         again = client.post("/v1/batch", json=body, headers=basic())
         assert again.status_code == 200, again.text
-        assert again.json() == {"success": True, "accepted": 0, "duplicates": len(messages)}
+        assert _answer(again) == {"success": True, "accepted": 0, "duplicates": len(messages)}
         assert _staged(stores, ids) == len(messages)
 
         # What was stored reads back as sent.
@@ -356,9 +389,9 @@ def test_well_formed_messages_are_accepted_and_a_resend_is_all_duplicates(client
                 continue  # another profile of this example
             assert stored["type"] == message["type"]
             if message["type"] in ("track", "page", "screen"):
-                assert stored["properties"] == message["properties"]
+                assert stored["properties"] == _nfc(message["properties"])
             if message["type"] == "track":
-                assert stored["event"] == message["event"]
+                assert stored["event"] == _nfc(message["event"])
 
     run()
 
@@ -374,7 +407,7 @@ def test_single_calls_of_well_formed_messages_are_accepted(client: TestClient, b
         for expected in ({"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1}):
             response = client.post(f"/v1/{path}", json=message, headers=basic())
             assert response.status_code == 200, response.text
-            assert response.json() == {"success": True, **expected}
+            assert _answer(response) == {"success": True, **expected}
 
     run()
 
@@ -421,7 +454,7 @@ def test_mixed_batches_keep_exactly_the_good_items(client: TestClient, stores: S
         body = response.json()
         if not bad:
             assert response.status_code == 200, response.text
-            assert body == {"success": True, "accepted": unique_good, "duplicates": repeats}
+            assert _answer(response) == {"success": True, "accepted": unique_good, "duplicates": repeats}
             return
         assert response.status_code == 400, response.text
         assert body["accepted"] == unique_good

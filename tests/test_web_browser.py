@@ -324,7 +324,7 @@ def test_korean(page: object, site: Site) -> None:
     # On a phone: every navigation entry in view, and Korean words kept whole in tables.
     page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
     links = page.locator(".nav a")  # type: ignore[attr-defined]
-    assert links.count() == 7
+    assert links.count() == 8  # the data quality page is the eighth
     for i in range(links.count()):
         box = links.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (i, box)
@@ -345,6 +345,41 @@ def test_korean(page: object, site: Site) -> None:
     page.locator("#results .people li a").first.click()  # type: ignore[attr-defined]
     expect(page.get_by_role("heading", name="타임라인")).to_be_visible()  # type: ignore[attr-defined]
     shoot(page, "12-customer-ko")
+    page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
+
+
+def test_data_quality_in_korean(page: object, site: Site) -> None:
+    """Dirty values sent to the shop's workspace show up by event and field, in Korean."""
+    import datetime as dt
+
+    from touchline.ingest.quality import plan_for, set_invalid_values
+    from touchline.ingest.service import ingest, parse_items
+
+    expect = playwright_api.expect
+    now = dt.datetime.now(dt.UTC)
+    items = [
+        {"type": "track", "userId": "dq-1", "event": "Order Completed", "properties": {"revenue": "약 5만원"}},
+        {"type": "track", "userId": "dq-1", "event": "Order Completed", "properties": {"revenue": "1,5"}},
+        {"type": "track", "userId": "dq-2", "event": "Product Added",
+         "properties": {"price": "59,000원", "quantity": "두 개", "products": [{"price": True}]}},
+        {"type": "identify", "userId": "dq-2", "traits": {"email": "jieun at example", "phone": "12"}},
+        {"type": "track", "userId": "dq-3", "event": "Order Completed", "timestamp": "0001-01-01T00:00:00Z"},
+    ]
+    set_invalid_values(site.stores, site.workspace_id, "reject")
+    good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None, max_event_bytes=32_768,
+                            phone_region="KR", plan=plan_for(site.stores, site.workspace_id))
+    assert len(bad) == 5 and len(good) == 1
+    ingest(site.stores, site.workspace_id, good, now=now)
+    site.stores.pump()
+    page.goto(site.url + "/data-quality?lang=ko")  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="데이터 품질", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    table = page.locator("table.violations")  # type: ignore[attr-defined]
+    expect(table).to_contain_text("숫자가 아님")
+    expect(table).to_contain_text("properties.products[].price")
+    expect(table).to_contain_text("자릿수 구분이 모호함")
+    expect(table).to_contain_text("이메일 주소가 아님")
+    expect(page.locator("#builtin summary")).to_contain_text("기본 전자상거래 유형")  # type: ignore[attr-defined]
+    shoot(page, "14-data-quality-ko")
     page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
 
 

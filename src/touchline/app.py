@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.http import JSONBody, PublicCORS, document_schemas, install_error_handlers
+from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.schemas import openapi_schemas
 from touchline.ingest.writer import IngestWriter
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.add_middleware(PublicCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(AnswerUnexpectedErrors, owner=app)  # outermost of ours: it sees every route's failure
     app.include_router(ingest_router)
+    app.include_router(tracking_plan_router)
     app.include_router(profiles_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from touchline.store.dialect import inline_cte, json_path_text, local_period, materialized_cte
+from touchline.store.dialect import inline_cte, json_amount, json_path_text, json_value, local_period, materialized_cte
 from touchline.store.schema import events, profile_snapshots
 
 ORDER = "Order Completed"
@@ -63,9 +63,11 @@ def customers_own(table: sa.Table) -> sa.ColumnElement[bool]:
 
 
 def revenue(properties: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """An order's value in minor units: ``properties.revenue``, else ``properties.total``."""
-    value = sa.func.coalesce(json_path_text(properties, "revenue"), json_path_text(properties, "total"))
-    return sa.cast(value, sa.Numeric)
+    """An order's value in minor units: ``properties.revenue``, else ``properties.total``; each counts only
+    when it reads as an amount (``json_amount``: a JSON number, or text holding one, within ±2^53), so a
+    value stored as sent ("59,000원", true, 1e20) is no revenue rather than a failed report."""
+    return sa.func.coalesce(json_amount(json_value(properties, "revenue")),
+                            json_amount(json_value(properties, "total")))
 
 
 def epoch(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
@@ -260,10 +262,14 @@ def newest_seq(workspace_id: str) -> Select:
     return sa.select(sa.func.max(events.c.seq)).where(events.c.workspace_id == workspace_id)
 
 
-def event_span(workspace_id: str) -> Select:
-    """First and last time stamp of the customers' own events."""
-    return sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
+def event_span(workspace_id: str, plausible: tuple[dt.datetime, dt.datetime] | None = None) -> Select:
+    """First and last time stamp of the customers' own events (within ``plausible`` when given: an event
+    stored at year 1 or 9999 before times were checked says nothing about where the data is)."""
+    query = sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
         events.c.workspace_id == workspace_id, customers_own(events))
+    if plausible is not None:
+        query = query.where(events.c.timestamp >= plausible[0], events.c.timestamp <= plausible[1])
+    return query
 
 
 def event_names(workspace_id: str, limit: int) -> Select:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from touchline.analytics import btyd, queries
+from touchline.ingest.normalize import EARLIEST_EVENT_TIME
 from touchline.store import dialect
 
 if TYPE_CHECKING:
@@ -210,7 +211,8 @@ def event_span(stores: Stores, workspace_id: str) -> tuple[dt.datetime, dt.datet
     """When the workspace's customer events begin and end (None without any): what an empty report
     points to when an import of history lies outside the period looked at."""
     def span(conn: Connection) -> tuple[dt.datetime, dt.datetime] | None:
-        first, last = conn.execute(queries.event_span(workspace_id)).one()
+        plausible = (EARLIEST_EVENT_TIME, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+        first, last = conn.execute(queries.event_span(workspace_id, plausible)).one()
         start, end = dialect.as_utc_datetime(first), dialect.as_utc_datetime(last)
         return (start, end) if start is not None and end is not None else None
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from touchline.ingest.quality import plan_for
 from touchline.ingest.service import IngestResult, ingest, parse_items
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def _flush(stores: Stores, workspace_id: str, batch: list[tuple[int, Any, bytes]
     now = dt.datetime.now(dt.UTC)
     events, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
                               max_event_bytes=max_event_bytes, phone_region=phone_region, source="import",
-                              message_id_fallback=derived_id)
+                              message_id_fallback=derived_id, plan=plan_for(stores, workspace_id))
     rejected.extend(Rejection(lines[b["index"]], b["field"], b["reason"]) for b in bad)
     # In file order: rows the file could not give and rows the ingestion refused are found apart.
     report.rejected.extend(sorted(rejected, key=lambda r: r.line))

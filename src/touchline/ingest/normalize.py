@@ -1,5 +1,15 @@
 """Pure functions from a validated message to what Touchline stores: corrected time, channel, device,
-identifiers, trait and consent updates. No I/O; ``received_at`` is passed in."""
+identifiers, trait and consent updates. No I/O; ``received_at`` is passed in.
+
+Implausible times: an event time (after the clock-skew correction) before ``EARLIEST_EVENT_TIME`` is
+refused (:class:`Implausible`): year 0001 is a zero time stamp (Go's, .NET's), 1970-01-01 a zero epoch,
+and no shop's events are older. One later than ``received_at + FUTURE_TOLERANCE`` is clamped to
+``received_at``, as Segment's libraries do with a device clock set ahead, and flagged (the event's
+``originalTimestamp`` keeps what was sent): an event from the future would otherwise stay out of every
+"so far" report and win every last-write-wins trait until that date.
+
+Invalid identifiers: a ``traits.email`` that is no e-mail address, or a ``traits.phone`` that is no
+possible number, is flagged and not applied, so it never replaces a valid one on the profile."""
 
 from __future__ import annotations
 
@@ -12,9 +22,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from touchline.ingest.plan import Problem
 from touchline.ingest.schemas import Message
 
 UTC = dt.UTC
+EARLIEST_EVENT_TIME = dt.datetime(1990, 1, 1, tzinfo=UTC)  # 1970-01-01 (a zero epoch) and year 1 are refused; 1997 shop history (CDNOW) is not
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# The generic reasons (violations are counted by reason; the dashboard translates them).
+IMPLAUSIBLE_PAST = f"before {EARLIEST_EVENT_TIME.year}: not a plausible event time"
+IN_THE_FUTURE = "in the future: stored at the time received"
 
 CHANNELS = ("web", "app", "store", "chat", "email", "sms", "messenger", "push", "in_app", "server")
 CONSENT_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
@@ -63,6 +79,26 @@ def corrected_timestamp(
     if sent_at is None:
         return timestamp
     return received_at - (sent_at - timestamp)
+
+
+class Implausible(ValueError):
+    """A message that cannot be stored as it says: ``field`` and ``reason`` go back to the sender."""
+
+    def __init__(self, field: str, reason: str, value: Any = None) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.value = value
+
+
+def plausible_time(timestamp: dt.datetime, received_at: dt.datetime) -> tuple[dt.datetime, Problem | None]:
+    """The event time to store, and the flag when it had to be clamped; raises Implausible when too early."""
+    if timestamp < EARLIEST_EVENT_TIME:
+        raise Implausible("timestamp", f"{timestamp.isoformat()} is before {EARLIEST_EVENT_TIME.date().isoformat()}: "
+                                       "not a plausible event time", timestamp.isoformat())
+    if timestamp > received_at + FUTURE_TOLERANCE:
+        return received_at, Problem("timestamp", IN_THE_FUTURE, timestamp.isoformat())
+    return timestamp, None
 
 
 def normalize_email(raw: Any) -> str | None:
@@ -228,6 +264,9 @@ class NormalizedEvent:
     previous_id: str | None = None
     profile_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Data-quality flags of an event stored anyway (a clamped time, a trait not applied, with the
+    # "flag" setting a property the tracking plan cannot read)
+    flags: list[Problem] | None = None
 
 
 def normalize(
@@ -271,17 +310,27 @@ def normalize(
         identifiers.append(("user_id", user_id))
     if anonymous_id:
         identifiers.append(("anonymous_id", anonymous_id))
+    flags: list[Problem] | None = None
     if traits:
-        email = normalize_email(traits.get("email"))
-        if email:
-            traits["email"] = email
-            identifiers.append(("email", email))
+        email_raw = traits.get("email")
+        if email_raw is not None:
+            email = normalize_email(email_raw)
+            if email:
+                traits["email"] = email
+                identifiers.append(("email", email))
+            elif email_raw != "":
+                del traits["email"]
+                flags = [Problem("traits.email", "not an e-mail address: not applied", email_raw)]
         phone_raw = traits.get("phone")
-        if isinstance(phone_raw, _TEXT_OR_INT) and not isinstance(phone_raw, bool):
-            phone = normalize_phone(str(phone_raw), phone_region)
+        if phone_raw is not None:
+            phone = (normalize_phone(str(phone_raw), phone_region)
+                     if isinstance(phone_raw, _TEXT_OR_INT) and not isinstance(phone_raw, bool) else None)
             if phone:
                 traits["phone"] = phone
                 identifiers.append(("phone", phone))
+            elif phone_raw != "":
+                del traits["phone"]
+                flags = [*(flags or ()), Problem("traits.phone", "not a phone number: not applied", phone_raw)]
     if device_id:
         identifiers.append(("device_id", device_id))
     for key, kind in HANDLE_TRAITS.items() if traits else ():
@@ -307,6 +356,9 @@ def normalize(
         locale_raw.replace("_", "-") if isinstance(locale_raw, str) and _LOCALE_RE.match(locale_raw) else None
     )
 
+    timestamp, clamped = plausible_time(corrected_timestamp(original, sent_at, received_at), received_at)
+    if clamped is not None:
+        flags = [*(flags or ()), clamped]
     return NormalizedEvent(
         index=index,
         message_id=message_id,
@@ -314,7 +366,7 @@ def normalize(
         event=get("event") if message_type == "track" else get("name"),
         anonymous_id=anonymous_id,
         user_id=user_id,
-        timestamp=corrected_timestamp(original, sent_at, received_at),
+        timestamp=timestamp,
         original_timestamp=original,
         sent_at=sent_at,
         received_at=received_at,
@@ -332,4 +384,5 @@ def normalize(
         locale=locale,
         source=source,
         previous_id=get("previousId"),
+        flags=flags,
     )

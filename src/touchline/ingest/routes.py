@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from touchline.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from touchline.http import WRITE_SECURITY, JSONBody, authenticate, errors, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
+from touchline.ingest.quality import plan_for
 from touchline.ingest.schemas import MESSAGE_TYPES, openapi_body, parse_timestamp
 from touchline.ingest.service import IngestResult, parse_items
 
@@ -47,6 +48,7 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
         default_type=default_type,
         max_event_bytes=settings.max_event_bytes,
         phone_region=settings.default_phone_region,
+        plan=plan_for(services.stores, principal.workspace_id),
     )
     result = IngestResult(rejected=rejected)
     if events:

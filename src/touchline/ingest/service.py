@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from touchline.ingest.normalize import NormalizedEvent, normalize, utc
+from touchline.ingest.normalize import IMPLAUSIBLE_PAST, Implausible, NormalizedEvent, normalize, utc
+from touchline.ingest.plan import Checked, Problem, TrackingPlan
 from touchline.ingest.schemas import MESSAGE, MESSAGES, Message, missing_fields, validation_errors
 from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
@@ -36,6 +38,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # stored with a data-quality flag
     profile_ids: list[str] = field(default_factory=list)
     # CPU seconds of the writing thread per stage (its own work, whatever else the process runs).
     timings: dict[str, float] = field(default_factory=dict)
@@ -46,6 +49,8 @@ class IngestResult:
                                 "duplicates": self.duplicates}
         if self.rejected:
             body["rejected"] = self.rejected
+        if self.flagged:
+            body["flagged"] = self.flagged
         return body
 
 
@@ -59,8 +64,16 @@ def parse_items(
     phone_region: str,
     source: str | None = None,
     message_id_fallback: Any = None,
+    plan: TrackingPlan | None = None,
 ) -> tuple[list[NormalizedEvent], list[dict[str, Any]]]:
-    """Validate each item; a bad item is reported with its index and never spoils the rest."""
+    """Validate each item; a bad item is reported with its index and never spoils the rest.
+
+    Text is NFC-normalised first (a Mac sends Hangul decomposed: 한가람 as jamo), so that every store,
+    segment and report sees one spelling. With a ``plan`` (the workspace's, ``quality.plan_for``), the
+    properties of planned track events are typed: values read as their type are stored normalised,
+    with the values as sent kept in the stored message under ``_touchline.original``; a value that
+    cannot be read rejects the message (``plan.invalid == "reject"``) or is stored as sent and listed
+    under ``_touchline.flags`` (``"flag"``). Every problem goes to ``plan.sink``."""
     bad: list[dict[str, Any]] = []
     candidates: list[tuple[int, dict[str, Any], str]] = []  # (index, item, its JSON text)
     for index, item in enumerate(items):
@@ -73,6 +86,8 @@ def parse_items(
                             "reason": f"this endpoint takes {default_type!r} messages, got {item.get('type')!r}"})
                 continue
             item = {**item, "type": default_type}
+        if ANNOTATION in item:  # only Touchline writes it
+            item = {k: v for k, v in item.items() if k != ANNOTATION}
         try:
             encoded = orjson.dumps(item)
         except (TypeError, orjson.JSONEncodeError) as exc:
@@ -83,6 +98,10 @@ def parse_items(
                         "reason": f"message is larger than {max_event_bytes // 1024} KB"})
             continue
         payload = encoded.decode()
+        if not payload.isascii() and not unicodedata.is_normalized("NFC", payload):
+            # JSON text is NFC exactly when every string in it is ('"' composes with nothing).
+            payload = unicodedata.normalize("NFC", payload)
+            item = orjson.loads(payload)
         if "\\u0000" in payload and _has_nul(item):
             bad.append({"index": index, "field": "(message)",
                         "reason": "text contains a NUL character (\\u0000), which cannot be stored"})
@@ -90,18 +109,28 @@ def parse_items(
         candidates.append((index, item, payload))
 
     good: list[NormalizedEvent] = []
-    for (index, _, payload), message in _validated(candidates, bad):
+    noted: list[tuple[str, Problem, str, str]] = []  # for plan.sink: (event, problem, outcome, messageId)
+    for (index, item, payload), message in _validated(candidates, bad):
         missing = missing_fields(message)
         if missing is not None:
             bad.append({"index": index, "field": "(message)", "reason": missing})
             continue
         message_id = message.get("messageId") or (
-            message_id_fallback(index, payload) if message_id_fallback else None)
+            message_id_fallback(index, payload) if message_id_fallback else None) or uuid.uuid4().hex
+        checked: Checked | None = None
+        if plan is not None and message["type"] == "track":
+            checked = plan.check(message.get("event"), message.get("properties"))
+            if checked is not None:
+                if checked.problems and plan.invalid == "reject":
+                    bad.extend({"index": index, **p.detail()} for p in checked.problems)
+                    noted.extend((_label(message), p, "rejected", message_id) for p in checked.problems)
+                    continue
+                message = {**message, "properties": checked.properties}
         try:
             normalized = normalize(
                 message,
                 index=index,
-                message_id=message_id or uuid.uuid4().hex,
+                message_id=message_id,
                 payload_json=payload,
                 received_at=received_at,
                 batch_sent_at=batch_sent_at,
@@ -112,9 +141,46 @@ def parse_items(
             bad.append({"index": index, "field": "timestamp",
                         "reason": "date-time out of range once corrected for clock skew (sentAt)"})
             continue
+        except Implausible as exc:
+            bad.append({"index": index, "field": exc.field, "reason": exc.reason})
+            noted.append((_label(message), Problem(exc.field, IMPLAUSIBLE_PAST, exc.value), "rejected", message_id))
+            continue
+        flags = normalized.flags
+        if checked is not None:
+            flags = normalized.flags = [*checked.problems, *(flags or ())] or None
+        if checked is not None or flags:
+            normalized.payload_json = _annotated(item, checked, flags)
+            noted.extend((_label(message), p, "flagged", message_id) for p in flags or ())
         good.append(normalized)
+    if noted and plan is not None and plan.sink is not None:
+        plan.sink(noted)
     bad.sort(key=lambda b: int(b["index"]))  # stable: one message's errors keep their order
     return good, bad
+
+
+def _label(message: Message) -> str:
+    """What a violation is counted under: the event's name, or the message type (identify, page ...)."""
+    return str(message.get("event") if message["type"] == "track" else message["type"])
+
+
+# The key of the stored message under which Touchline keeps what it changed or flagged.
+ANNOTATION = "_touchline"
+
+
+def _annotated(item: dict[str, Any], checked: Checked | None, flags: list[Problem] | None) -> str:
+    """The message to store: typed properties, the values as sent of those normalised (by field), and
+    the data-quality flags."""
+    doc = dict(item)
+    note: dict[str, Any] = {}
+    if checked is not None:
+        doc["properties"] = checked.properties
+        if checked.originals:
+            note["original"] = checked.originals
+    if flags:
+        note["flags"] = [p.detail() for p in flags]
+    if note:
+        doc[ANNOTATION] = note
+    return orjson.dumps(doc).decode()
 
 
 def _validated(candidates: list[tuple[int, dict[str, Any], str]], bad: list[dict[str, Any]]
@@ -260,6 +326,8 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     listed = {owner: set(results[owner].profile_ids) for owner in {owner for owner, _ in todo}}
     for owner, e in todo:
         results[owner].accepted += 1
+        if e.flags:
+            results[owner].flagged.extend({"index": e.index, **p.detail()} for p in e.flags)
         if e.profile_id not in listed[owner]:
             listed[owner].add(e.profile_id)
             results[owner].profile_ids.append(e.profile_id)

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,7 +183,7 @@ class SearchPage:
 def search_page(stores: Stores, workspace_id: str, q: str, limit: int, offset: int = 0) -> SearchPage:
     """Customers by identifier prefix (``kind:value`` for one kind: ``email:jieun``, ``phone:010-1234``,
     ``user_id:u-1``; a bare value of any kind) or by trait text, ``limit`` from ``offset``, and the total."""
-    q = q.strip()
+    q = unicodedata.normalize("NFC", q.strip())  # as ingestion stores text: a Mac's 한가람 finds 한가람
     region = stores.settings.default_phone_region
     kind, sep, value = q.partition(":")
     if sep and _KIND.match(kind) and value.strip():

@@ -325,7 +325,7 @@ class _Compiler:
             return when >= cutoff if measure.operator == "within_last_days" else when < cutoff
         if node.aggregate is not None:
             a = node.aggregate
-            number = d.json_number(d.json_value(h.c.properties, a.property))
+            number = d.json_amount(d.json_value(h.c.properties, a.property))
             sub = per_customer(sa.func.sum(number).label("total"), sa.func.count(number).label("n"))
             n = sa.func.coalesce(sub.c.n, 0)
             if a.function == "sum":
@@ -361,7 +361,7 @@ class _Compiler:
         h = self.history()
         mine = h.c.timestamp <= _at(self.now)
         if node.field in ("lifetime_value", "orders_count"):
-            revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
+            revenue = d.json_amount(d.json_value(h.c.properties, REVENUE_PROPERTY))
             sub = self.grouped(
                 sa.select(h.c.customer_id, sa.func.sum(revenue).label("revenue"), sa.func.count().label("orders"))
                 .where(mine, h.c.event == ORDER_EVENT).group_by(h.c.customer_id))
@@ -389,7 +389,7 @@ class _Compiler:
         """Every buyer's RFM measures: last order time, orders, revenue (over every customer, whatever
         ``only`` says: quintiles rank a customer among all buyers)."""
         h = self.history(everyone=True)
-        revenue = d.json_number(d.json_value(h.c.properties, REVENUE_PROPERTY))
+        revenue = d.json_amount(d.json_value(h.c.properties, REVENUE_PROPERTY))
         return (
             sa.select(h.c.customer_id, sa.func.max(h.c.timestamp).label("r"), sa.func.count().label("f"),
                       sa.func.coalesce(sa.func.sum(revenue), 0.0).label("m"))

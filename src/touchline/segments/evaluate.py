@@ -4,7 +4,11 @@ Same semantics as ``touchline.segments.compile`` (a property test holds them equ
 - only events at or before ``now`` count; a window of N days is ``now - N days <= t <= now``;
 - values are compared with their JSON kind: ``1`` never equals ``"1"`` or ``true``; ``!=`` is exactly
   ``not =`` (so it holds when the value is missing); any other operator on a missing value is false;
-- a date trait is an ISO date (midnight UTC) or date-time with an offset; anything else is no date.
+- a date trait is an ISO date (midnight UTC) or date-time with an offset; anything else is no date;
+- a number is a JSON number within ±(2^53 - 1) (``dialect.MAX_NUMBER``); sums and averages of a property,
+  lifetime value and RFM's monetary read an *amount*: such a number, or a string holding one in JSON's
+  spelling (``"12000"``, as events stored before the tracking plan typed them may hold). Anything else
+  (``"59,000원"``, ``true``, ``1e20``) counts as no value, never as an error.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from touchline.segments.ast import (
 )
 from touchline.segments.compile import ADDRESS_TRAITS
 from touchline.segments.validate import SegmentDefinitionError, SegmentLookup, lookup, parse
-from touchline.store.dialect import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN
+from touchline.store.dialect import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN, MAX_NUMBER, NUMBER_PATTERN
 
 __all__ = ["Context", "CustomerState", "matches", "matching_customers", "property_events", "quintile"]
 
@@ -115,7 +119,7 @@ def rfm_measures(customer: CustomerState, now: dt.datetime) -> Rfm3 | None:
 
 
 def _revenue(orders: Iterable[Mapping[str, Any]]) -> float:
-    return float(sum(n for e in orders if (n := _number(_get(e.get("properties"), REVENUE_PROPERTY))) is not None))
+    return float(sum(n for e in orders if (n := _amount(_get(e.get("properties"), REVENUE_PROPERTY))) is not None))
 
 
 def matches(
@@ -213,8 +217,28 @@ def _kind(v: Any) -> str | None:
     return "object"
 
 
-def _number(v: Any) -> float | int | None:
-    return v if _kind(v) == "number" else None
+_NUMBER_TEXT = re.compile(NUMBER_PATTERN)
+
+
+def _within(x: float) -> float | None:
+    return x if abs(x) <= MAX_NUMBER else None  # NaN fails too
+
+
+def _number(v: Any) -> float | None:
+    """A JSON number as the SQL reads it: its text as a double, within the bound."""
+    if _kind(v) != "number":
+        return None
+    try:
+        return _within(float(v))
+    except OverflowError:  # an integer beyond any double
+        return None
+
+
+def _amount(v: Any) -> float | None:
+    """A number, or a string holding one in JSON's spelling (``dialect.json_amount``)."""
+    if isinstance(v, str):
+        return _within(float(v)) if _NUMBER_TEXT.fullmatch(v) else None
+    return _number(v)
 
 
 def _same(v: Any, value: Any) -> bool:
@@ -223,6 +247,9 @@ def _same(v: Any, value: Any) -> bool:
     if kind is None or kind != ("boolean" if isinstance(value, bool) else "string" if isinstance(value, str)
                                 else "number"):
         return False
+    if kind == "number":  # as the SQL compares them: doubles, within the bound
+        n = _number(v)
+        return n is not None and n == float(value)
     return bool(v == value)
 
 
@@ -468,7 +495,7 @@ class _Planner:
             function, prop = a.function, a.property
 
             def aggregate_test(c: _Customer) -> bool:
-                numbers = [n for e in found(c) if (n := _number(_get(e.get("properties"), prop))) is not None]
+                numbers = [n for e in found(c) if (n := _amount(_get(e.get("properties"), prop))) is not None]
                 value: float | int | None
                 if function == "sum":
                     value = float(sum(numbers))

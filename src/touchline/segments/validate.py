@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -96,11 +97,23 @@ def lookup(segments: SegmentLookup, segment_id: str) -> Any:
 # --- structure ---------------------------------------------------------------------------------------
 
 
+def _nfc(value: Any) -> Any:
+    """Every string of a definition in NFC, as ingestion stores text: a name typed on a Mac (Hangul as
+    jamo) matches the same name sent from anywhere else."""
+    if isinstance(value, str):
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
 def _structure(doc: Any) -> Node:
     if isinstance(doc, pydantic.BaseModel):
         return doc  # type: ignore[return-value]
     try:
-        return _NODE_ADAPTER.validate_python(doc)
+        return _NODE_ADAPTER.validate_python(_nfc(doc))
     except pydantic.ValidationError as exc:
         problems = validation.problems(exc, doc, tag_noun="node type")
         raise SegmentDefinitionError("invalid segment definition", problems) from None

@@ -48,6 +48,22 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def upsert_adding(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str],
+                  add: Sequence[str] = (), keep: Sequence[str] = ()) -> None:
+    """Insert rows (all with the same keys); a row whose ``keys`` exist already adds its ``add`` columns to
+    the stored ones, leaves ``keep`` columns as they are, and replaces the rest (``INSERT ... ON CONFLICT
+    DO UPDATE`` on both state-store dialects)."""
+    if not rows:
+        return
+    insert = postgresql.insert(table) if name(conn) == POSTGRES else sqlite.insert(table)
+    updates: dict[str, Any] = {}
+    for column in rows[0]:
+        if column in keys or column in keep:
+            continue
+        updates[column] = table.c[column] + insert.excluded[column] if column in add else insert.excluded[column]
+    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows))
+
+
 def lock_workspace_identities(conn: Connection, workspace_id: str) -> None:
     """Serialise ingestion within a workspace for the rest of the transaction.
 
@@ -868,6 +884,58 @@ ISO_DATETIME_PATTERN = (
 )
 
 
+# How report and segment queries read a number out of JSON, alike on every engine and in the Python
+# evaluator (touchline.segments.evaluate): a JSON number, within ±MAX_NUMBER (JavaScript's largest exact
+# integer, as the tracking plan); for amounts (json_amount) also a string holding one in JSON's spelling
+# (NUMBER_PATTERN: no spaces, no '+', no '.5', an exponent of at most three digits), as events stored before
+# the tracking plan may hold. Whatever else a stored event holds ("59,000원", true, 1e20, an object) counts
+# as no number, never as an error.
+NUMBER_PATTERN = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?"
+MAX_NUMBER = 2**53 - 1
+_DUCKDB_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+
+
+def _pg_bounded(numeric: str) -> str:
+    """A NUMERIC expression as a double within the bound, else NULL. PostgreSQL refuses to cast what a
+    double cannot hold (1e400, and 1e-400, which a double rounds to 0), so the bound is checked on the
+    NUMERIC first, and below 2.5e-324 the double is 0."""
+    return (f"CASE WHEN abs({numeric}) <= {MAX_NUMBER} THEN CASE WHEN abs({numeric}) >= 2.5e-324 "
+            f"THEN CAST({numeric} AS DOUBLE PRECISION) ELSE CAST(0 AS DOUBLE PRECISION) END END")
+
+
+def _duckdb_bounded(value: str) -> str:
+    """A JSON value or text as a double within the bound, else NULL (1e400 casts to inf, out of bounds)."""
+    double = f"TRY_CAST({value} AS DOUBLE)"
+    return f"CASE WHEN abs({double}) <= {MAX_NUMBER} THEN {double} END"
+
+
+class json_amount(FunctionElement[float]):
+    """A JSON value read as an amount: a number, or a string holding one (``"12000"``), within the bound; NULL
+    for anything else. A number is cast straight from the JSON value: on either engine that costs little
+    more than the unchecked cast it replaces (+0.2-0.4 µs a row on PostgreSQL)."""
+
+    inherit_cache = True
+    type = sa.Double()
+
+
+@compiles(json_amount, "postgresql")
+def _pg_json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    text = f"({value} #>> '{{}}')"
+    return (f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN {_pg_bounded(f'CAST({value} AS NUMERIC)')} "
+            f"WHEN jsonb_typeof({value}) = 'string' AND {text} ~ '^{NUMBER_PATTERN}$' "
+            f"THEN {_pg_bounded(f'CAST({text} AS NUMERIC)')} END)")
+
+
+@compiles(json_amount, "duckdb")
+def _duckdb_json_amount(element: json_amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _args(compiler, element, **kw)
+    text = f"json_extract_string({value}, '$')"
+    return (f"(CASE WHEN json_type({value}) IN {_DUCKDB_NUMBERS} THEN {_duckdb_bounded(value)} "
+            f"WHEN json_type({value}) = 'VARCHAR' AND regexp_full_match({text}, '{NUMBER_PATTERN}') "
+            f"THEN {_duckdb_bounded(text)} END)")
+
+
 class json_value(FunctionElement[Any]):
     """The JSON value under ``key`` (and ``more`` keys inside it, one level each) of a JSON document (SQL
     NULL when absent). The keys are bound as parameters on every engine: as themselves for PostgreSQL,
@@ -972,7 +1040,7 @@ class json_text(FunctionElement[str]):
 
 
 class json_number(FunctionElement[float]):
-    """A JSON number as a double; NULL for anything else."""
+    """A JSON number as a double (within ±MAX_NUMBER, see ``json_amount``); NULL for anything else."""
 
     inherit_cache = True
     type = sa.Double()
@@ -1078,14 +1146,13 @@ def _duckdb_json_text(element: json_text, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(json_number, "postgresql")
 def _pg_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _args(compiler, element, **kw)
-    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN CAST({value} #>> '{{}}' AS DOUBLE PRECISION) END)"
+    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN {_pg_bounded(f'CAST({value} AS NUMERIC)')} END)"
 
 
 @compiles(json_number, "duckdb")
 def _duckdb_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _args(compiler, element, **kw)
-    return (f"(CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
-            f"THEN CAST(json_extract_string({value}, '$') AS DOUBLE) END)")
+    return f"(CASE WHEN json_type({value}) IN {_DUCKDB_NUMBERS} THEN {_duckdb_bounded(value)} END)"
 
 
 def _element_match(compiler: SQLCompiler, element: json_array_has, x: str, **kw: Any) -> str:

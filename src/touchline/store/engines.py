@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg.types.json
@@ -25,6 +25,9 @@ from touchline.settings import Settings
 from touchline.store import dialect
 from touchline.store.schema import STAGED_COLUMNS, event_staging, profiles, sync_state
 from touchline.store.types import dumps
+
+if TYPE_CHECKING:
+    from touchline.ingest.quality import ViolationLog
 
 # What a store that cannot answer raises: through SQLAlchemy, or straight from the driver where a hot path
 # talks to it directly (PostgreSQL's COPY, SQLite's bulk reads).
@@ -141,6 +144,11 @@ class Stores:
     event_names: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]] = field(default_factory=dict)
     # First and last customer event by workspace, likewise (an empty report points to them).
     event_spans: dict[str, tuple[int, tuple[dt.datetime, dt.datetime] | None]] = field(default_factory=dict)
+    # Each workspace's tracking plan as ingestion applies it, with the monotonic time it is good until
+    # (touchline.ingest.quality.plan_for), and the data-quality problems found at the edge, counted in
+    # memory until the pump adds them to the state store.
+    tracking_plans: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    violations: ViolationLog = field(default_factory=lambda: _violation_log())
     # When the last purge after an erase ended (monotonic) and how long it took, in seconds
     # (touchline.profiles.service.purge_erased schedules the next one by them).
     last_purge: tuple[float, float] | None = None
@@ -297,13 +305,19 @@ class Stores:
         """
         limit = self.settings.pump_batch_rows
         moved = 0
-        with self._pump_lock:
-            while max_rows is None or moved < max_rows:
-                n = self._pump_chunk(limit)
-                moved += n
-                if n < limit:
-                    break
-            self._sync_profiles(limit)
+        try:
+            with self._pump_lock:
+                while max_rows is None or moved < max_rows:
+                    n = self._pump_chunk(limit)
+                    moved += n
+                    if n < limit:
+                        break
+                self._sync_profiles(limit)
+        finally:
+            # Data-quality counts go to the state store even when the event store is busy (an import
+            # while a server holds DuckDB); they stay counted in memory when the state store is down.
+            with contextlib.suppress(StoreUnavailable):
+                self.violations.flush(self)
         return moved
 
     def _sync_profiles(self, limit: int) -> int:
@@ -430,6 +444,12 @@ class Stores:
 
 
 SYNC_LAG = dt.timedelta(minutes=1)
+
+
+def _violation_log() -> ViolationLog:
+    from touchline.ingest.quality import ViolationLog  # the ingestion layer sits above this one
+
+    return ViolationLog()
 
 
 def _wal(path: Path) -> Path:

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
-from touchline.store.schema import erasures, events_metadata, journey_runs, journeys, outbox, state_metadata
+from touchline.store.schema import (
+    erasures,
+    events_metadata,
+    journey_runs,
+    journeys,
+    outbox,
+    state_metadata,
+    workspaces,
+)
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -71,6 +79,13 @@ def _erasure_purges(conn: Connection) -> None:
     _create_missing(state_metadata)(conn)
 
 
+def _tracking_plan(conn: Connection) -> None:
+    """The workspace setting for unreadable values (a column: ALTER TABLE on both dialects), the
+    workspace's event types and the violation counts (new tables)."""
+    dialect.add_missing_columns(conn, workspaces, ["invalid_values"])
+    _create_missing(state_metadata)(conn)
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -83,6 +98,7 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(9, "failed dashboard sign-ins per account and client", _create_missing(state_metadata)),
     Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
               _erasure_purges),
+    Migration(11, "tracking plan: workspaces.invalid_values, event types, violations", _tracking_plan),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

@@ -17,6 +17,10 @@ workspaces = sa.Table(
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # What ingestion does with a message whose typed property cannot be read (migration 11): "flag" it
+    # (stored as sent, with a data-quality flag: what was accepted before stays accepted) or "reject" it
+    # (reported by index, field and reason).
+    sa.Column("invalid_values", sa.Text, nullable=False, server_default="flag"),
 )
 
 api_keys = sa.Table(
@@ -195,6 +199,38 @@ segment_members = sa.Table(
     sa.Column("entered_at", UTCDateTime, nullable=False),
     sa.Index("ix_segment_members_profile", "workspace_id", "profile_id"),
     sqlite_with_rowid=False,
+)
+
+# --- the tracking plan and data quality (migration 11) -------------------------------------------------
+
+# A workspace's own event types: {property: {"type": ..., "required": bool}} per event name, laid over the
+# built-in e-commerce plan (touchline.ingest.plan).
+event_types = sa.Table(
+    "event_types",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("event", sa.Text, primary_key=True),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Problems found at the edge, counted by event, field ("properties.products[].price") and reason: one row
+# each, however many messages had it, so the table stays small. The latest value is kept masked (its
+# shape: "99,999원"), and no message id: this table outlives an erasure, so it holds nothing of a customer.
+tracking_violations = sa.Table(
+    "tracking_violations",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("event", sa.Text, primary_key=True),
+    sa.Column("field", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, primary_key=True),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+    sa.Column("flagged", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("example", sa.Text, nullable=False),
+    sa.Index("ix_tracking_violations_recent", "workspace_id", "last_seen_at"),
 )
 
 # --- journeys and messaging ------------------------------------------------------------------------

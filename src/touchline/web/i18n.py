@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
@@ -25,6 +26,7 @@ from babel.numbers import (
     get_currency_symbol,
 )
 
+MAX_NUMBER = 2**53 - 1  # as touchline.store.dialect: beyond it, a report counts no amount
 LANGUAGES = ("en", "ko")
 LANG_COOKIE = "tl_lang"
 TZ_COOKIE = "tl_tz"
@@ -433,6 +435,85 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cohorts.running_week": ("* this week, so far (since {since})", "* 이번 주는 진행 중 ({since}부터)"),
     "error.internal": ("Something went wrong on the server. It has been logged; try again in a moment.",
                        "서버에서 오류가 발생했습니다. 기록해 두었으니 잠시 후 다시 시도해 주세요."),
+    # data quality (the tracking plan's violations)
+    "nav.quality": ("Data quality", "데이터 품질"),
+    "quality.title": ("Data quality", "데이터 품질"),
+    "quality.intro": ("Values your events sent that the tracking plan could not read, by event and field. Values "
+                      "that read unambiguously (\"12,000\", \"59,000원\") are stored as numbers and are not listed.",
+                      "트래킹 플랜으로 읽을 수 없었던 이벤트 값을 이벤트와 필드별로 보여 줍니다. 분명하게 읽히는 값"
+                      "(\"12,000\", \"59,000원\")은 숫자로 저장되며 여기에 나오지 않습니다."),
+    "quality.mode.reject": ("Messages with such a value are rejected: the sender gets the index, field and reason.",
+                            "이런 값이 있는 메시지는 거부되며, 보낸 쪽에 순번·필드·이유를 알려 줍니다."),
+    "quality.mode.flag": ("Messages with such a value are stored as sent, with a data-quality flag.",
+                          "이런 값이 있는 메시지는 보낸 그대로 저장되고 데이터 품질 표시가 붙습니다."),
+    "quality.mode.change": ("Change it with: touchline plan invalid-values reject|flag",
+                            "변경: touchline plan invalid-values reject|flag"),
+    "quality.violations": ("Recent violations", "최근 위반"),
+    "quality.none": ("No violations: every value your events sent could be read.",
+                     "위반이 없습니다. 이벤트가 보낸 값을 모두 읽을 수 있었습니다."),
+    "quality.event": ("Event", "이벤트"),
+    "quality.field": ("Field", "필드"),
+    "quality.reason": ("Problem", "문제"),
+    "quality.rejected": ("Rejected", "거부"),
+    "quality.flagged": ("Flagged", "표시됨"),
+    "quality.last_seen": ("Last seen", "마지막 발생"),
+    "quality.example": ("Latest value, masked", "최근 값 (가림)"),
+    "quality.declared": ("Your event types", "직접 선언한 이벤트 유형"),
+    "quality.declared_none": ("None declared. Declare one with: touchline plan declare \"Gift Card Purchased\" "
+                              "amount=money! card_id=id", "선언된 유형이 없습니다. 선언 예: touchline plan declare "
+                              "\"Gift Card Purchased\" amount=money! card_id=id"),
+    "quality.property": ("Property", "속성"),
+    "quality.type": ("Type", "유형"),
+    "quality.required": ("Required", "필수"),
+    "quality.builtin": ("Built-in e-commerce types ({n} events of Segment's e-commerce spec)",
+                        "기본 전자상거래 유형 (Segment 전자상거래 명세의 이벤트 {n}개)"),
+    "quality.product_fields": ("Each element of products[]", "products[]의 각 항목"),
+}
+
+# Why the tracking plan could not read a value (touchline.ingest.plan and normalize), as the dashboard
+# shows it.
+PROBLEMS: dict[str, tuple[str, str]] = {
+    "not a number": ("not a number", "숫자가 아님"),
+    "not a finite number": ("not a finite number", "유한한 숫자가 아님"),
+    "out of range (beyond ±2^53)": ("out of range (beyond ±2^53)", "범위를 벗어남 (±2^53 초과)"),
+    "empty": ("empty", "비어 있음"),
+    "ambiguous digit grouping (thousands are grouped by three: 12,000)":
+        ("ambiguous digit grouping (thousands are grouped by three: 12,000)",
+         "자릿수 구분이 모호함 (천 단위는 세 자리씩: 12,000)"),
+    "two different currencies": ("two different currencies", "서로 다른 두 통화"),
+    "not a whole number": ("not a whole number", "정수가 아님"),
+    "not a currency code": ("not a currency code", "통화 코드가 아님"),
+    "ambiguous currency symbol (send an ISO 4217 code)":
+        ("ambiguous currency symbol (send an ISO 4217 code)", "통화 기호가 모호함 (ISO 4217 코드로 보내세요)"),
+    "not an ISO 4217 currency code": ("not an ISO 4217 currency code", "ISO 4217 통화 코드가 아님"),
+    "longer than 1024 characters": ("longer than 1024 characters", "1024자 초과"),
+    "not an identifier (text or a whole number)":
+        ("not an identifier (text or a whole number)", "식별자가 아님 (텍스트 또는 정수)"),
+    "not text": ("not text", "텍스트가 아님"),
+    "not true or false": ("not true or false", "true 또는 false가 아님"),
+    "not an object": ("not an object", "객체가 아님"),
+    "not an array": ("not an array", "배열이 아님"),
+    "not an array of products": ("not an array of products", "상품 배열이 아님"),
+    "missing (required by the tracking plan)":
+        ("missing (required by the tracking plan)", "없음 (트래킹 플랜의 필수 속성)"),
+    "ambiguous currency symbol (send the currency property)":
+        ("ambiguous currency symbol (send the currency property)", "통화 기호가 모호함 (currency 속성을 보내세요)"),
+    "written in another currency than the event's":
+        ("written in another currency than the event's", "이벤트의 통화와 다른 통화로 적힘"),
+    "in the future: stored at the time received": ("in the future: stored at the time received",
+                                                   "미래 시각: 수신 시각으로 저장"),
+    "before 1990: not a plausible event time": ("before 1990: not a plausible event time",
+                                                "1990년 이전: 있을 수 없는 이벤트 시각"),
+    "not an e-mail address: not applied": ("not an e-mail address: not applied", "이메일 주소가 아님: 반영하지 않음"),
+    "not a phone number: not applied": ("not a phone number: not applied", "전화번호가 아님: 반영하지 않음"),
+}
+
+# The tracking plan's types (touchline.ingest.plan.TYPES).
+TYPE_LABELS: dict[str, tuple[str, str]] = {
+    "string": ("text", "텍스트"), "id": ("identifier", "식별자"), "number": ("number", "숫자"),
+    "money": ("amount of money", "금액"), "integer": ("whole number", "정수"), "boolean": ("true or false", "참/거짓"),
+    "currency": ("ISO 4217 currency code", "ISO 4217 통화 코드"), "object": ("object", "객체"),
+    "array": ("array", "배열"), "products": ("array of products", "상품 배열"),
 }
 
 # Why the outbox did not send a message (touchline.messaging.policy.SuppressReason and channel skips).
@@ -699,6 +780,15 @@ class Formatter:
             return self.money(amount)
         return korean_units(amount) + "원"
 
+    def quality_problem(self, value: str) -> str:
+        """A data-quality problem as the viewer reads it (unknown ones as they are)."""
+        pair = PROBLEMS.get(value)
+        return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
+    def type_label(self, value: str) -> str:
+        pair = TYPE_LABELS.get(value)
+        return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.locale)
 
@@ -717,6 +807,15 @@ class Formatter:
             return format_currency(won, "KRW", locale=self.locale)
         return format_currency(amount, self.currency, locale=self.locale)
 
+    def amount(self, value: Any) -> str:
+        """A property that should hold an amount (a timeline's revenue or price): as money when it is a
+        number a report would count, else as it was stored (an event from before the tracking plan
+        typed it: "59,000원", true), cut short."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= MAX_NUMBER:
+            return self.money(value)  # NaN and infinities fail the bound
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        return text if len(text) <= 40 else text[:39] + "…"
+
     def currency_symbol(self) -> str:
         return get_currency_symbol(self.currency, locale=self.locale)
 
@@ -731,7 +830,7 @@ class Formatter:
         if value is None:
             return "—"
         if isinstance(value, dt.datetime):
-            value = value.astimezone(self.zone).date()
+            value = self.local_date(value)
         return format_date(value, fmt, locale=self.locale)
 
     def datetime(self, value: dt.datetime | str | None, fmt: str = "medium") -> str:
@@ -746,7 +845,10 @@ class Formatter:
             value = value.replace(tzinfo=dt.UTC)
         if self.lang == "ko" and fmt == "short":
             fmt = "yyyy. M. d. HH:mm"  # CLDR's Korean short form has a 12-hour clock marked "PM"
-        return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
+        try:
+            return format_datetime(value, fmt, tzinfo=self.zone, locale=self.locale)
+        except (OverflowError, ValueError):  # a time stored before times were checked (year 9999): as UTC
+            return format_datetime(value, fmt, tzinfo=dt.UTC, locale=self.locale)
 
     def duration(self, seconds: float | None) -> str:
         if seconds is None:

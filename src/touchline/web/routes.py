@@ -196,7 +196,7 @@ async def _data_hint(request: Request, f: Formatter, first_day: dt.date, last_da
     span = await run_in_threadpool(analytics.event_span, _stores(request), viewer(request).workspace_id)
     if span is None:
         return None
-    first, last = (moment.astimezone(f.zone).date() for moment in span)
+    first, last = (f.local_date(moment) for moment in span)
     if first <= last_day and last >= first_day:
         return None
     link = ({"start": max(first, last - dt.timedelta(days=89)).isoformat(), "end": last.isoformat()}
@@ -517,6 +517,6 @@ async def customer_consents(request: Request, profile_id: str) -> Response:
 
 # The Journeys and Messages pages register themselves on the same router (imported last: they use the
 # period helpers above).
-from touchline.web import journey_pages, message_pages  # noqa: E402
+from touchline.web import journey_pages, message_pages, quality_pages  # noqa: E402
 
-__all__ += ["journey_pages", "message_pages"]
+__all__ += ["journey_pages", "message_pages", "quality_pages"]
