@@ -26,7 +26,8 @@ from touchline.ingest.plan import Problem
 from touchline.ingest.schemas import Message
 
 UTC = dt.UTC
-EARLIEST_EVENT_TIME = dt.datetime(1990, 1, 1, tzinfo=UTC)  # 1970-01-01 (a zero epoch) and year 1 are refused; 1997 shop history (CDNOW) is not
+# 1970-01-01 (a zero epoch) and year 1 are refused; a shop's 1990s history (CDNOW's, 1997-98) is not
+EARLIEST_EVENT_TIME = dt.datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 # The generic reasons (violations are counted by reason; the dashboard translates them).
 IMPLAUSIBLE_PAST = f"before {EARLIEST_EVENT_TIME.year}: not a plausible event time"

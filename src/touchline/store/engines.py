@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,20 @@ UNAVAILABLE = (sa.exc.OperationalError, psycopg.OperationalError, sqlite3.Operat
 READ_ONLY = {"touchline_read_only": True}
 # What PostgreSQL says of a NUL character (U+0000) in a parameter or a JSON value: text cannot hold one.
 REFUSED_DATA = (sa.exc.DataError, psycopg.DataError)
+
+
+@contextlib.contextmanager
+def _translated(unavailable: str, hint: Callable[[Exception], str]) -> Iterator[None]:
+    """A store's errors as the edge answers them: unreachable -> StoreUnavailable (503), a NUL character
+    PostgreSQL refuses -> BadRequest (400); anything else as it is."""
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(unavailable, hint(exc)) from exc
+    except REFUSED_DATA as exc:
+        if (refused := _nul_refused(exc)) is None:
+            raise
+        raise refused from exc
 
 
 def _nul_refused(exc: BaseException) -> BadRequest | None:
@@ -174,40 +188,20 @@ class Stores:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A state-store transaction that may write; the caller (the edge) owns it."""
-        try:
-            with self.state.begin() as conn:
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
-        except REFUSED_DATA as exc:
-            if (refused := _nul_refused(exc)) is None:
-                raise
-            raise refused from exc
+        with _translated("the state store is unavailable", _reason), self.state.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        try:
-            with self.state.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable("the state store is unavailable", _reason(exc)) from exc
-        except REFUSED_DATA as exc:
-            if (refused := _nul_refused(exc)) is None:
-                raise
-            raise refused from exc
+        with (_translated("the state store is unavailable", _reason),
+              self.state.connect().execution_options(**READ_ONLY) as conn, conn.begin()):
+            yield conn
 
     @contextlib.contextmanager
     def events_conn(self) -> Iterator[Connection]:
-        with self._using_events():
-            try:
-                with self.events.begin() as conn:
-                    yield conn
-            except UNAVAILABLE as exc:
-                raise StoreUnavailable("the event store is unavailable", _lock_hint(exc)) from exc
-            except REFUSED_DATA as exc:
-                if (refused := _nul_refused(exc)) is None:
-                    raise
-                raise refused from exc
+        with (self._using_events(), _translated("the event store is unavailable", _lock_hint),
+              self.events.begin() as conn):
+            yield conn
 
     @contextlib.contextmanager
     def _using_events(self) -> Iterator[None]:
