@@ -203,27 +203,20 @@ class Runner:
         phase that fails is logged and the next one runs all the same."""
         given, now = now, now or self.clock()
         report = TickReport()
-        try:
-            self._drain("signals", lambda limit, skip: self._signals(now, limit, skip, report),
-                        lambda seq, exc: self._set_signal_aside(seq, exc, now), report)
-        except Exception:
-            log.exception("journey signals failed this round; timers, dates and the outbox go on")
-            report.failed_phases.append("signals")
-        try:
-            self._drain("timers", lambda limit, skip: self._timers(now, limit, skip, report),
-                        lambda timer_id, exc: self._set_timer_aside(timer_id, exc, now), report)
-        except Exception:
-            log.exception("journey timers failed this round; dates and the outbox go on")
-            report.failed_phases.append("timers")
+        self._phase("signals", report, lambda: self._drain(
+            "signals", lambda limit, skip: self._signals(now, limit, skip, report),
+            lambda seq, exc: self._set_signal_aside(seq, exc, now), report))
+        self._phase("timers", report, lambda: self._drain(
+            "timers", lambda limit, skip: self._timers(now, limit, skip, report),
+            lambda timer_id, exc: self._set_timer_aside(timer_id, exc, now), report))
         if self._last_date_scan is None or now - self._last_date_scan >= DATE_SCAN_EVERY:
             self._last_date_scan = now
-            try:
+
+            def scan() -> None:
                 report.dates = self.scan_date_triggers(now)
-            except Exception:
-                log.exception("journey date scan failed this round")
-                report.failed_phases.append("dates")
+            self._phase("dates", report, scan)
         if dispatch:
-            try:
+            def send() -> None:
                 while True:
                     # The outbox claims its own batch (settings.outbox_batch) and, unless given a time, reads
                     # its clock for each: leases counted from the tick's start would be short by the time
@@ -232,10 +225,17 @@ class Runner:
                     report.outbox.add(r)
                     if r.claimed < self.outbox.batch:
                         break
-            except Exception:
-                log.exception("outbox dispatch failed this round")
-                report.failed_phases.append("outbox")
+            self._phase("outbox", report, send)
         return report
+
+    @staticmethod
+    def _phase(name: str, report: TickReport, work: Callable[[], None]) -> None:
+        """One phase of a round; one that fails is logged and the next runs all the same."""
+        try:
+            work()
+        except Exception:
+            log.exception("journey %s failed this round; the other phases go on", name)
+            report.failed_phases.append(name)
 
     def _drain(self, what: str, work: Callable[[int, frozenset[Any]], int],
                set_aside: Callable[[Any, BaseException], None], report: TickReport) -> None:
