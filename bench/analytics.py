@@ -55,6 +55,7 @@ from touchline.demo.generator import iter_messages
 from touchline.errors import StoreUnavailable
 from touchline.ingest.normalize import derive_channel, derive_device, normalize_phone
 from touchline.ingest.service import IngestResult, ingest, parse_items
+from touchline.platform import open_stores
 from touchline.segments import store as segment_store
 from touchline.segments.ast import to_json
 from touchline.segments.compile import compile_segment
@@ -62,7 +63,7 @@ from touchline.segments.service import create_segment, rank_buyers, refresh_live
 from touchline.segments.validate import parse
 from touchline.settings import Settings
 from touchline.store import dialect
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.store.schema import identities, profiles
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # the generator's "now": data ends an hour before

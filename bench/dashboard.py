@@ -36,10 +36,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from touchline.app import create_app  # noqa: E402
 from touchline.journeys import service as journeys  # noqa: E402
+from touchline.platform import open_stores  # noqa: E402
 from touchline.profiles import service as profiles  # noqa: E402
 from touchline.segments import service as segments  # noqa: E402
 from touchline.settings import Settings  # noqa: E402
-from touchline.store import open_stores  # noqa: E402
 from touchline.store.engines import Stores  # noqa: E402
 from touchline.web import auth  # noqa: E402
 from touchline.workspaces.service import workspace_id_by_name  # noqa: E402

@@ -2,7 +2,7 @@
 
 Builds (or, with ``--data``, reuses) the store of bench/analytics.py: ``--events`` events (1M by
 default) of the demo shop bulk-loaded into the event store, every profile in the state store. Then,
-for ``--customers`` customers with events, one after another: ``profiles.service.erase`` (what
+for ``--customers`` customers with events, one after another: ``customers.service.erase`` (what
 ``DELETE /v1/profiles/{id}`` runs), timed; then one purge for all of them (``purge_erased``, what the
 server's pump runs after an erase), timed by part: the second sweep of the deletes, SQLite's log
 truncation, PostgreSQL's VACUUM, the DuckDB rewrite (copy + fsync + swap). Last, every store file is
@@ -32,10 +32,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import analytics  # the store builder
 
-from touchline.profiles import service as profiles
+from touchline.customers import service as customer_service
+from touchline.platform import open_stores
 from touchline.settings import Settings
 from touchline.store import dialect
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 
 
 def _grep(directory: Path, needles: list[bytes]) -> dict[bytes, int]:
@@ -70,7 +71,7 @@ def _timed(stores: Stores, parts: dict[str, tuple[float, float]]) -> None:
 
         setattr(owner, name, timed)
 
-    wrap(profiles, "delete_customer", "second sweep of the deletes")
+    wrap(customer_service, "delete_customer", "second sweep of the deletes")
     wrap(dialect, "vacuum", "VACUUM (PostgreSQL)")
     wrap(dialect, "truncate_log", "SQLite log truncation")
     wrap(stores, "rewrite_event_store", "DuckDB rewrite (copy, fsync, swap)")
@@ -89,14 +90,14 @@ def run(stores: Stores, workspace_id: str, customers: list[dict[str, Any]], keep
     erased = 0
     t = time.perf_counter()
     for c in customers:
-        erased += profiles.erase(stores, workspace_id, f"user_id:{c['user_id']}")["erased"]["events"]
+        erased += customer_service.erase(stores, workspace_id, f"user_id:{c['user_id']}")["erased"]["events"]
     per = (time.perf_counter() - t) / len(customers)
     print(f"   erase (DELETE /v1/profiles/...): {per * 1000:.0f} ms each, {len(customers)} customers, "
           f"{erased:,} events")
     parts: dict[str, tuple[float, float]] = {}
     _timed(stores, parts)
     t, cpu = time.perf_counter(), time.process_time()
-    purged = profiles.purge_erased(stores, force=True)
+    purged = customer_service.purge_erased(stores, force=True)
     total, used = time.perf_counter() - t, time.process_time() - cpu
     assert purged == len(customers), purged
     print(f"   purge of the {purged} erasures: {total:.2f} s ({used:.2f} s CPU); load average "

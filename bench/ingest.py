@@ -212,8 +212,8 @@ def _thread_cpu_seconds(pid: int) -> dict[str, float]:
 
 def verify(settings_env: dict[str, str], n_events: int) -> dict[str, int]:
     os.environ.update(settings_env)
+    from touchline.platform import open_stores
     from touchline.settings import Settings
-    from touchline.store.engines import open_stores
     from touchline.store.schema import event_staging, events, identities, profiles
 
     stores = open_stores(Settings())
@@ -241,8 +241,8 @@ def run_in_process(settings_env: dict[str, str], batches: list[bytes], group: in
     (the process's: DuckDB works in threads of its own), and the wall time of the whole under "wall"."""
     os.environ.update(settings_env)
     from touchline.ingest.service import IngestResult, ingest_many, parse_items
+    from touchline.platform import open_stores
     from touchline.settings import Settings
-    from touchline.store.engines import open_stores
     from touchline.workspaces.service import workspace_id_by_name
 
     stores = open_stores(Settings())

@@ -38,10 +38,11 @@ from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
 from touchline.messaging.outbox import DispatchReport
+from touchline.platform import open_stores
 from touchline.runtime import tune_garbage_collector
 from touchline.segments import service as segments
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.store.schema import outbox
 
 TEMPLATE = {"ko": {"subject": "{{ profile.traits.name }}님을 위한 쿠폰", "html":

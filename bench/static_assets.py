@@ -24,8 +24,8 @@ from playwright.sync_api import sync_playwright
 
 from touchline.app import create_app
 from touchline.demo.generator import generate
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store import open_stores
 from touchline.web import auth
 from touchline.workspaces.service import workspace_id_by_name
 

@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 from live_server import live  # noqa: F401 - a fixture, shared by the tests that run real clients
 from support import ADMIN_TOKEN, WRITE_KEY
 from touchline.app import create_app
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 
 PG_BASE = os.environ.get("TOUCHLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

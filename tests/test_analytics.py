@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from touchline.analytics import btyd, service
 from touchline.analytics.service import Step
-from touchline.ingest.service import SystemEvent, ingest, parse_items, stage_system_events
+from touchline.eventlog import SystemEvent, append_system_events
+from touchline.ingest.service import ingest, parse_items
 from touchline.store.engines import Stores
 from touchline.store.schema import profile_snapshots
 
@@ -204,7 +205,7 @@ def test_touchlines_own_events_are_not_customer_activity(stores: Stores, workspa
     assert carol is not None
     april = T0 + 5 * WEEK + dt.timedelta(days=2)
     with stores.write() as conn:
-        stage_system_events(conn, workspace_id, [
+        append_system_events(conn, workspace_id, [
             SystemEvent(carol, name, {"channel": "email"}, april, f"sys-{name}")
             for name in ("Message Sent", "Message Delivered", "Segment Entered")], april)
     stores.pump()

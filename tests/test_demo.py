@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from touchline.customers.service import view as get_profile
 from touchline.demo import catalog
 from touchline.demo.generator import DemoSummary, generate, iter_messages
 from touchline.demo.run import summarize
-from touchline.profiles.service import get_profile
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store import open_stores
 from touchline.store.engines import Stores
 from touchline.store.schema import identity_conflicts
 from touchline.workspaces.service import workspace_id_by_name

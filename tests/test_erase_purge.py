@@ -291,7 +291,7 @@ def test_no_event_is_written_about_an_erased_customer(client: TestClient, stores
                                                       ) -> None:
     """Live segments, a round that read the event store before the erase, and a message whose sending
     overlapped it: none of them writes an event, a membership or an inbox row about the erased id."""
-    from touchline.ingest.service import SystemEvent, stage_system_events
+    from touchline.eventlog import SystemEvent, append_system_events
     from touchline.messaging import store as message_store
     from touchline.profiles.service import resolve
     from touchline.segments import service as segments
@@ -325,7 +325,7 @@ def test_no_event_is_written_about_an_erased_customer(client: TestClient, stores
     with stores.write() as conn:
         receipt = SystemEvent(profile_id=profile_id, event="Message Sent", properties={"message_id": "m-9"},
                               timestamp=now, message_id="msg-m-9-sent")
-        assert stage_system_events(conn, workspace_id, [receipt], now) == 0
+        assert append_system_events(conn, workspace_id, [receipt], now) == 0
         message_store.insert_inbox_many(conn, [{
             "id": "m-9", "workspace_id": workspace_id, "profile_id": profile_id, "title": NAME, "body": STREET,
             "url": None, "locale": "ko", "created_at": now}])
@@ -448,7 +448,7 @@ def test_the_state_store_zeroes_what_it_deletes(stores: Stores) -> None:
 
 def test_a_burst_of_erases_shares_one_purge_and_each_is_purged_within_the_bound(client: TestClient, stores: Stores,
                                                                                  workspace_id: str) -> None:
-    from touchline.profiles.service import _purge_due, purge_erased
+    from touchline.customers.service import _purge_due, purge_erased
     from touchline.store.schema import erasures
 
     now = dt.datetime.now(dt.UTC)
@@ -486,9 +486,9 @@ def test_a_command_purges_what_a_stopped_server_left_pending(settings: Settings)
     from typer.testing import CliRunner
 
     from touchline.cli.main import app
+    from touchline.customers.service import erase
     from touchline.ingest.service import ingest, parse_items
-    from touchline.profiles.service import erase
-    from touchline.store.engines import open_stores
+    from touchline.platform import open_stores
     from touchline.store.schema import erasures
 
     stores = open_stores(settings)

@@ -8,8 +8,8 @@ import orjson
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from touchline.customers.service import view as get_profile
 from touchline.ingest.importer import csv_row_to_message, import_file
-from touchline.profiles.service import get_profile
 from touchline.settings import Settings
 from touchline.store.engines import Stores
 from touchline.store.schema import events

@@ -24,8 +24,8 @@ from touchline.ingest.service import ingest, parse_items
 from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import open_stores
 from touchline.store.schema import journey_runs, outbox
 
 CUSTOMERS = 150

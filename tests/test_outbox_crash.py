@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from touchline.ingest.service import ingest, parse_items
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import open_stores
 from touchline.store.schema import outbox
 from touchline.workspaces.service import workspace_id_by_name
 

@@ -22,8 +22,9 @@ from touchline.messaging import service as messaging
 from touchline.messaging import store as message_store
 from touchline.messaging.channels import OutboundMessage, SendResult, Sent
 from touchline.messaging.outbox import Outbox
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.store.migrations import STATE_MIGRATIONS, current_version, upgrade
 from touchline.store.schema import event_staging, outbox
 from touchline.workspaces.service import workspace_id_by_name

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from touchline.ingest.service import ingest, parse_items
+from touchline.platform import open_stores
 from touchline.store import dialect
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS, current_version, upgrade
 from touchline.store.schema import STAGED_COLUMNS, event_staging, events
 
@@ -102,7 +103,8 @@ def test_reopening_keeps_data(stores: Stores, workspace_id: str) -> None:
 
 
 def test_profile_snapshots_mirror_profiles_in_the_event_store(stores: Stores, workspace_id: str) -> None:
-    from touchline.profiles.service import erase, resolve
+    from touchline.customers.service import erase
+    from touchline.profiles.service import resolve
     from touchline.store.schema import profile_snapshots
 
     now = dt.datetime.now(dt.UTC)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from support import basic, bearer
 from touchline.analytics import service as analytics
 from touchline.app import create_app
-from touchline.ingest.service import SystemEvent, stage_system_events
+from touchline.eventlog import SystemEvent, append_system_events
 from touchline.settings import Settings
 from touchline.store.engines import Stores
 from web_helpers import PASSWORD, add_user, form_token, sign_in
@@ -223,7 +223,7 @@ def test_an_empty_report_points_to_where_the_events_are(client: TestClient, stor
     now = dt.datetime.now(dt.UTC)
     profile_id = client.get("/v1/profiles/h1", headers=bearer()).json()["id"]
     with stores.write() as conn:
-        stage_system_events(conn, workspace_id, [SystemEvent(profile_id, "Segment Entered", {"segment_id": "s"}, now,
+        append_system_events(conn, workspace_id, [SystemEvent(profile_id, "Segment Entered", {"segment_id": "s"}, now,
                                                              "sys-1")], now)
     stores.pump()
     add_user(stores, "marketer@example.com", "marketer")

@@ -13,10 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from touchline.app import create_app
+from touchline.assets import accepts_gzip
+from touchline.messaging.routes import INBOX_SCRIPT
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import open_stores
 from touchline.web import STATIC, plotly_js
-from touchline.web.assets import accepts_gzip
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_the_inbox_script_is_compressed_for_shops(web: TestClient) -> None:
     assert response.headers["content-encoding"] == "gzip"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.headers["cross-origin-resource-policy"] == "cross-origin"
-    assert gzip.decompress(body) == (STATIC / "inbox.js").read_bytes()
+    assert gzip.decompress(body) == INBOX_SCRIPT.read_bytes()
 
 
 @pytest.mark.parametrize(("header", "expected"), [
@@ -91,4 +92,5 @@ def test_accept_encoding(header: str, expected: bool) -> None:
 
 
 def test_static_dir_is_what_is_served() -> None:
-    assert {p.name for p in Path(STATIC).iterdir()} >= {"app.css", "app.js", "favicon.svg", "inbox.js"}
+    assert {p.name for p in Path(STATIC).iterdir()} >= {"app.css", "app.js", "favicon.svg"}
+    assert INBOX_SCRIPT.is_file()

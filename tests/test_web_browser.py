@@ -20,9 +20,9 @@ import uvicorn
 
 from touchline.app import create_app
 from touchline.demo.generator import generate
+from touchline.platform import open_stores
 from touchline.segments import service as segments
 from touchline.settings import Settings
-from touchline.store import open_stores
 from touchline.store.engines import Stores
 from touchline.workspaces.service import workspace_id_by_name
 from web_helpers import PASSWORD, add_user

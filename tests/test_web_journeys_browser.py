@@ -29,8 +29,8 @@ from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
 from touchline.messaging.channels.memory import MemoryChannel
 from touchline.messaging.outbox import Outbox
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store import open_stores
 from touchline.store.engines import Stores
 from touchline.workspaces.service import workspace_id_by_name
 from web_helpers import add_user

@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from touchline.app import create_app
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.web import auth, throttle
 from web_helpers import PASSWORD, add_user, form_token
 

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
+from touchline.customers.routes import router as customers_router
+from touchline.customers.service import purge_erased
 from touchline.http import JSONBody, PublicCORS, document_schemas, install_error_handlers
 from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
@@ -28,12 +30,12 @@ from touchline.journeys.runner import Runner
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
+from touchline.platform import open_stores
 from touchline.profiles.routes import router as profiles_router
-from touchline.profiles.service import purge_erased
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 from touchline.threads import named_thread
 from touchline.web import mount as mount_dashboard
 from touchline.workspaces.service import KeyResolver
@@ -189,6 +191,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(ingest_router)
     app.include_router(tracking_plan_router)
     app.include_router(profiles_router)
+    app.include_router(customers_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
     app.include_router(journeys_router)

@@ -11,10 +11,11 @@ import orjson
 import typer
 from rich.console import Console
 
+from touchline.customers.service import purge_erased
 from touchline.errors import StoreUnavailable, TouchlineError
-from touchline.profiles.service import purge_erased
+from touchline.platform import open_stores
 from touchline.settings import Settings
-from touchline.store.engines import Stores, open_stores
+from touchline.store.engines import Stores
 
 console = Console()
 err_console = Console(stderr=True)

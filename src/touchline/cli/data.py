@@ -136,7 +136,7 @@ def show_profile(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One customer: identities, traits, consents and the recent timeline."""
-    from touchline.profiles.service import get_profile
+    from touchline.customers.service import view as get_profile
 
     with opened_stores() as stores:
         try:

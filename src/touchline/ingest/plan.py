@@ -29,11 +29,12 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import orjson
 
 from touchline.errors import ValidationFailed
+from touchline.values import MAX_NUMBER
 
 __all__ = [
     "ECOMMERCE_EVENTS",
@@ -49,7 +50,6 @@ __all__ = [
     "read_value",
 ]
 
-MAX_NUMBER: Final = 2**53 - 1
 TYPES: tuple[str, ...] = ("string", "id", "number", "money", "integer", "boolean", "currency", "object", "array",
                           "products")
 InvalidValues = Literal["reject", "flag"]

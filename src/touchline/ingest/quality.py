@@ -143,6 +143,23 @@ def masked(value: Any, limit: int = 60) -> str:
 # --- the plan each workspace ingests with -------------------------------------------------------------
 
 
+def violation_log(stores: Stores) -> ViolationLog:
+    """The stores' problems counted at the edge; the pump adds them to the state store after each round
+    (they stay counted in memory while the state store is down)."""
+    found: ViolationLog | None = stores.extensions.get(_VIOLATIONS)
+    if found is None:
+        with _violations_lock:
+            found = stores.extensions.get(_VIOLATIONS)
+            if found is None:
+                found = stores.extensions[_VIOLATIONS] = ViolationLog()
+                stores.pump_hooks.append(found.flush)
+    return found
+
+
+_VIOLATIONS = "ingest.violations"
+_violations_lock = threading.Lock()
+
+
 def plan_for(stores: Stores, workspace_id: str) -> TrackingPlan:
     """The workspace's plan as the edge applies it (kept ``PLAN_TTL`` seconds)."""
     now = time.monotonic()
@@ -152,7 +169,7 @@ def plan_for(stores: Stores, workspace_id: str) -> TrackingPlan:
     with stores.read() as conn:
         declared, invalid = _load(conn, workspace_id)
     plan = TrackingPlan.of(declared, default_currency=stores.settings.default_currency, invalid=invalid,
-                           sink=functools.partial(stores.violations.add, workspace_id))
+                           sink=functools.partial(violation_log(stores).add, workspace_id))
     if len(stores.tracking_plans) > 10_000:
         stores.tracking_plans.clear()
     stores.tracking_plans[workspace_id] = (now + PLAN_TTL, plan)

@@ -13,20 +13,19 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from touchline import eventlog
 from touchline.ingest.normalize import IMPLAUSIBLE_PAST, Implausible, NormalizedEvent, normalize, utc
 from touchline.ingest.plan import Checked, Problem, TrackingPlan
 from touchline.ingest.schemas import MESSAGE, MESSAGES, Message, missing_fields, validation_errors
-from touchline.journeys import signals as journey_signals
 from touchline.profiles import store as profile_store
 from touchline.profiles.identity import IdentityGraph
 from touchline.store import dialect
-from touchline.store.schema import event_staging, message_ids
 from touchline.store.types import RawJSON
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ class IngestResult:
     profile_ids: list[str] = field(default_factory=list)
     # CPU seconds of the writing thread per stage (its own work, whatever else the process runs).
     timings: dict[str, float] = field(default_factory=dict)
-    signals: int = 0  # events of the transaction queued for journeys (wakes the runner)
+    signals: int = 0  # what the event log's subscribers queued from the transaction (wakes the runner)
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": not self.rejected, "accepted": self.accepted,
@@ -223,13 +222,7 @@ def _source_of(message: Message) -> str:
 def _claim_message_ids(conn: Connection, workspace_id: str, events: list[NormalizedEvent],
                        received_at: dt.datetime) -> set[str]:
     """Record the batch's messageIds and return those not seen before (inserted now)."""
-    return _claim_ids(conn, workspace_id, [e.message_id for e in events], received_at)
-
-
-def _claim_ids(conn: Connection, workspace_id: str, ids: Sequence[str], received_at: dt.datetime) -> set[str]:
-    unique_ids = list(dict.fromkeys(ids))
-    return dialect.insert_new_keys(conn, message_ids, "message_id", unique_ids, workspace_id=workspace_id,
-                                   received_at=received_at)
+    return eventlog.claim_message_ids(conn, workspace_id, [e.message_id for e in events], received_at)
 
 
 def ingest(
@@ -318,11 +311,11 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     # Profiles merged later in the same batch: point earlier events at the survivor.
     for _, e in todo:
         e.profile_id = graph.canonical(e.profile_id)
-    dialect.bulk_insert(conn, event_staging, [_staging_row(workspace_id, e) for _, e in todo])
-    queued = journey_signals.capture(conn, workspace_id, (e for _, e in todo), now)
+    queued = eventlog.append(conn, workspace_id, [_staging_row(workspace_id, e) for _, e in todo],
+                             [e for _, e in todo], now)
     t5 = time.thread_time()
     timings = {"messageId de-dup": t1 - t0, "identity + profile load": t2 - t1, "identity resolution": t3 - t2,
-               "profile + identity writes": t4 - t3, "stage events + journey signals": t5 - t4}
+               "profile + identity writes": t4 - t3, "stage + publish events": t5 - t4}
     listed = {owner: set(results[owner].profile_ids) for owner in {owner for owner, _ in todo}}
     for owner, e in todo:
         results[owner].accepted += 1
@@ -351,58 +344,3 @@ def _staging_row(workspace_id: str, e: NormalizedEvent) -> dict[str, Any]:
         "received_at": e.received_at, "channel": e.channel, "device_type": e.device_type,
         "device_id": e.device_id, "payload": RawJSON(e.payload_json),
     }
-
-
-
-@dataclass(frozen=True)
-class SystemEvent:
-    """An event Touchline records itself about a customer it already knows (``Segment Entered``, ...)."""
-
-    profile_id: str
-    event: str
-    properties: dict[str, Any]
-    timestamp: dt.datetime
-    message_id: str  # deterministic, so that recording it twice stores it once
-    type: ClassVar[str] = "track"  # as journey signals read events
-
-
-_SYSTEM_CONTEXT = {"library": {"name": "touchline"}, "channel": "server"}
-
-
-def stage_system_events(conn: Connection, workspace_id: str, items: Sequence[SystemEvent],
-                        now: dt.datetime) -> int:
-    """Append system events to the event log (through staging, like every event), idempotently by
-    messageId. The caller owns the transaction. Returns how many were new.
-
-    Staging rows are built here directly, not through ``NormalizedEvent``: a first evaluation of live
-    segments records tens of thousands of these at once, and the per-event objects cost more than
-    the inserts."""
-    if not items:
-        return 0
-    # Nothing is written about a customer erased meanwhile (a message sent as they were erased, say).
-    # Checked in the caller's transaction: on SQLite, which runs one writer at a time, an erase commits
-    # either before (the profile is gone here) or after (and deletes what this staged); on PostgreSQL
-    # what an overlapping transaction writes is deleted again by the purge (profiles.service).
-    alive = profile_store.existing_profile_ids(conn, {item.profile_id for item in items})
-    items = [item for item in items if item.profile_id in alive]
-    if not items:
-        return 0
-    fresh = _claim_ids(conn, workspace_id, [item.message_id for item in items], now)
-    new = [item for item in items if item.message_id in fresh]
-    stamps: dict[dt.datetime, str] = {}  # a round stamps all its events alike
-    rows = []
-    for item in new:
-        stamp = stamps.get(item.timestamp)
-        if stamp is None:
-            stamp = stamps[item.timestamp] = item.timestamp.isoformat()
-        payload = {"type": "track", "event": item.event, "messageId": item.message_id, "timestamp": stamp,
-                   "properties": item.properties, "context": _SYSTEM_CONTEXT}
-        rows.append({
-            "workspace_id": workspace_id, "message_id": item.message_id, "type": "track", "event": item.event,
-            "profile_id": item.profile_id, "anonymous_id": None, "user_id": None, "timestamp": item.timestamp,
-            "original_timestamp": item.timestamp, "sent_at": None, "received_at": now, "channel": "server",
-            "device_type": "server", "device_id": None, "payload": RawJSON(orjson.dumps(payload).decode()),
-        })
-    dialect.bulk_insert(conn, event_staging, rows)
-    journey_signals.capture(conn, workspace_id, new, now)
-    return len(new)

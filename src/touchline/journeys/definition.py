@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, assert_never
 from urllib.parse import urlsplit
 
 import pydantic
@@ -410,7 +410,7 @@ Node = Annotated[
 ]
 
 
-def edges(node: Any) -> list[tuple[str, str]]:
+def edges(node: Node) -> list[tuple[str, str]]:
     """``(field, target id)`` for each outgoing edge of ``node``; ``field`` is a JSON pointer relative to
     the node (``next``, ``branches/1/next``)."""
     if isinstance(node, WaitNode):
@@ -421,7 +421,9 @@ def edges(node: Any) -> list[tuple[str, str]]:
         return [(f"branches/{i}/next", b.next) for i, b in enumerate(node.branches)]
     if isinstance(node, ExitNode):
         return []
-    return [("next", node.next)]
+    if isinstance(node, SendNode | UpdateTraitsNode | WebhookNode):
+        return [("next", node.next)]
+    assert_never(node)  # a new node type must say its edges above: mypy fails here until it does
 
 
 # --- the definition ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,7 @@ from touchline.journeys.definition import (
     EventHappened,
     ExitNode,
     JourneyDefinition,
+    Node,
     SegmentExit,
     SegmentMember,
     SendNode,
@@ -421,6 +422,8 @@ class _Machine:
                     what = "entered" if signal.entered else "left"
                     self._exit(f"{what} segment {signal.segment_id!r}")
                     break
+        else:  # a new kind of signal must be handled above: mypy fails here until it is
+            assert_never(signal)
         return self._result()
 
     def _event(self, e: EventReceived) -> None:
@@ -493,7 +496,7 @@ class _Machine:
         self._record(current, self.attempts.get(current, 0), "loop")
         self._exit("loop")
 
-    def _enter(self, node: Any, attempt: int) -> str | None:
+    def _enter(self, node: Node, attempt: int) -> str | None:
         """Carry out ``node``; the id of the next node, or None when the run stops here."""
         run_id, nid = self.run.run_id, node.id
         if isinstance(node, SendNode):
@@ -531,7 +534,7 @@ class _Machine:
             self.commands.append(Completed(run_id=run_id, node_id=nid, attempt=attempt))
             self._end("completed")
             return None
-        raise TypeError(f"not a journey node: {node!r}")  # pragma: no cover
+        assert_never(node)  # a new node type must be carried out above: mypy fails here until it is
 
     def _start_wait(self, node: WaitNode, attempt: int) -> None:
         if node.duration is not None:

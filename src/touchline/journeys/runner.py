@@ -41,7 +41,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pydantic
 import sqlalchemy as sa
@@ -63,8 +63,10 @@ from touchline.journeys.definition import (
 from touchline.journeys.engine import (
     CallWebhook,
     CancelTimer,
+    Completed,
     Converted,
     EventReceived,
+    Exited,
     Facts,
     Needs,
     RecordStep,
@@ -395,7 +397,7 @@ class Runner:
         survivors = sorted(set(canonical.values()) - set(facts))
         facts.update(profile_store.profile_facts(conn, workspace_id, survivors))
         customers = sorted(set(canonical.values()))
-        store.lock_customers(conn, customers)
+        profile_store.lock_customers(conn, customers)
         runs = store.runs_of_customers(conn, workspace_id, customers, for_update=True)
         statuses = self._statuses(conn, workspace_id)
         max_age = dt.timedelta(hours=self.stores.settings.journey_entry_max_age_hours)
@@ -827,6 +829,10 @@ class Runner:
                 traits.append((workspace_id, run.customer_id, dict(c.traits), f"journey:{d.id}"))
             elif isinstance(c, Converted):
                 values["converted_at"] = c.at
+            elif isinstance(c, Completed | Exited):
+                pass  # the run's own row says it (status, ended_at, exit_reason: ``values`` above)
+            else:  # a new engine command must be carried out above: mypy fails here until it is
+                assert_never(c)
         batch.steps += steps
         batch.timers += timers
         batch.cancelled += cancelled

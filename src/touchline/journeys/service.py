@@ -403,15 +403,3 @@ def runs_by_node(stores: Stores, workspace_id: str, journey_id: str) -> dict[str
         node[r["status"]] = node.get(r["status"], 0) + int(r["n"])
     return out
 
-
-def customer_runs(stores: Stores, workspace_id: str, profile_ids: list[str]) -> list[dict[str, Any]]:
-    """Every run of these profiles (one customer and the profiles merged into it), newest first, with the
-    journey's name; datetimes kept as datetimes."""
-    with stores.read() as conn:
-        names = {r["id"]: r["name"] for r in store.all_journeys(conn, workspace_id)}
-        by_customer = store.runs_of_customers(conn, workspace_id, profile_ids)
-    runs = [{**{k: v for k, v in r.items() if k not in ("state", "workspace_id")},
-             "journey_name": names.get(r["journey_id"], r["journey_id"])}
-            for rows in by_customer.values() for r in rows]
-    return sorted(runs, key=lambda r: r["entered_at"], reverse=True)
-

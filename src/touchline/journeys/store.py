@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.profiles import store as profile_store
 from touchline.store import dialect
+from touchline.store.customer_rows import rows_about
 from touchline.store.schema import (
     customer_locations,
     journey_cursors,
@@ -24,7 +26,6 @@ from touchline.store.schema import (
 )
 
 ACTIVE = ("active", "waiting")
-CUSTOMER_LOCK = "journey-customer:"  # the named lock of one customer's runs
 
 
 # --- definitions -----------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ def claim_signals(conn: Connection, limit: int, *, skip: Collection[int] = ()) -
     query = sa.select(journey_signals).order_by(journey_signals.c.seq).limit(limit)
     if skip:
         query = query.where(journey_signals.c.seq.not_in(sorted(skip)))
-    free = dialect.try_lock_key(conn, CUSTOMER_LOCK + journey_signals.c.profile_id)
+    free = dialect.try_lock_key(conn, profile_store.CUSTOMER_LOCK + journey_signals.c.profile_id)
     if free is not None:
         query = query.where(free)
     return dialect.fetch_dicts(conn, dialect.lock_for_claim(conn, query))
@@ -342,16 +343,6 @@ def signal_failures(conn: Connection, workspace_id: str, limit: int = 100) -> li
     return [dict(r) for r in conn.execute(
         sa.select(journey_signal_failures).where(journey_signal_failures.c.workspace_id == workspace_id)
         .order_by(journey_signal_failures.c.failed_at.desc()).limit(limit)).mappings()]
-
-
-def lock_customer(conn: Connection, customer_id: str) -> None:
-    """Serialise work on one customer's runs across workers (PostgreSQL; SQLite has one writer)."""
-    dialect.lock_key(conn, CUSTOMER_LOCK + customer_id)
-
-
-def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
-    """``lock_customer`` for many customers in one statement, in sorted order."""
-    dialect.lock_keys(conn, [CUSTOMER_LOCK + cid for cid in customer_ids])
 
 
 # --- cursors and locations -------------------------------------------------------------------------
@@ -410,6 +401,32 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
                                                         journey_signal_failures.c.profile_id.in_(ids)))
     conn.execute(customer_locations.delete().where(customer_locations.c.workspace_id == workspace_id,
                                                    customer_locations.c.profile_id.in_(ids)))
+
+
+def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, Any]:
+    """What ``erase_customer`` deletes, as it is: runs with their steps and timers, queued and set-aside
+    signals, the last location."""
+    runs = rows_about(conn, journey_runs, "customer_id", workspace_id, profile_ids, order_by=["entered_at", "run_id"])
+    run_ids = [r["run_id"] for r in runs]
+    return {
+        "runs": runs,
+        "steps": rows_about(conn, journey_steps, "run_id", workspace_id, run_ids, order_by=["at", "id"]),
+        "timers": rows_about(conn, journey_timers, "run_id", workspace_id, run_ids, order_by=["due_at", "id"]),
+        "queued_events": rows_about(conn, journey_signals, "profile_id", workspace_id, profile_ids, order_by=["seq"]),
+        "events_set_aside": rows_about(conn, journey_signal_failures, "profile_id", workspace_id, profile_ids,
+                                       order_by=["seq"]),
+        "last_location": rows_about(conn, customer_locations, "profile_id", workspace_id, profile_ids),
+    }
+
+
+def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every run of these profiles (one customer and the profiles merged into it), newest first, with the
+    journey's name, for the one-customer view; datetimes kept as datetimes."""
+    names = {r["id"]: r["name"] for r in all_journeys(conn, workspace_id)}
+    runs = [{**{k: v for k, v in r.items() if k not in ("state", "workspace_id")},
+             "journey_name": names.get(r["journey_id"], r["journey_id"])}
+            for rows in runs_of_customers(conn, workspace_id, list(profile_ids)).values() for r in rows]
+    return sorted(runs, key=lambda r: r["entered_at"], reverse=True)
 
 
 # --- read-only views for the dashboard ---------------------------------------------------------------

@@ -51,8 +51,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from touchline.ingest.service import SystemEvent, stage_system_events
-from touchline.journeys.store import lock_customers
+from touchline.eventlog import SystemEvent, append_system_events
 from touchline.messaging import store
 from touchline.messaging.channels.base import (
     BatchingChannel,
@@ -77,6 +76,7 @@ from touchline.messaging.policy import (
 )
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
 from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
+from touchline.profiles import store as profile_store
 from touchline.settings import Settings
 from touchline.store import dialect
 
@@ -386,7 +386,7 @@ class Outbox:
         window = max([self.policy.global_cap.window] if self.policy.global_cap else [dt.timedelta(days=1)]
                      + [c.window for c in self.policy.channel_caps.values()])
         customer_ids = sorted({r["customer_id"] for r in rows})
-        lock_customers(conn, customer_ids)  # caps count a customer's sends: one decider per customer
+        profile_store.lock_customers(conn, customer_ids)  # caps count a customer's sends: one decider per customer
         profiles, idents = store.recipient_rows(conn, workspace_id, customer_ids)
         survivors = {p["merged_into"] for p in profiles.values() if p["merged_into"]}
         if survivors:
@@ -458,7 +458,7 @@ class Outbox:
                                                                    PastSend(channel, now, row["kind"])))
             to_send.append({**row, "channel": channel, "to_address": to, "content": content,
                             "customer_id": cid})
-        stage_system_events(conn, workspace_id, receipts, now)
+        append_system_events(conn, workspace_id, receipts, now)
         return to_send
 
     def _suppress(self, changes: list[dict[str, Any]], row: dict[str, Any], reason: str, now: dt.datetime,
@@ -536,7 +536,7 @@ class Outbox:
             store.insert_inbox_many(conn, inbox_rows)
             store.update_messages(conn, changes)
             for workspace_id, staged in receipts.items():
-                stage_system_events(conn, workspace_id, staged, now)
+                append_system_events(conn, workspace_id, staged, now)
         if kept:
             self.stores.wakeup.set()
         return renewed

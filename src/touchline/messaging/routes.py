@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import pathlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from touchline import assets
 from touchline.errors import NotFound
 from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
 from touchline.messaging import service
@@ -25,6 +27,8 @@ tracking = APIRouter(tags=["tracking"], include_in_schema=True)
 Admin = Annotated[Principal, Depends(admin_principal)]
 Writer = Annotated[Principal, Depends(write_principal)]
 
+# The in-app inbox for a shop's pages (/sdk/inbox.js), shipped in this package.
+INBOX_SCRIPT = pathlib.Path(__file__).parent / "static" / "inbox.js"
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
@@ -119,9 +123,7 @@ async def inbox_script(request: Request) -> Response:
     """``<script src=".../sdk/inbox.js" data-write-key=... data-identifier=... [data-user-hash=...]>``:
     a bell with the unread count and a panel of the customer's messages, on any site (gzip-compressed
     when the browser takes it)."""
-    from touchline.web import STATIC, assets
-
-    item = await run_in_threadpool(assets.asset, STATIC / "inbox.js")
+    item = await run_in_threadpool(assets.asset, INBOX_SCRIPT)
     return assets.respond(request, item, immutable=False, extra={
         "Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin"})
 

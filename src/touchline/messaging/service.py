@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from touchline.errors import NotFound, ValidationFailed, field_error
-from touchline.ingest.service import stage_system_events
+from touchline.eventlog import append_system_events
 from touchline.messaging import store
 from touchline.messaging.outbox import compiled_template, receipt, recipient_for, render_content
 from touchline.messaging.templates import CHANNEL_PARTS, validate_template
@@ -175,7 +175,7 @@ def _receipt_for(stores: Stores, message_id: str, column: str, name: str, now: d
         if row is None:
             return None
         if store.mark_first(conn, message_id, column, now):
-            stage_system_events(conn, row["workspace_id"], [receipt(row, row["customer_id"], name, now, **extra)], now)
+            append_system_events(conn, row["workspace_id"], [receipt(row, row["customer_id"], name, now, **extra)], now)
     stores.wakeup.set()
     return row
 
@@ -215,7 +215,7 @@ def unsubscribe(stores: Stores, message_id: str, *, now: dt.datetime | None = No
         consents = {**(profile["consents"] or {}),
                     channel: {"status": "denied", "at": now.isoformat(), "source": "unsubscribe"}}
         profile_store.update_consents(conn, row["workspace_id"], pid, consents, now)
-        stage_system_events(conn, row["workspace_id"],
+        append_system_events(conn, row["workspace_id"],
                             [receipt(row, row["customer_id"], "Unsubscribed", now)], now)
     return {"workspace_id": row["workspace_id"], "profile_id": row["customer_id"], "channel": channel}
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from touchline.store import dialect
+from touchline.store.customer_rows import rows_about
 from touchline.store.schema import identities, inbox_messages, message_templates, outbox, profiles
 
 # --- templates -------------------------------------------------------------------------------------
@@ -208,6 +209,25 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
         conn.execute(outbox.delete().where(outbox.c.workspace_id == workspace_id, outbox.c.customer_id.in_(ids)))
         conn.execute(inbox_messages.delete().where(inbox_messages.c.workspace_id == workspace_id,
                                                    inbox_messages.c.profile_id.in_(ids)))
+
+
+def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, Any]:
+    """What ``erase_customer`` deletes, as it is: every message (address, context, content, outcome)
+    and the in-app inbox."""
+    return {
+        "sent": rows_about(conn, outbox, "customer_id", workspace_id, profile_ids, order_by=["created_at", "id"]),
+        "inbox": rows_about(conn, inbox_messages, "profile_id", workspace_id, profile_ids,
+                            order_by=["created_at", "id"]),
+    }
+
+
+CUSTOMER_VIEW_MESSAGES = 20
+
+
+def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The customer's most recent messages, newest first, for the one-customer view."""
+    rows = log_page(conn, workspace_id, customer_ids=list(profile_ids), limit=CUSTOMER_VIEW_MESSAGES)
+    return [{k: v for k, v in r.items() if k != "workspace_id"} for r in rows]
 
 
 # --- inbox -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Management API for customers: read by any identifier, search, consents, export, erase."""
+"""Management API for customers: search and consents (the one-customer view, export and erase, which
+span every domain, are in :mod:`touchline.customers.routes`)."""
 
 from __future__ import annotations
 
@@ -50,20 +51,6 @@ async def search_profiles(
                      "next_offset": after if after < found.total and found.profiles else None})
 
 
-@router.get("/{identifier}", response_class=JSONBody, responses=errors(404),
-            summary="One customer by any identifier")
-async def get_profile(
-    request: Request,
-    principal: Admin,
-    identifier: str,
-    timeline_limit: Annotated[int, Query(ge=0, le=1000)] = 50,
-) -> JSONBody:
-    stores = request.app.state.services.stores
-    view = await run_in_threadpool(service.get_profile, stores, principal.workspace_id, identifier,
-                                   timeline_limit=timeline_limit)
-    return JSONBody(view)
-
-
 @router.put("/{identifier}/consents", response_class=JSONBody, responses=errors(404),
             summary="Grant or withdraw consent per channel")
 async def put_consents(request: Request, principal: Admin, identifier: str, body: ConsentChanges) -> JSONBody:
@@ -78,20 +65,3 @@ async def put_consents(request: Request, principal: Admin, identifier: str, body
     stores = request.app.state.services.stores
     consents = await run_in_threadpool(service.set_consents, stores, principal.workspace_id, identifier, changes)
     return JSONBody({"consents": consents})
-
-
-@router.get("/{identifier}/export", response_class=JSONBody, responses=errors(404),
-            summary="Everything held about one customer")
-async def export_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
-    stores = request.app.state.services.stores
-    data = await run_in_threadpool(service.export, stores, principal.workspace_id, identifier)
-    return JSONBody(data, headers={"Content-Disposition": 'attachment; filename="customer-export.json"'})
-
-
-@router.delete("/{identifier}", response_class=JSONBody, responses=errors(404),
-               summary="Erase one customer and all their events")
-async def erase_profile(request: Request, principal: Admin, identifier: str) -> JSONBody:
-    stores = request.app.state.services.stores
-    # {"erased": counts, "purge": {"by": time, "within_seconds": n}}: by then the bytes are gone from the
-    # store files too (README, erase).
-    return JSONBody(await run_in_threadpool(service.erase, stores, principal.workspace_id, identifier))

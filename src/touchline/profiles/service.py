@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -17,12 +16,8 @@ import sqlalchemy as sa
 
 from touchline.errors import BadRequest, NotFound
 from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
-from touchline.journeys import store as journey_store
-from touchline.messaging import store as message_store
 from touchline.profiles import store
 from touchline.profiles.identity import Key
-from touchline.segments import store as segment_store
-from touchline.store import dialect
 from touchline.store.schema import event_staging, events, identities
 
 if TYPE_CHECKING:
@@ -91,22 +86,21 @@ def _events(
     return merged[:limit] if limit is not None else merged
 
 
-def get_profile(stores: Stores, workspace_id: str, identifier: str, *, timeline_limit: int = 50) -> dict[str, Any]:
-    profile_id = resolve(stores, workspace_id, identifier)
+def profile_view(stores: Stores, workspace_id: str, profile_id: str, *, timeline_limit: int | None = 50,
+                 full: bool = False) -> dict[str, Any]:
+    """What the profile itself holds: traits, consents, identities, merges and conflicts, activity, and
+    the ``timeline_limit`` newest events (all of them, every field, with ``full``). The one-customer
+    view and the export add every other domain's part (:mod:`touchline.customers.service`)."""
     with stores.read() as conn:
         row = store.profile_row(conn, workspace_id, profile_id)
         if row is None:
-            raise NotFound(f"no customer with identifier {identifier!r}",
-                           {"field": "identifier", "reason": "unknown identifier"})
+            raise NotFound(f"no customer {profile_id!r}", {"field": "identifier", "reason": "unknown identifier"})
         ids = store.merged_profile_ids(conn, workspace_id, profile_id)
         idents = store.identities_of(conn, workspace_id, profile_id)
         merges = store.merges_into(conn, workspace_id, ids)
         conflicts = store.conflicts_of(conn, workspace_id, ids)
-    timeline = _events(stores, workspace_id, ids, timeline_limit, full=False)
-    view = _profile_view(row, idents, merges, conflicts, timeline, _activity(stores, workspace_id, ids))
-    with stores.read() as conn:
-        view["segments"] = segment_store.segments_of(conn, workspace_id, profile_id)
-    return view
+    timeline = _events(stores, workspace_id, ids, timeline_limit, full=full)
+    return _profile_view(row, idents, merges, conflicts, timeline, _activity(stores, workspace_id, ids))
 
 
 def _activity(stores: Stores, workspace_id: str, ids: list[str]) -> dict[str, Any]:
@@ -281,118 +275,3 @@ def set_consents(stores: Stores, workspace_id: str, identifier: str, changes: di
             consents[channel] = {"status": "granted" if granted else "denied", "at": now.isoformat(), "source": source}
         store.update_consents(conn, workspace_id, profile_id, consents, now)
     return consents
-
-
-def export(stores: Stores, workspace_id: str, identifier: str) -> dict[str, Any]:
-    """Everything Touchline holds about one customer (GDPR Art. 15 / PIPA access request)."""
-    profile_id = resolve(stores, workspace_id, identifier)
-    with stores.read() as conn:
-        row = store.profile_row(conn, workspace_id, profile_id)
-        assert row is not None
-        ids = store.merged_profile_ids(conn, workspace_id, profile_id)
-        idents = store.identities_of(conn, workspace_id, profile_id)
-        merges = store.merges_into(conn, workspace_id, ids)
-        conflicts = store.conflicts_of(conn, workspace_id, ids)
-    all_events = _events(stores, workspace_id, ids, None, full=True)
-    view = _profile_view(row, idents, merges, conflicts, [], _activity(stores, workspace_id, ids))
-    view.pop("timeline")
-    view["events"] = [{k: v for k, v in e.items() if k != "seq"} for e in all_events]
-    view["exported_at"] = dt.datetime.now(dt.UTC)
-    return view
-
-
-def erase(stores: Stores, workspace_id: str, identifier: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Remove the customer: identities, traits and consents, merged profiles, every event, their journey
-    runs, messages and inbox, segment memberships. Returns what was erased and by when the bytes are
-    gone from the store files too (``purge``: ``by``, ``within_seconds``; see ``purge_erased``).
-
-    This process's pump is paused throughout; the event store is cleared before and after the
-    state-store transaction, so that what a pump of another process (PostgreSQL) moved from staging
-    meanwhile is caught too.
-    """
-    profile_id = resolve(stores, workspace_id, identifier)
-    now = now or dt.datetime.now(dt.UTC)
-    with stores.pump_paused():
-        with stores.read() as conn:
-            ids = store.merged_profile_ids(conn, workspace_id, profile_id)
-        counts = delete_customer(stores, workspace_id, ids, erased_at=now)
-    within = stores.settings.erase_purge_seconds
-    return {"erased": {"profiles": counts["profiles"], "identities": counts["identities"], "events": counts["events"]},
-            "purge": {"by": now + dt.timedelta(seconds=within), "within_seconds": within}}
-
-
-def delete_customer(stores: Stores, workspace_id: str, profile_ids: list[str], *,
-                    erased_at: dt.datetime | None = None) -> dict[str, int]:
-    """Delete every row about these profiles in every store, each domain its own; with ``erased_at``,
-    record the erasure (pending its purge) in the same transaction. The caller holds ``pump_paused``."""
-    with stores.events_conn() as econn:
-        stored_message_ids = store.event_message_ids(econn, workspace_id, profile_ids)
-        erased_events = store.erase_events(econn, workspace_id, profile_ids)
-    with stores.write() as conn:
-        counts = store.erase_state(conn, workspace_id, profile_ids, stored_message_ids)
-        counts["events"] = erased_events + counts["staged_events"]
-        # Journey runs and messages hold the customer's addresses and rendered content too; segment
-        # membership goes now, not at the next refresh (which would record their leaving as an event).
-        journey_store.erase_customer(conn, workspace_id, profile_ids)
-        message_store.erase_customer(conn, workspace_id, profile_ids)
-        segment_store.erase_customer(conn, workspace_id, profile_ids)
-        if erased_at is not None:
-            store.record_erasure(conn, workspace_id, profile_ids, erased_at, counts)
-    with stores.events_conn() as econn:
-        counts["events"] += store.erase_events(econn, workspace_id, profile_ids)
-    return counts
-
-
-def purge_erased(stores: Stores, *, now: dt.datetime | None = None, force: bool = False) -> int:
-    """Make pending erasures final in the store files, and return how many were (0: none pending, not
-    yet due, or a store kept the purge from finishing: the next call tries again).
-
-    Deleted rows leave bytes behind: DuckDB in freed blocks of its file, SQLite in old copies of pages in
-    its write-ahead log (its own pages are zeroed: ``secure_delete``), PostgreSQL in dead tuples. So, for
-    every erasure not yet purged: delete its profiles' rows again everywhere (anything written about
-    them by a transaction that overlapped the erase, on PostgreSQL), truncate SQLite's log, vacuum
-    PostgreSQL's tables, and copy the DuckDB file into a fresh one. Run by the process that holds the
-    event store's writer (the server's pump; a command when no server runs). Unless ``force``, only
-    when due (``_purge_due``), so that a burst of erases shares one purge.
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    with stores.read() as conn:
-        pending = store.pending_erasures(conn)
-    if not pending or not (force or _purge_due(stores, min(e["erased_at"] for e in pending), now)):
-        return 0
-    started = time.monotonic()
-    with stores.pump_paused():
-        for erasure in pending:
-            delete_customer(stores, erasure["workspace_id"], erasure["profile_ids"] or [erasure["profile_id"]])
-        dialect.vacuum(stores.state, [*store.ERASED_TABLES, *journey_store.ERASED_TABLES,
-                                      *message_store.ERASED_TABLES, *segment_store.ERASED_TABLES])
-        dialect.vacuum(stores.events, store.ERASED_EVENT_TABLES)
-        if not dialect.truncate_log(stores.state):
-            return 0
-        stores.rewrite_event_store()
-        with stores.write() as conn:
-            store.mark_purged(conn, [e["id"] for e in pending], dt.datetime.now(dt.UTC))
-    ended = time.monotonic()
-    stores.last_purge = (ended, ended - started)
-    bound = stores.settings.erase_purge_seconds
-    late = (dt.datetime.now(dt.UTC) - min(e["erased_at"] for e in pending)).total_seconds() - bound
-    if late > 0 and not force:
-        log.warning("purging %d erasures took %.1f s and ended %.1f s after the %.0f s promised; set "
-                    "TOUCHLINE_ERASE_PURGE_SECONDS to at least %.0f", len(pending), ended - started, late, bound,
-                    2 * (ended - started))
-    return len(pending)
-
-
-def _purge_due(stores: Stores, oldest: dt.datetime, now: dt.datetime) -> bool:
-    """Whether to purge now, the oldest pending erasure made at ``oldest``. At once after a quiet spell;
-    within half of ``erase_purge_seconds`` after the last purge ended, only if waiting any longer would
-    end the purge after the oldest erasure's bound (reckoning with 1.5 times the last purge's time):
-    erases that come in a burst share the next purge, and each is purged within the bound while a
-    purge takes less than half of it."""
-    if stores.last_purge is None:
-        return True
-    ended, took = stores.last_purge
-    bound = stores.settings.erase_purge_seconds
-    if time.monotonic() - ended >= bound / 2:
-        return True
-    return (now - oldest).total_seconds() >= bound - 1.5 * took - stores.settings.pump_interval_seconds

@@ -437,16 +437,6 @@ def erase_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
     return max(result.rowcount or 0, 0)
 
 
-def existing_profile_ids(conn: Connection, profile_ids: Iterable[str]) -> set[str]:
-    """Those of ``profile_ids`` that are profiles (merged ones included): an erased customer's are not,
-    and nothing may be written about them any more. By the primary key alone (ids are unique across
-    workspaces), which answers from the key's index: this guards every system event and membership."""
-    wanted = list(set(profile_ids))
-    if not wanted:
-        return set()
-    return {row[0] for row in dialect.select_by_keys(conn, profiles, ["id"], "id", wanted)}
-
-
 def set_traits(conn: Connection, workspace_id: str, profile_id: str, traits: dict[str, Any], now: dt.datetime,
                source: str) -> bool:
     """Write traits as of ``now`` from ``source`` (a journey step, say); last write wins, as for events."""
@@ -472,3 +462,15 @@ def profile_facts(conn: Connection, workspace_id: str, profile_ids: Sequence[str
     rows = _profiles_by_id(conn, workspace_id, profile_ids, profiles.c.id, profiles.c.traits, profiles.c.timezone,
                            profiles.c.locale, profiles.c.merged_into)
     return {r["id"]: r for r in rows}
+
+
+# --- the customer lock ------------------------------------------------------------------------------
+# One named lock per customer serialises what several workers do about them: journey runs advance and
+# the outbox decides (frequency caps count a customer's sends) under it (PostgreSQL; SQLite has one
+# writer). The name is kept from when journeys alone took it, so that mixed versions still exclude.
+CUSTOMER_LOCK = "journey-customer:"
+
+
+def lock_customers(conn: Connection, customer_ids: Sequence[str]) -> None:
+    """Take the customer lock of each of ``customer_ids`` in one statement, in sorted order."""
+    dialect.lock_keys(conn, [CUSTOMER_LOCK + cid for cid in customer_ids])

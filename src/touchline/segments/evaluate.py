@@ -5,7 +5,7 @@ Same semantics as ``touchline.segments.compile`` (a property test holds them equ
 - values are compared with their JSON kind: ``1`` never equals ``"1"`` or ``true``; ``!=`` is exactly
   ``not =`` (so it holds when the value is missing); any other operator on a missing value is false;
 - a date trait is an ISO date (midnight UTC) or date-time with an offset; anything else is no date;
-- a number is a JSON number within ±(2^53 - 1) (``dialect.MAX_NUMBER``); sums and averages of a property,
+- a number is a JSON number within ±(2^53 - 1) (``touchline.values.MAX_NUMBER``); sums and averages of a property,
   lifetime value and RFM's monetary read an *amount*: such a number, or a string holding one in JSON's
   spelling (``"12000"``, as events stored before the tracking plan typed them may hold). Anything else
   (``"59,000원"``, ``true``, ``1e20``) counts as no value, never as an error.
@@ -41,7 +41,7 @@ from touchline.segments.ast import (
 )
 from touchline.segments.compile import ADDRESS_TRAITS
 from touchline.segments.validate import SegmentDefinitionError, SegmentLookup, lookup, parse
-from touchline.store.dialect import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN, MAX_NUMBER, NUMBER_PATTERN
+from touchline.values import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN, MAX_NUMBER, NUMBER_PATTERN
 
 __all__ = ["Context", "CustomerState", "matches", "matching_customers", "property_events", "quintile"]
 

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
+from touchline import eventlog
 from touchline.errors import Conflict, NotFound
 from touchline.ids import uuid5_hex
-from touchline.ingest.service import SystemEvent, stage_system_events
-from touchline.profiles import store as profile_store
 from touchline.segments import store
 from touchline.segments.ast import Rfm, to_json
 from touchline.segments.compile import compile_segment, rfm_cutoffs
@@ -252,7 +251,7 @@ def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any]
     changes, joined, events = [], [], []
     # Customers erased since ``wanted`` was read (from the event store, outside this transaction) are
     # neither entered nor reported leaving: nothing is written about an erased customer.
-    alive = profile_store.existing_profile_ids(
+    alive = eventlog.existing_profile_ids(
         conn, {pid for _, wanted, current in outcomes for pid in wanted ^ current})
     for segment, wanted, current in outcomes:
         entered = sorted(pid for pid in wanted - current if pid in alive)
@@ -266,7 +265,7 @@ def _apply(conn: Any, workspace_id: str, outcomes: Sequence[tuple[dict[str, Any]
         events += [_membership_event(segment["id"], properties, pid, "Segment Exited", now, stamp) for pid in exited]
         changes.append(Change(segment["id"], len(entered), len(exited)))
     store.add_members(conn, workspace_id, joined, now)
-    stage_system_events(conn, workspace_id, events, now)
+    eventlog.append_system_events(conn, workspace_id, events, now)
     return changes
 
 
@@ -332,11 +331,11 @@ def _customer_states(stores: Stores, workspace_id: str, only: Sequence[str], wit
 
 
 def _membership_event(segment_id: str, properties: dict[str, Any], profile_id: str, name: str, now: dt.datetime,
-                      stamp: str) -> SystemEvent:
+                      stamp: str) -> eventlog.SystemEvent:
     """``stamp`` is ``now.isoformat()`` (once per round, not per customer): it makes the message id
     deterministic, so recording the same change twice stores it once."""
     key = f"{segment_id}:{profile_id}:{name}:{stamp}"
-    return SystemEvent(profile_id=profile_id, event=name, timestamp=now, properties=properties,
+    return eventlog.SystemEvent(profile_id=profile_id, event=name, timestamp=now, properties=properties,
                        message_id="seg-" + uuid5_hex(_EVENT_NAMESPACE, key))
 
 

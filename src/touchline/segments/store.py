@@ -115,6 +115,18 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
             dialect.in_values(conn, segment_members.c.profile_id, ids[i : i + 900])))
 
 
+def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The segments the customer is in, with when they entered."""
+    query = (
+        sa.select(segments.c.id, segments.c.name, segment_members.c.profile_id, segment_members.c.entered_at)
+        .join(segments, segments.c.id == segment_members.c.segment_id)
+        .where(segment_members.c.workspace_id == workspace_id,
+               segment_members.c.profile_id.in_(list(profile_ids)))
+        .order_by(segments.c.name)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def members_page(conn: Connection, workspace_id: str, segment_id: str, limit: int, after: str | None
                  ) -> list[dict[str, Any]]:
     """Members with their main traits, in profile-id order, ``limit`` after the ``after`` cursor."""
@@ -138,6 +150,11 @@ def segments_of(conn: Connection, workspace_id: str, profile_id: str) -> list[di
         .order_by(segments.c.name)
     )
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The segments the customer (the surviving profile, first of ``profile_ids``) is in, by name."""
+    return segments_of(conn, workspace_id, profile_ids[0])
 
 
 def canonical_ids(conn: Connection, workspace_id: str, ids: Sequence[str]) -> set[str]:

@@ -877,21 +877,10 @@ from sqlalchemy.ext.compiler import compiles  # noqa: E402
 from sqlalchemy.sql.compiler import SQLCompiler  # noqa: E402
 from sqlalchemy.sql.functions import FunctionElement  # noqa: E402
 
-# An ISO 8601 date, or date-time with an explicit offset; anything else is not a date for a segment.
-ISO_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-ISO_DATETIME_PATTERN = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
+from touchline.values import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN, MAX_NUMBER, NUMBER_PATTERN  # noqa: E402
 
-
-# How report and segment queries read a number out of JSON, alike on every engine and in the Python
-# evaluator (touchline.segments.evaluate): a JSON number, within ±MAX_NUMBER (JavaScript's largest exact
-# integer, as the tracking plan); for amounts (json_amount) also a string holding one in JSON's spelling
-# (NUMBER_PATTERN: no spaces, no '+', no '.5', an exponent of at most three digits), as events stored before
-# the tracking plan may hold. Whatever else a stored event holds ("59,000원", true, 1e20, an object) counts
-# as no number, never as an error.
-NUMBER_PATTERN = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?"
-MAX_NUMBER = 2**53 - 1
+# How report and segment queries read a number or a date out of JSON: as touchline.values defines them,
+# alike on every engine and in the Python evaluator.
 _DUCKDB_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import psycopg.types.json
@@ -25,9 +25,6 @@ from touchline.settings import Settings
 from touchline.store import dialect
 from touchline.store.schema import STAGED_COLUMNS, event_staging, profiles, sync_state
 from touchline.store.types import dumps
-
-if TYPE_CHECKING:
-    from touchline.ingest.quality import ViolationLog
 
 # What a store that cannot answer raises: through SQLAlchemy, or straight from the driver where a hot path
 # talks to it directly (PostgreSQL's COPY, SQLite's bulk reads).
@@ -159,10 +156,15 @@ class Stores:
     # First and last customer event by workspace, likewise (an empty report points to them).
     event_spans: dict[str, tuple[int, tuple[dt.datetime, dt.datetime] | None]] = field(default_factory=dict)
     # Each workspace's tracking plan as ingestion applies it, with the monotonic time it is good until
-    # (touchline.ingest.quality.plan_for), and the data-quality problems found at the edge, counted in
-    # memory until the pump adds them to the state store.
+    # (touchline.ingest.quality.plan_for).
     tracking_plans: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    violations: ViolationLog = field(default_factory=lambda: _violation_log())
+    # What a layer above keeps for the life of these stores, by name (the data-quality problems found at
+    # the edge, counted in memory: touchline.ingest.quality.violation_log); this layer never reads it.
+    extensions: dict[str, Any] = field(default_factory=dict)
+    # Called after every pump round, with these stores, even when the event store was busy: work that
+    # rides on the pump's schedule (ingestion adds its data-quality counts to the state store). A hook
+    # that raises StoreUnavailable is retried on the next round.
+    pump_hooks: list[Callable[[Stores], object]] = field(default_factory=list)
     # When the last purge after an erase ended (monotonic) and how long it took, in seconds
     # (touchline.profiles.service.purge_erased schedules the next one by them).
     last_purge: tuple[float, float] | None = None
@@ -308,10 +310,10 @@ class Stores:
                         break
                 self._sync_profiles(limit)
         finally:
-            # Data-quality counts go to the state store even when the event store is busy (an import
-            # while a server holds DuckDB); they stay counted in memory when the state store is down.
-            with contextlib.suppress(StoreUnavailable):
-                self.violations.flush(self)
+            # Even when the event store is busy (an import while a server holds DuckDB).
+            for hook in list(self.pump_hooks):
+                with contextlib.suppress(StoreUnavailable):
+                    hook(self)
         return moved
 
     def _sync_profiles(self, limit: int) -> int:
@@ -440,12 +442,6 @@ class Stores:
 SYNC_LAG = dt.timedelta(minutes=1)
 
 
-def _violation_log() -> ViolationLog:
-    from touchline.ingest.quality import ViolationLog  # the ingestion layer sits above this one
-
-    return ViolationLog()
-
-
 def _wal(path: Path) -> Path:
     """DuckDB's write-ahead log of the database file ``path``."""
     return path.with_name(path.name + ".wal")
@@ -505,17 +501,3 @@ def _lock_hint(exc: Exception) -> str:
         return ("another process (a running `touchline serve`?) holds the embedded event store; "
                 "read through its API instead, or stop it first")
     return _reason(exc)
-
-
-def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> Stores:
-    from touchline.store.migrations import upgrade
-    from touchline.workspaces.service import bootstrap
-
-    settings = settings or Settings()
-    if settings.database_url is None or settings.events_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stores = Stores(settings)
-    if migrate:
-        upgrade(stores, events_busy_ok=True)
-    bootstrap(stores)
-    return stores

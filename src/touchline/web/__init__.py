@@ -24,7 +24,7 @@ def plotly_js() -> Path:
 def mount(app: FastAPI) -> None:
     import plotly
 
-    from touchline.web import assets
+    from touchline import assets
     from touchline.web.http import environment
     from touchline.web.routes import router
 

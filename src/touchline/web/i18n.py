@@ -26,7 +26,8 @@ from babel.numbers import (
     get_currency_symbol,
 )
 
-MAX_NUMBER = 2**53 - 1  # as touchline.store.dialect: beyond it, a report counts no amount
+from touchline.values import MAX_NUMBER
+
 LANGUAGES = ("en", "ko")
 LANG_COOKIE = "tl_lang"
 TZ_COOKIE = "tl_tz"

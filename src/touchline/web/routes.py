@@ -19,10 +19,10 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from touchline.analytics import service as analytics
+from touchline.customers import service as customers
 from touchline.errors import BadRequest, TouchlineError
 from touchline.http import JSONBody, bounded_float, bounded_int
-from touchline.journeys import service as journeys
-from touchline.messaging import service as messaging
+from touchline.messaging.store import CUSTOMER_VIEW_MESSAGES
 from touchline.profiles import service as profiles
 from touchline.segments import service as segments
 from touchline.segments.templates import TEMPLATES
@@ -482,24 +482,20 @@ async def customer_search(request: Request) -> Response:
 
 
 TIMELINE_STEP = 50
-CUSTOMER_MESSAGES = 20
 
 
 @page("/customers/{profile_id}", permission="customers.view")
 async def customer(request: Request, profile_id: str) -> Response:
     limit = bounded_int(request.query_params.get("limit"), TIMELINE_STEP, 1, 2000)
     stores, workspace_id = _stores(request), viewer(request).workspace_id
-    view = await run_in_threadpool(profiles.get_profile, stores, workspace_id, profile_id, timeline_limit=limit)
+    # The one-customer view: journeys and messages of this customer and of every profile merged into it.
+    view = await run_in_threadpool(customers.view, stores, workspace_id, profile_id, timeline_limit=limit)
     orders = sum(1 for e in view["timeline"] if e.get("event") == "Order Completed")
-    # Journeys and messages of this customer and of every profile merged into it.
-    ids = await run_in_threadpool(messaging.customer_ids, stores, workspace_id, view["id"])
-    runs = await run_in_threadpool(journeys.customer_runs, stores, workspace_id, ids)
-    sent = await run_in_threadpool(messaging.message_log, stores, workspace_id, customer_ids=ids,
-                                   limit=CUSTOMER_MESSAGES)
+    runs, sent = view["journeys"], view["messages"]
     goals = [r for r in runs if r["converted_at"] is not None]
     return render(request, "customer.html", c=view, limit=limit, step=TIMELINE_STEP, orders=orders,
                   consent_channels=forms.REACH_CHANNELS, runs=runs, sent=sent, goals=goals,
-                  more_messages=len(sent) >= CUSTOMER_MESSAGES)
+                  more_messages=len(sent) >= CUSTOMER_VIEW_MESSAGES)
 
 
 @page("/customers/{profile_id}/consents", permission="consents.edit", methods=("POST",))

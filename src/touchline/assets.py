@@ -1,5 +1,5 @@
-"""The dashboard's static files (its CSS, script and icon, and plotly.min.js from the installed wheel), served
-gzip-compressed to browsers that accept it and cached by them for good.
+"""Static files (the dashboard's CSS, script and icon, plotly.min.js from the installed wheel, the in-app
+inbox's script), served gzip-compressed to browsers that accept it and cached by them for good.
 
 Each file is compressed once per process, the first time it is asked for (plotly.min.js, 4.8 MB, becomes
 1.4 MB in about half a second; :func:`warm` does it in a background thread when the app starts), and kept in

@@ -1,0 +1,60 @@
+"""The composition root: the one place that knows every domain, and wires them together.
+
+The flow runs one way (README, architecture): producers append to the event log, consumers subscribe to
+it, and no package imports one above it. What joins the domains at run time is therefore done here,
+once per process, before anything is ingested: the event log's subscribers, and what each domain holds
+about a customer for the customer-wide view, export and erase. Every entry point (the server, the worker,
+the CLI, the demo, the tests) opens its stores through :func:`open_stores`, which wires first.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from touchline import eventlog
+from touchline.customers.registry import CustomerData, register
+from touchline.journeys import signals as journey_signals
+from touchline.journeys import store as journey_store
+from touchline.messaging import store as message_store
+from touchline.segments import store as segment_store
+from touchline.settings import Settings
+from touchline.store.engines import Stores
+from touchline.store.migrations import upgrade
+from touchline.workspaces.service import bootstrap
+
+__all__ = ["open_stores", "wire"]
+
+_wired = threading.Event()
+_lock = threading.Lock()
+
+
+def wire() -> None:
+    """Subscribe the consumers to the event log and register each domain's customer data (idempotent)."""
+    if _wired.is_set():
+        return
+    with _lock:
+        if _wired.is_set():
+            return
+        # Journeys queue, in the ingesting transaction, the events a live journey listens to.
+        eventlog.subscribe("journeys", journey_signals.capture)
+        register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
+                              tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
+        register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
+                              tables=journey_store.ERASED_TABLES, view=journey_store.customer_view))
+        register(CustomerData("messages", erase=message_store.erase_customer, export=message_store.export_customer,
+                              tables=message_store.ERASED_TABLES, view=message_store.customer_view))
+        _wired.set()
+
+
+def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> Stores:
+    """The stores of ``settings`` (the environment's by default), migrated unless ``migrate`` is false,
+    with the workspace the settings name bootstrapped, in a wired process."""
+    wire()
+    settings = settings or Settings()
+    if settings.database_url is None or settings.events_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stores = Stores(settings)
+    if migrate:
+        upgrade(stores, events_busy_ok=True)
+    bootstrap(stores)
+    return stores
