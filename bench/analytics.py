@@ -53,9 +53,10 @@ from ingest import fresh_postgres
 from touchline.analytics import service as analytics
 from touchline.demo.generator import iter_messages
 from touchline.errors import StoreUnavailable
-from touchline.ingest.normalize import derive_channel, derive_device, normalize_phone
+from touchline.ingest.normalize import derive_channel, derive_device
 from touchline.ingest.service import IngestResult, ingest, parse_items
 from touchline.platform import open_stores
+from touchline.profiles.contacts import normalize_phone
 from touchline.segments import store as segment_store
 from touchline.segments.ast import to_json
 from touchline.segments.compile import compile_segment

@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from support import basic, bearer
-from touchline.ingest.normalize import corrected_timestamp, normalize_email, normalize_phone
+from touchline.ingest.normalize import corrected_timestamp
 from touchline.ingest.service import parse_items
+from touchline.profiles.contacts import normalize_email, normalize_phone
 from touchline.store.engines import Stores
 from touchline.store.schema import event_staging
 

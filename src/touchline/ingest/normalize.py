@@ -20,10 +20,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-
 from touchline.ingest.plan import Problem
 from touchline.ingest.schemas import Message
+from touchline.profiles.contacts import normalize_email, normalize_phone
 
 UTC = dt.UTC
 # 1970-01-01 (a zero epoch) and year 1 are refused; a shop's 1990s history (CDNOW's, 1997-98) is not
@@ -57,7 +56,6 @@ HANDLE_TRAITS = {
 # run several times per event.
 _TEXT_OR_INT = (str, int)
 _KIND_RE = re.compile(r"[^a-z0-9_]+")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 
@@ -100,25 +98,6 @@ def plausible_time(timestamp: dt.datetime, received_at: dt.datetime) -> tuple[dt
     if timestamp > received_at + FUTURE_TOLERANCE:
         return received_at, Problem("timestamp", IN_THE_FUTURE, timestamp.isoformat())
     return timestamp, None
-
-
-def normalize_email(raw: Any) -> str | None:
-    if not isinstance(raw, str):
-        return None
-    email = raw.strip().lower()
-    return email if _EMAIL_RE.match(email) and len(email) <= 320 else None
-
-
-@lru_cache(maxsize=65_536)
-def normalize_phone(raw: str, region: str) -> str | None:
-    """E.164, reading national numbers in the shop's region: ``010-1234-5678`` -> ``+821012345678``."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def identifier_kind(raw: Any) -> str | None:

@@ -15,8 +15,9 @@ import phonenumbers
 import sqlalchemy as sa
 
 from touchline.errors import BadRequest, NotFound
-from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
+from touchline.ingest.normalize import CONSENT_CHANNELS
 from touchline.profiles import store
+from touchline.profiles.contacts import normalize_email, normalize_phone
 from touchline.profiles.identity import Key
 from touchline.store.schema import event_staging, events, identities
 

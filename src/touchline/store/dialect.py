@@ -1207,3 +1207,8 @@ def _pg_binary_order(element: binary_order, compiler: SQLCompiler, **kw: Any) ->
 def _duckdb_binary_order(element: binary_order, compiler: SQLCompiler, **kw: Any) -> str:
     (text,) = _args(compiler, element, **kw)
     return text
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """DuckDB's answer when another process holds the file."""
+    return "lock" in str(exc).lower()

@@ -495,9 +495,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _lock_hint(exc: Exception) -> str:
-    from touchline.store.migrations import is_lock_error
-
-    if isinstance(exc, sa.exc.OperationalError) and is_lock_error(exc):
+    if isinstance(exc, sa.exc.OperationalError) and dialect.is_lock_error(exc):
         return ("another process (a running `touchline serve`?) holds the embedded event store; "
                 "read through its API instead, or stop it first")
     return _reason(exc)

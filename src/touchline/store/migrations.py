@@ -160,11 +160,6 @@ def upgrade(stores: Stores, *, events_busy_ok: bool = False) -> dict[str, tuple[
     try:
         result["events"] = _upgrade_one(stores.events, "events", EVENT_MIGRATIONS)
     except sa.exc.OperationalError as exc:
-        if not (events_busy_ok and is_lock_error(exc)):
+        if not (events_busy_ok and dialect.is_lock_error(exc)):
             raise
     return result
-
-
-def is_lock_error(exc: BaseException) -> bool:
-    """DuckDB's answer when another process holds the file."""
-    return "lock" in str(exc).lower()

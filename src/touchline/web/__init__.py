@@ -25,8 +25,10 @@ def mount(app: FastAPI) -> None:
     import plotly
 
     from touchline import assets
-    from touchline.web.http import environment
-    from touchline.web.routes import router
+
+    # Each page module registers its pages on the dashboard's router as it is imported.
+    from touchline.web import journey_pages, message_pages, quality_pages, routes  # noqa: F401
+    from touchline.web.http import environment, router
 
     version = plotly.__version__
     plotly_path = plotly_js()

@@ -18,7 +18,7 @@ from touchline.messaging import service as messaging
 from touchline.messaging.templates import CHANNEL_PARTS
 from touchline.validation import INT32_MAX
 from touchline.web.http import formatter, page, render, services, viewer
-from touchline.web.routes import PERIOD_CHOICES, period_of
+from touchline.web.periods import PERIOD_CHOICES, period_of
 
 __all__ = ["PAGE_SIZE"]
 

@@ -43,12 +43,11 @@ from touchline.web.http import (
     viewer,
 )
 from touchline.web.i18n import Formatter
+from touchline.web.periods import PERIOD_CHOICES, period_of
 
 __all__ = ["router"]
 
 DEFAULT_FUNNEL = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
-PERIOD_CHOICES = (7, 30, 90)
-MAX_PERIOD_DAYS = 731
 
 
 def _stores(request: Request) -> Any:
@@ -132,49 +131,6 @@ async def logout(request: Request) -> Response:
 async def home(request: Request) -> Response:
     """The overview for those who read reports; customers for agents."""
     return redirect("/overview" if viewer(request).can("reports.view") else "/customers")
-
-
-# --- periods -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    start: dt.datetime  # UTC, inclusive
-    end: dt.datetime  # UTC, exclusive
-    first_day: dt.date  # local, inclusive
-    last_day: dt.date  # local, inclusive
-    days: int | None  # one of PERIOD_CHOICES, or None for a custom range
-
-    def query(self) -> str:
-        if self.days is not None:
-            return f"days={self.days}"
-        return f"start={self.first_day.isoformat()}&end={self.last_day.isoformat()}"
-
-
-def period_of(request: Request, f: Formatter, default_days: int = 30) -> Period:
-    """``?days=7|30|90`` (days up to today, local), or ``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (inclusive)."""
-    q = request.query_params
-    today = dt.datetime.now(f.zone).date()
-    days: int | None = None
-    if q.get("start") and q.get("end"):
-        try:
-            first, last = dt.date.fromisoformat(q["start"]), dt.date.fromisoformat(q["end"])
-        except ValueError as exc:
-            raise BadRequest("start and end must be dates (YYYY-MM-DD)",
-                             {"field": "start", "reason": str(exc)}) from exc
-        if first > last or (last - first).days >= MAX_PERIOD_DAYS:
-            raise BadRequest("start must not be after end, and the period at most two years long",
-                             {"field": "start", "reason": "bad range"})
-    else:
-        days = bounded_int(q.get("days"), default_days, 0, MAX_PERIOD_DAYS + 1)
-        days = days if 1 <= days <= MAX_PERIOD_DAYS else default_days
-        first, last = today - dt.timedelta(days=days - 1), today
-    try:
-        start = dt.datetime.combine(first, dt.time(0), f.zone).astimezone(dt.UTC)
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), f.zone).astimezone(dt.UTC)
-    except OverflowError as exc:  # the first or last day of the calendar (0001-01-01, 9999-12-31)
-        raise BadRequest("the period lies outside the calendar", {"field": "start", "reason": "out of range"}) from exc
-    return Period(start, end, first, last, days)
 
 
 # --- reports -----------------------------------------------------------------------------------------
@@ -510,9 +466,3 @@ async def customer_consents(request: Request, profile_id: str) -> Response:
 
 
 
-
-# The Journeys and Messages pages register themselves on the same router (imported last: they use the
-# period helpers above).
-from touchline.web import journey_pages, message_pages, quality_pages  # noqa: E402
-
-__all__ += ["journey_pages", "message_pages", "quality_pages"]
