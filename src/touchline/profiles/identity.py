@@ -286,7 +286,8 @@ class IdentityGraph:
                 self.identities[identity_key] = into.id
         for identity_key, new in list(self.new_identities.items()):
             if new.profile_id == other.id:
-                self.new_identities[identity_key] = NewIdentity(new.kind, new.value, into.id, new.first_seen_at, new.source)
+                self.new_identities[identity_key] = NewIdentity(new.kind, new.value, into.id, new.first_seen_at,
+                                                                new.source)
         self.merges.append(Merge(other.id, into.id, reason, message_id))
 
     def _observe(self, profile: ProfileState, obs: Observed) -> None:
