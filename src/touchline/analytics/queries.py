@@ -23,7 +23,8 @@ PRODUCT_ADDED = "Product Added"
 PATH_SEPARATOR = "\x1f"
 _NAMED_TYPES = ("track", "page", "screen")
 
-Select = sa.Select[Any]
+# A select of any number of columns (sa.Select[Any] would be a select of one).
+Select = sa.Select[*tuple[Any, ...]]
 
 
 def merged_profiles(workspace_id: str) -> sa.Subquery:

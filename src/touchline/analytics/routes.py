@@ -47,7 +47,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _plain(value: Any) -> Any:
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
 
 
 class StepIn(BaseModel):

@@ -192,7 +192,7 @@ def _until_events_arrive(stores: Stores, workspace_id: str, cache: dict[Any, tup
         newest = int(conn.execute(queries.newest_seq(workspace_id)).scalar_one() or 0)
         seen = cache.get(key)
         if seen is not None and seen[0] == newest:
-            return seen[1]  # type: ignore[no-any-return]
+            return seen[1]
         value = compute(conn)
     cache[key] = (newest, value)
     return value

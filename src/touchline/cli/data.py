@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -95,8 +95,8 @@ def import_command(
     with opened_stores() as stores:
         workspace_id = _workspace_id(stores, workspace)
         size = file.stat().st_size
-        columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=as_json, disable=as_json) as progress:
+        progress_columns = (TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*progress_columns, console=console, transient=as_json, disable=as_json) as progress:
             task = progress.add_task("import", total=size)
             try:
                 report = import_file(stores, workspace_id, file, fmt=fmt, default_type=default_type, mapping=mapping,
@@ -107,7 +107,8 @@ def import_command(
                      "encoding with --encoding, e.g. cp949 for a Korean Excel export or latin-1. Rows before "
                      "that point were imported; running the command again adds them only once.", 1)
         move_staged_events(stores)
-        rejected = [{"line": r.line, "field": r.field, "reason": r.reason} for r in report.rejected]
+        rejected: list[dict[str, Any]] = [{"line": r.line, "field": r.field, "reason": r.reason}
+                                          for r in report.rejected]
         if rejects is not None:
             import orjson
 

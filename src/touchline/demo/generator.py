@@ -893,7 +893,8 @@ def generate(
     sim = Simulation(customers=customers, seed=seed, days=days, now=now)
     accepted = duplicates = rejected = sent = 0
     rejections: list[dict[str, Any]] = []
-    until_ts = utc(until).timestamp() if until is not None else None
+    until_utc = utc(until)
+    until_ts = until_utc.timestamp() if until_utc is not None else None
     for n_batch, batch in enumerate(sim.batches(BATCH_SIZE, until=until_ts, held_back=held_back), start=1):
         events, bad = parse_items(
             batch, received_at=now, batch_sent_at=None, default_type=None,

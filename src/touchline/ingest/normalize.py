@@ -260,13 +260,12 @@ def normalize(
     phone_region: str,
     source: str,
 ) -> NormalizedEvent:
-    get = message.get
     message_type = message["type"]
-    context = get("context") or {}
-    user_id = get("userId")
-    anonymous_id = get("anonymousId")
-    original = utc(get("timestamp") or get("originalTimestamp"))
-    sent_at = utc(get("sentAt")) or batch_sent_at
+    context = message.get("context") or {}
+    user_id = message.get("userId")
+    anonymous_id = message.get("anonymousId")
+    original = utc(message.get("timestamp") or message.get("originalTimestamp"))
+    sent_at = utc(message.get("sentAt")) or batch_sent_at
     channel = derive_channel(context, message_type)
     device_type, device_id = derive_device(context, channel)
 
@@ -274,7 +273,7 @@ def normalize(
     ctx_traits = context.get("traits")
     if message_type == "identify":
         # RudderStack's libraries put identify traits in context.traits; Segment's at the top level.
-        traits = {**(ctx_traits if isinstance(ctx_traits, dict) else {}), **(get("traits") or {})}
+        traits = {**(ctx_traits if isinstance(ctx_traits, dict) else {}), **(message.get("traits") or {})}
     elif message_type == "group" or not isinstance(ctx_traits, dict):
         traits = {}
     else:
@@ -324,10 +323,11 @@ def normalize(
     if isinstance(external, list):
         for item in external:
             if isinstance(item, dict):
-                kind = identifier_kind(item.get("type"))
+                external_kind = identifier_kind(item.get("type"))
                 value = item.get("id")
-                if kind and isinstance(value, _TEXT_OR_INT) and not isinstance(value, bool) and str(value).strip():
-                    identifiers.append((kind, str(value).strip()[:512]))
+                if (external_kind and isinstance(value, _TEXT_OR_INT) and not isinstance(value, bool)
+                        and str(value).strip()):
+                    identifiers.append((external_kind, str(value).strip()[:512]))
 
     tz_raw = context.get("timezone") or traits.get("timezone")
     timezone = valid_timezone(tz_raw) if isinstance(tz_raw, str) and tz_raw else None
@@ -343,7 +343,7 @@ def normalize(
         index=index,
         message_id=message_id,
         type=message_type,
-        event=get("event") if message_type == "track" else get("name"),
+        event=message.get("event") if message_type == "track" else message.get("name"),
         anonymous_id=anonymous_id,
         user_id=user_id,
         timestamp=timestamp,
@@ -353,8 +353,8 @@ def normalize(
         channel=channel,
         device_type=device_type,
         device_id=device_id,
-        properties=get("properties") or {},
-        traits=get("traits") or {},
+        properties=message.get("properties") or {},
+        traits=message.get("traits") or {},
         context=context,
         payload_json=payload_json,
         identifiers=list(dict.fromkeys(identifiers)) if len(identifiers) > 1 else identifiers,
@@ -363,6 +363,6 @@ def normalize(
         timezone=timezone,
         locale=locale,
         source=source,
-        previous_id=get("previousId"),
+        previous_id=message.get("previousId"),
         flags=flags,
     )

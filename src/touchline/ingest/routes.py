@@ -110,11 +110,11 @@ def _with_shared(item: Any, context: Any, integrations: Any) -> Any:
         return item
     merged = dict(item)
     if isinstance(context, dict):
-        own = item.get("context") if isinstance(item.get("context"), dict) else {}
-        merged["context"] = {**context, **own}
+        own_context = item.get("context")
+        merged["context"] = {**context, **(own_context if isinstance(own_context, dict) else {})}
     if isinstance(integrations, dict):
-        own = item.get("integrations") if isinstance(item.get("integrations"), dict) else {}
-        merged["integrations"] = {**integrations, **own}
+        own_integrations = item.get("integrations")
+        merged["integrations"] = {**integrations, **(own_integrations if isinstance(own_integrations, dict) else {})}
     return merged
 
 

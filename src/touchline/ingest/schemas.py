@@ -94,20 +94,19 @@ MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
 def missing_fields(message: Message) -> str | None:
     """What a message of its type lacks (checked after field validation, as the spec words it)."""
-    get = message.get
     if message["type"] == "alias":
-        if not get("previousId"):
+        if not message.get("previousId"):
             return "alias needs previousId"
-        if not get("userId"):
+        if not message.get("userId"):
             return "alias needs userId"
         return None
-    if not get("userId") and not get("anonymousId"):
+    if not message.get("userId") and not message.get("anonymousId"):
         return "either userId or anonymousId is required"
     if message["type"] == "track":
-        event = get("event")
+        event = message.get("event")
         if not (event and event.strip()):
             return "track needs a non-empty event name"
-    elif message["type"] == "group" and not get("groupId"):
+    elif message["type"] == "group" and not message.get("groupId"):
         return "group needs groupId"
     return None
 

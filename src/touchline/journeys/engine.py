@@ -200,11 +200,11 @@ Signal = Annotated[Start | TimerFired | EventReceived | SegmentChanged | Stop, F
 # --- commands ---------------------------------------------------------------------------------------
 # Plain frozen dataclasses rather than pydantic models: the engine makes several per run and step (a
 # campaign makes hundreds of thousands), nothing validates them on the way in, and pydantic's
-# TypeAdapter still reads and writes them as JSON (``Command``).
-_command = dataclass(frozen=True, slots=True, kw_only=True)
+# TypeAdapter still reads and writes them as JSON (``Command``). Each class spells out its
+# decorator: mypy only sees a dataclass (and its keyword arguments) through ``@dataclass`` itself.
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Send:
     """Queue a message; ``id`` is its message id (the outbox's idempotency key). ``channel`` is
     ``"preferred"`` when the node asked for it and ``Facts.preferred_channel`` was not given."""
@@ -218,7 +218,7 @@ class Send:
     kind: Literal["advertising", "transactional"]
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleTimer:
     type: Literal["schedule_timer"] = "schedule_timer"
     id: str
@@ -227,14 +227,14 @@ class ScheduleTimer:
     at: dt.datetime
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelTimer:
     type: Literal["cancel_timer"] = "cancel_timer"
     id: str
     node_id: str
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateTraits:
     type: Literal["update_traits"] = "update_traits"
     id: str
@@ -243,7 +243,7 @@ class UpdateTraits:
     traits: dict[str, Any]
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallWebhook:
     """An HTTP call; the runner renders ``body`` (a template) with the run's context."""
 
@@ -257,7 +257,7 @@ class CallWebhook:
     body: str | None = None
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordStep:
     """A row of the run's history (and of journey analytics): ``outcome`` is ``entered`` (send,
     update_traits, webhook), ``yes``/``no``, ``branch:<i>``, ``waiting``, ``elapsed``, ``event``,
@@ -276,7 +276,7 @@ class RecordStep:
         return command_id(f"step:{self.outcome}", self.run_id, self.node_id, self.attempt)
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Converted:
     type: Literal["converted"] = "converted"
     id: str
@@ -284,7 +284,7 @@ class Converted:
     at: dt.datetime
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Completed:
     """The run ended at an exit node (its ``id``, made when asked, like ``RecordStep``'s)."""
 
@@ -298,7 +298,7 @@ class Completed:
         return command_id("completed", self.run_id, self.node_id, self.attempt)
 
 
-@_command
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Exited:
     type: Literal["exited"] = "exited"
     id: str

@@ -798,8 +798,8 @@ class Runner:
         does not render leaves the batch as it was)."""
         run = transition.run
         run_id = run.run_id
-        values = {"status": run.status, "node_id": run.node_id, "state": state_document(run),
-                  "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
+        values: dict[str, Any] = {"status": run.status, "node_id": run.node_id, "state": state_document(run),
+                                  "updated_at": now, "ended_at": run.ended_at, "exit_reason": run.exit_reason}
         messages_at = self._message_nodes[(workspace_id, d.id, d.version)]
         steps: list[dict[str, Any]] = []
         timers: list[dict[str, Any]] = []

@@ -340,17 +340,18 @@ def stats(stores: Stores, workspace_id: str, journey_id: str) -> dict[str, Any]:
         if s["outcome"] in ("entered", "waiting", "yes", "no", "exit") or s["outcome"].startswith("branch:"):
             n["entered"] += int(s["n"])
     for m in sends:
-        n = nodes.get(m["node_id"])
-        if n is None:
+        sent_from = nodes.get(m["node_id"])
+        if sent_from is None:
             continue
         if m["status"] == "sent":
-            n["sent"] += int(m["n"])
+            sent_from["sent"] += int(m["n"])
         elif m["status"] == "suppressed":
-            n["suppressed"][m["reason"] or "unknown"] = n["suppressed"].get(m["reason"] or "unknown", 0) + int(m["n"])
+            reason = m["reason"] or "unknown"
+            sent_from["suppressed"][reason] = sent_from["suppressed"].get(reason, 0) + int(m["n"])
         elif m["status"] == "failed":
-            n["failed"] += int(m["n"])
+            sent_from["failed"] += int(m["n"])
         else:
-            n["pending"] += int(m["n"])
+            sent_from["pending"] += int(m["n"])
 
     def rate(a: int, b: int) -> float | None:
         return round(a / b, 4) if b else None

@@ -53,7 +53,7 @@ def listened_names(definition: JourneyDefinition, *, entering: bool) -> set[str]
     names: set[str] = set()
     t = definition.trigger
     if entering:
-        if isinstance(t, EventTrigger) or (isinstance(t, GeofenceTrigger) and t.event):
+        if isinstance(t, EventTrigger | GeofenceTrigger) and t.event:  # a geofence's may be None: any event
             names.add(t.event)
         elif isinstance(t, SegmentEnteredTrigger):
             names.add(SEGMENT_ENTERED)

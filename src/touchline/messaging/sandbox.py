@@ -35,7 +35,7 @@ import re
 import threading
 import time
 import types
-from _string import formatter_field_name_split  # type: ignore[import-not-found]
+from _string import formatter_field_name_split
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import update_wrapper
@@ -235,7 +235,7 @@ def _leaf(value: Any) -> int:
     if kind is str or kind is bytes or isinstance(value, str | bytes):
         return len(value) + 2
     if kind is int or isinstance(value, int):
-        return value.bit_length() // 3 + 1  # type: ignore[no-any-return]
+        return value.bit_length() // 3 + 1
     return 8
 
 
@@ -411,20 +411,22 @@ def _check_spec(budget: Budget, spec: str) -> None:
             raise LimitExceeded(f"format width {digits[:20]} is above the limit of {budget.max_value:,}")
 
 
-class _BoundedFormat:
-    """``str.format`` for templates: Jinja's sandboxed field lookup, widths checked, a running length."""
+class _BoundedFormat(Formatter):
+    """``str.format`` for templates: Jinja's sandboxed field lookup, widths checked, a running length.
+    Mixed in before one of Jinja's sandboxed formatters (a ``Formatter`` too), whose methods ``super()``
+    reaches; subclassing ``Formatter`` here only tells mypy those methods exist."""
 
     _total = 0
 
     def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
         self._total = len(format_string)
-        return super().vformat(format_string, args, kwargs)  # type: ignore[misc,no-any-return]
+        return super().vformat(format_string, args, kwargs)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
         budget = current()
         budget.tick()
         _check_spec(budget, format_spec)
-        result = super().format_field(value, format_spec)  # type: ignore[misc]
+        result = super().format_field(value, format_spec)
         self._total += len(result)
         budget.too_big(self._total, "the result of format()")
         return result
@@ -623,7 +625,7 @@ def _sum_filter(original: Callable[..., Any]) -> Callable[..., Any]:
                 size += _size(budget, item)
                 budget.too_big(size, "the result of +")
                 total += item
-            return tuple(total) if isinstance(start, tuple) else total  # type: ignore[return-value]
+            return tuple(total) if isinstance(start, tuple) else total
         total = start
         for item in items:  # anything else: each step sized, as + would be
             budget.tick()
@@ -794,7 +796,7 @@ def _markup_join(seq: Iterable[Any]) -> str:
         total += len(text) if isinstance(text, Markup) else len(text) * 6
         budget.too_big(total, "the result of ~")
         parts.append(text)
-    return markup_join(parts)  # type: ignore[no-any-return]
+    return markup_join(parts)
 
 
 # --- the environment -------------------------------------------------------------------------------
@@ -826,7 +828,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = _Guards().visit(super()._parse(source, name, filename))
         tree.set_environment(self)
-        return tree  # type: ignore[no-any-return]
+        return tree
 
     def from_string(self, source: str | nodes.Template, globals: MutableMapping[str, Any] | None = None,
                     template_class: type[Template] | None = None) -> Template:
@@ -839,7 +841,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return template
 
     @staticmethod
-    def concat(parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(parts: Iterable[str]) -> str:
         """Joins what a macro, a ``{% call %}`` body or a ``{% set %}...{% endset %}`` block wrote."""
         parts = parts if isinstance(parts, list) else list(parts)
         current().too_big(sum(map(len, parts)), "a captured block")
@@ -915,7 +917,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             remember(budget, result, size)
         return result
 
-    def call(self, __context: Context, __obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def call(self, __context: Context, __obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         budget = current()
         budget.tick()
         if not self.is_safe_callable(__obj):
@@ -1008,40 +1010,41 @@ def unsafe_constructs(tree: nodes.Template, limits: RenderLimits) -> list[tuple[
                 found.append((line, f"{what} has a width of {_approx(width)}; at most {limits.max_value:,}"))
                 return
 
-    for node in tree.find_all(nodes.Getattr):
-        reason = _private_name(node.attr)
+    for attribute in tree.find_all(nodes.Getattr):
+        reason = _private_name(attribute.attr)
         if reason:
-            found.append((node.lineno, f"attribute {reason}"))
-    for node in tree.find_all(nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) and node.arg.value.startswith("__"):
-            found.append((node.lineno, f"item {_private_name(node.arg.value)}"))
-    for node in tree.find_all(nodes.Call):
-        if isinstance(node.node, nodes.Getattr):
-            method = node.node.attr
+            found.append((attribute.lineno, f"attribute {reason}"))
+    for item in tree.find_all(nodes.Getitem):
+        if isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str) and item.arg.value.startswith("__"):
+            found.append((item.lineno, f"item {_private_name(item.arg.value)}"))
+    for call in tree.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Getattr):
+            method = call.node.attr
             if method in _MUTATING_NAMES:
-                found.append((node.lineno, f".{method}() changes a value: templates are read-only "
+                found.append((call.lineno, f".{method}() changes a value: templates are read-only "
                                            f"(the sandbox refuses it)"))
-            target = node.node.node
+            target = call.node.node
             if method in ("format", "format_map") and isinstance(target, nodes.Const) \
                     and isinstance(target.value, str):
                 for field_name, _ in _format_fields(target.value):
                     for name in _field_attributes(field_name):
                         reason = _private_name(name)
                         if reason:
-                            found.append((node.lineno, f"format field {{{field_name}}}: {reason}"))
-                width_check(node.lineno, target.value, False, "the format string")
-    for node in tree.find_all(nodes.Mod):
-        if isinstance(node.left, nodes.Const) and isinstance(node.left.value, str):
-            width_check(node.lineno, node.left.value, True, "the % format string")
-    for node in tree.find_all(nodes.Filter):
-        if node.name == "format" and isinstance(node.node, nodes.Const) and isinstance(node.node.value, str):
-            width_check(node.lineno, node.node.value, True, "the |format string")
-        if node.name in _ATTRIBUTE_FILTERS:
-            values = [*node.args, *(kw.value for kw in node.kwargs if kw.key == "attribute")]
+                            found.append((call.lineno, f"format field {{{field_name}}}: {reason}"))
+                width_check(call.lineno, target.value, False, "the format string")
+    for modulo in tree.find_all(nodes.Mod):
+        if isinstance(modulo.left, nodes.Const) and isinstance(modulo.left.value, str):
+            width_check(modulo.lineno, modulo.left.value, True, "the % format string")
+    for filter_node in tree.find_all(nodes.Filter):
+        if (filter_node.name == "format" and isinstance(filter_node.node, nodes.Const)
+                and isinstance(filter_node.node.value, str)):
+            width_check(filter_node.lineno, filter_node.node.value, True, "the |format string")
+        if filter_node.name in _ATTRIBUTE_FILTERS:
+            values = [*filter_node.args, *(kw.value for kw in filter_node.kwargs if kw.key == "attribute")]
             for value in values:
                 if isinstance(value, nodes.Const) and isinstance(value.value, str):
                     for name in value.value.split("."):
                         reason = _private_name(name)
                         if reason:
-                            found.append((node.lineno, f"|{node.name}: {reason}"))
+                            found.append((filter_node.lineno, f"|{filter_node.name}: {reason}"))
     return sorted(set(found))

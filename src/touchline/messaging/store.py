@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.messaging.types import MessageKind
 from touchline.store import dialect
 from touchline.store.customer_rows import rows_about
 from touchline.store.schema import identities, inbox_messages, message_templates, outbox, profiles
@@ -163,9 +164,9 @@ def message_row(conn: Connection, message_id: str) -> dict[str, Any] | None:
 
 
 def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str], since: dt.datetime
-                 ) -> dict[str, list[tuple[str, dt.datetime, str]]]:
+                 ) -> dict[str, list[tuple[str, dt.datetime, MessageKind]]]:
     """(channel, sent at, kind) of messages sent to these customers since ``since``."""
-    out: dict[str, list[tuple[str, dt.datetime, str]]] = {}
+    out: dict[str, list[tuple[str, dt.datetime, MessageKind]]] = {}
     if not customer_ids:
         return out
     rows = conn.execute(sa.select(outbox.c.customer_id, outbox.c.channel, outbox.c.sent_at, outbox.c.kind).where(

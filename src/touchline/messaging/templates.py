@@ -573,11 +573,11 @@ def validate_template(template: MessageTemplate | Mapping[str, Any], *, strict: 
                 compiled = _compile(env, source, where, name, errors, save_limits)
                 if compiled:
                     parts[locale][name] = compiled
-    compiled = CompiledTemplate(template, parts, params)
+    compiled_template = CompiledTemplate(template, parts, params)
     if save_limits is not None:  # the parts that compiled, even when others did not: every problem at once
-        _trial_render(compiled, save_limits, errors)
+        _trial_render(compiled_template, save_limits, errors)
     if not errors:
-        return compiled
+        return compiled_template
     raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s)", errors)
 
 

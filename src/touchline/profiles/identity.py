@@ -186,9 +186,9 @@ class IdentityGraph:
     def resolve(self, obs: Observed, now: dt.datetime) -> str:
         """Find or make the profile this observation belongs to, merging where identifiers say so."""
         if not self.needs_state(obs) and obs.identifiers:
-            owners = {self.identities.get(k) for k in obs.identifiers}
-            if len(owners) == 1 and None not in owners:
-                (only,) = owners
+            known_owners = {self.identities.get(k) for k in obs.identifiers}
+            if len(known_owners) == 1 and None not in known_owners:
+                (only,) = known_owners
                 assert only is not None
                 return self.canonical(only)
         keys = list(obs.identifiers)
@@ -281,12 +281,13 @@ class IdentityGraph:
         into.changed.update(MERGE_FIELDS)
         other.merged_into = into.id
         other.changed.add("merged_into")
-        for key, pid in self.identities.items():
+        for identity_key, pid in self.identities.items():
             if pid == other.id:
-                self.identities[key] = into.id
-        for key, new in list(self.new_identities.items()):
+                self.identities[identity_key] = into.id
+        for identity_key, new in list(self.new_identities.items()):
             if new.profile_id == other.id:
-                self.new_identities[key] = NewIdentity(new.kind, new.value, into.id, new.first_seen_at, new.source)
+                self.new_identities[identity_key] = NewIdentity(new.kind, new.value, into.id, new.first_seen_at,
+                                                                new.source)
         self.merges.append(Merge(other.id, into.id, reason, message_id))
 
     def _observe(self, profile: ProfileState, obs: Observed) -> None:

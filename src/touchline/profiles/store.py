@@ -295,8 +295,8 @@ def search_profiles(conn: Connection, workspace_id: str, q: str, limit: int, pre
             .limit(cap + 1)
         ).scalars())
         capped = len(owners) > cap
-        rows = _profiles_by_id(conn, workspace_id, list(dict.fromkeys(owners)), p.c.id, p.c.merged_into)
-        survivors = list(dict.fromkeys(r["merged_into"] or r["id"] for r in rows))
+        owner_rows = _profiles_by_id(conn, workspace_id, list(dict.fromkeys(owners)), p.c.id, p.c.merged_into)
+        survivors = list(dict.fromkeys(r["merged_into"] or r["id"] for r in owner_rows))
         live_rows = _profiles_by_id(conn, workspace_id, survivors, p.c.id, p.c.merged_into, p.c.updated_at)
         newest_first = sorted((r for r in live_rows if r["merged_into"] is None),
                               key=lambda r: (_sortable(r["updated_at"]), r["id"]), reverse=True)

@@ -231,7 +231,7 @@ class _Compiler:
     def snapshot_value(self, doc: str, keys: tuple[str, ...]) -> sa.ColumnElement[Any]:
         """The customer's value at ``keys`` in their snapshot's ``doc`` (traits or consents), as extracted
         by ``customers`` (``_snapshot_paths`` lists every one the rule reads)."""
-        return self.profile.c[self.values[doc, keys]]  # type: ignore[no-any-return]
+        return self.profile.c[self.values[doc, keys]]
 
     def value_condition(self, v: sa.ColumnElement[Any], operator: str, value: Any) -> sa.ColumnElement[bool]:
         kind = d.json_kind(v)
@@ -290,8 +290,10 @@ class _Compiler:
         if operator == "!=":
             return sa.not_(_bool(expr == lit(value)))
         if operator == "in":
+            assert isinstance(value, list)  # validate.py: 'in' takes a list
             return sa.or_(*(expr == lit(x) for x in value))
         if operator == "between":
+            assert isinstance(value, list)  # validate.py: 'between' takes [low, high]
             return expr.between(lit(value[0]), lit(value[1]))
         ops = {">": expr > lit(value), ">=": expr >= lit(value), "<": expr < lit(value), "<=": expr <= lit(value)}
         return ops[operator]
@@ -336,8 +338,8 @@ class _Compiler:
                 value = sa.case((n > 0, sub.c.total / n))
             return self.compare(value, a)
         count = sa.func.coalesce(per_customer(sa.func.count().label("n")).c.n, 0)
-        n = sa.bindparam(None, measure.value, type_=sa.Integer())
-        return {"at_least": count >= n, "at_most": count <= n, "exactly": count == n}[measure.operator]
+        times = sa.bindparam(None, measure.value, type_=sa.Integer())
+        return {"at_least": count >= times, "at_most": count <= times, "exactly": count == times}[measure.operator]
 
     def sequence_absence(self, node: SequenceAbsence) -> sa.ColumnElement[bool]:
         a, b = self.history(), self.history()
@@ -417,7 +419,7 @@ class _Compiler:
 
     def rfm(self, node: Rfm) -> sa.ColumnElement[bool]:
         table = self.rfm_table()
-        conditions = [table.c.customer_id.is_not(None)]
+        conditions: list[sa.ColumnElement[bool]] = [table.c.customer_id.is_not(None)]
         for name in ("recency", "frequency", "monetary"):
             cmp = getattr(node, name)
             if cmp is not None:

@@ -25,9 +25,11 @@ from touchline.segments.ast import (
     ORDER_EVENT,
     REVENUE_PROPERTY,
     SERVER_CHANNEL,
+    Aggregate,
     And,
     Comparison,
     Computed,
+    Count,
     EventCondition,
     EventTime,
     Node,
@@ -88,8 +90,9 @@ class Context:
         )
 
     @classmethod
-    def from_cutoffs(cls, row: Mapping[str, Any]) -> Context:
-        """From ``{recency_1: ..., ..., monetary_4: ...}`` (``compile.rfm_cutoffs``; NULLs without buyers)."""
+    def from_cutoffs(cls, row: Mapping[Any, Any]) -> Context:
+        """From ``{recency_1: ..., ..., monetary_4: ...}`` (``compile.rfm_cutoffs``; NULLs without buyers).
+        Any keys: a SQLAlchemy ``RowMapping`` is keyed by names and columns alike."""
         def four(measure: str) -> tuple[Any, ...]:
             values = tuple(row[f"{measure}_{k}"] for k in range(1, 5))
             return () if values[0] is None else values
@@ -314,8 +317,10 @@ def compare(x: Any, cmp: Comparison | Any) -> bool:
     if operator == "=":
         return bool(x == value)
     if operator == "in":
+        assert isinstance(value, list)  # validate.py: 'in' takes a list
         return x in value
     if operator == "between":
+        assert isinstance(value, list)  # validate.py: 'between' takes [low, high]
         return bool(value[0] <= x <= value[1])
     return bool({">": x > value, ">=": x >= value, "<": x < value, "<=": x <= value}[operator])
 
@@ -382,7 +387,7 @@ class _Customer:
     def rfm(self, now: dt.datetime) -> Rfm3 | None:
         if self._rfm is _MISSING:
             self._rfm = rfm_measures(self.state, now)
-        return self._rfm  # type: ignore[no-any-return]
+        return self._rfm
 
 
 _COUNTS: dict[str, Callable[[int, int], bool]] = {
@@ -446,7 +451,7 @@ class _Planner:
         name, where, now = node.event, node.where, self.now
         since = None if node.within_days is None else now - dt.timedelta(days=node.within_days)
         measure = node.measure
-        if not where and node.aggregate is None:  # times alone: counted in the sorted times
+        if not where and isinstance(measure, Count | EventTime):  # times alone: counted in the sorted times
             if isinstance(measure, EventTime):
                 first = node.first_time is not None
                 cutoff = now - dt.timedelta(days=measure.value)
@@ -490,8 +495,8 @@ class _Planner:
                 return when >= cutoff if within else when < cutoff
 
             return filtered_when
-        if node.aggregate is not None:
-            a = node.aggregate
+        if isinstance(measure, Aggregate):
+            a = measure
             function, prop = a.function, a.property
 
             def aggregate_test(c: _Customer) -> bool:

@@ -233,7 +233,7 @@ def _population(stores: Stores, workspace_id: str, now: dt.datetime, *, renew: b
     max_age = dt.timedelta(seconds=stores.settings.segment_rfm_max_age_seconds)
     cached = stores.rfm_cutoffs.get(workspace_id)
     if not renew and cached is not None and cached[0] <= now <= cached[0] + max_age:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     with stores.events_conn() as econn:
         context = Context.from_cutoffs(econn.execute(rfm_cutoffs(workspace_id, now)).mappings().one())
     if max_age:

@@ -141,7 +141,7 @@ def _value_problem(operator: str, value: Any, *, channel_names: bool = False) ->
         if operator in ("=", "!="):
             return None if isinstance(value, str) else f"{operator!r} needs a channel name (a string)"
         if operator == "in":
-            ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+            ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
             return None if ok else "'in' needs a non-empty list of channel names"
         return f"operator {operator!r} does not apply to a channel; use '=', '!=' or 'in'"
     if operator in ("=", "!=", "contains"):
@@ -151,7 +151,7 @@ def _value_problem(operator: str, value: Any, *, channel_names: bool = False) ->
             return "'contains' needs a string, number or boolean value"
         return None
     if operator == "in":
-        ok = isinstance(value, list) and value and all(_is_scalar(v) for v in value)
+        ok = isinstance(value, list) and bool(value) and all(_is_scalar(v) for v in value)
         return None if ok else "'in' needs a non-empty list of strings, numbers or booleans"
     if operator == "between":
         ok = isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
@@ -168,7 +168,7 @@ def _numeric_only(operator: str, value: Any) -> str | None:
     if operator in ("=", "!="):
         return None if _is_number(value) else f"{operator!r} needs a number value"
     if operator == "in":
-        ok = isinstance(value, list) and value and all(_is_number(v) for v in value)
+        ok = isinstance(value, list) and bool(value) and all(_is_number(v) for v in value)
         return None if ok else "'in' needs a non-empty list of numbers"
     return _value_problem(operator, value)
 

@@ -403,7 +403,8 @@ def select_by_keys(conn: Connection, table: sa.Table, columns: Sequence[str], ke
     rows = conn.exec_driver_sql(sql, (orjson.dumps(list(values)).decode(), *equal.values())).cursor.fetchall()
     converters = [(i, f) for i, c in enumerate(columns) if (f := _read_converter(table.c[c])) is not None]
     if not converters:
-        return rows  # type: ignore[no-any-return]
+        # sqlite3's fetchall() returns a list of tuples; SQLAlchemy types its DBAPI cursor as any sequence.
+        return rows  # type: ignore[return-value]
     out = []
     for row in rows:
         converted = list(row)
@@ -1146,7 +1147,7 @@ def _duckdb_json_number(element: json_number, compiler: SQLCompiler, **kw: Any) 
 
 def _element_match(compiler: SQLCompiler, element: json_array_has, x: str, **kw: Any) -> str:
     _value, kind_clause, needle_clause = element.clauses
-    kind, needle = kind_clause.value, compiler.process(needle_clause, **kw)  # type: ignore[attr-defined]
+    kind, needle = kind_clause.value, compiler.process(needle_clause, **kw)
     elem = sa.literal_column(x, JSONDocument())
     kind_sql = compiler.process(json_kind(elem), **kw)
     if kind == "number":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from touchline.store.types import JSONDocument, UTCDateTime, big_id
@@ -118,8 +120,8 @@ message_ids = sa.Table(
 PAYLOAD_PARTS = ("properties", "traits", "context")
 
 
-def _event_columns(*, with_parts: bool = True) -> list[sa.Column]:  # type: ignore[type-arg]
-    columns = [
+def _event_columns(*, with_parts: bool = True) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
         sa.Column("workspace_id", sa.Text, nullable=False),
         sa.Column("message_id", sa.Text, nullable=False),
         sa.Column("type", sa.Text, nullable=False),

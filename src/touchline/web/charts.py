@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from touchline.analytics.service import Cohort, FunnelStep, Overview
@@ -132,7 +132,7 @@ def by_group(f: Formatter, groups: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def funnel(f: Formatter, groups: dict[str, Sequence[FunnelStep]]) -> dict[str, Any]:
+def funnel(f: Formatter, groups: Mapping[str, Sequence[FunnelStep]]) -> dict[str, Any]:
     data = []
     for i, (group, steps) in enumerate(groups.items()):
         data.append({

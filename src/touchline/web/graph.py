@@ -87,7 +87,8 @@ def fit(text: str, width: float, size: float = 12.0) -> str:
     """``text`` cut (with an ellipsis) to about ``width`` pixels at font size ``size``: SVG text does not
     wrap and the server cannot measure it, so widths are estimated (CJK and full-width characters about
     one em, others about half)."""
-    used, out = 0.0, []
+    used = 0.0
+    out: list[str] = []
     for i, ch in enumerate(text):
         used += size * (1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.56)
         if used > width:
@@ -234,9 +235,9 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
         rows.setdefault(box.depth, []).append(box)
     parents: dict[str, list[str]] = {d.start: [TRIGGER]}
     for node in d.nodes:
-        for _, target in edges(node):
-            if target in boxes and depth[target] > depth[node.id]:
-                parents.setdefault(target, []).append(node.id)
+        for _, target_id in edges(node):
+            if target_id in boxes and depth[target_id] > depth[node.id]:
+                parents.setdefault(target_id, []).append(node.id)
     width_cols = max(len(r) for r in rows.values())
     inner = width_cols * BOX_W + (width_cols - 1) * GAP_X
     # Edges that skip rows run down lanes beside the boxes; leave room for them on both sides.
@@ -244,7 +245,7 @@ def layout(f: Formatter, d: JourneyDefinition, stats: Mapping[str, Any],
                      if t in boxes and depth[t] > depth[node.id] + 1)
     side = LANE_GAP * (min(long_edges, 6) + 1) if long_edges else 0
     position: dict[str, float] = {}
-    y = PAD
+    y: float = PAD
     for level in sorted(rows):
         row = rows[level]
         if level > 0:

@@ -133,7 +133,7 @@ async def current_user(request: Request) -> auth.WebUser | None:
 
 def viewer(request: Request) -> auth.WebUser:
     """The signed-in user of a page registered with :func:`page` (its dependency put it here)."""
-    return request.state.user  # type: ignore[no-any-return]
+    return request.state.user
 
 
 def require(permission: str) -> Callable[[Request], Coroutine[Any, Any, auth.WebUser]]:

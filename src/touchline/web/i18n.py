@@ -838,10 +838,11 @@ class Formatter:
         if value is None:
             return "—"
         if isinstance(value, str):
+            text = value
             try:
-                value = dt.datetime.fromisoformat(value)
+                value = dt.datetime.fromisoformat(text)
             except ValueError:
-                return value
+                return text
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         if self.lang == "ko" and fmt == "short":

@@ -5,7 +5,7 @@ rendered for one customer."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -59,7 +59,7 @@ async def message_log(request: Request) -> Response:
                                     journey_id=journey_id)
     filters = [(k, v) for k, v in (("channel", channel), ("status", status), ("journey", journey_id),
                                    ("customer", customer)) if v]
-    base = filters + [tuple(kv.split("=", 1)) for kv in period.query().split("&")]
+    base = filters + parse_qsl(period.query())
 
     def page_url(at: int) -> str:
         return "?" + urlencode(base + ([("offset", str(at))] if at else []))
