@@ -26,6 +26,7 @@ from babel.numbers import (
     get_currency_symbol,
 )
 
+from touchline.profiles.contacts import parse_phone
 from touchline.values import MAX_NUMBER
 
 LANGUAGES = ("en", "ko")
@@ -873,11 +874,8 @@ def korean_units(amount: float | int) -> str:
 def format_phone(value: str | None, region: str = "KR") -> str:
     if not value:
         return "—" if value is None else value
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return value
-    if not phonenumbers.is_possible_number(number):
+    number = parse_phone(value, region)
+    if number is None:
         return value
     if phonenumbers.region_code_for_number(number) == region.upper():
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
