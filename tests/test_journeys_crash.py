@@ -5,17 +5,13 @@ different keys, and every run is complete. On PostgreSQL two workers share the w
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,49 +23,19 @@ from touchline.messaging import service as messaging
 from touchline.platform import open_stores
 from touchline.settings import Settings
 from touchline.store.schema import journey_runs, outbox
+from webhook_helpers import Receiver, receiving
 
 CUSTOMERS = 150
 
 
-class Provider(ThreadingHTTPServer):
-    """A webhook endpoint that records each request's idempotency key; slow enough that kills land
-    between "sent" and "recorded"."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.keys: list[str] = []
-        self.lock = threading.Lock()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Provider
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        json.loads(body)
-        time.sleep(0.005)
-        with self.server.lock:
-            self.server.keys.append(self.headers["Idempotency-Key"])
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"ok": true}')
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def provider() -> Iterator[Provider]:
-    server = Provider()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def provider() -> Iterator[Receiver]:
+    """Slow enough (5 ms a request) that kills land between "sent" and "recorded"."""
+    with receiving(delay=0.005) as server:
+        yield server
 
 
-def _env(settings: Settings, provider: Provider) -> dict[str, str]:
+def _env(settings: Settings, provider: Receiver) -> dict[str, str]:
     env = {**os.environ, "TOUCHLINE_DATA_DIR": str(settings.data_dir),
            "TOUCHLINE_WEBHOOK_URL": f"http://127.0.0.1:{provider.server_port}/hook",
            "TOUCHLINE_WEBHOOK_SECRET": "s3cret", "TOUCHLINE_RUNNER_POLL_SECONDS": "0.05"}
@@ -79,7 +45,7 @@ def _env(settings: Settings, provider: Provider) -> dict[str, str]:
     return env
 
 
-def test_kill_9_loses_nothing_and_sends_nothing_twice(settings: Settings, provider: Provider) -> None:
+def test_kill_9_loses_nothing_and_sends_nothing_twice(settings: Settings, provider: Receiver) -> None:
     settings = settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{provider.server_port}/hook",
                                            "webhook_secret": None})
     stores = open_stores(settings)

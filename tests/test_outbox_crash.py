@@ -10,30 +10,25 @@ missing, and the keys received twice may be no more than the documented in-fligh
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from touchline.ingest.service import ingest, parse_items
-from touchline.journeys import service as journeys
-from touchline.messaging import service as messaging
 from touchline.platform import open_stores
 from touchline.settings import Settings
 from touchline.store.schema import outbox
 from touchline.workspaces.service import workspace_id_by_name
+from webhook_helpers import Receiver, publish_webhook_journey, receiving
 
 pytestmark = pytest.mark.slow
 
@@ -43,55 +38,10 @@ WORKERS = 2  # beside serve, on PostgreSQL
 KILL_AT = (0.2, 0.45, 0.7)  # of the messages received
 
 
-class Receiver(ThreadingHTTPServer):
-    """The shop's webhook endpoint: ``delay`` seconds a request (3 ms); records every request's idempotency
-    key (also of a request whose sender dies before the answer: its send had started)."""
-
-    daemon_threads = True
-
-    def __init__(self, delay: float = 0.003) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.delay = delay
-        self.keys: list[str] = []
-        self.lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a sender killed mid-request: its message did not arrive
-
-    def distinct(self) -> int:
-        with self.lock:
-            return len(set(self.keys))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-    protocol_version = "HTTP/1.1"  # keep-alive, as providers answer
-    disable_nagle_algorithm = True  # else the body waits for the client's delayed ACK of the headers: 40 ms
-
-    def do_POST(self) -> None:
-        json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        time.sleep(self.server.delay)
-        with self.server.lock:
-            self.server.keys.append(self.headers["Idempotency-Key"])
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with receiving(delay=0.003) as server:
+        yield server
 
 
 def _free_port() -> int:
@@ -114,13 +64,7 @@ def _prepare(settings: Settings) -> None:
     try:
         with stores.read() as conn:
             ws = workspace_id_by_name(conn, "default")
-        messaging.save_template(stores, ws, "hook", "webhook", {"en": {"text": "order {{ event.n }}"}}, "en")
-        journeys.create(stores, ws, {
-            "id": "notify", "name": "Notify", "version": 1, "trigger": {"type": "event", "event": "Signed Up"},
-            "start": "send", "nodes": [
-                {"type": "send", "id": "send", "channel": "webhook", "template": "hook", "kind": "transactional",
-                 "next": "end"}, {"type": "exit", "id": "end"}]})
-        journeys.publish(stores, ws, "notify")
+        publish_webhook_journey(stores, ws, "notify", "order {{ event.n }}")
         now = dt.datetime.now(dt.UTC)
         items, rejected = parse_items(
             [{"type": "track", "userId": f"u{i}", "event": "Signed Up", "messageId": f"m{i}", "properties": {"n": i},

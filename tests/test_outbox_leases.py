@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from touchline.ingest.service import ingest, parse_items
-from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
 from touchline.messaging import store as message_store
@@ -28,6 +27,7 @@ from touchline.store.engines import Stores
 from touchline.store.migrations import STATE_MIGRATIONS, current_version, upgrade
 from touchline.store.schema import event_staging, outbox
 from touchline.workspaces.service import workspace_id_by_name
+from webhook_helpers import publish_webhook_journey
 
 
 class Provider:
@@ -82,13 +82,7 @@ def _messages(stores: Stores, n: int, now: dt.datetime) -> list[str]:
     """``n`` customers each with one webhook message waiting in the outbox; their ids."""
     with stores.read() as conn:
         ws = workspace_id_by_name(conn, "default")
-    messaging.save_template(stores, ws, "hook", "webhook", {"en": {"text": "hi {{ event.n }}"}}, "en")
-    journeys.create(stores, ws, {
-        "id": "hello", "name": "Hello", "version": 1, "trigger": {"type": "event", "event": "Signed Up"},
-        "start": "send", "nodes": [
-            {"type": "send", "id": "send", "channel": "webhook", "template": "hook", "kind": "transactional",
-             "next": "end"}, {"type": "exit", "id": "end"}]})
-    journeys.publish(stores, ws, "hello")
+    publish_webhook_journey(stores, ws, "hello", "hi {{ event.n }}")
     items, rejected = parse_items(
         [{"type": "track", "userId": f"u{i}", "event": "Signed Up", "messageId": f"m{i}", "properties": {"n": i},
           "timestamp": now.isoformat()} for i in range(n)],
