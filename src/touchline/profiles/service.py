@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 import sqlalchemy as sa
 
+from touchline.channels import CONSENT_CHANNELS
 from touchline.errors import BadRequest, NotFound
-from touchline.ingest.normalize import CONSENT_CHANNELS, normalize_email, normalize_phone
+from touchline.ingest.normalize import normalize_email, normalize_phone
 from touchline.journeys import store as journey_store
 from touchline.messaging import store as message_store
 from touchline.profiles import store
