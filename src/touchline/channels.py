@@ -10,9 +10,11 @@ the dashboard's filters and names) is derived from these here or where it is use
 
 Adding a message channel: its name in :data:`ConsentChannel` (a channel customers consent to) or
 :data:`MessageChannel` (a system destination, like ``webhook``), one :class:`ChannelSpec` in
-:data:`REGISTRY`, and its sending class in ``touchline.messaging.channels`` (built by
-``touchline.messaging.channels.registry.build_channels``). The Literal types are written out once each
-because type checkers read them; :func:`_check` refuses to import a registry that disagrees with them.
+:data:`REGISTRY`, and its sending class in ``touchline.messaging.channels`` (with a provider: its
+settings, and the lines of ``touchline.messaging.channels.registry.build_channels`` that build it). The
+Literal types are written out once each because type checkers read them; :func:`_check` refuses to
+import a registry that disagrees with them, and tests/test_channels.py fails a channel that something
+does not know.
 
 The bottom layer: this module imports nothing from Touchline.
 """
