@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from touchline.channels import DEFAULT_FALLBACK_ORDER
+
 KB = 1024
 
 
@@ -142,8 +144,8 @@ class Settings(BaseSettings):
     quiet_hours_mode: Literal["defer", "suppress"] = "defer"
     daily_cap: int | None = 2
     channel_daily_caps: dict[str, int] = Field(default_factory=dict)
-    # push -> messenger -> SMS -> email, and the in-app inbox as the last resort.
-    fallback_order: tuple[str, ...] = ("push", "messenger", "sms", "email", "in_app")
+    # push -> messenger -> SMS -> email, and the in-app inbox as the last resort (touchline.channels).
+    fallback_order: tuple[str, ...] = DEFAULT_FALLBACK_ORDER
 
     # Message templates: every render (all the parts of one message, a preview, a journey's webhook body)
     # runs under these limits, and a template is tried with a sample customer under them when saved; a

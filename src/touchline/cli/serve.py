@@ -42,13 +42,14 @@ def warn_about_channels(settings: Settings) -> None:
     """Say at start which channels have no provider: their messages are suppressed, not sent."""
     import logging
 
+    from touchline.channels import PROVIDER_CHANNELS, PROVIDER_SETTINGS
     from touchline.messaging.channels.registry import channels_without_provider
 
     missing = channels_without_provider(settings)
     if not missing:
         return
-    settings_of = {"email": "TOUCHLINE_SMTP_HOST", "sms": "TOUCHLINE_TWILIO_ACCOUNT_SID",
-                   "messenger": "TOUCHLINE_MESSENGER_PROVIDER", "push": "TOUCHLINE_FCM_PROJECT_ID"}
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    settings_of = {name: f"{prefix}{PROVIDER_SETTINGS[name]}".upper() for name in PROVIDER_CHANNELS}
     if len(missing) == len(settings_of):
         message = ("No message channel is configured: journeys' messages reach only the in-app inbox, the others "
                    "are suppressed as 'no channel configured' (channel_not_configured). Configure a provider "

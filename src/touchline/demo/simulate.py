@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from touchline.channels import CHANNEL_PARTS, CONSENT_CHANNELS, PROVIDER_SETTINGS
 from touchline.demo import catalog as cat
 from touchline.demo import store as demo_store
 from touchline.demo.generator import DemoSummary, generate
@@ -68,8 +69,8 @@ __all__ = [
 # The shipped journeys, in the order the report shows them (file names in touchline/demo/journeys/).
 JOURNEYS = ("abandoned-cart", "welcome-series", "win-back", "new-store", "review-request")
 AT_RISK_SEGMENT = "At risk"
-TEMPLATE_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
-DEV_CHANNELS = ("email", "sms", "messenger", "push", "webhook")
+TEMPLATE_CHANNELS = CONSENT_CHANNELS  # every channel a customer can be sent to
+DEV_CHANNELS = tuple(PROVIDER_SETTINGS)  # every channel sent through a provider
 STEP = dt.timedelta(hours=1)
 INGEST_BATCH = 500
 PUMP_EVERY_STEPS = 24
@@ -106,7 +107,7 @@ def _parts(channel: str, locale: str, v: Mapping[str, str]) -> dict[str, str]:
                 "html": f'<h1>{title}</h1>\n<p>{body}</p>\n<p><a href="{url}">{cat.SHOP_URL}</a></p>\n'
                         f'<p><small><a href="{{{{ unsubscribe_url }}}}">{_FOOTER[locale].split(":")[0]}</a>'
                         f"</small></p>"}
-    if channel in ("sms", "messenger"):
+    if "text" in CHANNEL_PARTS[channel][0]:  # sms, messenger: one text
         return {"text": f"{title}\n{body}\n{url}"}
     return {"title": title, "body": body, "url": url}
 

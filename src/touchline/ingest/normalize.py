@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from touchline.channels import CONSENT_CHANNELS, EVENT_CHANNELS
 from touchline.ingest.plan import Problem
 from touchline.ingest.schemas import Message
 from touchline.profiles.contacts import normalize_email, normalize_phone
@@ -32,8 +33,8 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 IMPLAUSIBLE_PAST = f"before {EARLIEST_EVENT_TIME.year}: not a plausible event time"
 IN_THE_FUTURE = "in the future: stored at the time received"
 
-CHANNELS = ("web", "app", "store", "chat", "email", "sms", "messenger", "push", "in_app", "server")
-CONSENT_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
+# The channels an event keeps as it names them, and those a customer consents to: touchline.channels.
+CHANNELS = EVENT_CHANNELS
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "pos", "server", "unknown")
 
 # Segment sets context.channel to one of these; Touchline's own channel names pass through.

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from touchline import validation
+from touchline.channels import MESSAGE_CHANNELS, MessageChannel, SendChannel
 from touchline.errors import TouchlineError, ValidationFailed
 from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
@@ -87,9 +88,8 @@ __all__ = [
 
 MAX_NODES = 500  # also keeps the graph walks below far from any recursion or time limit
 
-Channel = Literal["email", "sms", "messenger", "push", "in_app", "webhook"]
-SendChannel = Literal["preferred", "email", "sms", "messenger", "push", "in_app", "webhook"]
-CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
+Channel = MessageChannel  # the channels are touchline.channels'
+CHANNELS = MESSAGE_CHANNELS
 JSONScalar = str | int | float | bool
 JSONValue = JSONScalar | list[JSONScalar] | dict[str, Any] | None
 

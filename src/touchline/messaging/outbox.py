@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from touchline.channels import PROFILE_ID, REGISTRY
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.messaging import store
 from touchline.messaging.channels.base import (
@@ -155,16 +156,8 @@ def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
     by_kind: dict[str, str] = {}
     for kind, value in idents:
         by_kind[kind] = value  # the newest identity of a kind wins
-    phone = by_kind.get("phone") or _str(traits.get("phone"))
-    handle = by_kind.get("kakao_id") or by_kind.get("whatsapp_id") or by_kind.get("line_id")
-    addresses: dict[str, str | None] = {
-        "email": by_kind.get("email") or _str(traits.get("email")),
-        "sms": phone,
-        "messenger": phone or handle,
-        "push": by_kind.get("push_token"),
-        "in_app": str(profile["id"]),
-        "webhook": str(profile["id"]),
-    }
+    profile_id = str(profile["id"])
+    addresses = {name: _address(kinds, by_kind, traits, profile_id) for name, kinds in _ADDRESSES}
     consents = profile.get("consents") or {}
     preferred = traits.get("preferred_channel") or traits.get("preferredChannel")
     return Recipient(
@@ -178,6 +171,23 @@ def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# channel -> where a message to it goes, the first found (touchline.channels: ChannelSpec.address)
+_ADDRESSES: tuple[tuple[str, tuple[str, ...]], ...] = tuple((c.name, c.address) for c in REGISTRY)
+# Identity kinds whose trait of the same name addresses a message too (ingestion checks those traits).
+_TRAIT_ADDRESSES = frozenset(("email", "phone"))
+
+
+def _address(kinds: tuple[str, ...], by_kind: Mapping[str, str], traits: Mapping[str, Any],
+             profile_id: str) -> str | None:
+    for kind in kinds:
+        if kind == PROFILE_ID:
+            return profile_id
+        value = by_kind.get(kind) or (_str(traits.get(kind)) if kind in _TRAIT_ADDRESSES else None)
+        if value:
+            return value
+    return None
 
 
 def compiled_template(workspace_id: str, row: Mapping[str, Any]) -> CompiledTemplate:

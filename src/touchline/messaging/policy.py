@@ -37,7 +37,9 @@ from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from touchline.messaging.types import MESSAGE_CHANNELS, MessageKind
+from touchline.channels import DEFAULT_FALLBACK_ORDER as _REGISTRY_ORDER
+from touchline.channels import INBOX, MESSAGE_CHANNELS
+from touchline.messaging.types import MessageKind
 
 __all__ = [
     "DEFAULT_FALLBACK_ORDER",
@@ -56,7 +58,9 @@ __all__ = [
     "quiet_hours_end",
 ]
 
-DEFAULT_FALLBACK_ORDER = ("push", "messenger", "sms", "email")
+# The registry's fallback order without the in-app inbox: a bare PolicyConfig tries the inbox only when
+# the message names it (last); the server's setting (Settings.fallback_order) has the whole order.
+DEFAULT_FALLBACK_ORDER = tuple(c for c in _REGISTRY_ORDER if c != INBOX)
 
 
 class SuppressReason(StrEnum):

@@ -36,6 +36,7 @@ from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import SecurityError
 
+from touchline.channels import CHANNEL_PARTS
 from touchline.errors import TouchlineError, ValidationFailed, field_error
 from touchline.messaging.sandbox import (
     Budget,
@@ -61,15 +62,8 @@ __all__ = [
     "validate_template",
 ]
 
-# channel -> (required parts, optional parts). Email needs html or text (checked separately).
-CHANNEL_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "email": (("subject",), ("html", "text")),
-    "sms": (("text",), ()),
-    "messenger": (("text",), ("template_code", "params")),
-    "push": (("title", "body"), ("url",)),
-    "in_app": (("title", "body"), ("url",)),
-    "webhook": (("text",), ()),  # the JSON or text body posted to the shop's endpoint
-}
+# CHANNEL_PARTS (touchline.channels): channel -> (required parts, optional parts). Email needs html or
+# text (checked separately).
 # Parts that end up in a header or a notification title: one line, whitespace collapsed.
 _ONE_LINE_PARTS = ("subject", "title", "url")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")

@@ -7,13 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from touchline.channels import MESSAGE_CHANNELS
+
 __all__ = ["AD_PREFIX_KO", "MESSAGE_CHANNELS", "MessageKind", "RenderedContent", "is_korean", "language_of"]
 
 MessageKind = Literal["advertising", "transactional"]
-
-# The consent channels of touchline.ingest.normalize.CONSENT_CHANNELS, plus webhook (a system
-# destination, not a person's inbox: it needs no consent).
-MESSAGE_CHANNELS = ("email", "sms", "messenger", "push", "in_app", "webhook")
 
 # 정보통신망법 제50조: advertising starts with "(광고)".
 AD_PREFIX_KO = "(광고)"

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from touchline.channels import CONSENT_CHANNELS
 from touchline.http import JSONBody, admin_principal, errors
-from touchline.ingest.normalize import CONSENT_CHANNELS
 from touchline.profiles import service
 from touchline.workspaces.service import Principal
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 import sqlalchemy as sa
 
+from touchline.channels import CONSENT_CHANNELS
 from touchline.errors import BadRequest, NotFound
-from touchline.ingest.normalize import CONSENT_CHANNELS
 from touchline.profiles import store
 from touchline.profiles.contacts import normalize_email, normalize_phone
 from touchline.profiles.identity import Key

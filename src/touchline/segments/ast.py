@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from touchline.channels import CONSENT_CHANNELS, SERVER_CHANNEL, ConsentChannel
 from touchline.validation import Days, Hours, Times
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "COUNT_OPERATORS",
     "PROPERTY_OPERATORS",
     "REACHABLE_CHANNELS",
+    "SERVER_CHANNEL",  # from touchline.channels: the shop's back end and Touchline's own records
     "TRAIT_OPERATORS",
     "Aggregate",
     "And",
@@ -50,20 +52,18 @@ CountOperator = Literal["at_least", "at_most", "exactly"]
 TimeOperator = Literal["within_last_days", "more_than_days_ago"]
 AggregateFunction = Literal["sum", "avg", "count"]
 ComputedField = Literal["lifetime_value", "orders_count", "last_channel", "preferred_channel"]
-Channel = Literal["email", "sms", "messenger", "push", "in_app"]
+Channel = ConsentChannel  # a segment asks whether a customer is reachable on a channel they consent to
 
 PROPERTY_OPERATORS: tuple[str, ...] = PropertyOperator.__args__  # type: ignore[attr-defined]
 TRAIT_OPERATORS: tuple[str, ...] = TraitOperator.__args__  # type: ignore[attr-defined]
 COMPARISONS: tuple[str, ...] = ComparisonOperator.__args__  # type: ignore[attr-defined]
 COUNT_OPERATORS: tuple[str, ...] = CountOperator.__args__  # type: ignore[attr-defined]
 AGGREGATE_FUNCTIONS: tuple[str, ...] = AggregateFunction.__args__  # type: ignore[attr-defined]
-REACHABLE_CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
+REACHABLE_CHANNELS = CONSENT_CHANNELS
 
 # The event that RFM, lifetime value and orders count read, and the property holding its amount
 # (integer minor units, see design.md).
 ORDER_EVENT = "Order Completed"
-# Not a touchpoint of the customer's: the shop's back end, and Touchline's own records.
-SERVER_CHANNEL = "server"
 REVENUE_PROPERTY = "revenue"
 
 

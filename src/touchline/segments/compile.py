@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from touchline.channels import ADDRESS_TRAITS
 from touchline.segments.ast import (
     ORDER_EVENT,
     REVENUE_PROPERTY,
@@ -46,14 +47,8 @@ from touchline.store.types import UTCDateTime
 
 __all__ = ["MESSENGER_TRAITS", "compile_segment", "rfm_cutoffs"]
 
-# The trait that holds each channel's address; messenger takes any of its handles; in_app needs none.
-ADDRESS_TRAITS: dict[str, tuple[str, ...]] = {
-    "email": ("email",),
-    "sms": ("phone",),
-    "messenger": ("kakao_id", "whatsapp_id", "line_id"),
-    "push": ("push_token",),
-    "in_app": (),
-}
+# ADDRESS_TRAITS (touchline.channels): the traits, one of which filled makes a customer reachable on a
+# channel besides consent; messenger takes any of its handles; in_app needs none.
 MESSENGER_TRAITS = ADDRESS_TRAITS["messenger"]
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from touchline.channels import ADDRESS_TRAITS
 from touchline.segments.ast import (
     ORDER_EVENT,
     REVENUE_PROPERTY,
@@ -41,7 +42,6 @@ from touchline.segments.ast import (
     SequenceAbsence,
     Trait,
 )
-from touchline.segments.compile import ADDRESS_TRAITS
 from touchline.segments.validate import SegmentDefinitionError, SegmentLookup, lookup, parse
 from touchline.values import ISO_DATE_PATTERN, ISO_DATETIME_PATTERN, MAX_NUMBER, NUMBER_PATTERN
 

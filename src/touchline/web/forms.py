@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from touchline.channels import CONSENT_CHANNELS
+
 KINDS = ("trait", "event", "no_event", "computed", "reachable", "segment")
 TRAIT_OPERATORS = ("=", "!=", "contains", "in", ">", "<", "exists", "within_last_days", "more_than_days_ago")
 COMPUTED_OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
 COMPUTED_FIELDS = ("lifetime_value", "orders_count", "last_channel", "preferred_channel")
 COUNT_OPERATORS = ("at_least", "at_most", "exactly")
-REACH_CHANNELS = ("email", "sms", "messenger", "push", "in_app")
+REACH_CHANNELS = CONSENT_CHANNELS  # "reachable on", and the consents a customer's page edits
 _NUMERIC_TRAIT_OPERATORS = {">", "<", "within_last_days", "more_than_days_ago"}
 _NUMERIC_FIELDS = {"lifetime_value", "orders_count"}
 _ROW_KEY = re.compile(r"^c-(\d{1,3})-kind$")

@@ -26,6 +26,7 @@ from babel.numbers import (
     get_currency_symbol,
 )
 
+from touchline.channels import LABELS as CHANNEL_LABELS
 from touchline.profiles.contacts import parse_phone
 from touchline.values import MAX_NUMBER
 
@@ -537,12 +538,11 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown": ("unknown", "알 수 없음"),
 }
 
+# Channels (their names in touchline.channels), device types and sources.
 CHANNELS: dict[str, tuple[str, str]] = {
-    "web": ("Web", "웹"), "app": ("App", "앱"), "store": ("Store", "매장"), "chat": ("Chat", "채팅"),
-    "email": ("E-mail", "이메일"), "sms": ("SMS", "문자"), "messenger": ("Messenger", "메신저"),
-    "push": ("Push", "푸시"), "in_app": ("In-app", "인앱"), "server": ("Server", "서버"),
+    **CHANNEL_LABELS,
     "mobile": ("Mobile", "모바일"), "desktop": ("Desktop", "데스크톱"), "tablet": ("Tablet", "태블릿"),
-    "pos": ("Store POS", "매장 POS"), "webhook": ("Webhook", "웹훅"),
+    "pos": ("Store POS", "매장 POS"),
     "ios": ("iOS", "iOS"), "android": ("Android", "안드로이드"),
     "unknown": ("Unknown", "알 수 없음"), "direct": ("Direct", "직접 유입"), "all": ("All customers", "전체 고객"),
 }

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from touchline.channels import MESSAGE_CHANNELS
 from touchline.errors import TouchlineError
 from touchline.http import bounded_int
 from touchline.journeys import service as journeys
@@ -24,7 +25,7 @@ __all__ = ["PAGE_SIZE"]
 
 PAGE_SIZE = 50
 STATUSES = ("sent", "suppressed", "failed", "pending", "sending")
-CHANNELS = ("email", "sms", "messenger", "push", "in_app", "webhook")
+CHANNELS = MESSAGE_CHANNELS
 
 
 def _stores(request: Request) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from touchline.channels import INBOX, PROVIDER_CHANNELS, PROVIDER_SETTINGS
 from touchline.messaging.channels.base import Channel, OutboundMessage, SendResult, Sent, Skipped
 from touchline.messaging.channels.messenger import (
     NhnAlimTalkChannel,
@@ -26,8 +27,7 @@ from touchline.settings import Settings
 
 __all__ = ["INBOX", "PROVIDER_CHANNELS", "DevChannel", "build_channels", "channels_without_provider"]
 
-INBOX = "in_app"
-PROVIDER_CHANNELS = ("email", "sms", "messenger", "push")  # what a shop sends on, each through a provider
+# INBOX and PROVIDER_CHANNELS (what a shop sends on, each through a provider): touchline.channels.
 
 
 @dataclass
@@ -77,7 +77,7 @@ def build_channels(settings: Settings, overrides: Mapping[str, Channel] | None =
         out["webhook"] = WebhookChannel(WebhookConfig(url=settings.webhook_url,
                                                       secret=_secret(settings.webhook_secret)))
     if settings.dev_channels:
-        for name in ("email", "sms", "messenger", "push", "webhook"):
+        for name in PROVIDER_SETTINGS:  # every channel sent through a provider
             out.setdefault(name, DevChannel(name))
     out.update(overrides or {})
     return out
