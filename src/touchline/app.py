@@ -11,13 +11,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
-from touchline.http import JSONBody, PublicCORS, document_schemas, install_error_handlers
+from touchline.http import (
+    JSONBody,
+    PublicCORS,
+    document_schemas,
+    document_unknown_parameters,
+    install_error_handlers,
+    refuse_unknown_query,
+)
 from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.schemas import openapi_schemas
@@ -180,6 +187,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         description="Self-hosted omnichannel customer engagement. The tracking API speaks Segment's HTTP API.",
         lifespan=lifespan,
         default_response_class=JSONBody,
+        # A /v1 route refuses a query parameter it does not declare (400 unknown_parameter).
+        dependencies=[Depends(refuse_unknown_query)],
     )
     if stores is not None:
         app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores))
@@ -197,6 +206,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(tracking_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
+    document_unknown_parameters(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -263,6 +263,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journey.active": ("Active", "진행 중"),
     "journey.converted": ("Converted", "전환"),
     "journey.conversion_rate": ("Conversion rate", "전환율"),
+    "journey.converted_treated": ("Converted (treated group)", "전환 (실험군)"),
+    "journey.holdout_converted": ("Converted (holdout)", "전환 (대조군)"),
+    "journey.of_runs": ("of {runs} runs", "실행 {runs}건 중"),
     "journey.holdout_rate": ("Holdout conversion", "대조군 전환율"),
     "journey.lift": ("Lift", "향상"),
     "journey.lift_interval": ("95% interval", "95% 신뢰구간"),
@@ -794,6 +797,15 @@ class Formatter:
 
     def percent(self, fraction: float | None) -> str:
         return "—" if fraction is None else format_percent(fraction, "#,##0.0%", locale=self.locale)
+
+    def points(self, fraction: float | None) -> str:
+        """A difference of two rates (a journey's lift) in percentage points, signed: ``+11.6 pts`` in English,
+        as the CLI writes it, ``+11.6%p`` in Korean (퍼센트포인트). Not ``%``: 42.9% against 31.3% is a lift
+        of 11.6 points, or 37% in relative terms."""
+        if fraction is None:
+            return "—"
+        number = format_decimal(round(fraction * 100, 1) + 0.0, "+#,##0.0;-#,##0.0", locale=self.locale)
+        return f"{number}%p" if self.lang == "ko" else f"{number} pts"
 
     def money(self, amount: float | int | None) -> str:
         """An amount in the shop's currency: ₩12,300 in English and 12,300원 in Korean for KRW (no minor
