@@ -5,8 +5,9 @@ mail clients hit (open pixel, tracked links, unsubscribe)."""
 from __future__ import annotations
 
 import base64
+import functools
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,8 +35,17 @@ class TemplateIn(BaseModel):
 
 
 class PreviewIn(BaseModel):
-    identifier: str = Field(min_length=1, max_length=512)
-    event: dict[str, Any] = Field(default_factory=dict, description="Trigger event properties to render with.")
+    identifier: str | None = Field(None, min_length=1, max_length=512, description=(
+        "The customer (any identifier); default: the customer of the latest run of the journey that sends the "
+        "template, or of the latest event its trigger takes."))
+    event: dict[str, Any] = Field(default_factory=dict, description=(
+        "Trigger event properties to render with; default: the trigger of the customer's latest run of that "
+        "journey, their latest event the trigger takes, anyone's, or a sample event of the trigger's kind."))
+    journey_id: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The journey whose send step to preview (its trigger, its kind); default: the first that sends the "
+        "template on this channel, published ones first."))
+    kind: Literal["advertising", "transactional"] | None = Field(None, description=(
+        "Default: the send step's; advertising when no journey sends the template."))
 
 
 UserHash = Annotated[str | None, Query(
@@ -71,10 +81,15 @@ async def delete_template(request: Request, principal: Admin, key: str, channel:
 
 
 @router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody, responses=errors(404),
-             summary="Render a saved template for one customer")
+             summary="Render a saved template exactly as a journey's send step would send it")
 async def preview(request: Request, principal: Admin, key: str, channel: Channel, body: PreviewIn) -> JSONBody:
-    return JSONBody(await run_in_threadpool(service.preview, _stores(request), principal.workspace_id, key, channel,
-                                            body.identifier, body.event))
+    """With the context the send step would render with (``context``: where it comes from, and the trigger
+    event), the step's kind, and what the channel adds to Korean advertising (``(광고)``; an SMS's sender
+    name and free opt-out line). ``content`` is null and ``suppressed`` says why when the channel would not
+    send it (``missing_opt_out_line``)."""
+    return JSONBody(await run_in_threadpool(functools.partial(
+        service.preview, _stores(request), principal.workspace_id, key, channel, body.identifier, body.event,
+        journey_id=body.journey_id, kind=body.kind)))
 
 
 @router.get("/v1/messages", response_class=JSONBody, responses=errors(404),

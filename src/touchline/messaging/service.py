@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.ingest.service import stage_system_events
 from touchline.messaging import store
-from touchline.messaging.outbox import compiled_template, receipt, recipient_for, render_content
-from touchline.messaging.templates import CHANNEL_PARTS, validate_template
+from touchline.messaging.outbox import receipt
+from touchline.messaging.preview import preview as template_preview
+from touchline.messaging.templates import validate_template
+from touchline.messaging.types import MessageKind
 from touchline.profiles import service as profile_service
 from touchline.profiles import store as profile_store
 
@@ -59,24 +61,11 @@ def delete_template(stores: Stores, workspace_id: str, key: str, channel: str | 
     return n
 
 
-def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifier: str,
-            event: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Render a saved template for one customer, as the outbox would (tracking aside)."""
-    profile_id = profile_service.resolve(stores, workspace_id, identifier)
-    with stores.read() as conn:
-        rows = [t for t in store.templates(conn, workspace_id, key) if t["channel"] == channel]
-        profiles, idents = store.recipient_rows(conn, workspace_id, [profile_id])
-    if not rows:
-        raise NotFound(f"no template {key!r} for channel {channel!r}",
-                       [field_error("channel", f"channels known: {', '.join(CHANNEL_PARTS)}")])
-    t = rows[0]
-    compiled = compiled_template(workspace_id, t)
-    profile = profiles[profile_id]
-    fake = {"id": "preview", "context": {"event": dict(event or {})}, "template": key}
-    content = render_content(stores.settings.public_url, compiled, fake, profile, channel)
-    recipient = recipient_for(profile, idents.get(profile_id, ()), ())
-    return {"profile_id": profile_id, "channel": channel, "to": recipient.addresses.get(channel),
-            "content": content}
+def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifier: str | None = None,
+            event: Mapping[str, Any] | None = None, *, journey_id: str | None = None,
+            kind: MessageKind | None = None) -> dict[str, Any]:
+    """Render a saved template exactly as a journey's send step would send it (``messaging.preview``)."""
+    return template_preview(stores, workspace_id, key, channel, identifier, event, journey_id=journey_id, kind=kind)
 
 
 # --- the log ---------------------------------------------------------------------------------------
