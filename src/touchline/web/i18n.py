@@ -430,7 +430,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "templates.sent_by": ("Sent by {journey}, step {step}", "{journey} 여정의 {step} 단계에서 발송"),
     "templates.kind.advertising": ("advertising", "광고성"),
     "templates.kind.transactional": ("transactional", "정보성"),
-    "templates.context.run": ("Rendered as for {customer}'s run that entered {at}, with its trigger event.",
+    "templates.context.run": ("Rendered with the trigger event of {customer}'s run (entered {at}).",
                               "{customer} 고객이 {at}에 진입한 실행의 트리거 이벤트로 렌더링했습니다."),
     "templates.context.event": (
         "Rendered with {customer}'s {event} of {at}, as the journey's trigger would start a run with it.",
