@@ -313,8 +313,13 @@ def _first_problem(detail: Sequence[Mapping[str, Any]]) -> str:
     return f": {first.get('field')}: {first.get('reason')}{more}"
 
 
+_FRAMEWORK_CODES = {413: "payload_too_large", 422: "validation_failed"}  # the codes our own errors use
+
+
 def _status_code(status: int) -> str:
     """``not_found``, ``method_not_allowed``, ...: the code of an error the framework raised."""
+    if status in _FRAMEWORK_CODES:
+        return _FRAMEWORK_CODES[status]
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     except ValueError:
