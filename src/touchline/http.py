@@ -346,9 +346,10 @@ def _declared_query(route: Any) -> frozenset[str]:
     return cached
 
 
-def refuse_unknown_query(request: Request) -> None:
+async def refuse_unknown_query(request: Request) -> None:
     """An app-wide dependency: a ``/v1`` route answers a query parameter it does not declare with 400,
-    naming it, instead of ignoring it (``GET /v1/messages?customer_id=...`` returned everyone's)."""
+    naming it, instead of ignoring it (``GET /v1/messages?customer_id=...`` returned everyone's). Async,
+    so that it costs the tracking endpoints no trip to the thread pool."""
     if not request.url.path.startswith("/v1/") or not request.query_params:
         return
     route = request.scope.get("route")
