@@ -217,11 +217,9 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
             found, _ = store.recipient_rows(conn, workspace_id, [profile_id])
         row = found.get(profile_id) or {}
         korean = is_korean(row.get("locale") or (row.get("traits") or {}).get("locale") or "ko")
-    if event:
-        context: tuple[str | None, dict[str, Any], dict[str, Any]] = (profile_id, dict(event), {"source": "request"})
-    else:
-        context = _context(stores, workspace_id, step, profile_id, merged, korean)
-    customer, trigger, source = context
+    customer, trigger, source = _context(stores, workspace_id, step, profile_id, merged, korean)
+    if event:  # the caller's event, for the customer named or the journey's latest
+        trigger, source = dict(event), {"source": "request"}
     if customer is None:
         raise ValidationFailed("name a customer to preview the template for: no journey run or event gives one",
                                [field_error("identifier", "required when no journey that sends the template "
