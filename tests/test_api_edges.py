@@ -94,7 +94,9 @@ def test_405_names_the_methods_that_work(client: TestClient, method: str, path: 
     response = client.request(method, path, headers=basic())
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
-    assert response.json() == {"error": "Method Not Allowed"}
+    body = response.json()
+    assert body["error"] == "Method Not Allowed" and body["code"] == "method_not_allowed"
+    assert body["message"] == f"{method} is not allowed here; this path takes {response.headers['allow']}"
     for other in allowed:
         assert client.request(other, path, headers=basic()).status_code != 405, other
 

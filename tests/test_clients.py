@@ -152,6 +152,22 @@ def test_segment_library_reports_a_wrong_write_key_through_on_error(live: LiveSe
     assert [m["event"] for m in batch] == ["Nope"]
 
 
+def test_the_libraries_log_why_a_wrong_key_is_refused(live: LiveServer) -> None:
+    """Both libraries read ``code`` and ``message`` from an error body (``APIError(status, code, message)``);
+    without them they logged ``unknown`` and the raw body."""
+    for make in (SegmentClient, RudderClient):
+        errors = Errors()
+        client = make(write_key="not-a-key", host=live.url, on_error=errors, max_retries=1, upload_interval=0.05,
+                      timeout=10)
+        client.track(anonymous_id="anon-x", event="Nope")
+        _finish(client)
+        assert len(errors.calls) == 1, (make, errors.describe())
+        error = errors.calls[0][0]
+        assert (getattr(error, "status", None), getattr(error, "code", None), getattr(error, "message", None)) == \
+            (401, "invalid_write_key", "unknown or revoked key"), (make, errors.describe())
+        assert "invalid_write_key: unknown or revoked key (401)" in str(error)
+
+
 def _rudder(live: LiveServer, errors: Errors, **options: Any) -> RudderClient:
     return RudderClient(write_key=WRITE_KEY, host=live.url, on_error=errors, max_retries=1,
                         upload_interval=0.05, timeout=10, **options)

@@ -197,4 +197,4 @@ def test_import_endpoint_works_like_batch(client: TestClient) -> None:
 def test_unknown_route_is_a_json_404(client: TestClient) -> None:
     response = client.post("/v1/teleport", json={}, headers=basic())
     assert response.status_code == 404
-    assert response.json() == {"error": "Not Found"}
+    assert response.json() == {"error": "Not Found", "code": "not_found", "message": "Not Found"}

@@ -90,7 +90,7 @@ def test_abandoned_cart_end_to_end(client: TestClient, runner: Runner, email: Me
     assert len(email.messages) == 1
     msg = email.messages[0]
     assert msg.to == "u1@example.com" and msg.kind == "advertising"
-    assert msg.content.subject == "민지님, 장바구니를 잊으셨어요"
+    assert msg.content.subject == "(광고) 민지님, 장바구니를 잊으셨어요"  # Korean advertising, marked as sent
     assert "259,000원" in (msg.content.html or "") and "/t/c/" in (msg.content.html or "")
     # Ticking again sends nothing more.
     runner.tick(T0 + dt.timedelta(minutes=62))

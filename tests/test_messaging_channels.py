@@ -1,5 +1,6 @@
 """Channel adapters against real local servers: an SMTP server (aiosmtpd) and HTTP servers that check
-each provider's wire format and answer like the provider does."""
+each provider's wire format and answer like the provider does. Messages reach the adapters as the outbox
+hands them over: rendered, Korean advertising marked by ``as_sent``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from touchline.messaging.channels import (
+    AdMarking,
     Channel,
     Failed,
     FcmChannel,
@@ -40,6 +42,7 @@ from touchline.messaging.channels import (
     WebhookConfig,
     WhatsAppCloudChannel,
     WhatsAppConfig,
+    as_sent,
 )
 from touchline.messaging.channels.messenger import kr_national_number
 from touchline.messaging.channels.smtp import message_id_for
@@ -55,10 +58,13 @@ def free_port() -> int:
 
 def email_message(key: str = "run-1:step-2:email", *, to: str = "minji@example.com", kind: str = "advertising",
                   locale: str = "ko") -> OutboundMessage:
+    content = RenderedContent(locale=locale, subject="장바구니를 잊지 마세요", html="<p>합계 <b>59,000원</b></p>",
+                              text="합계 59,000원")
+    marked = as_sent("email", kind, content, AdMarking())  # type: ignore[arg-type]
+    assert isinstance(marked, RenderedContent)
     return OutboundMessage(
         idempotency_key=key, channel="email", to=to, kind=kind,  # type: ignore[arg-type]
-        content=RenderedContent(locale=locale, subject="장바구니를 잊지 마세요", html="<p>합계 <b>59,000원</b></p>",
-                                text="합계 59,000원"),
+        content=marked,
         unsubscribe_url="https://shop.example/u/abc", unsubscribe_mailto="mailto:unsubscribe+abc@shop.example",
     )
 
@@ -288,9 +294,14 @@ def provider() -> Iterator[ProviderServer]:
 
 
 def sms(key: str = "run-1:step-3:sms", *, kind: str = "transactional", locale: str = "ko",
-        text: str = "주문하신 상품이 출발했어요") -> OutboundMessage:
+        text: str = "주문하신 상품이 출발했어요", marking: AdMarking | None = None) -> OutboundMessage:
+    content = RenderedContent(locale=locale, text=text)
+    if marking is not None:
+        marked = as_sent("sms", kind, content, marking)  # type: ignore[arg-type]
+        assert isinstance(marked, RenderedContent)
+        content = marked
     return OutboundMessage(idempotency_key=key, channel="sms", to="+821012345678", kind=kind,  # type: ignore[arg-type]
-                           content=RenderedContent(locale=locale, text=text))
+                           content=content)
 
 
 # --- Twilio ------------------------------------------------------------------------------------------------
@@ -320,13 +331,19 @@ def test_twilio_wire_format_and_201(provider: ProviderServer) -> None:
 
 def test_twilio_korean_advertising_gets_prefix_and_opt_out_line(provider: ProviderServer) -> None:
     provider.reply(201, {"sid": "SM1"})
-    channel = twilio(provider, ad_sender_name="터치라인샵", ad_opt_out_line="무료수신거부 080-123-4567")
-    assert channel.send(sms(kind="advertising", text="오늘만 20% 할인")) == Sent("SM1")
+    marking = AdMarking(sender_name="터치라인샵", opt_out_line="무료수신거부 080-123-4567")
+    channel = twilio(provider)
+    assert channel.send(sms(kind="advertising", text="오늘만 20% 할인", marking=marking)) == Sent("SM1")
     assert provider.requests[0].form()["Body"] == "(광고)터치라인샵 오늘만 20% 할인\n무료수신거부 080-123-4567"
-    assert channel.send(sms(kind="advertising", locale="en", text="20% off today")) == Sent("SM1")
+    assert channel.send(sms(kind="advertising", locale="en", text="20% off today", marking=marking)) == Sent("SM1")
     assert provider.requests[1].form()["Body"] == "20% off today"
+    # Marked once: a text that already carries the marking keeps it as it is.
+    again = as_sent("sms", "advertising", RenderedContent("ko", text=provider.requests[0].form()["Body"]), marking)
+    assert isinstance(again, RenderedContent)
+    assert again.text == "(광고)터치라인샵 오늘만 20% 할인\n무료수신거부 080-123-4567"
     # Without an opt-out number a Korean advertising SMS would be unlawful: not sent.
-    assert twilio(provider).send(sms(kind="advertising")) == Skipped("missing_opt_out_line")
+    unmarked = as_sent("sms", "advertising", RenderedContent("ko", text="x"), AdMarking())
+    assert unmarked == Skipped("missing_opt_out_line")
     assert len(provider.requests) == 2
 
 
@@ -477,10 +494,13 @@ FCM_TOKEN = "fSx1-device-token:APA91bH" + "x" * 40
 
 def push_message(key: str = "5b0e7c1e-5d7a-5d1e-9a43-2b6f6f0d7c11", *, kind: str = "advertising",
                  locale: str = "ko") -> OutboundMessage:
+    content = as_sent("push", kind, RenderedContent(  # type: ignore[arg-type]
+        locale=locale, title="장바구니에 담긴 니트", body="오늘 주문하면 내일 도착해요", url="https://shop.example/cart"),
+        AdMarking())
+    assert isinstance(content, RenderedContent)
     return OutboundMessage(
         idempotency_key=key, channel="push", to=FCM_TOKEN, kind=kind,  # type: ignore[arg-type]
-        content=RenderedContent(locale=locale, title="장바구니에 담긴 니트", body="오늘 주문하면 내일 도착해요",
-                                url="https://shop.example/cart"),
+        content=content,
         data={"journey_id": "cart", "run_id": "r1", "template": "cart-push", "missing": None})
 
 

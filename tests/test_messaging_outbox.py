@@ -121,12 +121,14 @@ def test_one_batch_with_every_outcome(client: TestClient, stores: Stores) -> Non
         "bounce": ("failed", "email", "smtp rcpt 550: no such user"),
     }
     assert by_user["pushy"]["to_address"] == "fcm-token-pushy"  # the push token from the identity graph
-    assert push.messages[0].content.title == "pushy님 쿠폰" and push.messages[0].to == "fcm-token-pushy"
+    # Korean advertising: the channel gets the title marked, as it is stored (the log shows what was sent).
+    assert push.messages[0].content.title == "(광고) pushy님 쿠폰" and push.messages[0].to == "fcm-token-pushy"
+    assert by_user["pushy"]["content"]["title"] == "(광고) pushy님 쿠폰"
     assert by_user["temporary"]["attempts"] == 1 and by_user["temporary"]["lease_until"] is None
     assert by_user["temporary"]["next_attempt_at"] > T0
     assert all(r["sent_at"] is not None for u, r in by_user.items() if u in ("sent1", "sent2", "pushy"))
     first_content = by_user["temporary"]["content"]
-    assert first_content["subject"] == "temporary님을 위한 쿠폰"
+    assert first_content["subject"] == "(광고) temporary님을 위한 쿠폰"
 
     # Not due yet: nothing is claimed. When due, the retry carries the committed content and the same key.
     assert runner.outbox.dispatch(now=T0 + dt.timedelta(seconds=1)).claimed == 0
@@ -231,7 +233,7 @@ def test_death_between_decision_and_send_resends_the_decided_content_once(client
     with stores.read() as conn:
         leased = conn.execute(sa.select(outbox)).mappings().one()
     assert (leased["status"], leased["channel"], leased["to_address"]) == ("sending", "email", "kim@example.com")
-    assert leased["content"]["subject"] == "kim님을 위한 쿠폰" and leased["lease_until"] > T0
+    assert leased["content"]["subject"] == "(광고) kim님을 위한 쿠폰" and leased["lease_until"] > T0
 
     assert runner.outbox.dispatch(now=T0 + dt.timedelta(seconds=1)).claimed == 0  # still leased
     later = T0 + dt.timedelta(seconds=stores.settings.outbox_lease_seconds + 1)

@@ -216,6 +216,67 @@ def test_messages_page_filters_and_customer_page(client: TestClient, stores: Sto
     assert "Abandoned cart" in agent_view and 'href="/journeys/' not in agent_view
 
 
+def _fact(page: str, stat: str) -> str:
+    found = re.search(rf'data-stat="{stat}">([^<]*)<', page)
+    assert found, f"no {stat} on the page"
+    return found.group(1)
+
+
+def test_the_journey_page_puts_each_groups_conversions_beside_its_rate(client: TestClient, stores: Stores) -> None:
+    """Issue 13: "converted 1,901" (treated and holdout together) stood beside a rate computed without the
+    holdout's 139, and the lift was written with ``%``. Now the treated group's conversions stand beside its
+    rate, the holdout's beside its own, and the lift is in points: ``pts`` in English, ``%p`` in Korean."""
+    add_user(stores, "m@example.com", "marketer")
+    _templates(client)
+    assert client.post("/v1/journeys", content=journey_yaml(holdout_percent=50),
+                       headers={**bearer(), "Content-Type": "application/yaml"}).status_code == 201
+    assert client.post("/v1/journeys/abandoned-cart/publish", headers=bearer()).status_code == 200
+    batch = []
+    for i in range(16):
+        user = f"h{i}"
+        batch += [{"type": "identify", "userId": user, "messageId": f"i-{user}", "timestamp": T0.isoformat(),
+                   "traits": {"email": f"{user}@example.com", "consent": {"email": True}}},
+                  {"type": "track", "userId": user, "event": "Product Added", "messageId": f"a-{user}",
+                   "timestamp": T0.isoformat(), "properties": {"cart_id": f"c-{user}", "price": 1000}}]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=bearer()).status_code == 200
+    runner, _ = _runner(stores)
+    runner.tick(T0)
+    runs = client.get("/v1/journeys/abandoned-cart/runs", headers=bearer()).json()["runs"]
+    assert len(runs) == 16
+    users = {client.get(f"/v1/profiles/{r['customer_id']}", headers=bearer()).json()["user_id"]: r["holdout"]
+             for r in runs}
+    treated = sorted(u for u, held in users.items() if not held)
+    held = sorted(u for u, held in users.items() if held)
+    assert len(treated) >= 3 and len(held) >= 2, users  # 50 % of 16: both groups have several
+    # Three treated carts and one of the holdout's are bought: 4 conversions in all, 3 of them treated.
+    buyers = treated[:3] + held[:1]
+    orders = [{"type": "track", "userId": u, "event": "Order Completed", "messageId": f"o-{u}",
+               "timestamp": (T0 + dt.timedelta(hours=2)).isoformat(), "properties": {"cart_id": f"c-{u}"}}
+              for u in buyers]
+    assert client.post("/v1/batch", json={"batch": orders}, headers=bearer()).status_code == 200
+    runner.tick(T0 + dt.timedelta(hours=2))
+    stats = client.get("/v1/journeys/abandoned-cart/stats", headers=bearer()).json()
+    assert stats["converted"] == 4  # the API's field stays: every conversion
+    assert stats["treated"] == {"runs": len(treated), "converted": 3, "rate": round(3 / len(treated), 4)}
+    assert stats["holdout"] == {"runs": len(held), "converted": 1, "rate": round(1 / len(held), 4)}
+
+    sign_in(client, "m@example.com")
+    page = client.get("/journeys/abandoned-cart?lang=en").text
+    f = Formatter("en", choose_locale("en", None), "Asia/Seoul")
+    assert _fact(page, "converted") == "3" and f"of {len(treated)} runs" in page
+    assert _fact(page, "rate") == f.percent(stats["treated"]["rate"])
+    assert _fact(page, "holdout-converted") == "1" and f"of {len(held)} runs" in page
+    assert _fact(page, "holdout-rate") == f.percent(stats["holdout"]["rate"])
+    lift = stats["treated"]["rate"] - stats["holdout"]["rate"]
+    assert _fact(page, "lift") == f"{lift * 100:+.1f} pts"
+    interval = _fact(page, "lift-interval")
+    assert interval.count(" pts") == 2 and "%" not in interval.replace("95%", "")
+    korean = client.get("/journeys/abandoned-cart?lang=ko").text
+    assert _fact(korean, "lift") == f"{lift * 100:+.1f}%p" and "전환 (실험군)" in korean and "전환 (대조군)" in korean
+    assert _fact(korean, "lift-interval").count("%p") == 2
+    client.get("/journeys/abandoned-cart?lang=en")
+
+
 @pytest.mark.parametrize("text, fmt, where", [
     ("a: [1,", "yaml", "line 1, column 7"),
     ('{"a": }', "json", "line 1, column 7"),

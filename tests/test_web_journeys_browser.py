@@ -122,6 +122,7 @@ def test_journey_messages_and_customer(tab: object, shop: Shop) -> None:
     another module's tests in between and tear it down)."""
     create_publish_and_run(tab, shop)
     messages_log_and_customer(tab, shop)
+    previews_what_is_sent_and_the_lift(tab, shop)
     a_failing_journey_is_paused(tab, shop)
 
 
@@ -226,6 +227,99 @@ def messages_log_and_customer(tab: object, shop: Shop) -> None:
     shoot(page, "27-customer-journeys")
     page.goto(shop.url + "/customers/jb-3")  # type: ignore[attr-defined]
     expect(page.locator("#messages")).to_contain_text("no consent")  # type: ignore[attr-defined]
+
+
+OPT_OUT = "무료수신거부 080-123-4567"
+SMS_TEXT = {"ko": {"text": "{{ event.name }}({{ event.price | krw }}) 결제가 아직 끝나지 않았어요.\n"
+                           "https://shop.example/checkout?cart={{ event.cart_id }}"},
+            "en": {"text": "{{ event.name }} ({{ event.price | krw }}): your checkout is not finished.\n"
+                           "https://shop.example/checkout?cart={{ event.cart_id }}"}}
+CHECKOUT_SMS = {
+    "id": "checkout-sms", "name": "Checkout reminder (SMS)",
+    "trigger": {"type": "event", "event": "Checkout Started", "where": [{"property": "cart_id", "operator": "exists"}]},
+    "goal": {"event": "Order Completed", "key": "cart_id", "within": "3d"}, "holdout_percent": 50,
+    "start": "wait", "nodes": [
+        {"type": "wait", "id": "wait", "until_event": {"event": "Order Completed", "key": "cart_id", "timeout": "1h"},
+         "next": "done", "timeout_next": "remind"},
+        {"type": "send", "id": "remind", "channel": "sms", "template": "checkout-reminder", "kind": "advertising",
+         "next": "linger"},
+        {"type": "wait", "id": "linger", "duration": "2d", "next": "done"},  # the goal's window, still live
+        {"type": "exit", "id": "done"}]}
+
+
+def previews_what_is_sent_and_the_lift(tab: object, shop: Shop) -> None:
+    """Issue 13 part 3: the SMS preview renders the journey's cart with the (광고) prefix, the sender's name and
+    the 080 opt-out line, the delivery log shows the text as sent, and the journey page puts each group's
+    conversions beside its rate, the lift in points; in English and Korean."""
+    from touchline.journeys import service as journeys
+
+    expect = playwright_api.expect
+    page = tab
+    shop.stores.settings.sms_ad_sender_name = "하루마켓"
+    shop.stores.settings.sms_ad_opt_out_line = OPT_OUT
+    messaging.save_template(shop.stores, shop.workspace_id, "checkout-reminder", "sms", SMS_TEXT)
+    journeys.create(shop.stores, shop.workspace_id, CHECKOUT_SMS)
+    journeys.publish(shop.stores, shop.workspace_id, "checkout-sms")
+    at = T0 + dt.timedelta(hours=1)
+    users = [f"sb-{i}" for i in range(12)]
+    batch: list[dict[str, object]] = []
+    for i, user in enumerate(users):
+        batch += [{"type": "identify", "userId": user, "messageId": f"i-{user}", "timestamp": at.isoformat(),
+                   "traits": {"name": f"문자 손님 {i}", "phone": f"010-5555-{i:04d}", "locale": "ko-KR",
+                              "preferred_channel": "sms", "consent": {"sms": True}}},
+                  {"type": "track", "userId": user, "event": "Checkout Started", "messageId": f"c-{user}",
+                   "timestamp": at.isoformat(),
+                   "properties": {"cart_id": f"s-{user}", "name": "무선 키보드", "price": 89000}}]
+    assert httpx.post(shop.url + "/v1/batch", json={"batch": batch}, headers=basic(), timeout=30).status_code == 200
+    sms = MemoryChannel("sms")
+    runner = Runner(shop.stores, outbox=Outbox(shop.stores, channels={"sms": sms}), clock=lambda: at)
+    runner.tick(at)
+    runner.tick(at + dt.timedelta(minutes=61))
+    assert sms.messages, "no SMS went out"
+    sent = sms.messages[0].content.text or ""
+    assert sent.startswith("(광고)하루마켓 무선 키보드(89,000원)") and sent.endswith(OPT_OUT)
+    # Some buy after the reminder, in both groups (the holdout heard nothing).
+    orders = [{"type": "track", "userId": user, "event": "Order Completed", "messageId": f"o-{user}",
+               "timestamp": (at + dt.timedelta(hours=3)).isoformat(), "properties": {"cart_id": f"s-{user}"}}
+              for user in users[:7]]
+    assert httpx.post(shop.url + "/v1/batch", json={"batch": orders}, headers=basic(), timeout=30).status_code == 200
+    runner.tick(at + dt.timedelta(hours=3))
+
+    page.goto(shop.url + "/journeys/checkout-sms?lang=en")  # type: ignore[attr-defined]
+    page.locator('[data-previews] a', has_text="SMS").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    text = page.locator('.rendered [data-part="text"]')  # type: ignore[attr-defined]
+    # The journey's latest customer (all entered at once: any of them), and exactly what an SMS carried.
+    as_sent = re.compile(r"^\(광고\)하루마켓 무선 키보드\(89,000원\) 결제가 아직 끝나지 않았어요\.\s+"
+                         r"https://shop\.example/checkout\?cart=s-sb-\d+\s+" + re.escape(OPT_OUT) + "$")
+    assert as_sent.match(sent)
+    expect(text).to_have_text(as_sent)
+    expect(page.locator("[data-preview-context]")).to_contain_text("Sent by Checkout reminder (SMS), step remind")  # type: ignore[attr-defined]
+    shoot(page, "31-template-preview-sms")
+    page.goto(page.url.replace("#preview", "") + "&lang=ko#preview")  # type: ignore[attr-defined]
+    expect(text).to_have_text(as_sent)
+    expect(page.locator("[data-preview-context]")).to_contain_text("remind 단계에서 발송")  # type: ignore[attr-defined]
+    shoot(page, "32-template-preview-sms-ko")
+
+    page.goto(shop.url + "/messages?journey=checkout-sms&status=sent&lang=en")  # type: ignore[attr-defined]
+    first = page.locator("#log tbody tr").first  # type: ignore[attr-defined]
+    first.locator("summary").click()
+    expect(first.locator('[data-part="text"]')).to_contain_text(OPT_OUT)
+    expect(first.locator('[data-part="text"]')).to_contain_text("(광고)하루마켓 무선 키보드")
+    shoot(page, "33-messages-sent-content")
+
+    page.goto(shop.url + "/journeys/checkout-sms?lang=en")  # type: ignore[attr-defined]
+    stats = journeys.stats(shop.stores, shop.workspace_id, "checkout-sms")
+    expect(page.locator('[data-stat="converted"]')).to_have_text(str(stats["treated"]["converted"]))  # type: ignore[attr-defined]
+    if stats["holdout"]["runs"]:
+        expect(page.locator('[data-stat="holdout-converted"]')).to_have_text(str(stats["holdout"]["converted"]))  # type: ignore[attr-defined]
+        expect(page.locator('[data-stat="lift"]')).to_have_text(re.compile(r"^[+-]\d+\.\d pts$"))  # type: ignore[attr-defined]
+    shoot(page, "34-journey-lift")
+    page.goto(shop.url + "/journeys/checkout-sms?lang=ko")  # type: ignore[attr-defined]
+    if stats["holdout"]["runs"]:
+        expect(page.locator('[data-stat="lift"]')).to_have_text(re.compile(r"^[+-]\d+\.\d%p$"))  # type: ignore[attr-defined]
+    shoot(page, "35-journey-lift-ko")
+    page.goto(shop.url + "/journeys?lang=en")  # type: ignore[attr-defined]
 
 
 def a_failing_journey_is_paused(tab: object, shop: Shop) -> None:

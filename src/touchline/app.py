@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,13 +19,20 @@ from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
-from touchline.http import JSONBody, PublicCORS, document_schemas, install_error_handlers
+from touchline.http import (
+    JSONBody,
+    PublicCORS,
+    document_schemas,
+    document_unknown_parameters,
+    install_error_handlers,
+    refuse_unknown_query,
+)
 from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.schemas import openapi_schemas
 from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
-from touchline.journeys.routes import runs_router
+from touchline.journeys.routes import runs_router, templates_router
 from touchline.journeys.runner import Runner
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
@@ -182,6 +189,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         description="Self-hosted omnichannel customer engagement. The tracking API speaks Segment's HTTP API.",
         lifespan=lifespan,
         default_response_class=JSONBody,
+        # A /v1 route refuses a query parameter it does not declare (400 unknown_parameter).
+        dependencies=[Depends(refuse_unknown_query)],
     )
     if stores is not None:
         app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores))
@@ -197,9 +206,11 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(journeys_router)
     app.include_router(runs_router)
     app.include_router(messaging_router)
+    app.include_router(templates_router)
     app.include_router(tracking_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
+    document_unknown_parameters(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -7,7 +7,8 @@ import binascii
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import orjson
@@ -29,6 +30,7 @@ from touchline.errors import (
     TouchlineError,
     Unauthorized,
     UnsupportedMediaType,
+    error_body,
 )
 from touchline.workspaces.service import KeyResolver, Principal
 
@@ -48,17 +50,27 @@ class Problem(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error, whatever its status: a message, and what is wrong, field by field, when known."""
+    """Every error, whatever its status: a stable code, a message, and what is wrong, field by field, when
+    known."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
-        "error": "invalid request", "detail": [{"field": "query.limit", "reason": "Input should be less than or "
-                                                                                 "equal to 1000"}]}})
-    error: str
+        "error": "invalid request", "code": "validation_failed",
+        "message": "invalid request: query.limit: Input should be less than or equal to 1000",
+        "detail": [{"field": "query.limit", "reason": "Input should be less than or equal to 1000"}]}})
+    error: str = Field(description="A short human text (kept from before `code` and `message`).")
+    code: str = Field(description="Stable, for programs: `invalid_write_key`, `missing_write_key`, "
+                                  "`admin_token_required`, `validation_failed`, `unknown_parameter`, "
+                                  "`messages_rejected`, `malformed_json`, `not_found`, `method_not_allowed`, "
+                                  "`conflict`, `payload_too_large`, `unsupported_content_encoding`, "
+                                  "`internal_error`, ...", pattern="^[a-z][a-z0-9_]*$")
+    message: str = Field(description="A human sentence saying what went wrong (Segment's and RudderStack's "
+                                     "libraries log `code` and `message`).")
     detail: list[Problem] = Field(default_factory=list, description="Absent when there is nothing more to say.")
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "The request breaks a rule the schema cannot state (see `detail`)",
+    400: "The request breaks a rule the schema cannot state (see `detail`), or names a query parameter the "
+         "operation does not take (`unknown_parameter`)",
     401: "No key, or an unknown or revoked one",
     403: "The key may not do this (a write key on the management API, say)",
     404: "Not found",
@@ -152,7 +164,8 @@ async def read_json_body(request: Request, limit: int) -> Any:
                 raise PayloadTooLarge(f"request body is larger than {limit // 1024} KB",
                                       {"field": "(body)", "reason": f"limit is {limit} bytes", "size": int(declared)})
         except ValueError as exc:
-            raise BadRequest("Content-Length is not a number", {"field": "Content-Length"}) from exc
+            raise BadRequest("Content-Length is not a number", {"field": "Content-Length", "reason": "not a number"},
+                             code="invalid_content_length") from exc
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
@@ -167,11 +180,13 @@ async def read_json_body(request: Request, limit: int) -> Any:
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; use gzip or none",
                                    {"field": "Content-Encoding", "reason": "unsupported"})
     if not data.strip():
-        raise BadRequest("request body is empty; send a JSON object", {"field": "(body)", "reason": "empty"})
+        raise BadRequest("request body is empty; send a JSON object", {"field": "(body)", "reason": "empty"},
+                         code="empty_body")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"malformed JSON: {exc}", {"field": "(body)", "reason": "malformed JSON"}) from exc
+        raise BadRequest(f"malformed JSON: {exc}", {"field": "(body)", "reason": "malformed JSON"},
+                         code="malformed_json") from exc
 
 
 def _inflate(data: bytes, limit: int, *, gzip: bool) -> bytes:
@@ -180,12 +195,13 @@ def _inflate(data: bytes, limit: int, *, gzip: bool) -> bytes:
         out = decoder.decompress(data, limit + 1)
     except zlib.error as exc:
         raise BadRequest(f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}",
-                         {"field": "(body)", "reason": "bad compression"}) from exc
+                         {"field": "(body)", "reason": "bad compression"}, code="bad_compression") from exc
     if len(out) > limit or decoder.unconsumed_tail:
         raise PayloadTooLarge(f"decompressed body is larger than {limit // 1024} KB",
                               {"field": "(body)", "reason": f"limit is {limit} bytes decompressed"})
     if not decoder.eof:
-        raise BadRequest("compressed body is truncated", {"field": "(body)", "reason": "bad compression"})
+        raise BadRequest("compressed body is truncated", {"field": "(body)", "reason": "bad compression"},
+                         code="bad_compression")
     return out
 
 
@@ -199,7 +215,9 @@ def presented_write_key(request: Request) -> str | None:
         try:
             decoded = base64.b64decode(value, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise Unauthorized("Authorization header is not valid Basic credentials") from exc
+            raise Unauthorized("Authorization header is not valid Basic credentials",
+                               {"field": "Authorization", "reason": "not base64 of 'key:'"},
+                               code="invalid_authorization") from exc
         return decoded.partition(":")[0] or None
     if scheme.lower() == "bearer" and value:
         return value
@@ -214,35 +232,41 @@ def authenticate(resolver: KeyResolver, key: str | None, *, need: str) -> Princi
             {"field": "Authorization",
              "reason": "send HTTP Basic with the write key as user name" if need == "write"
              else "send 'Authorization: Bearer <admin token>'"},
+            code="missing_write_key" if need == "write" else "missing_admin_token",
         )
     principal = resolver.resolve(key)
     if principal is None:
-        raise Unauthorized("unknown or revoked key", {"field": "Authorization", "reason": "unknown key"})
+        raise Unauthorized("unknown or revoked key", {"field": "Authorization", "reason": "unknown key"},
+                           code="invalid_write_key" if need == "write" else "invalid_admin_token")
     if principal.kind == "identity":
         raise Forbidden("an identity secret only signs customer identifiers on the shop's server (user_hash); "
                         "it is neither a write key nor an admin token",
-                        {"field": "Authorization", "reason": "identity secret used as a key"})
+                        {"field": "Authorization", "reason": "identity secret used as a key"},
+                        code="identity_secret_not_a_key")
     if need == "admin" and principal.kind != "admin":
         raise Forbidden("this key may only send events; management needs an admin token",
-                        {"field": "Authorization", "reason": "write key used for management"})
+                        {"field": "Authorization", "reason": "write key used for management"},
+                        code="admin_token_required")
     return principal
 
 
-def verify_customer(request: Request, principal: Principal, identifier: str) -> None:
+def verify_customer(request: Request, principal: Principal, identifier: str, user_hash: str | None) -> None:
     """What a browser or app reads about one customer (the in-app inbox) needs that customer's
-    ``user_hash`` once the workspace has an identity secret; an admin token (the shop's server) needs none."""
+    ``user_hash`` (the ``user_hash`` query parameter, or ``X-Touchline-User-Hash``) once the workspace has
+    an identity secret; an admin token (the shop's server) needs none."""
     keys: KeyResolver = request.app.state.services.keys
     if principal.kind == "admin" or not keys.verifies_identities(principal.workspace_id):
         return
-    presented = request.query_params.get("user_hash") or request.headers.get("x-touchline-user-hash")
+    presented = user_hash or request.headers.get("x-touchline-user-hash")
     if not presented:
         # 403, not 401: a 401 with WWW-Authenticate makes some browsers ask the customer for a password.
         raise Forbidden("this workspace verifies identities: send the customer's user_hash",
                         {"field": "user_hash", "reason": "missing; HMAC-SHA256 of the identifier, signed on "
-                                                         "the shop's server with the identity secret"})
+                                                         "the shop's server with the identity secret"},
+                        code="user_hash_required")
     if not keys.user_hash_matches(principal.workspace_id, identifier, presented):
         raise Forbidden("user_hash does not match this identifier",
-                        {"field": "user_hash", "reason": "not signed for this identifier"})
+                        {"field": "user_hash", "reason": "not signed for this identifier"}, code="user_hash_mismatch")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -257,7 +281,8 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "(body)", "reason": err["msg"]}
             for err in exc.errors()
         ]
-        return JSONBody({"error": "invalid request", "detail": detail}, status_code=422)
+        return JSONBody(error_body("validation_failed", "invalid request" + _first_problem(detail), detail,
+                                   error="invalid request"), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -266,12 +291,98 @@ def install_error_handlers(app: FastAPI) -> None:
             # Starlette names the methods of the first route that matched the path only; a path served
             # by several routes (GET, PATCH and DELETE of one segment) works with all of theirs.
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
-        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers or None)
+        message = str(exc.detail)
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+        return JSONBody(error_body(_status_code(exc.status_code), message, error=str(exc.detail)),
+                        status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONBody({"error": "internal error"}, status_code=500)
+        return JSONBody(error_body("internal_error", "internal error: the server failed to answer; it has "
+                                                     "logged why", error="internal error"), status_code=500)
+
+
+def _first_problem(detail: Sequence[Mapping[str, Any]]) -> str:
+    """``": query.limit: Input should be ..."`` (and how many more): what a client library's log line shows."""
+    if not detail:
+        return ""
+    first = detail[0]
+    more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
+    return f": {first.get('field')}: {first.get('reason')}{more}"
+
+
+_FRAMEWORK_CODES = {413: "payload_too_large", 422: "validation_failed"}  # the codes our own errors use
+
+
+def _status_code(status: int) -> str:
+    """``not_found``, ``method_not_allowed``, ...: the code of an error the framework raised."""
+    if status in _FRAMEWORK_CODES:
+        return _FRAMEWORK_CODES[status]
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+# --- query parameters a route does not declare ---------------------------------------------------------
+
+
+def _declared_query(route: Any) -> frozenset[str]:
+    """The names (aliases) of the query parameters ``route`` declares, its dependencies' included."""
+    cached: frozenset[str] | None = getattr(route, "_touchline_query", None)
+    if cached is None:
+        names: set[str] = set()
+        pending = [getattr(route, "dependant", None)]
+        while pending:
+            dependant = pending.pop()
+            if dependant is None:
+                continue
+            names.update(getattr(f, "alias", None) or f.name for f in dependant.query_params)
+            pending.extend(dependant.dependencies)
+        cached = frozenset(names)
+        route._touchline_query = cached
+    return cached
+
+
+async def refuse_unknown_query(request: Request) -> None:
+    """An app-wide dependency: a ``/v1`` route answers a query parameter it does not declare with 400,
+    naming it, instead of ignoring it (``GET /v1/messages?customer_id=...`` returned everyone's). Async,
+    so that it costs the tracking endpoints no trip to the thread pool."""
+    if not request.url.path.startswith("/v1/") or not request.query_params:
+        return
+    route = request.scope.get("route")
+    if route is None:
+        return
+    allowed = _declared_query(route)
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in allowed]
+    if unknown:
+        takes = ", ".join(sorted(allowed)) if allowed else "no query parameters"
+        reason = f"unknown parameter; this endpoint takes {takes}"
+        raise BadRequest(f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+                         [{"field": f"query.{name}", "reason": reason} for name in unknown], code="unknown_parameter")
+
+
+def document_unknown_parameters(app: FastAPI) -> None:
+    """Every ``/v1`` operation may answer 400 for a query parameter it does not take: the document says so."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for path, item in document.get("paths", {}).items():
+                if not path.startswith("/v1/"):
+                    continue
+                for operation in item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        operation["responses"].setdefault("400", {
+                            "description": _ERROR_DESCRIPTIONS[400],
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _routes(routes: Iterable[Any]) -> Iterator[Any]:

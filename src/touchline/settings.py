@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
+    # Korean advertising SMS (정보통신망법 제50조): "(광고)" and this name first, the free opt-out line
+    # ("무료수신거부 080-123-4567") last, added when the outbox renders; without the line none is sent.
     sms_ad_sender_name: str | None = None
     sms_ad_opt_out_line: str | None = None
     # Messenger: NHN Cloud KakaoTalk AlimTalk, or the WhatsApp Cloud API.

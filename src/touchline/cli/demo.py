@@ -62,7 +62,8 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
         suppressed = ", ".join(f"{r} {n:,}" for r, n in j["suppressed"].items()) or "–"
         if j["pending"]:
             suppressed += f" ({j['pending']:,} waiting for morning)"
-        holdout = f"{j['holdout']:,} runs, {_rate(j['holdout_rate'])}" if j["holdout"] else "–"
+        holdout = (f"{j['holdout']:,} runs, {j['holdout_converted']:,} converted, {_rate(j['holdout_rate'])}"
+                   if j["holdout"] else "–")
         lift = "–" if j["lift"] is None else f"{j['lift'] * 100:+.1f} pts" + _interval(j.get("lift_interval"))
         rows.append((j, sent, suppressed, holdout, lift))
     if console.width >= 160:
@@ -79,7 +80,7 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
             console.print(f"  entered {j['entered']:,} · converted {j['converted']:,} ({_rate(j['rate'])})",
                           highlight=False)
             if j["holdout"]:
-                console.print(f"  holdout     {holdout} converted · lift {lift}", highlight=False)
+                console.print(f"  holdout     {holdout} · lift {lift}", highlight=False)
             console.print(f"  sent        {sent}", highlight=False)
             console.print(f"  suppressed  {suppressed}", highlight=False)
     console.print("Messages were [bold]recorded[/] in the outbox by development channels, [bold]not delivered[/]: "

@@ -116,6 +116,15 @@ for _name in ("publish", "pause", "resume", "archive"):
     _status_command(_name)
 
 
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _points(value: float | None) -> str:
+    """A lift (a difference of two rates) in percentage points, as the demo's table writes it."""
+    return "–" if value is None else f"{value * 100:+.1f} pts"
+
+
 @journeys_app.command("stats")
 def stats(journey_id: str, workspace: Workspace = "default",
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -129,10 +138,16 @@ def stats(journey_id: str, workspace: Workspace = "default",
         return
     if result.get("alert"):
         console.print(f"[red]alert[/] {result['alert']['at'][:19]}: {result['alert']['reason']}", highlight=False)
-    console.print(f"[bold]{journey_id}[/] ({result['status']}): {result['entered']:,} runs "
-                  f"{result['runs']}; converted {result['converted']:,}; "
-                  f"treated rate {result['treated']['rate']}, holdout rate {result['holdout']['rate']}, "
-                  f"lift {result['lift']} (95% interval {result['lift_interval']})")
+    treated, held = result["treated"], result["holdout"]
+    line = (f"[bold]{journey_id}[/] ({result['status']}): {result['entered']:,} runs {result['runs']}; "
+            f"converted {treated['converted']:,} of {treated['runs']:,} ({_rate(treated['rate'])})")
+    if held["runs"]:
+        line += (f"; holdout {held['converted']:,} of {held['runs']:,} ({_rate(held['rate'])}); "
+                 f"lift {_points(result['lift'])}")
+        if result["lift_interval"]:
+            low, high = result["lift_interval"]
+            line += f" (95% interval {_points(low)} to {_points(high)})"
+    console.print(line, highlight=False)
     table = Table("step", "type", "entered", "waiting", "sent", "suppressed", "failed", "outcomes")
     for s in result["steps"]:
         suppressed = ", ".join(f"{k} {v}" for k, v in s["suppressed"].items())

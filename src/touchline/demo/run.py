@@ -75,8 +75,8 @@ def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
 
 def journey_report(stores: Stores, workspace_id: str, journey_ids: list[str]) -> list[dict[str, Any]]:
     """Per journey, from the stores: runs entered (and held out), messages sent by channel, suppressed
-    by reason, still pending (e.g. deferred past quiet hours), conversions, the treated group's
-    conversion rate and, with a holdout, the holdout's rate and the lift."""
+    by reason, still pending (e.g. deferred past quiet hours), the treated group's conversions and rate
+    and, with a holdout, the holdout's conversions and rate and the lift (in points)."""
     from touchline.demo import store as demo_store
     from touchline.journeys import service as journeys
 
@@ -107,7 +107,9 @@ def journey_report(stores: Stores, workspace_id: str, journey_ids: list[str]) ->
             "sent": dict(sorted(sent.items(), key=lambda kv: (-kv[1], kv[0]))),
             "suppressed": dict(sorted(suppressed.items(), key=lambda kv: (-kv[1], kv[0]))),
             "pending": pending, "failed": failed,
-            "converted": stats["converted"], "rate": stats["treated"]["rate"],
+            # Each group's conversions beside its own rate: the treated runs', then the holdout's.
+            "converted": stats["treated"]["converted"], "rate": stats["treated"]["rate"],
+            "holdout_converted": stats["holdout"]["converted"],
             "holdout_rate": stats["holdout"]["rate"], "lift": stats["lift"],
             "lift_interval": stats["lift_interval"],
         })

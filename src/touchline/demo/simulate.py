@@ -44,6 +44,7 @@ from touchline.ingest.normalize import utc
 from touchline.ingest.service import IngestResult, ingest, parse_items
 from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
+from touchline.messaging.channels.base import AdMarking
 from touchline.messaging.channels.registry import DevChannel
 from touchline.messaging.outbox import Outbox
 from touchline.messaging.service import save_template
@@ -71,6 +72,9 @@ JOURNEYS = ("abandoned-cart", "welcome-series", "win-back", "new-store", "review
 AT_RISK_SEGMENT = "At risk"
 TEMPLATE_CHANNELS = CONSENT_CHANNELS  # every channel a customer can be sent to
 DEV_CHANNELS = tuple(PROVIDER_SETTINGS)  # every channel sent through a provider
+# What the demo shop's Korean advertising SMS carry (정보통신망법 제50조), unless the settings name a shop's
+# own (TOUCHLINE_SMS_AD_SENDER_NAME, TOUCHLINE_SMS_AD_OPT_OUT_LINE): the outbox log shows them as sent.
+DEMO_MARKING = AdMarking(sender_name=cat.SHOP_NAME, opt_out_line="무료수신거부 080-000-0000")
 STEP = dt.timedelta(hours=1)
 INGEST_BATCH = 500
 PUMP_EVERY_STEPS = 24
@@ -364,7 +368,8 @@ def replay(stores: Stores, workspace_id: str, held_back: list[tuple[float, dict[
                     if m.get("event") == "Order Completed" and m.get("properties", {}).get("cart_id")}
     responder = Responder(seed, bought_later)
     clock = [start]
-    outbox = Outbox(stores, channels={name: DevChannel(name) for name in DEV_CHANNELS}, clock=lambda: clock[0])
+    outbox = Outbox(stores, channels={name: DevChannel(name) for name in DEV_CHANNELS}, clock=lambda: clock[0],
+                    marking=None if stores.settings.sms_ad_opt_out_line else DEMO_MARKING)
     runner = Runner(stores, outbox=outbox, clock=lambda: clock[0])
     answers: list[tuple[float, int, dict[str, Any]]] = []
     total = max(1, -(-int((end - start).total_seconds()) // int(step.total_seconds())))

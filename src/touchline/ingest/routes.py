@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from touchline.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from touchline.errors import BadRequest, Forbidden, NotFound, Unauthorized, error_body
 from touchline.http import WRITE_SECURITY, JSONBody, authenticate, errors, presented_write_key, read_json_body
 from touchline.ingest.normalize import utc
 from touchline.ingest.quality import plan_for
@@ -55,10 +55,14 @@ async def _accept(request: Request, items: list[Any], *, body: dict[str, Any], d
         result = await services.writer.submit(principal.workspace_id, events, result)
     if rejected:
         total = len(items)
+        first = rejected[0]
+        message = (f"{len({r['index'] for r in rejected})} of {total} messages rejected; the others were stored "
+                   f"(message {first['index']}: {first.get('field')}: {first.get('reason')})")
         return JSONBody(
-            {"error": f"{len({r['index'] for r in rejected})} of {total} messages rejected; "
-                      f"the others were stored",
-             "detail": rejected, "accepted": result.accepted, "duplicates": result.duplicates},
+            {**error_body("messages_rejected", message, rejected,
+                          error=f"{len({r['index'] for r in rejected})} of {total} messages rejected; "
+                                f"the others were stored"),
+             "accepted": result.accepted, "duplicates": result.duplicates},
             status_code=400,
         )
     return JSONBody(result.to_body(), status_code=200)

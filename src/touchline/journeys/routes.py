@@ -3,17 +3,20 @@ and the API trigger."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import BadRequest
 from touchline.http import JSONBody, admin_principal, errors
+from touchline.journeys import preview as template_preview
 from touchline.journeys import service
+from touchline.messaging.templates import CHANNEL_PARTS
 from touchline.validation import Offset, Version
 from touchline.workspaces.service import Principal
 
@@ -150,3 +153,37 @@ runs_router = APIRouter(prefix="/v1/runs", tags=["journeys"], responses=errors(4
 @runs_router.get("/{run_id}", response_class=JSONBody, summary="One run: state, steps and messages")
 async def run_detail(request: Request, principal: Admin, run_id: str) -> JSONBody:
     return JSONBody(await run_in_threadpool(service.run_detail, _stores(request), principal.workspace_id, run_id))
+
+
+# --- the preview of a template as a journey's send step sends it -----------------------------------------
+
+templates_router = APIRouter(tags=["messaging"], responses=errors(400, 401, 403, 422))
+
+# What validate_template knows (an unknown one is a 404 on preview).
+Channel = Annotated[str, Path(json_schema_extra={"enum": list(CHANNEL_PARTS)})]
+
+
+class PreviewIn(BaseModel):
+    identifier: str | None = Field(None, min_length=1, max_length=512, description=(
+        "The customer (any identifier); default: the customer of the latest run of the journey that sends the "
+        "template, or of the latest event its trigger takes."))
+    event: dict[str, Any] = Field(default_factory=dict, description=(
+        "Trigger event properties to render with; default: the trigger of the customer's latest run of that "
+        "journey, their latest event the trigger takes, anyone's, or a sample event of the trigger's kind."))
+    journey_id: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The journey whose send step to preview (its trigger, its kind); default: the first that sends the "
+        "template on this channel, published ones first."))
+    kind: Literal["advertising", "transactional"] | None = Field(None, description=(
+        "Default: the send step's; advertising when no journey sends the template."))
+
+
+@templates_router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody, responses=errors(404),
+             summary="Render a saved template exactly as a journey's send step would send it")
+async def preview_template(request: Request, principal: Admin, key: str, channel: Channel, body: PreviewIn) -> JSONBody:
+    """With the context the send step would render with (``context``: where it comes from, and the trigger
+    event), the step's kind, and what the channel adds to Korean advertising (``(광고)``; an SMS's sender
+    name and free opt-out line). ``content`` is null and ``suppressed`` says why when the channel would not
+    send it (``missing_opt_out_line``)."""
+    return JSONBody(await run_in_threadpool(functools.partial(
+        template_preview.preview, request.app.state.services.stores, principal.workspace_id, key, channel,
+        body.identifier, body.event, journey_id=body.journey_id, kind=body.kind)))

@@ -7,8 +7,10 @@ run's new state. ``Outbox.dispatch`` then:
    because a worker died), leasing them under a fresh claim token; on PostgreSQL with ``FOR UPDATE
    SKIP LOCKED``, so workers share the work;
 2. for rows not yet decided, applies the send policy (consent, unsubscribe, caps, quiet hours, channel
-   preference and fallback), renders the template in the customer's locale, and commits the decision
-   and the rendered content *before* sending: a retry resends exactly that content under the same key;
+   preference and fallback), renders the template in the customer's locale with what the channel adds
+   (Korean advertising's ``(광고)`` and opt-out line, ``channels.base.as_sent``), and commits the decision
+   and the rendered content *before* sending: a retry resends exactly that content under the same key,
+   and the delivery log shows what was sent;
 3. sends in groups of at most ``outbox_group`` messages (a group stops taking new sends after
    ``outbox_group_ms``, or half-way through its lease), through the channel adapters, passing the row
    id as idempotency key to providers that accept one; a group's sends go out over up to
@@ -55,6 +57,7 @@ from touchline.channels import PROFILE_ID, REGISTRY
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.messaging import store
 from touchline.messaging.channels.base import (
+    AdMarking,
     BatchingChannel,
     Channel,
     Failed,
@@ -62,6 +65,7 @@ from touchline.messaging.channels.base import (
     SendResult,
     Sent,
     Skipped,
+    as_sent,
 )
 from touchline.messaging.channels.registry import INBOX, DevChannel, build_channels
 from touchline.messaging.links import track_links
@@ -86,8 +90,8 @@ if TYPE_CHECKING:
 
     from touchline.store.engines import Stores
 
-__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "compiled_template", "policy_config", "receipt", "recipient_for",
-           "render_content"]
+__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "ad_marking", "compiled_template", "policy_config", "receipt",
+           "recipient_for", "render_content"]
 
 log = logging.getLogger("touchline.outbox")
 
@@ -149,6 +153,11 @@ def policy_config(settings: Settings) -> PolicyConfig:
     )
 
 
+def ad_marking(settings: Settings) -> AdMarking:
+    """What Korean advertising SMS carry besides their content, from the settings."""
+    return AdMarking(sender_name=settings.sms_ad_sender_name, opt_out_line=settings.sms_ad_opt_out_line)
+
+
 def recipient_for(profile: Mapping[str, Any], idents: Sequence[tuple[str, str]],
                   recent: Sequence[PastSend]) -> Recipient:
     """What the policy needs, from a profile row and its identities (oldest first)."""
@@ -206,11 +215,13 @@ class Outbox:
     processes share the work on PostgreSQL."""
 
     def __init__(self, stores: Stores, *, channels: Mapping[str, Channel] | None = None,
-                 clock: Callable[[], dt.datetime] | None = None, http: httpx.Client | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, http: httpx.Client | None = None,
+                 marking: AdMarking | None = None) -> None:
         self.stores = stores
         self.settings = stores.settings
         self.channels: dict[str, Channel] = build_channels(stores.settings, channels)
         self.policy = policy_config(stores.settings)
+        self.marking = marking or ad_marking(stores.settings)  # the demo brings its shop's
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._http = http
         self._lock = threading.Lock()
@@ -452,12 +463,15 @@ class Outbox:
             channel = decision.channel
             try:
                 content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                         profile, channel, text_alternative=False)
+                                         profile, channel, marking=self.marking, text_alternative=False)
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
                 receipts.append(receipt(row, cid, "Message Failed", now, channel=channel, reason="render"))
                 report.failed += 1
+                continue
+            if isinstance(content, Skipped):  # the channel may not carry it (a Korean ad SMS without opt-out line)
+                self._suppress(changes, row, content.reason, now, report, receipts, cid, channel=channel)
                 continue
             to = recipient.addresses.get(channel)
             changes.append({"id": row["id"], "status": "sending", "lease_until": lease, "claim_token": token,
@@ -472,9 +486,9 @@ class Outbox:
         return to_send
 
     def _suppress(self, changes: list[dict[str, Any]], row: dict[str, Any], reason: str, now: dt.datetime,
-                  report: DispatchReport, receipts: list[SystemEvent], cid: str) -> None:
-        changes.append({"id": row["id"], "status": "suppressed", "reason": reason, "lease_until": None,
-                        "updated_at": now})
+                  report: DispatchReport, receipts: list[SystemEvent], cid: str, *, channel: str | None = None) -> None:
+        change = {"id": row["id"], "status": "suppressed", "reason": reason, "lease_until": None, "updated_at": now}
+        changes.append(change if channel is None else {**change, "channel": channel})
         report.suppressed += 1
         report.by_reason[reason] = report.by_reason.get(reason, 0) + 1
         receipts.append(receipt(row, cid, "Message Suppressed", now, reason=reason))
@@ -606,11 +620,14 @@ class Outbox:
 
 
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
-                   profile: Mapping[str, Any], channel: str, *, text_alternative: bool = True) -> dict[str, Any]:
-    """One outbox row rendered for its customer: the template's parts in the customer's locale, links
-    tracked and an open pixel added for email, the unsubscribe link for the message. With
-    ``text_alternative`` false an HTML-only e-mail is stored without the derived text part (see
-    ``CompiledTemplate.render``)."""
+                   profile: Mapping[str, Any], channel: str, *, marking: AdMarking,
+                   text_alternative: bool = True) -> dict[str, Any] | Skipped:
+    """One outbox row rendered for its customer, exactly as its channel sends it: the template's parts in
+    the customer's locale, what the channel adds to Korean advertising (``as_sent``: ``(광고)``, the
+    sender's name and the opt-out line of an SMS, per ``marking``; ``Skipped`` when it may not be sent),
+    links tracked and an open pixel added for email, the unsubscribe link for the message. The outbox and
+    the preview both render through here. With ``text_alternative`` false an HTML-only e-mail is stored
+    without the derived text part (see ``CompiledTemplate.render``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = row["context"] or {}
@@ -625,8 +642,10 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "unsubscribe_url": unsubscribe_url,
     }
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
-    rendered: RenderedContent = template.render(variables, locale=locale, timezone=profile.get("timezone"),
-                                                text_alternative=text_alternative)
+    rendered = as_sent(channel, row["kind"], template.render(variables, locale=locale, timezone=profile.get("timezone"),
+                                                             text_alternative=text_alternative), marking)
+    if isinstance(rendered, Skipped):
+        return rendered
     content = rendered.as_dict()
     if channel == "email" and rendered.html:
         tracked = track_links(rendered.html, base_url=base, message_id=row["id"], skip=[unsubscribe_url])

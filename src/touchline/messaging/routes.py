@@ -37,10 +37,9 @@ class TemplateIn(BaseModel):
     default_locale: str = Field("ko", pattern="^[a-z]{2,3}$")
 
 
-class PreviewIn(BaseModel):
-    identifier: str = Field(min_length=1, max_length=512)
-    event: dict[str, Any] = Field(default_factory=dict, description="Trigger event properties to render with.")
-
+UserHash = Annotated[str | None, Query(
+    max_length=128, description="HMAC-SHA256 of the identifier, from the shop's server (or `X-Touchline-User-Hash`); "
+                                "needed once the workspace has an identity secret")]
 
 # What validate_template knows (an unknown one is a 422 on save, a 404 on preview).
 Channel = Annotated[str, Path(json_schema_extra={"enum": list(CHANNEL_PARTS)})]
@@ -70,13 +69,6 @@ async def delete_template(request: Request, principal: Admin, key: str, channel:
     return JSONBody({"deleted": n})
 
 
-@router.post("/v1/templates/{key}/{channel}/preview", response_class=JSONBody, responses=errors(404),
-             summary="Render a saved template for one customer")
-async def preview(request: Request, principal: Admin, key: str, channel: Channel, body: PreviewIn) -> JSONBody:
-    return JSONBody(await run_in_threadpool(service.preview, _stores(request), principal.workspace_id, key, channel,
-                                            body.identifier, body.event))
-
-
 @router.get("/v1/messages", response_class=JSONBody, responses=errors(404),
             summary="The delivery log, newest first")
 async def messages(request: Request, principal: Admin, identifier: str | None = None, journey_id: str | None = None,
@@ -98,18 +90,19 @@ async def message_stats(request: Request, principal: Admin) -> JSONBody:
 @router.get("/v1/inbox/{identifier}", response_class=JSONBody, responses=errors(404),
             summary="A customer's in-app inbox")
 async def inbox(request: Request, principal: Writer, identifier: str, unread: bool = False,
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONBody:
+                limit: Annotated[int, Query(ge=1, le=200)] = 50, user_hash: UserHash = None) -> JSONBody:
     """With an identity secret in the workspace, the customer's ``user_hash`` (query or
     ``X-Touchline-User-Hash``) must come along: the write key is public in every page of the shop."""
-    verify_customer(request, principal, identifier)
+    verify_customer(request, principal, identifier, user_hash)
     return JSONBody(await run_in_threadpool(service.inbox, _stores(request), principal.workspace_id, identifier,
                                             unread_only=unread, limit=limit))
 
 
 @router.post("/v1/inbox/{identifier}/{message_id}/read", response_class=JSONBody, responses=errors(404),
              summary="Mark as read")
-async def inbox_read(request: Request, principal: Writer, identifier: str, message_id: str) -> JSONBody:
-    verify_customer(request, principal, identifier)
+async def inbox_read(request: Request, principal: Writer, identifier: str, message_id: str,
+                     user_hash: UserHash = None) -> JSONBody:
+    verify_customer(request, principal, identifier, user_hash)
     changed = await run_in_threadpool(service.mark_inbox_read, _stores(request), principal.workspace_id,
                                       identifier, message_id)
     return JSONBody({"read": True, "changed": changed})

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.eventlog import append_system_events
 from touchline.messaging import store
-from touchline.messaging.outbox import compiled_template, receipt, recipient_for, render_content
-from touchline.messaging.templates import CHANNEL_PARTS, validate_template
+from touchline.messaging.outbox import receipt
+from touchline.messaging.templates import validate_template
 from touchline.profiles import service as profile_service
 from touchline.profiles import store as profile_store
 
@@ -57,26 +57,6 @@ def delete_template(stores: Stores, workspace_id: str, key: str, channel: str | 
     if not n:
         raise NotFound(f"no template {key!r}" + (f" for {channel}" if channel else ""))
     return n
-
-
-def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifier: str,
-            event: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Render a saved template for one customer, as the outbox would (tracking aside)."""
-    profile_id = profile_service.resolve(stores, workspace_id, identifier)
-    with stores.read() as conn:
-        rows = [t for t in store.templates(conn, workspace_id, key) if t["channel"] == channel]
-        profiles, idents = store.recipient_rows(conn, workspace_id, [profile_id])
-    if not rows:
-        raise NotFound(f"no template {key!r} for channel {channel!r}",
-                       [field_error("channel", f"channels known: {', '.join(CHANNEL_PARTS)}")])
-    t = rows[0]
-    compiled = compiled_template(workspace_id, t)
-    profile = profiles[profile_id]
-    fake = {"id": "preview", "context": {"event": dict(event or {})}, "template": key}
-    content = render_content(stores.settings.public_url, compiled, fake, profile, channel)
-    recipient = recipient_for(profile, idents.get(profile_id, ()), ())
-    return {"profile_id": profile_id, "channel": channel, "to": recipient.addresses.get(channel),
-            "content": content}
 
 
 # --- the log ---------------------------------------------------------------------------------------

@@ -241,6 +241,25 @@ def stored_events(conn: Connection, workspace_id: str, profile_ids: Sequence[str
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def events_named(conn: Connection, table: sa.Table, workspace_id: str, event: str,
+                 profile_ids: Sequence[str] | None, *, limit: int) -> list[dict[str, Any]]:
+    """The newest events named ``event`` in ``table`` (staging or the event store), of these profiles or, with
+    None, of anyone, newest first, with their properties: what a journey's trigger started runs with."""
+    staged = table is event_staging
+    query = sa.select(table.c.seq, table.c.profile_id, table.c.message_id, table.c.event, table.c.timestamp,
+                      table.c.payload if staged else table.c.properties
+                      ).where(table.c.workspace_id == workspace_id, table.c.event == event)
+    if profile_ids is not None:
+        query = query.where(table.c.profile_id.in_(list(profile_ids)))
+    rows = []
+    for r in conn.execute(query.order_by(table.c.timestamp.desc(), table.c.seq.desc()).limit(limit)).mappings():
+        row = dict(r)
+        if staged:
+            row["properties"] = dialect.payload_parts(row.pop("payload"))["properties"]
+        rows.append(row)
+    return rows
+
+
 def activity(conn: Connection, table: sa.Table, workspace_id: str, profile_ids: Sequence[str]
              ) -> list[dict[str, Any]]:
     """Events per (channel, device type) with first and last time, for staging or the event store."""

@@ -266,6 +266,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "journey.active": ("Active", "진행 중"),
     "journey.converted": ("Converted", "전환"),
     "journey.conversion_rate": ("Conversion rate", "전환율"),
+    "journey.converted_treated": ("Converted (treated group)", "전환 (실험군)"),
+    "journey.holdout_converted": ("Converted (holdout)", "전환 (대조군)"),
+    "journey.of_runs": ("of {runs} runs", "실행 {runs}건 중"),
     "journey.holdout_rate": ("Holdout conversion", "대조군 전환율"),
     "journey.lift": ("Lift", "향상"),
     "journey.lift_interval": ("95% interval", "95% 신뢰구간"),
@@ -426,6 +429,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "templates.preview": ("Preview for a customer", "고객별 미리 보기"),
     "templates.preview_button": ("Preview", "미리 보기"),
     "templates.rendered": ("{template} on {channel} for {customer}", "{customer} 고객의 {template} ({channel})"),
+    "templates.customer_default": ("default: the journey's latest customer", "비우면 여정의 최근 고객"),
+    "templates.sent_by": ("Sent by {journey}, step {step}", "{journey} 여정의 {step} 단계에서 발송"),
+    "templates.kind.advertising": ("advertising", "광고성"),
+    "templates.kind.transactional": ("transactional", "정보성"),
+    "templates.context.run": ("Rendered with the trigger event of {customer}'s run (entered {at}).",
+                              "{customer} 고객이 {at}에 진입한 실행의 트리거 이벤트로 렌더링했습니다."),
+    "templates.context.event": (
+        "Rendered with {customer}'s {event} of {at}, as the journey's trigger would start a run with it.",
+        "{customer} 고객의 {at} {event} 이벤트로, 여정 트리거가 실행을 시작할 때처럼 렌더링했습니다."),
+    "templates.context.sample": ("Rendered with a sample event: no run or trigger event of this journey yet.",
+                                 "예시 이벤트로 렌더링했습니다: 아직 이 여정의 실행이나 트리거 이벤트가 없습니다."),
+    "templates.context.request": ("Rendered with the event given.", "주어진 이벤트로 렌더링했습니다."),
+    "templates.context.event_data": ("Trigger event", "트리거 이벤트"),
+    "templates.not_sent": ("This message would not be sent: {reason}.", "이 메시지는 발송되지 않습니다: {reason}."),
+    "templates.opt_out_help": (
+        "Korean advertising by SMS starts with (광고) and the sender's name and ends with a free opt-out line "
+        "(정보통신망법 제50조): set TOUCHLINE_SMS_AD_OPT_OUT_LINE (e.g. 무료수신거부 080-123-4567) and "
+        "TOUCHLINE_SMS_AD_SENDER_NAME.",
+        "광고성 문자는 (광고)와 발신자 이름으로 시작하고 무료 수신거부 안내로 끝나야 합니다(정보통신망법 제50조). "
+        "TOUCHLINE_SMS_AD_OPT_OUT_LINE(예: 무료수신거부 080-123-4567)과 TOUCHLINE_SMS_AD_SENDER_NAME을 설정하세요."),
     # errors
     "error.title": ("Something is wrong", "문제가 발생했습니다"),
     "error.forbidden": ("Your role ({role}) may not do this.", "현재 역할({role})로는 이 작업을 할 수 없습니다."),
@@ -796,6 +819,15 @@ class Formatter:
 
     def percent(self, fraction: float | None) -> str:
         return "—" if fraction is None else format_percent(fraction, "#,##0.0%", locale=self.locale)
+
+    def points(self, fraction: float | None) -> str:
+        """A difference of two rates (a journey's lift) in percentage points, signed: ``+11.6 pts`` in English,
+        as the CLI writes it, ``+11.6%p`` in Korean (퍼센트포인트). Not ``%``: 42.9% against 31.3% is a lift
+        of 11.6 points, or 37% in relative terms."""
+        if fraction is None:
+            return "—"
+        number = format_decimal(round(fraction * 100, 1) + 0.0, "+#,##0.0;-#,##0.0", locale=self.locale)
+        return f"{number}%p" if self.lang == "ko" else f"{number} pts"
 
     def money(self, amount: float | int | None) -> str:
         """An amount in the shop's currency: ₩12,300 in English and 12,300원 in Korean for KRW (no minor

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError, ValidationFailed
 from touchline.journeys import service as journeys
-from touchline.journeys.definition import parse
+from touchline.journeys.definition import SendNode, parse
 from touchline.messaging import service as messaging
 from touchline.web import graph
 from touchline.web.http import formatter, page, redirect, render, services, viewer
@@ -182,9 +182,18 @@ async def _detail(request: Request, journey_id: str, *, errors: list[dict[str, A
     f = formatter(request)
     picture = graph.layout(f, definition, stats, by_node)
     types = {n.id: n.type for n in definition.nodes}
+    # Each send step's template, previewed as the step sends it (this journey's trigger and kind), per channel.
+    saved = await run_in_threadpool(messaging.list_templates, stores, workspace_id)
+    channels_of: dict[str, list[str]] = {}
+    for t in saved:
+        channels_of.setdefault(t["key"], []).append(t["channel"])
+    previews = {n.id: [(ch, "/messages/templates?" + urlencode({"key": n.template, "channel": ch,
+                                                                 "journey": journey_id}) + "#preview")
+                       for ch in channels_of.get(n.template, []) if n.channel in (ch, "preferred")]
+                for n in definition.nodes if isinstance(n, SendNode)}
     return render(request, "journey.html", status_code=status, j=journey, d=definition, stats=stats,
                   graph=picture, types=types, by_node=by_node, runs=runs, names=names, errors=errors,
-                  errors_title=errors_title, valid=valid)
+                  errors_title=errors_title, valid=valid, previews=previews)
 
 
 @page("/journeys/new", permission="journeys.edit")

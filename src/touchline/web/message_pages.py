@@ -4,9 +4,11 @@ rendered for one customer."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline.channels import MESSAGE_CHANNELS
 from touchline.errors import TouchlineError
 from touchline.http import bounded_int
+from touchline.journeys import preview as journey_preview
 from touchline.journeys import service as journeys
 from touchline.messaging import service as messaging
 from touchline.messaging.templates import CHANNEL_PARTS
@@ -75,17 +78,29 @@ async def message_log(request: Request) -> Response:
 
 @page("/messages/templates", permission="messages.view")
 async def template_list(request: Request) -> Response:
-    """Every template by key and channel; ``?key=&channel=&customer=`` renders one for a customer."""
+    """Every template by key and channel; ``?key=&channel=[&customer=][&journey=]`` renders one exactly as a
+    journey's send step would send it (``journeys.preview``): for the customer named, else the journey's
+    latest, with the context of the journey's trigger and what the channel adds."""
     q = request.query_params
     stores, workspace_id = _stores(request), viewer(request).workspace_id
     rows = await run_in_threadpool(messaging.list_templates, stores, workspace_id)
     key, channel, customer = (q.get("key") or "")[:200], (q.get("channel") or "")[:40], (q.get("customer") or "")[:256]
+    journey_id = (q.get("journey") or "").strip()[:200] or None
     preview: dict[str, Any] | None = None
     error: str | None = None
-    if key and channel and customer.strip():
+    if key and channel:
         try:
-            preview = await run_in_threadpool(messaging.preview, stores, workspace_id, key, channel, customer.strip())
+            preview = await run_in_threadpool(functools.partial(
+                journey_preview.preview, stores, workspace_id, key, channel, customer.strip() or None,
+                journey_id=journey_id))
         except TouchlineError as exc:
             error = exc.message
+    names: dict[str, str] = {}
+    if preview is not None:
+        who = [preview["profile_id"], *([preview["context"]["customer_id"]] if "customer_id" in preview["context"]
+                                       else [])]
+        names = await run_in_threadpool(messaging.customer_labels, stores, workspace_id, who)
     return render(request, "templates.html", templates=rows, key=key, channel=channel, customer=customer,
-                  preview=preview, error=error, parts=CHANNEL_PARTS)
+                  journey=journey_id or "", preview=preview, error=error, parts=CHANNEL_PARTS, names=names,
+                  event_json=orjson.dumps(preview["context"]["event"], option=orjson.OPT_INDENT_2).decode()
+                  if preview else "")

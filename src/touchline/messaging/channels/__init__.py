@@ -1,6 +1,7 @@
 """Channels: adapters behind one interface, ``Channel.send(OutboundMessage) -> Sent | Skipped | Failed``."""
 
 from touchline.messaging.channels.base import (
+    AdMarking,
     BatchingChannel,
     Channel,
     Failed,
@@ -8,6 +9,7 @@ from touchline.messaging.channels.base import (
     SendResult,
     Sent,
     Skipped,
+    as_sent,
     korean_ad_subject,
     korean_ad_text,
 )
@@ -24,6 +26,7 @@ from touchline.messaging.channels.smtp import SmtpChannel, SmtpConfig
 from touchline.messaging.channels.webhook import WebhookChannel, WebhookConfig
 
 __all__ = [
+    "AdMarking",
     "BatchingChannel",
     "Channel",
     "Failed",
@@ -44,6 +47,7 @@ __all__ = [
     "WebhookConfig",
     "WhatsAppCloudChannel",
     "WhatsAppConfig",
+    "as_sent",
     "korean_ad_subject",
     "korean_ad_text",
 ]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from touchline.messaging.types import AD_PREFIX_KO, MessageKind, RenderedContent, is_korean
 
 __all__ = [
+    "AdMarking",
     "BatchingChannel",
     "Channel",
     "Failed",
@@ -23,6 +24,7 @@ __all__ = [
     "SendResult",
     "Sent",
     "Skipped",
+    "as_sent",
     "korean_ad_subject",
     "korean_ad_text",
 ]
@@ -102,8 +104,50 @@ def korean_ad_subject(subject: str) -> str:
 
 def korean_ad_text(text: str, *, sender_name: str | None, opt_out_line: str) -> str:
     """Advertising SMS/text per 정보통신망법 제50조: ``(광고)`` and the sender's name first, a free
-    opt-out (``무료수신거부 080-...``) last."""
+    opt-out (``무료수신거부 080-...``) last; once, whether the template wrote them already or not."""
     body = _AD_PREFIX_RE.sub("", text).strip()
+    if sender_name and _AD_PREFIX_RE.match(text) and body.startswith(sender_name):
+        body = body[len(sender_name):].strip()
     head = f"{AD_PREFIX_KO}{sender_name}" if sender_name else AD_PREFIX_KO
     tail = "" if opt_out_line in body else f"\n{opt_out_line}"
     return f"{head} {body}{tail}"
+
+
+@dataclass(frozen=True)
+class AdMarking:
+    """What a Korean advertising text message carries besides its content (정보통신망법 제50조): the
+    sender's name after ``(광고)``, and a free opt-out line (``무료수신거부 080-...``) at the end. From
+    ``TOUCHLINE_SMS_AD_SENDER_NAME`` and ``TOUCHLINE_SMS_AD_OPT_OUT_LINE``."""
+
+    sender_name: str | None = None
+    opt_out_line: str | None = None
+
+
+def as_sent(channel: str, kind: MessageKind, content: RenderedContent, marking: AdMarking) -> RenderedContent | Skipped:
+    """The content exactly as ``channel`` sends it: Korean advertising gets ``(광고)`` in front of an
+    e-mail's subject and a push notification's title, and an SMS gets ``(광고)`` and the sender's name first
+    and the free opt-out line last (without that line it may not be sent: ``Skipped("missing_opt_out_line")``).
+
+    The one place this marking is added. The outbox applies it when it renders a message, before the
+    content is committed, so the delivery log holds what the channel sends and a retry resends the same;
+    the preview renders through the same function; adapters send the content as they get it. An SMS with
+    no text is left to its channel (``empty_body``)."""
+    if kind != "advertising" or not is_korean(content.locale):
+        return content
+    if channel == "email" and content.subject:
+        return replace(content, subject=korean_ad_subject(content.subject))
+    if channel == "push":  # FCM shows the title, or the subject when a template has no title
+        if content.title:
+            return replace(content, title=korean_ad_subject(content.title))
+        if content.subject:
+            return replace(content, subject=korean_ad_subject(content.subject))
+        return content
+    if channel == "sms":
+        text = content.text or content.body or ""
+        if not text.strip():
+            return content
+        if not marking.opt_out_line:
+            return Skipped("missing_opt_out_line")  # sending it would break 정보통신망법 제50조
+        return replace(content, text=korean_ad_text(text, sender_name=marking.sender_name,
+                                                     opt_out_line=marking.opt_out_line))
+    return content

@@ -25,7 +25,8 @@ second). Android's ``collapse_key`` is *not* used: Android keeps at most four co
 one key per message would make FCM drop messages unpredictably. As for every channel, the outbox (one
 row per key, content committed before sending) is what prevents double sends.
 
-Korean advertising gets ``(광고)`` in front of the title (정보통신망법 제50조 applies to app push too).
+Korean advertising has ``(광고)`` in front of the title (정보통신망법 제50조 applies to app push too), added when
+the outbox renders the message (``base.as_sent``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import httpx
 import orjson
 
 from touchline.messaging.channels._http import HttpAdapter, json_body, status_retryable, sub_object
-from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped, korean_ad_subject
+from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped
 
 __all__ = ["FCM_SCOPE", "FcmChannel", "FcmConfig", "ServiceAccountTokens", "fcm_payload"]
 
@@ -133,8 +134,6 @@ def fcm_payload(message: OutboundMessage, config: FcmConfig) -> dict[str, Any] |
     body = content.body or content.text or ""
     if not (title.strip() or body.strip()):
         return None
-    if message.korean_advertising and title:
-        title = korean_ad_subject(title)
     # FCM data values must be strings.
     data = {str(k): str(v) for k, v in message.data.items() if v is not None}
     data["touchline_message_id"] = message.idempotency_key

@@ -58,8 +58,7 @@ def build_channels(settings: Settings, overrides: Mapping[str, Channel] | None =
     if settings.twilio_account_sid and settings.twilio_auth_token:
         out["sms"] = TwilioSmsChannel(TwilioConfig(
             account_sid=settings.twilio_account_sid, auth_token=_secret(settings.twilio_auth_token),
-            from_number=settings.twilio_from, base_url=settings.twilio_base_url,
-            ad_sender_name=settings.sms_ad_sender_name, ad_opt_out_line=settings.sms_ad_opt_out_line))
+            from_number=settings.twilio_from, base_url=settings.twilio_base_url))
     if settings.messenger_provider == "nhn_alimtalk" and settings.nhn_app_key and settings.nhn_sender_key:
         out["messenger"] = NhnAlimTalkChannel(NhnAlimTalkConfig(
             app_key=settings.nhn_app_key, secret_key=_secret(settings.nhn_secret_key),

@@ -5,6 +5,9 @@
 ``AccountSid:AuthToken``. ``201`` answers the Message resource (``sid``, ``status``...); errors answer
 ``{"code": 21211, "message": ..., "more_info": ..., "status": 400}``.
 
+Korean advertising arrives marked (``(광고)`` and the sender's name first, the free opt-out line last):
+the outbox adds that when it renders the message (``base.as_sent``), so the delivery log shows it.
+
 Idempotency: the key goes in ``I-Twilio-Idempotency-Token``. Twilio documents that header on the
 webhooks it *sends*; whether the Messages API dedupes on it when *received* is not documented, so the
 outbox (one row per key) remains the guarantee against double sends.
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from touchline.messaging.channels._http import HttpAdapter, json_body, status_retryable
-from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped, korean_ad_text
+from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped
 
 __all__ = ["TwilioConfig", "TwilioSmsChannel"]
 
@@ -30,9 +33,6 @@ class TwilioConfig:
     messaging_service_sid: str | None = None  # instead of from_number
     base_url: str = "https://api.twilio.com"
     status_callback: str | None = None
-    # Korean advertising SMS: "(광고)" + sender name first, a free opt-out line last.
-    ad_sender_name: str | None = None
-    ad_opt_out_line: str | None = None  # e.g. "무료수신거부 080-123-4567"
 
 
 class TwilioSmsChannel(HttpAdapter):
@@ -53,11 +53,6 @@ class TwilioSmsChannel(HttpAdapter):
         text = message.content.text or message.content.body or ""
         if not text.strip():
             return Skipped("empty_body")
-        if message.korean_advertising:
-            if not self.config.ad_opt_out_line:
-                return Skipped("missing_opt_out_line")  # sending it would break 정보통신망법 제50조
-            text = korean_ad_text(text, sender_name=self.config.ad_sender_name,
-                                  opt_out_line=self.config.ad_opt_out_line)
         return text
 
     def send(self, message: OutboundMessage) -> SendResult:

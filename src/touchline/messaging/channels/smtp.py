@@ -16,7 +16,8 @@ with:
 - ``List-Unsubscribe: <mailto:...>, <https://...>`` and, with an https URL,
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058; required by Gmail and Yahoo for bulk
   senders).
-- Korean advertising: ``(광고)`` in front of the subject (정보통신망법 제50조).
+- Korean advertising: ``(광고)`` in front of the subject (정보통신망법 제50조), added when the outbox renders
+  the message (``base.as_sent``): the subject arrives marked.
 
 Errors: 4xx replies and connection problems are ``Failed(retryable=True)``; 5xx replies (recipient or
 sender refused, message rejected) are ``Failed(retryable=False)``.
@@ -37,7 +38,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from touchline.ids import uuid5_hex
-from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped, korean_ad_subject
+from touchline.messaging.channels.base import Failed, OutboundMessage, SendResult, Sent, Skipped
 from touchline.messaging.templates import html_to_text
 
 __all__ = ["SmtpChannel", "SmtpConfig", "build_email", "message_id_for"]
@@ -71,11 +72,8 @@ def message_id_for(idempotency_key: str, domain: str) -> str:
 def build_email(message: OutboundMessage, config: SmtpConfig, *, now: dt.datetime | None = None) -> EmailMessage:
     """The MIME message for ``message``; pure, so it can be previewed and tested without a server."""
     content = message.content
-    subject = content.subject or ""
-    if message.korean_advertising:
-        subject = korean_ad_subject(subject)
     email = EmailMessage()
-    email["Subject"] = subject
+    email["Subject"] = content.subject or ""
     email["From"] = formataddr((config.from_name, config.from_address)) if config.from_name else config.from_address
     email["To"] = message.to
     if config.reply_to:
