@@ -120,14 +120,13 @@ def check_reply(channel: str, body: str, *, to: str | None, last_inbound_at: dt.
     if len(body) > rule.max_chars:
         raise ReplyRefused(f"{channel} takes at most {rule.max_chars:,} characters; this reply has {len(body):,}",
                            "body", code="too_long")
-    if rule.window is not None and not template:
-        if last_inbound_at is None or now - last_inbound_at > rule.window:
-            hours = rule.window.total_seconds() / 3600
-            since = "never wrote on it" if last_inbound_at is None else \
-                f"last wrote at {last_inbound_at.isoformat()}"
-            raise ReplyRefused(f"outside {channel}'s {hours:g}-hour customer-service window (the customer {since}); "
-                               "only an approved template (template_code) may be sent", "channel", conflict=True,
-                               code="window_closed")
+    window = rule.window
+    if window is not None and not template and (last_inbound_at is None or now - last_inbound_at > window):
+        hours = window.total_seconds() / 3600
+        since = "never wrote on it" if last_inbound_at is None else f"last wrote at {last_inbound_at.isoformat()}"
+        raise ReplyRefused(f"outside {channel}'s {hours:g}-hour customer-service window (the customer {since}); "
+                           "only an approved template (template_code) may be sent", "channel", conflict=True,
+                           code="window_closed")
     info: dict[str, object] = {}
     if channel == "sms":
         length = sms_length(body, korean=(to or "").startswith("+82"))

@@ -307,7 +307,8 @@ def delete_member(conn: Connection, workspace_id: str, team_id: str, user_id: st
         team_members.c.user_id == user_id)).rowcount)
 
 
-def set_presence(conn: Connection, workspace_id: str, user_id: str, online_until: dt.datetime, now: dt.datetime) -> None:
+def set_presence(conn: Connection, workspace_id: str, user_id: str, online_until: dt.datetime, now: dt.datetime
+                 ) -> None:
     dialect.upsert_adding(conn, agent_presence, [{"workspace_id": workspace_id, "user_id": user_id,
                                                   "online_until": online_until, "updated_at": now}],
                           keys=["workspace_id", "user_id"])

@@ -8,8 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 __all__ = [
-    "AUTHOR_KINDS", "CONVERSATION_CHANNELS", "STATUSES", "Attachment", "Author", "AuthorKind", "ConversationChannel",
-    "SYSTEM", "CustomerIds", "EmailHeaders", "Inbound", "Received", "Status",
+    "AUTHOR_KINDS",
+    "CONVERSATION_CHANNELS",
+    "STATUSES",
+    "SYSTEM",
+    "Attachment",
+    "Author",
+    "AuthorKind",
+    "ConversationChannel",
+    "CustomerIds",
+    "EmailHeaders",
+    "Inbound",
+    "Received",
+    "Status",
 ]
 
 # The channels a conversation's messages come and go by. ``chat`` is the web chat on the shop's pages

@@ -85,7 +85,8 @@ def build_email(message: OutboundMessage, config: SmtpConfig, *, now: dt.datetim
     email["X-Touchline-Message-Id"] = message.idempotency_key
     # A reply in a conversation names the mail it answers, so the customer's client threads it.
     headers = message.data.get("headers")
-    for name in ("In-Reply-To", "References") if isinstance(headers, Mapping) else ():
+    headers = headers if isinstance(headers, Mapping) else {}
+    for name in ("In-Reply-To", "References"):
         value = headers.get(name)
         if isinstance(value, str) and value.strip() and "\r" not in value and "\n" not in value:
             email[name] = value.strip()
