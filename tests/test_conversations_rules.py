@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from touchline.conversations import metrics, placement, routing, rules
+from touchline.conversations import metrics, routing, rules
 from touchline.conversations.channel_rules import ReplyRefused, check_reply, reply_subject, sms_length
 from touchline.conversations.placement import Candidate, Join, Start, normalize_subject, place, subjects_agree
 from touchline.conversations.types import STATUSES, EmailHeaders

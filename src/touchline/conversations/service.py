@@ -250,6 +250,7 @@ class _Repeat(Exception):
 class _Identity:
     keys: list[tuple[str, str]]  # the identities the message names, spelled as ingestion spells them
     message: dict[str, Any]  # the identify ingestion records when they are not all one known profile
+    address: str | None  # the customer's address on the channel, where a reply goes
 
 
 def _nfc(value: str) -> str:
@@ -302,7 +303,11 @@ def _identity(stores: Stores, inbound: Inbound, message_id: str, now: dt.datetim
         message["anonymousId"] = anonymous_id
         keys.append(("anonymous_id", anonymous_id))
     keys += externals
-    return _Identity(keys, message)
+    spelled = dict(externals)
+    by_channel = {"sms": spelled.get("phone"), "whatsapp": spelled.get("whatsapp_id") or spelled.get("phone"),
+                  "kakao": spelled.get("kakao_id") or spelled.get("phone"), "email": spelled.get("email"),
+                  "chat": anonymous_id or user_id}
+    return _Identity(keys, message, by_channel.get(inbound.channel))
 
 
 def _sent_at(inbound: Inbound, now: dt.datetime) -> dt.datetime:
@@ -383,7 +388,7 @@ def receive(stores: Stores, workspace_id: str, inbound: Inbound, *, now: dt.date
             if store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id) is not None:
                 raise _Repeat
             received = _place_and_store(conn, stores, workspace_id, profile_id, inbound, provider_id, message_id,
-                                        now)
+                                        identity.address, now)
     except _Repeat:
         with stores.read() as conn:
             found = store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id)
@@ -401,7 +406,7 @@ def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: d
 
 
 def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profile_id: str, inbound: Inbound,
-                     provider_id: str, message_id: str, now: dt.datetime) -> Received:
+                     provider_id: str, message_id: str, address: str | None, now: dt.datetime) -> Received:
     settings = stores.settings
     ids = _customer_ids(conn, workspace_id, profile_id)
     rows = store.customer_conversations(conn, workspace_id, ids, for_update=True)
@@ -423,7 +428,6 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
     sent_at = _sent_at(inbound, now)
     events: list[SystemEvent] = []
     feed_rows: list[dict[str, Any]] = []
-    address = _inbound_address(inbound)
     if isinstance(decided, placement.Join):
         conversation = by_id[decided.conversation_id]
         change = rules.on_customer_message(_state(conversation), now)
@@ -482,15 +486,6 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
     feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     store.insert_feed(conn, feed_rows)
     return Received(conversation_view(conversation, now), message_view(message), outcome)
-
-
-def _inbound_address(inbound: Inbound) -> str | None:
-    """The customer's address on the channel, where a reply goes: what they wrote from."""
-    c = inbound.customer
-    by_channel = {"sms": c.phone, "whatsapp": c.whatsapp_id or c.phone, "kakao": c.kakao_id or c.phone,
-                  "email": c.email, "chat": c.anonymous_id or c.user_id}
-    value = by_channel.get(inbound.channel)
-    return value.strip() if value else None
 
 
 def _auto_assign(conn: Connection, workspace_id: str, conversation: dict[str, Any], now: dt.datetime
