@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -131,7 +132,7 @@ def test_events_reach_the_event_log_and_the_timeline(client: TestClient, stores:
     with stores.events_conn() as conn:
         rows = conn.execute(sa.text("SELECT event, properties FROM events WHERE event LIKE 'Conversation%' "
                                     "OR event LIKE 'Message Re%'")).all()
-    props = {event: p if isinstance(p, dict) else __import__("orjson").loads(p) for event, p in rows}
+    props = {event: p if isinstance(p, dict) else orjson.loads(p) for event, p in rows}
     assert props["Message Received"]["channel"] == "sms" and props["Message Received"]["conversation_id"] == cid
     assert props["Conversation Resolved"]["conversation_id"] == cid
 
