@@ -483,6 +483,6 @@ def test_bad_input_gets_a_4xx_naming_the_field(client: TestClient, stores: Store
     assert huge.status_code == 413
     assert client.get("/v1/conversations/cnv_nope", headers=bearer()).status_code == 404
     assert client.get("/v1/conversations", params={"status": "weird"}, headers=bearer()).status_code == 422
-    assert client.get("/v1/conversations/stream", headers={**bearer(), "Last-Event-ID": "abc"}).status_code == 400
+    assert client.get("/v1/conversations/stream", headers={**bearer(), "Last-Event-ID": "abc"}).status_code == 422
     assert client.get("/v1/conversations", headers=bearer(WRITE_KEY)).status_code == 403
     assert count(stores, conversation_messages) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -78,10 +78,11 @@ async def inbound(request: Request, principal: Admin, body: InboundIn) -> JSONBo
 # --- queues and measures ---------------------------------------------------------------------------------
 
 
-@router.get("", response_class=JSONBody, summary="Conversations: a queue, filtered")
+@router.get("", response_class=JSONBody, responses=errors(404), summary="Conversations: a queue, filtered")
 async def list_conversations(
     request: Request, principal: Admin,
-    status: Annotated[str | None, Query(description="open, pending, snoozed, resolved, active (default), all")] = None,
+    status: Annotated[Literal["open", "pending", "snoozed", "resolved", "active", "all"] | None,
+                      Query(description="One status, active (open, pending, snoozed: the default) or all")] = None,
     assignee_id: Annotated[str | None, Query(max_length=128)] = None,
     unassigned: bool = False,
     team_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -111,7 +112,7 @@ async def stats(request: Request, principal: Admin, start: Annotated[Moment, Que
           "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream(
     request: Request, principal: Admin,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^\s*[0-9]{1,18}\s*$")] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Resume after this seq (Last-Event-ID)")] = None,
     conversation_id: Annotated[str | None, Query(max_length=64, description="Only this conversation")] = None,
 ) -> StreamingResponse:

@@ -545,14 +545,14 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
     approved template). ``status`` changes the conversation's status in the same step (reply and set
     pending, reply and resolve). Returns ``{"conversation", "message", "channel_info"}``."""
     now = _now(now)
-    _check_body(stores, body)
-    _check_attachments(attachments)
     if channel is not None and channel not in CONVERSATION_CHANNELS:
         raise ValidationFailed(f"unknown channel {channel!r}",
                                [field_error("channel", f"one of {', '.join(CONVERSATION_CHANNELS)}")])
     with stores.write() as conn:
         _check_author(conn, workspace_id, author, ("agent", "bot"))
         conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        _check_body(stores, body)
+        _check_attachments(attachments)
         message_id = _authored_message_id(conversation_id, client_key)
         existing = store.message_row(conn, workspace_id, message_id)
         if existing is not None:
@@ -658,12 +658,12 @@ def note(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, 
          client_key: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """A private note: for agents only, never sent, never in the customer's feed, no event."""
     now = _now(now)
-    _check_body(stores, body)
-    if not body.strip():
-        raise ValidationFailed("a note needs a body", [field_error("body", "empty")])
     with stores.write() as conn:
         _check_author(conn, workspace_id, author, ("agent", "bot", "system"))
         conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        _check_body(stores, body)
+        if not body.strip():
+            raise ValidationFailed("a note needs a body", [field_error("body", "empty")])
         message_id = _authored_message_id(conversation_id, client_key)
         existing = store.message_row(conn, workspace_id, message_id)
         if existing is not None:
@@ -792,10 +792,10 @@ def tag(stores: Stores, workspace_id: str, conversation_id: str, *, add: Iterabl
         remove: Iterable[str] = (), now: dt.datetime | None = None) -> dict[str, Any]:
     """Add and remove tags (lower-cased); at most 50 on a conversation."""
     now = _now(now)
-    adding = [_tag(t, f"add.{i}") for i, t in enumerate(add)]
-    removing = {_tag(t, f"remove.{i}") for i, t in enumerate(remove)}
     with stores.write() as conn:
         conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        adding = [_tag(t, f"add.{i}") for i, t in enumerate(add)]
+        removing = {_tag(t, f"remove.{i}") for i, t in enumerate(remove)}
         tags = sorted((set(conversation["tags"] or []) | set(adding)) - removing)
         if len(tags) > MAX_TAGS:
             raise ValidationFailed("too many tags", [field_error("add", f"a conversation has at most {MAX_TAGS} tags")])
