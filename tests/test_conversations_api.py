@@ -486,3 +486,36 @@ def test_bad_input_gets_a_4xx_naming_the_field(client: TestClient, stores: Store
     assert client.get("/v1/conversations/stream", headers={**bearer(), "Last-Event-ID": "abc"}).status_code == 422
     assert client.get("/v1/conversations", headers=bearer(WRITE_KEY)).status_code == 403
     assert count(stores, conversation_messages) == 0
+
+
+def test_snoozed_conversations_wake_on_time(stores: Stores, workspace_id: str) -> None:
+    got = service.receive(stores, workspace_id, Inbound("sms", "z1", CustomerIds(phone="010-6000-0001"), "a"), now=T0)
+    cid = got.conversation["id"]
+    service.snooze(stores, workspace_id, cid, T0 + dt.timedelta(hours=1), now=T0)
+    assert service.wake_snoozed(stores, now=T0 + dt.timedelta(minutes=30)) == 0
+    # Read before it is woken, it is already open: the snooze's time has come.
+    assert service.get_conversation(stores, workspace_id, cid, now=T0 + dt.timedelta(hours=2))["status"] == "open"
+    assert service.wake_snoozed(stores, now=T0 + dt.timedelta(hours=2)) == 1
+    assert service.wake_snoozed(stores, now=T0 + dt.timedelta(hours=3)) == 0
+    with stores.read() as conn:
+        row = conn.execute(sa.select(conversations.c.status, conversations.c.snoozed_until)).one()
+        kinds = [r.payload.get("change") for r in conn.execute(sa.select(conversation_feed.c.payload))]
+    assert tuple(row) == ("open", None) and kinds.count("status") == 2
+
+
+def test_a_providers_delivery_report_moves_the_reply_forward(stores: Stores, workspace_id: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    got = service.receive(stores, workspace_id, Inbound("whatsapp", "wamid.in", CustomerIds(whatsapp_id="8210777"),
+                                                        "hi"), now=now)
+    reply = service.reply(stores, workspace_id, got.conversation["id"], "hello", author=Author("agent"), now=now)
+    channel = MemoryChannel("messenger")
+    assert Outbox(stores, channels={"messenger": channel}).dispatch().sent == 1
+    assert channel.messages[0].to == "8210777"
+    provider_id = channel.get(service.reply_outbox_id(reply["message"]["id"])).provider_id  # type: ignore[union-attr]
+    # What the WhatsApp statuses webhook will call, by the provider's id (wamid).
+    report = {"channel": "whatsapp", "provider_message_id": provider_id}
+    assert service.delivery_update(stores, workspace_id, status="delivered", **report)["delivery_status"] == "delivered"
+    assert service.delivery_update(stores, workspace_id, status="sent", **report)["delivery_status"] == "delivered"
+    assert service.delivery_update(stores, workspace_id, status="read", **report)["delivery_status"] == "read"
+    assert service.delivery_update(stores, workspace_id, channel="whatsapp", provider_message_id="wamid.unknown",
+                                   status="read") is None

@@ -110,3 +110,45 @@ def test_many_streams_share_one_poller(live: LiveServer) -> None:
             ctx.__exit__(None, None, None)
         for c in clients:
             c.close()
+
+
+def test_the_poller_waits_for_a_number_not_yet_committed(stores: Any) -> None:
+    """PostgreSQL hands out a sequence number before its transaction commits: a larger number can be
+    visible first. The poller passes nothing beyond a gap until it fills, or until it waited long enough
+    (a transaction that rolled back never fills it)."""
+    import asyncio
+    import datetime as dt
+
+    from touchline.conversations import store as feed_store
+
+    now = dt.datetime.now(dt.UTC)
+
+    def row(seq: int) -> dict[str, Any]:
+        return {"seq": seq, "workspace_id": "ws", "conversation_id": f"c{seq}", "profile_id": "p", "kind": "message",
+                "private": False, "payload": {}, "created_at": now}
+
+    hub = feed.FeedHub(stores, interval=60, gap_wait=0.3)
+    loop = asyncio.new_event_loop()
+    try:
+        sub = hub.subscribe("ws", loop=loop)
+        assert sub.start == 0
+        with stores.write() as conn:
+            feed_store.insert_feed(conn, [row(1), row(3)])
+        assert hub.poll_once()  # 1 passes; 3 waits for 2
+        loop.run_until_complete(asyncio.sleep(0))
+        assert sub.queue.get_nowait().seq == 1 and sub.queue.empty()
+        with stores.write() as conn:
+            feed_store.insert_feed(conn, [row(2)])
+        assert not hub.poll_once()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert [sub.queue.get_nowait().seq for _ in range(2)] == [2, 3]
+        with stores.write() as conn:
+            feed_store.insert_feed(conn, [row(5)])  # 4 rolled back: never comes
+        assert hub.poll_once()
+        time.sleep(0.35)
+        assert not hub.poll_once()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert sub.queue.get_nowait().seq == 5 and hub.cursor == 5
+    finally:
+        hub.close()
+        loop.close()

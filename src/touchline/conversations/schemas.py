@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from touchline.conversations.types import (
     Attachment,
@@ -169,15 +169,15 @@ class TagsIn(_Strict):
 
 class TeamIn(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=FILLED)
-    auto_assign: bool = False
-    language_routing: bool = False
+    auto_assign: StrictBool = False
+    language_routing: StrictBool = False
     channels: list[ConversationChannel] = Field(default_factory=list, max_length=10)
 
 
 class TeamPatch(_Strict):
     name: str | None = Field(None, min_length=1, max_length=200, pattern=FILLED)
-    auto_assign: bool | None = None
-    language_routing: bool | None = None
+    auto_assign: StrictBool | None = None
+    language_routing: StrictBool | None = None
     channels: list[ConversationChannel] | None = Field(None, max_length=10)
 
 

@@ -917,6 +917,9 @@ def feed_since(stores: Stores, workspace_id: str, after: int, until: int | None 
 def wake_snoozed(stores: Stores, *, now: dt.datetime | None = None) -> int:
     """Open the snoozed conversations whose time has come (across workspaces); how many."""
     now = _now(now)
+    with stores.read() as conn:  # a read first: an idle pump round takes no write lock
+        if not store.any_snoozed_due(conn, now):
+            return 0
     with stores.write() as conn:
         rows = store.snoozed_due(conn, now)
         feed_rows = []

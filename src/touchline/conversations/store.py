@@ -100,6 +100,12 @@ def conversations_page(conn: Connection, workspace_id: str, *, statuses: Sequenc
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def any_snoozed_due(conn: Connection, now: dt.datetime) -> bool:
+    query = sa.select(conversations.c.id).where(conversations.c.status == "snoozed",
+                                                conversations.c.snoozed_until <= now).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def snoozed_due(conn: Connection, now: dt.datetime, limit: int = 500) -> list[dict[str, Any]]:
     """Snoozed conversations whose time has come, across workspaces, locked to be woken (PostgreSQL:
     skipping those another process is waking)."""
