@@ -203,6 +203,8 @@ class FeedHub:
         with self._lock:
             if self._cursor is not None and cursor > self._cursor:
                 self._cursor = cursor
+            for key in [key for key, sub in self._subs.items() if sub.closed]:  # overflowed, never read
+                del self._subs[key]
             subs = list(self._subs.values())
         for item in items:
             for sub in subs:
