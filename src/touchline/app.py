@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
+from touchline.conversations import feed as conversation_feed
+from touchline.conversations.routes import router as conversations_router
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
 from touchline.http import (
@@ -175,6 +177,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         try:
             yield
         finally:
+            conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
                 runner.stop()
@@ -208,6 +211,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(messaging_router)
     app.include_router(templates_router)
     app.include_router(tracking_router)
+    app.include_router(conversations_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import threading
 
 from touchline import eventlog
+from touchline.conversations import receipts as conversation_receipts
+from touchline.conversations import service as conversation_service
+from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
@@ -37,12 +40,17 @@ def wire() -> None:
             return
         # Journeys queue, in the ingesting transaction, the events a live journey listens to.
         eventlog.subscribe("journeys", journey_signals.capture)
+        # Conversations read their replies' delivery from the outbox's receipts.
+        eventlog.subscribe("conversations", conversation_receipts.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
                               tables=journey_store.ERASED_TABLES, view=journey_store.customer_view))
         register(CustomerData("messages", erase=message_store.erase_customer, export=message_store.export_customer,
                               tables=message_store.ERASED_TABLES, view=message_store.customer_view))
+        register(CustomerData("conversations", erase=conversation_store.erase_customer,
+                              export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
+                              view=conversation_store.customer_view))
         _wired.set()
 
 
@@ -54,6 +62,8 @@ def open_stores(settings: Settings | None = None, *, migrate: bool = True) -> St
     if settings.database_url is None or settings.events_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     stores = Stores(settings)
+    # Snoozed conversations wake, and the live feed is pruned, on the pump's rounds.
+    stores.pump_hooks.append(conversation_service.housekeeping)
     if migrate:
         upgrade(stores, events_busy_ok=True)
     bootstrap(stores)

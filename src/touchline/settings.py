@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     web_signin_max_lock_seconds: float = Field(900.0, gt=0)
     web_signin_forget_seconds: float = Field(3600.0, gt=0)
 
+    # Conversations (touchline.conversations). A customer's message to a conversation resolved less
+    # than conversation_reopen_hours ago reopens it; later, it starts a new one. The live feed's poller
+    # reads new changes this often (a change made in this process wakes it at once); on PostgreSQL it
+    # waits up to conversation_feed_gap_seconds for a change numbered before one already visible (its
+    # transaction not yet committed). Feed rows are kept conversation_feed_retention_hours for clients
+    # that reconnect. A message body (inbound, reply, note) has at most conversation_body_chars.
+    conversation_reopen_hours: float = Field(24.0, ge=0)
+    conversation_feed_poll_seconds: float = Field(0.5, gt=0)
+    conversation_feed_gap_seconds: float = Field(2.0, ge=0)
+    conversation_feed_retention_hours: float = Field(72.0, gt=0)
+    conversation_body_chars: int = Field(100_000, ge=1, le=1_000_000)
+
     host: str = "127.0.0.1"
     port: int = 8000
     # Where customers reach this server: tracked links, the open pixel and unsubscribe links point here.

@@ -270,6 +270,18 @@ def ingest_many(
     return results
 
 
+def ingest_in(conn: Connection, stores: Stores, workspace_id: str, events: list[NormalizedEvent], *,
+              now: dt.datetime) -> IngestResult:
+    """:func:`ingest` inside the caller's state-store transaction: for a domain that records what a
+    message tells about a customer (who they are on a channel) together with its own rows, all or
+    nothing (a conversation's inbound message). The caller sets ``stores.wakeup`` when ``signals``."""
+    result = IngestResult()
+    if events:
+        _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id, [(0, e) for e in events], [result],
+                          utc(now) or now)
+    return result
+
+
 def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
                       tagged: list[tuple[int, NormalizedEvent]], results: list[IngestResult],
                       now: dt.datetime) -> None:

@@ -54,7 +54,7 @@ import httpx
 import orjson
 
 from touchline.channels import PROFILE_ID, REGISTRY
-from touchline.eventlog import SystemEvent, append_system_events
+from touchline.eventlog import SystemEvent, append_system_events, existing_profile_ids
 from touchline.messaging import store
 from touchline.messaging.channels.base import (
     AdMarking,
@@ -90,8 +90,8 @@ if TYPE_CHECKING:
 
     from touchline.store.engines import Stores
 
-__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "ad_marking", "compiled_template", "policy_config", "receipt",
-           "recipient_for", "render_content"]
+__all__ = ["WEBHOOK_CALL", "DispatchReport", "Outbox", "ReadyMessage", "ad_marking", "compiled_template",
+           "enqueue_ready", "policy_config", "receipt", "recipient_for", "render_content"]
 
 log = logging.getLogger("touchline.outbox")
 
@@ -210,6 +210,42 @@ def _compiled(workspace_id: str, key: str, channel: str, version: int, definitio
     return validate_template({"key": key, "channel": channel, **definition})
 
 
+@dataclass(frozen=True)
+class ReadyMessage:
+    """A message whose content its sender has decided (an agent's reply in a conversation): literal
+    content for one channel and one address, sent as it is. It is a service message, not advertising:
+    no consent, frequency cap or quiet hours apply (the send policy decides nothing), and it goes out
+    once under ``id``, its idempotency key, like every outbox row. Never to an erased customer: an erase
+    deletes the customer's outbox rows, and a row whose customer is no profile any more when it is
+    claimed is suppressed (``no_profile``).
+
+    ``content`` holds the channel's parts (``text``; ``subject`` and ``text`` for e-mail; a messenger's
+    ``template_code`` and ``params``) and may hold ``headers`` (e-mail In-Reply-To and References).
+    ``source`` is what the message log shows as its template (``conversation_reply``); receipts
+    (``Message Sent``, ``Message Failed``, ...) carry it as ``template``, which is how the sender finds
+    the outcomes of its messages in the event log."""
+
+    id: str
+    workspace_id: str
+    customer_id: str
+    channel: str
+    to_address: str
+    content: Mapping[str, Any]
+    source: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def enqueue_ready(conn: Connection, message: ReadyMessage, now: dt.datetime) -> bool:
+    """Queue ``message`` in the caller's transaction; False when a row with its id exists already (the
+    same reply queued twice is sent once)."""
+    return store.insert_message(conn, {
+        "id": message.id, "workspace_id": message.workspace_id, "customer_id": message.customer_id,
+        "journey_id": None, "run_id": None, "node_id": None, "template": message.source, "kind": "transactional",
+        "requested_channel": message.channel, "channel": message.channel, "to_address": message.to_address,
+        "status": "pending", "attempts": 0, "next_attempt_at": now, "context": dict(message.context),
+        "content": dict(message.content), "created_at": now, "updated_at": now})
+
+
 class Outbox:
     """Dispatches due outbox rows. Thread-safe to call from one runner thread per process; several
     processes share the work on PostgreSQL."""
@@ -275,6 +311,8 @@ class Outbox:
                 for workspace_id, batch in by_ws.items():
                     undecided = [r for r in batch if _undecided(r)]
                     decided = [r for r in batch if not _undecided(r)]
+                    if decided:  # decided earlier (a retry) or by its sender (a ready message)
+                        decided = self._alive(conn, workspace_id, decided, now, changes, report)
                     changes += [{"id": r["id"], "status": "sending", "lease_until": lease, "claim_token": token,
                                  "updated_at": now} for r in decided]
                     ready += decided
@@ -288,6 +326,18 @@ class Outbox:
                 finally:
                     self._end_batch()
             return report
+
+    def _alive(self, conn: Connection, workspace_id: str, rows: list[dict[str, Any]], now: dt.datetime,
+               changes: list[dict[str, Any]], report: DispatchReport) -> list[dict[str, Any]]:
+        """The rows whose customer is still a profile; the others (erased meanwhile) are suppressed."""
+        alive = existing_profile_ids(conn, {r["customer_id"] for r in rows})
+        kept = []
+        for row in rows:
+            if row["customer_id"] in alive:
+                kept.append(row)
+            else:
+                self._suppress(changes, row, "no_profile", now, report, [], row["customer_id"])
+        return kept
 
     def _send_in_groups(self, ready: list[dict[str, Any]], token: str, now: dt.datetime, epoch: float,
                         report: DispatchReport) -> None:
@@ -510,7 +560,8 @@ class Outbox:
             content=RenderedContent(**{k: v for k, v in content.items()
                                        if k in RenderedContent.__dataclass_fields__}),
             kind=row["kind"], profile_id=row["customer_id"], unsubscribe_url=content.get("unsubscribe_url"),
-            data={"journey_id": row["journey_id"], "run_id": row["run_id"], "template": row["template"]},
+            data={"journey_id": row["journey_id"], "run_id": row["run_id"], "template": row["template"],
+                  **({"headers": content["headers"]} if content.get("headers") else {})},
         )
         try:
             return adapter.send(message)
@@ -592,7 +643,7 @@ class Outbox:
                 changes.append(values)
                 report.sent += 1
                 if row["requested_channel"] != WEBHOOK_CALL:
-                    received.append(receipt(row, cid, "Message Sent", now))
+                    received.append(receipt(row, cid, "Message Sent", now, provider_id=result.provider_id))
                     if "delivered_at" in values:
                         received.append(receipt(row, cid, "Message Delivered", now))
                 continue

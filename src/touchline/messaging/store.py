@@ -99,6 +99,11 @@ def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         dialect.bulk_insert_ignoring_conflicts(conn, outbox, rows)
 
 
+def insert_message(conn: Connection, row: dict[str, Any]) -> bool:
+    """One outbox row unless its id exists; True if inserted."""
+    return bool(conn.execute(dialect.insert_ignoring_conflicts(conn, outbox).values(**row)).rowcount)
+
+
 def any_due(conn: Connection, now: dt.datetime) -> bool:
     """Whether ``claim_due`` would find something: a read, so an idle worker never takes the write lock."""
     pending = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now).limit(1)

@@ -99,6 +99,8 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(10, "erasures: the profile ids erased and when their bytes were purged from the store files",
               _erasure_purges),
     Migration(11, "tracking plan: workspaces.invalid_values, event types, violations", _tracking_plan),
+    Migration(12, "conversations: messages, participants, teams and members, agent presence, canned responses, "
+                  "the live feed", _create_missing(state_metadata)),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

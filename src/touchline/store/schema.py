@@ -452,6 +452,162 @@ inbox_messages = sa.Table(
     sa.Index("ix_inbox_profile", "workspace_id", "profile_id", "created_at"),
 )
 
+# --- conversations: the inbox across channels (migration 12) -----------------------------------------
+
+# One thread with one customer, whatever the channels its messages came by. ``status``: open | pending
+# (waiting on the customer) | snoozed (until ``snoozed_until``) | resolved (touchline.conversations.rules).
+# ``channel`` is the channel of the customer's last message (where a reply goes by default); ``version``
+# counts the conversation's changes (events of a change are keyed by it).
+conversations = sa.Table(
+    "conversations",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("assignee_id", sa.Text),  # a dashboard user of the workspace
+    sa.Column("team_id", sa.Text),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("language", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("tags", JSONDocument, nullable=False),  # sorted list of strings
+    sa.Column("snoozed_until", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_message_at", UTCDateTime, nullable=False),
+    sa.Column("last_inbound_at", UTCDateTime),
+    sa.Column("first_response_at", UTCDateTime),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("ix_conversations_profile", "workspace_id", "profile_id", "status"),
+    sa.Index("ix_conversations_queue", "workspace_id", "status", "last_message_at"),
+    sa.Index("ix_conversations_assignee", "workspace_id", "assignee_id", "status"),
+    sa.Index("ix_conversations_team", "workspace_id", "team_id", "status"),
+    sa.Index("ix_conversations_created", "workspace_id", "created_at"),
+    sa.Index("ix_conversations_snoozed", "status", "snoozed_until"),
+)
+
+# Every message of a conversation: the customer's (inbound), the agents' and the bot's replies
+# (outbound, sent through the outbox under ``outbox_id``), and private notes (direction "note", never
+# sent). A provider that delivers a webhook twice stores one message: (workspace, channel,
+# provider_message_id) is unique. E-mail keeps its threading headers.
+conversation_messages = sa.Table(
+    "conversation_messages",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),  # the conversation's customer (erase, export)
+    sa.Column("direction", sa.Text, nullable=False),  # inbound | outbound | note
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("author_kind", sa.Text, nullable=False),  # customer | agent | bot | system
+    sa.Column("author_id", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attachments", JSONDocument, nullable=False),  # [{url, content_type, name, size}]
+    sa.Column("address", sa.Text),  # the customer's address on the channel: sender (inbound), recipient
+    # received (inbound) | queued -> sent -> delivered -> read | failed; NULL for a note
+    sa.Column("delivery_status", sa.Text),
+    sa.Column("delivery_reason", sa.Text),
+    sa.Column("outbox_id", sa.Text),
+    sa.Column("provider_message_id", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("email_message_id", sa.Text),
+    sa.Column("in_reply_to", sa.Text),
+    sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
+    sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
+    sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
+    sa.Index("ix_conversation_messages_profile", "workspace_id", "profile_id"),
+    sa.Index("ix_conversation_messages_email", "workspace_id", "email_message_id"),
+    sa.Index("ix_conversation_messages_outbox", "outbox_id"),
+)
+
+# Who takes part: the customer, the agents who were assigned or wrote, later the bot.
+conversation_participants = sa.Table(
+    "conversation_participants",
+    state_metadata,
+    sa.Column("conversation_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # customer | agent | bot
+    sa.Column("participant_id", sa.Text, primary_key=True),  # profile id, user id, bot name
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),  # the conversation's customer (erase)
+    sa.Column("joined_at", UTCDateTime, nullable=False),
+    sa.Index("ix_conversation_participants_profile", "workspace_id", "profile_id"),
+)
+
+teams = sa.Table(
+    "teams",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    # New conversations (of ``channels``; empty: every channel) go to the team's round-robin.
+    sa.Column("auto_assign", sa.Boolean, nullable=False),
+    sa.Column("language_routing", sa.Boolean, nullable=False),  # only to members who speak its language
+    sa.Column("channels", JSONDocument, nullable=False),
+    sa.Column("last_assigned_user_id", sa.Text),  # where the round-robin continues
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name", name="uq_teams_ws_name"),
+)
+
+team_members = sa.Table(
+    "team_members",
+    state_metadata,
+    sa.Column("team_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),  # open conversations at most, for auto-assignment
+    sa.Column("languages", JSONDocument, nullable=False),  # ["ko", "en"]
+    sa.Column("joined_at", UTCDateTime, nullable=False),
+)
+
+# An agent is online until the last heartbeat's ``online_until``.
+agent_presence = sa.Table(
+    "agent_presence",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("online_until", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+canned_responses = sa.Table(
+    "canned_responses",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("shortcut", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # sandboxed Jinja2: {{ customer.name }}, {{ agent.name }}
+    sa.Column("language", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "shortcut", name="uq_canned_responses_ws_shortcut"),
+)
+
+# The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),
+# in commit order of ``seq`` (touchline.conversations.feed). Kept for a few days, for clients that
+# reconnect with Last-Event-ID.
+conversation_feed = sa.Table(
+    "conversation_feed",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("private", sa.Boolean, nullable=False),  # agents only (a note, an assignment)
+    sa.Column("payload", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_conversation_feed_ws", "workspace_id", "seq"),
+    sa.Index("ix_conversation_feed_profile", "workspace_id", "profile_id"),
+    sa.Index("ix_conversation_feed_created", "created_at"),
+    # A drained table must never hand out a number a client has seen.
+    sqlite_autoincrement=True,
+)
+
 # --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
 
 dashboard_users = sa.Table(

@@ -614,6 +614,12 @@ EVENTS: dict[str, tuple[str, str]] = {
     "Message Failed": ("Message Failed", "메시지 실패"),
     "Message Suppressed": ("Message Suppressed", "메시지 발송 제외"),
     "Unsubscribed": ("Unsubscribed", "수신 거부"),
+    "Conversation Started": ("Conversation Started", "상담 대화 시작"),
+    "Message Received": ("Message Received", "고객 메시지 수신"),
+    "Message Replied": ("Message Replied", "상담 답변"),
+    "Conversation Assigned": ("Conversation Assigned", "상담 배정"),
+    "Conversation Resolved": ("Conversation Resolved", "상담 해결"),
+    "Conversation Reopened": ("Conversation Reopened", "상담 재개"),
 }
 
 # What an event-less message is, in a timeline.

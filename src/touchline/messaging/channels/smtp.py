@@ -31,7 +31,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -81,6 +81,13 @@ def build_email(message: OutboundMessage, config: SmtpConfig, *, now: dt.datetim
     domain = config.message_id_domain or config.from_address.rsplit("@", 1)[-1]
     email["Message-ID"] = message_id_for(message.idempotency_key, domain)
     email["X-Touchline-Message-Id"] = message.idempotency_key
+    # A reply in a conversation names the mail it answers, so the customer's client threads it.
+    headers = message.data.get("headers")
+    headers = headers if isinstance(headers, Mapping) else {}
+    for name in ("In-Reply-To", "References"):
+        value = headers.get(name)
+        if isinstance(value, str) and value.strip() and "\r" not in value and "\n" not in value:
+            email[name] = value.strip()
     if now is not None:
         email["Date"] = format_datetime(now)
     unsubscribe = [f"<{u}>" for u in (message.unsubscribe_mailto, message.unsubscribe_url) if u]

@@ -1,0 +1,1231 @@
+"""Conversations' use cases: receiving a customer's message from any channel, and what agents (and later
+the bot) do: reply, note, assign, snooze, resolve, reopen, tag; teams, presence, canned responses; the
+live feed's reads; measures.
+
+Each function is one state-store transaction. What a change means for the rest of Touchline goes to the
+event log in the same transaction (``Conversation Started``, ``Message Received``, ``Message Replied``,
+``Conversation Assigned``, ``Conversation Resolved``, ``Conversation Reopened``, each with ``channel``
+and ``conversation_id``, under deterministic message ids); what an inbox shows goes to the live feed
+(:mod:`touchline.conversations.feed`), written last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy.engine import Connection
+
+from touchline.conversations import feed, metrics, placement, routing, rules, store
+from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
+from touchline.conversations.types import (
+    CONVERSATION_CHANNELS,
+    STATUSES,
+    SYSTEM,
+    Attachment,
+    Author,
+    Inbound,
+    Received,
+    Status,
+)
+from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
+from touchline.eventlog import SystemEvent, append_system_events
+from touchline.ids import uuid5_hex
+from touchline.ingest.service import ingest_in, parse_items
+from touchline.messaging.channels.smtp import message_id_for
+from touchline.messaging.outbox import ReadyMessage, enqueue_ready
+from touchline.messaging.templates import TemplateRenderError, validate_template
+from touchline.messaging.types import language_of
+from touchline.profiles import service as profile_service
+from touchline.profiles import store as profile_store
+from touchline.profiles.contacts import normalize_email, normalize_phone
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+__all__ = [
+    "REPLY_SOURCE",
+    "UNSET",
+    "agents",
+    "assign",
+    "canned_responses",
+    "create_canned",
+    "create_team",
+    "delete_canned",
+    "delete_member",
+    "delete_team",
+    "delivery_update",
+    "feed_since",
+    "get_conversation",
+    "heartbeat",
+    "housekeeping",
+    "list_conversations",
+    "messages",
+    "note",
+    "receive",
+    "render_canned",
+    "reopen",
+    "reply",
+    "resolve",
+    "set_member",
+    "set_status",
+    "snooze",
+    "stats",
+    "tag",
+    "team",
+    "teams",
+    "update_canned",
+    "update_team",
+    "wake_snoozed",
+]
+
+_NS = uuid.UUID("0b6f3c1e-5d2a-4e8f-9a7b-3c4d5e6f7a81")
+# What the outbox's message log shows as a reply's template; its receipts come back under it.
+REPLY_SOURCE: Final = "conversation_reply"
+MAX_ATTACHMENTS = 20
+MAX_TAGS = 50
+_TAG = re.compile(r"^[\w][\w .:/+-]{0,63}$")
+_LIBRARY = {"name": "touchline-conversations"}
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+"""An argument left alone (``assign(..., team_id=UNSET)`` keeps the team; ``None`` clears it)."""
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+# --- ids ---------------------------------------------------------------------------------------------
+
+
+def inbound_message_id(workspace_id: str, channel: str, provider_message_id: str) -> str:
+    """A customer's message's id, from the provider's: a repeat delivery has the same."""
+    return "msg_" + uuid5_hex(_NS, f"in:{workspace_id}:{channel}:{provider_message_id}")[:24]
+
+
+def _conversation_id(first_message_id: str) -> str:
+    return "cnv_" + uuid5_hex(_NS, f"conversation:{first_message_id}")[:24]
+
+
+def _authored_message_id(conversation_id: str, client_key: str | None) -> str:
+    """An agent's message's id: from the client's key when it sends one (a retried request is the same
+    message), else new."""
+    if client_key:
+        return "msg_" + uuid5_hex(_NS, f"out:{conversation_id}:{client_key}")[:24]
+    return "msg_" + uuid.uuid4().hex[:24]
+
+
+def reply_outbox_id(message_id: str) -> str:
+    """The outbox row (and the providers' idempotency key) of a reply: one per reply message."""
+    return "cr_" + uuid5_hex(_NS, f"reply:{message_id}")
+
+
+def _event_id(*parts: str) -> str:
+    return "conv-" + uuid5_hex(_NS, ":".join(parts))
+
+
+# --- views -------------------------------------------------------------------------------------------
+
+
+def _state(row: Mapping[str, Any]) -> rules.State:
+    return rules.State(row["status"], row["snoozed_until"], row["resolved_at"])
+
+
+def conversation_view(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A conversation as the API shows it (its status as of ``now``: a snooze that ran out is open)."""
+    state = rules.effective(_state(row), now)
+    return {"id": row["id"], "profile_id": row["profile_id"], "status": state.status,
+            "assignee_id": row["assignee_id"], "team_id": row["team_id"], "channel": row["channel"],
+            "language": row["language"], "subject": row["subject"], "tags": list(row["tags"] or []),
+            "snoozed_until": state.snoozed_until, "created_at": row["created_at"], "updated_at": row["updated_at"],
+            "last_message_at": row["last_message_at"], "last_inbound_at": row["last_inbound_at"],
+            "first_response_at": row["first_response_at"], "resolved_at": row["resolved_at"],
+            "version": row["version"]}
+
+
+def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = {"id": row["id"], "conversation_id": row["conversation_id"], "direction": row["direction"],
+            "private": row["direction"] == "note", "channel": row["channel"],
+            "author": {"kind": row["author_kind"], "id": row["author_id"]}, "body": row["body"],
+            "attachments": list(row["attachments"] or []), "address": row["address"],
+            "delivery_status": row["delivery_status"], "delivery_reason": row["delivery_reason"],
+            "provider_message_id": row["provider_message_id"], "subject": row["subject"],
+            "sent_at": row["sent_at"], "created_at": row["created_at"]}
+    if row["email_message_id"] or row["in_reply_to"] or row["email_references"]:
+        view["email"] = {"message_id": row["email_message_id"], "in_reply_to": row["in_reply_to"],
+                         "references": list(row["email_references"] or [])}
+    return view
+
+
+def _feed_row(kind: str, conversation: Mapping[str, Any], now: dt.datetime, *, private: bool = False,
+              **payload: Any) -> dict[str, Any]:
+    return {"workspace_id": conversation["workspace_id"], "conversation_id": conversation["id"],
+            "profile_id": conversation["profile_id"], "kind": kind, "private": private,
+            "payload": {"conversation": conversation_view(conversation, now), **payload}, "created_at": now}
+
+
+def _event(conversation: Mapping[str, Any], name: str, event_id: str, at: dt.datetime, **properties: Any
+            ) -> SystemEvent:
+    """A system event about the conversation's customer, under the deterministic ``event_id``."""
+    props = {"conversation_id": conversation["id"], "channel": conversation["channel"], **properties}
+    return SystemEvent(profile_id=conversation["profile_id"], event=name, properties=props, timestamp=at,
+                       message_id=event_id)
+
+
+# --- validation --------------------------------------------------------------------------------------
+
+
+def _check_body(stores: Stores, body: str, field: str = "body") -> None:
+    limit = stores.settings.conversation_body_chars
+    if len(body) > limit:
+        raise ValidationFailed(f"{field} is longer than {limit:,} characters",
+                               [field_error(field, f"at most {limit:,} characters", length=len(body))])
+    if "\x00" in body:
+        raise ValidationFailed(f"{field} contains a NUL character", [field_error(field, "NUL character")])
+
+
+def _check_attachments(attachments: Sequence[Attachment]) -> None:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ValidationFailed("too many attachments", [field_error("attachments", f"at most {MAX_ATTACHMENTS}")])
+    for i, a in enumerate(attachments):
+        if not re.match(r"^https?://\S+$", a.url or "") or len(a.url) > 2048:
+            raise ValidationFailed("an attachment needs an http(s) link",
+                                   [field_error(f"attachments.{i}.url", "an http(s) URL of at most 2,048 characters")])
+
+
+def _conversation(conn: Connection, workspace_id: str, conversation_id: str, *, for_update: bool = False
+                  ) -> dict[str, Any]:
+    row = store.conversation_row(conn, workspace_id, conversation_id, for_update=for_update)
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id!r}",
+                       {"field": "conversation_id", "reason": "unknown conversation"})
+    return row
+
+
+def _agent(conn: Connection, workspace_id: str, user_id: str, field: str) -> dict[str, Any]:
+    """A dashboard user of the workspace, active; another workspace's user is unknown here (404)."""
+    user = store.workspace_users(conn, workspace_id, [user_id]).get(user_id)
+    if user is None:
+        raise NotFound(f"no agent {user_id!r}", {"field": field, "reason": "unknown user"})
+    if user["disabled_at"] is not None:
+        raise Conflict(f"agent {user_id!r} is disabled", {"field": field, "reason": "disabled user"})
+    return user
+
+
+def _check_author(conn: Connection, workspace_id: str, author: Author, allowed: Sequence[str]) -> None:
+    if author.kind not in allowed:
+        raise ValidationFailed(f"author must be one of {', '.join(allowed)}",
+                               [field_error("author.kind", f"one of {', '.join(allowed)}")])
+    if author.kind == "agent" and author.id is not None:
+        _agent(conn, workspace_id, author.id, "author.id")
+    if author.kind == "bot" and not author.id:
+        raise ValidationFailed("a bot author needs its name", [field_error("author.id", "the bot's name")])
+
+
+def _customer_ids(conn: Connection, workspace_id: str, profile_id: str) -> list[str]:
+    canonical = profile_store.canonical_profile_id(conn, workspace_id, profile_id)
+    ids = profile_store.merged_profile_ids(conn, workspace_id, canonical)
+    return list(dict.fromkeys([*ids, profile_id]))
+
+
+# --- receiving -----------------------------------------------------------------------------------------
+
+
+class _Repeat(Exception):
+    """The message was stored by a concurrent delivery: roll back, answer with the stored one."""
+
+
+@dataclass(frozen=True)
+class _Identity:
+    keys: list[tuple[str, str]]  # the identities the message names, spelled as ingestion spells them
+    message: dict[str, Any]  # the identify ingestion records when they are not all one known profile
+    address: str | None  # the customer's address on the channel, where a reply goes
+
+
+def _nfc(value: str) -> str:
+    text = value.strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _identity(stores: Stores, inbound: Inbound, message_id: str, now: dt.datetime) -> _Identity:
+    """The customer's identifiers as identities, and the ``identify`` that records them through
+    ingestion: the handles (phone, e-mail, WhatsApp and Kakao ids) as ``context.externalIds`` (identities
+    without touching the traits), the anonymous id and user id as themselves. A message naming neither of
+    the last two (an SMS, a WhatsApp message) gets a stable anonymous id made of its first handle."""
+    given = inbound.customer.present()
+    if not given:
+        raise ValidationFailed("the customer needs an identifier on the channel",
+                               [field_error("customer", "one of phone, whatsapp_id, kakao_id, email, anonymous_id, "
+                                                        "user_id")])
+    externals: list[tuple[str, str]] = []
+    for kind in ("phone", "whatsapp_id", "kakao_id", "email"):
+        raw = given.get(kind)
+        if raw is None:
+            continue
+        if kind == "phone":
+            value = normalize_phone(raw, stores.settings.default_phone_region)
+        elif kind == "email":
+            value = normalize_email(raw)
+        else:
+            value = _nfc(raw)[:512] or None
+        if not value:
+            raise ValidationFailed(f"customer.{kind} is not valid",
+                                   [field_error(f"customer.{kind}", f"not a {kind.replace('_', ' ')}")])
+        externals.append((kind, value))
+    user_id = _nfc(given["user_id"])[:1024] if "user_id" in given else None
+    anonymous_id = _nfc(given["anonymous_id"])[:1024] if "anonymous_id" in given else None
+    if not user_id and not anonymous_id:
+        anonymous_id = f"{externals[0][0]}:{externals[0][1]}"
+    keys: list[tuple[str, str]] = []
+    message: dict[str, Any] = {
+        "type": "identify", "messageId": f"conv-identify-{message_id}",
+        "timestamp": _sent_at(inbound, now).isoformat(),
+        "context": {"channel": RULES[inbound.channel].ingest_channel, "library": _LIBRARY,
+                    "externalIds": [{"id": v, "type": k, "collection": "users", "encoding": "none"}
+                                    for k, v in externals]},
+        "traits": dict(inbound.traits),
+    }
+    if user_id:
+        message["userId"] = user_id
+        keys.append(("user_id", user_id))
+    if anonymous_id:
+        message["anonymousId"] = anonymous_id
+        keys.append(("anonymous_id", anonymous_id))
+    keys += externals
+    spelled = dict(externals)
+    by_channel = {"sms": spelled.get("phone"), "whatsapp": spelled.get("whatsapp_id") or spelled.get("phone"),
+                  "kakao": spelled.get("kakao_id") or spelled.get("phone"), "email": spelled.get("email"),
+                  "chat": anonymous_id or user_id}
+    return _Identity(keys, message, by_channel.get(inbound.channel))
+
+
+def _sent_at(inbound: Inbound, now: dt.datetime) -> dt.datetime:
+    sent = inbound.sent_at
+    if sent is None:
+        return now
+    sent = sent.replace(tzinfo=dt.UTC) if sent.tzinfo is None else sent.astimezone(dt.UTC)
+    return min(sent, now)
+
+
+def _resolve_customer(conn: Connection, stores: Stores, workspace_id: str, identity: _Identity,
+                      traits: Mapping[str, Any], now: dt.datetime) -> tuple[str, int]:
+    """The customer's profile (canonical) and how many signals ingestion queued. A known customer (every
+    identifier already on one profile, no traits to apply) is read; anyone else goes through ingestion,
+    exactly as an analytics ``identify`` would: new identities join the profile, identifiers on two
+    profiles merge them under the identity graph's rules, an unknown customer gets a new profile."""
+    if not traits:
+        known = profile_store.load_identities(conn, workspace_id, identity.keys)
+        if len(known) == len(set(identity.keys)):
+            owners = {profile_store.canonical_profile_id(conn, workspace_id, pid) for pid in set(known.values())}
+            if len(owners) == 1:
+                return owners.pop(), 0
+    settings = stores.settings
+    events, bad = parse_items([identity.message], received_at=now, batch_sent_at=None, default_type=None,
+                              max_event_bytes=settings.max_event_bytes, phone_region=settings.default_phone_region,
+                              source=_LIBRARY["name"])
+    if bad:
+        problem = bad[0]
+        field = "customer" if problem.get("field") in (None, "(message)") else f"customer.{problem['field']}"
+        raise ValidationFailed("the customer's identifiers cannot be recorded",
+                               [field_error(field, str(problem.get("reason")))])
+    result = ingest_in(conn, stores, workspace_id, events, now=now)
+    if result.profile_ids:
+        return profile_store.canonical_profile_id(conn, workspace_id, result.profile_ids[0]), result.signals
+    # The identify was recorded before (this message, received earlier and erased since): look it up.
+    known = profile_store.load_identities(conn, workspace_id, identity.keys)
+    if not known:
+        raise Conflict("the customer could not be resolved", {"field": "customer", "reason": "try again"})
+    return profile_store.canonical_profile_id(conn, workspace_id, next(iter(known.values()))), result.signals
+
+
+def receive(stores: Stores, workspace_id: str, inbound: Inbound, *, now: dt.datetime | None = None) -> Received:
+    """A customer's message from any channel: the one entry point of every inbound channel.
+
+    1. De-duplicated by the provider's message id: a second delivery stores nothing and answers with
+       the first delivery's message (``duplicate``).
+    2. The customer is resolved to a profile through ingestion (:func:`_resolve_customer`).
+    3. The message is placed (:func:`touchline.conversations.placement.place`): the customer's active
+       conversation on any channel, a recently resolved one reopened, or a new conversation, which is
+       assigned automatically when a team says so (:mod:`touchline.conversations.routing`).
+    4. Stored, with ``Conversation Started`` / ``Conversation Reopened``, ``Message Received`` and
+       ``Conversation Assigned`` in the event log, and the change in the live feed.
+    """
+    now = _now(now)
+    if inbound.channel not in CONVERSATION_CHANNELS:
+        raise ValidationFailed(f"unknown channel {inbound.channel!r}",
+                               [field_error("channel", f"one of {', '.join(CONVERSATION_CHANNELS)}")])
+    provider_id = (inbound.provider_message_id or "").strip()
+    if not provider_id or len(provider_id) > 512:
+        raise ValidationFailed("provider_message_id is required",
+                               [field_error("provider_message_id", "1 to 512 characters")])
+    _check_body(stores, inbound.body)
+    _check_attachments(inbound.attachments)
+    if not inbound.body.strip() and not inbound.attachments:
+        raise ValidationFailed("a message needs a body or an attachment", [field_error("body", "empty")])
+    if inbound.subject is not None and len(inbound.subject) > 1000:
+        raise ValidationFailed("subject is too long", [field_error("subject", "at most 1,000 characters")])
+    message_id = inbound_message_id(workspace_id, inbound.channel, provider_id)
+    with stores.read() as conn:
+        found = store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id)
+        if found is not None:
+            return _repeat(conn, workspace_id, found, now)
+    identity = _identity(stores, inbound, message_id, now)
+    try:
+        with stores.write() as conn:
+            profile_id, signals = _resolve_customer(conn, stores, workspace_id, identity, inbound.traits, now)
+            profile_store.lock_customers(conn, [profile_id])  # one placement at a time per customer
+            if store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id) is not None:
+                raise _Repeat
+            received = _place_and_store(conn, stores, workspace_id, profile_id, inbound, provider_id, message_id,
+                                        identity.address, now)
+    except _Repeat:
+        with stores.read() as conn:
+            found = store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id)
+            assert found is not None
+            return _repeat(conn, workspace_id, found, now)
+    if signals:
+        stores.wakeup.set()
+    feed.notify(stores)
+    return received
+
+
+def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: dt.datetime) -> Received:
+    conversation = _conversation(conn, workspace_id, message["conversation_id"])
+    return Received(conversation_view(conversation, now), message_view(message), "duplicate", duplicate=True)
+
+
+def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profile_id: str, inbound: Inbound,
+                     provider_id: str, message_id: str, address: str | None, now: dt.datetime) -> Received:
+    settings = stores.settings
+    ids = _customer_ids(conn, workspace_id, profile_id)
+    rows = store.customer_conversations(conn, workspace_id, ids, for_update=True)
+    by_id = {r["id"]: r for r in rows}
+    if inbound.conversation_id is not None and inbound.conversation_id not in by_id:
+        # Unknown, or another customer's: the same answer, so nothing leaks.
+        raise NotFound(f"no conversation {inbound.conversation_id!r} for this customer",
+                       {"field": "conversation_id", "reason": "unknown conversation"})
+    headers = inbound.email
+    referenced: list[str] = []
+    if headers is not None and headers.is_reply:
+        refs = headers.referenced()
+        matched = store.conversations_by_email_ids(conn, workspace_id, refs, ids)
+        referenced = list(dict.fromkeys(matched[r] for r in refs if r in matched))
+    candidates = [placement.Candidate(r["id"], r["status"], r["last_message_at"], r["subject"], r["resolved_at"])
+                  for r in rows]
+    decided = placement.place(candidates, now=now, reopen_window=dt.timedelta(hours=settings.conversation_reopen_hours),
+                              hinted=inbound.conversation_id, referenced=referenced, subject=inbound.subject)
+    sent_at = _sent_at(inbound, now)
+    events: list[SystemEvent] = []
+    feed_rows: list[dict[str, Any]] = []
+    if isinstance(decided, placement.Join):
+        conversation = by_id[decided.conversation_id]
+        change = rules.on_customer_message(_state(conversation), now)
+        outcome = "reopened" if change.event == rules.REOPENED_EVENT else "joined"
+        values: dict[str, Any] = {"status": change.after.status, "snoozed_until": change.after.snoozed_until,
+                                  "resolved_at": change.after.resolved_at, "channel": inbound.channel,
+                                  "last_message_at": now, "last_inbound_at": now, "updated_at": now,
+                                  "version": conversation["version"] + 1}
+        if not conversation["subject"] and inbound.subject:
+            values["subject"] = inbound.subject.strip()
+        store.update_conversation(conn, workspace_id, conversation["id"], **values)
+        conversation = {**conversation, **values}
+        if change.event == rules.REOPENED_EVENT:
+            events.append(_event(conversation, rules.REOPENED_EVENT,
+                                 _event_id(conversation["id"], "reopened", str(conversation["version"])), now,
+                                 by="customer"))
+    else:
+        outcome = "started"
+        profile = profile_store.profile_row(conn, workspace_id, profile_id) or {}
+        conversation = {
+            "id": _conversation_id(message_id), "workspace_id": workspace_id, "profile_id": profile_id,
+            "status": "open", "assignee_id": None, "team_id": None, "channel": inbound.channel,
+            "language": language_of(inbound.language) or language_of(profile.get("locale")),
+            "subject": (inbound.subject or "").strip() or None, "tags": [], "snoozed_until": None,
+            "created_at": now, "updated_at": now, "last_message_at": now, "last_inbound_at": now,
+            "first_response_at": None, "resolved_at": None, "version": 1}
+        store.insert_conversation(conn, conversation)
+        store.add_participants(conn, [{"conversation_id": conversation["id"], "kind": "customer",
+                                       "participant_id": profile_id, "workspace_id": workspace_id,
+                                       "profile_id": profile_id, "joined_at": now}])
+        events.append(_event(conversation, "Conversation Started", _event_id(conversation["id"], "started"), now))
+    message = {
+        "id": message_id, "workspace_id": workspace_id, "conversation_id": conversation["id"],
+        "profile_id": conversation["profile_id"], "direction": "inbound", "channel": inbound.channel,
+        "author_kind": "customer", "author_id": profile_id, "body": inbound.body,
+        "attachments": [a.as_dict() for a in inbound.attachments], "address": address,
+        "delivery_status": "received", "delivery_reason": None, "outbox_id": None,
+        "provider_message_id": provider_id, "subject": (inbound.subject or "").strip() or None,
+        "email_message_id": headers.message_id if headers else None,
+        "in_reply_to": headers.in_reply_to if headers else None,
+        "email_references": list(headers.references) if headers and headers.references else None,
+        "sent_at": sent_at, "created_at": now}
+    if not store.insert_message(conn, message):
+        raise _Repeat
+    events.append(_event(conversation, "Message Received", _event_id(message_id, "received"), now,
+                         message_id=message_id, attachments=len(inbound.attachments)))
+    if outcome != "joined" and conversation["assignee_id"] is None:
+        assigned = _auto_assign(conn, workspace_id, conversation, now)
+        if assigned is not None:
+            conversation = assigned
+            events.append(_event(conversation, "Conversation Assigned",
+                                 _event_id(conversation["id"], "assigned", str(conversation["version"])), now,
+                                 assignee_id=conversation["assignee_id"], team_id=conversation["team_id"],
+                                 automatic=True))
+    append_system_events(conn, workspace_id, events, now)
+    feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
+    store.insert_feed(conn, feed_rows)
+    return Received(conversation_view(conversation, now), message_view(message), outcome)
+
+
+def _auto_assign(conn: Connection, workspace_id: str, conversation: dict[str, Any], now: dt.datetime
+                 ) -> dict[str, Any] | None:
+    """Route a new (or reopened, unassigned) conversation: the team and, when someone is eligible, the
+    agent whose turn it is (:mod:`touchline.conversations.routing`). The conversation updated, or None."""
+    team_rows = [t for t in store.team_rows(conn, workspace_id) if t["auto_assign"]]
+    if not team_rows:
+        return None
+    chosen_row = next((t for t in team_rows if not t["channels"] or conversation["channel"] in t["channels"]), None)
+    if chosen_row is None:
+        return None
+    # The team's row is locked (PostgreSQL) so that two conversations arriving at once take turns.
+    locked = store.team_row(conn, workspace_id, chosen_row["id"], for_update=True) or chosen_row
+    team = _team_rule(conn, workspace_id, locked, now)
+    agent = routing.next_agent(team, language=conversation["language"], now=now)
+    values: dict[str, Any] = {"team_id": team.id, "assignee_id": agent, "updated_at": now,
+                              "version": conversation["version"] + 1}
+    store.update_conversation(conn, workspace_id, conversation["id"], **values)
+    if agent is not None:
+        store.update_team(conn, workspace_id, team.id, last_assigned_user_id=agent)
+        store.add_participants(conn, [{"conversation_id": conversation["id"], "kind": "agent", "participant_id": agent,
+                                       "workspace_id": workspace_id, "profile_id": conversation["profile_id"],
+                                       "joined_at": now}])
+    return {**conversation, **values}
+
+
+def _team_rule(conn: Connection, workspace_id: str, team: Mapping[str, Any], now: dt.datetime) -> routing.TeamRule:
+    members = store.members_of(conn, workspace_id, [team["id"]])
+    user_ids = [m["user_id"] for m in members]
+    users = store.workspace_users(conn, workspace_id, user_ids)
+    online = store.presence(conn, workspace_id)
+    loads = store.active_loads(conn, workspace_id, user_ids)
+    return routing.TeamRule(
+        id=team["id"], auto_assign=bool(team["auto_assign"]), language_routing=bool(team["language_routing"]),
+        channels=tuple(team["channels"] or ()), last_assigned_user_id=team["last_assigned_user_id"],
+        members=tuple(routing.Member(m["user_id"], int(m["capacity"]), tuple(m["languages"] or ()),
+                                     online.get(m["user_id"]), loads.get(m["user_id"], 0))
+                      for m in members if m["user_id"] in users and users[m["user_id"]]["disabled_at"] is None))
+
+
+# --- what agents do ------------------------------------------------------------------------------------
+
+
+def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, author: Author,
+          channel: str | None = None, attachments: Sequence[Attachment] = (), client_key: str | None = None,
+          template_code: str | None = None, template_params: Mapping[str, str] | None = None,
+          status: Status | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Answer the customer: on ``channel`` (by default the one they last wrote on), sent exactly once.
+
+    The reply is a conversation message and, unless the channel delivers in place (web chat), an outbox
+    row with literal content (:class:`touchline.messaging.outbox.ReadyMessage`) under
+    ``reply_outbox_id(message id)``, both in one transaction: a crash before the commit leaves neither,
+    after it the outbox sends it once. With ``client_key`` a retried request returns the same reply.
+    The channel's rules apply (:func:`touchline.conversations.channel_rules.check_reply`): length, an
+    address, WhatsApp's 24-hour window (a text outside it is refused; ``template_code`` sends an
+    approved template). ``status`` changes the conversation's status in the same step (reply and set
+    pending, reply and resolve). Returns ``{"conversation", "message", "channel_info"}``."""
+    now = _now(now)
+    if channel is not None and channel not in CONVERSATION_CHANNELS:
+        raise ValidationFailed(f"unknown channel {channel!r}",
+                               [field_error("channel", f"one of {', '.join(CONVERSATION_CHANNELS)}")])
+    with stores.write() as conn:
+        _check_author(conn, workspace_id, author, ("agent", "bot"))
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        _check_body(stores, body)
+        _check_attachments(attachments)
+        message_id = _authored_message_id(conversation_id, client_key)
+        existing = store.message_row(conn, workspace_id, message_id)
+        if existing is not None:
+            return {"conversation": conversation_view(conversation, now), "message": message_view(existing),
+                    "channel_info": {}}
+        chosen = channel or conversation["channel"]
+        rule = RULES[chosen]
+        ids = _customer_ids(conn, workspace_id, conversation["profile_id"])
+        last = store.last_inbound(conn, workspace_id, ids, chosen)
+        to = _reply_address(conn, workspace_id, ids, chosen, last)
+        try:
+            info = check_reply(chosen, body, to=to, last_inbound_at=last["created_at"] if last else None, now=now,
+                               template=bool(template_code))
+        except ReplyRefused as exc:
+            error = Conflict if exc.conflict else ValidationFailed
+            raise error(exc.reason, [field_error(exc.field, exc.code or exc.reason, message=exc.reason)]) from exc
+        transition = _status_change(conversation, status, now) if status is not None else None
+        outbox_id = reply_outbox_id(message_id) if rule.outbox_channel is not None else None
+        content, email = _reply_content(stores, chosen, body, attachments, conversation, last, outbox_id,
+                                        template_code, template_params)
+        message = {
+            "id": message_id, "workspace_id": workspace_id, "conversation_id": conversation_id,
+            "profile_id": conversation["profile_id"], "direction": "outbound", "channel": chosen,
+            "author_kind": author.kind, "author_id": author.id, "body": body,
+            "attachments": [a.as_dict() for a in attachments], "address": to,
+            # Web chat: delivered in place, the chat window reads it from the conversation.
+            "delivery_status": "queued" if outbox_id else "sent", "delivery_reason": None, "outbox_id": outbox_id,
+            "provider_message_id": None, "subject": content.get("subject"),
+            "email_message_id": email.get("message_id"), "in_reply_to": email.get("in_reply_to"),
+            "email_references": email.get("references"), "sent_at": None if outbox_id else now, "created_at": now}
+        store.insert_message(conn, message)
+        if outbox_id is not None and rule.outbox_channel is not None and to is not None:
+            enqueue_ready(conn, ReadyMessage(
+                id=outbox_id, workspace_id=workspace_id, customer_id=conversation["profile_id"],
+                channel=rule.outbox_channel, to_address=to, content=content, source=REPLY_SOURCE,
+                context={"conversation_id": conversation_id, "conversation_message_id": message_id,
+                         "conversation_channel": chosen}), now)
+        values: dict[str, Any] = {"last_message_at": now, "updated_at": now, "version": conversation["version"] + 1}
+        if author.kind == "agent" and conversation["first_response_at"] is None:
+            values["first_response_at"] = now
+        events: list[SystemEvent] = []
+        if transition is not None and transition.changed:
+            values |= {"status": transition.after.status, "snoozed_until": transition.after.snoozed_until,
+                       "resolved_at": transition.after.resolved_at}
+        store.update_conversation(conn, workspace_id, conversation_id, **values)
+        conversation = {**conversation, **values}
+        if author.kind in ("agent", "bot") and author.id:
+            store.add_participants(conn, [{"conversation_id": conversation_id, "kind": author.kind,
+                                           "participant_id": author.id, "workspace_id": workspace_id,
+                                           "profile_id": conversation["profile_id"], "joined_at": now}])
+        events.append(_event(conversation, "Message Replied", _event_id(message_id, "replied"), now,
+                             channel=chosen, message_id=message_id, author_kind=author.kind, agent_id=author.id))
+        if transition is not None and transition.event is not None:
+            events.append(_status_event(conversation, transition, now, author))
+        append_system_events(conn, workspace_id, events, now)
+        store.insert_feed(conn, [_feed_row("message", conversation, now, message=message_view(message))])
+    if outbox_id is not None:
+        stores.wakeup.set()  # the runner's outbox sends it now rather than at its next poll
+    feed.notify(stores)
+    return {"conversation": conversation_view(conversation, now), "message": message_view(message),
+            "channel_info": info}
+
+
+def _reply_address(conn: Connection, workspace_id: str, profile_ids: Sequence[str], channel: str,
+                   last: Mapping[str, Any] | None) -> str | None:
+    """Where a reply on ``channel`` goes: the address the customer last wrote from there, else their
+    newest identity of the channel's kinds."""
+    if last is not None and last["address"]:
+        return str(last["address"])
+    kinds = RULES[channel].address_kinds
+    found = store.identity_values(conn, workspace_id, profile_ids, kinds)
+    return next((found[k] for k in kinds if k in found), None)
+
+
+def _reply_content(stores: Stores, channel: str, body: str, attachments: Sequence[Attachment],
+                   conversation: Mapping[str, Any], last: Mapping[str, Any] | None, outbox_id: str | None,
+                   template_code: str | None, template_params: Mapping[str, str] | None
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The outbox content of a reply (the channel's parts), and its e-mail threading headers."""
+    text = body
+    if attachments:  # links, on channels that carry text only
+        text = "\n".join([body, *(a.url for a in attachments)]).strip()
+    locale = conversation["language"] or "ko"
+    content: dict[str, Any] = {"locale": locale, "text": text}
+    email: dict[str, Any] = {}
+    if channel == "email":
+        content["subject"] = reply_subject(conversation["subject"] or (last or {}).get("subject"))
+        if last is not None and last["email_message_id"]:
+            references = [*(last["email_references"] or []), last["email_message_id"]]
+            email = {"in_reply_to": last["email_message_id"], "references": references[-20:]}
+            content["headers"] = {"In-Reply-To": email["in_reply_to"], "References": " ".join(email["references"])}
+        sender = stores.settings.smtp_from
+        if outbox_id is not None and sender and "@" in sender:
+            # The Message-ID the SMTP channel gives this reply: a customer's answer to it threads here.
+            email["message_id"] = message_id_for(outbox_id, sender.rsplit("@", 1)[-1])
+    if template_code:
+        content["template_code"] = template_code
+        content["params"] = dict(template_params or {})
+    return content, email
+
+
+def note(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, author: Author,
+         client_key: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A private note: for agents only, never sent, never in the customer's feed, no event."""
+    now = _now(now)
+    with stores.write() as conn:
+        _check_author(conn, workspace_id, author, ("agent", "bot", "system"))
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        _check_body(stores, body)
+        if not body.strip():
+            raise ValidationFailed("a note needs a body", [field_error("body", "empty")])
+        message_id = _authored_message_id(conversation_id, client_key)
+        existing = store.message_row(conn, workspace_id, message_id)
+        if existing is not None:
+            return {"conversation": conversation_view(conversation, now), "message": message_view(existing)}
+        message = {
+            "id": message_id, "workspace_id": workspace_id, "conversation_id": conversation_id,
+            "profile_id": conversation["profile_id"], "direction": "note", "channel": conversation["channel"],
+            "author_kind": author.kind, "author_id": author.id, "body": body, "attachments": [], "address": None,
+            "delivery_status": None, "delivery_reason": None, "outbox_id": None, "provider_message_id": None,
+            "subject": None, "email_message_id": None, "in_reply_to": None, "email_references": None,
+            "sent_at": None, "created_at": now}
+        store.insert_message(conn, message)
+        values = {"updated_at": now, "version": conversation["version"] + 1}
+        store.update_conversation(conn, workspace_id, conversation_id, **values)
+        conversation = {**conversation, **values}
+        store.insert_feed(conn, [_feed_row("message", conversation, now, private=True, message=message_view(message))])
+    feed.notify(stores)
+    return {"conversation": conversation_view(conversation, now), "message": message_view(message)}
+
+
+def assign(stores: Stores, workspace_id: str, conversation_id: str, *, assignee_id: str | _Unset | None = UNSET,
+           team_id: str | _Unset | None = UNSET, by: Author = SYSTEM, now: dt.datetime | None = None
+           ) -> dict[str, Any]:
+    """Assign to an agent and/or a team (None: unassign; UNSET: leave as it is). An agent or team of
+    another workspace is unknown here (404)."""
+    now = _now(now)
+    with stores.write() as conn:
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        values: dict[str, Any] = {}
+        if not isinstance(assignee_id, _Unset):
+            if assignee_id is not None:
+                _agent(conn, workspace_id, assignee_id, "assignee_id")
+            values["assignee_id"] = assignee_id
+        if not isinstance(team_id, _Unset):
+            if team_id is not None and store.team_row(conn, workspace_id, team_id) is None:
+                raise NotFound(f"no team {team_id!r}", {"field": "team_id", "reason": "unknown team"})
+            values["team_id"] = team_id
+        if all(conversation[k] == v for k, v in values.items()):
+            return conversation_view(conversation, now)
+        values |= {"updated_at": now, "version": conversation["version"] + 1}
+        store.update_conversation(conn, workspace_id, conversation_id, **values)
+        conversation = {**conversation, **values}
+        if conversation["assignee_id"] is not None:
+            store.add_participants(conn, [{"conversation_id": conversation_id, "kind": "agent",
+                                           "participant_id": conversation["assignee_id"], "workspace_id": workspace_id,
+                                           "profile_id": conversation["profile_id"], "joined_at": now}])
+        append_system_events(conn, workspace_id, [_event(
+            conversation, "Conversation Assigned", _event_id(conversation_id, "assigned", str(conversation["version"])),
+            now, assignee_id=conversation["assignee_id"], team_id=conversation["team_id"], automatic=False,
+            by_kind=by.kind, by_id=by.id)], now)
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, private=True, change="assignment")])
+    feed.notify(stores)
+    return conversation_view(conversation, now)
+
+
+def _status_change(conversation: Mapping[str, Any], status: Status, now: dt.datetime,
+                   snoozed_until: dt.datetime | None = None) -> rules.Transition:
+    if status not in STATUSES:
+        raise ValidationFailed(f"unknown status {status!r}", [field_error("status", f"one of {', '.join(STATUSES)}")])
+    try:
+        return rules.transition(_state(conversation), status, now, snoozed_until=snoozed_until)
+    except rules.BadTransition as exc:
+        if exc.field == "status":
+            raise Conflict(exc.reason, {"field": "status", "reason": exc.reason,
+                                        "current": rules.effective(_state(conversation), now).status}) from exc
+        raise ValidationFailed(exc.reason, [field_error(exc.field, exc.reason)]) from exc
+
+
+def _status_event(conversation: Mapping[str, Any], change: rules.Transition, now: dt.datetime, by: Author
+                  ) -> SystemEvent:
+    assert change.event is not None
+    extra: dict[str, Any] = {"by_kind": by.kind, "by_id": by.id}
+    if change.event == rules.RESOLVED_EVENT:
+        extra["duration_seconds"] = round((now - conversation["created_at"]).total_seconds(), 3)
+    return _event(conversation, change.event, _event_id(conversation["id"], change.event, str(conversation["version"])),
+                  now, **extra)
+
+
+def set_status(stores: Stores, workspace_id: str, conversation_id: str, status: Status, *,
+               snoozed_until: dt.datetime | None = None, by: Author = SYSTEM, now: dt.datetime | None = None
+               ) -> dict[str, Any]:
+    """Move the conversation to ``status`` (:mod:`touchline.conversations.rules`): 409 for a transition
+    the machine refuses, 422 for a bad ``snoozed_until``; the status it has already changes nothing."""
+    now = _now(now)
+    with stores.write() as conn:
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        change = _status_change(conversation, status, now, snoozed_until)
+        if not change.changed:
+            return conversation_view(conversation, now)
+        values: dict[str, Any] = {"status": change.after.status, "snoozed_until": change.after.snoozed_until,
+                                  "resolved_at": change.after.resolved_at, "updated_at": now,
+                                  "version": conversation["version"] + 1}
+        store.update_conversation(conn, workspace_id, conversation_id, **values)
+        conversation = {**conversation, **values}
+        if change.event is not None:
+            append_system_events(conn, workspace_id, [_status_event(conversation, change, now, by)], now)
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="status")])
+    feed.notify(stores)
+    return conversation_view(conversation, now)
+
+
+def resolve(stores: Stores, workspace_id: str, conversation_id: str, *, by: Author = SYSTEM,
+            now: dt.datetime | None = None) -> dict[str, Any]:
+    return set_status(stores, workspace_id, conversation_id, "resolved", by=by, now=now)
+
+
+def reopen(stores: Stores, workspace_id: str, conversation_id: str, *, by: Author = SYSTEM,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    return set_status(stores, workspace_id, conversation_id, "open", by=by, now=now)
+
+
+def snooze(stores: Stores, workspace_id: str, conversation_id: str, until: dt.datetime, *, by: Author = SYSTEM,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    return set_status(stores, workspace_id, conversation_id, "snoozed", snoozed_until=until, by=by, now=now)
+
+
+def _tag(value: str, field: str) -> str:
+    tag = unicodedata.normalize("NFC", value.strip()).lower()
+    if not _TAG.match(tag):
+        raise ValidationFailed(f"invalid tag {value!r}",
+                               [field_error(field, "1 to 64 letters, digits, spaces or . : / + - _")])
+    return tag
+
+
+def tag(stores: Stores, workspace_id: str, conversation_id: str, *, add: Iterable[str] = (),
+        remove: Iterable[str] = (), now: dt.datetime | None = None) -> dict[str, Any]:
+    """Add and remove tags (lower-cased); at most 50 on a conversation."""
+    now = _now(now)
+    with stores.write() as conn:
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        adding = [_tag(t, f"add.{i}") for i, t in enumerate(add)]
+        removing = {_tag(t, f"remove.{i}") for i, t in enumerate(remove)}
+        tags = sorted((set(conversation["tags"] or []) | set(adding)) - removing)
+        if len(tags) > MAX_TAGS:
+            raise ValidationFailed("too many tags", [field_error("add", f"a conversation has at most {MAX_TAGS} tags")])
+        if tags == sorted(conversation["tags"] or []):
+            return conversation_view(conversation, now)
+        values = {"tags": tags, "updated_at": now, "version": conversation["version"] + 1}
+        store.update_conversation(conn, workspace_id, conversation_id, **values)
+        conversation = {**conversation, **values}
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, private=True, change="tags")])
+    feed.notify(stores)
+    return conversation_view(conversation, now)
+
+
+def delivery_update(stores: Stores, workspace_id: str, *, channel: str, provider_message_id: str, status: str,
+                    reason: str | None = None, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """A provider's report on a reply it carries (WhatsApp's statuses webhook: delivered, read, failed),
+    by its message id; None when no reply has that id. The status only moves forward."""
+    now = _now(now)
+    with stores.write() as conn:
+        message = store.message_by_provider_id(conn, workspace_id, channel, provider_message_id)
+        if message is None or message["direction"] != "outbound":
+            return None
+        changed = apply_delivery(conn, message, status, reason, None, now)
+    if changed:
+        feed.notify(stores)
+    return message_view({**message, **(changed or {})})
+
+
+def apply_delivery(conn: Connection, message: Mapping[str, Any], reported: str, reason: str | None,
+                   provider_id: str | None, now: dt.datetime) -> dict[str, Any] | None:
+    """Record a reply's delivery status (and the provider's id for it) in the caller's transaction, with
+    its feed row; the values changed, or None."""
+    values: dict[str, Any] = {}
+    status = rules.advance_delivery(message["delivery_status"], reported)
+    if status is not None:
+        values["delivery_status"] = status
+        values["delivery_reason"] = (reason or None) if status == "failed" else None
+    if provider_id and not message["provider_message_id"]:
+        values["provider_message_id"] = provider_id
+        if message["channel"] == "email" and not message["email_message_id"] and provider_id.startswith("<"):
+            values["email_message_id"] = provider_id  # the SMTP channel's id is the Message-ID
+    if status in ("sent", "delivered", "read") and message["sent_at"] is None:
+        values["sent_at"] = now
+    if not values:
+        return None
+    store.update_message(conn, message["id"], **values)
+    conversation = store.conversation_row(conn, message["workspace_id"], message["conversation_id"])
+    if conversation is not None and status is not None:
+        store.insert_feed(conn, [_feed_row("delivery", conversation, now, message=message_view({**message, **values}))])
+    return values
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def get_conversation(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None
+                     ) -> dict[str, Any]:
+    now = _now(now)
+    with stores.read() as conn:
+        conversation = _conversation(conn, workspace_id, conversation_id)
+        people = store.participants(conn, conversation_id)
+    return {**conversation_view(conversation, now), "participants": people}
+
+
+def messages(stores: Stores, workspace_id: str, conversation_id: str, *, limit: int = 50,
+             before: dt.datetime | None = None, include_notes: bool = True) -> list[dict[str, Any]]:
+    """The conversation's messages, oldest first (the newest ``limit`` before ``before``)."""
+    with stores.read() as conn:
+        _conversation(conn, workspace_id, conversation_id)
+        rows = store.messages_page(conn, workspace_id, conversation_id, limit=limit, before=before)
+    return [message_view(r) for r in rows if include_notes or r["direction"] != "note"]
+
+
+def list_conversations(stores: Stores, workspace_id: str, *, status: str | None = None,
+                       assignee_id: str | None = None, unassigned: bool = False, team_id: str | None = None,
+                       channel: str | None = None, language: str | None = None, tag: str | None = None,
+                       customer: str | None = None, limit: int = 50, offset: int = 0,
+                       now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """A queue: ``status`` one status, ``active`` (open, pending, snoozed) or ``all`` (default: active);
+    unassigned, an agent's, a team's; by channel, language, tag or customer (any identifier)."""
+    now = _now(now)
+    if status in (None, "active"):
+        statuses: Sequence[str] = rules.ACTIVE
+    elif status == "all":
+        statuses = ()
+    elif status in STATUSES:
+        statuses = (status,)
+    else:
+        raise ValidationFailed(f"unknown status {status!r}",
+                               [field_error("query.status", f"one of {', '.join(STATUSES)}, active, all")])
+    profile_ids: list[str] = []
+    if customer:
+        pid = profile_service.resolve(stores, workspace_id, customer)
+        with stores.read() as conn:
+            profile_ids = _customer_ids(conn, workspace_id, pid)
+    with stores.read() as conn:
+        rows = store.conversations_page(conn, workspace_id, statuses=statuses, assignee_id=assignee_id,
+                                        unassigned=unassigned, team_id=team_id, channel=channel, language=language,
+                                        profile_ids=profile_ids, tag=tag.lower() if tag else None, limit=limit,
+                                        offset=offset)
+    return [conversation_view(r, now) for r in rows]
+
+
+# --- the live feed ---------------------------------------------------------------------------------------
+
+
+FEED_REPLAY_LIMIT = 5000
+
+
+def feed_since(stores: Stores, workspace_id: str, after: int, until: int | None = None,
+               limit: int = FEED_REPLAY_LIMIT) -> list[feed.FeedItem]:
+    """The workspace's feed items after ``after`` (up to ``until``), from the store: what a client that
+    reconnects with ``Last-Event-ID`` missed."""
+    with stores.read() as conn:
+        rows = store.feed_after(conn, after, limit=limit, workspace_id=workspace_id, until=until)
+    return [feed.item_from_row(r) for r in rows]
+
+
+def wake_snoozed(stores: Stores, *, now: dt.datetime | None = None) -> int:
+    """Open the snoozed conversations whose time has come (across workspaces); how many."""
+    now = _now(now)
+    with stores.read() as conn:  # a read first: an idle pump round takes no write lock
+        if not store.any_snoozed_due(conn, now):
+            return 0
+    with stores.write() as conn:
+        rows = store.snoozed_due(conn, now)
+        feed_rows = []
+        for row in rows:
+            values = {"status": "open", "snoozed_until": None, "updated_at": now, "version": row["version"] + 1}
+            store.update_conversation(conn, row["workspace_id"], row["id"], **values)
+            feed_rows.append(_feed_row("conversation", {**row, **values}, now, change="status"))
+        store.insert_feed(conn, feed_rows)
+    if rows:
+        feed.notify(stores)
+    return len(rows)
+
+
+_PRUNED = "touchline.conversations.pruned_at"
+PRUNE_EVERY = dt.timedelta(minutes=10)
+
+
+def housekeeping(stores: Stores) -> None:
+    """What rides on the pump's rounds (a pump hook): wake snoozed conversations; every ten minutes,
+    drop feed rows older than ``conversation_feed_retention_hours``."""
+    now = dt.datetime.now(dt.UTC)
+    wake_snoozed(stores, now=now)
+    last = stores.extensions.get(_PRUNED)
+    if not isinstance(last, dt.datetime) or now - last >= PRUNE_EVERY:
+        stores.extensions[_PRUNED] = now
+        with stores.write() as conn:
+            store.prune_feed(conn, now - dt.timedelta(hours=stores.settings.conversation_feed_retention_hours))
+
+
+# --- teams, members, presence -------------------------------------------------------------------------
+
+
+def _team_view(team: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"id": team["id"], "name": team["name"], "auto_assign": bool(team["auto_assign"]),
+            "language_routing": bool(team["language_routing"]), "channels": list(team["channels"] or []),
+            "members": [{"user_id": m["user_id"], "capacity": m["capacity"], "languages": list(m["languages"] or []),
+                         "joined_at": m["joined_at"]} for m in members],
+            "created_at": team["created_at"], "updated_at": team["updated_at"]}
+
+
+def _channels(channels: Sequence[str]) -> list[str]:
+    for i, c in enumerate(channels):
+        if c not in CONVERSATION_CHANNELS:
+            raise ValidationFailed(f"unknown channel {c!r}",
+                                   [field_error(f"channels.{i}", f"one of {', '.join(CONVERSATION_CHANNELS)}")])
+    return sorted(set(channels))
+
+
+def teams(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        rows = store.team_rows(conn, workspace_id)
+        members = store.members_of(conn, workspace_id, [t["id"] for t in rows])
+    return [_team_view(t, [m for m in members if m["team_id"] == t["id"]]) for t in rows]
+
+
+def team(stores: Stores, workspace_id: str, team_id: str) -> dict[str, Any]:
+    with stores.read() as conn:
+        row = store.team_row(conn, workspace_id, team_id)
+        if row is None:
+            raise NotFound(f"no team {team_id!r}", {"field": "team_id", "reason": "unknown team"})
+        return _team_view(row, store.members_of(conn, workspace_id, [team_id]))
+
+
+def create_team(stores: Stores, workspace_id: str, name: str, *, auto_assign: bool = False,
+                language_routing: bool = False, channels: Sequence[str] = (), now: dt.datetime | None = None
+                ) -> dict[str, Any]:
+    now = _now(now)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a team needs a name", [field_error("name", "empty")])
+    row = {"id": "team_" + uuid.uuid4().hex[:16], "workspace_id": workspace_id, "name": name,
+           "auto_assign": auto_assign, "language_routing": language_routing, "channels": _channels(channels),
+           "last_assigned_user_id": None, "created_at": now, "updated_at": now}
+    with stores.write() as conn:
+        if store.team_by_name(conn, workspace_id, name) is not None:
+            raise Conflict(f"a team named {name!r} exists", {"field": "name", "reason": "taken"})
+        store.insert_team(conn, row)
+    return _team_view(row, [])
+
+
+def update_team(stores: Stores, workspace_id: str, team_id: str, *, name: str | None = None,
+                auto_assign: bool | None = None, language_routing: bool | None = None,
+                channels: Sequence[str] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = _now(now)
+    values: dict[str, Any] = {"updated_at": now}
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed("a team needs a name", [field_error("name", "empty")])
+        values["name"] = name.strip()
+    if auto_assign is not None:
+        values["auto_assign"] = auto_assign
+    if language_routing is not None:
+        values["language_routing"] = language_routing
+    if channels is not None:
+        values["channels"] = _channels(channels)
+    with stores.write() as conn:
+        current = store.team_row(conn, workspace_id, team_id, for_update=True)
+        if current is None:
+            raise NotFound(f"no team {team_id!r}", {"field": "team_id", "reason": "unknown team"})
+        if "name" in values and values["name"] != current["name"] and \
+                store.team_by_name(conn, workspace_id, values["name"]) is not None:
+            raise Conflict(f"a team named {values['name']!r} exists", {"field": "name", "reason": "taken"})
+        store.update_team(conn, workspace_id, team_id, **values)
+    return team(stores, workspace_id, team_id)
+
+
+def delete_team(stores: Stores, workspace_id: str, team_id: str) -> None:
+    """Delete a team; its conversations keep their agents and leave the team's queue."""
+    with stores.write() as conn:
+        if not store.delete_team(conn, workspace_id, team_id):
+            raise NotFound(f"no team {team_id!r}", {"field": "team_id", "reason": "unknown team"})
+
+
+def set_member(stores: Stores, workspace_id: str, team_id: str, user_id: str, *, capacity: int = 10,
+               languages: Sequence[str] = (), now: dt.datetime | None = None) -> dict[str, Any]:
+    """Add an agent to a team, or change their capacity and languages there."""
+    now = _now(now)
+    langs = []
+    for i, raw in enumerate(languages):
+        lang = language_of(raw)
+        if lang is None or not re.match(r"^[a-z]{2,3}$", lang):
+            raise ValidationFailed(f"invalid language {raw!r}",
+                                   [field_error(f"languages.{i}", "a language code (ko, en)")])
+        langs.append(lang)
+    with stores.write() as conn:
+        if store.team_row(conn, workspace_id, team_id) is None:
+            raise NotFound(f"no team {team_id!r}", {"field": "team_id", "reason": "unknown team"})
+        _agent(conn, workspace_id, user_id, "user_id")
+        store.upsert_member(conn, {"team_id": team_id, "user_id": user_id, "workspace_id": workspace_id,
+                                   "capacity": capacity, "languages": sorted(set(langs)), "joined_at": now})
+    return team(stores, workspace_id, team_id)
+
+
+def delete_member(stores: Stores, workspace_id: str, team_id: str, user_id: str) -> dict[str, Any]:
+    with stores.write() as conn:
+        if not store.delete_member(conn, workspace_id, team_id, user_id):
+            raise NotFound(f"{user_id!r} is not in team {team_id!r}", {"field": "user_id", "reason": "not a member"})
+    return team(stores, workspace_id, team_id)
+
+
+MAX_HEARTBEAT = 600
+
+
+def heartbeat(stores: Stores, workspace_id: str, user_id: str, *, seconds: float = 60,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+    """The agent is online for ``seconds`` more (0: offline now). The dashboard sends one a minute."""
+    now = _now(now)
+    if not 0 <= seconds <= MAX_HEARTBEAT:
+        raise ValidationFailed("seconds out of range", [field_error("seconds", f"0 to {MAX_HEARTBEAT}")])
+    until = now + dt.timedelta(seconds=seconds)
+    with stores.write() as conn:
+        _agent(conn, workspace_id, user_id, "user_id")
+        store.set_presence(conn, workspace_id, user_id, until, now)
+    return {"user_id": user_id, "online": seconds > 0, "online_until": until}
+
+
+def agents(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The workspace's users with their presence, active conversations and teams."""
+    now = _now(now)
+    with stores.read() as conn:
+        users = store.workspace_users(conn, workspace_id)
+        online = store.presence(conn, workspace_id)
+        loads = store.active_loads(conn, workspace_id, list(users))
+        team_rows = store.team_rows(conn, workspace_id)
+        members = store.members_of(conn, workspace_id, [t["id"] for t in team_rows])
+    out = []
+    for uid, user in users.items():
+        until = online.get(uid)
+        out.append({"id": uid, "name": user["name"], "email": user["email"], "role": user["role"],
+                    "disabled": user["disabled_at"] is not None, "online": until is not None and until > now,
+                    "online_until": until, "active_conversations": loads.get(uid, 0),
+                    "teams": [m["team_id"] for m in members if m["user_id"] == uid]})
+    return out
+
+
+# --- canned responses ---------------------------------------------------------------------------------
+
+_SHORTCUT = re.compile(r"^[\w][\w.-]{0,63}$")
+
+
+def _compiled_canned(body: str, field: str = "body") -> Any:
+    """A canned response's body, checked and compiled by the messages' sandbox (one text part)."""
+    try:
+        return validate_template({"key": "canned", "channel": "sms", "variants": {"xx": {"text": body}},
+                                  "default_locale": "xx"}, strict=True)
+    except ValidationFailed as exc:
+        detail = [{**d, "field": field} for d in (exc.detail or [])]
+        raise ValidationFailed("the canned response does not compile", detail) from exc
+
+
+def _canned_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "shortcut", "title", "body", "language", "created_at", "updated_at")}
+
+
+def _shortcut(value: str) -> str:
+    shortcut = value.strip().lstrip("/")
+    if not _SHORTCUT.match(shortcut):
+        raise ValidationFailed("invalid shortcut", [field_error("shortcut", "1 to 64 letters, digits, . - _")])
+    return shortcut
+
+
+def canned_responses(stores: Stores, workspace_id: str) -> list[dict[str, Any]]:
+    with stores.read() as conn:
+        return [_canned_view(r) for r in store.canned_rows(conn, workspace_id)]
+
+
+def create_canned(stores: Stores, workspace_id: str, *, shortcut: str, title: str, body: str,
+                  language: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = _now(now)
+    shortcut = _shortcut(shortcut)
+    _compiled_canned(body)
+    row = {"id": "cr_" + uuid.uuid4().hex[:16], "workspace_id": workspace_id, "shortcut": shortcut,
+           "title": title.strip() or shortcut, "body": body, "language": language_of(language), "created_at": now,
+           "updated_at": now}
+    with stores.write() as conn:
+        if store.canned_by_shortcut(conn, workspace_id, shortcut) is not None:
+            raise Conflict(f"a canned response /{shortcut} exists", {"field": "shortcut", "reason": "taken"})
+        store.insert_canned(conn, row)
+    return _canned_view(row)
+
+
+def _canned(conn: Connection, workspace_id: str, canned_id: str) -> dict[str, Any]:
+    row = store.canned_row(conn, workspace_id, canned_id)
+    if row is None:
+        raise NotFound(f"no canned response {canned_id!r}", {"field": "canned_id", "reason": "unknown canned response"})
+    return row
+
+
+def update_canned(stores: Stores, workspace_id: str, canned_id: str, *, shortcut: str | None = None,
+                  title: str | None = None, body: str | None = None, language: str | _Unset | None = UNSET,
+                  now: dt.datetime | None = None) -> dict[str, Any]:
+    now = _now(now)
+    values: dict[str, Any] = {"updated_at": now}
+    if shortcut is not None:
+        values["shortcut"] = _shortcut(shortcut)
+    if title is not None:
+        values["title"] = title.strip()
+    if body is not None:
+        _compiled_canned(body)
+        values["body"] = body
+    if not isinstance(language, _Unset):
+        values["language"] = language_of(language)
+    with stores.write() as conn:
+        current = _canned(conn, workspace_id, canned_id)
+        if "shortcut" in values and values["shortcut"] != current["shortcut"] and \
+                store.canned_by_shortcut(conn, workspace_id, values["shortcut"]) is not None:
+            raise Conflict(f"a canned response /{values['shortcut']} exists", {"field": "shortcut", "reason": "taken"})
+        store.update_canned(conn, workspace_id, current["id"], **values)
+        return _canned_view({**current, **values})
+
+
+def delete_canned(stores: Stores, workspace_id: str, canned_id: str) -> None:
+    with stores.write() as conn:
+        current = _canned(conn, workspace_id, canned_id)
+        store.delete_canned(conn, workspace_id, current["id"])
+
+
+def render_canned(stores: Stores, workspace_id: str, conversation_id: str, canned_id: str, *,
+                  agent_id: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A canned response rendered for a conversation, in the sandbox: ``customer`` (name, first_name,
+    email, phone, traits, locale), ``agent`` (name, email), ``conversation`` (id, channel, subject,
+    language). An undefined variable renders empty. The agent sends (or edits) the text as a reply."""
+    now = _now(now)
+    with stores.read() as conn:
+        row = _canned(conn, workspace_id, canned_id)
+        conversation = _conversation(conn, workspace_id, conversation_id)
+        pid = profile_store.canonical_profile_id(conn, workspace_id, conversation["profile_id"])
+        profile = profile_store.profile_row(conn, workspace_id, pid) or {}
+        agent = _agent(conn, workspace_id, agent_id, "agent_id") if agent_id else {}
+    traits = profile.get("traits") or {}
+    customer = {"id": pid, "name": traits.get("name"),
+                "first_name": traits.get("firstName") or traits.get("first_name"), "email": traits.get("email"),
+                "phone": traits.get("phone"), "traits": traits, "locale": profile.get("locale")}
+    context = {"customer": customer, "agent": {"id": agent.get("id"), "name": agent.get("name"),
+                                               "email": agent.get("email")},
+               "conversation": {"id": conversation["id"], "channel": conversation["channel"],
+                                "subject": conversation["subject"], "language": conversation["language"]}}
+    try:
+        rendered = _compiled_canned(row["body"]).render(context, locale="xx", timezone=profile.get("timezone"))
+    except TemplateRenderError as exc:
+        raise ValidationFailed(exc.message, exc.detail) from exc
+    return {"canned_id": row["id"], "shortcut": row["shortcut"], "conversation_id": conversation_id,
+            "body": rendered.text or "", "rendered_at": now}
+
+
+# --- measures -----------------------------------------------------------------------------------------
+
+
+def _facts(row: Mapping[str, Any], now: dt.datetime) -> metrics.Facts:
+    status = rules.effective(rules.State(row["status"], row.get("snoozed_until"), row["resolved_at"]), now).status
+    return metrics.Facts(id=row["id"], channel=row["channel"], status=status, created_at=row["created_at"],
+                         last_message_at=row["last_message_at"], assignee_id=row["assignee_id"],
+                         team_id=row["team_id"], first_response_at=row["first_response_at"],
+                         resolved_at=row["resolved_at"])
+
+
+def stats(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetime, *,
+          now: dt.datetime | None = None) -> dict[str, Any]:
+    """The inbox's measures for conversations started in [start, end), and the backlog now
+    (:mod:`touchline.conversations.metrics`)."""
+    now = _now(now)
+    if end <= start:
+        raise ValidationFailed("end must be after start", [field_error("query.end", "must be after start")])
+    with stores.read() as conn:
+        started = [_facts(r, now) for r in store.facts_started(conn, workspace_id, start, end)]
+        active = [_facts(r, now) for r in store.facts_active(conn, workspace_id)]
+    out = metrics.inbox_stats(started, active, now=now, timezone=stores.settings.default_timezone)
+    return {"start": start, "end": end, "now": now, "timezone": stores.settings.default_timezone, **out}
+
