@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -94,8 +94,7 @@ class InboundSMTP:
     def __init__(self, stores: Stores, keys: KeyResolver, host: str, port: int) -> None:
         self._receiver = Receiver(stores, keys)
         limit = stores.settings.inbound_max_bytes * 25
-        kwargs: dict[str, Any] = {"data_size_limit": limit}
-        self._controller = Controller(self._receiver, hostname=host, port=port, server_kwargs=kwargs)
+        self._controller = Controller(self._receiver, hostname=host, port=port, data_size_limit=limit)
 
     def start(self) -> None:
         self._controller.start()
