@@ -153,7 +153,8 @@ def test_parsing_is_pure() -> None:
     raw = (b"From: =?utf-8?b?6rmA7KeA7IiY?= <jisoo@mail.example>\r\nTo: help@shop.example\r\n"
            b"Subject: Re: hi\r\nMessage-ID: <m1@mail.example>\r\nIn-Reply-To: <o1@shop.example>\r\n"
            b"References: <o0@shop.example> <o1@shop.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-           + "네 좋아요\r\n\r\n2026년 3월 2일 (월) 오전 10:00, Shop <help@shop.example>님이 작성:\r\n> 원문\r\n".encode())
+           + "네 좋아요\r\n\r\n2026년 3월 2일 (월) 오전 10:00, Shop <help@shop.example>님이 작성:\r\n".encode()
+           + "> 원문\r\n".encode())
     inbound, dropped = parse(raw)
     assert dropped == 0 and inbound.body == "네 좋아요"
     assert inbound.customer.email == "jisoo@mail.example"

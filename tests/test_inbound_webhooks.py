@@ -182,7 +182,8 @@ def wa_payload(messages: list[dict[str, Any]] | None = None, statuses: list[dict
             "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
 
 
-def wa_text(wamid: str = "wamid.HBgLODIxMDU1NTUwMDAyFQIAEhgUM0FBQ0E=", text: str = "배송 언제 오나요?") -> dict[str, Any]:
+def wa_text(wamid: str = "wamid.HBgLODIxMDU1NTUwMDAyFQIAEhgUM0FBQ0E=", text: str = "배송 언제 오나요?"
+            ) -> dict[str, Any]:
     return {"from": "821055550002", "id": wamid, "timestamp": "1764660000", "type": "text", "text": {"body": text}}
 
 
