@@ -68,8 +68,9 @@ def _json(raw: bytes) -> Any:
 # --- Twilio SMS / MMS --------------------------------------------------------------------------------
 
 
-@router.post("/twilio/sms/{token}", response_class=PlainTextResponse, summary="Twilio inbound message webhook",
-             responses={200: {"content": {"text/xml": {}}, "description": "Empty TwiML: nothing sent back"}})
+@router.post("/twilio/sms/{token}", summary="Twilio inbound message webhook", response_class=Response,
+             responses={200: {"content": {"text/xml": {"schema": {"type": "string"}}},
+                              "description": "Empty TwiML: nothing sent back"}})
 async def twilio_sms(request: Request, token: str,
                      x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
     """Twilio's inbound message webhook (form-encoded), checked with ``X-Twilio-Signature`` and the
@@ -101,7 +102,9 @@ async def twilio_sms(request: Request, token: str,
 # --- WhatsApp Cloud API ------------------------------------------------------------------------------
 
 
-@router.get("/whatsapp/{token}", response_class=PlainTextResponse, summary="WhatsApp webhook verification")
+@router.get("/whatsapp/{token}", summary="WhatsApp webhook verification", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "hub.challenge, echoed"}})
 async def whatsapp_verify(request: Request, token: str,
                           mode: Annotated[str | None, Query(alias="hub.mode")] = None,
                           verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
