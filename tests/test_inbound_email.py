@@ -161,3 +161,20 @@ def test_parsing_is_pure() -> None:
     assert inbound.email is not None and inbound.email.in_reply_to == "<o1@shop.example>"
     assert inbound.email.references == ("<o0@shop.example>", "<o1@shop.example>")
     assert strip_quoted("Thanks\n\n-----Original Message-----\nFrom: shop") == "Thanks"
+
+
+def test_the_app_starts_the_listener_when_a_port_is_set(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from touchline.app import create_app
+
+    port = _free_port()
+    stores = open_stores(settings.model_copy(update={"smtp_from": SHOP, "inbound_smtp_port": port}))
+    try:
+        with TestClient(create_app(stores=stores, run_pump=False)):
+            send(port, "served@mail.example", "문의", "served 리스너로 왔어요")
+        with stores.read() as conn:
+            default = workspaces.workspace_id_by_name(conn, "default")
+        assert [r["body"] for r in rows(stores, default)] == ["served 리스너로 왔어요"]
+    finally:
+        stores.dispose()
