@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.conversations import feed as conversation_feed
+from touchline.conversations.inbound.routes import router as inbound_router
 from touchline.conversations.routes import router as conversations_router
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
@@ -174,9 +175,17 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         runner = Runner(services.stores) if (run_pump if run_journeys is None else run_journeys) else None
         if runner:
             runner.start()
+        mail = None
+        if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
+            from touchline.conversations.inbound.smtp_listener import InboundSMTP
+
+            mail = InboundSMTP(services.stores, services.keys, settings.inbound_smtp_host, settings.inbound_smtp_port)
+            mail.start()
         try:
             yield
         finally:
+            if mail:
+                mail.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
@@ -212,6 +221,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(templates_router)
     app.include_router(tracking_router)
     app.include_router(conversations_router)
+    app.include_router(inbound_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

@@ -243,6 +243,11 @@ def authenticate(resolver: KeyResolver, key: str | None, *, need: str) -> Princi
                         "it is neither a write key nor an admin token",
                         {"field": "Authorization", "reason": "identity secret used as a key"},
                         code="identity_secret_not_a_key")
+    if principal.kind == "inbound":
+        raise Forbidden("an inbound token only names a workspace in providers' webhook URLs; it is neither a "
+                        "write key nor an admin token",
+                        {"field": "Authorization", "reason": "inbound token used as a key"},
+                        code="inbound_token_not_a_key")
     if need == "admin" and principal.kind != "admin":
         raise Forbidden("this key may only send events; management needs an admin token",
                         {"field": "Authorization", "reason": "write key used for management"},

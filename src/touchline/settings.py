@@ -198,6 +198,17 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str | None = None
     whatsapp_access_token: SecretStr | None = None
     whatsapp_base_url: str = "https://graph.facebook.com"
+    # Inbound channels (README, "Inbound channels"): what the providers' webhooks are checked with.
+    # WhatsApp signs each POST with the app's secret (X-Hub-Signature-256) and proves the callback URL
+    # with the verify token; Kakao i Open Builder sends the header configured on the skill server.
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    kakao_skill_secret: SecretStr | None = None
+    kakao_bot_id: str | None = None
+    # E-mail replies: an SMTP listener started with the server when a port is set.
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int | None = None
+    inbound_max_bytes: int = Field(1024 * 1024, ge=1024)
     # Push: Firebase Cloud Messaging HTTP v1. A Bearer token minted elsewhere (fcm_access_token), or the
     # service account's JSON key file to mint tokens from (needs the 'cryptography' package).
     fcm_project_id: str | None = None

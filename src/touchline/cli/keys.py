@@ -21,14 +21,16 @@ Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace nam
 @keys_app.command("create")
 def create_key(
     kind: Annotated[str, typer.Option("--kind", "-k", help="write (send events), admin (management API) or "
-                                      "identity (signs customers' user_hash for the in-app inbox).")] = "write",
+                                      "identity (signs customers' user_hash for the in-app inbox) or "
+                                      "inbound (names the workspace in providers' webhook URLs and the "
+                                      "reply address).")] = "write",
     workspace: Workspace = "default",
     label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the key.")] = False,
 ) -> None:
     """Create a key and print it. Only its hash is stored: copy it now."""
-    if kind not in ("write", "admin", "identity"):
-        fail("--kind must be 'write', 'admin' or 'identity'", 2)
+    if kind not in ("write", "admin", "identity", "inbound"):
+        fail("--kind must be 'write', 'admin', 'identity' or 'inbound'", 2)
     with opened_stores() as stores:
         try:
             with stores.write() as conn:

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 T = TypeVar("T")
-KeyKind = Literal["write", "admin", "identity"]
+KeyKind = Literal["write", "admin", "identity", "inbound"]
 # identity: a secret the shop's server keeps, to sign customer identifiers for the in-app inbox.
-_PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_", "identity": "tli_"}
+# inbound: names the workspace in the URLs (and the e-mail address) providers deliver customers'
+# messages to; it opens nothing else.
+_PREFIX: dict[str, str] = {"write": "tlw_", "admin": "tla_", "identity": "tli_", "inbound": "tlh_"}
 
 
 @dataclass(frozen=True)

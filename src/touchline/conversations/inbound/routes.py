@@ -1,0 +1,185 @@
+"""The providers' webhooks, under ``/webhooks/{provider}/{token}``: the token is a workspace's
+``inbound`` key (``touchline keys create --kind inbound``), since providers send no Touchline key. An
+unknown or revoked token is a 404, whatever else is wrong, so nothing tells one workspace from another.
+
+Each request is checked in this order: the token, the body's size (413), the provider's signature
+(403, nothing stored), the payload (400 naming the field), then the message goes to
+:func:`touchline.conversations.service.receive`, which de-duplicates by the provider's message id.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from touchline.conversations import service
+from touchline.conversations.inbound import kakao, twilio, whatsapp
+from touchline.conversations.inbound.errors import Malformed
+from touchline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from touchline.http import JSONBody, errors
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/webhooks", tags=["inbound webhooks"], responses=errors(400, 403, 404, 413, 422))
+
+
+def _stores(request: Request) -> Any:
+    return request.app.state.services.stores
+
+
+def _workspace(request: Request, token: str) -> str:
+    principal = request.app.state.services.keys.resolve(token) if token.startswith("tlh_") else None
+    if principal is None or principal.kind != "inbound":
+        raise NotFound("unknown webhook token", {"field": "token", "reason": "not an inbound token of any workspace"})
+    return str(principal.workspace_id)
+
+
+async def _body(request: Request) -> bytes:
+    limit = _stores(request).settings.inbound_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes",
+                              {"field": "(body)", "reason": f"limit is {limit} bytes", "size": int(declared)})
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes",
+                                  {"field": "(body)", "reason": f"limit is {limit} bytes"})
+    return bytes(raw)
+
+
+def _bad(exc: Malformed) -> BadRequest:
+    return BadRequest(f"malformed payload: {exc.field}: {exc.reason}", {"field": exc.field, "reason": exc.reason})
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("malformed JSON", {"field": "(body)", "reason": "malformed JSON"}) from exc
+
+
+# --- Twilio SMS / MMS --------------------------------------------------------------------------------
+
+
+@router.post("/twilio/sms/{token}", summary="Twilio inbound message webhook", response_class=Response,
+             responses={200: {"content": {"text/xml": {"schema": {"type": "string"}}},
+                              "description": "Empty TwiML: nothing sent back"}})
+async def twilio_sms(request: Request, token: str,
+                     x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
+    """Twilio's inbound message webhook (form-encoded), checked with ``X-Twilio-Signature`` and the
+    account's auth token over ``TOUCHLINE_PUBLIC_URL`` + this path; answered with empty TwiML."""
+    workspace_id = _workspace(request, token)
+    raw = await _body(request)
+    settings = _stores(request).settings
+    if settings.twilio_auth_token is None:
+        raise Forbidden("TOUCHLINE_TWILIO_AUTH_TOKEN is not set: Twilio's signature cannot be checked",
+                        {"field": "X-Twilio-Signature", "reason": "not configured"})
+    try:
+        params = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the form is not UTF-8", {"field": "(body)", "reason": "not UTF-8"}) from exc
+    url = settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not twilio.verify(settings.twilio_auth_token.get_secret_value(), url, params, x_twilio_signature):
+        raise Forbidden("X-Twilio-Signature does not match",
+                        {"field": "X-Twilio-Signature", "reason": "wrong or missing"})
+    try:
+        inbound = twilio.parse(params)
+    except Malformed as exc:
+        raise _bad(exc) from exc
+    await run_in_threadpool(service.receive, _stores(request), workspace_id, inbound)
+    return Response(twilio.TWIML_EMPTY, media_type="text/xml")
+
+
+# --- WhatsApp Cloud API ------------------------------------------------------------------------------
+
+
+@router.get("/whatsapp/{token}", summary="WhatsApp webhook verification", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "hub.challenge, echoed"}})
+async def whatsapp_verify(request: Request, token: str,
+                          mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+                          verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+                          challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=200)] = None
+                          ) -> Response:
+    """Meta's subscription check: ``hub.challenge`` back when ``hub.verify_token`` is
+    ``TOUCHLINE_WHATSAPP_VERIFY_TOKEN``."""
+    _workspace(request, token)
+    configured = _stores(request).settings.whatsapp_verify_token
+    if configured is None or not whatsapp.verify_subscription(configured.get_secret_value(), mode, verify_token):
+        raise Forbidden("hub.verify_token does not match", {"field": "hub.verify_token", "reason": "wrong or missing"})
+    return PlainTextResponse(challenge or "")
+
+
+@router.post("/whatsapp/{token}", summary="WhatsApp Cloud API webhook")
+async def whatsapp_events(request: Request, token: str,
+                          x_hub_signature_256: Annotated[str | None, Header()] = None) -> Response:
+    """Messages (text, media as links to the Graph API's media id, button replies) and statuses (the
+    delivery of our replies, by ``wamid``), checked with ``X-Hub-Signature-256`` and the app secret."""
+    workspace_id = _workspace(request, token)
+    raw = await _body(request)
+    stores = _stores(request)
+    secret = stores.settings.whatsapp_app_secret
+    if secret is None:
+        raise Forbidden("TOUCHLINE_WHATSAPP_APP_SECRET is not set: Meta's signature cannot be checked",
+                        {"field": "X-Hub-Signature-256", "reason": "not configured"})
+    if not whatsapp.verify(secret.get_secret_value(), raw, x_hub_signature_256):
+        raise Forbidden("X-Hub-Signature-256 does not match",
+                        {"field": "X-Hub-Signature-256", "reason": "wrong or missing"})
+    try:
+        parsed = whatsapp.parse(_json(raw), base_url=stores.settings.whatsapp_base_url)
+    except Malformed as exc:
+        raise _bad(exc) from exc
+
+    def store_all() -> tuple[int, int]:
+        received = updated = 0
+        for inbound in parsed.messages:
+            received += not service.receive(stores, workspace_id, inbound).duplicate
+        for status in parsed.statuses:
+            updated += service.delivery_update(stores, workspace_id, channel="whatsapp",
+                                               provider_message_id=status.provider_message_id,
+                                               status=status.status, reason=status.reason) is not None
+        return received, updated
+
+    received, updated = await run_in_threadpool(store_all)
+    return JSONBody({"received": received, "statuses": updated})
+
+
+# --- KakaoTalk (Kakao i Open Builder skill) ----------------------------------------------------------
+
+
+@router.post("/kakao/{token}", summary="Kakao i Open Builder skill")
+async def kakao_skill(request: Request, token: str) -> Response:
+    """An Open Builder skill request: checked with the header ``X-Touchline-Skill-Secret``
+    (``TOUCHLINE_KAKAO_SKILL_SECRET``, set on the skill server in Open Builder) and, when
+    ``TOUCHLINE_KAKAO_BOT_ID`` is set, ``bot.id``; answered with a ``simpleText`` skill response."""
+    workspace_id = _workspace(request, token)
+    raw = await _body(request)
+    stores = _stores(request)
+    secret = stores.settings.kakao_skill_secret
+    if secret is None:
+        raise Forbidden("TOUCHLINE_KAKAO_SKILL_SECRET is not set: the skill request cannot be checked",
+                        {"field": kakao.SECRET_HEADER, "reason": "not configured"})
+    if not kakao.verify(secret.get_secret_value(), request.headers.get(kakao.SECRET_HEADER)):
+        raise Forbidden(f"{kakao.SECRET_HEADER} does not match",
+                        {"field": kakao.SECRET_HEADER, "reason": "wrong or missing"})
+    payload = _json(raw)
+    bot_id = stores.settings.kakao_bot_id
+    if bot_id is not None and not kakao.bot_matches(payload, bot_id):
+        raise Forbidden("bot.id is not the configured bot", {"field": "bot.id", "reason": "another bot"})
+    try:
+        inbound = kakao.parse(payload, raw)
+    except Malformed as exc:
+        raise _bad(exc) from exc
+    await run_in_threadpool(service.receive, stores, workspace_id, inbound)
+    text = ("메시지를 받았습니다. 상담원이 곧 답변드리겠습니다." if inbound.language != "en"
+            else "Thanks, we got your message. An agent will answer shortly.")
+    return JSONBody(kakao.answer(text))
