@@ -466,8 +466,11 @@ def test_the_server_answers_health_while_a_hostile_preview_renders(live: LiveSer
 
         def preview() -> None:
             started = time.monotonic()
-            response = live.http.post("/v1/templates/promo/sms/preview", json={"identifier": "user_id:huge"},
-                                      headers=admin)
+            # A client of its own: the health checks below use live.http meanwhile, from this thread's
+            # parent, and one httpx client is not to be shared between threads.
+            with httpx.Client(base_url=live.url, timeout=60) as own:
+                response = own.post("/v1/templates/promo/sms/preview", json={"identifier": "user_id:huge"},
+                                    headers=admin)
             result.update(response=response, seconds=time.monotonic() - started)
 
         thread = threading.Thread(target=preview)

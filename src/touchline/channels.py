@@ -31,6 +31,8 @@ __all__ = [
     "BY_NAME",
     "CHANNEL_PARTS",
     "CONSENT_CHANNELS",
+    "CONVERSATION_CHANNELS",
+    "CONVERSATION_REGISTRY",
     "DEFAULT_FALLBACK_ORDER",
     "EVENT_CHANNELS",
     "INBOX",
@@ -46,6 +48,8 @@ __all__ = [
     "SOURCE_CHANNELS",
     "ChannelSpec",
     "ConsentChannel",
+    "ConversationChannel",
+    "ConversationSpec",
     "EventSource",
     "MessageChannel",
     "SendChannel",
@@ -169,8 +173,47 @@ LABELS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
     {**{s.name: (s.label_en, s.label_ko) for s in SOURCES}, **{c.name: (c.label_en, c.label_ko) for c in REGISTRY}})
 
 
+# --- the channels conversations come and go by --------------------------------------------------------
+# ``chat`` is the web chat on the shop's pages (its replies are delivered in place, read by the chat
+# window); the others go out through the outbox on a message channel. A conversation channel is where a
+# customer writes from, so WhatsApp and KakaoTalk are apart here, where the outbox sends both as
+# ``messenger``.
+ConversationChannel = Literal["chat", "sms", "whatsapp", "kakao", "email"]
+CONVERSATION_CHANNELS: Final[tuple[str, ...]] = get_args(ConversationChannel)
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """What a conversation channel allows a reply (touchline.conversations.channel_rules applies it)."""
+
+    name: str
+    # The message channel a reply goes out on (an outbox row); None: delivered in place (web chat).
+    outbox_channel: str | None
+    # Identity kinds that address the customer there, in order of preference (after the address the
+    # customer last wrote from); the web chat's customer is their anonymous or user id.
+    address_kinds: tuple[str, ...]
+    # What the identify recorded through ingestion says as context.channel.
+    ingest_channel: str
+    max_chars: int  # the longest reply body the provider takes
+    window_hours: int | None = None  # free-form replies only this long after the customer's last message
+
+
+CONVERSATION_REGISTRY: Final[tuple[ConversationSpec, ...]] = (
+    ConversationSpec("chat", None, (), "chat", 10_000),
+    ConversationSpec("sms", "sms", ("phone",), "sms", 1_600),
+    ConversationSpec("whatsapp", "messenger", ("whatsapp_id", "phone"), "messenger", 4_096, window_hours=24),
+    ConversationSpec("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000),
+    ConversationSpec("email", "email", ("email",), "email", 100_000),
+)
+
+
 def _check() -> None:
     """The registry agrees with the Literal types; each fact is well formed."""
+    if tuple(c.name for c in CONVERSATION_REGISTRY) != CONVERSATION_CHANNELS:
+        raise RuntimeError("CONVERSATION_REGISTRY disagrees with ConversationChannel")
+    for spec in CONVERSATION_REGISTRY:
+        if spec.outbox_channel is not None and spec.outbox_channel not in MESSAGE_CHANNELS:
+            raise RuntimeError(f"conversation channel {spec.name!r} replies on an unknown channel")
     names = tuple(c.name for c in REGISTRY)
     if names != MESSAGE_CHANNELS:
         raise RuntimeError(f"REGISTRY names {names} but MessageChannel is {MESSAGE_CHANNELS}")

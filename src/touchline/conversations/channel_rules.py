@@ -1,8 +1,8 @@
 """What each conversation channel allows a reply: where it goes out, to which address, how long it
 may be, and when it may be sent at all. Pure: no I/O, ``now`` is an argument.
 
-(When the channel registry, ``touchline/channels.py``, lands, these facts move there; until then they
-live here, in one place.)
+The facts (outbox channel, addresses, length, window) are the channel registry's
+(``touchline.channels.CONVERSATION_REGISTRY``); the rules that apply them are here.
 
 - ``chat``: the web chat; a reply is delivered in place (the chat window reads the conversation), no
   provider.
@@ -23,36 +23,20 @@ live here, in one place.)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from touchline.channels import CONVERSATION_REGISTRY, ConversationSpec
 
 __all__ = [
     "RULES", "ChannelRule", "ReplyRefused", "SmsLength", "check_reply", "reply_subject", "sms_length",
 ]
 
 
-@dataclass(frozen=True)
-class ChannelRule:
-    name: str
-    # The messaging channel a reply goes out on (an outbox row); None: delivered in place (web chat).
-    outbox_channel: str | None
-    # Identity kinds that address the customer there, in order of preference (after the address the
-    # customer last wrote from).
-    address_kinds: tuple[str, ...]
-    # What the identify recorded through ingestion says as context.channel.
-    ingest_channel: str
-    max_chars: int  # the longest reply body the provider takes
-    window: dt.timedelta | None = None  # free-form replies only this long after the customer's last message
+ChannelRule = ConversationSpec
 
-
-RULES = MappingProxyType({
-    "chat": ChannelRule("chat", None, (), "chat", 10_000),
-    "sms": ChannelRule("sms", "sms", ("phone",), "sms", 1_600),
-    "whatsapp": ChannelRule("whatsapp", "messenger", ("whatsapp_id", "phone"), "messenger", 4_096,
-                            window=dt.timedelta(hours=24)),
-    "kakao": ChannelRule("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000),
-    "email": ChannelRule("email", "email", ("email",), "email", 100_000),
-})
+RULES: Mapping[str, ChannelRule] = MappingProxyType({spec.name: spec for spec in CONVERSATION_REGISTRY})
 
 # GSM 03.38: the basic set (one septet each) and the extension table (two: an escape and the char).
 _GSM_BASIC = set(
@@ -120,7 +104,7 @@ def check_reply(channel: str, body: str, *, to: str | None, last_inbound_at: dt.
     if len(body) > rule.max_chars:
         raise ReplyRefused(f"{channel} takes at most {rule.max_chars:,} characters; this reply has {len(body):,}",
                            "body", code="too_long")
-    window = rule.window
+    window = None if rule.window_hours is None else dt.timedelta(hours=rule.window_hours)
     if window is not None and not template and (last_inbound_at is None or now - last_inbound_at > window):
         hours = window.total_seconds() / 3600
         since = "never wrote on it" if last_inbound_at is None else f"last wrote at {last_inbound_at.isoformat()}"

@@ -304,10 +304,11 @@ def _identity(stores: Stores, inbound: Inbound, message_id: str, now: dt.datetim
         keys.append(("anonymous_id", anonymous_id))
     keys += externals
     spelled = dict(externals)
-    by_channel = {"sms": spelled.get("phone"), "whatsapp": spelled.get("whatsapp_id") or spelled.get("phone"),
-                  "kakao": spelled.get("kakao_id") or spelled.get("phone"), "email": spelled.get("email"),
-                  "chat": anonymous_id or user_id}
-    return _Identity(keys, message, by_channel.get(inbound.channel))
+    # The address the customer wrote from: the first of the channel's address kinds they gave (the web
+    # chat's customer is their anonymous or user id).
+    kinds = RULES[inbound.channel].address_kinds
+    address = next((spelled[k] for k in kinds if spelled.get(k)), None) if kinds else (anonymous_id or user_id)
+    return _Identity(keys, message, address)
 
 
 def _sent_at(inbound: Inbound, now: dt.datetime) -> dt.datetime:

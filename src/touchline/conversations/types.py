@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from touchline.channels import CONVERSATION_CHANNELS, ConversationChannel
+
 __all__ = [
     "AUTHOR_KINDS",
     "CONVERSATION_CHANNELS",
@@ -23,10 +25,7 @@ __all__ = [
     "Status",
 ]
 
-# The channels a conversation's messages come and go by. ``chat`` is the web chat on the shop's pages
-# (its replies are delivered in place, read by the chat window); the others go through the outbox.
-ConversationChannel = Literal["chat", "sms", "whatsapp", "kakao", "email"]
-CONVERSATION_CHANNELS: tuple[str, ...] = get_args(ConversationChannel)
+# The channels a conversation's messages come and go by: the channel registry's.
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 STATUSES: tuple[str, ...] = get_args(Status)
