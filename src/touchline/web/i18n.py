@@ -516,6 +516,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "inbox.sent": ("Messages sent", "보낸 메시지"),
     "inbox.earlier": ("Conversations", "상담 이력"),
     "inbox.nothing": ("None", "없음"),
+    "inbox.delivery.queued": ("queued", "발송 대기"),
+    "inbox.delivery.sent": ("sent", "보냄"),
+    "inbox.delivery.delivered": ("delivered", "전달됨"),
+    "inbox.delivery.read": ("read", "읽음"),
+    "inbox.delivery.failed": ("not delivered", "전달 실패"),
     # data quality (the tracking plan's violations)
     "nav.quality": ("Data quality", "데이터 품질"),
     "quality.title": ("Data quality", "데이터 품질"),
