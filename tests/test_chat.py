@@ -76,6 +76,9 @@ def test_an_identified_customer_needs_their_user_hash(client: TestClient, stores
     history = client.get("/v1/chat/messages", headers={**basic(), "X-Touchline-User-Hash": user_hash},
                          params={"anonymous_id": "anon-3", "identifier": "user_id:kim-01"})
     assert [m["body"] for m in history.json()["messages"]] == ["배송 언제 와요?"]
+    # The anonymous id alone (it sits in the browser) no longer reads a signed-in customer's conversation.
+    anonymous = client.get("/v1/chat/messages", headers=basic(), params={"anonymous_id": "anon-3"})
+    assert anonymous.status_code == 403 and anonymous.json()["detail"][0]["field"] == "identifier"
     assert client.get("/v1/chat/stream", headers=basic(), params={
         "anonymous_id": "anon-3", "identifier": "user_id:kim-01"}).status_code == 403
 

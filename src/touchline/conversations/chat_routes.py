@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline import assets
 from touchline.conversations import feed, service
 from touchline.conversations.types import CustomerIds, Inbound
-from touchline.errors import BadRequest, NotFound
+from touchline.errors import BadRequest, Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
 from touchline.profiles import service as profiles
 from touchline.workspaces.service import Principal
@@ -68,14 +68,29 @@ def _user_id(identifier: str | None) -> str | None:
     return _USER_ID.sub("", identifier.strip()) or None
 
 
-def _profile_ids(stores: Any, workspace_id: str, anonymous_id: str, identifier: str | None) -> list[str]:
-    """The customer's profiles (merged ones included); none yet: an empty list (they never wrote)."""
+def _profile_ids(stores: Any, workspace_id: str, anonymous_id: str, identifier: str | None,
+                 verifies: bool = False) -> list[str]:
+    """The customer's profiles (merged ones included); none yet: an empty list (they never wrote).
+
+    With ``verifies`` (the workspace signs identities), an anonymous id that has become a signed-in
+    customer's reads nothing without that customer's identifier and user_hash: the anonymous id sits in
+    the browser, and whoever copies it must not read a known customer's conversation."""
     wanted = f"user_id:{_user_id(identifier)}" if identifier else f"anonymous_id:{anonymous_id}"
     try:
         pid = profiles.resolve(stores, workspace_id, wanted)
     except NotFound:
         return []
-    return service.customer_profile_ids(stores, workspace_id, pid)
+    ids = service.customer_profile_ids(stores, workspace_id, pid)
+    if verifies and identifier is None and service.signed_in_customer(stores, workspace_id, ids):
+        raise Forbidden("this visitor is a signed-in customer: send their identifier and user_hash",
+                        {"field": "identifier", "reason": "required for a signed-in customer in a workspace "
+                                                          "that verifies identities"})
+    return ids
+
+
+def _verifies(request: Request, principal: Principal) -> bool:
+    return principal.kind != "admin" and bool(request.app.state.services.keys.verifies_identities(
+        principal.workspace_id))
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -112,10 +127,10 @@ async def history(request: Request, principal: Writer, anonymous_id: AnonymousId
                   identifier: Identifier = None) -> JSONBody:
     """The messages of the customer's latest conversation meant for them (no notes), oldest first."""
     _check(request, principal, identifier)
-    stores, workspace_id = _stores(request), principal.workspace_id
+    stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
 
     def read() -> dict[str, Any]:
-        ids = _profile_ids(stores, workspace_id, anonymous_id, identifier)
+        ids = _profile_ids(stores, workspace_id, anonymous_id, identifier, verifies)
         latest = service.latest_conversation(stores, workspace_id, ids)
         if latest is None:
             return {"conversation_id": None, "status": None, "messages": []}
@@ -134,10 +149,11 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
                                                              pattern=r"^\s*[0-9]{1,18}\s*$")] = None,
                  ) -> StreamingResponse:
     _check(request, principal, identifier)
-    stores, workspace_id = _stores(request), principal.workspace_id
+    stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
     # Who the customer is may change while the stream is open (their first message creates the profile),
     # so the match asks the profiles again when it sees a profile it does not know yet.
-    known: set[str] = set(await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier))
+    known: set[str] = set(await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier,
+                                                  verifies))
     checked: set[str] = set()
     loop = asyncio.get_running_loop()
 
@@ -158,7 +174,10 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
         if item.profile_id in known:
             return True
         checked.add(item.profile_id)
-        fresh = await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier)
+        try:
+            fresh = await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier, verifies)
+        except Forbidden:  # the visitor signed in meanwhile: this anonymous stream reads no more
+            return False
         known.update(fresh)
         return item.profile_id in known
 

@@ -905,6 +905,13 @@ def customer_profile_ids(stores: Stores, workspace_id: str, profile_id: str) -> 
         return _customer_ids(conn, workspace_id, profile_id)
 
 
+def signed_in_customer(stores: Stores, workspace_id: str, profile_ids: Sequence[str]) -> bool:
+    """Whether any of these profiles is known by a user id (a customer who signs in to the shop)."""
+    with stores.read() as conn:
+        return any(i["kind"] == "user_id" for pid in profile_ids
+                   for i in profile_store.identities_of(conn, workspace_id, pid))
+
+
 def latest_conversation(stores: Stores, workspace_id: str, profile_ids: Sequence[str], *,
                         now: dt.datetime | None = None) -> dict[str, Any] | None:
     """The customer's most recently active conversation (what the chat window shows), or None."""
