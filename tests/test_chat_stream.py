@@ -41,7 +41,8 @@ def test_a_customers_stream_carries_only_their_own_messages(live: LiveServer) ->
         _chat(live, "anon-mine", "감사합니다", "key-mine-2")
         assert next(events)["data"]["message"]["body"] == "감사합니다"
     # Missed while away: only what is theirs.
-    assert live.http.post(f"/v1/conversations/{cid}/notes", json={"body": "메모 2"}, headers=bearer()).status_code == 201
+    assert live.http.post(f"/v1/conversations/{cid}/notes", json={"body": "메모 2"},
+                          headers=bearer()).status_code == 201
     assert live.http.post(f"/v1/conversations/{cid}/replies", json={"body": "또 답변"},
                           headers=bearer()).status_code == 201
     with stream_client(live) as http, http.stream("GET", "/v1/chat/stream", params=params,
