@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline import assets
 from touchline.conversations import feed, service
 from touchline.conversations.types import CustomerIds, Inbound
-from touchline.errors import BadRequest, Forbidden, NotFound
+from touchline.errors import Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
 from touchline.profiles import service as profiles
 from touchline.workspaces.service import Principal
@@ -39,18 +39,20 @@ HISTORY = 100
 
 AnonymousId = Annotated[str, Query(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
                                    description="analytics.js's anonymous id (ajs_anonymous_id)")]
-Identifier = Annotated[str | None, Query(max_length=512, description="A signed-in customer's identifier "
-                                                                     "(with user_hash)")]
+IDENTIFIER = r"^[^\x00-\x20\x7f]+$"
+Identifier = Annotated[str | None, Query(min_length=1, max_length=512, pattern=IDENTIFIER,
+                                         description="A signed-in customer's identifier (with user_hash)")]
 
 
 class ChatMessageIn(BaseModel):
     anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
                               description="analytics.js's anonymous id, so the chat joins the visitor's profile")
-    identifier: str | None = Field(None, min_length=1, max_length=512,
+    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=IDENTIFIER,
                                    description="A signed-in customer's user id (user_id:… or bare)")
     client_message_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                                    description="The window's own id for the message: a retry stores one message")
-    text: str = Field(min_length=1, max_length=4000, description="The customer's message")
+    text: str = Field(min_length=1, max_length=4000, pattern=r"\S", description="The customer's message "
+                      "(not only white space)")
     language: str | None = Field(None, pattern=r"^(ko|en)$")
     page_url: str | None = Field(None, max_length=2048)
 
@@ -75,7 +77,8 @@ def _profile_ids(stores: Any, workspace_id: str, anonymous_id: str, identifier: 
     With ``verifies`` (the workspace signs identities), an anonymous id that has become a signed-in
     customer's reads nothing without that customer's identifier and user_hash: the anonymous id sits in
     the browser, and whoever copies it must not read a known customer's conversation."""
-    wanted = f"user_id:{_user_id(identifier)}" if identifier else f"anonymous_id:{anonymous_id}"
+    user_id = _user_id(identifier)
+    wanted = f"user_id:{user_id}" if user_id else f"anonymous_id:{anonymous_id}"
     try:
         pid = profiles.resolve(stores, workspace_id, wanted)
     except NotFound:
@@ -112,8 +115,6 @@ async def post_message(request: Request, principal: Writer, body: ChatMessageIn)
     id (and user id when signed in), threaded into their conversation; a retry of the same
     ``client_message_id`` stores nothing more."""
     _check(request, principal, body.identifier)
-    if not body.text.strip():
-        raise BadRequest("the message is empty", {"field": "text", "reason": "only white space"})
     inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
                       customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
                       body=body.text, language=body.language)
