@@ -161,8 +161,8 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
     def mine(item: feed.FeedItem) -> bool:
         if item.private or item.kind != "message":
             return False
-        message = item.payload.get("message") or {}
-        return item.profile_id in known or (message.get("direction") == "inbound" and item.profile_id not in checked)
+        # A profile not looked at yet may be this customer's new one: the stream looks it up (once).
+        return item.profile_id in known or item.profile_id not in checked
 
     hub = feed.hub(stores)
     sub = await run_in_threadpool(hub.subscribe, workspace_id, loop=loop, match=mine)
