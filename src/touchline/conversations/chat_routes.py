@@ -108,7 +108,9 @@ def _check(request: Request, principal: Principal, identifier: str | None) -> No
         verify_customer(request, principal, identifier)
 
 
-@router.post("/messages", response_class=JSONBody, status_code=201, responses=errors(404, 413),
+@router.post("/messages", response_class=JSONBody, status_code=201, responses={
+    200: {"description": "A repeat of the same client_message_id: nothing stored, the first message "
+                         "(duplicate: true)"}, **errors(404, 413)},
              summary="A customer's chat message (write key)")
 async def post_message(request: Request, principal: Writer, body: ChatMessageIn) -> JSONBody:
     """Goes through the conversations' one entry point (channel ``chat``): the customer by their anonymous
