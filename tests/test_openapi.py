@@ -60,8 +60,8 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     ("^/v1/conversations/stats$", ["422"], "start before end"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
-# server (tests/test_conversations_stream.py).
-ENDLESS = ["^/v1/conversations/stream$"]
+# server (tests/test_conversations_stream.py, tests/test_chat_stream.py).
+ENDLESS = ["^/v1/conversations/stream$", "^/v1/chat/stream$"]
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
 

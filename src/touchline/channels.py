@@ -21,6 +21,7 @@ The bottom layer: this module imports nothing from Touchline.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -196,6 +197,10 @@ class ConversationSpec:
     ingest_channel: str
     max_chars: int  # the longest reply body the provider takes
     window_hours: int | None = None  # free-form replies only this long after the customer's last message
+
+    @property
+    def window(self) -> dt.timedelta | None:
+        return None if self.window_hours is None else dt.timedelta(hours=self.window_hours)
 
 
 CONVERSATION_REGISTRY: Final[tuple[ConversationSpec, ...]] = (

@@ -436,9 +436,10 @@ def write_principal(request: Request, _basic: Annotated[None, Depends(WRITE_KEY_
 
 
 # What a shop's own web pages call, with the write key: the tracking API (analytics.js's one-letter
-# paths included), analytics.js's settings, and the in-app inbox.
+# paths included), analytics.js's settings, the in-app inbox and the web chat.
 _PUBLIC_PATH = re.compile(
-    r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+)$"
+    r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+"
+    r"|chat/(?:messages|stream))$"
 )
 
 

@@ -104,7 +104,7 @@ def check_reply(channel: str, body: str, *, to: str | None, last_inbound_at: dt.
     if len(body) > rule.max_chars:
         raise ReplyRefused(f"{channel} takes at most {rule.max_chars:,} characters; this reply has {len(body):,}",
                            "body", code="too_long")
-    window = None if rule.window_hours is None else dt.timedelta(hours=rule.window_hours)
+    window = rule.window
     if window is not None and not template and (last_inbound_at is None or now - last_inbound_at > window):
         hours = window.total_seconds() / 3600
         since = "never wrote on it" if last_inbound_at is None else f"last wrote at {last_inbound_at.isoformat()}"

@@ -900,6 +900,29 @@ def list_conversations(stores: Stores, workspace_id: str, *, status: str | None 
     return [conversation_view(r, now) for r in rows]
 
 
+def customer_profile_ids(stores: Stores, workspace_id: str, profile_id: str) -> list[str]:
+    """The profile and every profile merged with it (what one customer's conversations hang on)."""
+    with stores.read() as conn:
+        return _customer_ids(conn, workspace_id, profile_id)
+
+
+def signed_in_customer(stores: Stores, workspace_id: str, profile_ids: Sequence[str]) -> bool:
+    """Whether any of these profiles is known by a user id (a customer who signs in to the shop)."""
+    with stores.read() as conn:
+        return any(i["kind"] == "user_id" for pid in profile_ids
+                   for i in profile_store.identities_of(conn, workspace_id, pid))
+
+
+def latest_conversation(stores: Stores, workspace_id: str, profile_ids: Sequence[str], *,
+                        now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The customer's most recently active conversation (what the chat window shows), or None."""
+    if not profile_ids:
+        return None
+    with stores.read() as conn:
+        rows = store.customer_conversations(conn, workspace_id, profile_ids, limit=1)
+    return conversation_view(rows[0], _now(now)) if rows else None
+
+
 # --- the live feed ---------------------------------------------------------------------------------------
 
 

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "journeys.view": frozenset({"admin", "marketer"}),
     "journeys.edit": frozenset({"admin", "marketer"}),
     "messages.view": frozenset({"admin", "marketer"}),
+    # The agents' inbox: answering customers is the agents' work (admins can do everything).
+    "inbox.use": frozenset({"admin", "agent"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

@@ -1,0 +1,222 @@
+"""The web chat (``/sdk/chat.js`` on the shop's own pages): write-key endpoints under the tracking API.
+
+A customer only ever reads their own conversations' messages that are meant for them (inbound and
+outbound, never notes, assignments or tags). Who the customer is: the anonymous id analytics.js keeps
+in the browser (``ajs_anonymous_id``), and for a signed-in customer their ``identifier`` too, which
+needs the ``user_hash`` signed on the shop's server once the workspace has an identity secret
+(:func:`touchline.http.verify_customer`, as the in-app inbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from touchline import assets
+from touchline.conversations import feed, service
+from touchline.conversations.types import CustomerIds, Inbound
+from touchline.errors import Forbidden, NotFound
+from touchline.http import JSONBody, errors, verify_customer, write_principal
+from touchline.profiles import service as profiles
+from touchline.workspaces.service import Principal
+
+__all__ = ["router", "script"]
+
+router = APIRouter(prefix="/v1/chat", tags=["chat"], responses=errors(400, 401, 403, 422))
+script = APIRouter(tags=["tracking"])
+Writer = Annotated[Principal, Depends(write_principal)]
+CHAT_SCRIPT = pathlib.Path(__file__).parent / "static" / "chat.js"
+KEEPALIVE_SECONDS = 15.0
+HISTORY = 100
+
+AnonymousId = Annotated[str, Query(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
+                                   description="analytics.js's anonymous id (ajs_anonymous_id)")]
+IDENTIFIER = r"^[^\x00-\x20\x7f]+$"
+Identifier = Annotated[str | None, Query(min_length=1, max_length=512, pattern=IDENTIFIER,
+                                         description="A signed-in customer's identifier (with user_hash)")]
+
+
+class ChatMessageIn(BaseModel):
+    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
+                              description="analytics.js's anonymous id, so the chat joins the visitor's profile")
+    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=IDENTIFIER,
+                                   description="A signed-in customer's user id (user_id:… or bare)")
+    client_message_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                   description="The window's own id for the message: a retry stores one message")
+    text: str = Field(min_length=1, max_length=4000, pattern=r"\S", description="The customer's message "
+                      "(not only white space)")
+    language: str | None = Field(None, pattern=r"^(ko|en)$")
+    page_url: str | None = Field(None, max_length=2048)
+
+
+_USER_ID = re.compile(r"^user_id:")
+
+
+def _stores(request: Request) -> Any:
+    return request.app.state.services.stores
+
+
+def _user_id(identifier: str | None) -> str | None:
+    if identifier is None:
+        return None
+    return _USER_ID.sub("", identifier.strip()) or None
+
+
+def _profile_ids(stores: Any, workspace_id: str, anonymous_id: str, identifier: str | None,
+                 verifies: bool = False) -> list[str]:
+    """The customer's profiles (merged ones included); none yet: an empty list (they never wrote).
+
+    With ``verifies`` (the workspace signs identities), an anonymous id that has become a signed-in
+    customer's reads nothing without that customer's identifier and user_hash: the anonymous id sits in
+    the browser, and whoever copies it must not read a known customer's conversation."""
+    user_id = _user_id(identifier)
+    wanted = f"user_id:{user_id}" if user_id else f"anonymous_id:{anonymous_id}"
+    try:
+        pid = profiles.resolve(stores, workspace_id, wanted)
+    except NotFound:
+        return []
+    ids = service.customer_profile_ids(stores, workspace_id, pid)
+    if verifies and identifier is None and service.signed_in_customer(stores, workspace_id, ids):
+        raise Forbidden("this visitor is a signed-in customer: send their identifier and user_hash",
+                        {"field": "identifier", "reason": "required for a signed-in customer in a workspace "
+                                                          "that verifies identities"})
+    return ids
+
+
+def _verifies(request: Request, principal: Principal) -> bool:
+    return principal.kind != "admin" and bool(request.app.state.services.keys.verifies_identities(
+        principal.workspace_id))
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    """What the customer sees of a message: no addresses, no agent ids, no provider ids."""
+    return {"id": message["id"], "conversation_id": message["conversation_id"], "direction": message["direction"],
+            "author": message["author"]["kind"], "body": message["body"], "attachments": message["attachments"],
+            "channel": message["channel"], "created_at": message["created_at"]}
+
+
+def _check(request: Request, principal: Principal, identifier: str | None) -> None:
+    if identifier is not None:
+        verify_customer(request, principal, identifier, None)  # the chat sends it as X-Touchline-User-Hash
+
+
+@router.post("/messages", response_class=JSONBody, status_code=201, responses={
+    200: {"description": "A repeat of the same client_message_id: nothing stored, the first message "
+                         "(duplicate: true)"}, **errors(404, 413)},
+             summary="A customer's chat message (write key)")
+async def post_message(request: Request, principal: Writer, body: ChatMessageIn) -> JSONBody:
+    """Goes through the conversations' one entry point (channel ``chat``): the customer by their anonymous
+    id (and user id when signed in), threaded into their conversation; a retry of the same
+    ``client_message_id`` stores nothing more."""
+    _check(request, principal, body.identifier)
+    inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
+                      customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
+                      body=body.text, language=body.language)
+    received = await run_in_threadpool(service.receive, _stores(request), principal.workspace_id, inbound)
+    return JSONBody({"message": _public(received.message), "conversation_id": received.conversation["id"],
+                     "duplicate": received.duplicate}, status_code=200 if received.duplicate else 201)
+
+
+@router.get("/messages", response_class=JSONBody, summary="The customer's chat history (write key)")
+async def history(request: Request, principal: Writer, anonymous_id: AnonymousId,
+                  identifier: Identifier = None) -> JSONBody:
+    """The messages of the customer's latest conversation meant for them (no notes), oldest first."""
+    _check(request, principal, identifier)
+    stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
+
+    def read() -> dict[str, Any]:
+        ids = _profile_ids(stores, workspace_id, anonymous_id, identifier, verifies)
+        latest = service.latest_conversation(stores, workspace_id, ids)
+        if latest is None:
+            return {"conversation_id": None, "status": None, "messages": []}
+        rows = service.messages(stores, workspace_id, latest["id"], limit=HISTORY, include_notes=False)
+        return {"conversation_id": latest["id"], "status": latest["status"], "messages": [_public(m) for m in rows]}
+
+    return JSONBody(await run_in_threadpool(read))
+
+
+@router.get("/stream", response_class=StreamingResponse, summary="The customer's chat, live (Server-Sent Events)",
+            responses={200: {"description": "`event: message`, `data: {message}`: the customer's own messages and "
+                                            "the replies to them, never notes",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId, identifier: Identifier = None,
+                 last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",
+                                                             pattern=r"^\s*[0-9]{1,18}\s*$")] = None,
+                 ) -> StreamingResponse:
+    _check(request, principal, identifier)
+    stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
+    # Who the customer is may change while the stream is open (their first message creates the profile),
+    # so the match asks the profiles again when it sees a profile it does not know yet.
+    known: set[str] = set(await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier,
+                                                  verifies))
+    checked: set[str] = set()
+    loop = asyncio.get_running_loop()
+
+    def mine(item: feed.FeedItem) -> bool:
+        if item.private or item.kind != "message":
+            return False
+        # A profile not looked at yet may be this customer's new one: the stream looks it up (once).
+        return item.profile_id in known or item.profile_id not in checked
+
+    hub = feed.hub(stores)
+    sub = await run_in_threadpool(hub.subscribe, workspace_id, loop=loop, match=mine)
+    backlog: list[feed.FeedItem] = []
+    if last_event_id is not None and int(last_event_id) < sub.start:
+        backlog = await run_in_threadpool(service.feed_since, stores, workspace_id, int(last_event_id), sub.start,
+                                          service.FEED_REPLAY_LIMIT)
+
+    async def belongs(item: feed.FeedItem) -> bool:
+        if item.profile_id in known:
+            return True
+        checked.add(item.profile_id)
+        try:
+            fresh = await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier, verifies)
+        except Forbidden:  # the visitor signed in meanwhile: this anonymous stream reads no more
+            return False
+        known.update(fresh)
+        return item.profile_id in known
+
+    def event(item: feed.FeedItem) -> str:
+        data = orjson.dumps({"message": _public(item.payload["message"])}).decode()
+        return f"id: {item.seq}\nevent: message\ndata: {data}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            for missed in backlog:
+                if mine(missed) and await belongs(missed):
+                    yield event(missed)
+            while True:
+                try:
+                    item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is None:
+                    return
+                if await belongs(item):
+                    yield event(item)
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@script.get("/sdk/chat.js", response_class=Response, summary="The web chat for a shop's pages (a script tag)",
+            responses={200: {"description": "The script",
+                             "content": {"text/javascript": {"schema": {"type": "string"}}}}})
+async def chat_script(request: Request) -> Response:
+    """``<script src=".../sdk/chat.js" data-write-key=... [data-identifier=... data-user-hash=...] [data-lang=ko]>``."""
+    item = await run_in_threadpool(assets.asset, CHAT_SCRIPT)
+    return assets.respond(request, item, immutable=False, extra={
+        "Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin"})
+

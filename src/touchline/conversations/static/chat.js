@@ -1,0 +1,259 @@
+/*
+ * Touchline's web chat for a shop's pages: a launcher button and a chat window, messages in real time.
+ *
+ *   <script src="https://touchline.shop.example/sdk/chat.js" defer data-write-key="tlw_..."
+ *           data-identifier="user_id:kim-01" data-user-hash="(signed on the shop's server)"></script>
+ *
+ * data-identifier and data-user-hash only for a signed-in customer; data-lang="ko|en" (default: the
+ * page's <html lang>, else the browser's); data-position="left". The visitor is known by the anonymous
+ * id analytics.js keeps (localStorage or cookie "ajs_anonymous_id"), so the chat joins their profile; a
+ * page without analytics.js gets one made here and kept the same way. Messages arrive over a
+ * Server-Sent Events stream read with fetch (so the write key goes in a header, never in a URL),
+ * resumed with Last-Event-ID. Everything the server sends is shown as text, never as markup.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script) return;
+  var src = new URL(script.src, document.baseURI);
+  var base = src.origin + src.pathname.replace(/\/sdk\/chat\.js$/, "");
+  var data = script.dataset;
+  var pageLang = data.lang || document.documentElement.lang || navigator.language || "en";
+  var lang = pageLang.slice(0, 2).toLowerCase() === "ko" ? "ko" : "en";
+  var TEXT = {
+    en: { open: "Chat with us", title: "Chat", close: "Close chat", placeholder: "Write a message…",
+          send: "Send", hello: "Hello! How can we help? We usually answer within a few minutes.",
+          failed: "Not sent. Try again.", you: "You", agent: "Shop" },
+    ko: { open: "채팅 상담", title: "채팅 상담", close: "채팅 닫기", placeholder: "메시지를 입력하세요",
+          send: "보내기", hello: "안녕하세요! 무엇을 도와드릴까요? 보통 몇 분 안에 답변드립니다.",
+          failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원" }
+  }[lang];
+
+  function stored(name) {
+    var value = null;
+    try { value = window.localStorage.getItem(name); } catch (e) { /* storage blocked */ }
+    if (!value) {
+      var match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+      value = match ? decodeURIComponent(match[1]) : null;
+    }
+    if (!value) return null;
+    try { var parsed = JSON.parse(value); if (typeof parsed === "string") return parsed; } catch (e) { /* raw */ }
+    return value;
+  }
+
+  function anonymousId() {
+    var id = stored("ajs_anonymous_id");
+    if (id) return id;
+    id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() :
+      "tl-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+    try { window.localStorage.setItem("ajs_anonymous_id", JSON.stringify(id)); } catch (e) { /* blocked */ }
+    document.cookie = "ajs_anonymous_id=" + encodeURIComponent(JSON.stringify(id)) + "; path=/; max-age=31536000; SameSite=Lax";
+    return id;
+  }
+
+  var state = {
+    writeKey: data.writeKey || "",
+    identifier: data.identifier || "",
+    userHash: data.userHash || "",
+    messages: [],
+    seen: {},
+    open: false,
+    lastEventId: null,
+    streaming: false
+  };
+
+  var host = document.createElement("div");
+  host.setAttribute("data-touchline-chat", "");
+  var root = host.attachShadow({ mode: "open" });
+  var side = data.position === "left" ? "left" : "right";
+  root.innerHTML =
+    "<style>" +
+    ":host{all:initial}" +
+    ".wrap{position:fixed;bottom:20px;" + side + ":20px;z-index:2147483000;font:15px/1.45 system-ui,'Noto Sans KR',sans-serif;color:#1b2430}" +
+    "button.launch{width:56px;height:56px;border-radius:50%;border:0;background:#12263f;color:#fff;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.25)}" +
+    "button:focus-visible,textarea:focus-visible{outline:3px solid #4c9aff;outline-offset:2px}" +
+    ".win{position:absolute;bottom:70px;" + side + ":0;width:min(370px,calc(100vw - 40px));height:min(520px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.22);overflow:hidden}" +
+    ".win[hidden]{display:none}" +
+    "header{display:flex;justify-content:space-between;align-items:center;padding:12px 14px;background:#12263f;color:#fff;font-weight:600}" +
+    ".close{border:0;background:none;font-size:22px;line-height:1;cursor:pointer;color:#fff}" +
+    "ol{list-style:none;margin:0;padding:12px;flex:1;overflow:auto;display:flex;flex-direction:column;gap:8px;background:#f6f7f9}" +
+    "li{max-width:80%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-break:keep-all;overflow-wrap:anywhere}" +
+    "li.in{align-self:flex-end;background:#12263f;color:#fff;border-bottom-right-radius:4px}" +
+    "li.out,li.hello{align-self:flex-start;background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:4px}" +
+    "li.failed{opacity:.6}" +
+    ".when{display:block;font-size:11px;opacity:.7;margin-top:2px}" +
+    "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7ec;background:#fff}" +
+    "textarea{flex:1;resize:none;height:40px;font:inherit;padding:8px;border:1px solid #d0d5dd;border-radius:8px}" +
+    "button.send{border:0;border-radius:8px;background:#12263f;color:#fff;padding:0 14px;font:inherit;cursor:pointer;word-break:keep-all}" +
+    ".error{color:#b42318;padding:0 12px 8px;font-size:13px}.error:empty{display:none}" +
+    "@media (max-width:480px){.win{position:fixed;left:0;right:0;bottom:0;top:0;width:auto;height:auto;border-radius:0}}" +
+    "</style>" +
+    "<div class='wrap'><div class='win' role='dialog' hidden><header><span class='heading'></span>" +
+    "<button class='close' type='button'>×</button></header><ol aria-live='polite'></ol><div class='error' role='alert'></div>" +
+    "<form><textarea rows='1' maxlength='4000'></textarea><button class='send' type='submit'></button></form></div>" +
+    "<button class='launch' type='button' aria-haspopup='dialog' aria-expanded='false'>" +
+    "<svg width='26' height='26' viewBox='0 0 24 24' aria-hidden='true' fill='currentColor'><path d='M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z'/></svg>" +
+    "</button></div>";
+  var launch = root.querySelector(".launch");
+  var win = root.querySelector(".win");
+  var list = root.querySelector("ol");
+  var form = root.querySelector("form");
+  var input = root.querySelector("textarea");
+  var error = root.querySelector(".error");
+  root.querySelector(".heading").textContent = TEXT.title;
+  root.querySelector(".close").setAttribute("aria-label", TEXT.close);
+  root.querySelector(".send").textContent = TEXT.send;
+  launch.setAttribute("aria-label", TEXT.open);
+  win.setAttribute("aria-label", TEXT.title);
+  input.setAttribute("placeholder", TEXT.placeholder);
+  input.setAttribute("aria-label", TEXT.placeholder);
+  var when = new Intl.DateTimeFormat(lang === "ko" ? "ko-KR" : "en", { timeStyle: "short" });
+  var anonymous = anonymousId();
+
+  function headers(extra) {
+    var h = { Authorization: "Basic " + btoa(state.writeKey + ":") };
+    if (state.userHash) h["X-Touchline-User-Hash"] = state.userHash;
+    for (var k in extra || {}) h[k] = extra[k];
+    return h;
+  }
+
+  function query() {
+    var q = "?anonymous_id=" + encodeURIComponent(anonymous);
+    if (state.identifier) q += "&identifier=" + encodeURIComponent(state.identifier);
+    return q;
+  }
+
+  function add(message) {
+    if (state.seen[message.id]) return;
+    state.seen[message.id] = true;
+    state.messages.push(message);
+    render();
+  }
+
+  function render() {
+    launch.setAttribute("aria-expanded", String(state.open));
+    win.hidden = !state.open;
+    list.textContent = "";
+    var hello = document.createElement("li");
+    hello.className = "hello";
+    hello.textContent = TEXT.hello;
+    list.appendChild(hello);
+    state.messages.forEach(function (message) {
+      var li = document.createElement("li");
+      li.className = (message.direction === "inbound" ? "in" : "out") + (message.failed ? " failed" : "");
+      li.setAttribute("data-message-id", message.id);
+      li.textContent = message.body;
+      var time = document.createElement("span");
+      time.className = "when";
+      time.textContent = (message.direction === "inbound" ? TEXT.you : TEXT.agent) + " · " +
+        when.format(new Date(message.created_at));
+      li.appendChild(time);
+      list.appendChild(li);
+    });
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function load() {
+    return fetch(base + "/v1/chat/messages" + query(), { headers: headers(), credentials: "omit" })
+      .then(function (r) { if (!r.ok) throw new Error("Touchline chat: HTTP " + r.status); return r.json(); })
+      .then(function (body) { body.messages.forEach(add); });
+  }
+
+  function listen() {
+    if (state.streaming) return;
+    state.streaming = true;
+    var extra = state.lastEventId ? { "Last-Event-ID": state.lastEventId } : {};
+    fetch(base + "/v1/chat/stream" + query(), { headers: headers(extra), credentials: "omit", cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok || !response.body) throw new Error("Touchline chat: HTTP " + response.status);
+        var reader = response.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var at;
+            while ((at = buffer.indexOf("\n\n")) >= 0) {
+              handle(buffer.slice(0, at));
+              buffer = buffer.slice(at + 2);
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () { /* reconnect below */ })
+      .then(function () {
+        state.streaming = false;
+        setTimeout(listen, 3000);
+      });
+  }
+
+  function handle(block) {
+    var id = null, kind = "message", payload = "";
+    block.split("\n").forEach(function (line) {
+      if (line.indexOf("id: ") === 0) id = line.slice(4);
+      else if (line.indexOf("event: ") === 0) kind = line.slice(7);
+      else if (line.indexOf("data: ") === 0) payload += line.slice(6);
+    });
+    if (id) state.lastEventId = id;
+    if (kind === "message" && payload) add(JSON.parse(payload).message);
+  }
+
+  function send(text) {
+    var key = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(36).slice(2);
+    var body = { anonymous_id: anonymous, client_message_id: key.replace(/[^A-Za-z0-9_.:-]/g, ""), text: text,
+                 language: lang, page_url: location.href.slice(0, 2048) };
+    if (state.identifier) body.identifier = state.identifier;
+    error.textContent = "";
+    return fetch(base + "/v1/chat/messages", {
+      method: "POST", headers: headers({ "Content-Type": "application/json" }), credentials: "omit",
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw new Error("Touchline chat: HTTP " + r.status);
+      return r.json();
+    }).then(function (answer) { add(answer.message); listen(); });
+  }
+
+  launch.addEventListener("click", function () {
+    state.open = !state.open;
+    render();
+    if (state.open) input.focus();
+  });
+  root.querySelector(".close").addEventListener("click", function () {
+    state.open = false;
+    render();
+    launch.focus();
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text).catch(function () { error.textContent = TEXT.failed; input.value = text; });
+  });
+
+  window.TouchlineChat = {
+    open: function () { state.open = true; render(); },
+    identify: function (identifier, userHash) {
+      state.identifier = identifier || "";
+      state.userHash = userHash || "";
+      return load();
+    }
+  };
+
+  function start() {
+    document.body.appendChild(host);
+    render();
+    load().catch(function () { /* the launcher still works; the stream retries */ }).then(listen);
+  }
+  if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);
+})();
