@@ -17,13 +17,23 @@
     python bench/journeys.py                 # 100k customers
     python bench/journeys.py --customers 20000
     python bench/journeys.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/journeys.py --customers 20000 --skip-latency --smtp 0 --profile /tmp/prof
+        # cProfile of each campaign phase: /tmp/prof/entries.pstats, /tmp/prof/dispatch.pstats
+    python bench/journeys.py --skip-latency --smtp 0 --reference ../other-checkout --rounds 2
+        # the campaign with this checkout's src and another's, each in its own process, alternating
+        # (ours, reference, reference, ours, ...): both figures and their ratio
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -170,7 +180,24 @@ def concurrent_campaign(runner: Runner, clock: dt.datetime, n: int, refresh_s: f
           f"(CPU {cpu:.1f} s; suppressed {total.suppressed}, failed {total.failed}, deferred {total.deferred})")
 
 
-def campaign(stores: Stores, ws: str, n: int, concurrent: bool = False) -> None:
+@contextlib.contextmanager
+def profiled(profile_dir: Path | None, name: str) -> Iterator[None]:
+    """cProfile of the block (this thread only) into ``profile_dir/name.pstats`` when asked."""
+    if profile_dir is None:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(profile_dir / f"{name}.pstats"))
+
+
+def campaign(stores: Stores, ws: str, n: int, concurrent: bool = False, profile_dir: Path | None = None
+             ) -> dict[str, Any] | None:
     """The segment and the journey exist first; then the customers arrive; the refresh that finds them
     is the campaign's start."""
     now = dt.datetime.now(dt.UTC)
@@ -203,24 +230,29 @@ def campaign(stores: Stores, ws: str, n: int, concurrent: bool = False) -> None:
     if concurrent:
         with checkpointing(stores):
             concurrent_campaign(runner, clock, n, refresh_s)
-        return
+        return None
+    # The claim of the embedded store's outbox (outbox_batch's default there), passed explicitly so that
+    # a checkout whose dispatch() defaulted to 500 (--reference) runs the same scenario.
+    limit = getattr(runner.outbox, "batch", None) or runner.batch
     with checkpointing(stores):
-        t, cpu = time.perf_counter(), time.process_time()
-        entered = 0
-        while True:
-            n_signals, n_entered = runner.process_signals(clock)
-            entered += n_entered
-            if not n_signals:
-                break
-        enter_s, enter_cpu = time.perf_counter() - t, time.process_time() - cpu
-        t, cpu = time.perf_counter(), time.process_time()
-        total = DispatchReport()
-        while True:
-            r = runner.outbox.dispatch(now=clock)
-            total.add(r)
-            if not r.claimed:
-                break
-        send_s, send_cpu = time.perf_counter() - t, time.process_time() - cpu
+        with profiled(profile_dir, "entries"):
+            t, cpu = time.perf_counter(), time.process_time()
+            entered = 0
+            while True:
+                n_signals, n_entered = runner.process_signals(clock)
+                entered += n_entered
+                if not n_signals:
+                    break
+            enter_s, enter_cpu = time.perf_counter() - t, time.process_time() - cpu
+        with profiled(profile_dir, "dispatch"):
+            t, cpu = time.perf_counter(), time.process_time()
+            total = DispatchReport()
+            while True:
+                r = runner.outbox.dispatch(limit=limit, now=clock)
+                total.add(r)
+                if not r.claimed:
+                    break
+            send_s, send_cpu = time.perf_counter() - t, time.process_time() - cpu
     sent = total.sent
     phases = {"runs + outbox rows (Runner.process_signals)": enter_s,
               **{f"outbox {name}": total.seconds.get(name, 0.0) for name in ("claim", "decide", "send", "record")}}
@@ -250,6 +282,50 @@ def campaign(stores: Stores, ws: str, n: int, concurrent: bool = False) -> None:
     print("  CPU per message: " + ", ".join(f"{k} {v / max(entered, 1) * 1e6:.0f} us" for k, v in cpu.items()))
     print("  phases: " + ", ".join(f"{k} {v:.1f} s ({v / (enter_s + send_s):.0%})" for k, v in phases.items())
           + f"; dominant: {slowest}")
+    return {"customers": n, "per_second": total.claimed / made_s, "us_each": made_cpu / total.claimed * 1e6,
+            "end_to_end": entered / (enter_s + send_s),
+            "cpu_us": {k: v / max(entered, 1) * 1e6 for k, v in cpu.items()}}
+
+
+def compare(args: argparse.Namespace) -> None:
+    """The campaign with this checkout's src and with ``--reference``'s, each in a fresh process of this
+    script, alternating (ours, reference, reference, ours, ...) so that both see the same machine; then
+    every run's figure, the medians, and ours / reference."""
+    here = Path(__file__).resolve()
+    ours_src = here.parent.parent / "src"
+    ref_src = Path(args.reference).resolve() / "src"
+    if not (ref_src / "touchline").is_dir():
+        raise SystemExit(f"--reference {args.reference}: no src/touchline there")
+    results: dict[str, list[dict[str, Any]]] = {"ours": [], "reference": []}
+    for i in range(args.rounds):
+        order = ("ours", "reference") if i % 2 == 0 else ("reference", "ours")
+        for who in order:
+            src = ours_src if who == "ours" else ref_src
+            with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                cmd = [sys.executable, str(here), "--customers", str(args.customers), "--skip-latency",
+                       "--smtp", "0", "--result-json", out.name]
+                print(f"--- {who} ({src}), round {i + 1}: {' '.join(cmd[1:])}", flush=True)
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                subprocess.run(cmd, env=env, check=True)
+                results[who].append(json.loads(Path(out.name).read_text()))
+
+    def median(values: list[float]) -> float:
+        values = sorted(values)
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    print(f"\ncampaign to {args.customers:,}: decisions + renders + outbox rows per second "
+          f"(CPU per message), ours vs reference {args.reference}")
+    for who, runs in results.items():
+        print(f"  {who:9}: " + ", ".join(f"{r['per_second']:,.0f}/s ({r['us_each']:.0f} us)" for r in runs))
+    ours, ref = results["ours"], results["reference"]
+    ours_rate, ref_rate = median([r["per_second"] for r in ours]), median([r["per_second"] for r in ref])
+    ours_us, ref_us = median([r["us_each"] for r in ours]), median([r["us_each"] for r in ref])
+    print(f"  median: {ours_rate:,.0f}/s vs {ref_rate:,.0f}/s = {ours_rate / ref_rate:.2f}x; "
+          f"CPU {ours_us:.0f} us vs {ref_us:.0f} us a message = {ours_us / ref_us:.2f}x   (target >= 5,000/s)")
+    for phase in ours[0]["cpu_us"]:
+        o, r = median([x["cpu_us"][phase] for x in ours]), median([x["cpu_us"][phase] for x in ref])
+        print(f"    {phase}: {o:.0f} us vs {r:.0f} us" + (f" = {o / r:.2f}x" if r else ""))
 
 
 def smtp(n: int) -> None:
@@ -315,7 +391,22 @@ def main() -> None:
     parser.add_argument("--concurrent", action="store_true",
                         help="run the campaign's runner and outbox at once, in two threads, as touchline serve does")
     parser.add_argument("--postgres", help="run on this PostgreSQL database (both stores) instead")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="cProfile the campaign's phases into DIR/entries.pstats and DIR/dispatch.pstats")
+    parser.add_argument("--reference", metavar="CHECKOUT",
+                        help="run the campaign (embedded) with this checkout's src and with CHECKOUT/src, each in "
+                             "its own process, and print both figures and their ratio")
+    parser.add_argument("--rounds", type=int, default=1, help="with --reference: runs of each, alternating")
+    parser.add_argument("--result-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reference:
+        if args.postgres or args.concurrent:
+            parser.error("--reference compares the embedded campaign (no --postgres, --concurrent)")
+        compare(args)
+        if not args.skip_latency or args.smtp:
+            print()
+        else:
+            return
     # The runner and the outbox run inside touchline serve (or touchline worker), which tune the cyclic
     # garbage collector at startup; without it, full collections took a quarter of the outbox's CPU here.
     tune_garbage_collector()
@@ -330,9 +421,13 @@ def main() -> None:
         print(f"backend: {'PostgreSQL' if args.postgres else 'embedded (SQLite + DuckDB)'}")
         if not args.skip_latency:
             latency(stores, ws, args.latency_events)
-        campaign(stores, ws, args.customers, args.concurrent)
+        if not args.reference:
+            result = campaign(stores, ws, args.customers, args.concurrent, args.profile)
+            if args.result_json and result:
+                args.result_json.write_text(json.dumps(result))
         stores.dispose()
-    smtp(args.smtp)
+    if args.smtp:
+        smtp(args.smtp)
 
 
 if __name__ == "__main__":

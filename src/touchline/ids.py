@@ -6,16 +6,16 @@ import hashlib
 import uuid
 from typing import Any
 
-_NAMESPACES: dict[uuid.UUID, Any] = {}  # namespace -> SHA-1 state after its 16 bytes
+_NAMESPACES: dict[int, Any] = {}  # namespace (its int: UUID hashes in Python) -> SHA-1 state after its 16 bytes
 
 
 def uuid5_hex(namespace: uuid.UUID, name: str) -> str:
     """``uuid.uuid5(namespace, name).hex``, without building the UUID object, which costs more than the
     hash where thousands of ids are made at once (runs entering a journey, segment changes); the hash
     continues from the namespace's, taken once (``UUID.bytes`` builds the bytes at every call)."""
-    state = _NAMESPACES.get(namespace)
+    state = _NAMESPACES.get(namespace.int)
     if state is None:
-        state = _NAMESPACES[namespace] = hashlib.sha1(namespace.bytes, usedforsecurity=False)
+        state = _NAMESPACES[namespace.int] = hashlib.sha1(namespace.bytes, usedforsecurity=False)
     h = state.copy()
     h.update(name.encode())
     digest = bytearray(h.digest()[:16])

@@ -104,12 +104,12 @@ def versions_with_active_runs(conn: Connection) -> list[dict[str, Any]]:
 
 def runs_of_customers(conn: Connection, workspace_id: str, customer_ids: Sequence[str], *, for_update: bool = False
                       ) -> dict[str, list[dict[str, Any]]]:
-    """Every run of these customers, by customer, oldest first (one query per 900 customers)."""
+    """Every run of these customers, by customer, oldest first (one query per 10,000 customers)."""
     out: dict[str, list[dict[str, Any]]] = {cid: [] for cid in customer_ids}
     ids = list(customer_ids)
-    for i in range(0, len(ids), 900):
+    for i in range(0, len(ids), 10_000):
         query = sa.select(journey_runs).where(journey_runs.c.workspace_id == workspace_id,
-                                              dialect.in_values(conn, journey_runs.c.customer_id, ids[i:i + 900]))
+                                              dialect.in_list(conn, journey_runs.c.customer_id, ids[i:i + 10_000]))
         if for_update:
             query = dialect.lock_rows(conn, query)
         for r in dialect.fetch_dicts(conn, query.order_by(journey_runs.c.entered_at)):
@@ -326,7 +326,7 @@ def claim_signals(conn: Connection, limit: int, *, skip: Collection[int] = ()) -
 
 def delete_signals(conn: Connection, seqs: Sequence[int]) -> None:
     if seqs:
-        conn.execute(journey_signals.delete().where(journey_signals.c.seq.in_(list(seqs))))
+        conn.execute(journey_signals.delete().where(dialect.in_list(conn, journey_signals.c.seq, seqs)))
 
 
 def set_signal_aside(conn: Connection, seq: int, error: str, now: dt.datetime) -> None:

@@ -63,13 +63,39 @@ def _anchor_parts(tag: str) -> tuple[str, str, str, str] | None:
     return tag[:href.start()], href.group(1), target, tag[href.end():]
 
 
+# What quote(..., safe="") leaves as it is, and html.escape too: an id made only of these (outbox ids are
+# hex) goes into a URL and an attribute as it is.
+_PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _escaped_base(base: str) -> str:
+    return htmllib.escape(base)
+
+
+def _last_body_end(html: str) -> int:
+    """Where the last ``</body>`` starts, or -1: from the end, each ``</`` tried in place (a whole-body
+    search with the case-insensitive pattern read every character of the body, for one tag at its end)."""
+    i = len(html)
+    while (i := html.rfind("</", 0, i)) >= 0:
+        if _BODY_END_RE.match(html, i):
+            return i
+    return -1
+
+
 def track_links(html: str, *, base_url: str, message_id: str, skip: Iterable[str] = (),
                 open_pixel: bool = True) -> TrackedHtml:
     skipped = {s for s in skip if s}
     links: list[str] = []
-    base, quoted_id = _base(base_url), quote(message_id, safe="")
+    base = _base(base_url)
+    if _PLAIN_ID_RE.fullmatch(message_id):  # the outbox's ids: quoting and escaping change nothing
+        quoted_id, escaped_base = message_id, _escaped_base(base)
+    else:
+        quoted_id = quote(message_id, safe="")
+        escaped_base = None
     # Escaped once: the link number appended to it needs no escaping.
-    prefix = htmllib.escape(f"{base}/t/c/{quoted_id}/")
+    prefix = f"{escaped_base}/t/c/{quoted_id}/" if escaped_base is not None \
+        else htmllib.escape(f"{base}/t/c/{quoted_id}/")
 
     def rewrite_anchor(anchor: re.Match[str]) -> str:
         tag = anchor.group(0)
@@ -83,8 +109,9 @@ def track_links(html: str, *, base_url: str, message_id: str, skip: Iterable[str
 
     out = _ANCHOR_RE.sub(rewrite_anchor, html)
     if open_pixel:
-        pixel = (f'<img src="{htmllib.escape(f"{base}/t/o/{quoted_id}.gif")}" width="1" height="1" '
-                 f'alt="" style="display:none;border:0">')
-        ends = list(_BODY_END_RE.finditer(out))
-        out = out[:ends[-1].start()] + pixel + out[ends[-1].start():] if ends else out + pixel
+        src = f"{escaped_base}/t/o/{quoted_id}.gif" if escaped_base is not None \
+            else htmllib.escape(f"{base}/t/o/{quoted_id}.gif")
+        pixel = f'<img src="{src}" width="1" height="1" alt="" style="display:none;border:0">'
+        end = _last_body_end(out)
+        out = out[:end] + pixel + out[end:] if end >= 0 else out + pixel
     return TrackedHtml(out, tuple(links))

@@ -309,8 +309,11 @@ class Outbox:
                     by_ws.setdefault(row["workspace_id"], []).append(row)
                 changes: list[dict[str, Any]] = []
                 for workspace_id, batch in by_ws.items():
-                    undecided = [r for r in batch if _undecided(r)]
-                    decided = [r for r in batch if not _undecided(r)]
+                    undecided: list[dict[str, Any]] = []
+                    decided: list[dict[str, Any]] = []
+                    for r in batch:  # undecided: no policy decision and content yet (a webhook call has none)
+                        (undecided if r["content"] is None and r["requested_channel"] != WEBHOOK_CALL
+                         else decided).append(r)
                     if decided:  # decided earlier (a retry) or by its sender (a ready message)
                         decided = self._alive(conn, workspace_id, decided, now, changes, report)
                     changes += [{"id": r["id"], "status": "sending", "lease_until": lease, "claim_token": token,
@@ -470,18 +473,19 @@ class Outbox:
         content_channels: dict[str, list[str]] = {}
         for key, ch in templates:
             content_channels.setdefault(key, []).append(ch)
-        recent_rows = store.recent_sends(conn, workspace_id, sorted({_canonical(profiles, r["customer_id"])
-                                                                     for r in rows}), now - window)
+        # Each row's customer after merges, found once (most customers were merged into nobody).
+        canonical = [_canonical(profiles, r["customer_id"]) for r in rows] if survivors \
+            else [r["customer_id"] for r in rows]
+        recent_rows = store.recent_sends(conn, workspace_id, sorted(set(canonical)), now - window)
         recent: dict[str, list[PastSend]] = {
             cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
         recipients: dict[str, Recipient] = {}
-        per_customer = Counter(_canonical(profiles, r["customer_id"]) for r in rows)
+        per_customer = Counter(canonical)
         to_send: list[dict[str, Any]] = []
         receipts: list[SystemEvent] = []
         available = self.available
         intents: dict[tuple[str, str, str], MessageIntent] = {}  # (template, requested channel, kind) -> intent
-        for row in rows:
-            cid = _canonical(profiles, row["customer_id"])
+        for row, cid in zip(rows, canonical, strict=True):
             profile = profiles.get(cid)
             if profile is None:  # erased meanwhile
                 self._suppress(changes, row, "no_profile", now, report, receipts, cid)
@@ -704,11 +708,6 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         content["links"] = list(tracked.links)
     content["unsubscribe_url"] = unsubscribe_url
     return content
-
-
-def _undecided(row: Mapping[str, Any]) -> bool:
-    """A message whose policy decision and content are still to be made (a webhook call has none)."""
-    return row["content"] is None and row["requested_channel"] != WEBHOOK_CALL
 
 
 def _canonical(profiles: Mapping[str, Mapping[str, Any]], customer_id: str) -> str:
