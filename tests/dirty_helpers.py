@@ -53,7 +53,8 @@ def page_paths(extra: Iterable[str] = ()) -> list[str]:
     """Every dashboard page without a path parameter, with the query variants the reports take."""
     plain = sorted({r.path for r in web_router.routes  # type: ignore[attr-defined]
                     if "GET" in getattr(r, "methods", ()) and "{" not in r.path
-                    and r.path not in ("/login", "/logout")})
+                    and r.path not in ("/login", "/logout")
+                    and not r.path.endswith("/stream")})  # a live stream (Server-Sent Events) never ends
     variants = ["/overview?days=7", "/overview?days=90", "/overview?start=1999-01-01&end=2031-01-01",
                 "/funnels?step=Product+Added&step=Order+Completed&days=90",
                 "/funnels?step=Product+Added&step=Order+Completed&days=90&breakdown=channel",
