@@ -31,7 +31,7 @@ CUSTOMERS = 150
 @pytest.fixture
 def provider() -> Iterator[Receiver]:
     """Slow enough (5 ms a request) that kills land between "sent" and "recorded"."""
-    with receiving(delay=0.005) as server:
+    with receiving(delay=0.005, keep_alive=False) as server:
         yield server
 
 

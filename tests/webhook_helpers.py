@@ -21,8 +21,10 @@ class Receiver(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, delay: float = 0.003) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, delay: float = 0.003, *, keep_alive: bool = True) -> None:
+        # Without keep-alive each request has its own connection, closed after the answer: nothing is left
+        # open by a sender killed between requests.
+        super().__init__(("127.0.0.1", 0), _Handler if keep_alive else _ClosingHandler)
         self.delay = delay
         self.keys: list[str] = []
         self.lock = threading.Lock()
@@ -60,10 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _ClosingHandler(_Handler):
+    protocol_version = "HTTP/1.0"
+
+
 @contextmanager
-def receiving(delay: float = 0.003) -> Iterator[Receiver]:
+def receiving(delay: float = 0.003, *, keep_alive: bool = True) -> Iterator[Receiver]:
     """A :class:`Receiver` serving in a thread for the duration."""
-    server = Receiver(delay)
+    server = Receiver(delay, keep_alive=keep_alive)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
