@@ -4,8 +4,6 @@ Last-Event-ID; it answers the shop's other origin (CORS)."""
 
 from __future__ import annotations
 
-import httpx
-
 from live_server import LiveServer
 from support import basic, bearer
 from test_conversations_stream import sse_events, stream_client
@@ -52,5 +50,7 @@ def test_a_customers_stream_carries_only_their_own_messages(live: LiveServer) ->
 
 
 def test_the_chat_stream_needs_the_write_key(live: LiveServer) -> None:
-    response = httpx.get(live.url + "/v1/chat/stream", params={"anonymous_id": "anon-x"})
+    # No key: refused before the stream opens. The live server's client (15 s), not httpx's default 5 s:
+    # a loaded CI machine took longer than 5 s to answer once.
+    response = live.http.get("/v1/chat/stream", params={"anonymous_id": "anon-x"})
     assert response.status_code == 401
