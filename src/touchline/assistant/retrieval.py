@@ -18,13 +18,15 @@ import numpy as np
 from touchline.assistant.knowledge import FaqEntry, Product
 from touchline.assistant.text import CONCEPTS, content_tokens, fuzzy_tokens, with_concepts
 
-FUZZY_WEIGHT = 0.35
+FUZZY_WEIGHT = 0.2
+K1 = 1.2
+B = 0.75
 ANSWER_WEIGHT = 0.6
 ENTRY_WEIGHT = 0.5
 
 
 class _Bm25:
-    def __init__(self, docs: Sequence[list[str]], *, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, docs: Sequence[list[str]], *, k1: float = K1, b: float = B) -> None:
         self.model = bm25s.BM25(k1=k1, b=b)
         self.model.index([d or ["\x00empty"] for d in docs], show_progress=False)
         self.vocab = frozenset(self.model.vocab_dict)
@@ -53,6 +55,7 @@ class FaqHit:
     score: float
     coverage: float  # the share of the question's content words the entry's phrasings contain
     fuzzy_coverage: float  # the same for syllable bigrams / trigrams
+    known: float  # the share of the question's content words found anywhere in the FAQ (low: out of scope)
 
 
 class FaqIndex:
@@ -86,6 +89,7 @@ class FaqIndex:
         # phrasings share the question's words gains over one phrasing of another entry that happens to.
         self.entry_weight = entry_weight
         self.entries = _Bm25([sorted(self.entry_vocab[i]) for i in self.ids])
+        self.all_words: set[str] = set().union(*content) if content else set()
 
     @property
     def vocabulary(self) -> set[str]:
@@ -100,10 +104,11 @@ class FaqIndex:
         best += self.entry_weight * self.entries.scores(query.content)
         order = np.argsort(-best, kind="stable")[:k]
         hits = []
+        known = _coverage(query.content, self.all_words)
         for i in order:
             entry_id = self.ids[int(i)]
             hits.append(FaqHit(entry_id, float(best[i]), _coverage(query.content, self.entry_vocab[entry_id]),
-                               _coverage(query.fuzzy, self.entry_fuzzy[entry_id])))
+                               _coverage(query.fuzzy, self.entry_fuzzy[entry_id]), known))
         return hits
 
 
@@ -172,6 +177,7 @@ class ProductIndex:
             fuzzy.append(fuzzy_tokens(p.product_type + " " + p.brand))
             self.doc_vocab.append(set(doc))
         self.naming -= _GENERIC
+        self.vocabulary: set[str] = set().union(*self.doc_vocab) if self.doc_vocab else set()
         self.naming = {t for t in self.naming if len(t) > 1} - set(common)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
