@@ -68,9 +68,11 @@ def is_smalltalk(text: str) -> bool:
 # --- the shopper's own order --------------------------------------------------------------------------
 _KO_ORDER_NOUN = re.compile(r"주문|택배|배송|물건|시킨|산거|산것|구매한|주문한|소포|상품")
 _KO_STATUS = re.compile(
-    r"어디쯤|어디에있|어디있|어디까지|어디예요|어디에요|언제와|언제오|언제도착|언제받|언제쯤와|언제쯤받|언제쯤도착|안와|안왔|안옴|안오|"
+    r"어디쯤|어디까지|언제와|언제오|언제도착|언제받|언제쯤와|언제쯤받|언제쯤도착|안와|안왔|안옴|안오|"
     r"아직|출발|배송상태|주문상태|진행상황|조회해|확인해(주|줘)|상태(알려|확인)|왜이렇게늦|늦어|도착안|못받|안받"
 )
+# "어디예요" asks where a parcel is only when the parcel is named (not "새벽배송 지역 어디예요").
+_KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한거|상품)(이|가|은|는)?(지금)?(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
 # General questions (before buying) and how-to questions are FAQ entries, not the shopper's order.
 _KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠|얼마나걸|어떻게|방법|어디서|하는법|환불|반품|교환|취소")
 _EN_ORDER = re.compile(r"\b(my|mine|our)\s+(\w+\s+)?(order|orders|package|parcel|delivery|shipment|stuff|item|items|"
@@ -87,7 +89,7 @@ def is_order_status(text: str) -> bool:
     if not text:
         return False
     squeezed = re.sub(r"\s+", "", text)
-    if _KO_ORDER_NOUN.search(squeezed) and _KO_STATUS.search(squeezed):
+    if (_KO_ORDER_NOUN.search(squeezed) and _KO_STATUS.search(squeezed)) or _KO_WHERE.search(squeezed):
         return _KO_GENERAL.search(squeezed) is None
     if _EN_ORDER.search(text) and _EN_STATUS.search(text):
         return not _EN_GENERAL.search(text)
@@ -114,3 +116,5 @@ PRODUCT_CUES = frozenset({
     "available", "sell", "similar", "like", "recommend", "size", "much", "in", "have", "~size", "~fee",
     "뭐", "상품", "제품", "product", "item", "what", "종류",
 })
+# Asking what a category holds ("식품은 뭐 있어요?", "what home items do you have"), on the normalised text.
+CATEGORY_CUE = re.compile(r"뭐|무엇|어떤|종류|추천|있어|있나|있나요|팔아|파나요|판매|what|which|any|sell|have|products?|items?")

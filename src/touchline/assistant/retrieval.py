@@ -9,6 +9,7 @@ Both indexes mix Korean and English documents: the concepts link the two languag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import numpy as np
 from touchline.assistant.knowledge import FaqEntry, Product
 from touchline.assistant.text import CONCEPTS, content_tokens, fuzzy_tokens, with_concepts
 
+_HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
 FUZZY_WEIGHT = 0.2
 K1 = 1.2
 B = 0.75
@@ -90,14 +92,24 @@ class FaqIndex:
         self.entry_weight = entry_weight
         self.entries = _Bm25([sorted(self.entry_vocab[i]) for i in self.ids])
         self.all_words: set[str] = set().union(*content) if content else set()
+        self._hangul_words = sorted(w for w in self.all_words if len(w) >= 2 and _HANGUL_WORD.fullmatch(w))
 
     @property
     def vocabulary(self) -> set[str]:
         return set().union(*self.entry_vocab.values()) if self.entry_vocab else set()
 
+    def expand(self, query: Query) -> Query:
+        """Unspaced compounds the FAQ does not use split into words it does (``선물포장`` -> ``선물``, ``포장``)."""
+        extra: list[str] = []
+        for t in query.content:
+            if len(t) >= 3 and t not in self.all_words and _HANGUL_WORD.fullmatch(t):
+                extra.extend(with_concepts(w for w in self._hangul_words if w in t))
+        return Query(query.content + tuple(extra), query.fuzzy) if extra else query
+
     def search(self, query: Query, k: int = 3) -> list[FaqHit]:
         if not query.content and not query.fuzzy:
             return []
+        query = self.expand(query)
         doc = (self.content.scores(query.content) + self.fuzzy_weight * self.fuzzy.scores(query.fuzzy)) * self.weights
         best = np.zeros(len(self.ids), dtype=np.float32)
         np.maximum.at(best, self._owner_slots, doc)
@@ -178,14 +190,19 @@ class ProductIndex:
             self.doc_vocab.append(set(doc))
         self.naming -= _GENERIC
         self.vocabulary: set[str] = set().union(*self.doc_vocab) if self.doc_vocab else set()
+        self._hangul_naming = sorted(w for w in self.naming if len(w) >= 2 and _HANGUL_WORD.fullmatch(w))
         self.naming = {t for t in self.naming if len(t) > 1} - set(common)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
 
     def expand(self, tokens: Sequence[str]) -> list[str]:
+        """Shoppers' words for catalog words, and unspaced compounds split into the catalog's words
+        (``경량패딩`` -> ``경량``, ``패딩``; ``울코트`` -> ``코트``)."""
         out = list(tokens)
         for t in tokens:
             out.extend(with_concepts(PRODUCT_SYNONYMS.get(t, ())))
+            if len(t) >= 3 and t not in self.naming and not t.startswith("~") and _HANGUL_WORD.fullmatch(t):
+                out.extend(w for w in self._hangul_naming if w in t)
         return out
 
     def search(self, query: Query, k: int = 5) -> ProductHit | None:
