@@ -72,9 +72,11 @@ _KO_STATUS = re.compile(
     r"아직|출발|배송상태|주문상태|진행상황|조회해|확인해(주|줘)|상태(알려|확인)|왜이렇게늦|늦어|도착안|못받|안받"
 )
 # "어디예요" asks where a parcel is only when the parcel is named (not "새벽배송 지역 어디예요").
-_KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한거|상품)(이|가|은|는)?(지금)?(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
+_KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한거|상품)(이|가|은|는)?(지금)?"
+                       r"(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
 # General questions (before buying) and how-to questions are FAQ entries, not the shopper's order.
-_KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠|얼마나걸|어떻게|방법|어디서|하는법|환불|반품|교환|취소")
+_KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠|얼마나걸|어떻게|방법|어디서|하는법"
+                         r"|환불|반품|교환|취소")
 _EN_ORDER = re.compile(r"\b(my|mine|our)\s+(\w+\s+)?(order|orders|package|parcel|delivery|shipment|stuff|item|items|"
                        r"purchase|box)\b|\bi\s+(ordered|bought|purchased)\b|\border\s+(status|number|#?\d)")
 _EN_STATUS = re.compile(r"\b(where|status|arrive|arrived|arriving|shipped|coming|yet|when will|track it|"
@@ -112,9 +114,10 @@ SERVICE_WORDS = frozenset({
 })
 # Words that ask about a product: price, stock, sizes, similar items.
 PRODUCT_CUES = frozenset({
-    "얼마", "가격", "재고", "있", "남", "팔", "추천", "비슷", "비슷하", "다른", "사이즈", "색", "price", "cost", "stock",
-    "available", "sell", "similar", "like", "recommend", "size", "much", "in", "have", "~size", "~fee",
+    "얼마", "가격", "재고", "있", "남", "팔", "추천", "비슷", "비슷하", "다른", "사이즈", "색", "price", "cost",
+    "stock", "available", "sell", "similar", "like", "recommend", "size", "much", "in", "have", "~size", "~fee",
     "뭐", "상품", "제품", "product", "item", "what", "종류",
 })
 # Asking what a category holds ("식품은 뭐 있어요?", "what home items do you have"), on the normalised text.
-CATEGORY_CUE = re.compile(r"뭐|무엇|어떤|종류|추천|있어|있나|있나요|팔아|파나요|판매|what|which|any|sell|have|products?|items?")
+CATEGORY_CUE = re.compile(r"뭐|무엇|어떤|종류|추천|있어|있나|있나요|팔아|파나요|판매"
+                          r"|what|which|any|sell|have|products?|items?")

@@ -73,7 +73,8 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "fee": ("비", "배송비", "택배비", "요금", "비용", "fee", "cost", "charge", "무배", "무료배송", "free"),
     "time": ("며칠", "기간", "얼마나", "long", "day", "days", "시간", "걸리", "걸림", "걸려", "언제"),
     "track": ("조회", "송장", "송장번호", "배송조회", "운송장", "추적", "track", "tracking", "위치"),
-    "dawn": ("새벽", "새벽배송", "당일", "당일배송", "아침", "내일", "morning", "tomorrow", "same", "express", "빠른배송"),
+    "dawn": ("새벽", "새벽배송", "당일", "당일배송", "아침", "내일", "morning", "tomorrow", "same", "express",
+             "빠른배송"),
     "remote": ("제주", "제주도", "도서", "산간", "도서산간", "섬", "울릉도", "jeju", "island", "islands", "remote"),
     "abroad": ("해외", "해외배송", "외국", "국제", "미국", "일본", "싱가포르", "대만", "overseas", "international",
                "internationally", "abroad", "japan", "us", "usa", "singapore", "taiwan"),
@@ -86,10 +87,12 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
     "return": ("반품", "return", "returns", "돌려보내", "반송"),
     "exchange": ("교환", "exchange", "swap"),
     "refund": ("환불", "refund", "refunded", "money", "돈", "입금되"),
-    "size": ("사이즈", "치수", "size", "sizes", "실측", "fit", "정사이즈", "크", "작", "small", "large", "big", "bigger",
+    "size": ("사이즈", "치수", "size", "sizes", "실측", "fit", "정사이즈", "크", "작", "small", "large", "big",
+             "bigger",
              "smaller", "커", "큰", "작은"),
     "chart": ("사이즈표", "가이드", "chart", "guide", "measurement", "measurements", "표"),
-    "defect": ("불량", "파손", "하자", "고장", "깨지", "깨져", "깨", "damaged", "defective", "broken", "faulty", "broke"),
+    "defect": ("불량", "파손", "하자", "고장", "깨지", "깨져", "깨", "damaged", "defective", "broken", "faulty",
+               "broke"),
     "wrong": ("오배송", "다른", "wrong", "different", "else", "elses", "달라", "다르"),
     "pay": ("결제", "결제수단", "pay", "payment", "paid", "paying", "checkout"),
     "kakao": ("카카오페이", "카카오", "카페이", "kakaopay", "kakao"),
@@ -124,12 +127,18 @@ for _concept, _words in _CONCEPTS.items():
     for _w in _words:
         CONCEPTS.setdefault(_w, "~" + _concept)
 
-_EN_STOP = frozenset(
-    "a an the i me my mine you your u ur is are am was were be been do does did to of for in on at it its it's "
-    "this that these those and or but so if can could would will should may might i'm im pls please plz just "
-    "with from by about what whats what's how where wheres where's when which who why there any some have has "
-    "get got want need there's yet still like would".split())
-_KO_STOP = frozenset("하 되 이 있 없 주 수 것 거 좀 그 저 제 내 나 뭐 어떻 어떻게 요 네 해 돼 되나 가능 싶 이런 그런 저런 무슨 어느".split())
+_EN_STOP = frozenset((
+    "a", "an", "the", "i", "me", "my", "mine", "you", "your", "u", "ur", "is", "are", "am", "was", "were",
+    "be", "been", "do", "does", "did", "to", "of", "for", "in", "on", "at", "it", "its", "it's", "this",
+    "that", "these", "those", "and", "or", "but", "so", "if", "can", "could", "would", "will", "should", "may",
+    "might", "i'm", "im", "pls", "please", "plz", "just", "with", "from", "by", "about", "what", "whats",
+    "what's", "how", "where", "wheres", "where's", "when", "which", "who", "why", "there", "any", "some",
+    "have", "has", "get", "got", "want", "need", "there's", "yet", "still", "like", "would",
+))
+_KO_STOP = frozenset((
+    "하", "되", "이", "있", "없", "주", "수", "것", "거", "좀", "그", "저", "제", "내", "나", "뭐", "어떻",
+    "어떻게", "요", "네", "해", "돼", "되나", "가능", "싶", "이런", "그런", "저런", "무슨", "어느",
+))
 _KEEP_TAGS = ("NNG", "NNP", "NR", "VV", "VA", "XR", "SL", "SN", "MAG", "MM", "SH", "NP")
 
 
@@ -169,7 +178,8 @@ _USER_WORDS = (
     "현금영수증", "세금계산서", "사이즈표", "적립금", "재입고",
     "선물하기", "상담원", "상담사", "오배송", "착불", "품절", "차액", "무이자", "운송장",
     "정사이즈", "캐시미어", "오버핏", "노이즈캔슬링", "에어프라이어", "로봇청소기", "선크림", "틴트",
-    "크로스백", "스니커즈", "러닝화", "바람막이", "폼롤러", "유모차", "킥보드", "물티슈", "누룽지", "스마트워치", "공기청정기",
+    "크로스백", "스니커즈", "러닝화", "바람막이", "폼롤러", "유모차", "킥보드", "물티슈", "누룽지", "스마트워치",
+    "공기청정기",
     "이어폰", "헤드폰", "가전제품", "청바지", "반팔티", "클렌징폼", "마스크팩", "파운데이션", "원피스", "스커트",
 )
 _kiwi: Any = None
