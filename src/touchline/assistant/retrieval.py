@@ -29,14 +29,17 @@ ENTRY_WEIGHT = 0.5
 
 class _Bm25:
     def __init__(self, docs: Sequence[list[str]], *, k1: float = K1, b: float = B) -> None:
-        self.model = bm25s.BM25(k1=k1, b=b)
-        self.model.index([d or ["\x00empty"] for d in docs], show_progress=False)
-        self.vocab = frozenset(self.model.vocab_dict)
         self.size = len(docs)
+        self.model: bm25s.BM25 | None = None
+        self.vocab: frozenset[str] = frozenset()
+        if docs:  # bm25s cannot index nothing (a shop without FAQ entries or products)
+            self.model = bm25s.BM25(k1=k1, b=b)
+            self.model.index([d or ["\x00empty"] for d in docs], show_progress=False)
+            self.vocab = frozenset(self.model.vocab_dict)
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         known = [t for t in dict.fromkeys(tokens) if t in self.vocab]
-        if not known:
+        if not known or self.model is None:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.model.get_scores(known), dtype=np.float32)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,8 +37,9 @@ def normalize(text: str) -> str:
     """NFKC (full-width letters and digits fold, Hangul composes), lowercase, no control characters,
     runs of one character cut to two (``ㅠㅠㅠㅠ``, ``??????``), single spaces, trimmed."""
     # NFKC would turn compatibility jamo (``ㅠㅠ``, ``ㅎㅇ``) into conjoining jamo: fold the rest only.
+    text = (text or "").encode("utf-8", "ignore").decode("utf-8")  # lone surrogates: the analyser chokes
     text = "".join(part if _COMPAT_JAMO.fullmatch(part) else unicodedata.normalize("NFKC", part)
-                   for part in _COMPAT_JAMO_RUN.split(text or "") if part)
+                   for part in _COMPAT_JAMO_RUN.split(text) if part)
     text = _CONTROL.sub(" ", text).lower()
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACES.sub(" ", text).strip()[:MAX_CHARS]
@@ -195,7 +197,11 @@ def kiwi() -> Any:
             if _kiwi is None:
                 from kiwipiepy import Kiwi
 
-                k = Kiwi(num_workers=0)
+                # No worker threads: a question is a few words, and the machine's cores serve requests.
+                # (kiwipiepy >= 0.21 warns that 0 now means exactly that; it used to mean every core.)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    k = Kiwi(num_workers=0)
                 for word in _USER_WORDS:
                     k.add_user_word(word, "NNG")
                 k.tokenize("배송은 언제 와요? 반품하고 싶어요")
