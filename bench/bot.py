@@ -54,7 +54,8 @@ def _ratio(value: float, target: float, *, at_most: bool) -> str:
 
 
 def _table(report: Report) -> None:
-    print(f"  {'language':8} {'intent':13} {'n':>4} {'top-1':>7} {'right+sure':>10} {'wrong+sure':>10} {'handed':>7}")
+    header = f"  {'language':8} {'intent':13} {'n':>4} {'top-1':>7} {'right+sure':>10} {'wrong+sure':>10}"
+    print(header + f" {'handed':>7}")
     for (lang, intent), t in sorted(report.by_group.items()):
         print(f"  {lang:8} {intent:13} {t.n:4d} {t.right / t.n:7.1%} {t.confident_right / t.n:10.1%} "
               f"{t.wrong_confident / t.n:10.1%} {t.handed_over / t.n:7.1%}")
