@@ -50,7 +50,8 @@ def _pct(values: list[float], q: float) -> float:
 
 def _ratio(value: float, target: float, *, at_most: bool) -> str:
     met = value <= target if at_most else value >= target
-    return f"(target {'<=' if at_most else '>='} {target:g}: {value / target:.2f}x of it, {'met' if met else 'NOT met'})"
+    verdict = "met" if met else "NOT met"
+    return f"(target {'<=' if at_most else '>='} {target:g}: {value / target:.2f}x of it, {verdict})"
 
 
 def _table(report: Report) -> None:
