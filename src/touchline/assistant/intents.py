@@ -16,8 +16,9 @@ _KO_PERSON = re.compile(
     r"|직원(분|님)?(이랑|하고|과|랑|한테|연결|바꿔|불러|계세요|계신가|있나|있어|좀|이랑|분이랑|이요|요$)"
     r"|(진짜|실제|리얼|살아있는)(사람|인간|상담)"
     r"|(챗봇|봇|로봇|기계|ai|자동응답)(말고|아니고|싫|말구|말씀말고|대신)"
-    r"|사람(이랑|하고|과|랑|한테|이요|이요요|으로|좀|연결|바꿔|불러|있어요|있나요|있어|없나|없어|이랑요|이야기|얘기|대화|통화)"
-    r"|(사람|인간)(이)?(랑|하고)?(얘기|이야기|대화|통화|상담)"
+    r"|(?<!다른)(?<!받는)(?<!모르는)(?<!친구)"
+    r"사람(이랑|하고|과|랑|한테|이요|이요요|으로|좀|연결|바꿔|불러|있어요|있나요|있어|없나|없어|이랑요|이야기|얘기|대화|통화)"
+    r"|(?<!다른)(?<!받는)(?<!모르는)(사람|인간)(이)?(랑|하고)?(얘기|이야기|대화|통화|상담)"
     r"|전화(상담|통화)(원해|하고싶|요청|연결|부탁|해주|할래|하고파)"
     r"|(통화|전화)(연결|하고싶어요|할수있을까)"
 )
@@ -33,12 +34,17 @@ _EN_PERSON = re.compile(
 )
 
 
+# "사람한테 선물로 보내고 싶어요" is about someone else, not a request for a person.
+_GIFT = re.compile(r"선물|보내|보낼|배송|주소")
+
+
 def wants_person(text: str) -> bool:
     """An explicit request for a person, in Korean or English."""
     if not text:
         return False
     squeezed = re.sub(r"[\s.,!?~]+", "", text)
-    if _KO_PERSON.search(squeezed):
+    match = _KO_PERSON.search(squeezed)
+    if match and not (match.group(0).startswith(("사람", "인간")) and _GIFT.search(squeezed)):
         return True
     return bool(_EN_PERSON.search(text))
 
@@ -76,7 +82,7 @@ _KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한
                        r"(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
 # General questions (before buying) and how-to questions are FAQ entries, not the shopper's order.
 _KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠|얼마나걸|어떻게|방법|어디서|하는법"
-                         r"|환불|반품|교환|취소")
+                         r"|환불|반품|교환|취소|나머지|따로|일부|하나만")
 _EN_ORDER = re.compile(r"\b(my|mine|our)\s+(\w+\s+)?(order|orders|package|parcel|delivery|shipment|stuff|item|items|"
                        r"purchase|box)\b|\bi\s+(ordered|bought|purchased)\b|\border\s+(status|number|#?\d)")
 _EN_STATUS = re.compile(r"\b(where|status|arrive|arrived|arriving|shipped|coming|yet|when will|track it|"

@@ -159,7 +159,11 @@ PRODUCT_SYNONYMS: dict[str, tuple[str, ...]] = {
 # Words in product names that say nothing about which product is meant.
 _GENERIC = frozenset({"세트", "set", "pack", "of", "for", "two", "인분", "the", "a", "~size", "~gift", "~store",
                       "~fee", "~time", "데일리", "daily", "everyday", "style", "~fresh", "~dawn", "5", "10", "20", "30",
-                      "500", "50", "1", "kg", "ml", "l", "g"})
+                      "500", "50", "1", "kg", "ml", "l", "g",
+                      # everyday English words in product names: "the price went down" names no duvet
+                      "down", "up", "light", "long", "wide", "leg", "smart", "red", "mixed", "premium", "organic",
+                      "pop", "cleaned", "whole", "low", "hotel", "mood", "cold", "compact", "solid", "relax",
+                      "person", "inch", "blend", "calming", "handheld", "wireless"})
 
 
 @dataclass(frozen=True, slots=True)
