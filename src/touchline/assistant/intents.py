@@ -1,0 +1,129 @@
+"""Rules for the intents that must not depend on a ranker's mood: an explicit request for a person (must
+hand over every time), greetings and thanks, and questions about the shopper's own order. Product and FAQ
+questions are decided by the rankers (:mod:`touchline.assistant.retrieval`) with the cue words here.
+
+Every function takes text already passed through :func:`touchline.assistant.text.normalize`.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- a person, please ---------------------------------------------------------------------------------
+# Korean is matched with spaces removed (``상담원 연결``, ``상담원연결``, ``상 담 원``).
+_KO_PERSON = re.compile(
+    r"상담원|상담사|상담직원|상담선생|상담매니저|담당자|담당직원|고객센터직원|매니저(님)?(이랑|하고|와|랑|한테|연결|바꿔|불러|계)"
+    r"|직원(분|님)?(이랑|하고|과|랑|한테|연결|바꿔|불러|계세요|계신가|있나|있어|좀|이랑|분이랑|이요|요$)"
+    r"|(진짜|실제|리얼|살아있는)(사람|인간|상담)"
+    r"|(챗봇|봇|로봇|기계|ai|자동응답)(말고|아니고|싫|말구|말씀말고|대신)"
+    r"|(?<!다른)(?<!받는)(?<!모르는)(?<!친구)"
+    r"사람(이랑|하고|과|랑|한테|이요|이요요|으로|좀|연결|바꿔|불러|있어요|있나요|있어|없나|없어|이랑요|이야기|얘기|대화|통화)"
+    r"|(?<!다른)(?<!받는)(?<!모르는)(사람|인간)(이)?(랑|하고)?(얘기|이야기|대화|통화|상담)"
+    r"|전화(상담|통화)(원해|하고싶|요청|연결|부탁|해주|할래|하고파)"
+    r"|(통화|전화)(연결|하고싶어요|할수있을까)"
+)
+_EN_PERSON_NOUN = (r"(human|humans|agent|agents|person|people|someone|somebody|representative|rep|operator|staff|"
+                   r"employee|manager|supervisor|advisor|adviser|associate|customer service|support team|live chat)")
+_EN_PERSON = re.compile(
+    rf"\b(talk|speak|chat|connect|transfer|put me through|get me|give me|let me talk|need|want|reach|escalate)\b"
+    rf".*\b{_EN_PERSON_NOUN}\b"
+    r"|\b(real|actual|live|living)\s+(person|human|agent|people|operator)\b"
+    r"|\bnot\s+(a\s+|the\s+)?(bot|robot|machine|ai|chatbot)\b|\b(no|stop)\s+(more\s+)?(bots?|robots?|chatbot)\b"
+    r"|^\s*(human|agent|operator|representative|person|rep)s?\b"
+    r"|\b(human|agent|operator|representative)\s*(please|pls|plz|now|asap)\b"
+)
+
+
+# "사람한테 선물로 보내고 싶어요" is about someone else, not a request for a person.
+_GIFT = re.compile(r"선물|보내|보낼|배송|주소")
+
+
+def wants_person(text: str) -> bool:
+    """An explicit request for a person, in Korean or English."""
+    if not text:
+        return False
+    squeezed = re.sub(r"[\s.,!?~]+", "", text)
+    match = _KO_PERSON.search(squeezed)
+    if match and not (match.group(0).startswith(("사람", "인간")) and _GIFT.search(squeezed)):
+        return True
+    return bool(_EN_PERSON.search(text))
+
+
+# --- greetings and thanks -----------------------------------------------------------------------------
+_SMALLTALK_KO = re.compile(
+    r"안녕(하세요|하십니까|히계세요|히가세요)?|하이|ㅎㅇ|감사(합니다|해요|드려요|드립니다)?|고마(워|워요|웠어요|습니다)?|고맙(습니다)?"
+    r"|땡큐|수고(하세요|하셨습니다|많으세요)?|좋은\s?(아침|하루|저녁)(이에요|입니다|되세요)?|반가워(요)?|잘\s?가|바이|ㅂㅇ"
+    r"|[ㅎㅋㅠㅜ^~!.?\s]+|(네|넵|넹|예|응|ㅇㅇ|알겠(습니다|어요)?|오키|오케이)"
+)
+_SMALLTALK_EN = re.compile(
+    r"(hi|hello|hey|hiya|yo|good (morning|afternoon|evening|day)|thanks|thank (you|u)|thx|ty|cheers|bye|goodbye"
+    r"|ok|okay|great|awesome|cool|so much|a lot|very much|there|again|everyone|all)"
+)
+
+
+def is_smalltalk(text: str) -> bool:
+    """Only a greeting, thanks or an acknowledgement: nothing else to answer."""
+    if not text:
+        return False
+    rest = _SMALLTALK_KO.sub(" ", text)
+    rest = _SMALLTALK_EN.sub(" ", rest)
+    rest = re.sub(r"[\s!?.~,^:;()\-_*ㅎㅋㅠㅜ요용여]+", "", rest)
+    return rest == "" and bool(re.search(r"[a-z가-힣ㅎ]", text))
+
+
+# --- the shopper's own order --------------------------------------------------------------------------
+_KO_ORDER_NOUN = re.compile(r"주문|택배|배송|물건|시킨|산거|산것|구매한|주문한|소포|상품")
+_KO_STATUS = re.compile(
+    r"어디쯤|어디까지|언제와|언제오|언제도착|언제받|언제쯤와|언제쯤받|언제쯤도착|안와|안왔|안옴|안오|"
+    r"아직|출발|배송상태|주문상태|진행상황|조회해|확인해(주|줘)|상태(알려|확인)|왜이렇게늦|늦어|도착안|못받|안받"
+)
+# "어디예요" asks where a parcel is only when the parcel is named (not "새벽배송 지역 어디예요").
+_KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한거|상품)(이|가|은|는)?(지금)?"
+                       r"(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
+# General questions (before buying) and how-to questions are FAQ entries, not the shopper's order.
+_KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠|얼마나걸|어떻게|방법|어디서|하는법"
+                         r"|환불|반품|교환|취소|나머지|따로|일부|하나만")
+_EN_ORDER = re.compile(r"\b(my|mine|our)\s+(\w+\s+)?(order|orders|package|parcel|delivery|shipment|stuff|item|items|"
+                       r"purchase|box)\b|\bi\s+(ordered|bought|purchased)\b|\border\s+(status|number|#?\d)")
+_EN_STATUS = re.compile(r"\b(where|status|arrive|arrived|arriving|shipped|coming|yet|when will|track it|"
+                        r"nothing came|never came|not come|hasnt come|hasn't come|not here|late|delayed|lost)\b")
+_EN_GENERAL = re.compile(r"\bhow (do|can|to|should)\b|\bif i\b|\bcancel|\breturn|\bexchange|\brefund|\baddress|"
+                         r"\bwrong\b|\bseparately\b|\btwo boxes\b")
+_ORDER_NUMBER = re.compile(r"(?:주문\s*번호|order\s*(?:no\.?|number|#)?)\s*[:#]?\s*([a-z0-9][a-z0-9-]{3,})", re.I)
+
+
+def is_order_status(text: str) -> bool:
+    """A question about the shopper's own order (where it is, when it comes), not about policy."""
+    if not text:
+        return False
+    squeezed = re.sub(r"\s+", "", text)
+    if (_KO_ORDER_NOUN.search(squeezed) and _KO_STATUS.search(squeezed)) or _KO_WHERE.search(squeezed):
+        return _KO_GENERAL.search(squeezed) is None
+    if _EN_ORDER.search(text) and _EN_STATUS.search(text):
+        return not _EN_GENERAL.search(text)
+    return bool(re.search(r"\border status\b|\btrack my order\b", text) or re.search("주문조회|주문상태", squeezed))
+
+
+def order_number(text: str) -> str | None:
+    match = _ORDER_NUMBER.search(text)
+    return match.group(1) if match else None
+
+
+# --- product and service cues ------------------------------------------------------------------------
+# Words that make a question about the shop's service (a policy, a process), not about a product, even
+# when a product is named ("이어폰 고장났는데 AS 돼요?", "can I return opened skincare").
+SERVICE_WORDS = frozenset({
+    "~return", "~exchange", "~refund", "~cancel", "~defect", "~warranty", "~track", "~address", "~gift",
+    "~coupon", "~points", "~pay", "~kakao", "~naver", "~toss", "~bank", "~installment", "~receipt", "~restock",
+    "~account", "~password", "~delete", "~pickup", "~price_drop", "~cod", "~info", "~wrong", "~abroad",
+    "~remote", "~dawn", "~split", "~store", "~support", "~tier", "~welcome", "~chart", "~ship", "~change",
+})
+# Words that ask about a product: price, stock, sizes, similar items.
+PRODUCT_CUES = frozenset({
+    "얼마", "가격", "재고", "있", "남", "팔", "추천", "비슷", "비슷하", "다른", "사이즈", "색", "price", "cost",
+    "stock", "available", "sell", "similar", "like", "recommend", "size", "much", "in", "have", "~size", "~fee",
+    "뭐", "상품", "제품", "product", "item", "what", "종류",
+})
+# Asking what a category holds ("식품은 뭐 있어요?", "what home items do you have"), on the normalised text.
+CATEGORY_CUE = re.compile(r"뭐|무엇|어떤|종류|추천|있어|있나|있나요|팔아|파나요|판매"
+                          r"|what|which|any|sell|have|products?|items?")
