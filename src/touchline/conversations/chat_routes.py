@@ -8,10 +8,8 @@ needs the ``user_hash`` signed on the shop's server once the workspace has an id
 
 from __future__ import annotations
 
-import asyncio
 import pathlib
 import re
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
@@ -21,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
-from touchline.conversations import feed, service
+from touchline.conversations import feed, service, sse
 from touchline.conversations.types import CustomerIds, Inbound
 from touchline.errors import Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
@@ -34,7 +32,6 @@ router = APIRouter(prefix="/v1/chat", tags=["chat"], responses=errors(400, 401, 
 script = APIRouter(tags=["tracking"])
 Writer = Annotated[Principal, Depends(write_principal)]
 CHAT_SCRIPT = pathlib.Path(__file__).parent / "static" / "chat.js"
-KEEPALIVE_SECONDS = 15.0
 HISTORY = 100
 
 AnonymousId = Annotated[str, Query(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
@@ -158,20 +155,12 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
     known: set[str] = set(await run_in_threadpool(_profile_ids, stores, workspace_id, anonymous_id, identifier,
                                                   verifies))
     checked: set[str] = set()
-    loop = asyncio.get_running_loop()
 
     def mine(item: feed.FeedItem) -> bool:
         if item.private or item.kind != "message":
             return False
         # A profile not looked at yet may be this customer's new one: the stream looks it up (once).
         return item.profile_id in known or item.profile_id not in checked
-
-    hub = feed.hub(stores)
-    sub = await run_in_threadpool(hub.subscribe, workspace_id, loop=loop, match=mine)
-    backlog: list[feed.FeedItem] = []
-    if last_event_id is not None and int(last_event_id) < sub.start:
-        backlog = await run_in_threadpool(service.feed_since, stores, workspace_id, int(last_event_id), sub.start,
-                                          service.FEED_REPLAY_LIMIT)
 
     async def belongs(item: feed.FeedItem) -> bool:
         if item.profile_id in known:
@@ -188,27 +177,11 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
         data = orjson.dumps({"message": _public(item.payload["message"])}).decode()
         return f"id: {item.seq}\nevent: message\ndata: {data}\n\n"
 
-    async def events() -> AsyncIterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            for missed in backlog:
-                if mine(missed) and await belongs(missed):
-                    yield event(missed)
-            while True:
-                try:
-                    item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if item is None:
-                    return
-                if await belongs(item):
-                    yield event(item)
-        finally:
-            hub.unsubscribe(sub)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    resume = int(last_event_id) if last_event_id is not None else None
+    opened = await sse.open_stream(stores, workspace_id, match=mine, resume=resume)
+    # The chat window knows no reset: it reconnects with its last id and reads the rest.
+    return sse.response(sse.events(opened, event, accept=belongs, reset_when_truncated=False,
+                                   reset_when_behind=False))
 
 
 @script.get("/sdk/chat.js", response_class=Response, summary="The web chat for a shop's pages (a script tag)",

@@ -4,16 +4,13 @@ live feed as Server-Sent Events."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from touchline.conversations import feed, service
+from touchline.conversations import feed, service, sse
 from touchline.conversations.schemas import (
     AssignIn,
     CannedIn,
@@ -38,7 +35,6 @@ from touchline.workspaces.service import Principal
 # What a request body may weigh here (a message of the configured length, with room for the rest);
 # bigger ones are refused before they are read.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
-KEEPALIVE_SECONDS = 15.0
 
 
 def _limited(request: Request) -> None:
@@ -125,46 +121,9 @@ async def stream(
             raise BadRequest("Last-Event-ID must be the id of an event of this stream",
                              {"field": "Last-Event-ID", "reason": "not a number"})
         resume = int(last_event_id.strip())
-    stores = _stores(request)
-    workspace_id = principal.workspace_id
-    hub = feed.hub(stores)
     match = (lambda item: item.conversation_id == conversation_id) if conversation_id else None
-    loop = asyncio.get_running_loop()
-    sub = await run_in_threadpool(hub.subscribe, workspace_id, loop=loop, match=match)
-    backlog: list[feed.FeedItem] = []
-    if resume is not None and resume < sub.start:
-        backlog = await run_in_threadpool(service.feed_since, stores, workspace_id, resume, sub.start,
-                                          service.FEED_REPLAY_LIMIT + 1)
-
-    async def events() -> AsyncIterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            if len(backlog) > service.FEED_REPLAY_LIMIT:
-                yield _reset("more changes were missed than a stream replays: reload")
-                return
-            for missed in backlog:
-                if match is None or match(missed):
-                    yield missed.sse()
-            while True:
-                try:
-                    item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if item is None:
-                    if sub.overflowed:
-                        yield _reset("the stream fell behind: reconnect with Last-Event-ID")
-                    return
-                yield item.sse()
-        finally:
-            hub.unsubscribe(sub)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _reset(reason: str) -> str:
-    return f"event: reset\ndata: {orjson.dumps({'reason': reason}).decode()}\n\n"
+    opened = await sse.open_stream(_stores(request), principal.workspace_id, match=match, resume=resume)
+    return sse.response(sse.events(opened, feed.FeedItem.sse))
 
 
 # --- agents and teams ------------------------------------------------------------------------------------

@@ -9,17 +9,20 @@ by language where the team says so. Pure: no I/O, ``now`` is an argument.
   the conversation's language is known, speaks it.
 - Nobody eligible: the conversation waits in the team's queue, unassigned (a Korean conversation is not
   handed to an agent who only writes English; an agent takes it from the queue).
+- The queue is worked off when an agent of the team comes online or frees capacity
+  (:func:`backlog`): its waiting conversations, oldest first, each to the agent whose turn it is then,
+  as a new one would be; one nobody can take (its language) does not hold up the ones after it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from touchline.messaging.types import language_of
 
-__all__ = ["Member", "TeamRule", "eligible", "next_agent", "team_for"]
+__all__ = ["Member", "TeamRule", "Waiting", "backlog", "eligible", "next_agent", "served_channels", "team_for"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,39 @@ def next_agent(team: TeamRule, *, language: str | None, now: dt.datetime) -> str
         if eligible(member, team, language, now):
             return member.user_id
     return None
+
+
+def served_channels(teams: Sequence[TeamRule], team_id: str, channels: Sequence[str]) -> tuple[str, ...]:
+    """The channels among ``channels`` whose new conversations go to team ``team_id`` (:func:`team_for`):
+    a conversation there that no team took yet is in that team's queue."""
+    return tuple(c for c in channels if (chosen := team_for(teams, c)) is not None and chosen.id == team_id)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An open, unassigned conversation in a team's queue."""
+    conversation_id: str
+    language: str | None
+    since: dt.datetime  # when it started: the oldest is served first
+
+
+def backlog(team: TeamRule, waiting: Sequence[Waiting], *, now: dt.datetime) -> list[tuple[str, str]]:
+    """Work off the team's queue: ``(conversation_id, user_id)`` for each waiting conversation someone
+    can take now, the oldest first, in turns (:func:`next_agent`, each assignment counting against the
+    agent's capacity and moving the turn on). Nothing when the team does not assign automatically."""
+    if not team.auto_assign:
+        return []
+    members = {m.user_id: m for m in team.members}
+    last = team.last_assigned_user_id
+    assigned: list[tuple[str, str]] = []
+    for item in sorted(waiting, key=lambda w: (w.since, w.conversation_id)):
+        if not any(eligible(m, team, None, now) for m in members.values()):
+            break  # everyone is offline or full: the rest waits too
+        current = replace(team, members=tuple(members.values()), last_assigned_user_id=last)
+        agent = next_agent(current, language=item.language, now=now)
+        if agent is None:
+            continue
+        members[agent] = replace(members[agent], load=members[agent].load + 1)
+        last = agent
+        assigned.append((item.conversation_id, agent))
+    return assigned

@@ -528,6 +528,66 @@ def _team_rule(conn: Connection, workspace_id: str, team: Mapping[str, Any], now
                       for m in members if m["user_id"] in users and users[m["user_id"]]["disabled_at"] is None))
 
 
+# How many of a team's waiting conversations one pass over its queue reads (the oldest first).
+BACKLOG_SCAN = 200
+
+
+def _work_off_backlog(conn: Connection, workspace_id: str, user_id: str, now: dt.datetime, *,
+                      exclude: str | None = None) -> list[dict[str, Any]]:
+    """The agent ``user_id`` came online or freed capacity: in the caller's transaction, assign the
+    waiting conversations of each automatically assigning team they are in (:func:`routing.backlog`),
+    with ``Conversation Assigned`` (automatic) in the event log. The feed rows for the caller to write
+    last.
+
+    Each team's row is locked (PostgreSQL) as :func:`_auto_assign` locks it, so that turns and loads are
+    read by one pass at a time; the conversations are claimed skipping those another transaction holds,
+    and each is assigned only if it is still open and unassigned, so a conversation never gets two
+    assignees however many processes do this at once. Nothing waiting: nothing written."""
+    mine = set(store.teams_of(conn, workspace_id, user_id))
+    team_rows = store.team_rows(conn, workspace_id)
+    if not any(t["auto_assign"] and t["id"] in mine for t in team_rows):
+        return []
+    routes = [routing.TeamRule(t["id"], bool(t["auto_assign"]), bool(t["language_routing"]),
+                               tuple(t["channels"] or ())) for t in team_rows]
+    events: list[SystemEvent] = []
+    feed_rows: list[dict[str, Any]] = []
+    for row in team_rows:  # in the order teams were created: two passes lock them in the same order
+        if not row["auto_assign"] or row["id"] not in mine:
+            continue
+        locked = store.team_row(conn, workspace_id, row["id"], for_update=True)
+        if locked is None or not locked["auto_assign"]:
+            continue
+        channels = routing.served_channels(routes, locked["id"], CONVERSATION_CHANNELS)
+        waiting = store.team_queue(conn, workspace_id, locked["id"], channels, exclude=exclude, limit=BACKLOG_SCAN)
+        if not waiting:
+            continue
+        team = _team_rule(conn, workspace_id, locked, now)
+        by_id = {w["id"]: w for w in waiting}
+        plan = routing.backlog(team, [routing.Waiting(w["id"], w["language"], w["created_at"]) for w in waiting],
+                               now=now)
+        last = None
+        for conversation_id, agent in plan:
+            conversation = by_id[conversation_id]
+            values: dict[str, Any] = {"team_id": team.id, "assignee_id": agent, "updated_at": now,
+                                      "version": conversation["version"] + 1}
+            if not store.assign_waiting(conn, workspace_id, conversation_id, conversation["version"], **values):
+                continue  # taken (or closed) meanwhile
+            last = agent
+            conversation = {**conversation, **values}
+            store.add_participants(conn, [{"conversation_id": conversation_id, "kind": "agent",
+                                           "participant_id": agent, "workspace_id": workspace_id,
+                                           "profile_id": conversation["profile_id"], "joined_at": now}])
+            events.append(_event(conversation, "Conversation Assigned",
+                                 _event_id(conversation_id, "assigned", str(conversation["version"])), now,
+                                 assignee_id=agent, team_id=team.id, automatic=True))
+            feed_rows.append(_feed_row("conversation", conversation, now, private=True, change="assignment"))
+        if last is not None:
+            store.update_team(conn, workspace_id, team.id, last_assigned_user_id=last)
+    if events:
+        append_system_events(conn, workspace_id, events, now)
+    return feed_rows
+
+
 # --- what agents do ------------------------------------------------------------------------------------
 
 
@@ -706,7 +766,7 @@ def assign(stores: Stores, workspace_id: str, conversation_id: str, *, assignee_
             return conversation_view(conversation, now)
         values |= {"updated_at": now, "version": conversation["version"] + 1}
         store.update_conversation(conn, workspace_id, conversation_id, **values)
-        conversation = {**conversation, **values}
+        before, conversation = conversation, {**conversation, **values}
         if conversation["assignee_id"] is not None:
             store.add_participants(conn, [{"conversation_id": conversation_id, "kind": "agent",
                                            "participant_id": conversation["assignee_id"], "workspace_id": workspace_id,
@@ -715,9 +775,24 @@ def assign(stores: Stores, workspace_id: str, conversation_id: str, *, assignee_
             conversation, "Conversation Assigned", _event_id(conversation_id, "assigned", str(conversation["version"])),
             now, assignee_id=conversation["assignee_id"], team_id=conversation["team_id"], automatic=False,
             by_kind=by.kind, by_id=by.id)], now)
-        store.insert_feed(conn, [_feed_row("conversation", conversation, now, private=True, change="assignment")])
+        freed = _frees_capacity(before, conversation)
+        # The conversation just taken from an agent is not handed straight back by the same pass.
+        backlog = _work_off_backlog(conn, workspace_id, freed, now, exclude=conversation_id) if freed else []
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, private=True, change="assignment"),
+                                 *backlog])
     feed.notify(stores)
     return conversation_view(conversation, now)
+
+
+def _frees_capacity(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """The agent whose capacity the change frees (the conversation no longer counts against it: resolved,
+    snoozed, unassigned or given to someone else), or None."""
+    agent = before["assignee_id"]
+    if agent is None or before["status"] not in store.LOADED:
+        return None
+    if after["assignee_id"] != agent or after["status"] not in store.LOADED:
+        return str(agent)
+    return None
 
 
 def _status_change(conversation: Mapping[str, Any], status: Status, now: dt.datetime,
@@ -758,10 +833,12 @@ def set_status(stores: Stores, workspace_id: str, conversation_id: str, status: 
                                   "resolved_at": change.after.resolved_at, "updated_at": now,
                                   "version": conversation["version"] + 1}
         store.update_conversation(conn, workspace_id, conversation_id, **values)
-        conversation = {**conversation, **values}
+        before, conversation = conversation, {**conversation, **values}
         if change.event is not None:
             append_system_events(conn, workspace_id, [_status_event(conversation, change, now, by)], now)
-        store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="status")])
+        freed = _frees_capacity(before, conversation)
+        backlog = _work_off_backlog(conn, workspace_id, freed, now) if freed else []
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="status"), *backlog])
     feed.notify(stores)
     return conversation_view(conversation, now)
 
@@ -1096,7 +1173,14 @@ def heartbeat(stores: Stores, workspace_id: str, user_id: str, *, seconds: float
     until = now + dt.timedelta(seconds=seconds)
     with stores.write() as conn:
         _agent(conn, workspace_id, user_id, "user_id")
+        before = store.presence_of(conn, workspace_id, user_id)
         store.set_presence(conn, workspace_id, user_id, until, now)
+        # Back online: the conversations that waited for an agent meanwhile are handed out.
+        feed_rows = _work_off_backlog(conn, workspace_id, user_id, now) if (
+            seconds > 0 and (before is None or before <= now)) else []
+        store.insert_feed(conn, feed_rows)
+    if feed_rows:
+        feed.notify(stores)
     return {"user_id": user_id, "online": seconds > 0, "online_until": until}
 
 

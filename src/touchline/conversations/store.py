@@ -26,6 +26,7 @@ from touchline.store.schema import (
 )
 
 ACTIVE = ("open", "pending", "snoozed")
+LOADED = ("open", "pending")  # what counts against an agent's capacity
 
 # --- conversations ---------------------------------------------------------------------------------
 
@@ -100,6 +101,34 @@ def conversations_page(conn: Connection, workspace_id: str, *, statuses: Sequenc
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def team_queue(conn: Connection, workspace_id: str, team_id: str, channels: Sequence[str], *,
+               exclude: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """The open, unassigned conversations waiting in a team's queue (its own, and those on ``channels``
+    that no team took), the oldest first; claimed to be assigned (PostgreSQL: locked, skipping those
+    another transaction holds, so that two processes working the queue never wait on each other)."""
+    queued = conversations.c.team_id == team_id
+    if channels:
+        queued = sa.or_(queued, sa.and_(conversations.c.team_id.is_(None), conversations.c.channel.in_(list(channels))))
+    query = sa.select(conversations).where(conversations.c.workspace_id == workspace_id,
+                                           conversations.c.status == "open", conversations.c.assignee_id.is_(None),
+                                           queued)
+    if exclude is not None:
+        query = query.where(conversations.c.id != exclude)
+    query = query.order_by(conversations.c.created_at, conversations.c.id).limit(limit)
+    return [dict(r) for r in conn.execute(dialect.lock_for_claim(conn, query)).mappings()]
+
+
+def assign_waiting(conn: Connection, workspace_id: str, conversation_id: str, expected_version: int,
+                   **values: Any) -> bool:
+    """Update a conversation read from :func:`team_queue` only if it is still open, unassigned and at
+    ``expected_version``: True if it was (a conversation someone took meanwhile keeps its one assignee)."""
+    result = conn.execute(conversations.update().where(
+        conversations.c.workspace_id == workspace_id, conversations.c.id == conversation_id,
+        conversations.c.status == "open", conversations.c.assignee_id.is_(None),
+        conversations.c.version == expected_version).values(**values))
+    return bool(result.rowcount)
+
+
 def any_snoozed_due(conn: Connection, now: dt.datetime) -> bool:
     query = sa.select(conversations.c.id).where(conversations.c.status == "snoozed",
                                                 conversations.c.snoozed_until <= now).limit(1)
@@ -119,7 +148,7 @@ def active_loads(conn: Connection, workspace_id: str, user_ids: Sequence[str]) -
     if not user_ids:
         return {}
     query = (sa.select(conversations.c.assignee_id, sa.func.count())
-             .where(conversations.c.workspace_id == workspace_id, conversations.c.status.in_(("open", "pending")),
+             .where(conversations.c.workspace_id == workspace_id, conversations.c.status.in_(LOADED),
                     dialect.in_values(conn, conversations.c.assignee_id, list(user_ids)))
              .group_by(conversations.c.assignee_id))
     return {uid: int(n) for uid, n in conn.execute(query)}
@@ -303,6 +332,13 @@ def members_of(conn: Connection, workspace_id: str, team_ids: Sequence[str]) -> 
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def teams_of(conn: Connection, workspace_id: str, user_id: str) -> list[str]:
+    """The ids of the teams the agent is a member of."""
+    query = sa.select(team_members.c.team_id).where(team_members.c.workspace_id == workspace_id,
+                                                    team_members.c.user_id == user_id)
+    return list(conn.execute(query).scalars())
+
+
 def upsert_member(conn: Connection, row: dict[str, Any]) -> None:
     dialect.upsert_adding(conn, team_members, [row], keys=["team_id", "user_id"], keep=["joined_at"])
 
@@ -318,6 +354,13 @@ def set_presence(conn: Connection, workspace_id: str, user_id: str, online_until
     dialect.upsert_adding(conn, agent_presence, [{"workspace_id": workspace_id, "user_id": user_id,
                                                   "online_until": online_until, "updated_at": now}],
                           keys=["workspace_id", "user_id"])
+
+
+def presence_of(conn: Connection, workspace_id: str, user_id: str) -> dt.datetime | None:
+    """Until when the agent is online (None: never was)."""
+    query = sa.select(agent_presence.c.online_until).where(agent_presence.c.workspace_id == workspace_id,
+                                                           agent_presence.c.user_id == user_id)
+    return conn.execute(query).scalar_one_or_none()
 
 
 def presence(conn: Connection, workspace_id: str) -> dict[str, dt.datetime]:

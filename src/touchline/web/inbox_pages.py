@@ -5,18 +5,16 @@ session-authenticated Server-Sent Events stream (``/inbox/stream``) that ``stati
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from touchline.conversations import channel_rules, feed
+from touchline.conversations import channel_rules, feed, sse
 from touchline.conversations import service as conversations
 from touchline.conversations.types import CONVERSATION_CHANNELS, STATUSES, Author
 from touchline.customers import service as customers
@@ -27,7 +25,6 @@ __all__ = ["QUEUES"]
 
 QUEUES = ("unassigned", "mine", "team", "all")
 STATUS_FILTERS = ("active", *STATUSES, "all")
-KEEPALIVE_SECONDS = 15.0
 SNOOZES = {"1h": dt.timedelta(hours=1), "4h": dt.timedelta(hours=4), "1d": dt.timedelta(days=1)}
 
 
@@ -202,24 +199,11 @@ async def action(request: Request, conversation_id: str) -> Response:
 async def stream(request: Request) -> Response:
     """The workspace's conversation changes for the signed-in agent (notes included), as Server-Sent
     Events: what the inbox page listens to so that it updates without reloading."""
-    stores, workspace_id = _stores(request), viewer(request).workspace_id
-    hub = feed.hub(stores)
-    sub = await run_in_threadpool(hub.subscribe, workspace_id, loop=asyncio.get_running_loop(), match=None)
+    opened = await sse.open_stream(_stores(request), viewer(request).workspace_id)
 
-    async def events() -> AsyncIterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            while True:
-                try:
-                    item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if item is None:
-                    return
-                data = orjson.dumps({"seq": item.seq, "kind": item.kind, "conversation_id": item.conversation_id})
-                yield f"id: {item.seq}\nevent: change\ndata: {data.decode()}\n\n"
-        finally:
-            hub.unsubscribe(sub)
+    def change(item: feed.FeedItem) -> str:
+        data = orjson.dumps({"seq": item.seq, "kind": item.kind, "conversation_id": item.conversation_id})
+        return f"id: {item.seq}\nevent: change\ndata: {data.decode()}\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+    # The page reloads its parts on any change: no resume, and a stream that fell behind just ends.
+    return sse.response(sse.events(opened, change, reset_when_behind=False), headers={"X-Accel-Buffering": "no"})

@@ -10,11 +10,13 @@ Each request is checked in this order: the token, the body's size (413), the pro
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from touchline.conversations import service
@@ -54,6 +56,28 @@ async def _body(request: Request) -> bytes:
     return bytes(raw)
 
 
+async def _checked(request: Request, token: str, *, secret: SecretStr | None, setting: str, what: str,
+                   header: str, verify: Callable[[str, bytes], bool]) -> tuple[str, bytes]:
+    """What every webhook checks first, in this order: the token (404), the body's size (413), then the
+    provider's signature with ``secret`` (403: ``setting`` unset, or ``verify(secret, body)`` false).
+    The workspace and the body."""
+    workspace_id = _workspace(request, token)
+    raw = await _body(request)
+    if secret is None:
+        raise Forbidden(f"{setting} is not set: {what} cannot be checked",
+                        {"field": header, "reason": "not configured"})
+    if not verify(secret.get_secret_value(), raw):
+        raise Forbidden(f"{header} does not match", {"field": header, "reason": "wrong or missing"})
+    return workspace_id, raw
+
+
+def _form(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        return urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the form is not UTF-8", {"field": "(body)", "reason": "not UTF-8"}) from exc
+
+
 def _bad(exc: Malformed) -> BadRequest:
     return BadRequest(f"malformed payload: {exc.field}: {exc.reason}", {"field": exc.field, "reason": exc.reason})
 
@@ -75,22 +99,15 @@ async def twilio_sms(request: Request, token: str,
                      x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
     """Twilio's inbound message webhook (form-encoded), checked with ``X-Twilio-Signature`` and the
     account's auth token over ``TOUCHLINE_PUBLIC_URL`` + this path; answered with empty TwiML."""
-    workspace_id = _workspace(request, token)
-    raw = await _body(request)
     settings = _stores(request).settings
-    if settings.twilio_auth_token is None:
-        raise Forbidden("TOUCHLINE_TWILIO_AUTH_TOKEN is not set: Twilio's signature cannot be checked",
-                        {"field": "X-Twilio-Signature", "reason": "not configured"})
-    try:
-        params = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the form is not UTF-8", {"field": "(body)", "reason": "not UTF-8"}) from exc
     url = settings.public_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not twilio.verify(settings.twilio_auth_token.get_secret_value(), url, params, x_twilio_signature):
-        raise Forbidden("X-Twilio-Signature does not match",
-                        {"field": "X-Twilio-Signature", "reason": "wrong or missing"})
+    workspace_id, raw = await _checked(
+        request, token, secret=settings.twilio_auth_token, setting="TOUCHLINE_TWILIO_AUTH_TOKEN",
+        what="Twilio's signature", header="X-Twilio-Signature",
+        verify=lambda key, body: twilio.verify(key, url, _form(body), x_twilio_signature))
+    params = _form(raw)
     try:
         inbound = twilio.parse(params)
     except Malformed as exc:
@@ -124,16 +141,11 @@ async def whatsapp_events(request: Request, token: str,
                           x_hub_signature_256: Annotated[str | None, Header()] = None) -> Response:
     """Messages (text, media as links to the Graph API's media id, button replies) and statuses (the
     delivery of our replies, by ``wamid``), checked with ``X-Hub-Signature-256`` and the app secret."""
-    workspace_id = _workspace(request, token)
-    raw = await _body(request)
     stores = _stores(request)
-    secret = stores.settings.whatsapp_app_secret
-    if secret is None:
-        raise Forbidden("TOUCHLINE_WHATSAPP_APP_SECRET is not set: Meta's signature cannot be checked",
-                        {"field": "X-Hub-Signature-256", "reason": "not configured"})
-    if not whatsapp.verify(secret.get_secret_value(), raw, x_hub_signature_256):
-        raise Forbidden("X-Hub-Signature-256 does not match",
-                        {"field": "X-Hub-Signature-256", "reason": "wrong or missing"})
+    workspace_id, raw = await _checked(
+        request, token, secret=stores.settings.whatsapp_app_secret, setting="TOUCHLINE_WHATSAPP_APP_SECRET",
+        what="Meta's signature", header="X-Hub-Signature-256",
+        verify=lambda key, body: whatsapp.verify(key, body, x_hub_signature_256))
     try:
         parsed = whatsapp.parse(_json(raw), base_url=stores.settings.whatsapp_base_url)
     except Malformed as exc:
@@ -161,16 +173,11 @@ async def kakao_skill(request: Request, token: str) -> Response:
     """An Open Builder skill request: checked with the header ``X-Touchline-Skill-Secret``
     (``TOUCHLINE_KAKAO_SKILL_SECRET``, set on the skill server in Open Builder) and, when
     ``TOUCHLINE_KAKAO_BOT_ID`` is set, ``bot.id``; answered with a ``simpleText`` skill response."""
-    workspace_id = _workspace(request, token)
-    raw = await _body(request)
     stores = _stores(request)
-    secret = stores.settings.kakao_skill_secret
-    if secret is None:
-        raise Forbidden("TOUCHLINE_KAKAO_SKILL_SECRET is not set: the skill request cannot be checked",
-                        {"field": kakao.SECRET_HEADER, "reason": "not configured"})
-    if not kakao.verify(secret.get_secret_value(), request.headers.get(kakao.SECRET_HEADER)):
-        raise Forbidden(f"{kakao.SECRET_HEADER} does not match",
-                        {"field": kakao.SECRET_HEADER, "reason": "wrong or missing"})
+    workspace_id, raw = await _checked(
+        request, token, secret=stores.settings.kakao_skill_secret, setting="TOUCHLINE_KAKAO_SKILL_SECRET",
+        what="the skill request", header=kakao.SECRET_HEADER,
+        verify=lambda key, _body: kakao.verify(key, request.headers.get(kakao.SECRET_HEADER)))
     payload = _json(raw)
     bot_id = stores.settings.kakao_bot_id
     if bot_id is not None and not kakao.bot_matches(payload, bot_id):
