@@ -8,15 +8,18 @@ import datetime as dt
 import threading
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from live_server import LiveServer
 from support import bearer
 from touchline.conversations import routing, service
 from touchline.conversations.types import CustomerIds, Inbound
 from touchline.store.engines import Stores
 from touchline.store.schema import conversation_feed, conversation_participants, conversations
 from touchline.web import auth
+from web_helpers import add_user, sign_in
 
 PASSWORD = "correct horse battery"
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -195,3 +198,22 @@ def test_backlog_rule_oldest_first_in_turns_within_capacity_and_language() -> No
     assert routing.backlog(routing.TeamRule("t", auto_assign=False, language_routing=False, members=team.members),
                            waiting, now=T0) == []
     assert routing.backlog(team, waiting, now=later) == []  # everyone's presence ran out
+
+
+def test_an_agent_is_online_while_their_inbox_is_open(live: LiveServer) -> None:
+    """The dashboard's inbox stream keeps its agent online (automatic assignment reads presence); no
+    agent is online before the page opens."""
+    add_user(live.stores, "live-agent@example.com", "agent")
+
+    def online_emails() -> set[str]:
+        response = live.http.get("/v1/conversations/agents", headers=bearer())
+        assert response.status_code == 200, response.text
+        return {a["email"] for a in response.json()["agents"] if a["online"]}
+
+    assert "live-agent@example.com" not in online_emails()
+    with httpx.Client(base_url=live.url, timeout=20.0, follow_redirects=True) as browser:
+        sign_in(browser, "live-agent@example.com")  # type: ignore[arg-type]  # the same calls as a TestClient
+        with browser.stream("GET", "/inbox/stream") as response:
+            assert response.status_code == 200
+            next(response.iter_lines())  # the stream has opened: presence was renewed first
+            assert "live-agent@example.com" in online_emails()

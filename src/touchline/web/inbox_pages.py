@@ -6,6 +6,9 @@ session-authenticated Server-Sent Events stream (``/inbox/stream``) that ``stati
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,6 +25,8 @@ from touchline.errors import BadRequest, TouchlineError
 from touchline.web.http import formatter, page, redirect, render, services, viewer
 
 __all__ = ["QUEUES"]
+
+log = logging.getLogger("touchline.web.inbox")
 
 QUEUES = ("unassigned", "mine", "team", "all")
 STATUS_FILTERS = ("active", *STATUSES, "all")
@@ -206,4 +211,32 @@ async def stream(request: Request) -> Response:
         return f"id: {item.seq}\nevent: change\ndata: {data.decode()}\n\n"
 
     # The page reloads its parts on any change: no resume, and a stream that fell behind just ends.
-    return sse.response(sse.events(opened, change, reset_when_behind=False), headers={"X-Accel-Buffering": "no"})
+    body = sse.events(opened, change, reset_when_behind=False)
+    user = viewer(request)
+    return sse.response(_online_while_open(body, _stores(request), user.workspace_id, user.id),
+                        headers={"X-Accel-Buffering": "no"})
+
+
+# An agent is online while an inbox page is open: its stream renews their presence (what automatic
+# assignment reads) every minute, for a minute and a half, so a closed tab or a lost connection lets it
+# lapse within 90 s, while a second open tab keeps it.
+PRESENCE_SECONDS = 90
+PRESENCE_RENEW_SECONDS = 60
+
+
+async def _online_while_open(body: AsyncIterator[str], stores: Any, workspace_id: str, user_id: str
+                             ) -> AsyncIterator[str]:
+    async def renew() -> None:
+        try:
+            await run_in_threadpool(conversations.heartbeat, stores, workspace_id, user_id,
+                                    seconds=PRESENCE_SECONDS)
+        except TouchlineError as exc:  # a disabled user, a store that is busy: the stream goes on
+            log.warning("inbox presence not renewed for %s: %s", user_id, exc)
+
+    await renew()
+    renewed = time.monotonic()
+    async for text in body:  # keep-alives every 15 s: the loop turns at least that often
+        if time.monotonic() - renewed >= PRESENCE_RENEW_SECONDS:
+            await renew()
+            renewed = time.monotonic()
+        yield text
