@@ -9,6 +9,7 @@ Each request is checked in this order: the token, the body's size (413), the pro
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from typing import Annotated, Any
 
@@ -30,6 +31,11 @@ router = APIRouter(prefix="/webhooks", tags=["inbound webhooks"], responses=erro
 
 def _stores(request: Request) -> Any:
     return request.app.state.services.stores
+
+
+def _now(request: Request) -> Any:
+    """The app's clock (:class:`touchline.app.Services`): the wall clock, or the demo's simulated one."""
+    return request.app.state.services.clock()
 
 
 def _workspace(request: Request, token: str) -> str:
@@ -95,7 +101,8 @@ async def twilio_sms(request: Request, token: str,
         inbound = twilio.parse(params)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(service.receive, _stores(request), workspace_id, inbound)
+    await run_in_threadpool(functools.partial(service.receive, _stores(request), workspace_id, inbound,
+                                              now=_now(request)))
     return Response(twilio.TWIML_EMPTY, media_type="text/xml")
 
 
@@ -139,10 +146,12 @@ async def whatsapp_events(request: Request, token: str,
     except Malformed as exc:
         raise _bad(exc) from exc
 
+    now = _now(request)
+
     def store_all() -> tuple[int, int]:
         received = updated = 0
         for inbound in parsed.messages:
-            received += not service.receive(stores, workspace_id, inbound).duplicate
+            received += not service.receive(stores, workspace_id, inbound, now=now).duplicate
         for status in parsed.statuses:
             updated += service.delivery_update(stores, workspace_id, channel="whatsapp",
                                                provider_message_id=status.provider_message_id,
@@ -179,7 +188,7 @@ async def kakao_skill(request: Request, token: str) -> Response:
         inbound = kakao.parse(payload, raw)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(service.receive, stores, workspace_id, inbound)
+    await run_in_threadpool(functools.partial(service.receive, stores, workspace_id, inbound, now=_now(request)))
     text = ("메시지를 받았습니다. 상담원이 곧 답변드리겠습니다." if inbound.language != "en"
             else "Thanks, we got your message. An agent will answer shortly.")
     return JSONBody(kakao.answer(text))
