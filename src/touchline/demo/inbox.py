@@ -23,6 +23,7 @@ not, the demo signs with a random one it sets for the run only, and puts the set
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
@@ -522,8 +523,11 @@ def open_inbox(stores: Stores, workspace_id: str, make_app: Callable[[Callable[[
             mail = InboundSMTP(stores, app.state.services.keys, "127.0.0.1", port, clock=clock)
             mail.start()
             try:
-                asyncio.run(_deliver_all(app, stores, workspace_id, seed, write_key, inbound_key, secrets_, port,
-                                         clock, outbox, todo, agent_ids, rng, now, summary))
+                # In a thread of its own: the caller may be inside an event loop (a test's browser).
+                with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="demo-inbox") as pool:
+                    pool.submit(asyncio.run, _deliver_all(
+                        app, stores, workspace_id, seed, write_key, inbound_key, secrets_, port, clock, outbox, todo,
+                        agent_ids, rng, now, summary)).result()
             finally:
                 mail.stop()
                 app.state.services.writer.stop()

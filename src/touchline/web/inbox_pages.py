@@ -149,14 +149,16 @@ async def inbox(request: Request) -> Response:
 def _per(stats: dict[str, Any], key: str, names: dict[str, str], none: str, unknown: str) -> list[dict[str, Any]]:
     """One row per agent (``key`` = ``by_agent``) or team (``by_team``): first response and resolution in the
     period, active conversations now; named, the busiest first, the unassigned last."""
-    backlog = stats["backlog"]["per_agent" if key == "by_agent" else "per_team"]
+    backlog = dict(stats["backlog"]["per_agent" if key == "by_agent" else "per_team"])
+    if key == "by_agent" and stats["backlog"]["unassigned"]:
+        backlog["(none)"] = stats["backlog"]["unassigned"]  # waiting for someone to take them
     first, resolved = stats["first_response"][key], stats["resolution"][key]
     rows = []
     for who in {*first, *resolved, *backlog}:
         empty = {"count": 0, "median": None, "p90": None}
         label = none if who == "(none)" else names.get(who) or unknown
         rows.append({"id": who, "name": label, "first": first.get(who, empty), "resolved": resolved.get(who, empty),
-                     "active": backlog.get(who, 0) if who != "(none)" else None})
+                     "active": backlog.get(who, 0 if who != "(none)" else None)})
     return sorted(rows, key=lambda r: (r["id"] == "(none)", -r["first"]["count"] - r["resolved"]["count"],
                                        r["name"]))
 
