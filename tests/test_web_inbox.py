@@ -138,7 +138,7 @@ def test_the_inbox_report_measures_agents_teams_channels_and_hours(client: TestC
     assert "문자" in text and "이메일" in text and "미배정" in text
     hours = _figure(text, "chart-hours")
     counts = {trace["name"]: trace["y"] for trace in hours["data"]}
-    assert counts["문자"][10] == 1 and counts["이메일"][13] == 1 and hours["data"][0]["x"][10] == "10시"
+    assert counts["문자"][10] == 1 and counts["이메일"][13] == 1 and hours["data"][0]["customdata"][10] == "10시"
     english = client.get("/inbox/report?lang=en&days=7").text
     assert 'data-kpi="first-response">4 minutes<' in english and "Per agent" in english
     assert "10:00" in english

@@ -524,8 +524,8 @@ def open_inbox(stores: Stores, workspace_id: str, make_app: Callable[[Callable[[
             mail.start()
             try:
                 # In a thread of its own: the caller may be inside an event loop (a test's browser).
-                with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="demo-inbox") as pool:
-                    pool.submit(asyncio.run, _deliver_all(
+                with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="demo-inbox") as runner:
+                    runner.submit(asyncio.run, _deliver_all(
                         app, stores, workspace_id, seed, write_key, inbound_key, secrets_, port, clock, outbox, todo,
                         agent_ids, rng, now, summary)).result()
             finally:
