@@ -136,6 +136,7 @@ def test_the_inbox_report_measures_agents_teams_channels_and_hours(client: TestC
     assert 'data-kpi="first-response">4분<' in text and 'data-kpi="resolution">2시간<' in text
     assert "김지은" in text and "상담 1팀" in text and agent["id"] not in text.split('data-row="')[0]
     assert "문자" in text and "이메일" in text and "미배정" in text
+    assert 'data-backlog="open">1<' in text and 'data-backlog="unassigned">1<' in text  # the chart's numbers
     hours = _figure(text, "chart-hours")
     counts = {trace["name"]: trace["y"] for trace in hours["data"]}
     assert counts["문자"][10] == 1 and counts["이메일"][13] == 1 and hours["data"][0]["customdata"][10] == "10시"

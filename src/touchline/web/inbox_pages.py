@@ -186,7 +186,7 @@ async def report(request: Request) -> Response:
                "hours": charts.conversations_by_hour(f, stats["by_hour"]),
                "backlog": charts.backlog(f, backlog["by_status"], backlog["unassigned"])}
     return render(request, "inbox_report.html", stats=stats, period=period, choices=PERIOD_CHOICES, figures=figures,
-                  per_channel=per_channel,
+                  per_channel=per_channel, known={"inbox.status." + s for s in STATUSES},
                   per_agent=_per(stats, "by_agent", agents, f.t("inbox.nobody"), f.t("report.unknown_agent")),
                   per_team=_per(stats, "by_team", teams, f.t("report.no_team"), f.t("report.team")))
 
