@@ -345,7 +345,7 @@ class _Delivery:
                 "X-Hub-Signature-256": whatsapp.signature(self.secrets["whatsapp_app_secret"], body)})
         elif channel == "kakao":
             response = await self.client.post(f"/webhooks/kakao/{self.token}", content=_kakao_body(
-                self.stores, scenario, customer, text, provider_id), headers={"Content-Type": "application/json",
+                self.stores, scenario, customer, text), headers={"Content-Type": "application/json",
                                                                  SECRET_HEADER: self.secrets["kakao_skill_secret"]})
         else:
             await asyncio.to_thread(self._mail, scenario, customer, text, provider_id, part, at)
@@ -377,15 +377,15 @@ class _Delivery:
         response.raise_for_status()
 
 
-def _kakao_body(stores: Stores, scenario: Scenario, customer: _Customer, text: str, provider_id: str) -> bytes:
-    """An Open Builder skill request (its ``request_id``, new for each request, makes a re-sent one the
-    same bytes: Touchline's de-duplication id is their hash)."""
+def _kakao_body(stores: Stores, scenario: Scenario, customer: _Customer, text: str) -> bytes:
+    """An Open Builder skill request, as Open Builder sends one (nothing in it names the message: Touchline's
+    de-duplication id is the hash of these bytes, so a re-sent request is the same message)."""
     return orjson.dumps({
         "intent": {"id": "demo-fallback", "name": "폴백 블록"},
         "userRequest": {"timezone": "Asia/Seoul", "utterance": text, "lang": scenario.lang,
                         "block": {"id": "demo-block", "name": "상담"},
                         "user": {"id": customer.kakao_id, "type": "botUserKey", "properties": {}},
-                        "params": {"surface": "Kakaotalk.plusfriend", "request_id": provider_id}},
+                        "params": {"surface": "Kakaotalk.plusfriend"}},
         "bot": {"id": stores.settings.kakao_bot_id or "demo-bot", "name": "데모 상점"},
         "action": {"id": "demo-skill", "name": "상담 접수", "params": {}, "detailParams": {}}})
 
@@ -397,7 +397,7 @@ def _stored_id(stores: Stores, seed: int, scenario: Scenario, customer: _Custome
         return f"{_anonymous_id(customer)}:demo-{provider_id}"
     if scenario.channel == "kakao":
         text = scenario.text if part == 0 else scenario.follow_up or ""
-        return "kakao:" + hashlib.sha256(_kakao_body(stores, scenario, customer, text, provider_id)).hexdigest()
+        return "kakao:" + hashlib.sha256(_kakao_body(stores, scenario, customer, text)).hexdigest()
     return provider_id
 
 
