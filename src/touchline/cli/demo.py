@@ -209,12 +209,12 @@ def demo(
         by_channel.add_row(channel, f"{count:,}")
     console.print(by_channel)
     if conversations is not None:
-        delivered = ", ".join(f"{ch} {n}" for ch, n in sorted(conversations.delivered.items())) or "none new"
-        console.print(f"Inbox: {delivered} conversation(s) delivered through the inbound endpoints "
-                      f"({conversations.existing} already there, {conversations.replies} answered by agents) in "
-                      f"{conversations.seconds:.1f} s. Agents: {', '.join(conversations.agents)} (give one a password "
-                      f"with: touchline users set-password EMAIL); dashboard: /inbox and /inbox/report.",
-                      highlight=False)
+        delivered = ", ".join(f"{ch} {n}" for ch, n in sorted(conversations.delivered.items()))
+        news = (f"conversations delivered through the inbound endpoints: {delivered} ({conversations.replies} "
+                f"answered by agents)" if delivered else "no new conversations")
+        console.print(f"Inbox: {news}, {conversations.existing} already there, in {conversations.seconds:.1f} s. "
+                      f"Agents: {', '.join(conversations.agents)} (give one a password with: touchline users "
+                      f"set-password EMAIL); dashboard: /inbox and /inbox/report.", highlight=False)
     if report:
         _print_journeys(report)
     sample = summary.get("sample_identifier") or "email:..."

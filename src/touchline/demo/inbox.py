@@ -472,9 +472,10 @@ async def _play(delivery: _Delivery, clock: _Clock, outbox: Outbox, scenario: Sc
                         client_key=f"demo-reply-{scenario.key}", now=answered)
     outbox.dispatch(now=answered)  # recorded by the development channels, not delivered
     summary.replies += 1
-    if scenario.note:
+    if scenario.note:  # written just after the reply
         conversations.note(stores, workspace_id, cid, scenario.note, author=Author("agent", agent),
-                           client_key=f"demo-note-{scenario.key}", now=answered)
+                           client_key=f"demo-note-{scenario.key}",
+                           now=min(answered + dt.timedelta(minutes=1), now - dt.timedelta(minutes=4)))
     if scenario.tags:
         conversations.tag(stores, workspace_id, cid, add=scenario.tags, now=answered)
     last = answered
