@@ -146,12 +146,10 @@ async def whatsapp_events(request: Request, token: str,
     except Malformed as exc:
         raise _bad(exc) from exc
 
-    now = _now(request)
-
     def store_all() -> tuple[int, int]:
         received = updated = 0
-        for inbound in parsed.messages:
-            received += not service.receive(stores, workspace_id, inbound, now=now).duplicate
+        for inbound in parsed.messages:  # each at its own moment, so that a batch keeps its order
+            received += not service.receive(stores, workspace_id, inbound, now=_now(request)).duplicate
         for status in parsed.statuses:
             updated += service.delivery_update(stores, workspace_id, channel="whatsapp",
                                                provider_message_id=status.provider_message_id,
