@@ -60,7 +60,7 @@ def page_paths(extra: Iterable[str] = ()) -> list[str]:
                 "/funnels?step=Product+Added&step=Order+Completed&days=90&breakdown=channel",
                 "/funnels?step=Product+Added&step=Order+Completed&days=90&breakdown=first_touch_source",
                 "/cohorts?period=week", "/cohorts?period=month&months=24", "/customers?q=u",
-                "/customers?q=%ED%95%9C", "/overview?lang=ko", "/data-quality?lang=ko"]
+                "/customers?q=%ED%95%9C", "/overview?lang=ko", "/data-quality?lang=ko", "/inbox/report?lang=ko&days=90"]
     return [*plain, *variants, *extra]
 
 

@@ -198,3 +198,70 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="days"):
         next(iter_messages(customers=1, days=0, now=NOW))
     assert list(iter_messages(customers=0, now=NOW)) == []
+
+
+@pytest.fixture(scope="module")
+def inbox_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """A demo shop of its own (its conversations add identifies: the event counts above stay exact)."""
+    stores = open_stores(Settings(data_dir=tmp_path_factory.mktemp("demo-inbox")))
+    with stores.read() as conn:
+        workspace_id = workspace_id_by_name(conn, "default")
+    summary = generate(stores, workspace_id, customers=200, seed=42)
+    stores.pump()
+    yield Demo(stores, workspace_id, summary, [])
+    stores.dispose()
+
+
+def test_the_demo_inbox_is_alive_on_every_channel(inbox_demo: Demo) -> None:
+    """Agents, a team, and conversations on every channel from the demo's customers (with their orders),
+    through the inbound endpoints; a second run adds nothing."""
+    from fastapi.testclient import TestClient
+
+    from touchline.app import create_app
+    from touchline.conversations import service as conversations
+    from touchline.demo.inbox import AGENTS, SCENARIOS, TEAM, open_inbox
+    from touchline.web import auth
+    from web_helpers import PASSWORD, sign_in
+
+    stores, workspace_id = inbox_demo.stores, inbox_demo.workspace_id
+
+    def make_app(clock: Any) -> Any:
+        return create_app(stores=stores, run_pump=False, run_journeys=False, clock=clock)
+
+    first = open_inbox(stores, workspace_id, make_app, seed=42)
+    assert set(first.delivered) == {"chat", "sms", "whatsapp", "kakao", "email"}, first
+    assert sum(first.delivered.values()) == len(SCENARIOS) and first.existing == 0
+    rows = conversations.list_conversations(stores, workspace_id, status="all", limit=100)
+    assert len(rows) == len(SCENARIOS)
+    assert {r["status"] for r in rows} == {"open", "pending", "resolved"}
+    assert any(r["tags"] for r in rows) and any(r["assignee_id"] for r in rows)
+    assert any(r["assignee_id"] is None for r in rows)  # the evening's and e-mail wait for someone
+    for row in rows:  # the demo's own customers, who signed up: not new contacts
+        profile = get_profile(stores, workspace_id, row["profile_id"], timeline_limit=200)
+        assert profile["user_id"], row
+        assert any(e.get("event") == "Order Completed" for e in profile["timeline"]), row
+    agents = {a["email"]: a for a in conversations.agents(stores, workspace_id)}
+    assert {a.email for a in AGENTS} <= set(agents)
+    team = next(t for t in conversations.teams(stores, workspace_id) if t["name"] == TEAM)
+    assert team["auto_assign"] and len(team["members"]) == len(AGENTS)
+    notes = [m for r in rows for m in conversations.messages(stores, workspace_id, r["id"], limit=50)
+             if m["direction"] == "note"]
+    assert notes
+
+    again = open_inbox(stores, workspace_id, make_app, seed=42)
+    assert again.delivered == {} and again.existing == len(SCENARIOS)
+    assert len(conversations.list_conversations(stores, workspace_id, status="all", limit=100)) == len(SCENARIOS)
+
+    auth.create_user(stores, "boss@example.com", PASSWORD, "admin", name="Boss")
+    with TestClient(create_app(stores=stores, run_pump=False, run_journeys=False)) as client:
+        sign_in(client, "boss@example.com")
+        inbox = client.get("/inbox?lang=en&status=all").text
+        for label in ("Web chat", "SMS", "WhatsApp", "KakaoTalk", "E-mail"):
+            assert f'<span class="badge">{label}</span>' in inbox, label
+        assert "김지은" in inbox or "박민준" in inbox or "Emma Wilson" in inbox
+        sms = next(r for r in rows if r["channel"] == "sms")
+        panel = client.get(f"/inbox?lang=en&status=all&c={sms['id']}").text
+        orders = panel.split("Recent orders")[1].split("</ul>")[0]
+        assert "<li>" in orders and 'class="muted"' not in orders  # the customer panel shows their orders
+        report = client.get("/inbox/report?lang=ko&days=30").text
+        assert f'data-kpi="started">{len(SCENARIOS)}<' in report and "김지은" in report

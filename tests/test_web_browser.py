@@ -20,6 +20,7 @@ import uvicorn
 
 from touchline.app import create_app
 from touchline.demo.generator import generate
+from touchline.demo.inbox import SCENARIOS, open_inbox
 from touchline.platform import open_stores
 from touchline.segments import service as segments
 from touchline.settings import Settings
@@ -61,6 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         workspace_id = workspace_id_by_name(conn, "default")
     summary = generate(stores, workspace_id, customers=CUSTOMERS, seed=7)
     stores.pump()
+    open_inbox(stores, workspace_id, lambda clock: create_app(stores=stores, run_pump=False, run_journeys=False,
+                                                                clock=clock), seed=7)  # as touchline demo does
     add_user(stores, "marketer@example.com", "marketer")
     add_user(stores, "agent@example.com", "agent")
     port = _free_port()
@@ -395,3 +398,43 @@ def test_agent_sees_customers_not_reports(fresh: object, site: Site) -> None:
     shoot(page, "13-forbidden")
     page.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
     expect(page.get_by_role("status")).to_have_text("You are signed out.")  # type: ignore[attr-defined]
+
+
+def test_inbox_report(fresh: object, site: Site) -> None:
+    """The demo's inbox, measured: headline times, charts by channel, hour and backlog, agents and the team
+    by name; in English and in Korean, on a desktop and a phone."""
+    expect = playwright_api.expect
+    page = fresh
+    sign_in(page, site, "agent@example.com", then="/inbox")
+    expect(page.locator("#inbox-list li[data-conversation]").first).to_be_visible()  # type: ignore[attr-defined]
+    go(page, "Report")
+    expect(page).to_have_url(re.compile(r"/inbox/report$"))
+    expect(page.get_by_role("heading", name="Inbox report", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator('[data-kpi="started"]')).to_have_text(str(len(SCENARIOS)))  # type: ignore[attr-defined]
+    expect(page.locator('[data-kpi="first-response"]')).to_have_text(re.compile(r"^\d+ (minute|hour)s?$"))  # type: ignore[attr-defined]
+    expect(page.locator(".chart[data-drawn]")).to_have_count(3)  # type: ignore[attr-defined]
+    agents = page.locator("#per-agent tbody")  # type: ignore[attr-defined]
+    expect(agents).to_contain_text("김지은")
+    expect(agents).to_contain_text("Unassigned")
+    expect(page.locator("#per-team tbody")).to_contain_text("Customer care")  # type: ignore[attr-defined]
+    shoot(page, "15-inbox-report")
+    page.get_by_role("link", name="Last 7 days").click()  # type: ignore[attr-defined]
+    expect(page).to_have_url(re.compile(r"/inbox/report\?days=7$"))
+    expect(page.locator(".chart[data-drawn]")).to_have_count(3)  # type: ignore[attr-defined]
+    page.goto(site.url + "/inbox/report?lang=ko")  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="상담 리포트", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_text("첫 응답 시간 (중앙값)")).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator('[data-kpi="first-response"]')).to_have_text(re.compile(r"^\d+(분|시간)$"))  # type: ignore[attr-defined]
+    expect(page.locator(".chart[data-drawn]")).to_have_count(3)  # type: ignore[attr-defined]
+    expect(page.locator("#chart-hours")).to_contain_text(re.compile(r"\d+시"))  # type: ignore[attr-defined]
+    shoot(page, "16-inbox-report-ko")
+    page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
+    for label in page.locator(".kpi-label, table th").all():  # type: ignore[attr-defined]
+        assert label.evaluate("(el) => getComputedStyle(el).wordBreak") == "keep-all"
+    page.set_viewport_size(DESKTOP)  # type: ignore[attr-defined]
+    go(page, "상담함")
+    expect(page.locator("#inbox-list")).to_contain_text("카카오톡")  # type: ignore[attr-defined]
+    page.locator("#inbox-list li[data-conversation] a").first.click()  # type: ignore[attr-defined]
+    expect(page.locator("#thread .msg").first).to_be_visible()  # type: ignore[attr-defined]
+    shoot(page, "17-inbox-ko")
+    page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import inspect
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,10 @@ from touchline.workspaces.service import KeyResolver
 log = logging.getLogger("touchline.app")
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass
 class Services:
     """What request handlers reach through ``request.app.state.services``."""
@@ -62,6 +67,9 @@ class Services:
     stores: Stores
     keys: KeyResolver
     writer: IngestWriter
+    # What time the conversations' inbound endpoints (webhooks, web chat) say a message arrived at: the
+    # wall clock, or the simulated clock of ``touchline demo``, which delivers its conversations over days.
+    clock: Callable[[], dt.datetime] = utc_now
 
 
 class Pump:
@@ -157,9 +165,10 @@ class AnswerUnexpectedErrors:
 
 
 def create_app(settings: Settings | None = None, *, stores: Stores | None = None, run_pump: bool = True,
-               run_journeys: bool | None = None) -> FastAPI:
+               run_journeys: bool | None = None, clock: Callable[[], dt.datetime] = utc_now) -> FastAPI:
     """The app. ``run_pump`` runs the staging pump and live segments in a thread; ``run_journeys`` (by
-    default: with the pump) runs the journey runner and outbox in another."""
+    default: with the pump) runs the journey runner and outbox in another; ``clock`` is what time the
+    conversations' inbound endpoints receive messages at (:class:`Services`)."""
     settings = settings or (stores.settings if stores else Settings())
     sandbox.configure(settings)  # the process's template render limits (TOUCHLINE_TEMPLATE_*)
 
@@ -169,7 +178,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         services: Services = app.state.services if hasattr(app.state, "services") else None  # type: ignore[assignment]
         if services is None:
             opened = open_stores(settings)
-            services = Services(opened, KeyResolver(opened), IngestWriter(opened))
+            services = Services(opened, KeyResolver(opened), IngestWriter(opened), clock)
             app.state.services = services
         pump = Pump(services.stores, settings.pump_interval_seconds) if run_pump else None
         if pump:
@@ -181,7 +190,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
 
-            mail = InboundSMTP(services.stores, services.keys, settings.inbound_smtp_host, settings.inbound_smtp_port)
+            mail = InboundSMTP(services.stores, services.keys, settings.inbound_smtp_host, settings.inbound_smtp_port,
+                               clock=services.clock)
             mail.start()
         try:
             yield
@@ -207,7 +217,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         dependencies=[Depends(refuse_unknown_query)],
     )
     if stores is not None:
-        app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores))
+        app.state.services = Services(stores, KeyResolver(stores), IngestWriter(stores), clock)
     install_error_handlers(app)
     app.add_middleware(PublicCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(AnswerUnexpectedErrors, owner=app)  # outermost of ours: it sees every route's failure

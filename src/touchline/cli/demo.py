@@ -120,6 +120,10 @@ def demo(
         help="Run the shop's five journeys over the last --simulate-days days, on a simulated clock.")] = True,
     simulate_days: Annotated[int, typer.Option(
         help="With --journeys: how many of the last days to replay hour by hour with the journeys running.")] = 14,
+    inbox: Annotated[bool, typer.Option(
+        "--inbox/--no-inbox",
+        help="Give the shop agents, a team and conversations on every channel, delivered through the inbound "
+             "endpoints over the last days.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -167,6 +171,14 @@ def demo(
                                   progress=lambda done: progress.update(history, completed=done))
         elapsed = time.perf_counter() - started
         move_staged_events(stores)
+        conversations = None
+        if inbox:
+            from touchline.app import create_app
+            from touchline.demo.inbox import open_inbox
+
+            with console.status("delivering the inbox's conversations …"):
+                conversations = open_inbox(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -196,6 +208,13 @@ def demo(
     for channel, count in summary["events_by_channel"].items():
         by_channel.add_row(channel, f"{count:,}")
     console.print(by_channel)
+    if conversations is not None:
+        delivered = ", ".join(f"{ch} {n}" for ch, n in sorted(conversations.delivered.items()))
+        news = (f"conversations delivered through the inbound endpoints: {delivered} ({conversations.replies} "
+                f"answered by agents)" if delivered else "no new conversations")
+        console.print(f"Inbox: {news}, {conversations.existing} already there, in {conversations.seconds:.1f} s. "
+                      f"Agents: {', '.join(conversations.agents)} (give one a password with: touchline users "
+                      f"set-password EMAIL); dashboard: /inbox and /inbox/report.", highlight=False)
     if report:
         _print_journeys(report)
     sample = summary.get("sample_identifier") or "email:..."

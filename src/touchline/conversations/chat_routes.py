@@ -8,6 +8,7 @@ needs the ``user_hash`` signed on the shop's server once the workspace has an id
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import re
 from typing import Annotated, Any
@@ -117,7 +118,9 @@ async def post_message(request: Request, principal: Writer, body: ChatMessageIn)
     inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
                       customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
                       body=body.text, language=body.language)
-    received = await run_in_threadpool(service.receive, _stores(request), principal.workspace_id, inbound)
+    received = await run_in_threadpool(functools.partial(
+        service.receive, _stores(request), principal.workspace_id, inbound,
+        now=request.app.state.services.clock()))
     return JSONBody({"message": _public(received.message), "conversation_id": received.conversation["id"],
                      "duplicate": received.duplicate}, status_code=200 if received.duplicate else 201)
 

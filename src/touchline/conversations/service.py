@@ -1325,15 +1325,17 @@ def _facts(row: Mapping[str, Any], now: dt.datetime) -> metrics.Facts:
 
 
 def stats(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetime, *,
-          now: dt.datetime | None = None) -> dict[str, Any]:
+          now: dt.datetime | None = None, timezone: str | None = None) -> dict[str, Any]:
     """The inbox's measures for conversations started in [start, end), and the backlog now
-    (:mod:`touchline.conversations.metrics`)."""
+    (:mod:`touchline.conversations.metrics`); hours of the day in ``timezone`` (by default the
+    installation's, ``TOUCHLINE_DEFAULT_TIMEZONE``)."""
     now = _now(now)
+    timezone = timezone or stores.settings.default_timezone
     if end <= start:
         raise ValidationFailed("end must be after start", [field_error("query.end", "must be after start")])
     with stores.read() as conn:
         started = [_facts(r, now) for r in store.facts_started(conn, workspace_id, start, end)]
         active = [_facts(r, now) for r in store.facts_active(conn, workspace_id)]
-    out = metrics.inbox_stats(started, active, now=now, timezone=stores.settings.default_timezone)
-    return {"start": start, "end": end, "now": now, "timezone": stores.settings.default_timezone, **out}
+    out = metrics.inbox_stats(started, active, now=now, timezone=timezone)
+    return {"start": start, "end": end, "now": now, "timezone": timezone, **out}
 

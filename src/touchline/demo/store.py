@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from touchline.store.schema import outbox, profiles
+from touchline.store.schema import events, outbox, profiles
 
-__all__ = ["outbox_by_journey", "sent_between"]
+__all__ = ["buyers", "outbox_by_journey", "sent_between"]
 
 
 def sent_between(conn: Connection, workspace_id: str, after: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
@@ -41,3 +41,16 @@ def outbox_by_journey(conn: Connection, workspace_id: str, journey_ids: Sequence
         .group_by(outbox.c.journey_id, outbox.c.channel, outbox.c.status, outbox.c.reason)
     )
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def buyers(conn: Connection, econn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> set[str]:
+    """Which of ``profile_ids`` (canonical) have an order, counting the profiles merged into them."""
+    survivor = sa.func.coalesce(profiles.c.merged_into, profiles.c.id)
+    owner = dict(conn.execute(sa.select(profiles.c.id, survivor).where(
+        profiles.c.workspace_id == workspace_id, survivor.in_(list(profile_ids)))).all())
+    if not owner:
+        return set()
+    bought = econn.execute(sa.select(events.c.profile_id).distinct().where(
+        events.c.workspace_id == workspace_id, events.c.event == "Order Completed",
+        events.c.profile_id.in_(list(owner)))).scalars()
+    return {owner[p] for p in bought}

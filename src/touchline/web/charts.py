@@ -168,3 +168,63 @@ def cohorts(f: Formatter, rows: Sequence[Cohort], period: str, running: dt.date 
                           xaxis={"side": "top", "automargin": True}, annotations=note,
                           margin={"l": 8, "r": 8, "t": 32, "b": 8 + (24 if note else 0)}),
     }
+
+
+# --- the inbox report ---------------------------------------------------------------------------------
+
+
+def _count_axis(top: float) -> dict[str, Any]:
+    """An axis of counts: whole numbers only (a step of 1 while they are few: not 0, 1, 1, 2)."""
+    axis: dict[str, Any] = {"rangemode": "tozero", "gridcolor": "#e4e7eb", "automargin": True, "tickformat": ",d"}
+    if top <= 8:
+        axis["dtick"] = 1
+    return axis
+
+
+def conversations_by_channel(f: Formatter, by_channel: Mapping[str, int]) -> dict[str, Any]:
+    """Conversations started per channel, as horizontal bars (the busiest first)."""
+    ordered = sorted(by_channel.items(), key=lambda kv: (-kv[1], kv[0]))
+    names = [f.conversation_channel(c) for c, _ in ordered]
+    return {
+        "data": [{"type": "bar", "orientation": "h", "name": f.t("report.started"), "y": names,
+                  "x": [n for _, n in ordered], "marker": {"color": PALETTE[0]},
+                  "hovertemplate": "%{y}: %{x}<extra></extra>"}],
+        "layout": _layout(f, height=max(180, 60 + 40 * len(names)), hovermode="closest", showlegend=False,
+                          yaxis={"autorange": "reversed", "automargin": True},
+                          xaxis=_count_axis(max(by_channel.values(), default=0)),
+                          margin={"l": 8, "r": 16, "t": 8, "b": 32}),
+    }
+
+
+def conversations_by_hour(f: Formatter, by_hour: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """Conversations started by hour of the day (the viewer's time zone), stacked by channel."""
+    hours = [f.t("report.hour", h=h) for h in range(24)]
+    channels = [c for c in by_hour if c != "all"]
+    data = [{"type": "bar", "name": f.conversation_channel(c), "x": list(range(24)), "y": list(by_hour[c]),
+             "customdata": hours, "hovertemplate": "%{customdata}: %{y}",
+             "marker": {"color": PALETTE[i % len(PALETTE)]}} for i, c in enumerate(channels)]
+    top = max(by_hour.get("all", [0]), default=0)
+    return {
+        "data": data,
+        # A label every third hour: 24 of them do not fit a phone.
+        "layout": _layout(f, barmode="stack", showlegend=bool(channels), hovermode="closest",
+                          xaxis={"tickmode": "array", "tickvals": list(range(0, 24, 3)), "ticktext": hours[::3],
+                                 "range": [-0.5, 23.5], "automargin": True, "tickangle": 0},
+                          yaxis=_count_axis(top)),
+    }
+
+
+def backlog(f: Formatter, by_status: Mapping[str, int], unassigned: int) -> dict[str, Any]:
+    """The conversations active now, by status, and how many of them nobody has taken."""
+    keys = [k for k in ("open", "pending", "snoozed") if k in by_status]
+    status_colors = {"open": PALETTE[5], "pending": PALETTE[1], "snoozed": PALETTE[4]}
+    names = [*(f.t("inbox.status." + k) for k in keys), f.t("inbox.nobody")]
+    values = [*(by_status[k] for k in keys), unassigned]
+    colors = [*(status_colors[k] for k in keys), "#7b8794"]
+    return {
+        "data": [{"type": "bar", "orientation": "h", "y": names, "x": values, "marker": {"color": colors},
+                  "hovertemplate": "%{y}: %{x}<extra></extra>", "name": f.t("report.backlog")}],
+        "layout": _layout(f, height=200, hovermode="closest", showlegend=False,
+                          yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(max(values)),
+                          margin={"l": 8, "r": 16, "t": 8, "b": 32}),
+    }

@@ -546,6 +546,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "inbox.delivery.delivered": ("delivered", "전달됨"),
     "inbox.delivery.read": ("read", "읽음"),
     "inbox.delivery.failed": ("not delivered", "전달 실패"),
+    # the inbox report
+    "nav.inbox_report": ("Inbox report", "상담 리포트"),
+    "report.title": ("Inbox report", "상담 리포트"),
+    "report.link": ("Report", "리포트"),
+    "report.back": ("Back to the inbox", "상담함으로 돌아가기"),
+    "report.intro": ("Conversations started in the period; the backlog is now.",
+                     "기간 안에 시작된 상담 기준이며, 적체는 지금 기준입니다."),
+    "report.first_response": ("First response (median)", "첫 응답 시간 (중앙값)"),
+    "report.resolution": ("Time to resolution (median)", "해결 시간 (중앙값)"),
+    "report.p90": ("90% within {d}", "90%가 {d} 이내"),
+    "report.of_answered": ("{n} answered by an agent", "상담원 응답 {n}건"),
+    "report.started": ("Conversations", "상담 건수"),
+    "report.resolved_of": ("{n} resolved", "해결 {n}건"),
+    "report.backlog": ("Backlog now", "현재 적체"),
+    "report.backlog_note": ("{n} unassigned", "미배정 {n}건"),
+    "report.oldest": ("Longest wait now: {d}", "가장 오래 기다린 상담: {d}"),
+    "report.none_waiting": ("nobody waiting", "기다리는 고객 없음"),
+    "report.no_data": ("No conversations started in this period.", "이 기간에 시작된 상담이 없습니다."),
+    "report.by_channel": ("Conversations by channel", "채널별 상담"),
+    "report.by_hour": ("Conversations by hour of the day ({tz})", "시간대별 상담 ({tz})"),
+    "report.hour": ("{h}:00", "{h}시"),
+    "report.backlog_chart": ("Backlog by status", "상태별 적체"),
+    "report.per_agent": ("Per agent", "상담원별"),
+    "report.per_team": ("Per team", "팀별"),
+    "report.per_channel": ("Per channel", "채널별"),
+    "report.agent": ("Agent", "상담원"),
+    "report.team": ("Team", "팀"),
+    "report.no_team": ("No team", "팀 없음"),
+    "report.unknown_agent": ("Former agent", "삭제된 상담원"),
+    "report.answered": ("Answered", "응답"),
+    "report.resolved": ("Resolved", "해결"),
+    "report.fr_median": ("First response, median", "첫 응답 중앙값"),
+    "report.fr_p90": ("First response, 90%", "첫 응답 90%"),
+    "report.res_median": ("Resolution, median", "해결 중앙값"),
+    "report.res_p90": ("Resolution, 90%", "해결 90%"),
+    "report.active_now": ("Active now", "현재 진행 중"),
+    "report.nothing": ("Nobody has a conversation in this period.", "이 기간에 맡은 상담이 없습니다."),
     # data quality (the tracking plan's violations)
     "nav.quality": ("Data quality", "데이터 품질"),
     "quality.title": ("Data quality", "데이터 품질"),
@@ -835,6 +872,13 @@ class Formatter:
             return "—"
         pair = CHANNELS.get(value)
         return (pair[1] if self.lang == "ko" else pair[0]) if pair else value
+
+    def conversation_channel(self, value: str | None) -> str:
+        """A conversation's channel (웹 채팅, 카카오톡); unknown ones as they are."""
+        if not value:
+            return "—"
+        key = "inbox.channel." + value
+        return self.t(key) if key in MESSAGES else value
 
     def reason(self, value: str | None) -> str:
         """A suppression or failure reason as the viewer reads it (unknown reasons as they are)."""

@@ -22,7 +22,9 @@ from touchline.conversations import service as conversations
 from touchline.conversations.types import CONVERSATION_CHANNELS, STATUSES, Author
 from touchline.customers import service as customers
 from touchline.errors import BadRequest, TouchlineError
+from touchline.web import charts
 from touchline.web.http import formatter, page, redirect, render, services, viewer
+from touchline.web.periods import PERIOD_CHOICES, period_of
 
 __all__ = ["QUEUES"]
 
@@ -144,6 +146,51 @@ async def inbox(request: Request) -> Response:
                   here=link(selected) if selected else "/inbox?" + urlencode(keep), selected=selected,
                   rules=_rules(conversation, now) if conversation else None, orders=orders, cart=cart,
                   snoozes=SNOOZES, **data)
+
+
+def _per(stats: dict[str, Any], key: str, names: dict[str, str], none: str, unknown: str) -> list[dict[str, Any]]:
+    """One row per agent (``key`` = ``by_agent``) or team (``by_team``): first response and resolution in the
+    period, active conversations now; named, the busiest first, the unassigned last."""
+    backlog = dict(stats["backlog"]["per_agent" if key == "by_agent" else "per_team"])
+    if key == "by_agent" and stats["backlog"]["unassigned"]:
+        backlog["(none)"] = stats["backlog"]["unassigned"]  # waiting for someone to take them
+    first, resolved = stats["first_response"][key], stats["resolution"][key]
+    rows = []
+    for who in {*first, *resolved, *backlog}:
+        empty = {"count": 0, "median": None, "p90": None}
+        label = none if who == "(none)" else names.get(who) or unknown
+        rows.append({"id": who, "name": label, "first": first.get(who, empty), "resolved": resolved.get(who, empty),
+                     "active": backlog.get(who, 0 if who != "(none)" else None)})
+    return sorted(rows, key=lambda r: (r["id"] == "(none)", -r["first"]["count"] - r["resolved"]["count"],
+                                       r["name"]))
+
+
+@page("/inbox/report", permission="inbox.use", nav="nav.inbox_report", nav_after="nav.inbox")
+async def report(request: Request) -> Response:
+    """First response and resolution times, conversations by channel and by hour of the day (in the viewer's
+    time zone), the backlog now, per agent and per team: :func:`touchline.conversations.service.stats`."""
+    f = formatter(request)
+    period = period_of(request, f)
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+
+    def read() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        stats = conversations.stats(stores, workspace_id, period.start, period.end, timezone=f.tz)
+        agents = {a["id"]: a["name"] or a["email"] for a in conversations.agents(stores, workspace_id)}
+        teams = {t["id"]: t["name"] for t in conversations.teams(stores, workspace_id)}
+        return stats, agents, teams
+
+    stats, agents, teams = await run_in_threadpool(read)
+    per_channel = [{"channel": c, "started": n, "first": stats["first_response"]["by_channel"].get(c),
+                    "resolved": stats["resolution"]["by_channel"].get(c)}
+                   for c, n in sorted(stats["conversations"]["by_channel"].items(), key=lambda kv: (-kv[1], kv[0]))]
+    backlog = stats["backlog"]
+    figures = {"channels": charts.conversations_by_channel(f, stats["conversations"]["by_channel"]),
+               "hours": charts.conversations_by_hour(f, stats["by_hour"]),
+               "backlog": charts.backlog(f, backlog["by_status"], backlog["unassigned"])}
+    return render(request, "inbox_report.html", stats=stats, period=period, choices=PERIOD_CHOICES, figures=figures,
+                  per_channel=per_channel, known={"inbox.status." + s for s in STATUSES},
+                  per_agent=_per(stats, "by_agent", agents, f.t("inbox.nobody"), f.t("report.unknown_agent")),
+                  per_team=_per(stats, "by_team", teams, f.t("report.no_team"), f.t("report.team")))
 
 
 async def _form(request: Request) -> dict[str, str]:

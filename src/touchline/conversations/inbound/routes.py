@@ -9,6 +9,7 @@ Each request is checked in this order: the token, the body's size (413), the pro
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -32,6 +33,11 @@ router = APIRouter(prefix="/webhooks", tags=["inbound webhooks"], responses=erro
 
 def _stores(request: Request) -> Any:
     return request.app.state.services.stores
+
+
+def _now(request: Request) -> Any:
+    """The app's clock (:class:`touchline.app.Services`): the wall clock, or the demo's simulated one."""
+    return request.app.state.services.clock()
 
 
 def _workspace(request: Request, token: str) -> str:
@@ -112,7 +118,8 @@ async def twilio_sms(request: Request, token: str,
         inbound = twilio.parse(params)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(service.receive, _stores(request), workspace_id, inbound)
+    await run_in_threadpool(functools.partial(service.receive, _stores(request), workspace_id, inbound,
+                                              now=_now(request)))
     return Response(twilio.TWIML_EMPTY, media_type="text/xml")
 
 
@@ -153,8 +160,8 @@ async def whatsapp_events(request: Request, token: str,
 
     def store_all() -> tuple[int, int]:
         received = updated = 0
-        for inbound in parsed.messages:
-            received += not service.receive(stores, workspace_id, inbound).duplicate
+        for inbound in parsed.messages:  # each at its own moment, so that a batch keeps its order
+            received += not service.receive(stores, workspace_id, inbound, now=_now(request)).duplicate
         for status in parsed.statuses:
             updated += service.delivery_update(stores, workspace_id, channel="whatsapp",
                                                provider_message_id=status.provider_message_id,
@@ -186,7 +193,7 @@ async def kakao_skill(request: Request, token: str) -> Response:
         inbound = kakao.parse(payload, raw)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(service.receive, stores, workspace_id, inbound)
+    await run_in_threadpool(functools.partial(service.receive, stores, workspace_id, inbound, now=_now(request)))
     text = ("메시지를 받았습니다. 상담원이 곧 답변드리겠습니다." if inbound.language != "en"
             else "Thanks, we got your message. An agent will answer shortly.")
     return JSONBody(kakao.answer(text))

@@ -14,7 +14,10 @@ forward to it: it does no TLS and no sender authentication of its own).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
@@ -37,9 +40,10 @@ log = logging.getLogger("touchline.conversations.inbound")
 class Receiver:
     """aiosmtpd's handler: recipients to workspaces at RCPT, the mail to the service at DATA."""
 
-    def __init__(self, stores: Stores, keys: KeyResolver) -> None:
+    def __init__(self, stores: Stores, keys: KeyResolver, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._stores = stores
         self._keys = keys
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))  # touchline demo's is simulated
 
     def workspace_of(self, address: str) -> str | None:
         local, _, domain = address.strip().strip("<>").rpartition("@")
@@ -77,7 +81,8 @@ class Receiver:
         loop = asyncio.get_running_loop()
         for workspace_id in envelope.__dict__.get("touchline_workspaces", []):
             try:
-                await loop.run_in_executor(None, service.receive, self._stores, workspace_id, inbound)
+                await loop.run_in_executor(None, functools.partial(service.receive, self._stores, workspace_id,
+                                                                   inbound, now=self._clock()))
             except StoreUnavailable:
                 return "451 4.3.0 try again later"
             except TouchlineError as exc:
@@ -91,8 +96,9 @@ class Receiver:
 class InboundSMTP:
     """The listener, in its own thread (aiosmtpd's controller)."""
 
-    def __init__(self, stores: Stores, keys: KeyResolver, host: str, port: int) -> None:
-        self._receiver = Receiver(stores, keys)
+    def __init__(self, stores: Stores, keys: KeyResolver, host: str, port: int, *,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self._receiver = Receiver(stores, keys, clock)
         limit = stores.settings.inbound_max_bytes * 25
         self._controller = Controller(self._receiver, hostname=host, port=port, data_size_limit=limit)
 
