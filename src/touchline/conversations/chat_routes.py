@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline import assets
 from touchline.conversations import feed, service
 from touchline.conversations.types import CustomerIds, Inbound
+from touchline.conversations.writer import inbound_writer
 from touchline.errors import Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
 from touchline.profiles import service as profiles
@@ -120,7 +121,7 @@ async def post_message(request: Request, principal: Writer, body: ChatMessageIn)
     inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
                       customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
                       body=body.text, language=body.language)
-    received = await run_in_threadpool(service.receive, _stores(request), principal.workspace_id, inbound)
+    received = await inbound_writer(_stores(request)).receive(principal.workspace_id, inbound)
     return JSONBody({"message": _public(received.message), "conversation_id": received.conversation["id"],
                      "duplicate": received.duplicate}, status_code=200 if received.duplicate else 201)
 
