@@ -21,6 +21,7 @@ Each figure is printed beside its reference as a ratio: the machines are shared 
     python bench/conversations.py                          # embedded default (SQLite + DuckDB)
     python bench/conversations.py --messages 20000 --concurrency 32
     python bench/conversations.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/conversations.py --reference ../other-checkout   # then that checkout's server, and ratios
 """
 
 from __future__ import annotations
@@ -294,7 +295,9 @@ def ratio(figure: float, reference: float) -> str:
     return f"{figure / reference:.2f}x" if reference else "n/a"
 
 
-def run(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
+def run(label: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    """Both measures on one server (``env``: its stores, and PYTHONPATH for another checkout's code);
+    the figures, printed and returned."""
     env = {**env, "TOUCHLINE_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN}
     print(f"== {label}")
     port = free_port()  # Twilio signs the public URL: the server's own address here
@@ -349,6 +352,8 @@ def run(label: str, env: dict[str, str], args: argparse.Namespace) -> None:
     print(f"   load average after: {load_average()}; server shutdown {server.shutdown_s:.1f} s\n")
     if verdict != "yes" or not watched:
         raise SystemExit("messages were lost, stored twice or not shown")
+    return {"p50_ms": percentile(vis, 0.5), "p99_ms": percentile(vis, 0.99), "per_s": rate, "track_per_s": ref_rate,
+            "cpu_us": cpu / len(posts) * 1e6}
 
 
 def main() -> None:
@@ -363,13 +368,26 @@ def main() -> None:
     parser.add_argument("--postgres", help="also run on PostgreSQL (a database 'touchline_bench' is recreated)")
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reference", metavar="CHECKOUT",
+                        help="then the same on the embedded default with CHECKOUT/src's server (e.g. the code "
+                             "before a change), and ours / its figures")
     args = parser.parse_args()
     if args.streams < 1:
         parser.error("--streams must be at least 1")
     print(f"{os.cpu_count()} CPUs; load average before: {load_average()}\n")
     with tempfile.TemporaryDirectory(prefix="touchline-bench-") as tmp:
-        if not args.skip_embedded:
-            run("embedded (SQLite + DuckDB)", {"TOUCHLINE_DATA_DIR": str(Path(tmp) / "embedded")}, args)
+        if not args.skip_embedded or args.reference:
+            ours = run("embedded (SQLite + DuckDB)", {"TOUCHLINE_DATA_DIR": str(Path(tmp) / "embedded")}, args)
+        if args.reference:
+            src = Path(args.reference).resolve() / "src"
+            if not (src / "touchline").is_dir():
+                raise SystemExit(f"--reference {args.reference}: no src/touchline there")
+            theirs = run(f"embedded, the server from {src}",
+                         {"TOUCHLINE_DATA_DIR": str(Path(tmp) / "reference"), "PYTHONPATH": str(src)}, args)
+            print(f"ours / reference: latency p50 {ratio(ours['p50_ms'], theirs['p50_ms'])}, p99 "
+                  f"{ratio(ours['p99_ms'], theirs['p99_ms'])}; messages/s {ratio(ours['per_s'], theirs['per_s'])} "
+                  f"(their /v1/track references: ours {ratio(ours['track_per_s'], theirs['track_per_s'])}); "
+                  f"server CPU a webhook {ratio(ours['cpu_us'], theirs['cpu_us'])}\n")
         if args.postgres:
             url = fresh_postgres(args.postgres, "touchline_bench")
             run("PostgreSQL (both stores)", {"TOUCHLINE_DATABASE_URL": url, "TOUCHLINE_EVENTS_URL": url,
