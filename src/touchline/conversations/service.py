@@ -16,7 +16,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import Connection
@@ -393,14 +393,18 @@ def receive_many(stores: Stores, messages: Sequence[tuple[str, Inbound]], *, now
     stored: dict[int, Received | TouchlineError] = {}
     signals = 0
     if todo:
+        deferred = _Deferred()
         with stores.write() as conn:
+            at = first
             for n, (i, message) in enumerate(todo):
+                at = at if n == 0 else next(moments)
                 try:
-                    stored[i], queued = _receive_in(conn, stores, message, first if n == 0 else next(moments))
+                    stored[i], queued = _receive_in(conn, stores, message, at, deferred)
                 except TouchlineError as exc:  # refused (an unknown conversation, an unresolvable customer, ...)
                     stored[i] = exc
                     continue
                 signals += queued
+            deferred.write(conn, at)
         if signals:
             stores.wakeup.set()
         feed.notify(stores)  # once for the group: the poller reads all its feed rows in one round
@@ -449,9 +453,25 @@ def _prepare(stores: Stores, workspace_id: str, inbound: Inbound, now: dt.dateti
     return _Prepared(workspace_id, inbound, provider_id, message_id, _identity(stores, inbound, message_id, now))
 
 
-def _receive_in(conn: Connection, stores: Stores, message: _Prepared, now: dt.datetime) -> tuple[Received, int]:
-    """One message in the caller's transaction, inside a savepoint of its own; what it was and how many
-    signals ingestion queued."""
+@dataclass
+class _Deferred:
+    """What a group's stored messages add to the event log and the live feed, written once at the end of
+    the group's transaction (one de-duplication and one insert for all; the feed rows last, see
+    :mod:`touchline.conversations.feed`)."""
+
+    events: dict[str, list[SystemEvent]] = field(default_factory=dict)  # by workspace
+    feed_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, conn: Connection, now: dt.datetime) -> None:
+        for workspace_id, events in self.events.items():
+            append_system_events(conn, workspace_id, events, now)
+        store.insert_feed(conn, self.feed_rows)
+
+
+def _receive_in(conn: Connection, stores: Stores, message: _Prepared, now: dt.datetime, deferred: _Deferred
+                ) -> tuple[Received, int]:
+    """One message in the caller's transaction, inside a savepoint of its own (its events and feed row go
+    to ``deferred`` once it is stored); what it was and how many signals ingestion queued."""
     workspace_id, inbound = message.workspace_id, message.inbound
     found = store.message_by_provider_id(conn, workspace_id, inbound.channel, message.provider_id)
     if found is None:
@@ -461,7 +481,7 @@ def _receive_in(conn: Connection, stores: Stores, message: _Prepared, now: dt.da
                                                         now)
                 profile_store.lock_customers(conn, [profile_id])  # one placement at a time per customer
                 received = _place_and_store(conn, stores, workspace_id, profile_id, inbound, message.provider_id,
-                                            message.message_id, message.identity.address, now)
+                                            message.message_id, message.identity.address, now, deferred)
             return received, signals
         except _Repeat:  # stored by a concurrent transaction meanwhile (PostgreSQL): now visible
             found = store.message_by_provider_id(conn, workspace_id, inbound.channel, message.provider_id)
@@ -475,7 +495,8 @@ def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: d
 
 
 def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profile_id: str, inbound: Inbound,
-                     provider_id: str, message_id: str, address: str | None, now: dt.datetime) -> Received:
+                     provider_id: str, message_id: str, address: str | None, now: dt.datetime, deferred: _Deferred
+                     ) -> Received:
     settings = stores.settings
     ids = _customer_ids(conn, workspace_id, profile_id)
     rows = store.customer_conversations(conn, workspace_id, ids, for_update=True)
@@ -496,7 +517,6 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                               hinted=inbound.conversation_id, referenced=referenced, subject=inbound.subject)
     sent_at = _sent_at(inbound, now)
     events: list[SystemEvent] = []
-    feed_rows: list[dict[str, Any]] = []
     if isinstance(decided, placement.Join):
         conversation = by_id[decided.conversation_id]
         change = rules.on_customer_message(_state(conversation), now)
@@ -551,9 +571,8 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                                  _event_id(conversation["id"], "assigned", str(conversation["version"])), now,
                                  assignee_id=conversation["assignee_id"], team_id=conversation["team_id"],
                                  automatic=True))
-    append_system_events(conn, workspace_id, events, now)
-    feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
-    store.insert_feed(conn, feed_rows)
+    deferred.events.setdefault(workspace_id, []).extend(events)
+    deferred.feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     return Received(conversation_view(conversation, now), message_view(message), outcome)
 
 
