@@ -375,7 +375,8 @@ def receive(stores: Stores, workspace_id: str, inbound: Inbound, *, now: dt.date
 def receive_many(stores: Stores, messages: Sequence[tuple[str, Inbound]], *, now: dt.datetime | None = None
                  ) -> list[Received | TouchlineError]:
     """:func:`receive` for several messages (``(workspace_id, inbound)``) in ONE write transaction, in
-    their order: what each message cost was mostly the transaction around it. Each message has its own
+    their order, with the event log's and the live feed's writes done once for all of them (what a
+    message costs alone is mostly statements run once per message). Each message has its own
     outcome: one refused (its error, in its place in the list) undoes only its own writes (a savepoint
     each) and its neighbours are stored. A repeat of an earlier message of the same group is its
     ``duplicate``. Each message gets its own moment, later than the one before it, so that a customer's
@@ -395,9 +396,8 @@ def receive_many(stores: Stores, messages: Sequence[tuple[str, Inbound]], *, now
     if todo:
         deferred = _Deferred()
         with stores.write() as conn:
-            at = first
             for n, (i, message) in enumerate(todo):
-                at = at if n == 0 else next(moments)
+                at = first if n == 0 else next(moments)
                 try:
                     stored[i], queued = _receive_in(conn, stores, message, at, deferred)
                 except TouchlineError as exc:  # refused (an unknown conversation, an unresolvable customer, ...)
