@@ -50,6 +50,7 @@ _MESSAGE_BY_PROVIDER_ID = sa.select(conversation_messages).where(
     conversation_messages.c.channel == sa.bindparam("channel"),
     conversation_messages.c.provider_message_id == sa.bindparam("provider_message_id"))
 _INSERT_MESSAGE: dict[str, Any] = {}  # by dialect
+_CUSTOMER_CONVERSATIONS: dict[tuple[str, int, bool], sa.Select[Any]] = {}  # by dialect, limit, locking
 
 
 def insert_conversation(conn: Connection, row: dict[str, Any]) -> None:
@@ -66,11 +67,16 @@ def customer_conversations(conn: Connection, workspace_id: str, profile_ids: Seq
                            for_update: bool = False) -> list[dict[str, Any]]:
     """The customer's conversations, the most recently active first (every active one, and the newest
     resolved ones up to ``limit`` in all)."""
-    query = (sa.select(conversations)
-             .where(conversations.c.workspace_id == workspace_id,
-                    dialect.in_values(conn, conversations.c.profile_id, list(profile_ids)))
-             .order_by(conversations.c.last_message_at.desc(), conversations.c.id).limit(limit))
-    return [dict(r) for r in conn.execute(dialect.lock_rows(conn, query) if for_update else query).mappings()]
+    key = (dialect.name(conn), limit, for_update)
+    query = _CUSTOMER_CONVERSATIONS.get(key)
+    if query is None:  # built once per kind (run for every inbound message)
+        query = (sa.select(conversations)
+                 .where(conversations.c.workspace_id == sa.bindparam("workspace_id"),
+                        dialect.in_parameter(conn, conversations.c.profile_id, "profile_ids"))
+                 .order_by(conversations.c.last_message_at.desc(), conversations.c.id).limit(limit))
+        query = _CUSTOMER_CONVERSATIONS[key] = dialect.lock_rows(conn, query) if for_update else query
+    return [dict(r) for r in conn.execute(query, {"workspace_id": workspace_id,
+                                                  "profile_ids": list(profile_ids)}).mappings()]
 
 
 def conversations_page(conn: Connection, workspace_id: str, *, statuses: Sequence[str] = (),
