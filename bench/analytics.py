@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import fresh_postgres
+from harness import fresh_postgres
 
 from touchline.analytics import service as analytics
 from touchline.demo.generator import iter_messages

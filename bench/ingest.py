@@ -23,13 +23,9 @@ import datetime as dt
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,11 +33,11 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import sqlalchemy as sa
 
-WRITE_KEY = "bench-write-key"
-ADMIN_TOKEN = "bench-admin-token"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ADMIN_TOKEN, WRITE_KEY, Post, cpu_seconds, fresh_postgres, post_all, serving
+
 UA_PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 UA_DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 EVENTS = ["Product Viewed", "Product Viewed", "Product Viewed", "Products Searched", "Product Added",
@@ -86,86 +82,20 @@ def build_batches(n_events: int, batch_size: int, n_users: int, seed: int) -> li
     return batches
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def fresh_postgres(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def send_all(url: str, batches: list[bytes], concurrency: int) -> tuple[float, list[float]]:
-    headers = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
-               "Content-Type": "application/json"}
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    next_index = iter(range(len(batches)))
-
-    def worker() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:  # a busy machine is slow
-            while True:
-                with lock:
-                    i = next(next_index, None)
-                if i is None:
-                    return
-                t = time.perf_counter()
-                response = client.post("/v1/batch", content=batches[i])
-                elapsed = time.perf_counter() - t
-                with lock:
-                    latencies.append(elapsed)
-                    if response.status_code != 200:
-                        errors.append(f"{response.status_code} {response.text[:200]}")
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
-    return wall, latencies
-
-
 def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: int, concurrency: int) -> dict[str, Any]:
-    port = free_port()
-    env = {**os.environ, **env, "TOUCHLINE_WRITE_KEY": WRITE_KEY, "TOUCHLINE_ADMIN_TOKEN": ADMIN_TOKEN,
-           "TOUCHLINE_PORT": str(port)}
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
-    server = subprocess.Popen([sys.executable, "-m", "touchline.cli.main", "serve", "--log-level", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            log.seek(0)
-            raise SystemExit("server did not start: " + log.read().decode())
-        threads_before = _thread_cpu_seconds(server.pid)
-        server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
-        wall, latencies = send_all(url, batches, concurrency)
-        server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
-        threads = _thread_cpu_seconds(server.pid)
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
+            "Content-Type": "application/json"}
+    with serving(env) as server:
+        threads_before = _thread_cpu_seconds(server.process.pid)
+        server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
+        wall, latencies = post_all(server.url, [Post("/v1/batch", b, {}) for b in batches], concurrency,
+                                   headers=auth)
+        server_cpu, client_cpu = cpu_seconds(server.process.pid) - server_cpu, time.process_time() - client_cpu
+        threads = _thread_cpu_seconds(server.process.pid)
         for name, seconds in threads_before.items():
             threads[name] = threads.get(name, 0.0) - seconds
-        sample = httpx.get(url + "/v1/profiles/user-1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
-    finally:
-        drain_started = time.perf_counter()
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=600)
-        drain = time.perf_counter() - drain_started
-        log.close()
+        sample = httpx.get(server.url + "/v1/profiles/user-1",
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     latencies.sort()
     return {
         "label": label,
@@ -173,18 +103,12 @@ def run_http(label: str, env: dict[str, str], batches: list[bytes], n_events: in
         "wall_s": wall,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "shutdown_drain_s": drain,
+        "shutdown_drain_s": server.shutdown_s,
         "sample_identities": len(sample.get("identities", [])),
         "server_cpu_s": server_cpu,
         "server_threads_cpu_s": threads,
         "client_cpu_s": client_cpu,
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # Thread names as the server gives them to the OS (touchline.threads); the rest run under the process name.

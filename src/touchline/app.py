@@ -23,6 +23,7 @@ from touchline.conversations.chat_routes import router as chat_router
 from touchline.conversations.chat_routes import script as chat_script_router
 from touchline.conversations.inbound.routes import router as inbound_router
 from touchline.conversations.routes import router as conversations_router
+from touchline.conversations.writer import close_inbound_writer
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
 from touchline.http import (
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         finally:
             if mail:
                 mail.stop()
+            close_inbound_writer(services.stores)  # stores the messages queued
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:

@@ -8,7 +8,6 @@ needs the ``user_hash`` signed on the shop's server once the workspace has an id
 
 from __future__ import annotations
 
-import functools
 import pathlib
 import re
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline import assets
 from touchline.conversations import feed, service, sse
 from touchline.conversations.types import CustomerIds, Inbound
+from touchline.conversations.writer import inbound_writer
 from touchline.errors import Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
 from touchline.profiles import service as profiles
@@ -118,9 +118,8 @@ async def post_message(request: Request, principal: Writer, body: ChatMessageIn)
     inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
                       customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
                       body=body.text, language=body.language)
-    received = await run_in_threadpool(functools.partial(
-        service.receive, _stores(request), principal.workspace_id, inbound,
-        now=request.app.state.services.clock()))
+    received = await inbound_writer(_stores(request)).receive(principal.workspace_id, inbound,
+                                                              clock=request.app.state.services.clock)
     return JSONBody({"message": _public(received.message), "conversation_id": received.conversation["id"],
                      "duplicate": received.duplicate}, status_code=200 if received.duplicate else 201)
 

@@ -27,6 +27,7 @@ from touchline.conversations.schemas import (
     TeamPatch,
 )
 from touchline.conversations.types import ConversationChannel
+from touchline.conversations.writer import inbound_writer
 from touchline.errors import BadRequest, PayloadTooLarge
 from touchline.http import JSONBody, admin_principal, errors
 from touchline.validation import Moment, Offset
@@ -65,7 +66,7 @@ async def inbound(request: Request, principal: Admin, body: InboundIn) -> JSONBo
     service): resolves the customer through the identity graph, places the message in their conversation
     (``placement``: joined, reopened or started) and stores it once per ``provider_message_id`` (a repeat
     answers 200 with ``duplicate: true`` and the first delivery's message)."""
-    received = await run_in_threadpool(service.receive, _stores(request), principal.workspace_id, body.value())
+    received = await inbound_writer(_stores(request)).receive(principal.workspace_id, body.value())
     return JSONBody({"conversation": received.conversation, "message": received.message,
                      "placement": received.placement, "duplicate": received.duplicate},
                     status_code=200 if received.duplicate else 201)

@@ -15,8 +15,8 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import Connection
@@ -33,7 +33,7 @@ from touchline.conversations.types import (
     Received,
     Status,
 )
-from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
+from touchline.errors import Conflict, NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.ids import uuid5_hex
 from touchline.ingest.service import ingest_in, parse_items
@@ -68,6 +68,7 @@ __all__ = [
     "messages",
     "note",
     "receive",
+    "receive_many",
     "render_canned",
     "reopen",
     "reply",
@@ -243,7 +244,7 @@ def _customer_ids(conn: Connection, workspace_id: str, profile_id: str) -> list[
 
 
 class _Repeat(Exception):
-    """The message was stored by a concurrent delivery: roll back, answer with the stored one."""
+    """The message was stored by a concurrent delivery: roll back its savepoint, answer with the stored one."""
 
 
 @dataclass(frozen=True)
@@ -361,8 +362,80 @@ def receive(stores: Stores, workspace_id: str, inbound: Inbound, *, now: dt.date
        assigned automatically when a team says so (:mod:`touchline.conversations.routing`).
     4. Stored, with ``Conversation Started`` / ``Conversation Reopened``, ``Message Received`` and
        ``Conversation Assigned`` in the event log, and the change in the live feed.
+
+    Concurrent messages are better sent through :func:`receive_many` together (the HTTP edge does so
+    with :class:`touchline.conversations.writer.InboundWriter`): one transaction for all of them.
     """
-    now = _now(now)
+    outcome = receive_many(stores, [(workspace_id, inbound)], now=now)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def receive_many(stores: Stores, messages: Sequence[tuple[str, Inbound]], *, now: dt.datetime | None = None
+                 ) -> list[Received | TouchlineError]:
+    """:func:`receive` for several messages (``(workspace_id, inbound)``) in ONE write transaction, in
+    their order, with the event log's and the live feed's writes done once for all of them (what a
+    message costs alone is mostly statements run once per message). Each message has its own
+    outcome: one refused (its error, in its place in the list) undoes only its own writes (a savepoint
+    each) and its neighbours are stored. A repeat of an earlier message of the same group is its
+    ``duplicate``. Each message gets its own moment, later than the one before it, so that a customer's
+    messages keep their order in the conversation. An error of the store itself (the transaction could
+    not commit) raises for the whole group: nothing of it was stored."""
+    moments = _moments(now)
+    first = next(moments)
+    checked: list[_Prepared | TouchlineError] = []
+    for workspace_id, inbound in messages:
+        try:
+            checked.append(_prepare(stores, workspace_id, inbound, first))
+        except TouchlineError as exc:
+            checked.append(exc)
+    todo = [(i, message) for i, message in enumerate(checked) if isinstance(message, _Prepared)]
+    stored: dict[int, Received | TouchlineError] = {}
+    signals = 0
+    if todo:
+        deferred = _Deferred()
+        with stores.write() as conn:
+            for n, (i, message) in enumerate(todo):
+                at = first if n == 0 else next(moments)
+                try:
+                    stored[i], queued = _receive_in(conn, stores, message, at, deferred)
+                except TouchlineError as exc:  # refused (an unknown conversation, an unresolvable customer, ...)
+                    stored[i] = exc
+                    continue
+                signals += queued
+            deferred.write(conn, at)
+        if signals:
+            stores.wakeup.set()
+        feed.notify(stores)  # once for the group: the poller reads all its feed rows in one round
+    return [message if isinstance(message, TouchlineError) else stored[i] for i, message in enumerate(checked)]
+
+
+def _moments(now: dt.datetime | None) -> Iterator[dt.datetime]:
+    """The moments of a group's messages, each later than the one before (messages sort by their moment,
+    then by id: two messages of a customer in one group keep their order): the clock's, or ``now`` (a
+    caller's clock) and a microsecond more for each next one."""
+    last: dt.datetime | None = None
+    while True:
+        moment = now or dt.datetime.now(dt.UTC)
+        if last is not None and moment <= last:
+            moment = last + dt.timedelta(microseconds=1)
+        last = moment
+        yield moment
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A message checked and its ids computed, before its transaction."""
+
+    workspace_id: str
+    inbound: Inbound
+    provider_id: str
+    message_id: str
+    identity: _Identity
+
+
+def _prepare(stores: Stores, workspace_id: str, inbound: Inbound, now: dt.datetime) -> _Prepared:
     if inbound.channel not in CONVERSATION_CHANNELS:
         raise ValidationFailed(f"unknown channel {inbound.channel!r}",
                                [field_error("channel", f"one of {', '.join(CONVERSATION_CHANNELS)}")])
@@ -377,28 +450,43 @@ def receive(stores: Stores, workspace_id: str, inbound: Inbound, *, now: dt.date
     if inbound.subject is not None and len(inbound.subject) > 1000:
         raise ValidationFailed("subject is too long", [field_error("subject", "at most 1,000 characters")])
     message_id = inbound_message_id(workspace_id, inbound.channel, provider_id)
-    with stores.read() as conn:
-        found = store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id)
-        if found is not None:
-            return _repeat(conn, workspace_id, found, now)
-    identity = _identity(stores, inbound, message_id, now)
-    try:
-        with stores.write() as conn:
-            profile_id, signals = _resolve_customer(conn, stores, workspace_id, identity, inbound.traits, now)
-            profile_store.lock_customers(conn, [profile_id])  # one placement at a time per customer
-            if store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id) is not None:
-                raise _Repeat
-            received = _place_and_store(conn, stores, workspace_id, profile_id, inbound, provider_id, message_id,
-                                        identity.address, now)
-    except _Repeat:
-        with stores.read() as conn:
-            found = store.message_by_provider_id(conn, workspace_id, inbound.channel, provider_id)
+    return _Prepared(workspace_id, inbound, provider_id, message_id, _identity(stores, inbound, message_id, now))
+
+
+@dataclass
+class _Deferred:
+    """What a group's stored messages add to the event log and the live feed, written once at the end of
+    the group's transaction (one de-duplication and one insert for all; the feed rows last, see
+    :mod:`touchline.conversations.feed`)."""
+
+    events: dict[str, list[SystemEvent]] = field(default_factory=dict)  # by workspace
+    feed_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, conn: Connection, now: dt.datetime) -> None:
+        for workspace_id, events in self.events.items():
+            append_system_events(conn, workspace_id, events, now)
+        store.insert_feed(conn, self.feed_rows)
+
+
+def _receive_in(conn: Connection, stores: Stores, message: _Prepared, now: dt.datetime, deferred: _Deferred
+                ) -> tuple[Received, int]:
+    """One message in the caller's transaction, inside a savepoint of its own (its events and feed row go
+    to ``deferred`` once it is stored); what it was and how many signals ingestion queued."""
+    workspace_id, inbound = message.workspace_id, message.inbound
+    found = store.message_by_provider_id(conn, workspace_id, inbound.channel, message.provider_id)
+    if found is None:
+        try:
+            with conn.begin_nested():
+                profile_id, signals = _resolve_customer(conn, stores, workspace_id, message.identity, inbound.traits,
+                                                        now)
+                profile_store.lock_customers(conn, [profile_id])  # one placement at a time per customer
+                received = _place_and_store(conn, stores, workspace_id, profile_id, inbound, message.provider_id,
+                                            message.message_id, message.identity.address, now, deferred)
+            return received, signals
+        except _Repeat:  # stored by a concurrent transaction meanwhile (PostgreSQL): now visible
+            found = store.message_by_provider_id(conn, workspace_id, inbound.channel, message.provider_id)
             assert found is not None
-            return _repeat(conn, workspace_id, found, now)
-    if signals:
-        stores.wakeup.set()
-    feed.notify(stores)
-    return received
+    return _repeat(conn, workspace_id, found, now), 0
 
 
 def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: dt.datetime) -> Received:
@@ -407,7 +495,8 @@ def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: d
 
 
 def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profile_id: str, inbound: Inbound,
-                     provider_id: str, message_id: str, address: str | None, now: dt.datetime) -> Received:
+                     provider_id: str, message_id: str, address: str | None, now: dt.datetime, deferred: _Deferred
+                     ) -> Received:
     settings = stores.settings
     ids = _customer_ids(conn, workspace_id, profile_id)
     rows = store.customer_conversations(conn, workspace_id, ids, for_update=True)
@@ -428,7 +517,6 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                               hinted=inbound.conversation_id, referenced=referenced, subject=inbound.subject)
     sent_at = _sent_at(inbound, now)
     events: list[SystemEvent] = []
-    feed_rows: list[dict[str, Any]] = []
     if isinstance(decided, placement.Join):
         conversation = by_id[decided.conversation_id]
         change = rules.on_customer_message(_state(conversation), now)
@@ -483,9 +571,8 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                                  _event_id(conversation["id"], "assigned", str(conversation["version"])), now,
                                  assignee_id=conversation["assignee_id"], team_id=conversation["team_id"],
                                  automatic=True))
-    append_system_events(conn, workspace_id, events, now)
-    feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
-    store.insert_feed(conn, feed_rows)
+    deferred.events.setdefault(workspace_id, []).extend(events)
+    deferred.feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     return Received(conversation_view(conversation, now), message_view(message), outcome)
 
 

@@ -41,13 +41,26 @@ def conversation_row(conn: Connection, workspace_id: str, conversation_id: str, 
     return dict(row) if row else None
 
 
+# The statements of every inbound message, built once: the values go as parameters. Building one per
+# call (``.values(**row)``) cost more than running it, for each of the thousand messages a second that
+# the group commit stores.
+_UPDATE_CONVERSATION = conversations.update().where(conversations.c.workspace_id == sa.bindparam("_workspace_id"),
+                                                    conversations.c.id == sa.bindparam("_conversation_id"))
+_MESSAGE_BY_PROVIDER_ID = sa.select(conversation_messages).where(
+    conversation_messages.c.workspace_id == sa.bindparam("workspace_id"),
+    conversation_messages.c.channel == sa.bindparam("channel"),
+    conversation_messages.c.provider_message_id == sa.bindparam("provider_message_id"))
+_INSERT_MESSAGE: dict[str, Any] = {}  # by dialect
+_CUSTOMER_CONVERSATIONS: dict[tuple[str, int, bool], sa.Select[Any]] = {}  # by dialect, limit, locking
+
+
 def insert_conversation(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(conversations.insert().values(**row))
+    conn.execute(conversations.insert(), row)
 
 
 def update_conversation(conn: Connection, workspace_id: str, conversation_id: str, **values: Any) -> bool:
-    result = conn.execute(conversations.update().where(
-        conversations.c.workspace_id == workspace_id, conversations.c.id == conversation_id).values(**values))
+    result = conn.execute(_UPDATE_CONVERSATION,
+                          {"_workspace_id": workspace_id, "_conversation_id": conversation_id, **values})
     return bool(result.rowcount)
 
 
@@ -55,11 +68,16 @@ def customer_conversations(conn: Connection, workspace_id: str, profile_ids: Seq
                            for_update: bool = False) -> list[dict[str, Any]]:
     """The customer's conversations, the most recently active first (every active one, and the newest
     resolved ones up to ``limit`` in all)."""
-    query = (sa.select(conversations)
-             .where(conversations.c.workspace_id == workspace_id,
-                    dialect.in_values(conn, conversations.c.profile_id, list(profile_ids)))
-             .order_by(conversations.c.last_message_at.desc(), conversations.c.id).limit(limit))
-    return [dict(r) for r in conn.execute(dialect.lock_rows(conn, query) if for_update else query).mappings()]
+    key = (dialect.name(conn), limit, for_update)
+    query = _CUSTOMER_CONVERSATIONS.get(key)
+    if query is None:  # built once per kind (run for every inbound message)
+        query = (sa.select(conversations)
+                 .where(conversations.c.workspace_id == sa.bindparam("workspace_id"),
+                        dialect.in_parameter(conn, conversations.c.profile_id, "profile_ids"))
+                 .order_by(conversations.c.last_message_at.desc(), conversations.c.id).limit(limit))
+        query = _CUSTOMER_CONVERSATIONS[key] = dialect.lock_rows(conn, query) if for_update else query
+    return [dict(r) for r in conn.execute(query, {"workspace_id": workspace_id,
+                                                  "profile_ids": list(profile_ids)}).mappings()]
 
 
 def conversations_page(conn: Connection, workspace_id: str, *, statuses: Sequence[str] = (),
@@ -175,9 +193,8 @@ def facts_active(conn: Connection, workspace_id: str) -> list[dict[str, Any]]:
 
 def message_by_provider_id(conn: Connection, workspace_id: str, channel: str, provider_message_id: str
                            ) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(conversation_messages).where(
-        conversation_messages.c.workspace_id == workspace_id, conversation_messages.c.channel == channel,
-        conversation_messages.c.provider_message_id == provider_message_id)).mappings().first()
+    row = conn.execute(_MESSAGE_BY_PROVIDER_ID, {"workspace_id": workspace_id, "channel": channel,
+                                                 "provider_message_id": provider_message_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -190,8 +207,10 @@ def message_row(conn: Connection, workspace_id: str, message_id: str) -> dict[st
 
 def insert_message(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert a message unless one with its id or its provider message id exists; True if inserted."""
-    result = conn.execute(dialect.insert_ignoring_conflicts(conn, conversation_messages).values(**row))
-    return bool(result.rowcount)
+    statement = _INSERT_MESSAGE.get(dialect.name(conn))
+    if statement is None:
+        statement = _INSERT_MESSAGE[dialect.name(conn)] = dialect.insert_ignoring_conflicts(conn, conversation_messages)
+    return bool(conn.execute(statement, row).rowcount)
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:

@@ -143,13 +143,20 @@ def find_profile_id(conn: Connection, workspace_id: str, candidates: Sequence[Ke
     return None
 
 
+# Built once (the values go as parameters): these run for every inbound message, where building the
+# statement cost more than running it.
+_MERGED_INTO = sa.select(profiles.c.merged_into).where(profiles.c.workspace_id == sa.bindparam("workspace_id"),
+                                                       profiles.c.id == sa.bindparam("profile_id"))
+_PROFILE_ROW = sa.select(profiles).where(profiles.c.workspace_id == sa.bindparam("workspace_id"),
+                                         profiles.c.id == sa.bindparam("profile_id"))
+_MERGED_FROM = sa.select(profiles.c.id).where(profiles.c.workspace_id == sa.bindparam("workspace_id"),
+                                              profiles.c.merged_into == sa.bindparam("profile_id"))
+
+
 def canonical_profile_id(conn: Connection, workspace_id: str, profile_id: str) -> str:
     for _ in range(64):
-        merged_into = conn.execute(
-            sa.select(profiles.c.merged_into).where(
-                profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id
-            )
-        ).scalar_one_or_none()
+        merged_into = conn.execute(_MERGED_INTO, {"workspace_id": workspace_id, "profile_id": profile_id}
+                                   ).scalar_one_or_none()
         if merged_into is None:
             return profile_id
         profile_id = merged_into
@@ -157,18 +164,13 @@ def canonical_profile_id(conn: Connection, workspace_id: str, profile_id: str) -
 
 
 def profile_row(conn: Connection, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        sa.select(profiles).where(profiles.c.workspace_id == workspace_id, profiles.c.id == profile_id)
-    ).mappings().first()
+    row = conn.execute(_PROFILE_ROW, {"workspace_id": workspace_id, "profile_id": profile_id}).mappings().first()
     return dict(row) if row else None
 
 
 def merged_profile_ids(conn: Connection, workspace_id: str, profile_id: str) -> list[str]:
     """The profile and every profile that was merged into it (whose events are its history too)."""
-    query = sa.select(profiles.c.id).where(
-        profiles.c.workspace_id == workspace_id, profiles.c.merged_into == profile_id
-    )
-    return [profile_id, *conn.execute(query).scalars()]
+    return [profile_id, *conn.execute(_MERGED_FROM, {"workspace_id": workspace_id, "profile_id": profile_id}).scalars()]
 
 
 def identities_of(conn: Connection, workspace_id: str, profile_id: str) -> list[dict[str, Any]]:

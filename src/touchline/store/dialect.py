@@ -36,6 +36,14 @@ def in_values(conn: Connection, column: sa.ColumnElement[Any], values: Sequence[
     return column.in_(list(values))
 
 
+def in_parameter(conn: Connection, column: sa.ColumnElement[Any], parameter: str) -> sa.ColumnElement[bool]:
+    """:func:`in_values` with the values given at execution as ``parameter`` (a list): for a statement
+    built once and run many times."""
+    if name(conn) == POSTGRES:
+        return column == sa.any_(sa.bindparam(parameter, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(parameter, expanding=True))
+
+
 def in_list(conn: Connection, column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
     """``column IN (values)`` with the values as ONE parameter on every state store: on SQLite a JSON
     array read by ``json_each`` (as ``select_by_keys``; the planner still probes the column's index), so

@@ -4,12 +4,12 @@ unknown or revoked token is a 404, whatever else is wrong, so nothing tells one 
 
 Each request is checked in this order: the token, the body's size (413), the provider's signature
 (403, nothing stored), the payload (400 naming the field), then the message goes to
-:func:`touchline.conversations.service.receive`, which de-duplicates by the provider's message id.
+:func:`touchline.conversations.service.receive` (through the group commit of
+:mod:`touchline.conversations.writer`), which de-duplicates by the provider's message id.
 """
 
 from __future__ import annotations
 
-import functools
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline.conversations import service
 from touchline.conversations.inbound import kakao, twilio, whatsapp
 from touchline.conversations.inbound.errors import Malformed
+from touchline.conversations.writer import inbound_writer
 from touchline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from touchline.http import JSONBody, errors
 
@@ -35,9 +36,9 @@ def _stores(request: Request) -> Any:
     return request.app.state.services.stores
 
 
-def _now(request: Request) -> Any:
+def _clock(request: Request) -> Any:
     """The app's clock (:class:`touchline.app.Services`): the wall clock, or the demo's simulated one."""
-    return request.app.state.services.clock()
+    return request.app.state.services.clock
 
 
 def _workspace(request: Request, token: str) -> str:
@@ -118,8 +119,7 @@ async def twilio_sms(request: Request, token: str,
         inbound = twilio.parse(params)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(functools.partial(service.receive, _stores(request), workspace_id, inbound,
-                                              now=_now(request)))
+    await inbound_writer(_stores(request)).receive(workspace_id, inbound, clock=_clock(request))
     return Response(twilio.TWIML_EMPTY, media_type="text/xml")
 
 
@@ -158,17 +158,19 @@ async def whatsapp_events(request: Request, token: str,
     except Malformed as exc:
         raise _bad(exc) from exc
 
-    def store_all() -> tuple[int, int]:
-        received = updated = 0
-        for inbound in parsed.messages:  # each at its own moment, so that a batch keeps its order
-            received += not service.receive(stores, workspace_id, inbound, now=_now(request)).duplicate
+    received = 0
+    for inbound in parsed.messages:  # one after another: each at a later moment, so a batch keeps its order
+        received += not (await inbound_writer(stores).receive(workspace_id, inbound, clock=_clock(request))).duplicate
+
+    def record_statuses() -> int:
+        updated = 0
         for status in parsed.statuses:
             updated += service.delivery_update(stores, workspace_id, channel="whatsapp",
                                                provider_message_id=status.provider_message_id,
                                                status=status.status, reason=status.reason) is not None
-        return received, updated
+        return updated
 
-    received, updated = await run_in_threadpool(store_all)
+    updated = await run_in_threadpool(record_statuses)
     return JSONBody({"received": received, "statuses": updated})
 
 
@@ -193,7 +195,7 @@ async def kakao_skill(request: Request, token: str) -> Response:
         inbound = kakao.parse(payload, raw)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await run_in_threadpool(functools.partial(service.receive, stores, workspace_id, inbound, now=_now(request)))
+    await inbound_writer(stores).receive(workspace_id, inbound, clock=_clock(request))
     text = ("메시지를 받았습니다. 상담원이 곧 답변드리겠습니다." if inbound.language != "en"
             else "Thanks, we got your message. An agent will answer shortly.")
     return JSONBody(kakao.answer(text))
