@@ -48,12 +48,16 @@ from touchline.journeys import service as journeys
 from touchline.journeys.runner import Runner
 from touchline.messaging import service as messaging
 from touchline.messaging.outbox import DispatchReport
-from touchline.platform import open_stores
 from touchline.runtime import tune_garbage_collector
 from touchline.segments import service as segments
 from touchline.settings import Settings
 from touchline.store.engines import Stores
 from touchline.store.schema import outbox
+
+try:
+    from touchline.platform import open_stores
+except ImportError:  # --reference to a checkout from before issue 13 (open_stores was in touchline.store)
+    from touchline.store import open_stores  # type: ignore[attr-defined,no-redef]
 
 TEMPLATE = {"ko": {"subject": "{{ profile.traits.name }}님을 위한 쿠폰", "html":
                    "<p>{{ profile.traits.name }}님, {{ 10000 | krw }} 할인 쿠폰입니다.</p>"
