@@ -34,6 +34,12 @@ class FaqVersionIn(_Strict):
 
 
 class FaqIn(_Strict):
+    # The document says what the validator below checks: a Korean or an English version, or both.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["ko"], "properties": {"ko": {"type": "object"}}},
+        {"required": ["en"], "properties": {"en": {"type": "object"}}},
+    ]})
+
     key: str | None = Field(None, min_length=1, max_length=64, pattern=KEY_PATTERN,
                             description="The entry's stable name in the workspace (shipping_fee); its id when "
                                         "absent (a PUT without one keeps the entry's key).")
