@@ -171,3 +171,21 @@ def test_the_demo_seed_loads_once(client: TestClient, stores: Stores) -> None:
     reply = _answer(client, "교환하려면 어떻게 해야 하나요?")
     assert reply["confident"] and reply["topic"] == "exchanges", reply
     assert fee["topic"] == "shipping"
+
+
+def test_migration_13_adds_the_faq_table(client: TestClient, stores: Stores) -> None:
+    import sqlalchemy as sa
+
+    from touchline.store.migrations import STATE_MIGRATIONS, _stamp, upgrade
+
+    assert any(m.version == 13 and "FAQ" in m.description for m in STATE_MIGRATIONS)
+    with stores.write() as conn:
+        conn.exec_driver_sql("DROP TABLE faq_entries")
+        _stamp(conn, "state", 12)
+    assert upgrade(stores)["state"] == (12, STATE_MIGRATIONS[-1].version)
+    with stores.read() as conn:
+        inspector = sa.inspect(conn)
+        assert "faq_entries" in inspector.get_table_names()
+        assert "ix_faq_entries_ws_topic" in {i["name"] for i in inspector.get_indexes("faq_entries")}
+    assert client.post(FAQ, json=SHIPPING_FEE, headers=bearer()).status_code == 201
+    assert upgrade(stores)["state"] == (STATE_MIGRATIONS[-1].version,) * 2  # again: nothing to do
