@@ -192,6 +192,7 @@ def test_the_command_prints_the_journeys(settings: Settings, monkeypatch: pytest
     for journey_id in IDS:
         assert journey_id in out
     assert "touchline journeys stats abandoned-cart" in out and "/v1/journeys/abandoned-cart/stats" in out
+    assert re.search(r"assistant FAQ entries[\s│]+46 \(46 added\)", out), out  # the seed FAQ, loaded
     bad = CliRunner().invoke(app, ["demo", "--customers", "5", "--days", "3", "--simulate-days", "3"], env=env)
     assert bad.exit_code == 2
 
@@ -211,7 +212,8 @@ def test_try_it_commands_paste_whole_on_a_narrow_terminal(settings: Settings,
     assert commands[0].startswith("export WRITE_KEY=tlw_") and commands[1].startswith("export ADMIN_TOKEN=tla_")
     assert "touchline serve &" in commands
     curls = [c for c in commands if c.startswith("curl ")]
-    assert len(curls) == 3 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
+    assert len(curls) == 4 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
     assert re.fullmatch(r'curl -s -H "Authorization: Bearer \$ADMIN_TOKEN" http://127\.0\.0\.1:8000/v1/profiles/'
                         r"\S+:\S+", curls[0]), curls[0]
+    assert curls[1].endswith("/v1/assistant/answer") and "배송비" in curls[1], curls[1]
     assert not any(mark in "\n".join(tail) for mark in "│╭╰")  # no box to copy along

@@ -327,7 +327,7 @@ def test_korean(page: object, site: Site) -> None:
     # On a phone: every navigation entry in view, and Korean words kept whole in tables.
     page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
     links = page.locator(".nav a")  # type: ignore[attr-defined]
-    assert links.count() == 8  # the data quality page is the eighth
+    assert links.count() == 9  # the data quality page is the eighth, the assistant FAQ the ninth
     for i in range(links.count()):
         box = links.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (i, box)
@@ -437,4 +437,67 @@ def test_inbox_report(fresh: object, site: Site) -> None:
     page.locator("#inbox-list li[data-conversation] a").first.click()  # type: ignore[attr-defined]
     expect(page.locator("#thread .msg").first).to_be_visible()  # type: ignore[attr-defined]
     shoot(page, "17-inbox-ko")
+    page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
+
+
+def test_assistant_faq_edit_and_try(page: object, site: Site) -> None:
+    """The shop's FAQ (the demo seed): grouped by topic in both languages; a question tried shows the bot's
+    answer and confidence; an entry added in the form is what the bot answers next; then in Korean."""
+    from touchline.assistant import service as assistant
+
+    expect = playwright_api.expect
+    assistant.load_seed(site.stores, site.workspace_id)
+    page.goto(site.url + "/customers?lang=en")  # type: ignore[attr-defined]
+    go(page, "Assistant FAQ")
+    expect(page.get_by_role("heading", name="Assistant FAQ", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator("[data-count]")).to_have_text("46 of 46 entries in use")  # type: ignore[attr-defined]
+    shipping = page.locator("#topic-shipping")  # type: ignore[attr-defined]
+    expect(shipping.get_by_role("heading", name="Shipping")).to_be_visible()
+    expect(shipping.locator('[data-key="shipping_fee"] [data-lang="ko"]')).to_contain_text("30,000원 이상")
+    expect(shipping.locator('[data-key="shipping_fee"] [data-lang="en"]')).to_contain_text("free on orders")
+    page.get_by_label("Question").fill("Can I pay with Kakao Pay?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Ask").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    reply = page.locator("[data-reply]")  # type: ignore[attr-defined]
+    expect(reply).to_have_attribute("data-intent", "faq")
+    expect(reply.locator("[data-confidence]")).to_have_text(re.compile(r"^\d+(\.\d)?%$"))
+    shoot(page, "36-assistant-faq")
+
+    # A new entry through the form; the bot answers from it at once.
+    page.get_by_role("link", name="+ New entry").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    page.get_by_label("Topic").fill("stores")  # type: ignore[attr-defined]
+    page.get_by_label("Key").fill("holiday_hours")  # type: ignore[attr-defined]
+    page.locator("#faq-ko-answer").fill("설 연휴(2월 16~18일)에는 모든 매장이 쉬어요.")  # type: ignore[attr-defined]
+    page.locator("#faq-ko-questions").fill("설 연휴에도 매장 문 열어요?\n명절에 매장 영업해요?")  # type: ignore[attr-defined]
+    page.locator("#faq-en-answer").fill("All stores are closed over Seollal (February 16-18).")  # type: ignore[attr-defined]
+    page.locator("#faq-en-questions").fill("Are stores open during Seollal?\nHoliday opening hours?")  # type: ignore[attr-defined]
+    shoot(page, "37-assistant-faq-new")
+    page.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    expect(page.get_by_role("status")).to_have_text("Saved holiday_hours.")  # type: ignore[attr-defined]
+    expect(page.locator("[data-count]")).to_have_text("47 of 47 entries in use")  # type: ignore[attr-defined]
+
+    page.goto(site.url + "/assistant/faq?lang=ko")  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="챗봇 FAQ", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    page.get_by_label("질문", exact=True).fill("설 연휴에도 매장 문 열어요?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="질문하기").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    expect(reply).to_have_attribute("data-confident", "yes")
+    expect(reply.locator(".bubble")).to_have_text("설 연휴(2월 16~18일)에는 모든 매장이 쉬어요.")
+    expect(reply.locator("[data-matched]")).to_have_attribute("data-matched", "holiday_hours")
+    shoot(page, "38-assistant-faq-ko")
+
+    # Stop using it: the bot no longer answers from it; then delete it.
+    entry = page.locator('[data-key="holiday_hours"]')  # type: ignore[attr-defined]
+    entry.get_by_role("button", name="사용 중지").click()
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    expect(page.get_by_role("status")).to_have_text("holiday_hours 항목을 사용하지 않습니다.")  # type: ignore[attr-defined]
+    expect(entry.locator(".badge")).to_have_text("사용 안 함")
+    entry.get_by_role("link", name="항목 수정").click()
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    shoot(page, "39-assistant-faq-edit-ko")
+    page.get_by_role("button", name="삭제").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    expect(page.get_by_role("status")).to_have_text("holiday_hours 항목을 삭제했습니다.")  # type: ignore[attr-defined]
     page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]

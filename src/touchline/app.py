@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
+from touchline.assistant.routes import router as assistant_router
 from touchline.conversations import feed as conversation_feed
 from touchline.conversations.chat_routes import router as chat_router
 from touchline.conversations.chat_routes import script as chat_script_router
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(inbound_router)
     app.include_router(chat_router)
     app.include_router(chat_script_router)
+    app.include_router(assistant_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

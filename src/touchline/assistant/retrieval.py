@@ -74,6 +74,9 @@ class FaqIndex:
         self.entry_vocab: dict[str, set[str]] = {}
         self.entry_fuzzy: dict[str, set[str]] = {}
         for entry in faq:
+            # An entry with no example questions (only its answer is indexed) has no phrasings to cover.
+            self.entry_vocab.setdefault(entry.id, set())
+            self.entry_fuzzy.setdefault(entry.id, set())
             for text, weight in [(q, 1.0) for q in entry.questions] + [(entry.answer, answer_weight)]:
                 c, f = content_tokens(text), fuzzy_tokens(text)
                 owners.append(entry.id)

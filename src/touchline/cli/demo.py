@@ -101,6 +101,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
         steps.append(("Start the API:", ["touchline serve &"]))
     auth = '-H "Authorization: Bearer $ADMIN_TOKEN"'
     steps.append(("Read a customer:", [f"curl -s {auth} {base}/v1/profiles/{sample}"]))
+    steps.append(("Ask the shop assistant (from the FAQ at /v1/assistant/faq):",
+                  [f"curl -s {auth} -H 'Content-Type: application/json' "
+                   f"-d '{{\"question\": \"배송비 얼마예요?\"}}' {base}/v1/assistant/answer"]))
     if journeys:
         steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
                                                   f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
@@ -132,6 +135,7 @@ def demo(
     funnels with drop-off, repeat purchases) through the ingestion API, run its journeys (abandoned cart,
     welcome series, win-back, new-store geofence, review request) over the last days on a simulated
     clock, then summarise it."""
+    from touchline.assistant import service as assistant_service
     from touchline.demo.generator import estimate_messages, generate
     from touchline.demo.run import journey_report, summarize
     from touchline.demo.simulate import ReplaySummary
@@ -179,6 +183,9 @@ def demo(
             with console.status("delivering the inbox's conversations …"):
                 conversations = open_inbox(stores, workspace_id, lambda clock: create_app(
                     stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed)
+        # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
+        faq_added = assistant_service.load_seed(stores, workspace_id)
+        faq_total = len(assistant_service.faq_entries(stores, workspace_id))
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -203,6 +210,7 @@ def demo(
     table.add_row("carts / orders", f"{result.carts:,} / {result.orders:,}")
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
+    table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
     console.print(table)
     by_channel = Table("channel", "events", title="Events by channel")
     for channel, count in summary["events_by_channel"].items():

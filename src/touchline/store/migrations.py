@@ -101,6 +101,8 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(11, "tracking plan: workspaces.invalid_values, event types, violations", _tracking_plan),
     Migration(12, "conversations: messages, participants, teams and members, agent presence, canned responses, "
                   "the live feed", _create_missing(state_metadata)),
+    Migration(13, "the shop assistant's FAQ entries (Korean and English versions of each)",
+              _create_missing(state_metadata)),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

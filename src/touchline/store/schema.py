@@ -587,6 +587,28 @@ canned_responses = sa.Table(
     sa.UniqueConstraint("workspace_id", "shortcut", name="uq_canned_responses_ws_shortcut"),
 )
 
+# The shop assistant's FAQ (migration 13): one row per entry, its Korean and English versions side by side
+# (example questions and the answer; a version with no answer is absent), so the two stay one entry.
+# ``key`` is the entry's stable name in the workspace (``shipping_fee``; the seed's ids). Shop data, not
+# customer data: nothing here is exported or erased with a customer.
+faq_entries = sa.Table(
+    "faq_entries",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),  # shipping, returns, exchanges, payment, sizes, ...
+    sa.Column("ko_questions", JSONDocument, nullable=False),  # ["배송비 얼마예요?", ...]
+    sa.Column("ko_answer", sa.Text),
+    sa.Column("en_questions", JSONDocument, nullable=False),
+    sa.Column("en_answer", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False),  # a disabled entry is kept but not answered from
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_faq_entries_ws_key"),
+    sa.Index("ix_faq_entries_ws_topic", "workspace_id", "topic"),
+)
+
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),
 # in commit order of ``seq`` (touchline.conversations.feed). Kept for a few days, for clients that
 # reconnect with Last-Event-ID.

@@ -27,7 +27,14 @@ def mount(app: FastAPI) -> None:
     from touchline import assets
 
     # Each page module registers its pages on the dashboard's router as it is imported.
-    from touchline.web import inbox_pages, journey_pages, message_pages, quality_pages, routes  # noqa: F401
+    from touchline.web import (  # noqa: F401
+        assistant_pages,
+        inbox_pages,
+        journey_pages,
+        message_pages,
+        quality_pages,
+        routes,
+    )
     from touchline.web.http import environment, router
 
     version = plotly.__version__

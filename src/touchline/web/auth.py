@@ -42,6 +42,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "messages.view": frozenset({"admin", "marketer"}),
     # The agents' inbox: answering customers is the agents' work (admins can do everything).
     "inbox.use": frozenset({"admin", "agent"}),
+    # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
+    "faq.view": frozenset({"admin", "marketer", "agent"}),
+    "faq.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10
