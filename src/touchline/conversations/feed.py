@@ -44,7 +44,6 @@ __all__ = ["FeedHub", "FeedItem", "Subscription", "close_hub", "hub", "item_from
 log = logging.getLogger("touchline.conversations.feed")
 
 _KEY = "touchline.conversations.feed"
-_hubs_lock = threading.Lock()
 POLL_ROWS = 500
 
 
@@ -233,11 +232,7 @@ class FeedHub:
 
 def hub(stores: Stores) -> FeedHub:
     """The hub of these stores, made on first use."""
-    with _hubs_lock:
-        found = stores.extensions.get(_KEY)
-        if not isinstance(found, FeedHub):
-            found = stores.extensions[_KEY] = FeedHub(stores)
-        return found
+    return stores.extension(_KEY, FeedHub, lambda: FeedHub(stores))
 
 
 def notify(stores: Stores) -> None:
@@ -248,7 +243,6 @@ def notify(stores: Stores) -> None:
 
 
 def close_hub(stores: Stores) -> None:
-    with _hubs_lock:
-        found = stores.extensions.pop(_KEY, None)
+    found = stores.drop_extension(_KEY)
     if isinstance(found, FeedHub):
         found.close()

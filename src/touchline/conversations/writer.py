@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ __all__ = ["InboundWriter", "close_inbound_writer", "inbound_writer"]
 log = logging.getLogger("touchline.conversations")
 
 _KEY = "touchline.conversations.writer"
-_writers_lock = threading.Lock()
 # Messages in one transaction at most: the first of a group waits for the whole group's commit.
 MAX_GROUP = 200
 
@@ -86,16 +84,11 @@ class InboundWriter(GroupWriter[_Job]):
 
 def inbound_writer(stores: Stores) -> InboundWriter:
     """The writer of these stores, made on first use."""
-    with _writers_lock:
-        found = stores.extensions.get(_KEY)
-        if not isinstance(found, InboundWriter):
-            found = stores.extensions[_KEY] = InboundWriter(stores)
-        return found
+    return stores.extension(_KEY, InboundWriter, lambda: InboundWriter(stores))
 
 
 def close_inbound_writer(stores: Stores) -> None:
     """Store what is queued, then stop the writer's thread."""
-    with _writers_lock:
-        found = stores.extensions.pop(_KEY, None)
+    found = stores.drop_extension(_KEY)
     if isinstance(found, InboundWriter):
         found.stop()

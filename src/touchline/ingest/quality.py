@@ -146,18 +146,15 @@ def masked(value: Any, limit: int = 60) -> str:
 def violation_log(stores: Stores) -> ViolationLog:
     """The stores' problems counted at the edge; the pump adds them to the state store after each round
     (they stay counted in memory while the state store is down)."""
-    found: ViolationLog | None = stores.extensions.get(_VIOLATIONS)
-    if found is None:
-        with _violations_lock:
-            found = stores.extensions.get(_VIOLATIONS)
-            if found is None:
-                found = stores.extensions[_VIOLATIONS] = ViolationLog()
-                stores.pump_hooks.append(found.flush)
-    return found
+    def start() -> ViolationLog:
+        counted = ViolationLog()
+        stores.pump_hooks.append(counted.flush)
+        return counted
+
+    return stores.extension(_VIOLATIONS, ViolationLog, start)
 
 
 _VIOLATIONS = "ingest.violations"
-_violations_lock = threading.Lock()
 
 
 def plan_for(stores: Stores, workspace_id: str) -> TrackingPlan:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg.types.json
@@ -141,6 +141,9 @@ def create_engine(url: str, *, work_mem: str | None = None) -> Engine:
     return _postgres_engine(url, work_mem)
 
 
+_Kept = TypeVar("_Kept")
+
+
 @dataclass
 class Stores:
     """Both stores of one installation. Engines are created lazily: a CLI command that only needs the
@@ -170,6 +173,7 @@ class Stores:
     # What a layer above keeps for the life of these stores, by name (the data-quality problems found at
     # the edge, counted in memory: touchline.ingest.quality.violation_log); this layer never reads it.
     extensions: dict[str, Any] = field(default_factory=dict)
+    _extensions_lock: threading.Lock = field(default_factory=threading.Lock)
     # Called after every pump round, with these stores, even when the event store was busy: work that
     # rides on the pump's schedule (ingestion adds its data-quality counts to the state store). A hook
     # that raises StoreUnavailable is retried on the next round.
@@ -183,6 +187,20 @@ class Stores:
     _events_users: int = 0
     _events_closed: bool = False
     _events_depth: threading.local = field(default_factory=threading.local)
+
+    def extension(self, key: str, kind: type[_Kept], make: Callable[[], _Kept]) -> _Kept:
+        """What a layer above keeps under ``key`` for the life of these stores (a feed hub, a writer
+        thread), made by ``make`` on first use, once however many threads ask at the same time."""
+        with self._extensions_lock:
+            found = self.extensions.get(key)
+            if not isinstance(found, kind):
+                found = self.extensions[key] = make()
+            return found
+
+    def drop_extension(self, key: str) -> Any:
+        """Forget what is kept under ``key``; returns it (None if nothing was)."""
+        with self._extensions_lock:
+            return self.extensions.pop(key, None)
 
     @property
     def state(self) -> Engine:
