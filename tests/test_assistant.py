@@ -1,9 +1,9 @@
 """The shop assistant's answering core (issue 15): text handling, the intent rules, and the question set.
 
 The question set (tests/data/assistant_questions.yaml) has a tuning part and a held-out part; the held-out
-figures are asserted against the issue's targets. The held-out questions were written before the engine
-was run on them and were never used to tune (the file's header tells the history: two earlier held-out
-halves were run once each, then spent as tuning data).
+figures are asserted against the issue's targets. The held-out questions (v4) were written before the
+engine was changed or run on them and were never used to tune (the file's header tells the history: three
+earlier held-out halves were run once each, then spent as tuning data).
 """
 
 from __future__ import annotations
@@ -204,12 +204,8 @@ def test_heldout_out_of_scope_questions_get_no_confident_answer(heldout: Report)
     assert t.wrong_confident == 0
 
 
-def test_heldout_wrong_confident_answers_stay_below_what_was_measured(heldout: Report) -> None:
-    # A guard against regressions at the level measured on held-out v3 (4.4 %, 7 of 159): the issue's
-    # target of 3 % is not met yet (the next test, expected to fail until it is).
-    assert heldout.wrong_confident_rate <= 0.045
-
-
-@pytest.mark.xfail(strict=True, reason="issue 15's target; held-out v3 measured 4.4 % wrong confident answers")
 def test_heldout_wrong_confident_answers_meet_the_target(heldout: Report) -> None:
-    assert heldout.wrong_confident_rate <= 0.03
+    # Issue 15's target. Held-out v4, run once on the engine frozen after the fourth tuning round (the
+    # contest penalty and per-language FAQ thresholds): 5 of 167 = 2.99 %, met by the width of one question
+    # (a sixth wrong confident answer would be 3.6 %). Held-out v3 had measured 4.4 % (7 of 159).
+    assert heldout.wrong_confident_rate <= 0.03, [(q["text"], r.intent) for q, r in heldout.failures]

@@ -130,6 +130,18 @@ class FaqIndex:
         return hits
 
 
+    def lexical_top(self, query: Query) -> str | None:
+        """The entry the word ranker alone (no bigrams/trigrams, no per-entry document) puts first: when
+        it is not the blended ranker's first entry, the two signals disagree."""
+        query = self.expand(query)
+        doc = self.content.scores(query.content) * self.weights
+        if not len(doc) or float(doc.max()) <= 0:
+            return None
+        best = np.zeros(len(self.ids), dtype=np.float32)
+        np.maximum.at(best, self._owner_slots, doc)
+        return self.ids[int(np.argmax(best))]
+
+
 def _coverage(tokens: Sequence[str], vocab: set[str]) -> float:
     words = [t for t in dict.fromkeys(tokens) if not t.startswith("~")]
     if not words:
