@@ -4,9 +4,12 @@ Last-Event-ID; it answers the shop's other origin (CORS)."""
 
 from __future__ import annotations
 
+import pytest
+
 from live_server import LiveServer
 from support import basic, bearer
 from test_conversations_stream import sse_events, stream_client
+from touchline.conversations import service
 
 
 def _chat(live: LiveServer, anonymous_id: str, text: str, key: str) -> dict:
@@ -54,3 +57,27 @@ def test_the_chat_stream_needs_the_write_key(live: LiveServer) -> None:
     # a loaded CI machine took longer than 5 s to answer once.
     response = live.http.get("/v1/chat/stream", params={"anonymous_id": "anon-x"})
     assert response.status_code == 401
+
+
+def test_a_window_that_missed_more_than_a_stream_replays_is_told_to_reload(
+        live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the replay limit the chat stream says ``reset`` (chat.js reads the history again) instead of
+    silently leaving out what it could not replay."""
+    monkeypatch.setattr(service, "FEED_REPLAY_LIMIT", 2)
+    first = _chat(live, "anon-away", "문의드려요", "key-away-1")
+    cid = first["conversation_id"]
+    params = {"anonymous_id": "anon-away"}
+    with stream_client(live) as http, http.stream("GET", "/v1/chat/stream", params=params,
+                                                  headers=basic()) as response:
+        events = sse_events(response)
+        assert live.http.post(f"/v1/conversations/{cid}/replies", json={"body": "답변 1"},
+                              headers=bearer()).status_code == 201
+        last_id = next(events)["id"]
+    for n in range(2, 5):  # three replies and their deliveries while the window is closed
+        assert live.http.post(f"/v1/conversations/{cid}/replies", json={"body": f"답변 {n}"},
+                              headers=bearer()).status_code == 201
+    with stream_client(live) as http, http.stream("GET", "/v1/chat/stream", params=params,
+                                                  headers={**basic(), "Last-Event-ID": last_id}) as response:
+        assert next(sse_events(response))["event"] == "reset"
+    history = live.http.get("/v1/chat/messages", params=params, headers=basic()).json()["messages"]
+    assert [m["body"] for m in history][-3:] == ["답변 2", "답변 3", "답변 4"]

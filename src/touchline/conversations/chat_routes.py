@@ -180,10 +180,12 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
         return f"id: {item.seq}\nevent: message\ndata: {data}\n\n"
 
     resume = int(last_event_id) if last_event_id is not None else None
-    opened = await sse.open_stream(stores, workspace_id, match=mine, resume=resume)
-    # The chat window knows no reset: it reconnects with its last id and reads the rest.
-    return sse.response(sse.events(opened, event, accept=belongs, reset_when_truncated=False,
-                                   reset_when_behind=False))
+    # What a reconnecting window missed is read from the workspace's changes, at most the replay limit of
+    # them: past it, ``event: reset`` (chat.js then reloads the conversation's history) rather than a gap.
+    # A window that fell behind just reconnects with its last id and reads the rest.
+    opened = await sse.open_stream(stores, workspace_id, match=mine, resume=resume,
+                                   replay_limit=service.FEED_REPLAY_LIMIT)
+    return sse.response(sse.events(opened, event, accept=belongs, reset_when_behind=False))
 
 
 @script.get("/sdk/chat.js", response_class=Response, summary="The web chat for a shop's pages (a script tag)",

@@ -128,6 +128,8 @@
     if (state.seen[message.id]) return;
     state.seen[message.id] = true;
     state.messages.push(message);
+    // A history read again after a reset can bring older messages after newer ones: keep time order.
+    state.messages.sort(function (a, b) { return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0; });
     render();
   }
 
@@ -198,6 +200,11 @@
       else if (line.indexOf("event: ") === 0) kind = line.slice(7);
       else if (line.indexOf("data: ") === 0) payload += line.slice(6);
     });
+    if (kind === "reset") {  // more was missed than the stream replays: read the history again
+      state.lastEventId = null;
+      load().catch(function () { /* the next reconnect tries again */ });
+      return;
+    }
     if (id) state.lastEventId = id;
     if (kind === "message" && payload) add(JSON.parse(payload).message);
   }
