@@ -1,5 +1,5 @@
 """Receiving e-mail replies for real: an SMTP listener (aiosmtpd) that hands each mail to
-:func:`touchline.conversations.service.receive`.
+:func:`touchline.conversations.service.receive` through the inbound writer (group commit, as the webhooks).
 
 Which workspace a mail is for comes from its envelope recipient (RCPT TO): ``anything+<inbound
 token>@your-domain`` names the workspace of that ``inbound`` key; the address in
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from touchline.conversations import service
 from touchline.conversations.inbound import email
 from touchline.conversations.inbound.errors import Malformed
+from touchline.conversations.writer import inbound_writer
 from touchline.errors import StoreUnavailable, TouchlineError
 from touchline.workspaces.service import KeyResolver, workspace_id_by_name
 
@@ -43,7 +42,7 @@ class Receiver:
     def __init__(self, stores: Stores, keys: KeyResolver, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._stores = stores
         self._keys = keys
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))  # touchline demo's is simulated
+        self._clock = clock  # None: the wall clock (touchline demo's is simulated)
 
     def workspace_of(self, address: str) -> str | None:
         local, _, domain = address.strip().strip("<>").rpartition("@")
@@ -78,11 +77,9 @@ class Receiver:
             inbound, _dropped = email.parse(raw)
         except Malformed as exc:
             return f"554 5.6.0 malformed message: {exc.field}: {exc.reason}"
-        loop = asyncio.get_running_loop()
         for workspace_id in envelope.__dict__.get("touchline_workspaces", []):
-            try:
-                await loop.run_in_executor(None, functools.partial(service.receive, self._stores, workspace_id,
-                                                                   inbound, now=self._clock()))
+            try:  # through the writer, as the webhooks: stored in a group with what arrives meanwhile
+                await inbound_writer(self._stores).receive(workspace_id, inbound, clock=self._clock)
             except StoreUnavailable:
                 return "451 4.3.0 try again later"
             except TouchlineError as exc:
