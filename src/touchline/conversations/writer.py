@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["InboundWriter", "close_inbound_writer", "inbound_writer"]
 
-log = logging.getLogger("touchline.conversations")
 
 _KEY = "touchline.conversations.writer"
 # Messages in one transaction at most: the first of a group waits for the whole group's commit.
@@ -58,23 +56,12 @@ class InboundWriter(GroupWriter[_Job]):
 
     def _commit(self, jobs: list[_Job]) -> None:
         for _clock, same_clock in itertools.groupby(jobs, key=lambda job: job.clock):
-            self._commit_group(list(same_clock))
+            super()._commit(list(same_clock))
 
-    def _commit_group(self, jobs: list[_Job]) -> None:
+    def _commit_together(self, jobs: list[_Job]) -> None:
         clock = jobs[0].clock
-        try:
-            outcomes = service.receive_many(self._stores, [(job.workspace_id, job.inbound) for job in jobs],
-                                            now=clock() if clock is not None else None)
-        except Exception as exc:
-            if len(jobs) == 1:
-                log.exception("storing an inbound message failed")
-                jobs[0].done.set_exception(exc)
-                return
-            # The transaction itself failed (not a message refused): retry each on its own, so that what
-            # failed it fails alone.
-            for job in jobs:
-                self._commit_group([job])
-            return
+        outcomes = service.receive_many(self._stores, [(job.workspace_id, job.inbound) for job in jobs],
+                                        now=clock() if clock is not None else None)
         for job, outcome in zip(jobs, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 job.done.set_exception(outcome)

@@ -57,21 +57,12 @@ class IngestWriter(GroupWriter[_Job]):
         except Exception:  # a busy or failed checkpoint is retried next time; nothing is lost
             log.exception("checkpointing the state store's write-ahead log failed")
 
-    def _commit(self, jobs: list[_Job]) -> None:
-        now = dt.datetime.now(dt.UTC)
-        try:
-            ingest_many(self._stores, [(j.workspace_id, j.events) for j in jobs], now=now,
-                        results=[j.result for j in jobs])
-        except Exception as exc:
-            if len(jobs) == 1:
-                log.exception("ingestion transaction failed")
-                jobs[0].done.set_exception(exc)
-                return
-            # One bad job must not fail its neighbours: retry each on its own.
-            for job in jobs:
-                job.result.accepted = job.result.duplicates = 0
-                job.result.profile_ids.clear()
-                self._commit([job])
-            return
+    def _commit_together(self, jobs: list[_Job]) -> None:
+        ingest_many(self._stores, [(j.workspace_id, j.events) for j in jobs], now=dt.datetime.now(dt.UTC),
+                    results=[j.result for j in jobs])
         for job in jobs:
             job.done.set_result(job.result)
+
+    def _before_retry(self, job: _Job) -> None:
+        job.result.accepted = job.result.duplicates = 0
+        job.result.profile_ids.clear()

@@ -10,12 +10,15 @@ on the database for each request in flight.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any, Generic, Protocol, TypeVar
 
 from touchline.threads import named_thread
+
+log = logging.getLogger("touchline.store")
 
 __all__ = ["GroupWriter", "Job"]
 
@@ -29,8 +32,8 @@ J = TypeVar("J", bound=Job)
 
 
 class GroupWriter(Generic[J]):
-    """The queue and the writer thread; a subclass says how a group is committed (:meth:`_commit`, which
-    settles every job's ``done``) and how much a job weighs (:meth:`_size`, against ``max_size``)."""
+    """The queue and the writer thread; a subclass says how a group is committed (:meth:`_commit_together`,
+    which settles every job's ``done``) and how much a job weighs (:meth:`_size`, against ``max_size``)."""
 
     def __init__(self, thread_name: str, *, max_size: int) -> None:
         self._thread_name = thread_name
@@ -42,8 +45,27 @@ class GroupWriter(Generic[J]):
     def _size(self, job: J) -> int:
         return 1
 
-    def _commit(self, jobs: list[J]) -> None:
+    def _commit_together(self, jobs: list[J]) -> None:
+        """Run the group in one transaction and settle each job's ``done`` (a job refused on its own
+        merits gets its exception); raise when the transaction itself fails."""
         raise NotImplementedError
+
+    def _before_retry(self, job: J) -> None:
+        """Undo what a failed group's attempt left on ``job`` before it is tried again on its own."""
+
+    def _commit(self, jobs: list[J]) -> None:
+        """The group in one transaction; when that fails, each job on its own, so that one job that fails
+        the transaction fails alone and its neighbours are stored."""
+        try:
+            self._commit_together(jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                log.exception("%s: the transaction failed", self._thread_name)
+                jobs[0].done.set_exception(exc)
+                return
+            for job in jobs:
+                self._before_retry(job)
+                self._commit([job])
 
     def _after_group(self) -> None:
         """Between two groups, while no transaction of this writer is open."""
