@@ -20,6 +20,7 @@ from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.assistant.routes import router as assistant_router
 from touchline.conversations import feed as conversation_feed
+from touchline.conversations.bot import BotWorker
 from touchline.conversations.chat_routes import router as chat_router
 from touchline.conversations.chat_routes import script as chat_script_router
 from touchline.conversations.inbound.routes import router as inbound_router
@@ -188,6 +189,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         runner = Runner(services.stores) if (run_pump if run_journeys is None else run_journeys) else None
         if runner:
             runner.start()
+        assistant = BotWorker(services.stores) if run_pump else None  # the shop assistant's turns
+        if assistant:
+            assistant.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -201,6 +205,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             if mail:
                 mail.stop()
             close_inbound_writer(services.stores)  # stores the messages queued
+            if assistant:
+                assistant.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:

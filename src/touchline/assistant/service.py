@@ -274,6 +274,14 @@ def assistant(stores: Stores, workspace_id: str) -> Assistant:
     return _built(stores, workspace_id).assistant
 
 
+def assistant_with_knowledge(stores: Stores, workspace_id: str) -> Assistant | None:
+    """The workspace's assistant when it has an FAQ entry in use (a shop without one has no bot, and the
+    Korean analyser is not loaded for it)."""
+    with stores.read() as conn:
+        in_use = store.faq_fingerprint(conn, workspace_id)[1]
+    return _built(stores, workspace_id).assistant if in_use else None
+
+
 def reply_view(reply: Reply, keys: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"intent": reply.intent, "language": reply.language, "confidence": reply.confidence,
             "confident": reply.confident, "handover": reply.handover, "offer_handover": reply.offer_handover,

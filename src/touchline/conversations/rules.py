@@ -139,3 +139,16 @@ def advance_delivery(current: str | None, reported: str) -> str | None:
     if DELIVERY_ORDER[reported] > DELIVERY_ORDER.get(current or "queued", -1):
         return reported
     return None
+
+
+def bot_may_answer(status: str, assignee_id: str | None,
+                   history: list[tuple[str, str, dt.datetime]], *, now: dt.datetime, fresh: dt.timedelta) -> bool:
+    """Whether the shop assistant speaks now, from the conversation's status, assignee and messages
+    (``(direction, author kind, created at)``, oldest first, notes left out): only in an open, unassigned
+    conversation where no person has replied, to a customer's message that is the last one and recent."""
+    if status != "open" or assignee_id is not None or not history:
+        return False
+    if any(direction == "outbound" and kind == "agent" for direction, kind, _at in history):
+        return False
+    direction, kind, at = history[-1]
+    return direction == "inbound" and kind == "customer" and now - at <= fresh

@@ -492,3 +492,14 @@ def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str
     """The customer's most recent conversations, the newest first, for the one-customer view."""
     rows = customer_conversations(conn, workspace_id, profile_ids, limit=CUSTOMER_VIEW_CONVERSATIONS)
     return [{k: v for k, v in r.items() if k != "workspace_id"} for r in rows]
+
+
+def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
+    """Open, unassigned conversations whose last message is the customer's, written since ``since``:
+    where the shop assistant may have something to say (its own rules decide)."""
+    c = conversations.c
+    query = (sa.select(c.workspace_id, c.id).where(
+        c.status == "open", c.assignee_id.is_(None), c.last_inbound_at.is_not(None),
+        c.last_inbound_at >= since, c.last_message_at == c.last_inbound_at)
+        .order_by(c.last_inbound_at).limit(limit))
+    return [dict(r._mapping) for r in conn.execute(query)]

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from touchline.conversations import service
+from touchline.conversations import bot, service
 from touchline.conversations.types import Inbound, Received
 from touchline.store.group_commit import GroupWriter
 
@@ -57,6 +57,7 @@ class InboundWriter(GroupWriter[_Job]):
     def _commit(self, jobs: list[_Job]) -> None:
         for _clock, same_clock in itertools.groupby(jobs, key=lambda job: job.clock):
             super()._commit(list(same_clock))
+        bot.wake(self._stores)  # the shop assistant may have something to say
 
     def _commit_together(self, jobs: list[_Job]) -> None:
         clock = jobs[0].clock

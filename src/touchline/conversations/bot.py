@@ -1,0 +1,131 @@
+"""The shop assistant as a participant of conversations (issue 15, first part): it answers a customer's
+message from the shop's FAQ (:mod:`touchline.assistant`), on the channel they wrote on, as author
+``bot``/``assistant``, and hands over to a person when asked or when it is not sure.
+
+When it speaks (:func:`touchline.conversations.rules.bot_may_answer`, pure): the workspace has an FAQ entry
+in use; the conversation is open and nobody is assigned; no person has replied in it (once one has, the bot
+stays silent); the customer's message is the last one and recent (``FRESH``: after a pause of the server
+the bot leaves old questions to people). A handover (an explicit request, or a question it cannot answer
+with confidence) is said to the customer, tagged ``bot-handover`` and summarised in a note for the agent;
+the conversation stays in the unassigned queue, where automatic assignment hands it to the next agent
+online. Each answer's ``client_key`` is the customer message's id, so a second attempt (another process,
+a retry after a crash) returns the first answer and sends nothing again.
+
+The turns are read from the conversations themselves (:func:`store.awaiting_an_answer`), so nothing is
+queued that a ``kill -9`` could lose: :class:`BotWorker` (started by ``touchline serve``) looks after every
+group of inbound messages it is woken for, and every few seconds in any case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from touchline.assistant import service as assistant_service
+from touchline.conversations import rules, service, store
+from touchline.conversations.types import Author
+from touchline.errors import TouchlineError
+from touchline.threads import named_thread
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
+
+__all__ = ["BOT", "FRESH", "HANDOVER_TAG", "BotWorker", "respond", "respond_all", "wake"]
+
+log = logging.getLogger("touchline.conversations.bot")
+
+BOT = Author("bot", "assistant")
+FRESH = dt.timedelta(minutes=15)
+HANDOVER_TAG = "bot-handover"
+_HISTORY = 30
+_KEY = "touchline.conversations.bot"
+
+
+def _summary(asked: list[str], reply: Any) -> str:
+    lines = [f"- {text[:300]}" for text in asked[-3:]]
+    why = "asked for a person" if reply.handover else f"not sure (confidence {reply.confidence:.2f})"
+    return f"Assistant handed over: {why}; intent {reply.intent}, language {reply.language}.\n" + "\n".join(lines)
+
+
+def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None
+            ) -> dict[str, Any] | None:
+    """The bot's turn in one conversation: its reply, or None when it says nothing."""
+    now = now or dt.datetime.now(dt.UTC)
+    bot = assistant_service.assistant_with_knowledge(stores, workspace_id)
+    if bot is None:
+        return None
+    conversation = service.get_conversation(stores, workspace_id, conversation_id, now=now)
+    history = service.messages(stores, workspace_id, conversation_id, limit=_HISTORY, include_notes=False)
+    if not rules.bot_may_answer(conversation["status"], conversation["assignee_id"],
+                                [(m["direction"], m["author"]["kind"], m["created_at"]) for m in history],
+                                now=now, fresh=FRESH):
+        return None
+    last = history[-1]
+    asked = [m["body"] for m in history if m["direction"] == "inbound" and m["body"]]
+    reply = bot.answer(last["body"] or "", language=conversation.get("language"))
+    sent = service.reply(stores, workspace_id, conversation_id, reply.text, author=BOT,
+                         channel=last["channel"], client_key=f"bot:{last['id']}", now=now)
+    if reply.offer_handover:  # both idempotent: a tag is a set, the note has its key
+        service.tag(stores, workspace_id, conversation_id, add=[HANDOVER_TAG], now=now)
+        service.note(stores, workspace_id, conversation_id, _summary(asked, reply), author=BOT,
+                     client_key=f"bot-summary:{last['id']}", now=now)
+    return sent
+
+
+def respond_all(stores: Stores, *, now: dt.datetime | None = None) -> int:
+    """Every conversation waiting for the bot's turn; how many it answered."""
+    now = now or dt.datetime.now(dt.UTC)
+    with stores.read() as conn:
+        waiting = store.awaiting_an_answer(conn, now - FRESH)
+    answered = 0
+    for row in waiting:
+        try:
+            answered += respond(stores, row["workspace_id"], row["id"], now=now) is not None
+        except TouchlineError as exc:  # a conversation changed meanwhile, a channel rule: a person answers
+            log.info("the assistant left conversation %s: %s", row["id"], exc)
+    return answered
+
+
+class BotWorker:
+    """The bot's thread: a round when woken (:func:`wake`, after inbound messages are stored) and every
+    ``interval`` seconds in any case."""
+
+    def __init__(self, stores: Stores, interval: float = 5.0) -> None:
+        self._stores, self._interval = stores, interval
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stores.extensions[_KEY] = self
+        self._thread = named_thread(self._run, "touchline-assistant")
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                respond_all(self._stores)
+            except Exception:  # the store is down, a bug: the next round tries again; nothing was queued
+                log.exception("the assistant's round failed")
+
+    def stop(self) -> None:
+        self._stores.drop_extension(_KEY)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def wake(stores: Stores) -> None:
+    """After inbound messages are stored: the bot looks at once (where ``touchline serve`` runs it)."""
+    found = stores.extensions.get(_KEY)
+    if isinstance(found, BotWorker):
+        found.wake()
