@@ -70,3 +70,28 @@ def test_no_faq_or_an_old_question_gets_no_bot(client: TestClient, stores: Store
     later = dt.datetime.now(dt.UTC) + bot.FRESH + dt.timedelta(minutes=1)
     assert bot.respond_all(stores, now=later) == 0  # past FRESH: left to people
     assert bot.respond_all(stores) == 1
+
+
+def test_the_assistant_takes_the_first_turn_and_hands_over_to_the_agent_online(
+        client: TestClient, stores: Stores, workspace_id: str) -> None:
+    """With an auto-assigning team and an agent online, a new conversation still waits for the assistant;
+    what it answers stays with it, and a hand-over routes the conversation to the agent whose turn it is."""
+    from test_conversations_backlog import agent, online
+
+    assistant_service.load_seed(stores, workspace_id)
+    person = agent(stores, "cs@shop.example")
+    team = client.post("/v1/conversations/teams", json={"name": "CS", "auto_assign": True},
+                       headers=bearer()).json()
+    assert client.put(f"/v1/conversations/teams/{team['id']}/members/{person}", json={"capacity": 5},
+                      headers=bearer()).status_code == 200
+    online(client, person)
+    cid = chat(client, "배송비 얼마예요?", "t-1", anonymous_id="anon-first")
+    assert client.get(f"/v1/conversations/{cid}", headers=bearer()).json()["assignee_id"] is None
+    assert bot.respond_all(stores) == 1
+    assert client.get(f"/v1/conversations/{cid}", headers=bearer()).json()["assignee_id"] is None
+    chat(client, "사람이랑 얘기하고 싶어요", "t-2", anonymous_id="anon-first")
+    assert bot.respond_all(stores) == 1
+    handed = client.get(f"/v1/conversations/{cid}", headers=bearer()).json()
+    assert handed["assignee_id"] == person and handed["team_id"] == team["id"]
+    chat(client, "빨리요", "t-3", anonymous_id="anon-first")
+    assert bot.respond_all(stores) == 0  # assigned to a person now: the assistant is silent

@@ -7,9 +7,11 @@ in use; the conversation is open and nobody is assigned; no person has replied i
 stays silent); the customer's message is the last one and recent (``FRESH``: after a pause of the server
 the bot leaves old questions to people). A handover (an explicit request, or a question it cannot answer
 with confidence) is said to the customer, tagged ``bot-handover`` and summarised in a note for the agent;
-the conversation stays in the unassigned queue, where automatic assignment hands it to the next agent
-online. Each answer's ``client_key`` is the customer message's id, so a second attempt (another process,
-a retry after a crash) returns the first answer and sends nothing again.
+the conversation is then routed to people (:func:`service.hand_over`: the team that assigns automatically,
+the agent whose turn it is). While the assistant is active, new conversations wait for its turn instead of
+being assigned at once; one it cannot answer at all (a channel's rule refused its reply) is handed over too.
+Each answer's ``client_key`` is the customer message's id, so a second attempt (another process, a retry
+after a crash) returns the first answer and sends nothing again.
 
 The turns are read from the conversations themselves (:func:`store.awaiting_an_answer`), so nothing is
 queued that a ``kill -9`` could lose: :class:`BotWorker` (started by ``touchline serve``) looks after every
@@ -67,10 +69,11 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
     reply = bot.answer(last["body"] or "", language=conversation.get("language"))
     sent = service.reply(stores, workspace_id, conversation_id, reply.text, author=BOT,
                          channel=last["channel"], client_key=f"bot:{last['id']}", now=now)
-    if reply.offer_handover:  # both idempotent: a tag is a set, the note has its key
+    if reply.offer_handover:  # each idempotent: a tag is a set, the note has its key, assigned stays
         service.tag(stores, workspace_id, conversation_id, add=[HANDOVER_TAG], now=now)
         service.note(stores, workspace_id, conversation_id, _summary(asked, reply), author=BOT,
                      client_key=f"bot-summary:{last['id']}", now=now)
+        service.hand_over(stores, workspace_id, conversation_id, now=now)
     return sent
 
 
@@ -84,7 +87,8 @@ def respond_all(stores: Stores, *, now: dt.datetime | None = None) -> int:
         try:
             answered += respond(stores, row["workspace_id"], row["id"], now=now) is not None
         except TouchlineError as exc:  # a conversation changed meanwhile, a channel rule: a person answers
-            log.info("the assistant left conversation %s: %s", row["id"], exc)
+            log.info("the assistant left conversation %s to people: %s", row["id"], exc)
+            service.hand_over(stores, row["workspace_id"], row["id"], now=now)
     return answered
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine import Connection
 
+from touchline.assistant.store import faq_fingerprint
 from touchline.conversations import feed, metrics, placement, routing, rules, store
 from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
 from touchline.conversations.types import (
@@ -563,7 +564,7 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
         raise _Repeat
     events.append(_event(conversation, "Message Received", _event_id(message_id, "received"), now,
                          message_id=message_id, attachments=len(inbound.attachments)))
-    if outcome != "joined" and conversation["assignee_id"] is None:
+    if outcome != "joined" and conversation["assignee_id"] is None and not _assistant_first(conn, workspace_id):
         assigned = _auto_assign(conn, workspace_id, conversation, now)
         if assigned is not None:
             conversation = assigned
@@ -574,6 +575,33 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
     deferred.events.setdefault(workspace_id, []).extend(events)
     deferred.feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     return Received(conversation_view(conversation, now), message_view(message), outcome)
+
+
+def _assistant_first(conn: Connection, workspace_id: str) -> bool:
+    """Whether the shop assistant takes a new conversation's first turn (the workspace has an FAQ entry in
+    use): then it is routed to people when the assistant hands it over (:func:`hand_over`), not at once."""
+    return bool(faq_fingerprint(conn, workspace_id)[1])
+
+
+def hand_over(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None
+              ) -> dict[str, Any]:
+    """The assistant hands the conversation to people: routed as a new conversation is (the team that
+    assigns automatically and, when someone is eligible, the agent whose turn it is), with ``Conversation
+    Assigned`` (automatic). Unchanged when someone has it already or it is closed."""
+    now = _now(now)
+    with stores.write() as conn:
+        conversation = _conversation(conn, workspace_id, conversation_id, for_update=True)
+        if conversation["assignee_id"] is not None or conversation["status"] == "resolved":
+            return conversation_view(conversation, now)
+        assigned = _auto_assign(conn, workspace_id, conversation, now)
+        if assigned is None:
+            return conversation_view(conversation, now)
+        append_system_events(conn, workspace_id, [_event(
+            assigned, "Conversation Assigned", _event_id(conversation_id, "assigned", str(assigned["version"])), now,
+            assignee_id=assigned["assignee_id"], team_id=assigned["team_id"], automatic=True)], now)
+        store.insert_feed(conn, [_feed_row("conversation", assigned, now, private=True, change="assignment")])
+    feed.notify(stores)
+    return conversation_view(assigned, now)
 
 
 def _auto_assign(conn: Connection, workspace_id: str, conversation: dict[str, Any], now: dt.datetime
