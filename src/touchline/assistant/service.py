@@ -250,10 +250,12 @@ def _changed(stores: Stores, workspace_id: str) -> None:
     _cache(stores).pop(workspace_id, None)
 
 
-def _built(stores: Stores, workspace_id: str) -> _Built:
+def _built(stores: Stores, workspace_id: str, fingerprint: tuple[Any, ...] | None = None) -> _Built:
+    """The workspace's built assistant, current for ``fingerprint`` (read here unless the caller has)."""
     cache = _cache(stores)
-    with stores.read() as conn:
-        fingerprint = store.faq_fingerprint(conn, workspace_id)
+    if fingerprint is None:
+        with stores.read() as conn:
+            fingerprint = store.faq_fingerprint(conn, workspace_id)
     found = cache.get(workspace_id)
     if found is not None and found.fingerprint == fingerprint:
         return found
@@ -278,8 +280,8 @@ def assistant_with_knowledge(stores: Stores, workspace_id: str) -> Assistant | N
     """The workspace's assistant when it has an FAQ entry in use (a shop without one has no bot, and the
     Korean analyser is not loaded for it)."""
     with stores.read() as conn:
-        in_use = store.faq_fingerprint(conn, workspace_id)[1]
-    return _built(stores, workspace_id).assistant if in_use else None
+        fingerprint = store.faq_fingerprint(conn, workspace_id)
+    return _built(stores, workspace_id, fingerprint).assistant if fingerprint[1] else None
 
 
 def reply_view(reply: Reply, keys: Mapping[str, str] | None = None) -> dict[str, Any]:

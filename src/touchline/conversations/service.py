@@ -568,13 +568,18 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
         assigned = _auto_assign(conn, workspace_id, conversation, now)
         if assigned is not None:
             conversation = assigned
-            events.append(_event(conversation, "Conversation Assigned",
-                                 _event_id(conversation["id"], "assigned", str(conversation["version"])), now,
-                                 assignee_id=conversation["assignee_id"], team_id=conversation["team_id"],
-                                 automatic=True))
+            events.append(_automatic_assignment(conversation, now))
     deferred.events.setdefault(workspace_id, []).extend(events)
     deferred.feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     return Received(conversation_view(conversation, now), message_view(message), outcome)
+
+
+def _automatic_assignment(conversation: Mapping[str, Any], now: dt.datetime) -> SystemEvent:
+    """``Conversation Assigned`` (automatic) for a conversation just routed (its assignee, team and version
+    as updated): one id per assignment, so a repeat writes it once."""
+    return _event(conversation, "Conversation Assigned",
+                  _event_id(conversation["id"], "assigned", str(conversation["version"])), now,
+                  assignee_id=conversation["assignee_id"], team_id=conversation["team_id"], automatic=True)
 
 
 def _assistant_first(conn: Connection, workspace_id: str) -> bool:
@@ -596,9 +601,7 @@ def hand_over(stores: Stores, workspace_id: str, conversation_id: str, *, now: d
         assigned = _auto_assign(conn, workspace_id, conversation, now)
         if assigned is None:
             return conversation_view(conversation, now)
-        append_system_events(conn, workspace_id, [_event(
-            assigned, "Conversation Assigned", _event_id(conversation_id, "assigned", str(assigned["version"])), now,
-            assignee_id=assigned["assignee_id"], team_id=assigned["team_id"], automatic=True)], now)
+        append_system_events(conn, workspace_id, [_automatic_assignment(assigned, now)], now)
         store.insert_feed(conn, [_feed_row("conversation", assigned, now, private=True, change="assignment")])
     feed.notify(stores)
     return conversation_view(assigned, now)
@@ -692,9 +695,7 @@ def _work_off_backlog(conn: Connection, workspace_id: str, user_id: str, now: dt
             store.add_participants(conn, [{"conversation_id": conversation_id, "kind": "agent",
                                            "participant_id": agent, "workspace_id": workspace_id,
                                            "profile_id": conversation["profile_id"], "joined_at": now}])
-            events.append(_event(conversation, "Conversation Assigned",
-                                 _event_id(conversation_id, "assigned", str(conversation["version"])), now,
-                                 assignee_id=agent, team_id=team.id, automatic=True))
+            events.append(_automatic_assignment(conversation, now))
             feed_rows.append(_feed_row("conversation", conversation, now, private=True, change="assignment"))
         if last is not None:
             store.update_team(conn, workspace_id, team.id, last_assigned_user_id=last)
