@@ -23,23 +23,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
+from touchline.assistant import orders as order_answers
 from touchline.assistant import service as assistant_service
-from touchline.conversations import rules, service, store
+from touchline.conversations import bot_metrics, rules, service, store
 from touchline.conversations.types import Author
 from touchline.errors import TouchlineError
+from touchline.profiles import store as profile_store
+from touchline.store.schema import event_staging, events
 from touchline.threads import named_thread
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["BOT", "FRESH", "HANDOVER_TAG", "BotWorker", "respond", "respond_all", "wake"]
+__all__ = ["BOT", "FRESH", "HANDOVER_TAG", "KAKAO_BUDGET", "BotWorker", "report", "respond", "respond_all", "wake"]
 
 log = logging.getLogger("touchline.conversations.bot")
 
 BOT = Author("bot", "assistant")
 FRESH = dt.timedelta(minutes=15)
+# A KakaoTalk skill request is answered in its own response, within Kakao's 5 s: the answer is made there
+# (:func:`respond` with ``in_place``) and must be ready well before (``KAKAO_BUDGET``); the worker leaves
+# a fresh Kakao message to that path (``KAKAO_GRACE``) and answers it through the outbox only if the
+# skill request could not (the server restarted in between, the budget ran out).
+KAKAO_BUDGET = 3.0
+KAKAO_GRACE = dt.timedelta(seconds=10)
 HANDOVER_TAG = "bot-handover"
 _HISTORY = 30
 _KEY = "touchline.conversations.bot"
@@ -51,9 +61,49 @@ def _summary(asked: list[str], reply: Any) -> str:
     return f"Assistant handed over: {why}; intent {reply.intent}, language {reply.language}.\n" + "\n".join(lines)
 
 
-def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None
-            ) -> dict[str, Any] | None:
-    """The bot's turn in one conversation: its reply, or None when it says nothing."""
+def _customer_orders(stores: Stores, workspace_id: str, profile_id: str) -> list[order_answers.OrderStatus]:
+    """The customer's orders from the event log: the event store and what is still staged for it."""
+    rows: dict[str, dict[str, Any]] = {}
+    with stores.read() as conn:
+        ids = profile_store.merged_profile_ids(conn, workspace_id, profile_id)
+        for name in order_answers.ORDER_EVENTS:
+            for row in profile_store.events_named(conn, event_staging, workspace_id, name, ids, limit=50):
+                rows[row["message_id"]] = row
+    with stores.events_conn() as conn:
+        for name in order_answers.ORDER_EVENTS:
+            for row in profile_store.events_named(conn, events, workspace_id, name, ids, limit=50):
+                rows.setdefault(row["message_id"], row)
+    return order_answers.orders_of(rows.values())
+
+
+def _order_answer(stores: Stores, workspace_id: str, conversation: dict[str, Any], last: dict[str, Any],
+                  reply: Any) -> str:
+    """Order status, told only to a customer whose identity this message's channel proved."""
+    if not last.get("verified"):
+        return order_answers.SIGN_IN[reply.language]
+    orders = _customer_orders(stores, workspace_id, conversation["profile_id"])
+    return order_answers.order_text(orders, reply.language, order_number=reply.order_number,
+                                    timezone=stores.settings.default_timezone)
+
+
+def _record_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any], sent: dict[str, Any],
+                 question: str, reply: Any, now: dt.datetime) -> None:
+    """The turn, for the containment report and the questions the FAQ does not answer (idempotent: keyed
+    by the bot's message)."""
+    with stores.write() as conn:
+        store.insert_assistant_turn(conn, {
+            "id": sent["message"]["id"], "workspace_id": workspace_id, "conversation_id": conversation["id"],
+            "profile_id": conversation["profile_id"], "channel": sent["message"]["channel"],
+            "question": question[:1000], "intent": reply.intent, "language": reply.language,
+            "confidence": float(reply.confidence), "answered": not reply.offer_handover,
+            "handover": bool(reply.offer_handover), "faq_id": reply.faq_id, "created_at": now})
+
+
+def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None,
+            in_place: bool = False, deadline: float | None = None) -> dict[str, Any] | None:
+    """The bot's turn in one conversation: its reply, or None when it says nothing. With ``in_place`` the
+    channel delivers the answer itself (a KakaoTalk skill response), so nothing is queued to send; past
+    ``deadline`` (``time.monotonic()``) nothing is recorded, the answer is left to the worker."""
     now = now or dt.datetime.now(dt.UTC)
     bot = assistant_service.assistant_with_knowledge(stores, workspace_id)
     if bot is None:
@@ -67,14 +117,29 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
     last = history[-1]
     asked = [m["body"] for m in history if m["direction"] == "inbound" and m["body"]]
     reply = bot.answer(last["body"] or "", language=conversation.get("language"))
-    sent = service.reply(stores, workspace_id, conversation_id, reply.text, author=BOT,
-                         channel=last["channel"], client_key=f"bot:{last['id']}", now=now)
+    text = reply.text
+    if reply.intent == "order_status":
+        text = _order_answer(stores, workspace_id, conversation, last, reply)
+    if deadline is not None and time.monotonic() > deadline:
+        return None
+    sent = service.reply(stores, workspace_id, conversation_id, text, author=BOT, channel=last["channel"],
+                         client_key=f"bot:{last['id']}", in_place=in_place, now=now)
+    _record_turn(stores, workspace_id, conversation, sent, last["body"] or "", reply, now)
     if reply.offer_handover:  # each idempotent: a tag is a set, the note has its key, assigned stays
         service.tag(stores, workspace_id, conversation_id, add=[HANDOVER_TAG], now=now)
         service.note(stores, workspace_id, conversation_id, _summary(asked, reply), author=BOT,
                      client_key=f"bot-summary:{last['id']}", now=now)
         service.hand_over(stores, workspace_id, conversation_id, now=now)
     return sent
+
+
+def report(stores: Stores, workspace_id: str, *, days: int = 30, now: dt.datetime | None = None
+           ) -> dict[str, Any]:
+    """Containment by intent and language over the last ``days``, and the questions it was not sure of."""
+    now = now or dt.datetime.now(dt.UTC)
+    with stores.read() as conn:
+        rows = store.assistant_turns_since(conn, workspace_id, now - dt.timedelta(days=days))
+    return {"days": days, **bot_metrics.containment(rows, now).as_dict(), "unanswered": bot_metrics.unanswered(rows)}
 
 
 def respond_all(stores: Stores, *, now: dt.datetime | None = None) -> int:
@@ -84,6 +149,11 @@ def respond_all(stores: Stores, *, now: dt.datetime | None = None) -> int:
         waiting = store.awaiting_an_answer(conn, now - FRESH)
     answered = 0
     for row in waiting:
+        last_inbound = row["last_inbound_at"]
+        if last_inbound is not None and last_inbound.tzinfo is None:
+            last_inbound = last_inbound.replace(tzinfo=dt.UTC)
+        if row["channel"] == "kakao" and last_inbound is not None and now - last_inbound < KAKAO_GRACE:
+            continue  # the skill request answers it in its own response
         try:
             answered += respond(stores, row["workspace_id"], row["id"], now=now) is not None
         except TouchlineError as exc:  # a conversation changed meanwhile, a channel rule: a person answers

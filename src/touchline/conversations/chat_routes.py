@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
-from touchline.conversations import feed, service, sse
+from touchline.conversations import feed, proactive_service, service, sse
+from touchline.conversations.schemas import HesitationIn
 from touchline.conversations.types import CustomerIds, Inbound
 from touchline.conversations.writer import inbound_writer
 from touchline.errors import Forbidden, NotFound
@@ -115,9 +116,11 @@ async def post_message(request: Request, principal: Writer, body: ChatMessageIn)
     id (and user id when signed in), threaded into their conversation; a retry of the same
     ``client_message_id`` stores nothing more."""
     _check(request, principal, body.identifier)
+    # A signed-in customer is proven only where the workspace signs identities (the user_hash just checked).
+    verified = body.identifier is not None and _verifies(request, principal)
     inbound = Inbound(channel="chat", provider_message_id=f"{body.anonymous_id}:{body.client_message_id}",
                       customer=CustomerIds(anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier)),
-                      body=body.text, language=body.language)
+                      body=body.text, language=body.language, verified=verified)
     received = await inbound_writer(_stores(request)).receive(principal.workspace_id, inbound,
                                                               clock=request.app.state.services.clock)
     return JSONBody({"message": _public(received.message), "conversation_id": received.conversation["id"],
@@ -186,6 +189,28 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
     opened = await sse.open_stream(stores, workspace_id, match=mine, resume=resume,
                                    replay_limit=service.FEED_REPLAY_LIMIT)
     return sse.response(sse.events(opened, event, accept=belongs, reset_when_behind=False))
+
+
+@router.get("/proactive", response_class=JSONBody, summary="What the chat window watches for (write key)")
+async def proactive_config(request: Request, principal: Writer) -> JSONBody:
+    """Whether the workspace's proactive chat is on, the signals it answers and the idle time on the
+    checkout page: what ``chat.js`` needs to watch a shopper hesitate (the messages stay on the server)."""
+    rule = await run_in_threadpool(proactive_service.rule, _stores(request), principal.workspace_id)
+    return JSONBody({"enabled": rule.enabled, "signals": list(rule.signals), "idle_seconds": rule.idle_seconds})
+
+
+@router.post("/hesitation", response_class=JSONBody, summary="A shopper hesitates (write key)")
+async def hesitation(request: Request, principal: Writer, body: HesitationIn) -> JSONBody:
+    """Recorded as an event on the visitor's profile (``Checkout Hesitated``, ``Cart Abandoned On Page``,
+    ``Exit Intent Shown``: journeys can trigger on them); the workspace's proactive rule then decides
+    whether the chat opens (``open`` with the ``message`` to show) or the customer is in the holdout.
+    A retry with the same ``key`` gets the same answer and records nothing more."""
+    _check(request, principal, body.identifier)
+    answer = await run_in_threadpool(lambda: proactive_service.hesitated(
+        _stores(request), principal.workspace_id, anonymous_id=body.anonymous_id, user_id=_user_id(body.identifier),
+        signal=body.signal, key=body.key, page_url=body.page_url, language=body.language,
+        cart_value=body.cart_value, now=request.app.state.services.clock()))
+    return JSONBody(answer)
 
 
 @script.get("/sdk/chat.js", response_class=Response, summary="The web chat for a shop's pages (a script tag)",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from touchline.conversations import feed, service, sse
+from touchline.conversations import bot, feed, proactive_service, service, sse
 from touchline.conversations.schemas import (
     AssignIn,
     CannedIn,
@@ -19,6 +19,7 @@ from touchline.conversations.schemas import (
     MemberIn,
     NoteIn,
     PresenceIn,
+    ProactiveRuleIn,
     ReplyIn,
     SnoozeIn,
     StatusIn,
@@ -218,6 +219,34 @@ async def update_canned(request: Request, principal: Admin, canned_id: str, body
 async def delete_canned(request: Request, principal: Admin, canned_id: str) -> JSONBody:
     await run_in_threadpool(service.delete_canned, _stores(request), principal.workspace_id, canned_id)
     return JSONBody({"deleted": canned_id})
+
+
+# --- the shop assistant and proactive chat -------------------------------------------------------------
+
+
+@router.get("/assistant/report", response_class=JSONBody,
+            summary="The assistant's containment and unanswered questions")
+async def assistant_report(request: Request, principal: Admin,
+                           days: Annotated[int, Query(ge=1, le=365)] = 30) -> JSONBody:
+    """Conversations the bot took part in over the last ``days``: contained (resolved by the bot: resolved,
+    or no further message from the customer within 24 h) or handed over, by intent and language; and the
+    questions it was not sure of, most asked first."""
+    return JSONBody(await run_in_threadpool(bot.report, _stores(request), principal.workspace_id, days=days))
+
+
+@router.get("/proactive-chat", response_class=JSONBody, summary="The proactive chat rule")
+async def get_proactive(request: Request, principal: Admin) -> JSONBody:
+    rule = await run_in_threadpool(proactive_service.rule, _stores(request), principal.workspace_id)
+    return JSONBody(rule.as_dict())
+
+
+@router.put("/proactive-chat", response_class=JSONBody, summary="Change the proactive chat rule")
+async def put_proactive(request: Request, principal: Admin, body: ProactiveRuleIn) -> JSONBody:
+    """Switch the rule on or off, choose the signals, the idle time, the frequency cap, the holdout share
+    and the message in each language. Fields left out keep their value."""
+    rule = await run_in_threadpool(proactive_service.set_rule, _stores(request), principal.workspace_id,
+                                   body.model_dump(exclude_none=True))
+    return JSONBody(rule.as_dict())
 
 
 # --- one conversation -----------------------------------------------------------------------------------

@@ -85,13 +85,16 @@ class InboundIn(_Strict):
     conversation_id: str | None = Field(None, max_length=64, description="A conversation the channel names.")
     language: str | None = Field(None, max_length=35, pattern=LANGUAGE)
     traits: dict[str, Any] = Field(default_factory=dict, description="Applied to the profile (an identify).")
+    verified: bool = Field(False, description="The shop's server vouches for the customer's identity on this "
+                                              "channel (the assistant tells order details only then).")
 
     def value(self) -> Inbound:
         return Inbound(channel=self.channel, provider_message_id=self.provider_message_id,
                        customer=self.customer.value(), body=self.body,
                        attachments=tuple(a.value() for a in self.attachments), subject=self.subject,
                        email=self.email.value() if self.email else None, sent_at=self.sent_at,
-                       conversation_id=self.conversation_id, language=self.language, traits=self.traits)
+                       conversation_id=self.conversation_id, language=self.language, traits=self.traits,
+                       verified=self.verified)
 
 
 class AgentIn(_Strict):
@@ -207,3 +210,28 @@ class CannedPatch(_Strict):
     title: str | None = Field(None, max_length=200)
     body: str | None = Field(None, min_length=1, max_length=10_000)
     language: str | None = Field(None, max_length=35, pattern=LANGUAGE)
+
+
+class ProactiveRuleIn(_Strict):
+    """The proactive chat rule; fields left out keep their value."""
+
+    enabled: bool | None = None
+    signals: list[Literal["checkout_idle", "cart_exit", "exit_intent"]] | None = Field(None, max_length=3)
+    idle_seconds: int | None = Field(None, ge=1, le=3600, description="Idle on the checkout page this long")
+    cap_hours: int | None = Field(None, ge=1, le=2160, description="At most one offer per customer in this time")
+    holdout_percent: int | None = Field(None, ge=0, le=90, description="Customers offered nothing, to measure")
+    message_ko: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
+    message_en: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
+
+
+class HesitationIn(_Strict):
+    """A shopper's hesitation, reported by the web chat."""
+
+    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
+    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=r"^[^\x00-\x20\x7f]+$")
+    signal: Literal["checkout_idle", "cart_exit", "exit_intent"]
+    key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+                     description="The page's own id for this hesitation: a retry is one hesitation")
+    page_url: str | None = Field(None, max_length=2048)
+    language: Literal["ko", "en"] | None = None
+    cart_value: float | None = Field(None, ge=0, le=1e12)

@@ -163,7 +163,7 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "attachments": list(row["attachments"] or []), "address": row["address"],
             "delivery_status": row["delivery_status"], "delivery_reason": row["delivery_reason"],
             "provider_message_id": row["provider_message_id"], "subject": row["subject"],
-            "sent_at": row["sent_at"], "created_at": row["created_at"]}
+            "verified": bool(row.get("verified")), "sent_at": row["sent_at"], "created_at": row["created_at"]}
     if row["email_message_id"] or row["in_reply_to"] or row["email_references"]:
         view["email"] = {"message_id": row["email_message_id"], "in_reply_to": row["in_reply_to"],
                          "references": list(row["email_references"] or [])}
@@ -559,7 +559,7 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
         "email_message_id": headers.message_id if headers else None,
         "in_reply_to": headers.in_reply_to if headers else None,
         "email_references": list(headers.references) if headers and headers.references else None,
-        "sent_at": sent_at, "created_at": now}
+        "verified": inbound.verified, "sent_at": sent_at, "created_at": now}
     if not store.insert_message(conn, message):
         raise _Repeat
     events.append(_event(conversation, "Message Received", _event_id(message_id, "received"), now,
@@ -710,7 +710,7 @@ def _work_off_backlog(conn: Connection, workspace_id: str, user_id: str, now: dt
 def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, author: Author,
           channel: str | None = None, attachments: Sequence[Attachment] = (), client_key: str | None = None,
           template_code: str | None = None, template_params: Mapping[str, str] | None = None,
-          status: Status | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+          status: Status | None = None, in_place: bool = False, now: dt.datetime | None = None) -> dict[str, Any]:
     """Answer the customer: on ``channel`` (by default the one they last wrote on), sent exactly once.
 
     The reply is a conversation message and, unless the channel delivers in place (web chat), an outbox
@@ -720,7 +720,9 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
     The channel's rules apply (:func:`touchline.conversations.channel_rules.check_reply`): length, an
     address, WhatsApp's 24-hour window (a text outside it is refused; ``template_code`` sends an
     approved template). ``status`` changes the conversation's status in the same step (reply and set
-    pending, reply and resolve). Returns ``{"conversation", "message", "channel_info"}``."""
+    pending, reply and resolve). ``in_place``: the channel's own answer carries it (a KakaoTalk skill
+    response), so it is recorded as sent and nothing is queued. Returns ``{"conversation", "message",
+    "channel_info"}``."""
     now = _now(now)
     if channel is not None and channel not in CONVERSATION_CHANNELS:
         raise ValidationFailed(f"unknown channel {channel!r}",
@@ -747,7 +749,7 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
             error = Conflict if exc.conflict else ValidationFailed
             raise error(exc.reason, [field_error(exc.field, exc.code or exc.reason, message=exc.reason)]) from exc
         transition = _status_change(conversation, status, now) if status is not None else None
-        outbox_id = reply_outbox_id(message_id) if rule.outbox_channel is not None else None
+        outbox_id = reply_outbox_id(message_id) if rule.outbox_channel is not None and not in_place else None
         content, email = _reply_content(stores, chosen, body, attachments, conversation, last, outbox_id,
                                         template_code, template_params)
         message = {

@@ -14,7 +14,10 @@ from touchline.store import dialect
 from touchline.store.customer_rows import rows_about
 from touchline.store.schema import (
     agent_presence,
+    assistant_turns,
     canned_responses,
+    chat_proactive_offers,
+    chat_proactive_rules,
     conversation_feed,
     conversation_messages,
     conversation_participants,
@@ -454,7 +457,8 @@ def prune_feed(conn: Connection, before: dt.datetime) -> int:
 # --- the customer-wide operations ------------------------------------------------------------------
 
 # What ``erase_customer`` deletes from (PostgreSQL vacuums them after an erase).
-ERASED_TABLES = (conversations, conversation_messages, conversation_participants, conversation_feed)
+ERASED_TABLES = (conversations, conversation_messages, conversation_participants, conversation_feed,
+                 chat_proactive_offers, assistant_turns)
 
 
 def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> None:
@@ -471,6 +475,8 @@ def erase_customer(conn: Connection, workspace_id: str, profile_ids: Iterable[st
             dialect.delete_in_chunks(conn, table, table.c.conversation_id, conversation_ids)
     conn.execute(conversations.delete().where(conversations.c.workspace_id == workspace_id,
                                               conversations.c.profile_id.in_(ids)))
+    for table in (chat_proactive_offers, assistant_turns):
+        conn.execute(table.delete().where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(ids)))
 
 
 def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, Any]:
@@ -482,6 +488,10 @@ def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[s
                                order_by=["created_at", "id"]),
         "participants": rows_about(conn, conversation_participants, "profile_id", workspace_id, profile_ids,
                                    order_by=["joined_at", "conversation_id"]),
+        "assistant_turns": rows_about(conn, assistant_turns, "profile_id", workspace_id, profile_ids,
+                                      order_by=["created_at", "id"]),
+        "proactive_chat_offers": rows_about(conn, chat_proactive_offers, "profile_id", workspace_id, profile_ids,
+                                            order_by=["created_at", "id"]),
     }
 
 
@@ -498,8 +508,73 @@ def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -
     """Open, unassigned conversations whose last message is the customer's, written since ``since``:
     where the shop assistant may have something to say (its own rules decide)."""
     c = conversations.c
-    query = (sa.select(c.workspace_id, c.id).where(
+    query = (sa.select(c.workspace_id, c.id, c.channel, c.last_inbound_at).where(
         c.status == "open", c.assignee_id.is_(None), c.last_inbound_at.is_not(None),
         c.last_inbound_at >= since, c.last_message_at == c.last_inbound_at)
         .order_by(c.last_inbound_at).limit(limit))
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# --- proactive chat ---------------------------------------------------------------------------------
+
+
+def proactive_rule_row(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(chat_proactive_rules).where(
+        chat_proactive_rules.c.workspace_id == workspace_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def save_proactive_rule(conn: Connection, workspace_id: str, values: dict[str, Any]) -> None:
+    updated = conn.execute(chat_proactive_rules.update().where(
+        chat_proactive_rules.c.workspace_id == workspace_id).values(**values))
+    if not updated.rowcount:
+        conn.execute(chat_proactive_rules.insert().values(workspace_id=workspace_id, **values))
+
+
+def proactive_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:
+    query = sa.select(chat_proactive_offers).where(chat_proactive_offers.c.id == offer_id)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def last_proactive_offer_at(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dt.datetime | None:
+    if not profile_ids:
+        return None
+    found: dt.datetime | None = conn.execute(sa.select(sa.func.max(chat_proactive_offers.c.created_at)).where(
+        chat_proactive_offers.c.workspace_id == workspace_id,
+        chat_proactive_offers.c.profile_id.in_(list(profile_ids)))).scalar_one_or_none()
+    return found
+
+
+def insert_proactive_offer(conn: Connection, row: dict[str, Any]) -> bool:
+    """The offer, once: False when this id was recorded already (a retry)."""
+    inserted = conn.execute(dialect.insert_ignoring_conflicts(conn, chat_proactive_offers).values(**row))
+    return bool(inserted.rowcount)
+
+
+def proactive_offer_counts(conn: Connection, workspace_id: str, since: dt.datetime) -> dict[str, int]:
+    rows = conn.execute(sa.select(chat_proactive_offers.c.grp, sa.func.count()).where(
+        chat_proactive_offers.c.workspace_id == workspace_id, chat_proactive_offers.c.created_at >= since,
+    ).group_by(chat_proactive_offers.c.grp)).all()
+    return {str(grp): int(n) for grp, n in rows}
+
+
+# --- the assistant's turns ------------------------------------------------------------------------------
+
+
+def insert_assistant_turn(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(dialect.insert_ignoring_conflicts(conn, assistant_turns).values(**row))
+
+
+def assistant_turns_since(conn: Connection, workspace_id: str, since: dt.datetime) -> list[dict[str, Any]]:
+    """Every turn since ``since`` with its conversation's status, tags, resolution and the customer's last
+    message's time."""
+    query = (
+        sa.select(assistant_turns, conversations.c.status, conversations.c.tags.label("conversation_tags"),
+                  conversations.c.resolved_at, conversations.c.last_inbound_at)
+        .select_from(assistant_turns.join(conversations, conversations.c.id == assistant_turns.c.conversation_id))
+        .where(assistant_turns.c.workspace_id == workspace_id, assistant_turns.c.created_at >= since)
+        .order_by(assistant_turns.c.created_at)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+

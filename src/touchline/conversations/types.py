@@ -119,6 +119,11 @@ class Inbound:
     conversation_id: str | None = None
     language: str | None = None
     traits: Mapping[str, Any] = field(default_factory=dict)
+    # Who the customer is was proven on this channel: a phone number or messenger handle the provider
+    # vouches for (its signed webhook), a web chat identifier signed with the workspace's identity secret.
+    # An e-mail's From can be forged, an anonymous visitor is anyone. The assistant tells order details
+    # only on a verified message.
+    verified: bool = False
 
 
 @dataclass(frozen=True)

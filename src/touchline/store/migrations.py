@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
 from touchline.store.schema import (
+    conversation_messages,
     erasures,
     events_metadata,
     journey_runs,
@@ -86,6 +87,13 @@ def _tracking_plan(conn: Connection) -> None:
     _create_missing(state_metadata)(conn)
 
 
+def _assistant_turns(conn: Connection) -> None:
+    """Inbound messages say whether the sender's identity was proven on the channel; new tables for
+    proactive chat and the assistant's turns."""
+    dialect.add_missing_columns(conn, conversation_messages, ["verified"])
+    _create_missing(state_metadata)(conn)
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -103,6 +111,8 @@ STATE_MIGRATIONS: list[Migration] = [
                   "the live feed", _create_missing(state_metadata)),
     Migration(13, "the shop assistant's FAQ entries (Korean and English versions of each)",
               _create_missing(state_metadata)),
+    Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
+                  "verified identity", _assistant_turns),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

@@ -515,6 +515,7 @@ conversation_messages = sa.Table(
     sa.Column("in_reply_to", sa.Text),
     sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
     sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
+    sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
@@ -607,6 +608,57 @@ faq_entries = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "key", name="uq_faq_entries_ws_key"),
     sa.Index("ix_faq_entries_ws_topic", "workspace_id", "topic"),
+)
+
+# Proactive chat (migration 14): the workspace's rule (off until the shop switches it on) and every offer
+# made to a hesitating shopper, in the treatment or the holdout group, for the frequency cap and the lift.
+chat_proactive_rules = sa.Table(
+    "chat_proactive_rules",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("signals", JSONDocument, nullable=False),  # ["checkout_idle", "exit_intent", ...]
+    sa.Column("idle_seconds", sa.Integer, nullable=False),
+    sa.Column("cap_hours", sa.Integer, nullable=False),  # at most one offer per customer in this time
+    sa.Column("holdout_percent", sa.Integer, nullable=False),
+    sa.Column("message_ko", sa.Text, nullable=False),
+    sa.Column("message_en", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+chat_proactive_offers = sa.Table(
+    "chat_proactive_offers",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # deterministic: the page's hesitation key, so a retry is one
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("signal", sa.Text, nullable=False),
+    sa.Column("grp", sa.Text, nullable=False),  # treatment | holdout
+    sa.Column("page_url", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_chat_proactive_offers_profile", "workspace_id", "profile_id", "created_at"),
+)
+
+# The assistant's turns (migration 14): what the customer asked and how the bot took it (intent, language,
+# confidence, a handover), one row per answer (its id is the bot's message id), for the containment report
+# and the list of questions the shop's FAQ does not answer yet. Customer data: exported and erased.
+assistant_turns = sa.Table(
+    "assistant_turns",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("intent", sa.Text, nullable=False),
+    sa.Column("language", sa.Text, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("answered", sa.Boolean, nullable=False),  # a confident answer (not "not sure", not a handover)
+    sa.Column("handover", sa.Boolean, nullable=False),  # this turn handed the conversation to people
+    sa.Column("faq_id", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_assistant_turns_ws_created", "workspace_id", "created_at"),
+    sa.Index("ix_assistant_turns_conversation", "conversation_id"),
 )
 
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),

@@ -10,6 +10,7 @@ Each request is checked in this order: the token, the body's size (413), the pro
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -20,11 +21,11 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
-from touchline.conversations import service
+from touchline.conversations import bot, service
 from touchline.conversations.inbound import kakao, twilio, whatsapp
 from touchline.conversations.inbound.errors import Malformed
 from touchline.conversations.writer import inbound_writer
-from touchline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from touchline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, TouchlineError
 from touchline.http import JSONBody, errors
 
 __all__ = ["router"]
@@ -195,7 +196,19 @@ async def kakao_skill(request: Request, token: str) -> Response:
         inbound = kakao.parse(payload, raw)
     except Malformed as exc:
         raise _bad(exc) from exc
-    await inbound_writer(stores).receive(workspace_id, inbound, clock=_clock(request))
+    received = await inbound_writer(stores).receive(workspace_id, inbound, clock=_clock(request))
     text = ("메시지를 받았습니다. 상담원이 곧 답변드리겠습니다." if inbound.language != "en"
             else "Thanks, we got your message. An agent will answer shortly.")
+    if not received.duplicate:
+        # Kakao shows only what this response says, and waits 5 s for it: the assistant answers here and now
+        # (recorded as delivered in place), or, past its budget, leaves it to an agent or its worker.
+        deadline = time.monotonic() + bot.KAKAO_BUDGET
+        try:
+            answer = await run_in_threadpool(lambda: bot.respond(
+                stores, workspace_id, received.conversation["id"], in_place=True, deadline=deadline,
+                now=_clock(request)()))
+        except TouchlineError:  # a rule refused the answer: the worker hands it over to people
+            answer = None
+        if answer is not None and answer["message"]["body"]:
+            text = answer["message"]["body"]
     return JSONBody(kakao.answer(text))

@@ -63,4 +63,5 @@ def parse(params: Iterable[tuple[str, str]]) -> Inbound:
             raise Malformed(f"MediaUrl{n}", "not an https URL")
         attachments.append(Attachment(url, _one(form, f"MediaContentType{n}", required=False)))
     return Inbound(channel="sms", provider_message_id=sid, customer=CustomerIds(phone=sender),
-                   body=(form.get("Body") or [""])[0], attachments=tuple(attachments))
+                   body=(form.get("Body") or [""])[0], attachments=tuple(attachments),
+                   verified=True)  # the sender's number as Twilio's signed request states it

@@ -97,7 +97,8 @@ def _message(m: dict[str, Any], at: str, names: dict[str, str], base_url: str) -
         return None  # reactions, locations, contacts, "unsupported": nothing an inbox shows yet
     traits = {"name": names[sender]} if names.get(sender) else {}
     return Inbound(channel="whatsapp", provider_message_id=wamid, customer=CustomerIds(whatsapp_id=sender),
-                   body=body, attachments=tuple(attachments), traits=traits)
+                   body=body, attachments=tuple(attachments), traits=traits,
+                   verified=True)  # the sender's WhatsApp id as Meta's signed webhook states it
 
 
 def parse(payload: Any, *, base_url: str = "https://graph.facebook.com") -> Parsed:

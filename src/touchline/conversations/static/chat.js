@@ -5,7 +5,13 @@
  *           data-identifier="user_id:kim-01" data-user-hash="(signed on the shop's server)"></script>
  *
  * data-identifier and data-user-hash only for a signed-in customer; data-lang="ko|en" (default: the
- * page's <html lang>, else the browser's); data-position="left". The visitor is known by the anonymous
+ * page's <html lang>, else the browser's); data-position="left".
+ *
+ * Proactive chat: when the workspace switches it on (GET /v1/chat/proactive), the chat watches a shopper
+ * hesitate: idle on the checkout page (path matching data-checkout-path, default /checkout|/order|/payment)
+ * for the workspace's idle time, exit intent on a desktop (the pointer leaving through the top), leaving
+ * the cart page (data-cart-path, default /cart) while data-cart-items > 0. Each is reported once per page
+ * (POST /v1/chat/hesitation); when the server's rule says so, the window opens with its message. The visitor is known by the anonymous
  * id analytics.js keeps (localStorage or cookie "ajs_anonymous_id"), so the chat joins their profile; a
  * page without analytics.js gets one made here and kept the same way. Messages arrive over a
  * Server-Sent Events stream read with fetch (so the write key goes in a header, never in a URL),
@@ -24,10 +30,10 @@
   var TEXT = {
     en: { open: "Chat with us", title: "Chat", close: "Close chat", placeholder: "Write a message…",
           send: "Send", hello: "Hello! How can we help? We usually answer within a few minutes.",
-          failed: "Not sent. Try again.", you: "You", agent: "Shop" },
+          failed: "Not sent. Try again.", you: "You", agent: "Shop", bot: "Assistant" },
     ko: { open: "채팅 상담", title: "채팅 상담", close: "채팅 닫기", placeholder: "메시지를 입력하세요",
           send: "보내기", hello: "안녕하세요! 무엇을 도와드릴까요? 보통 몇 분 안에 답변드립니다.",
-          failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원" }
+          failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원", bot: "챗봇" }
   }[lang];
 
   function stored(name) {
@@ -60,7 +66,9 @@
     seen: {},
     open: false,
     lastEventId: null,
-    streaming: false
+    streaming: false,
+    proactive: null,
+    hesitated: {}
   };
 
   var host = document.createElement("div");
@@ -138,8 +146,8 @@
     win.hidden = !state.open;
     list.textContent = "";
     var hello = document.createElement("li");
-    hello.className = "hello";
-    hello.textContent = TEXT.hello;
+    hello.className = "hello" + (state.proactive ? " proactive" : "");
+    hello.textContent = state.proactive || TEXT.hello;
     list.appendChild(hello);
     state.messages.forEach(function (message) {
       var li = document.createElement("li");
@@ -148,7 +156,9 @@
       li.textContent = message.body;
       var time = document.createElement("span");
       time.className = "when";
-      time.textContent = (message.direction === "inbound" ? TEXT.you : TEXT.agent) + " · " +
+      var who = message.direction === "inbound" ? TEXT.you : message.author === "bot" ? TEXT.bot : TEXT.agent;
+      li.setAttribute("data-author", message.author || "");
+      time.textContent = who + " · " +
         when.format(new Date(message.created_at));
       li.appendChild(time);
       list.appendChild(li);
@@ -248,8 +258,68 @@
     send(text).catch(function () { error.textContent = TEXT.failed; input.value = text; });
   });
 
+  // --- proactive chat: report hesitation; open when the workspace's rule says so -----------------------
+  var pageKey = "p" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+
+  function hesitate(signal) {
+    if (state.hesitated[signal] || state.open) return;
+    state.hesitated[signal] = true;
+    var body = { anonymous_id: anonymous, signal: signal, key: pageKey + "-" + signal, language: lang,
+                 page_url: location.href.slice(0, 2048) };
+    if (state.identifier) body.identifier = state.identifier;
+    if (data.cartValue && !isNaN(Number(data.cartValue))) body.cart_value = Number(data.cartValue);
+    return fetch(base + "/v1/chat/hesitation", {
+      method: "POST", headers: headers({ "Content-Type": "application/json" }), credentials: "omit",
+      keepalive: signal === "cart_exit", body: JSON.stringify(body)
+    }).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (answer) {
+        if (answer && answer.open && answer.message && !state.open) {
+          state.proactive = answer.message;
+          state.open = true;
+          render();
+        }
+      }).catch(function () { /* a hesitation not reported changes nothing for the shopper */ });
+  }
+
+  function watch(config) {
+    if (!config || !config.enabled) return;
+    var wanted = {};
+    (config.signals || []).forEach(function (name) { wanted[name] = true; });
+    var path = location.pathname;
+    var checkout = new RegExp(data.checkoutPath || "/(checkout|order|payment)", "i");
+    var cart = new RegExp(data.cartPath || "/cart", "i");
+    if (wanted.checkout_idle && checkout.test(path)) {
+      var timer = null;
+      var idle = Math.max(1, Number(config.idle_seconds) || 30) * 1000;
+      var again = function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () { hesitate("checkout_idle"); }, idle);
+      };
+      ["mousemove", "keydown", "scroll", "touchstart", "click"].forEach(function (name) {
+        document.addEventListener(name, again, { passive: true });
+      });
+      again();
+    }
+    if (wanted.exit_intent && window.matchMedia && window.matchMedia("(pointer: fine)").matches) {
+      document.documentElement.addEventListener("mouseleave", function (e) {
+        if (e.clientY <= 0) hesitate("exit_intent");
+      });
+    }
+    if (wanted.cart_exit && cart.test(path) && Number(data.cartItems || 0) > 0) {
+      window.addEventListener("pagehide", function () { hesitate("cart_exit"); });
+    }
+  }
+
+  function proactive() {
+    return fetch(base + "/v1/chat/proactive", { headers: headers(), credentials: "omit" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(watch)
+      .catch(function () { /* no proactive chat: the launcher still works */ });
+  }
+
   window.TouchlineChat = {
     open: function () { state.open = true; render(); },
+    hesitate: hesitate,
     identify: function (identifier, userHash) {
       state.identifier = identifier || "";
       state.userHash = userHash || "";
@@ -261,6 +331,7 @@
     document.body.appendChild(host);
     render();
     load().catch(function () { /* the launcher still works; the stream retries */ }).then(listen);
+    proactive();
   }
   if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);
 })();
