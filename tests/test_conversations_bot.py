@@ -47,7 +47,7 @@ def test_the_assistant_answers_from_the_faq_and_hands_over_when_asked(client: Te
     assert bot.respond_all(stores) == 1
     messages = thread(client, cid)
     notes = [m for m in messages if m["private"]]
-    assert notes and "상담원 연결해 주세요" in notes[-1]["body"] and "asked for a person" in notes[-1]["body"]
+    assert notes and "상담원 연결해 주세요" in notes[-1]["body"] and "고객이 상담원을 요청했어요" in notes[-1]["body"]
     conversation = client.get(f"/v1/conversations/{cid}", headers=bearer()).json()
     assert bot.HANDOVER_TAG in conversation["tags"] and conversation["status"] == "open"
 

@@ -55,10 +55,22 @@ _HISTORY = 30
 _KEY = "touchline.conversations.bot"
 
 
+_INTENT_KO = {"handover": "상담원 요청", "faq": "자주 묻는 질문", "product": "상품 문의", "order_status": "주문 조회",
+              "smalltalk": "인사", "unknown": "알 수 없음"}
+
+
 def _summary(asked: list[str], reply: Any) -> str:
+    """The note an agent reads first, in the customer's language (the shop's agents speak it): why the bot
+    handed over, what it took the question for, and the customer's last questions."""
     lines = [f"- {text[:300]}" for text in asked[-3:]]
-    why = "asked for a person" if reply.handover else f"not sure (confidence {reply.confidence:.2f})"
-    return f"Assistant handed over: {why}; intent {reply.intent}, language {reply.language}.\n" + "\n".join(lines)
+    if reply.language == "ko":
+        why = ("고객이 상담원을 요청했어요" if reply.handover
+               else f"답을 확신하지 못했어요 (신뢰도 {reply.confidence:.2f})")
+        head = f"챗봇이 상담원에게 넘김: {why}. 문의 유형: {_INTENT_KO.get(reply.intent, reply.intent)}. 고객의 질문:"
+    else:
+        why = "asked for a person" if reply.handover else f"not sure (confidence {reply.confidence:.2f})"
+        head = f"Assistant handed over: {why}; intent {reply.intent}, language {reply.language}. The customer asked:"
+    return head + "\n" + "\n".join(lines)
 
 
 def _customer_orders(stores: Stores, workspace_id: str, profile_id: str) -> list[order_answers.OrderStatus]:
