@@ -146,6 +146,36 @@ def test_the_holdout_is_offered_nothing_and_counted(client: TestClient, stores: 
     assert 3 <= len(held) <= 21
 
 
+def test_the_lift_of_proactive_chat_is_measured(client: TestClient, stores: Stores, workspace_id: str) -> None:
+    client.put("/v1/conversations/proactive-chat", headers=bearer(), json={"enabled": True, "holdout_percent": 50})
+    groups = {f"anon-l{n}": _hesitate(client, f"page-l{n:04d}", anonymous_id=f"anon-l{n}")["group"]
+              for n in range(16)}
+    treated = [a for a, g in groups.items() if g == "treatment"]
+    held = [a for a, g in groups.items() if g == "holdout"]
+    assert treated and held
+    # Two treated shoppers and one held-out shopper complete their order after the offer; another held-out
+    # shopper's order was before it, and does not count.
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)).isoformat()
+    before = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
+    buyers = [(treated[0], soon), (treated[-1], soon), (held[0], soon), (held[-1], before)]
+    _ingest(client, [{"type": "track", "event": "Order Completed", "anonymousId": who, "timestamp": at,
+                      "messageId": f"lift-order-{n}", "properties": {"order_id": f"L-{n}", "total": 10000}}
+                     for n, (who, at) in enumerate(buyers)])
+    stores.pump()
+    response = client.get("/v1/analytics/proactive-chat", headers=bearer(),
+                          params={"end": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()})
+    assert response.status_code == 200, response.text
+    lift = response.json()
+    converted_treated = len({treated[0], treated[-1]})
+    converted_held = 1
+    assert lift["treatment"] == {"offered": len(treated), "converted": converted_treated,
+                                 "rate": converted_treated / len(treated)}
+    assert lift["holdout"]["offered"] == len(held) and lift["holdout"]["converted"] == converted_held
+    assert lift["lift"] == converted_treated / len(treated) - converted_held / len(held)
+    low, high = lift["lift_interval"]
+    assert low < lift["lift"] < high
+
+
 def test_kakao_is_answered_in_the_skill_response(setup: Any) -> None:  # noqa: F811 - the fixture
     client, stores, token, _, _ = setup
     from touchline.workspaces import service as workspaces

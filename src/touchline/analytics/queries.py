@@ -440,3 +440,50 @@ def top_paths(workspace_id: str, from_event: str, to_event: str, start: dt.datet
         .group_by(paths.c.path, paths.c.truncated)
         .order_by(customers.desc(), paths.c.path).limit(limit)
     )
+
+
+def offer_conversions(workspace_id: str, offer_event: str, start: dt.datetime, end: dt.datetime,
+                      window_seconds: float) -> Select:
+    """Per ``group`` property of an offer event (``Proactive Chat Offered``: treatment, holdout): ``offered``
+    (customers whose first such event in [start, end) was in the group) and ``converted`` (of those, the
+    customers who completed an order within ``window_seconds`` after it). System events carry only a
+    profile id, so both sides are counted for the canonical customer."""
+    merged = merged_profiles(workspace_id)
+    customer = sa.func.coalesce(merged.c.canonical_id, events.c.profile_id)
+    joined = events.outerjoin(merged, merged.c.profile_id == events.c.profile_id)
+    grp = json_path_text(events.c.properties, "group")
+    offered_rows = (
+        sa.select(customer.label("customer"), grp.label("grp"), events.c.timestamp.label("at"))
+        .select_from(joined)
+        .where(events.c.workspace_id == workspace_id, events.c.event == offer_event,
+               events.c.timestamp >= start, events.c.timestamp < end)
+        .cte("offered_rows")
+    )
+    first = (
+        sa.select(offered_rows.c.customer, sa.func.min(offered_rows.c.at).label("at"))
+        .group_by(offered_rows.c.customer).cte("first_offer")
+    )
+    offers = (
+        sa.select(first.c.customer, sa.func.min(offered_rows.c.grp).label("grp"), first.c.at)
+        .select_from(first.join(offered_rows, sa.and_(offered_rows.c.customer == first.c.customer,
+                                                        offered_rows.c.at == first.c.at)))
+        .group_by(first.c.customer, first.c.at).cte("offers")
+    )
+    orders = (
+        sa.select(customer.label("customer"), events.c.timestamp.label("ts"))
+        .select_from(joined)
+        .where(events.c.workspace_id == workspace_id, events.c.event == ORDER, events.c.timestamp >= start)
+        .cte("orders")
+    )
+    converted = (
+        sa.select(offers.c.customer).distinct()
+        .select_from(offers.join(orders, orders.c.customer == offers.c.customer))
+        .where(orders.c.ts > offers.c.at, epoch(orders.c.ts) - epoch(offers.c.at) <= window_seconds)
+        .cte("converted")
+    )
+    return (
+        sa.select(offers.c.grp, sa.func.count().label("offered"),
+                  sa.func.count(converted.c.customer).label("converted"))
+        .select_from(offers.outerjoin(converted, converted.c.customer == offers.c.customer))
+        .group_by(offers.c.grp)
+    )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from touchline.analytics import service
+from touchline.conversations.proactive import OFFERED_EVENT
 from touchline.errors import BadRequest
 from touchline.http import JSONBody, admin_principal, errors
 from touchline.validation import Moment
@@ -163,3 +164,16 @@ async def paths(request: Request, principal: Admin,
     rows = await run_in_threadpool(service.top_paths, _stores(request), principal.workspace_id, from_event,
                                    to_event, max_steps, limit, start=s, end=e)
     return JSONBody({"paths": [_plain(r) for r in rows]})
+
+
+@router.get("/proactive-chat", response_class=JSONBody,
+            summary="Proactive chat's effect: orders after the offer, treatment against holdout")
+async def proactive_chat(request: Request, principal: Admin, start: Start = None, end: End = None,
+                         window_hours: Annotated[int, Query(ge=1, le=24 * 30)] = 24) -> JSONBody:
+    """Customers offered the chat (treatment) and held out when they hesitated, each counted once at their
+    first offer in the period, and those who completed an order within ``window_hours``: the rates, their
+    difference (the lift) and its 95 % interval (Newcombe's)."""
+    s, e = period(start, end)
+    lift = await run_in_threadpool(service.offer_lift, _stores(request), principal.workspace_id, OFFERED_EVENT,
+                                   s, e, window_hours)
+    return JSONBody(lift.as_dict())

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from touchline.analytics import btyd, queries
 from touchline.ingest.normalize import EARLIEST_EVENT_TIME
+from touchline.journeys.lift import lift_interval
 from touchline.store import dialect
 
 if TYPE_CHECKING:
@@ -414,3 +415,34 @@ def top_paths(stores: Stores, workspace_id: str, from_event: str, to_event: str,
         steps = tuple(r.path.split(queries.PATH_SEPARATOR))
         paths.append(Path((*steps[:-1], "…", steps[-1]) if r.truncated else steps, int(r.customers)))
     return paths
+
+
+@dataclass(frozen=True)
+class OfferLift:
+    treated: int
+    treated_converted: int
+    held: int
+    held_converted: int
+    window_hours: int
+
+    def as_dict(self) -> dict[str, Any]:
+        treated_rate = self.treated_converted / self.treated if self.treated else None
+        held_rate = self.held_converted / self.held if self.held else None
+        interval = lift_interval(self.treated_converted, self.treated, self.held_converted, self.held)
+        return {"treatment": {"offered": self.treated, "converted": self.treated_converted, "rate": treated_rate},
+                "holdout": {"offered": self.held, "converted": self.held_converted, "rate": held_rate},
+                "lift": None if treated_rate is None or held_rate is None else treated_rate - held_rate,
+                "lift_interval": list(interval) if interval else None, "window_hours": self.window_hours}
+
+
+def offer_lift(stores: Stores, workspace_id: str, offer_event: str, start: dt.datetime, end: dt.datetime,
+               window_hours: int = 24) -> OfferLift:
+    """An offer's effect measured against its holdout: customers offered (the treatment) and held out, and
+    those of each who ordered within ``window_hours`` of it (proactive chat: did opening the chat at
+    checkout keep carts from being abandoned)."""
+    with stores.events_conn() as conn:
+        rows = conn.execute(queries.offer_conversions(workspace_id, offer_event, start, end,
+                                                      window_hours * 3600.0)).all()
+    by_group = {str(r.grp): (int(r.offered), int(r.converted)) for r in rows}
+    treated, held = by_group.get("treatment", (0, 0)), by_group.get("holdout", (0, 0))
+    return OfferLift(treated[0], treated[1], held[0], held[1], window_hours)
