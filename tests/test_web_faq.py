@@ -101,3 +101,51 @@ def test_another_workspaces_entries_are_not_found(client: TestClient, stores: St
     assert client.post(f"/assistant/faq/{theirs['id']}/delete", data={"csrf_token": csrf}).status_code == 404
     assert client.get(f"/v1/assistant/faq/{theirs['id']}", headers=bearer(their_admin)).status_code == 200
     assert not re.search(r"Free, always", client.get("/assistant/faq", params={"q": "free shipping?"}).text)
+
+
+def test_the_assistant_report_and_proactive_chat_settings(client: TestClient, stores: Stores,
+                                                          workspace_id: str) -> None:
+    from support import basic
+    from touchline.assistant import service as assistant_service
+    from touchline.conversations import bot
+
+    assistant_service.load_seed(stores, workspace_id)
+    for n, text in enumerate(["배송비 얼마예요?", "화성으로도 배송되나요?", "talk to a human please"]):
+        sent = client.post("/v1/chat/messages", headers=basic(), json={
+            "anonymous_id": f"anon-web{n}", "client_message_id": f"web-report-{n}", "text": text})
+        assert sent.status_code == 201, sent.text
+    assert bot.respond_all(stores) == 3
+    add_user(stores, "m@example.com", "marketer")
+    csrf = sign_in(client, "m@example.com")
+    page = client.get("/assistant/report?lang=ko")
+    assert page.status_code == 200, page.text
+    assert "챗봇 리포트" in page.text and 'data-kpi="containment"' in page.text and "chart-intents" in page.text
+    assert 'data-intent="handover"' in page.text and "상담원 연결" in page.text
+    unanswered = re.findall(r"<tr data-unanswered><th[^>]*>([^<]+)</th>", page.text)
+    assert unanswered == ["화성으로도 배송되나요?"]
+    assert "/assistant/faq/new?question=" in page.text
+    new = client.get("/assistant/faq/new", params={"question": "화성으로도 배송되나요?", "language": "ko"})
+    assert "화성으로도 배송되나요?" in new.text
+    english = client.get("/assistant/report?lang=en").text
+    assert "Containment" in english and "Proactive chat" in english
+
+    # The proactive rule from the form: problems name the field, nothing is saved; then saved.
+    bad = client.post("/assistant/report/proactive?lang=ko", data={
+        "csrf_token": csrf, "enabled": "on", "signal_checkout_idle": "on", "idle_seconds": "20", "cap_hours": "24",
+        "holdout_percent": "99", "message_ko": "결제에 궁금한 점이 있으신가요?", "message_en": "Any questions?"})
+    assert bad.status_code == 422 and "홀드아웃(%)" in bad.text
+    assert client.get("/v1/conversations/proactive-chat", headers=bearer()).json()["enabled"] is False
+    saved = client.post("/assistant/report/proactive", data={
+        "csrf_token": csrf, "enabled": "on", "signal_checkout_idle": "on", "idle_seconds": "20", "cap_hours": "24",
+        "holdout_percent": "10", "message_ko": "결제에 궁금한 점이 있으신가요?", "message_en": "Any questions?"},
+        follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    rule = client.get("/v1/conversations/proactive-chat", headers=bearer()).json()
+    assert rule["enabled"] is True and rule["signals"] == ["checkout_idle"] and rule["idle_seconds"] == 20
+    assert rule["holdout_percent"] == 10 and rule["message_en"] == "Any questions?"
+    # Agents read the report but do not change the rule.
+    add_user(stores, "a@example.com", "agent")
+    client.cookies.clear()
+    agent_csrf = sign_in(client, "a@example.com")
+    assert client.get("/assistant/report").status_code == 200
+    assert client.post("/assistant/report/proactive", data={"csrf_token": agent_csrf}).status_code == 403

@@ -145,12 +145,14 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
     return sent
 
 
-def report(stores: Stores, workspace_id: str, *, days: int = 30, now: dt.datetime | None = None
-           ) -> dict[str, Any]:
-    """Containment by intent and language over the last ``days``, and the questions it was not sure of."""
+def report(stores: Stores, workspace_id: str, *, days: int = 30, now: dt.datetime | None = None,
+           start: dt.datetime | None = None, end: dt.datetime | None = None) -> dict[str, Any]:
+    """Containment by intent and language of the conversations the bot answered in [start, end) (by default
+    the last ``days``), and the questions it was not sure of."""
     now = now or dt.datetime.now(dt.UTC)
+    start = start or now - dt.timedelta(days=days)
     with stores.read() as conn:
-        rows = store.assistant_turns_since(conn, workspace_id, now - dt.timedelta(days=days))
+        rows = store.assistant_turns_since(conn, workspace_id, start, end)
     return {"days": days, **bot_metrics.containment(rows, now).as_dict(), "unanswered": bot_metrics.unanswered(rows)}
 
 

@@ -566,7 +566,8 @@ def insert_assistant_turn(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(dialect.insert_ignoring_conflicts(conn, assistant_turns).values(**row))
 
 
-def assistant_turns_since(conn: Connection, workspace_id: str, since: dt.datetime) -> list[dict[str, Any]]:
+def assistant_turns_since(conn: Connection, workspace_id: str, since: dt.datetime, until: dt.datetime | None = None
+                          ) -> list[dict[str, Any]]:
     """Every turn since ``since`` with its conversation's status, tags, resolution and the customer's last
     message's time."""
     query = (
@@ -576,5 +577,7 @@ def assistant_turns_since(conn: Connection, workspace_id: str, since: dt.datetim
         .where(assistant_turns.c.workspace_id == workspace_id, assistant_turns.c.created_at >= since)
         .order_by(assistant_turns.c.created_at)
     )
+    if until is not None:
+        query = query.where(assistant_turns.c.created_at < until)
     return [dict(r) for r in conn.execute(query).mappings()]
 

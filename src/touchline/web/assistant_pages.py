@@ -12,11 +12,15 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from touchline.analytics import service as analytics
 from touchline.assistant import service as assistant
 from touchline.assistant.knowledge import LANGUAGES
+from touchline.conversations import bot, proactive, proactive_service
 from touchline.errors import TouchlineError
+from touchline.web import charts
 from touchline.web.http import formatter, page, redirect, render, services, viewer
 from touchline.web.i18n import MESSAGES
+from touchline.web.periods import PERIOD_CHOICES, period_of
 
 __all__ = ["TRY_MAX_CHARS"]
 
@@ -113,6 +117,10 @@ def _editor(request: Request, entry: dict[str, Any] | None, fields: dict[str, An
 @page(BASE + "/new", permission="faq.edit")
 async def faq_new(request: Request) -> Response:
     fields = _fields_of(None)
+    # From the report's unanswered questions: the shopper's words start the new entry.
+    asked = (request.query_params.get("question") or "").replace("\x00", "").strip()[:assistant.MAX_QUESTION_CHARS]
+    if asked:
+        fields["en_questions" if request.query_params.get("language") == "en" else "ko_questions"] = asked
     topic = request.query_params.get("topic") or ""
     fields["topic"] = topic[:40] if topic in assistant.TOPICS else ""
     return _editor(request, None, fields)
@@ -170,3 +178,72 @@ async def faq_enable(request: Request, faq_id: str) -> Response:
 async def faq_delete(request: Request, faq_id: str) -> Response:
     gone = await run_in_threadpool(assistant.delete_faq, _stores(request), viewer(request).workspace_id, faq_id)
     return redirect(f"{BASE}?" + urlencode({"done": "faq.deleted", "name": gone["key"]}))
+
+
+# --- the assistant's report and proactive chat ---------------------------------------------------------
+
+REPORT = "/assistant/report"
+_SIGNALS = tuple(proactive.SIGNAL_EVENTS)
+
+
+def _language_names(f: Any) -> dict[str, str]:
+    return {"ko": f.t("faq.korean"), "en": f.t("faq.english")}
+
+
+async def _report_page(request: Request, rule: Any, problems: list[tuple[str, str]] | None = None,
+                       status: int = 200) -> Response:
+    f = formatter(request)
+    period = period_of(request, f)
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+
+    def read() -> tuple[dict[str, Any], dict[str, Any]]:
+        report = bot.report(stores, workspace_id, start=period.start, end=period.end)
+        lift = analytics.offer_lift(stores, workspace_id, proactive.OFFERED_EVENT, period.start, period.end)
+        return report, lift.as_dict()
+
+    report, lift = await run_in_threadpool(read)
+    intents = {k: f.t("faq.intent." + k) if "faq.intent." + k in MESSAGES else k for k in report["by_intent"]}
+    figures = {"intents": charts.containment(f, report["by_intent"], intents),
+               "languages": charts.containment(f, report["by_language"], _language_names(f))}
+    return render(request, "assistant_report.html", status_code=status, report=report, lift=lift, rule=rule,
+                  period=period, choices=PERIOD_CHOICES, figures=figures, intents=intents,
+                  languages=_language_names(f), signals=_SIGNALS, problems=problems or [])
+
+
+@page(REPORT, permission="faq.view", nav="nav.assistant_report", nav_after="nav.faq")
+async def assistant_report(request: Request) -> Response:
+    """Containment (conversations the bot resolved, handed over, still open) by intent and language, the
+    questions it was not sure of (each a start for a new FAQ entry), and proactive chat: its rule and its
+    lift against the holdout."""
+    rule = await run_in_threadpool(proactive_service.rule, _stores(request), viewer(request).workspace_id)
+    return await _report_page(request, rule)
+
+
+def _int(value: Any) -> int | str:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 7 else text
+
+
+@page(REPORT + "/proactive", permission="faq.edit", methods=("POST",))
+async def proactive_save(request: Request) -> Response:
+    form = await request.form()
+    payload: dict[str, Any] = {
+        "enabled": form.get("enabled") == "on", "signals": [s for s in _SIGNALS if form.get(f"signal_{s}") == "on"],
+        "idle_seconds": _int(form.get("idle_seconds")), "cap_hours": _int(form.get("cap_hours")),
+        "holdout_percent": _int(form.get("holdout_percent")),
+        "message_ko": str(form.get("message_ko") or ""), "message_en": str(form.get("message_en") or "")}
+    stores, workspace_id = _stores(request), viewer(request).workspace_id
+    try:
+        await run_in_threadpool(proactive_service.set_rule, stores, workspace_id, payload)
+    except TouchlineError as exc:
+        if exc.status >= 500:
+            raise
+        f = formatter(request)
+        detail = exc.detail if isinstance(exc.detail, list) else []
+        problems = [(f.t("assistant.field." + str(d.get("field"))) if "assistant.field." + str(d.get("field"))
+                     in MESSAGES else str(d.get("field")), str(d.get("reason"))) for d in detail]
+        shown = proactive.ProactiveRule(
+            enabled=bool(payload["enabled"]), signals=tuple(payload["signals"]),
+            messages={"ko": payload["message_ko"], "en": payload["message_en"]})
+        return await _report_page(request, shown, problems, status=422)
+    return redirect(REPORT + "?done=assistant.saved#proactive")

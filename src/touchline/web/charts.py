@@ -228,3 +228,20 @@ def backlog(f: Formatter, by_status: Mapping[str, int], unassigned: int) -> dict
                           yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(max(values)),
                           margin={"l": 8, "r": 16, "t": 8, "b": 32}),
     }
+
+
+def containment(f: Formatter, groups: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -> dict[str, Any]:
+    """The assistant's conversations per group (intent or language) as stacked horizontal bars: contained,
+    handed over, still open."""
+    keys = sorted(groups, key=lambda k: (-int(groups[k]["conversations"]), k))
+    labels = [names.get(k, k) for k in keys]
+    parts = (("contained", "assistant.contained", PALETTE[2]), ("handed_over", "assistant.handed_over", PALETTE[1]),
+             ("open", "assistant.open", "#9aa5b1"))
+    data = [{"type": "bar", "orientation": "h", "name": f.t(label), "y": labels,
+             "x": [int(groups[k][part]) for k in keys], "marker": {"color": color},
+             "hovertemplate": "%{y}: %{x}<extra>" + f.t(label) + "</extra>"} for part, label, color in parts]
+    top = max((int(g["conversations"]) for g in groups.values()), default=0)
+    return {"data": data,
+            "layout": _layout(f, barmode="stack", height=max(180, 70 + 40 * len(keys)), hovermode="closest",
+                              yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(top),
+                              legend={"orientation": "h", "y": -0.2}, margin={"l": 8, "r": 16, "t": 8, "b": 40})}
