@@ -88,6 +88,23 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
 
 
+def _print_assistant(helped: Any) -> None:
+    """Proactive chat against its holdout, and what the assistant resolved by itself."""
+    lift, total = helped.lift, helped.containment["total"]
+    table = Table("group", "shoppers", "ordered within 24 h", "rate",
+                  title=f"Proactive chat at checkout ({helped.shoppers:,} hesitating shoppers, "
+                        f"{helped.seconds:.1f} s)")
+    for name, label in (("treatment", "chat opened"), ("holdout", "holdout (nothing shown)")):
+        group = lift[name]
+        table.add_row(label, f"{group['offered']:,}", f"{group['converted']:,}", _rate(group["rate"]))
+    console.print(table)
+    shown = "–" if lift["lift"] is None else f"{lift['lift'] * 100:+.1f} points"
+    console.print(f"Lift {shown}{_interval(lift['lift_interval'])}. The assistant "
+                  f"answered {helped.answers:,} of {helped.questions:,} questions; of its "
+                  f"{total['conversations']:,} conversations {total['contained']:,} contained, "
+                  f"{total['handed_over']:,} handed over (dashboard: /assistant/report).", highlight=False)
+
+
 def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
@@ -127,6 +144,10 @@ def demo(
         "--inbox/--no-inbox",
         help="Give the shop agents, a team and conversations on every channel, delivered through the inbound "
              "endpoints over the last days.")] = True,
+    assistant: Annotated[bool, typer.Option(
+        "--assistant/--no-assistant",
+        help="Switch proactive chat on (with a holdout) and have shoppers hesitate at checkout and ask the "
+             "shop assistant, over the last --simulate-days days.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -186,6 +207,16 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
+        helped = None
+        if assistant:
+            from touchline.app import create_app
+            from touchline.demo.assistant import read_results, run_assistant
+
+            with console.status("shoppers hesitate at checkout and ask the assistant …"):
+                helped = run_assistant(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed, days=simulate_days)
+                move_staged_events(stores)
+                read_results(stores, workspace_id, helped, days=simulate_days)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -225,6 +256,8 @@ def demo(
                       f"set-password EMAIL); dashboard: /inbox and /inbox/report.", highlight=False)
     if report:
         _print_journeys(report)
+    if helped is not None:
+        _print_assistant(helped)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port

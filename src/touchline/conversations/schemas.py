@@ -34,7 +34,8 @@ Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON false is not the number 0, nor "1" the number 1
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AttachmentIn(_Strict):
