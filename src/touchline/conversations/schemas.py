@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from touchline.conversations.types import (
     Attachment,
@@ -16,7 +16,7 @@ from touchline.conversations.types import (
     Inbound,
     Status,
 )
-from touchline.validation import Moment
+from touchline.validation import Body, Moment
 
 __all__ = [
     "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
@@ -33,9 +33,8 @@ LANGUAGE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"  # ko, en, ko-KR
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .:/+-]{0,63}$")]
 
 
-class _Strict(BaseModel):
-    # strict: JSON false is not the number 0, nor "1" the number 1
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Strict(Body):
+    pass
 
 
 class AttachmentIn(_Strict):

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
 from touchline.store.schema import (
+    assistant_turns,
     conversation_messages,
     erasures,
     events_metadata,
@@ -94,6 +95,11 @@ def _assistant_turns(conn: Connection) -> None:
     _create_missing(state_metadata)(conn)
 
 
+def _assistant_flows(conn: Connection) -> None:
+    """The assistant's turns say where a return or exchange request stands."""
+    dialect.add_missing_columns(conn, assistant_turns, ["flow_step"])
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -113,6 +119,7 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
+    Migration(21, "the assistant's return and exchange requests: the step of each turn", _assistant_flows),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

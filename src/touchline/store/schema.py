@@ -656,6 +656,8 @@ assistant_turns = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False),  # a confident answer (not "not sure", not a handover)
     sa.Column("handover", sa.Boolean, nullable=False),  # this turn handed the conversation to people
     sa.Column("faq_id", sa.Text),
+    # where this turn left a return/exchange request: kind:step (touchline.assistant.flows; migration 21)
+    sa.Column("flow_step", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_assistant_turns_ws_created", "workspace_id", "created_at"),
     sa.Index("ix_assistant_turns_conversation", "conversation_id"),
