@@ -31,7 +31,8 @@ from touchline.assistant import orders as order_answers
 from touchline.assistant import service as assistant_service
 from touchline.assistant.engine import Reply
 from touchline.conversations import bot_metrics, rules, service, store
-from touchline.conversations.types import Author
+from touchline.conversations import hours as team_hours
+from touchline.conversations.types import Author, Status
 from touchline.errors import TouchlineError
 from touchline.profiles import store as profile_store
 from touchline.store.schema import event_staging, events
@@ -161,10 +162,16 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
             step = flows.offer(reply.topic, reply.language)
             if step is not None:
                 text = f"{text}\n\n{step.text}"
+    status: Status | None = None
+    if reply.offer_handover:  # outside the team's hours: say when a person will answer; it waits, pending
+        hours = service.team_hours_for(stores, workspace_id, conversation)
+        if hours is not None and not team_hours.is_open(hours, now):
+            text = f"{text}\n\n{team_hours.back_text(hours, now, reply.language)}"
+            status = "pending"
     if deadline is not None and time.monotonic() > deadline:
         return None
     sent = service.reply(stores, workspace_id, conversation_id, text, author=BOT, channel=last["channel"],
-                         client_key=f"bot:{last['id']}", in_place=in_place, now=now)
+                         client_key=f"bot:{last['id']}", in_place=in_place, status=status, now=now)
     _record_turn(stores, workspace_id, conversation, sent, last["body"] or "", reply, now,
                  flow_step=step.state if step is not None else None)
     if reply.offer_handover:  # each idempotent: a tag is a set, the note has its key, assigned stays

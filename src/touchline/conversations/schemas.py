@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
+from touchline.conversations import hours as team_hours
 from touchline.conversations.types import (
     Attachment,
     Author,
@@ -170,11 +171,31 @@ class TagsIn(_Strict):
     remove: list[Tag] = Field(default_factory=list, max_length=50)
 
 
+Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24 hours")]
+
+
+class HoursIn(_Strict):
+    """When the team's people answer; outside, the assistant says when they will and leaves the
+    conversation pending. Closing at or before opening spans midnight."""
+
+    days: list[Annotated[StrictInt, Field(ge=0, le=6)]] = Field(
+        max_length=7, description="Week days the team opens: 0 Monday ... 6 Sunday; empty: always there.")
+    opens: Clock = "09:00"
+    closes: Clock = "18:00"
+    timezone: str = Field("Asia/Seoul", min_length=1, max_length=64, description="An IANA time zone.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return team_hours.check_timezone(value)
+
+
 class TeamIn(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=FILLED)
     auto_assign: StrictBool = False
     language_routing: StrictBool = False
     channels: list[ConversationChannel] = Field(default_factory=list, max_length=10)
+    hours: HoursIn | None = Field(None, description="None: always there.")
 
 
 class TeamPatch(_Strict):
@@ -182,6 +203,7 @@ class TeamPatch(_Strict):
     auto_assign: StrictBool | None = None
     language_routing: StrictBool | None = None
     channels: list[ConversationChannel] | None = Field(None, max_length=10)
+    hours: HoursIn | None = Field(None, description="New hours (days empty: always there); absent: unchanged.")
 
 
 class MemberIn(_Strict):

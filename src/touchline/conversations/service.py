@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from touchline.assistant.store import faq_fingerprint
 from touchline.conversations import feed, metrics, placement, routing, rules, store
+from touchline.conversations import hours as team_hours
 from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
 from touchline.conversations.types import (
     CONVERSATION_CHANNELS,
@@ -1174,9 +1175,36 @@ def housekeeping(stores: Stores) -> None:
 def _team_view(team: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"id": team["id"], "name": team["name"], "auto_assign": bool(team["auto_assign"]),
             "language_routing": bool(team["language_routing"]), "channels": list(team["channels"] or []),
+            "hours": _hours_view(team.get("hours")),
             "members": [{"user_id": m["user_id"], "capacity": m["capacity"], "languages": list(m["languages"] or []),
                          "joined_at": m["joined_at"]} for m in members],
             "created_at": team["created_at"], "updated_at": team["updated_at"]}
+
+
+def _hours_view(doc: Any) -> dict[str, Any] | None:
+    found = team_hours.from_doc(doc)
+    return team_hours.to_doc(found) if found else None
+
+
+def _hours(doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Hours as stored: None (always there) when no day is given."""
+    if not doc or not doc.get("days"):
+        return None
+    found = team_hours.from_doc(dict(doc))
+    if found is None:
+        raise ValidationFailed("unreadable team hours", [field_error("hours", "days, opens, closes and timezone")])
+    return team_hours.to_doc(found)
+
+
+def team_hours_for(stores: Stores, workspace_id: str, conversation: Mapping[str, Any]) -> team_hours.Hours | None:
+    """The hours of the people a conversation goes to: its team's, else the team that would route it (the
+    first that assigns automatically on its channel); None when nobody keeps hours (always there)."""
+    with stores.read() as conn:
+        rows = store.team_rows(conn, workspace_id)
+    mine = [t for t in rows if t["id"] == conversation.get("team_id")]
+    routing = [t for t in rows if t["auto_assign"] and (not t["channels"] or conversation["channel"] in t["channels"])]
+    chosen = (mine or routing)[:1]
+    return team_hours.from_doc(chosen[0].get("hours")) if chosen else None
 
 
 def _channels(channels: Sequence[str]) -> list[str]:
@@ -1203,15 +1231,15 @@ def team(stores: Stores, workspace_id: str, team_id: str) -> dict[str, Any]:
 
 
 def create_team(stores: Stores, workspace_id: str, name: str, *, auto_assign: bool = False,
-                language_routing: bool = False, channels: Sequence[str] = (), now: dt.datetime | None = None
-                ) -> dict[str, Any]:
+                language_routing: bool = False, channels: Sequence[str] = (),
+                hours: Mapping[str, Any] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     now = _now(now)
     name = name.strip()
     if not name:
         raise ValidationFailed("a team needs a name", [field_error("name", "empty")])
     row = {"id": "team_" + uuid.uuid4().hex[:16], "workspace_id": workspace_id, "name": name,
            "auto_assign": auto_assign, "language_routing": language_routing, "channels": _channels(channels),
-           "last_assigned_user_id": None, "created_at": now, "updated_at": now}
+           "hours": _hours(hours), "last_assigned_user_id": None, "created_at": now, "updated_at": now}
     with stores.write() as conn:
         if store.team_by_name(conn, workspace_id, name) is not None:
             raise Conflict(f"a team named {name!r} exists", {"field": "name", "reason": "taken"})
@@ -1221,9 +1249,12 @@ def create_team(stores: Stores, workspace_id: str, name: str, *, auto_assign: bo
 
 def update_team(stores: Stores, workspace_id: str, team_id: str, *, name: str | None = None,
                 auto_assign: bool | None = None, language_routing: bool | None = None,
-                channels: Sequence[str] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+                channels: Sequence[str] | None = None, hours: Mapping[str, Any] | None = None,
+                now: dt.datetime | None = None) -> dict[str, Any]:
     now = _now(now)
     values: dict[str, Any] = {"updated_at": now}
+    if hours is not None:
+        values["hours"] = _hours(hours)
     if name is not None:
         if not name.strip():
             raise ValidationFailed("a team needs a name", [field_error("name", "empty")])

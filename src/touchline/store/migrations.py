@@ -25,6 +25,7 @@ from touchline.store.schema import (
     journeys,
     outbox,
     state_metadata,
+    teams,
     workspaces,
 )
 
@@ -96,8 +97,9 @@ def _assistant_turns(conn: Connection) -> None:
 
 
 def _assistant_flows(conn: Connection) -> None:
-    """The assistant's turns say where a return or exchange request stands."""
+    """The assistant's turns say where a return or exchange request stands; teams keep hours."""
     dialect.add_missing_columns(conn, assistant_turns, ["flow_step"])
+    dialect.add_missing_columns(conn, teams, ["hours"])
 
 
 STATE_MIGRATIONS: list[Migration] = [
@@ -119,7 +121,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
-    Migration(21, "the assistant's return and exchange requests: the step of each turn", _assistant_flows),
+    Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours",
+              _assistant_flows),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

@@ -547,6 +547,8 @@ teams = sa.Table(
     sa.Column("auto_assign", sa.Boolean, nullable=False),
     sa.Column("language_routing", sa.Boolean, nullable=False),  # only to members who speak its language
     sa.Column("channels", JSONDocument, nullable=False),
+    # {"days": [0..6], "opens": "09:00", "closes": "18:00", "timezone"}; NULL: always there (migration 21)
+    sa.Column("hours", JSONDocument),
     sa.Column("last_assigned_user_id", sa.Text),  # where the round-robin continues
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
