@@ -44,3 +44,13 @@ def test_any_message_gives_a_turn_or_none(kind: str, step: str, message: str, la
     if turn is not None:
         assert turn.text and turn.language in ("ko", "en") and turn.step in (*flows.OPEN_STEPS, flows.DONE,
                                                                               flows.CLOSED)
+
+
+def test_kakao_shows_the_quick_replies_within_its_limits() -> None:
+    from touchline.conversations.inbound import kakao
+
+    answer = kakao.answer("반품 사유를 알려 주세요.", ["사이즈가 맞지 않아요", "상품에 문제가 있어서 반품하고 싶어요"])
+    replies = answer["template"]["quickReplies"]
+    assert [r["messageText"] for r in replies] == ["사이즈가 맞지 않아요", "상품에 문제가 있어서 반품하고 싶어요"]
+    assert all(len(r["label"]) <= 14 and r["action"] == "message" for r in replies)
+    assert "quickReplies" not in kakao.answer("안녕하세요")["template"]

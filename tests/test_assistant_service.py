@@ -240,6 +240,8 @@ def test_a_return_request_is_taken_in_a_guided_flow(client: TestClient, stores: 
     assert bot.respond_all(stores) == 1
     asked = _last(client, cid)["body"]
     assert "HM-1002" in asked and "사유" in asked
+    assert _last(client, cid)["quick_replies"] == ["사이즈가 맞지 않아요", "상품에 문제가 있어요", "단순 변심",
+                                                   "아니요"]
     _inbound(client, "park-returns", "사이즈가 너무 커요", "ret-3", verified=True)
     assert bot.respond_all(stores) == 1
     done = [m for m in client.get(f"/v1/conversations/{cid}/messages", headers=bearer()).json()["messages"]

@@ -66,6 +66,12 @@ _DONE: Final[dict[str, dict[str, str]]] = {
                  "en": "I've passed your exchange request (order {order}: {reason}) to our team. "
                        "They'll check the stock and get back to you."},
 }
+_REASONS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "return": {"ko": ("사이즈가 맞지 않아요", "상품에 문제가 있어요", "단순 변심"),
+               "en": ("Wrong size", "It's damaged", "Changed my mind")},
+    "exchange": {"ko": ("다른 사이즈로", "다른 색상으로"), "en": ("Another size", "Another colour")},
+}
+_NEVER_MIND: Final[dict[str, str]] = {"ko": "아니요", "en": "Never mind"}
 _CLOSED: Final[dict[str, str]] = {
     "ko": "알겠어요. 다른 궁금한 점이 있으면 편하게 물어봐 주세요.",
     "en": "No problem. Ask me anytime if there's anything else.",
@@ -87,6 +93,7 @@ class FlowTurn:
     language: str  # "ko" | "en"
     order: str | None = None
     reason: str | None = None
+    quick_replies: tuple[str, ...] = ()  # what the customer can tap (the channel shows them where it can)
 
     @property
     def state(self) -> str:
@@ -113,7 +120,7 @@ def offer(topic: str | None, language: str) -> FlowTurn | None:
     if kind is None:
         return None
     lang = _lang(language)
-    return FlowTurn(kind, ASK_ORDER, _OFFER[kind][lang], lang)
+    return FlowTurn(kind, ASK_ORDER, _OFFER[kind][lang], lang, quick_replies=(_NEVER_MIND[lang],))
 
 
 def order_in(message: str, known: Sequence[str] = ()) -> str | None:
@@ -145,11 +152,13 @@ def advance(kind: str, step: str, message: str, language: str, *, order: str | N
     if step == ASK_ORDER:
         found = order_in(text, known_orders)
         if found is not None:
-            return FlowTurn(kind, ASK_REASON, _REASON[kind][lang].format(order=found), lang, order=found)
+            return FlowTurn(kind, ASK_REASON, _REASON[kind][lang].format(order=found), lang, order=found,
+                            quick_replies=(*_REASONS[kind][lang], _NEVER_MIND[lang]))
         if _UNKNOWN_ORDER.search(text):
             if known_orders:
                 listed = ", ".join(known_orders[:3])
-                return FlowTurn(kind, ASK_ORDER, _ORDERS[lang].format(orders=listed), lang)
+                return FlowTurn(kind, ASK_ORDER, _ORDERS[lang].format(orders=listed), lang,
+                                quick_replies=(*known_orders[:3], _NEVER_MIND[lang]))
             return FlowTurn(kind, ASK_ORDER, _NO_ORDERS[lang], lang)
         return None
     if not order:  # the order was not kept (a turn recorded before this flow existed); ask again

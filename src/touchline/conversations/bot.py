@@ -117,6 +117,18 @@ def _flow_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any], 
                          known_orders=known)
 
 
+_PERSON = {"ko": "상담원 연결", "en": "Talk to a person"}
+
+
+def _quick_replies(reply: Reply, step: flows.FlowTurn | None) -> tuple[str, ...]:
+    """What the customer can tap under the answer: the flow's choices, or a person when the bot is unsure."""
+    if step is not None and not step.hands_over:
+        return step.quick_replies
+    if reply.offer_handover and not reply.handover:
+        return (_PERSON[reply.language if reply.language in _PERSON else "ko"],)
+    return ()
+
+
 def _record_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any], sent: dict[str, Any],
                  question: str, reply: Any, now: dt.datetime, flow_step: str | None = None) -> None:
     """The turn, for the containment report and the questions the FAQ does not answer (idempotent: keyed
@@ -171,7 +183,8 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
     if deadline is not None and time.monotonic() > deadline:
         return None
     sent = service.reply(stores, workspace_id, conversation_id, text, author=BOT, channel=last["channel"],
-                         client_key=f"bot:{last['id']}", in_place=in_place, status=status, now=now)
+                         client_key=f"bot:{last['id']}", in_place=in_place, status=status,
+                         quick_replies=_quick_replies(reply, step), now=now)
     _record_turn(stores, workspace_id, conversation, sent, last["body"] or "", reply, now,
                  flow_step=step.state if step is not None else None)
     if reply.offer_handover:  # each idempotent: a tag is a set, the note has its key, assigned stays

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy.engine import Connection
 
 from touchline.assistant.store import faq_fingerprint
+from touchline.channels import MAX_QUICK_REPLIES
 from touchline.conversations import feed, metrics, placement, routing, rules, store
 from touchline.conversations import hours as team_hours
 from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
@@ -157,6 +158,11 @@ def conversation_view(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any
             "version": row["version"]}
 
 
+def _quick_replies(value: Any) -> list[str]:
+    """Stored quick replies; anything but a list of strings (a dirty row) is none."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = {"id": row["id"], "conversation_id": row["conversation_id"], "direction": row["direction"],
             "private": row["direction"] == "note", "channel": row["channel"],
@@ -164,7 +170,8 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "attachments": list(row["attachments"] or []), "address": row["address"],
             "delivery_status": row["delivery_status"], "delivery_reason": row["delivery_reason"],
             "provider_message_id": row["provider_message_id"], "subject": row["subject"],
-            "verified": bool(row.get("verified")), "sent_at": row["sent_at"], "created_at": row["created_at"]}
+            "verified": bool(row.get("verified")), "quick_replies": _quick_replies(row.get("quick_replies")),
+            "sent_at": row["sent_at"], "created_at": row["created_at"]}
     if row["email_message_id"] or row["in_reply_to"] or row["email_references"]:
         view["email"] = {"message_id": row["email_message_id"], "in_reply_to": row["in_reply_to"],
                          "references": list(row["email_references"] or [])}
@@ -711,7 +718,8 @@ def _work_off_backlog(conn: Connection, workspace_id: str, user_id: str, now: dt
 def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, author: Author,
           channel: str | None = None, attachments: Sequence[Attachment] = (), client_key: str | None = None,
           template_code: str | None = None, template_params: Mapping[str, str] | None = None,
-          status: Status | None = None, in_place: bool = False, now: dt.datetime | None = None) -> dict[str, Any]:
+          status: Status | None = None, in_place: bool = False, quick_replies: Sequence[str] = (),
+          now: dt.datetime | None = None) -> dict[str, Any]:
     """Answer the customer: on ``channel`` (by default the one they last wrote on), sent exactly once.
 
     The reply is a conversation message and, unless the channel delivers in place (web chat), an outbox
@@ -762,7 +770,9 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
             "delivery_status": "queued" if outbox_id else "sent", "delivery_reason": None, "outbox_id": outbox_id,
             "provider_message_id": None, "subject": content.get("subject"),
             "email_message_id": email.get("message_id"), "in_reply_to": email.get("in_reply_to"),
-            "email_references": email.get("references"), "sent_at": None if outbox_id else now, "created_at": now}
+            "email_references": email.get("references"), "sent_at": None if outbox_id else now,
+            "quick_replies": list(quick_replies[:MAX_QUICK_REPLIES]) if rule.quick_replies and quick_replies else None,
+            "created_at": now}
         store.insert_message(conn, message)
         if outbox_id is not None and rule.outbox_channel is not None and to is not None:
             enqueue_ready(conn, ReadyMessage(

@@ -97,9 +97,11 @@ def _assistant_turns(conn: Connection) -> None:
 
 
 def _assistant_flows(conn: Connection) -> None:
-    """The assistant's turns say where a return or exchange request stands; teams keep hours."""
+    """The assistant's turns say where a return or exchange request stands; teams keep hours; messages
+    carry quick replies."""
     dialect.add_missing_columns(conn, assistant_turns, ["flow_step"])
     dialect.add_missing_columns(conn, teams, ["hours"])
+    dialect.add_missing_columns(conn, conversation_messages, ["quick_replies"])
 
 
 STATE_MIGRATIONS: list[Migration] = [
@@ -121,7 +123,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
-    Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours",
+    Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "
+                  "quick replies",
               _assistant_flows),
 ]
 EVENT_MIGRATIONS: list[Migration] = [

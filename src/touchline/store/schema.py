@@ -516,6 +516,8 @@ conversation_messages = sa.Table(
     sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
     sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
     sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
+    # answers the customer can tap (web chat buttons, KakaoTalk quickReplies): ["상담원 연결", ...] (migration 21)
+    sa.Column("quick_replies", JSONDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
