@@ -3,9 +3,10 @@ the field; the service checks what depends on settings and state."""
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt, field_validator
+from pydantic import Field, StrictBool, StrictInt, WithJsonSchema, field_validator
 
 from touchline.conversations import hours as team_hours
 from touchline.conversations.types import (
@@ -171,6 +172,9 @@ class TagsIn(_Strict):
     remove: list[Tag] = Field(default_factory=list, max_length=50)
 
 
+# The document lists the zones this machine knows (the validator checks the same list).
+_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+TimeZoneName = Annotated[str, WithJsonSchema({"type": "string", "enum": _ZONES} if _ZONES else {"type": "string"})]
 Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24 hours")]
 
 
@@ -182,11 +186,13 @@ class HoursIn(_Strict):
         max_length=7, description="Week days the team opens: 0 Monday ... 6 Sunday; empty: always there.")
     opens: Clock = "09:00"
     closes: Clock = "18:00"
-    timezone: str = Field("Asia/Seoul", min_length=1, max_length=64, description="An IANA time zone.")
+    timezone: TimeZoneName = Field("Asia/Seoul", description="An IANA time zone.")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        if _ZONES and value not in _ZONES:
+            raise ValueError("an IANA time zone, such as Asia/Seoul")
         return team_hours.check_timezone(value)
 
 
