@@ -133,7 +133,10 @@ async def review_submit(request: Request, token: Token) -> HTMLResponse:
 
 # --- the shop's pages and apps (write key) --------------------------------------------------------------------
 
-@router.post("/v1/feedback/answers", response_class=JSONBody, responses=errors(404),
+_RETRY = {200: {"description": "A retry: what was stored the first time"}}
+
+
+@router.post("/v1/feedback/answers", response_class=JSONBody, status_code=201, responses={**errors(404), **_RETRY},
              summary="Record a survey answer (an in-app survey, the chat's buttons)")
 async def post_answer(request: Request, principal: Writer, body: AnswerIn) -> JSONBody:
     """201 with the answer when new; 200 with the stored answer for a retry (the same ``answer_key``)."""
@@ -149,7 +152,7 @@ async def post_answer(request: Request, principal: Writer, body: AnswerIn) -> JS
     return JSONBody(service.public_answer(row), status_code=201 if created else 200)
 
 
-@router.post("/v1/reviews", response_class=JSONBody, responses=errors(404),
+@router.post("/v1/reviews", response_class=JSONBody, status_code=201, responses={**errors(404), **_RETRY},
              summary="Submit a product review (the shop's own review form)")
 async def post_review(request: Request, principal: Writer, body: ReviewIn) -> JSONBody:
     """The review waits for moderation (``status: pending``); ``flagged`` lists what the profanity filter

@@ -22,6 +22,12 @@ class _Strict(BaseModel):
 
 
 class AnswerIn(_Strict):
+    # The document says what the validator below checks: a CSAT score is 1-5.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"anyOf": [
+        {"properties": {"kind": {"const": "nps"}}},
+        {"required": ["kind"], "properties": {"kind": {"const": "csat"}, "score": {"minimum": 1, "maximum": 5}}},
+    ]})
+
     identifier: str = Field(min_length=1, max_length=512, pattern=IDENTIFIER,
                             description="The customer: user_id:…, email:…, phone:… or a bare value")
     survey: str = Field("nps", pattern=SURVEY_PATTERN, description="The survey's name (nps, csat, post-purchase…)")
@@ -52,6 +58,12 @@ class ReviewIn(_Strict):
 
 
 class LinkIn(_Strict):
+    # The document says what the validator below checks: a review link names its product.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"anyOf": [
+        {"properties": {"type": {"const": "survey"}}},
+        {"required": ["type", "product_id"], "properties": {"type": {"const": "review"}}},
+    ]})
+
     identifier: str = Field(min_length=1, max_length=512, pattern=IDENTIFIER)
     type: Literal["survey", "review"] = "survey"
     survey: str = Field("nps", pattern=SURVEY_PATTERN)
