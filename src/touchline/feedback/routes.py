@@ -133,7 +133,7 @@ async def review_submit(request: Request, token: Token) -> HTMLResponse:
 
 # --- the shop's pages and apps (write key) --------------------------------------------------------------------
 
-_RETRY = {200: {"description": "A retry: what was stored the first time"}}
+_RETRY: dict[int | str, dict[str, Any]] = {200: {"description": "A retry: what was stored the first time"}}
 
 
 @router.post("/v1/feedback/answers", response_class=JSONBody, status_code=201, responses={**errors(404), **_RETRY},

@@ -23,12 +23,15 @@ from touchline.feedback.profanity import find_profanity
 from touchline.feedback.signing import LinkClaims, LinkRefused
 from touchline.messaging.functions import RenderScope
 from touchline.profiles import store as profile_store
+from touchline.store.schema import reviews as reviews_table
+from touchline.store.schema import survey_answers as survey_answers_table
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 __all__ = [
-    "LinkGone", "answer_from_link", "answer_survey", "capture", "moderate", "nps_report", "open_link",
+    "LinkGone", "answer_from_link", "answer_survey", "apply_moderation", "capture", "moderate", "nps_report",
+    "open_link",
     "product_page", "product_ratings", "review_link_function", "submit_review", "survey_link_function",
 ]
 
@@ -227,6 +230,22 @@ def record_answer(conn: Connection, workspace_id: str, *, answer_id: str, profil
     return stored, False
 
 
+def record_answers(conn: Connection, workspace_id: str, rows: Sequence[dict[str, Any]], now: dt.datetime
+                   ) -> list[dict[str, Any]]:
+    """Many answers (full ``survey_answers`` rows of existing, canonical customers) at once, as
+    :func:`record_answer` stores one: those stored already are left alone; events appended and traits set
+    in bulk. Returns the new ones. For imports and the demo."""
+    existing = feedback_store.existing_ids(conn, survey_answers_table, workspace_id, [r["id"] for r in rows])
+    new = [r for r in {r["id"]: r for r in rows}.values() if r["id"] not in existing]
+    feedback_store.insert_many(conn, survey_answers_table, new)
+    append_system_events(conn, workspace_id, [e for r in new for e in _answer_events(r, now)], now)
+    traits: dict[str, dict[str, Any]] = {}
+    for row in sorted(new, key=lambda r: r["answered_at"]):
+        traits.setdefault(row["profile_id"], {}).update(_answer_traits(row))
+    profile_store.set_traits_many(conn, workspace_id, traits, now, "survey")
+    return new
+
+
 def answer_from_link(stores: Stores, claims: LinkClaims, score: Any, comment: str | None, now: dt.datetime
                      ) -> tuple[dict[str, Any], bool]:
     kind = claims.survey_kind or "nps"
@@ -351,12 +370,9 @@ def record_review(conn: Connection, workspace_id: str, *, profile_id: str, produ
     profile = profile_store.profile_row(conn, workspace_id, profile_id)
     if profile is None:
         raise NotFound("no such customer", field_error("identifier", "unknown customer"))
-    review_id = "rv_" + signing.answer_id(workspace_id, "review", profile_id, order_id, product_id)[:24]
-    flagged = find_profanity(title, body)
-    row = {"id": review_id, "workspace_id": workspace_id, "profile_id": profile_id, "product_id": product_id,
-           "order_id": order_id, "rating": rating, "title": title, "body": body, "author": _author(profile),
-           "language": language, "status": "pending", "flagged": flagged, "reply": None, "replied_at": None,
-           "moderated_by": None, "moderated_at": None, "source": source, "created_at": now, "updated_at": now}
+    row = review_row(workspace_id, {**profile, "id": profile_id}, product_id=product_id, order_id=order_id,
+                     rating=rating, title=title, body=body, language=language, source=source, now=now)
+    review_id = row["id"]
     created = feedback_store.insert_review(conn, row)
     if not created:
         stored = feedback_store.review(conn, workspace_id, review_id)
@@ -366,6 +382,51 @@ def record_review(conn: Connection, workspace_id: str, *, profile_id: str, produ
         append_system_events(conn, workspace_id, [_review_event(row, "Review Submitted", now)], now)
         profile_store.set_traits(conn, workspace_id, profile_id, {"last_review_rating": rating}, now, "review")
     return row, True
+
+
+def review_row(workspace_id: str, profile: Mapping[str, Any], *, product_id: str, order_id: str | None, rating: int,
+               title: str | None, body: str | None, language: str | None, source: str, now: dt.datetime
+               ) -> dict[str, Any]:
+    """A new review's row (pending, with the profanity filter's findings) for a canonical profile."""
+    review_id = "rv_" + signing.answer_id(workspace_id, "review", profile["id"], order_id, product_id)[:24]
+    return {"id": review_id, "workspace_id": workspace_id, "profile_id": profile["id"], "product_id": product_id,
+            "order_id": order_id, "rating": rating, "title": title, "body": body, "author": _author(profile),
+            "language": language, "status": "pending", "flagged": find_profanity(title, body), "reply": None,
+            "replied_at": None, "moderated_by": None, "moderated_at": None, "source": source, "created_at": now,
+            "updated_at": now}
+
+
+def record_reviews(conn: Connection, workspace_id: str, rows: Sequence[dict[str, Any]], now: dt.datetime
+                   ) -> list[dict[str, Any]]:
+    """Many reviews (rows from :func:`review_row`) at once; returns the new ones."""
+    existing = feedback_store.existing_ids(conn, reviews_table, workspace_id, [r["id"] for r in rows])
+    new = [r for r in {r["id"]: r for r in rows}.values() if r["id"] not in existing]
+    feedback_store.insert_many(conn, reviews_table, new)
+    append_system_events(conn, workspace_id, [_review_event(r, "Review Submitted", r["created_at"]) for r in new],
+                         now)
+    profile_store.set_traits_many(conn, workspace_id, {r["profile_id"]: {"last_review_rating": r["rating"]}
+                                                       for r in sorted(new, key=lambda r: r["created_at"])},
+                                  now, "review")
+    return new
+
+
+def moderate_many(conn: Connection, workspace_id: str, decisions: Sequence[tuple[Mapping[str, Any], Action,
+                  dt.datetime, str | None]], *, by: str, now: dt.datetime) -> None:
+    """Moderations of stored reviews at once: (review row, approve|reject|reply, when, reply text)."""
+    changes: list[dict[str, Any]] = []
+    events: list[SystemEvent] = []
+    for row, action, when, text in decisions:
+        if action == "reply":
+            changes.append({"id": row["id"], "status": row["status"], "moderated_by": row.get("moderated_by"),
+                            "moderated_at": row.get("moderated_at"), "reply": text, "replied_at": when,
+                            "updated_at": when})
+            continue
+        status = "approved" if action == "approve" else "rejected"
+        changes.append({"id": row["id"], "status": status, "moderated_by": by, "moderated_at": when,
+                        "reply": row.get("reply"), "replied_at": row.get("replied_at"), "updated_at": when})
+        events.append(_review_event(row, "Review Published" if status == "approved" else "Review Rejected", when))
+    feedback_store.update_many(conn, changes)
+    append_system_events(conn, workspace_id, events, now)
 
 
 def _check_review(rating: Any, title: str | None, body: str | None, product_id: str | None
@@ -405,18 +466,24 @@ def moderate(stores: Stores, workspace_id: str, review_id: str, action: Action, 
         row = feedback_store.review(conn, workspace_id, review_id)
         if row is None:
             raise NotFound(f"no review {review_id!r}", field_error("review_id", "unknown review"))
-        if action == "reply":
-            text = _clean_text(reply, "reply", MAX_REVIEW_BODY)
-            values: dict[str, Any] = {"reply": text, "replied_at": now if text else None, "updated_at": now}
-        else:
-            status = "approved" if action == "approve" else "rejected"
-            if row["status"] == status:
-                return row
-            values = {"status": status, "moderated_by": by, "moderated_at": now, "updated_at": now}
-            append_system_events(conn, workspace_id, [_review_event(
-                row, "Review Published" if status == "approved" else "Review Rejected", now)], now)
-        feedback_store.update_review(conn, workspace_id, review_id, values)
-        return {**row, **values}
+        return apply_moderation(conn, workspace_id, row, action, by=by, now=now, reply=reply)
+
+
+def apply_moderation(conn: Connection, workspace_id: str, row: Mapping[str, Any], action: Action, *, by: str,
+                     now: dt.datetime, reply: str | None = None) -> dict[str, Any]:
+    """One moderation of a stored review in ``conn``'s transaction, with its event."""
+    if action == "reply":
+        text = _clean_text(reply, "reply", MAX_REVIEW_BODY)
+        values: dict[str, Any] = {"reply": text, "replied_at": now if text else None, "updated_at": now}
+    else:
+        status = "approved" if action == "approve" else "rejected"
+        if row["status"] == status:
+            return dict(row)
+        values = {"status": status, "moderated_by": by, "moderated_at": now, "updated_at": now}
+        append_system_events(conn, workspace_id, [_review_event(
+            row, "Review Published" if status == "approved" else "Review Rejected", now)], now)
+    feedback_store.update_review(conn, workspace_id, row["id"], values)
+    return {**row, **values}
 
 
 def public_review(row: Mapping[str, Any], *, admin: bool = False) -> dict[str, Any]:

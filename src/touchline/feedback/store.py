@@ -76,6 +76,17 @@ def insert_answer(conn: Connection, row: dict[str, Any]) -> bool:
     return conn.execute(inserted).first() is not None  # rowcount is -1 on PostgreSQL for ON CONFLICT
 
 
+def existing_ids(conn: Connection, table: sa.Table, workspace_id: str, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    return {str(i) for i in conn.execute(sa.select(table.c.id).where(
+        table.c.workspace_id == workspace_id, dialect.in_values(conn, table.c.id, list(ids)))).scalars()}
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    dialect.bulk_insert_ignoring_conflicts(conn, table, rows)
+
+
 def answer(conn: Connection, workspace_id: str, answer_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(survey_answers).where(survey_answers.c.workspace_id == workspace_id,
                                                        survey_answers.c.id == answer_id)).mappings().first()
@@ -128,6 +139,11 @@ def answers(conn: Connection, workspace_id: str, *, kind: str | None = None, sur
 def insert_review(conn: Connection, row: dict[str, Any]) -> bool:
     inserted = dialect.insert_ignoring_conflicts(conn, reviews).values(**row).returning(reviews.c.id)
     return conn.execute(inserted).first() is not None
+
+
+def update_many(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Moderations of many reviews (each change with the same columns, keyed by id)."""
+    dialect.bulk_update(conn, reviews, "id", changes)
 
 
 def review(conn: Connection, workspace_id: str, review_id: str) -> dict[str, Any] | None:
