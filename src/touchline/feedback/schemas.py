@@ -4,9 +4,9 @@ forms go straight to it)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from touchline.feedback.service import MAX_COMMENT, MAX_REVIEW_BODY, MAX_TITLE, SURVEY_PATTERN
 
@@ -15,6 +15,14 @@ __all__ = ["AnswerIn", "LinkIn", "ReplyIn", "ReviewIn"]
 IDENTIFIER = r"^[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
 PRODUCT = r"^[^\x00-\x1f\x7f]+$"
 TEXT = r"^[^\x00]*$"
+
+
+def _integer(value: Any) -> Any:
+    """JSON's 5.0 is the integer 5 (JSON Schema's "integer" accepts it); ``false`` is not 0 (strict)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integer)]
 
 
 class _Strict(BaseModel):
@@ -32,7 +40,7 @@ class AnswerIn(_Strict):
                             description="The customer: user_id:…, email:…, phone:… or a bare value")
     survey: str = Field("nps", pattern=SURVEY_PATTERN, description="The survey's name (nps, csat, post-purchase…)")
     kind: Literal["nps", "csat"] = Field("nps", description="nps: 0-10; csat: 1-5")
-    score: int = Field(ge=0, le=10, description="0-10 for nps, 1-5 for csat")
+    score: Integer = Field(ge=0, le=10, description="0-10 for nps, 1-5 for csat")
     comment: str | None = Field(None, max_length=MAX_COMMENT, pattern=TEXT)
     answer_key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="The caller's id for this answer: a retry stores one answer")
@@ -51,7 +59,7 @@ class ReviewIn(_Strict):
                             description="The customer: user_id:…, email:…, phone:… or a bare value")
     product_id: str = Field(min_length=1, max_length=128, pattern=PRODUCT)
     order_id: str | None = Field(None, min_length=1, max_length=128, pattern=PRODUCT)
-    rating: int = Field(ge=1, le=5)
+    rating: Integer = Field(ge=1, le=5)
     title: str | None = Field(None, max_length=MAX_TITLE, pattern=TEXT)
     body: str | None = Field(None, max_length=MAX_REVIEW_BODY, pattern=TEXT)
     language: Literal["ko", "en"] | None = None
@@ -61,7 +69,8 @@ class LinkIn(_Strict):
     # The document says what the validator below checks: a review link names its product.
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"anyOf": [
         {"properties": {"type": {"const": "survey"}}},
-        {"required": ["type", "product_id"], "properties": {"type": {"const": "review"}}},
+        {"required": ["type", "product_id"], "properties": {"type": {"const": "review"},
+                                                            "product_id": {"type": "string"}}},
     ]})
 
     identifier: str = Field(min_length=1, max_length=512, pattern=IDENTIFIER)
@@ -70,7 +79,7 @@ class LinkIn(_Strict):
     kind: Literal["nps", "csat"] = "nps"
     product_id: str | None = Field(None, min_length=1, max_length=128, pattern=PRODUCT)
     order_id: str | None = Field(None, min_length=1, max_length=128, pattern=PRODUCT)
-    days: int = Field(14, ge=1, le=365, description="How long the link works")
+    days: Integer = Field(14, ge=1, le=365, description="How long the link works")
     language: Literal["ko", "en"] | None = None
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Connection
 
-from touchline.errors import BadRequest, Forbidden, NotFound, TouchlineError, ValidationFailed, field_error
+from touchline.errors import Forbidden, NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.eventlog import LoggedEvent, SystemEvent, append_system_events
 from touchline.feedback import signing, stats
 from touchline.feedback import store as feedback_store
@@ -308,7 +308,7 @@ def nps_report(stores: Stores, workspace_id: str, *, since: dt.datetime, until: 
     """NPS per period (day, week or month, UTC) with its 95 % interval, the whole range's, CSAT the same
     way, and the latest comments."""
     if until <= since:
-        raise BadRequest("until must be after since", field_error("until", "not after since"))
+        raise ValidationFailed("until must be after since", [field_error("until", "not after since")])
     with stores.read() as conn:
         nps_rows = feedback_store.answers_between(conn, workspace_id, "nps", since, until, survey)
         csat_rows = feedback_store.answers_between(conn, workspace_id, "csat", since, until, survey)
@@ -433,10 +433,9 @@ def _check_review(rating: Any, title: str | None, body: str | None, product_id: 
                   ) -> tuple[int, str | None, str | None, str]:
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ValidationFailed("rating must be an integer 1-5", [field_error("rating", "must be an integer 1-5")])
-    if not product_id or not product_id.strip() or len(product_id) > 128 or "\x00" in product_id:
+    if not product_id or len(product_id) > 128 or "\x00" in product_id:
         raise ValidationFailed("product_id is required", [field_error("product_id", "required, 1-128 characters")])
-    return rating, _clean_text(title, "title", MAX_TITLE), _clean_text(body, "body", MAX_REVIEW_BODY), \
-        product_id.strip()
+    return rating, _clean_text(title, "title", MAX_TITLE), _clean_text(body, "body", MAX_REVIEW_BODY), product_id
 
 
 def submit_review(stores: Stores, workspace_id: str, profile_id: str, *, product_id: str | None,
