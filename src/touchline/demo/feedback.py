@@ -93,6 +93,7 @@ def simulate_feedback(stores: Stores, workspace_id: str, *, start: dt.datetime, 
         reviews: list[dict[str, Any]] = []
         for customer in customers[offset:offset + BATCH]:
             pid, language = customer["id"], customer["language"]
+            rng = random.Random(f"{seed}:{pid}")  # each customer's own draws: a second run repeats them exactly
             progress = rng.random()
             at = start + dt.timedelta(seconds=span * progress)
             if rng.random() < 0.7:  # the NPS survey a journey sent them
@@ -124,8 +125,8 @@ def simulate_feedback(stores: Stores, workspace_id: str, *, start: dt.datetime, 
             made["csat"] += sum(1 for a in new if a["kind"] == "csat")
             stored = feedback.record_reviews(conn, workspace_id, reviews, end)
             made["reviews"] += len(stored)
-            feedback.moderate_many(conn, workspace_id, _decisions(stored, moderated_before, rng, made), by="demo",
-                                   now=end)
+            feedback.moderate_many(conn, workspace_id, _decisions(stored, moderated_before, seed, made),
+                                   by="demo", now=end)
     return made
 
 
@@ -137,7 +138,7 @@ def _answer(workspace_id: str, profile_id: str, kind: str, score: int, comment: 
             "updated_at": at}
 
 
-def _decisions(stored: list[dict[str, Any]], before: dt.datetime, rng: random.Random, made: dict[str, int]
+def _decisions(stored: list[dict[str, Any]], before: dt.datetime, seed: int, made: dict[str, int]
                ) -> list[tuple[dict[str, Any], Any, dt.datetime, str | None]]:
     """What a moderator did with each new review: the clean ones approved (a fifth answered), the flagged
     ones rejected; the last days' wait in the queue."""
@@ -146,6 +147,7 @@ def _decisions(stored: list[dict[str, Any]], before: dt.datetime, rng: random.Ra
         if row["created_at"] >= before:
             made["pending"] += 1
             continue
+        rng = random.Random(f"{seed}:{row['id']}")
         when = row["created_at"] + dt.timedelta(hours=rng.uniform(2, 30))
         if row["flagged"]:
             out.append((row, "reject", when, None))
