@@ -58,6 +58,7 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
      "channel rules, snooze times, tag count"),
     ("^/v1/conversations/canned-responses(/\\{canned_id\\})?$", ["422"], "canned response compiles"),
     ("^/v1/conversations/stats$", ["422"], "start before end"),
+    ("^/v1/feedback/nps$", ["422"], "since before until, at most ten years"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
 # server (tests/test_conversations_stream.py, tests/test_chat_stream.py).

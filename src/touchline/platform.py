@@ -16,8 +16,11 @@ from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
+from touchline.feedback import service as feedback_service
+from touchline.feedback import store as feedback_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
+from touchline.messaging import functions as template_functions
 from touchline.messaging import store as message_store
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
@@ -51,6 +54,13 @@ def wire() -> None:
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))
+        # Reviews the shop tracks itself (Review Submitted with a product and a rating) wait for moderation.
+        eventlog.subscribe("feedback", feedback_service.capture)
+        register(CustomerData("feedback", erase=feedback_store.erase_customer, export=feedback_store.export_customer,
+                              tables=feedback_store.ERASED_TABLES, view=feedback_store.customer_view))
+        # Templates link to surveys and review forms (signed with the workspace's key).
+        template_functions.register("survey_link", feedback_service.survey_link_function)
+        template_functions.register("review_link", feedback_service.review_link_function)
         _wired.set()
 
 

@@ -233,8 +233,10 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
     journey = {"id": step.journey_id, "name": step.name, "version": step.version} if step else {}
     row = {"id": "preview", "kind": message_kind, "template": key, "context": {"event": trigger, "journey": journey}}
     settings = stores.settings
-    content = render_content(settings.public_url, compiled_template(workspace_id, rows[0]), row, profile, channel,
-                             marking=ad_marking(settings))
+    with stores.write() as conn:  # a template's survey or review link may make the workspace's signing key
+        content = render_content(settings.public_url, compiled_template(workspace_id, rows[0]),
+                                 {**row, "workspace_id": workspace_id}, profile, channel, marking=ad_marking(settings),
+                                 conn=conn)
     recipient = recipient_for(profile, idents.get(customer, ()), ())
     return {
         "profile_id": customer, "channel": channel, "to": recipient.addresses.get(channel), "kind": message_kind,

@@ -55,6 +55,7 @@ import orjson
 
 from touchline.channels import PROFILE_ID, REGISTRY
 from touchline.eventlog import SystemEvent, append_system_events, existing_profile_ids
+from touchline.messaging import functions as template_functions
 from touchline.messaging import store
 from touchline.messaging.channels.base import (
     AdMarking,
@@ -517,7 +518,8 @@ class Outbox:
             channel = decision.channel
             try:
                 content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                         profile, channel, marking=self.marking, text_alternative=False)
+                                         profile, channel, marking=self.marking, text_alternative=False,
+                                         conn=conn, now=now)
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
@@ -676,13 +678,16 @@ class Outbox:
 
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
                    profile: Mapping[str, Any], channel: str, *, marking: AdMarking,
-                   text_alternative: bool = True) -> dict[str, Any] | Skipped:
+                   text_alternative: bool = True, conn: Connection | None = None,
+                   now: dt.datetime | None = None) -> dict[str, Any] | Skipped:
     """One outbox row rendered for its customer, exactly as its channel sends it: the template's parts in
     the customer's locale, what the channel adds to Korean advertising (``as_sent``: ``(광고)``, the
     sender's name and the opt-out line of an SMS, per ``marking``; ``Skipped`` when it may not be sent),
     links tracked and an open pixel added for email, the unsubscribe link for the message. The outbox and
     the preview both render through here. With ``text_alternative`` false an HTML-only e-mail is stored
-    without the derived text part (see ``CompiledTemplate.render``)."""
+    without the derived text part (see ``CompiledTemplate.render``). The functions layers above supply
+    (``survey_link``...: :mod:`touchline.messaging.functions`) are bound to the message, and read what
+    they need through ``conn`` (none: they render samples)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = row["context"] or {}
@@ -696,6 +701,10 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "message_id": row["id"],
         "unsubscribe_url": unsubscribe_url,
     }
+    variables.update(template_functions.bind(template_functions.RenderScope(
+        workspace_id=row.get("workspace_id"), public_url=base, profile=variables["profile"], message_id=row["id"],
+        channel=channel, now=now or dt.datetime.now(dt.UTC), event=event if isinstance(event, Mapping) else {},
+        conn=conn)))
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
     rendered = as_sent(channel, row["kind"], template.render(variables, locale=locale, timezone=profile.get("timezone"),
                                                              text_alternative=text_alternative), marking)

@@ -38,6 +38,7 @@ from jinja2.sandbox import SecurityError
 
 from touchline.channels import CHANNEL_PARTS
 from touchline.errors import TouchlineError, ValidationFailed, field_error
+from touchline.messaging import functions as template_functions
 from touchline.messaging.sandbox import (
     Budget,
     LimitExceeded,
@@ -488,7 +489,8 @@ def _sample_context(locale: str) -> dict[str, Any]:
     return {"profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
                         "timezone": "Asia/Seoul"},
             "event": {}, "cart": {}, "journey": {}, "message_id": "sample",
-            "unsubscribe_url": "https://example.invalid/u/sample"}
+            "unsubscribe_url": "https://example.invalid/u/sample",
+            **template_functions.bind(template_functions.sample_scope(locale))}
 
 
 def _trial_render(compiled: CompiledTemplate, limits: RenderLimits, errors: list[dict[str, Any]]) -> None:

@@ -123,6 +123,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
+    Migration(16, "feedback: survey answers, product reviews, the workspace's link-signing key",
+              _create_missing(state_metadata)),
     Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "
                   "quick replies",
               _assistant_flows),

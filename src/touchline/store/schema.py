@@ -731,6 +731,66 @@ sign_in_failures = sa.Table(
     sa.Index("ix_sign_in_failures_last", "last_failed_at"),
 )
 
+# --- feedback (migration 16): surveys' answers, product reviews, and the key that signs their links ---
+
+# One signing key per workspace for the survey and review links in messages (HMAC-SHA256), made on
+# first use.
+feedback_secrets = sa.Table(
+    "feedback_secrets",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per answer: the id is the link's (or the API caller's) key, so a retry stores one answer.
+survey_answers = sa.Table(
+    "survey_answers",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("survey", sa.Text, nullable=False),  # the survey's name (nps, csat, post-purchase...)
+    sa.Column("kind", sa.Text, nullable=False),  # "nps" (0-10) | "csat" (1-5)
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("channel", sa.Text),  # where it was answered from: the link's message channel, in_app, api
+    sa.Column("source_message_id", sa.Text),  # the outbox message that carried the link
+    sa.Column("language", sa.Text),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_survey_answers_time", "workspace_id", "kind", "answered_at"),
+    sa.Index("ix_survey_answers_profile", "workspace_id", "profile_id"),
+)
+
+# Product reviews; one per customer, order and product (the id is made from them: a retry is one review).
+reviews = sa.Table(
+    "reviews",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text),
+    sa.Column("rating", sa.Integer, nullable=False),  # 1-5
+    sa.Column("title", sa.Text),
+    sa.Column("body", sa.Text),
+    sa.Column("author", sa.Text),  # the name shown on the product page (masked: 김**)
+    sa.Column("language", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),  # "pending" | "approved" | "rejected"
+    sa.Column("flagged", JSONDocument, nullable=False),  # the profanity filter's findings ([] when clean)
+    sa.Column("reply", sa.Text),  # the shop's public answer
+    sa.Column("replied_at", UTCDateTime),
+    sa.Column("moderated_by", sa.Text),
+    sa.Column("moderated_at", UTCDateTime),
+    sa.Column("source", sa.Text, nullable=False),  # "form" | "api" | "event"
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reviews_queue", "workspace_id", "status", "created_at"),
+    sa.Index("ix_reviews_product", "workspace_id", "product_id", "status"),
+    sa.Index("ix_reviews_profile", "workspace_id", "profile_id"),
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(

@@ -45,6 +45,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
+    # Surveys and reviews: marketers read and moderate; agents read (customers ask them about reviews).
+    "feedback.view": frozenset({"admin", "marketer", "agent"}),
+    "feedback.moderate": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

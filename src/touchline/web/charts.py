@@ -245,3 +245,25 @@ def containment(f: Formatter, groups: Mapping[str, Mapping[str, Any]], names: Ma
             "layout": _layout(f, barmode="stack", height=max(180, 70 + 40 * len(keys)), hovermode="closest",
                               yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(top),
                               legend={"orientation": "h", "y": -0.2}, margin={"l": 8, "r": 16, "t": 8, "b": 40})}
+
+
+def nps_over_time(f: Formatter, periods: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """NPS per period with its 95 % interval as a band (periods with too few answers have no band)."""
+    x = [p["start"] for p in periods]
+    high = [p["high"] for p in periods]
+    low = [p["low"] for p in periods]
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines", "x": x, "y": high, "line": {"width": 0}, "showlegend": False,
+             "hoverinfo": "skip", "connectgaps": False},
+            {"type": "scatter", "mode": "lines", "x": x, "y": low, "line": {"width": 0}, "fill": "tonexty",
+             "fillcolor": "rgba(0,114,178,0.18)", "name": f.t("surveys.interval"), "hoverinfo": "skip",
+             "connectgaps": False},
+            {"type": "scatter", "mode": "lines+markers", "x": x, "y": [p["nps"] for p in periods],
+             "name": "NPS", "marker": {"color": PALETTE[0]}, "line": {"color": PALETTE[0]},
+             "customdata": [p["answers"] for p in periods],
+             "hovertemplate": "%{x}: NPS %{y:.1f} (n=%{customdata})<extra></extra>"},
+        ],
+        "layout": _layout(f, yaxis={"range": [-100, 100], "gridcolor": "#e4e7eb", "zeroline": True,
+                                    "automargin": True}, xaxis={"type": "category", "automargin": True}),
+    }
