@@ -43,6 +43,7 @@ from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
 from touchline.journeys.routes import runs_router, templates_router
 from touchline.journeys.runner import Runner
+from touchline.loyalty.routes import router as loyalty_router
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
@@ -246,6 +247,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(chat_router)
     app.include_router(chat_script_router)
     app.include_router(assistant_router)
+    app.include_router(loyalty_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

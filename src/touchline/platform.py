@@ -18,6 +18,7 @@ from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
+from touchline.loyalty import store as loyalty_store
 from touchline.messaging import store as message_store
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
@@ -51,6 +52,8 @@ def wire() -> None:
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))
+        register(CustomerData("loyalty", erase=loyalty_store.erase_customer, export=loyalty_store.export_customer,
+                              tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))
         _wired.set()
 
 

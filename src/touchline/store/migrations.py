@@ -113,6 +113,9 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
+    Migration(15, "loyalty: programs and their versions, accounts, the points ledger with its lots and allocations, "
+                  "the rules' inbox, rewards and coupons, referral codes and referrals",
+              _create_missing(state_metadata)),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),
