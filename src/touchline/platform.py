@@ -18,6 +18,7 @@ from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
+from touchline.loyalty import consumer as loyalty_consumer
 from touchline.loyalty import store as loyalty_store
 from touchline.messaging import store as message_store
 from touchline.segments import store as segment_store
@@ -43,6 +44,8 @@ def wire() -> None:
         eventlog.subscribe("journeys", journey_signals.capture)
         # Conversations read their replies' delivery from the outbox's receipts.
         eventlog.subscribe("conversations", conversation_receipts.capture)
+        # Loyalty queues the events its programs' rules listen to; its worker applies them to the ledger.
+        eventlog.subscribe("loyalty", loyalty_consumer.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,

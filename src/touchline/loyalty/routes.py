@@ -5,15 +5,31 @@ inbox). Bad input is a 4xx naming the field, with nothing written."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from touchline.errors import BadRequest, PayloadTooLarge, field_error
+from touchline.errors import BadRequest, PayloadTooLarge, ValidationFailed, field_error
 from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
-from touchline.loyalty import service
-from touchline.loyalty.schemas import AdjustIn, BatchIn, EarnIn, ProgramIn, ProgramUpdateIn, ReverseIn, SpendIn
+from touchline.loyalty import referrals, rewards, service, sweeps
+from touchline.loyalty.schemas import (
+    AdjustIn,
+    BatchIn,
+    CodesIn,
+    CouponRedeemIn,
+    EarnIn,
+    ProgramIn,
+    ProgramUpdateIn,
+    RedeemIn,
+    ReferralIn,
+    ReverseIn,
+    RewardIn,
+    SpendIn,
+)
+from touchline.validation import Moment
 from touchline.workspaces.service import Principal
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # a batch of 5,000 movements fits
@@ -174,3 +190,135 @@ async def batch(request: Request, principal: Admin, program: str, body: BatchIn)
 async def expire(request: Request, principal: Admin) -> JSONBody:
     del principal
     return JSONBody({"expired": await run_in_threadpool(service.expire_due, _stores(request))})
+
+
+# --- tiers (admin) -----------------------------------------------------------------------------------
+
+
+@router.post("/programs/{program}/tiers/review", response_class=JSONBody,
+             summary="Review every customer's tier now (upgrades missed, downgrades as the program allows)")
+async def review_tiers(request: Request, principal: Admin, program: str) -> JSONBody:
+    return JSONBody(await run_in_threadpool(sweeps.review_tiers, _stores(request), principal.workspace_id, program))
+
+
+# --- rewards and coupons -----------------------------------------------------------------------------
+
+
+@router.get("/programs/{program}/rewards", response_class=JSONBody,
+            summary="The rewards catalogue (write key or admin), with coupons issued and redeemed")
+async def list_rewards(request: Request, principal: Writer, program: str) -> JSONBody:
+    return JSONBody({"rewards": await run_in_threadpool(rewards.list_rewards, _stores(request),
+                                                        principal.workspace_id, program)})
+
+
+@router.post("/programs/{program}/rewards", response_class=JSONBody, status_code=201, responses=errors(409),
+             summary="Add a reward (admin)")
+async def create_reward(request: Request, principal: Admin, program: str, body: RewardIn) -> JSONBody:
+    row = await run_in_threadpool(lambda: rewards.create_reward(_stores(request), principal.workspace_id, program,
+                                                                **body.model_dump()))
+    return JSONBody(row, status_code=201)
+
+
+@router.put("/programs/{program}/rewards/{reward}", response_class=JSONBody, summary="Change a reward (admin)")
+async def update_reward(request: Request, principal: Admin, program: str, reward: str, body: RewardIn) -> JSONBody:
+    return JSONBody(await run_in_threadpool(lambda: rewards.update_reward(
+        _stores(request), principal.workspace_id, program, reward, **body.model_dump())))
+
+
+@router.post("/programs/{program}/rewards/{reward}/codes", response_class=JSONBody, status_code=201,
+             summary="Generate unique single-use coupon codes in bulk, with an expiry (admin)")
+async def generate_codes(request: Request, principal: Admin, program: str, reward: str, body: CodesIn) -> JSONBody:
+    expires_at = _moment(body.expires_at, "expires_at")
+    result = await run_in_threadpool(lambda: rewards.generate_codes(
+        _stores(request), principal.workspace_id, program, reward, count=body.count, expires_at=expires_at,
+        prefix=body.prefix, batch=body.batch))
+    return JSONBody(result, status_code=200 if result["replayed"] else 201)
+
+
+@router.get("/programs/{program}/coupons", response_class=JSONBody, summary="Coupons issued (admin)")
+async def list_coupons(request: Request, principal: Admin, program: str,
+                       reward: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                       batch: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> JSONBody:
+    return JSONBody(await run_in_threadpool(lambda: rewards.coupons_view(
+        _stores(request), principal.workspace_id, program, reward_ref=reward, batch=batch, limit=limit, offset=offset)))
+
+
+@router.post("/programs/{program}/rewards/{reward}/redeem", response_class=JSONBody, responses=errors(409),
+             summary="Buy a reward with points (write key): its cost spent and a coupon issued, idempotently")
+async def buy_reward(request: Request, principal: Writer, program: str, reward: str, body: RedeemIn,
+                     user_hash: Annotated[str | None, Query(max_length=128)] = None) -> JSONBody:
+    def run() -> dict[str, Any]:
+        pid = _customer(request, principal, body.customer, user_hash)
+        return rewards.buy(_stores(request), principal.workspace_id, program, reward, pid, key=body.idempotency_key)
+
+    return JSONBody(await run_in_threadpool(run))
+
+
+@router.get("/coupons/{code}", response_class=JSONBody,
+            summary="Whether a coupon code can be used now, and what it gives (write key)")
+async def check_coupon(request: Request, principal: Writer, code: str,
+                       customer: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+                       user_hash: Annotated[str | None, Query(max_length=128)] = None) -> JSONBody:
+    def run() -> dict[str, Any]:
+        pid = _customer(request, principal, customer, user_hash) if customer else None
+        return rewards.check_coupon(_stores(request), principal.workspace_id, code, pid)
+
+    return JSONBody(await run_in_threadpool(run))
+
+
+@router.post("/coupons/{code}/redeem", response_class=JSONBody, responses=errors(409),
+             summary="Use a coupon at checkout, once (write key); the same redemption again answers the first")
+async def redeem_coupon(request: Request, principal: Writer, code: str, body: CouponRedeemIn,
+                        user_hash: Annotated[str | None, Query(max_length=128)] = None) -> JSONBody:
+    def run() -> dict[str, Any]:
+        pid = _customer(request, principal, body.customer, user_hash) if body.customer else None
+        return rewards.redeem(_stores(request), principal.workspace_id, code, key=body.idempotency_key,
+                              profile_id=pid, order_id=body.order_id)
+
+    return JSONBody(await run_in_threadpool(run))
+
+
+# --- referrals ---------------------------------------------------------------------------------------
+
+
+@router.get("/programs/{program}/customers/{customer}/referral-code", response_class=JSONBody,
+            summary="The customer's referral code (write key or admin), made on first ask")
+async def referral_code(request: Request, principal: Writer, program: str, customer: str,
+                        user_hash: Annotated[str | None, Query(max_length=128)] = None) -> JSONBody:
+    def run() -> dict[str, Any]:
+        pid = _customer(request, principal, customer, user_hash)
+        return referrals.code_for(_stores(request), principal.workspace_id, program, pid)
+
+    return JSONBody(await run_in_threadpool(run))
+
+
+@router.post("/programs/{program}/referrals", response_class=JSONBody, responses=errors(409),
+             summary="A new customer came with a referral code (write key): checked at once against abuse")
+async def claim_referral(request: Request, principal: Writer, program: str, body: ReferralIn,
+                         user_hash: Annotated[str | None, Query(max_length=128)] = None) -> JSONBody:
+    def run() -> dict[str, Any]:
+        pid = _customer(request, principal, body.customer, user_hash)
+        return referrals.claim(_stores(request), principal.workspace_id, program, pid, body.code,
+                               device_id=body.device_id)
+
+    return JSONBody(await run_in_threadpool(run))
+
+
+@router.get("/programs/{program}/referrals", response_class=JSONBody,
+            summary="Referrals with their status and rejection reasons (admin)")
+async def list_referrals(request: Request, principal: Admin, program: str,
+                         status: Annotated[str | None, Query(pattern="^(pending|ordered|rewarded|rejected)$")] = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                         offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> JSONBody:
+    return JSONBody(await run_in_threadpool(lambda: referrals.referrals_view(
+        _stores(request), principal.workspace_id, program, status=status, limit=limit, offset=offset)))
+
+
+def _moment(value: str, field: str) -> dt.datetime:
+    try:
+        return TypeAdapter(Moment).validate_python(value)
+    except ValidationError as exc:
+        raise ValidationFailed(f"{field}: expected a date-time with its offset or a date",
+                               field_error(field, "expected a date-time with its offset or a date")) from exc

@@ -88,6 +88,14 @@ class Program:
 
 _definitions: dict[tuple[str, int], ProgramDefinition] = {}
 _definitions_lock = threading.Lock()
+# The event names each workspace's programs listen to, by state-store engine (touchline.loyalty.consumer
+# fills it); a program created or saved here empties it, another process sees a change within a second.
+listened_cache: dict[Any, Any] = {}
+
+
+def forget_listened() -> None:
+    with _definitions_lock:
+        listened_cache.clear()
 
 
 def _definition(conn: Connection, program_id: str, version: int) -> ProgramDefinition:
@@ -166,6 +174,7 @@ def create_program(stores: Stores, workspace_id: str, key: str, name: str, defin
         store.insert_program(conn, id=program_id, workspace_id=workspace_id, key=key, name=name.strip(),
                              live_version=1, status="active", created_at=now, updated_at=now)
         store.insert_version(conn, program_id, 1, parsed.model_dump(mode="json"), now)
+    forget_listened()
     return get_program(stores, workspace_id, program_id)
 
 
@@ -193,6 +202,7 @@ def save_definition(stores: Stores, workspace_id: str, ref: str, definition: Any
         if status is not None:
             values["status"] = status
         store.update_program(conn, row["id"], **values)
+    forget_listened()
     return get_program(stores, workspace_id, row["id"])
 
 

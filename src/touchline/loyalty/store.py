@@ -215,17 +215,19 @@ def ledger_sum(conn: Connection, program_id: str, profile_id: str) -> int:
         loyalty_ledger.c.program_id == program_id, loyalty_ledger.c.profile_id == profile_id)).scalar_one())
 
 
-def earned_since(conn: Connection, program_id: str, profile_ids: Sequence[str], since: dt.datetime
-                 ) -> dict[str, dict[str, int]]:
-    """profile -> {rule: points} earned by rules since ``since`` (the daily caps)."""
+def earned_since(conn: Connection, program_id: str, profile_ids: Sequence[str], start: dt.datetime,
+                 end: dt.datetime) -> dict[str, dict[str, int]]:
+    """profile -> {rule: points} earned by rules for what happened in [start, end) (the daily caps: by the
+    time of the event that earned them, so history applied at once is capped day by day)."""
     if not profile_ids:
         return {}
     rows = conn.execute(sa.select(loyalty_ledger.c.profile_id, loyalty_ledger.c.rule,
                                   sa.func.sum(loyalty_ledger.c.points))
+                        .join(loyalty_lots, loyalty_lots.c.entry_id == loyalty_ledger.c.id)
                         .where(loyalty_ledger.c.program_id == program_id,
                                dialect.in_values(conn, loyalty_ledger.c.profile_id, list(profile_ids)),
                                loyalty_ledger.c.kind == "earn", loyalty_ledger.c.rule.is_not(None),
-                               loyalty_ledger.c.created_at >= since)
+                               loyalty_lots.c.earned_at >= start, loyalty_lots.c.earned_at < end)
                         .group_by(loyalty_ledger.c.profile_id, loyalty_ledger.c.rule))
     out: dict[str, dict[str, int]] = {}
     for pid, rule, points in rows:

@@ -693,6 +693,7 @@ loyalty_programs = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("live_version", sa.Integer, nullable=False),  # the version events are earned by
     sa.Column("status", sa.Text, nullable=False),  # active | paused (a paused program earns nothing)
+    sa.Column("reviewed_at", UTCDateTime),  # the last tier review (downgrades wait for the next one)
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "key", name="uq_loyalty_programs_ws_key"),
