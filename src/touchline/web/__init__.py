@@ -31,6 +31,7 @@ def mount(app: FastAPI) -> None:
         assistant_pages,
         inbox_pages,
         journey_pages,
+        loyalty_pages,
         message_pages,
         quality_pages,
         routes,

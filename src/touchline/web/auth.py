@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
+    # Loyalty: marketers and admins read the program; agents look a customer's points up for them.
+    "loyalty.view": frozenset({"admin", "marketer", "agent"}),
 }
 
 MIN_PASSWORD_LENGTH = 10
