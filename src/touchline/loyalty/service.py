@@ -314,6 +314,7 @@ class Book:
         self.accounts: dict[str, Account] = {}
         self.entries: list[Entry] = []
         self._keys: dict[str, Entry] = {}
+        self._absent: set[str] = set()  # keys known to be free (looked up at once by preload_keys)
         self._seq = 0
         self.tier_events: list[SystemEvent] = []
 
@@ -335,14 +336,19 @@ class Book:
                                          r["tier"], r["tier_since"], lots[pid])
 
     def account(self, profile_id: str) -> Account:
-        self.open([profile_id])
-        return self.accounts[profile_id]
+        found = self.accounts.get(profile_id)
+        if found is None:
+            self.open([profile_id])
+            found = self.accounts[profile_id]
+        return found
 
     def replay(self, key: str, profile_id: str, kind: str, points: int | None) -> Entry | None:
         """The movement already written with ``key`` (here or before), if it is this one; a conflict if
         the key was used for another."""
         found = self._keys.get(key)
         if found is None:
+            if key in self._absent:
+                return None
             row = store.entries_by_keys(self.conn, self.program.id, [key]).get(key)
             if row is None:
                 return None
@@ -359,7 +365,10 @@ class Book:
     def preload_keys(self, keys: Sequence[str]) -> dict[str, Entry]:
         """Movements already written for any of ``keys`` (a batch looks them up at once)."""
         rows = store.entries_by_keys(self.conn, self.program.id, list(keys)) if keys else {}
-        return {k: Entry.from_row(r) for k, r in rows.items()}
+        found = {k: Entry.from_row(r) for k, r in rows.items()}
+        self._keys.update(found)
+        self._absent.update(k for k in keys if k not in found)
+        return found
 
     # writing
     def _add(self, account: Account, entry: Entry) -> Entry:
@@ -591,8 +600,8 @@ def write_loyalty_traits(conn: Connection, program: Program, figures: Mapping[st
     """The customers' ``loyalty_points`` and ``loyalty_tier`` traits (and ``loyalty_<program>_points`` /
     ``_tier`` for a program other than the workspace's first), in one batched update, so segments can use
     them ("Gold members with over 10,000 points")."""
-    first = store.programs(conn, program.workspace_id)
-    primary = not first or first[0]["id"] == program.id
+    first = store.first_program_id(conn, program.workspace_id)
+    primary = first is None or first == program.id
     prefix = "loyalty" if primary else f"loyalty_{program.key.replace('-', '_')}"
     traits = {pid: {f"{prefix}_points": points, f"{prefix}_tier": tier} for pid, (points, tier) in figures.items()}
     return store.write_traits(conn, program.workspace_id, traits, now, TRAIT_SOURCE)
@@ -619,7 +628,8 @@ def earn(stores: Stores, workspace_id: str, program_ref: str, profile_id: str, p
         book.open([profile_id])
         entry = book.replay(key, profile_id, "earn", points) or book.earn(
             profile_id, points, reason, key, order_id=order_id, pending_days=pending_days, expiry_days=expiry_days)
-        upgrade_tiers(book, [profile_id])
+        if p.definition.tiers is not None and p.definition.tiers.measure == "points":
+            upgrade_tiers(book, [profile_id])  # (spend moves only with orders: the rules' consumer upgrades then)
         book.flush()
         return {**movement_view(entry, p.key), "account": book.figures(profile_id)}
 
@@ -735,8 +745,7 @@ def write_many(stores: Stores, workspace_id: str, program_ref: str, operations: 
         p = program(conn, workspace_id, program_ref)
         book = Book(conn, p, now, events=events, traits=traits)
         book.open(sorted({str(op["customer"]) for op in operations}))
-        known = book.preload_keys([op["idempotency_key"] for op in operations])
-        book._keys.update(known)
+        book.preload_keys([op["idempotency_key"] for op in operations])
         results: list[Entry] = []
         for i, op in enumerate(operations):
             pid, points, key = str(op["customer"]), int(op["points"]), str(op["idempotency_key"])

@@ -44,11 +44,21 @@ def programs(conn: Connection, workspace_id: str | None = None) -> list[dict[str
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+_PROGRAM_BY_REF = sa.select(loyalty_programs).where(
+    loyalty_programs.c.workspace_id == sa.bindparam("ws"),
+    sa.or_(loyalty_programs.c.id == sa.bindparam("ref"), loyalty_programs.c.key == sa.bindparam("ref")))
+_FIRST_PROGRAM = (sa.select(loyalty_programs.c.id).where(loyalty_programs.c.workspace_id == sa.bindparam("ws"))
+                  .order_by(loyalty_programs.c.created_at, loyalty_programs.c.key).limit(1))
+
+
 def program_row(conn: Connection, workspace_id: str, ref: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(loyalty_programs).where(
-        loyalty_programs.c.workspace_id == workspace_id,
-        sa.or_(loyalty_programs.c.id == ref, loyalty_programs.c.key == ref))).mappings().first()
+    row = conn.execute(_PROGRAM_BY_REF, {"ws": workspace_id, "ref": ref}).mappings().first()
     return dict(row) if row else None
+
+
+def first_program_id(conn: Connection, workspace_id: str) -> str | None:
+    """The workspace's first program: its points and tier are the plain ``loyalty_points`` traits."""
+    return conn.execute(_FIRST_PROGRAM, {"ws": workspace_id}).scalar_one_or_none()
 
 
 def insert_program(conn: Connection, **values: Any) -> None:
@@ -113,15 +123,7 @@ def lock_accounts(conn: Connection, workspace_id: str, program_id: str, profile_
 
 def save_accounts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write the accounts' new figures (rows with program_id, profile_id and the changed columns)."""
-    if not rows:
-        return
-    columns = [c for c in rows[0] if c not in ("program_id", "profile_id")]
-    stmt = (loyalty_accounts.update()
-            .where(loyalty_accounts.c.program_id == sa.bindparam("_program"),
-                   loyalty_accounts.c.profile_id == sa.bindparam("_profile"))
-            .values({c: sa.bindparam(c) for c in columns}))
-    conn.execute(stmt, [{**{c: r[c] for c in columns}, "_program": r["program_id"], "_profile": r["profile_id"]}
-                        for r in rows])
+    dialect.bulk_update(conn, loyalty_accounts, ("program_id", "profile_id"), rows)
 
 
 def account(conn: Connection, program_id: str, profile_id: str) -> dict[str, Any] | None:
@@ -173,15 +175,23 @@ def entries_by_keys(conn: Connection, program_id: str, keys: Sequence[str]) -> d
 
 
 def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Append movements; their ids in the order of ``rows`` (one INSERT ... RETURNING for the batch)."""
+    """Append movements; their ids, in the order of ``rows``. The ids are drawn first (SQLite: after the
+    table's sequence, under the transaction's write lock; PostgreSQL: from its sequence) and the rows go
+    in with one bulk insert (COPY on PostgreSQL)."""
     if not rows:
         return []
-    if len(rows) == 1:
-        one = loyalty_ledger.insert().values(**rows[0]).returning(loyalty_ledger.c.id)
-        return [int(conn.execute(one).scalar_one())]
-    result = conn.execute(loyalty_ledger.insert().returning(loyalty_ledger.c.id, sort_by_parameter_order=True),
-                          list(rows))
-    return [int(r[0]) for r in result]
+    n = len(rows)
+    if dialect.name(conn) == dialect.POSTGRES:
+        ids = [int(i) for i in conn.execute(sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(
+            "loyalty_ledger", "id"))).select_from(sa.func.generate_series(1, n))).scalars()]
+    else:
+        # AUTOINCREMENT keeps the highest id ever handed out in sqlite_sequence (ids are never reused after
+        # a delete); an explicit larger id moves it on.
+        top = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'loyalty_ledger'").scalar()
+        first = int(top or 0) + 1
+        ids = list(range(first, first + n))
+    dialect.bulk_insert(conn, loyalty_ledger, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 def entry(conn: Connection, entry_id: int) -> dict[str, Any] | None:
