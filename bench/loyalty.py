@@ -139,8 +139,8 @@ def tier_review(customers: int) -> dict[str, Any]:
     pure_s = time.perf_counter() - started
     result = sweeps.review_tiers(stores, workspace_id, "bench", now=NOW)
     stores.dispose()
-    return {"customers": customers, "load_s": load_s, "pure_s": pure_s, "changed_pure": int(np.sum(decided != tiers_now)),
-            **result}
+    return {"customers": customers, "load_s": load_s, "pure_s": pure_s,
+            "changed_pure": int(np.sum(decided != tiers_now)), **result}
 
 
 def main() -> None:
