@@ -110,8 +110,13 @@ def payment_of(properties: Mapping[str, Any]) -> str | None:
 
 
 def address_of(properties: Mapping[str, Any]) -> str | None:
-    for key in ("shipping_address", "address", "shipping"):
-        found = fingerprint(properties.get(key))
+    """The order's delivery address (``shipping_address`` or ``address``: an object or a line of text; not
+    ``shipping``, which Segment's spec uses for the shipping cost)."""
+    for key in ("shipping_address", "address"):
+        value = properties.get(key)
+        if not isinstance(value, Mapping | str):
+            continue
+        found = fingerprint(value)
         if found:
             return found
     return None
@@ -168,8 +173,25 @@ def _apply(conn: Connection, stores: Stores, rows: Sequence[Mapping[str, Any]], 
                 _apply_program(conn, stores, p, events, now)
 
 
+def _candidate_keys(p: Program, e: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The ledger keys an event's earnings would have: (once keys, rule keys)."""
+    props, pid = e["properties"] or {}, e["profile_id"]
+    once, per_event = [], []
+    for rule in p.definition.earn:
+        if isinstance(rule, BirthdayRule) or rule.event != e["event"]:
+            continue
+        if isinstance(rule, EventRule) and rule.once_per:
+            if props.get(rule.once_per) is not None:
+                once.append(f"once:{rule.id}:{pid}:{props.get(rule.once_per)}")
+        else:
+            per_event.append(f"rule:{e['message_id']}:{rule.id}")
+    return once, per_event
+
+
 def _apply_program(conn: Connection, stores: Stores, p: Program, events: Sequence[Mapping[str, Any]],
                    now: dt.datetime) -> None:
+    """Apply a batch of events to one program with a fixed number of statements (the batch's accounts,
+    orders, keys, today's earnings and referrals are read at once), then one flush."""
     listened = _listened(p)
     mine = [e for e in events if e["event"] in listened]
     if not mine:
@@ -181,51 +203,70 @@ def _apply_program(conn: Connection, stores: Stores, p: Program, events: Sequenc
     default_tz = stores.settings.default_timezone
     refunds = refund_events(p.definition)
     currency = p.definition.currency
+
+    def day_of(pid: str, moment: dt.datetime) -> dt.datetime:
+        return _day_start(moment, (facts.get(pid) or {}).get("timezone"), default_tz)
+
+    # What the batch needs to know, read at once.
     order_ids = [str(e["properties"].get("order_id")) for e in mine if e["properties"].get("order_id") is not None]
     orders = store.orders_by_ids(conn, p.id, order_ids)
     with_orders = store.customers_with_orders(conn, p.id, customers)
+    candidates = {e["message_id"]: _candidate_keys(p, e) for e in mine}
+    book.preload_keys(sorted({k for once, rule in candidates.values() for k in (*once, *rule)}))
+    days = [day_of(e["profile_id"], e["timestamp"]) for e in mine]
+    today: dict[tuple[str, dt.datetime], dict[str, int]] = {}
+    if days:
+        for pid, rule, points, earned_at in store.earned_between(conn, p.id, customers, min(days),
+                                                                 max(days) + dt.timedelta(days=1)):
+            bucket = today.setdefault((pid, day_of(pid, earned_at)), {})
+            bucket[rule] = bucket.get(rule, 0) + points
+    referred = {r["referred_id"] for r in store.pending_referrals_of(conn, p.id, customers)}
+    # Orders first, all of the batch's (first orders, the referral checks' fingerprints).
+    new_orders: list[dict[str, Any]] = []
+    first_orders: set[str] = set()
     for e in mine:
-        pid, props, name = e["profile_id"], e["properties"] or {}, e["event"]
-        at = e["timestamp"]
+        props = e["properties"] or {}
+        order_id = str(props["order_id"]) if props.get("order_id") is not None else None
+        if e["event"] == ORDER_EVENT and order_id is not None and order_id not in orders:
+            amount = order_amount(props)
+            row = {"program_id": p.id, "order_id": order_id, "workspace_id": p.workspace_id,
+                   "profile_id": e["profile_id"],
+                   "amount": amount_minor(amount, currency) if amount is not None and amount > 0 else 0,
+                   "refunded": 0, "ordered_at": e["timestamp"], "payment_hash": payment_of(props),
+                   "address_hash": address_of(props), "_message": e["message_id"]}
+            orders[order_id] = row
+            new_orders.append(row)
+            if e["profile_id"] not in with_orders:
+                first_orders.add(e["message_id"])
+                with_orders.add(e["profile_id"])
+    store.insert_orders(conn, [{k: v for k, v in r.items() if k != "_message"} for r in new_orders])
+    fresh = {r["_message"] for r in new_orders}
+    for e, day in zip(mine, days, strict=True):
+        pid, props, name, at = e["profile_id"], e["properties"] or {}, e["event"], e["timestamp"]
         order_id = str(props["order_id"]) if props.get("order_id") is not None else None
         if name == AWARD_EVENT:
             _award(book, e)
             continue
         if name in REFERRAL_EVENTS and props.get("referral_code"):
-            referrals.claim_in(conn, p, pid, str(props["referral_code"]), now, device_id=props.get("device_id"))
+            if referrals.claim_in(conn, p, pid, str(props["referral_code"]), now, device_id=props.get("device_id")):
+                referred.add(pid)
         if name in refunds:
             if order_id is not None:
                 _refund(conn, book, p, pid, order_id, props, orders, e["message_id"])
             continue
-        first = False
-        if name == ORDER_EVENT and order_id is not None and order_id not in orders:
-            amount = order_amount(props)
-            row = {"program_id": p.id, "order_id": order_id, "workspace_id": p.workspace_id, "profile_id": pid,
-                   "amount": amount_minor(amount, currency) if amount is not None and amount > 0 else 0,
-                   "refunded": 0, "ordered_at": at, "payment_hash": payment_of(props),
-                   "address_hash": address_of(props)}
-            store.insert_orders(conn, [row])
-            orders[order_id] = row
-            first = pid not in with_orders
-            with_orders.add(pid)
-            referrals.on_order(conn, p, pid, row, first, now)
-        elif name == ORDER_EVENT and order_id is not None:
-            continue  # the same order again (another messageId): it earned once
-        profile = facts.get(pid) or {}
-        day = _day_start(at, profile.get("timezone"), default_tz)
-        today = store.earned_since(conn, p.id, [pid], day, day + dt.timedelta(days=1)).get(pid, {})
-        for entry in book.entries:  # earned in this batch and not written yet
-            if entry.profile_id == pid and entry.rule and entry.lot is not None and day <= entry.lot.earned_at:
-                rule_id = entry.rule.split("@")[0]
-                today[rule_id] = today.get(rule_id, 0) + entry.points
-        once_keys = [f"once:{rule.id}:{pid}:{props.get(rule.once_per)}" for rule in p.definition.earn
-                     if isinstance(rule, EventRule) and rule.once_per and props.get(rule.once_per) is not None]
-        seen = set(store.once_keys(conn, p.id, once_keys)) | {k for k in once_keys if k in book._keys}
-        account = book.account(pid)
+        first = e["message_id"] in first_orders
+        if name == ORDER_EVENT and order_id is not None:
+            if e["message_id"] not in fresh:
+                continue  # the same order again (another messageId, or a second pass): it earned once
+            if pid in referred:
+                referrals.on_order(conn, p, pid, orders[order_id], first, now)
+        earned_today = today.setdefault((pid, day), {})
+        once_keys, _ = candidates[e["message_id"]]
+        seen = {k for k in once_keys if k in book._keys}
         found = awards(p.definition, name, props, Facts(
-            tier=account.tier, first_order=first,
+            tier=book.account(pid).tier, first_order=first,
             seen_once=frozenset((key.split(":")[1], key.split(":", 3)[3]) for key in seen),
-            earned_today=today, total_today=sum(today.values())))
+            earned_today=earned_today, total_today=sum(earned_today.values())))
         for award in found:
             key = f"once:{award.rule}:{pid}:{award.once}" if award.once is not None else \
                 f"rule:{e['message_id']}:{award.rule}"
@@ -233,6 +274,7 @@ def _apply_program(conn: Connection, stores: Stores, p: Program, events: Sequenc
                 continue
             book.earn(pid, award.points, award.reason, key, order_id=order_id, rule=f"{award.rule}@{p.version}", at=at,
                       details={"event": name, "message_id": e["message_id"]})
+            earned_today[award.rule] = earned_today.get(award.rule, 0) + award.points
     upgrade_tiers(book, customers)
     book.flush()
 
@@ -271,3 +313,31 @@ def _award(book: Book, e: Mapping[str, Any]) -> None:
                       rule="journey", details={"journey_id": props.get("journey_id")})
     except (TouchlineError, Shortfall) as exc:
         log.warning("journey award %s not applied: %s", key, exc)
+
+
+def backfill(stores: Stores, workspace_id: str, since: dt.datetime, until: dt.datetime, *,
+             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Queue the logged events of [since, until) that the workspace's programs listen to (a program
+    started after its shop's history: that history earns as it would have); the rows queued. Their
+    messageIds make the earnings' keys, so a second backfill of the same days pays nothing twice."""
+    with stores.read() as conn:
+        names = sorted(_listened_all(conn, workspace_id))
+    if not names:
+        return []
+    with stores.events_conn() as conn:
+        rows = store.logged_events(conn, workspace_id, names, since, until)
+    queued = [{"workspace_id": workspace_id, "profile_id": r["profile_id"], "message_id": r["message_id"],
+               "event": r["event"], "properties": r["properties"] or {}, "timestamp": r["timestamp"],
+               "received_at": now or r["timestamp"]} for r in rows]
+    with stores.write() as conn:
+        for start in range(0, len(queued), 5_000):
+            store.queue(conn, queued[start:start + 5_000])
+    return queued
+
+
+def _listened_all(conn: Connection, workspace_id: str) -> set[str]:
+    names: set[str] = set()
+    for p in programs_of(conn, workspace_id):
+        if p.status == "active":
+            names.update(_listened(p))
+    return names

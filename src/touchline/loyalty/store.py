@@ -225,24 +225,21 @@ def ledger_sum(conn: Connection, program_id: str, profile_id: str) -> int:
         loyalty_ledger.c.program_id == program_id, loyalty_ledger.c.profile_id == profile_id)).scalar_one())
 
 
-def earned_since(conn: Connection, program_id: str, profile_ids: Sequence[str], start: dt.datetime,
-                 end: dt.datetime) -> dict[str, dict[str, int]]:
-    """profile -> {rule: points} earned by rules for what happened in [start, end) (the daily caps: by the
-    time of the event that earned them, so history applied at once is capped day by day)."""
+def earned_between(conn: Connection, program_id: str, profile_ids: Sequence[str], start: dt.datetime,
+                   end: dt.datetime) -> list[tuple[str, str, int, dt.datetime]]:
+    """(profile, rule, points, when the event happened) of what rules paid for events in [start, end): the
+    daily caps count by the day of the event that earned the points, so history applied at once is
+    capped day by day."""
     if not profile_ids:
-        return {}
-    rows = conn.execute(sa.select(loyalty_ledger.c.profile_id, loyalty_ledger.c.rule,
-                                  sa.func.sum(loyalty_ledger.c.points))
+        return []
+    rows = conn.execute(sa.select(loyalty_ledger.c.profile_id, loyalty_ledger.c.rule, loyalty_ledger.c.points,
+                                  loyalty_lots.c.earned_at)
                         .join(loyalty_lots, loyalty_lots.c.entry_id == loyalty_ledger.c.id)
                         .where(loyalty_ledger.c.program_id == program_id,
                                dialect.in_values(conn, loyalty_ledger.c.profile_id, list(profile_ids)),
                                loyalty_ledger.c.kind == "earn", loyalty_ledger.c.rule.is_not(None),
-                               loyalty_lots.c.earned_at >= start, loyalty_lots.c.earned_at < end)
-                        .group_by(loyalty_ledger.c.profile_id, loyalty_ledger.c.rule))
-    out: dict[str, dict[str, int]] = {}
-    for pid, rule, points in rows:
-        out.setdefault(pid, {})[str(rule).split("@")[0]] = int(points)
-    return out
+                               loyalty_lots.c.earned_at >= start, loyalty_lots.c.earned_at < end))
+    return [(r[0], str(r[1]).split("@")[0], int(r[2]), r[3]) for r in rows]
 
 
 def once_keys(conn: Connection, program_id: str, keys: Sequence[str]) -> set[str]:
@@ -458,11 +455,14 @@ def write_traits(conn: Connection, workspace_id: str, traits: Mapping[str, Mappi
     and one batched update; profiles that are gone are skipped. Returns how many were written."""
     if not traits:
         return 0
-    rows = dialect.select_by_keys(conn, profiles, ["id", "traits", "trait_meta"], "id", list(traits),
-                                  workspace_id=workspace_id)
+    # By the primary key alone (ids are unique across workspaces): with the workspace in SQL as well, SQLite
+    # scanned the workspace's profiles instead of probing the key (see touchline.profiles.store).
+    rows = dialect.select_by_keys(conn, profiles, ["id", "traits", "trait_meta", "workspace_id"], "id", list(traits))
     stamp = {"at": now.isoformat(), "source": source}
     updates = []
-    for pid, current, meta in rows:
+    for pid, current, meta, owner in rows:
+        if owner != workspace_id:
+            continue
         merged, merged_meta = dict(current or {}), dict(meta or {})
         changed = False
         for key, value in traits[pid].items():
@@ -729,3 +729,19 @@ def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str
                         .where(loyalty_accounts.c.workspace_id == workspace_id,
                                loyalty_accounts.c.profile_id.in_(list(profile_ids)))).mappings()
     return [dict(r) for r in rows]
+
+
+# --- the event store: what happened before a program existed ----------------------------------------
+
+
+def logged_events(conn: Connection, workspace_id: str, names: Sequence[str], since: dt.datetime,
+                  until: dt.datetime) -> list[dict[str, Any]]:
+    """Track events named ``names`` in [since, until), oldest first, from the event store."""
+    from touchline.store.schema import events
+
+    query = (sa.select(events.c.profile_id, events.c.message_id, events.c.event, events.c.properties,
+                       events.c.timestamp)
+             .where(events.c.workspace_id == workspace_id, events.c.type == "track",
+                    events.c.event.in_(list(names)), events.c.timestamp >= since, events.c.timestamp < until)
+             .order_by(events.c.timestamp, events.c.message_id))
+    return [dict(r) for r in conn.execute(query).mappings()]

@@ -59,24 +59,33 @@ def expiring_notices(stores: Stores, *, now: dt.datetime | None = None) -> int:
             by_customer: dict[str, list[dict[str, Any]]] = {}
             for lot in lots:
                 by_customer.setdefault(lot["profile_id"], []).append(lot)
-            balances = {pid: store.account(conn, p.id, pid) for pid in by_customer} if len(by_customer) < 5_000 else {}
+            balances = {r[0]: int(r[1]) for r in dialect.select_by_keys(
+                conn, store.loyalty_accounts, ["profile_id", "balance"], "profile_id", list(by_customer),
+                program_id=p.id)}
             events = []
             for pid, mine in by_customer.items():
                 first = min(mine, key=lambda lot: (lot["expires_at"], lot["entry_id"]))
-                account = balances.get(pid)
                 events.append(SystemEvent(pid, "Points Expiring", {
                     "program": p.key, "points": sum(int(lot["remaining"]) for lot in mine),
                     "expires_at": first["expires_at"].isoformat(), "first_points": int(first["remaining"]),
-                    "balance": int(account["balance"]) if account else None,
+                    "balance": balances.get(pid),
                     "within_days": p.definition.points.expiring_notice_days},
                     now, uuid5_hex(NAMESPACE, f"{p.id}:expiring:{first['entry_id']}")))
             appended += append_system_events(conn, p.workspace_id, events, now)
     return appended
 
 
-def birthdays(stores: Stores, *, now: dt.datetime | None = None, limit: int = 50_000) -> int:
-    """Birthday bonuses for customers whose birthday is today in their time zone (once a year each)."""
+def birthdays(stores: Stores, *, now: dt.datetime | None = None, days: int = 1, limit: int = 50_000) -> int:
+    """Birthday bonuses for customers whose birthday is today in their time zone (once a year each); with
+    ``days``, also for the birthdays of the days before (a sweep that catches up), in one scan."""
     now = now or dt.datetime.now(dt.UTC)
+    paid = 0
+    for back in range(days - 1, -1, -1):
+        paid += _birthdays(stores, now - dt.timedelta(days=back), limit)
+    return paid
+
+
+def _birthdays(stores: Stores, now: dt.datetime, limit: int) -> int:
     paid = 0
     default_zone = zoneinfo.ZoneInfo(stores.settings.default_timezone)
     with stores.write() as conn:
@@ -180,15 +189,17 @@ def review_due(stores: Stores, *, now: dt.datetime | None = None) -> list[dict[s
     return done
 
 
-def tick(stores: Stores, *, now: dt.datetime | None = None, housekeeping: bool = True) -> dict[str, int]:
+def tick(stores: Stores, *, now: dt.datetime | None = None, housekeeping: bool = True,
+         birthday_days: int = 1) -> dict[str, int]:
     """One round at ``now``: apply queued events; with ``housekeeping`` also expire what is due, send the
-    expiry notices, pay due referrals, give birthday bonuses and run due tier reviews."""
+    expiry notices, pay due referrals, give birthday bonuses (of the last ``birthday_days`` days; 0: none
+    this round) and run due tier reviews."""
     counts = {"events": consumer.process(stores, now=now)}
     if housekeeping:
         counts["expired"] = expire_due(stores, now=now)
         counts["notices"] = expiring_notices(stores, now=now)
         counts["referrals_paid"] = referrals.pay_due(stores, now=now)
-        counts["birthdays"] = birthdays(stores, now=now)
+        counts["birthdays"] = birthdays(stores, now=now, days=birthday_days) if birthday_days else 0
         counts["reviews"] = len(review_due(stores, now=now))
     return counts
 
@@ -202,6 +213,7 @@ class LoyaltyWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last = 0.0
+        self._last_birthdays = -3_600.0  # birthdays: a scan of the profiles, once an hour
 
     def start(self) -> None:
         self._thread = named_thread(self._run, "touchline-loyalty")
@@ -210,8 +222,11 @@ class LoyaltyWorker:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             due = time.monotonic() - self._last >= self._every
+            hourly = time.monotonic() - self._last_birthdays >= 3_600
             try:
-                tick(self._stores, housekeeping=due)
+                tick(self._stores, housekeeping=due, birthday_days=1 if due and hourly else 0)
+                if due and hourly:
+                    self._last_birthdays = time.monotonic()
             except Exception:  # the store is down, a bug: the next round tries again; the inbox keeps the events
                 log.exception("the loyalty round failed")
             if due:
