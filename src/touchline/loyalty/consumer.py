@@ -247,9 +247,9 @@ def _apply_program(conn: Connection, stores: Stores, p: Program, events: Sequenc
         if name == AWARD_EVENT:
             _award(book, e)
             continue
-        if name in REFERRAL_EVENTS and props.get("referral_code"):
-            if referrals.claim_in(conn, p, pid, str(props["referral_code"]), now, device_id=props.get("device_id")):
-                referred.add(pid)
+        if name in REFERRAL_EVENTS and props.get("referral_code") and referrals.claim_in(
+                conn, p, pid, str(props["referral_code"]), now, device_id=props.get("device_id")):
+            referred.add(pid)
         if name in refunds:
             if order_id is not None:
                 _refund(conn, book, p, pid, order_id, props, orders, e["message_id"])
