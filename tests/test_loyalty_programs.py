@@ -379,3 +379,31 @@ def test_a_refunded_first_order_pays_no_referral(stores: Stores, workspace_id: s
     assert _rejected(stores, workspace_id, new) == "order_refunded"
     with pytest.raises(ValidationFailed):
         service.create_program(stores, workspace_id, "Bad Key", "x")
+
+
+# --- a journey's award_points step (journeys never import loyalty: the request goes through the log) ------
+
+
+def test_a_journey_awards_points_through_the_event_log(stores: Stores, workspace_id: str, client: Any) -> None:
+    from touchline.journeys.runner import Runner
+
+    program(stores, workspace_id)
+    journey = {"id": "welcome-points", "name": "Welcome points", "version": 1, "holdout_percent": 0,
+               "trigger": {"type": "event", "event": "Signed Up"}, "start": "give",
+               "nodes": [{"type": "award_points", "id": "give", "program": "members", "points": 1_000,
+                          "reason": "welcome", "next": "done"}, {"type": "exit", "id": "done"}]}
+    assert client.post("/v1/journeys", json=journey, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/welcome-points/publish", headers=bearer()).status_code == 200
+    bad = {**journey, "id": "bad", "nodes": [{**journey["nodes"][0], "points": -5}, journey["nodes"][1]]}
+    refused = client.post("/v1/journeys", json=bad, headers=bearer())
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "/nodes/0/points"
+    pid = customer(stores, workspace_id, "song-08")
+    track(stores, workspace_id, "song-08", "Signed Up", NOW)
+    runner = Runner(stores)
+    runner.tick(NOW)
+    runner.tick(NOW + dt.timedelta(minutes=1))  # nothing more: the step ran once
+    stores.pump()
+    consumer.process(stores, now=NOW)
+    rows = entries(stores, pid)
+    assert [(r["points"], r["reason"], r["rule"]) for r in rows] == [(1_000, "welcome", "journey")]
+    assert consumer.process(stores, now=NOW) == 0
