@@ -26,6 +26,12 @@ def overview(stores: Stores, workspace_id: str, program_ref: str, *, days: int =
         daily = store.points_by_kind(conn, p.id, since)
         top = store.accounts_page(conn, p.id, tier=None, limit=15, offset=0)
         versions = store.versions(conn, p.id)
+    refs = referrals.referrals_view(stores, workspace_id, p.id, limit=10)
+    ids = sorted({r[k] for r in refs["referrals"] for k in ("referrer_id", "referred_id")})
+    with stores.read() as conn:
+        found = store.profile_traits(conn, ids)
+    names = {pid: (f.get("traits") or {}).get("name") or (f.get("traits") or {}).get("email") or pid[:12]
+             for pid, f in found.items()}
     tiers = []
     if p.definition.tiers is not None:
         for level in p.definition.tiers.levels:
@@ -40,5 +46,5 @@ def overview(stores: Stores, workspace_id: str, program_ref: str, *, days: int =
                  "email": (r.get("traits") or {}).get("email"), "balance": int(r["balance"]), "tier": r["tier"],
                  "owed": int(r["owed"])} for r in top],
         "rewards": rewards.list_rewards(stores, workspace_id, p.id),
-        "referrals": referrals.referrals_view(stores, workspace_id, p.id, limit=10),
+        "referrals": refs, "names": names,
     }
