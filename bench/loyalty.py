@@ -117,8 +117,13 @@ def tier_review(customers: int) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     levels = ["basic", "silver", "gold", "vip"]
     started = time.perf_counter()
-    tiers_now = rng.integers(0, 4, customers)
+    # The window's spend, and the tier each customer holds now: mostly what that spend qualifies for; one in
+    # ten a level above it (downgrades at this review) or below it (upgrades the rules' consumer missed).
     spend = rng.lognormal(12.5, 1.2, customers).astype(np.int64)  # median ~₩270,000 a year
+    thresholds_now = [0, 300_000, 1_000_000, 3_000_000]
+    tiers_now = np.searchsorted(np.asarray(thresholds_now), spend, side="right") - 1
+    shift = rng.choice([-1, 0, 1], size=customers, p=[0.03, 0.90, 0.07])
+    tiers_now = np.clip(tiers_now + shift, 0, 3)
     with stores.write() as conn:
         for start in range(0, customers, 100_000):
             stop = min(customers, start + 100_000)

@@ -137,26 +137,20 @@ def _review(conn: Any, p: Program, now: dt.datetime) -> dict[str, Any]:
     if tiers is None:
         return {"program": p.key, "reviewed": 0, "upgraded": 0, "downgraded": 0}
     read_started = time.perf_counter()
-    ids, current_keys, _ = store.tiers_of(conn, p.id)
+    keys = [level.key for level in tiers.levels]
     since = now - dt.timedelta(days=tiers.window_days)
-    measured = (store.spend_in_window if tiers.measure == "spend" else store.points_in_window)(conn, p.id, since)
+    ids, tier_index, measured = store.review_columns(conn, p.id, since, tiers.measure, keys)
     read_seconds = time.perf_counter() - read_started
     decide_started = time.perf_counter()
-    levels = {level.key: i for i, level in enumerate(tiers.levels)}
-    current = np.fromiter((levels.get(k or "", 0) for k in current_keys), dtype=np.int64, count=len(ids))
-    position = {pid: i for i, pid in enumerate(ids)}
-    values = np.zeros(len(ids), dtype=np.float64)
-    where = np.fromiter((position.get(pid, -1) for pid in measured[0]), dtype=np.int64, count=len(measured[0]))
-    amounts = np.asarray(measured[1], dtype=np.float64)
-    keep = where >= 0
-    values[where[keep]] = amounts[keep]
+    current = np.asarray(tier_index, dtype=np.int64)
+    values = np.asarray(measured, dtype=np.float64)
     scale = 10 ** minor_exponent(p.definition.currency) if tiers.measure == "spend" else 1
     after = review(current, values, [level.threshold * scale for level in tiers.levels], tiers.downgrade)
     changed = np.nonzero(after != current)[0]
     decide_seconds = time.perf_counter() - decide_started
     changes = [(ids[i], tiers.levels[int(after[i])].key, now) for i in changed]
     store.set_tiers(conn, p.id, changes)
-    events = [tier_event(p, ids[i], current_keys[i], tiers.levels[int(after[i])].key,
+    events = [tier_event(p, ids[i], keys[int(current[i])], keys[int(after[i])],
                          "up" if after[i] > current[i] else "down", now) for i in changed]
     append_system_events(conn, p.workspace_id, events, now)
     if changes:
