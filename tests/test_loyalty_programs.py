@@ -407,3 +407,21 @@ def test_a_journey_awards_points_through_the_event_log(stores: Stores, workspace
     rows = entries(stores, pid)
     assert [(r["points"], r["reason"], r["rule"]) for r in rows] == [(1_000, "welcome", "journey")]
     assert consumer.process(stores, now=NOW) == 0
+
+
+def test_reaching_a_tier_hands_out_its_coupons_once(stores: Stores, workspace_id: str) -> None:
+    tiers = default_definition()["tiers"]
+    tiers["levels"][2]["coupons"] = ["gold-welcome"]
+    program(stores, workspace_id, tiers=tiers)
+    rewards.create_reward(stores, workspace_id, "members", key="gold-welcome", name_ko="골드 환영 쿠폰",
+                          name_en="Gold welcome", cost=0, kind="amount_off", value=10_000, now=NOW)
+    pid = customer(stores, workspace_id, "gold-09")
+    order(stores, workspace_id, "gold-09", "g-1", 1_100_000, NOW)
+    consumer.process(stores, now=NOW)
+    order(stores, workspace_id, "gold-09", "g-2", 10_000, NOW + dt.timedelta(days=1))
+    consumer.process(stores, now=NOW + dt.timedelta(days=1))
+    from touchline.loyalty import store as loyalty_store
+
+    with stores.read() as conn:
+        mine = loyalty_store.coupons_of(conn, service.program(conn, workspace_id, "members").id, [pid])
+    assert [(c["batch"], c["profile_id"]) for c in mine] == [("tier:gold", pid)]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from touchline.errors import TouchlineError
-from touchline.loyalty import referrals, store
+from touchline.loyalty import referrals, rewards, store
 from touchline.loyalty.ledger import Shortfall
 from touchline.loyalty.rules import BirthdayRule, EventRule, Facts, amount_minor, awards, order_amount, refund_events
 from touchline.loyalty.service import Book, Program, forget_listened, listened_cache, programs_of, upgrade_tiers
@@ -276,7 +276,10 @@ def _apply_program(conn: Connection, stores: Stores, p: Program, events: Sequenc
                       details={"event": name, "message_id": e["message_id"]})
             earned_today[award.rule] = earned_today.get(award.rule, 0) + award.points
     upgrade_tiers(book, customers)
+    reached = [(e.profile_id, str(e.properties["to"])) for e in book.tier_events if e.properties["direction"] == "up"]
     book.flush()
+    if reached:
+        rewards.issue_tier_coupons(conn, p, reached, now)
 
 
 def _refund(conn: Connection, book: Book, p: Program, pid: str, order_id: str, props: Mapping[str, Any],

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from touchline.store.engines import Stores
 
-__all__ = ["buy", "check_coupon", "create_reward", "generate_codes", "issue_coupon", "list_rewards", "redeem",
-           "update_reward"]
+__all__ = ["buy", "check_coupon", "create_reward", "generate_codes", "issue_coupon", "issue_tier_coupons",
+           "list_rewards", "redeem", "update_reward"]
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10  # 32^10 ≈ 10^15 codes: guessing one of a million issued takes ~10^9 tries
@@ -257,3 +257,21 @@ def coupons_view(stores: Stores, workspace_id: str, program_ref: str, *, reward_
         reward_id = _reward(conn, p, reward_ref)["id"] if reward_ref else None
         rows = store.coupons_page(conn, p.id, reward_id=reward_id, batch=batch, limit=limit, offset=offset)
     return {"coupons": [_coupon_view(r, None) | {"batch": r["batch"]} for r in rows]}
+
+
+def issue_tier_coupons(conn: Connection, p: Program, reached: list[tuple[str, str]], now: dt.datetime) -> int:
+    """A tier's benefit coupons (its ``coupons``: reward keys) for each customer who just reached it; once per
+    customer and level, whatever happens to their tier later. Unknown or inactive rewards are skipped."""
+    issued = 0
+    for profile_id, level_key in reached:
+        level = p.definition.level(level_key)
+        if level is None:
+            continue
+        for reward_key in level.coupons:
+            reward = store.reward_row(conn, p.id, reward_key)
+            if reward is None or not reward["active"]:
+                continue
+            issue_coupon(conn, p, reward, profile_id, f"tier:{level_key}:{reward_key}:{profile_id}", now,
+                         f"tier:{level_key}")
+            issued += 1
+    return issued

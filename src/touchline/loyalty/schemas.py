@@ -117,7 +117,7 @@ class RewardIn(_Strict):
 
 
 class CodesIn(_Strict):
-    count: Annotated[StrictInt, Field(ge=1, le=100_000)]
+    count: Annotated[StrictInt, Field(ge=1, le=20_000)]
     expires_at: str = Field(description="RFC 3339 date-time with offset, or a date: the codes expire then.")
     prefix: Annotated[str, Field(min_length=0, max_length=12, pattern=r"^[A-Z0-9]*$")] = ""
     batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = Field(

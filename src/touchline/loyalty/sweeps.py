@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.ids import uuid5_hex
-from touchline.loyalty import consumer, referrals, store
+from touchline.loyalty import consumer, referrals, rewards, store
 from touchline.loyalty.rules import BirthdayRule, birthday_today, minor_exponent
 from touchline.loyalty.service import (
     NAMESPACE,
@@ -153,6 +153,7 @@ def _review(conn: Any, p: Program, now: dt.datetime) -> dict[str, Any]:
     events = [tier_event(p, ids[i], keys[int(current[i])], keys[int(after[i])],
                          "up" if after[i] > current[i] else "down", now) for i in changed]
     append_system_events(conn, p.workspace_id, events, now)
+    rewards.issue_tier_coupons(conn, p, [(ids[i], keys[int(after[i])]) for i in changed if after[i] > current[i]], now)
     if changes:
         balances = {r[0]: int(r[1]) for r in dialect.select_by_keys(
             conn, store.loyalty_accounts, ["profile_id", "balance"], "profile_id", [c[0] for c in changes],
