@@ -45,6 +45,8 @@ from touchline.ingest.writer import IngestWriter
 from touchline.journeys.routes import router as journeys_router
 from touchline.journeys.routes import runs_router, templates_router
 from touchline.journeys.runner import Runner
+from touchline.loyalty.routes import router as loyalty_router
+from touchline.loyalty.sweeps import LoyaltyWorker
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
@@ -194,6 +196,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         assistant = BotWorker(services.stores) if run_pump else None  # the shop assistant's turns
         if assistant:
             assistant.start()
+        loyalty = LoyaltyWorker(services.stores) if run_pump else None  # earning rules, expiry, tiers, referrals
+        if loyalty:
+            loyalty.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -209,6 +214,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             close_inbound_writer(services.stores)  # stores the messages queued
             if assistant:
                 assistant.stop()
+            if loyalty:
+                loyalty.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
@@ -250,6 +257,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(assistant_router)
     app.include_router(feedback_router)
     app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
+    app.include_router(loyalty_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

@@ -20,6 +20,8 @@ from touchline.feedback import service as feedback_service
 from touchline.feedback import store as feedback_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
+from touchline.loyalty import consumer as loyalty_consumer
+from touchline.loyalty import store as loyalty_store
 from touchline.messaging import functions as template_functions
 from touchline.messaging import store as message_store
 from touchline.segments import store as segment_store
@@ -45,6 +47,8 @@ def wire() -> None:
         eventlog.subscribe("journeys", journey_signals.capture)
         # Conversations read their replies' delivery from the outbox's receipts.
         eventlog.subscribe("conversations", conversation_receipts.capture)
+        # Loyalty queues the events its programs' rules listen to; its worker applies them to the ledger.
+        eventlog.subscribe("loyalty", loyalty_consumer.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
@@ -61,6 +65,8 @@ def wire() -> None:
         # Templates link to surveys and review forms (signed with the workspace's key).
         template_functions.register("survey_link", feedback_service.survey_link_function)
         template_functions.register("review_link", feedback_service.review_link_function)
+        register(CustomerData("loyalty", erase=loyalty_store.erase_customer, export=loyalty_store.export_customer,
+                              tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))
         _wired.set()
 
 

@@ -105,6 +105,20 @@ def _print_assistant(helped: Any) -> None:
                   f"{total['handed_over']:,} handed over (dashboard: /assistant/report).", highlight=False)
 
 
+def _print_loyalty(summary: Any) -> None:
+    """The loyalty program after its simulated weeks."""
+    totals, tiers, refs = summary.totals, summary.tiers, summary.referral_counts
+    order = ("basic", "silver", "gold", "vip")
+    tier_text = ", ".join(f"{k} {tiers.get(k, 0):,}" for k in order if k in tiers) or "–"
+    console.print(f"Loyalty (하루마켓 멤버십, {summary.days} simulated days, {summary.seconds:.1f} s): "
+                  f"{totals.get('accounts', 0):,} members ({tier_text}), {totals.get('balance', 0):,} points "
+                  f"outstanding of {totals.get('earned', 0):,} earned; {summary.spends:,} spends at checkout, "
+                  f"{summary.rewards_bought:,} rewards bought, {summary.coupons_used:,} coupons used, "
+                  f"{summary.expired:,} lots expired; referrals: {refs.get('rewarded', 0):,} rewarded, "
+                  f"{refs.get('ordered', 0):,} in the return window, {refs.get('rejected', 0):,} refused "
+                  "(dashboard: /loyalty).", highlight=False)
+
+
 def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
@@ -148,6 +162,10 @@ def demo(
         "--assistant/--no-assistant",
         help="Switch proactive chat on (with a holdout) and have shoppers hesitate at checkout and ask the "
              "shop assistant, over the last --simulate-days days.")] = True,
+    loyalty: Annotated[bool, typer.Option(
+        "--loyalty/--no-loyalty",
+        help="Run the shop's loyalty program (tiers, rewards, referrals) over the last 30 days of its history, "
+             "on a simulated clock.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -217,6 +235,14 @@ def demo(
                     stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed, days=simulate_days)
                 move_staged_events(stores)
                 read_results(stores, workspace_id, helped, days=simulate_days)
+        points = None
+        if loyalty:
+            from touchline.demo.loyalty import run_loyalty
+
+            with console.status("members earn, spend, refer and redeem points …"):
+                move_staged_events(stores)
+                points = run_loyalty(stores, workspace_id, seed=seed, days=min(30, days))
+                move_staged_events(stores)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -258,6 +284,8 @@ def demo(
         _print_journeys(report)
     if helped is not None:
         _print_assistant(helped)
+    if points is not None:
+        _print_loyalty(points)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port

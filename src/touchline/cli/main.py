@@ -8,6 +8,7 @@ from touchline.cli.data import import_command, profiles_app
 from touchline.cli.demo import demo
 from touchline.cli.journeys import journeys_app, templates_app, worker
 from touchline.cli.keys import keys_app, workspaces_app
+from touchline.cli.loyalty import loyalty_app
 from touchline.cli.plan import plan_app
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
@@ -32,6 +33,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(report_app, name="report")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(templates_app, name="templates")
+app.add_typer(loyalty_app, name="loyalty")
 app.command("worker")(worker)
 app.add_typer(users_app, name="users")
 

@@ -123,6 +123,9 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
+    Migration(15, "loyalty: programs and their versions, accounts, the points ledger with its lots and allocations, "
+                  "the rules' inbox, rewards and coupons, referral codes and referrals",
+              _create_missing(state_metadata)),
     Migration(16, "feedback: survey answers, product reviews, the workspace's link-signing key",
               _create_missing(state_metadata)),
     Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "

@@ -688,6 +688,219 @@ conversation_feed = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# --- loyalty (migration 15): programs, the points ledger, tiers, rewards and coupons, referrals --------
+# A program is the shop's rules (earning, tiers, expiry, referrals) as versioned documents, like journeys.
+loyalty_programs = sa.Table(
+    "loyalty_programs",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),  # the program's stable name in the workspace ("members")
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("live_version", sa.Integer, nullable=False),  # the version events are earned by
+    sa.Column("status", sa.Text, nullable=False),  # active | paused (a paused program earns nothing)
+    sa.Column("reviewed_at", UTCDateTime),  # the last tier review (downgrades wait for the next one)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_loyalty_programs_ws_key"),
+)
+loyalty_program_versions = sa.Table(
+    "loyalty_program_versions",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("definition", JSONDocument, nullable=False),  # validated when saved (touchline.loyalty.rules)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One account per customer and program: the ledger's sum kept beside it (``balance``, what the ledger
+# adds up to; never negative), what a refund could not take back (``owed``, paid from the next earnings)
+# and the tier. The row is what concurrent writers lock (FOR UPDATE on PostgreSQL; SQLite has one writer).
+loyalty_accounts = sa.Table(
+    "loyalty_accounts",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("owed", sa.BigInteger, nullable=False),
+    sa.Column("earned", sa.BigInteger, nullable=False),  # lifetime, reversals deducted
+    sa.Column("spent", sa.BigInteger, nullable=False),  # lifetime, reversed spends deducted
+    sa.Column("tier", sa.Text),
+    sa.Column("tier_since", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_loyalty_accounts_ws_program", "workspace_id", "program_id", "tier"),
+)
+
+# The ledger: append-only movements (earn, spend, expire, adjust, reverse), each with its reason and an
+# idempotency key unique in the program (a retry finds the movement it made). Signed points.
+loyalty_ledger = sa.Table(
+    "loyalty_ledger",
+    state_metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # earn | spend | expire | adjust | reverse
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text),
+    sa.Column("rule", sa.Text),  # the earning rule and program version ("purchase@3"), for earnings by rules
+    sa.Column("reverses", sa.BigInteger),  # the spend a reversal gives back (earnings are found by order)
+    sa.Column("available_at", UTCDateTime),  # an earning: spendable from then (pending until)
+    sa.Column("expires_at", UTCDateTime),  # an earning: what is left of it expires then
+    sa.Column("details", JSONDocument),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "idempotency_key", name="uq_loyalty_ledger_key"),
+    sa.Index("ix_loyalty_ledger_account", "program_id", "profile_id", "id"),
+    sa.Index("ix_loyalty_ledger_order", "program_id", "order_id"),
+    sa.Index("ix_loyalty_ledger_ws_created", "workspace_id", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+# What is left of each earning (a lot): spending takes the oldest first, expiry takes what is left of
+# the lots it reaches. ``remaining`` adds up to the account's balance.
+loyalty_lots = sa.Table(
+    "loyalty_lots",
+    state_metadata,
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("remaining", sa.BigInteger, nullable=False),
+    sa.Column("earned_at", UTCDateTime, nullable=False),
+    sa.Column("available_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("order_id", sa.Text),
+    sa.Index("ix_loyalty_lots_account", "program_id", "profile_id", "earned_at"),
+    sa.Index("ix_loyalty_lots_expiry", "program_id", "expires_at"),
+)
+# Which lots a negative movement took its points from (a reversed spend gives them back to the same lots).
+loyalty_allocations = sa.Table(
+    "loyalty_allocations",
+    state_metadata,
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("lot_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Index("ix_loyalty_allocations_lot", "lot_id"),
+)
+
+# Events the programs' rules listen to, queued by the event-log subscriber in the ingesting transaction
+# and applied by the loyalty worker (touchline.loyalty.consumer) in its own.
+loyalty_inbox = sa.Table(
+    "loyalty_inbox",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_loyalty_inbox_profile", "profile_id"),
+    sqlite_autoincrement=True,
+)
+
+# Orders as the programs saw them (from ``Order Completed``, refunds from ``Order Refunded``/``Order
+# Cancelled``): first orders, the spend a tier qualifies on, what a refund reverses, and the payment and
+# address fingerprints (SHA-256, never the values) that referral checks compare.
+loyalty_orders = sa.Table(
+    "loyalty_orders",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # minor units of the program's currency
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("ordered_at", UTCDateTime, nullable=False),
+    sa.Column("payment_hash", sa.Text),
+    sa.Column("address_hash", sa.Text),
+    sa.Index("ix_loyalty_orders_account", "program_id", "profile_id", "ordered_at"),
+    sa.Index("ix_loyalty_orders_time", "program_id", "ordered_at"),
+    sa.Index("ix_loyalty_orders_payment", "program_id", "payment_hash"),
+    sa.Index("ix_loyalty_orders_address", "program_id", "address_hash"),
+)
+
+# The rewards catalogue (bought with points) and unique coupon codes (bulk, single-use, with expiry).
+loyalty_rewards = sa.Table(
+    "loyalty_rewards",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("name_ko", sa.Text, nullable=False),
+    sa.Column("name_en", sa.Text, nullable=False),
+    sa.Column("cost", sa.BigInteger, nullable=False),  # points; 0: not bought with points (codes only)
+    sa.Column("kind", sa.Text, nullable=False),  # amount_off | percent_off | free_shipping | gift
+    sa.Column("value", sa.BigInteger, nullable=False),  # minor units or percent
+    sa.Column("valid_days", sa.Integer, nullable=False),  # a coupon bought with points is good this long
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "key", name="uq_loyalty_rewards_program_key"),
+)
+loyalty_coupons = sa.Table(
+    "loyalty_coupons",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("reward_id", sa.Text, nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),  # the bulk generation (or "points:<entry>" when bought)
+    sa.Column("profile_id", sa.Text),  # whose coupon (bought with points, or handed out); None: anyone's
+    sa.Column("issue_key", sa.Text),  # the purchase's idempotency key, for a coupon bought with points
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("redeemed_at", UTCDateTime),
+    sa.Column("redeemed_by", sa.Text),
+    sa.Column("redeem_key", sa.Text),  # the checkout's idempotency key: the same redemption again is no reuse
+    sa.Column("order_id", sa.Text),
+    sa.Index("ix_loyalty_coupons_reward", "reward_id", "batch"),
+    sa.Index("ix_loyalty_coupons_profile", "profile_id"),
+    sa.Index("ix_loyalty_coupons_issue_key", "program_id", "issue_key"),
+)
+
+# Referrals: a code per customer, and each referred customer once per program with what the abuse checks
+# found; the reward is paid once the referred first order is past the return window.
+loyalty_referral_codes = sa.Table(
+    "loyalty_referral_codes",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "code", name="uq_loyalty_referral_codes_code"),
+)
+loyalty_referrals = sa.Table(
+    "loyalty_referrals",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("referrer_id", sa.Text, nullable=False),
+    sa.Column("referred_id", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    # pending (no order yet) | ordered (first order inside the return window) | rewarded | rejected
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),  # why rejected: self_referral, same_device, cap_reached, same_payment, ...
+    sa.Column("order_id", sa.Text),
+    sa.Column("ordered_at", UTCDateTime),
+    sa.Column("payable_at", UTCDateTime),
+    sa.Column("rewarded_at", UTCDateTime),
+    sa.Column("details", JSONDocument),  # what the abuse checks compared, and what was paid
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "referred_id", name="uq_loyalty_referrals_referred"),
+    sa.Index("ix_loyalty_referrals_referrer", "program_id", "referrer_id"),
+    sa.Index("ix_loyalty_referrals_due", "status", "payable_at"),
+)
+
 # --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
 
 dashboard_users = sa.Table(

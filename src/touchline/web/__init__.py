@@ -32,6 +32,7 @@ def mount(app: FastAPI) -> None:
         feedback_pages,
         inbox_pages,
         journey_pages,
+        loyalty_pages,
         message_pages,
         quality_pages,
         routes,

@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Surveys and reviews: marketers read and moderate; agents read (customers ask them about reviews).
     "feedback.view": frozenset({"admin", "marketer", "agent"}),
     "feedback.moderate": frozenset({"admin", "marketer"}),
+    # Loyalty: marketers and admins read the program; agents look a customer's points up for them.
+    "loyalty.view": frozenset({"admin", "marketer", "agent"}),
 }
 
 MIN_PASSWORD_LENGTH = 10
