@@ -49,6 +49,8 @@ from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
 from touchline.platform import open_stores
+from touchline.predictions.routes import router as predictions_router
+from touchline.predictions.schedule import Retrainer
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
@@ -194,6 +196,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         assistant = BotWorker(services.stores) if run_pump else None  # the shop assistant's turns
         if assistant:
             assistant.start()
+        retrainer = Retrainer(services.stores) if run_pump else None  # predictions, on their schedule
+        if retrainer:
+            retrainer.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -209,6 +214,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             close_inbound_writer(services.stores)  # stores the messages queued
             if assistant:
                 assistant.stop()
+            if retrainer:
+                retrainer.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
@@ -238,6 +245,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(customers_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
+    app.include_router(predictions_router)
     app.include_router(journeys_router)
     app.include_router(runs_router)
     app.include_router(messaging_router)
