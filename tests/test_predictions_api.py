@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from prediction_helpers import send_shop
 from support import bearer
+from touchline.cli.main import app
 from touchline.predictions import service
 from touchline.predictions.schedule import retrain_due
+from touchline.settings import Settings
 from touchline.store.engines import Stores
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -113,3 +117,22 @@ def test_retraining_on_a_schedule_trains_each_workspace_once_per_interval(client
     later = NOW + dt.timedelta(hours=stores.settings.prediction_retrain_hours + 1)
     assert retrain_due(stores, now=later) == [workspace_id]
     assert [m["version"] for m in service.history(stores, workspace_id, "purchase")] == [2, 1]
+
+
+def test_the_predict_command_trains_shows_and_refuses_bad_kinds(client: TestClient, stores: Stores,
+                                                               settings: Settings) -> None:
+    send_shop(client, NOW, customers=120)
+    stores.pump()
+    env = {"TOUCHLINE_DATA_DIR": str(settings.data_dir), "COLUMNS": "200"}
+    if settings.database_url:
+        env |= {"TOUCHLINE_DATABASE_URL": settings.database_url, "TOUCHLINE_EVENTS_URL": str(settings.events_url)}
+    runner = CliRunner()
+    trained = runner.invoke(app, ["predict", "--kind", "purchase", "--json"], env=env)
+    assert trained.exit_code == 0, trained.output
+    (model,) = orjson.loads(trained.stdout)["models"]
+    assert model["kind"] == "purchase" and model["status"] == "trained" and model["scored"] > 0
+    shown = runner.invoke(app, ["predict", "--show"], env=env)
+    assert shown.exit_code == 0 and "Purchase in 30 days" in shown.stdout and "purchase_propensity" in shown.stdout
+    bad = runner.invoke(app, ["predict", "--kind", "ltv"], env=env)
+    assert bad.exit_code == 2 and "unknown kind" in bad.output
+    assert runner.invoke(app, ["predict", "--as-of", "soon"], env=env).exit_code == 2

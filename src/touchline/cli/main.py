@@ -9,6 +9,7 @@ from touchline.cli.demo import demo
 from touchline.cli.journeys import journeys_app, templates_app, worker
 from touchline.cli.keys import keys_app, workspaces_app
 from touchline.cli.plan import plan_app
+from touchline.cli.predict import predict
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
 from touchline.cli.serve import db_app, serve
@@ -33,6 +34,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(templates_app, name="templates")
 app.command("worker")(worker)
+app.command("predict")(predict)
 app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":
