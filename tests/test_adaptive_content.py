@@ -33,7 +33,8 @@ HERO = {
     "default": {"ko": "이번 주 신상품", "en": "New this week"},
 }
 EMAIL = {"default_locale": "ko", "blocks": {"hero": HERO},
-         "variants": {"ko": {"subject": "하루마켓: {{ blocks.hero }}", "html": "<h1>{{ blocks.hero }}</h1><p>{{ cart.name }}</p>"},
+         "variants": {"ko": {"subject": "하루마켓: {{ blocks.hero }}",
+                             "html": "<h1>{{ blocks.hero }}</h1><p>{{ cart.name }}</p>"},
                       "en": {"subject": "Haru Market: {{ blocks.hero }}", "html": "<h1>{{ blocks.hero }}</h1>"}}}
 T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(hour=2, minute=0, second=0, microsecond=0)
 

@@ -59,6 +59,11 @@ def test_scores_are_traits_that_segments_select_on(client: TestClient, stores: S
     assert meta["churn_risk"]["source"] == "prediction"
     browser = client.get("/v1/profiles/c0002", headers=bearer()).json()
     assert "purchase_propensity" in browser["traits"]
+    # where each was last seen, for adaptive content: the shop's customers are on the app (iOS or Android) or the web
+    seen = [client.get(f"/v1/profiles/c{n:04d}", headers=bearer()).json()["traits"] for n in range(12)]
+    assert {t["last_platform"] for t in seen} == {"app", "web"}
+    assert {t.get("last_os") for t in seen if t["last_platform"] == "app"} == {"ios", "android"}
+    assert all("last_os" not in t for t in seen if t["last_platform"] == "web")
     at_risk = {"type": "trait", "trait": "churn_risk", "operator": ">", "value": 0.5}
     created = client.post("/v1/segments", json={"name": "Likely to churn", "definition": at_risk}, headers=bearer())
     assert created.status_code == 201, created.text

@@ -31,6 +31,7 @@ import sklearn
 import sqlalchemy as sa
 
 from touchline.errors import NotFound, field_error
+from touchline.messaging import adaptive
 from touchline.predictions import model as learn
 from touchline.predictions import queries
 from touchline.predictions import store as prediction_store
@@ -177,7 +178,8 @@ def _train_one(stores: Stores, workspace_id: str, spec: Spec, now: dt.datetime, 
 def train(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
           kinds: Sequence[str] = KINDS, seed: int = 0) -> list[dict[str, Any]]:
     """Train each of ``kinds`` as of ``now`` (a backtest, then the model that scores), write the scores as
-    the customers' traits, and record each training. Returns the trainings recorded, as :func:`latest`
+    the customers' traits, and record each training; also write where each customer was last seen
+    (``last_platform``, ``last_os``). Returns the trainings recorded, as :func:`latest`
     shows them. A kind without enough history or outcomes is recorded as ``insufficient_data`` with the
     reason, and writes no scores."""
     for kind in kinds:
@@ -196,9 +198,9 @@ def train(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
             t = time.perf_counter()
             with stores.write() as conn:
                 live = prediction_store.profile_ids(conn, workspace_id, list(scores))
-                written = prediction_store.write_traits(
-                    conn, workspace_id, {pid: {spec.trait: scores[pid]} for pid in live}, now, SOURCE,
-                    written_at=_utc_now())
+                prediction_store.write_traits(conn, workspace_id, {pid: {spec.trait: scores[pid]} for pid in live},
+                                              now, SOURCE, written_at=_utc_now())
+            written = len(live)
             details["seconds"]["write_traits"] = round(time.perf_counter() - t, 3)
         details.setdefault("seconds", {})["total"] = round(time.perf_counter() - started, 3)
         with stores.write() as conn:
@@ -207,6 +209,33 @@ def train(stores: Stores, workspace_id: str, *, now: dt.datetime | None = None,
                    "trained_at": _utc_now(), "as_of": now, "details": details, "scored": written}
             prediction_store.insert_model(conn, row)
         out.append(_shown(row))
+    devices = _last_devices(stores, workspace_id, now)
+    if devices:
+        with stores.write() as conn:
+            live = prediction_store.profile_ids(conn, workspace_id, list(devices))
+            prediction_store.write_traits(conn, workspace_id, {pid: devices[pid] for pid in live}, now, "events",
+                                          written_at=_utc_now())
+    return out
+
+
+def _last_devices(stores: Stores, workspace_id: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Where each customer was last seen, from the same features: ``last_platform`` (app or web, whichever
+    they used last) and ``last_os`` (ios or android, the one most of their app events came from), the
+    computed traits adaptive content chooses by when a message does not know the device."""
+    query = queries.customer_features(workspace_id, now, horizon=None, lookback=LOOKBACK)
+    with stores.events_conn() as conn:
+        rows = conn.execute(query).mappings().all()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        app, web = r["last_app_at"], r["last_web_at"]
+        if app is None and web is None:
+            continue
+        traits: dict[str, Any] = {adaptive.PLATFORM_TRAIT: "app" if web is None or (app is not None and app >= web)
+                                  else "web"}
+        ios, android = int(r["ios_events"] or 0), int(r["android_events"] or 0)
+        if ios != android:
+            traits[adaptive.OS_TRAIT] = "ios" if ios > android else "android"
+        out[str(r["customer"])] = traits
     return out
 
 

@@ -78,7 +78,8 @@ def write_traits(conn: Connection, workspace_id: str, scores: Mapping[str, Mappi
     keeping its other traits; the profiles' ``updated_at`` moves to ``written_at`` (the wall clock, even
     when ``now`` is a simulated time: the pump copies profiles changed since its watermark into the event
     store, where segments read traits). Rows are locked while they are rewritten where several processes
-    write (PostgreSQL). Returns how many profiles were written (an erased one is skipped)."""
+    write (PostgreSQL). Returns how many profiles were written (an erased one is skipped, and so is one
+    whose traits hold these values already)."""
     ids = sorted(scores)
     written = 0
     at = now.isoformat()
@@ -88,6 +89,8 @@ def write_traits(conn: Connection, workspace_id: str, scores: Mapping[str, Mappi
                                        for_update=True, workspace_id=workspace_id)
         rows = []
         for pid, traits, meta in found:
+            if all((traits or {}).get(k) == v for k, v in scores[pid].items()):
+                continue  # nothing new: the profile is left as it is (and not copied again)
             merged, merged_meta = dict(traits or {}), dict(meta or {})
             for key, value in scores[pid].items():
                 merged[key] = value
