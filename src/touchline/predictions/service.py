@@ -70,6 +70,8 @@ MIN_HISTORY = dt.timedelta(days=14)
 HELD_OUT = 3  # of 10 buckets of customers
 # Fewer positives or negatives than this in training: no model, and no scores written.
 MIN_CLASS = 10
+# Fewer held-out customers with each outcome than this: no quality worth showing, so no model either.
+MIN_TEST_CLASS = 5
 SOURCE = "prediction"
 
 
@@ -152,10 +154,14 @@ def _train_one(stores: Stores, workspace_id: str, spec: Spec, now: dt.datetime, 
     counts = {"train_rows": len(ytr), "train_positives": int(ytr.sum()), "test_rows": len(test_y),
               "test_positives": int(test_y.sum())}
     details.update(counts)
-    if min(int(ytr.sum()), len(ytr) - int(ytr.sum())) < MIN_CLASS or not len(test_y):
+    if min(int(ytr.sum()), len(ytr) - int(ytr.sum())) < MIN_CLASS:
         return {**details, "status": "insufficient_data",
                 "reason": f"training needs at least {MIN_CLASS} customers with each outcome; it had "
                           f"{int(ytr.sum())} positive and {len(ytr) - int(ytr.sum())} negative"}
+    if min(int(test_y.sum()), len(test_y) - int(test_y.sum())) < MIN_TEST_CLASS:
+        return {**details, "status": "insufficient_data",
+                "reason": f"the backtest needs at least {MIN_TEST_CLASS} held-out customers with each outcome; it had "
+                          f"{int(test_y.sum())} positive and {len(test_y) - int(test_y.sum())} negative"}
     t = time.perf_counter()
     backtest_model = learn.fit(xtr, ytr, seed=seed)
     train_seconds = time.perf_counter() - t

@@ -33,6 +33,7 @@ def mount(app: FastAPI) -> None:
         inbox_pages,
         journey_pages,
         message_pages,
+        prediction_pages,
         quality_pages,
         routes,
     )
