@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
@@ -19,7 +19,7 @@ from touchline.errors import BadRequest, NotFound
 from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
 from touchline.messaging import adaptive, service
 from touchline.messaging.templates import CHANNEL_PARTS
-from touchline.validation import Index, Offset
+from touchline.validation import Body, Index, Offset
 from touchline.workspaces.service import Principal
 
 router = APIRouter(tags=["messaging"], responses=errors(400, 401, 403, 422))
@@ -41,10 +41,8 @@ class TemplateIn(BaseModel):
         "`{{ blocks.NAME }}`. Checked at save time: a bad rule is refused naming the block and the field."))
 
 
-class AudienceIn(BaseModel):
+class AudienceIn(Body):
     """A kind of customer, as adaptive blocks' rules see them."""
-
-    model_config = ConfigDict(extra="forbid")
 
     label: str | None = Field(None, max_length=100)
     platform: Literal["app", "web"] | None = None
@@ -73,9 +71,7 @@ class DraftIn(TemplateIn):
     channel: str = Field(json_schema_extra={"enum": list(CHANNEL_PARTS)})
 
 
-class AdaptivePreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AdaptivePreviewIn(Body):
     key: str | None = Field(None, min_length=1, max_length=200, description="A saved template's key (with channel).")
     channel: str | None = Field(None, json_schema_extra={"enum": list(CHANNEL_PARTS)})
     template: DraftIn | None = Field(None, description="A template not saved yet, instead of key and channel.")

@@ -8,12 +8,12 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline.http import JSONBody, admin_principal, errors
 from touchline.predictions import service
-from touchline.validation import Moment
+from touchline.validation import Body, Moment
 from touchline.workspaces.service import Principal
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"], responses=errors(400, 401, 403, 422))
@@ -25,8 +25,7 @@ def _all_kinds() -> list[Kind]:
     return ["purchase", "churn"]
 
 
-class RetrainIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RetrainIn(Body):
 
     kinds: list[Kind] = Field(default_factory=_all_kinds, min_length=1, max_length=2,
                               description="Which predictions to train; default both.")
