@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["cells", "lines"]
@@ -27,7 +27,7 @@ def cells(model: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def lines(models: list[Mapping[str, Any]]) -> list[str]:
+def lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
     """A line or two per training, for a terminal."""
     out = []
     for m in models:
