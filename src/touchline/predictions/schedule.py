@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from touchline.errors import StoreUnavailable
 from touchline.predictions import service
 from touchline.predictions import store as prediction_store
 from touchline.threads import named_thread
@@ -71,13 +72,15 @@ class Retrainer:
 
     def _run(self) -> None:
         # Not at once: a server starting (or a test's) has other work first, and the models keep.
-        if self._stop.wait(min(self._poll, 60.0)):
+        if self._stop.wait(self._poll):
             return
         while True:
             try:
                 trained = retrain_due(self._stores)
                 if trained:
                     log.info("predictions retrained for %d workspace(s)", len(trained))
+            except StoreUnavailable as exc:  # another process holds the embedded event store: next round
+                log.warning("retraining predictions waits: %s", exc.message)
             except Exception:  # the next round tries again; a failed training wrote nothing half-way
                 log.exception("retraining predictions failed; will retry")
             if self._stop.wait(self._poll):
