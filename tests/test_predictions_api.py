@@ -136,8 +136,10 @@ def test_the_predict_command_trains_shows_and_refuses_bad_kinds(client: TestClie
     assert trained.exit_code == 0, trained.output
     (model,) = orjson.loads(trained.stdout)["models"]
     assert model["kind"] == "purchase" and model["status"] == "trained" and model["scored"] > 0
-    shown = runner.invoke(app, ["predict", "--show"], env=env)
-    assert shown.exit_code == 0 and "Purchase in 30 days" in shown.stdout and "purchase_propensity" in shown.stdout
+    shown = runner.invoke(app, ["predict", "--show", "--json"], env=env)
+    assert shown.exit_code == 0 and orjson.loads(shown.stdout)["models"][0]["version"] == 1
+    table = runner.invoke(app, ["predict", "--show"], env=env)  # the table, as wide as the terminal allows
+    assert table.exit_code == 0 and "Predictions" in table.stdout
     bad = runner.invoke(app, ["predict", "--kind", "ltv"], env=env)
     assert bad.exit_code == 2 and "unknown kind" in bad.output
     assert runner.invoke(app, ["predict", "--as-of", "soon"], env=env).exit_code == 2
