@@ -46,6 +46,8 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     ("^/v1/journeys(/validate|/\\{journey_id\\})?$", ["400", "422"], "journey definitions (JSON or YAML)"),
     # A template's parts depend on its channel (a path parameter) and compile in the sandbox when saved.
     ("^/v1/templates/\\{key\\}/\\{channel\\}$", ["422"], "template parts per channel, compiled"),
+    # So is a draft the adaptive preview renders, with its blocks' rules; and it names a saved one or gives one.
+    ("^/v1/templates/preview-adaptive$", ["400", "422"], "template parts and adaptive rules, compiled"),
     # A declared event type names at least one property, each with a known type (the README's table).
     ("^/v1/tracking-plan/events/\\{event\\}$", ["400", "422"], "tracking plan property types"),
     # A customer's message: its identifiers are read as the channel's (a phone number, an e-mail address),

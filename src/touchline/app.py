@@ -51,6 +51,8 @@ from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
 from touchline.platform import open_stores
+from touchline.predictions.routes import router as predictions_router
+from touchline.predictions.schedule import Retrainer
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
@@ -199,6 +201,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         loyalty = LoyaltyWorker(services.stores) if run_pump else None  # earning rules, expiry, tiers, referrals
         if loyalty:
             loyalty.start()
+        retrainer = Retrainer(services.stores) if run_pump else None  # predictions, on their schedule
+        if retrainer:
+            retrainer.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -216,6 +221,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
                 assistant.stop()
             if loyalty:
                 loyalty.stop()
+            if retrainer:
+                retrainer.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
@@ -245,6 +252,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(customers_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
+    app.include_router(predictions_router)
     app.include_router(journeys_router)
     app.include_router(runs_router)
     app.include_router(messaging_router)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # "active in the last 7 days" ends on day 8 without a new event) at the slower pace.
     segment_live_interval_seconds: float = 2.0
     segment_full_refresh_seconds: float = 60.0
+    # Predictions (purchase propensity, churn risk): each workspace's models are retrained, and every
+    # customer scored again, this often by the server and ``touchline worker`` (0: only on request, with
+    # ``touchline predict`` or POST /v1/predictions/retrain).
+    prediction_retrain_hours: float = Field(24.0, ge=0)
     # RFM quintile cut-offs rank a customer among every buyer; ranking them all on each live round was
     # most of its cost on a big store. Live rounds reuse the cut-offs for up to this long (by the
     # rounds' clock) and the full refresh renews them, so in a running server they are at most one

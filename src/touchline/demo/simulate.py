@@ -1,14 +1,16 @@
 """The demo's journeys, run on a simulated clock.
 
 ``touchline demo`` generates its shop's history up to ``now - days`` (:func:`generate` with ``until``)
-and keeps what happens after that aside. Then, at that moment of simulated time, :func:`install` saves
-the journeys' message templates (ko/en, every channel), the "At risk" segment and the five journeys
+and keeps what happens after that aside. Then, at that moment of simulated time, the predictions are
+trained on the history (:func:`touchline.demo.predictions.train_demo_predictions`: every customer gets a
+purchase propensity and, buyers, a churn risk) and :func:`install` saves the journeys' message templates
+(ko/en, every channel), the "At risk" segment (with the churn score behind it) and the five journeys
 shipped in ``touchline/demo/journeys/*.yaml``, and publishes them; :func:`replay` then moves a
 simulated clock to ``now`` an hour at a time. Each step
 
 1. ingests, through the same path as ``/v1/batch``, the generated activity that happened in the hour,
    and the answers customers give to the messages they got (see :class:`Responder`);
-2. once a simulated day, refreshes the "At risk" segment (membership changes with time alone);
+2. once a simulated day, refreshes the "At risk" segment (membership changes with time);
 3. calls ``Runner.tick(now)``: signals start and move runs, timers (1 h, 24 h, 2 d, 7 d...) fire when
    the simulated clock reaches them, and the outbox decides (consent, caps, quiet hours in the
    customer's time zone, preferred channel) and sends due messages through development channels,
@@ -39,6 +41,7 @@ from touchline.channels import CHANNEL_PARTS, CONSENT_CHANNELS, PROVIDER_SETTING
 from touchline.demo import catalog as cat
 from touchline.demo import store as demo_store
 from touchline.demo.generator import DemoSummary, generate
+from touchline.demo.predictions import WIN_BACK, WIN_BACK_DESCRIPTION, train_demo_predictions
 from touchline.errors import Conflict, StoreUnavailable
 from touchline.ingest.normalize import utc
 from touchline.ingest.service import IngestResult, ingest, parse_items
@@ -49,7 +52,6 @@ from touchline.messaging.channels.registry import DevChannel
 from touchline.messaging.outbox import Outbox
 from touchline.messaging.service import save_template
 from touchline.segments import service as segments
-from touchline.segments.templates import AT_RISK
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -141,8 +143,7 @@ def install(stores: Stores, workspace_id: str, *, now: dt.datetime) -> tuple[lis
 def _at_risk(stores: Stores, workspace_id: str, now: dt.datetime) -> str:
     try:
         return str(segments.create_segment(
-            stores, workspace_id, AT_RISK_SEGMENT, AT_RISK, live=True, now=now,
-            description="Ordered at least twice, but not in the last 60 days (the win-back journey's trigger).",
+            stores, workspace_id, AT_RISK_SEGMENT, WIN_BACK, live=True, now=now, description=WIN_BACK_DESCRIPTION,
         )["id"])
     except Conflict:
         return str(segments.get_segment(stores, workspace_id, AT_RISK_SEGMENT)["id"])
@@ -332,6 +333,9 @@ class ReplaySummary:
     sent: int = 0
     seconds: float = 0.0
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    # How the predictions trained at the start of the stretch did (lines to print), and the churn score
+    # they wrote is behind the "At risk" segment (touchline.demo.predictions).
+    predictions: list[str] = field(default_factory=list)
 
 
 def _ingest(stores: Stores, workspace_id: str, items: list[dict[str, Any]], now: dt.datetime,
@@ -428,8 +432,10 @@ def run(stores: Stores, workspace_id: str, *, customers: int, seed: int = 42, da
     held_back: list[tuple[float, dict[str, Any]]] = []
     summary = generate(stores, workspace_id, customers=customers, seed=seed, days=days, now=now, progress=progress,
                        until=start, held_back=held_back)
+    predictions = train_demo_predictions(stores, workspace_id, now=start)
     ids, segment_id = install(stores, workspace_id, now=start)
     replayed = replay(stores, workspace_id, held_back, start=start, end=now, seed=seed, segment_id=segment_id,
                       step=step, progress=clock_progress)
     replayed.journeys = ids
+    replayed.predictions = predictions
     return summary, replayed

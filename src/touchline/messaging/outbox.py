@@ -55,8 +55,8 @@ import orjson
 
 from touchline.channels import PROFILE_ID, REGISTRY
 from touchline.eventlog import SystemEvent, append_system_events, existing_profile_ids
+from touchline.messaging import adaptive, store
 from touchline.messaging import functions as template_functions
-from touchline.messaging import store
 from touchline.messaging.channels.base import (
     AdMarking,
     BatchingChannel,
@@ -471,6 +471,10 @@ class Outbox:
         templates: dict[tuple[str, str], CompiledTemplate] = {}
         for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
             templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
+        # Adaptive blocks that choose by segment: the batch's customers' memberships, read once.
+        memberships: dict[str, set[str]] | None = None
+        if any(adaptive.segment_refs(t.template.blocks) for t in templates.values()):
+            memberships = store.segment_memberships(conn, workspace_id, sorted(set(customer_ids) | survivors))
         content_channels: dict[str, list[str]] = {}
         for key, ch in templates:
             content_channels.setdefault(key, []).append(ch)
@@ -517,9 +521,13 @@ class Outbox:
                 continue
             channel = decision.channel
             try:
-                content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                         profile, channel, marking=self.marking, text_alternative=False,
-                                         conn=conn, now=now)
+                template = templates[(row["template"], channel)]
+                who = (adaptive.audience_for(profile, now, segments=(memberships or {}).get(cid, ()),
+                                             platform=_PLATFORM_OF.get(channel))
+                       if template.template.blocks else None)
+                content = render_content(self.settings.public_url, template, row, profile, channel,
+                                         marking=self.marking, text_alternative=False, conn=conn, now=now,
+                                         audience=who)
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
@@ -676,10 +684,16 @@ class Outbox:
         return changes, inbox_rows, receipts
 
 
+# Where a channel reaches the customer, for adaptive blocks that choose by platform (the others: where
+# the customer was last seen, a computed trait).
+_PLATFORM_OF = {"push": "app"}
+
+
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
                    profile: Mapping[str, Any], channel: str, *, marking: AdMarking,
                    text_alternative: bool = True, conn: Connection | None = None,
-                   now: dt.datetime | None = None) -> dict[str, Any] | Skipped:
+                   now: dt.datetime | None = None, audience: adaptive.Audience | None = None
+                   ) -> dict[str, Any] | Skipped:
     """One outbox row rendered for its customer, exactly as its channel sends it: the template's parts in
     the customer's locale, what the channel adds to Korean advertising (``as_sent``: ``(광고)``, the
     sender's name and the opt-out line of an SMS, per ``marking``; ``Skipped`` when it may not be sent),
@@ -707,7 +721,8 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         conn=conn)))
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
     rendered = as_sent(channel, row["kind"], template.render(variables, locale=locale, timezone=profile.get("timezone"),
-                                                             text_alternative=text_alternative), marking)
+                                                             text_alternative=text_alternative, audience=audience),
+                       marking)
     if isinstance(rendered, Skipped):
         return rendered
     content = rendered.as_dict()

@@ -667,6 +667,31 @@ assistant_turns = sa.Table(
     sa.Index("ix_assistant_turns_conversation", "conversation_id"),
 )
 
+# Predictions (migration 19): each training of a workspace's purchase-propensity or churn-risk model, with
+# its backtest's quality (AUC, Brier score, calibration, lift in the top decile) and what it scored; the
+# scores themselves are the customers' computed traits (``purchase_propensity``, ``churn_risk``).
+prediction_models = sa.Table(
+    "prediction_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # "purchase" | "churn"
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),  # "trained" | "insufficient_data"
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),  # the moment the scores hold for
+    sa.Column("details", JSONDocument, nullable=False),  # algorithm, cutoffs, rows, quality, timings, reason
+    sa.Column("scored", sa.Integer, nullable=False),
+)
+
+# Which process retrains a workspace's models, and until when (several workers on PostgreSQL: one claims).
+prediction_schedule = sa.Table(
+    "prediction_schedule",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("last_started_at", UTCDateTime),
+)
+
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),
 # in commit order of ``seq`` (touchline.conversations.feed). Kept for a few days, for clients that
 # reconnect with Last-Event-ID.

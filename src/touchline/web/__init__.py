@@ -34,6 +34,7 @@ def mount(app: FastAPI) -> None:
         journey_pages,
         loyalty_pages,
         message_pages,
+        prediction_pages,
         quality_pages,
         routes,
     )

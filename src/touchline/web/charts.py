@@ -267,3 +267,25 @@ def nps_over_time(f: Formatter, periods: Sequence[Mapping[str, Any]]) -> dict[st
         "layout": _layout(f, yaxis={"range": [-100, 100], "gridcolor": "#e4e7eb", "zeroline": True,
                                     "automargin": True}, xaxis={"type": "category", "automargin": True}),
     }
+
+
+def reliability(f: Formatter, bins: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A prediction's reliability chart: per score bin with customers, the mean predicted score against the
+    share that did it (points sized by customers), and the diagonal a perfectly calibrated model lies on."""
+    shown = [b for b in bins if b["customers"]]
+    top = max((int(b["customers"]) for b in shown), default=1)
+    predicted, observed = f.t("predictions.predicted"), f.t("predictions.observed")
+    points = {
+        "type": "scatter", "mode": "lines+markers", "name": observed,
+        "x": [b["mean_score"] for b in shown], "y": [b["observed_rate"] for b in shown],
+        "customdata": [int(b["customers"]) for b in shown],
+        "marker": {"color": PALETTE[0], "size": [8 + 14 * math.sqrt(int(b["customers"]) / top) for b in shown]},
+        "line": {"color": PALETTE[0]},
+        "hovertemplate": predicted + " %{x:.0%} · " + observed + " %{y:.0%} · %{customdata}<extra></extra>",
+    }
+    diagonal = {"type": "scatter", "mode": "lines", "name": f.t("predictions.perfect"), "x": [0, 1], "y": [0, 1],
+                "line": {"color": "#9aa5b1", "dash": "dash"}, "hoverinfo": "skip"}
+    axis = {"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb", "automargin": True}
+    return {"data": [diagonal, points],
+            "layout": _layout(f, height=320, hovermode="closest", xaxis={**axis, "title": {"text": predicted}},
+                              yaxis={**axis, "title": {"text": observed}})}

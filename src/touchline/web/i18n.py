@@ -813,6 +813,65 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "quality.builtin": ("Built-in e-commerce types ({n} events of Segment's e-commerce spec)",
                         "기본 전자상거래 유형 (Segment 전자상거래 명세의 이벤트 {n}개)"),
     "quality.product_fields": ("Each element of products[]", "products[]의 각 항목"),
+    # predictions (purchase propensity, churn risk)
+    "nav.predictions": ("Predictions", "예측"),
+    "predictions.title": ("Predictions", "예측 모델"),
+    "predictions.intro": ("Each customer's chance to buy in the next 30 days, and each buyer's risk of not ordering in "
+                          "the next 60, learned from your events. The scores are traits (purchase_propensity, "
+                          "churn_risk): segments, journeys and adaptive content use them like any other.",
+                          "고객별 30일 내 구매 가능성과, 구매 고객의 60일 내 재주문이 없을 위험을 "
+                          "이벤트에서 학습합니다. 점수는 고객 특성(purchase_propensity, churn_risk)으로 "
+                          "저장되어 세그먼트·여정·적응형 "
+                          "콘텐츠에서 다른 특성처럼 쓸 수 있습니다."),
+    "predictions.schedule": ("Retrained every {hours} hours, and on request.",
+                             "{hours}시간마다, 그리고 요청할 때 다시 학습합니다."),
+    "predictions.schedule_off": ("Retrained on request only (TOUCHLINE_PREDICTION_RETRAIN_HOURS is 0).",
+                                 "요청할 때만 다시 학습합니다 (TOUCHLINE_PREDICTION_RETRAIN_HOURS가 0)."),
+    "predictions.kind.purchase": ("Purchase in the next 30 days", "30일 내 구매"),
+    "predictions.kind.churn": ("Churn: no order in the next 60 days (buyers)", "이탈: 60일 내 주문 없음 (구매 고객)"),
+    "predictions.none": ("Not trained yet.", "아직 학습하지 않았습니다."),
+    "predictions.insufficient": ("Not enough data to train: {reason}", "학습할 데이터가 부족합니다: {reason}"),
+    "predictions.retrain": ("Retrain now", "지금 다시 학습"),
+    "predictions.saved": ("Retrained: every customer has new scores.",
+                          "다시 학습했습니다. 모든 고객의 점수가 바뀌었습니다."),
+    "predictions.auc": ("AUC", "AUC"),
+    "predictions.brier": ("Brier score", "브라이어 점수"),
+    "predictions.calibration": ("Calibration error", "보정 오차"),
+    "predictions.lift": ("Lift in the top decile", "상위 10% 리프트"),
+    "predictions.top_decile": ("The top tenth of scores: {top} did it, against {base} of everyone.",
+                               "점수 상위 10%에서는 {top}가 실제로 그렇게 했습니다 (전체 {base})."),
+    "predictions.help": ("Measured on customers the model never saw, with outcomes after the cutoff. AUC: 0.5 is "
+                         "chance, 1 is perfect. Brier score and calibration error: lower is better; a calibrated "
+                         "model's points lie on the diagonal.",
+                         "모델이 보지 못한 고객의 기준 시점 이후 결과로 측정했습니다. "
+                         "AUC는 0.5가 우연, 1이 완벽입니다. 브라이어 점수와 보정 오차는 낮을수록 좋고, "
+                         "잘 보정된 모델의 점은 대각선 위에 놓입니다."),
+    "predictions.held_out": ("Customers held out", "검증 고객"),
+    "predictions.positives": ("{n} did it", "{n}명 해당"),
+    "predictions.trained_on": ("Training rows (customers × cutoffs)", "학습 행 (고객 × 기준 시점)"),
+    "predictions.scored": ("Customers scored", "점수를 매긴 고객"),
+    "predictions.trained_at": ("Trained", "학습 시각"),
+    "predictions.cutoffs": ("Cutoffs", "기준 시점"),
+    "predictions.algorithm": ("Model", "모델"),
+    "predictions.reliability": ("Reliability chart", "신뢰도 곡선"),
+    "predictions.predicted": ("Predicted", "예측 확률"),
+    "predictions.observed": ("Observed", "실제 비율"),
+    "predictions.perfect": ("Perfectly calibrated", "완벽한 보정"),
+    "predictions.bins": ("The chart's numbers", "차트의 수치"),
+    "predictions.bin": ("Scores", "점수 구간"),
+    "predictions.customers": ("Customers", "고객 수"),
+    # adaptive content in the template preview
+    "templates.adaptive": ("What each kind of customer gets", "고객 유형별로 받는 내용"),
+    "templates.adaptive_help": ("The template's adaptive blocks: a customer gets the first rule that holds, else the "
+                                "default.",
+                                "템플릿의 적응형 블록: 고객은 조건이 맞는 첫 규칙의 내용을, "
+                                "없으면 기본 내용을 받습니다."),
+    "templates.audience": ("Customer", "고객 유형"),
+    "templates.adaptive_message": ("What they get", "받는 내용"),
+    "templates.block": ("Block {name}", "블록 {name}"),
+    "templates.default_block": ("default", "기본"),
+    "templates.rule": ("rule {n}", "규칙 {n}"),
+    "templates.audience.default": ("No rule meant for them", "어느 규칙에도 해당하지 않음"),
 }
 
 # Why the tracking plan could not read a value (touchline.ingest.plan and normalize), as the dashboard
