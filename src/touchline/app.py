@@ -46,6 +46,8 @@ from touchline.journeys.runner import Runner
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
+from touchline.personalization.routes import router as recommendations_router
+from touchline.personalization.service import RecommendationWorker
 from touchline.platform import open_stores
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
@@ -192,6 +194,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         assistant = BotWorker(services.stores) if run_pump else None  # the shop assistant's turns
         if assistant:
             assistant.start()
+        recommender = RecommendationWorker(services.stores) if run_pump else None  # trains, refreshes
+        if recommender:
+            recommender.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -205,6 +210,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             if mail:
                 mail.stop()
             close_inbound_writer(services.stores)  # stores the messages queued
+            if recommender:
+                recommender.stop()
             if assistant:
                 assistant.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
@@ -246,6 +253,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(chat_router)
     app.include_router(chat_script_router)
     app.include_router(assistant_router)
+    app.include_router(recommendations_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

@@ -18,7 +18,9 @@ from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
+from touchline.messaging import context as message_context
 from touchline.messaging import store as message_store
+from touchline.personalization import service as recommendations
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
 from touchline.store.engines import Stores
@@ -42,6 +44,10 @@ def wire() -> None:
         eventlog.subscribe("journeys", journey_signals.capture)
         # Conversations read their replies' delivery from the outbox's receipts.
         eventlog.subscribe("conversations", conversation_receipts.capture)
+        # Message templates call recommendations(n) for the customer they are rendered for.
+        message_context.register(message_context.ContextProvider(
+            "recommendations", recommendations.template_variables,
+            lambda: {"recommendations": recommendations.sample_products}))
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,

@@ -39,6 +39,7 @@ from touchline.journeys.definition import (
 from touchline.journeys.triggers import filters_pass
 from touchline.messaging import store
 from touchline.messaging.channels.base import Skipped
+from touchline.messaging.context import variables as template_variables
 from touchline.messaging.outbox import ad_marking, compiled_template, recipient_for, render_content
 from touchline.messaging.templates import CHANNEL_PARTS
 from touchline.messaging.types import MessageKind, is_korean
@@ -234,7 +235,7 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
     row = {"id": "preview", "kind": message_kind, "template": key, "context": {"event": trigger, "journey": journey}}
     settings = stores.settings
     content = render_content(settings.public_url, compiled_template(workspace_id, rows[0]), row, profile, channel,
-                             marking=ad_marking(settings))
+                             marking=ad_marking(settings), extra=template_variables(stores, workspace_id, profile))
     recipient = recipient_for(profile, idents.get(customer, ()), ())
     return {
         "profile_id": customer, "channel": channel, "to": recipient.addresses.get(channel), "kind": message_kind,

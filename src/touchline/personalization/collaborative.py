@@ -25,7 +25,7 @@ class AlsParams:
     regularization: float = 0.05
     alpha: float = 10.0  # confidence per unit of weight (a purchase weighs 4, a view 1)
     iterations: int = 15
-    threads: int = 2
+    threads: int = 1  # one core left to the server that trains in the background
     seed: int = 0
 
 
@@ -42,12 +42,14 @@ def fit_als(weights: sparse.csr_matrix, params: AlsParams = AlsParams()) -> np.n
     return np.asarray(model.item_factors, dtype=np.float32)
 
 
-def fit_item_knn(weights: sparse.csr_matrix, k: int = TOP_K, threads: int = 2) -> sparse.csr_matrix:
+def fit_item_knn(weights: sparse.csr_matrix, k: int = TOP_K, threads: int = 1) -> sparse.csr_matrix:
     """Products x products: each product's ``k`` nearest neighbours over BM25-weighted customers."""
     from implicit.nearest_neighbours import BM25Recommender
 
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*threadpool.*")
+        # BM25's weighting hands implicit's own fit a COO matrix, which it converts and warns about.
+        warnings.filterwarnings("ignore", message=".*expects CSR input.*")
         model = BM25Recommender(K=k + 1, num_threads=threads)  # + 1: a product is among its own neighbours
         model.fit(sparse.csr_matrix(weights, dtype=np.float32), show_progress=False)
     return sparse.csr_matrix(model.similarity, dtype=np.float32)
