@@ -181,3 +181,29 @@ def test_bad_rules_store_nothing(client: TestClient) -> None:
     assert client.get("/v1/recommendations/rules", headers=bearer()).json()["updated_at"] is None
     assert client.get("/v1/recommendations").status_code == 401
     assert client.post("/v1/recommendations/train", headers=bearer(), json={"evaluate": "no"}).status_code == 422
+
+
+def test_the_dashboard_page_in_korean_and_english(client: TestClient, stores: Stores) -> None:
+    from web_helpers import add_user, sign_in
+
+    load(client, stores)
+    add_user(stores, "m@example.com", "marketer")
+    csrf = sign_in(client, "m@example.com")
+    empty = client.get("/recommendations")
+    assert empty.status_code == 200 and "data-no-model" in empty.text and 'href="/recommendations"' in empty.text
+    assert client.post("/recommendations/train", data={}).status_code == 403  # no CSRF token
+    trained = client.post("/recommendations/train", data={"csrf_token": csrf}, follow_redirects=False)
+    assert trained.status_code == 303 and trained.headers["location"] == "/recommendations?done=recs.saved"
+    english = client.get(trained.headers["location"] + "&lang=en").text
+    assert "The model was trained again." in english and "Quality on held-out last orders" in english
+    assert 'id="chart-quality"' in english and 'data-algorithm="popularity"' in english
+    assert "data-sample=" in english and 'data-reason="' in english
+    korean = client.get("/recommendations?lang=ko&customer=f0").text
+    assert "마지막 주문으로 본 추천 품질" in korean and "인기순 (기준)" in korean and "상품 추천" in korean
+    assert korean.count("data-sample=") == 1 and "맞춤" in korean
+    unknown = client.get("/recommendations?customer=nobody-at-all").text
+    assert "data-unknown" in unknown
+    add_user(stores, "a@example.com", "agent")
+    client.cookies.clear()
+    sign_in(client, "a@example.com")
+    assert client.get("/recommendations").status_code == 403

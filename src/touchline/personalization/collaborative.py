@@ -21,10 +21,10 @@ __all__ = ["AlsParams", "fit_als", "fit_item_knn"]
 
 @dataclass(frozen=True)
 class AlsParams:
-    factors: int = 64
+    factors: int = 32
     regularization: float = 0.05
     alpha: float = 10.0  # confidence per unit of weight (a purchase weighs 4, a view 1)
-    iterations: int = 15
+    iterations: int = 10
     threads: int = 1  # one core left to the server that trains in the background
     seed: int = 0
 

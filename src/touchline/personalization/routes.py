@@ -51,8 +51,8 @@ async def recommendations(
     request: Request, principal: Writer,
     user: Annotated[str | None, Query(max_length=512, description="any identifier of the customer "
                                                                   "(user id, anonymous id, e-mail, ...)")] = None,
-    context: Annotated[str | None, Query(max_length=512, description="product:<product id>: the page's product")]
-    = None,
+    context: Annotated[str | None, Query(max_length=512, pattern=r"^product:.*\S.*$",
+                                         description="product:<product id>: the page's product")] = None,
     kind: Annotated[Literal["for_you", "bought_together", "viewed_together", "similar"] | None, Query(
         description="for_you (default without a context), similar (bought, then viewed together: the default "
                     "with one), bought_together, viewed_together")] = None,

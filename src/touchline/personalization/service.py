@@ -47,7 +47,7 @@ from touchline.workspaces.store import list_workspaces
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
-__all__ = ["KINDS", "RecommendationWorker", "model_summary", "recommend", "rules", "sample_products",
+__all__ = ["KINDS", "RecommendationWorker", "model_summary", "recommend", "rules", "sample_products", "samples",
            "save_rules", "similar_items", "template_variables", "train"]
 
 log = logging.getLogger("touchline.personalization")
@@ -491,3 +491,33 @@ class RecommendationWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+
+# --- for the dashboard ---------------------------------------------------------------------------------
+
+
+def samples(stores: Stores, workspace_id: str, *, customers: Sequence[str] = (), count: int = 3, n: int = 5
+            ) -> list[dict[str, Any]]:
+    """What the model recommends to a few customers (``customers``, else the ``count`` with the strongest
+    histories), beside what they did: ``[{"profile_id", "history": [products], "items": [products]}]``."""
+    loaded = _loaded(stores, workspace_id)
+    if loaded is None:
+        return []
+    model = loaded.model
+    chosen = list(customers)
+    if not chosen and model.customers:
+        strength = np.asarray(model.history.sum(axis=1)).ravel()
+        rows = np.argsort(-strength, kind="stable")[:count]
+        by_row = {row: customer for customer, row in model.customers.items()}
+        chosen = [by_row[int(r)] for r in rows]
+    out = []
+    for customer in chosen:
+        with _cache(stores).lock:
+            history, bought = loaded.history(customer)
+        strongest = sorted(history, key=lambda k: (-history[k], k))[:n]
+        answer = recommend(stores, workspace_id, profile_id=customer, n=n)
+        out.append({"profile_id": customer,
+                    "history": [{"product_id": model.items[k], **model.products[k], "bought": k in bought}
+                                for k in strongest],
+                    "items": answer["items"], "fallback": answer["fallback"]})
+    return out

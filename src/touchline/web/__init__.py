@@ -33,6 +33,7 @@ def mount(app: FastAPI) -> None:
         journey_pages,
         message_pages,
         quality_pages,
+        recommendation_pages,
         routes,
     )
     from touchline.web.http import environment, router

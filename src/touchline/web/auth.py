@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
+    # Recommendations: marketers and admins read the model's figures and may train it now.
+    "recommendations.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

@@ -738,6 +738,68 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "faq.topic.support": ("Customer service", "고객센터"),
     # data quality (the tracking plan's violations)
     "nav.quality": ("Data quality", "데이터 품질"),
+    "nav.recommendations": ("Recommendations", "상품 추천"),
+    "recs.title": ("Recommendations", "상품 추천"),
+    "recs.intro": ("Products for each customer from what they viewed, put in their cart and bought, for the shop's "
+                   "pages (GET /v1/recommendations), messages (recommendations(n) in a template) and the assistant. "
+                   "Each algorithm is tried on every customer's last order, held out, and kept only where it beats "
+                   "the simpler one.",
+                   "고객이 본 상품, 장바구니에 담은 상품, 구매한 상품으로 고객마다 추천할 상품을 "
+                   "고릅니다. 쇼핑몰 페이지(GET /v1/recommendations), 메시지(템플릿의 recommendations(n)), "
+                   "챗봇에서 씁니다. 알고리즘마다 고객의 마지막 주문을 떼어 두고 맞혀 보게 한 뒤, "
+                   "더 단순한 방법보다 나을 때만 씁니다."),
+    "recs.none": ("No model yet: it is trained from the events on a schedule, or now with the button.",
+                  "아직 학습된 모델이 없습니다. 정해진 주기에 이벤트로 학습하며, 버튼으로 지금 학습할 수도 있습니다."),
+    "recs.train": ("Train now", "지금 학습"),
+    "recs.saved": ("The model was trained again.", "모델을 다시 학습했습니다."),
+    "recs.algorithm": ("Algorithm in use", "사용 중인 알고리즘"),
+    "recs.algorithm.popularity": ("Popularity (baseline)", "인기순 (기준)"),
+    "recs.algorithm.cooccurrence": ("Co-occurrence", "함께 본·산 상품"),
+    "recs.algorithm.item_knn": ("Item-kNN (implicit)", "아이템 kNN (implicit)"),
+    "recs.algorithm.als": ("ALS (implicit)", "ALS 행렬 분해 (implicit)"),
+    "recs.trained_at": ("Trained", "학습 시각"),
+    "recs.size": ("Learned from", "학습 데이터"),
+    "recs.size_note": ("{customers} customers, {products} products, {events} product events",
+                       "고객 {customers}명, 상품 {products}개, 상품 이벤트 {events}건"),
+    "recs.seconds": ("Training took", "학습 시간"),
+    "recs.quality": ("Quality on held-out last orders", "마지막 주문으로 본 추천 품질"),
+    "recs.quality_help": ("Top 10 recommended against the products of each customer's last order, which the models "
+                          "did not see ({n} customers). Higher is better; the grey bar is popularity.",
+                          "모델이 보지 못한 고객별 마지막 주문의 상품과 추천 상위 10개를 "
+                          "비교했습니다(고객 {n}명). 높을수록 좋으며, 회색 막대가 인기순입니다."),
+    "recs.precision": ("Precision@10", "정밀도@10"),
+    "recs.recall": ("Recall@10", "재현율@10"),
+    "recs.ndcg": ("nDCG@10", "nDCG@10"),
+    "recs.vs_popularity": ("vs popularity", "인기순 대비"),
+    "recs.no_evaluation": ("This model was trained without an evaluation.", "이 모델은 평가 없이 학습했습니다."),
+    "recs.rules": ("Rules", "추천 규칙"),
+    "recs.rules_help": ("Set with PUT /v1/recommendations/rules. Already bought products are left out, except "
+                        "consumables.", "PUT /v1/recommendations/rules로 정합니다. 이미 산 상품은 소모품이 아니면 빼고 "
+                        "추천합니다."),
+    "recs.consumables": ("Consumable categories", "소모품 카테고리"),
+    "recs.all_consumable": ("Every product is a consumable", "모든 상품이 소모품"),
+    "recs.out_of_stock": ("Out of stock", "품절"),
+    "recs.excluded": ("Excluded products", "추천 제외 상품"),
+    "recs.excluded_categories": ("Excluded categories", "추천 제외 카테고리"),
+    "recs.none_set": ("none", "없음"),
+    "recs.samples": ("Sample recommendations", "추천 예시"),
+    "recs.samples_help": ("The customers with the most activity, or the one you look up.",
+                          "활동이 가장 많은 고객, 또는 찾아본 고객에게 추천하는 상품입니다."),
+    "recs.lookup": ("Customer (e-mail, phone, id)", "고객 (이메일, 전화번호, ID)"),
+    "recs.show": ("Show", "보기"),
+    "recs.unknown": ("No customer with that identifier.", "해당 식별자의 고객이 없습니다."),
+    "recs.customer": ("Customer", "고객"),
+    "recs.history": ("Viewed, carted and bought", "본·담은·산 상품"),
+    "recs.recommended": ("Recommended", "추천 상품"),
+    "recs.bought": ("bought", "구매"),
+    "recs.fallback": ("No history yet: the fallback", "이력이 없어 기본 추천"),
+    "recs.reason.for_you": ("for you", "맞춤"),
+    "recs.reason.bought_together": ("bought together", "함께 구매"),
+    "recs.reason.viewed_together": ("viewed together", "함께 조회"),
+    "recs.reason.similar": ("similar", "비슷한 상품"),
+    "recs.reason.popular_in_segment": ("popular in their segment", "세그먼트 인기"),
+    "recs.reason.popular_in_category": ("popular in the category", "카테고리 인기"),
+    "recs.reason.popular": ("popular", "인기"),
     "quality.title": ("Data quality", "데이터 품질"),
     "quality.intro": ("Values your events sent that the tracking plan could not read, by event and field. Values "
                       "that read unambiguously (\"12,000\", \"59,000원\") are stored as numbers and are not listed.",
