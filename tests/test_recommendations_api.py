@@ -207,3 +207,21 @@ def test_the_dashboard_page_in_korean_and_english(client: TestClient, stores: St
     client.cookies.clear()
     sign_in(client, "a@example.com")
     assert client.get("/recommendations").status_code == 403
+
+
+def test_export_holds_the_history_and_erase_removes_it(client: TestClient, stores: Stores,
+                                                       workspace_id: str) -> None:
+    load(client, stores)
+    client.post("/v1/recommendations/train", headers=bearer(), json={"evaluate": False})
+    exported = client.get("/v1/profiles/user_id:f0/export", headers=bearer()).json()
+    assert {row["product_id"] for row in exported["recommendations"]} == {"jeans", "tee", "belt"}
+    version = client.get("/v1/recommendations/model", headers=bearer()).json()["version"]
+    profile_id = client.get("/v1/recommendations", params={"user": "f0"}, headers=basic()).json()["profile_id"]
+    assert client.delete("/v1/profiles/user_id:f0", headers=bearer()).status_code == 200
+    assert client.get("/v1/recommendations/model", headers=bearer()).json()["version"] != version
+    from touchline.personalization import store as rec_store
+    from touchline.personalization.model import Model
+
+    with stores.read() as conn:
+        model = Model.from_bytes(rec_store.load_model(conn, workspace_id)["model"])
+    assert len(model.customers) == 20 and profile_id not in model.customers

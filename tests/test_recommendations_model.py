@@ -134,3 +134,11 @@ def test_training_evaluates_and_keeps_cooccurrence_unless_beaten() -> None:
     evaluation = training.evaluate_algorithms(rows, PRODUCTS, rules, algorithms=("cooccurrence",))
     assert evaluation.metrics["cooccurrence"].ndcg > evaluation.metrics["popularity"].ndcg
     assert training.choose(evaluation) == "cooccurrence"
+
+
+def test_an_erased_customer_leaves_the_model(model: Model) -> None:
+    copy = Model.from_bytes(model.to_bytes())
+    assert copy.forget(["c0", "nobody"]) and not copy.forget(["c0"])
+    again = Model.from_bytes(copy.to_bytes())
+    assert again.customer_history("c0") == ({}, set())
+    assert again.customer_history("c1") == model.customer_history("c1")

@@ -21,6 +21,7 @@ from touchline.journeys import store as journey_store
 from touchline.messaging import context as message_context
 from touchline.messaging import store as message_store
 from touchline.personalization import service as recommendations
+from touchline.personalization import store as recommendation_store
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
 from touchline.store.engines import Stores
@@ -54,6 +55,8 @@ def wire() -> None:
                               tables=journey_store.ERASED_TABLES, view=journey_store.customer_view))
         register(CustomerData("messages", erase=message_store.erase_customer, export=message_store.export_customer,
                               tables=message_store.ERASED_TABLES, view=message_store.customer_view))
+        register(CustomerData("recommendations", erase=recommendation_store.erase_customer,
+                              export=recommendation_store.export_customer, tables=recommendation_store.ERASED_TABLES))
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))

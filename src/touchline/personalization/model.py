@@ -277,7 +277,7 @@ class Model:
         for k, c in enumerate(categories):
             arrays[f"category.{k}"] = self.popular_by_category[c]
         header = {"algorithm": self.algorithm, "items": self.items, "products": self.products,
-                  "customers": sorted(self.customers, key=self.customers.__getitem__), "segments": segments,
+                  "customers": self._customers_by_row(), "segments": segments,
                   "categories": categories, "regularization": self.regularization, "alpha": self.alpha,
                   "repeat": self.repeat,
                   "meta": self.meta, "shapes": {"customers": self.history.shape[0], "items": len(self.items)}}
@@ -285,6 +285,13 @@ class Model:
         out = io.BytesIO()
         np.savez_compressed(out, **arrays)  # type: ignore[arg-type]
         return out.getvalue()
+
+    def _customers_by_row(self) -> list[str]:
+        """Customer ids in row order; "" for a row whose customer was forgotten."""
+        by_row = [""] * self.history.shape[0]
+        for customer, row in self.customers.items():
+            by_row[row] = customer
+        return by_row
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Model:
@@ -302,7 +309,7 @@ class Model:
         square = (n_i, n_i)
         return cls(
             algorithm=header["algorithm"], items=header["items"], products=header["products"],
-            customers={c: k for k, c in enumerate(header["customers"])},
+            customers={c: k for k, c in enumerate(header["customers"]) if c},
             history=csr("history", (n_c, n_i)), purchased=csr("purchased", (n_c, n_i)),
             neighbours=csr("neighbours", square), bought_together=csr("bought_together", square),
             viewed_together=csr("viewed_together", square), popular=arrays["popular"],
@@ -312,6 +319,20 @@ class Model:
             repeat=header.get("repeat", 1.0),
             meta=header["meta"],
         )
+
+    def forget(self, customers: Iterable[str]) -> bool:
+        """Drop customers' histories (an erase); returns whether any was held. What the neighbour matrices
+        and popularity learned from them stays, as counts over everyone, until the next training."""
+        rows = [self.customers.pop(c) for c in customers if c in self.customers]
+        if not rows:
+            return False
+        for name in ("history", "purchased"):
+            matrix = getattr(self, name).tolil()
+            for r in rows:
+                matrix.rows[r] = []
+                matrix.data[r] = []
+            setattr(self, name, matrix.tocsr())
+        return True
 
     # --- request-time helpers
     def blocked(self, rules: Rules) -> np.ndarray:

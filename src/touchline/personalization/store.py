@@ -4,13 +4,17 @@ the shop's rules, and the segment memberships popularity is counted for."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.personalization.model import Model
 from touchline.store.schema import recommendation_models, recommendation_rules, segment_members
 
+ERASED_TABLES = (recommendation_models,)
 RULE_LISTS = ("excluded", "out_of_stock", "excluded_categories", "consumable_categories")
 
 
@@ -74,3 +78,29 @@ def memberships(conn: Connection, workspace_id: str) -> dict[str, list[str]]:
 def segments_of(conn: Connection, workspace_id: str, profile_id: str) -> list[str]:
     return list(conn.execute(sa.select(segment_members.c.segment_id).where(
         segment_members.c.workspace_id == workspace_id, segment_members.c.profile_id == profile_id)).scalars())
+
+
+def erase_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> None:
+    """The customer's history leaves the stored model (rewritten under a new version, which every process
+    loads within seconds); the counts the model learned over everyone stay until the next training."""
+    row = load_model(conn, workspace_id)
+    if row is None:
+        return
+    model = Model.from_bytes(row["model"])
+    if model.forget(profile_ids):
+        conn.execute(recommendation_models.update().where(recommendation_models.c.workspace_id == workspace_id)
+                     .values(model=model.to_bytes(), version=uuid.uuid4().hex))
+
+
+def export_customer(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """What the stored model holds about the customer: the products of their history, with their weight."""
+    row = load_model(conn, workspace_id)
+    if row is None:
+        return []
+    model = Model.from_bytes(row["model"])
+    out = []
+    for profile_id in profile_ids:
+        weights, bought = model.customer_history(profile_id)
+        out += [{"profile_id": profile_id, "product_id": model.items[k], "weight": round(w, 4), "bought": k in bought}
+                for k, w in sorted(weights.items())]
+    return out
