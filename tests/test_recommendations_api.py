@@ -225,3 +225,11 @@ def test_export_holds_the_history_and_erase_removes_it(client: TestClient, store
     with stores.read() as conn:
         model = Model.from_bytes(rec_store.load_model(conn, workspace_id)["model"])
     assert len(model.customers) == 20 and profile_id not in model.customers
+
+
+def test_training_an_empty_workspace(client: TestClient) -> None:
+    trained = client.post("/v1/recommendations/train", content=b"null",
+                          headers={**bearer(), "Content-Type": "application/json"})
+    assert trained.status_code == 200, trained.text
+    assert trained.json()["customers"] == 0 and trained.json()["evaluation"]["held_out_customers"] == 0
+    assert client.get("/v1/recommendations", params={"user": "anyone"}, headers=basic()).json()["items"] == []

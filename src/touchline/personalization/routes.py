@@ -65,8 +65,12 @@ async def recommendations(
     history, or not known yet, gets the fallback (``fallback: true``), never an error."""
     if user:
         verify_customer(request, principal, user, user_hash)
-    answer = await run_in_threadpool(service.recommend, _stores(request), principal.workspace_id, user=user,
-                                     context=context, kind=kind, n=n)
+    stores = _stores(request)
+    # A cached answer is read from memory in the event loop: no hop to a worker thread for it.
+    answer = service.cached_answer(stores, principal.workspace_id, user=user, context=context, kind=kind, n=n)
+    if answer is None:
+        answer = await run_in_threadpool(service.recommend, stores, principal.workspace_id, user=user,
+                                         context=context, kind=kind, n=n)
     return JSONBody(answer, headers={"Cache-Control": "private, max-age=30"})
 
 

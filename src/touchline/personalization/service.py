@@ -245,7 +245,7 @@ def train(stores: Stores, workspace_id: str, *, algorithms: Sequence[str] = trai
           evaluate: bool = True, now: dt.datetime | None = None, progress: Callable[[str], None] | None = None
           ) -> dict[str, Any]:
     """Train the workspace's model from its events and replace the stored one; returns its summary."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     now = now or dt.datetime.now(dt.UTC)
     with stores.events_conn() as conn:
         high_water = int(conn.execute(queries.newest_seq(workspace_id)).scalar() or 0)
@@ -264,6 +264,8 @@ def train(stores: Stores, workspace_id: str, *, algorithms: Sequence[str] = trai
     blob = model.to_bytes()
     version = uuid.uuid4().hex
     model.meta["seconds"] = round(time.perf_counter() - started, 3)
+    # The process's CPU time meanwhile (every thread's: on a busy machine, wall time says little).
+    model.meta["cpu_seconds"] = round(time.process_time() - cpu, 3)
     with stores.write() as conn:
         store.save_model(conn, workspace_id, version=version, algorithm=model.algorithm, trained_at=now,
                          high_water=high_water, meta=model.meta, blob=blob)
@@ -348,24 +350,15 @@ def recommend(stores: Stores, workspace_id: str, *, user: str | None = None, con
     (``context``: ``product:<id>``), best first, under the shop's rules. ``kind``: ``for_you`` (the default
     without a context), ``similar`` (bought together, then viewed together: the default with one),
     ``bought_together`` or ``viewed_together``."""
-    product = _context_product(context)
-    kind = kind or ("similar" if product is not None else "for_you")
-    if kind not in KINDS:
-        raise ValidationFailed(f"unknown kind {kind!r}", [field_error("query.kind", f"one of {', '.join(KINDS)}")])
-    n = max(0, min(MAX_ITEMS, n))
+    product, kind, n = _request(context, kind, n)
     loaded = _loaded(stores, workspace_id)
     cache = _cache(stores)
     key = (workspace_id, user, profile_id, product, kind, n)
     ttl = stores.settings.recommendations_cache_seconds
     now = time.monotonic()
-    if loaded is not None and ttl > 0:
-        with cache.lock:
-            hit = cache.answers.get(key)
-            if hit is not None:
-                expires, version, who, touched, answer = hit
-                if expires > now and version == loaded.version and touched == loaded.touched.get(who or "", 0):
-                    cache.answers.move_to_end(key)
-                    return answer
+    hit = _cached(cache, loaded, key, now)
+    if hit is not None:
+        return hit
     customer = profile_id or _resolve(stores, workspace_id, user)
     if loaded is None:
         return {"user": user, "profile_id": customer, "context": context, "kind": kind, "model": None,
@@ -396,6 +389,41 @@ def recommend(stores: Stores, workspace_id: str, *, user: str | None = None, con
             while len(cache.answers) > _ANSWERS_KEPT:
                 cache.answers.popitem(last=False)
     return answer
+
+
+def _request(context: str | None, kind: str | None, n: int) -> tuple[str | None, str, int]:
+    product = _context_product(context)
+    kind = kind or ("similar" if product is not None else "for_you")
+    if kind not in KINDS:
+        raise ValidationFailed(f"unknown kind {kind!r}", [field_error("query.kind", f"one of {', '.join(KINDS)}")])
+    return product, kind, max(0, min(MAX_ITEMS, n))
+
+
+def _cached(cache: _Cache, loaded: _Loaded | None, key: tuple[Any, ...], now: float) -> dict[str, Any] | None:
+    """The answer kept for ``key``, while it is fresh: same model, the customer's history unchanged."""
+    if loaded is None:
+        return None
+    with cache.lock:
+        hit = cache.answers.get(key)
+        if hit is None:
+            return None
+        expires, version, who, touched, answer = hit
+        if expires > now and version == loaded.version and touched == loaded.touched.get(who or "", 0):
+            cache.answers.move_to_end(key)
+            return answer
+    return None
+
+
+def cached_answer(stores: Stores, workspace_id: str, *, user: str | None = None, context: str | None = None,
+                  kind: str | None = None, n: int = 10) -> dict[str, Any] | None:
+    """The cached answer of :func:`recommend` for these arguments, from memory only (no store is read, so
+    the event loop may call it); None when there is none fresh. A model older than the reload period
+    still answers: the next :func:`recommend` that computes looks for a newer one."""
+    product, kind, n = _request(context, kind, n)
+    cache = _cache(stores)
+    with cache.lock:
+        loaded = cache.loaded.get(workspace_id)
+    return _cached(cache, loaded, (workspace_id, user, None, product, kind, n), time.monotonic())
 
 
 def similar_items(stores: Stores, workspace_id: str, product_id: str, n: int = 5) -> list[dict[str, Any]]:

@@ -70,6 +70,8 @@ def evaluate_algorithms(interactions: Sequence[Interaction], products: Mapping[s
     scored on the held-out last orders; each algorithm's ``repeat`` chosen first on a validation split of
     the training part (the same customers' last order but one)."""
     split = evaluate.split_last_orders(interactions, gap=gap, max_customers=max_customers, seed=seed)
+    if not split.held_out:  # nobody has ordered twice yet: nothing to evaluate on (co-occurrence is kept)
+        return Evaluation({}, {}, 0, {})
     validation = evaluate.split_last_orders(split.train, gap=gap, max_customers=max_customers, seed=seed)
     catalog = list(products)
     data = index(split.train, items=catalog)

@@ -263,7 +263,6 @@ def recommendation_quality(f: Formatter, evaluation: Mapping[str, Any]) -> dict[
         values = [float(algorithms[name].get(key) or 0.0) for key, _label in RECOMMENDATION_MEASURES]
         data.append({"type": "bar", "name": label, "x": labels, "y": values,
                      "marker": {"color": colours.get(name, PALETTE[k % len(PALETTE)])},
-                     "text": [f"{v:.3f}" for v in values], "textposition": "outside",
                      "hovertemplate": "%{x}: %{y:.4f}<extra>" + label + "</extra>"})
     return {"data": data, "layout": _layout(f, barmode="group", hovermode="closest", height=320,
                                             yaxis={"gridcolor": "#e4e7eb", "rangemode": "tozero", "automargin": True})}

@@ -753,6 +753,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "recs.train": ("Train now", "지금 학습"),
     "recs.saved": ("The model was trained again.", "모델을 다시 학습했습니다."),
     "recs.algorithm": ("Algorithm in use", "사용 중인 알고리즘"),
+    "recs.algorithm_column": ("Algorithm", "알고리즘"),
     "recs.algorithm.popularity": ("Popularity (baseline)", "인기순 (기준)"),
     "recs.algorithm.cooccurrence": ("Co-occurrence", "함께 본·산 상품"),
     "recs.algorithm.item_knn": ("Item-kNN (implicit)", "아이템 kNN (implicit)"),

@@ -23,7 +23,7 @@ BASE = "/recommendations"
 LOOKUP_MAX_CHARS = 200
 
 
-@page(BASE, permission="reports.view", nav="nav.recommendations", nav_after="nav.quality")
+@page(BASE, permission="reports.view", nav="nav.recommendations", nav_after="nav.messages")
 async def recommendations_page(request: Request) -> Response:
     f = formatter(request)
     stores, workspace_id = services(request).stores, viewer(request).workspace_id
@@ -44,6 +44,8 @@ async def recommendations_page(request: Request) -> Response:
 
     summary, rules, sample, unknown = await run_in_threadpool(read)
     evaluation = (summary or {}).get("evaluation")
+    if not (evaluation or {}).get("algorithms"):  # trained without one, or before anyone ordered twice
+        evaluation = None
     figure = charts.recommendation_quality(f, evaluation) if evaluation else None
     algorithms = {name: f.t("recs.algorithm." + name) for name in ("popularity", *training.ALGORITHMS)}
     return render(request, "recommendations.html", summary=summary, rules=rules, sample=sample, lookup=lookup,
