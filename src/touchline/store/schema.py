@@ -516,6 +516,8 @@ conversation_messages = sa.Table(
     sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
     sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
     sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
+    # answers the customer can tap (web chat buttons, KakaoTalk quickReplies): ["상담원 연결", ...] (migration 21)
+    sa.Column("quick_replies", JSONDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
@@ -547,6 +549,8 @@ teams = sa.Table(
     sa.Column("auto_assign", sa.Boolean, nullable=False),
     sa.Column("language_routing", sa.Boolean, nullable=False),  # only to members who speak its language
     sa.Column("channels", JSONDocument, nullable=False),
+    # {"days": [0..6], "opens": "09:00", "closes": "18:00", "timezone"}; NULL: always there (migration 21)
+    sa.Column("hours", JSONDocument),
     sa.Column("last_assigned_user_id", sa.Text),  # where the round-robin continues
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -656,6 +660,8 @@ assistant_turns = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False),  # a confident answer (not "not sure", not a handover)
     sa.Column("handover", sa.Boolean, nullable=False),  # this turn handed the conversation to people
     sa.Column("faq_id", sa.Text),
+    # where this turn left a return/exchange request: kind:step (touchline.assistant.flows; migration 21)
+    sa.Column("flow_step", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_assistant_turns_ws_created", "workspace_id", "created_at"),
     sa.Index("ix_assistant_turns_conversation", "conversation_id"),

@@ -705,6 +705,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "faq.intent.order_status": ("their own order", "주문 조회"),
     "faq.intent.product": ("a product", "상품 문의"),
     "faq.intent.unknown": ("not understood", "이해하지 못함"),
+    "faq.intent.return": ("a return request", "반품 접수"),
+    "faq.intent.exchange": ("an exchange request", "교환 접수"),
     "faq.field.key": ("Key", "키"),
     "faq.field.topic": ("Topic", "주제"),
     "faq.field.ko": ("Korean", "한국어"),
