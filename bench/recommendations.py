@@ -256,7 +256,9 @@ def main() -> None:
                 api_latency(data_dir, user_ids, args.requests)
         if not args.skip_real:
             complete_journey(args.held_out)
-    training_time([int(s) for s in args.synthetic.split(",") if s], read_rate)
+    sizes = [int(s) for s in args.synthetic.split(",") if s]
+    if sizes:
+        training_time(sizes, read_rate)
 
 
 def _user_ids(stores: Any, profile_ids: dict[str, int]) -> list[str]:

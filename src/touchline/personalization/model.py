@@ -249,6 +249,7 @@ class Model:
     item_index: dict[str, int] = field(default_factory=dict, repr=False)
     categories: list[str | None] = field(default_factory=list, repr=False)
     _gram: np.ndarray | None = field(default=None, repr=False)
+    _factors64: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.item_index:
@@ -256,7 +257,7 @@ class Model:
         if not self.categories:
             self.categories = [(p.get("category") if p else None) for p in self.products]
         if self.factors is not None and self._gram is None:
-            y = self.factors.astype(np.float64)
+            self._factors64 = y = self.factors.astype(np.float64)  # converted once, not per request
             self._gram = y.T @ y
 
     # --- storage
@@ -375,8 +376,8 @@ class Model:
             return None
         keys = np.fromiter(history, dtype=np.int64, count=len(history))
         values = np.fromiter(history.values(), dtype=np.float64, count=len(history))
-        if self.factors is not None and self._gram is not None:
-            y = self.factors.astype(np.float64)
+        if self._factors64 is not None and self._gram is not None:
+            y = self._factors64
             yu = y[keys]
             confidence = self.alpha * values
             a = self._gram + (yu.T * (confidence - 1.0)) @ yu + self.regularization * np.eye(y.shape[1])
