@@ -124,6 +124,18 @@ def test_journeys_run_on_the_simulated_clock(stores: Stores, workspace_id: str) 
     assert asked and all(m["created_at"] - review_runs[m["run_id"]]["entered_at"] >= dt.timedelta(days=7)
                          for m in asked)
 
+    # The win-back e-mail carries "for you" products: the model was trained as the journeys started. A buyer
+    # gets their own (none they already bought, unless food or beauty), someone with no history the fallback.
+    from touchline.journeys.preview import preview
+
+    with stores.read() as conn:
+        buyer = conn.execute(sa.select(profiles.c.user_id).where(
+            profiles.c.id == next(iter(review_runs.values()))["customer_id"])).scalar_one()
+    shown = preview(stores, workspace_id, "winback-coupon", "email", identifier=f"user_id:{buyer}")["content"]
+    assert "고객님을 위해 고른 상품" in shown["html"] or "Picked for you" in shown["html"]
+    assert shown["html"].count("<li>") == 3  # each a tracked link to the product
+    assert shown["text"].count("https://www.haru-market.example/products/P") == 3
+
     # Installing again (a second demo run) keeps what is there.
     again, _ = install(stores, workspace_id, now=NOW)
     assert tuple(again) == IDS

@@ -50,6 +50,8 @@ from touchline.loyalty.sweeps import LoyaltyWorker
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
+from touchline.personalization.routes import router as recommendations_router
+from touchline.personalization.service import RecommendationWorker
 from touchline.platform import open_stores
 from touchline.predictions.routes import router as predictions_router
 from touchline.predictions.schedule import Retrainer
@@ -204,6 +206,9 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         retrainer = Retrainer(services.stores) if run_pump else None  # predictions, on their schedule
         if retrainer:
             retrainer.start()
+        recommender = RecommendationWorker(services.stores) if run_pump else None  # trains, refreshes
+        if recommender:
+            recommender.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -217,6 +222,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             if mail:
                 mail.stop()
             close_inbound_writer(services.stores)  # stores the messages queued
+            if recommender:
+                recommender.stop()
             if assistant:
                 assistant.stop()
             if loyalty:
@@ -266,6 +273,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(feedback_router)
     app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
     app.include_router(loyalty_router)
+    app.include_router(recommendations_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

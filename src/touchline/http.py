@@ -439,7 +439,8 @@ def write_principal(request: Request, _basic: Annotated[None, Depends(WRITE_KEY_
 # paths included), analytics.js's settings, the in-app inbox and the web chat.
 _PUBLIC_PATH = re.compile(
     r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+"
-    r"|chat/(?:messages|stream|proactive|hesitation)|reviews|reviews/products/[^/]+|feedback/answers)$"
+    r"|chat/(?:messages|stream|proactive|hesitation)|reviews|reviews/products/[^/]+|feedback/answers"
+    r"|recommendations)$"
 )
 
 

@@ -22,8 +22,11 @@ from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.loyalty import consumer as loyalty_consumer
 from touchline.loyalty import store as loyalty_store
+from touchline.messaging import context as message_context
 from touchline.messaging import functions as template_functions
 from touchline.messaging import store as message_store
+from touchline.personalization import service as recommendations
+from touchline.personalization import store as recommendation_store
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
 from touchline.store.engines import Stores
@@ -49,12 +52,18 @@ def wire() -> None:
         eventlog.subscribe("conversations", conversation_receipts.capture)
         # Loyalty queues the events its programs' rules listen to; its worker applies them to the ledger.
         eventlog.subscribe("loyalty", loyalty_consumer.capture)
+        # Message templates call recommendations(n) for the customer they are rendered for.
+        message_context.register(message_context.ContextProvider(
+            "recommendations", recommendations.template_variables,
+            lambda: {"recommendations": recommendations.sample_products}))
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
                               tables=journey_store.ERASED_TABLES, view=journey_store.customer_view))
         register(CustomerData("messages", erase=message_store.erase_customer, export=message_store.export_customer,
                               tables=message_store.ERASED_TABLES, view=message_store.customer_view))
+        register(CustomerData("recommendations", erase=recommendation_store.erase_customer,
+                              export=recommendation_store.export_customer, tables=recommendation_store.ERASED_TABLES))
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))

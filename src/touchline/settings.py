@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # Live segments: re-evaluated for customers with new events this often, and for everyone (so that
     # "active in the last 7 days" ends on day 8 without a new event) at the slower pace.
     segment_live_interval_seconds: float = 2.0
+    # Recommendations (touchline.personalization): a full training this often, the histories in memory
+    # brought up to date with new events this often, and an answer of /v1/recommendations kept this long.
+    recommendations_retrain_hours: float = Field(6.0, gt=0)
+    recommendations_refresh_seconds: float = Field(30.0, gt=0)
+    recommendations_cache_seconds: float = Field(30.0, ge=0)
     segment_full_refresh_seconds: float = 60.0
     # Predictions (purchase propensity, churn risk): each workspace's models are retrained, and every
     # customer scored again, this often by the server and ``touchline worker`` (0: only on request, with

@@ -42,6 +42,7 @@ from touchline.demo import catalog as cat
 from touchline.demo import store as demo_store
 from touchline.demo.generator import DemoSummary, generate
 from touchline.demo.predictions import WIN_BACK, WIN_BACK_DESCRIPTION, train_demo_predictions
+from touchline.demo.recommendations import train_demo
 from touchline.errors import Conflict, StoreUnavailable
 from touchline.ingest.normalize import utc
 from touchline.ingest.service import IngestResult, ingest, parse_items
@@ -104,13 +105,29 @@ _FOOTER = {"ko": "수신을 원하지 않으시면 여기에서 거부하세요:
            "en": "Unsubscribe: {{ unsubscribe_url }}"}
 
 
+# "For you" products in an e-mail (a template whose messages.yaml entry has a ``for_you`` heading): three of
+# the customer's recommendations (touchline.personalization; the shop's best sellers for a customer with no
+# history), each a link with its price.
+_FOR_YOU_COUNT = 3
+_PRODUCT_NAME = "{{ p.name_en if locale == 'en' and p.name_en else p.name }}"
+_FOR_YOU_HTML = ("{%% set picks = recommendations(%d) %%}{%% if picks %%}<h2>%s</h2>\n<ul>{%% for p in picks %%}"
+                 '<li><a href="{{ p.url }}">' + _PRODUCT_NAME + "</a> {{ p.price|krw }}</li>"
+                 "{%% endfor %%}</ul>{%% endif %%}\n")
+_FOR_YOU_TEXT = ("{%% set picks = recommendations(%d) %%}{%% if picks %%}%s\n{%% for p in picks %%}- "
+                 + _PRODUCT_NAME + " {{ p.price|krw }} {{ p.url }}\n{%% endfor %%}\n{%% endif %%}")
+
+
 def _parts(channel: str, locale: str, v: Mapping[str, str]) -> dict[str, str]:
-    """One locale's parts for one channel, from the title, body and link."""
+    """One locale's parts for one channel, from the title, body and link (and, in an e-mail, the "for you"
+    products under the ``for_you`` heading when there is one)."""
     title, body, url = v["title"], v["body"], v["url"]
     if channel == "email":
+        heading = v.get("for_you")
+        html_picks = _FOR_YOU_HTML % (_FOR_YOU_COUNT, heading) if heading else ""
+        text_picks = _FOR_YOU_TEXT % (_FOR_YOU_COUNT, heading) if heading else ""
         return {"subject": title,
-                "text": f"{body}\n\n{url}\n\n{_FOOTER[locale]}",
-                "html": f'<h1>{title}</h1>\n<p>{body}</p>\n<p><a href="{url}">{cat.SHOP_URL}</a></p>\n'
+                "text": f"{body}\n\n{text_picks}{url}\n\n{_FOOTER[locale]}",
+                "html": f'<h1>{title}</h1>\n<p>{body}</p>\n{html_picks}<p><a href="{url}">{cat.SHOP_URL}</a></p>\n'
                         f'<p><small><a href="{{{{ unsubscribe_url }}}}">{_FOOTER[locale].split(":")[0]}</a>'
                         f"</small></p>"}
     if "text" in CHANNEL_PARTS[channel][0]:  # sms, messenger: one text
@@ -434,6 +451,7 @@ def run(stores: Stores, workspace_id: str, *, customers: int, seed: int = 42, da
                        until=start, held_back=held_back)
     predictions = train_demo_predictions(stores, workspace_id, now=start)
     ids, segment_id = install(stores, workspace_id, now=start)
+    train_demo(stores, workspace_id, now=start)  # the win-back e-mail's "for you" products
     replayed = replay(stores, workspace_id, held_back, start=start, end=now, seed=seed, segment_id=segment_id,
                       step=step, progress=clock_progress)
     replayed.journeys = ids

@@ -39,6 +39,7 @@ from touchline.journeys.definition import (
 from touchline.journeys.triggers import filters_pass
 from touchline.messaging import adaptive, store
 from touchline.messaging.channels.base import Skipped
+from touchline.messaging.context import variables as template_variables
 from touchline.messaging.outbox import ad_marking, compiled_template, recipient_for, render_content
 from touchline.messaging.templates import CHANNEL_PARTS
 from touchline.messaging.types import MessageKind, is_korean
@@ -243,7 +244,8 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
     with stores.write() as conn:  # a template's survey or review link may make the workspace's signing key
         content = render_content(settings.public_url, template,
                                  {**row, "workspace_id": workspace_id}, profile, channel, marking=ad_marking(settings),
-                                 conn=conn, audience=audience)
+                                 conn=conn, audience=audience,
+                                 extra=template_variables(stores, workspace_id, profile))
     recipient = recipient_for(profile, idents.get(customer, ()), ())
     return {
         "profile_id": customer, "channel": channel, "to": recipient.addresses.get(channel), "kind": message_kind,

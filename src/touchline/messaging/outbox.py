@@ -69,6 +69,7 @@ from touchline.messaging.channels.base import (
     as_sent,
 )
 from touchline.messaging.channels.registry import INBOX, DevChannel, build_channels
+from touchline.messaging.context import variables as template_variables
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
     Cap,
@@ -527,7 +528,7 @@ class Outbox:
                        if template.template.blocks else None)
                 content = render_content(self.settings.public_url, template, row, profile, channel,
                                          marking=self.marking, text_alternative=False, conn=conn, now=now,
-                                         audience=who)
+                                         audience=who, extra=template_variables(self.stores, workspace_id, profile))
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
@@ -692,8 +693,8 @@ _PLATFORM_OF = {"push": "app"}
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
                    profile: Mapping[str, Any], channel: str, *, marking: AdMarking,
                    text_alternative: bool = True, conn: Connection | None = None,
-                   now: dt.datetime | None = None, audience: adaptive.Audience | None = None
-                   ) -> dict[str, Any] | Skipped:
+                   now: dt.datetime | None = None, audience: adaptive.Audience | None = None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any] | Skipped:
     """One outbox row rendered for its customer, exactly as its channel sends it: the template's parts in
     the customer's locale, what the channel adds to Korean advertising (``as_sent``: ``(광고)``, the
     sender's name and the opt-out line of an SMS, per ``marking``; ``Skipped`` when it may not be sent),
@@ -701,12 +702,14 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
     the preview both render through here. With ``text_alternative`` false an HTML-only e-mail is stored
     without the derived text part (see ``CompiledTemplate.render``). The functions layers above supply
     (``survey_link``...: :mod:`touchline.messaging.functions`) are bound to the message, and read what
-    they need through ``conn`` (none: they render samples)."""
+    they need through ``conn`` (none: they render samples). ``extra`` holds the variables the registered
+    context providers give this customer (``touchline.messaging.context``: ``recommendations``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = row["context"] or {}
     event = context.get("event") or {}
     variables = {
+        **(extra or {}),
         "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
                     "locale": profile.get("locale"), "timezone": profile.get("timezone")},
         "event": event,

@@ -42,6 +42,7 @@ from touchline.channels import CHANNEL_PARTS
 from touchline.errors import TouchlineError, ValidationFailed, field_error
 from touchline.messaging import adaptive
 from touchline.messaging import functions as template_functions
+from touchline.messaging.context import sample_variables
 from touchline.messaging.sandbox import (
     Budget,
     LimitExceeded,
@@ -527,7 +528,8 @@ def _few_chunks(tree: jinja_nodes.Template) -> bool:
 def _sample_context(locale: str) -> dict[str, Any]:
     """What a save-time trial render sees: a customer with the usual traits, an empty event."""
     traits = {"name": "Sample", "firstName": "Sample", "email": "sample@example.com", "phone": "010-0000-0000"}
-    return {"profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
+    return {**sample_variables(),
+            "profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
                         "timezone": "Asia/Seoul"},
             "event": {}, "cart": {}, "journey": {}, "message_id": "sample",
             "unsubscribe_url": "https://example.invalid/u/sample",

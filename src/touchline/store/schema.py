@@ -692,6 +692,33 @@ prediction_schedule = sa.Table(
     sa.Column("last_started_at", UTCDateTime),
 )
 
+# Recommendations (migration 18): each workspace's trained model (issue 17; touchline.personalization), one
+# row replaced at each training: the arrays and catalog as one compressed .npz, its figures beside it; and
+# the shop's rules for what is never recommended. Shop data, not customer data: the model holds customers'
+# histories by profile id, and an erased profile's row is dropped from it at the next training.
+recommendation_models = sa.Table(
+    "recommendation_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),  # changes at every training (the caches' key)
+    sa.Column("algorithm", sa.Text, nullable=False),  # cooccurrence | item_knn | als
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("high_water", sa.BigInteger, nullable=False),  # the newest event sequence number it learned from
+    sa.Column("meta", JSONDocument, nullable=False),  # sizes, timings, the evaluation's figures
+    sa.Column("model", sa.LargeBinary, nullable=False),
+)
+recommendation_rules = sa.Table(
+    "recommendation_rules",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("excluded", JSONDocument, nullable=False),  # product ids never recommended
+    sa.Column("out_of_stock", JSONDocument, nullable=False),  # product ids
+    sa.Column("excluded_categories", JSONDocument, nullable=False),
+    sa.Column("consumable_categories", JSONDocument, nullable=False),  # bought again: recommended again
+    sa.Column("all_consumable", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),
 # in commit order of ``seq`` (touchline.conversations.feed). Kept for a few days, for clients that
 # reconnect with Last-Event-ID.

@@ -36,6 +36,7 @@ def mount(app: FastAPI) -> None:
         message_pages,
         prediction_pages,
         quality_pages,
+        recommendation_pages,
         routes,
     )
     from touchline.web.http import environment, router

@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "feedback.moderate": frozenset({"admin", "marketer"}),
     # Loyalty: marketers and admins read the program; agents look a customer's points up for them.
     "loyalty.view": frozenset({"admin", "marketer", "agent"}),
+    # Recommendations: marketers and admins read the model's figures and may train it now.
+    "recommendations.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10
