@@ -1,0 +1,47 @@
+"""Deterministic, sticky assignment: the same experiment and customer give the same arm on every channel,
+every machine and after a restart (a hash, not a random draw), so a split can be reproduced.
+
+The holdout is decided by a hash of its own (``holdout``, experiment, customer), so it stays fixed while a
+bandit moves the arms' weights; the arm by another. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+__all__ = ["HOLDOUT", "assign", "pick", "unit"]
+
+HOLDOUT = "holdout"  # the name of the holdout group; no arm may take it
+
+
+def unit(*parts: str) -> float:
+    """A stable number in [0, 1) from ``parts`` (BLAKE2b: the same on every machine and every Python)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def pick(weights: Sequence[tuple[str, float]], point: float) -> str:
+    """The arm whose share of the total weight holds ``point`` in [0, 1); arms of weight 0 never, the last
+    arm with a weight absorbs rounding at the top."""
+    total = sum(w for _, w in weights if w > 0)
+    if total <= 0:
+        raise ValueError("no arm has a weight")
+    target = point * total
+    running = 0.0
+    last = ""
+    for name, w in weights:
+        if w <= 0:
+            continue
+        running += w
+        last = name
+        if target < running:
+            return name
+    return last
+
+
+def assign(experiment: str, customer: str, weights: Sequence[tuple[str, float]], holdout_percent: float = 0.0) -> str:
+    """The customer's arm (or ``HOLDOUT``) in ``experiment``; ``weights`` in any scale."""
+    if holdout_percent > 0 and unit(HOLDOUT, experiment, customer) * 100 < holdout_percent:
+        return HOLDOUT
+    return pick(weights, unit(experiment, customer))
