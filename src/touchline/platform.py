@@ -16,6 +16,7 @@ from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
+from touchline.experiments import store as experiment_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.messaging import store as message_store
@@ -51,6 +52,8 @@ def wire() -> None:
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))
+        register(CustomerData("experiments", erase=experiment_store.erase_customer,
+                              export=experiment_store.export_customer, tables=experiment_store.ERASED_TABLES))
         _wired.set()
 
 

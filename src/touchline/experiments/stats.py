@@ -314,20 +314,22 @@ class ArmResult:
     significant: bool = False  # the sequential interval excludes zero after the correction across arms
 
     def as_dict(self) -> dict[str, Any]:
-        def iv(i: Interval | None) -> list[float] | None:
+        def iv(i: Interval | None) -> list[float | None] | None:
             return None if i is None else [_finite(i.low), _finite(i.high)]
 
         return {"name": self.name, "control": self.control, "exposures": self.exposures,
-                "conversions": self.conversions, "value_sum": self.value_sum, "mean": self.mean,
-                "lift": self.lift, "lift_interval": iv(self.lift_interval), "relative_lift": self.relative_lift,
-                "relative_interval": iv(self.relative_interval), "p_value": self.p_value,
-                "adjusted_p_value": self.adjusted_p_value, "sequential_interval": iv(self.sequential_interval),
-                "sequential_p_value": self.sequential_p_value, "chance_to_beat": self.chance_to_beat,
-                "expected_loss": self.expected_loss, "significant": self.significant}
+                "conversions": self.conversions, "value_sum": float(self.value_sum), "mean": float(self.mean),
+                "lift": _finite(self.lift), "lift_interval": iv(self.lift_interval),
+                "relative_lift": _finite(self.relative_lift), "relative_interval": iv(self.relative_interval),
+                "p_value": _finite(self.p_value), "adjusted_p_value": _finite(self.adjusted_p_value),
+                "sequential_interval": iv(self.sequential_interval),
+                "sequential_p_value": _finite(self.sequential_p_value), "chance_to_beat": _finite(self.chance_to_beat),
+                "expected_loss": _finite(self.expected_loss), "significant": bool(self.significant)}
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
+def _finite(x: float | None) -> float | None:
+    """A plain float for JSON (numpy's are not), None for nothing or an infinite bound."""
+    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -342,8 +344,9 @@ class Readout:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "arms": [a.as_dict() for a in self.arms], "srm_p_value": self.srm_p_value,
-                "srm": self.srm_flag, "verdict": self.verdict, "winner": self.winner, "correction": self.correction}
+        return {"metric": self.metric, "arms": [a.as_dict() for a in self.arms],
+                "srm_p_value": float(self.srm_p_value), "srm": bool(self.srm_flag),
+                "verdict": self.verdict, "winner": self.winner, "correction": self.correction}
 
 
 def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conversion", "revenue"] = "conversion",
