@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["HOLDOUT", "assign", "pick", "unit"]
+__all__ = ["HOLDOUT", "Plan", "assign", "pick", "unit"]
 
 HOLDOUT = "holdout"  # the name of the holdout group; no arm may take it
 
@@ -45,3 +46,28 @@ def assign(experiment: str, customer: str, weights: Sequence[tuple[str, float]],
     if holdout_percent > 0 and unit(HOLDOUT, experiment, customer) * 100 < holdout_percent:
         return HOLDOUT
     return pick(weights, unit(experiment, customer))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What assignment needs of an experiment: its status, arms with their current weights, holdout and
+    winner. By status: ``running``, the customer's recorded arm or a new sticky one (to record);
+    ``completed`` (a winner declared), the winner for everyone; ``draft`` and ``stopped``, the control for
+    everyone, recording nothing."""
+
+    id: str
+    status: str
+    control: str
+    arms: tuple[tuple[str, float], ...]
+    holdout_percent: float = 0.0
+    winner: str | None = None
+
+    def choose(self, customer: str, existing: str | None) -> tuple[str, bool]:
+        """The customer's arm (or ``HOLDOUT``) and whether it is a new exposure to record."""
+        if self.status == "completed" and self.winner:
+            return self.winner, False
+        if self.status != "running":
+            return self.control, False
+        if existing is not None:
+            return existing, False
+        return assign(self.id, customer, self.arms, self.holdout_percent), True

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Connection
 from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.experiments import assignment, bandit, stats, store
+from touchline.experiments.assignment import Plan
 from touchline.experiments.bandit import ArmStats
 from touchline.experiments.definition import (
     EXPOSURE_EVENT,
@@ -58,29 +58,6 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 
 # --- the plan assignment follows --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What assignment needs of an experiment: its status, arms with their current weights, holdout and
-    winner. ``choose`` is pure."""
-
-    id: str
-    status: str
-    control: str
-    arms: tuple[tuple[str, float], ...]
-    holdout_percent: float
-    winner: str | None = None
-
-    def choose(self, customer: str, existing: str | None) -> tuple[str, bool]:
-        """The customer's arm (or ``holdout``) and whether it is a new exposure to record."""
-        if self.status == "completed" and self.winner:
-            return self.winner, False
-        if self.status != "running":
-            return self.control, False
-        if existing is not None:
-            return existing, False
-        return assignment.assign(self.id, customer, self.arms, self.holdout_percent), True
 
 
 def plan_of(row: Mapping[str, Any], latest: Mapping[str, Any] | None = None) -> Plan:

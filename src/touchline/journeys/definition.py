@@ -38,6 +38,10 @@ from pydantic import (
 from touchline import validation
 from touchline.channels import MESSAGE_CHANNELS, MessageChannel, SendChannel
 from touchline.errors import TouchlineError, ValidationFailed
+from touchline.experiments import definition as experiment_definition
+from touchline.experiments.definition import ARM_NAME, EXPERIMENT_ID, BanditSettings, ExperimentDefinition
+from touchline.experiments.definition import Guardrail as ExperimentGuardrail
+from touchline.experiments.definition import Metric as ExperimentMetric
 from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
 from touchline.segments.validate import SegmentDefinitionError
@@ -48,7 +52,9 @@ __all__ = [
     "CHANNELS",
     "MAX_NODES",
     "ApiTrigger",
+    "ArmPath",
     "AwaitEvent",
+    "BanditNode",
     "Condition",
     "ConditionNode",
     "DateTraitTrigger",
@@ -58,6 +64,7 @@ __all__ = [
     "EventTrigger",
     "ExitCondition",
     "ExitNode",
+    "ExperimentNode",
     "GeofenceTrigger",
     "Goal",
     "JourneyDefinition",
@@ -78,6 +85,10 @@ __all__ = [
     "WaitNode",
     "WebhookNode",
     "edges",
+    "experiment_definition_of",
+    "experiment_id_of",
+    "experiment_nodes",
+    "experiment_problems",
     "format_duration",
     "parse",
     "parse_duration",
@@ -371,6 +382,52 @@ class SplitNode(_Model):
     branches: list[SplitBranch] = Field(min_length=2, max_length=20)
 
 
+class ArmPath(_Model):
+    """One arm of an experiment or bandit node and the path its customers take (``next``)."""
+
+    name: str = Field(pattern=ARM_NAME)
+    weight: float | None = Field(default=None, ge=0, le=100)
+    next: NodeId | None = None  # required: ``parse`` names an arm without a path
+
+
+class HoldoutPath(_Model):
+    """The fixed holdout of an experiment or bandit node (decided by its own hash, whatever the weights)."""
+
+    percent: float = Field(gt=0, le=50)
+    next: NodeId
+
+
+class _ArmsNode(_Model):
+    """An experiment in a journey: each customer gets a sticky arm (a hash of the experiment and the
+    customer: the same arm on every channel and every run), recorded once as an exposure; each arm is a
+    path. ``experiment``: the experiment's id (default ``<journey id>.<node id>``); ``metric``: what its
+    readout measures (default: the journey's goal event within its window)."""
+
+    id: NodeId
+    experiment: str | None = Field(default=None, pattern=EXPERIMENT_ID)
+    name: str | None = Field(default=None, max_length=200)
+    control: str = Field(min_length=1, max_length=40)
+    arms: list[ArmPath] = Field(min_length=2, max_length=20)
+    holdout: HoldoutPath | None = None
+    metric: ExperimentMetric | None = None
+    guardrails: list[ExperimentGuardrail] = Field(default_factory=list, max_length=10)
+
+
+class ExperimentNode(_ArmsNode):
+    """An A/B/n split with fixed weights (percent, summing to 100; none: an even split)."""
+
+    type: Literal["experiment"]
+
+
+class BanditNode(_ArmsNode):
+    """A bandit: Thompson sampling on the journey's goal conversion moves the arms' weights (a floor for
+    each, only after a minimum of exposures per arm, at most once per cadence); the holdout stays fixed;
+    every change is recorded with its data."""
+
+    type: Literal["bandit"]
+    bandit: BanditSettings = Field(default_factory=BanditSettings)
+
+
 class SendNode(_Model):
     type: Literal["send"]
     id: NodeId
@@ -405,7 +462,8 @@ class ExitNode(_Model):
 
 
 Node = Annotated[
-    WaitNode | ConditionNode | SplitNode | SendNode | UpdateTraitsNode | WebhookNode | ExitNode,
+    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | UpdateTraitsNode | WebhookNode
+    | ExitNode,
     Field(discriminator="type"),
 ]
 
@@ -419,6 +477,9 @@ def edges(node: Node) -> list[tuple[str, str]]:
         return [("yes", node.yes), ("no", node.no)]
     if isinstance(node, SplitNode):
         return [(f"branches/{i}/next", b.next) for i, b in enumerate(node.branches)]
+    if isinstance(node, ExperimentNode | BanditNode):
+        arms = [(f"arms/{i}/next", a.next) for i, a in enumerate(node.arms) if a.next is not None]
+        return arms + ([("holdout/next", node.holdout.next)] if node.holdout else [])
     if isinstance(node, ExitNode):
         return []
     if isinstance(node, SendNode | UpdateTraitsNode | WebhookNode):
@@ -532,6 +593,85 @@ def _semantics(d: JourneyDefinition) -> Iterator[dict[str, str]]:
     yield from _filters(d)
     yield from _keys(d)
     yield from _graph(d)
+    yield from _experiments(d)
+
+
+# --- experiments ------------------------------------------------------------------------------------
+
+
+def experiment_nodes(d: JourneyDefinition) -> list[tuple[int, ExperimentNode | BanditNode]]:
+    return [(i, n) for i, n in enumerate(d.nodes) if isinstance(n, ExperimentNode | BanditNode)]
+
+
+def experiment_id_of(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> str:
+    return node.experiment or f"{d.id}.{node.id}"
+
+
+def _experiment_doc(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> dict[str, Any]:
+    metric = node.metric
+    if metric is None and d.goal is not None:
+        hours = max(1, int((d.goal.within or dt.timedelta(days=3)).total_seconds() // 3600))
+        metric = ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS))
+    doc: dict[str, Any] = {
+        "id": experiment_id_of(d, node), "name": node.name or f"{d.name}: {node.id}", "kind": "ab",
+        "arms": [{"name": a.name, **({"weight": a.weight} if a.weight is not None else {})} for a in node.arms],
+        "control": node.control, "holdout_percent": node.holdout.percent if node.holdout else 0,
+        "metric": metric.model_dump() if metric else None,
+        "guardrails": [g.model_dump() for g in node.guardrails]}
+    if isinstance(node, BanditNode):
+        doc.update(kind="bandit", bandit=node.bandit.model_dump())
+    return doc
+
+
+def experiment_definition_of(d: JourneyDefinition, node: ExperimentNode | BanditNode,
+                             known_events: Any = None) -> ExperimentDefinition:
+    """The experiment a split or bandit node runs (``ExperimentDefinitionError`` when it cannot)."""
+    return experiment_definition.parse(_experiment_doc(d, node), known_events=known_events)
+
+
+def experiment_problems(d: JourneyDefinition, known_events: Any = None) -> list[dict[str, str]]:
+    """What is wrong with the experiments of ``d``'s split and bandit nodes, each at the node's path (the
+    metric's event against ``known_events`` when given)."""
+    problems: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, node in experiment_nodes(d):
+        path = f"/nodes/{i}"
+        for j, arm in enumerate(node.arms):
+            if arm.next is None:
+                problems.append({"field": f"{path}/arms/{j}/next", "reason": f"arm {arm.name!r} has no path: give "
+                                                                              "'next', the node its customers go to"})
+        key = experiment_id_of(d, node)
+        if key in seen:
+            problems.append({"field": f"{path}/experiment",
+                             "reason": f"experiment {key!r} is also run by /nodes/{seen[key]}"})
+        seen.setdefault(key, i)
+        if isinstance(node, BanditNode) and d.goal is None:
+            problems.append({"field": "/goal",
+                             "reason": f"bandit {node.id!r} learns from the journey's goal: give one"})
+        if node.metric is None and d.goal is None:
+            problems.append({"field": f"{path}/metric", "reason": "give a metric, or a goal to the journey"})
+            continue
+        try:
+            experiment_definition_of(d, node, known_events)
+        except experiment_definition.ExperimentDefinitionError as exc:
+            for p in exc.detail:
+                field = str(p["field"])
+                if field == "/metric/event" and node.metric is None:
+                    field = "/goal/event"
+                elif field.startswith("/holdout_percent"):
+                    field = f"{path}/holdout/percent"
+                elif field == "/bandit/floor_percent":
+                    field = f"{path}/bandit/floor_percent"
+                elif not field.startswith("/id"):
+                    field = path + field
+                else:
+                    field = f"{path}/experiment"
+                problems.append({"field": field, "reason": str(p["reason"])})
+    return problems
+
+
+def _experiments(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    yield from experiment_problems(d)
 
 
 def _segment_problems(doc: dict[str, Any], path: str) -> Iterator[dict[str, str]]:

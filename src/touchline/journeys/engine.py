@@ -33,11 +33,14 @@ from typing import Annotated, Any, Literal, assert_never
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchline.errors import TouchlineError
+from touchline.experiments.assignment import HOLDOUT, Plan
 from touchline.journeys.definition import (
+    BanditNode,
     ConditionNode,
     EventExit,
     EventHappened,
     ExitNode,
+    ExperimentNode,
     JourneyDefinition,
     Node,
     SegmentExit,
@@ -48,6 +51,7 @@ from touchline.journeys.definition import (
     UpdateTraitsNode,
     WaitNode,
     WebhookNode,
+    experiment_id_of,
 )
 from touchline.journeys.schedule import next_time_of_day
 from touchline.journeys.triggers import NAMESPACE, bucket, filters_pass, in_holdout, uuid5_text
@@ -64,6 +68,7 @@ __all__ = [
     "Converted",
     "EventReceived",
     "Exited",
+    "Expose",
     "Facts",
     "MissingFact",
     "Needs",
@@ -277,6 +282,19 @@ class RecordStep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Expose:
+    """A customer's first exposure to an experiment (the runner records the sticky arm and an ``Experiment
+    Viewed`` event, each once per experiment and customer)."""
+
+    type: Literal["expose"] = "expose"
+    id: str
+    node_id: str
+    attempt: int
+    experiment: str
+    arm: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Converted:
     type: Literal["converted"] = "converted"
     id: str
@@ -306,7 +324,8 @@ class Exited:
 
 
 Command = Annotated[
-    Send | ScheduleTimer | CancelTimer | UpdateTraits | CallWebhook | RecordStep | Converted | Completed | Exited,
+    Send | ScheduleTimer | CancelTimer | UpdateTraits | CallWebhook | RecordStep | Expose | Converted | Completed
+    | Exited,
     Field(discriminator="type"),
 ]
 
@@ -336,6 +355,8 @@ class Facts:
     segments: Mapping[str, bool] | Callable[[str], bool] | None = None
     events: Sequence[EventReceived] | None = None
     preferred_channel: str | None = None
+    experiments: Mapping[str, Plan] | None = None
+    arms: Mapping[str, str] | Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -526,6 +547,15 @@ class _Machine:
             i = _branch(node, bucket("split", run_id, nid))
             self._record(nid, attempt, f"branch:{i}")
             return node.branches[i].next
+        if isinstance(node, ExperimentNode | BanditNode):
+            arm = self._arm(node, attempt)
+            self._record(nid, attempt, f"arm:{arm}")
+            if arm == HOLDOUT and node.holdout is not None:
+                return node.holdout.next
+            target = next((a.next for a in node.arms if a.name == arm), None)
+            if target is None:
+                self._missing_arm(node, arm)
+            return target
         if isinstance(node, WaitNode):
             self._start_wait(node, attempt)
             return None
@@ -535,6 +565,24 @@ class _Machine:
             self._end("completed")
             return None
         assert_never(node)  # a new node type must be carried out above: mypy fails here until it is
+
+    def _arm(self, node: ExperimentNode | BanditNode, attempt: int) -> str:
+        """The customer's arm: sticky (recorded, else the hash of experiment and customer under the plan's
+        weights); a first exposure is a command."""
+        key = experiment_id_of(self.d, node)
+        plan = (self.facts.experiments or {}).get(key) or plan_of_node(self.d, node)
+        arms = self.facts.arms
+        existing = (arms(key) if callable(arms) else arms.get(key)) if arms is not None else None
+        arm, new = plan.choose(self.run.customer_id, existing)
+        if new:
+            self.commands.append(Expose(id=command_id("expose", self.run.run_id, node.id, attempt), node_id=node.id,
+                                        attempt=attempt, experiment=key, arm=arm))
+        return arm
+
+    def _missing_arm(self, node: ExperimentNode | BanditNode, arm: str) -> None:
+        """An arm the node does not have (a plan of another version): the run exits, loudly."""
+        self._record(node.id, 0, "missing")
+        self._exit(f"experiment {node.id!r} has no path for arm {arm!r}")
 
     def _start_wait(self, node: WaitNode, attempt: int) -> None:
         if node.duration is not None:
@@ -676,6 +724,17 @@ def exit_step(run: RunState) -> RecordStep | None:
 
 
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1
+
+
+def plan_of_node(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> Plan:
+    """The plan a node runs when the runner gives none: its own weights (a bandit's even), running."""
+    given = [a.weight for a in node.arms]
+    if isinstance(node, ExperimentNode) and all(w is not None for w in given):
+        weights = tuple((a.name, float(a.weight or 0.0)) for a in node.arms)
+    else:
+        weights = tuple((a.name, 1.0) for a in node.arms)
+    return Plan(experiment_id_of(d, node), "running", node.control, weights,
+                node.holdout.percent if node.holdout else 0.0)
 
 
 def _branch(node: SplitNode, point: float) -> int:

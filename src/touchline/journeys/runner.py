@@ -48,15 +48,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from touchline.errors import TouchlineError
+from touchline.experiments import service as experiment_service
+from touchline.experiments import store as experiment_store
+from touchline.experiments.assignment import Plan
+from touchline.experiments.bandit import ArmStats
 from touchline.journeys import signals as signal_capture
 from touchline.journeys import store
 from touchline.journeys.definition import (
+    BanditNode,
     DateTraitTrigger,
     EventTrigger,
     GeofenceTrigger,
     JourneyDefinition,
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
+    experiment_id_of,
+    experiment_nodes,
     parse,
     webhook_bodies,
 )
@@ -67,6 +74,7 @@ from touchline.journeys.engine import (
     Converted,
     EventReceived,
     Exited,
+    Expose,
     Facts,
     Needs,
     RecordStep,
@@ -113,6 +121,7 @@ log = logging.getLogger("touchline.journeys")
 
 API_SIGNAL_PREFIX = "journey:api:"  # signal event name of an API trigger: prefix + journey id
 DATE_SCAN_EVERY = dt.timedelta(minutes=5)
+BANDIT_CHECK_EVERY = dt.timedelta(minutes=5)  # how often the runner asks whether a bandit's weights are due
 _START = Start()  # signals are frozen: one start serves every new run
 # The node id of a retry timer (node ids are never empty): when due, the run's kept signals are applied.
 RETRY_TIMER = ""
@@ -166,6 +175,8 @@ class _Batch:
         self.cancelled: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
+        # workspace -> first exposures to experiments (experiment, customer, arm, source)
+        self.exposures: dict[str, list[tuple[str, str, str, str]]] = {}
         self.entered = 0
         self.failures = 0
         # per (workspace, journey, version): runs that started to fail, and the last reason
@@ -189,6 +200,10 @@ class Runner:
         self._listens: dict[tuple[str, str, int], set[str]] = {}
         self._needs: dict[tuple[str, str, int], Needs] = {}
         self._message_nodes: dict[tuple[str, str, int], frozenset[str]] = {}
+        # The experiments a version's split and bandit nodes run, and their plans read once per batch.
+        self._experiments: dict[tuple[str, str, int], tuple[str, ...]] = {}
+        self._plans: dict[tuple[str, str], Plan | None] = {}
+        self._last_bandit_check: dt.datetime | None = None
         # Webhook bodies compiled once per version: node -> template, or why it does not compile.
         self._bodies: dict[tuple[str, str, int], dict[str, CompiledTemplate | str]] = {}
         self._unreadable: dict[tuple[str, str, int], str] = {}  # versions that do not parse, and why
@@ -217,6 +232,12 @@ class Runner:
             def scan() -> None:
                 report.dates = self.scan_date_triggers(now)
             self._phase("dates", report, scan)
+        if self._last_bandit_check is None or now - self._last_bandit_check >= BANDIT_CHECK_EVERY:
+            self._last_bandit_check = now
+
+            def bandits() -> None:
+                self.update_bandits(now)
+            self._phase("bandits", report, bandits)
         if dispatch:
             def send() -> None:
                 while True:
@@ -323,6 +344,7 @@ class Runner:
             self._listens[key] = listened_names(found, entering=False)
             self._needs[key] = facts_needed(found)
             self._message_nodes[key] = message_node_ids(found)
+            self._experiments[key] = tuple(experiment_id_of(found, n) for _, n in experiment_nodes(found))
             self._definitions[key] = found
         return found
 
@@ -366,6 +388,7 @@ class Runner:
                 signals = store.claim_signals(conn, limit, skip=skip)
                 if not signals:
                     return 0
+                self._plans = {}
                 claimed = [s["seq"] for s in signals]
                 live = self._live(conn, now)
                 batch = _Batch()
@@ -501,6 +524,7 @@ class Runner:
                 due = store.claim_due_timers(conn, now, limit, skip=skip)
                 if not due:
                     return 0
+                self._plans = {}
                 claimed = [t["id"] for t in due]
                 batch = _Batch()
                 by_ws: dict[str, list[dict[str, Any]]] = {}
@@ -773,7 +797,58 @@ class Runner:
         history = None
         if needs.events:
             history = self._events_since(conn, workspace_id, run.customer_id, run.entered_at, needs.events)
-        return Facts(timezone=(profile or {}).get("timezone"), traits=traits, segments=segments, events=history)
+        experiment_ids = self._experiments[(workspace_id, d.id, d.version)]
+        plans: dict[str, Plan] | None = None
+        arms = None
+        if experiment_ids:
+            plans = {e: p for e in experiment_ids if (p := self._plan(conn, workspace_id, e)) is not None}
+
+            def arms(experiment_id: str) -> str | None:
+                ids = profile_store.merged_profile_ids(conn, workspace_id, run.customer_id) or [run.customer_id]
+                return experiment_store.assignment_of(conn, workspace_id, experiment_id, ids)
+        return Facts(timezone=(profile or {}).get("timezone"), traits=traits, segments=segments, events=history,
+                     experiments=plans, arms=arms)
+
+    def _plan(self, conn: Connection, workspace_id: str, experiment_id: str) -> Plan | None:
+        """The experiment's plan (status, current weights, winner), read once per batch; None before the
+        journey's publication made it (the node then runs its own weights)."""
+        key = (workspace_id, experiment_id)
+        if key not in self._plans:
+            row = experiment_store.experiment_row(conn, workspace_id, experiment_id)
+            latest = experiment_store.latest_weights(conn, workspace_id, [experiment_id]).get(experiment_id) \
+                if row is not None else None
+            self._plans[key] = experiment_service.plan_of(row, latest) if row is not None else None
+        return self._plans[key]
+
+    # --- bandits
+
+    def update_bandits(self, now: dt.datetime) -> int:
+        """Move the weights of every running bandit of a published journey that is due (its policy: every
+        arm's minimum of exposures, the cadence), from the runs each arm took and how many converted; each
+        change is recorded with its data. How many changed."""
+        changed = 0
+        with self.stores.write() as conn:
+            for workspace_id, journeys_ in self._live(conn, now).items():
+                for j in journeys_:
+                    for _, node in experiment_nodes(j.definition):
+                        if isinstance(node, BanditNode) and j.status == "published":
+                            changed += self._update_bandit(conn, workspace_id, j, node, now)
+        if changed:
+            self._plans = {}
+        return changed
+
+    def _update_bandit(self, conn: Connection, workspace_id: str, j: _Live, node: BanditNode, now: dt.datetime) -> int:
+        experiment_id = experiment_id_of(j.definition, node)
+        row = experiment_store.experiment_row(conn, workspace_id, experiment_id, for_update=True)
+        if row is None or row["status"] != "running":
+            return 0
+        latest = experiment_store.latest_weights(conn, workspace_id, [experiment_id]).get(experiment_id)
+        cadence = dt.timedelta(hours=node.bandit.cadence_hours)
+        if latest is not None and latest["reason"] != "start" and now - latest["at"] < cadence:
+            return 0  # not due: spare the count
+        counts = store.arm_conversions(conn, workspace_id, j.journey_id, node.id)
+        stats = [ArmStats(a.name, *counts.get(a.name, (0, 0))) for a in node.arms]
+        return 1 if experiment_service.update_bandit(conn, workspace_id, row, stats, now) else 0
 
     def _events_since(self, conn: Connection, workspace_id: str, customer_id: str, since: dt.datetime,
                       names: frozenset[str]) -> list[EventReceived]:
@@ -806,6 +881,7 @@ class Runner:
         cancelled: list[str] = []
         messages: list[dict[str, Any]] = []
         traits: list[tuple[str, str, dict[str, Any], str]] = []
+        exposures: list[tuple[str, str, str, str]] = []
         for c in transition.commands:
             if isinstance(c, RecordStep):
                 if c.outcome == "exit" or (c.outcome == "entered" and c.node_id in messages_at):
@@ -827,6 +903,8 @@ class Runner:
                 messages.append(self._webhook(workspace_id, d, run, c, profile, now))
             elif isinstance(c, UpdateTraits):
                 traits.append((workspace_id, run.customer_id, dict(c.traits), f"journey:{d.id}"))
+            elif isinstance(c, Expose):
+                exposures.append((c.experiment, run.customer_id, c.arm, f"journey:{d.id}"))
             elif isinstance(c, Converted):
                 values["converted_at"] = c.at
             elif isinstance(c, Completed | Exited):
@@ -838,6 +916,8 @@ class Runner:
         batch.cancelled += cancelled
         batch.messages += messages
         batch.traits += traits
+        if exposures:
+            batch.exposures.setdefault(workspace_id, []).extend(exposures)
         self._update(row, values, batch)
 
     def _message(self, workspace_id: str, d: JourneyDefinition, run: RunState, message_id: str, node_id: str,
@@ -883,6 +963,8 @@ class Runner:
         message_store.insert_messages(conn, batch.messages)
         for workspace_id, customer_id, traits, source in batch.traits:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
+        for workspace_id, exposed in batch.exposures.items():
+            experiment_service.record_exposures(conn, workspace_id, exposed, now)
         if batch.failing:
             self._count_failures(conn, batch, now)
 
