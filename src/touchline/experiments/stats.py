@@ -383,7 +383,13 @@ def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conver
             base["expected_loss"] = normal_expected_loss(test.estimate, se)
         else:
             continue
-        variance = c.variance(metric) / c.exposures + a.variance(metric) / a.exposures
+        if metric == "conversion":
+            # the rates with one success and one failure added (as the Agresti-Caffo interval): an arm that
+            # converted nobody, or everybody, still has a variance, so the sequence has a finite width
+            variance = sum(p * (1 - p) / arm.exposures for arm in (c, a)
+                           for p in [(arm.conversions + 1) / (arm.exposures + 2)])
+        else:
+            variance = c.variance(metric) / c.exposures + a.variance(metric) / a.exposures
         seq_interval, p_seq = confidence_sequence(test.estimate, variance, c.exposures + a.exposures, alpha, tuning)
         seq_p[a.name] = p_seq
         base.update(lift=test.estimate, lift_interval=test.interval, relative_lift=test.relative,
