@@ -23,6 +23,15 @@ def test_assignment_is_deterministic_and_follows_the_weights() -> None:
     assert sum(x == y for x, y in zip(first, other, strict=True)) / 20_000 == pytest.approx(0.38, abs=0.02)
 
 
+def test_assign_is_the_documented_hash() -> None:
+    weights = [("a", 50.0), ("b", 30.0), ("c", 20.0)]
+    for i in range(500):
+        c = f"c{i}"
+        expected = assignment.HOLDOUT if assignment.unit(assignment.HOLDOUT, "e", c) * 100 < 10 \
+            else assignment.pick(weights, assignment.unit("e", c))
+        assert assignment.assign("e", c, weights, 10) == expected
+
+
 def test_the_holdout_stays_fixed_when_the_weights_move() -> None:
     customers = [f"c{i}" for i in range(5000)]
     before = {c for c in customers if assignment.assign("e", c, [("a", 1), ("b", 1)], 10) == assignment.HOLDOUT}

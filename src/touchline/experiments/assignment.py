@@ -7,9 +7,11 @@ bandit moves the arms' weights; the arm by another. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["HOLDOUT", "Plan", "assign", "pick", "unit"]
 
@@ -22,30 +24,57 @@ def unit(*parts: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def pick(weights: Sequence[tuple[str, float]], point: float) -> str:
-    """The arm whose share of the total weight holds ``point`` in [0, 1); arms of weight 0 never, the last
-    arm with a weight absorbs rounding at the top."""
+_PREFIXES: dict[tuple[str, ...], Any] = {}  # the hash state after "part\x1fpart\x1f", per experiment
+
+
+def _unit_of(prefix: tuple[str, ...], last: str) -> float:
+    """``unit(*prefix, last)``, continuing the prefix's hash state (taken once) instead of hashing it again."""
+    state = _PREFIXES.get(prefix)
+    if state is None:
+        if len(_PREFIXES) > 10_000:
+            _PREFIXES.clear()
+        state = _PREFIXES[prefix] = hashlib.blake2b("".join(p + "\x1f" for p in prefix).encode(), digest_size=8)
+    h = state.copy()
+    h.update(last.encode())
+    return int.from_bytes(h.digest(), "big") / 2**64
+
+
+@functools.lru_cache(maxsize=4096)
+def _edges(weights: tuple[tuple[str, float], ...]) -> tuple[tuple[float, str], ...]:
     total = sum(w for _, w in weights if w > 0)
     if total <= 0:
         raise ValueError("no arm has a weight")
-    target = point * total
     running = 0.0
-    last = ""
+    out = []
     for name, w in weights:
-        if w <= 0:
-            continue
-        running += w
-        last = name
-        if target < running:
+        if w > 0:
+            running += w
+            out.append((running / total, name))
+    return tuple(out)
+
+
+def pick(weights: Sequence[tuple[str, float]], point: float) -> str:
+    """The arm whose share of the total weight holds ``point`` in [0, 1); arms of weight 0 never, the last
+    arm with a weight absorbs rounding at the top."""
+    edges = _edges(tuple((str(n), float(w)) for n, w in weights))
+    for edge, name in edges:
+        if point < edge:
             return name
-    return last
+    return edges[-1][1]
 
 
 def assign(experiment: str, customer: str, weights: Sequence[tuple[str, float]], holdout_percent: float = 0.0) -> str:
-    """The customer's arm (or ``HOLDOUT``) in ``experiment``; ``weights`` in any scale."""
-    if holdout_percent > 0 and unit(HOLDOUT, experiment, customer) * 100 < holdout_percent:
+    """The customer's arm (or ``HOLDOUT``) in ``experiment``; ``weights`` in any scale. The same as
+    ``unit(HOLDOUT, experiment, customer) * 100 < holdout_percent`` for the holdout, else
+    ``pick(weights, unit(experiment, customer))``."""
+    if holdout_percent > 0 and _unit_of((HOLDOUT, experiment), customer) * 100 < holdout_percent:
         return HOLDOUT
-    return pick(weights, unit(experiment, customer))
+    edges = _edges(weights if isinstance(weights, tuple) else tuple(weights))
+    point = _unit_of((experiment,), customer)
+    for edge, name in edges:
+        if point < edge:
+            return name
+    return edges[-1][1]
 
 
 @dataclass(frozen=True)
