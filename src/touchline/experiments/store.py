@@ -22,6 +22,7 @@ from touchline.store.schema import (
 )
 
 ERASED_TABLES = (experiment_assignments,)
+Select = sa.Select[*tuple[Any, ...]]  # a select of any number of columns
 
 __all__ = [
     "ERASED_TABLES", "arm_outcomes", "assignment_of", "erase_customer", "event_names", "experiment_row",
@@ -162,6 +163,31 @@ def event_names(workspace_id: str) -> sa.Select[Any]:
     """Every event name the event store holds for the workspace (event store)."""
     return sa.select(events.c.event).distinct().where(events.c.workspace_id == workspace_id,
                                                       events.c.event.is_not(None))
+
+
+# --- when customers engage (event store) ------------------------------------------------------------
+
+
+def engagement_times(workspace_id: str, profile_ids: Sequence[str], names: Sequence[str], since: Any,
+                     limit: int = 1000) -> sa.Select[Any]:
+    """When the customer engaged (``names``, page and screen calls) since ``since``, newest first."""
+    return (sa.select(events.c.timestamp)
+            .where(events.c.workspace_id == workspace_id, dialect.any_of(events.c.profile_id, list(profile_ids)),
+                   sa.or_(dialect.any_of(events.c.event, list(names)), events.c.type.in_(("page", "screen"))),
+                   events.c.timestamp >= since)
+            .order_by(events.c.timestamp.desc()).limit(limit))
+
+
+def engagement_by_utc_hour(workspace_id: str, names: Sequence[str], since: Any) -> Select:
+    """The workspace's engagements per hour of the day in UTC (the audience's best hour)."""
+    epoch = sa.cast(sa.extract("epoch", events.c.timestamp), sa.Double)
+    hour = sa.cast(sa.func.floor(epoch / 3600), sa.BigInteger) % 24
+    query: Select = (sa.select(hour.label("hour"), sa.func.count().label("n"))
+            .where(events.c.workspace_id == workspace_id,
+                   sa.or_(dialect.any_of(events.c.event, list(names)), events.c.type.in_(("page", "screen"))),
+                   events.c.timestamp >= since)
+            .group_by(hour))
+    return query
 
 
 # --- the readout (event store) ---------------------------------------------------------------------

@@ -309,21 +309,25 @@ class AwaitEvent(_Model):
 
 class WaitNode(_Model):
     """Exactly one of: ``duration``; ``until_time`` (next HH:MM in the customer's time zone);
-    ``until_event`` (``next`` when it comes, ``timeout_next`` when it does not)."""
+    ``until_event`` (``next`` when it comes, ``timeout_next`` when it does not); ``until_best_hour: true``
+    (the next start of the hour the customer engages most, in their time zone; the audience's when they
+    have too little history; quiet hours still win at the send that follows)."""
 
     type: Literal["wait"]
     id: NodeId
     duration: Duration | None = None
     until_time: TimeOfDay | None = None
     until_event: AwaitEvent | None = None
+    until_best_hour: Literal[True] | None = None
     next: NodeId
     timeout_next: NodeId | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WaitNode:
-        given = [n for n in ("duration", "until_time", "until_event") if getattr(self, n) is not None]
+        kinds = ("duration", "until_time", "until_event", "until_best_hour")
+        given = [n for n in kinds if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of duration, until_time, until_event"
+            raise ValueError("give exactly one of duration, until_time, until_event, until_best_hour"
                              + (f" (got {', '.join(given)})" if given else ""))
         if self.until_event is not None and self.timeout_next is None:
             raise ValueError("'until_event' needs 'timeout_next', the node taken when the event does not come")
@@ -431,7 +435,7 @@ class BanditNode(_ArmsNode):
 class SendNode(_Model):
     type: Literal["send"]
     id: NodeId
-    channel: SendChannel  # "preferred": the customer's preferred channel
+    channel: SendChannel  # "preferred": the customer's preferred channel; "best": their most engaging one
     template: str = Field(min_length=1)
     kind: Literal["advertising", "transactional"]
     next: NodeId

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from touchline.errors import TouchlineError
 from touchline.experiments.assignment import HOLDOUT, Plan
+from touchline.experiments.sendtime import DEFAULT_HOUR
 from touchline.journeys.definition import (
     BanditNode,
     ConditionNode,
@@ -356,6 +357,8 @@ class Facts:
     events: Sequence[EventReceived] | None = None
     preferred_channel: str | None = None
     experiments: Mapping[str, Plan] | None = None
+    # the customer's (or the audience's) best hour for ``until_best_hour`` (or a callable answering it)
+    best_hour: int | Callable[[], int] | None = None
     arms: Mapping[str, str] | Callable[[str], str | None] | None = None
 
 
@@ -589,6 +592,10 @@ class _Machine:
             until = self.now + node.duration
         elif node.until_time is not None:
             until = next_time_of_day(self.now, node.until_time, self.facts.timezone)
+        elif node.until_best_hour:
+            found = self.facts.best_hour
+            hour = found() if callable(found) else found if found is not None else DEFAULT_HOUR
+            until = next_time_of_day(self.now, f"{hour:02d}:00", self.facts.timezone)
         else:
             assert node.until_event is not None
             until = self.now + node.until_event.timeout

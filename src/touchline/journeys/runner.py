@@ -48,6 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from touchline.errors import TouchlineError
+from touchline.experiments import sendtime
 from touchline.experiments import service as experiment_service
 from touchline.experiments import store as experiment_store
 from touchline.experiments.assignment import Plan
@@ -62,6 +63,7 @@ from touchline.journeys.definition import (
     JourneyDefinition,
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
+    WaitNode,
     experiment_id_of,
     experiment_nodes,
     parse,
@@ -204,6 +206,9 @@ class Runner:
         self._experiments: dict[tuple[str, str, int], tuple[str, ...]] = {}
         self._plans: dict[tuple[str, str], Plan | None] = {}
         self._last_bandit_check: dt.datetime | None = None
+        # Versions with a wait until the customer's best hour; the audience's best hour per workspace and day.
+        self._best_hour_waits: dict[tuple[str, str, int], bool] = {}
+        self._audience_hour: dict[tuple[str, dt.date], int | None] = {}
         # Webhook bodies compiled once per version: node -> template, or why it does not compile.
         self._bodies: dict[tuple[str, str, int], dict[str, CompiledTemplate | str]] = {}
         self._unreadable: dict[tuple[str, str, int], str] = {}  # versions that do not parse, and why
@@ -345,6 +350,7 @@ class Runner:
             self._needs[key] = facts_needed(found)
             self._message_nodes[key] = message_node_ids(found)
             self._experiments[key] = tuple(experiment_id_of(found, n) for _, n in experiment_nodes(found))
+            self._best_hour_waits[key] = any(isinstance(n, WaitNode) and n.until_best_hour for n in found.nodes)
             self._definitions[key] = found
         return found
 
@@ -806,8 +812,41 @@ class Runner:
             def arms(experiment_id: str) -> str | None:
                 ids = profile_store.merged_profile_ids(conn, workspace_id, run.customer_id) or [run.customer_id]
                 return experiment_store.assignment_of(conn, workspace_id, experiment_id, ids)
-        return Facts(timezone=(profile or {}).get("timezone"), traits=traits, segments=segments, events=history,
-                     experiments=plans, arms=arms)
+        timezone = (profile or {}).get("timezone")
+        best = None
+        if self._best_hour_waits[(workspace_id, d.id, d.version)]:  # read only when a run reaches such a wait
+            def best() -> int:
+                return self.best_hour(conn, workspace_id, run.customer_id, timezone, now)
+        return Facts(timezone=timezone, traits=traits, segments=segments, events=history,
+                     experiments=plans, arms=arms, best_hour=best)
+
+    def best_hour(self, conn: Connection, workspace_id: str, customer_id: str, timezone: str | None,
+                  now: dt.datetime) -> int:
+        """The hour (in the customer's time zone) they engage most, from their own opens, clicks, sessions
+        and purchases over ``sendtime.WINDOW``; with too little of that, the audience's (read once a day per
+        workspace, in the shop's default time zone); else ``sendtime.DEFAULT_HOUR``."""
+        ids = profile_store.merged_profile_ids(conn, workspace_id, customer_id) or [customer_id]
+        since = now - sendtime.WINDOW
+        with self.stores.events_conn() as econn:
+            times = [r[0] for r in econn.execute(experiment_store.engagement_times(
+                workspace_id, ids, sendtime.ENGAGEMENT_EVENTS, since))]
+            own = sendtime.best_hour(sendtime.local_hours(times, timezone))
+            if own is not None:
+                return own
+            key = (workspace_id, now.date())
+            if key not in self._audience_hour:
+                utc = {int(h): int(n) for h, n in econn.execute(experiment_store.engagement_by_utc_hour(
+                    workspace_id, sendtime.ENGAGEMENT_EVENTS, since))}
+                self._audience_hour[key] = sendtime.best_hour(
+                    sendtime.shift_hours(utc, self.stores.settings.default_timezone, now))
+        audience = self._audience_hour[(workspace_id, now.date())]
+        if audience is None:
+            return sendtime.DEFAULT_HOUR
+        if timezone:
+            return audience
+        # the audience's hour is the shop's; the engine reads a customer without a zone in UTC
+        shop = self.stores.settings.default_timezone
+        return next(iter(sendtime.shift_hours({audience: 1}, "UTC", now, source=shop)))
 
     def _plan(self, conn: Connection, workspace_id: str, experiment_id: str) -> Plan | None:
         """The experiment's plan (status, current weights, winner), read once per batch; None before the

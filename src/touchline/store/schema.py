@@ -408,7 +408,7 @@ outbox = sa.Table(
     sa.Column("node_id", sa.Text),
     sa.Column("template", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),  # advertising | transactional
-    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, or "preferred"
+    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, "preferred" or "best"
     sa.Column("channel", sa.Text),  # chosen at send time
     sa.Column("to_address", sa.Text),
     # pending -> sending -> sent | failed | suppressed; pending again on a retryable failure or deferral

@@ -442,6 +442,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "graph.timeout": ("timeout", "시간 초과"),
     "graph.preferred": ("preferred channel", "선호 채널"),
     "graph.preferred_short": ("preferred", "선호 채널"),
+    "graph.best_short": ("best channel", "최적 채널"),
     "graph.wait_for": ("wait {duration}", "{duration} 대기"),
     "graph.wait_until": ("wait until {time}", "{time}까지 대기"),
     "graph.wait_event": ("{event}, at most {timeout}", "{event} 대기, 최대 {timeout}"),
