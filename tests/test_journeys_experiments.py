@@ -163,6 +163,7 @@ def test_bandit_in_a_published_journey_moves_its_weights(client: TestClient, sto
     _batch(client, [{"type": "track", "userId": u, "event": "Product Added", "messageId": f"add-{u}",
                      "timestamp": T0.isoformat(), "properties": {"cart_id": f"c-{u}"}} for u in users])
     runner.tick(T0 + dt.timedelta(minutes=1))
+    stores.pump()  # the bandit reads exposures and conversions from the event store, as the readout does
     with stores.read() as conn:
         counts = experiment_store.assignment_counts(conn, workspace_id, "channel-bandit.pick")
     assert sum(counts.values()) == 240 and set(counts) == {"email", "sms", "push", HOLDOUT}
@@ -175,10 +176,12 @@ def test_bandit_in_a_published_journey_moves_its_weights(client: TestClient, sto
     _batch(client, [{"type": "track", "userId": u, "event": "Order Completed", "messageId": f"order-{u}",
                      "timestamp": (T0 + dt.timedelta(hours=1)).isoformat(), "properties": {"order_id": f"o-{u}"}}
                     for u, arm in arms.items() if arm == "push"])
+    runner.tick(T0 + dt.timedelta(minutes=10))
     # the first change came with the first exposures (each arm had its minimum), before any conversion
     first = client.get("/v1/experiments/channel-bandit.pick/weights", headers=bearer()).json()["weights"]
     assert [h["reason"] for h in first] == ["start", "thompson"]
     assert max(first[-1]["weights"].values()) < 0.6
+    stores.pump()
     runner.tick(T0 + dt.timedelta(hours=5))  # converted, but the cadence (6 h) has not passed
     assert len(client.get("/v1/experiments/channel-bandit.pick/weights", headers=bearer()).json()["weights"]) == 2
     runner.tick(T0 + dt.timedelta(hours=7))

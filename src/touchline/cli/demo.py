@@ -88,6 +88,19 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
 
 
+def _print_experiments(tested: dict[str, Any]) -> None:
+    """Each experiment's arms (exposed, converted, chance to beat control) and its verdict."""
+    console.print(f"Experiments ({tested['seconds']:.1f} s; dashboard: /experiments):", highlight=False)
+    for experiment_id, e in tested["experiments"].items():
+        arms = ", ".join(f"{name} {a['conversions']:,}/{a['exposures']:,}"
+                         + (f" ({a['chance_to_beat']:.0%} to beat control)" if a["chance_to_beat"] is not None else "")
+                         for name, a in e["arms"].items())
+        console.print(f"  {experiment_id}: {arms}", highlight=False)
+        weights = ", ".join(f"{name} {w:.0%}" for name, w in e["weights"].items())
+        extra = f" Bandit traffic now: {weights} ({e['weight_changes']} changes)." if e["weight_changes"] else ""
+        console.print(f"    {e['verdict_text']['en']}{extra}", highlight=False)
+
+
 def _print_assistant(helped: Any) -> None:
     """Proactive chat against its holdout, and what the assistant resolved by itself."""
     lift, total = helped.lift, helped.containment["total"]
@@ -148,6 +161,10 @@ def demo(
         "--assistant/--no-assistant",
         help="Switch proactive chat on (with a holdout) and have shoppers hesitate at checkout and ask the "
              "shop assistant, over the last --simulate-days days.")] = True,
+    experiments: Annotated[bool, typer.Option(
+        "--experiments/--no-experiments",
+        help="Run an A/B/n test of the abandoned-cart reminder's copy and a bandit over its channel and timing, "
+             "with shoppers who answer the arms differently, on a simulated clock.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -217,6 +234,13 @@ def demo(
                     stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed, days=simulate_days)
                 move_staged_events(stores)
                 read_results(stores, workspace_id, helped, days=simulate_days)
+        tested = None
+        if experiments:
+            from touchline.demo.experiments import seed_experiments
+
+            with console.status("shoppers meet the reminder's A/B/n test and the channel bandit …"):
+                tested = seed_experiments(stores, workspace_id, shoppers=min(1200, max(100, customers // 8)),
+                                          seed=seed)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -258,6 +282,8 @@ def demo(
         _print_journeys(report)
     if helped is not None:
         _print_assistant(helped)
+    if tested is not None:
+        _print_experiments(tested)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port

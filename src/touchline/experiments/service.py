@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from touchline.store.engines import Stores
 
 __all__ = [
-    "Plan", "create", "declare_winner", "ensure_for_journey", "flags", "get", "known_events", "list_experiments",
+    "Plan", "arm_stats", "create", "declare_winner", "ensure_for_journey", "flags", "get", "known_events",
+    "list_experiments",
     "plan_of", "readout", "record_exposures", "replace", "start", "stop", "update_bandit", "verdict_text",
     "weights_history",
 ]
@@ -249,6 +250,18 @@ def _record_weights(conn: Connection, workspace_id: str, experiment_id: str, seq
                                 "weights": dict(new), "data": dict(data), "reason": reason})
 
 
+def arm_stats(stores: Stores, workspace_id: str, row: Mapping[str, Any]) -> list[ArmStats]:
+    """What a bandit learns from: per arm (the holdout apart), the customers exposed and of them those who
+    reached the metric (the journey's goal event) within its window, read from the event store as the
+    readout reads them."""
+    d = parse(row["definition"])
+    with stores.events_conn() as econn:
+        rows = econn.execute(store.arm_outcomes(workspace_id, row["id"], EXPOSURE_EVENT, d.metric.event,
+                                                d.metric.window_hours * 3600.0)).all()
+    counts = {str(r.arm): (int(r.exposures), int(r.converted)) for r in rows}
+    return [ArmStats(a, *counts.get(a, (0, 0))) for a in d.arm_names]
+
+
 def update_bandit(conn: Connection, workspace_id: str, row: Mapping[str, Any], arm_stats: Sequence[ArmStats],
                   now: dt.datetime) -> dict[str, float] | None:
     """Move a running bandit's weights when its policy says it is due (every arm has its minimum of
@@ -407,14 +420,16 @@ def readout(stores: Stores, workspace_id: str, experiment_id: str) -> dict[str, 
             workspace_id, experiment_id, EXPOSURE_EVENT, g.event,
             (g.window_hours or d.metric.window_hours) * 3600.0)).all()) for g in d.guardrails]
     arms = _summaries(rows, names, planned)
-    result = stats.readout(arms, d.control, metric=d.metric.type)
-    if d.kind == "bandit":
+    result = stats.readout(arms, d.control, metric=d.metric.type, check_srm=d.kind != "bandit")
+    if d.kind == "bandit" and d.holdout_percent:
         held = sum(a.exposures for a in arms if a.name == assignment.HOLDOUT)
         rest = sum(a.exposures for a in arms) - held
-        srm_p = stats.srm([held, rest], [d.holdout_percent, 100 - d.holdout_percent]) if d.holdout_percent else 1.0
-        verdict = "srm" if srm_p < stats.SRM_P else (result.verdict if result.verdict != "srm" else "no_difference_yet")
-        result = stats.Readout(result.metric, result.arms, srm_p, srm_p < stats.SRM_P, verdict,
-                               None if verdict == "srm" else result.winner, result.correction)
+        srm_p = stats.srm([held, rest], [d.holdout_percent, 100 - d.holdout_percent])
+        if srm_p < stats.SRM_P:
+            result = stats.Readout(result.metric, result.arms, srm_p, True, "srm", None, result.correction)
+        else:
+            result = stats.Readout(result.metric, result.arms, srm_p, False, result.verdict, result.winner,
+                                   result.correction)
     guardrails = []
     for g, g_rows in guard_rows:
         g_result = stats.readout(_summaries(g_rows, names, planned or {n: 1.0 for n in names}), d.control)

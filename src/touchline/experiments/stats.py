@@ -351,18 +351,19 @@ class Readout:
 
 def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conversion", "revenue"] = "conversion",
             alpha: float = ALPHA, correction: Literal["holm", "bh"] = "holm",
-            tuning: float = SEQUENTIAL_TUNING, min_exposures: int = MIN_EXPOSURES) -> Readout:
+            tuning: float = SEQUENTIAL_TUNING, min_exposures: int = MIN_EXPOSURES, check_srm: bool = True) -> Readout:
     """Every arm against ``control``: the fixed-horizon test and intervals, the Bayesian chance to beat
     control and expected loss, and the sequential interval the verdict reads (significant when its
     always-valid p-value, corrected across the arms, is below ``alpha``). The verdict: ``srm`` when the
-    exposures do not match the weights; ``not_enough_data`` while an arm has fewer than ``min_exposures``;
+    exposures do not match the weights (unless ``check_srm`` is false: a bandit moves its weights on purpose);
+    ``not_enough_data`` while an arm has fewer than ``min_exposures``;
     ``winner`` (the significant arm with the best estimate) or ``control_better`` (every significant arm
     is worse); ``no_difference_yet`` otherwise."""
     by_name: Mapping[str, ArmSummary] = {a.name: a for a in arms}
     if control not in by_name:
         raise ValueError(f"no arm named {control!r}")
     c = by_name[control]
-    srm_p = srm([a.exposures for a in arms], [a.weight for a in arms])
+    srm_p = srm([a.exposures for a in arms], [a.weight for a in arms]) if check_srm else 1.0
     results: dict[str, dict[str, Any]] = {}
     seq_p: dict[str, float] = {}
     for a in arms:

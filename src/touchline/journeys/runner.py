@@ -52,7 +52,6 @@ from touchline.experiments import sendtime
 from touchline.experiments import service as experiment_service
 from touchline.experiments import store as experiment_store
 from touchline.experiments.assignment import Plan
-from touchline.experiments.bandit import ArmStats
 from touchline.journeys import signals as signal_capture
 from touchline.journeys import store
 from touchline.journeys.definition import (
@@ -863,8 +862,9 @@ class Runner:
 
     def update_bandits(self, now: dt.datetime) -> int:
         """Move the weights of every running bandit of a published journey that is due (its policy: every
-        arm's minimum of exposures, the cadence), from the runs each arm took and how many converted; each
-        change is recorded with its data. How many changed."""
+        arm's minimum of exposures, the cadence), from each arm's exposures and how many of those customers
+        reached the goal's event within its window (the event store, as the readout reads them); each change
+        is recorded with its data. How many changed."""
         changed = 0
         with self.stores.write() as conn:
             for workspace_id, journeys_ in self._live(conn, now).items():
@@ -885,8 +885,7 @@ class Runner:
         cadence = dt.timedelta(hours=node.bandit.cadence_hours)
         if latest is not None and latest["reason"] != "start" and now - latest["at"] < cadence:
             return 0  # not due: spare the count
-        counts = store.arm_conversions(conn, workspace_id, j.journey_id, node.id)
-        stats = [ArmStats(a.name, *counts.get(a.name, (0, 0))) for a in node.arms]
+        stats = experiment_service.arm_stats(self.stores, workspace_id, row)
         return 1 if experiment_service.update_bandit(conn, workspace_id, row, stats, now) else 0
 
     def _events_since(self, conn: Connection, workspace_id: str, customer_id: str, since: dt.datetime,

@@ -207,21 +207,6 @@ def converted_count(conn: Connection, workspace_id: str, journey_id: str) -> tup
     return int(row[0]), int(row[1])
 
 
-def arm_conversions(conn: Connection, workspace_id: str, journey_id: str, node_id: str) -> dict[str, tuple[int, int]]:
-    """arm -> (runs that took it at ``node_id``, of them converted): what a bandit node learns from. A run
-    counts once, at its first pass through the node."""
-    s, r = journey_steps, journey_runs
-    first = (sa.select(s.c.run_id, sa.func.min(s.c.outcome).label("outcome"))
-             .where(s.c.workspace_id == workspace_id, s.c.journey_id == journey_id, s.c.node_id == node_id,
-                    s.c.outcome.like("arm:%"))
-             .group_by(s.c.run_id).subquery())
-    rows = conn.execute(
-        sa.select(first.c.outcome, sa.func.count(), sa.func.count(r.c.converted_at))
-        .select_from(first.join(r, r.c.run_id == first.c.run_id))
-        .group_by(first.c.outcome))
-    return {str(outcome)[len("arm:"):]: (int(n), int(converted)) for outcome, n, converted in rows}
-
-
 # --- steps -----------------------------------------------------------------------------------------
 
 
