@@ -211,3 +211,40 @@ def test_bandit_in_a_published_journey_moves_its_weights(client: TestClient, sto
     runs = client.get("/v1/journeys/channel-bandit/runs", params={"limit": 500}, headers=bearer()).json()
     latest = [r for r in runs["runs"] if r["customer_id"] and r["entered_at"].startswith("2026-11-23T10")]
     assert latest and {r["node_id"] for r in latest} == {"wait_p"}
+
+
+VARIANTS: dict[str, Any] = {
+    "id": "welcome", "name": "Welcome", "version": 1, "trigger": {"type": "event", "event": "Signed Up"},
+    "goal": {"event": "Order Completed", "within": "7d"}, "start": "hello",
+    "nodes": [
+        {"type": "send", "id": "hello", "channel": "email", "template": "welcome-a", "kind": "advertising",
+         "next": "done", "control": "a",
+         "variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 30, "template": "welcome-b"},
+                      {"name": "sms", "weight": 20, "channel": "sms"}]},
+        {"type": "exit", "id": "done"},
+    ],
+}
+
+
+def test_message_variants_on_a_send_step() -> None:
+    from touchline.journeys.engine import Send
+
+    d = parse(VARIANTS)
+    seen = Counter()
+    for i in range(600):
+        t = _enter(d, f"c{i}")
+        send = t.of(Send)[0]
+        expose = t.of(Expose)[0]
+        assert expose.experiment == "welcome.hello"
+        assert (send.template, send.channel) == {"a": ("welcome-a", "email"), "b": ("welcome-b", "email"),
+                                                 "sms": ("welcome-a", "sms")}[expose.arm]
+        seen[expose.arm] += 1
+    assert seen["a"] / 600 == pytest.approx(0.5, abs=0.06) and seen["sms"] / 600 == pytest.approx(0.2, abs=0.05)
+    bad = copy.deepcopy(VARIANTS)
+    bad["nodes"][0]["variants"][0]["weight"] = 40
+    assert "sum to 90" in _problems(bad)["/nodes/0/variants"]
+    del bad["nodes"][0]["control"]
+    assert "/nodes/0/control" in _problems(bad)
+    no_goal = copy.deepcopy(VARIANTS)
+    del no_goal["goal"]
+    assert "/nodes/0/variants" in _problems(no_goal)

@@ -64,11 +64,13 @@ __all__ = [
     "EventTrigger",
     "ExitCondition",
     "ExitNode",
+    "ExperimentHolder",
     "ExperimentNode",
     "GeofenceTrigger",
     "Goal",
     "JourneyDefinition",
     "JourneyDefinitionError",
+    "MessageVariant",
     "Node",
     "Reentry",
     "SegmentEnteredTrigger",
@@ -84,6 +86,7 @@ __all__ = [
     "UpdateTraitsNode",
     "WaitNode",
     "WebhookNode",
+    "arm_weights",
     "edges",
     "experiment_definition_of",
     "experiment_id_of",
@@ -432,13 +435,29 @@ class BanditNode(_ArmsNode):
     bandit: BanditSettings = Field(default_factory=BanditSettings)
 
 
+class MessageVariant(_Model):
+    """One variant of a send step's message: its own template (subject, body) and/or channel."""
+
+    name: str = Field(pattern=ARM_NAME)
+    weight: float | None = Field(default=None, ge=0, le=100)
+    template: str | None = Field(default=None, min_length=1)
+    channel: SendChannel | None = None
+
+
 class SendNode(_Model):
+    """A message. With ``variants`` it is an A/B/n test of the message itself: each customer gets a sticky
+    variant (``control`` names the one to beat; weights in percent, none: an even split), measured by the
+    journey's goal (the experiment ``experiment``, default ``<journey id>.<node id>``)."""
+
     type: Literal["send"]
     id: NodeId
     channel: SendChannel  # "preferred": the customer's preferred channel; "best": their most engaging one
     template: str = Field(min_length=1)
     kind: Literal["advertising", "transactional"]
     next: NodeId
+    variants: list[MessageVariant] | None = Field(default=None, min_length=2, max_length=20)
+    experiment: str | None = Field(default=None, pattern=EXPERIMENT_ID)
+    control: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class UpdateTraitsNode(_Model):
@@ -603,22 +622,33 @@ def _semantics(d: JourneyDefinition) -> Iterator[dict[str, str]]:
 # --- experiments ------------------------------------------------------------------------------------
 
 
-def experiment_nodes(d: JourneyDefinition) -> list[tuple[int, ExperimentNode | BanditNode]]:
-    return [(i, n) for i, n in enumerate(d.nodes) if isinstance(n, ExperimentNode | BanditNode)]
+# The nodes that run an experiment: split and bandit nodes, and send steps with message variants.
+ExperimentHolder = ExperimentNode | BanditNode | SendNode
 
 
-def experiment_id_of(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> str:
+def experiment_nodes(d: JourneyDefinition) -> list[tuple[int, ExperimentHolder]]:
+    return [(i, n) for i, n in enumerate(d.nodes)
+            if isinstance(n, ExperimentNode | BanditNode) or (isinstance(n, SendNode) and n.variants)]
+
+
+def experiment_id_of(d: JourneyDefinition, node: ExperimentHolder) -> str:
     return node.experiment or f"{d.id}.{node.id}"
 
 
-def _experiment_doc(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> dict[str, Any]:
-    metric = node.metric
-    if metric is None and d.goal is not None:
-        hours = max(1, int((d.goal.within or dt.timedelta(days=3)).total_seconds() // 3600))
-        metric = ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS))
+def arm_weights(node: ExperimentHolder) -> list[tuple[str, float | None]]:
+    """The node's arms (a send step's variants) with their weights as written."""
+    if isinstance(node, SendNode):
+        return [(v.name, v.weight) for v in node.variants or ()]
+    return [(a.name, a.weight) for a in node.arms]
+
+
+def _experiment_doc(d: JourneyDefinition, node: ExperimentHolder) -> dict[str, Any]:
+    if isinstance(node, SendNode):
+        return _experiment_doc_of_send(d, node)
+    metric = node.metric or _goal_metric(d)
     doc: dict[str, Any] = {
         "id": experiment_id_of(d, node), "name": node.name or f"{d.name}: {node.id}", "kind": "ab",
-        "arms": [{"name": a.name, **({"weight": a.weight} if a.weight is not None else {})} for a in node.arms],
+        "arms": [{"name": n, **({"weight": w} if w is not None else {})} for n, w in arm_weights(node)],
         "control": node.control, "holdout_percent": node.holdout.percent if node.holdout else 0,
         "metric": metric.model_dump() if metric else None,
         "guardrails": [g.model_dump() for g in node.guardrails]}
@@ -627,23 +657,40 @@ def _experiment_doc(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> 
     return doc
 
 
-def experiment_definition_of(d: JourneyDefinition, node: ExperimentNode | BanditNode,
+def _goal_metric(d: JourneyDefinition) -> ExperimentMetric | None:
+    if d.goal is None:
+        return None
+    hours = max(1, int((d.goal.within or dt.timedelta(days=3)).total_seconds() // 3600))
+    return ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS))
+
+
+def _experiment_doc_of_send(d: JourneyDefinition, node: SendNode) -> dict[str, Any]:
+    metric = _goal_metric(d)
+    return {"id": experiment_id_of(d, node), "name": f"{d.name}: {node.id}", "kind": "ab",
+            "arms": [{"name": n, **({"weight": w} if w is not None else {})} for n, w in arm_weights(node)],
+            "control": node.control or "", "metric": metric.model_dump() if metric else None}
+
+
+def experiment_definition_of(d: JourneyDefinition, node: ExperimentHolder,
                              known_events: Any = None) -> ExperimentDefinition:
     """The experiment a split or bandit node runs (``ExperimentDefinitionError`` when it cannot)."""
     return experiment_definition.parse(_experiment_doc(d, node), known_events=known_events)
 
 
 def experiment_problems(d: JourneyDefinition, known_events: Any = None) -> list[dict[str, str]]:
-    """What is wrong with the experiments of ``d``'s split and bandit nodes, each at the node's path (the
-    metric's event against ``known_events`` when given)."""
+    """What is wrong with the experiments of ``d``'s split and bandit nodes and message variants, each at the
+    node's path (the metric's event against ``known_events`` when given)."""
     problems: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for i, node in experiment_nodes(d):
         path = f"/nodes/{i}"
-        for j, arm in enumerate(node.arms):
-            if arm.next is None:
-                problems.append({"field": f"{path}/arms/{j}/next", "reason": f"arm {arm.name!r} has no path: give "
-                                                                              "'next', the node its customers go to"})
+        send = isinstance(node, SendNode)
+        if not isinstance(node, SendNode):
+            for j, arm in enumerate(node.arms):
+                if arm.next is None:
+                    problems.append({"field": f"{path}/arms/{j}/next",
+                                     "reason": f"arm {arm.name!r} has no path: give 'next', the node its customers "
+                                               "go to"})
         key = experiment_id_of(d, node)
         if key in seen:
             problems.append({"field": f"{path}/experiment",
@@ -652,24 +699,30 @@ def experiment_problems(d: JourneyDefinition, known_events: Any = None) -> list[
         if isinstance(node, BanditNode) and d.goal is None:
             problems.append({"field": "/goal",
                              "reason": f"bandit {node.id!r} learns from the journey's goal: give one"})
-        if node.metric is None and d.goal is None:
-            problems.append({"field": f"{path}/metric", "reason": "give a metric, or a goal to the journey"})
+        if send and node.control is None:
+            problems.append({"field": f"{path}/control", "reason": "a send step with variants names its control"})
+            continue
+        metric = None if isinstance(node, SendNode) else node.metric
+        if metric is None and d.goal is None:
+            problems.append({"field": f"{path}/variants" if send else f"{path}/metric",
+                             "reason": "give the journey a goal to measure the variants by" if send
+                             else "give a metric, or a goal to the journey"})
             continue
         try:
             experiment_definition_of(d, node, known_events)
         except experiment_definition.ExperimentDefinitionError as exc:
             for p in exc.detail:
                 field = str(p["field"])
-                if field == "/metric/event" and node.metric is None:
+                if field == "/metric/event" and metric is None:
                     field = "/goal/event"
                 elif field.startswith("/holdout_percent"):
                     field = f"{path}/holdout/percent"
                 elif field == "/bandit/floor_percent":
                     field = f"{path}/bandit/floor_percent"
-                elif not field.startswith("/id"):
-                    field = path + field
-                else:
+                elif field.startswith("/id"):
                     field = f"{path}/experiment"
+                else:
+                    field = path + (field.replace("/arms", "/variants", 1) if send else field)
                 problems.append({"field": field, "reason": str(p["reason"])})
     return problems
 

@@ -41,6 +41,7 @@ from touchline.journeys.definition import (
     EventExit,
     EventHappened,
     ExitNode,
+    ExperimentHolder,
     ExperimentNode,
     JourneyDefinition,
     Node,
@@ -52,6 +53,7 @@ from touchline.journeys.definition import (
     UpdateTraitsNode,
     WaitNode,
     WebhookNode,
+    arm_weights,
     experiment_id_of,
 )
 from touchline.journeys.schedule import next_time_of_day
@@ -525,11 +527,20 @@ class _Machine:
         run_id, nid = self.run.run_id, node.id
         if isinstance(node, SendNode):
             channel: str = node.channel
+            template = node.template
+            if node.variants:  # an A/B/n test of the message: the customer's sticky variant
+                arm = self._arm(node, attempt)
+                variant = next((v for v in node.variants if v.name == arm), None)
+                if variant is None:
+                    self._missing_arm(node, arm)
+                    return None
+                self._record(nid, attempt, f"arm:{arm}")
+                template, channel = variant.template or template, variant.channel or channel
             if channel == "preferred" and self.facts.preferred_channel:
                 channel = self.facts.preferred_channel
             self._record(nid, attempt, "entered")
             self.commands.append(Send(id=command_id("send", run_id, nid, attempt), node_id=nid, attempt=attempt,
-                                      channel=channel, template=node.template, kind=node.kind))
+                                      channel=channel, template=template, kind=node.kind))
             return node.next
         if isinstance(node, UpdateTraitsNode):
             self._record(nid, attempt, "entered")
@@ -569,7 +580,7 @@ class _Machine:
             return None
         assert_never(node)  # a new node type must be carried out above: mypy fails here until it is
 
-    def _arm(self, node: ExperimentNode | BanditNode, attempt: int) -> str:
+    def _arm(self, node: ExperimentHolder, attempt: int) -> str:
         """The customer's arm: sticky (recorded, else the hash of experiment and customer under the plan's
         weights); a first exposure is a command."""
         key = experiment_id_of(self.d, node)
@@ -582,7 +593,7 @@ class _Machine:
                                         attempt=attempt, experiment=key, arm=arm))
         return arm
 
-    def _missing_arm(self, node: ExperimentNode | BanditNode, arm: str) -> None:
+    def _missing_arm(self, node: ExperimentHolder, arm: str) -> None:
         """An arm the node does not have (a plan of another version): the run exits, loudly."""
         self._record(node.id, 0, "missing")
         self._exit(f"experiment {node.id!r} has no path for arm {arm!r}")
@@ -733,15 +744,16 @@ def exit_step(run: RunState) -> RecordStep | None:
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1
 
 
-def plan_of_node(d: JourneyDefinition, node: ExperimentNode | BanditNode) -> Plan:
+def plan_of_node(d: JourneyDefinition, node: ExperimentHolder) -> Plan:
     """The plan a node runs when the runner gives none: its own weights (a bandit's even), running."""
-    given = [a.weight for a in node.arms]
-    if isinstance(node, ExperimentNode) and all(w is not None for w in given):
-        weights = tuple((a.name, float(a.weight or 0.0)) for a in node.arms)
+    arms = arm_weights(node)
+    if not isinstance(node, BanditNode) and all(w is not None for _, w in arms):
+        weights = tuple((name, float(w or 0.0)) for name, w in arms)
     else:
-        weights = tuple((a.name, 1.0) for a in node.arms)
-    return Plan(experiment_id_of(d, node), "running", node.control, weights,
-                node.holdout.percent if node.holdout else 0.0)
+        weights = tuple((name, 1.0) for name, _ in arms)
+    holdout = getattr(node, "holdout", None)
+    return Plan(experiment_id_of(d, node), "running", node.control or arms[0][0], weights,
+                holdout.percent if holdout else 0.0)
 
 
 def _branch(node: SplitNode, point: float) -> int:

@@ -52,14 +52,18 @@ def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[
     keys = message_store.template_keys(conn, workspace_id)
     compiled: dict[str, list[str]] = {}  # template key -> why its channels do not compile
     for i, node in enumerate(d.nodes):
-        if isinstance(node, SendNode) and node.template not in keys:
-            problems.append(field_error(f"/nodes/{i}/template", f"no message template with key {node.template!r}",
-                                        node=node.id))
-        elif isinstance(node, SendNode):
-            if node.template not in compiled:
-                compiled[node.template] = _template_problems(conn, workspace_id, node.template)
-            problems += [field_error(f"/nodes/{i}/template", f"send {node.id!r}: {reason}", node=node.id)
-                         for reason in compiled[node.template]]
+        if isinstance(node, SendNode):
+            named = [(f"/nodes/{i}/template", node.template)] + [
+                (f"/nodes/{i}/variants/{j}/template", v.template) for j, v in enumerate(node.variants or ())
+                if v.template]
+            for field, template in named:
+                if template not in keys:
+                    problems.append(field_error(field, f"no message template with key {template!r}", node=node.id))
+                    continue
+                if template not in compiled:
+                    compiled[template] = _template_problems(conn, workspace_id, template)
+                problems += [field_error(field, f"send {node.id!r}: {reason}", node=node.id)
+                             for reason in compiled[template]]
         if isinstance(node, ConditionNode) and isinstance(node.condition, SegmentMember) \
                 and segment_store.segment_row(conn, workspace_id, node.condition.segment_id) is None:
             problems.append(field_error(f"/nodes/{i}/condition/segment_id",
