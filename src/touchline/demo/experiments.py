@@ -68,6 +68,9 @@ COPY_JOURNEY: dict[str, Any] = {
         {"type": "exit", "id": "done"},
     ],
 }
+# The bandit's arms: a channel each, and the path to its message (at once, after an hour, at 19:00).
+_CHANNEL_ARMS = [{"name": "email", "next": "send-email"}, {"name": "sms", "next": "wait-1h"},
+                 {"name": "in_app", "next": "wait-evening"}]
 CHANNEL_JOURNEY: dict[str, Any] = {
     "id": "exp-cart-channel", "name": "리마인더 채널·시점 밴딧 · Reminder channel bandit",
     "trigger": {"type": "event", "event": "Product Added",
@@ -78,13 +81,12 @@ CHANNEL_JOURNEY: dict[str, Any] = {
         {"type": "bandit", "id": "channel", "experiment": "cart-channel",
          "name": "리마인더 채널·시점 · Reminder channel and timing", "control": "email",
          "holdout": {"percent": 10, "next": "done"},
-         "arms": [{"name": "email", "next": "send-email"}, {"name": "sms", "next": "wait-1h"},
-                  {"name": "in_app", "next": "wait-evening"}],
+         "arms": _CHANNEL_ARMS,
          "bandit": {"floor_percent": 2, "min_exposures": 30, "cadence_hours": 6}},
         {"type": "wait", "id": "wait-1h", "duration": "1h", "next": "send-sms"},
         {"type": "wait", "id": "wait-evening", "until_time": "19:00", "next": "send-in_app"},
         *[{"type": "send", "id": f"send-{ch}", "channel": ch, "template": "exp-channel-reminder",
-           "kind": "advertising", "next": "done"} for ch in ("email", "sms", "in_app")],
+           "kind": "advertising", "next": "done"} for ch in [arm["name"] for arm in _CHANNEL_ARMS]],
         {"type": "exit", "id": "done"},
     ],
 }
@@ -144,7 +146,8 @@ def seed_experiments(stores: Stores, workspace_id: str, *, shoppers: int = 1200,
                 "type": "identify", "userId": user, "messageId": f"{user}-id",
                 "traits": {"name": f"고객{i}", "email": f"{user}@example.com",
                            "phone": f"010-{rng.randrange(2000, 9999)}-{rng.randrange(1000, 9999)}",
-                           "consent": {"email": True, "sms": True, "in_app": True}, "timezone": "Asia/Seoul"}}))
+                           "consent": {arm["name"]: True for arm in _CHANNEL_ARMS},
+                           "timezone": "Asia/Seoul"}}))
             pending.append((at, {"type": "track", "userId": user, "event": "Product Added", "messageId": f"{user}-add",
                                  "properties": {"campaign": campaign, "product_id": "knit-01", "price": 59000}}))
             if rng.random() < BASE_RATE:  # buys anyway, whatever is sent
