@@ -28,6 +28,8 @@ from touchline.conversations.routes import router as conversations_router
 from touchline.conversations.writer import close_inbound_writer
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
+from touchline.experiments.routes import flags_router as experiment_flags_router
+from touchline.experiments.routes import router as experiments_router
 from touchline.feedback.routes import pages as feedback_pages
 from touchline.feedback.routes import router as feedback_router
 from touchline.http import (
@@ -274,6 +276,8 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
     app.include_router(loyalty_router)
     app.include_router(recommendations_router)
+    app.include_router(experiments_router)
+    app.include_router(experiment_flags_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

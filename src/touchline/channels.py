@@ -64,7 +64,7 @@ ConsentChannel = Literal["email", "sms", "messenger", "push", "in_app"]
 # inbox, no consent).
 MessageChannel = Literal[ConsentChannel, "webhook"]
 # What a journey's send step names: a channel, or the customer's preferred one.
-SendChannel = Literal["preferred", MessageChannel]
+SendChannel = Literal["preferred", "best", MessageChannel]
 
 # An address entry meaning "the profile's own id" (the in-app inbox, the shop's webhook).
 PROFILE_ID: Final = "profile_id"
@@ -230,7 +230,7 @@ def _check() -> None:
     consent = tuple(c.name for c in REGISTRY if c.consent)
     if consent != CONSENT_CHANNELS:
         raise RuntimeError(f"REGISTRY's consent channels are {consent} but ConsentChannel is {CONSENT_CHANNELS}")
-    if ("preferred", *MESSAGE_CHANNELS) != SEND_CHANNELS:
+    if ("preferred", "best", *MESSAGE_CHANNELS) != SEND_CHANNELS:
         raise RuntimeError(f"SendChannel is {SEND_CHANNELS}")
     ranks = sorted(c.fallback for c in REGISTRY if c.fallback is not None)
     if ranks != list(range(1, len(ranks) + 1)):

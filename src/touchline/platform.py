@@ -16,6 +16,7 @@ from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
+from touchline.experiments import store as experiment_store
 from touchline.feedback import service as feedback_service
 from touchline.feedback import store as feedback_store
 from touchline.journeys import signals as journey_signals
@@ -76,6 +77,8 @@ def wire() -> None:
         template_functions.register("review_link", feedback_service.review_link_function)
         register(CustomerData("loyalty", erase=loyalty_store.erase_customer, export=loyalty_store.export_customer,
                               tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))
+        register(CustomerData("experiments", erase=experiment_store.erase_customer,
+                              export=experiment_store.export_customer, tables=experiment_store.ERASED_TABLES))
         _wired.set()
 
 

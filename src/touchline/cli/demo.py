@@ -88,6 +88,19 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
 
 
+def _print_experiments(tested: dict[str, Any]) -> None:
+    """Each experiment's arms (exposed, converted, chance to beat control) and its verdict."""
+    console.print(f"Experiments ({tested['seconds']:.1f} s; dashboard: /experiments):", highlight=False)
+    for experiment_id, e in tested["experiments"].items():
+        arms = ", ".join(f"{name} {a['conversions']:,}/{a['exposures']:,}"
+                         + (f" ({a['chance_to_beat']:.0%} to beat control)" if a["chance_to_beat"] is not None else "")
+                         for name, a in e["arms"].items())
+        console.print(f"  {experiment_id}: {arms}", highlight=False)
+        weights = ", ".join(f"{name} {w:.0%}" for name, w in e["weights"].items())
+        extra = f" Bandit traffic now: {weights} ({e['weight_changes']} changes)." if e["weight_changes"] else ""
+        console.print(f"    {e['verdict_text']['en']}{extra}", highlight=False)
+
+
 def _print_assistant(helped: Any) -> None:
     """Proactive chat against its holdout, and what the assistant resolved by itself."""
     lift, total = helped.lift, helped.containment["total"]
@@ -166,6 +179,10 @@ def demo(
         "--loyalty/--no-loyalty",
         help="Run the shop's loyalty program (tiers, rewards, referrals) over the last 30 days of its history, "
              "on a simulated clock.")] = True,
+    experiments: Annotated[bool, typer.Option(
+        "--experiments/--no-experiments",
+        help="Run an A/B/n test of the abandoned-cart reminder's copy and a bandit over its channel and timing, "
+             "with shoppers who answer the arms differently, on a simulated clock.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -243,6 +260,13 @@ def demo(
                 move_staged_events(stores)
                 points = run_loyalty(stores, workspace_id, seed=seed, days=min(30, days))
                 move_staged_events(stores)
+        tested = None
+        if experiments:
+            from touchline.demo.experiments import seed_experiments
+
+            with console.status("shoppers meet the reminder's A/B/n test and the channel bandit …"):
+                tested = seed_experiments(stores, workspace_id, shoppers=min(1200, max(100, customers // 8)),
+                                          seed=seed)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -286,6 +310,8 @@ def demo(
         _print_assistant(helped)
     if points is not None:
         _print_loyalty(points)
+    if tested is not None:
+        _print_experiments(tested)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port

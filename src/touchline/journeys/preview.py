@@ -95,7 +95,7 @@ def _pick(steps: Sequence[SendStep], channel: str, journey_id: str | None) -> Se
             raise NotFound(f"journey {journey_id!r} sends no template of this key",
                            [field_error("journey_id", "no send step of this journey names the template")])
         steps = mine
-    return next((s for s in steps if s.channel in (channel, "preferred")), steps[0] if steps else None)
+    return next((s for s in steps if s.channel in (channel, "preferred", "best")), steps[0] if steps else None)
 
 
 # --- where the context comes from --------------------------------------------------------------------

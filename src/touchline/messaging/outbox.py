@@ -72,6 +72,7 @@ from touchline.messaging.channels.registry import INBOX, DevChannel, build_chann
 from touchline.messaging.context import variables as template_variables
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
+    BEST_WINDOW,
     Cap,
     MessageIntent,
     PastSend,
@@ -80,6 +81,7 @@ from touchline.messaging.policy import (
     Suppressed,
     consent_status,
     decide,
+    rank_channels,
 )
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
 from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
@@ -486,6 +488,9 @@ class Outbox:
         recent: dict[str, list[PastSend]] = {
             cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
         recipients: dict[str, Recipient] = {}
+        best_of = [cid for r, cid in zip(rows, canonical, strict=True) if r["requested_channel"] == "best"]
+        engagement = store.channel_engagement(conn, workspace_id, sorted(set(best_of)), now - BEST_WINDOW) \
+            if best_of else {}
         per_customer = Counter(canonical)
         to_send: list[dict[str, Any]] = []
         receipts: list[SystemEvent] = []
@@ -500,7 +505,7 @@ class Outbox:
             intent = intents.get(intent_key)
             if intent is None:  # the same few for the whole batch
                 channels_with_content = content_channels.get(row["template"], [])
-                if row["requested_channel"] == "preferred":
+                if row["requested_channel"] in ("preferred", "best"):
                     candidates = [ch for ch in channels_with_content if ch in available]
                     unconfigured = [ch for ch in channels_with_content if ch not in available]
                 else:
@@ -511,6 +516,9 @@ class Outbox:
             recipient = recipients.get(cid)
             if recipient is None:  # built once per customer and batch
                 recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
+            if row["requested_channel"] == "best":  # the customer's most engaging channels first
+                ranked = rank_channels(engagement.get(cid, {}))
+                recipient = replace(recipient, preferred_channels=(*ranked, *recipient.preferred_channels))
             decision = decide(intent, recipient, now, self.policy)
             if isinstance(decision, Suppressed):
                 self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)

@@ -207,6 +207,24 @@ def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str
     return out
 
 
+def channel_engagement(conn: Connection, workspace_id: str, customer_ids: Sequence[str], since: dt.datetime
+                       ) -> dict[str, dict[str, tuple[int, int]]]:
+    """customer -> channel -> (messages sent since ``since``, of them opened or clicked): what ``channel:
+    best`` ranks by."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    if not customer_ids:
+        return out
+    engaged = sa.func.count(sa.func.coalesce(outbox.c.opened_at, outbox.c.clicked_at))
+    rows = conn.execute(
+        sa.select(outbox.c.customer_id, outbox.c.channel, sa.func.count(), engaged).where(
+            outbox.c.workspace_id == workspace_id, dialect.in_list(conn, outbox.c.customer_id, customer_ids),
+            outbox.c.sent_at >= since, outbox.c.channel.is_not(None))
+        .group_by(outbox.c.customer_id, outbox.c.channel))
+    for cid, channel, sent, opened in rows:
+        out.setdefault(cid, {})[channel] = (int(sent), int(opened))
+    return out
+
+
 def messages_page(conn: Connection, workspace_id: str, *, customer_ids: Sequence[str] | None = None,
                   journey_id: str | None = None, channel: str | None = None, status: str | None = None,
                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -128,6 +128,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(16, "feedback: survey answers, product reviews, the workspace's link-signing key",
               _create_missing(state_metadata)),
+    Migration(17, "experiments: definitions, customers' sticky arms, bandit weight changes",
+              _create_missing(state_metadata)),
     Migration(18, "recommendations: each workspace's trained model and the shop's rules (issue 17)",
               _create_missing(state_metadata)),
     Migration(19, "predictions: each training of the purchase and churn models with its quality, and who "

@@ -408,7 +408,7 @@ outbox = sa.Table(
     sa.Column("node_id", sa.Text),
     sa.Column("template", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),  # advertising | transactional
-    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, or "preferred"
+    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, "preferred" or "best"
     sa.Column("channel", sa.Text),  # chosen at send time
     sa.Column("to_address", sa.Text),
     # pending -> sending -> sent | failed | suppressed; pending again on a retryable failure or deferral
@@ -717,6 +717,52 @@ recommendation_rules = sa.Table(
     sa.Column("consumable_categories", JSONDocument, nullable=False),  # bought again: recommended again
     sa.Column("all_consumable", sa.Boolean, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Experiments (migration 17): a definition per experiment (arms, control, holdout, metric, guardrails; a
+# journey's split and bandit nodes make theirs when the journey is published), each customer's sticky arm
+# (the first assignment wins: exported and erased with the customer), and every change of a bandit's
+# weights with the data behind it.
+experiments = sa.Table(
+    "experiments",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # ab | bandit
+    sa.Column("source", sa.Text, nullable=False),  # flag | journey
+    sa.Column("status", sa.Text, nullable=False),  # draft | running | stopped | completed
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("journey_id", sa.Text),
+    sa.Column("node_id", sa.Text),
+    sa.Column("winner", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("stopped_at", UTCDateTime),
+)
+experiment_assignments = sa.Table(
+    "experiment_assignments",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("arm", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # web | journey:<journey id>
+    sa.Column("assigned_at", UTCDateTime, nullable=False),
+    sa.Index("ix_experiment_assignments_customer", "workspace_id", "customer_id"),
+)
+experiment_weights = sa.Table(
+    "experiment_weights",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("weights", JSONDocument, nullable=False),  # {arm: share}, summing to 1 (the holdout apart)
+    sa.Column("data", JSONDocument, nullable=False),  # per arm exposures, conversions, chance of being best
+    sa.Column("reason", sa.Text, nullable=False),  # start | thompson | winner
 )
 
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),

@@ -310,3 +310,54 @@ def recommendation_quality(f: Formatter, evaluation: Mapping[str, Any]) -> dict[
                      "hovertemplate": "%{x}: %{y:.4f}<extra>" + label + "</extra>"})
     return {"data": data, "layout": _layout(f, barmode="group", hovermode="closest", height=320,
                                             yaxis={"gridcolor": "#e4e7eb", "rangemode": "tozero", "automargin": True})}
+
+
+# --- experiments ---------------------------------------------------------------------------------------
+
+
+def chance_to_beat(f: Formatter, arms: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each arm's chance to beat the control, as horizontal bars, with the 95 % line."""
+    shown = [a for a in arms if not a["control"] and a.get("chance_to_beat") is not None]
+    names = [a["name"] for a in shown]
+    values = [a["chance_to_beat"] for a in shown]
+    colors = [PALETTE[2] if v >= 0.95 else PALETTE[5] if v <= 0.05 else PALETTE[0] for v in values]
+    data = [{"type": "bar", "orientation": "h", "y": names, "x": values, "marker": {"color": colors},
+             "text": [f.percent(v) for v in values], "textposition": "auto",
+             "hovertemplate": "%{y}: %{text}<extra>" + f.t("experiments.chance") + "</extra>"}]
+    return {"data": data, "layout": _layout(
+        f, height=max(160, 70 + 44 * len(names)), hovermode="closest", showlegend=False,
+        xaxis={"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb"},
+        yaxis={"autorange": "reversed", "automargin": True},
+        shapes=[{"type": "line", "x0": 0.95, "x1": 0.95, "y0": -0.5, "y1": max(len(names) - 0.5, 0.5),
+                 "line": {"color": PALETTE[2], "dash": "dot"}}],
+        margin={"l": 8, "r": 16, "t": 8, "b": 32})}
+
+
+def lift_intervals(f: Formatter, arms: Sequence[Mapping[str, Any]], metric: str) -> dict[str, Any]:
+    """Each arm's lift over the control with its always-valid (sequential) interval."""
+    shown = [a for a in arms if not a["control"] and a.get("lift") is not None]
+    scale = 100.0 if metric == "conversion" else 1.0
+    lifts = [a["lift"] * scale for a in shown]
+    bounds = [[a["lift"] if b is None else b for b in a["sequential_interval"]] for a in shown]
+    low = [(a["lift"] - lo) * scale for a, (lo, _) in zip(shown, bounds, strict=True)]
+    high = [(hi - a["lift"]) * scale for a, (_, hi) in zip(shown, bounds, strict=True)]
+    data = [{"type": "scatter", "mode": "markers", "y": [a["name"] for a in shown], "x": lifts,
+             "marker": {"size": 11, "color": PALETTE[0]},
+             "error_x": {"type": "data", "symmetric": False, "array": high, "arrayminus": low, "color": PALETTE[0]},
+             "hovertemplate": "%{y}: %{x:.2f}<extra>" + f.t("experiments.lift") + "</extra>"}]
+    return {"data": data, "layout": _layout(
+        f, height=max(160, 70 + 44 * len(shown)), hovermode="closest", showlegend=False,
+        xaxis={"zeroline": True, "zerolinecolor": "#52606d", "gridcolor": "#e4e7eb",
+               "ticksuffix": (" %p" if f.lang == "ko" else " pts") if metric == "conversion" else ""},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 16, "t": 8, "b": 32})}
+
+
+def bandit_weights(f: Formatter, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A bandit's weights at each change, one line per arm (steps: a weight holds until the next change)."""
+    arms: list[str] = []
+    for h in history:
+        arms += [a for a in h["weights"] if a not in arms]
+    data = [{"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": PALETTE[i % len(PALETTE)]},
+             "name": arm, "x": [h["at"] for h in history], "y": [h["weights"].get(arm, 0) for h in history],
+             "hovertemplate": arm + ": %{y:.1%}<extra></extra>"} for i, arm in enumerate(arms)]
+    return {"data": data, "layout": _layout(f, yaxis={"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb"})}
