@@ -16,6 +16,8 @@ from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
+from touchline.inapp import capture as inapp_capture
+from touchline.inapp import store as inapp_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.messaging import store as message_store
@@ -42,6 +44,8 @@ def wire() -> None:
         eventlog.subscribe("journeys", journey_signals.capture)
         # Conversations read their replies' delivery from the outbox's receipts.
         eventlog.subscribe("conversations", conversation_receipts.capture)
+        # In-app messages become pending for a customer when a journey sends one, or an event names one.
+        eventlog.subscribe("inapp", inapp_capture.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
@@ -51,6 +55,8 @@ def wire() -> None:
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))
+        register(CustomerData("inapp", erase=inapp_store.erase_customer, export=inapp_store.export_customer,
+                              tables=inapp_store.ERASED_TABLES, view=inapp_store.customer_view))
         _wired.set()
 
 

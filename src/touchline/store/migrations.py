@@ -121,6 +121,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(14, "proactive chat (the rule, the offers made), the assistant's turns, inbound messages' "
                   "verified identity", _assistant_turns),
+    Migration(20, "in-app messages: the messages and their rules, the workspace's frequency rule, messages "
+                  "pending for a customer, impressions, clicks and dismissals", _create_missing(state_metadata)),
     Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours",
               _assistant_flows),
 ]
