@@ -452,3 +452,15 @@ def test_the_template_s_own_failures_leave_the_message_out(api: TestClient) -> N
     assert _shown(api, "user_id:zero") == []  # 100 // 0 for this customer: left out, not a 500
     _ok(api.post("/v1/identify", headers=basic(), json={"userId": "four", "traits": {"visits": 4}}))
     assert _shown(api, "user_id:four")[0]["title"] == "25"
+
+
+def test_the_demo_storefront_is_served_only_when_switched_on(api: TestClient, stores: Stores) -> None:
+    assert api.get("/demo-shop/product/P10001").status_code == 404
+    settings = stores.settings.model_copy(update={"demo_storefront": True})
+    with TestClient(create_app(settings, stores=stores, run_pump=False)) as shop:
+        page = shop.get("/demo-shop/product/P10001", params={"lang": "en"})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert '/sdk/inapp.js" defer data-write-key="test-write-key"' in page.text
+        assert 'data-product-id="P10001"' in page.text and "Product Viewed" in page.text
+        assert settings.demo_analytics_js_url in page.text and 'lang="en"' in page.text
+        assert shop.get("/demo-shop/product/P0").status_code == 404
