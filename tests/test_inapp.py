@@ -238,11 +238,12 @@ def test_the_workspace_caps_every_message_together(api: TestClient, clock: Clock
     clock.now = T0 + dt.timedelta(hours=24, minutes=1)
     assert len(_shown(api, visitor)) == 3
     # The daily cap can be taken away; bad values are refused, nothing changed.
-    for bad in ({"max_per_day": 0}, {"min_minutes_between": "5"}, {"min_minutes_between": None},
-                {"max_per_day": True}, {"other": 1}):
+    for bad in ({"max_per_day": 0}, {"min_minutes_between": "5"}, {"max_per_day": True}, {"other": 1},
+                {"min_minutes_between": 1441}):
         assert api.put("/v1/inapp/admin/frequency", headers=bearer(), json=bad).status_code == 422, bad
-    uncapped = _ok(api.put("/v1/inapp/admin/frequency", headers=bearer(), json={"max_per_day": None}))
-    assert uncapped["max_per_day"] is None
+    uncapped = _ok(api.put("/v1/inapp/admin/frequency", headers=bearer(),
+                           json={"max_per_day": None, "min_minutes_between": None}))
+    assert uncapped == {"max_per_day": None, "min_minutes_between": 5}
 
 
 def test_platforms_pause_and_consent(api: TestClient, stores: Stores) -> None:
@@ -388,7 +389,8 @@ def test_the_report_counts_per_message_and_day(api: TestClient, clock: Clock) ->
     assert item["click_rate"] == 0.25 and item["dismiss_rate"] == 0.25
     assert api.get("/v1/inapp/admin/report", headers=bearer(),
                    params={"start": "2026-11-24", "end": "2026-11-22"}).status_code == 422
-    assert api.get("/v1/inapp/admin/report", headers=bearer(), params={"start": "yesterday"}).status_code == 422
+    for start in ("yesterday", "0", "2026-02-30"):
+        assert api.get("/v1/inapp/admin/report", headers=bearer(), params={"start": start}).status_code == 422
 
 
 def test_the_customer_endpoints_answer_other_origins_and_management_does_not(api: TestClient) -> None:

@@ -166,7 +166,8 @@ async def delete_message(request: Request, principal: Admin, message: MessageRef
 
 
 class FrequencyIn(_Strict):
-    """Fields left out keep their value; ``max_per_day: null`` takes the daily cap away."""
+    """Fields left out keep their value; ``max_per_day: null`` takes the daily cap away (``min_minutes_between:
+    null`` leaves it as it is)."""
 
     max_per_day: int | None = Field(default=None, ge=1, le=100)
     min_minutes_between: int | None = Field(default=None, ge=0, le=24 * 60)
@@ -183,22 +184,37 @@ async def put_frequency(request: Request, principal: Admin, body: FrequencyIn) -
     """At most ``max_per_day`` impressions of any in-app message per customer in 24 hours, and
     ``min_minutes_between`` minutes between two."""
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("min_minutes_between", 0) is None:
-        raise ValidationFailed("min_minutes_between is a number", [field_error("min_minutes_between", "a number")])
+    if changes.get("min_minutes_between", 0) is None:  # null: as it is (it cannot be taken away)
+        del changes["min_minutes_between"]
     rule = await run_in_threadpool(service.set_frequency_rule, _stores(request), principal.workspace_id, changes)
     return JSONBody(rule.model_dump())
 
 
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    """A date as the document says (``2026-11-23``): pydantic would also take ``0`` as 1970-01-01."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} is not a date", [field_error(f"query.{name}", "a date: YYYY-MM-DD")]) from None
+
+
 @admin.get("/report", response_class=JSONBody, summary="Impressions, clicks and dismissals per message")
 async def report(request: Request, principal: Admin,
-                 start: Annotated[dt.date | None, Query(description="First day (the shop's local date)")] = None,
-                 end: Annotated[dt.date | None, Query(description="Last day, inclusive (default: today)")] = None,
+                 start: Annotated[str | None, Query(pattern=DATE, json_schema_extra={"format": "date"},
+                                                    description="First day (the shop's local date)")] = None,
+                 end: Annotated[str | None, Query(pattern=DATE, json_schema_extra={"format": "date"},
+                                                  description="Last day, inclusive (default: today)")] = None,
                  ) -> JSONBody:
     """Per message and day, in the shop's time zone; the last 30 days by default, at most a year."""
     stores = _stores(request)
     today = service.today(stores.settings.default_timezone, request.app.state.services.clock())
-    last = end or today
-    first = start or last - dt.timedelta(days=29)
+    last = _date(end, "end") or today
+    first = _date(start, "start") or last - dt.timedelta(days=29)
     if first > last or (last - first).days > 366:
         raise ValidationFailed("start must be on or before end, at most a year apart",
                                [field_error("query.start", "on or before end, within 366 days")])
