@@ -466,3 +466,43 @@ def test_the_demo_storefront_is_served_only_when_switched_on(api: TestClient, st
         assert 'data-product-id="P10001"' in page.text and "Product Viewed" in page.text
         assert settings.demo_analytics_js_url in page.text and 'lang="en"' in page.text
         assert shop.get("/demo-shop/product/P0").status_code == 404
+
+
+def test_the_dashboard_page_shows_each_message_its_rules_and_its_figures(api: TestClient, stores: Stores) -> None:
+    from web_helpers import add_user, form_token, sign_in
+
+    banner = _banner(api)
+    _ok(_event(api, "impression", banner["id"], "anonymous_id:dash-1", "dash-0001"), 201)
+    _ok(_event(api, "click", banner["id"], "anonymous_id:dash-1", "dash-0002"), 201)
+    add_user(stores, "agent@example.com", "agent")
+    add_user(stores, "marketer@example.com", "marketer")
+    sign_in(api, "agent@example.com")
+    assert api.get("/inapp").status_code == 403
+    api.cookies.clear()
+    sign_in(api, "marketer@example.com")
+    # The period is the viewer's last 30 days: the report's days are the clock's, which is the wall clock here.
+    korean = api.get("/inapp", params={"lang": "ko", "start": "2026-11-01", "end": "2026-11-30"})
+    assert korean.status_code == 200
+    text = korean.text
+    assert "인앱 메시지" in text and "세 번 본 상품 쿠폰" in text
+    assert "같은 상품을 30일 안에 3번 봤을 때" in text
+    assert "고객당 최대 2회, 24시간 간격, 닫으면 다시 보이지 않음" in text
+    assert "배너 · 하단" in text and 'id="chart-inapp-messages"' in text
+    assert '<strong data-kpi="impressions">1</strong>' in text and '<strong data-kpi="clicks">1</strong>' in text
+    english = api.get("/inapp", params={"lang": "en", "start": "2026-11-01", "end": "2026-11-30"}).text
+    assert "the same product was viewed 3 times within 30 days" in english and "Banner · bottom" in english
+    # Paused from the page, and resumed.
+    token = form_token(korean.text)
+    paused = api.post(f"/inapp/{banner['id']}/status", data={"csrf_token": token, "status": "paused"},
+                      follow_redirects=False)
+    assert paused.status_code == 303
+    assert _ok(api.get(f"/v1/inapp/admin/messages/{banner['id']}", headers=bearer()))["status"] == "paused"
+    assert api.post(f"/inapp/{banner['id']}/status", data={"status": "active"}).status_code == 403  # no CSRF token
+    # The workspace's frequency rule: refused values are named, nothing saved.
+    bad = api.post("/inapp/frequency", data={"csrf_token": token, "max_per_day": "0", "min_minutes_between": "5"})
+    assert bad.status_code == 422 and "Per customer per day" in bad.text  # the language chosen last
+    good = api.post("/inapp/frequency", data={"csrf_token": token, "max_per_day": "", "min_minutes_between": "10"},
+                    follow_redirects=False)
+    assert good.status_code == 303
+    assert _ok(api.get("/v1/inapp/admin/frequency", headers=bearer())) == {"max_per_day": None,
+                                                                            "min_minutes_between": 10}

@@ -25,7 +25,9 @@ from test_browser_sdk import BUNDLE, CHROMIUM, CHROMIUM_ARGS, _missing
 from touchline.demo.catalog import SHOP_URL, build_catalog
 from touchline.demo.inapp import BANNER_KEY, install_inapp_banner
 from touchline.demo.storefront import product_page
+from touchline.web import auth
 from touchline.workspaces.service import workspace_id_by_name
+from web_helpers import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -159,6 +161,27 @@ def test_the_banner_follows_three_views_and_its_frequency_rule(browser: Any, sto
             assert shown.count() == 0
         assert _events(live, anonymous_id).count("In-App Message Viewed") == 1
         _shoot(tab, "inapp-after-dismissal-ko")
+
+        # The marketer's page: the message, its rules in words, its figures as a chart and a table.
+        auth.create_user(live.stores, "marketer@example.com", PASSWORD, "marketer", name="이마케터")
+        desk = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul")
+        desk.set_default_timeout(15_000)
+        dashboard = desk.new_page()
+        _watch(dashboard, problems)
+        dashboard.goto(live.url + "/login?next=/inapp")
+        dashboard.get_by_label("E-mail").fill("marketer@example.com")
+        dashboard.get_by_label("Password").fill(PASSWORD)
+        dashboard.get_by_role("button", name="Sign in").click()
+        dashboard.wait_for_load_state("load")
+        for lang, when in (("ko", "같은 상품을 7일 안에 3번 봤을 때"), ("en", "the same product was viewed 3 times")):
+            dashboard.goto(f"{live.url}/inapp?lang={lang}")
+            dashboard.locator("#chart-inapp-messages .main-svg").first.wait_for()
+            dashboard.locator("#chart-inapp-days .main-svg").first.wait_for()
+            row = dashboard.locator(f"#messages tr[data-message='{BANNER_KEY}']")
+            assert when in row.inner_text()
+            assert dashboard.locator("[data-kpi=dismissals]").inner_text() == "1"
+            _shoot(dashboard, f"inapp-dashboard-{lang}")
+        desk.close()
         assert not [p for p in problems if "favicon" not in p], problems
     finally:
         context.close()

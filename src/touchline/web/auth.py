@@ -45,6 +45,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
+    # In-app messages: the marketers' (their report and rules; pausing and the frequency rule too).
+    "inapp.view": frozenset({"admin", "marketer"}),
+    "inapp.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10
