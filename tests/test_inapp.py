@@ -220,7 +220,7 @@ def test_a_dismissal_or_a_click_ends_it_and_comes_back_as_an_event(api: TestClie
 
 def test_the_workspace_caps_every_message_together(api: TestClient, clock: Clock) -> None:
     assert _ok(api.get("/v1/inapp/admin/frequency", headers=bearer())) == {"max_per_day": 3, "min_minutes_between": 5}
-    rule = _ok(api.put("/v1/inapp/admin/frequency", headers=bearer(), json={"max_per_day": 2}))
+    rule = _ok(api.put("/v1/inapp/admin/frequency", headers=bearer(), json={"max_per_day": 2.0}))
     assert rule == {"max_per_day": 2, "min_minutes_between": 5}
     ids = [_banner(api, key=f"m{i}", frequency={"max_impressions": 5, "min_hours_between": 0})["id"]
            for i in range(3)]
@@ -506,3 +506,24 @@ def test_the_dashboard_page_shows_each_message_its_rules_and_its_figures(api: Te
     assert good.status_code == 303
     assert _ok(api.get("/v1/inapp/admin/frequency", headers=bearer())) == {"max_per_day": None,
                                                                             "min_minutes_between": 10}
+
+
+def test_the_demo_plays_shoppers_on_the_product_pages(stores: Stores, workspace_id: str) -> None:
+    from touchline.demo.inapp import run_inapp_shoppers
+    from touchline.inapp import service as inapp_service
+
+    def app(clock: Any) -> Any:
+        return create_app(stores=stores, run_pump=False, run_journeys=False, clock=clock)
+
+    summary = run_inapp_shoppers(stores, workspace_id, app, shoppers=40, days=10)
+    assert summary.shoppers == 40 and summary.shown >= 40  # each first visit's third view
+    assert summary.clicked and summary.dismissed and summary.shown > summary.clicked + summary.dismissed
+    today = dt.datetime.now(dt.UTC).date()
+    report = inapp_service.report(stores, workspace_id, today - dt.timedelta(days=12), today)
+    [banner] = report["messages"]
+    assert (banner["impression"], banner["click"], banner["dismiss"]) == (
+        summary.shown, summary.clicked, summary.dismissed)
+    assert sum(1 for n in banner["by_day"]["impression"] if n) > 3  # spread over the days
+    again = run_inapp_shoppers(stores, workspace_id, app, shoppers=40, days=10)  # idempotent
+    assert inapp_service.report(stores, workspace_id, today - dt.timedelta(days=12), today)["messages"][0][
+        "impression"] == summary.shown and again.shoppers == 40

@@ -86,6 +86,9 @@ def test_events_that_make_a_message_pending() -> None:
 
 
 def test_definitions_are_checked_naming_the_field() -> None:
+    # A whole number written 3.0 is 3 (JSON Schema's integer); 3.5, "3" and true are not.
+    whole = _message(trigger={"type": "page", "rule": {"kind": "product_views", "at_least": 3.0}})
+    assert whole.trigger.rule.at_least == 3  # type: ignore[union-attr]
     m = _message(layout="slide_in", button={"ko": "보기"})
     assert m.where == "right" and m.button_text("ko") == "보기" and m.button_text("en") is None
     assert _message(layout="modal").where == "center"

@@ -327,7 +327,7 @@ def test_korean(page: object, site: Site) -> None:
     # On a phone: every navigation entry in view, and Korean words kept whole in tables.
     page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
     links = page.locator(".nav a")  # type: ignore[attr-defined]
-    assert links.count() == 10  # the data quality page is the eighth, the assistant FAQ and report next
+    assert links.count() == 11  # the data quality page is the eighth, the assistant FAQ and report, in-app messages
     for i in range(links.count()):
         box = links.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (i, box)

@@ -152,6 +152,10 @@ def demo(
         "--assistant/--no-assistant",
         help="Switch proactive chat on (with a holdout) and have shoppers hesitate at checkout and ask the "
              "shop assistant, over the last --simulate-days days.")] = True,
+    inapp: Annotated[bool, typer.Option(
+        "--inapp/--no-inapp",
+        help="Have shoppers view products over the last --simulate-days days and see the in-app banner on the "
+             "third view of one, through the in-app endpoints.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -212,8 +216,19 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
-        # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it).
+        # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it),
+        # and shoppers who see it on the product pages over the last days.
         banner = install_inapp_banner(stores, workspace_id)
+        shown = None
+        if inapp:
+            from touchline.app import create_app
+            from touchline.demo.inapp import run_inapp_shoppers
+
+            with console.status("shoppers view products and see the in-app banner …"):
+                shown = run_inapp_shoppers(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed,
+                    days=min(simulate_days, days - 1) if days > 2 else 1)
+                move_staged_events(stores)
         helped = None
         if assistant:
             from touchline.app import create_app
@@ -250,6 +265,10 @@ def demo(
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
     table.add_row("in-app banner", f"{banner['key']}: a product viewed 3 times (dashboard: /inapp)")
+    if shown is not None:
+        table.add_row("in-app banner shown", f"{shown.shown:,} times to {shown.shoppers:,} shoppers: {shown.clicked:,} "
+                                             f"clicked ({shown.orders:,} ordered), {shown.dismissed:,} dismissed, "
+                                             f"{shown.refused:,} held back by its frequency rule")
     console.print(table)
     by_channel = Table("channel", "events", title="Events by channel")
     for channel, count in summary["events_by_channel"].items():

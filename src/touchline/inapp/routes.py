@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
@@ -19,6 +19,7 @@ from touchline.errors import ValidationFailed, field_error
 from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
 from touchline.inapp import service
 from touchline.inapp.rules import GlobalRule, Message
+from touchline.inapp.rules import Strict as _Strict
 from touchline.workspaces.service import Principal
 
 __all__ = ["admin", "public", "script"]
@@ -38,10 +39,6 @@ UserHash = Annotated[str | None, Query(max_length=128, description=(
     "HMAC-SHA256 of `user`, signed on the shop's server (or `X-Touchline-User-Hash`); needed for a user id "
     "once the workspace has an identity secret"))]
 MessageRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InteractionIn(_Strict):

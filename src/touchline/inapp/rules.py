@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from touchline.errors import ValidationFailed, field_error
 
 __all__ = [
-    "EVENTS", "KINDS", "LAYOUTS", "PLATFORMS", "Decision", "GlobalRule", "History", "Message", "Tally",
+    "EVENTS", "KINDS", "LAYOUTS", "PLATFORMS", "Decision", "GlobalRule", "History", "Message", "Strict", "Tally",
     "checked_global_rule", "checked_message", "decide", "listened_event", "matches_event",
 ]
 
@@ -65,31 +66,53 @@ KEY_REASON = "1 to 64 lower-case letters, digits, . - _ (starting with a letter 
 _TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # not only white space, no NUL
 
 
-class _Strict(BaseModel):
-    """JSON as it is: no coercion (``false`` is not ``0``, ``"3"`` is not ``3``), no unknown fields."""
+def _takes(annotation: Any, kind: type) -> bool:
+    return annotation is kind or any(_takes(arg, kind) for arg in typing.get_args(annotation))
+
+
+class Strict(BaseModel):
+    """JSON as it is: no coercion (``false`` is not ``0``, ``"3"`` is not ``3``), no unknown fields; a whole
+    number written ``3.0`` is the integer 3, as JSON Schema's ``integer`` says."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        changed = None
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if (field is not None and isinstance(value, float) and value.is_integer()
+                    and _takes(field.annotation, int) and not _takes(field.annotation, float)):
+                changed = changed if changed is not None else dict(data)
+                changed[name] = int(value)
+        return data if changed is None else changed
 
-class ProductViews(_Strict):
+
+
+
+
+class ProductViews(Strict):
     kind: Literal["product_views"]
     at_least: int = Field(ge=1, le=100)
     within_days: int = Field(30, ge=1, le=365)
 
 
-class CartValue(_Strict):
+class CartValue(Strict):
     kind: Literal["cart_value"]
     at_least: float = Field(gt=0, le=1e12)
 
 
-class AnyPage(_Strict):
+class AnyPage(Strict):
     kind: Literal["any_page"]
 
 
 PageRule = Annotated[ProductViews | CartValue | AnyPage, Field(discriminator="kind")]
 
 
-class PageTrigger(_Strict):
+class PageTrigger(Strict):
     type: Literal["page"]
     rule: PageRule
 
@@ -97,14 +120,14 @@ class PageTrigger(_Strict):
 PropertyValue = Annotated[str, Field(max_length=500)] | int | float | bool
 
 
-class EventTrigger(_Strict):
+class EventTrigger(Strict):
     type: Literal["event"]
     event: str = Field(min_length=1, max_length=200, pattern=_TEXT)
     properties: dict[Annotated[str, Field(min_length=1, max_length=100)], PropertyValue] = Field(
         default_factory=dict, max_length=10)
 
 
-class JourneyTrigger(_Strict):
+class JourneyTrigger(Strict):
     type: Literal["journey"]
     journey_id: str | None = Field(None, min_length=1, max_length=200, pattern=_TEXT)
 
@@ -112,7 +135,7 @@ class JourneyTrigger(_Strict):
 Trigger = Annotated[PageTrigger | EventTrigger | JourneyTrigger, Field(discriminator="type")]
 
 
-class Frequency(_Strict):
+class Frequency(Strict):
     max_impressions: int | None = Field(3, ge=1, le=1000)  # per customer, ever; None: no limit
     min_hours_between: int = Field(24, ge=0, le=24 * 365)
     stop_after_dismiss: bool = True
@@ -122,7 +145,7 @@ class Frequency(_Strict):
 ButtonText = Annotated[str, Field(min_length=1, max_length=40, pattern=_TEXT)]
 
 
-class Button(_Strict):
+class Button(Strict):
     ko: ButtonText | None = None
     en: ButtonText | None = None
 
@@ -131,7 +154,7 @@ def _all_platforms() -> list[Platform]:
     return ["web", "ios", "android"]
 
 
-class Message(_Strict):
+class Message(Strict):
     """One in-app message's definition (what the API takes and gives back, less its id and times)."""
 
     key: str | None = Field(None, pattern=KEY.pattern, description=KEY_REASON)
@@ -170,7 +193,7 @@ class Message(_Strict):
         return out
 
 
-class GlobalRule(_Strict):
+class GlobalRule(Strict):
     """The workspace's frequency rule across all its in-app messages."""
 
     max_per_day: int | None = Field(3, ge=1, le=100)
