@@ -11,6 +11,7 @@ their first interaction creates their profile, through ingestion, like any event
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -71,8 +72,13 @@ class Live:
     messages: tuple[LiveMessage, ...]
     rule: GlobalRule
 
-    def listened(self) -> frozenset[str]:
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
         return frozenset(name for m in self.messages if (name := rules.listened_event(m.message)))
+
+    def listened(self) -> frozenset[str]:
+        """The events that make one of these messages pending (none: page rules only)."""
+        return self.names
 
 
 _lock = threading.Lock()
@@ -255,9 +261,12 @@ def _customer(conn: Connection, workspace_id: str, keys: Sequence[tuple[str, str
     pid = next((found[k] for k in keys if k in found), None)
     if pid is None:
         return Customer(None, (), {})
-    pid = profile_store.canonical_profile_id(conn, workspace_id, pid)
+    profile = profile_store.profile_row(conn, workspace_id, pid) or {}
+    if profile.get("merged_into"):  # rarely: read the profile it was merged into
+        pid = profile_store.canonical_profile_id(conn, workspace_id, pid)
+        profile = profile_store.profile_row(conn, workspace_id, pid) or {}
     ids = tuple(profile_store.merged_profile_ids(conn, workspace_id, pid) or [pid])
-    return Customer(pid, ids, profile_store.profile_row(conn, workspace_id, pid) or {})
+    return Customer(pid, ids, profile)
 
 
 def _consent_denied(profile: Mapping[str, Any]) -> bool:
@@ -343,8 +352,9 @@ def messages_for(stores: Stores, workspace_id: str, user: str, *, platform: str 
             return {"messages": []}
         history = _history(conn, workspace_id, customer.ids, now)
         pending: dict[str, Mapping[str, Any]] = {}
-        for row in store.pending_rows(conn, workspace_id, customer.ids, now):
-            pending.setdefault(row["message_id"], row)
+        if current.listened():  # only a journey or an event makes a message pending
+            for row in store.pending_rows(conn, workspace_id, customer.ids, now):
+                pending.setdefault(row["message_id"], row)
     shown: list[dict[str, Any]] = []
     chosen = _language(language, customer.profile)
     for item in current.messages:

@@ -97,11 +97,16 @@ def pending_rows(conn: Connection, workspace_id: str, profile_ids: Sequence[str]
     """The customer's messages waiting to be shown (not expired, not shown), the newest first."""
     if not profile_ids:
         return []
+    query = _statement(conn, "pending", _pending_query)
+    return [dict(r) for r in conn.execute(query, {"ws": workspace_id, "ids": list(profile_ids), "now": now})
+            .mappings()]
+
+
+def _pending_query(conn: Connection) -> sa.Select[Any]:
     c = inapp_pending.c
-    query = sa.select(c.message_id, c.event, c.context, c.created_at).where(
-        c.workspace_id == workspace_id, dialect.in_values(conn, c.profile_id, list(profile_ids)),
-        c.shown_at.is_(None), c.expires_at > now).order_by(c.created_at.desc()).limit(100)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return sa.select(c.message_id, c.event, c.context, c.created_at).where(
+        c.workspace_id == sa.bindparam("ws"), dialect.in_parameter(conn, c.profile_id, "ids"),
+        c.shown_at.is_(None), c.expires_at > sa.bindparam("now")).order_by(c.created_at.desc()).limit(100)
 
 
 def mark_shown(conn: Connection, workspace_id: str, profile_ids: Sequence[str], message_id: str,
@@ -129,16 +134,35 @@ def insert_interaction(conn: Connection, row: dict[str, Any]) -> bool:
 
 def history_rows(conn: Connection, workspace_id: str, profile_ids: Sequence[str], since: dt.datetime
                  ) -> list[dict[str, Any]]:
-    """Per message and kind: how many, the last time, and how many since ``since`` (one statement)."""
+    """Per message and kind: how many, the last time, and how many since ``since`` (one statement, built once:
+    every page of the shop asks it)."""
     if not profile_ids:
         return []
+    query = _statement(conn, "history", _history_query)
+    return [dict(r) for r in conn.execute(query, {"ws": workspace_id, "ids": list(profile_ids), "since": since})
+            .mappings()]
+
+
+def _history_query(conn: Connection) -> sa.Select[Any]:
     c = inapp_interactions.c
-    recent = sa.func.sum(sa.case((c.created_at >= since, 1), else_=0))
-    query = sa.select(c.message_id, c.kind, sa.func.count().label("n"), sa.func.max(c.created_at).label("last_at"),
-                      recent.label("recent")).where(
-        c.workspace_id == workspace_id, dialect.in_values(conn, c.profile_id, list(profile_ids)),
+    recent = sa.func.sum(sa.case((c.created_at >= sa.bindparam("since"), 1), else_=0))
+    return sa.select(c.message_id, c.kind, sa.func.count().label("n"), sa.func.max(c.created_at).label("last_at"),
+                     recent.label("recent")).where(
+        c.workspace_id == sa.bindparam("ws"), dialect.in_parameter(conn, c.profile_id, "ids"),
     ).group_by(c.message_id, c.kind)
-    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(conn: Connection, name: str, build: Any) -> Any:
+    """A statement built once per dialect (its values are parameters): SQLAlchemy's building of an
+    expression costs more than running it on the state store."""
+    key = (conn.dialect.name, name)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = build(conn)
+    return found
 
 
 def report_rows(conn: Connection, workspace_id: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
