@@ -61,6 +61,10 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     ("^/v1/conversations/canned-responses(/\\{canned_id\\})?$", ["422"], "canned response compiles"),
     ("^/v1/conversations/stats$", ["422"], "start before end"),
     ("^/v1/feedback/nps$", ["422"], "since before until, at most ten years"),
+    # An in-app message's content is one of the workspace's in_app templates (it must exist), and where it
+    # sits depends on its layout; a report's start is on or before its end.
+    ("^/v1/inapp/admin/messages(/\\{message\\})?$", ["422"], "the template exists, the layout's positions"),
+    ("^/v1/inapp/admin/report$", ["422"], "start before end"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
 # server (tests/test_conversations_stream.py, tests/test_chat_stream.py).

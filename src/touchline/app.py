@@ -40,6 +40,7 @@ from touchline.http import (
     install_error_handlers,
     refuse_unknown_query,
 )
+from touchline.inapp import routes as inapp_routes
 from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.schemas import openapi_schemas
@@ -278,6 +279,13 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(recommendations_router)
     app.include_router(experiments_router)
     app.include_router(experiment_flags_router)
+    app.include_router(inapp_routes.public)
+    app.include_router(inapp_routes.admin)
+    app.include_router(inapp_routes.script)
+    if settings.demo_storefront:  # a demo product page with analytics.js and the in-app SDK
+        from touchline.demo.storefront import router as storefront_router
+
+        app.include_router(storefront_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

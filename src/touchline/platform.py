@@ -19,6 +19,8 @@ from touchline.customers.registry import CustomerData, register
 from touchline.experiments import store as experiment_store
 from touchline.feedback import service as feedback_service
 from touchline.feedback import store as feedback_store
+from touchline.inapp import capture as inapp_capture
+from touchline.inapp import store as inapp_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.loyalty import consumer as loyalty_consumer
@@ -57,6 +59,8 @@ def wire() -> None:
         message_context.register(message_context.ContextProvider(
             "recommendations", recommendations.template_variables,
             lambda: {"recommendations": recommendations.sample_products}))
+        # In-app messages become pending for a customer when a journey sends one, or an event names one.
+        eventlog.subscribe("inapp", inapp_capture.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
@@ -79,6 +83,8 @@ def wire() -> None:
                               tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))
         register(CustomerData("experiments", erase=experiment_store.erase_customer,
                               export=experiment_store.export_customer, tables=experiment_store.ERASED_TABLES))
+        register(CustomerData("inapp", erase=inapp_store.erase_customer, export=inapp_store.export_customer,
+                              tables=inapp_store.ERASED_TABLES, view=inapp_store.customer_view))
         _wired.set()
 
 

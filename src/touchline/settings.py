@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     template_max_html_kib: int = Field(256, ge=1)
     template_max_value_kib: int = Field(256, ge=1)
 
+    # The demo shop's product page with analytics.js and the in-app SDK (/demo-shop/product/{id}): for trying
+    # in-app messages in a browser after `touchline demo`; off on a real shop's server. The browser loads
+    # Segment's analytics.js from this URL.
+    demo_storefront: bool = False
+    demo_analytics_js_url: str = "https://cdn.jsdelivr.net/npm/@segment/analytics-next@1.84.3/dist/umd/index.js"
+
     # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
     # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).
     dev_channels: bool = False

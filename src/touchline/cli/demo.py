@@ -132,7 +132,8 @@ def _print_loyalty(summary: Any) -> None:
                   "(dashboard: /loyalty).", highlight=False)
 
 
-def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
+def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool,
+                  user_id: str | None = None) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
     whole command). The keys go into variables once, so the commands stay short."""
@@ -148,6 +149,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
     steps.append(("Ask the shop assistant (from the FAQ at /v1/assistant/faq):",
                   [f"curl -s {auth} -H 'Content-Type: application/json' "
                    f"-d '{{\"question\": \"배송비 얼마예요?\"}}' {base}/v1/assistant/answer"]))
+    steps.append(("What the in-app SDK and the apps are offered (the banner after three views of a product; the "
+                  "demo product page: TOUCHLINE_DEMO_STOREFRONT=true touchline serve, then /demo-shop/product/P10001):",
+                  [f"curl -s -u \"$WRITE_KEY:\" '{base}/v1/inapp/messages?user=user_id:{user_id or 'new-visitor'}'"]))
     if journeys:
         steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
                                                   f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
@@ -183,6 +187,10 @@ def demo(
         "--experiments/--no-experiments",
         help="Run an A/B/n test of the abandoned-cart reminder's copy and a bandit over its channel and timing, "
              "with shoppers who answer the arms differently, on a simulated clock.")] = True,
+    inapp: Annotated[bool, typer.Option(
+        "--inapp/--no-inapp",
+        help="Have shoppers view products over the last --simulate-days days and see the in-app banner on the "
+             "third view of one, through the in-app endpoints.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -193,6 +201,7 @@ def demo(
     clock, then summarise it."""
     from touchline.assistant import service as assistant_service
     from touchline.demo.generator import estimate_messages, generate
+    from touchline.demo.inapp import install_inapp_banner
     from touchline.demo.run import journey_report, summarize
     from touchline.demo.simulate import ReplaySummary
     from touchline.demo.simulate import run as run_with_journeys
@@ -242,6 +251,19 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
+        # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it),
+        # and shoppers who see it on the product pages over the last days.
+        banner = install_inapp_banner(stores, workspace_id)
+        shown = None
+        if inapp:
+            from touchline.app import create_app
+            from touchline.demo.inapp import run_inapp_shoppers
+
+            with console.status("shoppers view products and see the in-app banner …"):
+                shown = run_inapp_shoppers(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed,
+                    days=min(simulate_days, days - 1) if days > 2 else 1)
+                move_staged_events(stores)
         helped = None
         if assistant:
             from touchline.app import create_app
@@ -292,6 +314,11 @@ def demo(
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
+    table.add_row("in-app banner", f"{banner['key']}: a product viewed 3 times (dashboard: /inapp)")
+    if shown is not None:
+        table.add_row("in-app banner shown", f"{shown.shown:,} times to {shown.shoppers:,} shoppers: {shown.clicked:,} "
+                                             f"clicked ({shown.orders:,} ordered), {shown.dismissed:,} dismissed, "
+                                             f"{shown.refused:,} held back by its frequency rule")
     console.print(table)
     by_channel = Table("channel", "events", title="Events by channel")
     for channel, count in summary["events_by_channel"].items():
@@ -315,7 +342,8 @@ def demo(
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
-    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve)
+    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve,
+                  user_id=summary.get("sample_user_id"))
     if serve:
         from touchline.cli.serve import serve as run_server
 

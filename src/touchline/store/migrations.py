@@ -134,6 +134,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _create_missing(state_metadata)),
     Migration(19, "predictions: each training of the purchase and churn models with its quality, and who "
                   "retrains them", _create_missing(state_metadata)),
+    Migration(20, "in-app messages: the messages and their rules, the workspace's frequency rule, messages "
+                  "pending for a customer, impressions, clicks and dismissals", _create_missing(state_metadata)),
     Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "
                   "quick replies",
               _assistant_flows),

@@ -999,6 +999,67 @@ loyalty_referrals = sa.Table(
     sa.Index("ix_loyalty_referrals_due", "status", "payable_at"),
 )
 
+# --- in-app messages: banners, modals and slide-ins on the shop's pages and apps (migration 20) -------
+
+# A message and its rules (touchline.inapp.rules): layout, the in_app template its content comes from, what
+# shows it (a rule on the page, a journey, an event), platforms, frequency. ``key`` is the workspace's own
+# name for it; ``id`` is what the SDK and the events carry.
+inapp_messages = sa.Table(
+    "inapp_messages",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # active | paused
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_inapp_messages_ws_key"),
+)
+# The workspace's frequency rule across every in-app message (defaults until a shop saves its own).
+inapp_settings = sa.Table(
+    "inapp_settings",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("max_per_day", sa.Integer),  # impressions of any message per customer in 24 hours; NULL: no cap
+    sa.Column("min_minutes_between", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+# A message a journey or an event triggered for one customer, waiting to be shown (until ``expires_at``;
+# ``shown_at`` once it was). Its id is deterministic over the triggering event: recorded once. Customer data.
+inapp_pending = sa.Table(
+    "inapp_pending",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # what triggered it
+    sa.Column("context", JSONDocument, nullable=False),  # the event's properties, for the template
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("shown_at", UTCDateTime),
+    sa.Index("ix_inapp_pending_profile", "workspace_id", "profile_id"),
+    sa.Index("ix_inapp_pending_message", "message_id"),
+)
+# Impressions, clicks and dismissals, one row each (also an event through ingestion): the frequency rules
+# and the per-message report read them. ``day`` is the shop's local date. Customer data.
+inapp_interactions = sa.Table(
+    "inapp_interactions",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # deterministic over the client's key: a retry is one
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # impression | click | dismiss
+    sa.Column("platform", sa.Text, nullable=False),  # web | ios | android
+    sa.Column("day", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_inapp_interactions_profile", "workspace_id", "profile_id", "message_id"),
+    sa.Index("ix_inapp_interactions_report", "workspace_id", "day", "message_id"),
+)
+
 # --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
 
 dashboard_users = sa.Table(

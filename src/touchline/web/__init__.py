@@ -31,6 +31,7 @@ def mount(app: FastAPI) -> None:
         assistant_pages,
         experiment_pages,
         feedback_pages,
+        inapp_pages,
         inbox_pages,
         journey_pages,
         loyalty_pages,

@@ -52,6 +52,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "loyalty.view": frozenset({"admin", "marketer", "agent"}),
     # Recommendations: marketers and admins read the model's figures and may train it now.
     "recommendations.edit": frozenset({"admin", "marketer"}),
+    # In-app messages: the marketers' (their report and rules; pausing and the frequency rule too).
+    "inapp.view": frozenset({"admin", "marketer"}),
+    "inapp.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

@@ -361,3 +361,31 @@ def bandit_weights(f: Formatter, history: Sequence[Mapping[str, Any]]) -> dict[s
              "name": arm, "x": [h["at"] for h in history], "y": [h["weights"].get(arm, 0) for h in history],
              "hovertemplate": arm + ": %{y:.1%}<extra></extra>"} for i, arm in enumerate(arms)]
     return {"data": data, "layout": _layout(f, yaxis={"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb"})}
+def inapp_per_message(f: Formatter, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """In-app messages' impressions, clicks and dismissals, one group of horizontal bars per message (the
+    most shown first)."""
+    ordered = sorted(messages, key=lambda m: (-int(m["impression"]), str(m["key"])))
+    names = [str(m["name"] or m["key"]) for m in ordered]
+    labels = [name if len(name) <= 18 else name[:17] + "…" for name in names]  # a phone's width; hover: whole
+    parts = (("impression", "inapp.impressions", PALETTE[0]), ("click", "inapp.clicks", PALETTE[2]),
+             ("dismiss", "inapp.dismissals", PALETTE[1]))
+    data = [{"type": "bar", "orientation": "h", "name": f.t(label), "y": labels, "customdata": names,
+             "x": [int(m[part]) for m in ordered], "marker": {"color": color},
+             "hovertemplate": "%{customdata}: %{x}<extra>" + f.t(label) + "</extra>"} for part, label, color in parts]
+    top = max((int(m["impression"]) for m in ordered), default=0)
+    return {"data": data,
+            "layout": _layout(f, barmode="group", height=max(200, 80 + 70 * len(labels)), hovermode="closest",
+                              yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(top),
+                              legend={"orientation": "h", "y": -0.15}, margin={"l": 8, "r": 16, "t": 8, "b": 40})}
+
+
+def inapp_per_day(f: Formatter, days: Sequence[str], totals: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """Impressions, clicks and dismissals of all in-app messages per day, side by side."""
+    parts = (("impression", "inapp.impressions", PALETTE[0]), ("click", "inapp.clicks", PALETTE[2]),
+             ("dismiss", "inapp.dismissals", PALETTE[1]))
+    data = [{"type": "bar", "name": f.t(label), "x": list(days), "y": list(totals[part]),
+             "marker": {"color": color}} for part, label, color in parts]
+    tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
+    return {"data": data, "layout": _layout(
+        f, barmode="group", yaxis=_count_axis(max(totals["impression"], default=0)),
+        xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb", "automargin": True})}
