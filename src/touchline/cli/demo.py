@@ -282,6 +282,14 @@ def demo(
                 move_staged_events(stores)
                 points = run_loyalty(stores, workspace_id, seed=seed, days=min(30, days))
                 move_staged_events(stores)
+        # Customers answer NPS and CSAT surveys and review what they bought (moderated as a shop would).
+        with console.status("customers answer surveys and review what they bought …"):
+            from touchline.demo.feedback import simulate_feedback
+
+            feedback_end = dt.datetime.now(dt.UTC)
+            feedback = simulate_feedback(stores, workspace_id, start=feedback_end - dt.timedelta(days=min(days, 90)),
+                                         end=feedback_end, seed=seed)
+            move_staged_events(stores)
         tested = None
         if experiments:
             from touchline.demo.experiments import seed_experiments
@@ -314,6 +322,9 @@ def demo(
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
+    table.add_row("surveys and reviews", f"{feedback['nps']:,} NPS and {feedback['csat']:,} CSAT answers, "
+                  f"{feedback['reviews']:,} reviews ({feedback['approved']:,} approved, {feedback['pending']:,} "
+                  f"waiting; dashboard: /surveys, /reviews)")
     table.add_row("in-app banner", f"{banner['key']}: a product viewed 3 times (dashboard: /inapp)")
     if shown is not None:
         table.add_row("in-app banner shown", f"{shown.shown:,} times to {shown.shoppers:,} shoppers: {shown.clicked:,} "
