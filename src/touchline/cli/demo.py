@@ -344,6 +344,8 @@ def demo(
                       f"set-password EMAIL); dashboard: /inbox and /inbox/report.", highlight=False)
     if report:
         _print_journeys(report)
+    if replay is not None and replay.predictions:
+        console.print("Predictions (dashboard: /predictions): " + "; ".join(replay.predictions), highlight=False)
     if helped is not None:
         _print_assistant(helped)
     if points is not None:
