@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_CHANNELS",
     "INBOX",
     "LABELS",
+    "MAX_QUICK_REPLIES",
     "MESSAGE_CHANNELS",
     "PROFILE_ID",
     "PROVIDER_CHANNELS",
@@ -197,17 +198,21 @@ class ConversationSpec:
     ingest_channel: str
     max_chars: int  # the longest reply body the provider takes
     window_hours: int | None = None  # free-form replies only this long after the customer's last message
+    # Answers the customer can tap under a reply: web chat buttons, KakaoTalk skill quickReplies.
+    quick_replies: bool = False
 
     @property
     def window(self) -> dt.timedelta | None:
         return None if self.window_hours is None else dt.timedelta(hours=self.window_hours)
 
 
+MAX_QUICK_REPLIES: Final = 10  # KakaoTalk shows at most ten; a chat more would be a menu
+
 CONVERSATION_REGISTRY: Final[tuple[ConversationSpec, ...]] = (
-    ConversationSpec("chat", None, (), "chat", 10_000),
+    ConversationSpec("chat", None, (), "chat", 10_000, quick_replies=True),
     ConversationSpec("sms", "sms", ("phone",), "sms", 1_600),
     ConversationSpec("whatsapp", "messenger", ("whatsapp_id", "phone"), "messenger", 4_096, window_hours=24),
-    ConversationSpec("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000),
+    ConversationSpec("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000, quick_replies=True),
     ConversationSpec("email", "email", ("email",), "email", 100_000),
 )
 

@@ -118,7 +118,22 @@ def _print_assistant(helped: Any) -> None:
                   f"{total['handed_over']:,} handed over (dashboard: /assistant/report).", highlight=False)
 
 
-def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
+def _print_loyalty(summary: Any) -> None:
+    """The loyalty program after its simulated weeks."""
+    totals, tiers, refs = summary.totals, summary.tiers, summary.referral_counts
+    order = ("basic", "silver", "gold", "vip")
+    tier_text = ", ".join(f"{k} {tiers.get(k, 0):,}" for k in order if k in tiers) or "–"
+    console.print(f"Loyalty (하루마켓 멤버십, {summary.days} simulated days, {summary.seconds:.1f} s): "
+                  f"{totals.get('accounts', 0):,} members ({tier_text}), {totals.get('balance', 0):,} points "
+                  f"outstanding of {totals.get('earned', 0):,} earned; {summary.spends:,} spends at checkout, "
+                  f"{summary.rewards_bought:,} rewards bought, {summary.coupons_used:,} coupons used, "
+                  f"{summary.expired:,} lots expired; referrals: {refs.get('rewarded', 0):,} rewarded, "
+                  f"{refs.get('ordered', 0):,} in the return window, {refs.get('rejected', 0):,} refused "
+                  "(dashboard: /loyalty).", highlight=False)
+
+
+def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool,
+                  user_id: str | None = None) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
     whole command). The keys go into variables once, so the commands stay short."""
@@ -134,6 +149,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
     steps.append(("Ask the shop assistant (from the FAQ at /v1/assistant/faq):",
                   [f"curl -s {auth} -H 'Content-Type: application/json' "
                    f"-d '{{\"question\": \"배송비 얼마예요?\"}}' {base}/v1/assistant/answer"]))
+    steps.append(("What the in-app SDK and the apps are offered (the banner after three views of a product; the "
+                  "demo product page: TOUCHLINE_DEMO_STOREFRONT=true touchline serve, then /demo-shop/product/P10001):",
+                  [f"curl -s -u \"$WRITE_KEY:\" '{base}/v1/inapp/messages?user=user_id:{user_id or 'new-visitor'}'"]))
     if journeys:
         steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
                                                   f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
@@ -161,10 +179,18 @@ def demo(
         "--assistant/--no-assistant",
         help="Switch proactive chat on (with a holdout) and have shoppers hesitate at checkout and ask the "
              "shop assistant, over the last --simulate-days days.")] = True,
+    loyalty: Annotated[bool, typer.Option(
+        "--loyalty/--no-loyalty",
+        help="Run the shop's loyalty program (tiers, rewards, referrals) over the last 30 days of its history, "
+             "on a simulated clock.")] = True,
     experiments: Annotated[bool, typer.Option(
         "--experiments/--no-experiments",
         help="Run an A/B/n test of the abandoned-cart reminder's copy and a bandit over its channel and timing, "
              "with shoppers who answer the arms differently, on a simulated clock.")] = True,
+    inapp: Annotated[bool, typer.Option(
+        "--inapp/--no-inapp",
+        help="Have shoppers view products over the last --simulate-days days and see the in-app banner on the "
+             "third view of one, through the in-app endpoints.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -175,6 +201,7 @@ def demo(
     clock, then summarise it."""
     from touchline.assistant import service as assistant_service
     from touchline.demo.generator import estimate_messages, generate
+    from touchline.demo.inapp import install_inapp_banner
     from touchline.demo.run import journey_report, summarize
     from touchline.demo.simulate import ReplaySummary
     from touchline.demo.simulate import run as run_with_journeys
@@ -224,6 +251,19 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
+        # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it),
+        # and shoppers who see it on the product pages over the last days.
+        banner = install_inapp_banner(stores, workspace_id)
+        shown = None
+        if inapp:
+            from touchline.app import create_app
+            from touchline.demo.inapp import run_inapp_shoppers
+
+            with console.status("shoppers view products and see the in-app banner …"):
+                shown = run_inapp_shoppers(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed,
+                    days=min(simulate_days, days - 1) if days > 2 else 1)
+                move_staged_events(stores)
         helped = None
         if assistant:
             from touchline.app import create_app
@@ -234,6 +274,22 @@ def demo(
                     stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed, days=simulate_days)
                 move_staged_events(stores)
                 read_results(stores, workspace_id, helped, days=simulate_days)
+        points = None
+        if loyalty:
+            from touchline.demo.loyalty import run_loyalty
+
+            with console.status("members earn, spend, refer and redeem points …"):
+                move_staged_events(stores)
+                points = run_loyalty(stores, workspace_id, seed=seed, days=min(30, days))
+                move_staged_events(stores)
+        # Customers answer NPS and CSAT surveys and review what they bought (moderated as a shop would).
+        with console.status("customers answer surveys and review what they bought …"):
+            from touchline.demo.feedback import simulate_feedback
+
+            feedback_end = dt.datetime.now(dt.UTC)
+            feedback = simulate_feedback(stores, workspace_id, start=feedback_end - dt.timedelta(days=min(days, 90)),
+                                         end=feedback_end, seed=seed)
+            move_staged_events(stores)
         tested = None
         if experiments:
             from touchline.demo.experiments import seed_experiments
@@ -266,6 +322,14 @@ def demo(
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
+    table.add_row("surveys and reviews", f"{feedback['nps']:,} NPS and {feedback['csat']:,} CSAT answers, "
+                  f"{feedback['reviews']:,} reviews ({feedback['approved']:,} approved, {feedback['pending']:,} "
+                  f"waiting; dashboard: /surveys, /reviews)")
+    table.add_row("in-app banner", f"{banner['key']}: a product viewed 3 times (dashboard: /inapp)")
+    if shown is not None:
+        table.add_row("in-app banner shown", f"{shown.shown:,} times to {shown.shoppers:,} shoppers: {shown.clicked:,} "
+                                             f"clicked ({shown.orders:,} ordered), {shown.dismissed:,} dismissed, "
+                                             f"{shown.refused:,} held back by its frequency rule")
     console.print(table)
     by_channel = Table("channel", "events", title="Events by channel")
     for channel, count in summary["events_by_channel"].items():
@@ -282,12 +346,15 @@ def demo(
         _print_journeys(report)
     if helped is not None:
         _print_assistant(helped)
+    if points is not None:
+        _print_loyalty(points)
     if tested is not None:
         _print_experiments(tested)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
-    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve)
+    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve,
+                  user_id=summary.get("sample_user_id"))
     if serve:
         from touchline.cli.serve import serve as run_server
 

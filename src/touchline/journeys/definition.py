@@ -54,6 +54,7 @@ __all__ = [
     "ApiTrigger",
     "ArmPath",
     "AwaitEvent",
+    "AwardPointsNode",
     "BanditNode",
     "Condition",
     "ConditionNode",
@@ -467,6 +468,19 @@ class UpdateTraitsNode(_Model):
     next: NodeId
 
 
+class AwardPointsNode(_Model):
+    """Points from a loyalty program. Journeys know no program: the runner appends ``Points Award
+    Requested`` to the event log (its messageId made from the run, step and attempt, so a retry asks once),
+    and the program's consumer (``touchline.loyalty``) writes the points to the ledger."""
+
+    type: Literal["award_points"]
+    id: NodeId
+    program: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    points: int = Field(ge=1, le=1_000_000_000)
+    reason: str = Field("journey award", min_length=1, max_length=200)
+    next: NodeId
+
+
 class WebhookNode(_Model):
     """An HTTP call; ``body`` is a template the runner renders (sandboxed) with the run's context."""
 
@@ -485,8 +499,8 @@ class ExitNode(_Model):
 
 
 Node = Annotated[
-    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | UpdateTraitsNode | WebhookNode
-    | ExitNode,
+    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | UpdateTraitsNode | AwardPointsNode
+    | WebhookNode | ExitNode,
     Field(discriminator="type"),
 ]
 
@@ -505,7 +519,7 @@ def edges(node: Node) -> list[tuple[str, str]]:
         return arms + ([("holdout/next", node.holdout.next)] if node.holdout else [])
     if isinstance(node, ExitNode):
         return []
-    if isinstance(node, SendNode | UpdateTraitsNode | WebhookNode):
+    if isinstance(node, SendNode | UpdateTraitsNode | AwardPointsNode | WebhookNode):
         return [("next", node.next)]
     assert_never(node)  # a new node type must say its edges above: mypy fails here until it does
 

@@ -36,6 +36,7 @@ from touchline.errors import TouchlineError
 from touchline.experiments.assignment import HOLDOUT, Plan
 from touchline.experiments.sendtime import DEFAULT_HOUR
 from touchline.journeys.definition import (
+    AwardPointsNode,
     BanditNode,
     ConditionNode,
     EventExit,
@@ -64,6 +65,7 @@ __all__ = [
     "MAX_STEPS_PER_SIGNAL",
     "MAX_VISITS_PER_RUN",
     "TERMINAL",
+    "AwardPoints",
     "CallWebhook",
     "CancelTimer",
     "Command",
@@ -252,6 +254,19 @@ class UpdateTraits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AwardPoints:
+    """Ask a loyalty program for points (``id``: the request's key, the same on a retry)."""
+
+    type: Literal["award_points"] = "award_points"
+    id: str
+    node_id: str
+    attempt: int
+    program: str
+    points: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallWebhook:
     """An HTTP call; the runner renders ``body`` (a template) with the run's context."""
 
@@ -327,7 +342,8 @@ class Exited:
 
 
 Command = Annotated[
-    Send | ScheduleTimer | CancelTimer | UpdateTraits | CallWebhook | RecordStep | Expose | Converted | Completed
+    Send | ScheduleTimer | CancelTimer | UpdateTraits | AwardPoints | CallWebhook | RecordStep | Expose | Converted
+    | Completed
     | Exited,
     Field(discriminator="type"),
 ]
@@ -546,6 +562,12 @@ class _Machine:
             self._record(nid, attempt, "entered")
             self.commands.append(UpdateTraits(id=command_id("update_traits", run_id, nid, attempt), node_id=nid,
                                               attempt=attempt, traits=dict(node.traits)))
+            return node.next
+        if isinstance(node, AwardPointsNode):
+            self._record(nid, attempt, "entered")
+            self.commands.append(AwardPoints(id=command_id("award_points", run_id, nid, attempt), node_id=nid,
+                                             attempt=attempt, program=node.program, points=node.points,
+                                             reason=node.reason))
             return node.next
         if isinstance(node, WebhookNode):
             self._record(nid, attempt, "entered")

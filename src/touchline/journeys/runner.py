@@ -48,6 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from touchline.errors import TouchlineError
+from touchline.eventlog import SystemEvent, append_system_events
 from touchline.experiments import sendtime
 from touchline.experiments import service as experiment_service
 from touchline.experiments import store as experiment_store
@@ -69,6 +70,7 @@ from touchline.journeys.definition import (
     webhook_bodies,
 )
 from touchline.journeys.engine import (
+    AwardPoints,
     CallWebhook,
     CancelTimer,
     Completed,
@@ -176,6 +178,7 @@ class _Batch:
         self.cancelled: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
+        self.awards: dict[str, list[SystemEvent]] = {}  # by workspace: Points Award Requested
         # workspace -> first exposures to experiments (experiment, customer, arm, source)
         self.exposures: dict[str, list[tuple[str, str, str, str]]] = {}
         self.entered = 0
@@ -941,6 +944,13 @@ class Runner:
                 messages.append(self._webhook(workspace_id, d, run, c, profile, now))
             elif isinstance(c, UpdateTraits):
                 traits.append((workspace_id, run.customer_id, dict(c.traits), f"journey:{d.id}"))
+            elif isinstance(c, AwardPoints):
+                # Journeys know no loyalty program: the request goes to the event log, whose loyalty
+                # consumer writes the points (once: the messageId and the key are the command's id).
+                batch.awards.setdefault(workspace_id, []).append(SystemEvent(
+                    run.customer_id, "Points Award Requested",
+                    {"program": c.program, "points": c.points, "reason": c.reason, "key": c.id,
+                     "journey_id": d.id, "run_id": run_id, "node_id": c.node_id}, now, c.id))
             elif isinstance(c, Expose):
                 exposures.append((c.experiment, run.customer_id, c.arm, f"journey:{d.id}"))
             elif isinstance(c, Converted):
@@ -1001,6 +1011,8 @@ class Runner:
         message_store.insert_messages(conn, batch.messages)
         for workspace_id, customer_id, traits, source in batch.traits:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
+        for workspace_id, requested in batch.awards.items():
+            append_system_events(conn, workspace_id, requested, now)
         for workspace_id, exposed in batch.exposures.items():
             experiment_service.record_exposures(conn, workspace_id, exposed, now)
         if batch.failing:

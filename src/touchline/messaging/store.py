@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection
 from touchline.messaging.types import MessageKind
 from touchline.store import dialect
 from touchline.store.customer_rows import rows_about
-from touchline.store.schema import identities, inbox_messages, message_templates, outbox, profiles
+from touchline.store.schema import (
+    identities,
+    inbox_messages,
+    message_templates,
+    outbox,
+    profiles,
+    segment_members,
+    segments,
+)
 
 # --- templates -------------------------------------------------------------------------------------
 
@@ -24,6 +32,19 @@ def templates(conn: Connection, workspace_id: str, key: str | None = None) -> li
         query = query.where(message_templates.c.key == key)
     return [dict(r) for r in conn.execute(query.order_by(message_templates.c.key, message_templates.c.channel))
             .mappings()]
+
+
+def segment_memberships(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
+    """{profile id: the ids and names of the segments it is in}, for adaptive blocks that choose by segment."""
+    found: dict[str, set[str]] = {}
+    for i in range(0, len(profile_ids), 900):
+        query = (sa.select(segment_members.c.profile_id, segments.c.id, segments.c.name)
+                 .join(segments, segments.c.id == segment_members.c.segment_id)
+                 .where(segment_members.c.workspace_id == workspace_id,
+                        dialect.in_values(conn, segment_members.c.profile_id, list(profile_ids[i:i + 900]))))
+        for pid, sid, name in conn.execute(query):
+            found.setdefault(pid, set()).update((sid, name))
+    return found
 
 
 def template_keys(conn: Connection, workspace_id: str) -> set[str]:

@@ -383,23 +383,26 @@ def insert_new_keys(conn: Connection, table: sa.Table, key: str, values: Sequenc
     return set(conn.execute(stmt).scalars())
 
 
-def bulk_update(conn: Connection, table: sa.Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
-    """``UPDATE table SET ... WHERE key = ...`` for many rows that all have the same keys."""
+def bulk_update(conn: Connection, table: sa.Table, key: str | Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """``UPDATE table SET ... WHERE key = ...`` for many rows that all have the same keys (``key`` may name
+    several columns: a composite primary key)."""
     if not rows:
         return
-    columns = [c for c in rows[0] if c != key]
+    keys = [key] if isinstance(key, str) else list(key)
+    columns = [c for c in rows[0] if c not in keys]
     if name(conn) != SQLITE:
         stmt = (
             table.update()
-            .where(table.c[key] == sa.bindparam("_key"))
+            .where(*(table.c[k] == sa.bindparam(f"_key_{k}") for k in keys))
             .values({c: sa.bindparam(c) for c in columns})
         )
-        conn.execute(stmt, [{**{c: r[c] for c in columns}, "_key": r[key]} for r in rows])
+        conn.execute(stmt, [{**{c: r[c] for c in columns}, **{f"_key_{k}": r[k] for k in keys}} for r in rows])
         return
-    converters = [_converter(table.c[c]) for c in columns]
+    converters = [_converter(table.c[c]) for c in [*columns, *keys]]
     assignments = ", ".join(f'"{c}" = ?' for c in columns)
-    sql = f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = ?'  # noqa: S608
-    conn.exec_driver_sql(sql, _params(rows, [*columns, key], [*converters, None]))
+    where = " AND ".join(f'"{k}" = ?' for k in keys)
+    sql = f'UPDATE "{table.name}" SET {assignments} WHERE {where}'  # noqa: S608
+    conn.exec_driver_sql(sql, _params(rows, [*columns, *keys], converters))
 
 
 @functools.lru_cache(maxsize=8192)

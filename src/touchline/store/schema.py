@@ -516,6 +516,8 @@ conversation_messages = sa.Table(
     sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
     sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
     sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
+    # answers the customer can tap (web chat buttons, KakaoTalk quickReplies): ["상담원 연결", ...] (migration 21)
+    sa.Column("quick_replies", JSONDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
@@ -547,6 +549,8 @@ teams = sa.Table(
     sa.Column("auto_assign", sa.Boolean, nullable=False),
     sa.Column("language_routing", sa.Boolean, nullable=False),  # only to members who speak its language
     sa.Column("channels", JSONDocument, nullable=False),
+    # {"days": [0..6], "opens": "09:00", "closes": "18:00", "timezone"}; NULL: always there (migration 21)
+    sa.Column("hours", JSONDocument),
     sa.Column("last_assigned_user_id", sa.Text),  # where the round-robin continues
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -656,9 +660,63 @@ assistant_turns = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False),  # a confident answer (not "not sure", not a handover)
     sa.Column("handover", sa.Boolean, nullable=False),  # this turn handed the conversation to people
     sa.Column("faq_id", sa.Text),
+    # where this turn left a return/exchange request: kind:step (touchline.assistant.flows; migration 21)
+    sa.Column("flow_step", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_assistant_turns_ws_created", "workspace_id", "created_at"),
     sa.Index("ix_assistant_turns_conversation", "conversation_id"),
+)
+
+# Predictions (migration 19): each training of a workspace's purchase-propensity or churn-risk model, with
+# its backtest's quality (AUC, Brier score, calibration, lift in the top decile) and what it scored; the
+# scores themselves are the customers' computed traits (``purchase_propensity``, ``churn_risk``).
+prediction_models = sa.Table(
+    "prediction_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # "purchase" | "churn"
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),  # "trained" | "insufficient_data"
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),  # the moment the scores hold for
+    sa.Column("details", JSONDocument, nullable=False),  # algorithm, cutoffs, rows, quality, timings, reason
+    sa.Column("scored", sa.Integer, nullable=False),
+)
+
+# Which process retrains a workspace's models, and until when (several workers on PostgreSQL: one claims).
+prediction_schedule = sa.Table(
+    "prediction_schedule",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("last_started_at", UTCDateTime),
+)
+
+# Recommendations (migration 18): each workspace's trained model (issue 17; touchline.personalization), one
+# row replaced at each training: the arrays and catalog as one compressed .npz, its figures beside it; and
+# the shop's rules for what is never recommended. Shop data, not customer data: the model holds customers'
+# histories by profile id, and an erased profile's row is dropped from it at the next training.
+recommendation_models = sa.Table(
+    "recommendation_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),  # changes at every training (the caches' key)
+    sa.Column("algorithm", sa.Text, nullable=False),  # cooccurrence | item_knn | als
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("high_water", sa.BigInteger, nullable=False),  # the newest event sequence number it learned from
+    sa.Column("meta", JSONDocument, nullable=False),  # sizes, timings, the evaluation's figures
+    sa.Column("model", sa.LargeBinary, nullable=False),
+)
+recommendation_rules = sa.Table(
+    "recommendation_rules",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("excluded", JSONDocument, nullable=False),  # product ids never recommended
+    sa.Column("out_of_stock", JSONDocument, nullable=False),  # product ids
+    sa.Column("excluded_categories", JSONDocument, nullable=False),
+    sa.Column("consumable_categories", JSONDocument, nullable=False),  # bought again: recommended again
+    sa.Column("all_consumable", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # Experiments (migration 17): a definition per experiment (arms, control, holdout, metric, guardrails; a
@@ -728,6 +786,280 @@ conversation_feed = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# --- loyalty (migration 15): programs, the points ledger, tiers, rewards and coupons, referrals --------
+# A program is the shop's rules (earning, tiers, expiry, referrals) as versioned documents, like journeys.
+loyalty_programs = sa.Table(
+    "loyalty_programs",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),  # the program's stable name in the workspace ("members")
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("live_version", sa.Integer, nullable=False),  # the version events are earned by
+    sa.Column("status", sa.Text, nullable=False),  # active | paused (a paused program earns nothing)
+    sa.Column("reviewed_at", UTCDateTime),  # the last tier review (downgrades wait for the next one)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_loyalty_programs_ws_key"),
+)
+loyalty_program_versions = sa.Table(
+    "loyalty_program_versions",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("definition", JSONDocument, nullable=False),  # validated when saved (touchline.loyalty.rules)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One account per customer and program: the ledger's sum kept beside it (``balance``, what the ledger
+# adds up to; never negative), what a refund could not take back (``owed``, paid from the next earnings)
+# and the tier. The row is what concurrent writers lock (FOR UPDATE on PostgreSQL; SQLite has one writer).
+loyalty_accounts = sa.Table(
+    "loyalty_accounts",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("owed", sa.BigInteger, nullable=False),
+    sa.Column("earned", sa.BigInteger, nullable=False),  # lifetime, reversals deducted
+    sa.Column("spent", sa.BigInteger, nullable=False),  # lifetime, reversed spends deducted
+    sa.Column("tier", sa.Text),
+    sa.Column("tier_since", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_loyalty_accounts_ws_program", "workspace_id", "program_id", "tier"),
+)
+
+# The ledger: append-only movements (earn, spend, expire, adjust, reverse), each with its reason and an
+# idempotency key unique in the program (a retry finds the movement it made). Signed points.
+loyalty_ledger = sa.Table(
+    "loyalty_ledger",
+    state_metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # earn | spend | expire | adjust | reverse
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text),
+    sa.Column("rule", sa.Text),  # the earning rule and program version ("purchase@3"), for earnings by rules
+    sa.Column("reverses", sa.BigInteger),  # the spend a reversal gives back (earnings are found by order)
+    sa.Column("available_at", UTCDateTime),  # an earning: spendable from then (pending until)
+    sa.Column("expires_at", UTCDateTime),  # an earning: what is left of it expires then
+    sa.Column("details", JSONDocument),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "idempotency_key", name="uq_loyalty_ledger_key"),
+    sa.Index("ix_loyalty_ledger_account", "program_id", "profile_id", "id"),
+    sa.Index("ix_loyalty_ledger_order", "program_id", "order_id"),
+    sa.Index("ix_loyalty_ledger_ws_created", "workspace_id", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+# What is left of each earning (a lot): spending takes the oldest first, expiry takes what is left of
+# the lots it reaches. ``remaining`` adds up to the account's balance.
+loyalty_lots = sa.Table(
+    "loyalty_lots",
+    state_metadata,
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("remaining", sa.BigInteger, nullable=False),
+    sa.Column("earned_at", UTCDateTime, nullable=False),
+    sa.Column("available_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("order_id", sa.Text),
+    sa.Index("ix_loyalty_lots_account", "program_id", "profile_id", "earned_at"),
+    sa.Index("ix_loyalty_lots_expiry", "program_id", "expires_at"),
+)
+# Which lots a negative movement took its points from (a reversed spend gives them back to the same lots).
+loyalty_allocations = sa.Table(
+    "loyalty_allocations",
+    state_metadata,
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("lot_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Index("ix_loyalty_allocations_lot", "lot_id"),
+)
+
+# Events the programs' rules listen to, queued by the event-log subscriber in the ingesting transaction
+# and applied by the loyalty worker (touchline.loyalty.consumer) in its own.
+loyalty_inbox = sa.Table(
+    "loyalty_inbox",
+    state_metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("properties", JSONDocument, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_loyalty_inbox_profile", "profile_id"),
+    sqlite_autoincrement=True,
+)
+
+# Orders as the programs saw them (from ``Order Completed``, refunds from ``Order Refunded``/``Order
+# Cancelled``): first orders, the spend a tier qualifies on, what a refund reverses, and the payment and
+# address fingerprints (SHA-256, never the values) that referral checks compare.
+loyalty_orders = sa.Table(
+    "loyalty_orders",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # minor units of the program's currency
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("ordered_at", UTCDateTime, nullable=False),
+    sa.Column("payment_hash", sa.Text),
+    sa.Column("address_hash", sa.Text),
+    sa.Index("ix_loyalty_orders_account", "program_id", "profile_id", "ordered_at"),
+    sa.Index("ix_loyalty_orders_time", "program_id", "ordered_at"),
+    sa.Index("ix_loyalty_orders_payment", "program_id", "payment_hash"),
+    sa.Index("ix_loyalty_orders_address", "program_id", "address_hash"),
+)
+
+# The rewards catalogue (bought with points) and unique coupon codes (bulk, single-use, with expiry).
+loyalty_rewards = sa.Table(
+    "loyalty_rewards",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("name_ko", sa.Text, nullable=False),
+    sa.Column("name_en", sa.Text, nullable=False),
+    sa.Column("cost", sa.BigInteger, nullable=False),  # points; 0: not bought with points (codes only)
+    sa.Column("kind", sa.Text, nullable=False),  # amount_off | percent_off | free_shipping | gift
+    sa.Column("value", sa.BigInteger, nullable=False),  # minor units or percent
+    sa.Column("valid_days", sa.Integer, nullable=False),  # a coupon bought with points is good this long
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "key", name="uq_loyalty_rewards_program_key"),
+)
+loyalty_coupons = sa.Table(
+    "loyalty_coupons",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("reward_id", sa.Text, nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),  # the bulk generation (or "points:<entry>" when bought)
+    sa.Column("profile_id", sa.Text),  # whose coupon (bought with points, or handed out); None: anyone's
+    sa.Column("issue_key", sa.Text),  # the purchase's idempotency key, for a coupon bought with points
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("redeemed_at", UTCDateTime),
+    sa.Column("redeemed_by", sa.Text),
+    sa.Column("redeem_key", sa.Text),  # the checkout's idempotency key: the same redemption again is no reuse
+    sa.Column("order_id", sa.Text),
+    sa.Index("ix_loyalty_coupons_reward", "reward_id", "batch"),
+    sa.Index("ix_loyalty_coupons_profile", "profile_id"),
+    sa.Index("ix_loyalty_coupons_issue_key", "program_id", "issue_key"),
+)
+
+# Referrals: a code per customer, and each referred customer once per program with what the abuse checks
+# found; the reward is paid once the referred first order is past the return window.
+loyalty_referral_codes = sa.Table(
+    "loyalty_referral_codes",
+    state_metadata,
+    sa.Column("program_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "code", name="uq_loyalty_referral_codes_code"),
+)
+loyalty_referrals = sa.Table(
+    "loyalty_referrals",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("program_id", sa.Text, nullable=False),
+    sa.Column("referrer_id", sa.Text, nullable=False),
+    sa.Column("referred_id", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    # pending (no order yet) | ordered (first order inside the return window) | rewarded | rejected
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),  # why rejected: self_referral, same_device, cap_reached, same_payment, ...
+    sa.Column("order_id", sa.Text),
+    sa.Column("ordered_at", UTCDateTime),
+    sa.Column("payable_at", UTCDateTime),
+    sa.Column("rewarded_at", UTCDateTime),
+    sa.Column("details", JSONDocument),  # what the abuse checks compared, and what was paid
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("program_id", "referred_id", name="uq_loyalty_referrals_referred"),
+    sa.Index("ix_loyalty_referrals_referrer", "program_id", "referrer_id"),
+    sa.Index("ix_loyalty_referrals_due", "status", "payable_at"),
+)
+
+# --- in-app messages: banners, modals and slide-ins on the shop's pages and apps (migration 20) -------
+
+# A message and its rules (touchline.inapp.rules): layout, the in_app template its content comes from, what
+# shows it (a rule on the page, a journey, an event), platforms, frequency. ``key`` is the workspace's own
+# name for it; ``id`` is what the SDK and the events carry.
+inapp_messages = sa.Table(
+    "inapp_messages",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # active | paused
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_inapp_messages_ws_key"),
+)
+# The workspace's frequency rule across every in-app message (defaults until a shop saves its own).
+inapp_settings = sa.Table(
+    "inapp_settings",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("max_per_day", sa.Integer),  # impressions of any message per customer in 24 hours; NULL: no cap
+    sa.Column("min_minutes_between", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+# A message a journey or an event triggered for one customer, waiting to be shown (until ``expires_at``;
+# ``shown_at`` once it was). Its id is deterministic over the triggering event: recorded once. Customer data.
+inapp_pending = sa.Table(
+    "inapp_pending",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # what triggered it
+    sa.Column("context", JSONDocument, nullable=False),  # the event's properties, for the template
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("shown_at", UTCDateTime),
+    sa.Index("ix_inapp_pending_profile", "workspace_id", "profile_id"),
+    sa.Index("ix_inapp_pending_message", "message_id"),
+)
+# Impressions, clicks and dismissals, one row each (also an event through ingestion): the frequency rules
+# and the per-message report read them. ``day`` is the shop's local date. Customer data.
+inapp_interactions = sa.Table(
+    "inapp_interactions",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # deterministic over the client's key: a retry is one
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # impression | click | dismiss
+    sa.Column("platform", sa.Text, nullable=False),  # web | ios | android
+    sa.Column("day", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_inapp_interactions_profile", "workspace_id", "profile_id", "message_id"),
+    sa.Index("ix_inapp_interactions_report", "workspace_id", "day", "message_id"),
+)
+
 # --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
 
 dashboard_users = sa.Table(
@@ -769,6 +1101,66 @@ sign_in_failures = sa.Table(
     sa.Column("last_failed_at", UTCDateTime, nullable=False),
     sa.Column("locked_until", UTCDateTime),
     sa.Index("ix_sign_in_failures_last", "last_failed_at"),
+)
+
+# --- feedback (migration 16): surveys' answers, product reviews, and the key that signs their links ---
+
+# One signing key per workspace for the survey and review links in messages (HMAC-SHA256), made on
+# first use.
+feedback_secrets = sa.Table(
+    "feedback_secrets",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per answer: the id is the link's (or the API caller's) key, so a retry stores one answer.
+survey_answers = sa.Table(
+    "survey_answers",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("survey", sa.Text, nullable=False),  # the survey's name (nps, csat, post-purchase...)
+    sa.Column("kind", sa.Text, nullable=False),  # "nps" (0-10) | "csat" (1-5)
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("channel", sa.Text),  # where it was answered from: the link's message channel, in_app, api
+    sa.Column("source_message_id", sa.Text),  # the outbox message that carried the link
+    sa.Column("language", sa.Text),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_survey_answers_time", "workspace_id", "kind", "answered_at"),
+    sa.Index("ix_survey_answers_profile", "workspace_id", "profile_id"),
+)
+
+# Product reviews; one per customer, order and product (the id is made from them: a retry is one review).
+reviews = sa.Table(
+    "reviews",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text),
+    sa.Column("rating", sa.Integer, nullable=False),  # 1-5
+    sa.Column("title", sa.Text),
+    sa.Column("body", sa.Text),
+    sa.Column("author", sa.Text),  # the name shown on the product page (masked: 김**)
+    sa.Column("language", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),  # "pending" | "approved" | "rejected"
+    sa.Column("flagged", JSONDocument, nullable=False),  # the profanity filter's findings ([] when clean)
+    sa.Column("reply", sa.Text),  # the shop's public answer
+    sa.Column("replied_at", UTCDateTime),
+    sa.Column("moderated_by", sa.Text),
+    sa.Column("moderated_at", UTCDateTime),
+    sa.Column("source", sa.Text, nullable=False),  # "form" | "api" | "event"
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reviews_queue", "workspace_id", "status", "created_at"),
+    sa.Index("ix_reviews_product", "workspace_id", "product_id", "status"),
+    sa.Index("ix_reviews_profile", "workspace_id", "profile_id"),
 )
 
 # --- event store -----------------------------------------------------------------------------------

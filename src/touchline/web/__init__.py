@@ -30,10 +30,15 @@ def mount(app: FastAPI) -> None:
     from touchline.web import (  # noqa: F401
         assistant_pages,
         experiment_pages,
+        feedback_pages,
+        inapp_pages,
         inbox_pages,
         journey_pages,
+        loyalty_pages,
         message_pages,
+        prediction_pages,
         quality_pages,
+        recommendation_pages,
         routes,
     )
     from touchline.web.http import environment, router

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from touchline.journeys.definition import (
+    AwardPointsNode,
     ConditionNode,
     JourneyDefinition,
     SendNode,
@@ -151,6 +152,8 @@ def _detail(f: Formatter, node: Any) -> str:
         return f"{f.trigger(c.type)}: {what}"
     if isinstance(node, SplitNode):
         return " / ".join(f"{b.percent:g}%" for b in node.branches)
+    if isinstance(node, AwardPointsNode):
+        return f"{node.program} · +{f.number(node.points)}"
     return ""
 
 
