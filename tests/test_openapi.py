@@ -44,6 +44,9 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     # every problem reported (422); their grammar is in the README.
     ("^/v1/segments(/preview|/\\{segment_id\\})?$", ["422"], "segment rule language"),
     ("^/v1/journeys(/validate|/\\{journey_id\\})?$", ["400", "422"], "journey definitions (JSON or YAML)"),
+    # An experiment definition: arms whose weights sum to 100, a control among them, a metric on an event the
+    # workspace knows (the README's "Experiments").
+    ("^/v1/experiments(/\\{experiment_id\\})?$", ["400", "422"], "experiment definitions"),
     # A template's parts depend on its channel (a path parameter) and compile in the sandbox when saved.
     ("^/v1/templates/\\{key\\}/\\{channel\\}$", ["422"], "template parts per channel, compiled"),
     # So is a draft the adaptive preview renders, with its blocks' rules; and it names a saved one or gives one.
