@@ -58,6 +58,9 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
      "channel rules, snooze times, tag count"),
     ("^/v1/conversations/canned-responses(/\\{canned_id\\})?$", ["422"], "canned response compiles"),
     ("^/v1/conversations/stats$", ["422"], "start before end"),
+    # A loyalty program's definition is a document of its own (earning rules, tiers with ascending
+    # thresholds, rule ids used once), validated whole and every problem reported; its grammar is in the README.
+    ("^/v1/loyalty/programs(/\\{program\\})?$", ["422"], "loyalty program definitions"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
 # server (tests/test_conversations_stream.py, tests/test_chat_stream.py).
