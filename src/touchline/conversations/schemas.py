@@ -16,7 +16,7 @@ from touchline.conversations.types import (
     Inbound,
     Status,
 )
-from touchline.validation import Moment, Whole
+from touchline.validation import WHOLE, Moment, Whole
 
 __all__ = [
     "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
@@ -42,7 +42,7 @@ class AttachmentIn(_Strict):
     url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$", description="An http(s) link.")
     content_type: str | None = Field(None, max_length=255)
     name: str | None = Field(None, max_length=512)
-    size: Whole | None = Field(None, ge=0, le=2**53)
+    size: Annotated[int, Field(ge=0, le=2**53), WHOLE] | None = Field(None)
 
     def value(self) -> Attachment:
         return Attachment(self.url, self.content_type, self.name, self.size)
@@ -218,9 +218,12 @@ class ProactiveRuleIn(_Strict):
 
     enabled: bool | None = None
     signals: list[Literal["checkout_idle", "cart_exit", "exit_intent"]] | None = Field(None, max_length=3)
-    idle_seconds: Whole | None = Field(None, ge=1, le=3600, description="Idle on the checkout page this long")
-    cap_hours: Whole | None = Field(None, ge=1, le=2160, description="At most one offer per customer in this time")
-    holdout_percent: Whole | None = Field(None, ge=0, le=90, description="Customers offered nothing, to measure")
+    idle_seconds: Annotated[int, Field(ge=1, le=3600), WHOLE] | None = Field(
+        None, description="Idle on the checkout page this long")
+    cap_hours: Annotated[int, Field(ge=1, le=2160), WHOLE] | None = Field(
+        None, description="At most one offer per customer in this time")
+    holdout_percent: Annotated[int, Field(ge=0, le=90), WHOLE] | None = Field(
+        None, description="Customers offered nothing, to measure")
     message_ko: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
     message_en: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
 

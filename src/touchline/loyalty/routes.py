@@ -220,7 +220,7 @@ async def update_reward(request: Request, principal: Admin, program: str, reward
 
 
 @router.post("/programs/{program}/rewards/{reward}/codes", response_class=JSONBody, status_code=201,
-             summary="Generate unique single-use coupon codes in bulk, with an expiry (admin)")
+             responses=errors(409), summary="Generate unique single-use coupon codes in bulk, with an expiry (admin)")
 async def generate_codes(request: Request, principal: Admin, program: str, reward: str, body: CodesIn) -> JSONBody:
     result = await run_in_threadpool(lambda: rewards.generate_codes(
         _stores(request), principal.workspace_id, program, reward, count=body.count, expires_at=body.expires_at,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from touchline.loyalty.rules import MAX_POINTS
-from touchline.validation import Moment, Whole
+from touchline.validation import REAL, WHOLE, Moment
 
 __all__ = [
     "AdjustIn", "BatchIn", "CodesIn", "CouponRedeemIn", "EarnIn", "ProgramIn", "ProgramUpdateIn", "RedeemIn",
@@ -25,9 +25,9 @@ IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=KEY_
                                       description="Unique in the program for this movement (the order id, a "
                                                   "checkout attempt); the same request again answers the movement "
                                                   "already made and writes nothing.")]
-Positive = Annotated[Whole, Field(ge=1, le=MAX_POINTS, description="Points, a positive whole number.")]
-NonZero = Annotated[Whole, Field(ge=-MAX_POINTS, le=MAX_POINTS, json_schema_extra={"not": {"const": 0}},
-                                 description="Points given (positive) or taken (negative); not 0.")]
+Positive = Annotated[int, Field(ge=1, le=MAX_POINTS, description="Points, a positive whole number."), WHOLE]
+NonZero = Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS, json_schema_extra={"not": {"const": 0}},
+                               description="Points given (positive) or taken (negative); not 0."), WHOLE]
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=FILLED_TEXT)]
 OrderId = Annotated[str, Field(min_length=1, max_length=200, pattern=FILLED_TEXT)]
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -57,7 +57,7 @@ class EarnIn(_Strict):
     idempotency_key: IdempotencyKey
     reason: Reason = "earned"
     order_id: OrderId = Field(None)  # type: ignore[assignment]
-    pending_days: Annotated[Whole, Field(ge=0, le=3650)] = Field(  # type: ignore[assignment]
+    pending_days: Annotated[int, Field(ge=0, le=3650), WHOLE] = Field(  # type: ignore[assignment]
         None, description="Days before the points can be spent; the program's return window when absent.")
 
 
@@ -93,8 +93,8 @@ class ReverseIn(_Strict):
     order_id: OrderId = Field(None, description="Reverse what this order earned (a refund).")  # type: ignore[assignment]
     spend_key: Annotated[str, Field(min_length=1, max_length=200, pattern=KEY_PATTERN)] = Field(  # type: ignore[assignment]
         None, description="Give back the spend made with this idempotency key (a checkout that failed).")
-    fraction: Annotated[StrictFloat | Whole, Field(gt=0, le=1)] = Field(
-        1, description="Of what the order earned: a partial refund reverses its share.")
+    fraction: Annotated[float, Field(gt=0, le=1), REAL] = Field(
+        1.0, description="Of what the order earned: a partial refund reverses its share.")
     idempotency_key: IdempotencyKey
     reason: Reason = Field(None)  # type: ignore[assignment]
 
@@ -144,37 +144,37 @@ class _Reward(_Strict):
     key: Slug
     name_ko: str = Field(min_length=1, max_length=100, pattern=FILLED_TEXT)
     name_en: str = Field(min_length=1, max_length=100, pattern=FILLED_TEXT)
-    cost: Annotated[Whole, Field(ge=0, le=MAX_POINTS)] = Field(
+    cost: Annotated[int, Field(ge=0, le=MAX_POINTS), WHOLE] = Field(
         description="Points a customer pays for it; 0: handed out as codes only.")
-    valid_days: Annotated[Whole, Field(ge=1, le=3650)] = 30
+    valid_days: Annotated[int, Field(ge=1, le=3650), WHOLE] = 30
     active: StrictBool = True
 
 
 class AmountOffIn(_Reward):
     kind: Literal["amount_off"]
-    value: Annotated[Whole, Field(ge=1, le=10**12)] = Field(description="Minor units of the program's currency.")
+    value: Annotated[int, Field(ge=1, le=10**12), WHOLE] = Field(description="Minor units of the program's currency.")
 
 
 class PercentOffIn(_Reward):
     kind: Literal["percent_off"]
-    value: Annotated[Whole, Field(ge=1, le=100)] = Field(description="Percent off, 1 to 100.")
+    value: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(description="Percent off, 1 to 100.")
 
 
 class FreeShippingIn(_Reward):
     kind: Literal["free_shipping"]
-    value: Literal[0] = 0
+    value: Annotated[int, Field(ge=0, le=0), WHOLE] = 0
 
 
 class GiftIn(_Reward):
     kind: Literal["gift"]
-    value: Literal[0] = 0
+    value: Annotated[int, Field(ge=0, le=0), WHOLE] = 0
 
 
 RewardIn = Annotated[AmountOffIn | PercentOffIn | FreeShippingIn | GiftIn, Field(discriminator="kind")]
 
 
 class CodesIn(_Strict):
-    count: Annotated[Whole, Field(ge=1, le=20_000)]
+    count: Annotated[int, Field(ge=1, le=20_000), WHOLE]
     expires_at: Moment = Field(description="The codes expire then (in the future).")
     prefix: Annotated[str, Field(min_length=0, max_length=12, pattern=r"^[A-Z0-9]*$")] = ""
     batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None = Field(
