@@ -237,7 +237,7 @@ def test_rewards_coupons_and_their_refusals(stores: Stores, workspace_id: str, c
     assert retry.status_code == 200 and sorted(retry.json()["codes"]) == sorted(codes)
     past = client.post("/v1/loyalty/programs/members/rewards/5000-off/codes", headers=bearer(),
                        json={"count": 5, "expires_at": "2020-01-01"})
-    assert past.status_code == 422 and past.json()["detail"][0]["field"] == "expires_at"
+    assert past.status_code == 409 and past.json()["detail"][0]["field"] == "expires_at"
     with pytest.raises(Conflict) as expired:
         rewards.redeem(stores, workspace_id, codes[0], key="late", now=dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
     assert expired.value.code == "coupon_expired"

@@ -68,6 +68,9 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     # sits depends on its layout; a report's start is on or before its end.
     ("^/v1/inapp/admin/messages(/\\{message\\})?$", ["422"], "the template exists, the layout's positions"),
     ("^/v1/inapp/admin/report$", ["422"], "start before end"),
+    # A loyalty program's definition is a document of its own (earning rules, tiers with ascending
+    # thresholds, rule ids used once), validated whole and every problem reported; its grammar is in the README.
+    ("^/v1/loyalty/programs(/\\{program\\})?$", ["422"], "loyalty program definitions"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
 # server (tests/test_conversations_stream.py, tests/test_chat_stream.py).

@@ -34,6 +34,34 @@ Days = Annotated[int, Interval(ge=0, le=MAX_DAYS)]
 Hours = Annotated[int, Interval(gt=0, le=MAX_DAYS * 24)]
 """A positive number of hours."""
 
+
+
+def _whole(value: Any) -> Any:
+    """JSON's integers as JSON Schema counts them: 30 and 30.0 are the same number (an "integer" in the
+    document), while true, "30" and 30.5 are not integers at all (a strict model then refuses them)."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, not true or false")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE = BeforeValidator(_whole)
+"""Put after a ``Field`` with bounds (``Annotated[int, Field(ge=1), WHOLE]``): the bounds then reach the
+document as ``minimum``/``maximum``; before them, pydantic would write them as unknown keywords."""
+Whole = Annotated[int, WHOLE]
+"""An integer in a strict request body: 30.0 is read as 30 (JSON Schema's integer), true and "30" refused."""
+
+
+def _real(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number")
+    return float(value)
+
+
+REAL = BeforeValidator(_real)
+"""A number in a request body, integer or not (true and "0.5" refused); after its ``Field``, like WHOLE."""
+
 # --- moments -----------------------------------------------------------------------------------------
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")

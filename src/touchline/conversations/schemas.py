@@ -18,7 +18,7 @@ from touchline.conversations.types import (
     Inbound,
     Status,
 )
-from touchline.validation import Body, Moment
+from touchline.validation import WHOLE, Body, Moment, Whole
 
 __all__ = [
     "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
@@ -43,7 +43,7 @@ class AttachmentIn(_Strict):
     url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$", description="An http(s) link.")
     content_type: str | None = Field(None, max_length=255)
     name: str | None = Field(None, max_length=512)
-    size: int | None = Field(None, ge=0, le=2**53)
+    size: Annotated[int, Field(ge=0, le=2**53), WHOLE] | None = Field(None)
 
     def value(self) -> Attachment:
         return Attachment(self.url, self.content_type, self.name, self.size)
@@ -182,7 +182,7 @@ class HoursIn(_Strict):
     """When the team's people answer; outside, the assistant says when they will and leaves the
     conversation pending. Closing at or before opening spans midnight."""
 
-    days: list[Annotated[StrictInt, Field(ge=0, le=6)]] = Field(
+    days: list[Annotated[StrictInt, Field(ge=0, le=6), WHOLE]] = Field(
         max_length=7, description="Week days the team opens: 0 Monday ... 6 Sunday; empty: always there.")
     opens: Clock = "09:00"
     closes: Clock = "18:00"
@@ -213,7 +213,7 @@ class TeamPatch(_Strict):
 
 
 class MemberIn(_Strict):
-    capacity: int = Field(10, ge=0, le=1000, description="Active conversations at most, for automatic assignment.")
+    capacity: Whole = Field(10, ge=0, le=1000, description="Active conversations at most, for automatic assignment.")
     languages: list[Annotated[str, Field(max_length=35, pattern=LANGUAGE)]] = Field(default_factory=list,
                                                                                    max_length=20)
 
@@ -245,9 +245,12 @@ class ProactiveRuleIn(_Strict):
 
     enabled: bool | None = None
     signals: list[Literal["checkout_idle", "cart_exit", "exit_intent"]] | None = Field(None, max_length=3)
-    idle_seconds: int | None = Field(None, ge=1, le=3600, description="Idle on the checkout page this long")
-    cap_hours: int | None = Field(None, ge=1, le=2160, description="At most one offer per customer in this time")
-    holdout_percent: int | None = Field(None, ge=0, le=90, description="Customers offered nothing, to measure")
+    idle_seconds: Annotated[int, Field(ge=1, le=3600), WHOLE] | None = Field(
+        None, description="Idle on the checkout page this long")
+    cap_hours: Annotated[int, Field(ge=1, le=2160), WHOLE] | None = Field(
+        None, description="At most one offer per customer in this time")
+    holdout_percent: Annotated[int, Field(ge=0, le=90), WHOLE] | None = Field(
+        None, description="Customers offered nothing, to measure")
     message_ko: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
     message_en: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
 

@@ -196,6 +196,9 @@ def pay_due(stores: Stores, *, now: dt.datetime | None = None) -> int:
     """Pay the referrals whose first order is past the return window; returns how many were paid."""
     now = now or dt.datetime.now(dt.UTC)
     paid = 0
+    with stores.read() as conn:  # the worker asks every minute: no write transaction for nothing
+        if not store.referrals_due(conn, now, limit=1):
+            return 0
     with stores.write() as conn:
         due = store.referrals_due(conn, now)
         if not due:

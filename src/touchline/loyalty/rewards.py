@@ -109,8 +109,9 @@ def generate_codes(stores: Stores, workspace_id: str, program_ref: str, reward_r
     """``count`` unique single-use codes for the reward, expiring at ``expires_at``. A named ``batch`` made
     before is answered as it is (nothing more is made): a retried request makes no second batch."""
     now = _now(now)
-    if expires_at <= now:
-        raise ValidationFailed("the codes would be expired already", field_error("expires_at", "must be in the future"))
+    if expires_at <= now:  # 409, not 422: the document cannot say "after now"
+        raise Conflict("the codes would be expired already", field_error("expires_at", "must be in the future"),
+                       code="already_expired")
     batch = batch or uuid.uuid4().hex[:12]
     with stores.write() as conn:
         p = program(conn, workspace_id, program_ref)

@@ -780,6 +780,9 @@ def expire_due(stores: Stores, *, now: dt.datetime | None = None, batch: int = 2
         all_programs = programs_of(conn)
     for p in all_programs:
         while True:
+            with stores.read() as conn:  # the worker asks every minute: no write transaction for nothing
+                if not store.lots_due(conn, p.id, now, limit=1):
+                    break
             with stores.write() as conn:
                 due = store.lots_due(conn, p.id, now, limit=batch)
                 if not due:

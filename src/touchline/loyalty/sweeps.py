@@ -52,6 +52,10 @@ def expiring_notices(stores: Stores, *, now: dt.datetime | None = None) -> int:
     per earliest expiring lot); returns how many were appended."""
     now = now or dt.datetime.now(dt.UTC)
     appended = 0
+    with stores.read() as conn:  # the worker asks every minute: no write transaction for nothing
+        if not any(store.lots_due(conn, p.id, now + dt.timedelta(days=p.definition.points.expiring_notice_days),
+                                  after=now, limit=1) for p in programs_of(conn)):
+            return 0
     with stores.write() as conn:
         for p in programs_of(conn):
             horizon = now + dt.timedelta(days=p.definition.points.expiring_notice_days)
@@ -88,6 +92,10 @@ def birthdays(stores: Stores, *, now: dt.datetime | None = None, days: int = 1, 
 def _birthdays(stores: Stores, now: dt.datetime, limit: int) -> int:
     paid = 0
     default_zone = zoneinfo.ZoneInfo(stores.settings.default_timezone)
+    with stores.read() as conn:
+        if not any(p.status == "active" and any(isinstance(r, BirthdayRule) for r in p.definition.earn)
+                   for p in programs_of(conn)):
+            return 0
     with stores.write() as conn:
         for p in programs_of(conn):
             rules = [r for r in p.definition.earn if isinstance(r, BirthdayRule)]
@@ -190,6 +198,9 @@ def tick(stores: Stores, *, now: dt.datetime | None = None, housekeeping: bool =
     expiry notices, pay due referrals, give birthday bonuses (of the last ``birthday_days`` days; 0: none
     this round) and run due tier reviews."""
     counts = {"events": consumer.process(stores, now=now)}
+    with stores.read() as conn:
+        if not store.programs(conn):
+            return counts  # no program anywhere: nothing to sweep
     if housekeeping:
         counts["expired"] = expire_due(stores, now=now)
         counts["notices"] = expiring_notices(stores, now=now)
