@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from touchline.channels import CONSENT_CHANNELS
 from touchline.demo.catalog import build_catalog
 from touchline.feedback import service as feedback
 from touchline.feedback import signing
@@ -53,6 +54,9 @@ _RUDE = {"ko": "배송 진짜 씨발 왜 이렇게 늦어요", "en": "Worst shit
 _REPLIES = {"ko": "소중한 리뷰 감사합니다. 더 좋은 상품으로 보답하겠습니다!",
             "en": "Thank you for your review! We hope to see you again."}
 
+
+# Surveys go out on the channels messages are sent on (an in-app survey is answered in the page).
+_SENT_ON = tuple(c for c in CONSENT_CHANNELS if c != "in_app")
 
 def _customers(stores: Stores, workspace_id: str, rng: random.Random) -> list[dict[str, Any]]:
     """A sample of the shop's customers (not merged away): id, language, traits (for the reviews' names)."""
@@ -101,7 +105,7 @@ def simulate_feedback(stores: Stores, workspace_id: str, *, start: dt.datetime, 
                 category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
                 comment = rng.choice(_COMMENTS[category][language]) if rng.random() < 0.45 else None
                 answers.append(_answer(workspace_id, pid, "nps", score, comment,
-                                       rng.choice(("email", "sms", "messenger", "push")), language, at))
+                                       rng.choice(_SENT_ON), language, at))
             if rng.random() < 0.35:  # CSAT after a conversation
                 csat = rng.choices((5, 4, 3, 2, 1), weights=(45, 30, 12, 8, 5))[0]
                 answers.append(_answer(workspace_id, pid, "csat", csat, None, "chat", language,

@@ -237,20 +237,23 @@ def _customers(stores: Stores, workspace_id: str, want: int) -> dict[str, list[_
     return out
 
 
+def _can_write(c: _Customer, channel: str) -> bool:
+    if channel == "sms":
+        return bool(c.phone)
+    if channel == "kakao":
+        return bool(c.kakao_id)
+    if channel == "email":
+        return bool(c.email)
+    return True
+
+
 def _pick(pool: dict[str, list[_Customer]], used: set[str], scenario: Scenario) -> _Customer | None:
     """A customer who can write on the scenario's channel, each one once."""
     for lang in (scenario.lang, "ko" if scenario.lang == "en" else "en"):
         for c in pool[lang]:
-            if c.profile_id in used:
-                continue
-            if scenario.channel == "sms" and not c.phone:
-                continue
-            if scenario.channel == "kakao" and not c.kakao_id:
-                continue
-            if scenario.channel == "email" and not c.email:
-                continue
-            used.add(c.profile_id)
-            return c
+            if c.profile_id not in used and _can_write(c, scenario.channel):
+                used.add(c.profile_id)
+                return c
     return None
 
 
@@ -506,11 +509,12 @@ def open_inbox(stores: Stores, workspace_id: str, make_app: Callable[[Callable[[
     pool = _customers(stores, workspace_id, want=12)
     used: set[str] = set()
     todo: list[tuple[Scenario, _Customer]] = []
-    # The channels that need an identifier few customers have (a Kakao id, a phone) choose first, so a
-    # chat, which anyone can start, does not take the only customer who could write on KakaoTalk.
-    scarce = {"kakao": 0, "sms": 1, "whatsapp": 2, "email": 3}
+    # The channels fewest customers can write on (a Kakao id, a phone) choose first, so a chat, which
+    # anyone can start, does not take the only customer who could write on KakaoTalk.
+    everyone = [c for lang in pool.values() for c in lang]
+    able = {s.channel: sum(_can_write(c, s.channel) for c in everyone) for s in SCENARIOS}
     chosen = {scenario.key: _pick(pool, used, scenario)
-              for scenario in sorted(SCENARIOS, key=lambda s: scarce.get(s.channel, 9))}
+              for scenario in sorted(SCENARIOS, key=lambda s: able[s.channel])}
     for scenario in SCENARIOS:
         customer = chosen[scenario.key]
         if customer is None:

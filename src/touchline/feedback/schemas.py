@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from touchline.channels import EVENT_CHANNELS
 from touchline.feedback.service import MAX_COMMENT, MAX_REVIEW_BODY, MAX_TITLE, SURVEY_PATTERN
 
 __all__ = ["AnswerIn", "LinkIn", "ReplyIn", "ReviewIn"]
@@ -24,6 +25,17 @@ def _integer(value: Any) -> Any:
 
 Integer = Annotated[int, BeforeValidator(_integer)]
 
+
+
+def _event_channel(value: str) -> str:
+    if value not in EVENT_CHANNELS:
+        raise ValueError(f"one of {', '.join(EVENT_CHANNELS)}")
+    return value
+
+
+# Where the answer was given: any channel an event can come from (the registry's list).
+AnswerChannel = Annotated[str, WithJsonSchema({"type": "string", "enum": list(EVENT_CHANNELS)}),
+                          AfterValidator(_event_channel)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -44,7 +56,7 @@ class AnswerIn(_Strict):
     comment: str | None = Field(None, max_length=MAX_COMMENT, pattern=TEXT)
     answer_key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="The caller's id for this answer: a retry stores one answer")
-    channel: Literal["in_app", "chat", "messenger", "web", "email", "sms", "push"] = "in_app"
+    channel: AnswerChannel = "in_app"
     language: Literal["ko", "en"] | None = None
 
     @model_validator(mode="after")
