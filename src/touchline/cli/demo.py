@@ -119,7 +119,8 @@ def _print_loyalty(summary: Any) -> None:
                   "(dashboard: /loyalty).", highlight=False)
 
 
-def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool) -> None:
+def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool,
+                  loyalty: bool = False) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
     whole command). The keys go into variables once, so the commands stay short."""
@@ -135,6 +136,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
     steps.append(("Ask the shop assistant (from the FAQ at /v1/assistant/faq):",
                   [f"curl -s {auth} -H 'Content-Type: application/json' "
                    f"-d '{{\"question\": \"배송비 얼마예요?\"}}' {base}/v1/assistant/answer"]))
+    if loyalty:
+        steps.append(("A member's points, as the shop's checkout reads them (write key):",
+                      [f"curl -s -u \"$WRITE_KEY:\" {base}/v1/loyalty/programs/members/customers/{sample}"]))
     if journeys:
         steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
                                                   f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
@@ -289,7 +293,8 @@ def demo(
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
-    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve)
+    _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve,
+                  loyalty=points is not None)
     if serve:
         from touchline.cli.serve import serve as run_server
 
