@@ -101,9 +101,17 @@ def test_the_chat_opens_at_checkout_and_the_bot_hands_over(browser: Any, checkou
         assert "원" in answer.inner_text() and "챗봇" in answer.inner_text()
         _shoot(shopper, "assistant-checkout-ko", full=False)
 
-        box.fill("상담원 연결해 주세요")
+        # Something the shop's FAQ does not cover: the bot says it is not sure and offers a person, a button
+        # the shopper taps (a quick reply) rather than typing.
+        box.fill("강아지 산책도 시켜 주시나요?")
         box.press("Enter")
+        chat.locator("li.out[data-author='bot']", has_text="정확히 이해하지 못했어요").wait_for(timeout=30_000)
+        person = chat.locator("li.quick").get_by_role("button", name="상담원 연결")
+        person.wait_for()
+        _shoot(shopper, "assistant-quick-reply-ko", full=False)
+        person.click()
         chat.locator("li.out[data-author='bot']", has_text="상담원에게 연결해 드릴게요").wait_for()
+        assert chat.locator("li.quick").count() == 0  # a handover offers nothing more to tap
 
         # The agent finds the conversation with the bot's summary of what was asked.
         agent = agent_ctx.new_page()
@@ -136,7 +144,7 @@ def test_the_chat_opens_at_checkout_and_the_bot_hands_over(browser: Any, checkou
         thread = live.http.get(f"/v1/conversations/{conversation_id}/messages", headers=bearer()).json()["messages"]
         authors = [m["author"]["kind"] for m in thread if not m["private"]]
         assert authors[-2:] == ["agent", "customer"], authors
-        assert authors.count("bot") == 2, authors
+        assert authors.count("bot") == 3, authors  # the answer, "not sure" with its button, the handover
         _shoot(shopper, "assistant-handover-ko", full=False)
         _shoot(agent, "assistant-inbox-ko")
         assert not [p for p in problems if "favicon" not in p], problems

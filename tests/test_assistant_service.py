@@ -219,3 +219,52 @@ def test_containment_and_unanswered_questions(client: TestClient, stores: Stores
     assert later["total"]["contained"] >= 1 and later["by_intent"]["faq"]["containment_rate"] is not None
     bad = client.get("/v1/conversations/assistant/report", params={"days": 0}, headers=bearer())
     assert bad.status_code == 422 and "days" in bad.text
+
+
+def _notes(client: TestClient, cid: str) -> list[str]:
+    response = client.get(f"/v1/conversations/{cid}/messages", headers=bearer())
+    assert response.status_code == 200, response.text
+    return [m["body"] for m in response.json()["messages"] if m["direction"] == "note"]
+
+
+def test_a_return_request_is_taken_in_a_guided_flow(client: TestClient, stores: Stores, workspace_id: str) -> None:
+    """The returns answer offers to take the request; the order (one of the customer's own, written without
+    its dash) and the reason are asked for; the request reaches a person with both in the note."""
+    assistant_service.load_seed(stores, workspace_id)
+    _orders_of(client, "park-returns")
+    cid = _inbound(client, "park-returns", "반품하고 싶은데 어떻게 해요?", "ret-1", verified=True)
+    assert bot.respond_all(stores) == 1
+    offer = _last(client, cid)["body"]
+    assert "반품 접수를 도와드릴까요?" in offer
+    _inbound(client, "park-returns", "hm1002 이요", "ret-2", verified=True)
+    assert bot.respond_all(stores) == 1
+    asked = _last(client, cid)["body"]
+    assert "HM-1002" in asked and "사유" in asked
+    assert _last(client, cid)["quick_replies"] == ["사이즈가 맞지 않아요", "상품에 문제가 있어요", "단순 변심",
+                                                   "아니요"]
+    _inbound(client, "park-returns", "사이즈가 너무 커요", "ret-3", verified=True)
+    assert bot.respond_all(stores) == 1
+    done = [m for m in client.get(f"/v1/conversations/{cid}/messages", headers=bearer()).json()["messages"]
+            if m["direction"] == "outbound"][-1]["body"]
+    assert "HM-1002" in done and "사이즈가 너무 커요" in done and "담당자" in done
+    assert any("반품 접수" in n and "HM-1002" in n and "사이즈가 너무 커요" in n for n in _notes(client, cid))
+    conversation = client.get(f"/v1/conversations/{cid}", headers=bearer()).json()
+    assert "bot-handover" in conversation["tags"]
+
+
+def test_another_question_leaves_the_flow_and_no_closes_it(client: TestClient, stores: Stores,
+                                                           workspace_id: str) -> None:
+    assistant_service.load_seed(stores, workspace_id)
+    cid = _inbound(client, "choi-exchange", "교환 신청은 어떻게 하나요?", "exc-1", verified=False)
+    assert bot.respond_all(stores) == 1
+    assert "교환 접수를 도와드릴까요?" in _last(client, cid)["body"]
+    # Not an order: answered as a question of its own (the shipping fee), the request dropped.
+    _inbound(client, "choi-exchange", "배송비는 얼마예요?", "exc-2", verified=False)
+    assert bot.respond_all(stores) == 1
+    assert "원" in _last(client, cid)["body"] and "사유" not in _last(client, cid)["body"]
+    _inbound(client, "choi-exchange", "교환하고 싶어요", "exc-3", verified=False)
+    assert bot.respond_all(stores) == 1
+    _inbound(client, "choi-exchange", "아니요", "exc-4", verified=False)
+    assert bot.respond_all(stores) == 1
+    assert _last(client, cid)["body"].startswith("알겠어요")
+    assert "bot-handover" not in client.get(f"/v1/conversations/{cid}", headers=bearer()).json()["tags"]

@@ -59,7 +59,7 @@ SRC = Path(touchline.__file__).parent
 def test_the_literals_and_the_registry_agree() -> None:
     assert tuple(c.name for c in REGISTRY) == MESSAGE_CHANNELS == get_args(MessageChannel)
     assert tuple(c.name for c in REGISTRY if c.consent) == CONSENT_CHANNELS == get_args(ConsentChannel)
-    assert SEND_CHANNELS == get_args(SendChannel) == ("preferred", *MESSAGE_CHANNELS)
+    assert SEND_CHANNELS == get_args(SendChannel) == ("preferred", "best", *MESSAGE_CHANNELS)
     assert set(CONSENT_CHANNELS) < set(MESSAGE_CHANNELS)
     assert set(channels.BY_NAME) == set(MESSAGE_CHANNELS)
     assert len(set(MESSAGE_CHANNELS)) == len(MESSAGE_CHANNELS)

@@ -124,6 +124,18 @@ def test_journeys_run_on_the_simulated_clock(stores: Stores, workspace_id: str) 
     assert asked and all(m["created_at"] - review_runs[m["run_id"]]["entered_at"] >= dt.timedelta(days=7)
                          for m in asked)
 
+    # The win-back e-mail carries "for you" products: the model was trained as the journeys started. A buyer
+    # gets their own (none they already bought, unless food or beauty), someone with no history the fallback.
+    from touchline.journeys.preview import preview
+
+    with stores.read() as conn:
+        buyer = conn.execute(sa.select(profiles.c.user_id).where(
+            profiles.c.id == next(iter(review_runs.values()))["customer_id"])).scalar_one()
+    shown = preview(stores, workspace_id, "winback-coupon", "email", identifier=f"user_id:{buyer}")["content"]
+    assert "고객님을 위해 고른 상품" in shown["html"] or "Picked for you" in shown["html"]
+    assert shown["html"].count("<li>") == 3  # each a tracked link to the product
+    assert shown["text"].count("https://www.haru-market.example/products/P") == 3
+
     # Installing again (a second demo run) keeps what is there.
     again, _ = install(stores, workspace_id, now=NOW)
     assert tuple(again) == IDS
@@ -212,8 +224,10 @@ def test_try_it_commands_paste_whole_on_a_narrow_terminal(settings: Settings,
     assert commands[0].startswith("export WRITE_KEY=tlw_") and commands[1].startswith("export ADMIN_TOKEN=tla_")
     assert "touchline serve &" in commands
     curls = [c for c in commands if c.startswith("curl ")]
-    assert len(curls) == 4 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
+    assert len(curls) == 5 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
     assert re.fullmatch(r'curl -s -H "Authorization: Bearer \$ADMIN_TOKEN" http://127\.0\.0\.1:8000/v1/profiles/'
                         r"\S+:\S+", curls[0]), curls[0]
     assert curls[1].endswith("/v1/assistant/answer") and "배송비" in curls[1], curls[1]
+    assert re.fullmatch(r"""curl -s -u "\$WRITE_KEY:" 'http://127\.0\.0\.1:8000/v1/inapp/messages\?user=user_id:\S+'""",
+                        curls[2]), curls[2]
     assert not any(mark in "\n".join(tail) for mark in "│╭╰")  # no box to copy along

@@ -44,8 +44,13 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     # every problem reported (422); their grammar is in the README.
     ("^/v1/segments(/preview|/\\{segment_id\\})?$", ["422"], "segment rule language"),
     ("^/v1/journeys(/validate|/\\{journey_id\\})?$", ["400", "422"], "journey definitions (JSON or YAML)"),
+    # An experiment definition: arms whose weights sum to 100, a control among them, a metric on an event the
+    # workspace knows (the README's "Experiments").
+    ("^/v1/experiments(/\\{experiment_id\\})?$", ["400", "422"], "experiment definitions"),
     # A template's parts depend on its channel (a path parameter) and compile in the sandbox when saved.
     ("^/v1/templates/\\{key\\}/\\{channel\\}$", ["422"], "template parts per channel, compiled"),
+    # So is a draft the adaptive preview renders, with its blocks' rules; and it names a saved one or gives one.
+    ("^/v1/templates/preview-adaptive$", ["400", "422"], "template parts and adaptive rules, compiled"),
     # A declared event type names at least one property, each with a known type (the README's table).
     ("^/v1/tracking-plan/events/\\{event\\}$", ["400", "422"], "tracking plan property types"),
     # A customer's message: its identifiers are read as the channel's (a phone number, an e-mail address),
@@ -58,6 +63,11 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
      "channel rules, snooze times, tag count"),
     ("^/v1/conversations/canned-responses(/\\{canned_id\\})?$", ["422"], "canned response compiles"),
     ("^/v1/conversations/stats$", ["422"], "start before end"),
+    ("^/v1/feedback/nps$", ["422"], "since before until, at most ten years"),
+    # An in-app message's content is one of the workspace's in_app templates (it must exist), and where it
+    # sits depends on its layout; a report's start is on or before its end.
+    ("^/v1/inapp/admin/messages(/\\{message\\})?$", ["422"], "the template exists, the layout's positions"),
+    ("^/v1/inapp/admin/report$", ["422"], "start before end"),
     # A loyalty program's definition is a document of its own (earning rules, tiers with ascending
     # thresholds, rule ids used once), validated whole and every problem reported; its grammar is in the README.
     ("^/v1/loyalty/programs(/\\{program\\})?$", ["422"], "loyalty program definitions"),

@@ -25,6 +25,8 @@ from touchline.platform import open_stores
 from touchline.segments import service as segments
 from touchline.settings import Settings
 from touchline.store.engines import Stores
+from touchline.web import auth as web_auth
+from touchline.web import http as web_http
 from touchline.workspaces.service import workspace_id_by_name
 from web_helpers import PASSWORD, add_user
 
@@ -327,7 +329,8 @@ def test_korean(page: object, site: Site) -> None:
     # On a phone: every navigation entry in view, and Korean words kept whole in tables.
     page.set_viewport_size(PHONE)  # type: ignore[attr-defined]
     links = page.locator(".nav a")  # type: ignore[attr-defined]
-    assert links.count() == 9  # the data quality page is the eighth, the assistant FAQ the ninth
+    # Every page a marketer may open (each capability adds its own; recounted from the registry).
+    assert links.count() == sum(1 for item in web_http.NAV if "marketer" in web_auth.PERMISSIONS[item.permission])
     for i in range(links.count()):
         box = links.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (i, box)
@@ -501,3 +504,21 @@ def test_assistant_faq_edit_and_try(page: object, site: Site) -> None:
     page.wait_for_load_state("load")  # type: ignore[attr-defined]
     expect(page.get_by_role("status")).to_have_text("holiday_hours 항목을 삭제했습니다.")  # type: ignore[attr-defined]
     page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
+
+
+def test_predictions_quality_in_korean(page: object, site: Site) -> None:
+    from touchline.predictions import service as predictions
+
+    expect = playwright_api.expect
+    models = {m["kind"]: m for m in predictions.train(site.stores, site.workspace_id)}
+    page.goto(site.url + "/predictions?lang=ko")  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="예측 모델", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    purchase = page.locator("#prediction-purchase")  # type: ignore[attr-defined]
+    assert models["purchase"]["status"] == "trained", models["purchase"]
+    expect(purchase.locator('[data-figure="auc"]')).to_have_text(f"{models['purchase']['quality']['auc']:.3f}")
+    expect(purchase.locator("#chart-reliability-purchase[data-drawn] .main-svg").first).to_be_visible()
+    expect(purchase).to_contain_text("브라이어 점수")
+    shoot(page, "15-predictions-ko")
+    page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="Predictions", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator("#prediction-purchase")).to_contain_text("Lift in the top decile")  # type: ignore[attr-defined]

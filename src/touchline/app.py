@@ -28,6 +28,10 @@ from touchline.conversations.routes import router as conversations_router
 from touchline.conversations.writer import close_inbound_writer
 from touchline.customers.routes import router as customers_router
 from touchline.customers.service import purge_erased
+from touchline.experiments.routes import flags_router as experiment_flags_router
+from touchline.experiments.routes import router as experiments_router
+from touchline.feedback.routes import pages as feedback_pages
+from touchline.feedback.routes import router as feedback_router
 from touchline.http import (
     JSONBody,
     PublicCORS,
@@ -36,6 +40,7 @@ from touchline.http import (
     install_error_handlers,
     refuse_unknown_query,
 )
+from touchline.inapp import routes as inapp_routes
 from touchline.ingest.plan_routes import router as tracking_plan_router
 from touchline.ingest.routes import router as ingest_router
 from touchline.ingest.schemas import openapi_schemas
@@ -48,7 +53,11 @@ from touchline.loyalty.sweeps import LoyaltyWorker
 from touchline.messaging import sandbox
 from touchline.messaging.routes import router as messaging_router
 from touchline.messaging.routes import tracking as tracking_router
+from touchline.personalization.routes import router as recommendations_router
+from touchline.personalization.service import RecommendationWorker
 from touchline.platform import open_stores
+from touchline.predictions.routes import router as predictions_router
+from touchline.predictions.schedule import Retrainer
 from touchline.profiles.routes import router as profiles_router
 from touchline.segments.routes import router as segments_router
 from touchline.segments.service import refresh_live
@@ -197,6 +206,12 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
         loyalty = LoyaltyWorker(services.stores) if run_pump else None  # earning rules, expiry, tiers, referrals
         if loyalty:
             loyalty.start()
+        retrainer = Retrainer(services.stores) if run_pump else None  # predictions, on their schedule
+        if retrainer:
+            retrainer.start()
+        recommender = RecommendationWorker(services.stores) if run_pump else None  # trains, refreshes
+        if recommender:
+            recommender.start()
         mail = None
         if settings.inbound_smtp_port is not None:  # e-mail replies (README, "Inbound channels")
             from touchline.conversations.inbound.smtp_listener import InboundSMTP
@@ -210,10 +225,14 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
             if mail:
                 mail.stop()
             close_inbound_writer(services.stores)  # stores the messages queued
+            if recommender:
+                recommender.stop()
             if assistant:
                 assistant.stop()
             if loyalty:
                 loyalty.stop()
+            if retrainer:
+                retrainer.stop()
             conversation_feed.close_hub(services.stores)  # ends the live streams
             services.writer.stop()
             if runner:
@@ -243,6 +262,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(customers_router)
     app.include_router(segments_router)
     app.include_router(analytics_router)
+    app.include_router(predictions_router)
     app.include_router(journeys_router)
     app.include_router(runs_router)
     app.include_router(messaging_router)
@@ -253,7 +273,19 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(chat_router)
     app.include_router(chat_script_router)
     app.include_router(assistant_router)
+    app.include_router(feedback_router)
+    app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
     app.include_router(loyalty_router)
+    app.include_router(recommendations_router)
+    app.include_router(experiments_router)
+    app.include_router(experiment_flags_router)
+    app.include_router(inapp_routes.public)
+    app.include_router(inapp_routes.admin)
+    app.include_router(inapp_routes.script)
+    if settings.demo_storefront:  # a demo product page with analytics.js and the in-app SDK
+        from touchline.demo.storefront import router as storefront_router
+
+        app.include_router(storefront_router)
     mount_dashboard(app)  # the dashboard at /, signed in with user accounts
     document_schemas(app, openapi_schemas())  # the tracking bodies, which their endpoints read raw
     document_unknown_parameters(app)

@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_CHANNELS",
     "INBOX",
     "LABELS",
+    "MAX_QUICK_REPLIES",
     "MESSAGE_CHANNELS",
     "PROFILE_ID",
     "PROVIDER_CHANNELS",
@@ -63,7 +64,7 @@ ConsentChannel = Literal["email", "sms", "messenger", "push", "in_app"]
 # inbox, no consent).
 MessageChannel = Literal[ConsentChannel, "webhook"]
 # What a journey's send step names: a channel, or the customer's preferred one.
-SendChannel = Literal["preferred", MessageChannel]
+SendChannel = Literal["preferred", "best", MessageChannel]
 
 # An address entry meaning "the profile's own id" (the in-app inbox, the shop's webhook).
 PROFILE_ID: Final = "profile_id"
@@ -197,17 +198,21 @@ class ConversationSpec:
     ingest_channel: str
     max_chars: int  # the longest reply body the provider takes
     window_hours: int | None = None  # free-form replies only this long after the customer's last message
+    # Answers the customer can tap under a reply: web chat buttons, KakaoTalk skill quickReplies.
+    quick_replies: bool = False
 
     @property
     def window(self) -> dt.timedelta | None:
         return None if self.window_hours is None else dt.timedelta(hours=self.window_hours)
 
 
+MAX_QUICK_REPLIES: Final = 10  # KakaoTalk shows at most ten; a chat more would be a menu
+
 CONVERSATION_REGISTRY: Final[tuple[ConversationSpec, ...]] = (
-    ConversationSpec("chat", None, (), "chat", 10_000),
+    ConversationSpec("chat", None, (), "chat", 10_000, quick_replies=True),
     ConversationSpec("sms", "sms", ("phone",), "sms", 1_600),
     ConversationSpec("whatsapp", "messenger", ("whatsapp_id", "phone"), "messenger", 4_096, window_hours=24),
-    ConversationSpec("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000),
+    ConversationSpec("kakao", "messenger", ("kakao_id", "phone"), "messenger", 1_000, quick_replies=True),
     ConversationSpec("email", "email", ("email",), "email", 100_000),
 )
 
@@ -225,7 +230,7 @@ def _check() -> None:
     consent = tuple(c.name for c in REGISTRY if c.consent)
     if consent != CONSENT_CHANNELS:
         raise RuntimeError(f"REGISTRY's consent channels are {consent} but ConsentChannel is {CONSENT_CHANNELS}")
-    if ("preferred", *MESSAGE_CHANNELS) != SEND_CHANNELS:
+    if ("preferred", "best", *MESSAGE_CHANNELS) != SEND_CHANNELS:
         raise RuntimeError(f"SendChannel is {SEND_CHANNELS}")
     ranks = sorted(c.fallback for c in REGISTRY if c.fallback is not None)
     if ranks != list(range(1, len(ranks) + 1)):

@@ -436,10 +436,11 @@ def write_principal(request: Request, _basic: Annotated[None, Depends(WRITE_KEY_
 
 
 # What a shop's own web pages call, with the write key: the tracking API (analytics.js's one-letter
-# paths included), analytics.js's settings, the in-app inbox and the web chat.
+# paths included), analytics.js's settings, the in-app inbox, the web chat, in-app messages and experiment flags.
 _PUBLIC_PATH = re.compile(
     r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+"
-    r"|chat/(?:messages|stream|proactive|hesitation))$"
+    r"|chat/(?:messages|stream|proactive|hesitation)|reviews|reviews/products/[^/]+|feedback/answers"
+    r"|recommendations|flags|inapp/(?:messages|events))$"
 )
 
 

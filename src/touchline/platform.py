@@ -16,11 +16,20 @@ from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
 from touchline.customers.registry import CustomerData, register
+from touchline.experiments import store as experiment_store
+from touchline.feedback import service as feedback_service
+from touchline.feedback import store as feedback_store
+from touchline.inapp import capture as inapp_capture
+from touchline.inapp import store as inapp_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.loyalty import consumer as loyalty_consumer
 from touchline.loyalty import store as loyalty_store
+from touchline.messaging import context as message_context
+from touchline.messaging import functions as template_functions
 from touchline.messaging import store as message_store
+from touchline.personalization import service as recommendations
+from touchline.personalization import store as recommendation_store
 from touchline.segments import store as segment_store
 from touchline.settings import Settings
 from touchline.store.engines import Stores
@@ -46,17 +55,36 @@ def wire() -> None:
         eventlog.subscribe("conversations", conversation_receipts.capture)
         # Loyalty queues the events its programs' rules listen to; its worker applies them to the ledger.
         eventlog.subscribe("loyalty", loyalty_consumer.capture)
+        # Message templates call recommendations(n) for the customer they are rendered for.
+        message_context.register(message_context.ContextProvider(
+            "recommendations", recommendations.template_variables,
+            lambda: {"recommendations": recommendations.sample_products}))
+        # In-app messages become pending for a customer when a journey sends one, or an event names one.
+        eventlog.subscribe("inapp", inapp_capture.capture)
         register(CustomerData("segments", erase=segment_store.erase_customer, export=segment_store.export_customer,
                               tables=segment_store.ERASED_TABLES, view=segment_store.customer_view))
         register(CustomerData("journeys", erase=journey_store.erase_customer, export=journey_store.export_customer,
                               tables=journey_store.ERASED_TABLES, view=journey_store.customer_view))
         register(CustomerData("messages", erase=message_store.erase_customer, export=message_store.export_customer,
                               tables=message_store.ERASED_TABLES, view=message_store.customer_view))
+        register(CustomerData("recommendations", erase=recommendation_store.erase_customer,
+                              export=recommendation_store.export_customer, tables=recommendation_store.ERASED_TABLES))
         register(CustomerData("conversations", erase=conversation_store.erase_customer,
                               export=conversation_store.export_customer, tables=conversation_store.ERASED_TABLES,
                               view=conversation_store.customer_view))
+        # Reviews the shop tracks itself (Review Submitted with a product and a rating) wait for moderation.
+        eventlog.subscribe("feedback", feedback_service.capture)
+        register(CustomerData("feedback", erase=feedback_store.erase_customer, export=feedback_store.export_customer,
+                              tables=feedback_store.ERASED_TABLES, view=feedback_store.customer_view))
+        # Templates link to surveys and review forms (signed with the workspace's key).
+        template_functions.register("survey_link", feedback_service.survey_link_function)
+        template_functions.register("review_link", feedback_service.review_link_function)
         register(CustomerData("loyalty", erase=loyalty_store.erase_customer, export=loyalty_store.export_customer,
                               tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))
+        register(CustomerData("experiments", erase=experiment_store.erase_customer,
+                              export=experiment_store.export_customer, tables=experiment_store.ERASED_TABLES))
+        register(CustomerData("inapp", erase=inapp_store.erase_customer, export=inapp_store.export_customer,
+                              tables=inapp_store.ERASED_TABLES, view=inapp_store.customer_view))
         _wired.set()
 
 

@@ -55,7 +55,16 @@ class Settings(BaseSettings):
     # Live segments: re-evaluated for customers with new events this often, and for everyone (so that
     # "active in the last 7 days" ends on day 8 without a new event) at the slower pace.
     segment_live_interval_seconds: float = 2.0
+    # Recommendations (touchline.personalization): a full training this often, the histories in memory
+    # brought up to date with new events this often, and an answer of /v1/recommendations kept this long.
+    recommendations_retrain_hours: float = Field(6.0, gt=0)
+    recommendations_refresh_seconds: float = Field(30.0, gt=0)
+    recommendations_cache_seconds: float = Field(30.0, ge=0)
     segment_full_refresh_seconds: float = 60.0
+    # Predictions (purchase propensity, churn risk): each workspace's models are retrained, and every
+    # customer scored again, this often by the server and ``touchline worker`` (0: only on request, with
+    # ``touchline predict`` or POST /v1/predictions/retrain).
+    prediction_retrain_hours: float = Field(24.0, ge=0)
     # RFM quintile cut-offs rank a customer among every buyer; ranking them all on each live round was
     # most of its cost on a big store. Live rounds reuse the cut-offs for up to this long (by the
     # rounds' clock) and the full refresh renews them, so in a running server they are at most one
@@ -169,6 +178,12 @@ class Settings(BaseSettings):
     template_max_output_kib: int = Field(64, ge=1)
     template_max_html_kib: int = Field(256, ge=1)
     template_max_value_kib: int = Field(256, ge=1)
+
+    # The demo shop's product page with analytics.js and the in-app SDK (/demo-shop/product/{id}): for trying
+    # in-app messages in a browser after `touchline demo`; off on a real shop's server. The browser loads
+    # Segment's analytics.js from this URL.
+    demo_storefront: bool = False
+    demo_analytics_js_url: str = "https://cdn.jsdelivr.net/npm/@segment/analytics-next@1.84.3/dist/umd/index.js"
 
     # Channels. A channel with no provider configured is unavailable (the policy falls back to the next
     # one), unless dev_channels is on: then it "delivers" into the outbox log only (for demos).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Any
 
 import pydantic
@@ -83,6 +84,37 @@ Moment = Annotated[dt.datetime, BeforeValidator(_moment), WithJsonSchema({
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
 """A moment a request names (a report's period): RFC 3339 as the document states it, no epoch numbers
 and no local times without an offset, which pydantic's datetime would accept and read as UTC."""
+
+
+# --- request bodies ----------------------------------------------------------------------------------
+def _takes_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_takes_bool(arg) for arg in typing.get_args(annotation))
+
+
+def _only_bool(annotation: Any) -> bool:
+    """``bool`` or ``bool | None``: lax mode would read 0, 1, "yes" and "off" as one."""
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    return annotation is bool or (bool(args) and all(arg is bool for arg in args))
+
+
+class Body(pydantic.BaseModel):
+    """A request body: unknown fields refused, and JSON ``true``/``false`` never read as a number (pydantic's
+    lax mode takes ``false`` for 0, where the OpenAPI document says integer). Strict mode would also refuse
+    ``30.0`` for an integer, which JSON Schema accepts; this refuses only the booleans."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None:
+            return value
+        if isinstance(value, bool) and not _takes_bool(field.annotation):
+            raise ValueError("true or false is not a value of this field")
+        if not isinstance(value, bool) and _only_bool(field.annotation):
+            raise ValueError("must be true or false")
+        return value
 
 
 def problems(exc: pydantic.ValidationError, doc: Any, *, tag_noun: str = "type") -> list[dict[str, str]]:

@@ -88,6 +88,19 @@ def _print_journeys(report: list[dict[str, Any]]) -> None:
                   "(21:00–08:00 in each customer's time zone) and respects consent and the daily cap.")
 
 
+def _print_experiments(tested: dict[str, Any]) -> None:
+    """Each experiment's arms (exposed, converted, chance to beat control) and its verdict."""
+    console.print(f"Experiments ({tested['seconds']:.1f} s; dashboard: /experiments):", highlight=False)
+    for experiment_id, e in tested["experiments"].items():
+        arms = ", ".join(f"{name} {a['conversions']:,}/{a['exposures']:,}"
+                         + (f" ({a['chance_to_beat']:.0%} to beat control)" if a["chance_to_beat"] is not None else "")
+                         for name, a in e["arms"].items())
+        console.print(f"  {experiment_id}: {arms}", highlight=False)
+        weights = ", ".join(f"{name} {w:.0%}" for name, w in e["weights"].items())
+        extra = f" Bandit traffic now: {weights} ({e['weight_changes']} changes)." if e["weight_changes"] else ""
+        console.print(f"    {e['verdict_text']['en']}{extra}", highlight=False)
+
+
 def _print_assistant(helped: Any) -> None:
     """Proactive chat against its holdout, and what the assistant resolved by itself."""
     lift, total = helped.lift, helped.containment["total"]
@@ -120,7 +133,7 @@ def _print_loyalty(summary: Any) -> None:
 
 
 def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool,
-                  loyalty: bool = False) -> None:
+                  user_id: str | None = None, loyalty: bool = False) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
     whole command). The keys go into variables once, so the commands stay short."""
@@ -139,6 +152,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
     if loyalty:
         steps.append(("A member's points, as the shop's checkout reads them (write key):",
                       [f"curl -s -u \"$WRITE_KEY:\" {base}/v1/loyalty/programs/members/customers/{sample}"]))
+    steps.append(("What the in-app SDK and the apps are offered (the banner after three views of a product; the "
+                  "demo product page: TOUCHLINE_DEMO_STOREFRONT=true touchline serve, then /demo-shop/product/P10001):",
+                  [f"curl -s -u \"$WRITE_KEY:\" '{base}/v1/inapp/messages?user=user_id:{user_id or 'new-visitor'}'"]))
     if journeys:
         steps.append(("A journey step by step:", ["touchline journeys stats abandoned-cart",
                                                   f"curl -s {auth} {base}/v1/journeys/abandoned-cart/stats"]))
@@ -170,6 +186,14 @@ def demo(
         "--loyalty/--no-loyalty",
         help="Run the shop's loyalty program (tiers, rewards, referrals) over the last 30 days of its history, "
              "on a simulated clock.")] = True,
+    experiments: Annotated[bool, typer.Option(
+        "--experiments/--no-experiments",
+        help="Run an A/B/n test of the abandoned-cart reminder's copy and a bandit over its channel and timing, "
+             "with shoppers who answer the arms differently, on a simulated clock.")] = True,
+    inapp: Annotated[bool, typer.Option(
+        "--inapp/--no-inapp",
+        help="Have shoppers view products over the last --simulate-days days and see the in-app banner on the "
+             "third view of one, through the in-app endpoints.")] = True,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API when done.")] = False,
     host: Annotated[str | None, typer.Option(help="With --serve: interface.")] = None,
     port: Annotated[int | None, typer.Option(help="With --serve: port.")] = None,
@@ -180,6 +204,7 @@ def demo(
     clock, then summarise it."""
     from touchline.assistant import service as assistant_service
     from touchline.demo.generator import estimate_messages, generate
+    from touchline.demo.inapp import install_inapp_banner
     from touchline.demo.run import journey_report, summarize
     from touchline.demo.simulate import ReplaySummary
     from touchline.demo.simulate import run as run_with_journeys
@@ -229,6 +254,19 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
+        # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it),
+        # and shoppers who see it on the product pages over the last days.
+        banner = install_inapp_banner(stores, workspace_id)
+        shown = None
+        if inapp:
+            from touchline.app import create_app
+            from touchline.demo.inapp import run_inapp_shoppers
+
+            with console.status("shoppers view products and see the in-app banner …"):
+                shown = run_inapp_shoppers(stores, workspace_id, lambda clock: create_app(
+                    stores=stores, run_pump=False, run_journeys=False, clock=clock), seed=seed,
+                    days=min(simulate_days, days - 1) if days > 2 else 1)
+                move_staged_events(stores)
         helped = None
         if assistant:
             from touchline.app import create_app
@@ -247,6 +285,21 @@ def demo(
                 move_staged_events(stores)
                 points = run_loyalty(stores, workspace_id, seed=seed, days=min(30, days))
                 move_staged_events(stores)
+        # Customers answer NPS and CSAT surveys and review what they bought (moderated as a shop would).
+        with console.status("customers answer surveys and review what they bought …"):
+            from touchline.demo.feedback import simulate_feedback
+
+            feedback_end = dt.datetime.now(dt.UTC)
+            feedback = simulate_feedback(stores, workspace_id, start=feedback_end - dt.timedelta(days=min(days, 90)),
+                                         end=feedback_end, seed=seed)
+            move_staged_events(stores)
+        tested = None
+        if experiments:
+            from touchline.demo.experiments import seed_experiments
+
+            with console.status("shoppers meet the reminder's A/B/n test and the channel bandit …"):
+                tested = seed_experiments(stores, workspace_id, shoppers=min(1200, max(100, customers // 8)),
+                                          seed=seed)
         summary = summarize(stores, workspace_id)
         if replay is not None:
             report = journey_report(stores, workspace_id, replay.journeys)
@@ -272,6 +325,14 @@ def demo(
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
+    table.add_row("surveys and reviews", f"{feedback['nps']:,} NPS and {feedback['csat']:,} CSAT answers, "
+                  f"{feedback['reviews']:,} reviews ({feedback['approved']:,} approved, {feedback['pending']:,} "
+                  f"waiting; dashboard: /surveys, /reviews)")
+    table.add_row("in-app banner", f"{banner['key']}: a product viewed 3 times (dashboard: /inapp)")
+    if shown is not None:
+        table.add_row("in-app banner shown", f"{shown.shown:,} times to {shown.shoppers:,} shoppers: {shown.clicked:,} "
+                                             f"clicked ({shown.orders:,} ordered), {shown.dismissed:,} dismissed, "
+                                             f"{shown.refused:,} held back by its frequency rule")
     console.print(table)
     by_channel = Table("channel", "events", title="Events by channel")
     for channel, count in summary["events_by_channel"].items():
@@ -286,15 +347,19 @@ def demo(
                       f"set-password EMAIL); dashboard: /inbox and /inbox/report.", highlight=False)
     if report:
         _print_journeys(report)
+    if replay is not None and replay.predictions:
+        console.print("Predictions (dashboard: /predictions): " + "; ".join(replay.predictions), highlight=False)
     if helped is not None:
         _print_assistant(helped)
     if points is not None:
         _print_loyalty(points)
+    if tested is not None:
+        _print_experiments(tested)
     sample = summary.get("sample_identifier") or "email:..."
     host = host or settings.host
     port = port or settings.port
     _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve,
-                  loyalty=points is not None)
+                  user_id=summary.get("sample_user_id"), loyalty=points is not None)
     if serve:
         from touchline.cli.serve import serve as run_server
 

@@ -208,11 +208,13 @@ def list_templates(workspace: Workspace = "default", as_json: Annotated[bool, ty
 
 def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to the event store.")] = False,
            once: Annotated[bool, typer.Option(help="One round, then exit.")] = False) -> None:
-    """Run journeys and the outbox. On PostgreSQL start as many as you like: they share the work
-    (FOR UPDATE SKIP LOCKED). ``touchline serve`` runs one itself."""
+    """Run journeys and the outbox, and retrain the predictions on their schedule. On PostgreSQL start as many
+    as you like: they share the work (FOR UPDATE SKIP LOCKED; one claims a workspace's retraining).
+    ``touchline serve`` runs one itself."""
     from touchline.cli.serve import warn_about_channels
     from touchline.journeys.runner import Runner
     from touchline.messaging import sandbox
+    from touchline.predictions.schedule import Retrainer
     from touchline.runtime import tune_garbage_collector
 
     with opened_stores() as stores:
@@ -228,9 +230,12 @@ def worker(pump: Annotated[bool, typer.Option(help="Also move staged events to t
             signal.signal(sig, lambda *_: done.set())
         tune_garbage_collector()  # as touchline serve does
         runner.start()
+        retrainer = Retrainer(stores)  # predictions, on their schedule (TOUCHLINE_PREDICTION_RETRAIN_HOURS)
+        retrainer.start()
         console.print("journey worker running; Ctrl+C stops it")
         warn_about_channels(stores.settings)
         while not done.wait(1.0 if pump else 3600):
             if pump:
                 stores.pump()
+        retrainer.stop()
         runner.stop()

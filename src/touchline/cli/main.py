@@ -10,6 +10,7 @@ from touchline.cli.journeys import journeys_app, templates_app, worker
 from touchline.cli.keys import keys_app, workspaces_app
 from touchline.cli.loyalty import loyalty_app
 from touchline.cli.plan import plan_app
+from touchline.cli.predict import predict
 from touchline.cli.reports import report_app
 from touchline.cli.segments import segments_app
 from touchline.cli.serve import db_app, serve
@@ -35,6 +36,7 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(templates_app, name="templates")
 app.add_typer(loyalty_app, name="loyalty")
 app.command("worker")(worker)
+app.command("predict")(predict)
 app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":

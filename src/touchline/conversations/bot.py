@@ -26,10 +26,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from touchline.assistant import flows
 from touchline.assistant import orders as order_answers
 from touchline.assistant import service as assistant_service
+from touchline.assistant.engine import Reply
 from touchline.conversations import bot_metrics, rules, service, store
-from touchline.conversations.types import Author
+from touchline.conversations import hours as team_hours
+from touchline.conversations.types import Author, Status
 from touchline.errors import TouchlineError
 from touchline.profiles import store as profile_store
 from touchline.store.schema import event_staging, events
@@ -56,7 +59,7 @@ _KEY = "touchline.conversations.bot"
 
 
 _INTENT_KO = {"handover": "상담원 요청", "faq": "자주 묻는 질문", "product": "상품 문의", "order_status": "주문 조회",
-              "smalltalk": "인사", "unknown": "알 수 없음"}
+              "smalltalk": "인사", "unknown": "알 수 없음", "return": "반품 접수", "exchange": "교환 접수"}
 
 
 def _summary(asked: list[str], reply: Any) -> str:
@@ -98,8 +101,36 @@ def _order_answer(stores: Stores, workspace_id: str, conversation: dict[str, Any
                                     timezone=stores.settings.default_timezone)
 
 
+def _flow_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any], last: dict[str, Any],
+               language: str | None) -> flows.FlowTurn | None:
+    """The customer's answer to an open return or exchange request (the bot's last turn asked for the
+    order or the reason), or None when there is none or the message answers something else."""
+    with stores.read() as conn:
+        turn = store.last_assistant_turn(conn, workspace_id, conversation["id"])
+    kind, _, rest = str((turn or {}).get("flow_step") or "").partition(":")
+    step, _, order = rest.partition(":")
+    if turn is None or kind not in flows.KINDS or step not in flows.OPEN_STEPS:
+        return None
+    known = ([o.order_id for o in _customer_orders(stores, workspace_id, conversation["profile_id"])]
+             if last.get("verified") else [])
+    return flows.advance(kind, step, last["body"] or "", turn["language"] or language or "ko", order=order or None,
+                         known_orders=known)
+
+
+_PERSON = {"ko": "상담원 연결", "en": "Talk to a person"}
+
+
+def _quick_replies(reply: Reply, step: flows.FlowTurn | None) -> tuple[str, ...]:
+    """What the customer can tap under the answer: the flow's choices, or a person when the bot is unsure."""
+    if step is not None and not step.hands_over:
+        return step.quick_replies
+    if reply.offer_handover and not reply.handover:
+        return (_PERSON[reply.language if reply.language in _PERSON else "ko"],)
+    return ()
+
+
 def _record_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any], sent: dict[str, Any],
-                 question: str, reply: Any, now: dt.datetime) -> None:
+                 question: str, reply: Any, now: dt.datetime, flow_step: str | None = None) -> None:
     """The turn, for the containment report and the questions the FAQ does not answer (idempotent: keyed
     by the bot's message)."""
     with stores.write() as conn:
@@ -108,7 +139,8 @@ def _record_turn(stores: Stores, workspace_id: str, conversation: dict[str, Any]
             "profile_id": conversation["profile_id"], "channel": sent["message"]["channel"],
             "question": question[:1000], "intent": reply.intent, "language": reply.language,
             "confidence": float(reply.confidence), "answered": not reply.offer_handover,
-            "handover": bool(reply.offer_handover), "faq_id": reply.faq_id, "created_at": now})
+            "handover": bool(reply.offer_handover), "faq_id": reply.faq_id, "flow_step": flow_step,
+            "created_at": now})
 
 
 def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.datetime | None = None,
@@ -128,18 +160,37 @@ def respond(stores: Stores, workspace_id: str, conversation_id: str, *, now: dt.
         return None
     last = history[-1]
     asked = [m["body"] for m in history if m["direction"] == "inbound" and m["body"]]
-    reply = bot.answer(last["body"] or "", language=conversation.get("language"))
-    text = reply.text
-    if reply.intent == "order_status":
-        text = _order_answer(stores, workspace_id, conversation, last, reply)
+    step = _flow_turn(stores, workspace_id, conversation, last, conversation.get("language"))
+    if step is not None:
+        reply = Reply(intent=step.kind, language=step.language,
+                      confidence=1.0, confident=True, handover=step.hands_over, text=step.text)
+        text = step.text
+    else:
+        reply = bot.answer(last["body"] or "", language=conversation.get("language"))
+        text = reply.text
+        if reply.intent == "order_status":
+            text = _order_answer(stores, workspace_id, conversation, last, reply)
+        elif reply.intent == "faq" and reply.confident:
+            step = flows.offer(reply.topic, reply.language)
+            if step is not None:
+                text = f"{text}\n\n{step.text}"
+    status: Status | None = None
+    if reply.offer_handover:  # outside the team's hours: say when a person will answer; it waits, pending
+        hours = service.team_hours_for(stores, workspace_id, conversation)
+        if hours is not None and not team_hours.is_open(hours, now):
+            text = f"{text}\n\n{team_hours.back_text(hours, now, reply.language)}"
+            status = "pending"
     if deadline is not None and time.monotonic() > deadline:
         return None
     sent = service.reply(stores, workspace_id, conversation_id, text, author=BOT, channel=last["channel"],
-                         client_key=f"bot:{last['id']}", in_place=in_place, now=now)
-    _record_turn(stores, workspace_id, conversation, sent, last["body"] or "", reply, now)
+                         client_key=f"bot:{last['id']}", in_place=in_place, status=status,
+                         quick_replies=_quick_replies(reply, step), now=now)
+    _record_turn(stores, workspace_id, conversation, sent, last["body"] or "", reply, now,
+                 flow_step=step.state if step is not None else None)
     if reply.offer_handover:  # each idempotent: a tag is a set, the note has its key, assigned stays
         service.tag(stores, workspace_id, conversation_id, add=[HANDOVER_TAG], now=now)
-        service.note(stores, workspace_id, conversation_id, _summary(asked, reply), author=BOT,
+        summary = step.note() if step is not None and step.hands_over else _summary(asked, reply)
+        service.note(stores, workspace_id, conversation_id, summary, author=BOT,
                      client_key=f"bot-summary:{last['id']}", now=now)
         service.hand_over(stores, workspace_id, conversation_id, now=now)
     return sent

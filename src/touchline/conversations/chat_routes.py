@@ -99,7 +99,8 @@ def _public(message: dict[str, Any]) -> dict[str, Any]:
     """What the customer sees of a message: no addresses, no agent ids, no provider ids."""
     return {"id": message["id"], "conversation_id": message["conversation_id"], "direction": message["direction"],
             "author": message["author"]["kind"], "body": message["body"], "attachments": message["attachments"],
-            "channel": message["channel"], "created_at": message["created_at"]}
+            "channel": message["channel"], "quick_replies": message.get("quick_replies") or [],
+            "created_at": message["created_at"]}
 
 
 def _check(request: Request, principal: Principal, identifier: str | None) -> None:

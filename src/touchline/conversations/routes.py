@@ -152,7 +152,8 @@ async def list_teams(request: Request, principal: Admin) -> JSONBody:
 async def create_team(request: Request, principal: Admin, body: TeamIn) -> JSONBody:
     row = await run_in_threadpool(service.create_team, _stores(request), principal.workspace_id, body.name,
                                   auto_assign=body.auto_assign, language_routing=body.language_routing,
-                                  channels=list(body.channels))
+                                  channels=list(body.channels),
+                                  hours=body.hours.model_dump() if body.hours else None)
     return JSONBody(row, status_code=201)
 
 

@@ -3,10 +3,12 @@ the field; the service checks what depends on settings and state."""
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool, StrictInt, WithJsonSchema, field_validator
 
+from touchline.conversations import hours as team_hours
 from touchline.conversations.types import (
     Attachment,
     Author,
@@ -16,7 +18,7 @@ from touchline.conversations.types import (
     Inbound,
     Status,
 )
-from touchline.validation import WHOLE, Moment, Whole
+from touchline.validation import WHOLE, Body, Moment, Whole
 
 __all__ = [
     "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
@@ -33,9 +35,8 @@ LANGUAGE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"  # ko, en, ko-KR
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .:/+-]{0,63}$")]
 
 
-class _Strict(BaseModel):
-    # strict: JSON false is not the number 0, nor "1" the number 1
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Strict(Body):
+    pass
 
 
 class AttachmentIn(_Strict):
@@ -171,11 +172,36 @@ class TagsIn(_Strict):
     remove: list[Tag] = Field(default_factory=list, max_length=50)
 
 
+# The document lists the zones this machine knows (the validator checks the same list).
+_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+TimeZoneName = Annotated[str, WithJsonSchema({"type": "string", "enum": _ZONES} if _ZONES else {"type": "string"})]
+Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24 hours")]
+
+
+class HoursIn(_Strict):
+    """When the team's people answer; outside, the assistant says when they will and leaves the
+    conversation pending. Closing at or before opening spans midnight."""
+
+    days: list[Annotated[StrictInt, Field(ge=0, le=6), WHOLE]] = Field(
+        max_length=7, description="Week days the team opens: 0 Monday ... 6 Sunday; empty: always there.")
+    opens: Clock = "09:00"
+    closes: Clock = "18:00"
+    timezone: TimeZoneName = Field("Asia/Seoul", description="An IANA time zone.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if _ZONES and value not in _ZONES:
+            raise ValueError("an IANA time zone, such as Asia/Seoul")
+        return team_hours.check_timezone(value)
+
+
 class TeamIn(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=FILLED)
     auto_assign: StrictBool = False
     language_routing: StrictBool = False
     channels: list[ConversationChannel] = Field(default_factory=list, max_length=10)
+    hours: HoursIn | None = Field(None, description="None: always there.")
 
 
 class TeamPatch(_Strict):
@@ -183,6 +209,7 @@ class TeamPatch(_Strict):
     auto_assign: StrictBool | None = None
     language_routing: StrictBool | None = None
     channels: list[ConversationChannel] | None = Field(None, max_length=10)
+    hours: HoursIn | None = Field(None, description="New hours (days empty: always there); absent: unchanged.")
 
 
 class MemberIn(_Strict):

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy.engine import Connection
 
 from touchline.assistant.store import faq_fingerprint
+from touchline.channels import MAX_QUICK_REPLIES
 from touchline.conversations import feed, metrics, placement, routing, rules, store
+from touchline.conversations import hours as team_hours
 from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
 from touchline.conversations.types import (
     CONVERSATION_CHANNELS,
@@ -156,6 +158,11 @@ def conversation_view(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any
             "version": row["version"]}
 
 
+def _quick_replies(value: Any) -> list[str]:
+    """Stored quick replies; anything but a list of strings (a dirty row) is none."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = {"id": row["id"], "conversation_id": row["conversation_id"], "direction": row["direction"],
             "private": row["direction"] == "note", "channel": row["channel"],
@@ -163,7 +170,8 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "attachments": list(row["attachments"] or []), "address": row["address"],
             "delivery_status": row["delivery_status"], "delivery_reason": row["delivery_reason"],
             "provider_message_id": row["provider_message_id"], "subject": row["subject"],
-            "verified": bool(row.get("verified")), "sent_at": row["sent_at"], "created_at": row["created_at"]}
+            "verified": bool(row.get("verified")), "quick_replies": _quick_replies(row.get("quick_replies")),
+            "sent_at": row["sent_at"], "created_at": row["created_at"]}
     if row["email_message_id"] or row["in_reply_to"] or row["email_references"]:
         view["email"] = {"message_id": row["email_message_id"], "in_reply_to": row["in_reply_to"],
                          "references": list(row["email_references"] or [])}
@@ -710,7 +718,8 @@ def _work_off_backlog(conn: Connection, workspace_id: str, user_id: str, now: dt
 def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *, author: Author,
           channel: str | None = None, attachments: Sequence[Attachment] = (), client_key: str | None = None,
           template_code: str | None = None, template_params: Mapping[str, str] | None = None,
-          status: Status | None = None, in_place: bool = False, now: dt.datetime | None = None) -> dict[str, Any]:
+          status: Status | None = None, in_place: bool = False, quick_replies: Sequence[str] = (),
+          now: dt.datetime | None = None) -> dict[str, Any]:
     """Answer the customer: on ``channel`` (by default the one they last wrote on), sent exactly once.
 
     The reply is a conversation message and, unless the channel delivers in place (web chat), an outbox
@@ -761,7 +770,9 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
             "delivery_status": "queued" if outbox_id else "sent", "delivery_reason": None, "outbox_id": outbox_id,
             "provider_message_id": None, "subject": content.get("subject"),
             "email_message_id": email.get("message_id"), "in_reply_to": email.get("in_reply_to"),
-            "email_references": email.get("references"), "sent_at": None if outbox_id else now, "created_at": now}
+            "email_references": email.get("references"), "sent_at": None if outbox_id else now,
+            "quick_replies": list(quick_replies[:MAX_QUICK_REPLIES]) if rule.quick_replies and quick_replies else None,
+            "created_at": now}
         store.insert_message(conn, message)
         if outbox_id is not None and rule.outbox_channel is not None and to is not None:
             enqueue_ready(conn, ReadyMessage(
@@ -1174,9 +1185,36 @@ def housekeeping(stores: Stores) -> None:
 def _team_view(team: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"id": team["id"], "name": team["name"], "auto_assign": bool(team["auto_assign"]),
             "language_routing": bool(team["language_routing"]), "channels": list(team["channels"] or []),
+            "hours": _hours_view(team.get("hours")),
             "members": [{"user_id": m["user_id"], "capacity": m["capacity"], "languages": list(m["languages"] or []),
                          "joined_at": m["joined_at"]} for m in members],
             "created_at": team["created_at"], "updated_at": team["updated_at"]}
+
+
+def _hours_view(doc: Any) -> dict[str, Any] | None:
+    found = team_hours.from_doc(doc)
+    return team_hours.to_doc(found) if found else None
+
+
+def _hours(doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Hours as stored: None (always there) when no day is given."""
+    if not doc or not doc.get("days"):
+        return None
+    found = team_hours.from_doc(dict(doc))
+    if found is None:
+        raise ValidationFailed("unreadable team hours", [field_error("hours", "days, opens, closes and timezone")])
+    return team_hours.to_doc(found)
+
+
+def team_hours_for(stores: Stores, workspace_id: str, conversation: Mapping[str, Any]) -> team_hours.Hours | None:
+    """The hours of the people a conversation goes to: its team's, else the team that would route it (the
+    first that assigns automatically on its channel); None when nobody keeps hours (always there)."""
+    with stores.read() as conn:
+        rows = store.team_rows(conn, workspace_id)
+    mine = [t for t in rows if t["id"] == conversation.get("team_id")]
+    routing = [t for t in rows if t["auto_assign"] and (not t["channels"] or conversation["channel"] in t["channels"])]
+    chosen = (mine or routing)[:1]
+    return team_hours.from_doc(chosen[0].get("hours")) if chosen else None
 
 
 def _channels(channels: Sequence[str]) -> list[str]:
@@ -1203,15 +1241,15 @@ def team(stores: Stores, workspace_id: str, team_id: str) -> dict[str, Any]:
 
 
 def create_team(stores: Stores, workspace_id: str, name: str, *, auto_assign: bool = False,
-                language_routing: bool = False, channels: Sequence[str] = (), now: dt.datetime | None = None
-                ) -> dict[str, Any]:
+                language_routing: bool = False, channels: Sequence[str] = (),
+                hours: Mapping[str, Any] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     now = _now(now)
     name = name.strip()
     if not name:
         raise ValidationFailed("a team needs a name", [field_error("name", "empty")])
     row = {"id": "team_" + uuid.uuid4().hex[:16], "workspace_id": workspace_id, "name": name,
            "auto_assign": auto_assign, "language_routing": language_routing, "channels": _channels(channels),
-           "last_assigned_user_id": None, "created_at": now, "updated_at": now}
+           "hours": _hours(hours), "last_assigned_user_id": None, "created_at": now, "updated_at": now}
     with stores.write() as conn:
         if store.team_by_name(conn, workspace_id, name) is not None:
             raise Conflict(f"a team named {name!r} exists", {"field": "name", "reason": "taken"})
@@ -1221,9 +1259,12 @@ def create_team(stores: Stores, workspace_id: str, name: str, *, auto_assign: bo
 
 def update_team(stores: Stores, workspace_id: str, team_id: str, *, name: str | None = None,
                 auto_assign: bool | None = None, language_routing: bool | None = None,
-                channels: Sequence[str] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+                channels: Sequence[str] | None = None, hours: Mapping[str, Any] | None = None,
+                now: dt.datetime | None = None) -> dict[str, Any]:
     now = _now(now)
     values: dict[str, Any] = {"updated_at": now}
+    if hours is not None:
+        values["hours"] = _hours(hours)
     if name is not None:
         if not name.strip():
             raise ValidationFailed("a team needs a name", [field_error("name", "empty")])

@@ -581,3 +581,11 @@ def assistant_turns_since(conn: Connection, workspace_id: str, since: dt.datetim
         query = query.where(assistant_turns.c.created_at < until)
     return [dict(r) for r in conn.execute(query).mappings()]
 
+
+
+def last_assistant_turn(conn: Connection, workspace_id: str, conversation_id: str) -> dict[str, Any] | None:
+    """The bot's latest turn in a conversation (where a return or exchange request stands)."""
+    row = conn.execute(sa.select(assistant_turns).where(
+        assistant_turns.c.workspace_id == workspace_id, assistant_turns.c.conversation_id == conversation_id,
+    ).order_by(assistant_turns.c.created_at.desc(), assistant_turns.c.id.desc()).limit(1)).mappings().first()
+    return dict(row) if row else None

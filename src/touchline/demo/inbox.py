@@ -506,8 +506,13 @@ def open_inbox(stores: Stores, workspace_id: str, make_app: Callable[[Callable[[
     pool = _customers(stores, workspace_id, want=12)
     used: set[str] = set()
     todo: list[tuple[Scenario, _Customer]] = []
+    # The channels that need an identifier few customers have (a Kakao id, a phone) choose first, so a
+    # chat, which anyone can start, does not take the only customer who could write on KakaoTalk.
+    scarce = {"kakao": 0, "sms": 1, "whatsapp": 2, "email": 3}
+    chosen = {scenario.key: _pick(pool, used, scenario)
+              for scenario in sorted(SCENARIOS, key=lambda s: scarce.get(s.channel, 9))}
     for scenario in SCENARIOS:
-        customer = _pick(pool, used, scenario)
+        customer = chosen[scenario.key]
         if customer is None:
             continue
         if _exists(stores, workspace_id, scenario.channel, _stored_id(stores, seed, scenario, customer, 0)):

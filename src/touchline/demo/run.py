@@ -63,12 +63,16 @@ def summarize(stores: Stores, workspace_id: str) -> dict[str, Any]:
             .limit(50)
         ).all())
     email = next((emails[p] for p in busiest if p in emails), next(iter(emails.values()), None))
+    owner = next((p for p, e in emails.items() if e == email), None)
+    with stores.read() as conn:
+        user_id = conn.execute(sa.select(profiles.c.user_id).where(profiles.c.id == owner)).scalar() if owner else None
     return {
         **counts,
         "events": sum(by_channel.values()),
         "events_by_channel": by_channel,
         "funnel": {name: steps.get(name, 0) for name in FUNNEL},
         "sample_identifier": f"email:{email}" if email else None,
+        "sample_user_id": user_id,  # the same customer's (what an app asks its in-app messages by)
         "event_store_busy": busy,
     }
 

@@ -1,14 +1,16 @@
 """The demo's journeys, run on a simulated clock.
 
 ``touchline demo`` generates its shop's history up to ``now - days`` (:func:`generate` with ``until``)
-and keeps what happens after that aside. Then, at that moment of simulated time, :func:`install` saves
-the journeys' message templates (ko/en, every channel), the "At risk" segment and the five journeys
+and keeps what happens after that aside. Then, at that moment of simulated time, the predictions are
+trained on the history (:func:`touchline.demo.predictions.train_demo_predictions`: every customer gets a
+purchase propensity and, buyers, a churn risk) and :func:`install` saves the journeys' message templates
+(ko/en, every channel), the "At risk" segment (with the churn score behind it) and the five journeys
 shipped in ``touchline/demo/journeys/*.yaml``, and publishes them; :func:`replay` then moves a
 simulated clock to ``now`` an hour at a time. Each step
 
 1. ingests, through the same path as ``/v1/batch``, the generated activity that happened in the hour,
    and the answers customers give to the messages they got (see :class:`Responder`);
-2. once a simulated day, refreshes the "At risk" segment (membership changes with time alone);
+2. once a simulated day, refreshes the "At risk" segment (membership changes with time);
 3. calls ``Runner.tick(now)``: signals start and move runs, timers (1 h, 24 h, 2 d, 7 d...) fire when
    the simulated clock reaches them, and the outbox decides (consent, caps, quiet hours in the
    customer's time zone, preferred channel) and sends due messages through development channels,
@@ -39,6 +41,8 @@ from touchline.channels import CHANNEL_PARTS, CONSENT_CHANNELS, PROVIDER_SETTING
 from touchline.demo import catalog as cat
 from touchline.demo import store as demo_store
 from touchline.demo.generator import DemoSummary, generate
+from touchline.demo.predictions import WIN_BACK, WIN_BACK_DESCRIPTION, train_demo_predictions
+from touchline.demo.recommendations import train_demo
 from touchline.errors import Conflict, StoreUnavailable
 from touchline.ingest.normalize import utc
 from touchline.ingest.service import IngestResult, ingest, parse_items
@@ -49,7 +53,6 @@ from touchline.messaging.channels.registry import DevChannel
 from touchline.messaging.outbox import Outbox
 from touchline.messaging.service import save_template
 from touchline.segments import service as segments
-from touchline.segments.templates import AT_RISK
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -102,13 +105,29 @@ _FOOTER = {"ko": "수신을 원하지 않으시면 여기에서 거부하세요:
            "en": "Unsubscribe: {{ unsubscribe_url }}"}
 
 
+# "For you" products in an e-mail (a template whose messages.yaml entry has a ``for_you`` heading): three of
+# the customer's recommendations (touchline.personalization; the shop's best sellers for a customer with no
+# history), each a link with its price.
+_FOR_YOU_COUNT = 3
+_PRODUCT_NAME = "{{ p.name_en if locale == 'en' and p.name_en else p.name }}"
+_FOR_YOU_HTML = ("{%% set picks = recommendations(%d) %%}{%% if picks %%}<h2>%s</h2>\n<ul>{%% for p in picks %%}"
+                 '<li><a href="{{ p.url }}">' + _PRODUCT_NAME + "</a> {{ p.price|krw }}</li>"
+                 "{%% endfor %%}</ul>{%% endif %%}\n")
+_FOR_YOU_TEXT = ("{%% set picks = recommendations(%d) %%}{%% if picks %%}%s\n{%% for p in picks %%}- "
+                 + _PRODUCT_NAME + " {{ p.price|krw }} {{ p.url }}\n{%% endfor %%}\n{%% endif %%}")
+
+
 def _parts(channel: str, locale: str, v: Mapping[str, str]) -> dict[str, str]:
-    """One locale's parts for one channel, from the title, body and link."""
+    """One locale's parts for one channel, from the title, body and link (and, in an e-mail, the "for you"
+    products under the ``for_you`` heading when there is one)."""
     title, body, url = v["title"], v["body"], v["url"]
     if channel == "email":
+        heading = v.get("for_you")
+        html_picks = _FOR_YOU_HTML % (_FOR_YOU_COUNT, heading) if heading else ""
+        text_picks = _FOR_YOU_TEXT % (_FOR_YOU_COUNT, heading) if heading else ""
         return {"subject": title,
-                "text": f"{body}\n\n{url}\n\n{_FOOTER[locale]}",
-                "html": f'<h1>{title}</h1>\n<p>{body}</p>\n<p><a href="{url}">{cat.SHOP_URL}</a></p>\n'
+                "text": f"{body}\n\n{text_picks}{url}\n\n{_FOOTER[locale]}",
+                "html": f'<h1>{title}</h1>\n<p>{body}</p>\n{html_picks}<p><a href="{url}">{cat.SHOP_URL}</a></p>\n'
                         f'<p><small><a href="{{{{ unsubscribe_url }}}}">{_FOOTER[locale].split(":")[0]}</a>'
                         f"</small></p>"}
     if "text" in CHANNEL_PARTS[channel][0]:  # sms, messenger: one text
@@ -141,8 +160,7 @@ def install(stores: Stores, workspace_id: str, *, now: dt.datetime) -> tuple[lis
 def _at_risk(stores: Stores, workspace_id: str, now: dt.datetime) -> str:
     try:
         return str(segments.create_segment(
-            stores, workspace_id, AT_RISK_SEGMENT, AT_RISK, live=True, now=now,
-            description="Ordered at least twice, but not in the last 60 days (the win-back journey's trigger).",
+            stores, workspace_id, AT_RISK_SEGMENT, WIN_BACK, live=True, now=now, description=WIN_BACK_DESCRIPTION,
         )["id"])
     except Conflict:
         return str(segments.get_segment(stores, workspace_id, AT_RISK_SEGMENT)["id"])
@@ -332,6 +350,9 @@ class ReplaySummary:
     sent: int = 0
     seconds: float = 0.0
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    # How the predictions trained at the start of the stretch did (lines to print), and the churn score
+    # they wrote is behind the "At risk" segment (touchline.demo.predictions).
+    predictions: list[str] = field(default_factory=list)
 
 
 def _ingest(stores: Stores, workspace_id: str, items: list[dict[str, Any]], now: dt.datetime,
@@ -428,8 +449,11 @@ def run(stores: Stores, workspace_id: str, *, customers: int, seed: int = 42, da
     held_back: list[tuple[float, dict[str, Any]]] = []
     summary = generate(stores, workspace_id, customers=customers, seed=seed, days=days, now=now, progress=progress,
                        until=start, held_back=held_back)
+    predictions = train_demo_predictions(stores, workspace_id, now=start)
     ids, segment_id = install(stores, workspace_id, now=start)
+    train_demo(stores, workspace_id, now=start)  # the win-back e-mail's "for you" products
     replayed = replay(stores, workspace_id, held_back, start=start, end=now, seed=seed, segment_id=segment_id,
                       step=step, progress=clock_progress)
     replayed.journeys = ids
+    replayed.predictions = predictions
     return summary, replayed

@@ -38,6 +38,10 @@ from pydantic import (
 from touchline import validation
 from touchline.channels import MESSAGE_CHANNELS, MessageChannel, SendChannel
 from touchline.errors import TouchlineError, ValidationFailed
+from touchline.experiments import definition as experiment_definition
+from touchline.experiments.definition import ARM_NAME, EXPERIMENT_ID, BanditSettings, ExperimentDefinition
+from touchline.experiments.definition import Guardrail as ExperimentGuardrail
+from touchline.experiments.definition import Metric as ExperimentMetric
 from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
 from touchline.segments.validate import SegmentDefinitionError
@@ -48,8 +52,10 @@ __all__ = [
     "CHANNELS",
     "MAX_NODES",
     "ApiTrigger",
+    "ArmPath",
     "AwaitEvent",
     "AwardPointsNode",
+    "BanditNode",
     "Condition",
     "ConditionNode",
     "DateTraitTrigger",
@@ -59,10 +65,13 @@ __all__ = [
     "EventTrigger",
     "ExitCondition",
     "ExitNode",
+    "ExperimentHolder",
+    "ExperimentNode",
     "GeofenceTrigger",
     "Goal",
     "JourneyDefinition",
     "JourneyDefinitionError",
+    "MessageVariant",
     "Node",
     "Reentry",
     "SegmentEnteredTrigger",
@@ -78,7 +87,12 @@ __all__ = [
     "UpdateTraitsNode",
     "WaitNode",
     "WebhookNode",
+    "arm_weights",
     "edges",
+    "experiment_definition_of",
+    "experiment_id_of",
+    "experiment_nodes",
+    "experiment_problems",
     "format_duration",
     "parse",
     "parse_duration",
@@ -299,21 +313,25 @@ class AwaitEvent(_Model):
 
 class WaitNode(_Model):
     """Exactly one of: ``duration``; ``until_time`` (next HH:MM in the customer's time zone);
-    ``until_event`` (``next`` when it comes, ``timeout_next`` when it does not)."""
+    ``until_event`` (``next`` when it comes, ``timeout_next`` when it does not); ``until_best_hour: true``
+    (the next start of the hour the customer engages most, in their time zone; the audience's when they
+    have too little history; quiet hours still win at the send that follows)."""
 
     type: Literal["wait"]
     id: NodeId
     duration: Duration | None = None
     until_time: TimeOfDay | None = None
     until_event: AwaitEvent | None = None
+    until_best_hour: Literal[True] | None = None
     next: NodeId
     timeout_next: NodeId | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WaitNode:
-        given = [n for n in ("duration", "until_time", "until_event") if getattr(self, n) is not None]
+        kinds = ("duration", "until_time", "until_event", "until_best_hour")
+        given = [n for n in kinds if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of duration, until_time, until_event"
+            raise ValueError("give exactly one of duration, until_time, until_event, until_best_hour"
                              + (f" (got {', '.join(given)})" if given else ""))
         if self.until_event is not None and self.timeout_next is None:
             raise ValueError("'until_event' needs 'timeout_next', the node taken when the event does not come")
@@ -372,13 +390,75 @@ class SplitNode(_Model):
     branches: list[SplitBranch] = Field(min_length=2, max_length=20)
 
 
+class ArmPath(_Model):
+    """One arm of an experiment or bandit node and the path its customers take (``next``)."""
+
+    name: str = Field(pattern=ARM_NAME)
+    weight: float | None = Field(default=None, ge=0, le=100)
+    next: NodeId | None = None  # required: ``parse`` names an arm without a path
+
+
+class HoldoutPath(_Model):
+    """The fixed holdout of an experiment or bandit node (decided by its own hash, whatever the weights)."""
+
+    percent: float = Field(gt=0, le=50)
+    next: NodeId
+
+
+class _ArmsNode(_Model):
+    """An experiment in a journey: each customer gets a sticky arm (a hash of the experiment and the
+    customer: the same arm on every channel and every run), recorded once as an exposure; each arm is a
+    path. ``experiment``: the experiment's id (default ``<journey id>.<node id>``); ``metric``: what its
+    readout measures (default: the journey's goal event within its window)."""
+
+    id: NodeId
+    experiment: str | None = Field(default=None, pattern=EXPERIMENT_ID)
+    name: str | None = Field(default=None, max_length=200)
+    control: str = Field(min_length=1, max_length=40)
+    arms: list[ArmPath] = Field(min_length=2, max_length=20)
+    holdout: HoldoutPath | None = None
+    metric: ExperimentMetric | None = None
+    guardrails: list[ExperimentGuardrail] = Field(default_factory=list, max_length=10)
+
+
+class ExperimentNode(_ArmsNode):
+    """An A/B/n split with fixed weights (percent, summing to 100; none: an even split)."""
+
+    type: Literal["experiment"]
+
+
+class BanditNode(_ArmsNode):
+    """A bandit: Thompson sampling on the journey's goal conversion moves the arms' weights (a floor for
+    each, only after a minimum of exposures per arm, at most once per cadence); the holdout stays fixed;
+    every change is recorded with its data."""
+
+    type: Literal["bandit"]
+    bandit: BanditSettings = Field(default_factory=BanditSettings)
+
+
+class MessageVariant(_Model):
+    """One variant of a send step's message: its own template (subject, body) and/or channel."""
+
+    name: str = Field(pattern=ARM_NAME)
+    weight: float | None = Field(default=None, ge=0, le=100)
+    template: str | None = Field(default=None, min_length=1)
+    channel: SendChannel | None = None
+
+
 class SendNode(_Model):
+    """A message. With ``variants`` it is an A/B/n test of the message itself: each customer gets a sticky
+    variant (``control`` names the one to beat; weights in percent, none: an even split), measured by the
+    journey's goal (the experiment ``experiment``, default ``<journey id>.<node id>``)."""
+
     type: Literal["send"]
     id: NodeId
-    channel: SendChannel  # "preferred": the customer's preferred channel
+    channel: SendChannel  # "preferred": the customer's preferred channel; "best": their most engaging one
     template: str = Field(min_length=1)
     kind: Literal["advertising", "transactional"]
     next: NodeId
+    variants: list[MessageVariant] | None = Field(default=None, min_length=2, max_length=20)
+    experiment: str | None = Field(default=None, pattern=EXPERIMENT_ID)
+    control: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class UpdateTraitsNode(_Model):
@@ -419,7 +499,8 @@ class ExitNode(_Model):
 
 
 Node = Annotated[
-    WaitNode | ConditionNode | SplitNode | SendNode | UpdateTraitsNode | AwardPointsNode | WebhookNode | ExitNode,
+    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | UpdateTraitsNode | AwardPointsNode
+    | WebhookNode | ExitNode,
     Field(discriminator="type"),
 ]
 
@@ -433,6 +514,9 @@ def edges(node: Node) -> list[tuple[str, str]]:
         return [("yes", node.yes), ("no", node.no)]
     if isinstance(node, SplitNode):
         return [(f"branches/{i}/next", b.next) for i, b in enumerate(node.branches)]
+    if isinstance(node, ExperimentNode | BanditNode):
+        arms = [(f"arms/{i}/next", a.next) for i, a in enumerate(node.arms) if a.next is not None]
+        return arms + ([("holdout/next", node.holdout.next)] if node.holdout else [])
     if isinstance(node, ExitNode):
         return []
     if isinstance(node, SendNode | UpdateTraitsNode | AwardPointsNode | WebhookNode):
@@ -546,6 +630,119 @@ def _semantics(d: JourneyDefinition) -> Iterator[dict[str, str]]:
     yield from _filters(d)
     yield from _keys(d)
     yield from _graph(d)
+    yield from _experiments(d)
+
+
+# --- experiments ------------------------------------------------------------------------------------
+
+
+# The nodes that run an experiment: split and bandit nodes, and send steps with message variants.
+ExperimentHolder = ExperimentNode | BanditNode | SendNode
+
+
+def experiment_nodes(d: JourneyDefinition) -> list[tuple[int, ExperimentHolder]]:
+    return [(i, n) for i, n in enumerate(d.nodes)
+            if isinstance(n, ExperimentNode | BanditNode) or (isinstance(n, SendNode) and n.variants)]
+
+
+def experiment_id_of(d: JourneyDefinition, node: ExperimentHolder) -> str:
+    return node.experiment or f"{d.id}.{node.id}"
+
+
+def arm_weights(node: ExperimentHolder) -> list[tuple[str, float | None]]:
+    """The node's arms (a send step's variants) with their weights as written."""
+    if isinstance(node, SendNode):
+        return [(v.name, v.weight) for v in node.variants or ()]
+    return [(a.name, a.weight) for a in node.arms]
+
+
+def _experiment_doc(d: JourneyDefinition, node: ExperimentHolder) -> dict[str, Any]:
+    if isinstance(node, SendNode):
+        return _experiment_doc_of_send(d, node)
+    metric = node.metric or _goal_metric(d)
+    doc: dict[str, Any] = {
+        "id": experiment_id_of(d, node), "name": node.name or f"{d.name}: {node.id}", "kind": "ab",
+        "arms": [{"name": n, **({"weight": w} if w is not None else {})} for n, w in arm_weights(node)],
+        "control": node.control, "holdout_percent": node.holdout.percent if node.holdout else 0,
+        "metric": metric.model_dump() if metric else None,
+        "guardrails": [g.model_dump() for g in node.guardrails]}
+    if isinstance(node, BanditNode):
+        doc.update(kind="bandit", bandit=node.bandit.model_dump())
+    return doc
+
+
+def _goal_metric(d: JourneyDefinition) -> ExperimentMetric | None:
+    if d.goal is None:
+        return None
+    hours = max(1, int((d.goal.within or dt.timedelta(days=3)).total_seconds() // 3600))
+    return ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS))
+
+
+def _experiment_doc_of_send(d: JourneyDefinition, node: SendNode) -> dict[str, Any]:
+    metric = _goal_metric(d)
+    return {"id": experiment_id_of(d, node), "name": f"{d.name}: {node.id}", "kind": "ab",
+            "arms": [{"name": n, **({"weight": w} if w is not None else {})} for n, w in arm_weights(node)],
+            "control": node.control or "", "metric": metric.model_dump() if metric else None}
+
+
+def experiment_definition_of(d: JourneyDefinition, node: ExperimentHolder,
+                             known_events: Any = None) -> ExperimentDefinition:
+    """The experiment a split or bandit node runs (``ExperimentDefinitionError`` when it cannot)."""
+    return experiment_definition.parse(_experiment_doc(d, node), known_events=known_events)
+
+
+def experiment_problems(d: JourneyDefinition, known_events: Any = None) -> list[dict[str, str]]:
+    """What is wrong with the experiments of ``d``'s split and bandit nodes and message variants, each at the
+    node's path (the metric's event against ``known_events`` when given)."""
+    problems: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, node in experiment_nodes(d):
+        path = f"/nodes/{i}"
+        send = isinstance(node, SendNode)
+        if not isinstance(node, SendNode):
+            for j, arm in enumerate(node.arms):
+                if arm.next is None:
+                    problems.append({"field": f"{path}/arms/{j}/next",
+                                     "reason": f"arm {arm.name!r} has no path: give 'next', the node its customers "
+                                               "go to"})
+        key = experiment_id_of(d, node)
+        if key in seen:
+            problems.append({"field": f"{path}/experiment",
+                             "reason": f"experiment {key!r} is also run by /nodes/{seen[key]}"})
+        seen.setdefault(key, i)
+        if isinstance(node, BanditNode) and d.goal is None:
+            problems.append({"field": "/goal",
+                             "reason": f"bandit {node.id!r} learns from the journey's goal: give one"})
+        if send and node.control is None:
+            problems.append({"field": f"{path}/control", "reason": "a send step with variants names its control"})
+            continue
+        metric = None if isinstance(node, SendNode) else node.metric
+        if metric is None and d.goal is None:
+            problems.append({"field": f"{path}/variants" if send else f"{path}/metric",
+                             "reason": "give the journey a goal to measure the variants by" if send
+                             else "give a metric, or a goal to the journey"})
+            continue
+        try:
+            experiment_definition_of(d, node, known_events)
+        except experiment_definition.ExperimentDefinitionError as exc:
+            for p in exc.detail:
+                field = str(p["field"])
+                if field == "/metric/event" and metric is None:
+                    field = "/goal/event"
+                elif field.startswith("/holdout_percent"):
+                    field = f"{path}/holdout/percent"
+                elif field == "/bandit/floor_percent":
+                    field = f"{path}/bandit/floor_percent"
+                elif field.startswith("/id"):
+                    field = f"{path}/experiment"
+                else:
+                    field = path + (field.replace("/arms", "/variants", 1) if send else field)
+                problems.append({"field": field, "reason": str(p["reason"])})
+    return problems
+
+
+def _experiments(d: JourneyDefinition) -> Iterator[dict[str, str]]:
+    yield from experiment_problems(d)
 
 
 def _segment_problems(doc: dict[str, Any], path: str) -> Iterator[dict[str, str]]:

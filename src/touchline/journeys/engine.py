@@ -33,12 +33,17 @@ from typing import Annotated, Any, Literal, assert_never
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchline.errors import TouchlineError
+from touchline.experiments.assignment import HOLDOUT, Plan
+from touchline.experiments.sendtime import DEFAULT_HOUR
 from touchline.journeys.definition import (
     AwardPointsNode,
+    BanditNode,
     ConditionNode,
     EventExit,
     EventHappened,
     ExitNode,
+    ExperimentHolder,
+    ExperimentNode,
     JourneyDefinition,
     Node,
     SegmentExit,
@@ -49,6 +54,8 @@ from touchline.journeys.definition import (
     UpdateTraitsNode,
     WaitNode,
     WebhookNode,
+    arm_weights,
+    experiment_id_of,
 )
 from touchline.journeys.schedule import next_time_of_day
 from touchline.journeys.triggers import NAMESPACE, bucket, filters_pass, in_holdout, uuid5_text
@@ -66,6 +73,7 @@ __all__ = [
     "Converted",
     "EventReceived",
     "Exited",
+    "Expose",
     "Facts",
     "MissingFact",
     "Needs",
@@ -292,6 +300,19 @@ class RecordStep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Expose:
+    """A customer's first exposure to an experiment (the runner records the sticky arm and an ``Experiment
+    Viewed`` event, each once per experiment and customer)."""
+
+    type: Literal["expose"] = "expose"
+    id: str
+    node_id: str
+    attempt: int
+    experiment: str
+    arm: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Converted:
     type: Literal["converted"] = "converted"
     id: str
@@ -321,7 +342,8 @@ class Exited:
 
 
 Command = Annotated[
-    Send | ScheduleTimer | CancelTimer | UpdateTraits | AwardPoints | CallWebhook | RecordStep | Converted | Completed
+    Send | ScheduleTimer | CancelTimer | UpdateTraits | AwardPoints | CallWebhook | RecordStep | Expose | Converted
+    | Completed
     | Exited,
     Field(discriminator="type"),
 ]
@@ -352,6 +374,10 @@ class Facts:
     segments: Mapping[str, bool] | Callable[[str], bool] | None = None
     events: Sequence[EventReceived] | None = None
     preferred_channel: str | None = None
+    experiments: Mapping[str, Plan] | None = None
+    # the customer's (or the audience's) best hour for ``until_best_hour`` (or a callable answering it)
+    best_hour: int | Callable[[], int] | None = None
+    arms: Mapping[str, str] | Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -517,11 +543,20 @@ class _Machine:
         run_id, nid = self.run.run_id, node.id
         if isinstance(node, SendNode):
             channel: str = node.channel
+            template = node.template
+            if node.variants:  # an A/B/n test of the message: the customer's sticky variant
+                arm = self._arm(node, attempt)
+                variant = next((v for v in node.variants if v.name == arm), None)
+                if variant is None:
+                    self._missing_arm(node, arm)
+                    return None
+                self._record(nid, attempt, f"arm:{arm}")
+                template, channel = variant.template or template, variant.channel or channel
             if channel == "preferred" and self.facts.preferred_channel:
                 channel = self.facts.preferred_channel
             self._record(nid, attempt, "entered")
             self.commands.append(Send(id=command_id("send", run_id, nid, attempt), node_id=nid, attempt=attempt,
-                                      channel=channel, template=node.template, kind=node.kind))
+                                      channel=channel, template=template, kind=node.kind))
             return node.next
         if isinstance(node, UpdateTraitsNode):
             self._record(nid, attempt, "entered")
@@ -548,6 +583,15 @@ class _Machine:
             i = _branch(node, bucket("split", run_id, nid))
             self._record(nid, attempt, f"branch:{i}")
             return node.branches[i].next
+        if isinstance(node, ExperimentNode | BanditNode):
+            arm = self._arm(node, attempt)
+            self._record(nid, attempt, f"arm:{arm}")
+            if arm == HOLDOUT and node.holdout is not None:
+                return node.holdout.next
+            target = next((a.next for a in node.arms if a.name == arm), None)
+            if target is None:
+                self._missing_arm(node, arm)
+            return target
         if isinstance(node, WaitNode):
             self._start_wait(node, attempt)
             return None
@@ -558,11 +602,33 @@ class _Machine:
             return None
         assert_never(node)  # a new node type must be carried out above: mypy fails here until it is
 
+    def _arm(self, node: ExperimentHolder, attempt: int) -> str:
+        """The customer's arm: sticky (recorded, else the hash of experiment and customer under the plan's
+        weights); a first exposure is a command."""
+        key = experiment_id_of(self.d, node)
+        plan = (self.facts.experiments or {}).get(key) or plan_of_node(self.d, node)
+        arms = self.facts.arms
+        existing = (arms(key) if callable(arms) else arms.get(key)) if arms is not None else None
+        arm, new = plan.choose(self.run.customer_id, existing)
+        if new:
+            self.commands.append(Expose(id=command_id("expose", self.run.run_id, node.id, attempt), node_id=node.id,
+                                        attempt=attempt, experiment=key, arm=arm))
+        return arm
+
+    def _missing_arm(self, node: ExperimentHolder, arm: str) -> None:
+        """An arm the node does not have (a plan of another version): the run exits, loudly."""
+        self._record(node.id, 0, "missing")
+        self._exit(f"experiment {node.id!r} has no path for arm {arm!r}")
+
     def _start_wait(self, node: WaitNode, attempt: int) -> None:
         if node.duration is not None:
             until = self.now + node.duration
         elif node.until_time is not None:
             until = next_time_of_day(self.now, node.until_time, self.facts.timezone)
+        elif node.until_best_hour:
+            found = self.facts.best_hour
+            hour = found() if callable(found) else found if found is not None else DEFAULT_HOUR
+            until = next_time_of_day(self.now, f"{hour:02d}:00", self.facts.timezone)
         else:
             assert node.until_event is not None
             until = self.now + node.until_event.timeout
@@ -698,6 +764,18 @@ def exit_step(run: RunState) -> RecordStep | None:
 
 
 _HOLDOUT_ATTEMPT = 0  # a holdout run's wait for its goal window; visits of nodes count from 1
+
+
+def plan_of_node(d: JourneyDefinition, node: ExperimentHolder) -> Plan:
+    """The plan a node runs when the runner gives none: its own weights (a bandit's even), running."""
+    arms = arm_weights(node)
+    if not isinstance(node, BanditNode) and all(w is not None for _, w in arms):
+        weights = tuple((name, float(w or 0.0)) for name, w in arms)
+    else:
+        weights = tuple((name, 1.0) for name, _ in arms)
+    holdout = getattr(node, "holdout", None)
+    return Plan(experiment_id_of(d, node), "running", node.control or arms[0][0], weights,
+                holdout.percent if holdout else 0.0)
 
 
 def _branch(node: SplitNode, point: float) -> int:

@@ -37,8 +37,9 @@ from touchline.journeys.definition import (
     parse,
 )
 from touchline.journeys.triggers import filters_pass
-from touchline.messaging import store
+from touchline.messaging import adaptive, store
 from touchline.messaging.channels.base import Skipped
+from touchline.messaging.context import variables as template_variables
 from touchline.messaging.outbox import ad_marking, compiled_template, recipient_for, render_content
 from touchline.messaging.templates import CHANNEL_PARTS
 from touchline.messaging.types import MessageKind, is_korean
@@ -94,7 +95,7 @@ def _pick(steps: Sequence[SendStep], channel: str, journey_id: str | None) -> Se
             raise NotFound(f"journey {journey_id!r} sends no template of this key",
                            [field_error("journey_id", "no send step of this journey names the template")])
         steps = mine
-    return next((s for s in steps if s.channel in (channel, "preferred")), steps[0] if steps else None)
+    return next((s for s in steps if s.channel in (channel, "preferred", "best")), steps[0] if steps else None)
 
 
 # --- where the context comes from --------------------------------------------------------------------
@@ -233,8 +234,18 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
     journey = {"id": step.journey_id, "name": step.name, "version": step.version} if step else {}
     row = {"id": "preview", "kind": message_kind, "template": key, "context": {"event": trigger, "journey": journey}}
     settings = stores.settings
-    content = render_content(settings.public_url, compiled_template(workspace_id, rows[0]), row, profile, channel,
-                             marking=ad_marking(settings))
+    template = compiled_template(workspace_id, rows[0])
+    audience = None
+    if template.template.blocks:  # adaptive blocks: chosen for this customer now, as the outbox would
+        with stores.read() as conn:
+            segments = store.segment_memberships(conn, workspace_id, [customer]).get(customer, set())
+        audience = adaptive.audience_for(profile, dt.datetime.now(dt.UTC), segments=segments,
+                                         platform="app" if channel == "push" else None)
+    with stores.write() as conn:  # a template's survey or review link may make the workspace's signing key
+        content = render_content(settings.public_url, template,
+                                 {**row, "workspace_id": workspace_id}, profile, channel, marking=ad_marking(settings),
+                                 conn=conn, audience=audience,
+                                 extra=template_variables(stores, workspace_id, profile))
     recipient = recipient_for(profile, idents.get(customer, ()), ())
     return {
         "profile_id": customer, "channel": channel, "to": recipient.addresses.get(channel), "kind": message_kind,

@@ -49,15 +49,23 @@ from sqlalchemy.engine import Connection
 
 from touchline.errors import TouchlineError
 from touchline.eventlog import SystemEvent, append_system_events
+from touchline.experiments import sendtime
+from touchline.experiments import service as experiment_service
+from touchline.experiments import store as experiment_store
+from touchline.experiments.assignment import Plan
 from touchline.journeys import signals as signal_capture
 from touchline.journeys import store
 from touchline.journeys.definition import (
+    BanditNode,
     DateTraitTrigger,
     EventTrigger,
     GeofenceTrigger,
     JourneyDefinition,
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
+    WaitNode,
+    experiment_id_of,
+    experiment_nodes,
     parse,
     webhook_bodies,
 )
@@ -69,6 +77,7 @@ from touchline.journeys.engine import (
     Converted,
     EventReceived,
     Exited,
+    Expose,
     Facts,
     Needs,
     RecordStep,
@@ -115,6 +124,7 @@ log = logging.getLogger("touchline.journeys")
 
 API_SIGNAL_PREFIX = "journey:api:"  # signal event name of an API trigger: prefix + journey id
 DATE_SCAN_EVERY = dt.timedelta(minutes=5)
+BANDIT_CHECK_EVERY = dt.timedelta(minutes=5)  # how often the runner asks whether a bandit's weights are due
 _START = Start()  # signals are frozen: one start serves every new run
 # The node id of a retry timer (node ids are never empty): when due, the run's kept signals are applied.
 RETRY_TIMER = ""
@@ -169,6 +179,8 @@ class _Batch:
         self.messages: list[dict[str, Any]] = []
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
         self.awards: dict[str, list[SystemEvent]] = {}  # by workspace: Points Award Requested
+        # workspace -> first exposures to experiments (experiment, customer, arm, source)
+        self.exposures: dict[str, list[tuple[str, str, str, str]]] = {}
         self.entered = 0
         self.failures = 0
         # per (workspace, journey, version): runs that started to fail, and the last reason
@@ -192,6 +204,13 @@ class Runner:
         self._listens: dict[tuple[str, str, int], set[str]] = {}
         self._needs: dict[tuple[str, str, int], Needs] = {}
         self._message_nodes: dict[tuple[str, str, int], frozenset[str]] = {}
+        # The experiments a version's split and bandit nodes run, and their plans read once per batch.
+        self._experiments: dict[tuple[str, str, int], tuple[str, ...]] = {}
+        self._plans: dict[tuple[str, str], Plan | None] = {}
+        self._last_bandit_check: dt.datetime | None = None
+        # Versions with a wait until the customer's best hour; the audience's best hour per workspace and day.
+        self._best_hour_waits: dict[tuple[str, str, int], bool] = {}
+        self._audience_hour: dict[tuple[str, dt.date], int | None] = {}
         # Webhook bodies compiled once per version: node -> template, or why it does not compile.
         self._bodies: dict[tuple[str, str, int], dict[str, CompiledTemplate | str]] = {}
         self._unreadable: dict[tuple[str, str, int], str] = {}  # versions that do not parse, and why
@@ -220,6 +239,12 @@ class Runner:
             def scan() -> None:
                 report.dates = self.scan_date_triggers(now)
             self._phase("dates", report, scan)
+        if self._last_bandit_check is None or now - self._last_bandit_check >= BANDIT_CHECK_EVERY:
+            self._last_bandit_check = now
+
+            def bandits() -> None:
+                self.update_bandits(now)
+            self._phase("bandits", report, bandits)
         if dispatch:
             def send() -> None:
                 while True:
@@ -326,6 +351,8 @@ class Runner:
             self._listens[key] = listened_names(found, entering=False)
             self._needs[key] = facts_needed(found)
             self._message_nodes[key] = message_node_ids(found)
+            self._experiments[key] = tuple(experiment_id_of(found, n) for _, n in experiment_nodes(found))
+            self._best_hour_waits[key] = any(isinstance(n, WaitNode) and n.until_best_hour for n in found.nodes)
             self._definitions[key] = found
         return found
 
@@ -369,6 +396,7 @@ class Runner:
                 signals = store.claim_signals(conn, limit, skip=skip)
                 if not signals:
                     return 0
+                self._plans = {}
                 claimed = [s["seq"] for s in signals]
                 live = self._live(conn, now)
                 batch = _Batch()
@@ -504,6 +532,7 @@ class Runner:
                 due = store.claim_due_timers(conn, now, limit, skip=skip)
                 if not due:
                     return 0
+                self._plans = {}
                 claimed = [t["id"] for t in due]
                 batch = _Batch()
                 by_ws: dict[str, list[dict[str, Any]]] = {}
@@ -776,7 +805,91 @@ class Runner:
         history = None
         if needs.events:
             history = self._events_since(conn, workspace_id, run.customer_id, run.entered_at, needs.events)
-        return Facts(timezone=(profile or {}).get("timezone"), traits=traits, segments=segments, events=history)
+        experiment_ids = self._experiments[(workspace_id, d.id, d.version)]
+        plans: dict[str, Plan] | None = None
+        arms = None
+        if experiment_ids:
+            plans = {e: p for e in experiment_ids if (p := self._plan(conn, workspace_id, e)) is not None}
+
+            def arms(experiment_id: str) -> str | None:
+                ids = profile_store.merged_profile_ids(conn, workspace_id, run.customer_id) or [run.customer_id]
+                return experiment_store.assignment_of(conn, workspace_id, experiment_id, ids)
+        timezone = (profile or {}).get("timezone")
+        best = None
+        if self._best_hour_waits[(workspace_id, d.id, d.version)]:  # read only when a run reaches such a wait
+            def best() -> int:
+                return self.best_hour(conn, workspace_id, run.customer_id, timezone, now)
+        return Facts(timezone=timezone, traits=traits, segments=segments, events=history,
+                     experiments=plans, arms=arms, best_hour=best)
+
+    def best_hour(self, conn: Connection, workspace_id: str, customer_id: str, timezone: str | None,
+                  now: dt.datetime) -> int:
+        """The hour (in the customer's time zone) they engage most, from their own opens, clicks, sessions
+        and purchases over ``sendtime.WINDOW``; with too little of that, the audience's (read once a day per
+        workspace, in the shop's default time zone); else ``sendtime.DEFAULT_HOUR``."""
+        ids = profile_store.merged_profile_ids(conn, workspace_id, customer_id) or [customer_id]
+        since = now - sendtime.WINDOW
+        with self.stores.events_conn() as econn:
+            times = [r[0] for r in econn.execute(experiment_store.engagement_times(
+                workspace_id, ids, sendtime.ENGAGEMENT_EVENTS, since))]
+            own = sendtime.best_hour(sendtime.local_hours(times, timezone))
+            if own is not None:
+                return own
+            key = (workspace_id, now.date())
+            if key not in self._audience_hour:
+                utc = {int(h): int(n) for h, n in econn.execute(experiment_store.engagement_by_utc_hour(
+                    workspace_id, sendtime.ENGAGEMENT_EVENTS, since))}
+                self._audience_hour[key] = sendtime.best_hour(
+                    sendtime.shift_hours(utc, self.stores.settings.default_timezone, now))
+        audience = self._audience_hour[(workspace_id, now.date())]
+        if audience is None:
+            return sendtime.DEFAULT_HOUR
+        if timezone:
+            return audience
+        # the audience's hour is the shop's; the engine reads a customer without a zone in UTC
+        shop = self.stores.settings.default_timezone
+        return next(iter(sendtime.shift_hours({audience: 1}, "UTC", now, source=shop)))
+
+    def _plan(self, conn: Connection, workspace_id: str, experiment_id: str) -> Plan | None:
+        """The experiment's plan (status, current weights, winner), read once per batch; None before the
+        journey's publication made it (the node then runs its own weights)."""
+        key = (workspace_id, experiment_id)
+        if key not in self._plans:
+            row = experiment_store.experiment_row(conn, workspace_id, experiment_id)
+            latest = experiment_store.latest_weights(conn, workspace_id, [experiment_id]).get(experiment_id) \
+                if row is not None else None
+            self._plans[key] = experiment_service.plan_of(row, latest) if row is not None else None
+        return self._plans[key]
+
+    # --- bandits
+
+    def update_bandits(self, now: dt.datetime) -> int:
+        """Move the weights of every running bandit of a published journey that is due (its policy: every
+        arm's minimum of exposures, the cadence), from each arm's exposures and how many of those customers
+        reached the goal's event within its window (the event store, as the readout reads them); each change
+        is recorded with its data. How many changed."""
+        changed = 0
+        with self.stores.write() as conn:
+            for workspace_id, journeys_ in self._live(conn, now).items():
+                for j in journeys_:
+                    for _, node in experiment_nodes(j.definition):
+                        if isinstance(node, BanditNode) and j.status == "published":
+                            changed += self._update_bandit(conn, workspace_id, j, node, now)
+        if changed:
+            self._plans = {}
+        return changed
+
+    def _update_bandit(self, conn: Connection, workspace_id: str, j: _Live, node: BanditNode, now: dt.datetime) -> int:
+        experiment_id = experiment_id_of(j.definition, node)
+        row = experiment_store.experiment_row(conn, workspace_id, experiment_id, for_update=True)
+        if row is None or row["status"] != "running":
+            return 0
+        latest = experiment_store.latest_weights(conn, workspace_id, [experiment_id]).get(experiment_id)
+        cadence = dt.timedelta(hours=node.bandit.cadence_hours)
+        if latest is not None and latest["reason"] != "start" and now - latest["at"] < cadence:
+            return 0  # not due: spare the count
+        stats = experiment_service.arm_stats(self.stores, workspace_id, row)
+        return 1 if experiment_service.update_bandit(conn, workspace_id, row, stats, now) else 0
 
     def _events_since(self, conn: Connection, workspace_id: str, customer_id: str, since: dt.datetime,
                       names: frozenset[str]) -> list[EventReceived]:
@@ -809,6 +922,7 @@ class Runner:
         cancelled: list[str] = []
         messages: list[dict[str, Any]] = []
         traits: list[tuple[str, str, dict[str, Any], str]] = []
+        exposures: list[tuple[str, str, str, str]] = []
         for c in transition.commands:
             if isinstance(c, RecordStep):
                 if c.outcome == "exit" or (c.outcome == "entered" and c.node_id in messages_at):
@@ -837,6 +951,8 @@ class Runner:
                     run.customer_id, "Points Award Requested",
                     {"program": c.program, "points": c.points, "reason": c.reason, "key": c.id,
                      "journey_id": d.id, "run_id": run_id, "node_id": c.node_id}, now, c.id))
+            elif isinstance(c, Expose):
+                exposures.append((c.experiment, run.customer_id, c.arm, f"journey:{d.id}"))
             elif isinstance(c, Converted):
                 values["converted_at"] = c.at
             elif isinstance(c, Completed | Exited):
@@ -848,6 +964,8 @@ class Runner:
         batch.cancelled += cancelled
         batch.messages += messages
         batch.traits += traits
+        if exposures:
+            batch.exposures.setdefault(workspace_id, []).extend(exposures)
         self._update(row, values, batch)
 
     def _message(self, workspace_id: str, d: JourneyDefinition, run: RunState, message_id: str, node_id: str,
@@ -895,6 +1013,8 @@ class Runner:
             profile_store.set_traits(conn, workspace_id, customer_id, traits, now, source)
         for workspace_id, requested in batch.awards.items():
             append_system_events(conn, workspace_id, requested, now)
+        for workspace_id, exposed in batch.exposures.items():
+            experiment_service.record_exposures(conn, workspace_id, exposed, now)
         if batch.failing:
             self._count_failures(conn, batch, now)
 

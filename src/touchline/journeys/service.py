@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from touchline.errors import Conflict, NotFound, TouchlineError, ValidationFailed, field_error
+from touchline.experiments import service as experiment_service
 from touchline.journeys import signals, store
 from touchline.journeys.definition import (
     ConditionNode,
@@ -19,6 +20,9 @@ from touchline.journeys.definition import (
     SegmentExitedTrigger,
     SegmentMember,
     SendNode,
+    experiment_definition_of,
+    experiment_nodes,
+    experiment_problems,
     parse,
     to_json,
     webhook_bodies,
@@ -48,14 +52,18 @@ def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[
     keys = message_store.template_keys(conn, workspace_id)
     compiled: dict[str, list[str]] = {}  # template key -> why its channels do not compile
     for i, node in enumerate(d.nodes):
-        if isinstance(node, SendNode) and node.template not in keys:
-            problems.append(field_error(f"/nodes/{i}/template", f"no message template with key {node.template!r}",
-                                        node=node.id))
-        elif isinstance(node, SendNode):
-            if node.template not in compiled:
-                compiled[node.template] = _template_problems(conn, workspace_id, node.template)
-            problems += [field_error(f"/nodes/{i}/template", f"send {node.id!r}: {reason}", node=node.id)
-                         for reason in compiled[node.template]]
+        if isinstance(node, SendNode):
+            named = [(f"/nodes/{i}/template", node.template)] + [
+                (f"/nodes/{i}/variants/{j}/template", v.template) for j, v in enumerate(node.variants or ())
+                if v.template]
+            for field, template in named:
+                if template not in keys:
+                    problems.append(field_error(field, f"no message template with key {template!r}", node=node.id))
+                    continue
+                if template not in compiled:
+                    compiled[template] = _template_problems(conn, workspace_id, template)
+                problems += [field_error(field, f"send {node.id!r}: {reason}", node=node.id)
+                             for reason in compiled[template]]
         if isinstance(node, ConditionNode) and isinstance(node.condition, SegmentMember) \
                 and segment_store.segment_row(conn, workspace_id, node.condition.segment_id) is None:
             problems.append(field_error(f"/nodes/{i}/condition/segment_id",
@@ -93,6 +101,16 @@ def check_bodies(d: JourneyDefinition) -> None:
         raise JourneyDefinitionError("invalid journey definition", problems)
 
 
+def _experiments_known(stores: Stores, workspace_id: str, d: JourneyDefinition, conn: Any = None) -> None:
+    """The events the split and bandit nodes' metrics name are known to the workspace (422 naming each
+    that is not); nothing to read for a journey without such nodes."""
+    if not experiment_nodes(d):
+        return
+    problems = experiment_problems(d, experiment_service.known_events(stores, workspace_id, conn))
+    if problems:
+        raise JourneyDefinitionError("invalid journey definition", problems)
+
+
 def _parse(raw: Mapping[str, Any], journey_id: str | None, version: int) -> JourneyDefinition:
     """A definition as the API, the dashboard and the CLI take it: structure, graph, and every webhook body
     compiled (``parse`` alone leaves the bodies, so that versions stored before can still be read)."""
@@ -111,6 +129,7 @@ def _parse(raw: Mapping[str, Any], journey_id: str | None, version: int) -> Jour
 def validate(stores: Stores, workspace_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check a definition without saving it: structure, then what it refers to."""
     d = _parse(raw, None, int(raw.get("version") or 1) if isinstance(raw.get("version"), int) else 1)
+    _experiments_known(stores, workspace_id, d)
     with stores.read() as conn:
         problems = references(conn, workspace_id, d)
     return {"valid": not problems, "problems": problems, "definition": to_json(d)}
@@ -151,6 +170,7 @@ def create(stores: Stores, workspace_id: str, raw: Mapping[str, Any], *, now: dt
     now = _now(now)
     journey_id = str(raw.get("id") or "") or f"j-{uuid.uuid4().hex[:12]}"
     d = _parse(raw, journey_id, 1)
+    _experiments_known(stores, workspace_id, d)
     with stores.write() as conn:
         if store.journey_row(conn, workspace_id, journey_id) is not None:
             raise Conflict(f"journey {journey_id!r} exists; save a new version with PUT /v1/journeys/{journey_id}",
@@ -173,6 +193,7 @@ def save_version(stores: Stores, workspace_id: str, journey_id: str, raw: Mappin
             raise Conflict(f"journey {journey_id!r} is archived")
         version = int(row["latest_version"]) + 1
         d = _parse(raw, journey_id, version)
+        _experiments_known(stores, workspace_id, d, conn)
         store.insert_version(conn, workspace_id, journey_id, version, to_json(d), now)
         store.update_journey(conn, workspace_id, journey_id, latest_version=version, name=d.name, updated_at=now)
         row = _row(conn, workspace_id, journey_id)
@@ -220,8 +241,13 @@ def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | N
             raise NotFound(f"journey {journey_id!r} has no version {version}")
         d = parse(raw)
         problems = webhook_bodies(d, strict=True)[1] + references(conn, workspace_id, d)
+        if experiment_nodes(d):
+            problems += experiment_problems(d, experiment_service.known_events(stores, workspace_id, conn))
         if problems:
             raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
+        for _, node in experiment_nodes(d):  # each split and bandit node runs its experiment from now on
+            experiment_service.ensure_for_journey(conn, workspace_id, experiment_definition_of(d, node), journey_id,
+                                                  node.id, now)
         store.update_journey(conn, workspace_id, journey_id, status="published", published_version=version,
                              updated_at=now, alert=None, alert_at=None, failure_count=0, failure_window_at=None)
         row = _row(conn, workspace_id, journey_id)

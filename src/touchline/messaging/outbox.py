@@ -55,7 +55,8 @@ import orjson
 
 from touchline.channels import PROFILE_ID, REGISTRY
 from touchline.eventlog import SystemEvent, append_system_events, existing_profile_ids
-from touchline.messaging import store
+from touchline.messaging import adaptive, store
+from touchline.messaging import functions as template_functions
 from touchline.messaging.channels.base import (
     AdMarking,
     BatchingChannel,
@@ -68,8 +69,10 @@ from touchline.messaging.channels.base import (
     as_sent,
 )
 from touchline.messaging.channels.registry import INBOX, DevChannel, build_channels
+from touchline.messaging.context import variables as template_variables
 from touchline.messaging.links import track_links
 from touchline.messaging.policy import (
+    BEST_WINDOW,
     Cap,
     MessageIntent,
     PastSend,
@@ -78,6 +81,7 @@ from touchline.messaging.policy import (
     Suppressed,
     consent_status,
     decide,
+    rank_channels,
 )
 from touchline.messaging.templates import CompiledTemplate, TemplateRenderError, validate_template
 from touchline.messaging.types import MESSAGE_CHANNELS, RenderedContent
@@ -470,6 +474,10 @@ class Outbox:
         templates: dict[tuple[str, str], CompiledTemplate] = {}
         for t in [t for key in sorted(keys) for t in store.templates(conn, workspace_id, key)]:
             templates[(t["key"], t["channel"])] = compiled_template(workspace_id, t)
+        # Adaptive blocks that choose by segment: the batch's customers' memberships, read once.
+        memberships: dict[str, set[str]] | None = None
+        if any(adaptive.segment_refs(t.template.blocks) for t in templates.values()):
+            memberships = store.segment_memberships(conn, workspace_id, sorted(set(customer_ids) | survivors))
         content_channels: dict[str, list[str]] = {}
         for key, ch in templates:
             content_channels.setdefault(key, []).append(ch)
@@ -480,6 +488,9 @@ class Outbox:
         recent: dict[str, list[PastSend]] = {
             cid: [PastSend(ch, at, kind) for ch, at, kind in sends if ch] for cid, sends in recent_rows.items()}
         recipients: dict[str, Recipient] = {}
+        best_of = [cid for r, cid in zip(rows, canonical, strict=True) if r["requested_channel"] == "best"]
+        engagement = store.channel_engagement(conn, workspace_id, sorted(set(best_of)), now - BEST_WINDOW) \
+            if best_of else {}
         per_customer = Counter(canonical)
         to_send: list[dict[str, Any]] = []
         receipts: list[SystemEvent] = []
@@ -494,7 +505,7 @@ class Outbox:
             intent = intents.get(intent_key)
             if intent is None:  # the same few for the whole batch
                 channels_with_content = content_channels.get(row["template"], [])
-                if row["requested_channel"] == "preferred":
+                if row["requested_channel"] in ("preferred", "best"):
                     candidates = [ch for ch in channels_with_content if ch in available]
                     unconfigured = [ch for ch in channels_with_content if ch not in available]
                 else:
@@ -505,6 +516,9 @@ class Outbox:
             recipient = recipients.get(cid)
             if recipient is None:  # built once per customer and batch
                 recipient = recipients[cid] = recipient_for(profile, idents.get(cid, ()), recent.get(cid, ()))
+            if row["requested_channel"] == "best":  # the customer's most engaging channels first
+                ranked = rank_channels(engagement.get(cid, {}))
+                recipient = replace(recipient, preferred_channels=(*ranked, *recipient.preferred_channels))
             decision = decide(intent, recipient, now, self.policy)
             if isinstance(decision, Suppressed):
                 self._suppress(changes, row, decision.reason.value, now, report, receipts, cid)
@@ -516,8 +530,13 @@ class Outbox:
                 continue
             channel = decision.channel
             try:
-                content = render_content(self.settings.public_url, templates[(row["template"], channel)], row,
-                                         profile, channel, marking=self.marking, text_alternative=False)
+                template = templates[(row["template"], channel)]
+                who = (adaptive.audience_for(profile, now, segments=(memberships or {}).get(cid, ()),
+                                             platform=_PLATFORM_OF.get(channel))
+                       if template.template.blocks else None)
+                content = render_content(self.settings.public_url, template, row, profile, channel,
+                                         marking=self.marking, text_alternative=False, conn=conn, now=now,
+                                         audience=who, extra=template_variables(self.stores, workspace_id, profile))
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
@@ -674,20 +693,31 @@ class Outbox:
         return changes, inbox_rows, receipts
 
 
+# Where a channel reaches the customer, for adaptive blocks that choose by platform (the others: where
+# the customer was last seen, a computed trait).
+_PLATFORM_OF = {"push": "app"}
+
+
 def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str, Any],
                    profile: Mapping[str, Any], channel: str, *, marking: AdMarking,
-                   text_alternative: bool = True) -> dict[str, Any] | Skipped:
+                   text_alternative: bool = True, conn: Connection | None = None,
+                   now: dt.datetime | None = None, audience: adaptive.Audience | None = None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any] | Skipped:
     """One outbox row rendered for its customer, exactly as its channel sends it: the template's parts in
     the customer's locale, what the channel adds to Korean advertising (``as_sent``: ``(광고)``, the
     sender's name and the opt-out line of an SMS, per ``marking``; ``Skipped`` when it may not be sent),
     links tracked and an open pixel added for email, the unsubscribe link for the message. The outbox and
     the preview both render through here. With ``text_alternative`` false an HTML-only e-mail is stored
-    without the derived text part (see ``CompiledTemplate.render``)."""
+    without the derived text part (see ``CompiledTemplate.render``). The functions layers above supply
+    (``survey_link``...: :mod:`touchline.messaging.functions`) are bound to the message, and read what
+    they need through ``conn`` (none: they render samples). ``extra`` holds the variables the registered
+    context providers give this customer (``touchline.messaging.context``: ``recommendations``)."""
     base = public_url.rstrip("/")
     unsubscribe_url = f"{base}/u/{row['id']}"
     context = row["context"] or {}
     event = context.get("event") or {}
     variables = {
+        **(extra or {}),
         "profile": {"id": profile["id"], "user_id": profile.get("user_id"), "traits": profile.get("traits") or {},
                     "locale": profile.get("locale"), "timezone": profile.get("timezone")},
         "event": event,
@@ -696,9 +726,14 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "message_id": row["id"],
         "unsubscribe_url": unsubscribe_url,
     }
+    variables.update(template_functions.bind(template_functions.RenderScope(
+        workspace_id=row.get("workspace_id"), public_url=base, profile=variables["profile"], message_id=row["id"],
+        channel=channel, now=now or dt.datetime.now(dt.UTC), event=event if isinstance(event, Mapping) else {},
+        conn=conn)))
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
     rendered = as_sent(channel, row["kind"], template.render(variables, locale=locale, timezone=profile.get("timezone"),
-                                                             text_alternative=text_alternative), marking)
+                                                             text_alternative=text_alternative, audience=audience),
+                       marking)
     if isinstance(rendered, Skipped):
         return rendered
     content = rendered.as_dict()

@@ -42,6 +42,8 @@ from touchline.channels import INBOX, MESSAGE_CHANNELS
 from touchline.messaging.types import MessageKind
 
 __all__ = [
+    "BEST_MIN_MESSAGES",
+    "BEST_WINDOW",
     "DEFAULT_FALLBACK_ORDER",
     "Cap",
     "Decision",
@@ -56,6 +58,7 @@ __all__ = [
     "decide",
     "in_quiet_hours",
     "quiet_hours_end",
+    "rank_channels",
 ]
 
 # The registry's fallback order without the in-app inbox: a bare PolicyConfig tries the inbox only when
@@ -244,3 +247,21 @@ def decide(intent: MessageIntent, recipient: Recipient, now: dt.datetime,
                 return Suppressed(SuppressReason.QUIET_HOURS, tuple(passed))
             not_before, deferred = quiet_hours_end(now, zone, config.quiet_end), True
     return Send(chosen, not_before, deferred, tuple(passed))
+
+
+# --- next-best channel ---------------------------------------------------------------------------------
+
+BEST_MIN_MESSAGES = 3  # a channel ranks for a customer once this many messages went to them on it
+BEST_WINDOW = dt.timedelta(days=90)
+
+
+def rank_channels(engagement: Mapping[str, tuple[int, int]], min_messages: int = BEST_MIN_MESSAGES
+                  ) -> tuple[str, ...]:
+    """A customer's channels by engagement (``channel -> (messages sent, messages opened or clicked)``),
+    best first: only those with ``min_messages`` sent, by engaged share, then by more evidence. What a send
+    step with ``channel: best`` tries first; the policy's preference order (the customer's preferred
+    channel, then the fallback order) follows, so a customer without enough data gets exactly that."""
+    ranked = [(engaged / sent, sent, channel) for channel, (sent, engaged) in engagement.items()
+              if sent >= min_messages and channel in MESSAGE_CHANNELS]
+    ranked.sort(key=lambda r: (-r[0], -r[1], r[2]))
+    return tuple(channel for _, _, channel in ranked)

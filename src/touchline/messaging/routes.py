@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import pathlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
-from touchline.errors import NotFound
+from touchline.errors import BadRequest, NotFound
 from touchline.http import JSONBody, admin_principal, errors, verify_customer, write_principal
-from touchline.messaging import service
+from touchline.messaging import adaptive, service
 from touchline.messaging.templates import CHANNEL_PARTS
-from touchline.validation import Index, Offset
+from touchline.validation import Body, Index, Offset
 from touchline.workspaces.service import Principal
 
 router = APIRouter(tags=["messaging"], responses=errors(400, 401, 403, 422))
@@ -35,6 +35,48 @@ _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 class TemplateIn(BaseModel):
     variants: dict[str, dict[str, Any]] = Field(description="Per locale ('ko', 'en'): the channel's parts.")
     default_locale: str = Field("ko", pattern="^[a-z]{2,3}$")
+    blocks: dict[str, Any] | None = Field(None, description=(
+        "Adaptive content: per block name, `rules` (each `when` conditions on platform, os, locale, local_hour, "
+        "segment, trait or score, and a `content`) and a `default`; the parts show a block with "
+        "`{{ blocks.NAME }}`. Checked at save time: a bad rule is refused naming the block and the field."))
+
+
+class AudienceIn(Body):
+    """A kind of customer, as adaptive blocks' rules see them."""
+
+    label: str | None = Field(None, max_length=100)
+    platform: Literal["app", "web"] | None = None
+    os: Literal["ios", "android"] | None = None
+    locale: str | None = Field(None, pattern="^[a-z]{2,3}$", description="A language code: ko, en.")
+    local_hour: int | None = Field(None, ge=0, le=23, description="The hour in their time zone.")
+    segments: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50,
+                                                                  description="Ids or names of their segments.")
+    traits: dict[str, Any] = Field(default_factory=dict, description=(
+        "Their traits, predicted scores included (purchase_propensity, churn_risk)."))
+
+    def audience(self) -> adaptive.Audience:
+        return adaptive.Audience(platform=self.platform, os=self.os, locale=self.locale, local_hour=self.local_hour,
+                                 segments=frozenset(self.segments), traits=self.traits)
+
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        facts = [v for v in (self.platform, self.os, self.locale) if v]
+        facts += [f"{self.local_hour}h"] if self.local_hour is not None else []
+        facts += [f"segment {s}" for s in self.segments] + [f"{k}={v}" for k, v in self.traits.items()]
+        return ", ".join(str(f) for f in facts) or "anyone"
+
+
+class DraftIn(TemplateIn):
+    channel: str = Field(json_schema_extra={"enum": list(CHANNEL_PARTS)})
+
+
+class AdaptivePreviewIn(Body):
+    key: str | None = Field(None, min_length=1, max_length=200, description="A saved template's key (with channel).")
+    channel: str | None = Field(None, json_schema_extra={"enum": list(CHANNEL_PARTS)})
+    template: DraftIn | None = Field(None, description="A template not saved yet, instead of key and channel.")
+    audiences: list[AudienceIn] | None = Field(None, max_length=50, description=(
+        "The kinds of customer to show; default: one meeting each rule of each block, and one meeting none."))
 
 
 UserHash = Annotated[str | None, Query(
@@ -58,8 +100,25 @@ async def list_templates(request: Request, principal: Admin, key: str | None = N
 @router.put("/v1/templates/{key}/{channel}", response_class=JSONBody,
             summary="Save a template (validated in the sandbox now, not at send time)")
 async def save_template(request: Request, principal: Admin, key: str, channel: Channel, body: TemplateIn) -> JSONBody:
-    return JSONBody(await run_in_threadpool(service.save_template, _stores(request), principal.workspace_id, key,
-                                            channel, body.variants, body.default_locale))
+    return JSONBody(await run_in_threadpool(lambda: service.save_template(
+        _stores(request), principal.workspace_id, key, channel, body.variants, body.default_locale,
+        blocks=body.blocks)))
+
+
+@router.post("/v1/templates/preview-adaptive", response_class=JSONBody, responses=errors(404),
+             summary="What each kind of customer gets from a template's adaptive blocks")
+async def preview_adaptive(request: Request, principal: Admin, body: AdaptivePreviewIn) -> JSONBody:
+    """A saved template (``key``, ``channel``) or a draft (``template``), checked as saving checks it (a bad
+    rule is a 422 naming the block and the field). Per audience: the rule of each block it meets (``rule``
+    null: the default) and the message rendered for a sample customer with its locale and traits."""
+    if body.template is None and not (body.key and body.channel):
+        raise BadRequest("name a saved template (key and channel) or give a template",
+                         {"field": "template", "reason": "required without key and channel"})
+    draft = body.template.model_dump(exclude_none=True) if body.template else None
+    audiences = [(a.name(), a.audience()) for a in body.audiences] if body.audiences is not None else None
+    return JSONBody(await run_in_threadpool(lambda: service.preview_adaptive(
+        _stores(request), principal.workspace_id, template=draft, key=body.key, channel=body.channel,
+        audiences=audiences)))
 
 
 @router.delete("/v1/templates/{key}", response_class=JSONBody, responses=errors(404),

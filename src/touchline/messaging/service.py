@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.eventlog import append_system_events
-from touchline.messaging import store
+from touchline.messaging import adaptive, store
 from touchline.messaging.outbox import receipt
-from touchline.messaging.templates import validate_template
+from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.profiles import service as profile_service
 from touchline.profiles import store as profile_store
+from touchline.segments import store as segment_store
 
 if TYPE_CHECKING:
     from touchline.store.engines import Stores
@@ -31,17 +32,82 @@ def _iso(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_template(stores: Stores, workspace_id: str, key: str, channel: str, variants: Mapping[str, Any],
-                  default_locale: str = "ko", *, now: dt.datetime | None = None) -> dict[str, Any]:
+                  default_locale: str = "ko", *, now: dt.datetime | None = None,
+                  blocks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Validate (every locale, every part compiles in the sandbox, nothing the sandbox would refuse, a trial
-    render for a sample customer within the render limits) and save; errors name the part and the reason."""
+    render for a sample customer within the render limits; adaptive ``blocks``: their rules, the segments
+    they name, their contents) and save; errors name the part, or the block and the field, and the reason."""
     if not key or len(key) > 200:
         raise ValidationFailed("invalid template key", [field_error("key", "1 to 200 characters")])
-    validate_template({"key": key, "channel": channel, "variants": variants, "default_locale": default_locale},
-                      strict=True)
-    definition = {"variants": dict(variants), "default_locale": default_locale}
+    check_adaptive(stores, workspace_id, {"key": key, "channel": channel, "variants": variants,
+                                          "default_locale": default_locale, "blocks": blocks})
+    definition = {"variants": dict(variants), "default_locale": default_locale, **({"blocks": dict(blocks)}
+                                                                                  if blocks else {})}
     with stores.write() as conn:
         version = store.upsert_template(conn, workspace_id, key, channel, definition, _now(now))
     return {"key": key, "channel": channel, "version": version, **definition}
+
+
+def check_adaptive(stores: Stores, workspace_id: str, template: Mapping[str, Any]) -> CompiledTemplate:
+    """``validate_template`` (strict), and the segments that the blocks' rules name known in the workspace
+    (by id or name). Raises ValidationFailed naming each block's field."""
+    errors: list[dict[str, Any]] = []
+    refs = adaptive.segment_refs(template.get("blocks") if isinstance(template.get("blocks"), Mapping) else None)
+    if refs:
+        with stores.read() as conn:
+            known = {(r["id"], r["name"]) for r in segment_store.all_segments(conn, workspace_id)}
+        names = {n for pair in known for n in pair}
+        errors = [field_error(at, f"no segment {ref!r} in this workspace") for at, ref in refs if ref not in names]
+    try:
+        compiled = validate_template(template, strict=True)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, [*(exc.detail or []), *errors]) from None
+    if errors:
+        block = errors[0]["field"].split(".")[1]
+        raise ValidationFailed(f"template {template.get('key')!r}: block {block!r} names an unknown segment", errors)
+    return compiled
+
+
+def preview_adaptive(stores: Stores, workspace_id: str, *, template: Mapping[str, Any] | None = None,
+                     key: str | None = None, channel: str | None = None,
+                     audiences: list[tuple[str, adaptive.Audience]] | None = None) -> dict[str, Any]:
+    """What each kind of customer gets from a template's adaptive blocks: a saved template (``key`` and
+    ``channel``) or one not saved yet (``template``: channel, variants, default_locale, blocks), checked
+    as saving would check it. For each audience (the caller's, or by default one that meets each rule of
+    each block and one that none is meant for): which rule of each block it meets (null: the default)
+    and the message rendered for a sample customer with its locale and traits."""
+    if template is None:
+        with stores.read() as conn:
+            rows = [t for t in store.templates(conn, workspace_id, key) if t["channel"] == channel] if key else []
+        if not rows:
+            raise NotFound(f"no template {key!r} for channel {channel!r}",
+                           [field_error("key", "name a saved template (key and channel) or give a template")])
+        template = {"key": key, "channel": channel, **rows[0]["definition"]}
+    compiled = check_adaptive(stores, workspace_id, {"key": "preview", **template})
+    blocks = compiled.template.blocks or {}
+    default_locale = compiled.template.default_locale
+    who = audiences if audiences is not None else adaptive.sample_audiences(blocks, default_locale)
+    out = []
+    for label, audience in who:
+        chosen = compiled.choose_blocks(audience)
+        language = audience.locale or default_locale
+        sample = _sample_profile(language, audience)
+        content = compiled.render({"profile": sample, "event": {}, "cart": {}, "journey": {},
+                                   "message_id": "preview", "unsubscribe_url": "https://example.invalid/u/preview"},
+                                  locale=language, timezone=sample["timezone"], audience=audience)
+        met = {name: {"rule": rule, "when": None if rule is None else blocks[name]["rules"][rule]["when"]}
+               for name, rule in chosen.items()}
+        out.append({"label": label, "audience": audience.as_dict(), "blocks": met, "content": content.as_dict()})
+    return {"key": compiled.template.key if key else None, "channel": compiled.template.channel,
+            "default_locale": default_locale,
+            "blocks": {name: {"rules": len(b.get("rules", []))} for name, b in blocks.items()},
+            "audiences": out}
+
+
+def _sample_profile(language: str, audience: adaptive.Audience) -> dict[str, Any]:
+    name = "김하루" if language == "ko" else "Alex Kim"
+    traits = {"name": name, "firstName": name.split()[0], "email": "sample@example.com", **audience.traits}
+    return {"id": "preview", "user_id": "preview", "traits": traits, "locale": language, "timezone": "Asia/Seoul"}
 
 
 def list_templates(stores: Stores, workspace_id: str, key: str | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection
 from touchline.messaging.types import MessageKind
 from touchline.store import dialect
 from touchline.store.customer_rows import rows_about
-from touchline.store.schema import identities, inbox_messages, message_templates, outbox, profiles
+from touchline.store.schema import (
+    identities,
+    inbox_messages,
+    message_templates,
+    outbox,
+    profiles,
+    segment_members,
+    segments,
+)
 
 # --- templates -------------------------------------------------------------------------------------
 
@@ -24,6 +32,19 @@ def templates(conn: Connection, workspace_id: str, key: str | None = None) -> li
         query = query.where(message_templates.c.key == key)
     return [dict(r) for r in conn.execute(query.order_by(message_templates.c.key, message_templates.c.channel))
             .mappings()]
+
+
+def segment_memberships(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
+    """{profile id: the ids and names of the segments it is in}, for adaptive blocks that choose by segment."""
+    found: dict[str, set[str]] = {}
+    for i in range(0, len(profile_ids), 900):
+        query = (sa.select(segment_members.c.profile_id, segments.c.id, segments.c.name)
+                 .join(segments, segments.c.id == segment_members.c.segment_id)
+                 .where(segment_members.c.workspace_id == workspace_id,
+                        dialect.in_values(conn, segment_members.c.profile_id, list(profile_ids[i:i + 900]))))
+        for pid, sid, name in conn.execute(query):
+            found.setdefault(pid, set()).update((sid, name))
+    return found
 
 
 def template_keys(conn: Connection, workspace_id: str) -> set[str]:
@@ -183,6 +204,24 @@ def recent_sends(conn: Connection, workspace_id: str, customer_ids: Sequence[str
         outbox.c.sent_at >= since))
     for cid, channel, at, kind in rows:
         out.setdefault(cid, []).append((channel, at, kind))
+    return out
+
+
+def channel_engagement(conn: Connection, workspace_id: str, customer_ids: Sequence[str], since: dt.datetime
+                       ) -> dict[str, dict[str, tuple[int, int]]]:
+    """customer -> channel -> (messages sent since ``since``, of them opened or clicked): what ``channel:
+    best`` ranks by."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    if not customer_ids:
+        return out
+    engaged = sa.func.count(sa.func.coalesce(outbox.c.opened_at, outbox.c.clicked_at))
+    rows = conn.execute(
+        sa.select(outbox.c.customer_id, outbox.c.channel, sa.func.count(), engaged).where(
+            outbox.c.workspace_id == workspace_id, dialect.in_list(conn, outbox.c.customer_id, customer_ids),
+            outbox.c.sent_at >= since, outbox.c.channel.is_not(None))
+        .group_by(outbox.c.customer_id, outbox.c.channel))
+    for cid, channel, sent, opened in rows:
+        out.setdefault(cid, {})[channel] = (int(sent), int(opened))
     return out
 
 

@@ -18,6 +18,7 @@ arguments, nothing is read from the environment or the clock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html as htmllib
 import math
@@ -35,9 +36,13 @@ from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, pass_conte
 from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import SecurityError
+from markupsafe import Markup
 
 from touchline.channels import CHANNEL_PARTS
 from touchline.errors import TouchlineError, ValidationFailed, field_error
+from touchline.messaging import adaptive
+from touchline.messaging import functions as template_functions
+from touchline.messaging.context import sample_variables
 from touchline.messaging.sandbox import (
     Budget,
     LimitExceeded,
@@ -331,12 +336,15 @@ class MessageTemplate:
     variants: Mapping[str, Mapping[str, Any]]
     default_locale: str = "ko"
     version: int = 1
+    # Adaptive blocks (touchline.messaging.adaptive): name -> rules and a default; parts show them with
+    # {{ blocks.name }}.
+    blocks: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MessageTemplate:
         return cls(key=str(data.get("key", "")), channel=str(data.get("channel", "")),
                    variants=data.get("variants") or {}, default_locale=str(data.get("default_locale", "ko")),
-                   version=int(data.get("version", 1)))
+                   version=int(data.get("version", 1)), blocks=data.get("blocks") or None)
 
 
 @dataclass(frozen=True)
@@ -354,6 +362,13 @@ class CompiledTemplate:
     template: MessageTemplate
     _parts: Mapping[str, Mapping[str, _Part]] = field(repr=False)  # locale -> part name -> compiled
     _params: Mapping[str, Mapping[str, _Part]] = field(repr=False)  # locale -> param name -> compiled
+    # block -> (rule index, or None for the default; locale) -> {"text": part, "html": part (e-mail only)}
+    _blocks: Mapping[str, Mapping[tuple[int | None, str], Mapping[str, _Part]]] = field(
+        default_factory=dict, repr=False)
+
+    def choose_blocks(self, audience: adaptive.Audience) -> dict[str, int | None]:
+        """Which rule of each block ``audience`` gets (None: the block's default)."""
+        return {name: adaptive.choose(block, audience) for name, block in (self.template.blocks or {}).items()}
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -365,7 +380,8 @@ class CompiledTemplate:
         return lang if lang is not None and lang in self._parts else self.template.default_locale
 
     def render(self, context: Mapping[str, Any], *, locale: str | None = None, timezone: str | None = None,
-               text_alternative: bool = True, limits: RenderLimits | None = None) -> RenderedContent:
+               text_alternative: bool = True, limits: RenderLimits | None = None,
+               audience: adaptive.Audience | None = None) -> RenderedContent:
         """Render for one customer. ``context`` holds ``profile``, ``event``, ``cart``,
         ``unsubscribe_url``...; ``locale`` and ``timezone`` are the customer's (``ko-KR``,
         ``Asia/Seoul``) and are also visible to the template. An e-mail without a ``text`` part gets
@@ -375,7 +391,11 @@ class CompiledTemplate:
 
         The whole message renders under one budget (``limits``, by default the process's: see
         :mod:`touchline.messaging.sandbox`); going over it raises :class:`TemplateLimitError` naming the
-        part and the limit."""
+        part and the limit.
+
+        A template with adaptive blocks shows each block's content for ``audience`` (the first rule that
+        holds, else the default; see :mod:`touchline.messaging.adaptive`); without one, the audience is read
+        from ``context["profile"]`` (its traits and locale; no device, segments or local hour)."""
         chosen = self.choose_locale(locale)
         variables = {**context, "locale": chosen, "timezone": timezone}
         scopes: dict[int, dict[str, Any]] = {}  # per environment: its globals and the variables, made once
@@ -383,6 +403,8 @@ class CompiledTemplate:
         budget = Budget(limits or current_limits())
         outer = swap_budget(budget)  # what the sandbox's hooks count against
         try:
+            if self._blocks:
+                self._render_blocks(variables, chosen, audience, scopes, budget)
             for name, part in self._parts[chosen].items():
                 out[name] = _render_part(part, variables, scopes, budget)
             params = {name: _render_part(part, variables, scopes, budget)
@@ -396,6 +418,27 @@ class CompiledTemplate:
         if text_alternative and self.template.channel == "email" and "text" not in out and out.get("html"):
             out["text"] = html_to_text(out["html"])
         return RenderedContent(locale=chosen, template_code=str(code) if code else None, params=params, **out)
+
+
+    def _render_blocks(self, variables: Mapping[str, Any], locale: str, audience: adaptive.Audience | None,
+                       scopes: dict[int, dict[str, Any]], budget: Budget) -> None:
+        """Render each block's chosen content once per environment (plain text; autoescaped HTML, then
+        marked safe) and put them in that environment's scope as ``blocks``. A block's content sees the
+        same variables as the parts, but not the other blocks."""
+        if audience is None:
+            profile = variables.get("profile")
+            audience = adaptive.audience_for(profile if isinstance(profile, Mapping) else {}, dt.datetime.now(dt.UTC))
+            audience = dataclasses.replace(audience, local_hour=None)
+        own: dict[int, dict[str, Any]] = {}
+        shown: dict[str, dict[str, Any]] = {"text": {}, "html": {}}
+        for name, rule in self.choose_blocks(audience).items():
+            versions = self._blocks[name]
+            compiled = versions.get((rule, locale)) or versions[(rule, self.template.default_locale)]
+            for kind, part in compiled.items():
+                text = _render_part(part, variables, own, budget)
+                shown[kind][name] = Markup(text) if kind == "html" else text
+        scopes[id(_TEXT_ENV)] = {**_TEXT_ENV.globals, **variables, "blocks": shown["text"]}
+        scopes[id(_HTML_ENV)] = {**_HTML_ENV.globals, **variables, "blocks": shown["html"] or shown["text"]}
 
 
 def _render_part(part: _Part, variables: Mapping[str, Any], scopes: dict[int, dict[str, Any]],
@@ -485,10 +528,12 @@ def _few_chunks(tree: jinja_nodes.Template) -> bool:
 def _sample_context(locale: str) -> dict[str, Any]:
     """What a save-time trial render sees: a customer with the usual traits, an empty event."""
     traits = {"name": "Sample", "firstName": "Sample", "email": "sample@example.com", "phone": "010-0000-0000"}
-    return {"profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
+    return {**sample_variables(),
+            "profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
                         "timezone": "Asia/Seoul"},
             "event": {}, "cart": {}, "journey": {}, "message_id": "sample",
-            "unsubscribe_url": "https://example.invalid/u/sample"}
+            "unsubscribe_url": "https://example.invalid/u/sample",
+            **template_functions.bind(template_functions.sample_scope(locale))}
 
 
 def _trial_render(compiled: CompiledTemplate, limits: RenderLimits, errors: list[dict[str, Any]]) -> None:
@@ -567,12 +612,54 @@ def validate_template(template: MessageTemplate | Mapping[str, Any], *, strict: 
                 compiled = _compile(env, source, where, name, errors, save_limits)
                 if compiled:
                     parts[locale][name] = compiled
-    compiled_template = CompiledTemplate(template, parts, params)
+    locales = [str(k) for k in template.variants] if isinstance(template.variants, Mapping) else []
+    block_errors = adaptive.check_blocks(template.blocks, locales, template.default_locale)
+    errors.extend(block_errors)
+    before = len(errors)
+    blocks = {} if block_errors else _compile_blocks(template, locales, errors, save_limits)
+    if len(errors) > before:  # a content that did not compile: the trial render goes on without the blocks
+        blocks = {}
+    compiled_template = CompiledTemplate(template, parts, params, blocks)
     if save_limits is not None:  # the parts that compiled, even when others did not: every problem at once
         _trial_render(compiled_template, save_limits, errors)
     if not errors:
         return compiled_template
-    raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s)", errors)
+    in_block = next((e for e in errors if str(e.get("field", "")).startswith("blocks.")), None)
+    first = (f": block {in_block['field'].split('.')[1]!r}, {in_block['field']}: {in_block['reason']}"
+             if in_block else "")
+    raise ValidationFailed(f"template {template.key!r} has {len(errors)} problem(s){first}", errors)
+
+
+def _compile_blocks(template: MessageTemplate, locales: list[str], errors: list[dict[str, Any]],
+                    limits: RenderLimits | None) -> dict[str, dict[tuple[int | None, str], dict[str, _Part]]]:
+    """Every content of every block, for every locale of the template, compiled as plain text and (for
+    e-mail, whose html part may show it) as autoescaped HTML; errors name the block's field. A content
+    given per locale that lacks one shows the default locale's there."""
+    out: dict[str, dict[tuple[int | None, str], dict[str, _Part]]] = {}
+    kinds = ("text", "html") if template.channel == "email" else ("text",)
+    for name, block in (template.blocks or {}).items():
+        out[name] = {}
+        choices: list[tuple[int | None, Any, str]] = [
+            (i, rule["content"], f"blocks.{name}.rules.{i}.content") for i, rule in enumerate(block.get("rules", []))]
+        choices.append((None, block["default"], f"blocks.{name}.default"))
+        for index, content, where in choices:
+            for locale in locales:
+                if isinstance(content, str):
+                    source, at = content, where
+                elif locale in content:
+                    source, at = content[locale], f"{where}.{locale}"
+                else:
+                    continue
+                parts = {}
+                for kind in kinds:
+                    part = _compile(_HTML_ENV if kind == "html" else _TEXT_ENV, source, at, kind, errors, limits)
+                    if part is not None:
+                        parts[kind] = part
+                if len(parts) == len(kinds):
+                    out[name][(index, locale)] = parts
+                if isinstance(content, str) and len(parts) < len(kinds):
+                    break  # one source: its errors once, not once per locale
+    return out
 
 
 def render_template(template: MessageTemplate | Mapping[str, Any], context: Mapping[str, Any], *,

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from touchline.store import dialect
 from touchline.store.schema import (
+    assistant_turns,
     conversation_messages,
     erasures,
     events_metadata,
@@ -24,6 +25,7 @@ from touchline.store.schema import (
     journeys,
     outbox,
     state_metadata,
+    teams,
     workspaces,
 )
 
@@ -94,6 +96,14 @@ def _assistant_turns(conn: Connection) -> None:
     _create_missing(state_metadata)(conn)
 
 
+def _assistant_flows(conn: Connection) -> None:
+    """The assistant's turns say where a return or exchange request stands; teams keep hours; messages
+    carry quick replies."""
+    dialect.add_missing_columns(conn, assistant_turns, ["flow_step"])
+    dialect.add_missing_columns(conn, teams, ["hours"])
+    dialect.add_missing_columns(conn, conversation_messages, ["quick_replies"])
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -116,6 +126,19 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(15, "loyalty: programs and their versions, accounts, the points ledger with its lots and allocations, "
                   "the rules' inbox, rewards and coupons, referral codes and referrals",
               _create_missing(state_metadata)),
+    Migration(16, "feedback: survey answers, product reviews, the workspace's link-signing key",
+              _create_missing(state_metadata)),
+    Migration(17, "experiments: definitions, customers' sticky arms, bandit weight changes",
+              _create_missing(state_metadata)),
+    Migration(18, "recommendations: each workspace's trained model and the shop's rules (issue 17)",
+              _create_missing(state_metadata)),
+    Migration(19, "predictions: each training of the purchase and churn models with its quality, and who "
+                  "retrains them", _create_missing(state_metadata)),
+    Migration(20, "in-app messages: the messages and their rules, the workspace's frequency rule, messages "
+                  "pending for a customer, impressions, clicks and dismissals", _create_missing(state_metadata)),
+    Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "
+                  "quick replies",
+              _assistant_flows),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

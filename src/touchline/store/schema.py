@@ -408,7 +408,7 @@ outbox = sa.Table(
     sa.Column("node_id", sa.Text),
     sa.Column("template", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),  # advertising | transactional
-    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, or "preferred"
+    sa.Column("requested_channel", sa.Text, nullable=False),  # a channel, "preferred" or "best"
     sa.Column("channel", sa.Text),  # chosen at send time
     sa.Column("to_address", sa.Text),
     # pending -> sending -> sent | failed | suppressed; pending again on a retryable failure or deferral
@@ -516,6 +516,8 @@ conversation_messages = sa.Table(
     sa.Column("email_references", JSONDocument),  # the References header, a list of Message-IDs
     sa.Column("sent_at", UTCDateTime),  # when the customer sent it, as the provider says
     sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
+    # answers the customer can tap (web chat buttons, KakaoTalk quickReplies): ["상담원 연결", ...] (migration 21)
+    sa.Column("quick_replies", JSONDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
@@ -547,6 +549,8 @@ teams = sa.Table(
     sa.Column("auto_assign", sa.Boolean, nullable=False),
     sa.Column("language_routing", sa.Boolean, nullable=False),  # only to members who speak its language
     sa.Column("channels", JSONDocument, nullable=False),
+    # {"days": [0..6], "opens": "09:00", "closes": "18:00", "timezone"}; NULL: always there (migration 21)
+    sa.Column("hours", JSONDocument),
     sa.Column("last_assigned_user_id", sa.Text),  # where the round-robin continues
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -656,9 +660,109 @@ assistant_turns = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False),  # a confident answer (not "not sure", not a handover)
     sa.Column("handover", sa.Boolean, nullable=False),  # this turn handed the conversation to people
     sa.Column("faq_id", sa.Text),
+    # where this turn left a return/exchange request: kind:step (touchline.assistant.flows; migration 21)
+    sa.Column("flow_step", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_assistant_turns_ws_created", "workspace_id", "created_at"),
     sa.Index("ix_assistant_turns_conversation", "conversation_id"),
+)
+
+# Predictions (migration 19): each training of a workspace's purchase-propensity or churn-risk model, with
+# its backtest's quality (AUC, Brier score, calibration, lift in the top decile) and what it scored; the
+# scores themselves are the customers' computed traits (``purchase_propensity``, ``churn_risk``).
+prediction_models = sa.Table(
+    "prediction_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),  # "purchase" | "churn"
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),  # "trained" | "insufficient_data"
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),  # the moment the scores hold for
+    sa.Column("details", JSONDocument, nullable=False),  # algorithm, cutoffs, rows, quality, timings, reason
+    sa.Column("scored", sa.Integer, nullable=False),
+)
+
+# Which process retrains a workspace's models, and until when (several workers on PostgreSQL: one claims).
+prediction_schedule = sa.Table(
+    "prediction_schedule",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("last_started_at", UTCDateTime),
+)
+
+# Recommendations (migration 18): each workspace's trained model (issue 17; touchline.personalization), one
+# row replaced at each training: the arrays and catalog as one compressed .npz, its figures beside it; and
+# the shop's rules for what is never recommended. Shop data, not customer data: the model holds customers'
+# histories by profile id, and an erased profile's row is dropped from it at the next training.
+recommendation_models = sa.Table(
+    "recommendation_models",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),  # changes at every training (the caches' key)
+    sa.Column("algorithm", sa.Text, nullable=False),  # cooccurrence | item_knn | als
+    sa.Column("trained_at", UTCDateTime, nullable=False),
+    sa.Column("high_water", sa.BigInteger, nullable=False),  # the newest event sequence number it learned from
+    sa.Column("meta", JSONDocument, nullable=False),  # sizes, timings, the evaluation's figures
+    sa.Column("model", sa.LargeBinary, nullable=False),
+)
+recommendation_rules = sa.Table(
+    "recommendation_rules",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("excluded", JSONDocument, nullable=False),  # product ids never recommended
+    sa.Column("out_of_stock", JSONDocument, nullable=False),  # product ids
+    sa.Column("excluded_categories", JSONDocument, nullable=False),
+    sa.Column("consumable_categories", JSONDocument, nullable=False),  # bought again: recommended again
+    sa.Column("all_consumable", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Experiments (migration 17): a definition per experiment (arms, control, holdout, metric, guardrails; a
+# journey's split and bandit nodes make theirs when the journey is published), each customer's sticky arm
+# (the first assignment wins: exported and erased with the customer), and every change of a bandit's
+# weights with the data behind it.
+experiments = sa.Table(
+    "experiments",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # ab | bandit
+    sa.Column("source", sa.Text, nullable=False),  # flag | journey
+    sa.Column("status", sa.Text, nullable=False),  # draft | running | stopped | completed
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("journey_id", sa.Text),
+    sa.Column("node_id", sa.Text),
+    sa.Column("winner", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("stopped_at", UTCDateTime),
+)
+experiment_assignments = sa.Table(
+    "experiment_assignments",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("arm", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # web | journey:<journey id>
+    sa.Column("assigned_at", UTCDateTime, nullable=False),
+    sa.Index("ix_experiment_assignments_customer", "workspace_id", "customer_id"),
+)
+experiment_weights = sa.Table(
+    "experiment_weights",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("experiment_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("weights", JSONDocument, nullable=False),  # {arm: share}, summing to 1 (the holdout apart)
+    sa.Column("data", JSONDocument, nullable=False),  # per arm exposures, conversions, chance of being best
+    sa.Column("reason", sa.Text, nullable=False),  # start | thompson | winner
 )
 
 # The live feed: one row per change an inbox shows (a message, a status, an assignment, a delivery),
@@ -895,6 +999,67 @@ loyalty_referrals = sa.Table(
     sa.Index("ix_loyalty_referrals_due", "status", "payable_at"),
 )
 
+# --- in-app messages: banners, modals and slide-ins on the shop's pages and apps (migration 20) -------
+
+# A message and its rules (touchline.inapp.rules): layout, the in_app template its content comes from, what
+# shows it (a rule on the page, a journey, an event), platforms, frequency. ``key`` is the workspace's own
+# name for it; ``id`` is what the SDK and the events carry.
+inapp_messages = sa.Table(
+    "inapp_messages",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # active | paused
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key", name="uq_inapp_messages_ws_key"),
+)
+# The workspace's frequency rule across every in-app message (defaults until a shop saves its own).
+inapp_settings = sa.Table(
+    "inapp_settings",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("max_per_day", sa.Integer),  # impressions of any message per customer in 24 hours; NULL: no cap
+    sa.Column("min_minutes_between", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+# A message a journey or an event triggered for one customer, waiting to be shown (until ``expires_at``;
+# ``shown_at`` once it was). Its id is deterministic over the triggering event: recorded once. Customer data.
+inapp_pending = sa.Table(
+    "inapp_pending",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # what triggered it
+    sa.Column("context", JSONDocument, nullable=False),  # the event's properties, for the template
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("shown_at", UTCDateTime),
+    sa.Index("ix_inapp_pending_profile", "workspace_id", "profile_id"),
+    sa.Index("ix_inapp_pending_message", "message_id"),
+)
+# Impressions, clicks and dismissals, one row each (also an event through ingestion): the frequency rules
+# and the per-message report read them. ``day`` is the shop's local date. Customer data.
+inapp_interactions = sa.Table(
+    "inapp_interactions",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # deterministic over the client's key: a retry is one
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # impression | click | dismiss
+    sa.Column("platform", sa.Text, nullable=False),  # web | ios | android
+    sa.Column("day", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_inapp_interactions_profile", "workspace_id", "profile_id", "message_id"),
+    sa.Index("ix_inapp_interactions_report", "workspace_id", "day", "message_id"),
+)
+
 # --- dashboard users and their sign-in sessions (migration 4) ---------------------------------------
 
 dashboard_users = sa.Table(
@@ -936,6 +1101,66 @@ sign_in_failures = sa.Table(
     sa.Column("last_failed_at", UTCDateTime, nullable=False),
     sa.Column("locked_until", UTCDateTime),
     sa.Index("ix_sign_in_failures_last", "last_failed_at"),
+)
+
+# --- feedback (migration 16): surveys' answers, product reviews, and the key that signs their links ---
+
+# One signing key per workspace for the survey and review links in messages (HMAC-SHA256), made on
+# first use.
+feedback_secrets = sa.Table(
+    "feedback_secrets",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per answer: the id is the link's (or the API caller's) key, so a retry stores one answer.
+survey_answers = sa.Table(
+    "survey_answers",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("survey", sa.Text, nullable=False),  # the survey's name (nps, csat, post-purchase...)
+    sa.Column("kind", sa.Text, nullable=False),  # "nps" (0-10) | "csat" (1-5)
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("channel", sa.Text),  # where it was answered from: the link's message channel, in_app, api
+    sa.Column("source_message_id", sa.Text),  # the outbox message that carried the link
+    sa.Column("language", sa.Text),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_survey_answers_time", "workspace_id", "kind", "answered_at"),
+    sa.Index("ix_survey_answers_profile", "workspace_id", "profile_id"),
+)
+
+# Product reviews; one per customer, order and product (the id is made from them: a retry is one review).
+reviews = sa.Table(
+    "reviews",
+    state_metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace_id", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text),
+    sa.Column("rating", sa.Integer, nullable=False),  # 1-5
+    sa.Column("title", sa.Text),
+    sa.Column("body", sa.Text),
+    sa.Column("author", sa.Text),  # the name shown on the product page (masked: 김**)
+    sa.Column("language", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),  # "pending" | "approved" | "rejected"
+    sa.Column("flagged", JSONDocument, nullable=False),  # the profanity filter's findings ([] when clean)
+    sa.Column("reply", sa.Text),  # the shop's public answer
+    sa.Column("replied_at", UTCDateTime),
+    sa.Column("moderated_by", sa.Text),
+    sa.Column("moderated_at", UTCDateTime),
+    sa.Column("source", sa.Text, nullable=False),  # "form" | "api" | "event"
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reviews_queue", "workspace_id", "status", "created_at"),
+    sa.Index("ix_reviews_product", "workspace_id", "product_id", "status"),
+    sa.Index("ix_reviews_profile", "workspace_id", "profile_id"),
 )
 
 # --- event store -----------------------------------------------------------------------------------

@@ -29,11 +29,16 @@ def mount(app: FastAPI) -> None:
     # Each page module registers its pages on the dashboard's router as it is imported.
     from touchline.web import (  # noqa: F401
         assistant_pages,
+        experiment_pages,
+        feedback_pages,
+        inapp_pages,
         inbox_pages,
         journey_pages,
         loyalty_pages,
         message_pages,
+        prediction_pages,
         quality_pages,
+        recommendation_pages,
         routes,
     )
     from touchline.web.http import environment, router

@@ -45,8 +45,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
+    # Surveys and reviews: marketers read and moderate; agents read (customers ask them about reviews).
+    "feedback.view": frozenset({"admin", "marketer", "agent"}),
+    "feedback.moderate": frozenset({"admin", "marketer"}),
     # Loyalty: marketers and admins read the program; agents look a customer's points up for them.
     "loyalty.view": frozenset({"admin", "marketer", "agent"}),
+    # Recommendations: marketers and admins read the model's figures and may train it now.
+    "recommendations.edit": frozenset({"admin", "marketer"}),
+    # In-app messages: the marketers' (their report and rules; pausing and the frequency rule too).
+    "inapp.view": frozenset({"admin", "marketer"}),
+    "inapp.edit": frozenset({"admin", "marketer"}),
 }
 
 MIN_PASSWORD_LENGTH = 10

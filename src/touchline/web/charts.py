@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from touchline.analytics.service import Cohort, FunnelStep, Overview
-from touchline.web.i18n import Formatter
+from touchline.web.i18n import MESSAGES, Formatter
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -245,3 +245,147 @@ def containment(f: Formatter, groups: Mapping[str, Mapping[str, Any]], names: Ma
             "layout": _layout(f, barmode="stack", height=max(180, 70 + 40 * len(keys)), hovermode="closest",
                               yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(top),
                               legend={"orientation": "h", "y": -0.2}, margin={"l": 8, "r": 16, "t": 8, "b": 40})}
+
+
+def nps_over_time(f: Formatter, periods: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """NPS per period with its 95 % interval as a band (periods with too few answers have no band)."""
+    x = [p["start"] for p in periods]
+    high = [p["high"] for p in periods]
+    low = [p["low"] for p in periods]
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines", "x": x, "y": high, "line": {"width": 0}, "showlegend": False,
+             "hoverinfo": "skip", "connectgaps": False},
+            {"type": "scatter", "mode": "lines", "x": x, "y": low, "line": {"width": 0}, "fill": "tonexty",
+             "fillcolor": "rgba(0,114,178,0.18)", "name": f.t("surveys.interval"), "hoverinfo": "skip",
+             "connectgaps": False},
+            {"type": "scatter", "mode": "lines+markers", "x": x, "y": [p["nps"] for p in periods],
+             "name": "NPS", "marker": {"color": PALETTE[0]}, "line": {"color": PALETTE[0]},
+             "customdata": [p["answers"] for p in periods],
+             "hovertemplate": "%{x}: NPS %{y:.1f} (n=%{customdata})<extra></extra>"},
+        ],
+        "layout": _layout(f, yaxis={"range": [-100, 100], "gridcolor": "#e4e7eb", "zeroline": True,
+                                    "automargin": True}, xaxis={"type": "category", "automargin": True}),
+    }
+
+
+def reliability(f: Formatter, bins: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A prediction's reliability chart: per score bin with customers, the mean predicted score against the
+    share that did it (points sized by customers), and the diagonal a perfectly calibrated model lies on."""
+    shown = [b for b in bins if b["customers"]]
+    top = max((int(b["customers"]) for b in shown), default=1)
+    predicted, observed = f.t("predictions.predicted"), f.t("predictions.observed")
+    points = {
+        "type": "scatter", "mode": "lines+markers", "name": observed,
+        "x": [b["mean_score"] for b in shown], "y": [b["observed_rate"] for b in shown],
+        "customdata": [int(b["customers"]) for b in shown],
+        "marker": {"color": PALETTE[0], "size": [8 + 14 * math.sqrt(int(b["customers"]) / top) for b in shown]},
+        "line": {"color": PALETTE[0]},
+        "hovertemplate": predicted + " %{x:.0%} · " + observed + " %{y:.0%} · %{customdata}<extra></extra>",
+    }
+    diagonal = {"type": "scatter", "mode": "lines", "name": f.t("predictions.perfect"), "x": [0, 1], "y": [0, 1],
+                "line": {"color": "#9aa5b1", "dash": "dash"}, "hoverinfo": "skip"}
+    axis = {"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb", "automargin": True}
+    return {"data": [diagonal, points],
+            "layout": _layout(f, height=320, hovermode="closest", xaxis={**axis, "title": {"text": predicted}},
+                              yaxis={**axis, "title": {"text": observed}})}
+
+
+RECOMMENDATION_MEASURES = (("precision", "recs.precision"), ("recall", "recs.recall"), ("ndcg", "recs.ndcg"))
+
+
+def recommendation_quality(f: Formatter, evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """Each algorithm's precision, recall and nDCG at 10 on held-out last orders, grouped by measure, the
+    popularity baseline first (grey), so that a bar taller than the grey one beats it."""
+    algorithms = evaluation.get("algorithms") or {}
+    names = sorted(algorithms, key=lambda a: (a != "popularity", a))
+    labels = [f.t(label) for _key, label in RECOMMENDATION_MEASURES]
+    colours = {"popularity": "#9aa5b1"}
+    data = []
+    for k, name in enumerate(names):
+        label = f.t("recs.algorithm." + name) if "recs.algorithm." + name in MESSAGES else name
+        values = [float(algorithms[name].get(key) or 0.0) for key, _label in RECOMMENDATION_MEASURES]
+        data.append({"type": "bar", "name": label, "x": labels, "y": values,
+                     "marker": {"color": colours.get(name, PALETTE[k % len(PALETTE)])},
+                     "hovertemplate": "%{x}: %{y:.4f}<extra>" + label + "</extra>"})
+    return {"data": data, "layout": _layout(f, barmode="group", hovermode="closest", height=320,
+                                            yaxis={"gridcolor": "#e4e7eb", "rangemode": "tozero", "automargin": True})}
+
+
+# --- experiments ---------------------------------------------------------------------------------------
+
+
+def chance_to_beat(f: Formatter, arms: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each arm's chance to beat the control, as horizontal bars, with the 95 % line."""
+    shown = [a for a in arms if not a["control"] and a.get("chance_to_beat") is not None]
+    names = [a["name"] for a in shown]
+    values = [a["chance_to_beat"] for a in shown]
+    colors = [PALETTE[2] if v >= 0.95 else PALETTE[5] if v <= 0.05 else PALETTE[0] for v in values]
+    data = [{"type": "bar", "orientation": "h", "y": names, "x": values, "marker": {"color": colors},
+             "text": [f.percent(v) for v in values], "textposition": "auto",
+             "hovertemplate": "%{y}: %{text}<extra>" + f.t("experiments.chance") + "</extra>"}]
+    return {"data": data, "layout": _layout(
+        f, height=max(160, 70 + 44 * len(names)), hovermode="closest", showlegend=False,
+        xaxis={"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb"},
+        yaxis={"autorange": "reversed", "automargin": True},
+        shapes=[{"type": "line", "x0": 0.95, "x1": 0.95, "y0": -0.5, "y1": max(len(names) - 0.5, 0.5),
+                 "line": {"color": PALETTE[2], "dash": "dot"}}],
+        margin={"l": 8, "r": 16, "t": 8, "b": 32})}
+
+
+def lift_intervals(f: Formatter, arms: Sequence[Mapping[str, Any]], metric: str) -> dict[str, Any]:
+    """Each arm's lift over the control with its always-valid (sequential) interval."""
+    shown = [a for a in arms if not a["control"] and a.get("lift") is not None]
+    scale = 100.0 if metric == "conversion" else 1.0
+    lifts = [a["lift"] * scale for a in shown]
+    bounds = [[a["lift"] if b is None else b for b in a["sequential_interval"]] for a in shown]
+    low = [(a["lift"] - lo) * scale for a, (lo, _) in zip(shown, bounds, strict=True)]
+    high = [(hi - a["lift"]) * scale for a, (_, hi) in zip(shown, bounds, strict=True)]
+    data = [{"type": "scatter", "mode": "markers", "y": [a["name"] for a in shown], "x": lifts,
+             "marker": {"size": 11, "color": PALETTE[0]},
+             "error_x": {"type": "data", "symmetric": False, "array": high, "arrayminus": low, "color": PALETTE[0]},
+             "hovertemplate": "%{y}: %{x:.2f}<extra>" + f.t("experiments.lift") + "</extra>"}]
+    return {"data": data, "layout": _layout(
+        f, height=max(160, 70 + 44 * len(shown)), hovermode="closest", showlegend=False,
+        xaxis={"zeroline": True, "zerolinecolor": "#52606d", "gridcolor": "#e4e7eb",
+               "ticksuffix": (" %p" if f.lang == "ko" else " pts") if metric == "conversion" else ""},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 16, "t": 8, "b": 32})}
+
+
+def bandit_weights(f: Formatter, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A bandit's weights at each change, one line per arm (steps: a weight holds until the next change)."""
+    arms: list[str] = []
+    for h in history:
+        arms += [a for a in h["weights"] if a not in arms]
+    data = [{"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": PALETTE[i % len(PALETTE)]},
+             "name": arm, "x": [h["at"] for h in history], "y": [h["weights"].get(arm, 0) for h in history],
+             "hovertemplate": arm + ": %{y:.1%}<extra></extra>"} for i, arm in enumerate(arms)]
+    return {"data": data, "layout": _layout(f, yaxis={"range": [0, 1], "tickformat": ".0%", "gridcolor": "#e4e7eb"})}
+def inapp_per_message(f: Formatter, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """In-app messages' impressions, clicks and dismissals, one group of horizontal bars per message (the
+    most shown first)."""
+    ordered = sorted(messages, key=lambda m: (-int(m["impression"]), str(m["key"])))
+    names = [str(m["name"] or m["key"]) for m in ordered]
+    labels = [name if len(name) <= 18 else name[:17] + "…" for name in names]  # a phone's width; hover: whole
+    parts = (("impression", "inapp.impressions", PALETTE[0]), ("click", "inapp.clicks", PALETTE[2]),
+             ("dismiss", "inapp.dismissals", PALETTE[1]))
+    data = [{"type": "bar", "orientation": "h", "name": f.t(label), "y": labels, "customdata": names,
+             "x": [int(m[part]) for m in ordered], "marker": {"color": color},
+             "hovertemplate": "%{customdata}: %{x}<extra>" + f.t(label) + "</extra>"} for part, label, color in parts]
+    top = max((int(m["impression"]) for m in ordered), default=0)
+    return {"data": data,
+            "layout": _layout(f, barmode="group", height=max(200, 80 + 70 * len(labels)), hovermode="closest",
+                              yaxis={"autorange": "reversed", "automargin": True}, xaxis=_count_axis(top),
+                              legend={"orientation": "h", "y": -0.15}, margin={"l": 8, "r": 16, "t": 8, "b": 40})}
+
+
+def inapp_per_day(f: Formatter, days: Sequence[str], totals: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """Impressions, clicks and dismissals of all in-app messages per day, side by side."""
+    parts = (("impression", "inapp.impressions", PALETTE[0]), ("click", "inapp.clicks", PALETTE[2]),
+             ("dismiss", "inapp.dismissals", PALETTE[1]))
+    data = [{"type": "bar", "name": f.t(label), "x": list(days), "y": list(totals[part]),
+             "marker": {"color": color}} for part, label, color in parts]
+    tickformat = "%m월 %d일" if f.lang == "ko" else "%b %d"
+    return {"data": data, "layout": _layout(
+        f, barmode="group", yaxis=_count_axis(max(totals["impression"], default=0)),
+        xaxis={"type": "date", "tickformat": tickformat, "gridcolor": "#e4e7eb", "automargin": True})}

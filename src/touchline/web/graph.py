@@ -142,7 +142,8 @@ def _detail(f: Formatter, node: Any) -> str:
             return f.t("graph.wait_event", event=f.event(node.until_event.event),
                        timeout=format_duration(node.until_event.timeout))
     if isinstance(node, SendNode):
-        channel = f.t("graph.preferred_short") if node.channel == "preferred" else f.label(node.channel)
+        channel = f.t("graph.preferred_short") if node.channel == "preferred" \
+            else f.t("graph.best_short") if node.channel == "best" else f.label(node.channel)
         return f"{channel} · {node.template}"
     if isinstance(node, ConditionNode):
         c = node.condition

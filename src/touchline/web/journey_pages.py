@@ -189,7 +189,7 @@ async def _detail(request: Request, journey_id: str, *, errors: list[dict[str, A
         channels_of.setdefault(t["key"], []).append(t["channel"])
     previews = {n.id: [(ch, "/messages/templates?" + urlencode({"key": n.template, "channel": ch,
                                                                  "journey": journey_id}) + "#preview")
-                       for ch in channels_of.get(n.template, []) if n.channel in (ch, "preferred")]
+                       for ch in channels_of.get(n.template, []) if n.channel in (ch, "preferred", "best")]
                 for n in definition.nodes if isinstance(n, SendNode)}
     return render(request, "journey.html", status_code=status, j=journey, d=definition, stats=stats,
                   graph=picture, types=types, by_node=by_node, runs=runs, names=names, errors=errors,

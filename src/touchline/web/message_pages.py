@@ -95,6 +95,14 @@ async def template_list(request: Request) -> Response:
                 journey_id=journey_id))
         except TouchlineError as exc:
             error = exc.message
+    adaptive: dict[str, Any] | None = None
+    chosen = next((r for r in rows if r["key"] == key and r["channel"] == channel), None)
+    if chosen is not None and chosen.get("blocks"):  # what each kind of customer gets from its blocks
+        try:
+            adaptive = await run_in_threadpool(functools.partial(
+                messaging.preview_adaptive, stores, workspace_id, key=key, channel=channel))
+        except TouchlineError as exc:
+            error = error or exc.message
     names: dict[str, str] = {}
     if preview is not None:
         who = [preview["profile_id"], *([preview["context"]["customer_id"]] if "customer_id" in preview["context"]
@@ -102,5 +110,6 @@ async def template_list(request: Request) -> Response:
         names = await run_in_threadpool(messaging.customer_labels, stores, workspace_id, who)
     return render(request, "templates.html", templates=rows, key=key, channel=channel, customer=customer,
                   journey=journey_id or "", preview=preview, error=error, parts=CHANNEL_PARTS, names=names,
+                  adaptive=adaptive,
                   event_json=orjson.dumps(preview["context"]["event"], option=orjson.OPT_INDENT_2).decode()
                   if preview else "")

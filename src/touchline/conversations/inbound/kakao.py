@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from touchline.conversations.inbound.errors import Malformed
@@ -22,6 +23,8 @@ __all__ = ["SECRET_HEADER", "answer", "bot_matches", "parse", "verify"]
 
 SECRET_HEADER = "x-touchline-skill-secret"
 _TEXT_LIMIT = 1000  # simpleText.text's documented maximum
+_LABEL_LIMIT = 14  # a quickReplies label: 14 characters at most (longer ones are cut in the chat room)
+_QUICK_REPLIES_LIMIT = 10
 
 
 def verify(secret: str, presented: str | None) -> bool:
@@ -57,6 +60,11 @@ def parse(payload: Any, raw: bytes) -> Inbound:
                    verified=True)  # the Kakao user id comes from Open Builder, behind the skill secret
 
 
-def answer(text: str) -> dict[str, Any]:
-    """The skill response Open Builder shows the user."""
-    return {"version": "2.0", "template": {"outputs": [{"simpleText": {"text": text[:_TEXT_LIMIT]}}]}}
+def answer(text: str, quick_replies: Sequence[str] = ()) -> dict[str, Any]:
+    """The skill response Open Builder shows the user: a ``simpleText``, and the answers the user can tap
+    as ``quickReplies`` (a label of at most 14 characters that sends the whole text, at most ten)."""
+    template: dict[str, Any] = {"outputs": [{"simpleText": {"text": text[:_TEXT_LIMIT]}}]}
+    if quick_replies:
+        template["quickReplies"] = [{"label": q[:_LABEL_LIMIT], "action": "message", "messageText": q}
+                                    for q in quick_replies[:_QUICK_REPLIES_LIMIT]]
+    return {"version": "2.0", "template": template}

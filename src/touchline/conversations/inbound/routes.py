@@ -210,5 +210,5 @@ async def kakao_skill(request: Request, token: str) -> Response:
         except TouchlineError:  # a rule refused the answer: the worker hands it over to people
             answer = None
         if answer is not None and answer["message"]["body"]:
-            text = answer["message"]["body"]
+            return JSONBody(kakao.answer(answer["message"]["body"], answer["message"]["quick_replies"]))
     return JSONBody(kakao.answer(text))

@@ -90,6 +90,8 @@
     "li.in{align-self:flex-end;background:#12263f;color:#fff;border-bottom-right-radius:4px}" +
     "li.out,li.hello{align-self:flex-start;background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:4px}" +
     "li.failed{opacity:.6}" +
+    "li.quick{max-width:100%;padding:0;background:none;border:0;display:flex;flex-wrap:wrap;gap:6px}" +
+    "li.quick button{border:1px solid #12263f;border-radius:16px;background:#fff;color:#12263f;padding:5px 12px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     ".when{display:block;font-size:11px;opacity:.7;margin-top:2px}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7ec;background:#fff}" +
     "textarea{flex:1;resize:none;height:40px;font:inherit;padding:8px;border:1px solid #d0d5dd;border-radius:8px}" +
@@ -163,6 +165,22 @@
       li.appendChild(time);
       list.appendChild(li);
     });
+    // The answers the customer can tap, under the latest message only (an older question is settled).
+    var latest = state.messages[state.messages.length - 1];
+    if (latest && latest.direction === "outbound" && latest.quick_replies && latest.quick_replies.length) {
+      var quick = document.createElement("li");
+      quick.className = "quick";
+      latest.quick_replies.forEach(function (text) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = text;
+        button.addEventListener("click", function () {
+          send(text).catch(function () { error.textContent = TEXT.failed; });
+        });
+        quick.appendChild(button);
+      });
+      list.appendChild(quick);
+    }
     list.scrollTop = list.scrollHeight;
   }
 
