@@ -133,7 +133,7 @@ def _print_loyalty(summary: Any) -> None:
 
 
 def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, journeys: bool, serve: bool,
-                  user_id: str | None = None) -> None:
+                  user_id: str | None = None, loyalty: bool = False) -> None:
     """What to try next, as commands that paste as they are: each on a line of its own, with no box around
     it and no line break inserted where the terminal is narrow (the terminal wraps it; copying gives the
     whole command). The keys go into variables once, so the commands stay short."""
@@ -149,6 +149,9 @@ def _print_try_it(write_key: str, admin_token: str, base: str, sample: str, *, j
     steps.append(("Ask the shop assistant (from the FAQ at /v1/assistant/faq):",
                   [f"curl -s {auth} -H 'Content-Type: application/json' "
                    f"-d '{{\"question\": \"배송비 얼마예요?\"}}' {base}/v1/assistant/answer"]))
+    if loyalty:
+        steps.append(("A member's points, as the shop's checkout reads them (write key):",
+                      [f"curl -s -u \"$WRITE_KEY:\" {base}/v1/loyalty/programs/members/customers/{sample}"]))
     steps.append(("What the in-app SDK and the apps are offered (the banner after three views of a product; the "
                   "demo product page: TOUCHLINE_DEMO_STOREFRONT=true touchline serve, then /demo-shop/product/P10001):",
                   [f"curl -s -u \"$WRITE_KEY:\" '{base}/v1/inapp/messages?user=user_id:{user_id or 'new-visitor'}'"]))
@@ -356,7 +359,7 @@ def demo(
     host = host or settings.host
     port = port or settings.port
     _print_try_it(write_key, admin_token, f"http://{host}:{port}", sample, journeys=bool(report), serve=serve,
-                  user_id=summary.get("sample_user_id"))
+                  user_id=summary.get("sample_user_id"), loyalty=points is not None)
     if serve:
         from touchline.cli.serve import serve as run_server
 
