@@ -37,7 +37,7 @@ def test_a_customers_stream_carries_only_their_own_messages(live: LiveServer) ->
         assert got["event"] == "message"
         assert got["data"]["message"]["body"] == "답변드립니다"
         assert set(got["data"]["message"]) == {"id", "conversation_id", "direction", "author", "body",
-                                                "attachments", "channel", "created_at"}
+                                                "attachments", "channel", "quick_replies", "created_at"}
         last_id = got["id"]
         _chat(live, "anon-mine", "감사합니다", "key-mine-2")
         assert next(events)["data"]["message"]["body"] == "감사합니다"
