@@ -224,10 +224,12 @@ def test_try_it_commands_paste_whole_on_a_narrow_terminal(settings: Settings,
     assert commands[0].startswith("export WRITE_KEY=tlw_") and commands[1].startswith("export ADMIN_TOKEN=tla_")
     assert "touchline serve &" in commands
     curls = [c for c in commands if c.startswith("curl ")]
-    assert len(curls) == 5 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
+    assert len(curls) == 6 and all(len(c) > 80 for c in curls)  # longer than the terminal, still one line
     assert re.fullmatch(r'curl -s -H "Authorization: Bearer \$ADMIN_TOKEN" http://127\.0\.0\.1:8000/v1/profiles/'
                         r"\S+:\S+", curls[0]), curls[0]
     assert curls[1].endswith("/v1/assistant/answer") and "배송비" in curls[1], curls[1]
+    assert re.fullmatch(r'curl -s -u "\$WRITE_KEY:" http://127\.0\.0\.1:8000/v1/loyalty/programs/members/customers/'
+                        r"\S+:\S+", curls[2]), curls[2]
     assert re.fullmatch(r"""curl -s -u "\$WRITE_KEY:" 'http://127\.0\.0\.1:8000/v1/inapp/messages\?user=user_id:\S+'""",
-                        curls[2]), curls[2]
+                        curls[3]), curls[3]
     assert not any(mark in "\n".join(tail) for mark in "│╭╰")  # no box to copy along
