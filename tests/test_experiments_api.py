@@ -48,6 +48,10 @@ BAD_DEFINITIONS: list[tuple[dict[str, Any], str, str]] = [
       "metric": {"type": "revenue", "event": "Order Completed"}}, "/metric/type", "conversion"),
     ({"arms": [{"name": "a" * 41, "weight": 50}, {"name": "b", "weight": 50}]}, "/arms/0/name", ""),
     ({"id": "../etc"}, "/id", ""),
+    ({"metric": {"event": "Order Completed", "where": [{"property": "revenue", "operator": ">", "value": "lots"}]}},
+     "/metric/where/0/value", ""),
+    ({"guardrails": [{"event": "Unsubscribed", "where": [{"property": "reason", "operator": "like"}]}]},
+     "/guardrails/0/where/0/operator", ""),
 ]
 
 
@@ -177,3 +181,25 @@ def test_readout_from_what_the_visitors_did(client: TestClient, stores: Stores) 
     # while running, the arms cannot change
     changed = client.put(f"{EXPERIMENTS}/home-banner", json={**BANNER, "holdout_percent": 20}, headers=bearer())
     assert changed.status_code == 409 and "/holdout_percent" in _fields(changed)
+
+
+def test_readout_counts_only_the_events_the_metric_filters(client: TestClient, stores: Stores) -> None:
+    """A metric with ``where`` (orders of more than 50,000 won) counts a customer only for such an event: arm a
+    buys small, arm b big, so a converts nobody and b everybody, though both ordered."""
+    big_orders = {"type": "conversion", "event": "Order Completed", "window_hours": 48,
+                  "where": [{"property": "revenue", "operator": ">", "value": 50000}]}
+    created = client.post(EXPERIMENTS, json={**BANNER, "metric": big_orders}, headers=bearer())
+    assert created.status_code == 201, created.text
+    assert created.json()["definition"]["metric"]["where"][0]["value"] == 50000
+    client.post(f"{EXPERIMENTS}/home-banner/start", headers=bearer())
+    arms = {v: _flags(client, v, "home-banner")["home-banner"]["arm"] for v in (f"buyer-{i}" for i in range(60))}
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat()
+    batch = [{"type": "track", "event": "Order Completed", "anonymousId": v, "messageId": f"o-{v}", "timestamp": later,
+              "properties": {"order_id": f"o-{v}", "revenue": 80000 if arm == "b" else 20000, "currency": "KRW"}}
+             for v, arm in arms.items()]
+    assert client.post("/v1/batch", json={"batch": batch}, headers=basic()).status_code == 200
+    stores.pump()
+    by = {a["name"]: a for a in client.get(f"{EXPERIMENTS}/home-banner/results", headers=bearer()).json()
+          ["readout"]["arms"]}
+    assert by["a"]["exposures"] > 0 and by["a"]["conversions"] == 0
+    assert by["b"]["exposures"] > 0 and by["b"]["conversions"] == by["b"]["exposures"]

@@ -82,6 +82,18 @@ def test_definition_checks_name_the_field() -> None:
     assert {p["field"] for p in experiment_problems(parse(SPLIT), {"Product Added"})} == {"/goal/event"}
 
 
+def test_the_goals_filters_become_the_experiments_metric() -> None:
+    """A journey whose goal is an order of more than 50,000 won measures its split by such orders too."""
+    from touchline.journeys.definition import experiment_definition_of
+
+    doc = copy.deepcopy(SPLIT)
+    doc["goal"]["where"] = [{"property": "revenue", "operator": ">", "value": 50000}]
+    d = parse(doc)
+    metric = experiment_definition_of(d, d.nodes[0]).metric
+    assert metric.event == "Order Completed" and metric.window_hours == 72
+    assert [f.model_dump() for f in metric.where] == [{"property": "revenue", "operator": ">", "value": 50000}]
+
+
 def _enter(d: Any, customer: str, facts: Facts | None = None) -> Any:
     run = new_run(d, run_id=f"r-{customer}", customer_id=customer, entered_at=T0)
     return step(d, run, Start(), T0, facts)

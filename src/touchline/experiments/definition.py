@@ -27,6 +27,9 @@ from touchline import validation
 from touchline.errors import ValidationFailed
 from touchline.experiments.assignment import HOLDOUT
 from touchline.experiments.bandit import BanditPolicy
+from touchline.segments.ast import PropertyFilter
+from touchline.segments.validate import SegmentDefinitionError
+from touchline.segments.validate import parse as parse_segment
 
 __all__ = [
     "EXPOSURE_EVENT",
@@ -66,11 +69,14 @@ class Arm(_Model):
 
 class Metric(_Model):
     """``conversion``: the share of exposed customers with ``event`` within ``window_hours`` of their first
-    exposure; ``revenue``: the revenue of those events per exposed customer (``revenue``, else ``total``)."""
+    exposure; ``revenue``: the revenue of those events per exposed customer (``revenue``, else ``total``).
+    ``where``: only the events whose properties pass these filters count (as in segments and journey goals:
+    an order of at least 50,000 won, a purchase in one category)."""
 
     type: Literal["conversion", "revenue"] = "conversion"
     event: str = Field(min_length=1, max_length=200)
     window_hours: int = Field(default=72, ge=1, le=MAX_WINDOW_HOURS)
+    where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
 
 
 class Guardrail(_Model):
@@ -79,6 +85,7 @@ class Guardrail(_Model):
 
     event: str = Field(min_length=1, max_length=200)
     window_hours: int | None = Field(default=None, ge=1, le=MAX_WINDOW_HOURS)
+    where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
 
 
 class BanditSettings(_Model):
@@ -158,12 +165,26 @@ def _semantics(d: ExperimentDefinition, known: Collection[str] | None) -> Iterat
                    "reason": f"a floor of {floor:g}% for each of {len(d.arms)} arms leaves nothing to move"}
     elif d.bandit is not None:
         yield {"field": "/bandit", "reason": "only a bandit (kind: bandit) has bandit settings"}
+    yield from _where(d.metric.where, "/metric")
+    for i, g in enumerate(d.guardrails):
+        yield from _where(g.where, f"/guardrails/{i}")
     if known is not None:
         if d.metric.event not in known:
             yield {"field": "/metric/event", "reason": _unknown(d.metric.event)}
         for i, g in enumerate(d.guardrails):
             if g.event not in known:
                 yield {"field": f"/guardrails/{i}/event", "reason": _unknown(g.event)}
+
+
+def _where(where: list[PropertyFilter], path: str) -> Iterator[dict[str, str]]:
+    """The filters checked as a segment's event condition checks them (operators and their values)."""
+    if not where:
+        return
+    try:
+        parse_segment({"type": "event", "event": "x", "where": [f.model_dump() for f in where]})
+    except SegmentDefinitionError as exc:
+        for p in exc.detail:
+            yield {"field": path + p["field"], "reason": p["reason"]}
 
 
 def _unknown(event: str) -> str:

@@ -257,7 +257,7 @@ def arm_stats(stores: Stores, workspace_id: str, row: Mapping[str, Any]) -> list
     d = parse(row["definition"])
     with stores.events_conn() as econn:
         rows = econn.execute(store.arm_outcomes(workspace_id, row["id"], EXPOSURE_EVENT, d.metric.event,
-                                                d.metric.window_hours * 3600.0)).all()
+                                                d.metric.window_hours * 3600.0, d.metric.where)).all()
     counts = {str(r.arm): (int(r.exposures), int(r.converted)) for r in rows}
     return [ArmStats(a, *counts.get(a, (0, 0))) for a in d.arm_names]
 
@@ -415,10 +415,10 @@ def readout(stores: Stores, workspace_id: str, experiment_id: str) -> dict[str, 
         planned[assignment.HOLDOUT] = d.holdout_percent / 100
     with stores.events_conn() as econn:
         rows = econn.execute(store.arm_outcomes(workspace_id, experiment_id, EXPOSURE_EVENT, d.metric.event,
-                                                d.metric.window_hours * 3600.0)).all()
+                                                d.metric.window_hours * 3600.0, d.metric.where)).all()
         guard_rows = [(g, econn.execute(store.arm_outcomes(
             workspace_id, experiment_id, EXPOSURE_EVENT, g.event,
-            (g.window_hours or d.metric.window_hours) * 3600.0)).all()) for g in d.guardrails]
+            (g.window_hours or d.metric.window_hours) * 3600.0, g.where)).all()) for g in d.guardrails]
     arms = _summaries(rows, names, planned)
     result = stats.readout(arms, d.control, metric=d.metric.type, check_srm=d.kind != "bandit")
     if d.kind == "bandit" and d.holdout_percent:

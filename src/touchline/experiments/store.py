@@ -3,12 +3,15 @@ store; the readout (exposures and what the exposed customers did after) in the e
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.segments.ast import PropertyFilter
+from touchline.segments.compile import property_conditions
 from touchline.store import dialect
 from touchline.store.dialect import json_amount, json_path_text, json_value
 from touchline.store.schema import (
@@ -194,12 +197,14 @@ def engagement_by_utc_hour(workspace_id: str, names: Sequence[str], since: Any) 
 
 
 def arm_outcomes(workspace_id: str, experiment_id: str, exposure_event: str, outcome_event: str,
-                 window_seconds: float) -> sa.Select[Any]:
+                 window_seconds: float, where: Sequence[PropertyFilter] = (), now: dt.datetime | None = None
+                 ) -> sa.Select[Any]:
     """Per arm (``variation_id`` of the exposure events of ``experiment_id``): ``exposures`` (customers, at
     their first exposure), ``converted`` (of those, the customers with ``outcome_event`` after it within
     ``window_seconds``), and ``value_sum`` / ``value_sq`` (each customer's revenue of those events, summed
     and squared: revenue per recipient and its variance). Exposures are system events that carry only a
-    profile id, so both sides are counted for the canonical customer."""
+    profile id, so both sides are counted for the canonical customer. ``where``: the outcome events' property
+    filters, as segments read them (``now``: what "within the last days" of a property counts from)."""
     snap = profile_snapshots
     merged = (sa.select(snap.c.profile_id, snap.c.canonical_id)
               .where(snap.c.workspace_id == workspace_id, snap.c.canonical_id != snap.c.profile_id)
@@ -227,7 +232,8 @@ def arm_outcomes(workspace_id: str, experiment_id: str, exposure_event: str, out
     outcomes = (
         sa.select(customer.label("customer"), events.c.timestamp.label("ts"), amount.label("amount"))
         .select_from(joined)
-        .where(events.c.workspace_id == workspace_id, events.c.event == outcome_event)
+        .where(events.c.workspace_id == workspace_id, events.c.event == outcome_event,
+               *property_conditions(events.c.properties, where, now or dt.datetime.now(dt.UTC)))
         .cte("outcomes")
     )
     epoch = sa.cast(sa.extract("epoch", outcomes.c.ts), sa.Double) - sa.cast(sa.extract("epoch", exposed.c.at),

@@ -675,7 +675,10 @@ def _goal_metric(d: JourneyDefinition) -> ExperimentMetric | None:
     if d.goal is None:
         return None
     hours = max(1, int((d.goal.within or dt.timedelta(days=3)).total_seconds() // 3600))
-    return ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS))
+    # The goal's property filters come along; its ``key`` (the same cart as the trigger's) does not: an
+    # experiment's exposure is the customer's, and carries no trigger event to match a key against.
+    return ExperimentMetric(event=d.goal.event, window_hours=min(hours, experiment_definition.MAX_WINDOW_HOURS),
+                            where=d.goal.where)
 
 
 def _experiment_doc_of_send(d: JourneyDefinition, node: SendNode) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from touchline.store import dialect as d
 from touchline.store.schema import events, profile_snapshots
 from touchline.store.types import UTCDateTime
 
-__all__ = ["MESSENGER_TRAITS", "compile_segment", "rfm_cutoffs"]
+__all__ = ["MESSENGER_TRAITS", "compile_segment", "property_conditions", "rfm_cutoffs"]
 
 # ADDRESS_TRAITS (touchline.channels): the traits, one of which filled makes a customer reachable on a
 # channel besides consent; messenger takes any of its handles; in_app needs none.
@@ -60,6 +60,15 @@ def compile_segment(
     ``only`` (canonical customer ids), of those customers alone, reading only their events (live
     membership re-evaluates the few customers who just did something)."""
     return _Compiler(workspace_id, now, segments, only).select(node)
+
+
+def property_conditions(properties: sa.ColumnElement[Any], where: Sequence[PropertyFilter], now: dt.datetime
+                        ) -> list[sa.ColumnElement[bool]]:
+    """Event property filters (``where``) on an event store's ``properties`` column, read exactly as a
+    segment's event condition reads them: for the readouts of other domains (an experiment's metric)."""
+    compiler = _Compiler("", now, None)
+    return [_bool(compiler.value_condition(d.json_value(properties, f.property), f.operator, f.value))
+            for f in where]
 
 
 def rfm_cutoffs(workspace_id: str, now: dt.datetime) -> sa.Select[Any]:
