@@ -207,3 +207,22 @@ def test_posterior_best_prefers_the_better_arm() -> None:
     shares = stats.posterior_best([(1000, 40), (1000, 50), (1000, 60)], 20_000, rng)
     assert sum(shares) == pytest.approx(1.0)
     assert shares[2] > shares[1] > shares[0]
+
+
+def test_the_holdout_is_tested_on_its_own_and_never_wins() -> None:
+    """The holdout (nothing sent) answers whether the message helps at all: it is outside the family of
+    variants the correction spans, and a holdout that beats the control is not the experiment's winner."""
+    arms = [stats.ArmSummary("plain", 381, 53, weight=0.3), stats.ArmSummary("urgency", 363, 47, weight=0.3),
+            stats.ArmSummary("free-shipping", 340, 88, weight=0.3), stats.ArmSummary("holdout", 116, 4, weight=0.1)]
+    alone = stats.readout(arms, "plain", holdout="holdout")
+    by = {a.name: a for a in alone.arms}
+    assert by["free-shipping"].adjusted_p_value == pytest.approx(stats.holm(
+        [by["urgency"].sequential_p_value or 1, by["free-shipping"].sequential_p_value or 1])[1])
+    assert by["holdout"].adjusted_p_value == by["holdout"].sequential_p_value
+    assert alone.verdict == "winner" and alone.winner == "free-shipping"
+    # the same arms with the holdout counted as a variant: three comparisons, and no winner yet
+    assert stats.readout(arms, "plain").verdict == "no_difference_yet"
+    # a holdout doing better than a message that puts people off is not a winner
+    off_putting = [stats.ArmSummary("plain", 2000, 40, weight=0.9), stats.ArmSummary("holdout", 2000, 160, weight=0.1)]
+    result = stats.readout(off_putting, "plain", holdout="holdout", check_srm=False)
+    assert result.winner is None and {a.name: a.significant for a in result.arms}["holdout"]

@@ -19,12 +19,14 @@ from touchline.customers.registry import CustomerData, register
 from touchline.experiments import store as experiment_store
 from touchline.feedback import service as feedback_service
 from touchline.feedback import store as feedback_store
+from touchline.feedback.survey_templates import BUILTIN_SURVEY_TEMPLATES
 from touchline.inapp import capture as inapp_capture
 from touchline.inapp import store as inapp_store
 from touchline.journeys import signals as journey_signals
 from touchline.journeys import store as journey_store
 from touchline.loyalty import consumer as loyalty_consumer
 from touchline.loyalty import store as loyalty_store
+from touchline.messaging import builtin as builtin_templates
 from touchline.messaging import context as message_context
 from touchline.messaging import functions as template_functions
 from touchline.messaging import store as message_store
@@ -78,6 +80,8 @@ def wire() -> None:
                               tables=feedback_store.ERASED_TABLES, view=feedback_store.customer_view))
         # Templates link to surveys and review forms (signed with the workspace's key).
         template_functions.register("survey_link", feedback_service.survey_link_function)
+        for survey_template in BUILTIN_SURVEY_TEMPLATES:  # a journey's survey step sends these by default
+            builtin_templates.register(survey_template)
         template_functions.register("review_link", feedback_service.review_link_function)
         register(CustomerData("loyalty", erase=loyalty_store.erase_customer, export=loyalty_store.export_customer,
                               tables=loyalty_store.ERASED_TABLES, view=loyalty_store.customer_view))

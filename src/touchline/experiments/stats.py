@@ -351,14 +351,17 @@ class Readout:
 
 def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conversion", "revenue"] = "conversion",
             alpha: float = ALPHA, correction: Literal["holm", "bh"] = "holm",
-            tuning: float = SEQUENTIAL_TUNING, min_exposures: int = MIN_EXPOSURES, check_srm: bool = True) -> Readout:
+            tuning: float = SEQUENTIAL_TUNING, min_exposures: int = MIN_EXPOSURES, check_srm: bool = True,
+            holdout: str | None = None) -> Readout:
     """Every arm against ``control``: the fixed-horizon test and intervals, the Bayesian chance to beat
     control and expected loss, and the sequential interval the verdict reads (significant when its
     always-valid p-value, corrected across the arms, is below ``alpha``). The verdict: ``srm`` when the
     exposures do not match the weights (unless ``check_srm`` is false: a bandit moves its weights on purpose);
     ``not_enough_data`` while an arm has fewer than ``min_exposures``;
     ``winner`` (the significant arm with the best estimate) or ``control_better`` (every significant arm
-    is worse); ``no_difference_yet`` otherwise."""
+    is worse); ``no_difference_yet`` otherwise. ``holdout`` names the arm that got nothing: its lift against
+    the control answers another question (does the message help at all?), so it is tested on its own,
+    outside the family of variants the correction spans, and is never the winner."""
     by_name: Mapping[str, ArmSummary] = {a.name: a for a in arms}
     if control not in by_name:
         raise ValueError(f"no arm named {control!r}")
@@ -396,8 +399,10 @@ def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conver
         base.update(lift=test.estimate, lift_interval=test.interval, relative_lift=test.relative,
                     relative_interval=test.relative_interval, p_value=test.p_value,
                     sequential_interval=seq_interval, sequential_p_value=p_seq)
-    names = list(seq_p)
+    names = [n for n in seq_p if n != holdout]
     adjusted = dict(zip(names, adjust([seq_p[n] for n in names], correction), strict=True))
+    if holdout in seq_p:
+        adjusted[holdout] = seq_p[holdout]
     for name, p in adjusted.items():
         results[name]["adjusted_p_value"] = p
         results[name]["significant"] = p < alpha
@@ -409,11 +414,12 @@ def readout(arms: Sequence[ArmSummary], control: str, *, metric: Literal["conver
     elif any(a.exposures < min_exposures for a in arms):
         verdict = "not_enough_data"
     else:
-        better = [r for r in out if r.significant and (r.lift or 0) > 0]
-        worse = [r for r in out if r.significant and (r.lift or 0) < 0]
+        variants = [r for r in out if r.name != holdout]
+        better = [r for r in variants if r.significant and (r.lift or 0) > 0]
+        worse = [r for r in variants if r.significant and (r.lift or 0) < 0]
         if better:
             verdict, winner = "winner", max(better, key=lambda r: r.lift or 0).name
-        elif worse and len(worse) == len(out) - 1:
+        elif worse and len(worse) == len(variants) - 1:
             verdict, winner = "control_better", control
         else:
             verdict = "no_difference_yet"

@@ -51,6 +51,7 @@ from touchline.validation import MAX_DAYS, Version
 __all__ = [
     "CHANNELS",
     "MAX_NODES",
+    "SURVEY_TEMPLATES",
     "ApiTrigger",
     "ArmPath",
     "AwaitEvent",
@@ -82,6 +83,7 @@ __all__ = [
     "SplitBranch",
     "SplitNode",
     "Store",
+    "SurveyNode",
     "TraitCompare",
     "Trigger",
     "UpdateTraitsNode",
@@ -461,6 +463,35 @@ class SendNode(_Model):
     control: str | None = Field(default=None, min_length=1, max_length=40)
 
 
+# A survey step's message template when it names none: the built-in one of its scale, which the feedback
+# domain provides (``touchline.messaging.builtin``) and the journey's publication copies into the workspace,
+# where the marketer can edit it like any other.
+SURVEY_TEMPLATES: dict[str, str] = {"nps": "survey-nps", "csat": "survey-csat"}
+
+
+class SurveyNode(_Model):
+    """Ask for an NPS (0-10) or CSAT (1-5) answer: a transactional message on ``channel`` whose template
+    links to the customer's signed answer page (``survey_link(survey.name, survey.scale)``; in e-mail a
+    one-click button per score). ``survey`` names the survey its answers are counted under (the NPS report,
+    the ``nps_score`` trait); ``template`` defaults to the built-in one of the scale."""
+
+    type: Literal["survey"]
+    id: NodeId
+    survey: str = Field("nps", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    scale: Literal["nps", "csat"] | None = None  # none: csat when the survey is called "csat", else nps
+    channel: SendChannel = "preferred"
+    template: str | None = Field(default=None, min_length=1)
+    next: NodeId
+
+    @property
+    def survey_scale(self) -> str:
+        return self.scale or ("csat" if self.survey == "csat" else "nps")
+
+    @property
+    def template_key(self) -> str:
+        return self.template or SURVEY_TEMPLATES[self.survey_scale]
+
+
 class UpdateTraitsNode(_Model):
     type: Literal["update_traits"]
     id: NodeId
@@ -499,8 +530,8 @@ class ExitNode(_Model):
 
 
 Node = Annotated[
-    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | UpdateTraitsNode | AwardPointsNode
-    | WebhookNode | ExitNode,
+    WaitNode | ConditionNode | SplitNode | ExperimentNode | BanditNode | SendNode | SurveyNode | UpdateTraitsNode
+    | AwardPointsNode | WebhookNode | ExitNode,
     Field(discriminator="type"),
 ]
 
@@ -519,7 +550,7 @@ def edges(node: Node) -> list[tuple[str, str]]:
         return arms + ([("holdout/next", node.holdout.next)] if node.holdout else [])
     if isinstance(node, ExitNode):
         return []
-    if isinstance(node, SendNode | UpdateTraitsNode | AwardPointsNode | WebhookNode):
+    if isinstance(node, SendNode | SurveyNode | UpdateTraitsNode | AwardPointsNode | WebhookNode):
         return [("next", node.next)]
     assert_never(node)  # a new node type must say its edges above: mypy fails here until it does
 

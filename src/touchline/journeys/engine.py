@@ -50,6 +50,7 @@ from touchline.journeys.definition import (
     SegmentMember,
     SendNode,
     SplitNode,
+    SurveyNode,
     TraitCompare,
     UpdateTraitsNode,
     WaitNode,
@@ -226,6 +227,7 @@ class Send:
     channel: str
     template: str
     kind: Literal["advertising", "transactional"]
+    survey: tuple[str, str] | None = None  # a survey step's (survey name, scale): its template links to it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,6 +560,15 @@ class _Machine:
             self.commands.append(Send(id=command_id("send", run_id, nid, attempt), node_id=nid, attempt=attempt,
                                       channel=channel, template=template, kind=node.kind))
             return node.next
+        if isinstance(node, SurveyNode):
+            channel = node.channel
+            if channel == "preferred" and self.facts.preferred_channel:
+                channel = self.facts.preferred_channel
+            self._record(nid, attempt, "entered")
+            self.commands.append(Send(id=command_id("send", run_id, nid, attempt), node_id=nid, attempt=attempt,
+                                      channel=channel, template=node.template_key, kind="transactional",
+                                      survey=(node.survey, node.survey_scale)))
+            return node.next
         if isinstance(node, UpdateTraitsNode):
             self._record(nid, attempt, "entered")
             self.commands.append(UpdateTraits(id=command_id("update_traits", run_id, nid, attempt), node_id=nid,
@@ -731,7 +742,7 @@ class _Machine:
 
 def message_node_ids(definition: JourneyDefinition) -> frozenset[str]:
     """The nodes whose ``entered`` step is their message (send and webhook nodes)."""
-    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | WebhookNode))
+    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | SurveyNode | WebhookNode))
 
 
 def entered_steps(definition: JourneyDefinition, run: RunState,
@@ -742,11 +753,11 @@ def entered_steps(definition: JourneyDefinition, run: RunState,
     attempts: dict[str, dict[str, int]] = {}  # node -> message id -> attempt
     for message_id, node_id, at in messages:
         node = definition.node(node_id)
-        if not isinstance(node, SendNode | WebhookNode):
+        if not isinstance(node, SendNode | SurveyNode | WebhookNode):
             continue
         ids = attempts.get(node_id)
         if ids is None:
-            kind = "send" if isinstance(node, SendNode) else "webhook"
+            kind = "webhook" if isinstance(node, WebhookNode) else "send"
             ids = attempts[node_id] = {command_id(kind, run.run_id, node_id, a): a
                                        for a in range(1, run.attempts.get(node_id, 0) + 1)}
         attempt = ids.get(message_id)

@@ -34,6 +34,7 @@ from touchline.journeys.definition import (
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
     SendNode,
+    SurveyNode,
     parse,
 )
 from touchline.journeys.triggers import filters_pass
@@ -68,6 +69,7 @@ class SendStep:
     channel: str
     kind: MessageKind
     definition: JourneyDefinition
+    survey: dict[str, str] | None = None  # a survey step's survey name and scale
 
 
 def senders_of(stores: Stores, workspace_id: str, key: str) -> list[SendStep]:
@@ -85,6 +87,9 @@ def senders_of(stores: Stores, workspace_id: str, key: str) -> list[SendStep]:
                 continue
             out += [SendStep(row["id"], d.name, d.version, row["status"], n.id, n.channel, n.kind, d)
                     for n in d.nodes if isinstance(n, SendNode) and n.template == key]
+            out += [SendStep(row["id"], d.name, d.version, row["status"], n.id, n.channel, "transactional", d,
+                             {"name": n.survey, "scale": n.survey_scale})
+                    for n in d.nodes if isinstance(n, SurveyNode) and n.template_key == key]
     return sorted(out, key=lambda s: _ORDER.get(s.status, 9))
 
 
@@ -232,7 +237,9 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
         raise NotFound(f"no customer {customer!r}", [field_error("identifier", "unknown customer")])
     message_kind: MessageKind = kind or (step.kind if step else "advertising")
     journey = {"id": step.journey_id, "name": step.name, "version": step.version} if step else {}
-    row = {"id": "preview", "kind": message_kind, "template": key, "context": {"event": trigger, "journey": journey}}
+    row = {"id": "preview", "kind": message_kind, "template": key,
+           "context": {"event": trigger, "journey": journey, "survey": step.survey if step and step.survey else
+                       {"name": key.removeprefix("survey-"), "scale": "csat" if key == "survey-csat" else "nps"}}}
     settings = stores.settings
     template = compiled_template(workspace_id, rows[0])
     audience = None

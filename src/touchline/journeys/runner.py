@@ -938,8 +938,9 @@ class Runner:
             elif isinstance(c, CancelTimer):
                 cancelled.append(c.id)
             elif isinstance(c, Send):
+                extra = {"survey": {"name": c.survey[0], "scale": c.survey[1]}} if c.survey else {}
                 messages.append(self._message(workspace_id, d, run, c.id, c.node_id, c.template, c.kind,
-                                              c.channel, {}, now))
+                                              c.channel, extra, now))
             elif isinstance(c, CallWebhook):
                 messages.append(self._webhook(workspace_id, d, run, c, profile, now))
             elif isinstance(c, UpdateTraits):

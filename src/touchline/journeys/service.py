@@ -20,6 +20,7 @@ from touchline.journeys.definition import (
     SegmentExitedTrigger,
     SegmentMember,
     SendNode,
+    SurveyNode,
     experiment_definition_of,
     experiment_nodes,
     experiment_problems,
@@ -30,6 +31,8 @@ from touchline.journeys.definition import (
 from touchline.journeys.engine import RecordStep, entered_steps, exit_step, message_node_ids
 from touchline.journeys.lift import lift_interval
 from touchline.journeys.runner import Runner, queue_api_trigger, run_state
+from touchline.messaging import builtin
+from touchline.messaging import service as message_service
 from touchline.messaging import store as message_store
 from touchline.messaging.templates import validate_template
 from touchline.profiles import service as profile_service
@@ -64,6 +67,16 @@ def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[
                     compiled[template] = _template_problems(conn, workspace_id, template)
                 problems += [field_error(field, f"send {node.id!r}: {reason}", node=node.id)
                              for reason in compiled[template]]
+        if isinstance(node, SurveyNode):
+            key, field = node.template_key, f"/nodes/{i}/template"
+            if key not in keys:
+                if node.template is None and builtin.of_key(key):
+                    continue  # the built-in one, copied into the workspace when the journey is published
+                problems.append(field_error(field, f"no message template with key {key!r}", node=node.id))
+                continue
+            if key not in compiled:
+                compiled[key] = _template_problems(conn, workspace_id, key)
+            problems += [field_error(field, f"survey {node.id!r}: {reason}", node=node.id) for reason in compiled[key]]
         if isinstance(node, ConditionNode) and isinstance(node.condition, SegmentMember) \
                 and segment_store.segment_row(conn, workspace_id, node.condition.segment_id) is None:
             problems.append(field_error(f"/nodes/{i}/condition/segment_id",
@@ -245,6 +258,9 @@ def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | N
             problems += experiment_problems(d, experiment_service.known_events(stores, workspace_id, conn))
         if problems:
             raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
+        for node in d.nodes:  # a survey step without a template of its own: the built-in one, now the workspace's
+            if isinstance(node, SurveyNode) and node.template is None:
+                message_service.install_builtin(conn, workspace_id, node.template_key, now)
         for _, node in experiment_nodes(d):  # each split and bandit node runs its experiment from now on
             experiment_service.ensure_for_journey(conn, workspace_id, experiment_definition_of(d, node), journey_id,
                                                   node.id, now)

@@ -723,6 +723,8 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "event": event,
         "cart": event.get("cart") if isinstance(event.get("cart"), Mapping) else event,
         "journey": context.get("journey") or {},
+        # a journey's survey step: what its template links to (survey_link(survey.name, survey.scale))
+        "survey": context.get("survey") if isinstance(context.get("survey"), Mapping) else {},
         "message_id": row["id"],
         "unsubscribe_url": unsubscribe_url,
     }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.eventlog import append_system_events
-from touchline.messaging import adaptive, store
+from touchline.messaging import adaptive, builtin, store
 from touchline.messaging.outbox import receipt
 from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.profiles import service as profile_service
@@ -17,6 +17,8 @@ from touchline.profiles import store as profile_store
 from touchline.segments import store as segment_store
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from touchline.store.engines import Stores
 
 
@@ -46,6 +48,21 @@ def save_template(stores: Stores, workspace_id: str, key: str, channel: str, var
     with stores.write() as conn:
         version = store.upsert_template(conn, workspace_id, key, channel, definition, _now(now))
     return {"key": key, "channel": channel, "version": version, **definition}
+
+
+def install_builtin(conn: Connection, workspace_id: str, key: str, now: dt.datetime) -> bool:
+    """Copy the built-in template ``key`` (:mod:`touchline.messaging.builtin`) into the workspace, on every
+    channel it has, unless the workspace has a template of that key already (the marketer's, never
+    overwritten). Whether it was copied."""
+    found = builtin.of_key(key)
+    if not found or store.templates(conn, workspace_id, key):
+        return False
+    for t in found:
+        definition = {"variants": {loc: dict(parts) for loc, parts in t.variants.items()},
+                      "default_locale": t.default_locale}
+        validate_template({"key": key, "channel": t.channel, **definition}, strict=True)  # a bad one fails loudly
+        store.upsert_template(conn, workspace_id, key, t.channel, definition, now)
+    return True
 
 
 def check_adaptive(stores: Stores, workspace_id: str, template: Mapping[str, Any]) -> CompiledTemplate:

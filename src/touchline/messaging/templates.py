@@ -531,7 +531,7 @@ def _sample_context(locale: str) -> dict[str, Any]:
     return {**sample_variables(),
             "profile": {"id": "sample", "user_id": "sample", "traits": traits, "locale": locale,
                         "timezone": "Asia/Seoul"},
-            "event": {}, "cart": {}, "journey": {}, "message_id": "sample",
+            "event": {}, "cart": {}, "journey": {}, "survey": {"name": "nps", "scale": "nps"}, "message_id": "sample",
             "unsubscribe_url": "https://example.invalid/u/sample",
             **template_functions.bind(template_functions.sample_scope(locale))}
 

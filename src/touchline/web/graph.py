@@ -21,6 +21,7 @@ from touchline.journeys.definition import (
     JourneyDefinition,
     SendNode,
     SplitNode,
+    SurveyNode,
     WaitNode,
     edges,
     format_duration,
@@ -145,6 +146,10 @@ def _detail(f: Formatter, node: Any) -> str:
         channel = f.t("graph.preferred_short") if node.channel == "preferred" \
             else f.t("graph.best_short") if node.channel == "best" else f.label(node.channel)
         return f"{channel} · {node.template}"
+    if isinstance(node, SurveyNode):
+        channel = f.t("graph.preferred_short") if node.channel == "preferred" \
+            else f.t("graph.best_short") if node.channel == "best" else f.label(node.channel)
+        return f"{node.survey_scale.upper()} · {channel} · {node.template_key}"
     if isinstance(node, ConditionNode):
         c = node.condition
         event = getattr(c, "event", None)
@@ -189,7 +194,7 @@ def _lines(f: Formatter, node: Any, step: Mapping[str, Any] | None, ended: Mappi
     lines = [Line(f.t("graph.entered"), f.number(step.get("entered", 0)), "entered")]
     if isinstance(node, WaitNode) or step.get("waiting"):
         lines.append(Line(f.t("graph.waiting"), f.number(step.get("waiting", 0)), "waiting"))
-    if isinstance(node, SendNode):
+    if isinstance(node, SendNode | SurveyNode):
         lines.append(Line(f.t("graph.sent"), f.number(step.get("sent", 0)), "sent"))
         suppressed: Mapping[str, int] = step.get("suppressed") or {}
         lines.append(Line(f.t("graph.suppressed"), f.number(sum(suppressed.values())), "suppressed"))

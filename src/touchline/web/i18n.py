@@ -453,6 +453,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "node.split": ("random split", "무작위 분기"),
     "node.update_traits": ("update traits", "속성 변경"),
     "node.award_points": ("award points", "포인트 지급"),
+    "node.survey": ("survey", "설문"),
     "node.webhook": ("webhook", "웹훅"),
     "node.exit": ("exit", "종료"),
     # messages

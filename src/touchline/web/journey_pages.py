@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError, ValidationFailed
 from touchline.journeys import service as journeys
-from touchline.journeys.definition import SendNode, parse
+from touchline.journeys.definition import SendNode, SurveyNode, parse
 from touchline.messaging import service as messaging
 from touchline.web import graph
 from touchline.web.http import formatter, page, redirect, render, services, viewer
@@ -187,10 +187,12 @@ async def _detail(request: Request, journey_id: str, *, errors: list[dict[str, A
     channels_of: dict[str, list[str]] = {}
     for t in saved:
         channels_of.setdefault(t["key"], []).append(t["channel"])
-    previews = {n.id: [(ch, "/messages/templates?" + urlencode({"key": n.template, "channel": ch,
-                                                                 "journey": journey_id}) + "#preview")
-                       for ch in channels_of.get(n.template, []) if n.channel in (ch, "preferred", "best")]
-                for n in definition.nodes if isinstance(n, SendNode)}
+    sending = [(n.id, n.template_key if isinstance(n, SurveyNode) else n.template, n.channel)
+               for n in definition.nodes if isinstance(n, SendNode | SurveyNode)]
+    previews = {nid: [(ch, "/messages/templates?" + urlencode({"key": key, "channel": ch,
+                                                                "journey": journey_id}) + "#preview")
+                      for ch in channels_of.get(key, []) if channel in (ch, "preferred", "best")]
+                for nid, key, channel in sending}
     return render(request, "journey.html", status_code=status, j=journey, d=definition, stats=stats,
                   graph=picture, types=types, by_node=by_node, runs=runs, names=names, errors=errors,
                   errors_title=errors_title, valid=valid, previews=previews)
