@@ -420,8 +420,8 @@ def readout(stores: Stores, workspace_id: str, experiment_id: str) -> dict[str, 
             workspace_id, experiment_id, EXPOSURE_EVENT, g.event,
             (g.window_hours or d.metric.window_hours) * 3600.0, g.where)).all()) for g in d.guardrails]
     arms = _summaries(rows, names, planned)
-    held = assignment.HOLDOUT if d.holdout_percent > 0 else None
-    result = stats.readout(arms, d.control, metric=d.metric.type, check_srm=d.kind != "bandit", holdout=held)
+    holdout = assignment.HOLDOUT if d.holdout_percent > 0 else None
+    result = stats.readout(arms, d.control, metric=d.metric.type, check_srm=d.kind != "bandit", holdout=holdout)
     if d.kind == "bandit" and d.holdout_percent:
         held = sum(a.exposures for a in arms if a.name == assignment.HOLDOUT)
         rest = sum(a.exposures for a in arms) - held
@@ -434,7 +434,7 @@ def readout(stores: Stores, workspace_id: str, experiment_id: str) -> dict[str, 
     guardrails = []
     for g, g_rows in guard_rows:
         g_result = stats.readout(_summaries(g_rows, names, planned or {n: 1.0 for n in names}), d.control,
-                                 holdout=held)
+                                 holdout=holdout)
         guardrails.append({"event": g.event, "arms": [a.as_dict() for a in g_result.arms],
                            "breached": [a.name for a in g_result.arms if a.significant and (a.lift or 0) > 0]})
     latest = history[-1] if history else None
