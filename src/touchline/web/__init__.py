@@ -40,6 +40,7 @@ def mount(app: FastAPI) -> None:
         quality_pages,
         recommendation_pages,
         routes,
+        team_pages,
     )
     from touchline.web.http import environment, router
 

@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "messages.view": frozenset({"admin", "marketer"}),
     # The agents' inbox: answering customers is the agents' work (admins can do everything).
     "inbox.use": frozenset({"admin", "agent"}),
+    # Teams (channels, automatic assignment, hours): agents see them; admins change them, as the API's admin token.
+    "teams.edit": frozenset({"admin"}),
     # The shop assistant's FAQ: marketers and admins write it, agents read it (and try questions).
     "faq.view": frozenset({"admin", "marketer", "agent"}),
     "faq.edit": frozenset({"admin", "marketer"}),
