@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError
 from touchline.experiments import service as experiments
+from touchline.experiments.assignment import HOLDOUT
 from touchline.web import charts
 from touchline.web.http import formatter, page, redirect, render, services, viewer
 
@@ -38,8 +39,10 @@ async def experiment_detail(request: Request, experiment_id: str) -> Response:
     result = await run_in_threadpool(experiments.readout, _stores(request), viewer(request).workspace_id,
                                      experiment_id)
     readout = result["readout"]
-    figures = {"chance": charts.chance_to_beat(f, readout["arms"]),
-               "lift": charts.lift_intervals(f, readout["arms"], readout["metric"])}
+    # the charts name the holdout as the table does (홀드아웃 (미발송)), not by its arm name
+    named = [{**a, "name": f.t("experiments.holdout") if a["name"] == HOLDOUT else a["name"]}
+             for a in readout["arms"]]
+    figures = {"chance": charts.chance_to_beat(f, named), "lift": charts.lift_intervals(f, named, readout["metric"])}
     if result["weights_history"]:
         figures["weights"] = charts.bandit_weights(f, result["weights_history"])
     return render(request, "experiment.html", e=result["experiment"], readout=readout,

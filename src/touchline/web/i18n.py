@@ -298,10 +298,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "experiments.holdout": ("Holdout (nothing sent)", "홀드아웃 (미발송)"),
     "experiments.significant": ("significant", "유의함"),
     "experiments.method": ("Intervals are always-valid confidence sequences (safe to read every day), corrected "
-                           "across arms (Holm); chance to beat control is Bayesian (Beta posteriors).",
+                           "across the variants (Holm); the holdout, whether sending helps at all, is tested on its "
+                           "own and never wins. Chance to beat control is Bayesian (Beta posteriors).",
                            "구간은 언제 봐도 유효한 신뢰 수열(매일 확인해도 안전)이며 "
-                           "변형 간 다중 비교를 보정(Holm)했습니다. "
-                           "대조군을 이길 확률은 베이지안(베타 사후분포)입니다."),
+                           "변형 간 다중 비교를 보정(Holm)했습니다. 홀드아웃(발송 효과 자체)은 따로 검정하며 "
+                           "승자가 되지 않습니다. 대조군을 이길 확률은 베이지안(베타 사후분포)입니다."),
     "experiments.lift_chart": ("Lift with its interval", "향상과 구간"),
     "experiments.weights": ("Bandit weights over time", "시간에 따른 밴딧 가중치"),
     "experiments.weights_note": ("{n} changes, each recorded with the exposures and conversions behind it.",
