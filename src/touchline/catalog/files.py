@@ -45,6 +45,7 @@ class FileRow:
     line: int  # where the row starts in the file (the header is line 1)
     item: dict[str, Any] | None
     problem: Problem | None = None
+    id: str | None = None  # the row's product id, when it has one (a refused row is named by it too)
 
 
 class FileProblem(ValueError):
@@ -139,8 +140,10 @@ def csv_rows(text: IO[str]) -> Iterator[FileRow]:
         if len(cells) > len(columns):
             yield FileRow(start, None, Problem("(line)", "more cells than the header row has columns"))
             continue
-        read = csv_item(dict(zip(columns, cells, strict=False)))
-        yield FileRow(start, None, read) if isinstance(read, Problem) else FileRow(start, read)
+        row = dict(zip(columns, cells, strict=False))
+        read = csv_item(row)
+        product_id = (row.get("id") or "").strip() or None
+        yield FileRow(start, None, read, product_id) if isinstance(read, Problem) else FileRow(start, read)
 
 
 def jsonl_rows(text: IO[str]) -> Iterator[FileRow]:
@@ -198,7 +201,7 @@ def import_file(stores: Stores, workspace_id: str, path: Path, *, fmt: str | Non
             report.rows += 1
             product_id = row.item.get("id") if row.item is not None else None
             if row.problem is not None:
-                report.refused.append(Refusal(row.line, None, row.problem.field, row.problem.reason))
+                report.refused.append(Refusal(row.line, row.id, row.problem.field, row.problem.reason))
             elif isinstance(product_id, str) and product_id in first_line:
                 report.refused.append(Refusal(row.line, product_id, "id",
                                               f"the same id as line {first_line[product_id]}"))
