@@ -28,6 +28,11 @@ PRODUCT_EVENTS: Final = frozenset({"Product Viewed", "Product Clicked", "Product
 LIST_EVENTS: Final = frozenset({"Product List Viewed", "Product List Filtered", "Cart Viewed", "Checkout Started",
                                 "Order Completed"})
 MAX_LINES: Final = 200  # products of one event read (a list page shows dozens; an order has fewer)
+# What a product said in an event reads as, kept across batches: a shop's events repeat the same few thousand
+# products with the same values, and reading one (patterns, amounts, slugs) costs more than looking it up.
+# Readings are never changed once made; the cache starts again when full.
+_READINGS: dict[Hashable, Reading | None] = {}
+MAX_READINGS: Final = 20_000
 
 
 def _mentions(event: LoggedEvent) -> list[tuple[Mapping[str, Any], Any]]:
@@ -55,7 +60,9 @@ def _key(product: Mapping[str, Any], currency: Any) -> Hashable | None:
 def capture(conn: Connection, workspace_id: str, events: Sequence[LoggedEvent], received_at: dt.datetime) -> int:
     """Fill the catalog from the products ``events`` name. Returns 0: nothing is queued for anyone."""
     said: dict[str, dict[int, tuple[Reading, dt.datetime]]] = {}  # product id -> reading id -> (reading, newest)
-    readings: dict[Hashable, Reading | None] = {}
+    readings = _READINGS
+    if len(readings) > MAX_READINGS:
+        readings.clear()
     for event in events:
         if event.type != "track" or (event.event not in PRODUCT_EVENTS and event.event not in LIST_EVENTS):
             continue

@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -416,6 +416,9 @@ def merge(current: Mapping[str, Any] | None, readings: Iterable[tuple[Reading, d
     """The product after ``readings`` (each with when it was said: an event's time, the import's now), or
     None when nothing changes. ``current``: the stored row (its columns, ``active``, ``sources``,
     ``seen_at``), None for a new product. The result holds the same keys."""
+    readings = list(readings)
+    if current is not None and source == "events" and _says_nothing_new(current, readings):
+        return None  # the common case, checked first: events repeat what the product already holds
     row: dict[str, Any] = empty_row() if current is None else {k: current[k] for k in (*COLUMNS, "active",
                                                                                         "sources", "seen_at")}
     row["sources"] = dict(row["sources"] or {})
@@ -439,6 +442,12 @@ def merge(current: Mapping[str, Any] | None, readings: Iterable[tuple[Reading, d
     if current is not None and all(_same(k, row[k], current[k]) for k in (*COLUMNS, "active", "sources")):
         return None
     return row
+
+
+def _says_nothing_new(current: Mapping[str, Any], readings: Sequence[tuple[Reading, dt.datetime]]) -> bool:
+    sources = current["sources"] or {}
+    return all(name in sources and all(current[c] == v for c, v in columns.items())
+               for reading, _ in readings for name, columns in reading.values.items())
 
 
 def _same(column: str, a: Any, b: Any) -> bool:

@@ -22,7 +22,6 @@ __all__ = [
 ]
 
 _c = catalog_products.c
-_CHUNK = 400  # rows an INSERT carries (SQLite's parameters per statement are limited)
 
 
 def rows_by_id(conn: Connection, workspace_id: str, ids: Sequence[str], *, lock: bool = False
@@ -40,13 +39,12 @@ def rows_by_id(conn: Connection, workspace_id: str, ids: Sequence[str], *, lock:
 
 def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert products unless stored already (another transaction's, just now); the ids inserted."""
-    inserted: set[str] = set()
+    if not rows:
+        return set()
     ordered = sorted(rows, key=lambda r: r["id"])  # one lock order for every writer
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        statement = dialect.insert_ignoring_conflicts(conn, catalog_products).values(chunk).returning(_c.id)
-        inserted.update(str(i) for i in conn.execute(statement).scalars())
-    return inserted
+    # One statement for any number of rows (SQLAlchemy batches the executemany itself), compiled once.
+    statement = dialect.insert_ignoring_conflicts(conn, catalog_products).returning(_c.id)
+    return {str(i) for i in conn.execute(statement, ordered).scalars()}
 
 
 def update(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
