@@ -71,6 +71,10 @@ SEMANTIC_REJECTIONS: list[tuple[str, list[str], str]] = [
     # A loyalty program's definition is a document of its own (earning rules, tiers with ascending
     # thresholds, rule ids used once), validated whole and every problem reported; its grammar is in the README.
     ("^/v1/loyalty/programs(/\\{program\\})?$", ["422"], "loyalty program definitions"),
+    # Each imported product is read on its own and refused by index (the others stored): an id once a batch, a
+    # price with no more decimals than its currency has (none for KRW), a known ISO 4217 code, an amount written
+    # as text that reads as one, attributes within 16 KB.
+    ("^/v1/catalog/products$", ["422"], "per-product rules"),
 ]
 # An event stream never ends, so a request to it never completes here: the live feed is tested on a real
 # server (tests/test_conversations_stream.py, tests/test_chat_stream.py).

@@ -522,3 +522,28 @@ def test_predictions_quality_in_korean(page: object, site: Site) -> None:
     page.get_by_role("link", name="English").click()  # type: ignore[attr-defined]
     expect(page.get_by_role("heading", name="Predictions", exact=True)).to_be_visible()  # type: ignore[attr-defined]
     expect(page.locator("#prediction-purchase")).to_contain_text("Lift in the top decile")  # type: ignore[attr-defined]
+
+
+def test_catalog_in_korean(page: object, site: Site) -> None:
+    """The demo's products, learned from its events and then imported (every field the import gave is the
+    import's now): searched and filtered by category, each field with where it came from, on a phone too."""
+    from touchline.demo.shop_assistant import catalog_items, load_catalog
+
+    expect = playwright_api.expect
+    load_catalog(site.stores, site.workspace_id)
+    page.goto(site.url + "/customers?lang=ko")  # type: ignore[attr-defined]
+    go(page, "상품 목록")
+    expect(page.get_by_role("heading", name="상품 목록", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator("[data-total]")).to_have_text(f"상품 {len(catalog_items())}개 중 1–50번째")  # type: ignore[attr-defined]
+    page.get_by_label("카테고리").select_option("fashion")  # type: ignore[attr-defined]
+    page.get_by_label("상품명 또는 상품 ID로 검색").fill("니트")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="검색").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+    rows = page.locator("[data-catalog] tbody tr")  # type: ignore[attr-defined]
+    assert rows.count() >= 2
+    first = rows.first
+    expect(first.locator("th")).to_contain_text("니트")
+    expect(first.locator('[data-source="import"]')).to_contain_text("가져오기")
+    expect(first.locator('[data-source="events"]')).to_have_count(0)  # the import gave every field events did
+    expect(first.locator("[data-price]")).to_have_text(re.compile(r"^[\d,]+원$"))
+    shoot(page, "40-catalog-ko")

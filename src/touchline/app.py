@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from touchline import __version__
 from touchline.analytics.routes import router as analytics_router
 from touchline.assistant.routes import router as assistant_router
+from touchline.catalog.routes import router as catalog_router
 from touchline.conversations import feed as conversation_feed
 from touchline.conversations.bot import BotWorker
 from touchline.conversations.chat_routes import router as chat_router
@@ -273,6 +274,7 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(chat_router)
     app.include_router(chat_script_router)
     app.include_router(assistant_router)
+    app.include_router(catalog_router)
     app.include_router(feedback_router)
     app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
     app.include_router(loyalty_router)

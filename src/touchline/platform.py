@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from touchline import eventlog
+from touchline.catalog import capture as catalog_capture
 from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
@@ -89,6 +90,9 @@ def wire() -> None:
                               export=experiment_store.export_customer, tables=experiment_store.ERASED_TABLES))
         register(CustomerData("inapp", erase=inapp_store.erase_customer, export=inapp_store.export_customer,
                               tables=inapp_store.ERASED_TABLES, view=inapp_store.customer_view))
+        # The catalog learns products from the shop's e-commerce events (what an import set stands). It holds
+        # no customer's data: nothing to register for export or erase.
+        eventlog.subscribe("catalog", catalog_capture.capture)
         _wired.set()
 
 

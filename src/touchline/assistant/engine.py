@@ -175,14 +175,36 @@ class Assistant:
                      handover=handover, text=text, **more)  # type: ignore[arg-type]
 
     def _product_text(self, ids: tuple[str, ...], option: str | None, lang: str) -> str:
-        lines = []
-        for pid in ids[:3]:
-            p: Product = self._products[pid]
-            stock = dict(p.options).get(option, p.stock) if option else p.stock
-            if lang == "ko":
-                state = f"재고 {stock}개" if stock else "품절"
-                lines.append(f"{p.name}: {p.price:,}원, {(option + ' ') if option else ''}{state}")
-            else:
-                state = f"{stock} in stock" if stock else "sold out"
-                lines.append(f"{p.name_en}: {p.price:,} KRW, {(option + ' ') if option else ''}{state}")
-        return "\n".join(lines)
+        return "\n".join(describe(self._products[pid], option, lang) for pid in ids[:3])
+
+
+def _availability(p: Product, option: str | None, lang: str) -> str:
+    """What the shopper asked about stock, in words: the size's own stock when the product has sizes, else
+    the product's; nothing when the shop did not say."""
+    ko = lang == "ko"
+    if option and p.options:
+        offered, stock = p.option_stock(option)
+        if not offered:
+            return f"{option} 사이즈 없음" if ko else f"no size {option}"
+        if stock is None:
+            return f"{option} 사이즈 있음" if ko else f"size {option} available"
+    else:
+        stock = p.stock
+    if stock is None:
+        return ""
+    prefix = f"{option} " if option else ""
+    if ko:
+        return prefix + (f"재고 {stock}개" if stock else "품절")
+    return prefix + (f"{stock} in stock" if stock else "sold out")
+
+
+def describe(p: Product, option: str | None, lang: str) -> str:
+    """One line about a product: its name, price and what is in stock (of the size asked for); the sizes
+    there are when none was asked for."""
+    parts = [p.price_text(lang), _availability(p, option, lang)]
+    if not option and p.options:
+        there = [label for label, stock in p.options if stock != 0]
+        if there:
+            parts.append(("사이즈 " if lang == "ko" else "sizes ") + "·".join(there))
+    details = ", ".join(part for part in parts if part)
+    return f"{p.display_name(lang)}: {details}" if details else p.display_name(lang)

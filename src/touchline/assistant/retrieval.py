@@ -142,6 +142,12 @@ class FaqIndex:
         return self.ids[int(np.argmax(best))]
 
 
+def _similar(p: Product, top: Product) -> bool:
+    if top.product_type or top.product_type_en:
+        return (p.product_type, p.product_type_en) == (top.product_type, top.product_type_en)
+    return bool(top.category) and p.category == top.category
+
+
 def _coverage(tokens: Sequence[str], vocab: set[str]) -> float:
     words = [t for t in dict.fromkeys(tokens) if not t.startswith("~")]
     if not words:
@@ -200,7 +206,10 @@ class ProductIndex:
         self.category_words: set[str] = set()
         self.doc_vocab: list[set[str]] = []
         for p in self.products:
-            words = " ".join((p.product_type, p.product_type_en, p.brand, p.brand_en))
+            # A shop's product without a kind in its attributes is named by its names.
+            kind = p.product_type or p.product_type_en
+            words = " ".join((p.product_type, p.product_type_en, p.brand, p.brand_en) if kind else
+                             (p.name, p.name_en, p.brand, p.brand_en))
             cats = " ".join((p.category_name, p.category_name_en, p.category))
             ctoks = [t for t in content_tokens(words) if t not in _GENERIC]
             cat_toks = [t for t in content_tokens(cats) if not t.startswith("~")]
@@ -208,7 +217,7 @@ class ProductIndex:
             self.category_words.update(cat_toks)
             doc = ctoks + cat_toks + content_tokens(p.name + " " + p.name_en)
             content.append(doc)
-            fuzzy.append(fuzzy_tokens(p.product_type + " " + p.brand))
+            fuzzy.append(fuzzy_tokens((p.product_type if kind else p.name) + " " + p.brand))
             self.doc_vocab.append(set(doc))
         self.naming -= _GENERIC
         self.vocabulary: set[str] = set().union(*self.doc_vocab) if self.doc_vocab else set()
@@ -241,8 +250,10 @@ class ProductIndex:
         if scores[best] <= 0:
             return None
         top = self.products[best]
+        # Similar items: others of its kind, or (a product without a kind) of its category, that the
+        # question's words also found.
         same_kind = [self.products[int(i)].id for i in order[:50]
-                     if self.products[int(i)].product_type == top.product_type and scores[int(i)] > 0]
+                     if _similar(self.products[int(i)], top) and scores[int(i)] > 0]
         ids = tuple(dict.fromkeys([top.id, *same_kind]))[:k]
         naming = names or cats
         coverage = sum(1 for t in naming if t in self.doc_vocab[best]) / len(naming)

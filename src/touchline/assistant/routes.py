@@ -72,11 +72,13 @@ async def delete_faq(request: Request, principal: Admin, faq_id: str) -> JSONBod
 
 
 @router.post("/answer", response_class=JSONBody,
-             summary="What the assistant answers from the workspace's current FAQ")
+             summary="What the assistant answers from the workspace's current FAQ and catalog")
 async def answer(request: Request, principal: Admin, body: AnswerIn) -> JSONBody:
     """The engine's reply: ``intent`` (faq, handover, smalltalk, order_status, product, unknown), its
     ``confidence`` (0..1) and whether it is ``confident`` enough to answer, ``handover`` (a person was asked
-    for), the ``text`` the bot would say, and the FAQ entry it chose (``faq_id``, ``faq_key``, ``topic``).
-    Enabled entries only; the first question after a change rebuilds the workspace's index."""
+    for), the ``text`` the bot would say, the FAQ entry it chose (``faq_id``, ``faq_key``, ``topic``), and for
+    a product question the catalog's products (``product_ids``: the best one, then similar ones; ``option``:
+    the size asked for; the text gives their prices and stock). Enabled entries and active products only;
+    the first question after a change rebuilds the workspace's index."""
     return JSONBody(await run_in_threadpool(lambda: service.answer(
         _stores(request), principal.workspace_id, body.question, language=body.language)))

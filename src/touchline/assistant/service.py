@@ -3,10 +3,12 @@ each with its Korean and English versions (example questions and the answer), an
 from them to try a question.
 
 The answering core (:mod:`touchline.assistant.engine`) stays pure: :func:`knowledge` reads the workspace's
-enabled entries into a :class:`~touchline.assistant.knowledge.Knowledge`, and :func:`assistant` keeps one
-built :class:`~touchline.assistant.engine.Assistant` per workspace (on the stores), built again when the
-FAQ changes (here, or in another process: a cheap aggregate query tells). Products are not part of it:
-the demo's catalog lives in a layer above this one, and a shop's own catalog is not stored yet.
+enabled entries and the active products of its catalog (:mod:`touchline.catalog`, at most
+:data:`MAX_PRODUCTS`) into a :class:`~touchline.assistant.knowledge.Knowledge`, and :func:`assistant` keeps
+one built :class:`~touchline.assistant.engine.Assistant` per workspace (on the stores), built again when the
+FAQ or the catalog changes (here, or in another process: two cheap aggregate queries tell). The bot takes
+part in conversations only where the shop wrote an FAQ entry (:func:`assistant_with_knowledge`); a
+question tried through the API is answered from whatever the workspace has.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from touchline.assistant import store
 from touchline.assistant.engine import Assistant, Reply
-from touchline.assistant.knowledge import LANGUAGES, Knowledge, parse_faq, seed_faq
+from touchline.assistant.knowledge import LANGUAGES, Knowledge, Product, catalog_product, parse_faq, seed_faq
+from touchline.catalog import store as catalog_store
 from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
 
 if TYPE_CHECKING:
@@ -35,6 +38,9 @@ __all__ = [
 TOPICS = ("shipping", "returns", "exchanges", "refunds", "payment", "sizes", "stores", "coupons", "orders",
           "products", "gifts", "account", "support")
 MAX_ENTRIES = 1000  # per workspace: the index is rebuilt whole when one changes
+# Catalog products the assistant indexes (the most recently changed active ones): the index is built whole,
+# a few thousand products a second.
+MAX_PRODUCTS = 10_000
 MAX_QUESTIONS = 50  # example questions per language
 MAX_QUESTION_CHARS = 300
 MAX_ANSWER_CHARS = 4000
@@ -211,8 +217,9 @@ def load_seed(stores: Stores, workspace_id: str, now: dt.datetime | None = None)
 # --- the assistant over the FAQ ------------------------------------------------------------------------
 
 
-def knowledge_of(rows: Iterable[Mapping[str, Any]]) -> Knowledge:
-    """A :class:`Knowledge` from entry rows (their enabled ones); an entry's id is the engine's FAQ id."""
+def knowledge_of(rows: Iterable[Mapping[str, Any]], products: Sequence[Product] = ()) -> Knowledge:
+    """A :class:`Knowledge` from entry rows (their enabled ones; an entry's id is the engine's FAQ id) and
+    products."""
     items = []
     for row in rows:
         if not row["enabled"]:
@@ -222,13 +229,21 @@ def knowledge_of(rows: Iterable[Mapping[str, Any]]) -> Knowledge:
             if row[f"{lang}_answer"]:
                 item[lang] = {"q": list(row[f"{lang}_questions"] or []), "a": row[f"{lang}_answer"]}
         items.append(item)
-    return Knowledge(faq=parse_faq(items))
+    return Knowledge(faq=parse_faq(items), products=tuple(products))
+
+
+def _products(conn: Any, workspace_id: str, shop_currency: str) -> list[Product]:
+    """The catalog's active products as the assistant knows them, by id (one order whatever changed last)."""
+    rows = catalog_store.products(conn, workspace_id, limit=MAX_PRODUCTS)
+    found = (catalog_product(row, shop_currency) for row in sorted(rows, key=lambda r: str(r["id"])))
+    return [p for p in found if p is not None]
 
 
 def knowledge(stores: Stores, workspace_id: str) -> Knowledge:
-    """The workspace's current FAQ (enabled entries) as the engine's knowledge."""
+    """The workspace's current FAQ (enabled entries) and catalog (active products) as the engine's knowledge."""
     with stores.read() as conn:
-        return knowledge_of(store.faq_rows(conn, workspace_id, enabled=True))
+        return knowledge_of(store.faq_rows(conn, workspace_id, enabled=True),
+                            _products(conn, workspace_id, stores.settings.default_currency))
 
 
 class _Built:
@@ -250,12 +265,17 @@ def _changed(stores: Stores, workspace_id: str) -> None:
     _cache(stores).pop(workspace_id, None)
 
 
+def _fingerprint(conn: Any, workspace_id: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The FAQ's and the catalog's: either changing makes the built assistant stale."""
+    return store.faq_fingerprint(conn, workspace_id), catalog_store.fingerprint(conn, workspace_id)
+
+
 def _built(stores: Stores, workspace_id: str, fingerprint: tuple[Any, ...] | None = None) -> _Built:
     """The workspace's built assistant, current for ``fingerprint`` (read here unless the caller has)."""
     cache = _cache(stores)
     if fingerprint is None:
         with stores.read() as conn:
-            fingerprint = store.faq_fingerprint(conn, workspace_id)
+            fingerprint = _fingerprint(conn, workspace_id)
     found = cache.get(workspace_id)
     if found is not None and found.fingerprint == fingerprint:
         return found
@@ -264,9 +284,10 @@ def _built(stores: Stores, workspace_id: str, fingerprint: tuple[Any, ...] | Non
         if found is not None and found.fingerprint == fingerprint:
             return found
         with stores.read() as conn:
-            fingerprint = store.faq_fingerprint(conn, workspace_id)
+            fingerprint = _fingerprint(conn, workspace_id)
             rows = store.faq_rows(conn, workspace_id, enabled=True)
-        built = _Built(fingerprint, Assistant(knowledge_of(rows)), {r["id"]: r["key"] for r in rows})
+            products = _products(conn, workspace_id, stores.settings.default_currency)
+        built = _Built(fingerprint, Assistant(knowledge_of(rows, products)), {r["id"]: r["key"] for r in rows})
         cache[workspace_id] = built
         return built
 
@@ -278,10 +299,10 @@ def assistant(stores: Stores, workspace_id: str) -> Assistant:
 
 def assistant_with_knowledge(stores: Stores, workspace_id: str) -> Assistant | None:
     """The workspace's assistant when it has an FAQ entry in use (a shop without one has no bot, and the
-    Korean analyser is not loaded for it)."""
+    Korean analyser is not loaded for it); it answers from the catalog too."""
     with stores.read() as conn:
-        fingerprint = store.faq_fingerprint(conn, workspace_id)
-    return _built(stores, workspace_id, fingerprint).assistant if fingerprint[1] else None
+        fingerprint = _fingerprint(conn, workspace_id)
+    return _built(stores, workspace_id, fingerprint).assistant if fingerprint[0][1] else None
 
 
 def reply_view(reply: Reply, keys: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -293,7 +314,7 @@ def reply_view(reply: Reply, keys: Mapping[str, str] | None = None) -> dict[str,
 
 
 def answer(stores: Stores, workspace_id: str, question: str, *, language: str | None = None) -> dict[str, Any]:
-    """What the assistant would answer from the workspace's current FAQ."""
+    """What the assistant would answer from the workspace's current FAQ and catalog."""
     built = _built(stores, workspace_id)
     return reply_view(built.assistant.answer(question, language=language), built.keys)
 

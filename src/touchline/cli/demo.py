@@ -254,6 +254,11 @@ def demo(
         # The shop's FAQ for the assistant (seed/faq.yaml): entries not there yet are added, edited ones stay.
         faq_added = assistant_service.load_seed(stores, workspace_id)
         faq_total = len(assistant_service.faq_entries(stores, workspace_id))
+        # Its catalog, through the catalog's import (what POST /v1/catalog/products does): the assistant
+        # answers product questions from it; a second run changes nothing.
+        from touchline.demo.shop_assistant import load_catalog
+
+        catalog_loaded = load_catalog(stores, workspace_id).summary()
         # The in-app banner for shoppers who viewed the same product three times (kept as the shop left it),
         # and shoppers who see it on the product pages over the last days.
         banner = install_inapp_banner(stores, workspace_id)
@@ -325,6 +330,9 @@ def demo(
     table.add_row("cart abandonment", f"{result.abandonment_rate:.1%}")
     table.add_row("revenue", f"₩{result.revenue_krw:,}")
     table.add_row("assistant FAQ entries", f"{faq_total:,} ({faq_added:,} added)")
+    table.add_row("catalog products", f"{sum(catalog_loaded.values()):,} imported: {catalog_loaded['added']:,} added, "
+                                      f"{catalog_loaded['updated']:,} updated, {catalog_loaded['unchanged']:,} "
+                                      f"unchanged (dashboard: /catalog)")
     table.add_row("surveys and reviews", f"{feedback['nps']:,} NPS and {feedback['csat']:,} CSAT answers, "
                   f"{feedback['reviews']:,} reviews ({feedback['approved']:,} approved, {feedback['pending']:,} "
                   f"waiting; dashboard: /surveys, /reviews)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from touchline.cli.catalog import catalog_app
 from touchline.cli.data import import_command, profiles_app
 from touchline.cli.demo import demo
 from touchline.cli.journeys import journeys_app, templates_app, worker
@@ -35,6 +36,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(templates_app, name="templates")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(catalog_app, name="catalog")
 app.command("worker")(worker)
 app.command("predict")(predict)
 app.add_typer(users_app, name="users")

@@ -2,15 +2,23 @@
 
 Stock and sizes are not part of the demo catalog; they are derived here from each product id (a hash),
 so they never change between runs: some products and some sizes are sold out, as in a real shop.
+``touchline demo`` loads the same products into the workspace's catalog through the catalog's import
+(:func:`load_catalog`, what ``POST /v1/catalog/products`` does), and the workspace's assistant answers from
+there; :func:`demo_knowledge` builds the same knowledge without a store, for the tests and the bench.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from touchline.assistant.knowledge import Knowledge, Product, seed_faq
-from touchline.demo.catalog import _TYPES, build_catalog
+from touchline.catalog import service as catalog
+from touchline.demo.catalog import _TYPES, CDN_URL, CURRENCY, build_catalog
+
+if TYPE_CHECKING:
+    from touchline.store.engines import Stores
 
 _SIZES = {
     "fashion": ("S", "M", "L", "XL"),
@@ -60,3 +68,27 @@ def demo_products() -> tuple[Product, ...]:
 def demo_knowledge() -> Knowledge:
     """The seed FAQ of 하루마켓 / Haru Market and its catalog."""
     return Knowledge(faq=seed_faq(), products=demo_products())
+
+
+def catalog_items() -> list[dict[str, Any]]:
+    """The demo catalog as import items, as a shop would send them: the kind, brand and sizes (stock by
+    size) in the attributes the assistant reads."""
+    items = []
+    for source, p in zip(build_catalog(), demo_products(), strict=True):
+        attributes: dict[str, Any] = {"type": p.product_type, "type_en": p.product_type_en, "brand": p.brand,
+                                      "brand_en": p.brand_en, "sku": source.sku}
+        if source.variant:
+            attributes["variant"] = source.variant
+        if p.options:
+            attributes["sizes"] = {size: stock for size, stock in p.options}
+        items.append({"id": p.id, "name": p.name, "name_en": p.name_en, "category": p.category_name,
+                      "category_slug": p.category, "category_en": p.category_name_en, "price": p.price,
+                      "currency": CURRENCY, "stock": p.stock, "url": source.url,
+                      "image_url": f"{CDN_URL}/p/{p.id}.jpg", "attributes": attributes})
+    return items
+
+
+def load_catalog(stores: Stores, workspace_id: str) -> catalog.ImportResult:
+    """The demo catalog into the workspace's catalog, through the catalog's import (idempotent: a second
+    run reports every product unchanged)."""
+    return catalog.import_products(stores, workspace_id, catalog_items())

@@ -139,6 +139,8 @@ STATE_MIGRATIONS: list[Migration] = [
     Migration(21, "the assistant's return and exchange requests (the step of each turn); teams' hours; "
                   "quick replies",
               _assistant_flows),
+    Migration(22, "the shop's catalog: products per workspace, each field with where it came from (an import or "
+                  "the shop's events)", _create_missing(state_metadata)),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

@@ -1163,6 +1163,37 @@ reviews = sa.Table(
     sa.Index("ix_reviews_profile", "workspace_id", "profile_id"),
 )
 
+# --- the shop's catalog (migration 22): products per workspace, from an import and from the shop's events ---
+
+# One row per product. ``sources`` says where each field's value came from ({"name": "import", "price":
+# "events", ...}): an import's value is never overwritten by an event. ``price`` is in major units of
+# ``currency`` (null: the shop's currency, ``TOUCHLINE_DEFAULT_CURRENCY``); whole for a currency without a
+# minor unit (KRW). ``seen_at`` is the time of the newest event that changed the product (an older one
+# arriving late fills only what is missing). No customer's data: nothing here is exported or erased.
+catalog_products = sa.Table(
+    "catalog_products",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),  # the shop's product id (Segment's product_id, else its sku)
+    sa.Column("name", sa.Text),  # in the shop's own language
+    sa.Column("name_en", sa.Text),
+    sa.Column("category", sa.Text),  # the category's slug
+    sa.Column("category_name", sa.Text),
+    sa.Column("category_name_en", sa.Text),
+    sa.Column("price", sa.Float),
+    sa.Column("currency", sa.Text),
+    sa.Column("stock", sa.Integer),  # null: not known
+    sa.Column("url", sa.Text),
+    sa.Column("image_url", sa.Text),
+    sa.Column("attributes", JSONDocument, nullable=False),  # {"sizes": {"S": 3, "M": 0}, "material": "울", ...}
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("sources", JSONDocument, nullable=False),
+    sa.Column("seen_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_catalog_products_category", "workspace_id", "category"),
+)
+
 # --- event store -----------------------------------------------------------------------------------
 
 events = sa.Table(

@@ -29,6 +29,7 @@ def mount(app: FastAPI) -> None:
     # Each page module registers its pages on the dashboard's router as it is imported.
     from touchline.web import (  # noqa: F401
         assistant_pages,
+        catalog_pages,
         experiment_pages,
         feedback_pages,
         inapp_pages,

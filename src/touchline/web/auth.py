@@ -54,6 +54,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "loyalty.view": frozenset({"admin", "marketer", "agent"}),
     # Recommendations: marketers and admins read the model's figures and may train it now.
     "recommendations.edit": frozenset({"admin", "marketer"}),
+    # The shop's catalog: whoever answers customers reads it (the assistant answers from it too).
+    "catalog.view": frozenset({"admin", "marketer", "agent"}),
     # In-app messages: the marketers' (their report and rules; pausing and the frequency rule too).
     "inapp.view": frozenset({"admin", "marketer"}),
     "inapp.edit": frozenset({"admin", "marketer"}),

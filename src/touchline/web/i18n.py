@@ -812,6 +812,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reviews.done": ("Review {status}.", "리뷰를 {status} 처리했습니다."),
     # the shop assistant's FAQ
     "nav.faq": ("Assistant FAQ", "챗봇 FAQ"),
+    # the shop's catalog
+    "nav.catalog": ("Catalog", "상품 목록"),
+    "catalog.title": ("Catalog", "상품 목록"),
+    "catalog.intro": ("The shop's products, from its imports (POST /v1/catalog/products, touchline catalog import) "
+                      "and from the product events the shop sends. A value an import gives always stands; events "
+                      "fill in what the import leaves out. The assistant answers product questions from the "
+                      "products on sale.",
+                      "쇼핑몰의 상품입니다. 상품 가져오기(POST /v1/catalog/products, touchline catalog import)와 "
+                      "쇼핑몰이 보내는 상품 이벤트로 채워집니다. 가져온 값이 항상 우선하고, 가져오기에 없는 항목만 "
+                      "이벤트로 채웁니다. 챗봇은 판매 중인 상품으로 상품 문의에 답합니다."),
+    "catalog.search": ("Search by name or product ID", "상품명 또는 상품 ID로 검색"),
+    "catalog.category": ("Category", "카테고리"),
+    "catalog.all_categories": ("All categories", "전체 카테고리"),
+    "catalog.search_button": ("Search", "검색"),
+    "catalog.found": ("Products {first}–{last} of {total}", "상품 {total}개 중 {first}–{last}번째"),
+    "catalog.none": ("No products yet. Import them with POST /v1/catalog/products or touchline catalog import, or "
+                     "send the shop's product events (Product Viewed, Order Completed ...).",
+                     "아직 상품이 없습니다. POST /v1/catalog/products나 touchline catalog import로 상품을 "
+                     "가져오거나, 쇼핑몰의 상품 이벤트(Product Viewed, Order Completed 등)를 보내 주세요."),
+    "catalog.none_found": ("No product matches.", "조건에 맞는 상품이 없습니다."),
+    "catalog.product": ("Product", "상품"),
+    "catalog.price": ("Price", "가격"),
+    "catalog.stock": ("Stock", "재고"),
+    "catalog.attributes": ("Attributes", "속성"),
+    "catalog.sources": ("Where it came from", "출처"),
+    "catalog.source.import": ("Import", "가져오기"),
+    "catalog.source.events": ("Events", "이벤트"),
+    "catalog.inactive": ("Off sale", "판매 중지"),
+    "catalog.sold_out": ("Sold out", "품절"),
+    "catalog.previous": ("Previous", "이전"),
+    "catalog.next": ("Next", "다음"),
+    "catalog.field.name": ("name", "상품명"),
+    "catalog.field.name_en": ("English name", "영문 상품명"),
+    "catalog.field.category": ("category", "카테고리"),
+    "catalog.field.category_en": ("English category", "영문 카테고리"),
+    "catalog.field.price": ("price", "가격"),
+    "catalog.field.stock": ("stock", "재고"),
+    "catalog.field.url": ("page", "상품 페이지"),
+    "catalog.field.image_url": ("image", "이미지"),
+    "catalog.field.attributes": ("attributes", "속성"),
     "faq.title": ("Assistant FAQ", "챗봇 FAQ"),
     "faq.intro": ("What the shop assistant answers from: each entry in Korean and English, with example questions "
                   "shoppers ask and the answer. A disabled entry is kept but not answered from.",
@@ -1499,6 +1539,16 @@ class Formatter:
                 return format_decimal(won, "#,##0", locale=self.locale) + "원"
             return format_currency(won, "KRW", locale=self.locale)
         return format_currency(amount, self.currency, locale=self.locale)
+
+    def money_in(self, amount: float | int | None, currency: str | None) -> str:
+        """An amount in the currency it is in (a product's price): as :meth:`money` for the shop's own."""
+        if amount is None:
+            return "—"
+        if not currency or currency == self.currency:
+            return self.money(amount)
+        if currency == "KRW" and self.lang == "ko":
+            return format_decimal(round(amount), "#,##0", locale=self.locale) + "원"
+        return format_currency(amount, currency, locale=self.locale)
 
     def amount(self, value: Any) -> str:
         """A property that should hold an amount (a timeline's revenue or price): as money when it is a
