@@ -15,6 +15,7 @@ The journey's publication copies them into the workspace, where the marketer edi
 
 from __future__ import annotations
 
+from touchline.channels import CHANNEL_PARTS, CONSENT_CHANNELS
 from touchline.messaging.builtin import BuiltinTemplate
 
 __all__ = ["BUILTIN_SURVEY_TEMPLATES"]
@@ -72,19 +73,22 @@ def _messenger_params(scale: str) -> dict[str, str]:
 
 
 def _variants(scale: str, channel: str) -> dict[str, dict[str, object]]:
+    """The survey on ``channel`` in the shape its parts ask for (the channel registry's ``CHANNEL_PARTS``)."""
+    required, optional = CHANNEL_PARTS[channel]
     out: dict[str, dict[str, object]] = {}
     for lang in ("ko", "en"):
-        if channel == "email":
+        if "subject" in required:  # e-mail
             out[lang] = dict(_email(scale, lang))
-        elif channel == "sms":
-            out[lang] = {"text": f"{_short(scale, lang)}\n{_LINK}"}
-        elif channel == "messenger":
-            out[lang] = {"text": f"{_short(scale, lang)}\n{_LINK}", "params": _messenger_params(scale)}
-        else:  # push, in_app
+        elif "title" in required:  # push, in-app
             out[lang] = {"title": _TITLE[lang], "body": _short(scale, lang), "url": _LINK}
+        else:  # a text: SMS, and the messenger with its template's parameters
+            out[lang] = {"text": f"{_short(scale, lang)}\n{_LINK}"}
+            if "params" in optional:
+                out[lang]["params"] = _messenger_params(scale)
     return out
 
 
+# Every channel a customer consents to (a survey asks the customer, not the shop's webhook).
 BUILTIN_SURVEY_TEMPLATES: tuple[BuiltinTemplate, ...] = tuple(
     BuiltinTemplate(f"survey-{scale}", channel, _variants(scale, channel))
-    for scale in ("nps", "csat") for channel in ("email", "sms", "messenger", "push", "in_app"))
+    for scale in ("nps", "csat") for channel in CONSENT_CHANNELS)
