@@ -23,6 +23,7 @@ from touchline.store.schema import (
     conversation_participants,
     conversations,
     dashboard_users,
+    faq_entries,
     identities,
     team_members,
     teams,
@@ -505,12 +506,14 @@ def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str
 
 
 def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
-    """Open, unassigned conversations whose last message is the customer's, written since ``since``:
-    where the shop assistant may have something to say (its own rules decide)."""
+    """Open, unassigned conversations whose last message is the customer's, written since ``since``, in a
+    workspace with an FAQ entry in use: where the shop assistant may have something to say (its own rules
+    decide). A shop without one has no assistant, so its conversations are not read one by one each round."""
     c = conversations.c
+    in_use = sa.exists().where(faq_entries.c.workspace_id == c.workspace_id, faq_entries.c.enabled == sa.true())
     query = (sa.select(c.workspace_id, c.id, c.channel, c.last_inbound_at).where(
         c.status == "open", c.assignee_id.is_(None), c.last_inbound_at.is_not(None),
-        c.last_inbound_at >= since, c.last_message_at == c.last_inbound_at)
+        c.last_inbound_at >= since, c.last_message_at == c.last_inbound_at, in_use)
         .order_by(c.last_inbound_at).limit(limit))
     return [dict(r._mapping) for r in conn.execute(query)]
 
