@@ -88,11 +88,10 @@ def conversations_of(conn: Connection, workspace_id: str, profile_ids: Sequence[
                      ) -> list[dict[str, Any]]:
     """Every conversation of these profiles (of several customers at once), in one query; ``for_update``
     locks them (PostgreSQL)."""
-    if not profile_ids:
-        return []
-    query = sa.select(conversations).where(conversations.c.workspace_id == workspace_id,
-                                           dialect.in_list(conn, conversations.c.profile_id, list(profile_ids)))
-    return dialect.fetch_dicts(conn, dialect.lock_rows(conn, query) if for_update else query)
+    names = [c.name for c in conversations.c]
+    rows = dialect.select_by_keys(conn, conversations, names, "profile_id", list(profile_ids), for_update=for_update,
+                                  workspace_id=workspace_id)
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def customer_conversations(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int = 50,
@@ -232,13 +231,10 @@ def message_by_provider_id(conn: Connection, workspace_id: str, channel: str, pr
 def messages_by_provider_ids(conn: Connection, workspace_id: str, channel: str, provider_message_ids: Sequence[str]
                              ) -> dict[str, dict[str, Any]]:
     """:func:`message_by_provider_id` of many messages of one channel, in one query: by provider id."""
-    if not provider_message_ids:
-        return {}
-    c = conversation_messages.c
-    query = sa.select(conversation_messages).where(
-        c.workspace_id == workspace_id, c.channel == channel,
-        dialect.in_list(conn, c.provider_message_id, list(provider_message_ids)))
-    return {r["provider_message_id"]: r for r in dialect.fetch_dicts(conn, query)}
+    names = [c.name for c in conversation_messages.c]
+    rows = dialect.select_by_keys(conn, conversation_messages, names, "provider_message_id", list(provider_message_ids),
+                                  workspace_id=workspace_id, channel=channel)
+    return {r["provider_message_id"]: r for r in (dict(zip(names, row, strict=True)) for row in rows)}
 
 
 def message_row(conn: Connection, workspace_id: str, message_id: str) -> dict[str, Any] | None:

@@ -188,11 +188,9 @@ def canonical_profile_ids(conn: Connection, workspace_id: str, profile_ids: Iter
 def merged_profile_ids_of(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, list[str]]:
     """:func:`merged_profile_ids` of many profiles, in one query."""
     out = {pid: [pid] for pid in profile_ids}
-    if out:
-        query = sa.select(profiles.c.id, profiles.c.merged_into).where(
-            profiles.c.workspace_id == workspace_id, dialect.in_list(conn, profiles.c.merged_into, list(out)))
-        for pid, into in conn.execute(query):
-            out[into].append(pid)
+    for pid, into in dialect.select_by_keys(conn, profiles, ("id", "merged_into"), "merged_into", list(out),
+                                            workspace_id=workspace_id):
+        out[into].append(pid)
     return out
 
 
