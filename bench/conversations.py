@@ -21,6 +21,7 @@ Each figure is printed beside its reference as a ratio: the machines are shared 
     python bench/conversations.py                          # embedded default (SQLite + DuckDB)
     python bench/conversations.py --messages 20000 --concurrency 32
     python bench/conversations.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/conversations.py --skip-embedded --postgres URL --workers 2   # `touchline serve --workers 2`
     python bench/conversations.py --reference ../other-checkout   # then that checkout's server, and ratios
 """
 
@@ -295,13 +296,14 @@ def ratio(figure: float, reference: float) -> str:
     return f"{figure / reference:.2f}x" if reference else "n/a"
 
 
-def run(label: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
-    """Both measures on one server (``env``: its stores, and PYTHONPATH for another checkout's code);
-    the figures, printed and returned."""
+def run(label: str, env: dict[str, str], args: argparse.Namespace, *, workers: int = 1) -> dict[str, float]:
+    """Both measures on one server (``env``: its stores, and PYTHONPATH for another checkout's code; with
+    ``workers`` processes); the figures, printed and returned."""
     env = {**env, "TOUCHLINE_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN}
     print(f"== {label}")
     port = free_port()  # Twilio signs the public URL: the server's own address here
-    with serving({**env, "TOUCHLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port=port) as server:
+    with serving({**env, "TOUCHLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port=port,
+                 serve_args=["--workers", str(workers)] if workers > 1 else []) as server:
         token = touchline_command(server.env, "keys", "create", "--kind", "inbound", "--quiet",
                                   "--label", "bench").strip()
         rng = random.Random(args.seed)
@@ -367,6 +369,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="client threads sending webhooks")
     parser.add_argument("--postgres", help="also run on PostgreSQL (a database 'touchline_bench' is recreated)")
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes of the PostgreSQL run (`touchline serve --workers`)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reference", metavar="CHECKOUT",
                         help="then the same on the embedded default with CHECKOUT/src's server (e.g. the code "
@@ -390,8 +394,9 @@ def main() -> None:
                   f"server CPU a webhook {ratio(ours['cpu_us'], theirs['cpu_us'])}\n")
         if args.postgres:
             url = fresh_postgres(args.postgres, "touchline_bench")
-            run("PostgreSQL (both stores)", {"TOUCHLINE_DATABASE_URL": url, "TOUCHLINE_EVENTS_URL": url,
-                                             "TOUCHLINE_DATA_DIR": str(Path(tmp) / "pg")}, args)
+            run(f"PostgreSQL (both stores), {args.workers} server process{'es' if args.workers > 1 else ''}",
+                {"TOUCHLINE_DATABASE_URL": url, "TOUCHLINE_EVENTS_URL": url,
+                 "TOUCHLINE_DATA_DIR": str(Path(tmp) / "pg")}, args, workers=args.workers)
 
 
 if __name__ == "__main__":

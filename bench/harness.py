@@ -52,13 +52,15 @@ def server_env(env: Mapping[str, str], port: int) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(env: Mapping[str, str], *, port: int | None = None) -> Iterator[Server]:
-    """`touchline serve` in a subprocess with ``env`` (see :func:`server_env`), answering /health; stopped
-    with SIGINT (as a person's Ctrl-C) at the end, and its stderr shown when it does not start."""
+def serving(env: Mapping[str, str], *, port: int | None = None, serve_args: Sequence[str] = ()) -> Iterator[Server]:
+    """`touchline serve` in a subprocess with ``env`` (see :func:`server_env`) and ``serve_args`` (e.g.
+    ``--workers 2``), answering /health; stopped with SIGINT (as a person's Ctrl-C) at the end, and its
+    stderr shown when it does not start."""
     port = port or free_port()
     full_env = server_env(env, port)
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
-    process = subprocess.Popen([sys.executable, "-m", "touchline.cli.main", "serve", "--log-level", "warning"],
+    process = subprocess.Popen([sys.executable, "-m", "touchline.cli.main", "serve", "--log-level", "warning",
+                                *serve_args],
                                env=full_env, stdout=subprocess.DEVNULL, stderr=log)
     server = Server(f"http://127.0.0.1:{port}", process, full_env)
     try:
@@ -138,9 +140,22 @@ def post_all(url: str, posts: Sequence[Post], concurrency: int, *, headers: Mapp
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process, all its threads, and of the processes it started that still
+    run (a server's workers) (Linux /proc)."""
+    total = 0.0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:  # ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return total
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -121,6 +121,22 @@ def test_serve_warns_when_no_channel_is_configured(env: dict[str, str], monkeypa
     assert quiet.exit_code == 0 and "warning" not in quiet.output
 
 
+def test_serve_runs_several_workers_on_postgresql_only(env: dict[str, str], backend: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    started: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append((app, kw)))
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"], env={**env, "TOUCHLINE_DEV_CHANNELS": "true"})
+    if backend == "embedded":
+        assert result.exit_code == 2 and not started
+        assert "belong to one process" in " ".join(result.output.split())
+        return
+    assert result.exit_code == 0, result.output
+    (target, options), = started
+    assert target == "touchline.cli.serve:worker_app" and options["workers"] == 2 and options["factory"] is True
+
+
 def test_commands_say_why_when_a_server_holds_the_event_store(tmp_path) -> None:
     """A running server holds the embedded DuckDB file (embedded only: PostgreSQL has no such lock). The
     commands that read it end with the reason and what to do, not a traceback."""

@@ -44,14 +44,20 @@ def faq_count(conn: Connection, workspace_id: str) -> int:
                             .where(faq_entries.c.workspace_id == workspace_id)).scalar_one())
 
 
+# Built once (the workspace as a parameter): it runs for every group of inbound messages that starts a
+# conversation, where building the statement cost more than running it.
+_FINGERPRINT = sa.select(sa.func.count(), sa.func.sum(sa.case((faq_entries.c.enabled == sa.true(), 1), else_=0)),
+                         sa.func.max(faq_entries.c.updated_at)).where(
+    faq_entries.c.workspace_id == sa.bindparam("workspace_id"))
+
+
 def faq_fingerprint(conn: Connection, workspace_id: str) -> tuple[Any, ...]:
     """What changes whenever the workspace's answerable FAQ does (an entry added, edited, enabled, disabled
     or deleted): the number of entries, of enabled ones, and the latest change. One aggregate query, so a
     process can tell cheaply whether its cached assistant is still current (another process may write)."""
-    enabled = sa.func.sum(sa.case((faq_entries.c.enabled == sa.true(), 1), else_=0))
-    row = conn.execute(sa.select(sa.func.count(), enabled, sa.func.max(faq_entries.c.updated_at))
-                       .where(faq_entries.c.workspace_id == workspace_id)).one()
+    row = conn.execute(_FINGERPRINT, {"workspace_id": workspace_id}).one()
     return int(row[0]), int(row[1] or 0), row[2]
+
 
 
 def insert_faq(conn: Connection, row: dict[str, Any]) -> None:

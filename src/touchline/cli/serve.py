@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from touchline.cli._common import console, opened_stores, print_json
 from touchline.runtime import tune_garbage_collector
 from touchline.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 db_app = typer.Typer(help="Schema migrations of both stores.", no_args_is_help=True)
 
@@ -18,24 +21,40 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (TOUCHLINE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TOUCHLINE_PORT).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, help="Server processes on one port (PostgreSQL only: the embedded "
+                                                    "stores belong to one process).")] = 1,
 ) -> None:
     """Run the API (tracking + management) on the configured stores."""
     import uvicorn
 
-    from touchline.app import create_app
-
     settings = Settings()
+    if workers > 1 and (settings.database_url is None or settings.events_url is None):
+        raise typer.BadParameter("several workers need PostgreSQL for both stores (TOUCHLINE_DATABASE_URL and "
+                                 "TOUCHLINE_EVENTS_URL): the embedded SQLite and DuckDB files belong to one process",
+                                 param_hint="--workers")
     with opened_stores(settings):  # migrate now, and fail early with a clear message
         pass
     host = host or settings.host
     port = port or settings.port
-    app = create_app(settings)
-    tune_garbage_collector()
     console.print(f"Touchline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     warn_about_channels(settings)
     # uvicorn shuts down gracefully on Ctrl-C (the pump drains staged events), then re-raises the signal.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True)
+        if workers > 1:  # each process its own app, as several `touchline serve` on PostgreSQL are
+            uvicorn.run("touchline.cli.serve:worker_app", factory=True, workers=workers, host=host, port=port,
+                        log_level=log_level, proxy_headers=True)
+        else:
+            app = worker_app(settings)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
+def worker_app(settings: Settings | None = None) -> FastAPI:
+    """The app of one server process."""
+    from touchline.app import create_app
+
+    app = create_app(settings or Settings())
+    tune_garbage_collector()
+    return app
 
 
 def warn_about_channels(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -59,6 +60,11 @@ class FeedItem:
 
     def sse(self) -> str:
         """The item as one Server-Sent Event: its ``seq`` as the event id, its kind as the event name."""
+        return self._sse
+
+    @functools.cached_property
+    def _sse(self) -> str:
+        # Encoded once per item, however many agents' streams show it (one item goes to each subscriber).
         data = orjson.dumps({"seq": self.seq, "kind": self.kind, "conversation_id": self.conversation_id,
                              "private": self.private, **self.payload}).decode()
         return f"id: {self.seq}\nevent: {self.kind}\ndata: {data}\n\n"

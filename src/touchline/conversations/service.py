@@ -39,7 +39,7 @@ from touchline.conversations.types import (
 from touchline.errors import Conflict, NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.eventlog import SystemEvent, append_system_events
 from touchline.ids import uuid5_hex
-from touchline.ingest.service import ingest_in, parse_items
+from touchline.ingest.service import ingest_each_in, ingest_in, parse_items
 from touchline.messaging.channels.smtp import message_id_for
 from touchline.messaging.outbox import ReadyMessage, enqueue_ready
 from touchline.messaging.templates import TemplateRenderError, validate_template
@@ -49,6 +49,7 @@ from touchline.profiles import store as profile_store
 from touchline.profiles.contacts import normalize_email, normalize_phone
 
 if TYPE_CHECKING:
+    from touchline.ingest.normalize import NormalizedEvent
     from touchline.store.engines import Stores
 
 __all__ = [
@@ -329,6 +330,20 @@ def _sent_at(inbound: Inbound, now: dt.datetime) -> dt.datetime:
     return min(sent, now)
 
 
+def _identify_events(stores: Stores, identity: _Identity, now: dt.datetime) -> list[NormalizedEvent]:
+    """The ``identify`` that records the customer's identifiers, parsed as ingestion parses it."""
+    settings = stores.settings
+    events, bad = parse_items([identity.message], received_at=now, batch_sent_at=None, default_type=None,
+                              max_event_bytes=settings.max_event_bytes, phone_region=settings.default_phone_region,
+                              source=_LIBRARY["name"])
+    if bad:
+        problem = bad[0]
+        field = "customer" if problem.get("field") in (None, "(message)") else f"customer.{problem['field']}"
+        raise ValidationFailed("the customer's identifiers cannot be recorded",
+                               [field_error(field, str(problem.get("reason")))])
+    return events
+
+
 def _resolve_customer(conn: Connection, stores: Stores, workspace_id: str, identity: _Identity,
                       traits: Mapping[str, Any], now: dt.datetime) -> tuple[str, int]:
     """The customer's profile (canonical) and how many signals ingestion queued. A known customer (every
@@ -341,16 +356,7 @@ def _resolve_customer(conn: Connection, stores: Stores, workspace_id: str, ident
             owners = {profile_store.canonical_profile_id(conn, workspace_id, pid) for pid in set(known.values())}
             if len(owners) == 1:
                 return owners.pop(), 0
-    settings = stores.settings
-    events, bad = parse_items([identity.message], received_at=now, batch_sent_at=None, default_type=None,
-                              max_event_bytes=settings.max_event_bytes, phone_region=settings.default_phone_region,
-                              source=_LIBRARY["name"])
-    if bad:
-        problem = bad[0]
-        field = "customer" if problem.get("field") in (None, "(message)") else f"customer.{problem['field']}"
-        raise ValidationFailed("the customer's identifiers cannot be recorded",
-                               [field_error(field, str(problem.get("reason")))])
-    result = ingest_in(conn, stores, workspace_id, events, now=now)
+    result = ingest_in(conn, stores, workspace_id, _identify_events(stores, identity, now), now=now)
     if result.profile_ids:
         return profile_store.canonical_profile_id(conn, workspace_id, result.profile_ids[0]), result.signals
     # The identify was recorded before (this message, received earlier and erased since): look it up.
@@ -399,21 +405,15 @@ def receive_many(stores: Stores, messages: Sequence[tuple[str, Inbound]], *, now
             checked.append(_prepare(stores, workspace_id, inbound, first))
         except TouchlineError as exc:
             checked.append(exc)
-    todo = [(i, message) for i, message in enumerate(checked) if isinstance(message, _Prepared)]
+    todo = [(i, message, first if n == 0 else next(moments))
+            for n, (i, message) in enumerate((i, m) for i, m in enumerate(checked) if isinstance(m, _Prepared))]
     stored: dict[int, Received | TouchlineError] = {}
     signals = 0
     if todo:
         deferred = _Deferred()
         with stores.write() as conn:
-            for n, (i, message) in enumerate(todo):
-                at = first if n == 0 else next(moments)
-                try:
-                    stored[i], queued = _receive_in(conn, stores, message, at, deferred)
-                except TouchlineError as exc:  # refused (an unknown conversation, an unresolvable customer, ...)
-                    stored[i] = exc
-                    continue
-                signals += queued
-            deferred.write(conn, at)
+            stored, signals = _store_messages(conn, stores, todo, deferred)
+            deferred.write(conn, todo[-1][2])
         if signals:
             stores.wakeup.set()
         feed.notify(stores)  # once for the group: the poller reads all its feed rows in one round
@@ -476,6 +476,57 @@ class _Deferred:
             append_system_events(conn, workspace_id, events, now)
         store.insert_feed(conn, self.feed_rows)
 
+    def extend(self, other: _Deferred) -> None:
+        for workspace_id, events in other.events.items():
+            self.events.setdefault(workspace_id, []).extend(events)
+        self.feed_rows.extend(other.feed_rows)
+
+
+# A message and its moment, as a group's messages are stored: (its place in the group, it, its moment).
+_Todo = tuple[int, _Prepared, dt.datetime]
+
+
+def _store_messages(conn: Connection, stores: Stores, todo: Sequence[_Todo], deferred: _Deferred
+                    ) -> tuple[dict[int, Received | TouchlineError], int]:
+    """The group's messages in the caller's transaction, in order: as many together as can be
+    (:class:`_Together`: one statement of each kind for all of them), the others one at a time
+    (:func:`_receive_in`). Each message's outcome by its place, and how many signals ingestion queued."""
+    stored: dict[int, Received | TouchlineError] = {}
+    signals = 0
+    start = 0
+    while start < len(todo):
+        together = _Together(conn, stores, todo[start:])
+        if not together.plans:  # the first needs what only one at a time does (an e-mail reply, ...)
+            signals += _one_at_a_time(conn, stores, todo[start:start + 1], deferred, stored)
+            start += 1
+            continue
+        theirs = _Deferred()
+        try:
+            with conn.begin_nested():
+                outcomes, queued = together.store(theirs)
+        except _Apart:
+            signals += _one_at_a_time(conn, stores, todo[start:start + len(together.plans)], deferred, stored)
+        else:
+            stored.update(outcomes)
+            signals += queued
+            deferred.extend(theirs)
+        start += len(together.plans)
+    return stored, signals
+
+
+def _one_at_a_time(conn: Connection, stores: Stores, todo: Sequence[_Todo], deferred: _Deferred,
+                   stored: dict[int, Received | TouchlineError]) -> int:
+    """Each message with :func:`_receive_in`; how many signals ingestion queued."""
+    signals = 0
+    for i, message, at in todo:
+        try:
+            stored[i], queued = _receive_in(conn, stores, message, at, deferred)
+        except TouchlineError as exc:  # refused (an unknown conversation, an unresolvable customer, ...)
+            stored[i] = exc
+            continue
+        signals += queued
+    return signals
+
 
 def _receive_in(conn: Connection, stores: Stores, message: _Prepared, now: dt.datetime, deferred: _Deferred
                 ) -> tuple[Received, int]:
@@ -506,25 +557,69 @@ def _repeat(conn: Connection, workspace_id: str, message: dict[str, Any], now: d
 def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profile_id: str, inbound: Inbound,
                      provider_id: str, message_id: str, address: str | None, now: dt.datetime, deferred: _Deferred
                      ) -> Received:
-    settings = stores.settings
     ids = _customer_ids(conn, workspace_id, profile_id)
     rows = store.customer_conversations(conn, workspace_id, ids, for_update=True)
-    by_id = {r["id"]: r for r in rows}
-    if inbound.conversation_id is not None and inbound.conversation_id not in by_id:
-        # Unknown, or another customer's: the same answer, so nothing leaks.
-        raise NotFound(f"no conversation {inbound.conversation_id!r} for this customer",
-                       {"field": "conversation_id", "reason": "unknown conversation"})
+    _check_hint(inbound, rows)
     headers = inbound.email
     referenced: list[str] = []
     if headers is not None and headers.is_reply:
         refs = headers.referenced()
         matched = store.conversations_by_email_ids(conn, workspace_id, refs, ids)
         referenced = list(dict.fromkeys(matched[r] for r in refs if r in matched))
+    return _place(_Writes(conn), stores, workspace_id, profile_id, rows, referenced, inbound, provider_id, message_id,
+                  address, now, deferred)
+
+
+def _check_hint(inbound: Inbound, rows: Sequence[Mapping[str, Any]]) -> None:
+    if inbound.conversation_id is not None and all(r["id"] != inbound.conversation_id for r in rows):
+        # Unknown, or another customer's: the same answer, so nothing leaks.
+        raise NotFound(f"no conversation {inbound.conversation_id!r} for this customer",
+                       {"field": "conversation_id", "reason": "unknown conversation"})
+
+
+class _Writes:
+    """Where a placed message's rows go: to the store at once (one message at a time); :class:`_Held`
+    holds them for its group's statements instead."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def locale(self, workspace_id: str, profile_id: str) -> str | None:
+        return (profile_store.profile_row(self.conn, workspace_id, profile_id) or {}).get("locale")
+
+    def insert_conversation(self, row: dict[str, Any]) -> None:
+        store.insert_conversation(self.conn, row)
+
+    def update_conversation(self, workspace_id: str, conversation: Mapping[str, Any], values: dict[str, Any]) -> None:
+        store.update_conversation(self.conn, workspace_id, conversation["id"], **values)
+
+    def add_participants(self, rows: list[dict[str, Any]]) -> None:
+        store.add_participants(self.conn, rows)
+
+    def insert_message(self, row: dict[str, Any]) -> bool:
+        return store.insert_message(self.conn, row)
+
+    def route(self, workspace_id: str, conversation: dict[str, Any], now: dt.datetime) -> dict[str, Any] | None:
+        """A conversation new or reopened without an agent: routed to people at once (:func:`_auto_assign`)
+        unless the assistant takes the first turn. The conversation assigned, or None."""
+        if _assistant_first(self.conn, workspace_id):
+            return None
+        return _auto_assign(self.conn, workspace_id, conversation, now)
+
+
+def _place(writes: _Writes, stores: Stores, workspace_id: str, profile_id: str, rows: Sequence[dict[str, Any]],
+           referenced: Sequence[str], inbound: Inbound, provider_id: str, message_id: str, address: str | None,
+           now: dt.datetime, deferred: _Deferred) -> Received:
+    """Place the message among the customer's conversations ``rows`` (:mod:`placement`) and store it with
+    ``writes``; its events and feed row go to ``deferred``."""
+    settings = stores.settings
+    by_id = {r["id"]: r for r in rows}
     candidates = [placement.Candidate(r["id"], r["status"], r["last_message_at"], r["subject"], r["resolved_at"])
                   for r in rows]
     decided = placement.place(candidates, now=now, reopen_window=dt.timedelta(hours=settings.conversation_reopen_hours),
                               hinted=inbound.conversation_id, referenced=referenced, subject=inbound.subject)
     sent_at = _sent_at(inbound, now)
+    headers = inbound.email
     events: list[SystemEvent] = []
     if isinstance(decided, placement.Join):
         conversation = by_id[decided.conversation_id]
@@ -536,7 +631,7 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                                   "version": conversation["version"] + 1}
         if not conversation["subject"] and inbound.subject:
             values["subject"] = inbound.subject.strip()
-        store.update_conversation(conn, workspace_id, conversation["id"], **values)
+        writes.update_conversation(workspace_id, conversation, values)
         conversation = {**conversation, **values}
         if change.event == rules.REOPENED_EVENT:
             events.append(_event(conversation, rules.REOPENED_EVENT,
@@ -544,18 +639,17 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
                                  by="customer"))
     else:
         outcome = "started"
-        profile = profile_store.profile_row(conn, workspace_id, profile_id) or {}
         conversation = {
             "id": _conversation_id(message_id), "workspace_id": workspace_id, "profile_id": profile_id,
             "status": "open", "assignee_id": None, "team_id": None, "channel": inbound.channel,
-            "language": language_of(inbound.language) or language_of(profile.get("locale")),
+            "language": language_of(inbound.language) or language_of(writes.locale(workspace_id, profile_id)),
             "subject": (inbound.subject or "").strip() or None, "tags": [], "snoozed_until": None,
             "created_at": now, "updated_at": now, "last_message_at": now, "last_inbound_at": now,
             "first_response_at": None, "resolved_at": None, "version": 1}
-        store.insert_conversation(conn, conversation)
-        store.add_participants(conn, [{"conversation_id": conversation["id"], "kind": "customer",
-                                       "participant_id": profile_id, "workspace_id": workspace_id,
-                                       "profile_id": profile_id, "joined_at": now}])
+        writes.insert_conversation(conversation)
+        writes.add_participants([{"conversation_id": conversation["id"], "kind": "customer",
+                                  "participant_id": profile_id, "workspace_id": workspace_id,
+                                  "profile_id": profile_id, "joined_at": now}])
         events.append(_event(conversation, "Conversation Started", _event_id(conversation["id"], "started"), now))
     message = {
         "id": message_id, "workspace_id": workspace_id, "conversation_id": conversation["id"],
@@ -568,18 +662,301 @@ def _place_and_store(conn: Connection, stores: Stores, workspace_id: str, profil
         "in_reply_to": headers.in_reply_to if headers else None,
         "email_references": list(headers.references) if headers and headers.references else None,
         "verified": inbound.verified, "sent_at": sent_at, "created_at": now}
-    if not store.insert_message(conn, message):
+    if not writes.insert_message(message):
         raise _Repeat
     events.append(_event(conversation, "Message Received", _event_id(message_id, "received"), now,
                          message_id=message_id, attachments=len(inbound.attachments)))
-    if outcome != "joined" and conversation["assignee_id"] is None and not _assistant_first(conn, workspace_id):
-        assigned = _auto_assign(conn, workspace_id, conversation, now)
+    if outcome != "joined" and conversation["assignee_id"] is None:
+        assigned = writes.route(workspace_id, conversation, now)
         if assigned is not None:
             conversation = assigned
             events.append(_automatic_assignment(conversation, now))
     deferred.events.setdefault(workspace_id, []).extend(events)
     deferred.feed_rows.append(_feed_row("message", conversation, now, message=message_view(message)))
     return Received(conversation_view(conversation, now), message_view(message), outcome)
+
+
+# --- receiving several messages together ----------------------------------------------------------------
+
+
+class _Apart(Exception):
+    """What the messages stored together did would differ from what storing them one at a time does (an
+    ingestion merged profiles, another process stored one of them meanwhile, ...): their savepoint is
+    rolled back and they are stored one at a time."""
+
+
+class _Held(_Writes):
+    """The rows of messages stored together, held and written with one statement of each kind
+    (:meth:`flush`); the conversations as they stand after each message, for the next."""
+
+    def __init__(self, conn: Connection, conversations: dict[str, dict[str, Any]]) -> None:
+        super().__init__(conn)
+        self.conversations = conversations  # by id, as they stand
+        self.customers: dict[tuple[str, str], list[str]] = {}  # their conversations' ids, by (workspace, profile)
+        self._locales: dict[tuple[str, str], str | None] = {}
+        self._new: dict[str, dict[str, Any]] = {}
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._participants: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
+        self._routed: dict[str, bool] = {}
+
+    def locale(self, workspace_id: str, profile_id: str) -> str | None:
+        if (workspace_id, profile_id) not in self._locales:  # the workspace's customers of the group at once
+            customers = list(dict.fromkeys([*(p for w, p in self.customers if w == workspace_id), profile_id]))
+            found = profile_store.profile_locales(self.conn, workspace_id, customers)
+            self._locales.update(((workspace_id, p), locale) for p, locale in found.items())
+        return self._locales[(workspace_id, profile_id)]
+
+    def insert_conversation(self, row: dict[str, Any]) -> None:
+        self._new[row["id"]] = self.conversations[row["id"]] = row
+        self.customers.setdefault((row["workspace_id"], row["profile_id"]), []).append(row["id"])
+
+    def update_conversation(self, workspace_id: str, conversation: Mapping[str, Any], values: dict[str, Any]) -> None:
+        cid = conversation["id"]
+        if cid in self._new:
+            self._new[cid] = {**self._new[cid], **values}
+        else:
+            self._changes[(workspace_id, cid)] = {**self._changes.get((workspace_id, cid), {}), **values}
+        self.conversations[cid] = {**self.conversations[cid], **values}
+
+    def add_participants(self, rows: list[dict[str, Any]]) -> None:
+        self._participants.extend(rows)
+
+    def insert_message(self, row: dict[str, Any]) -> bool:
+        self._messages.append(row)
+        return True  # a message stored meanwhile by another process is found when they are written
+
+    def route(self, workspace_id: str, conversation: dict[str, Any], now: dt.datetime) -> dict[str, Any] | None:
+        routed = self._routed.get(workspace_id)
+        if routed is None:  # the assistant first, or no team that assigns: nothing to read each time
+            routed = self._routed[workspace_id] = not _assistant_first(self.conn, workspace_id) and any(
+                t["auto_assign"] for t in store.team_rows(self.conn, workspace_id))
+        if not routed:
+            return None
+        self.flush()  # the routing reads the agents' loads from the store
+        assigned = _auto_assign(self.conn, workspace_id, conversation, now)
+        if assigned is not None:
+            self.conversations[assigned["id"]] = assigned
+        return assigned
+
+    def flush(self) -> None:
+        store.insert_conversations(self.conn, list(self._new.values()))
+        by_workspace: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for (workspace_id, cid), values in self._changes.items():
+            by_workspace.setdefault(workspace_id, []).append((cid, values))
+        for workspace_id, changes in by_workspace.items():
+            store.update_conversations(self.conn, workspace_id, changes)
+        store.add_participants(self.conn, self._participants)
+        if len(store.insert_messages(self.conn, self._messages)) != len(self._messages):
+            raise _Apart  # stored by a concurrent transaction meanwhile (PostgreSQL)
+        self._new, self._changes, self._participants, self._messages = {}, {}, [], []
+
+
+@dataclass
+class _Plan:
+    """A message of a group stored together, and what is known of it before."""
+
+    index: int
+    message: _Prepared
+    at: dt.datetime
+    stored: dict[str, Any] | None = None  # a repeat of a message stored before the group
+    repeats: int | None = None  # a repeat of this earlier message of the group (its place among the plans)
+    same_customer_as: int | None = None  # the earlier message that named the same identifiers
+    profile_id: str | None = None  # the customer: known before, or once ingestion recorded them
+    ingested: bool = False
+    error: TouchlineError | None = None
+
+
+class _Together:
+    """Messages of a group stored together: the statements that one at a time run for each message (the
+    repeat look-up, the identities, ingestion of new customers, the customers' locks and conversations,
+    the message and conversation rows) run once for all of them, and each message is placed in order
+    with the conversations as the ones before it left them (:func:`_place`), so each outcome is the one
+    storing them one at a time gives.
+
+    Made with the group's messages from the first not yet stored on, it reads what is stored and keeps
+    (``plans``) the longest run of them it can store so: up to the first one whose customer's
+    identifiers overlap those of an earlier one without being the same ones (ingestion would resolve the
+    first before the second is seen), that names the same ones with traits to record, that is an e-mail
+    reply (threading reads the referenced messages), or that hints at a conversation of a customer
+    ingestion must resolve first. None when the first one is such a message.
+    """
+
+    def __init__(self, conn: Connection, stores: Stores, todo: Sequence[_Todo]) -> None:
+        self.conn, self.stores = conn, stores
+        by_channel: dict[tuple[str, str], list[str]] = {}
+        keys: dict[str, list[tuple[str, str]]] = {}
+        for _, message, _ in todo:
+            by_channel.setdefault((message.workspace_id, message.inbound.channel), []).append(message.provider_id)
+            keys.setdefault(message.workspace_id, []).extend(message.identity.keys)
+        stored = {(workspace_id, channel, pid): row for (workspace_id, channel), pids in by_channel.items()
+                  for pid, row in store.messages_by_provider_ids(conn, workspace_id, channel, pids).items()}
+        owners: dict[tuple[str, tuple[str, str]], str] = {}  # (workspace, identity) -> its customer
+        for workspace_id, wanted in keys.items():
+            known = profile_store.load_identities(conn, workspace_id, wanted)
+            canonical = profile_store.canonical_profile_ids(conn, workspace_id, set(known.values()))
+            owners.update(((workspace_id, key), canonical[pid]) for key, pid in known.items())
+        self.plans: list[_Plan] = []
+        first_of: dict[tuple[str, str, str], int] = {}  # a message's first place, by its provider id
+        named: dict[tuple[str, frozenset[tuple[str, str]]], int] = {}  # identifiers -> the first to name them
+        taken: set[tuple[str, tuple[str, str]]] = set()
+        for i, message, at in todo:
+            plan = _Plan(i, message, at)
+            workspace_id, inbound = message.workspace_id, message.inbound
+            provider_key = (workspace_id, inbound.channel, message.provider_id)
+            if provider_key in stored or provider_key in first_of:
+                plan.stored, plan.repeats = stored.get(provider_key), first_of.get(provider_key)
+                self.plans.append(plan)
+                continue
+            if inbound.email is not None and inbound.email.is_reply:
+                break
+            identifiers = (workspace_id, frozenset(message.identity.keys))
+            same = named.get(identifiers)
+            if same is not None:
+                if inbound.traits:
+                    break
+                plan.same_customer_as = same
+            else:
+                if any((workspace_id, key) in taken for key in identifiers[1]):
+                    break
+                found = {owners.get((workspace_id, key)) for key in message.identity.keys}
+                if not inbound.traits and len(found) == 1 and None not in found:
+                    plan.profile_id = found.pop()
+                elif inbound.conversation_id is not None and found - {None}:
+                    break
+                named[identifiers] = len(self.plans)
+                taken.update((workspace_id, key) for key in identifiers[1])
+            first_of[provider_key] = len(self.plans)
+            self.plans.append(plan)
+
+    def store(self, deferred: _Deferred) -> tuple[dict[int, Received | TouchlineError], int]:
+        """Store the planned messages (in the caller's savepoint: :class:`_Apart` when storing them one at a
+        time would do otherwise); each outcome by the message's place in the group, and how many signals
+        ingestion queued."""
+        conn = self.conn
+        signals = self._resolve()
+        customers: dict[str, set[str]] = {}
+        for plan in self.plans:
+            if plan.profile_id is not None and plan.error is None:
+                customers.setdefault(plan.message.workspace_id, set()).add(plan.profile_id)
+        conversations: dict[str, dict[str, Any]] = {}
+        held = _Held(conn, conversations)
+        for workspace_id, profile_ids in customers.items():
+            merged = profile_store.merged_profile_ids_of(conn, workspace_id, sorted(profile_ids))
+            profile_store.lock_customers(conn, sorted(profile_ids))  # one placement at a time per customer
+            customer_of = {pid: customer for customer, ids in merged.items() for pid in ids}
+            for customer in profile_ids:
+                held.customers[(workspace_id, customer)] = []
+            for row in store.conversations_of(conn, workspace_id, list(customer_of), for_update=True):
+                conversations[row["id"]] = row
+                held.customers[(workspace_id, customer_of[row["profile_id"]])].append(row["id"])
+        outcomes: dict[int, Received | TouchlineError] = {}
+        for plan in self.plans:
+            message, inbound = plan.message, plan.message.inbound
+            workspace_id = message.workspace_id
+            if plan.stored is not None or plan.repeats is not None:
+                outcomes[plan.index] = self._repeat(plan, held, outcomes)
+                continue
+            if plan.error is not None:
+                outcomes[plan.index] = plan.error
+                continue
+            assert plan.profile_id is not None
+            # The customer's 50 most recently active conversations, as customer_conversations reads them.
+            ids = held.customers[(workspace_id, plan.profile_id)]
+            rows = sorted(sorted((conversations[cid] for cid in ids), key=lambda r: r["id"]),
+                          key=lambda r: r["last_message_at"], reverse=True)[:50]
+            try:
+                _check_hint(inbound, rows)
+            except NotFound as exc:
+                outcomes[plan.index] = exc
+                continue
+            try:
+                outcomes[plan.index] = _place(held, self.stores, workspace_id, plan.profile_id, rows, (), inbound,
+                                              message.provider_id, message.message_id, message.identity.address,
+                                              plan.at, deferred)
+            except TouchlineError as exc:  # after some of its rows were held: one at a time undoes them
+                raise _Apart from exc
+        held.flush()
+        return outcomes, signals
+
+    def _resolve(self) -> int:
+        """Each planned message's customer: the customers nobody knew (or with traits to record) through
+        ingestion, as one identify each, all at once; how many signals ingestion queued."""
+        conn, signals = self.conn, 0
+        to_ingest: dict[str, list[_Plan]] = {}
+        for plan in self.plans:
+            if plan.stored is not None or plan.repeats is not None or plan.same_customer_as is not None \
+                    or plan.profile_id is not None:
+                continue
+            if plan.message.inbound.conversation_id is not None:  # nobody knew them: they have no conversation
+                plan.error = NotFound(f"no conversation {plan.message.inbound.conversation_id!r} for this customer",
+                                      {"field": "conversation_id", "reason": "unknown conversation"})
+                continue
+            plan.ingested = True
+            to_ingest.setdefault(plan.message.workspace_id, []).append(plan)
+        for workspace_id, plans in to_ingest.items():
+            parsed: list[tuple[_Plan, NormalizedEvent]] = []
+            for plan in plans:
+                try:
+                    events = _identify_events(self.stores, plan.message.identity, plan.at)
+                except ValidationFailed as exc:
+                    plan.error = exc
+                    continue
+                if len(events) != 1:
+                    raise _Apart
+                parsed.append((plan, events[0]))
+            if not parsed:
+                continue
+            results = ingest_each_in(conn, self.stores, workspace_id, [e for _, e in parsed], now=parsed[0][0].at)
+            for (plan, _), result in zip(parsed, results, strict=True):
+                if result.merges or not result.profile_ids:  # merged profiles others of the group may name
+                    raise _Apart
+                plan.profile_id = result.profile_ids[0]
+                signals = max(signals, result.signals)
+            canonical = profile_store.canonical_profile_ids(conn, workspace_id, [p.profile_id for p, _ in parsed
+                                                                                 if p.profile_id is not None])
+            for plan, _ in parsed:
+                if plan.profile_id is not None:
+                    plan.profile_id = canonical[plan.profile_id]
+        recheck: dict[str, list[_Plan]] = {}
+        for plan in self.plans:
+            if plan.same_customer_as is None:
+                continue
+            first = self.plans[plan.same_customer_as]
+            if first.ingested:
+                if first.error is not None:  # it would have gone through ingestion itself
+                    raise _Apart
+                recheck.setdefault(plan.message.workspace_id, []).append(plan)
+            plan.profile_id = first.profile_id
+        for workspace_id, plans in recheck.items():
+            # One at a time, a second message naming them is known now, unless ingestion left its
+            # identifiers apart (a conflict): then it would be ingested again.
+            wanted = [key for plan in plans for key in plan.message.identity.keys]
+            known = profile_store.load_identities(conn, workspace_id, wanted)
+            canonical = profile_store.canonical_profile_ids(conn, workspace_id, set(known.values()))
+            for plan in plans:
+                if any(canonical.get(known.get(key, "")) != plan.profile_id for key in plan.message.identity.keys):
+                    raise _Apart
+        return signals
+
+    def _repeat(self, plan: _Plan, held: _Held, outcomes: dict[int, Received | TouchlineError]
+                ) -> Received | TouchlineError:
+        """A repeat delivery: the message as first stored, in its conversation as it stands."""
+        if plan.stored is not None:
+            cid, message = plan.stored["conversation_id"], message_view(plan.stored)
+        else:
+            assert plan.repeats is not None
+            first = outcomes[self.plans[plan.repeats].index]
+            if isinstance(first, TouchlineError):  # refused: so is the same message again
+                return first
+            cid, message = first.conversation["id"], first.message
+        conversation = held.conversations.get(cid)
+        if conversation is None:
+            try:
+                conversation = _conversation(self.conn, plan.message.workspace_id, cid)
+            except TouchlineError as exc:
+                return exc
+        return Received(conversation_view(conversation, plan.at), message, "duplicate", duplicate=True)
 
 
 def _automatic_assignment(conversation: Mapping[str, Any], now: dt.datetime) -> SystemEvent:

@@ -23,6 +23,7 @@ from touchline.store.schema import (
     conversation_participants,
     conversations,
     dashboard_users,
+    faq_entries,
     identities,
     team_members,
     teams,
@@ -65,6 +66,32 @@ def update_conversation(conn: Connection, workspace_id: str, conversation_id: st
     result = conn.execute(_UPDATE_CONVERSATION,
                           {"_workspace_id": workspace_id, "_conversation_id": conversation_id, **values})
     return bool(result.rowcount)
+
+
+def insert_conversations(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(conversations.insert(), list(rows))
+
+
+def update_conversations(conn: Connection, workspace_id: str, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """:func:`update_conversation` of many conversations (``(id, values)``): one statement for those that
+    change the same columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for conversation_id, values in changes:
+        by_columns.setdefault(tuple(values), []).append(
+            {"_workspace_id": workspace_id, "_conversation_id": conversation_id, **values})
+    for params in by_columns.values():
+        conn.execute(_UPDATE_CONVERSATION, params)
+
+
+def conversations_of(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, for_update: bool = False
+                     ) -> list[dict[str, Any]]:
+    """Every conversation of these profiles (of several customers at once), in one query; ``for_update``
+    locks them (PostgreSQL)."""
+    names = [c.name for c in conversations.c]
+    rows = dialect.select_by_keys(conn, conversations, names, "profile_id", list(profile_ids), for_update=for_update,
+                                  workspace_id=workspace_id)
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def customer_conversations(conn: Connection, workspace_id: str, profile_ids: Sequence[str], *, limit: int = 50,
@@ -201,6 +228,15 @@ def message_by_provider_id(conn: Connection, workspace_id: str, channel: str, pr
     return dict(row) if row else None
 
 
+def messages_by_provider_ids(conn: Connection, workspace_id: str, channel: str, provider_message_ids: Sequence[str]
+                             ) -> dict[str, dict[str, Any]]:
+    """:func:`message_by_provider_id` of many messages of one channel, in one query: by provider id."""
+    names = [c.name for c in conversation_messages.c]
+    rows = dialect.select_by_keys(conn, conversation_messages, names, "provider_message_id", list(provider_message_ids),
+                                  workspace_id=workspace_id, channel=channel)
+    return {r["provider_message_id"]: r for r in (dict(zip(names, row, strict=True)) for row in rows)}
+
+
 def message_row(conn: Connection, workspace_id: str, message_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(conversation_messages).where(
         conversation_messages.c.workspace_id == workspace_id, conversation_messages.c.id == message_id
@@ -214,6 +250,19 @@ def insert_message(conn: Connection, row: dict[str, Any]) -> bool:
     if statement is None:
         statement = _INSERT_MESSAGE[dialect.name(conn)] = dialect.insert_ignoring_conflicts(conn, conversation_messages)
     return bool(conn.execute(statement, row).rowcount)
+
+
+def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """:func:`insert_message` of many messages (all with the same keys): the ids of those inserted."""
+    if not rows:
+        return set()
+    if dialect.name(conn) == dialect.POSTGRES:
+        # One statement each, the same text every time (psycopg prepares it): a multi-row INSERT of a
+        # group's messages has a text of its own for each group size, which psycopg converted anew each
+        # time: in a profile of the writer, more than any other statement of the group.
+        return {row["id"] for row in rows if insert_message(conn, row)}
+    statement = dialect.insert_ignoring_conflicts(conn, conversation_messages).returning(conversation_messages.c.id)
+    return set(conn.execute(statement, list(rows)).scalars())
 
 
 def update_message(conn: Connection, message_id: str, **values: Any) -> None:
@@ -505,11 +554,16 @@ def customer_view(conn: Connection, workspace_id: str, profile_ids: Sequence[str
 
 
 def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
-    """Open, unassigned conversations whose last message is the customer's, written since ``since``:
-    where the shop assistant may have something to say (its own rules decide)."""
+    """Open, unassigned conversations whose last message is the customer's, written since ``since``, in a
+    workspace with an FAQ entry in use: where the shop assistant may have something to say (its own rules
+    decide). A shop without one has no assistant, so its conversations are not read one by one each round."""
+    with_faq = [r[0] for r in conn.execute(sa.select(faq_entries.c.workspace_id).distinct()
+                                           .where(faq_entries.c.enabled == sa.true()))]
+    if not with_faq:
+        return []
     c = conversations.c
     query = (sa.select(c.workspace_id, c.id, c.channel, c.last_inbound_at).where(
-        c.status == "open", c.assignee_id.is_(None), c.last_inbound_at.is_not(None),
+        c.workspace_id.in_(with_faq), c.status == "open", c.assignee_id.is_(None), c.last_inbound_at.is_not(None),
         c.last_inbound_at >= since, c.last_message_at == c.last_inbound_at)
         .order_by(c.last_inbound_at).limit(limit))
     return [dict(r._mapping) for r in conn.execute(query)]

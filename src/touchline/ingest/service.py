@@ -42,6 +42,7 @@ class IngestResult:
     # CPU seconds of the writing thread per stage (its own work, whatever else the process runs).
     timings: dict[str, float] = field(default_factory=dict)
     signals: int = 0  # what the event log's subscribers queued from the transaction (wakes the runner)
+    merges: int = 0  # profiles merged by the batch these events were ingested with
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": not self.rejected, "accepted": self.accepted,
@@ -282,6 +283,17 @@ def ingest_in(conn: Connection, stores: Stores, workspace_id: str, events: list[
     return result
 
 
+def ingest_each_in(conn: Connection, stores: Stores, workspace_id: str, events: Sequence[NormalizedEvent], *,
+                   now: dt.datetime) -> list[IngestResult]:
+    """:func:`ingest_in` for several events at once, each with a result of its own (its profile): one
+    lock, one messageId de-duplication, one identity look-up for all of them."""
+    results = [IngestResult() for _ in events]
+    if events:
+        _ingest_workspace(conn, stores.settings.user_id_conflict, workspace_id, list(enumerate(events)), results,
+                          utc(now) or now)
+    return results
+
+
 def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
                       tagged: list[tuple[int, NormalizedEvent]], results: list[IngestResult],
                       now: dt.datetime) -> None:
@@ -339,6 +351,7 @@ def _ingest_workspace(conn: Connection, policy: Any, workspace_id: str,
     for owner in listed:
         results[owner].timings = timings
         results[owner].signals = queued
+        results[owner].merges = len(graph.merges)
 
 
 def _lookup_keys(e: NormalizedEvent) -> list[tuple[str, str]]:

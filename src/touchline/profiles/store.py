@@ -163,6 +163,44 @@ def canonical_profile_id(conn: Connection, workspace_id: str, profile_id: str) -
     return profile_id
 
 
+def canonical_profile_ids(conn: Connection, workspace_id: str, profile_ids: Iterable[str]) -> dict[str, str]:
+    """:func:`canonical_profile_id` of many profiles: one query per link of the longest merge chain
+    (merges point straight at the survivor, so usually one)."""
+    merged_into: dict[str, str | None] = {}
+    wanted = set(profile_ids)
+    while wanted:
+        rows = _profiles_by_id(conn, workspace_id, list(wanted), profiles.c.id, profiles.c.merged_into)
+        merged_into.update((r["id"], r["merged_into"]) for r in rows)
+        merged_into.update((pid, None) for pid in wanted if pid not in merged_into)  # unknown: itself
+        wanted = {into for into in merged_into.values() if into is not None and into not in merged_into}
+
+    def canonical(profile_id: str) -> str:
+        for _ in range(64):
+            into = merged_into.get(profile_id)
+            if into is None:
+                return profile_id
+            profile_id = into
+        return profile_id
+
+    return {pid: canonical(pid) for pid in merged_into}
+
+
+def merged_profile_ids_of(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, list[str]]:
+    """:func:`merged_profile_ids` of many profiles, in one query."""
+    out = {pid: [pid] for pid in profile_ids}
+    for pid, into in dialect.select_by_keys(conn, profiles, ("id", "merged_into"), "merged_into", list(out),
+                                            workspace_id=workspace_id):
+        out[into].append(pid)
+    return out
+
+
+def profile_locales(conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each profile's ``locale`` (None for one not found)."""
+    rows = _profiles_by_id(conn, workspace_id, list(profile_ids), profiles.c.id, profiles.c.locale)
+    found = {r["id"]: r["locale"] for r in rows}
+    return {pid: found.get(pid) for pid in profile_ids}
+
+
 def profile_row(conn: Connection, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
     row = conn.execute(_PROFILE_ROW, {"workspace_id": workspace_id, "profile_id": profile_id}).mappings().first()
     return dict(row) if row else None

@@ -111,11 +111,16 @@ async def twilio_sms(request: Request, token: str,
     url = settings.public_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    workspace_id, raw = await _checked(
+    parsed: list[list[tuple[str, str]]] = []  # the form, parsed once: to check the signature, then read
+
+    def verify(key: str, body: bytes) -> bool:
+        parsed.append(_form(body))
+        return twilio.verify(key, url, parsed[0], x_twilio_signature)
+
+    workspace_id, _ = await _checked(
         request, token, secret=settings.twilio_auth_token, setting="TOUCHLINE_TWILIO_AUTH_TOKEN",
-        what="Twilio's signature", header="X-Twilio-Signature",
-        verify=lambda key, body: twilio.verify(key, url, _form(body), x_twilio_signature))
-    params = _form(raw)
+        what="Twilio's signature", header="X-Twilio-Signature", verify=verify)
+    params = parsed[0]
     try:
         inbound = twilio.parse(params)
     except Malformed as exc:
