@@ -28,8 +28,7 @@ from touchline.errors import ValidationFailed
 from touchline.experiments.assignment import HOLDOUT
 from touchline.experiments.bandit import BanditPolicy
 from touchline.segments.ast import PropertyFilter
-from touchline.segments.validate import SegmentDefinitionError
-from touchline.segments.validate import parse as parse_segment
+from touchline.segments.validate import filter_problems
 
 __all__ = [
     "EXPOSURE_EVENT",
@@ -165,26 +164,15 @@ def _semantics(d: ExperimentDefinition, known: Collection[str] | None) -> Iterat
                    "reason": f"a floor of {floor:g}% for each of {len(d.arms)} arms leaves nothing to move"}
     elif d.bandit is not None:
         yield {"field": "/bandit", "reason": "only a bandit (kind: bandit) has bandit settings"}
-    yield from _where(d.metric.where, "/metric")
+    yield from filter_problems(d.metric.where, "/metric")
     for i, g in enumerate(d.guardrails):
-        yield from _where(g.where, f"/guardrails/{i}")
+        yield from filter_problems(g.where, f"/guardrails/{i}")
     if known is not None:
         if d.metric.event not in known:
             yield {"field": "/metric/event", "reason": _unknown(d.metric.event)}
         for i, g in enumerate(d.guardrails):
             if g.event not in known:
                 yield {"field": f"/guardrails/{i}/event", "reason": _unknown(g.event)}
-
-
-def _where(where: list[PropertyFilter], path: str) -> Iterator[dict[str, str]]:
-    """The filters checked as a segment's event condition checks them (operators and their values)."""
-    if not where:
-        return
-    try:
-        parse_segment({"type": "event", "event": "x", "where": [f.model_dump() for f in where]})
-    except SegmentDefinitionError as exc:
-        for p in exc.detail:
-            yield {"field": path + p["field"], "reason": p["reason"]}
 
 
 def _unknown(event: str) -> str:

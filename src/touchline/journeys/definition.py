@@ -44,7 +44,7 @@ from touchline.experiments.definition import Guardrail as ExperimentGuardrail
 from touchline.experiments.definition import Metric as ExperimentMetric
 from touchline.messaging.templates import CompiledTemplate, validate_template
 from touchline.segments.ast import PropertyFilter
-from touchline.segments.validate import SegmentDefinitionError
+from touchline.segments.validate import SegmentDefinitionError, filter_problems
 from touchline.segments.validate import parse as parse_segment
 from touchline.validation import MAX_DAYS, Version
 
@@ -788,28 +788,22 @@ def _segment_problems(doc: dict[str, Any], path: str) -> Iterator[dict[str, str]
             yield {"field": path + p["field"], "reason": p["reason"]}
 
 
-def _where(where: list[PropertyFilter], path: str) -> Iterator[dict[str, str]]:
-    if where:
-        doc = {"type": "event", "event": "x", "where": [f.model_dump() for f in where]}
-        yield from _segment_problems(doc, path)  # paths come back as /where/<i>/value
-
-
 def _filters(d: JourneyDefinition) -> Iterator[dict[str, str]]:
     if isinstance(d.trigger, EventTrigger):
-        yield from _where(d.trigger.where, "/trigger")
+        yield from filter_problems(d.trigger.where, "/trigger")
     if d.goal is not None:
-        yield from _where(d.goal.where, "/goal")
+        yield from filter_problems(d.goal.where, "/goal")
     for i, cond in enumerate(d.exit_on):
         if isinstance(cond, EventExit):
-            yield from _where(cond.where, f"/exit_on/{i}")
+            yield from filter_problems(cond.where, f"/exit_on/{i}")
     for i, node in enumerate(d.nodes):
         path = f"/nodes/{i}"
         if isinstance(node, WaitNode) and node.until_event is not None:
-            yield from _where(node.until_event.where, f"{path}/until_event")
+            yield from filter_problems(node.until_event.where, f"{path}/until_event")
         elif isinstance(node, ConditionNode):
             c = node.condition
             if isinstance(c, EventHappened):
-                yield from _where(c.where, f"{path}/condition")
+                yield from filter_problems(c.where, f"{path}/condition")
             elif isinstance(c, TraitCompare):
                 doc = {"type": "trait", "trait": c.trait, "operator": c.operator, "value": c.value}
                 yield from _segment_problems(doc, f"{path}/condition")

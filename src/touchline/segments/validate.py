@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -27,7 +27,8 @@ from touchline.segments.ast import (
 )
 from touchline.validation import MAX_DAYS
 
-__all__ = ["SegmentDefinitionError", "SegmentLookup", "children", "dump_yaml", "parse", "parse_yaml", "references"]
+__all__ = ["SegmentDefinitionError", "SegmentLookup", "children", "dump_yaml", "filter_problems", "parse", "parse_yaml",
+           "references"]
 
 # What a ``segment`` node resolves through: a mapping or a callable from id to definition (None: unknown).
 SegmentLookup = Mapping[str, Any] | Callable[[str], Any]
@@ -50,6 +51,19 @@ def parse(doc: Any, segments: SegmentLookup | None = None, *, segment_id: str | 
     if problems:
         raise SegmentDefinitionError("invalid segment definition", problems)
     return node
+
+
+def filter_problems(where: Sequence[PropertyFilter], path: str) -> Iterator[dict[str, str]]:
+    """Event property filters that other definitions carry (a journey's trigger or goal, an experiment's
+    metric), checked as a segment's event condition checks them; fields under ``path``
+    (``/goal/where/0/value``)."""
+    if not where:
+        return
+    try:
+        parse({"type": "event", "event": "x", "where": [f.model_dump() for f in where]})
+    except SegmentDefinitionError as exc:
+        for p in exc.detail:
+            yield {"field": path + p["field"], "reason": p["reason"]}
 
 
 def parse_yaml(text: str, segments: SegmentLookup | None = None, *, segment_id: str | None = None) -> Node:
