@@ -199,6 +199,28 @@ def test_a_shopper_chats_with_an_agent_live(browser: Any, storefront: str, live:
         agent.get_by_label("Private note").check()
         assert agent.get_by_role("button", name="Add note").is_visible()
         _shoot(agent, "chat-inbox-en")
+
+        # The shop asks for ratings: the agent resolves the chat, the shopper rates it in the window (5,
+        # then a comment), and the agent sees the rating on the conversation and in the inbox report.
+        switched = live.http.put("/v1/conversations/settings", headers=bearer(), json={"rate_on_resolve": True})
+        assert switched.status_code == 200, switched.text
+        agent.get_by_role("button", name="Resolve").click()
+        agent.wait_for_load_state("load")
+        rate = chat.locator("li.rate")
+        rate.get_by_role("button", name="5 / 5 · Very satisfied").wait_for()
+        _shoot(shopper, "chat-rating-ask-en", full=False)
+        rate.get_by_role("button", name="5 / 5 · Very satisfied").click()
+        remark = rate.get_by_role("textbox", name="Anything to add? (optional)")
+        remark.fill("Quick and kind, thanks!")
+        remark.press("Enter")
+        rate.get_by_text("Thank you for your feedback!").wait_for()
+        _shoot(shopper, "chat-rating-en", full=False)
+        agent.reload()
+        agent.locator("#thread [data-rating]", has_text="Customer's rating: 5 of 5").wait_for()
+        assert "Quick and kind, thanks!" in agent.locator("#thread [data-rating]").inner_text()
+        agent.goto(live.url + "/inbox/report?lang=ko")
+        assert agent.locator("[data-kpi=csat]").inner_text().startswith("100")
+        _shoot(agent, "chat-rating-report-ko")
         assert not [p for p in problems if "favicon" not in p], problems
     finally:
         shopper_ctx.close()

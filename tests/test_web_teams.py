@@ -79,3 +79,24 @@ def test_removing_an_agent_and_deleting_a_team(client: TestClient, stores: Store
     assert client.post(f"/inbox/teams/{team['id']}/delete", data={"csrf_token": csrf}).status_code == 200
     assert client.get(TEAMS, headers=bearer()).json()["teams"] == []
     assert "아직 상담팀이 없습니다." in client.get("/inbox/teams?lang=ko").text
+
+
+def test_an_admin_switches_chat_ratings_on_and_agents_only_read_it(client: TestClient, stores: Stores) -> None:
+    add_user(stores, "admin@example.com", "admin")
+    add_user(stores, "jieun@example.com", "agent")
+    csrf = sign_in(client, "admin@example.com")
+    page = client.get("/inbox/teams", params={"lang": "ko"}).text
+    assert "채팅 만족도 평가" in page and 'name="rate_on_resolve"' in page and " checked>" not in page.split(
+        'name="rate_on_resolve"')[1][:20]
+    saved = client.post("/inbox/teams/settings", follow_redirects=False, data={"csrf_token": csrf,
+                                                                               "rate_on_resolve": "on"})
+    assert saved.status_code == 303 and "done=teams.ratings.saved" in saved.headers["location"]
+    assert client.get("/v1/conversations/settings", headers=bearer()).json() == {"rate_on_resolve": True}
+    assert "채팅 만족도 평가 설정을 저장했습니다." in client.get("/inbox/teams?done=teams.ratings.saved&lang=ko").text
+    client.post("/logout", data={"csrf_token": csrf})
+    agent_csrf = sign_in(client, "jieun@example.com")
+    seen = client.get("/inbox/teams", params={"lang": "en"}).text
+    assert "Chat ratings" in seen and "data-settings" not in seen and "<strong>on</strong>" in seen
+    refused = client.post("/inbox/teams/settings", data={"csrf_token": agent_csrf})
+    assert refused.status_code == 403
+    assert client.get("/v1/conversations/settings", headers=bearer()).json() == {"rate_on_resolve": True}

@@ -439,7 +439,7 @@ def write_principal(request: Request, _basic: Annotated[None, Depends(WRITE_KEY_
 # paths included), analytics.js's settings, the in-app inbox, the web chat, in-app messages and experiment flags.
 _PUBLIC_PATH = re.compile(
     r"^/v1/(?:track|identify|page|screen|group|alias|batch|import|[tipsgab]|projects/[^/]+/settings|inbox/.+"
-    r"|chat/(?:messages|stream|proactive|hesitation)|reviews|reviews/products/[^/]+|feedback/answers"
+    r"|chat/(?:messages|stream|proactive|hesitation|rating)|reviews|reviews/products/[^/]+|feedback/answers"
     r"|recommendations|flags|inapp/(?:messages|events))$"
 )
 

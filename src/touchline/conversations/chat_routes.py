@@ -26,6 +26,7 @@ from touchline.conversations.writer import inbound_writer
 from touchline.errors import Forbidden, NotFound
 from touchline.http import JSONBody, errors, verify_customer, write_principal
 from touchline.profiles import service as profiles
+from touchline.validation import Body
 from touchline.workspaces.service import Principal
 
 __all__ = ["router", "script"]
@@ -54,6 +55,18 @@ class ChatMessageIn(BaseModel):
                       "(not only white space)")
     language: str | None = Field(None, pattern=r"^(ko|en)$")
     page_url: str | None = Field(None, max_length=2048)
+
+
+class ChatRatingIn(Body):
+    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
+                              description="analytics.js's anonymous id")
+    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=IDENTIFIER,
+                                   description="A signed-in customer's user id (with user_hash)")
+    message_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+                            description="The rating request's message id (a message with ``survey``)")
+    score: int = Field(ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied)")
+    comment: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$",
+                                description="What the customer adds (optional)")
 
 
 _USER_ID = re.compile(r"^user_id:")
@@ -97,10 +110,13 @@ def _verifies(request: Request, principal: Principal) -> bool:
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
     """What the customer sees of a message: no addresses, no agent ids, no provider ids."""
-    return {"id": message["id"], "conversation_id": message["conversation_id"], "direction": message["direction"],
-            "author": message["author"]["kind"], "body": message["body"], "attachments": message["attachments"],
-            "channel": message["channel"], "quick_replies": message.get("quick_replies") or [],
-            "created_at": message["created_at"]}
+    public = {"id": message["id"], "conversation_id": message["conversation_id"], "direction": message["direction"],
+              "author": message["author"]["kind"], "body": message["body"], "attachments": message["attachments"],
+              "channel": message["channel"], "quick_replies": message.get("quick_replies") or [],
+              "created_at": message["created_at"]}
+    if "survey" in message:  # a rating request, and the customer's answer once given
+        public |= {"survey": message["survey"], "rating": message.get("rating")}
+    return public
 
 
 def _check(request: Request, principal: Principal, identifier: str | None) -> None:
@@ -190,6 +206,23 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
     opened = await sse.open_stream(stores, workspace_id, match=mine, resume=resume,
                                    replay_limit=service.FEED_REPLAY_LIMIT)
     return sse.response(sse.events(opened, event, accept=belongs, reset_when_behind=False))
+
+
+@router.post("/rating", response_class=JSONBody, responses=errors(404, 409),
+             summary="The customer rates a resolved chat (write key)")
+async def rate(request: Request, principal: Writer, body: ChatRatingIn) -> JSONBody:
+    """The answer to a rating request the chat window showed (a message with ``survey``), from the customer
+    whose conversation it is: the score (1-5) is recorded once, as a ``Conversation Rated`` event that the
+    surveys report counts as CSAT; a ``comment`` may follow with the same score; another score is 409."""
+    _check(request, principal, body.identifier)
+    stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
+
+    def run() -> dict[str, Any]:
+        ids = _profile_ids(stores, workspace_id, body.anonymous_id, body.identifier, verifies)
+        return service.rate(stores, workspace_id, ids, body.message_id, body.score, body.comment,
+                            now=request.app.state.services.clock())
+
+    return JSONBody({"message": _public(await run_in_threadpool(run))})
 
 
 @router.get("/proactive", response_class=JSONBody, summary="What the chat window watches for (write key)")

@@ -21,6 +21,7 @@ from touchline.conversations.schemas import (
     PresenceIn,
     ProactiveRuleIn,
     ReplyIn,
+    SettingsIn,
     SnoozeIn,
     StatusIn,
     TagsIn,
@@ -248,6 +249,19 @@ async def put_proactive(request: Request, principal: Admin, body: ProactiveRuleI
     rule = await run_in_threadpool(proactive_service.set_rule, _stores(request), principal.workspace_id,
                                    body.model_dump(exclude_none=True))
     return JSONBody(rule.as_dict())
+
+
+@router.get("/settings", response_class=JSONBody, summary="The inbox settings (rating requests)")
+async def get_settings(request: Request, principal: Admin) -> JSONBody:
+    return JSONBody(await run_in_threadpool(service.rating_settings, _stores(request), principal.workspace_id))
+
+
+@router.put("/settings", response_class=JSONBody, summary="Change the inbox settings")
+async def put_settings(request: Request, principal: Admin, body: SettingsIn) -> JSONBody:
+    """``rate_on_resolve``: a web chat an agent answered asks the customer for a 1-5 rating when it is
+    resolved (their answers are CSAT answers of the survey ``conversation``)."""
+    return JSONBody(await run_in_threadpool(lambda: service.set_rating_settings(
+        _stores(request), principal.workspace_id, rate_on_resolve=body.rate_on_resolve)))
 
 
 # --- one conversation -----------------------------------------------------------------------------------

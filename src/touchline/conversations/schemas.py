@@ -22,8 +22,8 @@ from touchline.validation import WHOLE, Body, Moment, Whole
 
 __all__ = [
     "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
-    "InboundIn", "MemberIn", "NoteIn", "PresenceIn", "Replier", "ReplyIn", "SnoozeIn", "StatusIn", "SystemIn", "TagsIn",
-    "TeamIn", "TeamPatch",
+    "InboundIn", "MemberIn", "NoteIn", "PresenceIn", "Replier", "ReplyIn", "SettingsIn", "SnoozeIn", "StatusIn",
+    "SystemIn", "TagsIn", "TeamIn", "TeamPatch",
 ]
 
 # The most a body may hold at the edge; the configured limit (conversation_body_chars) is checked after.
@@ -238,6 +238,13 @@ class CannedPatch(_Strict):
     title: str | None = Field(None, max_length=200)
     body: str | None = Field(None, min_length=1, max_length=10_000)
     language: str | None = Field(None, max_length=35, pattern=LANGUAGE)
+
+
+class SettingsIn(_Strict):
+    """The inbox settings."""
+
+    rate_on_resolve: bool = Field(description="A web chat an agent answered asks the customer for a 1-5 rating "
+                                              "when it is resolved")
 
 
 class ProactiveRuleIn(_Strict):

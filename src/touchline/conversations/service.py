@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from touchline.assistant.store import faq_fingerprint
 from touchline.channels import MAX_QUICK_REPLIES
-from touchline.conversations import feed, metrics, placement, routing, rules, store
+from touchline.conversations import feed, metrics, placement, ratings, routing, rules, store
 from touchline.conversations import hours as team_hours
 from touchline.conversations.channel_rules import RULES, ReplyRefused, check_reply, reply_subject
 from touchline.conversations.types import (
@@ -71,6 +71,8 @@ __all__ = [
     "list_conversations",
     "messages",
     "note",
+    "rate",
+    "rating_settings",
     "receive",
     "receive_many",
     "render_canned",
@@ -78,6 +80,7 @@ __all__ = [
     "reply",
     "resolve",
     "set_member",
+    "set_rating_settings",
     "set_status",
     "snooze",
     "stats",
@@ -173,6 +176,9 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "provider_message_id": row["provider_message_id"], "subject": row["subject"],
             "verified": bool(row.get("verified")), "quick_replies": _quick_replies(row.get("quick_replies")),
             "sent_at": row["sent_at"], "created_at": row["created_at"]}
+    if isinstance(row.get("survey"), Mapping):
+        view["survey"] = dict(row["survey"])
+        view["rating"] = dict(row["rating"]) if isinstance(row.get("rating"), Mapping) else None
     if row["email_message_id"] or row["in_reply_to"] or row["email_references"]:
         view["email"] = {"message_id": row["email_message_id"], "in_reply_to": row["in_reply_to"],
                          "references": list(row["email_references"] or [])}
@@ -1175,7 +1181,9 @@ def reply(stores: Stores, workspace_id: str, conversation_id: str, body: str, *,
         if transition is not None and transition.event is not None:
             events.append(_status_event(conversation, transition, now, author))
         append_system_events(conn, workspace_id, events, now)
-        store.insert_feed(conn, [_feed_row("message", conversation, now, message=message_view(message))])
+        asked = _ask_for_rating(conn, conversation, now) if transition is not None and transition.changed else None
+        store.insert_feed(conn, [_feed_row("message", conversation, now, message=message_view(m))
+                                 for m in (message, asked) if m is not None])
     if outbox_id is not None:
         stores.wakeup.set()  # the runner's outbox sends it now rather than at its next poll
     feed.notify(stores)
@@ -1344,9 +1352,98 @@ def set_status(stores: Stores, workspace_id: str, conversation_id: str, status: 
             append_system_events(conn, workspace_id, [_status_event(conversation, change, now, by)], now)
         freed = _frees_capacity(before, conversation)
         backlog = _work_off_backlog(conn, workspace_id, freed, now) if freed else []
-        store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="status"), *backlog])
+        asked = _ask_for_rating(conn, conversation, now)
+        store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="status"), *backlog,
+                                 *([_feed_row("message", conversation, now, message=message_view(asked))]
+                                   if asked else [])])
     feed.notify(stores)
     return conversation_view(conversation, now)
+
+
+# --- rating a web chat (touchline.conversations.ratings) ----------------------------------------------
+
+
+def rating_settings(stores: Stores, workspace_id: str) -> dict[str, Any]:
+    """The workspace's inbox settings: ``rate_on_resolve`` (off until the shop switches it on)."""
+    with stores.read() as conn:
+        row = store.settings_row(conn, workspace_id)
+    return {"rate_on_resolve": bool(row and row["rate_on_resolve"])}
+
+
+def set_rating_settings(stores: Stores, workspace_id: str, *, rate_on_resolve: bool,
+                        now: dt.datetime | None = None) -> dict[str, Any]:
+    with stores.write() as conn:
+        store.save_settings(conn, workspace_id, {"rate_on_resolve": rate_on_resolve, "updated_at": _now(now)})
+    return {"rate_on_resolve": rate_on_resolve}
+
+
+def _ask_for_rating(conn: Connection, conversation: Mapping[str, Any], now: dt.datetime) -> dict[str, Any] | None:
+    """On a resolution (``conversation`` as it now is), the rating request posted in the chat window when
+    :func:`touchline.conversations.ratings.should_ask` says so: the message stored, or None. Its id is the
+    resolution's (conversation and version): a retried resolution asks once."""
+    if conversation["status"] != "resolved":
+        return None
+    settings = store.settings_row(conn, conversation["workspace_id"])
+    if not ratings.should_ask(enabled=bool(settings and settings["rate_on_resolve"]),
+                              channel=conversation["channel"],
+                              answered_by_agent=conversation["first_response_at"] is not None):
+        return None
+    language = "ko" if language_of(conversation["language"]) == "ko" else "en"
+    message = {
+        "id": _event_id(conversation["id"], "rating", str(conversation["version"])),
+        "workspace_id": conversation["workspace_id"], "conversation_id": conversation["id"],
+        "profile_id": conversation["profile_id"], "direction": "outbound", "channel": "chat",
+        "author_kind": "system", "author_id": None, "body": ratings.QUESTION[language], "attachments": [],
+        "address": None, "delivery_status": "sent", "delivery_reason": None, "outbox_id": None,
+        "provider_message_id": None, "subject": None, "email_message_id": None, "in_reply_to": None,
+        "email_references": None, "sent_at": now, "quick_replies": None, "survey": dict(ratings.SURVEY),
+        "rating": None,
+        # Just after the reply that resolved it, so the chat window lists it last.
+        "created_at": now + dt.timedelta(microseconds=1)}
+    return message if store.insert_message(conn, message) else None
+
+
+def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_id: str, score: int,
+         comment: str | None = None, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The customer's answer to a rating request of one of their own conversations (``profile_ids``: the
+    customer's profiles): the first score is recorded with a ``Conversation Rated`` event; a comment can
+    follow; a retry changes nothing; another score is refused (409). 404 for a message that is not a
+    rating request of this customer's. Returns the message as the API shows it."""
+    now = _now(now)
+    low, high = ratings.SCALE
+    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        raise ValidationFailed(f"score must be an integer {low}-{high}", [field_error("score", f"{low}-{high}")])
+    text = comment.strip() if comment else None
+    if text is not None:
+        _check_body(stores, text, "comment")
+    with stores.write() as conn:
+        message = store.message_row(conn, workspace_id, message_id)
+        if message is None or message["profile_id"] not in profile_ids or not isinstance(message.get("survey"),
+                                                                                          Mapping):
+            raise NotFound("no rating request of this customer has that id",
+                           field_error("message_id", "not a rating request of this customer's"))
+        decided = ratings.answer(message.get("rating"), score, text or None, now.isoformat())
+        if decided.action == "refuse":
+            raise Conflict(decided.reason or "rated already", {"field": "score", "reason": decided.reason,
+                                                                "rating": decided.rating})
+        if decided.action in ("record", "comment"):
+            store.update_message(conn, message_id, rating=decided.rating)
+            message = {**message, "rating": decided.rating}
+            conversation = _conversation(conn, workspace_id, message["conversation_id"])
+            properties: dict[str, Any] = {"message_id": message_id, "score": score, "scale": "csat",
+                                          "survey": ratings.SURVEY_NAME, "agent_id": conversation["assignee_id"],
+                                          "team_id": conversation["team_id"], "channel": "chat",
+                                          "language": conversation["language"]}
+            if decided.rating.get("comment"):
+                properties["comment"] = decided.rating["comment"]
+            suffix = "rated" if decided.action == "record" else "commented"
+            append_system_events(conn, workspace_id, [_event(conversation, ratings.RATED_EVENT,
+                                                             _event_id(message_id, suffix), now, **properties)], now)
+            store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="rating",
+                                               message=message_view(message))])
+    if decided.action in ("record", "comment"):
+        feed.notify(stores)
+    return message_view(message)
 
 
 def resolve(stores: Stores, workspace_id: str, conversation_id: str, *, by: Author = SYSTEM,
@@ -1872,6 +1969,7 @@ def stats(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetim
     with stores.read() as conn:
         started = [_facts(r, now) for r in store.facts_started(conn, workspace_id, start, end)]
         active = [_facts(r, now) for r in store.facts_active(conn, workspace_id)]
+        asked = store.rating_requests(conn, workspace_id, start, end)
     out = metrics.inbox_stats(started, active, now=now, timezone=timezone)
-    return {"start": start, "end": end, "now": now, "timezone": timezone, **out}
+    return {"start": start, "end": end, "now": now, "timezone": timezone, **out, "ratings": ratings.summary(asked)}
 

@@ -21,6 +21,7 @@ from touchline.store.schema import (
     conversation_feed,
     conversation_messages,
     conversation_participants,
+    conversation_settings,
     conversations,
     dashboard_users,
     faq_entries,
@@ -208,6 +209,17 @@ def facts_started(conn: Connection, workspace_id: str, start: dt.datetime, end: 
     query = sa.select(*columns).where(conversations.c.workspace_id == workspace_id,
                                       conversations.c.created_at >= start, conversations.c.created_at < end)
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def rating_requests(conn: Connection, workspace_id: str, start: dt.datetime, end: dt.datetime
+                    ) -> list[tuple[Any, str | None]]:
+    """(the rating, the conversation's agent) of every rating request asked in [start, end)."""
+    query = (sa.select(conversation_messages.c.rating, conversations.c.assignee_id)
+             .join(conversations, conversations.c.id == conversation_messages.c.conversation_id)
+             .where(conversation_messages.c.workspace_id == workspace_id,
+                    conversation_messages.c.created_at >= start, conversation_messages.c.created_at < end,
+                    conversation_messages.c.survey.is_not(None)))
+    return [(r.rating, r.assignee_id) for r in conn.execute(query)]
 
 
 def facts_active(conn: Connection, workspace_id: str) -> list[dict[str, Any]]:
@@ -583,6 +595,19 @@ def save_proactive_rule(conn: Connection, workspace_id: str, values: dict[str, A
         chat_proactive_rules.c.workspace_id == workspace_id).values(**values))
     if not updated.rowcount:
         conn.execute(chat_proactive_rules.insert().values(workspace_id=workspace_id, **values))
+
+
+def settings_row(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(conversation_settings).where(
+        conversation_settings.c.workspace_id == workspace_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def save_settings(conn: Connection, workspace_id: str, values: dict[str, Any]) -> None:
+    updated = conn.execute(conversation_settings.update().where(
+        conversation_settings.c.workspace_id == workspace_id).values(**values))
+    if not updated.rowcount:
+        conn.execute(conversation_settings.insert().values(workspace_id=workspace_id, **values))
 
 
 def proactive_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:

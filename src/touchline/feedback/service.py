@@ -22,6 +22,7 @@ from touchline.feedback import store as feedback_store
 from touchline.feedback.profanity import find_profanity
 from touchline.feedback.signing import LinkClaims, LinkRefused
 from touchline.messaging.functions import RenderScope
+from touchline.messaging.types import language_of
 from touchline.profiles import store as profile_store
 from touchline.store.schema import reviews as reviews_table
 from touchline.store.schema import survey_answers as survey_answers_table
@@ -524,12 +525,36 @@ def product_ratings(conn: Connection, workspace_id: str, product_ids: Sequence[s
 
 # --- reviews the shop tracks itself -------------------------------------------------------------------------
 
+def _chat_rating(conn: Connection, workspace_id: str, item: LoggedEvent) -> int:
+    """A ``Conversation Rated`` (the web chat's rating buttons, touchline.conversations.ratings) becomes the
+    customer's CSAT answer to the survey ``conversation``, one per rating request: the event of its comment
+    adds the comment to it."""
+    props = item.properties or {}
+    score, request = props.get("score"), props.get("message_id")
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5 or not isinstance(request, str):
+        return 0
+    if profile_store.profile_row(conn, workspace_id, item.profile_id) is None:
+        return 0
+    comment = props.get("comment")
+    comment = comment.replace("\x00", "").strip()[:MAX_COMMENT] or None if isinstance(comment, str) else None
+    language = language_of(props.get("language") if isinstance(props.get("language"), str) else None)
+    _, created = record_answer(
+        conn, workspace_id, answer_id=signing.answer_id(workspace_id, "conversation", request),
+        profile_id=item.profile_id, survey="conversation", kind="csat",
+        score=score, comment=comment, channel="chat", source_message_id=request,
+        language=language if language in ("ko", "en") else None, now=item.timestamp)
+    return int(created)
+
+
 def capture(conn: Connection, workspace_id: str, appended: Sequence[LoggedEvent], received_at: dt.datetime) -> int:
     """Event-log subscriber: a ``Review Submitted`` the shop tracked (its own review form, the demo's
     customers) with a product and a rating 1-5 becomes a review waiting for moderation. Those feedback
-    appended itself carry ``review_id`` and are skipped."""
+    appended itself carry ``review_id`` and are skipped. A ``Conversation Rated`` becomes a CSAT answer."""
     made = 0
     for item in appended:
+        if item.event == "Conversation Rated":
+            made += _chat_rating(conn, workspace_id, item)
+            continue
         if item.event != "Review Submitted":
             continue
         props = item.properties or {}

@@ -104,6 +104,12 @@ def _assistant_flows(conn: Connection) -> None:
     dialect.add_missing_columns(conn, conversation_messages, ["quick_replies"])
 
 
+def _chat_ratings(conn: Connection) -> None:
+    """Messages carry a rating request and its answer; the workspace's inbox settings (a new table)."""
+    dialect.add_missing_columns(conn, conversation_messages, ["survey", "rating"])
+    _create_missing(state_metadata)(conn)
+
+
 STATE_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(state_metadata)),
     Migration(2, "segments and their members; profiles indexed by update time", _create_missing(state_metadata)),
@@ -141,6 +147,8 @@ STATE_MIGRATIONS: list[Migration] = [
               _assistant_flows),
     Migration(22, "the shop's catalog: products per workspace, each field with where it came from (an import or "
                   "the shop's events)", _create_missing(state_metadata)),
+    Migration(23, "web chat ratings: a message's rating request and the customer's answer; the inbox settings",
+              _chat_ratings),
 ]
 EVENT_MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _create_missing(events_metadata)),

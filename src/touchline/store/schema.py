@@ -518,6 +518,10 @@ conversation_messages = sa.Table(
     sa.Column("verified", sa.Boolean),  # the sender's identity proven on the channel (inbound; migration 14)
     # answers the customer can tap (web chat buttons, KakaoTalk quickReplies): ["상담원 연결", ...] (migration 21)
     sa.Column("quick_replies", JSONDocument),
+    # A rating request (the web chat's "how did we do?" after an agent resolved the chat): {"kind": "csat"};
+    # the customer's answer to it: {"score": 1-5, "comment": str | None, "answered_at": ISO} (migration 23)
+    sa.Column("survey", JSONDocument),
+    sa.Column("rating", JSONDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "channel", "provider_message_id", name="uq_conversation_messages_provider"),
     sa.Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
@@ -627,6 +631,15 @@ chat_proactive_rules = sa.Table(
     sa.Column("holdout_percent", sa.Integer, nullable=False),
     sa.Column("message_ko", sa.Text, nullable=False),
     sa.Column("message_en", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+# The workspace's inbox settings (migration 23): whether a web chat an agent answered asks the customer for
+# a rating (1-5) when it is resolved.
+conversation_settings = sa.Table(
+    "conversation_settings",
+    state_metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("rate_on_resolve", sa.Boolean, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 chat_proactive_offers = sa.Table(

@@ -588,6 +588,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "inbox.agent": ("Agent", "상담원"),
     "inbox.bot": ("Bot", "챗봇"),
     "inbox.system": ("Touchline", "Touchline"),
+    "inbox.rated": ("Customer's rating: {score} of 5", "고객 평가: 5점 중 {score}점"),
+    "inbox.not_rated": ("Not rated yet", "아직 평가하지 않음"),
     "inbox.note_label": ("Note", "메모"),
     "inbox.rules.chat": ("Web chat: delivered in the chat window at once.", "웹 채팅: 채팅 창에 바로 전달됩니다."),
     "inbox.rules.sms": ("SMS: to Korean numbers 90 bytes per SMS (a Korean letter is 2 bytes), longer ones go as "
@@ -630,6 +632,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
                     "차례로), 팀의 운영 시간을 정합니다. 운영 시간이 아닐 때는 쇼핑 도우미가 상담원이 언제 "
                     "답하는지 안내합니다."),
     "teams.none": ("No teams yet.", "아직 상담팀이 없습니다."),
+    "teams.settings": ("Chat ratings", "채팅 만족도 평가"),
+    "teams.rate_on_resolve": ("Ask the customer for a rating (1–5) when an agent's web chat is resolved",
+                              "상담원이 답한 웹 채팅을 해결하면 고객에게 만족도(1–5점)를 묻기"),
+    "teams.rate_help": ("The answers are CSAT answers of the survey “conversation”: they show in the inbox report "
+                        "and on the Surveys page, and set the customer's csat_score trait. For SMS, KakaoTalk, "
+                        "WhatsApp and e-mail, a journey on “Conversation Resolved” with a survey step asks "
+                        "instead.",
+                        "답변은 ‘conversation’ 설문의 CSAT 답변으로 기록되어 상담 리포트와 설문 페이지에 나타나고, "
+                        "고객의 csat_score 속성이 됩니다. 문자·카카오톡·WhatsApp·이메일 상담은 ‘상담 해결됨’ 이벤트로 "
+                        "시작하는 여정에 설문 단계를 넣어 물어보세요."),
+    "teams.settings_save": ("Save", "저장"),
+    "teams.rate_on": ("on", "사용 중"),
+    "teams.rate_off": ("off", "사용 안 함"),
     "teams.new": ("New team", "새 상담팀"),
     "teams.create": ("Create the team", "상담팀 만들기"),
     "teams.edit": ("Change the team", "상담팀 수정"),
@@ -672,6 +687,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "teams.save_member": ("Save the agent", "상담원 저장"),
     "teams.remove": ("Remove", "빼기"),
     "teams.saved": ("The team was saved.", "상담팀을 저장했습니다."),
+    "teams.ratings.saved": ("The chat rating setting was saved.", "채팅 만족도 평가 설정을 저장했습니다."),
     "teams.deleted": ("The team was deleted.", "상담팀을 삭제했습니다."),
     "report.title": ("Inbox report", "상담 리포트"),
     "report.link": ("Report", "리포트"),
@@ -686,6 +702,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "report.resolved_of": ("{n} resolved", "해결 {n}건"),
     "report.backlog": ("Backlog now", "현재 적체"),
     "report.backlog_note": ("{n} unassigned", "미배정 {n}건"),
+    "report.csat": ("Chat satisfaction (4–5 of 5)", "채팅 만족도 (5점 중 4–5점)"),
+    "report.csat_note": ("average {avg} · {answered} of {asked} answered",
+                         "평균 {avg}점 · {asked}건 중 {answered}건 응답"),
+    "report.csat_off": ("not asked yet (Teams: chat ratings)", "아직 묻지 않음 (상담팀: 채팅 만족도 평가)"),
     "report.oldest": ("Longest wait now: {d}", "가장 오래 기다린 상담: {d}"),
     "report.none_waiting": ("nobody waiting", "기다리는 고객 없음"),
     "report.no_data": ("No conversations started in this period.", "이 기간에 시작된 상담이 없습니다."),

@@ -52,14 +52,24 @@ def _back(done: str | None = None, problem: str | None = None, team: str | None 
 async def teams(request: Request) -> Response:
     stores, workspace_id = _stores(request), viewer(request).workspace_id
 
-    def read() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    def read() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]]:
         return (conversations.teams(stores, workspace_id),
-                {a["id"]: a for a in conversations.agents(stores, workspace_id) if not a["disabled"]})
+                {a["id"]: a for a in conversations.agents(stores, workspace_id) if not a["disabled"]},
+                conversations.rating_settings(stores, workspace_id))
 
-    rows, agents = await run_in_threadpool(read)
+    rows, agents, settings = await run_in_threadpool(read)
     problem = request.query_params.get("problem")
     return render(request, "teams.html", teams=rows, agents=agents, channels=CONVERSATION_CHANNELS, week=WEEK,
-                  problem=problem[:500] if problem else None)
+                  settings=settings, problem=problem[:500] if problem else None)
+
+
+@page(TEAMS + "/settings", permission="teams.edit", methods=("POST",))
+async def settings(request: Request) -> Response:
+    """The inbox settings: whether a resolved web chat asks for a rating."""
+    single, _ = await _form(request)
+    await run_in_threadpool(lambda: conversations.set_rating_settings(
+        _stores(request), viewer(request).workspace_id, rate_on_resolve=single.get("rate_on_resolve") == "on"))
+    return redirect(TEAMS + "?" + urlencode({"done": "teams.ratings.saved"}) + "#chat-ratings")
 
 
 def _hours(single: dict[str, str], many: dict[str, list[str]]) -> dict[str, Any]:

@@ -30,10 +30,14 @@
   var TEXT = {
     en: { open: "Chat with us", title: "Chat", close: "Close chat", placeholder: "Write a message…",
           send: "Send", hello: "Hello! How can we help? We usually answer within a few minutes.",
-          failed: "Not sent. Try again.", you: "You", agent: "Shop", bot: "Assistant" },
+          failed: "Not sent. Try again.", you: "You", agent: "Shop", bot: "Assistant",
+          low: "Very dissatisfied", high: "Very satisfied", rated: "Thank you for rating us ",
+          comment: "Anything to add? (optional)", thanks: "Thank you for your feedback!" },
     ko: { open: "채팅 상담", title: "채팅 상담", close: "채팅 닫기", placeholder: "메시지를 입력하세요",
           send: "보내기", hello: "안녕하세요! 무엇을 도와드릴까요? 보통 몇 분 안에 답변드립니다.",
-          failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원", bot: "챗봇" }
+          failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원", bot: "챗봇",
+          low: "매우 불만족", high: "매우 만족", rated: "평가해 주셔서 감사합니다 ",
+          comment: "더 남기실 말씀이 있으신가요? (선택)", thanks: "소중한 의견 감사합니다!" }
   }[lang];
 
   function stored(name) {
@@ -93,6 +97,11 @@
     "li.quick{max-width:100%;padding:0;background:none;border:0;display:flex;flex-wrap:wrap;gap:6px}" +
     "li.quick button{border:1px solid #12263f;border-radius:16px;background:#fff;color:#12263f;padding:5px 12px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     ".when{display:block;font-size:11px;opacity:.7;margin-top:2px}" +
+    "li.rate{max-width:100%;padding:0;background:none;border:0;display:flex;flex-direction:column;gap:4px}" +
+    ".scores{display:flex;gap:6px}.scores button{width:40px;height:40px;border:1px solid #12263f;border-radius:50%;background:#fff;color:#12263f;font:inherit;font-weight:600;cursor:pointer}" +
+    ".scale{display:flex;justify-content:space-between;width:224px;font-size:11px;opacity:.75;word-break:keep-all}" +
+    ".rated{font-size:13px;word-break:keep-all}.remark{display:flex;gap:6px}.remark input{flex:1;font:inherit;font-size:13px;padding:6px 8px;border:1px solid #d0d5dd;border-radius:8px}" +
+    ".remark button{border:0;border-radius:8px;background:#12263f;color:#fff;padding:0 10px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7ec;background:#fff}" +
     "textarea{flex:1;resize:none;height:40px;font:inherit;padding:8px;border:1px solid #d0d5dd;border-radius:8px}" +
     "button.send{border:0;border-radius:8px;background:#12263f;color:#fff;padding:0 14px;font:inherit;cursor:pointer;word-break:keep-all}" +
@@ -164,6 +173,7 @@
         when.format(new Date(message.created_at));
       li.appendChild(time);
       list.appendChild(li);
+      if (message.survey) list.appendChild(ratingRow(message));
     });
     // The answers the customer can tap, under the latest message only (an older question is settled).
     var latest = state.messages[state.messages.length - 1];
@@ -182,6 +192,79 @@
       list.appendChild(quick);
     }
     list.scrollTop = list.scrollHeight;
+  }
+
+  // A rating request (after an agent resolved the chat): five buttons, then a thank-you and a comment.
+  function ratingRow(message) {
+    var row = document.createElement("li");
+    row.className = "rate";
+    row.setAttribute("data-rating-for", message.id);
+    var rating = message.rating;
+    if (!rating) {
+      var scores = document.createElement("div");
+      scores.className = "scores";
+      [1, 2, 3, 4, 5].forEach(function (score) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = String(score);
+        button.setAttribute("aria-label", score + " / 5" + (score === 1 ? " · " + TEXT.low : score === 5 ? " · " + TEXT.high : ""));
+        button.addEventListener("click", function () {
+          rate(message, score, null).catch(function () { error.textContent = TEXT.failed; });
+        });
+        scores.appendChild(button);
+      });
+      var scale = document.createElement("div");
+      scale.className = "scale";
+      scale.innerHTML = "<span></span><span></span>";
+      scale.firstChild.textContent = TEXT.low;
+      scale.lastChild.textContent = TEXT.high;
+      row.appendChild(scores);
+      row.appendChild(scale);
+      return row;
+    }
+    var done = document.createElement("div");
+    done.className = "rated";
+    done.textContent = rating.comment ? TEXT.thanks : TEXT.rated + "(" + rating.score + "/5)";
+    row.appendChild(done);
+    if (!rating.comment) {
+      var remark = document.createElement("form");
+      remark.className = "remark";
+      var field = document.createElement("input");
+      field.maxLength = 2000;
+      field.placeholder = TEXT.comment;
+      field.setAttribute("aria-label", TEXT.comment);
+      var submit = document.createElement("button");
+      submit.type = "submit";
+      submit.textContent = TEXT.send;
+      remark.appendChild(field);
+      remark.appendChild(submit);
+      remark.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var text = field.value.trim();
+        if (text) rate(message, rating.score, text).catch(function () { error.textContent = TEXT.failed; });
+      });
+      row.appendChild(remark);
+    }
+    return row;
+  }
+
+  function rate(message, score, comment) {
+    var body = { anonymous_id: anonymous, message_id: message.id, score: score };
+    if (comment) body.comment = comment;
+    if (state.identifier) body.identifier = state.identifier;
+    error.textContent = "";
+    return fetch(base + "/v1/chat/rating", {
+      method: "POST", headers: headers({ "Content-Type": "application/json" }), credentials: "omit",
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok && r.status !== 409) throw new Error("Touchline chat: HTTP " + r.status);
+      return r.json();
+    }).then(function (answer) {
+      // 409: rated already (another tab): show the rating that stands.
+      var stood = answer.detail && answer.detail[0] && answer.detail[0].rating;
+      message.rating = answer.message ? answer.message.rating : (stood || message.rating);
+      render();
+    });
   }
 
   function load() {
