@@ -259,10 +259,12 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.add_middleware(AnswerUnexpectedErrors, owner=app)  # outermost of ours: it sees every route's failure
     # A request is matched against the routes in this order, and with this FastAPI passing over an included
     # router's route costs several microseconds: the customers' traffic (events, the providers' webhooks,
-    # the chat window's messages) comes first, before the management API's hundreds of routes.
+    # the chat window's messages, the shop's pages asking for recommendations) comes first, before the
+    # management API's hundreds of routes.
     app.include_router(ingest_router)
     app.include_router(inbound_router)
     app.include_router(chat_router)
+    app.include_router(recommendations_router)
     app.include_router(tracking_plan_router)
     app.include_router(profiles_router)
     app.include_router(customers_router)
@@ -281,7 +283,6 @@ def create_app(settings: Settings | None = None, *, stores: Stores | None = None
     app.include_router(feedback_router)
     app.include_router(feedback_pages)  # the customers' answer pages behind signed links (/s/, /r/)
     app.include_router(loyalty_router)
-    app.include_router(recommendations_router)
     app.include_router(experiments_router)
     app.include_router(experiment_flags_router)
     app.include_router(inapp_routes.public)

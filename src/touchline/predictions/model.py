@@ -2,7 +2,9 @@
 
 - :func:`design` turns the event store's per-customer aggregates (``touchline.predictions.queries``) into a
   feature matrix as of a cutoff: ages in days (recency, tenure, since the last order, the last app and web
-  visit), counts in windows, money, shares of channels and devices, what the customer did with messages.
+  visit), counts in windows, money, shares of channels and devices, what the customer did with messages,
+  and the sessions behind the orders: active days and their trend (the last 14 days against the 16 before),
+  carts (distinct cart ids) and the share of them ordered, store visits and store orders, chats.
   A missing value (no order yet) stays NaN: the trees route it on their own.
 - :func:`fit` learns a gradient-boosted tree ensemble (scikit-learn's ``HistGradientBoostingClassifier``,
   log loss, so its probabilities are meant as probabilities) with fixed settings and seed.
@@ -35,6 +37,8 @@ FEATURES = (
     "channels", "app_share", "web_share", "store_share", "chat_share", "days_since_app", "days_since_web",
     "ios_share", "android_share", "messages_received", "messages_opened", "messages_clicked", "open_rate",
     "orders_per_30_days", "days_between_orders", "overdue", "active_share_90",
+    "events_14", "active_days_14", "activity_trend", "active_days", "active_days_per_30", "carts",
+    "carts_not_ordered", "cart_conversion", "store_visits", "store_orders", "chats",
 )
 
 
@@ -59,6 +63,23 @@ def _rates(r: Mapping[str, Any], cutoff: float, orders: float) -> tuple[float, f
     overdue = _age(cutoff, last) / between if between == between and between > 0 else math.nan
     active = _num(r, "active_days_90") / min(90.0, tenure)
     return per_30, between, overdue, active
+
+
+def _activity(r: Mapping[str, Any], cutoff: float, orders: float) -> tuple[float, ...]:
+    """Sessions, carts and visits: the trend of activity (active days in the last 14 against the 16 before),
+    active days since the first event and per 30 days of tenure, carts (distinct cart ids), those not
+    ordered and the share ordered online, store visits, store orders and chats."""
+    tenure = max(1.0, _age(cutoff, r.get("first_at")) if r.get("first_at") is not None else 1.0)
+    recent, month = _num(r, "active_days_14"), _num(r, "active_days_30")
+    active = _num(r, "active_days")
+    carts, store_orders = _num(r, "carts"), _num(r, "store_orders")
+    online = orders - store_orders
+    return (
+        _num(r, "events_14"), recent, (recent + 1.0) / (max(0.0, month - recent) + 1.0),
+        active, active / tenure * 30,
+        carts, max(0.0, carts - online), online / carts if carts > 0 else math.nan,
+        _num(r, "store_visits"), store_orders, _num(r, "chats"),
+    )
 
 
 def design(rows: Sequence[Mapping[str, Any]], cutoff: float) -> np.ndarray:
@@ -87,6 +108,7 @@ def design(rows: Sequence[Mapping[str, Any]], cutoff: float) -> np.ndarray:
             received, _num(r, "messages_opened"), _num(r, "messages_clicked"),
             _num(r, "messages_opened") / received if received > 0 else math.nan,
             *_rates(r, cutoff, orders),
+            *_activity(r, cutoff, orders),
         )
     return out
 

@@ -2,7 +2,8 @@
 same SQL on DuckDB and PostgreSQL (compiled per engine, values bound as parameters).
 
 For a ``cutoff`` the query reads each customer's events before it (features: recency, frequency, money,
-active days as sessions, channels and devices, cart behaviour, the messages they opened and clicked)
+active days as sessions, channels and devices, cart behaviour (distinct carts too), store visits and
+chats, the messages they opened and clicked)
 and, given a ``horizon``, their orders in ``[cutoff, cutoff + horizon)`` (the label). One scan of the
 events between ``cutoff - lookback`` and ``cutoff + horizon`` with conditional aggregates, grouped by the
 canonical customer (a profile merged into another counts as the survivor, as in the reports).
@@ -29,6 +30,8 @@ ORDER = "Order Completed"
 VIEWED = "Product Viewed"
 ADDED = "Product Added"
 CHECKOUT = "Checkout Started"
+STORE_VISIT = "Store Visited"
+CHAT = "Chat Started"
 # Touchline's own receipts about a customer (they carry only a profile id, no user or anonymous id).
 SENT_EVENTS = ("Message Sent", "Message Delivered")
 ENGAGED_EVENTS = ("Message Opened", "Message Clicked", "Message Replied")
@@ -44,6 +47,7 @@ FEATURE_COLUMNS = (
     "channels", "app_events", "web_events", "store_events", "chat_events",
     "last_app_at", "last_web_at", "ios_events", "android_events",
     "messages_received", "messages_opened", "messages_clicked",
+    "events_14", "active_days_14", "active_days", "carts", "store_visits", "store_orders", "chats",
 )
 _DAY = 86_400.0
 
@@ -86,6 +90,7 @@ def customer_features(workspace_id: str, cutoff: dt.datetime, *, horizon: dt.tim
             events.c.timestamp.label("ts"), _epoch(events.c.timestamp).label("t"),
             sa.case((events.c.event == ORDER, _revenue(events.c.properties))).label("revenue"),
             sa.case((events.c.channel == "app", os_name)).label("os"),
+            sa.case((events.c.event == ADDED, json_path_text(events.c.properties, "cart_id"))).label("cart"),
             sa.or_(events.c.user_id.is_not(None), events.c.anonymous_id.is_not(None)).label("own"),
         )
         .select_from(joined)
@@ -97,6 +102,7 @@ def customer_features(workspace_id: str, cutoff: dt.datetime, *, horizon: dt.tim
     own = sa.and_(before, c.own)
     last_30 = sa.and_(own, c.ts >= cutoff - dt.timedelta(days=30))
     last_90 = sa.and_(own, c.ts >= cutoff - dt.timedelta(days=90))
+    last_14 = sa.and_(own, c.ts >= cutoff - dt.timedelta(days=14))
     order = c.event == ORDER
     day = sa.func.floor(c.t / _DAY)
 
@@ -141,6 +147,13 @@ def customer_features(workspace_id: str, cutoff: dt.datetime, *, horizon: dt.tim
             count(before, sa.not_(c.own), c.event.in_(SENT_EVENTS)).label("messages_received"),
             count(before, sa.not_(c.own), c.event == "Message Opened").label("messages_opened"),
             count(before, sa.not_(c.own), c.event.in_(ENGAGED_EVENTS[1:])).label("messages_clicked"),
+            count(last_14).label("events_14"),
+            sa.func.count(sa.distinct(sa.case((last_14, day)))).label("active_days_14"),
+            sa.func.count(sa.distinct(sa.case((own, day)))).label("active_days"),
+            sa.func.count(sa.distinct(sa.case((own, c.cart)))).label("carts"),
+            count(own, c.event == STORE_VISIT).label("store_visits"),
+            count(own, order, c.channel == "store").label("store_orders"),
+            count(own, c.event == CHAT).label("chats"),
             label.label("future_orders"),
         )
         .group_by(c.customer)
