@@ -247,6 +247,14 @@ def test_the_demo_inbox_is_alive_on_every_channel(inbox_demo: Demo) -> None:
     notes = [m for r in rows for m in conversations.messages(stores, workspace_id, r["id"], limit=50)
              if m["direction"] == "note"]
     assert notes
+    # The resolved web chats asked for a rating; the customers who answered are CSAT answers.
+    asked = [m for r in rows for m in conversations.messages(stores, workspace_id, r["id"], limit=50)
+             if m.get("survey")]
+    rated = sorted(m["rating"]["score"] for m in asked if m["rating"])
+    assert rated == sorted(s.rating for s in SCENARIOS if s.rating is not None) and len(asked) > len(rated)
+    ratings = conversations.stats(stores, workspace_id, min(r["created_at"] for r in rows) - dt.timedelta(days=1),
+                                  dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))["ratings"]
+    assert (ratings["asked"], ratings["answered"]) == (len(asked), len(rated))
 
     again = open_inbox(stores, workspace_id, make_app, seed=42)
     assert again.delivered == {} and again.existing == len(SCENARIOS)

@@ -100,13 +100,17 @@ class Scenario:
     note: str | None = None
     tags: tuple[str, ...] = ()
     end: str = "resolved"  # resolved | pending | open
+    # A resolved web chat asks for a rating (the workspace's chat ratings are on): the customer's 1-5 and
+    # comment, or None for one who does not answer.
+    rating: int | None = None
+    rating_comment: str | None = None
 
 
 SCENARIOS = (
     Scenario("chat-1", "chat", "ko", 12, 10, "안녕하세요, 울 니트 스웨터 M 사이즈 재고 있나요?",
              reply="네, M 사이즈 재고 있습니다. 오늘 주문하시면 내일 출고됩니다.",
              follow_up="감사합니다! 바로 주문할게요.",
-             tags=("stock",)),
+             tags=("stock",), rating=5, rating_comment="빠르고 친절한 답변 감사합니다."),
     Scenario("sms-1", "sms", "ko", 11, 14, "주문한 운동화 언제 도착하나요?",
              reply="오늘 출고되어 내일 도착 예정입니다. 송장번호는 문자로 따로 보내드릴게요.", tags=("delivery",)),
     Scenario("email-1", "email", "en", 10, 9, "Hello,\n\nCould you send me an invoice for my last order?\n\nThanks",
@@ -120,7 +124,8 @@ SCENARIOS = (
              reply="Sorry for the wait! Your parcel is with the courier and arrives tomorrow.",
              note="Courier confirmed a one-day delay.", tags=("delivery",)),
     Scenario("chat-2", "chat", "en", 7, 13, "Do you ship to the United States?",
-             reply="Yes, we ship worldwide. Delivery to the US takes 5-7 business days.", tags=("shipping",)),
+             reply="Yes, we ship worldwide. Delivery to the US takes 5-7 business days.", tags=("shipping",),
+             rating=4),
     Scenario("email-2", "email", "ko", 6, 20,
              "안녕하세요.\n\n지난주 주문한 셔츠 환불 요청드립니다. 사이즈가 맞지 않아요.",
              subject="환불 문의", reply="안녕하세요, 고객님. 반품 접수해 드렸습니다. 회수 후 2~3일 안에 환불됩니다.",
@@ -371,6 +376,16 @@ class _Delivery:
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as smtp:
             smtp.send_message(mail, to_addrs=[f"replies+{self.token}@mail.demo.example"])
 
+    async def rate(self, customer: _Customer, message_id: str, score: int, comment: str | None) -> None:
+        """The customer taps a score in the chat window, then sends a comment (as chat.js posts them)."""
+        for body in ({"score": score}, {"score": score, "comment": comment} if comment else None):
+            if body is None:
+                continue
+            response = await self.client.post("/v1/chat/rating", headers=self.write, json={
+                "anonymous_id": _anonymous_id(customer), "identifier": customer.user_id, "message_id": message_id,
+                **body})
+            response.raise_for_status()
+
     async def link_whatsapp(self, customer: _Customer, at: dt.datetime) -> None:
         """The shop records the customer's WhatsApp id when they opt in there (an ``identify``)."""
         response = await self.client.post("/v1/identify", headers=self.write, json={
@@ -489,6 +504,10 @@ async def _play(delivery: _Delivery, clock: _Clock, outbox: Outbox, scenario: Sc
     if scenario.end == "resolved":
         done = min(last + dt.timedelta(minutes=rng.randrange(5, 120)), now - dt.timedelta(minutes=3))
         conversations.resolve(stores, workspace_id, cid, by=Author("agent", agent), now=done)
+        asked = [m for m in conversations.messages(stores, workspace_id, cid, limit=50) if m.get("survey")]
+        if scenario.rating is not None and asked:
+            clock.at = min(done + dt.timedelta(minutes=rng.randrange(1, 10)), now - dt.timedelta(minutes=2))
+            await delivery.rate(customer, asked[-1]["id"], scenario.rating, scenario.rating_comment)
     elif scenario.end == "pending":
         conversations.set_status(stores, workspace_id, cid, "pending", by=Author("agent", agent), now=last)
 
@@ -506,6 +525,7 @@ def open_inbox(stores: Stores, workspace_id: str, make_app: Callable[[Callable[[
     agent_ids = _agents(stores, workspace_id)
     summary.agents = [a.email for a in AGENTS]
     _team(stores, workspace_id, agent_ids)
+    conversations.set_rating_settings(stores, workspace_id, rate_on_resolve=True, now=now)
     pool = _customers(stores, workspace_id, want=12)
     used: set[str] = set()
     todo: list[tuple[Scenario, _Customer]] = []
