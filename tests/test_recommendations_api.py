@@ -121,6 +121,29 @@ def test_rules_leave_out_stock_exclusions_and_bring_back_consumables(client: Tes
     assert kept["excluded"] == [] and kept["out_of_stock"] == ["bread"]
 
 
+def test_the_catalogs_stock_and_deactivations_apply_without_retraining(client: TestClient, stores: Stores,
+                                                                        monkeypatch: Any) -> None:
+    load(client, stores)
+    assert client.post("/v1/recommendations/train", headers=bearer(), json={"evaluate": False}).status_code == 200
+    before = ids(client.get("/v1/recommendations", params={"user": "newbie", "n": 7}, headers=basic()).json())
+    assert {"tv", "milk", "jeans"} <= set(before), before
+    imported = client.post("/v1/catalog/products", headers=bearer(), json={"products": [
+        {"id": "tv", "name": "TV", "stock": 0}, {"id": "milk", "name": "우유", "stock": 12}]})
+    assert imported.status_code == 200, imported.text
+    assert client.delete("/v1/catalog/products/jeans", headers=bearer()).status_code == 200
+    # The next answer computed looks at the catalog again (here at once; a server looks every few seconds,
+    # and an answer already cached stands for its cache time).
+    monkeypatch.setattr(service, "_RELOAD_SECONDS", 0.0)
+    after = ids(client.get("/v1/recommendations", params={"user": "newbie", "n": 6}, headers=basic()).json())
+    assert "milk" in after and not {"tv", "jeans"} & set(after), after
+    # Back in stock: recommended again, still without retraining.
+    client.post("/v1/catalog/products", headers=bearer(), json={"products": [{"id": "tv", "name": "TV", "stock": 3}]})
+    again = ids(client.get("/v1/recommendations", params={"user": "newbie", "n": 5}, headers=basic()).json())
+    assert "tv" in again and "jeans" not in again, again
+    # The shop's own list still lists only what it set.
+    assert client.get("/v1/recommendations/rules", headers=bearer()).json()["out_of_stock"] == []
+
+
 def test_new_events_count_before_the_next_training(client: TestClient, stores: Stores, workspace_id: str) -> None:
     load(client, stores)
     client.post("/v1/recommendations/train", headers=bearer(), json={"evaluate": False})

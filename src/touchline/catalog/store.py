@@ -127,6 +127,14 @@ def fingerprint(conn: Connection, workspace_id: str) -> tuple[Any, ...]:
     return int(row[0]), int(row[1] or 0), dialect.as_utc_datetime(row[2])
 
 
+def unavailable(conn: Connection, workspace_id: str) -> frozenset[str]:
+    """The products a shopper cannot buy now: deactivated, or with a known stock of zero (or less: a shop's
+    oversold count)."""
+    query = sa.select(_c.id).where(_c.workspace_id == workspace_id,
+                                   sa.or_(_c.active == sa.false(), sa.and_(_c.stock.is_not(None), _c.stock <= 0)))
+    return frozenset(conn.execute(query).scalars())
+
+
 def set_active(conn: Connection, workspace_id: str, product_id: str, active: bool, now: dt.datetime) -> bool:
     result = conn.execute(catalog_products.update()
                           .where(_c.workspace_id == workspace_id, _c.id == product_id, _c.active != active)

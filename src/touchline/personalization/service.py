@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from touchline.catalog import store as catalog_store
 from touchline.errors import NotFound, ValidationFailed, field_error
 from touchline.personalization import queries, store, training
 from touchline.personalization.model import WEIGHTS, Interaction, Model, Pick, Rules
@@ -77,9 +78,11 @@ def _rules_dict(row: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _rules_of(row: Mapping[str, Any] | None) -> Rules:
+def _rules_of(row: Mapping[str, Any] | None, unavailable: frozenset[str] = frozenset()) -> Rules:
+    """The shop's rules, with what the catalog says cannot be bought (deactivated, stock 0) out of stock too."""
     r = row or {}
-    return Rules(excluded=frozenset(r.get("excluded") or ()), out_of_stock=frozenset(r.get("out_of_stock") or ()),
+    return Rules(excluded=frozenset(r.get("excluded") or ()),
+                 out_of_stock=frozenset(r.get("out_of_stock") or ()) | unavailable,
                  excluded_categories=frozenset(r.get("excluded_categories") or ()),
                  consumable_categories=frozenset(r.get("consumable_categories") or ()),
                  all_consumable=bool(r.get("all_consumable", False)))
@@ -117,6 +120,8 @@ class _Loaded:
     model: Model
     high_water: int
     rules_stamp: Any = None
+    catalog_stamp: Any = None  # the catalog's fingerprint when its unavailable products were read
+    unavailable: frozenset[str] = frozenset()
     rules: Rules = field(default_factory=Rules)
     blocked: np.ndarray | None = None
     consumable: np.ndarray | None = None
@@ -128,7 +133,7 @@ class _Loaded:
 
     def set_rules(self, row: Mapping[str, Any] | None) -> None:
         self.rules_stamp = (row or {}).get("updated_at")
-        self.rules = _rules_of(row)
+        self.rules = _rules_of(row, self.unavailable)
         self.blocked = self.model.blocked(self.rules)
         self.consumable = self.model.consumable(self.rules)
 
@@ -173,6 +178,11 @@ def _loaded(stores: Stores, workspace_id: str) -> _Loaded | None:
         rules_row = store.rules(conn, workspace_id)
         row = store.load_model(conn, workspace_id) if version is not None and (
             loaded is None or loaded.version != version) else None
+        # The catalog's stock and deactivations apply without retraining, as the rules do.
+        catalog_stamp = catalog_store.fingerprint(conn, workspace_id) if version is not None else None
+        unavailable = (catalog_store.unavailable(conn, workspace_id)
+                       if version is not None and (row is not None or loaded is None
+                                                   or loaded.catalog_stamp != catalog_stamp) else None)
     with cache.lock:
         if version is None:
             cache.loaded.pop(workspace_id, None)
@@ -181,11 +191,16 @@ def _loaded(stores: Stores, workspace_id: str) -> _Loaded | None:
         if row is not None:
             fresh = _Loaded(row["version"], Model.from_bytes(row["model"]), int(row["high_water"]))
             fresh.overlay_seq = fresh.high_water
+            fresh.unavailable, fresh.catalog_stamp = unavailable or frozenset(), catalog_stamp
             fresh.set_rules(rules_row)
             cache.loaded[workspace_id] = loaded = fresh
             cache.answers.clear()
         assert loaded is not None
-        if rules_row is not None and rules_row.get("updated_at") != loaded.rules_stamp:
+        if unavailable is not None and row is None:
+            loaded.unavailable, loaded.catalog_stamp = unavailable, catalog_stamp
+            loaded.set_rules(rules_row)
+            cache.answers.clear()
+        elif rules_row is not None and rules_row.get("updated_at") != loaded.rules_stamp:
             loaded.set_rules(rules_row)
             cache.answers.clear()
         loaded.checked_at = now
@@ -257,6 +272,8 @@ def train(stores: Stores, workspace_id: str, *, algorithms: Sequence[str] = trai
     with stores.read() as conn:
         rules_row = store.rules(conn, workspace_id)
         segments = store.memberships(conn, workspace_id)
+        unavailable = catalog_store.unavailable(conn, workspace_id)
+        catalog_stamp = catalog_store.fingerprint(conn, workspace_id)
     model = training.train(interactions, products, _rules_of(rules_row), segments=segments, algorithms=algorithms,
                            evaluate_first=evaluate, progress=progress,
                            meta={"trained_at": now.isoformat(), "high_water": high_water, "events": len(rows)})
@@ -269,7 +286,8 @@ def train(stores: Stores, workspace_id: str, *, algorithms: Sequence[str] = trai
     with stores.write() as conn:
         store.save_model(conn, workspace_id, version=version, algorithm=model.algorithm, trained_at=now,
                          high_water=high_water, meta=model.meta, blob=blob)
-    loaded = _Loaded(version, model, high_water, overlay_seq=high_water, checked_at=time.monotonic())
+    loaded = _Loaded(version, model, high_water, overlay_seq=high_water, checked_at=time.monotonic(),
+                     catalog_stamp=catalog_stamp, unavailable=unavailable)
     loaded.set_rules(rules_row)
     cache = _cache(stores)
     with cache.lock:
