@@ -533,16 +533,17 @@ def _chat_rating(conn: Connection, workspace_id: str, item: LoggedEvent) -> int:
     score, request = props.get("score"), props.get("message_id")
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5 or not isinstance(request, str):
         return 0
-    if profile_store.profile_row(conn, workspace_id, item.profile_id) is None:
-        return 0
     comment = props.get("comment")
     comment = comment.replace("\x00", "").strip()[:MAX_COMMENT] or None if isinstance(comment, str) else None
     language = language_of(props.get("language") if isinstance(props.get("language"), str) else None)
-    _, created = record_answer(
-        conn, workspace_id, answer_id=signing.answer_id(workspace_id, "conversation", request),
-        profile_id=item.profile_id, survey="conversation", kind="csat",
-        score=score, comment=comment, channel="chat", source_message_id=request,
-        language=language if language in ("ko", "en") else None, now=item.timestamp)
+    try:
+        _, created = record_answer(
+            conn, workspace_id, answer_id=signing.answer_id(workspace_id, "conversation", request),
+            profile_id=item.profile_id, survey="conversation", kind="csat",
+            score=score, comment=comment, channel="chat", source_message_id=request,
+            language=language if language in ("ko", "en") else None, now=item.timestamp)
+    except NotFound:  # the customer was erased meanwhile: nothing to record
+        return 0
     return int(created)
 
 
