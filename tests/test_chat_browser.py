@@ -202,8 +202,25 @@ def test_a_shopper_chats_with_an_agent_live(browser: Any, storefront: str, live:
 
         # The shop asks for ratings: the agent resolves the chat, the shopper rates it in the window (5,
         # then a comment), and the agent sees the rating on the conversation and in the inbox report.
-        switched = live.http.put("/v1/conversations/settings", headers=bearer(), json={"rate_on_resolve": True})
-        assert switched.status_code == 200, switched.text
+        auth.create_user(live.stores, "boss@example.com", PASSWORD, "admin", name="김대표")
+        admin_ctx = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul")
+        admin_ctx.set_default_timeout(15_000)
+        admin = admin_ctx.new_page()
+        _watch(admin, problems)
+        admin.goto(live.url + "/login?next=/inbox/teams")
+        admin.get_by_label("E-mail").fill("boss@example.com")
+        admin.get_by_label("Password").fill(PASSWORD)
+        admin.get_by_role("button", name="Sign in").click()
+        admin.wait_for_load_state("load")
+        admin.goto(live.url + "/inbox/teams?lang=ko")
+        admin.get_by_label("상담원이 답한 웹 채팅을 해결하면 고객에게 만족도(1–5점)를 묻기").check()
+        admin.locator("#chat-ratings").get_by_role("button", name="저장").click()
+        admin.wait_for_load_state("load")
+        admin.get_by_text("채팅 만족도 평가 설정을 저장했습니다.").wait_for()
+        assert admin.get_by_label("상담원이 답한 웹 채팅을 해결하면 고객에게 만족도(1–5점)를 묻기").is_checked()
+        _shoot(admin, "teams-chat-ratings-ko")
+        admin_ctx.close()
+        assert live.http.get("/v1/conversations/settings", headers=bearer()).json() == {"rate_on_resolve": True}
         agent.get_by_role("button", name="Resolve").click()
         agent.wait_for_load_state("load")
         rate = chat.locator("li.rate")
