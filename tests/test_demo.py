@@ -273,3 +273,4 @@ def test_the_demo_inbox_is_alive_on_every_channel(inbox_demo: Demo) -> None:
         assert "<li>" in orders and 'class="muted"' not in orders  # the customer panel shows their orders
         report = client.get("/inbox/report?lang=ko&days=30").text
         assert f'data-kpi="started">{len(SCENARIOS)}<' in report and "김지은" in report
+        assert 'data-kpi="csat">100.0%<' in report and "<td class=\"num\" data-csat>100.0%" in report

@@ -705,6 +705,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "report.csat": ("Chat satisfaction (4–5 of 5)", "채팅 만족도 (5점 중 4–5점)"),
     "report.csat_note": ("average {avg} · {answered} of {asked} answered",
                          "평균 {avg}점 · {asked}건 중 {answered}건 응답"),
+    "report.csat_short": ("CSAT (answers)", "만족도 (응답)"),
     "report.csat_off": ("not asked yet (Teams: chat ratings)", "아직 묻지 않음 (상담팀: 채팅 만족도 평가)"),
     "report.oldest": ("Longest wait now: {d}", "가장 오래 기다린 상담: {d}"),
     "report.none_waiting": ("nobody waiting", "기다리는 고객 없음"),

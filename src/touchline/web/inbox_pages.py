@@ -155,12 +155,13 @@ def _per(stats: dict[str, Any], key: str, names: dict[str, str], none: str, unkn
     if key == "by_agent" and stats["backlog"]["unassigned"]:
         backlog["(none)"] = stats["backlog"]["unassigned"]  # waiting for someone to take them
     first, resolved = stats["first_response"][key], stats["resolution"][key]
+    rated = stats["ratings"]["by_agent"] if key == "by_agent" else {}
     rows = []
     for who in {*first, *resolved, *backlog}:
         empty = {"count": 0, "median": None, "p90": None}
         label = none if who == "(none)" else names.get(who) or unknown
         rows.append({"id": who, "name": label, "first": first.get(who, empty), "resolved": resolved.get(who, empty),
-                     "active": backlog.get(who, 0 if who != "(none)" else None)})
+                     "active": backlog.get(who, 0 if who != "(none)" else None), "csat": rated.get(who)})
     return sorted(rows, key=lambda r: (r["id"] == "(none)", -r["first"]["count"] - r["resolved"]["count"],
                                        r["name"]))
 
