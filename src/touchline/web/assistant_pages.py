@@ -18,7 +18,7 @@ from touchline.assistant.knowledge import LANGUAGES
 from touchline.conversations import bot, proactive, proactive_service
 from touchline.errors import TouchlineError
 from touchline.web import charts
-from touchline.web.http import formatter, page, redirect, render, services, viewer
+from touchline.web.http import formatter, page, problem_details, redirect, render, services, viewer
 from touchline.web.i18n import MESSAGES
 from touchline.web.periods import PERIOD_CHOICES, period_of
 
@@ -81,9 +81,8 @@ def _fields_of(entry: dict[str, Any] | None) -> dict[str, Any]:
 def _problems(request: Request, exc: TouchlineError) -> list[tuple[str, str]]:
     """(where, reason) as the viewer reads them."""
     f = formatter(request)
-    detail = exc.detail if isinstance(exc.detail, list) else [exc.detail] if isinstance(exc.detail, dict) else []
     out = []
-    for d in detail or [{"field": "", "reason": exc.message}]:
+    for d in problem_details(exc):
         field = str(d.get("field") or "")
         head = field.split(".")[0] if field.startswith(("ko.", "en.")) else field
         part = field.split(".")[1] if field.count(".") >= 1 and head in LANGUAGES else ""

@@ -237,6 +237,17 @@ def _done_message(request: Request, f: Formatter) -> str | None:
     return f.t(key, **values)
 
 
+def problem_details(exc: TouchlineError) -> list[dict[str, Any]]:
+    """An error's ``{"field", "reason", ...}`` entries, as every form shows them: its detail as a list
+    (anything but a mapping read as a reason), else one entry with its message."""
+    detail = exc.detail
+    if isinstance(detail, list):
+        return [d if isinstance(d, dict) else {"field": "", "reason": str(d)} for d in detail]
+    if isinstance(detail, dict):
+        return [detail]
+    return [{"field": "", "reason": exc.message}]
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 

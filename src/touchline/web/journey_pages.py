@@ -21,7 +21,7 @@ from touchline.journeys import service as journeys
 from touchline.journeys.definition import SendNode, SurveyNode, parse
 from touchline.messaging import service as messaging
 from touchline.web import graph
-from touchline.web.http import formatter, page, redirect, render, services, viewer
+from touchline.web.http import formatter, page, problem_details, redirect, render, services, viewer
 
 __all__ = ["STARTER"]
 
@@ -69,15 +69,6 @@ nodes:
 
 def _stores(request: Request) -> Any:
     return services(request).stores
-
-
-def _problems(exc: TouchlineError) -> list[dict[str, Any]]:
-    detail = exc.detail
-    if isinstance(detail, list):
-        return [d if isinstance(d, dict) else {"field": "", "reason": str(d)} for d in detail]
-    if isinstance(detail, dict):
-        return [detail]
-    return [{"field": "", "reason": exc.message}]
 
 
 def read_definition(text: str, fmt: str) -> dict[str, Any]:
@@ -231,7 +222,7 @@ async def _editor_post(request: Request, journey: dict[str, Any] | None) -> Resp
             saved = await run_in_threadpool(journeys.save_version, stores, workspace_id, journey["id"], doc)
     except TouchlineError as exc:
         return render(request, "journey_edit.html", status_code=422 if exc.status < 500 else exc.status,
-                      j=journey, text=text, fmt=fmt, errors=_with_lines(text, _problems(exc)), valid=None)
+                      j=journey, text=text, fmt=fmt, errors=_with_lines(text, problem_details(exc)), valid=None)
     query = urlencode({"done": "journey.saved", "version": saved["latest_version"]})
     return redirect(f"/journeys/{quote(saved['id'], safe='')}?{query}")
 
@@ -271,7 +262,8 @@ async def journey_validate(request: Request, journey_id: str) -> Response:
     try:
         result = await run_in_threadpool(journeys.validate, stores, workspace_id, journey["definition"])
     except TouchlineError as exc:
-        return await _detail(request, journey_id, errors=_problems(exc), errors_title="journey.invalid", status=422)
+        return await _detail(request, journey_id, errors=problem_details(exc), errors_title="journey.invalid",
+                             status=422)
     if result["problems"]:
         return await _detail(request, journey_id, errors=result["problems"], errors_title="journey.invalid",
                              status=422)
@@ -292,7 +284,7 @@ async def _act(request: Request, journey_id: str, action: str) -> Response:
     try:
         await run_in_threadpool(call, _stores(request), viewer(request).workspace_id, journey_id)
     except ValidationFailed as exc:
-        return await _detail(request, journey_id, errors=_problems(exc), errors_title="journey.cannot_publish",
+        return await _detail(request, journey_id, errors=problem_details(exc), errors_title="journey.cannot_publish",
                              status=422)
     except TouchlineError as exc:
         if exc.status == 404:

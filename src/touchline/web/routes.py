@@ -34,6 +34,7 @@ from touchline.web.http import (
     SESSION_COOKIE,
     formatter,
     page,
+    problem_details,
     redirect,
     render,
     router,
@@ -310,15 +311,6 @@ def _definition_from(form: Any) -> tuple[Any, forms.Builder | None, str]:
     return definition, builder, mode
 
 
-def _problems(exc: TouchlineError) -> list[dict[str, Any]]:
-    detail = exc.detail
-    if isinstance(detail, list):
-        return [d if isinstance(d, dict) else {"field": "", "reason": str(d)} for d in detail]
-    if isinstance(detail, dict):
-        return [detail]
-    return [{"field": "", "reason": exc.message}]
-
-
 @page("/segments/preview", permission="segments.edit", methods=("POST",))
 async def segment_preview(request: Request) -> Response:
     """The live count under the builder: a fragment (``#preview``) for the page's script to swap in."""
@@ -330,7 +322,7 @@ async def segment_preview(request: Request) -> Response:
         result = await run_in_threadpool(segments.preview, _stores(request), viewer(request).workspace_id,
                                          definition, sample=5)
     except TouchlineError as exc:
-        return render(request, "_preview.html", errors=_problems(exc), result=None, definition_json="")
+        return render(request, "_preview.html", errors=problem_details(exc), result=None, definition_json="")
     return render(request, "_preview.html", errors=None, result=result, definition_json=_pretty(definition))
 
 
@@ -355,7 +347,7 @@ async def _save(request: Request, segment: dict[str, Any] | None) -> Response:
         if builder is None and mode != "json":
             builder = forms.builder_from_form(form)
         return await _editor(request, segment=segment, name=name, description=description, live=live,
-                             builder=builder, json_text=json_text, mode=mode, errors=_problems(exc), status=422)
+                             builder=builder, json_text=json_text, mode=mode, errors=problem_details(exc), status=422)
     return redirect(f"/segments/{quote(saved['id'])}?done=segment.saved")
 
 

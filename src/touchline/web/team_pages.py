@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from touchline.conversations import service as conversations
 from touchline.conversations.types import CONVERSATION_CHANNELS
 from touchline.errors import TouchlineError
-from touchline.web.http import page, redirect, render, services, viewer
+from touchline.web.http import page, problem_details, redirect, render, services, viewer
 
 __all__: list[str] = []
 
@@ -35,11 +35,8 @@ async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]
 
 
 def _problem(exc: TouchlineError) -> str:
-    detail = exc.detail or []
-    first = detail[0] if isinstance(detail, list) and detail else detail if isinstance(detail, dict) else None
-    if isinstance(first, dict) and first.get("field"):
-        return f"{exc.message} ({first['field']}: {first.get('reason', '')})"
-    return exc.message
+    first = problem_details(exc)[0]
+    return f"{exc.message} ({first['field']}: {first.get('reason', '')})" if first.get("field") else exc.message
 
 
 def _back(done: str | None = None, problem: str | None = None, team: str | None = None) -> Response:
