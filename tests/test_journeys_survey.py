@@ -115,3 +115,63 @@ def test_survey_steps_that_cannot_send_are_refused(client: TestClient) -> None:
         refused = client.post("/v1/journeys", json={**AFTER_ORDER, "nodes": [node, {"type": "exit", "id": "done"}]},
                               headers=bearer())
         assert refused.status_code == 422 and field in refused.text, (bad, refused.text)
+
+
+IN_CHAT: dict[str, Any] = {
+    "id": "ask-in-chat", "name": "NPS in the chat",
+    "trigger": {"type": "event", "event": "Order Completed"},
+    "start": "ask",
+    "nodes": [
+        {"type": "survey", "id": "ask", "survey": "shop-nps", "scale": "nps", "channel": "chat", "next": "done"},
+        {"type": "exit", "id": "done"},
+    ],
+}
+
+
+def test_a_survey_step_on_the_chat_asks_in_the_chat_window_with_a_button_per_score(client: TestClient,
+                                                                                  stores: Stores) -> None:
+    bad = client.post("/v1/journeys", json={**IN_CHAT, "nodes": [
+        {**IN_CHAT["nodes"][0], "template": "my-survey"}, IN_CHAT["nodes"][1]]}, headers=bearer())
+    assert bad.status_code == 422 and "template" in bad.text
+    assert client.post("/v1/journeys", json=IN_CHAT, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/ask-in-chat/publish", headers=bearer()).status_code == 200
+    # u-ko chatted with the shop, and the chat was resolved; u-en never chatted.
+    chat = client.post("/v1/chat/messages", headers=basic(), json={
+        "anonymous_id": "anon-ko", "identifier": "u-ko", "client_message_id": "chat-ko-0001", "text": "배송 문의요",
+        "language": "ko"})
+    assert chat.status_code == 201, chat.text
+    conversation_id = chat.json()["conversation_id"]
+    assert client.post(f"/v1/conversations/{conversation_id}/resolve", headers=bearer()).status_code == 200
+    _shoppers(client)
+    stores.pump()
+    runner = Runner(stores, outbox=Outbox(stores, channels={}))
+    runner.tick(T0 + dt.timedelta(minutes=1))
+    runner.tick(T0 + dt.timedelta(minutes=2))
+    stores.pump()
+
+    def history(anonymous_id: str, identifier: str) -> list[dict[str, Any]]:
+        response = client.get("/v1/chat/messages", headers=basic(),
+                              params={"anonymous_id": anonymous_id, "identifier": identifier})
+        assert response.status_code == 200, response.text
+        return response.json()["messages"]
+
+    asked = [m for m in history("anon-ko", "u-ko") if m.get("survey")]
+    assert len(asked) == 1, asked
+    assert asked[0]["survey"] == {"kind": "nps", "survey": "shop-nps"} and "추천하실 가능성" in asked[0]["body"]
+    assert history("anon-en", "u-en") == []  # never on the chat: not asked there
+
+    def rate(score: Any) -> Any:
+        return client.post("/v1/chat/rating", headers=basic(), json={
+            "anonymous_id": "anon-ko", "identifier": "u-ko", "message_id": asked[0]["id"], "score": score})
+
+    assert rate(11).status_code == 422
+    assert rate(0).status_code == 200  # NPS: 0 is a score
+    answers = client.get("/v1/feedback/answers", params={"survey": "shop-nps"}, headers=bearer()).json()["answers"]
+    assert [(a["kind"], a["score"], a["channel"]) for a in answers] == [("nps", 0, "chat")]
+    profile = client.get("/v1/profiles/u-ko", headers=bearer()).json()
+    assert profile["traits"]["nps_score"] == 0 and profile["traits"]["nps_category"] == "detractor"
+    assert any(e.get("event") == "Chat Survey Answered" for e in profile["timeline"])
+    # Not a chat rating: the inbox report's CSAT does not count it.
+    stats = client.get("/v1/conversations/stats", headers=bearer(), params={
+        "start": (T0 - dt.timedelta(days=2)).isoformat(), "end": (T0 + dt.timedelta(days=2)).isoformat()}).json()
+    assert stats["ratings"]["asked"] == 0

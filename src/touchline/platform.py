@@ -13,6 +13,7 @@ import threading
 
 from touchline import eventlog
 from touchline.catalog import capture as catalog_capture
+from touchline.conversations import chat_surveys
 from touchline.conversations import receipts as conversation_receipts
 from touchline.conversations import service as conversation_service
 from touchline.conversations import store as conversation_store
@@ -56,6 +57,8 @@ def wire() -> None:
         eventlog.subscribe("journeys", journey_signals.capture)
         # Conversations read their replies' delivery from the outbox's receipts.
         eventlog.subscribe("conversations", conversation_receipts.capture)
+        # A journey's survey step on the chat asks in the customer's chat window.
+        eventlog.subscribe("chat-surveys", chat_surveys.capture)
         # Loyalty queues the events its programs' rules listen to; its worker applies them to the ledger.
         eventlog.subscribe("loyalty", loyalty_consumer.capture)
         # Message templates call recommendations(n) for the customer they are rendered for.

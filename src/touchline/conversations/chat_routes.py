@@ -64,7 +64,8 @@ class ChatRatingIn(Body):
                                    description="A signed-in customer's user id (with user_hash)")
     message_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="The rating request's message id (a message with ``survey``)")
-    score: int = Field(ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied)")
+    score: int = Field(ge=0, le=10, description="The request's scale: 1-5 for a CSAT question (the chat's "
+                                                "rating), 0-10 for an NPS one")
     comment: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$",
                                 description="What the customer adds (optional)")
 
@@ -212,8 +213,9 @@ async def stream(request: Request, principal: Writer, anonymous_id: AnonymousId,
              summary="The customer rates a resolved chat (write key)")
 async def rate(request: Request, principal: Writer, body: ChatRatingIn) -> JSONBody:
     """The answer to a rating request the chat window showed (a message with ``survey``), from the customer
-    whose conversation it is: the score (1-5) is recorded once, as a ``Conversation Rated`` event that the
-    surveys report counts as CSAT; a ``comment`` may follow with the same score; another score is 409."""
+    whose conversation it is: the score (1-5 for CSAT, 0-10 for NPS) is recorded once, as a ``Conversation
+    Rated`` event (a journey's survey: ``Chat Survey Answered``) that the surveys report counts; a ``comment``
+    may follow with the same score; another score is 409."""
     _check(request, principal, body.identifier)
     stores, workspace_id, verifies = _stores(request), principal.workspace_id, _verifies(request, principal)
 

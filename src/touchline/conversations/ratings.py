@@ -6,6 +6,12 @@ reaches the chat window as every reply does and stays in the history; the answer
 message and appended as a ``Conversation Rated`` event, which the feedback domain records as a CSAT
 answer of the survey ``conversation`` (the surveys report, the ``csat_score`` trait, segments).
 
+A journey's survey step on the channel ``chat`` asks the same way (``Chat Survey Requested``, appended by
+the journey runner, which knows no conversations; the service posts it): the scale's question (NPS 0-10 or
+CSAT 1-5) at the end of the customer's latest conversation, once it is resolved and only for a customer who
+has written on the web chat (the chat is where they are reachable, as a phone number is for SMS); the
+answer is a ``Chat Survey Answered`` event, recorded under the step's survey name.
+
 Asked only where it means something: the workspace switched it on, the customer last wrote on the web
 chat (the other channels' surveys are a journey on ``Conversation Resolved`` with a survey step, whose
 links and buttons those channels carry), and a person answered in the conversation (a bot-only chat is
@@ -19,16 +25,49 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-__all__ = ["QUESTION", "RATED_EVENT", "SCALE", "SURVEY", "SURVEY_NAME", "Answer", "answer", "should_ask", "summary"]
+__all__ = [
+    "ANSWERED_EVENT", "QUESTION", "RATED_EVENT", "REQUESTED_EVENT", "SCALE", "SCALES", "SURVEY", "SURVEY_NAME",
+    "Answer", "answer", "answered_event", "question", "scale_of", "should_ask", "summary",
+]
 
-RATED_EVENT: Final = "Conversation Rated"
-SURVEY_NAME: Final = "conversation"  # the feedback domain's survey the answers are filed under
+RATED_EVENT: Final = "Conversation Rated"  # the answer to the rating asked when a chat is resolved
+ANSWERED_EVENT: Final = "Chat Survey Answered"  # the answer to a journey's survey asked in the chat
+REQUESTED_EVENT: Final = "Chat Survey Requested"  # a journey's survey step on the chat (its runner appends it)
+SURVEY_NAME: Final = "conversation"  # the feedback domain's survey the chat ratings are filed under
 SURVEY: Final[Mapping[str, Any]] = {"kind": "csat"}
-SCALE: Final = (1, 5)
+SCALES: Final[Mapping[str, tuple[int, int]]] = {"nps": (0, 10), "csat": (1, 5)}
+SCALE: Final = SCALES["csat"]
 QUESTION: Final[Mapping[str, str]] = {
     "ko": "상담은 만족스러우셨나요? 1점(매우 불만족)부터 5점(매우 만족)까지 눌러 주세요.",
     "en": "How did we do? Tap 1 (very dissatisfied) to 5 (very satisfied).",
 }
+# A journey's survey in the chat: the question of its scale.
+_SURVEY_QUESTION: Final[Mapping[str, Mapping[str, str]]] = {
+    "nps": {"ko": "저희 쇼핑몰을 친구나 지인에게 추천하실 가능성은 얼마나 되나요? 0점(전혀 아니다)부터 "
+                  "10점(매우 그렇다)까지 눌러 주세요.",
+            "en": "How likely are you to recommend us to a friend or colleague? Tap 0 (not at all likely) to "
+                  "10 (extremely likely)."},
+    "csat": {"ko": "최근 주문은 만족스러우셨나요? 1점(매우 불만족)부터 5점(매우 만족)까지 눌러 주세요.",
+             "en": "How satisfied are you with your recent order? Tap 1 (very dissatisfied) to 5 (very satisfied)."},
+}
+
+
+def question(survey: Mapping[str, Any], language: str) -> str:
+    """What a request says in ``language`` (ko or en): the chat's rating, or a journey survey's scale."""
+    lang = "ko" if language == "ko" else "en"
+    if survey.get("survey", SURVEY_NAME) == SURVEY_NAME:
+        return QUESTION[lang]
+    return _SURVEY_QUESTION[scale_of(survey)][lang]
+
+
+def scale_of(survey: Any) -> str:
+    """A stored request's scale (a dirty one reads as csat)."""
+    kind = survey.get("kind") if isinstance(survey, Mapping) else None
+    return str(kind) if kind in SCALES else "csat"
+
+
+def answered_event(survey: Mapping[str, Any]) -> str:
+    return RATED_EVENT if survey.get("survey", SURVEY_NAME) == SURVEY_NAME else ANSWERED_EVENT
 
 
 def should_ask(*, enabled: bool, channel: str, answered_by_agent: bool) -> bool:
@@ -47,10 +86,10 @@ class Answer:
     reason: str | None = None
 
 
-def answer(stored: Any, score: int, comment: str | None, now_iso: str) -> Answer:
+def answer(stored: Any, score: int, comment: str | None, now_iso: str, scale: str = "csat") -> Answer:
     """Decide an answer against the rating already stored on the request (``None``; a dirty value, a score
-    that is not 1-5 among them, counts as none)."""
-    if _score(stored) is None:
+    off the scale among them, counts as none)."""
+    if _score(stored, scale) is None:
         return Answer("record", {"score": score, "comment": comment, "answered_at": now_iso})
     kept = dict(stored)
     if kept["score"] != score:
@@ -60,15 +99,15 @@ def answer(stored: Any, score: int, comment: str | None, now_iso: str) -> Answer
     return Answer("same", kept)
 
 
-def _score(rating: Any) -> int | None:
+def _score(rating: Any, scale: str = "csat") -> int | None:
     score = rating.get("score") if isinstance(rating, Mapping) else None
-    low, high = SCALE
+    low, high = SCALES[scale]
     return score if isinstance(score, int) and not isinstance(score, bool) and low <= score <= high else None
 
 
 def summary(requests: Sequence[tuple[Any, str | None]]) -> dict[str, Any]:
-    """The ratings of a period: ``requests`` are (the stored rating or None, the conversation's agent) of
-    every rating request asked in it. CSAT as it is usually reported: the share of answers that are 4 or
+    """The chat ratings of a period: ``requests`` are (the stored rating or None, the conversation's agent)
+    of every rating request asked in it. CSAT as it is usually reported: the share of answers that are 4 or
     5, beside the average, the answers' distribution and the response rate; per agent too. A dirty stored
     rating counts as unanswered."""
     scores = [(_score(rating), agent) for rating, agent in requests]

@@ -56,6 +56,7 @@ __all__ = [
     "REPLY_SOURCE",
     "UNSET",
     "agents",
+    "ask_in_chat",
     "assign",
     "canned_responses",
     "create_canned",
@@ -1403,6 +1404,35 @@ def _ask_for_rating(conn: Connection, conversation: Mapping[str, Any], now: dt.d
     return message if store.insert_message(conn, message) else None
 
 
+def ask_in_chat(conn: Connection, workspace_id: str, profile_id: str, *, survey: str, scale: str, key: str,
+                now: dt.datetime) -> dict[str, Any] | None:
+    """A journey's survey step on the chat (:mod:`touchline.conversations.ratings`), in ``conn``'s
+    transaction: the question at the end of the customer's latest conversation, when they have written on
+    the web chat and that conversation is resolved (in the middle of an exchange, or never on the chat:
+    not asked). The message stored, or None; ``key`` (the step's) makes a repeat one question."""
+    if scale not in ratings.SCALES:
+        return None
+    ids = _customer_ids(conn, workspace_id, profile_id)
+    latest = store.customer_conversations(conn, workspace_id, ids, limit=1)
+    if not latest or latest[0]["status"] != "resolved" or store.last_inbound(conn, workspace_id, ids, "chat") is None:
+        return None
+    conversation = latest[0]
+    request = {"kind": scale, "survey": survey}
+    language = "ko" if language_of(conversation["language"]) == "ko" else "en"
+    message = {
+        "id": _event_id(key, "chat-survey"), "workspace_id": workspace_id, "conversation_id": conversation["id"],
+        "profile_id": conversation["profile_id"], "direction": "outbound", "channel": "chat",
+        "author_kind": "system", "author_id": None, "body": ratings.question(request, language), "attachments": [],
+        "address": None, "delivery_status": "sent", "delivery_reason": None, "outbox_id": None,
+        "provider_message_id": None, "subject": None, "email_message_id": None, "in_reply_to": None,
+        "email_references": None, "sent_at": now, "quick_replies": None, "survey": request, "rating": None,
+        "created_at": now}
+    if not store.insert_message(conn, message):
+        return None
+    store.insert_feed(conn, [_feed_row("message", conversation, now, message=message_view(message))])
+    return message
+
+
 def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_id: str, score: int,
          comment: str | None = None, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """The customer's answer to a rating request of one of their own conversations (``profile_ids``: the
@@ -1410,9 +1440,6 @@ def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_
     follow; a retry changes nothing; another score is refused (409). 404 for a message that is not a
     rating request of this customer's. Returns the message as the API shows it."""
     now = _now(now)
-    low, high = ratings.SCALE
-    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
-        raise ValidationFailed(f"score must be an integer {low}-{high}", [field_error("score", f"{low}-{high}")])
     text = comment.strip() if comment else None
     if text is not None:
         _check_body(stores, text, "comment")
@@ -1422,7 +1449,13 @@ def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_
                                                                                           Mapping):
             raise NotFound("no rating request of this customer has that id",
                            field_error("message_id", "not a rating request of this customer's"))
-        decided = ratings.answer(message.get("rating"), score, text or None, now.isoformat())
+        survey = message["survey"]
+        scale = ratings.scale_of(survey)
+        low, high = ratings.SCALES[scale]
+        if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+            raise ValidationFailed(f"score must be an integer {low}-{high} for this {scale} question",
+                                   [field_error("score", f"{low}-{high}")])
+        decided = ratings.answer(message.get("rating"), score, text or None, now.isoformat(), scale)
         if decided.action == "refuse":
             raise Conflict(decided.reason or "rated already", {"field": "score", "reason": decided.reason,
                                                                 "rating": decided.rating})
@@ -1430,14 +1463,15 @@ def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_
             store.update_message(conn, message_id, rating=decided.rating)
             message = {**message, "rating": decided.rating}
             conversation = _conversation(conn, workspace_id, message["conversation_id"])
-            properties: dict[str, Any] = {"message_id": message_id, "score": score, "scale": "csat",
-                                          "survey": ratings.SURVEY_NAME, "agent_id": conversation["assignee_id"],
+            properties: dict[str, Any] = {"message_id": message_id, "score": score, "scale": scale,
+                                          "survey": str(survey.get("survey") or ratings.SURVEY_NAME),
+                                          "agent_id": conversation["assignee_id"],
                                           "team_id": conversation["team_id"], "channel": "chat",
                                           "language": conversation["language"]}
             if decided.rating.get("comment"):
                 properties["comment"] = decided.rating["comment"]
             suffix = "rated" if decided.action == "record" else "commented"
-            append_system_events(conn, workspace_id, [_event(conversation, ratings.RATED_EVENT,
+            append_system_events(conn, workspace_id, [_event(conversation, ratings.answered_event(survey),
                                                              _event_id(message_id, suffix), now, **properties)], now)
             store.insert_feed(conn, [_feed_row("conversation", conversation, now, change="rating",
                                                message=message_view(message))])
@@ -1969,7 +2003,8 @@ def stats(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetim
     with stores.read() as conn:
         started = [_facts(r, now) for r in store.facts_started(conn, workspace_id, start, end)]
         active = [_facts(r, now) for r in store.facts_active(conn, workspace_id)]
-        asked = store.rating_requests(conn, workspace_id, start, end)
+        asked = [(rating, agent) for survey, rating, agent in store.rating_requests(conn, workspace_id, start, end)
+                 if ratings.answered_event(survey if isinstance(survey, Mapping) else {}) == ratings.RATED_EVENT]
     out = metrics.inbox_stats(started, active, now=now, timezone=timezone)
     return {"start": start, "end": end, "now": now, "timezone": timezone, **out, "ratings": ratings.summary(asked)}
 

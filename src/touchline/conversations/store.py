@@ -212,14 +212,14 @@ def facts_started(conn: Connection, workspace_id: str, start: dt.datetime, end: 
 
 
 def rating_requests(conn: Connection, workspace_id: str, start: dt.datetime, end: dt.datetime
-                    ) -> list[tuple[Any, str | None]]:
-    """(the rating, the conversation's agent) of every rating request asked in [start, end)."""
-    query = (sa.select(conversation_messages.c.rating, conversations.c.assignee_id)
+                    ) -> list[tuple[Any, Any, str | None]]:
+    """(the request, its rating, the conversation's agent) of every rating request asked in [start, end)."""
+    query = (sa.select(conversation_messages.c.survey, conversation_messages.c.rating, conversations.c.assignee_id)
              .join(conversations, conversations.c.id == conversation_messages.c.conversation_id)
              .where(conversation_messages.c.workspace_id == workspace_id,
                     conversation_messages.c.created_at >= start, conversation_messages.c.created_at < end,
                     conversation_messages.c.survey.is_not(None)))
-    return [(r.rating, r.assignee_id) for r in conn.execute(query)]
+    return [(r.survey, r.rating, r.assignee_id) for r in conn.execute(query)]
 
 
 def facts_active(conn: Connection, workspace_id: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ outside the ``with stores.write()`` blocks of the entry points.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -527,11 +528,18 @@ def product_ratings(conn: Connection, workspace_id: str, product_ids: Sequence[s
 
 def _chat_rating(conn: Connection, workspace_id: str, item: LoggedEvent) -> int:
     """A ``Conversation Rated`` (the web chat's rating buttons, touchline.conversations.ratings) becomes the
-    customer's CSAT answer to the survey ``conversation``, one per rating request: the event of its comment
-    adds the comment to it."""
+    customer's CSAT answer to the survey ``conversation``, a ``Chat Survey Answered`` (a journey's survey
+    asked in the chat) an answer of its survey and scale; one per request: the event of its comment adds
+    the comment to it."""
     props = item.properties or {}
-    score, request = props.get("score"), props.get("message_id")
-    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5 or not isinstance(request, str):
+    score, request, kind = props.get("score"), props.get("message_id"), props.get("scale", "csat")
+    survey = props.get("survey") if item.event == "Chat Survey Answered" else "conversation"
+    if kind not in SCALES or not isinstance(survey, str) or not re.match(SURVEY_PATTERN, survey):
+        return 0
+    low, high = SCALES[kind]
+    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        return 0
+    if not isinstance(request, str):
         return 0
     comment = props.get("comment")
     comment = comment.replace("\x00", "").strip()[:MAX_COMMENT] or None if isinstance(comment, str) else None
@@ -539,7 +547,7 @@ def _chat_rating(conn: Connection, workspace_id: str, item: LoggedEvent) -> int:
     try:
         _, created = record_answer(
             conn, workspace_id, answer_id=signing.answer_id(workspace_id, "conversation", request),
-            profile_id=item.profile_id, survey="conversation", kind="csat",
+            profile_id=item.profile_id, survey=survey, kind=kind,
             score=score, comment=comment, channel="chat", source_message_id=request,
             language=language if language in ("ko", "en") else None, now=item.timestamp)
     except NotFound:  # the customer was erased meanwhile: nothing to record
@@ -553,7 +561,7 @@ def capture(conn: Connection, workspace_id: str, appended: Sequence[LoggedEvent]
     appended itself carry ``review_id`` and are skipped. A ``Conversation Rated`` becomes a CSAT answer."""
     made = 0
     for item in appended:
-        if item.event == "Conversation Rated":
+        if item.event in ("Conversation Rated", "Chat Survey Answered"):
             made += _chat_rating(conn, workspace_id, item)
             continue
         if item.event != "Review Submitted":

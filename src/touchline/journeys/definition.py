@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, assert_never
+from typing import Annotated, Any, Final, Literal, assert_never
 from urllib.parse import urlsplit
 
 import pydantic
@@ -467,6 +467,9 @@ class SendNode(_Model):
 # domain provides (``touchline.messaging.builtin``) and the journey's publication copies into the workspace,
 # where the marketer can edit it like any other.
 SURVEY_TEMPLATES: dict[str, str] = {"nps": "survey-nps", "csat": "survey-csat"}
+# A survey step's channel that is no message channel: the question in the customer's web chat window, with
+# a button per score (touchline.conversations.ratings posts it).
+CHAT_SURVEY: Final = "chat"
 
 
 class SurveyNode(_Model):
@@ -479,9 +482,17 @@ class SurveyNode(_Model):
     id: NodeId
     survey: str = Field("nps", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     scale: Literal["nps", "csat"] | None = None  # none: csat when the survey is called "csat", else nps
-    channel: SendChannel = "preferred"
+    # "chat": the question and a button per score in the customer's web chat window, no template
+    channel: SendChannel | Literal["chat"] = "preferred"
     template: str | None = Field(default=None, min_length=1)
     next: NodeId
+
+    @model_validator(mode="after")
+    def _chat_takes_no_template(self) -> SurveyNode:
+        if self.channel == CHAT_SURVEY and self.template is not None:
+            raise ValueError("a survey in the web chat asks its own question with a button per score: "
+                             "leave template out, or choose another channel")
+        return self
 
     @property
     def survey_scale(self) -> str:

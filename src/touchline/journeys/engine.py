@@ -36,6 +36,7 @@ from touchline.errors import TouchlineError
 from touchline.experiments.assignment import HOLDOUT, Plan
 from touchline.experiments.sendtime import DEFAULT_HOUR
 from touchline.journeys.definition import (
+    CHAT_SURVEY,
     AwardPointsNode,
     BanditNode,
     ConditionNode,
@@ -66,6 +67,7 @@ __all__ = [
     "MAX_STEPS_PER_SIGNAL",
     "MAX_VISITS_PER_RUN",
     "TERMINAL",
+    "AskInChat",
     "AwardPoints",
     "CallWebhook",
     "CancelTimer",
@@ -231,6 +233,20 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AskInChat:
+    """A survey step on the web chat: the question goes into the customer's chat window (``id``: the
+    request's key, the same on a retry). Journeys know no conversations: the runner appends the request to
+    the event log, whose conversations consumer posts it."""
+
+    type: Literal["ask_in_chat"] = "ask_in_chat"
+    id: str
+    node_id: str
+    attempt: int
+    survey: str
+    scale: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleTimer:
     type: Literal["schedule_timer"] = "schedule_timer"
     id: str
@@ -344,8 +360,8 @@ class Exited:
 
 
 Command = Annotated[
-    Send | ScheduleTimer | CancelTimer | UpdateTraits | AwardPoints | CallWebhook | RecordStep | Expose | Converted
-    | Completed
+    Send | ScheduleTimer | CancelTimer | UpdateTraits | AwardPoints | AskInChat | CallWebhook | RecordStep | Expose
+    | Converted | Completed
     | Exited,
     Field(discriminator="type"),
 ]
@@ -560,6 +576,11 @@ class _Machine:
             self.commands.append(Send(id=command_id("send", run_id, nid, attempt), node_id=nid, attempt=attempt,
                                       channel=channel, template=template, kind=node.kind))
             return node.next
+        if isinstance(node, SurveyNode) and node.channel == CHAT_SURVEY:
+            self._record(nid, attempt, "entered")
+            self.commands.append(AskInChat(id=command_id("ask_in_chat", run_id, nid, attempt), node_id=nid,
+                                           attempt=attempt, survey=node.survey, scale=node.survey_scale))
+            return node.next
         if isinstance(node, SurveyNode):
             channel = node.channel
             if channel == "preferred" and self.facts.preferred_channel:
@@ -741,8 +762,10 @@ class _Machine:
 
 
 def message_node_ids(definition: JourneyDefinition) -> frozenset[str]:
-    """The nodes whose ``entered`` step is their message (send and webhook nodes)."""
-    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | SurveyNode | WebhookNode))
+    """The nodes whose ``entered`` step is their message (send and webhook nodes; a survey but in the chat,
+    which writes no message row: its step is stored)."""
+    return frozenset(n.id for n in definition.nodes if isinstance(n, SendNode | WebhookNode)
+                     or (isinstance(n, SurveyNode) and n.channel != CHAT_SURVEY))
 
 
 def entered_steps(definition: JourneyDefinition, run: RunState,

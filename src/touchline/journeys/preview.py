@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from touchline.errors import NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.journeys import store as journey_store
 from touchline.journeys.definition import (
+    CHAT_SURVEY,
     DateTraitTrigger,
     EventTrigger,
     GeofenceTrigger,
@@ -89,7 +90,8 @@ def senders_of(stores: Stores, workspace_id: str, key: str) -> list[SendStep]:
                     for n in d.nodes if isinstance(n, SendNode) and n.template == key]
             out += [SendStep(row["id"], d.name, d.version, row["status"], n.id, n.channel, "transactional", d,
                              {"name": n.survey, "scale": n.survey_scale})
-                    for n in d.nodes if isinstance(n, SurveyNode) and n.template_key == key]
+                    for n in d.nodes if isinstance(n, SurveyNode) and n.channel != CHAT_SURVEY
+                    and n.template_key == key]
     return sorted(out, key=lambda s: _ORDER.get(s.status, 9))
 
 

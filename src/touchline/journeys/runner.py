@@ -70,6 +70,7 @@ from touchline.journeys.definition import (
     webhook_bodies,
 )
 from touchline.journeys.engine import (
+    AskInChat,
     AwardPoints,
     CallWebhook,
     CancelTimer,
@@ -178,7 +179,8 @@ class _Batch:
         self.cancelled: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.traits: list[tuple[str, str, dict[str, Any], str]] = []
-        self.awards: dict[str, list[SystemEvent]] = {}  # by workspace: Points Award Requested
+        # by workspace: what other domains are asked to do (Points Award Requested, Chat Survey Requested)
+        self.awards: dict[str, list[SystemEvent]] = {}
         # workspace -> first exposures to experiments (experiment, customer, arm, source)
         self.exposures: dict[str, list[tuple[str, str, str, str]]] = {}
         self.entered = 0
@@ -952,6 +954,12 @@ class Runner:
                     run.customer_id, "Points Award Requested",
                     {"program": c.program, "points": c.points, "reason": c.reason, "key": c.id,
                      "journey_id": d.id, "run_id": run_id, "node_id": c.node_id}, now, c.id))
+            elif isinstance(c, AskInChat):
+                # Journeys know no conversations either: the conversations consumer posts the question.
+                batch.awards.setdefault(workspace_id, []).append(SystemEvent(
+                    run.customer_id, "Chat Survey Requested",
+                    {"survey": c.survey, "scale": c.scale, "key": c.id, "journey_id": d.id, "run_id": run_id,
+                     "node_id": c.node_id}, now, c.id))
             elif isinstance(c, Expose):
                 exposures.append((c.experiment, run.customer_id, c.arm, f"journey:{d.id}"))
             elif isinstance(c, Converted):

@@ -12,6 +12,7 @@ from touchline.errors import Conflict, NotFound, TouchlineError, ValidationFaile
 from touchline.experiments import service as experiment_service
 from touchline.journeys import signals, store
 from touchline.journeys.definition import (
+    CHAT_SURVEY,
     ConditionNode,
     JourneyDefinition,
     JourneyDefinitionError,
@@ -67,7 +68,7 @@ def references(conn: Any, workspace_id: str, d: JourneyDefinition) -> list[dict[
                     compiled[template] = _template_problems(conn, workspace_id, template)
                 problems += [field_error(field, f"send {node.id!r}: {reason}", node=node.id)
                              for reason in compiled[template]]
-        if isinstance(node, SurveyNode):
+        if isinstance(node, SurveyNode) and node.channel != CHAT_SURVEY:  # the chat's question is built in
             key, field = node.template_key, f"/nodes/{i}/template"
             if key not in keys:
                 if node.template is None and builtin.of_key(key):
@@ -259,7 +260,7 @@ def publish(stores: Stores, workspace_id: str, journey_id: str, version: int | N
         if problems:
             raise ValidationFailed(f"journey {journey_id!r} version {version} cannot be published", problems)
         for node in d.nodes:  # a survey step without a template of its own: the built-in one, now the workspace's
-            if isinstance(node, SurveyNode) and node.template is None:
+            if isinstance(node, SurveyNode) and node.template is None and node.channel != CHAT_SURVEY:
                 message_service.install_builtin(conn, workspace_id, node.template_key, now)
         for _, node in experiment_nodes(d):  # each split and bandit node runs its experiment from now on
             experiment_service.ensure_for_journey(conn, workspace_id, experiment_definition_of(d, node), journey_id,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from touchline.journeys.definition import (
+    CHAT_SURVEY,
     AwardPointsNode,
     ConditionNode,
     JourneyDefinition,
@@ -149,6 +150,8 @@ def _detail(f: Formatter, node: Any) -> str:
     if isinstance(node, SurveyNode):
         channel = f.t("graph.preferred_short") if node.channel == "preferred" \
             else f.t("graph.best_short") if node.channel == "best" else f.label(node.channel)
+        if node.channel == CHAT_SURVEY:  # the chat's own question, no template
+            return f"{node.survey_scale.upper()} · {channel}"
         return f"{node.survey_scale.upper()} · {channel} · {node.template_key}"
     if isinstance(node, ConditionNode):
         c = node.condition

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.errors import TouchlineError, ValidationFailed
 from touchline.journeys import service as journeys
-from touchline.journeys.definition import SendNode, SurveyNode, parse
+from touchline.journeys.definition import CHAT_SURVEY, SendNode, SurveyNode, parse
 from touchline.messaging import service as messaging
 from touchline.web import graph
 from touchline.web.http import formatter, page, problem_details, redirect, render, services, viewer
@@ -179,7 +179,7 @@ async def _detail(request: Request, journey_id: str, *, errors: list[dict[str, A
     for t in saved:
         channels_of.setdefault(t["key"], []).append(t["channel"])
     sending = [(n.id, n.template_key if isinstance(n, SurveyNode) else n.template, n.channel)
-               for n in definition.nodes if isinstance(n, SendNode | SurveyNode)]
+               for n in definition.nodes if isinstance(n, SendNode | SurveyNode) and n.channel != CHAT_SURVEY]
     previews = {nid: [(ch, "/messages/templates?" + urlencode({"key": key, "channel": ch,
                                                                 "journey": journey_id}) + "#preview")
                       for ch in channels_of.get(key, []) if channel in (ch, "preferred", "best")]

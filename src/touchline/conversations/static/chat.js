@@ -32,11 +32,13 @@
           send: "Send", hello: "Hello! How can we help? We usually answer within a few minutes.",
           failed: "Not sent. Try again.", you: "You", agent: "Shop", bot: "Assistant",
           low: "Very dissatisfied", high: "Very satisfied", rated: "Thank you for rating us ",
+          npsLow: "Not at all likely", npsHigh: "Extremely likely",
           comment: "Anything to add? (optional)", thanks: "Thank you for your feedback!" },
     ko: { open: "채팅 상담", title: "채팅 상담", close: "채팅 닫기", placeholder: "메시지를 입력하세요",
           send: "보내기", hello: "안녕하세요! 무엇을 도와드릴까요? 보통 몇 분 안에 답변드립니다.",
           failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원", bot: "챗봇",
           low: "매우 불만족", high: "매우 만족", rated: "평가해 주셔서 감사합니다 ",
+          npsLow: "전혀 아니다", npsHigh: "매우 그렇다",
           comment: "더 남기실 말씀이 있으신가요? (선택)", thanks: "소중한 의견 감사합니다!" }
   }[lang];
 
@@ -98,8 +100,9 @@
     "li.quick button{border:1px solid #12263f;border-radius:16px;background:#fff;color:#12263f;padding:5px 12px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     ".when{display:block;font-size:11px;opacity:.7;margin-top:2px}" +
     "li.rate{max-width:100%;padding:0;background:none;border:0;display:flex;flex-direction:column;gap:4px}" +
-    ".scores{display:flex;gap:6px}.scores button{width:40px;height:40px;border:1px solid #12263f;border-radius:50%;background:#fff;color:#12263f;font:inherit;font-weight:600;cursor:pointer}" +
-    ".scale{display:flex;justify-content:space-between;width:224px;font-size:11px;opacity:.75;word-break:keep-all}" +
+    ".scores{display:flex;flex-wrap:wrap;gap:6px}.scores button{width:40px;height:40px;border:1px solid #12263f;border-radius:50%;background:#fff;color:#12263f;font:inherit;font-weight:600;cursor:pointer}" +
+    ".scores.nps{gap:3px}.scores.nps button{width:28px;height:28px;font-size:13px}" +
+    ".scale{display:flex;justify-content:space-between;width:224px;font-size:11px;opacity:.75;word-break:keep-all}.scale.nps{width:338px;max-width:100%}" +
     ".rated{font-size:13px;word-break:keep-all}.remark{display:flex;gap:6px}.remark input{flex:1;font:inherit;font-size:13px;padding:6px 8px;border:1px solid #d0d5dd;border-radius:8px}" +
     ".remark button{border:0;border-radius:8px;background:#12263f;color:#fff;padding:0 10px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7ec;background:#fff}" +
@@ -200,31 +203,36 @@
     row.className = "rate";
     row.setAttribute("data-rating-for", message.id);
     var rating = message.rating;
+    var nps = message.survey.kind === "nps";
+    var low = nps ? 0 : 1, high = nps ? 10 : 5;
     if (!rating) {
       var scores = document.createElement("div");
-      scores.className = "scores";
-      [1, 2, 3, 4, 5].forEach(function (score) {
+      scores.className = "scores" + (nps ? " nps" : "");
+      var range = [];
+      for (var n = low; n <= high; n++) range.push(n);
+      range.forEach(function (score) {
         var button = document.createElement("button");
         button.type = "button";
         button.textContent = String(score);
-        button.setAttribute("aria-label", score + " / 5" + (score === 1 ? " · " + TEXT.low : score === 5 ? " · " + TEXT.high : ""));
+        button.setAttribute("aria-label", score + " / " + high + (score === low ? " · " + (nps ? TEXT.npsLow : TEXT.low) :
+          score === high ? " · " + (nps ? TEXT.npsHigh : TEXT.high) : ""));
         button.addEventListener("click", function () {
           rate(message, score, null).catch(function () { error.textContent = TEXT.failed; });
         });
         scores.appendChild(button);
       });
       var scale = document.createElement("div");
-      scale.className = "scale";
+      scale.className = "scale" + (nps ? " nps" : "");
       scale.innerHTML = "<span></span><span></span>";
-      scale.firstChild.textContent = TEXT.low;
-      scale.lastChild.textContent = TEXT.high;
+      scale.firstChild.textContent = nps ? TEXT.npsLow : TEXT.low;
+      scale.lastChild.textContent = nps ? TEXT.npsHigh : TEXT.high;
       row.appendChild(scores);
       row.appendChild(scale);
       return row;
     }
     var done = document.createElement("div");
     done.className = "rated";
-    done.textContent = rating.comment ? TEXT.thanks : TEXT.rated + "(" + rating.score + "/5)";
+    done.textContent = rating.comment ? TEXT.thanks : TEXT.rated + "(" + rating.score + "/" + high + ")";
     row.appendChild(done);
     if (!rating.comment) {
       var remark = document.createElement("form");
@@ -428,10 +436,22 @@
     }
   };
 
+  // A question waiting for the customer (the shop's survey, the rating of a resolved chat) opens the
+  // window once on this browser, so it is seen; closing it is remembered.
+  function askIfWaiting() {
+    var latest = state.messages[state.messages.length - 1];
+    if (!latest || !latest.survey || latest.rating || state.open) return;
+    var seenKey = "touchline_chat_asked";
+    if (stored(seenKey) === latest.id) return;
+    try { window.localStorage.setItem(seenKey, latest.id); } catch (e) { /* storage blocked: opens again */ }
+    state.open = true;
+    render();
+  }
+
   function start() {
     document.body.appendChild(host);
     render();
-    load().catch(function () { /* the launcher still works; the stream retries */ }).then(listen);
+    load().then(askIfWaiting).catch(function () { /* the launcher still works; the stream retries */ }).then(listen);
     proactive();
   }
   if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);
