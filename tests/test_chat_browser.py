@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from live_server import LiveServer
-from support import WRITE_KEY, bearer
+from support import WRITE_KEY, basic, bearer
 from test_browser_sdk import BUNDLE, CHROMIUM, CHROMIUM_ARGS, _missing
 from touchline.web import auth
 from web_helpers import PASSWORD
@@ -249,3 +249,69 @@ def _wait(predicate: Any, timeout: float = 10) -> None:
     while not predicate():
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_journeys_nps_question_waits_in_the_chat_and_opens_it(browser: Any, storefront: str,
+                                                                live: LiveServer) -> None:
+    """A journey's survey step on the chat: the shopper who chatted before comes back to the shop, the chat
+    window opens by itself with the NPS question and eleven buttons, and the tap is the answer."""
+    import datetime as dt
+
+    from touchline.journeys.runner import Runner
+    from touchline.messaging.outbox import Outbox
+
+    journey = {"id": "nps-in-chat", "name": "NPS in the chat", "trigger": {"type": "event", "event": "Order Completed"},
+               "start": "ask", "nodes": [
+                   {"type": "survey", "id": "ask", "survey": "shop-nps", "scale": "nps", "channel": "chat",
+                    "next": "done"}, {"type": "exit", "id": "done"}]}
+    assert live.http.post("/v1/journeys", json=journey, headers=bearer()).status_code == 201
+    assert live.http.post("/v1/journeys/nps-in-chat/publish", headers=bearer()).status_code == 200
+    problems: list[str] = []
+    ctx = browser.new_context(viewport=PHONE, locale="ko-KR", timezone_id="Asia/Seoul")
+    ctx.set_default_timeout(15_000)
+    shopper = ctx.new_page()
+    _watch(shopper, problems)
+    try:
+        shopper.goto(storefront + "/product-ko.html")
+        anonymous_id = shopper.evaluate("window.shopReady")
+        chat = _chat(shopper)
+        chat.get_by_role("button", name="채팅 상담").click()
+        box = chat.get_by_role("textbox", name="메시지를 입력하세요")
+        box.fill("주문한 니트 언제 와요?")
+        box.press("Enter")
+        chat.locator("li.in", has_text="언제 와요").wait_for()
+        chat.get_by_role("button", name="채팅 닫기").click()
+        history = live.http.get("/v1/chat/messages", params={"anonymous_id": anonymous_id}, headers=basic()).json()
+        conversation_id = history["conversation_id"]
+        assert live.http.post(f"/v1/conversations/{conversation_id}/resolve", headers=bearer()).status_code == 200
+
+        # The order arrives (the shop's server tracks it); the journey asks in the chat.
+        now = dt.datetime.now(dt.UTC)
+        tracked = live.http.post("/v1/track", headers=basic(), json={
+            "anonymousId": anonymous_id, "event": "Order Completed", "messageId": "order-nps-1",
+            "timestamp": now.isoformat(), "properties": {"order_id": "HM-1", "total": 59000}})
+        assert tracked.status_code == 200, tracked.text
+        live.stores.pump()
+        Runner(live.stores, outbox=Outbox(live.stores, channels={})).tick(now + dt.timedelta(seconds=5))
+        live.stores.pump()
+
+        # The shopper comes back: the window opens by itself with the question and a button per score.
+        shopper.reload()
+        shopper.evaluate("window.shopReady")
+        rate = _chat(shopper).locator("li.rate")
+        rate.get_by_role("button", name="9 / 10").wait_for()
+        assert rate.get_by_role("button").count() == 11
+        assert _chat(shopper).get_by_text("추천하실 가능성").is_visible()
+        _shoot(shopper, "chat-nps-ask-ko", full=False)
+        rate.get_by_role("button", name="9 / 10").click()
+        rate.get_by_text("평가해 주셔서 감사합니다 (9/10)").wait_for()
+        answers = live.http.get("/v1/feedback/answers", params={"survey": "shop-nps"}, headers=bearer()).json()
+        assert [(a["kind"], a["score"], a["channel"]) for a in answers["answers"]] == [("nps", 9, "chat")]
+        # Closed and reloaded, it does not open by itself again.
+        shopper.reload()
+        shopper.evaluate("window.shopReady")
+        shopper.wait_for_timeout(500)
+        assert _chat(shopper).locator(".win").is_hidden()
+        assert not [p for p in problems if "favicon" not in p], problems
+    finally:
+        ctx.close()

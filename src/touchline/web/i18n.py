@@ -1323,6 +1323,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "Conversation Resolved": ("Conversation Resolved", "상담 해결"),
     "Conversation Reopened": ("Conversation Reopened", "상담 재개"),
     "Conversation Rated": ("Conversation Rated", "상담 만족도 평가"),
+    "Chat Survey Requested": ("Chat Survey Requested", "채팅 설문 요청"),
+    "Chat Survey Answered": ("Chat Survey Answered", "채팅 설문 응답"),
     "Proactive Chat Offered": ("Proactive Chat Offered", "선제 채팅 제안"),
     "Checkout Hesitated": ("Checkout Hesitated", "결제 단계 망설임"),
     "Cart Abandoned On Page": ("Cart Abandoned On Page", "장바구니 이탈"),

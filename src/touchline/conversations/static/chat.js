@@ -32,13 +32,13 @@
           send: "Send", hello: "Hello! How can we help? We usually answer within a few minutes.",
           failed: "Not sent. Try again.", you: "You", agent: "Shop", bot: "Assistant",
           low: "Very dissatisfied", high: "Very satisfied", rated: "Thank you for rating us ",
-          npsLow: "Not at all likely", npsHigh: "Extremely likely",
+          npsLow: "Not at all likely", npsHigh: "Extremely likely", shop: "Shop",
           comment: "Anything to add? (optional)", thanks: "Thank you for your feedback!" },
     ko: { open: "채팅 상담", title: "채팅 상담", close: "채팅 닫기", placeholder: "메시지를 입력하세요",
           send: "보내기", hello: "안녕하세요! 무엇을 도와드릴까요? 보통 몇 분 안에 답변드립니다.",
           failed: "보내지 못했습니다. 다시 시도해 주세요.", you: "나", agent: "상담원", bot: "챗봇",
           low: "매우 불만족", high: "매우 만족", rated: "평가해 주셔서 감사합니다 ",
-          npsLow: "전혀 아니다", npsHigh: "매우 그렇다",
+          npsLow: "전혀 아니다", npsHigh: "매우 그렇다", shop: "쇼핑몰",
           comment: "더 남기실 말씀이 있으신가요? (선택)", thanks: "소중한 의견 감사합니다!" }
   }[lang];
 
@@ -100,8 +100,8 @@
     "li.quick button{border:1px solid #12263f;border-radius:16px;background:#fff;color:#12263f;padding:5px 12px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
     ".when{display:block;font-size:11px;opacity:.7;margin-top:2px}" +
     "li.rate{max-width:100%;padding:0;background:none;border:0;display:flex;flex-direction:column;gap:4px}" +
-    ".scores{display:flex;flex-wrap:wrap;gap:6px}.scores button{width:40px;height:40px;border:1px solid #12263f;border-radius:50%;background:#fff;color:#12263f;font:inherit;font-weight:600;cursor:pointer}" +
-    ".scores.nps{gap:3px}.scores.nps button{width:28px;height:28px;font-size:13px}" +
+    ".scores{display:flex;flex-wrap:wrap;gap:6px}.scores button{width:40px;height:40px;padding:0;white-space:nowrap;border:1px solid #12263f;border-radius:50%;background:#fff;color:#12263f;font:inherit;font-weight:600;cursor:pointer}" +
+    ".scores.nps{gap:3px}.scores.nps button{width:28px;height:28px;font-size:12px;letter-spacing:-.5px}" +
     ".scale{display:flex;justify-content:space-between;width:224px;font-size:11px;opacity:.75;word-break:keep-all}.scale.nps{width:338px;max-width:100%}" +
     ".rated{font-size:13px;word-break:keep-all}.remark{display:flex;gap:6px}.remark input{flex:1;font:inherit;font-size:13px;padding:6px 8px;border:1px solid #d0d5dd;border-radius:8px}" +
     ".remark button{border:0;border-radius:8px;background:#12263f;color:#fff;padding:0 10px;font:inherit;font-size:13px;cursor:pointer;word-break:keep-all}" +
@@ -170,7 +170,8 @@
       li.textContent = message.body;
       var time = document.createElement("span");
       time.className = "when";
-      var who = message.direction === "inbound" ? TEXT.you : message.author === "bot" ? TEXT.bot : TEXT.agent;
+      var who = message.direction === "inbound" ? TEXT.you : message.author === "bot" ? TEXT.bot :
+        message.author === "system" ? TEXT.shop : TEXT.agent;
       li.setAttribute("data-author", message.author || "");
       time.textContent = who + " · " +
         when.format(new Date(message.created_at));
