@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RenderScope", "TemplateFunction", "bind", "register", "registered", "sample_scope"]
+__all__ = ["RenderScope", "TemplateFunction", "among", "bind", "register", "registered", "sample_scope"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,17 @@ def registered() -> dict[str, TemplateFunction]:
         return dict(_functions)
 
 
-def bind(scope: RenderScope) -> dict[str, Callable[..., Any]]:
-    """The template functions for one message."""
-    return {name: factory(scope) for name, factory in registered().items()}
+def among(names: Collection[str]) -> dict[str, TemplateFunction]:
+    """The registered factories of the functions a template that reads ``names`` may call (its undeclared
+    variables: ``CompiledTemplate.names``); a template that calls none needs no scope bound at all."""
+    with _lock:
+        return {name: factory for name, factory in _functions.items() if name in names}
+
+
+def bind(scope: RenderScope, names: Collection[str] | None = None) -> dict[str, Callable[..., Any]]:
+    """The template functions for one message (only those in ``names``, when given)."""
+    factories = registered() if names is None else among(names)
+    return {name: factory(scope) for name, factory in factories.items()}
 
 
 def sample_scope(locale: str = "ko") -> RenderScope:
