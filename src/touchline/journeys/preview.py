@@ -254,7 +254,7 @@ def preview(stores: Stores, workspace_id: str, key: str, channel: str, identifie
         content = render_content(settings.public_url, template,
                                  {**row, "workspace_id": workspace_id}, profile, channel, marking=ad_marking(settings),
                                  conn=conn, audience=audience,
-                                 extra=template_variables(stores, workspace_id, profile))
+                                 extra=template_variables(stores, workspace_id, profile, template.names))
     recipient = recipient_for(profile, idents.get(customer, ()), ())
     return {
         "profile_id": customer, "channel": channel, "to": recipient.addresses.get(channel), "kind": message_kind,

@@ -11,8 +11,8 @@ same shape, without a store.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ContextProvider", "register", "sample_variables", "variables"]
@@ -24,29 +24,35 @@ class ContextProvider:
     # the stores are passed through untyped: this module sits below the store and knows nothing of it.
     variables: Callable[[Any, str, Mapping[str, Any]], Mapping[str, Any]]
     sample: Callable[[], Mapping[str, Any]]
+    # the names ``variables`` gives; by default those ``sample`` gives (the same shape), read once
+    names: frozenset[str] | None = field(default=None, compare=False)
 
 
-_providers: dict[str, ContextProvider] = {}
+_providers: dict[str, tuple[ContextProvider, frozenset[str]]] = {}  # name -> (provider, the names it gives)
 _lock = threading.Lock()
 
 
 def register(provider: ContextProvider) -> None:
     """Add (or replace, by name) a provider; idempotent."""
+    names = provider.names if provider.names is not None else frozenset(provider.sample())
     with _lock:
-        _providers[provider.name] = provider
+        _providers[provider.name] = (provider, names)
 
 
-def variables(stores: Any, workspace_id: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+def variables(stores: Any, workspace_id: str, profile: Mapping[str, Any],
+              names: Collection[str] | None = None) -> dict[str, Any]:
     """Every provider's variables for one customer (cheap: providers hand out functions and do their work
-    when a template calls them)."""
+    when a template calls them). With ``names`` (the variables a template reads: ``CompiledTemplate.names``)
+    only the providers that give one of them are asked: most templates need none."""
     out: dict[str, Any] = {}
-    for provider in list(_providers.values()):
-        out.update(provider.variables(stores, workspace_id, profile))
+    for provider, given in list(_providers.values()):
+        if names is None or not given.isdisjoint(names):
+            out.update(provider.variables(stores, workspace_id, profile))
     return out
 
 
 def sample_variables() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for provider in list(_providers.values()):
+    for provider, _ in list(_providers.values()):
         out.update(provider.sample())
     return out

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-__all__ = ["RenderScope", "TemplateFunction", "bind", "register", "registered", "sample_scope"]
+__all__ = ["RenderScope", "TemplateFunction", "among", "bind", "register", "registered", "sample_scope"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ TemplateFunction = Callable[[RenderScope], Callable[..., Any]]
 
 _lock = threading.Lock()
 _functions: dict[str, TemplateFunction] = {}
+_among: dict[frozenset[str], Mapping[str, TemplateFunction]] = {}  # names -> the factories among them
 
 
 def register(name: str, factory: TemplateFunction) -> None:
@@ -49,6 +51,7 @@ def register(name: str, factory: TemplateFunction) -> None:
         raise ValueError(f"{name!r} is not a name a template can call")
     with _lock:
         _functions[name] = factory
+        _among.clear()
 
 
 def registered() -> dict[str, TemplateFunction]:
@@ -56,9 +59,22 @@ def registered() -> dict[str, TemplateFunction]:
         return dict(_functions)
 
 
-def bind(scope: RenderScope) -> dict[str, Callable[..., Any]]:
-    """The template functions for one message."""
-    return {name: factory(scope) for name, factory in registered().items()}
+def among(names: frozenset[str]) -> Mapping[str, TemplateFunction]:
+    """The registered factories of the functions a template that reads ``names`` may call (its undeclared
+    variables: ``CompiledTemplate.names``); a template that calls none needs no scope bound at all.
+    Remembered per set of names until the next ``register`` (the outbox asks once per message)."""
+    found = _among.get(names)
+    if found is None:
+        with _lock:
+            found = _among[names] = MappingProxyType(
+                {name: factory for name, factory in _functions.items() if name in names})
+    return found
+
+
+def bind(scope: RenderScope, names: Collection[str] | None = None) -> dict[str, Callable[..., Any]]:
+    """The template functions for one message (only those in ``names``, when given)."""
+    factories = registered() if names is None else among(frozenset(names))
+    return {name: factory(scope) for name, factory in factories.items()}
 
 
 def sample_scope(locale: str = "ko") -> RenderScope:

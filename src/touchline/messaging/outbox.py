@@ -536,7 +536,8 @@ class Outbox:
                        if template.template.blocks else None)
                 content = render_content(self.settings.public_url, template, row, profile, channel,
                                          marking=self.marking, text_alternative=False, conn=conn, now=now,
-                                         audience=who, extra=template_variables(self.stores, workspace_id, profile))
+                                         audience=who,
+                                         extra=template_variables(self.stores, workspace_id, profile, template.names))
             except TemplateRenderError as exc:
                 changes.append({"id": row["id"], "status": "failed", "reason": f"render: {exc}"[:500],
                                 "channel": channel, "lease_until": None, "updated_at": now})
@@ -728,10 +729,13 @@ def render_content(public_url: str, template: CompiledTemplate, row: Mapping[str
         "message_id": row["id"],
         "unsubscribe_url": unsubscribe_url,
     }
-    variables.update(template_functions.bind(template_functions.RenderScope(
-        workspace_id=row.get("workspace_id"), public_url=base, profile=variables["profile"], message_id=row["id"],
-        channel=channel, now=now or dt.datetime.now(dt.UTC), event=event if isinstance(event, Mapping) else {},
-        conn=conn)))
+    factories = template_functions.among(template.names)  # only what the template calls: usually nothing
+    if factories:
+        scope = template_functions.RenderScope(
+            workspace_id=row.get("workspace_id"), public_url=base, profile=variables["profile"], message_id=row["id"],
+            channel=channel, now=now or dt.datetime.now(dt.UTC), event=event if isinstance(event, Mapping) else {},
+            conn=conn)
+        variables.update({name: factory(scope) for name, factory in factories.items()})
     locale = profile.get("locale") or (profile.get("traits") or {}).get("locale")
     rendered = as_sent(channel, row["kind"], template.render(variables, locale=locale, timezone=profile.get("timezone"),
                                                              text_alternative=text_alternative, audience=audience),

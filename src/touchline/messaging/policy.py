@@ -145,6 +145,8 @@ Decision = Send | Suppressed
 
 def consent_status(consents: Mapping[str, Any], channel: str) -> Literal["granted", "denied", "unknown"]:
     value = consents.get(channel)
+    if value is True or value is False:  # the usual stored form, before the ABC check below
+        return "granted" if value else "denied"
     if isinstance(value, Mapping):
         value = value.get("status")
     if value is True or value == "granted":

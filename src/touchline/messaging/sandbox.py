@@ -859,6 +859,11 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Context objects are data: ``cart.items`` is the cart's items (or undefined), never ``dict.items``.
         # Loop over a mapping with the ``items`` filter: ``{% for k, v in profile.traits|items %}``.
+        if type(obj) is dict:  # most lookups (``profile.traits.name``): spare the ABC check below
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
         if isinstance(obj, Mapping):
             try:
                 return obj[attribute]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import html as htmllib
 import math
 import re
@@ -33,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, pass_context
+from jinja2 import meta as jinja_meta
 from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import SecurityError
@@ -353,6 +355,7 @@ class _Part:
     name: str  # html, subject, params...: which output limit applies
     template: Template
     streamed: bool = True  # output checked as it comes; else joined, then checked (see _few_chunks)
+    names: frozenset[str] = frozenset()  # the variables it reads from its scope (undeclared in it)
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,17 @@ class CompiledTemplate:
     def choose_blocks(self, audience: adaptive.Audience) -> dict[str, int | None]:
         """Which rule of each block ``audience`` gets (None: the block's default)."""
         return {name: adaptive.choose(block, audience) for name, block in (self.template.blocks or {}).items()}
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """Every variable some part, parameter or block of the template reads (a template's names are
+        all in its source: the sandbox gives it no way to look one up by a computed name). What a renderer
+        need not supply when it is not here: the functions and variables layers above provide
+        (:func:`touchline.messaging.functions.bind`, :func:`touchline.messaging.context.variables`)."""
+        parts = [*(p for by_name in self._parts.values() for p in by_name.values()),
+                 *(p for by_name in self._params.values() for p in by_name.values()),
+                 *(p for versions in self._blocks.values() for kinds in versions.values() for p in kinds.values())]
+        return frozenset().union(*(p.names for p in parts))
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -503,7 +517,8 @@ def _compile(env: Sandbox, source: Any, where: str, name: str, errors: list[dict
                 errors.append(field_error(where, f"refused by the sandbox: {reason}", line=line))
             if refused:
                 return None
-        return _Part(where, name, env.from_string(tree), streamed=not _few_chunks(tree))
+        names = frozenset(jinja_meta.find_undeclared_variables(tree))  # before compiling: it may fold the tree
+        return _Part(where, name, env.from_string(tree), streamed=not _few_chunks(tree), names=names)
     except TemplateSyntaxError as exc:  # includes TemplateAssertionError: unknown filter or test
         errors.append(field_error(where, exc.message or str(exc), line=exc.lineno))
     except RecursionError:

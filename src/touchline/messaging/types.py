@@ -48,6 +48,11 @@ class RenderedContent:
     template_code: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
 
+    def replaced(self, **changes: object) -> RenderedContent:
+        """``dataclasses.replace(self, **changes)`` without its per-field introspection (every Korean
+        advertising message rendered takes one: ``as_sent``)."""
+        return RenderedContent(**{**self.__dict__, **changes})
+
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"locale": self.locale}
         for name in ("subject", "html", "text", "title", "body", "url", "template_code"):

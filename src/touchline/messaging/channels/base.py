@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from touchline.messaging.types import AD_PREFIX_KO, MessageKind, RenderedContent, is_korean
@@ -135,12 +135,12 @@ def as_sent(channel: str, kind: MessageKind, content: RenderedContent, marking: 
     if kind != "advertising" or not is_korean(content.locale):
         return content
     if channel == "email" and content.subject:
-        return replace(content, subject=korean_ad_subject(content.subject))
+        return content.replaced(subject=korean_ad_subject(content.subject))
     if channel == "push":  # FCM shows the title, or the subject when a template has no title
         if content.title:
-            return replace(content, title=korean_ad_subject(content.title))
+            return content.replaced(title=korean_ad_subject(content.title))
         if content.subject:
-            return replace(content, subject=korean_ad_subject(content.subject))
+            return content.replaced(subject=korean_ad_subject(content.subject))
         return content
     if channel == "sms":
         text = content.text or content.body or ""
@@ -148,6 +148,6 @@ def as_sent(channel: str, kind: MessageKind, content: RenderedContent, marking: 
             return content
         if not marking.opt_out_line:
             return Skipped("missing_opt_out_line")  # sending it would break 정보통신망법 제50조
-        return replace(content, text=korean_ad_text(text, sender_name=marking.sender_name,
+        return content.replaced(text=korean_ad_text(text, sender_name=marking.sender_name,
                                                      opt_out_line=marking.opt_out_line))
     return content
