@@ -44,6 +44,12 @@ def test_surveys_page_shows_the_nps_with_its_interval(client: TestClient, stores
     figure = json.loads(re.search(r"data-figure='([^']+)'", text).group(1).replace("&#34;", '"'))  # type: ignore[union-attr]
     assert [trace.get("fill") for trace in figure["data"]][1] == "tonexty"
     assert "Surveys: NPS and CSAT" in client.get("/surveys", params={"lang": "en"}).text
+    # A web chat's rating (the survey "conversation") is named as the shop reads it.
+    assert client.post("/v1/feedback/answers", headers=basic(), json={
+        "identifier": "u3", "survey": "conversation", "kind": "csat", "score": 5, "answer_key": "web-chat-rating-1",
+        "comment": "친절했어요", "channel": "chat"}).status_code == 201
+    row = re.search(r"<tr data-comment>.*?친절했어요.*?</tr>", client.get("/surveys", params={"lang": "ko"}).text, re.S)
+    assert row and "채팅 상담 평가" in row.group(0), row
 
 
 def test_reviews_are_moderated_in_the_dashboard(client: TestClient, stores: Stores) -> None:

@@ -793,6 +793,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # feedback: surveys and reviews (issue 18)
     "nav.surveys": ("Surveys", "설문"),
     "nav.reviews": ("Reviews", "리뷰"),
+    "surveys.chat_rating": ("Chat rating", "채팅 상담 평가"),
     "surveys.title": ("Surveys: NPS and CSAT", "설문: NPS와 고객만족도"),
     "surveys.intro": ("Answers to the surveys journeys send (a signed link in e-mail and SMS, one-click scores in "
                       "messengers, in-app answers). The band is the 95% interval.",
