@@ -197,7 +197,8 @@ def _lines(f: Formatter, node: Any, step: Mapping[str, Any] | None, ended: Mappi
     lines = [Line(f.t("graph.entered"), f.number(step.get("entered", 0)), "entered")]
     if isinstance(node, WaitNode) or step.get("waiting"):
         lines.append(Line(f.t("graph.waiting"), f.number(step.get("waiting", 0)), "waiting"))
-    if isinstance(node, SendNode | SurveyNode):
+    # A survey asked in the chat sends no message: its entries are what it asked.
+    if isinstance(node, SendNode) or (isinstance(node, SurveyNode) and node.channel != CHAT_SURVEY):
         lines.append(Line(f.t("graph.sent"), f.number(step.get("sent", 0)), "sent"))
         suppressed: Mapping[str, int] = step.get("suppressed") or {}
         lines.append(Line(f.t("graph.suppressed"), f.number(sum(suppressed.values())), "suppressed"))
