@@ -175,3 +175,38 @@ def test_a_survey_step_on_the_chat_asks_in_the_chat_window_with_a_button_per_sco
     stats = client.get("/v1/conversations/stats", headers=bearer(), params={
         "start": (T0 - dt.timedelta(days=2)).isoformat(), "end": (T0 + dt.timedelta(days=2)).isoformat()}).json()
     assert stats["ratings"]["asked"] == 0
+
+
+def test_conversations_on_other_channels_are_rated_by_a_journey_on_conversation_resolved(
+        client: TestClient, stores: Stores) -> None:
+    """The README's recipe for SMS (and WhatsApp, KakaoTalk, e-mail) conversations: a journey triggered by
+    ``Conversation Resolved`` on that channel, with a CSAT survey step sending there."""
+    journey = {"id": "rate-sms", "name": "Rate SMS conversations",
+               "trigger": {"type": "event", "event": "Conversation Resolved",
+                           "where": [{"property": "channel", "operator": "=", "value": "sms"}]},
+               "start": "ask", "nodes": [
+                   {"type": "survey", "id": "ask", "survey": "sms-support", "scale": "csat", "channel": "sms",
+                    "next": "done"}, {"type": "exit", "id": "done"}]}
+    assert client.post("/v1/journeys", json=journey, headers=bearer()).status_code == 201
+    assert client.post("/v1/journeys/rate-sms/publish", headers=bearer()).status_code == 200
+    assert client.post("/v1/identify", headers=basic(), json={
+        "userId": "u-sms", "messageId": "i-u-sms", "traits": {"name": "박민준", "phone": "010-5555-0002",
+                                                              "locale": "ko-KR", "consent": {"sms": True}}}
+                       ).status_code == 200
+    started = client.post("/v1/conversations/inbound", headers=bearer(), json={
+        "channel": "sms", "provider_message_id": "SM-rate-1", "customer": {"phone": "010-5555-0002"},
+        "body": "교환 접수됐나요?"})
+    assert started.status_code == 201, started.text
+    conversation_id = started.json()["conversation"]["id"]
+    replied = client.post(f"/v1/conversations/{conversation_id}/replies", headers=bearer(), json={
+        "body": "네, 접수되었습니다.", "author": {"kind": "agent", "id": None}, "status": "resolved"})
+    assert replied.status_code == 201, replied.text
+    stores.pump()
+    sms = MemoryChannel("sms")
+    runner = Runner(stores, outbox=Outbox(stores, channels={"sms": sms}))
+    now = dt.datetime.now(dt.UTC)
+    runner.tick(now + dt.timedelta(seconds=5))
+    runner.tick(now + dt.timedelta(seconds=10))
+    surveys = [m for m in sms.messages if "/s/" in (m.content.text or "")]
+    assert len(surveys) == 1, [m.content for m in sms.messages]
+    assert surveys[0].to.endswith("1055550002") and "만족" in (surveys[0].content.text or "")
