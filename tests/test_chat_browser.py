@@ -110,6 +110,20 @@ def _shoot(tab: Any, name: str, *, full: bool = True) -> None:
     tab.set_viewport_size(DESKTOP)
 
 
+def _signed_in(browser: Any, live: LiveServer, email: str, problems: list[str]) -> tuple[Any, Any]:
+    """A browser context signed in to the dashboard as ``email`` (the sign-in page in English), and its tab."""
+    ctx = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul")
+    ctx.set_default_timeout(15_000)
+    tab = ctx.new_page()
+    _watch(tab, problems)
+    tab.goto(live.url + "/login")
+    tab.get_by_label("E-mail").fill(email)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_load_state("load")
+    return ctx, tab
+
+
 def _chat(tab: Any) -> Any:
     return tab.locator("[data-touchline-chat]")
 
@@ -119,15 +133,7 @@ def test_a_shopper_chats_with_an_agent_live(browser: Any, storefront: str, live:
     problems: list[str] = []
 
     # The agent signs in and opens the inbox first: what arrives later must appear without a reload.
-    agent_ctx = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul")
-    agent_ctx.set_default_timeout(15_000)
-    agent = agent_ctx.new_page()
-    _watch(agent, problems)
-    agent.goto(live.url + "/login?next=/inbox")
-    agent.get_by_label("E-mail").fill("agent@example.com")
-    agent.get_by_label("Password").fill(PASSWORD)
-    agent.get_by_role("button", name="Sign in").click()
-    agent.wait_for_load_state("load")
+    agent_ctx, agent = _signed_in(browser, live, "agent@example.com", problems)
     agent.goto(live.url + "/inbox?lang=ko")
     # A selector, not wait_for_function: the dashboard's CSP (script-src 'self') refuses the eval it uses.
     agent.wait_for_selector("#inbox-live:not(:empty)")
@@ -203,15 +209,7 @@ def test_a_shopper_chats_with_an_agent_live(browser: Any, storefront: str, live:
         # The shop asks for ratings: the agent resolves the chat, the shopper rates it in the window (5,
         # then a comment), and the agent sees the rating on the conversation and in the inbox report.
         auth.create_user(live.stores, "boss@example.com", PASSWORD, "admin", name="김대표")
-        admin_ctx = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul")
-        admin_ctx.set_default_timeout(15_000)
-        admin = admin_ctx.new_page()
-        _watch(admin, problems)
-        admin.goto(live.url + "/login?next=/inbox/teams")
-        admin.get_by_label("E-mail").fill("boss@example.com")
-        admin.get_by_label("Password").fill(PASSWORD)
-        admin.get_by_role("button", name="Sign in").click()
-        admin.wait_for_load_state("load")
+        admin_ctx, admin = _signed_in(browser, live, "boss@example.com", problems)
         admin.goto(live.url + "/inbox/teams?lang=ko")
         admin.get_by_label("상담원이 답한 웹 채팅을 해결하면 고객에게 만족도(1–5점)를 묻기").check()
         admin.locator("#chat-ratings").get_by_role("button", name="저장").click()

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline import assets
 from touchline.conversations import feed, proactive_service, service, sse
-from touchline.conversations.schemas import HesitationIn
+from touchline.conversations.schemas import CustomerIdentifier, HesitationIn, VisitorId
 from touchline.conversations.types import CustomerIds, Inbound
 from touchline.conversations.writer import inbound_writer
 from touchline.errors import Forbidden, NotFound
@@ -45,10 +45,10 @@ Identifier = Annotated[str | None, Query(min_length=1, max_length=512, pattern=I
 
 
 class ChatMessageIn(BaseModel):
-    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
-                              description="analytics.js's anonymous id, so the chat joins the visitor's profile")
-    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=IDENTIFIER,
-                                   description="A signed-in customer's user id (user_id:… or bare)")
+    anonymous_id: VisitorId = Field(description="analytics.js's anonymous id, so the chat joins the visitor's "
+                                                "profile")
+    identifier: CustomerIdentifier | None = Field(None, description="A signed-in customer's user id (user_id:… "
+                                                                    "or bare)")
     client_message_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                                    description="The window's own id for the message: a retry stores one message")
     text: str = Field(min_length=1, max_length=4000, pattern=r"\S", description="The customer's message "
@@ -58,10 +58,9 @@ class ChatMessageIn(BaseModel):
 
 
 class ChatRatingIn(Body):
-    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
-                              description="analytics.js's anonymous id")
-    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=IDENTIFIER,
-                                   description="A signed-in customer's user id (with user_hash)")
+    anonymous_id: VisitorId = Field(description="analytics.js's anonymous id")
+    identifier: CustomerIdentifier | None = Field(None, description="A signed-in customer's user id (with "
+                                                                    "user_hash)")
     message_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="The rating request's message id (a message with ``survey``)")
     score: int = Field(ge=0, le=10, description="The request's scale: 1-5 for a CSAT question (the chat's "

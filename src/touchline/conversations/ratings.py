@@ -27,7 +27,8 @@ from typing import Any, Final, Literal
 
 __all__ = [
     "ANSWERED_EVENT", "QUESTION", "RATED_EVENT", "REQUESTED_EVENT", "SCALE", "SCALES", "SURVEY", "SURVEY_NAME",
-    "Answer", "answer", "answered_event", "question", "scale_of", "should_ask", "summary",
+    "Answer", "answer", "answered_event", "in_scale", "is_chat_rating", "question", "scale_of", "should_ask",
+    "summary",
 ]
 
 RATED_EVENT: Final = "Conversation Rated"  # the answer to the rating asked when a chat is resolved
@@ -52,10 +53,22 @@ _SURVEY_QUESTION: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 
+def is_chat_rating(survey: Any) -> bool:
+    """Whether a stored request is the rating asked when a chat was resolved (else a journey's survey; a
+    request without a survey name is one of the first kind, as they were stored)."""
+    return isinstance(survey, Mapping) and survey.get("survey", SURVEY_NAME) == SURVEY_NAME
+
+
+def in_scale(score: Any, scale: str) -> bool:
+    """Whether ``score`` is a whole number on ``scale`` (true and false are not)."""
+    low, high = SCALES[scale]
+    return isinstance(score, int) and not isinstance(score, bool) and low <= score <= high
+
+
 def question(survey: Mapping[str, Any], language: str) -> str:
     """What a request says in ``language`` (ko or en): the chat's rating, or a journey survey's scale."""
     lang = "ko" if language == "ko" else "en"
-    if survey.get("survey", SURVEY_NAME) == SURVEY_NAME:
+    if is_chat_rating(survey):
         return QUESTION[lang]
     return _SURVEY_QUESTION[scale_of(survey)][lang]
 
@@ -67,7 +80,7 @@ def scale_of(survey: Any) -> str:
 
 
 def answered_event(survey: Mapping[str, Any]) -> str:
-    return RATED_EVENT if survey.get("survey", SURVEY_NAME) == SURVEY_NAME else ANSWERED_EVENT
+    return RATED_EVENT if is_chat_rating(survey) else ANSWERED_EVENT
 
 
 def should_ask(*, enabled: bool, channel: str, answered_by_agent: bool) -> bool:
@@ -101,8 +114,7 @@ def answer(stored: Any, score: int, comment: str | None, now_iso: str, scale: st
 
 def _score(rating: Any, scale: str = "csat") -> int | None:
     score = rating.get("score") if isinstance(rating, Mapping) else None
-    low, high = SCALES[scale]
-    return score if isinstance(score, int) and not isinstance(score, bool) and low <= score <= high else None
+    return score if in_scale(score, scale) else None
 
 
 def summary(requests: Sequence[tuple[Any, str | None]]) -> dict[str, Any]:

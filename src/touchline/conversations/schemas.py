@@ -21,9 +21,9 @@ from touchline.conversations.types import (
 from touchline.validation import WHOLE, Body, Moment, Whole
 
 __all__ = [
-    "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIn", "EmailIn",
-    "InboundIn", "MemberIn", "NoteIn", "PresenceIn", "Replier", "ReplyIn", "SettingsIn", "SnoozeIn", "StatusIn",
-    "SystemIn", "TagsIn", "TeamIn", "TeamPatch",
+    "AgentIn", "AssignIn", "AttachmentIn", "AuthorIn", "BotIn", "CannedIn", "CannedPatch", "CustomerIdentifier",
+    "CustomerIn", "EmailIn", "HesitationIn", "InboundIn", "MemberIn", "NoteIn", "PresenceIn", "Replier", "ReplyIn",
+    "SettingsIn", "SnoozeIn", "StatusIn", "SystemIn", "TagsIn", "TeamIn", "TeamPatch", "VisitorId",
 ]
 
 # The most a body may hold at the edge; the configured limit (conversation_body_chars) is checked after.
@@ -262,11 +262,17 @@ class ProactiveRuleIn(_Strict):
     message_en: str | None = Field(None, min_length=1, max_length=500, pattern=r"\S")
 
 
+# Who the web chat's visitor is, in every body the chat window posts: analytics.js's anonymous id, and a
+# signed-in customer's identifier (user_id:… or bare, with their user_hash).
+VisitorId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+CustomerIdentifier = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x20\x7f]+$")]
+
+
 class HesitationIn(_Strict):
     """A shopper's hesitation, reported by the web chat."""
 
-    anonymous_id: str = Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
-    identifier: str | None = Field(None, min_length=1, max_length=512, pattern=r"^[^\x00-\x20\x7f]+$")
+    anonymous_id: VisitorId
+    identifier: CustomerIdentifier | None = None
     signal: Literal["checkout_idle", "cart_exit", "exit_intent"]
     key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
                      description="The page's own id for this hesitation: a retry is one hesitation")

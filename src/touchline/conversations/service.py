@@ -1389,18 +1389,24 @@ def _ask_for_rating(conn: Connection, conversation: Mapping[str, Any], now: dt.d
                               channel=conversation["channel"],
                               answered_by_agent=conversation["first_response_at"] is not None):
         return None
+    # Just after the reply that resolved it, so the chat window lists it last.
+    return _post_question(conn, conversation, _event_id(conversation["id"], "rating", str(conversation["version"])),
+                          dict(ratings.SURVEY), now, created_at=now + dt.timedelta(microseconds=1))
+
+
+def _post_question(conn: Connection, conversation: Mapping[str, Any], message_id: str, request: dict[str, Any],
+                   now: dt.datetime, *, created_at: dt.datetime | None = None) -> dict[str, Any] | None:
+    """Store a question with a button per score (``request``: its survey) at the end of ``conversation``,
+    in the customer's language, sent in place (the chat window reads it); None if ``message_id`` exists."""
     language = "ko" if language_of(conversation["language"]) == "ko" else "en"
     message = {
-        "id": _event_id(conversation["id"], "rating", str(conversation["version"])),
-        "workspace_id": conversation["workspace_id"], "conversation_id": conversation["id"],
+        "id": message_id, "workspace_id": conversation["workspace_id"], "conversation_id": conversation["id"],
         "profile_id": conversation["profile_id"], "direction": "outbound", "channel": "chat",
-        "author_kind": "system", "author_id": None, "body": ratings.QUESTION[language], "attachments": [],
+        "author_kind": "system", "author_id": None, "body": ratings.question(request, language), "attachments": [],
         "address": None, "delivery_status": "sent", "delivery_reason": None, "outbox_id": None,
         "provider_message_id": None, "subject": None, "email_message_id": None, "in_reply_to": None,
-        "email_references": None, "sent_at": now, "quick_replies": None, "survey": dict(ratings.SURVEY),
-        "rating": None,
-        # Just after the reply that resolved it, so the chat window lists it last.
-        "created_at": now + dt.timedelta(microseconds=1)}
+        "email_references": None, "sent_at": now, "quick_replies": None, "survey": request, "rating": None,
+        "created_at": created_at or now}
     return message if store.insert_message(conn, message) else None
 
 
@@ -1417,17 +1423,8 @@ def ask_in_chat(conn: Connection, workspace_id: str, profile_id: str, *, survey:
     if not latest or latest[0]["status"] != "resolved" or store.last_inbound(conn, workspace_id, ids, "chat") is None:
         return None
     conversation = latest[0]
-    request = {"kind": scale, "survey": survey}
-    language = "ko" if language_of(conversation["language"]) == "ko" else "en"
-    message = {
-        "id": _event_id(key, "chat-survey"), "workspace_id": workspace_id, "conversation_id": conversation["id"],
-        "profile_id": conversation["profile_id"], "direction": "outbound", "channel": "chat",
-        "author_kind": "system", "author_id": None, "body": ratings.question(request, language), "attachments": [],
-        "address": None, "delivery_status": "sent", "delivery_reason": None, "outbox_id": None,
-        "provider_message_id": None, "subject": None, "email_message_id": None, "in_reply_to": None,
-        "email_references": None, "sent_at": now, "quick_replies": None, "survey": request, "rating": None,
-        "created_at": now}
-    if not store.insert_message(conn, message):
+    message = _post_question(conn, conversation, _event_id(key, "chat-survey"), {"kind": scale, "survey": survey}, now)
+    if message is None:
         return None
     store.insert_feed(conn, [_feed_row("message", conversation, now, message=message_view(message))])
     return message
@@ -1451,8 +1448,8 @@ def rate(stores: Stores, workspace_id: str, profile_ids: Sequence[str], message_
                            field_error("message_id", "not a rating request of this customer's"))
         survey = message["survey"]
         scale = ratings.scale_of(survey)
-        low, high = ratings.SCALES[scale]
-        if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        if not ratings.in_scale(score, scale):
+            low, high = ratings.SCALES[scale]
             raise ValidationFailed(f"score must be an integer {low}-{high} for this {scale} question",
                                    [field_error("score", f"{low}-{high}")])
         decided = ratings.answer(message.get("rating"), score, text or None, now.isoformat(), scale)
@@ -2004,7 +2001,7 @@ def stats(stores: Stores, workspace_id: str, start: dt.datetime, end: dt.datetim
         started = [_facts(r, now) for r in store.facts_started(conn, workspace_id, start, end)]
         active = [_facts(r, now) for r in store.facts_active(conn, workspace_id)]
         asked = [(rating, agent) for survey, rating, agent in store.rating_requests(conn, workspace_id, start, end)
-                 if ratings.answered_event(survey if isinstance(survey, Mapping) else {}) == ratings.RATED_EVENT]
+                 if ratings.is_chat_rating(survey)]
     out = metrics.inbox_stats(started, active, now=now, timezone=timezone)
     return {"start": start, "end": end, "now": now, "timezone": timezone, **out, "ratings": ratings.summary(asked)}
 

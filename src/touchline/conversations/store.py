@@ -584,30 +584,32 @@ def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -
 # --- proactive chat ---------------------------------------------------------------------------------
 
 
-def proactive_rule_row(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(chat_proactive_rules).where(
-        chat_proactive_rules.c.workspace_id == workspace_id)).mappings().first()
+def _workspace_row(conn: Connection, table: sa.Table, workspace_id: str) -> dict[str, Any] | None:
+    """The row of a table with one row per workspace (a rule, settings), or None."""
+    row = conn.execute(sa.select(table).where(table.c.workspace_id == workspace_id)).mappings().first()
     return dict(row) if row else None
+
+
+def _save_workspace_row(conn: Connection, table: sa.Table, workspace_id: str, values: dict[str, Any]) -> None:
+    updated = conn.execute(table.update().where(table.c.workspace_id == workspace_id).values(**values))
+    if not updated.rowcount:
+        conn.execute(table.insert().values(workspace_id=workspace_id, **values))
+
+
+def proactive_rule_row(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
+    return _workspace_row(conn, chat_proactive_rules, workspace_id)
 
 
 def save_proactive_rule(conn: Connection, workspace_id: str, values: dict[str, Any]) -> None:
-    updated = conn.execute(chat_proactive_rules.update().where(
-        chat_proactive_rules.c.workspace_id == workspace_id).values(**values))
-    if not updated.rowcount:
-        conn.execute(chat_proactive_rules.insert().values(workspace_id=workspace_id, **values))
+    _save_workspace_row(conn, chat_proactive_rules, workspace_id, values)
 
 
 def settings_row(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(conversation_settings).where(
-        conversation_settings.c.workspace_id == workspace_id)).mappings().first()
-    return dict(row) if row else None
+    return _workspace_row(conn, conversation_settings, workspace_id)
 
 
 def save_settings(conn: Connection, workspace_id: str, values: dict[str, Any]) -> None:
-    updated = conn.execute(conversation_settings.update().where(
-        conversation_settings.c.workspace_id == workspace_id).values(**values))
-    if not updated.rowcount:
-        conn.execute(conversation_settings.insert().values(workspace_id=workspace_id, **values))
+    _save_workspace_row(conn, conversation_settings, workspace_id, values)
 
 
 def proactive_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Connection
 
+from touchline.conversations import ratings as chat_ratings
 from touchline.errors import Forbidden, NotFound, TouchlineError, ValidationFailed, field_error
 from touchline.eventlog import LoggedEvent, SystemEvent, append_system_events
 from touchline.feedback import signing, stats
@@ -533,13 +534,14 @@ def _chat_rating(conn: Connection, workspace_id: str, item: LoggedEvent) -> int:
     the comment to it."""
     props = item.properties or {}
     score, request, kind = props.get("score"), props.get("message_id"), props.get("scale", "csat")
-    survey = props.get("survey") if item.event == "Chat Survey Answered" else "conversation"
+    survey = props.get("survey") if item.event == chat_ratings.ANSWERED_EVENT else chat_ratings.SURVEY_NAME
     if kind not in SCALES or not isinstance(survey, str) or not re.match(SURVEY_PATTERN, survey):
         return 0
-    low, high = SCALES[kind]
-    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
-        return 0
     if not isinstance(request, str):
+        return 0
+    try:
+        score = _check_score(kind, score)
+    except ValidationFailed:  # a dirty event is no answer
         return 0
     comment = props.get("comment")
     comment = comment.replace("\x00", "").strip()[:MAX_COMMENT] or None if isinstance(comment, str) else None
@@ -561,7 +563,7 @@ def capture(conn: Connection, workspace_id: str, appended: Sequence[LoggedEvent]
     appended itself carry ``review_id`` and are skipped. A ``Conversation Rated`` becomes a CSAT answer."""
     made = 0
     for item in appended:
-        if item.event in ("Conversation Rated", "Chat Survey Answered"):
+        if item.event in (chat_ratings.RATED_EVENT, chat_ratings.ANSWERED_EVENT):
             made += _chat_rating(conn, workspace_id, item)
             continue
         if item.event != "Review Submitted":
