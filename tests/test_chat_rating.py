@@ -137,8 +137,14 @@ def test_only_the_customer_answers_and_bad_input_names_the_field(client: TestCli
     assert field(_rate(client, request["id"], 0, anonymous_id="anon-owner")).endswith("score")
     assert field(_rate(client, request["id"], True, anonymous_id="anon-owner")).endswith("score")
     assert field(_rate(client, request["id"], 3, anonymous_id="anon-owner", comment="x" * 2001)).endswith("comment")
+    assert field(_rate(client, request["id"], 3, anonymous_id="anon-owner", comment="좋아요\x00")).endswith("comment")
+    assert field(_rate(client, "m" * 129, 3, anonymous_id="anon-owner")).endswith("message_id")
+    assert field(_rate(client, "<script>", 3, anonymous_id="anon-owner")).endswith("message_id")
+    assert field(_rate(client, request["id"], "5", anonymous_id="anon-owner", extra=1)).endswith("extra")
     assert field(client.put("/v1/conversations/settings", headers=bearer(),
                             json={"rate_on_resolve": "yes"})).endswith("rate_on_resolve")
+    assert field(client.put("/v1/conversations/settings", headers=bearer(), json={})).endswith("rate_on_resolve")
+    assert client.get("/v1/conversations/settings", headers=bearer()).json() == {"rate_on_resolve": True}
     assert client.post("/v1/chat/rating", json={"anonymous_id": "anon-owner", "message_id": request["id"],
                                                 "score": 5}).status_code == 401
     # Nothing was recorded by the refused answers.
