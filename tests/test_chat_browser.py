@@ -21,7 +21,7 @@ from live_server import LiveServer
 from support import WRITE_KEY, basic, bearer
 from test_browser_sdk import BUNDLE, CHROMIUM, CHROMIUM_ARGS, _missing
 from touchline.web import auth
-from web_helpers import PASSWORD
+from web_helpers import PASSWORD, RESIZE_CHARTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -104,6 +104,7 @@ def _shoot(tab: Any, name: str, *, full: bool = True) -> None:
     tab.screenshot(path=str(SHOTS / f"{name}-desktop.png"), full_page=full)
     tab.set_viewport_size(PHONE)
     tab.wait_for_timeout(100)
+    tab.evaluate(RESIZE_CHARTS)  # a dashboard page's charts, redrawn for the phone before it is measured
     tab.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=full)
     width = tab.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"] + 1, f"{name}: the page is {width}px wide on a phone"

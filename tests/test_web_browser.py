@@ -28,7 +28,7 @@ from touchline.store.engines import Stores
 from touchline.web import auth as web_auth
 from touchline.web import http as web_http
 from touchline.workspaces.service import workspace_id_by_name
-from web_helpers import PASSWORD, add_user
+from web_helpers import PASSWORD, RESIZE_CHARTS, add_user
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -171,11 +171,6 @@ def shoot(page: object, name: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
     assert width <= PHONE["width"] + 1, f"{name}: the page is {width}px wide on a phone"
     page.set_viewport_size(DESKTOP)  # type: ignore[attr-defined]
-
-
-# Plotly redraws its charts when the window resizes; wait for that instead of guessing how long it takes.
-RESIZE_CHARTS = """() => window.Plotly ? Promise.all(Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .map((el) => window.Plotly.Plots.resize(el))) : null"""
 
 
 def number(text: str) -> int:

@@ -21,7 +21,7 @@ from touchline.demo.loyalty import run_loyalty
 from touchline.platform import open_stores
 from touchline.settings import Settings
 from touchline.workspaces.service import workspace_id_by_name
-from web_helpers import PASSWORD, add_user
+from web_helpers import PASSWORD, RESIZE_CHARTS, add_user
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -33,8 +33,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-RESIZE_CHARTS = """() => window.Plotly ? Promise.all(Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .map((el) => window.Plotly.Plots.resize(el))) : null"""
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,10 @@ from touchline.store.engines import Stores
 from touchline.web import auth
 
 PASSWORD = "correct horse battery"
+# Plotly redraws its charts when the window resizes; browser tests wait for that (page.evaluate) before they
+# measure a page on a phone, instead of guessing how long it takes.
+RESIZE_CHARTS = """() => window.Plotly ? Promise.all(Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map((el) => window.Plotly.Plots.resize(el))) : null"""
 
 
 def add_user(stores: Stores, email: str, role: str) -> None:
