@@ -171,7 +171,9 @@ def test_a_worker_that_dies_resends_at_most_its_group_in_flight(leased: Callable
     assert recorded == set(dying.keys[:30])  # three groups recorded, the fourth was in flight
 
     healthy = Provider()
-    later = t0 + dt.timedelta(seconds=stores.settings.outbox_lease_seconds + 1)
+    # Every lease has run out: the claim's (from t0) and the renewals', which count from t0 plus the time the
+    # dying dispatch had taken (seconds on a loaded machine; "lease + 1 s" failed once in CI).
+    later = t0 + dt.timedelta(seconds=2 * stores.settings.outbox_lease_seconds)
     report = Outbox(stores, channels={"webhook": healthy}).dispatch(now=later)
     assert report.sent == len(ids) - 30
     twice = set(dying.keys) & set(healthy.keys)
