@@ -12,14 +12,15 @@ The world (see :mod:`touchline.demo.catalog`): 하루마켓 / Haru Market, an on
 iOS and Android apps, ten stores and a chat desk (web widget and KakaoTalk). People browse anonymously
 on one to three devices, sign up (on the web, in the app or at a store's POS), log in on their other
 devices, put things in carts (about 70% of carts are abandoned; some are bought later, on another
-device), buy again, visit stores and chat. Each person prefers one channel: the app, the web, a store
-or chat.
+device), buy again at their own pace, visit stores and chat, and about half of them lapse (stop coming)
+after a while. Each person prefers one channel: the app, the web, a store or chat.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import random
 import time
 import uuid
@@ -45,6 +46,15 @@ PUMP_EVERY_BATCHES = 40
 # Share of online carts that end in an order. With non-buyers' and anonymous visitors' carts (always
 # abandoned) this lands the overall abandonment rate near 70%.
 _CART_CONVERSION = 0.38
+
+# Customers who lapse (stop visiting for good within the window) and after how long, on average; each
+# buyer's pace: orders per 30 days on average over buyers, gamma-distributed with this shape (smaller:
+# more spread between occasional and frequent buyers).
+_LAPSING_SHARE = 0.55
+_LAPSE_AFTER_DAYS = 30.0
+_ORDERS_PER_30_DAYS = 1.1
+_ORDER_RATE_SHAPE = 0.9
+_MAX_ORDERS = 9
 
 _DAY = 86_400
 _HOUR = 3_600
@@ -124,6 +134,15 @@ def estimate_messages(customers: int) -> int:
     return customers * MESSAGES_PER_CUSTOMER
 
 
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's product of uniforms: the means here are small)."""
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
 def _iso(t: float) -> str:
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t))}.{int(t * 1000) % 1000:03d}Z"
 
@@ -194,6 +213,7 @@ class _Person:
         self.channels: dict[str, int] = {}
         self.user_id: str | None = None  # set once they sign up
         self.orders = 0
+        self.merged_devices = 0  # devices that browsed anonymously before logging in to an existing account
         self.last_t = 0.0  # when their latest message so far happened
         self.push = False  # granted push consent (their app then registers a push token)
         # Behaviour added after the original calibration draws from its own stream, so that it leaves
@@ -342,14 +362,26 @@ class _Person:
         tally.customers += 1
         tally.preferred[self.pref] = tally.preferred.get(self.pref, 0) + 1
 
+        # When they arrive, and when (if ever) they stop coming: a real shop's customers lapse, which is
+        # what churn scores and win-back campaigns are for. Each buyer orders at their own pace (a rate
+        # drawn once) for as long as they stay, so how often and how lately someone bought foretells
+        # whether they buy again, as in a real shop's history.
+        window_lo = sim.start_ts
+        first_lo = window_lo + rng.random() ** 1.6 * (sim.end_ts - window_lo) * 0.85
+        side = self.side
+        active_hi = sim.end_ts
+        if side.random() < _LAPSING_SHARE:
+            active_hi = min(sim.end_ts, first_lo + side.expovariate(1 / _LAPSE_AFTER_DAYS) * _DAY + 2 * _HOUR)
+
         # How many orders online, how many carts that takes, and the rest of their visits.
         target = 0
         if self.identifies:
             r = rng.random()
-            if r < 0.25:
-                target = rng.choices((2, 3, 4, 5), weights=(45, 30, 15, 10))[0]
-            elif r < 0.62:
-                target = 1
+            if r < 0.62:
+                per_day = side.gammavariate(_ORDER_RATE_SHAPE, _ORDERS_PER_30_DAYS / _ORDER_RATE_SHAPE / 30)
+                target = min(_MAX_ORDERS, _poisson(side, per_day * (active_hi - first_lo) / _DAY))
+                if target == 0 and side.random() < 0.6:
+                    target = 1  # a buyer who came, bought once and went
             if self.pref == "store" and target:
                 target = max(0, target - 1)
         carts: list[bool] = []  # one entry per cart: does it end in an order?
@@ -373,11 +405,9 @@ class _Person:
         intents += [("chat", None)] * n_chat
         rng.shuffle(intents)
 
-        window_lo = sim.start_ts
-        first_lo = window_lo + rng.random() ** 1.6 * (sim.end_ts - window_lo) * 0.85
         sessions: list[list[Any]] = []  # [time, kind, payload, device, cart made there]
         for kind, payload in intents:
-            t = self._when(first_lo, sim.end_ts, store=kind == "store")
+            t = self._when(first_lo, active_hi, store=kind == "store")
             sessions.append([t, kind, payload, None, None])
         sessions.sort(key=lambda s: s[0])
 
@@ -431,7 +461,7 @@ class _Person:
         if self.user_id is not None:
             tally.identified += 1
             linked = sum(d.logged_in for d in self.devices)  # devices whose anonymous history joined
-            if len(tally.examples) < 5 and len(self.channels) >= 2 and linked >= 2:
+            if len(tally.examples) < 5 and len(self.channels) >= 2 and linked >= 2 and self.merged_devices:
                 tally.examples.append(f"email:{self.email}")
         self.out.sort(key=lambda m: m[0])
         return self.out
@@ -501,6 +531,8 @@ class _Person:
         return t + self.rng.uniform(5, 40)
 
     def _log_in(self, t: float, device: _Device) -> float:
+        if any(m.get("anonymousId") == device.anon and "userId" not in m for _, m in self.out):
+            self.merged_devices += 1  # this device's anonymous profile joins the customer's
         device.logged_in = True
         self._push_token(device)
         self.emit(t, device.channel, device.ctx, device.anon, "identify", {"traits": {"email": self.email}})
