@@ -27,8 +27,10 @@ from dataclasses import dataclass
 
 from touchline.assistant.intents import (
     CATEGORY_CUE,
+    GIFT_SET,
     PRODUCT_CUES,
     SERVICE_WORDS,
+    is_out_of_scope,
     is_order_status,
     is_smalltalk,
     order_number,
@@ -126,8 +128,12 @@ class Assistant:
         if is_order_status(text):
             return self._reply("order_status", lang, 0.9, text=_TEXTS["order_status"][lang],
                                order_number=order_number(text))
+        if is_out_of_scope(text):
+            return self._reply("unknown", lang, 0.0, text=_TEXTS["unsure"][lang])
         query = Query.of(text)
         concepts = set(query.content)
+        if GIFT_SET.search(text):
+            concepts.discard("~gift")
         product = self.catalog.search(query)
         cue = bool(concepts & PRODUCT_CUES)
         if product is not None and product.category_only:
