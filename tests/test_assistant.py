@@ -2,10 +2,9 @@
 
 The question set (tests/data/assistant_questions.yaml) has a tuning part and a held-out part at least as
 large; the held-out figures are asserted against the issue's targets where they are met, and as floors
-(named as such) where they are not. The held-out questions (v4 and v5) were written before the engine was
-changed or run on them and were never used to tune (the file's header tells the history: three earlier
-held-out halves were run once each, then spent as tuning data; v5 was added so that the held-out part is
-not smaller than the tuning part).
+(named as such) where they are not. The held-out questions (v6, 1,650) were written blind to the engine
+(without reading its code or running it on them) and were never used to tune (the file's header tells the
+history: five earlier held-out batches were run once each, then spent as tuning data).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 
 from touchline.assistant.engine import INTENTS, Assistant
 from touchline.assistant.evaluate import ANSWERABLE, Report, evaluate
-from touchline.assistant.intents import is_order_status, is_smalltalk, wants_person
+from touchline.assistant.intents import is_order_status, is_out_of_scope, is_smalltalk, wants_person
 from touchline.assistant.knowledge import Knowledge, KnowledgeError, load_faq, seed_faq
 from touchline.assistant.text import content_tokens, detect_language, hangul_bigrams, normalize
 from touchline.demo.shop_assistant import demo_knowledge, demo_products
@@ -102,11 +101,16 @@ HANDOVER = [
     "I want to talk to someone", "connect me to customer service", "transfer me to a live agent",
     "let me talk to an agent", "real person please", "representative", "I need a human not a bot",
     "get me a manager", "speak with a representative", "is there a real human i can chat with", "operator",
-    "no more bots", "talk to an actual person",
+    "no more bots", "talk to an actual person", "is there a human i can talk to", "put me through to customer support",
+    "someone please help", "상담 연결해 주세요", "전화로 상담하고 싶어요", "관리자 바꿔주세요", "사람이 답해주세요",
 ]
 NOT_HANDOVER = [
     "고객센터 전화번호 알려줘", "고객센터 운영시간", "상담 가능한 시간이 언제예요?", "customer service hours",
     "what is your phone number", "반품 어떻게 해요", "where is my order", "is the smartwatch available",
+    "customer support phone number", "can i send it to someone else", "a gift for my manager",
+    "is this good for people with sensitive skin", "can someone else pick up my order",
+    "다른 사람한테 선물로 보내고 싶어요",
+    "does support team answer on weekends",
 ]
 
 
@@ -129,6 +133,17 @@ def test_rules() -> None:
     assert not is_order_status(normalize("오늘 주문하면 언제 받아요"))  # a policy question, asked before buying
     assert not is_order_status(normalize("how can i track my parcel"))
     assert not is_order_status(normalize("새벽배송 지역 어디예요"))
+    assert is_order_status(normalize("내 주문 어떻게 됐어요")) and is_order_status(normalize("any update on my order?"))
+    assert is_order_status(normalize("제 물건 발송됐나요"))
+    assert is_order_status(normalize("check order 20261203-0199 pls"))
+    assert not is_order_status(normalize("다른 사이즈가 배송됐어요"))  # a wrong item: the FAQ's
+    assert not is_order_status(normalize("where do i see my order number"))
+    for playful in ("안녕하세용", "감사합니당", "감사합니다아", "안뇽", "heyyy", "hellooo", "byee", "좋은 하루 되세요"):
+        assert is_smalltalk(normalize(playful)), playful
+    assert is_out_of_scope(normalize("김치찌개 끓이는법 알려줘"))
+    assert is_out_of_scope(normalize("is it going to rain today"))
+    assert not is_out_of_scope(normalize("rain boots for kids?")) and not is_out_of_scope(normalize("김치 얼마예요"))
+    assert not is_out_of_scope(normalize("my discount code isnt working"))
 
 
 # --- answers -----------------------------------------------------------------------------------------
@@ -199,48 +214,48 @@ def _key(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
 
 
-def test_heldout_v5_copies_no_faq_example_and_no_other_question(questions: list[dict[str, Any]]) -> None:
-    # v5 paraphrases: none of its texts equals, once case, spaces and punctuation are dropped, an example
-    # question of the FAQ seed or any other question of the set (nor another v5 question).
+def test_heldout_v6_copies_no_faq_example_and_no_other_question(questions: list[dict[str, Any]]) -> None:
+    # v6 paraphrases: none of its texts equals, once case, spaces and punctuation are dropped, an example
+    # question of the FAQ seed or any other question of the set (nor another v6 question); v6 is the whole
+    # held-out part.
     taken = {_key(t) for e in seed_faq() for t in e.questions}
-    taken |= {_key(q["text"]) for q in questions if q.get("batch") != "v5"}
-    v5 = [_key(q["text"]) for q in questions if q.get("batch") == "v5"]
-    assert len(v5) >= 570 and all(q["split"] == "heldout" for q in questions if q.get("batch") == "v5")
-    assert len(set(v5)) == len(v5)
-    assert not [k for k in v5 if k in taken]
+    taken |= {_key(q["text"]) for q in questions if q.get("batch") != "v6"}
+    v6 = [_key(q["text"]) for q in questions if q.get("batch") == "v6"]
+    assert len(v6) >= 1_600
+    assert {q.get("batch") for q in questions if q["split"] == "heldout"} == {"v6"}
+    assert len(set(v6)) == len(v6)
+    assert not [k for k in v6 if k in taken]
+
+
+# Held-out v6 (1,650 questions written blind to the engine) was run on the engine frozen after the fifth
+# tuning round. Its figures fall short of issue 15's targets on top-1 and wrong confident answers: each is
+# asserted below as the floor (or ceiling) measured, named as such, so that a regression fails; they are
+# not the targets.
 
 
 def test_heldout_top1_on_answerable_questions(heldout: Report) -> None:
-    # Issue 15's target is >= 90 %: NOT met on v4 + v5. Held-out v4 alone measured 140/149 = 94.0 %; with
-    # v5 (604 questions written before the engine was run on them) the held-out part measures 621/691 =
-    # 89.9 %, one question short of the target (v5 alone 481/542 = 88.7 %). The measured figure is the floor
-    # here, so a regression fails; it is not the target.
+    # Target >= 90 %: NOT met. v6 measured 1,190/1,488 = 80.0 % (Korean 84.7 %, English 74.1 %); before the
+    # fifth tuning round the same questions measured 77.8 %. (v4 + v5, written by an earlier session and
+    # now spent, had measured 89.9 %.)
     t = heldout.total(intents=ANSWERABLE)
-    assert t.right / t.n >= 621 / 691, heldout.failures
+    assert t.right / t.n >= 1_190 / 1_488, len(heldout.failures)
 
 
-def test_heldout_every_request_for_a_person_hands_over(heldout: Report) -> None:
-    # Issue 15's target is 100 % of explicit requests for a person handed over: NOT met on v4 + v5. v4 12/12,
-    # v5 40/42: all Korean requests hand over; two English ones do not ("is there a human i can talk to",
-    # "put me through to customer support"). Measured 52/54 = 96.3 %, asserted as a floor (a regression
-    # fails), and no other request may be missed.
-    assert heldout.handover_rate >= 52 / 54
-    missed = {q["text"] for q, r in heldout.failures if q["intent"] == "handover"}
-    assert missed <= {"is there a human i can talk to", "put me through to customer support"}, missed
-    assert heldout.false_handovers == 0
+def test_heldout_requests_for_a_person_hand_over(heldout: Report) -> None:
+    # Target 100 %: NOT met. v6 measured 102/110 (90/110 before the fifth round); asserted as a floor.
+    # Two questions that asked for no person were handed over; asserted as a ceiling.
+    assert heldout.handover_rate >= 102 / 110
+    assert heldout.false_handovers <= 2
 
 
 def test_heldout_out_of_scope_questions_get_few_confident_answers(heldout: Report) -> None:
-    # No issue target of its own (these count in the wrong confident rate below); this test asserted 0 on
-    # v4 (0/6). v5 has 4 of 20 answered confidently (a kimchi-stew recipe answered with kimchi, a movie with
-    # a smartwatch, tomorrow's weather with dawn delivery, bitcoin with shipping time): 4/26 on v4 + v5,
-    # asserted as a ceiling so that a regression fails. Not met: the aim stays 0.
+    # No issue target of its own (these count in the wrong confident rate below): v6 measured 5 of 52
+    # answered confidently, asserted as a ceiling. The aim stays 0.
     t = heldout.total(intents=("none",))
-    assert t.wrong_confident <= 4 and t.n >= 26
+    assert t.wrong_confident <= 5 and t.n >= 52
 
 
-def test_heldout_wrong_confident_answers_meet_the_target(heldout: Report) -> None:
-    # Issue 15's target (<= 3 %): met. Held-out v4, run once on the engine frozen after the fourth tuning
-    # round: 5 of 167 = 2.99 %; v5, run once on the same engine: 17 of 604 = 2.81 %; v4 + v5: 22 of 771 =
-    # 2.85 % (a 24th wrong confident answer would be 3.1 %). Held-out v3 had measured 4.4 % (7 of 159).
-    assert heldout.wrong_confident_rate <= 0.03, [(q["text"], r.intent) for q, r in heldout.failures]
+def test_heldout_wrong_confident_answers(heldout: Report) -> None:
+    # Target <= 3 %: NOT met on v6, 94 of 1,650 = 5.70 % (87 = 5.27 % before the fifth round); asserted as a
+    # ceiling. (v4 + v5 had measured 2.85 %.)
+    assert heldout.wrong_confident_rate <= 94 / 1_650, len(heldout.failures)

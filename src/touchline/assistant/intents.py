@@ -27,7 +27,8 @@ _KO_PERSON = re.compile(
     r"|(관리자|책임자|점장)(님)?(이랑|하고|와|랑|한테|연결|바꿔|불러|요$|좀)"
 )
 _EN_PERSON_NOUN = (r"(human|humans|agent|agents|person|people|someone|somebody|representative|rep|operator|staff|"
-                   r"employee|manager|supervisor|advisor|adviser|associate|customer service|customer support|customer care|"
+                   r"employee|manager|supervisor|advisor|adviser|associate|customer service|customer support|"
+                   r"customer care|"
                    r"support team|support agent|support|cs team|live chat)")
 _EN_PERSON = re.compile(
     rf"\b(talk|speak|chat|connect|transfer|put me through|pass me|get me|give me|let me talk|need|want|reach|"
@@ -118,7 +119,8 @@ _KO_STATUS = re.compile(
 _KO_WHERE = re.compile(r"(택배|주문|물건|소포|시킨거|산거|주문한거|상품)(이|가|은|는)?(지금)?"
                        r"(어디예요|어디에요|어디있|어디에있|어디임|어디야)")
 # General questions (before buying) and how-to questions are FAQ entries, not the shopper's order.
-_KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠걸|며칠이면|며칠만에|얼마나걸|어떻게(?!됐|되었|된)"
+_KO_GENERAL = re.compile(r"주문하면|시키면|결제하면|사면|구매하면|보통|며칠걸|며칠이면|며칠만에|얼마나걸"
+                         r"|어떻게(?!됐|되었|된)"
                          r"|방법|어디서|하는법"
                          r"|환불|반품|교환|취소|나머지|따로|일부|하나만|다른(사이즈|색|상품|거|게|물건)|잘못|불량|파손")
 _EN_ORDER = re.compile(r"\b(my|mine|our)\s+(\w+\s+)?(order|orders|package|parcel|delivery|shipment|stuff|item|items|"
@@ -128,7 +130,8 @@ _EN_STATUS = re.compile(r"\b(where|wheres|where's|status|arrive|arrived|arriving
                         r"tracking|track|update|updates|check|check on|on (its|it's|the) way|go out|gone out|sent out|"
                         r"dispatched|still|nothing|nothing came|never came|not come|hasnt come|hasn't come|not here|"
                         r"late|delayed|lost)\b")
-_EN_GENERAL = re.compile(r"\bhow (do|can|to|should)\b|\bif i\b|\bcancel|\breturn|\bexchange|\brefund|\baddress|"
+_EN_GENERAL = re.compile(r"\bhow (do|can|to|should)\b|\bwhere (do|can|should) i\b|\bif i\b|\bcancel|\breturn"
+                         r"|\bexchange|\brefund|\baddress|"
                          r"\bwrong\b|\bseparately\b|\btwo boxes\b|\bunpaid\b|\bbank transfer\b|\bdeposit|\bdamaged\b"
                          r"|\bbroken\b|\bdifferent (size|colou?r|item)\b")
 _ORDER_NUMBER = re.compile(r"(?:주문\s*번호|order\s*(?:no\.?|number|#)?)\s*[:#]?\s*([a-z0-9][a-z0-9-]{3,})", re.I)
@@ -182,7 +185,8 @@ CATEGORY_CUE = re.compile(r"뭐|무엇|어떤|종류|추천|있어|있나|있나
 _OUT_OF_SCOPE = re.compile(
     r"날씨|비와|비가|비올|눈와|눈올|레시피|끓이는법|끓이는방법|만드는법|요리법|로또|주식|비트코인|코인|환율|영화|드라마|뉴스"
     r"|대통령|선거|정치|코딩|파이썬|숙제|농담|운세|연애|수도가|몇살|노래추천|맛집"
-    r"|\b(weather|rain|raining|snow|forecast|recipe|recipes|cook|lottery|lotto|stocks?|bitcoin|crypto|exchange rate"
+    r"|\b(weather|going to rain|raining|snowing|forecast|recipe|recipes|how to cook|lottery|lotto|stocks?|bitcoin"
+    r"|crypto|exchange rate"
     r"|movie|movies|film|tv show|news|president|election|politics|python|javascript|coding|homework|joke|jokes"
     r"|horoscope|capital of|who won|the game|song|lyrics|girlfriend|boyfriend|restaurant)\b"
 )
