@@ -37,7 +37,8 @@ from touchline.assistant.intents import (
     wants_person,
 )
 from touchline.assistant.knowledge import Knowledge, Product
-from touchline.assistant.retrieval import FaqIndex, ProductIndex, Query
+from touchline.assistant.retrieval import FaqHit, FaqIndex, ProductIndex, Query
+from touchline.assistant.semantic import FaqMeaning
 from touchline.assistant.text import detect_language, normalize
 
 CONFIDENCE_THRESHOLD = 0.38
@@ -47,6 +48,16 @@ FAQ_THRESHOLDS = {"ko": 0.37, "en": 0.33}
 UNCOVERED_WEIGHT = 0.5  # the share of the question's FAQ words the chosen entry's phrasings lack
 RIVAL_WEIGHT = 0.2  # the share the runner-up entry has and the chosen one lacks
 DISAGREE_PENALTY = 0.1  # the word ranker alone would choose another entry
+# The sentence encoder beside the words (fifth tuning round; 0 leaves it out): an entry's similarity counts
+# this many times its word score relative to the best; the encoder alone preferring another entry lowers
+# the confidence by this share; overruling the words, it is confident only above this similarity and this
+# lead over the words' entry.
+MEANING_WEIGHT = 1.5
+MEANING_DISAGREE_PENALTY = 0.15
+MEANING_SURE = 0.75
+MEANING_LEAD = 0.1
+MEANING_CONFIDENCE = 0.6
+MEANING_UNSURE = 0.3
 
 INTENTS = ("handover", "smalltalk", "order_status", "product", "faq", "unknown")
 
@@ -106,11 +117,13 @@ class Assistant:
     Thread-safe for answering: nothing is mutated after construction."""
 
     def __init__(self, knowledge: Knowledge, *, threshold: float = CONFIDENCE_THRESHOLD,
-                 faq_thresholds: dict[str, float] | None = None) -> None:
+                 faq_thresholds: dict[str, float] | None = None, meaning_weight: float = MEANING_WEIGHT) -> None:
         self.knowledge = knowledge
         self.threshold = threshold
         self.faq_thresholds = dict(FAQ_THRESHOLDS if faq_thresholds is None else faq_thresholds)
         self.faq = FaqIndex(knowledge.faq)
+        self.meaning_weight = meaning_weight
+        self.meaning = FaqMeaning(knowledge.faq) if meaning_weight > 0 and knowledge.faq else None
         self.catalog = ProductIndex(knowledge.products, common=self.faq.vocabulary)
         self._products = {p.id: p for p in knowledge.products}
         self._topics = {e.id: e.topic for e in knowledge.faq}
@@ -144,7 +157,7 @@ class Assistant:
             option = size.group(1).upper() if size else None
             return self._reply("product", lang, confidence, product_ids=product.product_ids, option=option,
                                text=self._product_text(product.product_ids, option, lang))
-        hits = self.faq.search(query)
+        hits = self.faq.search(query, k=10)
         if not hits or hits[0].score <= 0:
             return self._reply("unknown", lang, 0.0, text=_TEXTS["unsure"][lang])
         top = hits[0]
@@ -161,12 +174,37 @@ class Assistant:
         penalty = contest_penalty(words, self.faq.entry_vocab.get(top.entry_id, set()), runner_up,
                                   agree=self.faq.lexical_top(query) == top.entry_id)
         confidence = _squash(blend * known * penalty)
+        if self.meaning is not None:
+            top, confidence = self._with_meaning(text, hits, confidence, known)
         entry = self.knowledge.entry(top.entry_id, lang)
         answer = entry.answer if entry else ""
         threshold = self.faq_thresholds.get(lang, self.threshold)
         confident = confidence >= threshold
         return self._reply("faq", lang, confidence, faq_id=top.entry_id, topic=self._topics.get(top.entry_id),
                            text=answer if confident else _TEXTS["unsure"][lang], threshold=threshold)
+
+    def _with_meaning(self, text: str, hits: list[FaqHit], confidence: float,
+                      known: float) -> tuple[FaqHit, float]:
+        """The words' choice weighed against the sentence encoder's (see :mod:`touchline.assistant.semantic`):
+        each entry scores its word score relative to the best plus ``meaning_weight`` times its similarity.
+        Kept, the words' confidence stands, lowered when the encoder alone prefers another entry; overruled
+        (the encoder's entry wins), the answer is confident only when the encoder is sure of it on its own."""
+        assert self.meaning is not None
+        similarity = self.meaning.similarities(text)
+        if not similarity:
+            return hits[0], confidence
+        best = hits[0].score
+        fused = {h.entry_id: h.score / best + self.meaning_weight * similarity.get(h.entry_id, 0.0) for h in hits}
+        for entry_id, sim in similarity.items():
+            fused.setdefault(entry_id, self.meaning_weight * sim)
+        chosen = max(fused, key=fused.__getitem__)
+        meaning_top = max(similarity, key=similarity.__getitem__)
+        if chosen == hits[0].entry_id:
+            return hits[0], confidence if meaning_top == chosen else confidence * (1.0 - MEANING_DISAGREE_PENALTY)
+        hit = next((h for h in hits if h.entry_id == chosen), None) or FaqHit(chosen, 0.0, 0.0, 0.0, known)
+        sure = (meaning_top == chosen and similarity[chosen] >= MEANING_SURE
+                and similarity[chosen] - similarity.get(hits[0].entry_id, 0.0) >= MEANING_LEAD)
+        return hit, (MEANING_CONFIDENCE if sure else min(confidence, MEANING_UNSURE)) * known
 
     def _known(self, query: Query) -> float:
         words = [t for t in dict.fromkeys(query.content) if not t.startswith("~")]
