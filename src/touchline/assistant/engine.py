@@ -53,6 +53,7 @@ DISAGREE_PENALTY = 0.1  # the word ranker alone would choose another entry
 # the confidence by this share; overruling the words, it is confident only above this similarity and this
 # lead over the words' entry.
 MEANING_WEIGHT = 1.5
+COMMON_IN_ENTRIES = 2
 MEANING_DISAGREE_PENALTY = 0.15
 MEANING_SURE = 0.75
 MEANING_LEAD = 0.1
@@ -124,7 +125,9 @@ class Assistant:
         self.faq = FaqIndex(knowledge.faq)
         self.meaning_weight = meaning_weight
         self.meaning = FaqMeaning(knowledge.faq) if meaning_weight > 0 and knowledge.faq else None
-        self.catalog = ProductIndex(knowledge.products, common=self.faq.vocabulary)
+        # Words the FAQ uses in several entries (``long``, ``오늘``) name no product; a word one or two entries'
+        # phrasings use may be a product's (a question about a knit's size), and still names it.
+        self.catalog = ProductIndex(knowledge.products, common=self.faq.common_words(COMMON_IN_ENTRIES))
         self._products = {p.id: p for p in knowledge.products}
         self._topics = {e.id: e.topic for e in knowledge.faq}
         self._vocabulary = self.faq.vocabulary | self.faq.all_words | self.catalog.vocabulary

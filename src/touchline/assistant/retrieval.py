@@ -93,6 +93,12 @@ class FaqIndex:
         self._owner_slots = np.asarray([self._slot[o] for o in owners], dtype=np.int64)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
+        # The synonyms in the tokens a question becomes (English stemmed, Korean as the analyser splits it).
+        self._synonyms: dict[str, list[str]] = {}
+        for word, meant in PRODUCT_SYNONYMS.items():
+            tokens = with_concepts(meant) + [t for t in content_tokens(" ".join(meant)) if t not in meant]
+            for key in {word, *(t for t in content_tokens(word) if not t.startswith("~"))}:
+                self._synonyms.setdefault(key, []).extend(t for t in tokens if t not in self._synonyms.get(key, ()))
         # One document per entry: all its phrasings in both languages, so an entry several of whose
         # phrasings share the question's words gains over one phrasing of another entry that happens to.
         self.entry_weight = entry_weight
@@ -103,6 +109,14 @@ class FaqIndex:
     @property
     def vocabulary(self) -> set[str]:
         return set().union(*self.entry_vocab.values()) if self.entry_vocab else set()
+
+    def common_words(self, entries: int) -> set[str]:
+        """Words the phrasings of at least ``entries`` entries use."""
+        counts: dict[str, int] = {}
+        for words in self.entry_vocab.values():
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+        return {word for word, n in counts.items() if n >= entries}
 
     def expand(self, query: Query) -> Query:
         """Unspaced compounds the FAQ does not use split into words it does (``선물포장`` -> ``선물``, ``포장``)."""
@@ -176,6 +190,19 @@ PRODUCT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "의류": ("패션",), "아기": ("유아동",), "아이": ("유아동",), "어린이": ("유아동",), "아동": ("유아동",),
     "먹거리": ("식품",), "음식": ("식품",), "clothes": ("fashion",), "clothing": ("fashion",),
     "cosmetics": ("beauty",), "makeup": ("beauty",), "baby": ("kid",), "children": ("kid",),
+    # Categories by the names shoppers use (fifth tuning round)
+    "신발": ("스니커즈", "러닝화"), "shoes": ("sneakers", "running"), "먹을거": ("식품",), "먹을것": ("식품",),
+    "먹거리들": ("식품",), "groceries": ("food",), "grocery": ("food",), "snacks": ("food",), "인테리어": ("리빙",),
+    "침구": ("리빙",), "침구류": ("리빙",), "생활용품": ("리빙",), "가구": ("리빙",), "furniture": ("home",),
+    "interior": ("home",), "bedding": ("home",), "디지털": ("가전",), "전자제품": ("가전",), "전자기기": ("가전",),
+    "기기": ("가전",), "gadgets": ("electronics",), "gadget": ("electronics",), "devices": ("electronics",),
+    "electronic": ("electronics",), "운동용품": ("스포츠/레저",), "운동": ("스포츠/레저",), "아웃도어": ("스포츠/레저",),
+    "레저": ("스포츠/레저",), "outdoor": ("sports",), "sport": ("sports",), "fitness": ("sports",),
+    "기초화장품": ("뷰티",), "스킨케어": ("뷰티",), "패션": ("패션",), "fashion": ("fashion",),
+    # Names shoppers shorten or spell their own way
+    "로청": ("로봇청소기",), "공청기": ("공기청정기",), "런닝화": ("러닝화",), "커피포트": ("전기포트",),
+    "mandarins": ("tangerines",), "mandarin": ("tangerines",), "tangerine": ("tangerines",), "facewash": ("cleanser",),
+    "canceling": ("cancelling",), "cancelling": ("cancelling",), "믹스너트": ("견과",), "키즈": ("유아동",),
 }
 # Words in product names that say nothing about which product is meant.
 _GENERIC = frozenset({"세트", "set", "pack", "of", "for", "two", "인분", "the", "a", "~size", "~gift", "~store",
@@ -225,13 +252,19 @@ class ProductIndex:
         self.naming = {t for t in self.naming if len(t) > 1} - set(common)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
+        # The synonyms in the tokens a question becomes (English stemmed, Korean as the analyser splits it).
+        self._synonyms: dict[str, list[str]] = {}
+        for word, meant in PRODUCT_SYNONYMS.items():
+            tokens = with_concepts(meant) + [t for t in content_tokens(" ".join(meant)) if t not in meant]
+            for key in {word, *(t for t in content_tokens(word) if not t.startswith("~"))}:
+                self._synonyms.setdefault(key, []).extend(t for t in tokens if t not in self._synonyms.get(key, ()))
 
     def expand(self, tokens: Sequence[str]) -> list[str]:
         """Shoppers' words for catalog words, and unspaced compounds split into the catalog's words
         (``경량패딩`` -> ``경량``, ``패딩``; ``울코트`` -> ``코트``)."""
         out = list(tokens)
         for t in tokens:
-            out.extend(with_concepts(PRODUCT_SYNONYMS.get(t, ())))
+            out.extend(self._synonyms.get(t, ()))
             if len(t) >= 3 and t not in self.naming and not t.startswith("~") and _HANGUL_WORD.fullmatch(t):
                 out.extend(w for w in self._hangul_naming if w in t)
         return out
