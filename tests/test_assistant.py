@@ -2,9 +2,9 @@
 
 The question set (tests/data/assistant_questions.yaml) has a tuning part and a held-out part at least as
 large; the held-out figures are asserted against the issue's targets where they are met, and as floors
-(named as such) where they are not. The held-out questions (v6, 1,650) were written blind to the engine
+(named as such) where they are not. The held-out questions (v7, 3,399) were written blind to the engine
 (without reading its code or running it on them) and were never used to tune (the file's header tells the
-history: five earlier held-out batches were run once each, then spent as tuning data).
+history: six earlier held-out batches were run, then spent as tuning data).
 """
 
 from __future__ import annotations
@@ -214,48 +214,47 @@ def _key(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
 
 
-def test_heldout_v6_copies_no_faq_example_and_no_other_question(questions: list[dict[str, Any]]) -> None:
-    # v6 paraphrases: none of its texts equals, once case, spaces and punctuation are dropped, an example
-    # question of the FAQ seed or any other question of the set (nor another v6 question); v6 is the whole
+def test_heldout_v7_copies_no_faq_example_and_no_other_question(questions: list[dict[str, Any]]) -> None:
+    # v7 paraphrases: none of its texts equals, once case, spaces and punctuation are dropped, an example
+    # question of the FAQ seed or any other question of the set (nor another v7 question); v7 is the whole
     # held-out part.
     taken = {_key(t) for e in seed_faq() for t in e.questions}
-    taken |= {_key(q["text"]) for q in questions if q.get("batch") != "v6"}
-    v6 = [_key(q["text"]) for q in questions if q.get("batch") == "v6"]
-    assert len(v6) >= 1_600
-    assert {q.get("batch") for q in questions if q["split"] == "heldout"} == {"v6"}
-    assert len(set(v6)) == len(v6)
-    assert not [k for k in v6 if k in taken]
+    taken |= {_key(q["text"]) for q in questions if q.get("batch") != "v7"}
+    v7 = [_key(q["text"]) for q in questions if q.get("batch") == "v7"]
+    assert len(v7) >= 3_300
+    assert {q.get("batch") for q in questions if q["split"] == "heldout"} == {"v7"}
+    assert len(set(v7)) == len(v7)
+    assert not [k for k in v7 if k in taken]
 
 
-# Held-out v6 (1,650 questions written blind to the engine) was run on the engine frozen after the fifth
-# tuning round. Its figures fall short of issue 15's targets on top-1 and wrong confident answers: each is
-# asserted below as the floor (or ceiling) measured, named as such, so that a regression fails; they are
-# not the targets.
+# Held-out v7 (3,399 questions, Korean and English, written blind to the engine by two writers) was run on
+# the engine frozen after the sixth tuning round (see the question set's header). Its figures fall short of
+# issue 15's targets: each is asserted below as the floor (or ceiling) measured, named as such, so that a
+# regression fails; they are not the targets.
+HELDOUT_TOP1 = (2_562, 3_097)  # answerable questions right at the first answer: 82.7 % (target 90 %)
+HELDOUT_HANDOVERS = (190, 220)  # requests for a person handed over: 86.4 % (target 100 %)
+HELDOUT_UNASKED_HANDOVERS = 1
+HELDOUT_OUT_OF_SCOPE_CONFIDENT = (7, 82)  # out-of-scope questions answered with confidence
+HELDOUT_WRONG_CONFIDENT = (176, 3_399)  # 5.18 % (target 3 %)
 
 
 def test_heldout_top1_on_answerable_questions(heldout: Report) -> None:
-    # Target >= 90 %: NOT met. v6 measured 1,190/1,488 = 80.0 % (Korean 84.7 %, English 74.1 %); before the
-    # fifth tuning round the same questions measured 77.8 %. (v4 + v5, written by an earlier session and
-    # now spent, had measured 89.9 %.)
     t = heldout.total(intents=ANSWERABLE)
-    assert t.right / t.n >= 1_190 / 1_488, len(heldout.failures)
+    assert (t.right, t.n) >= HELDOUT_TOP1 and t.n == HELDOUT_TOP1[1], len(heldout.failures)
 
 
 def test_heldout_requests_for_a_person_hand_over(heldout: Report) -> None:
-    # Target 100 %: NOT met. v6 measured 102/110 (90/110 before the fifth round); asserted as a floor.
-    # Two questions that asked for no person were handed over; asserted as a ceiling.
-    assert heldout.handover_rate >= 102 / 110
-    assert heldout.false_handovers <= 2
+    t = heldout.total(intents=("handover",))
+    assert t.handed_over >= HELDOUT_HANDOVERS[0] and t.n == HELDOUT_HANDOVERS[1]
+    assert heldout.false_handovers <= HELDOUT_UNASKED_HANDOVERS
 
 
 def test_heldout_out_of_scope_questions_get_few_confident_answers(heldout: Report) -> None:
-    # No issue target of its own (these count in the wrong confident rate below): v6 measured 5 of 52
-    # answered confidently, asserted as a ceiling. The aim stays 0.
+    # No issue target of its own (these count in the wrong confident rate below); the aim stays 0.
     t = heldout.total(intents=("none",))
-    assert t.wrong_confident <= 5 and t.n >= 52
+    assert t.wrong_confident <= HELDOUT_OUT_OF_SCOPE_CONFIDENT[0] and t.n == HELDOUT_OUT_OF_SCOPE_CONFIDENT[1]
 
 
 def test_heldout_wrong_confident_answers(heldout: Report) -> None:
-    # Target <= 3 %: NOT met on v6, 94 of 1,650 = 5.70 % (87 = 5.27 % before the fifth round); asserted as a
-    # ceiling. (v4 + v5 had measured 2.85 %.)
-    assert heldout.wrong_confident_rate <= 94 / 1_650, len(heldout.failures)
+    t = heldout.total()
+    assert t.wrong_confident <= HELDOUT_WRONG_CONFIDENT[0] and t.n == HELDOUT_WRONG_CONFIDENT[1]

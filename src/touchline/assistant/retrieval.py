@@ -196,7 +196,8 @@ PRODUCT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "침구": ("리빙",), "침구류": ("리빙",), "생활용품": ("리빙",), "가구": ("리빙",), "furniture": ("home",),
     "interior": ("home",), "bedding": ("home",), "디지털": ("가전",), "전자제품": ("가전",), "전자기기": ("가전",),
     "기기": ("가전",), "gadgets": ("electronics",), "gadget": ("electronics",), "devices": ("electronics",),
-    "electronic": ("electronics",), "운동용품": ("스포츠/레저",), "운동": ("스포츠/레저",), "아웃도어": ("스포츠/레저",),
+    "electronic": ("electronics",), "운동용품": ("스포츠/레저",), "운동": ("스포츠/레저",),
+    "아웃도어": ("스포츠/레저",),
     "레저": ("스포츠/레저",), "outdoor": ("sports",), "sport": ("sports",), "fitness": ("sports",),
     "기초화장품": ("뷰티",), "스킨케어": ("뷰티",), "패션": ("패션",), "fashion": ("fashion",),
     # Names shoppers shorten or spell their own way
