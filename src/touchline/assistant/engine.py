@@ -25,6 +25,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from touchline.assistant.intents import (
     CATEGORY_CUE,
     GIFT_SET,
@@ -38,7 +40,7 @@ from touchline.assistant.intents import (
 )
 from touchline.assistant.knowledge import Knowledge, Product
 from touchline.assistant.retrieval import FaqHit, FaqIndex, ProductIndex, Query
-from touchline.assistant.semantic import FaqMeaning
+from touchline.assistant.semantic import FaqMeaning, embed, intent_examples
 from touchline.assistant.text import detect_language, normalize
 
 CONFIDENCE_THRESHOLD = 0.38
@@ -118,13 +120,15 @@ class Assistant:
     Thread-safe for answering: nothing is mutated after construction."""
 
     def __init__(self, knowledge: Knowledge, *, threshold: float = CONFIDENCE_THRESHOLD,
-                 faq_thresholds: dict[str, float] | None = None, meaning_weight: float = MEANING_WEIGHT) -> None:
+                 faq_thresholds: dict[str, float] | None = None, meaning_weight: float = MEANING_WEIGHT,
+                 use_examples: bool = True) -> None:
         self.knowledge = knowledge
         self.threshold = threshold
         self.faq_thresholds = dict(FAQ_THRESHOLDS if faq_thresholds is None else faq_thresholds)
         self.faq = FaqIndex(knowledge.faq)
         self.meaning_weight = meaning_weight
         self.meaning = FaqMeaning(knowledge.faq) if meaning_weight > 0 and knowledge.faq else None
+        self.examples = intent_examples() if meaning_weight > 0 and use_examples else None
         # Words the FAQ uses in several entries (``long``, ``오늘``) name no product; a word one or two entries'
         # phrasings use may be a product's (a question about a knit's size), and still names it.
         self.catalog = ProductIndex(knowledge.products, common=self.faq.common_words(COMMON_IN_ENTRIES))
@@ -137,14 +141,18 @@ class Assistant:
         lang = language if language in ("ko", "en") else detect_language(text)
         if not text:
             return self._reply("unknown", lang, 0.0, text=_TEXTS["unsure"][lang])
-        if wants_person(text):
+        # The question's meaning (one embedding, used twice): its nearest intent examples vote beside the
+        # rules, and the FAQ entries are weighed by it.
+        vector = embed([text])[0] if self.meaning is not None else None
+        vote = self.examples.vote(vector) if vector is not None and self.examples is not None else None
+        if wants_person(text) or vote == "handover":
             return self._reply("handover", lang, 1.0, handover=True, text=_TEXTS["handover"][lang])
-        if is_smalltalk(text):
+        if is_smalltalk(text) or vote == "smalltalk":
             return self._reply("smalltalk", lang, 0.95, text=_TEXTS["smalltalk"][lang])
-        if is_order_status(text):
+        if is_order_status(text) or vote == "order_status":
             return self._reply("order_status", lang, 0.9, text=_TEXTS["order_status"][lang],
                                order_number=order_number(text))
-        if is_out_of_scope(text):
+        if is_out_of_scope(text) or vote == "none":
             return self._reply("unknown", lang, 0.0, text=_TEXTS["unsure"][lang])
         query = Query.of(text)
         concepts = set(query.content)
@@ -177,8 +185,8 @@ class Assistant:
         penalty = contest_penalty(words, self.faq.entry_vocab.get(top.entry_id, set()), runner_up,
                                   agree=self.faq.lexical_top(query) == top.entry_id)
         confidence = _squash(blend * known * penalty)
-        if self.meaning is not None:
-            top, confidence = self._with_meaning(text, hits, confidence, known)
+        if vector is not None:
+            top, confidence = self._with_meaning(vector, hits, confidence, known)
         entry = self.knowledge.entry(top.entry_id, lang)
         answer = entry.answer if entry else ""
         threshold = self.faq_thresholds.get(lang, self.threshold)
@@ -186,14 +194,14 @@ class Assistant:
         return self._reply("faq", lang, confidence, faq_id=top.entry_id, topic=self._topics.get(top.entry_id),
                            text=answer if confident else _TEXTS["unsure"][lang], threshold=threshold)
 
-    def _with_meaning(self, text: str, hits: list[FaqHit], confidence: float,
+    def _with_meaning(self, vector: np.ndarray, hits: list[FaqHit], confidence: float,
                       known: float) -> tuple[FaqHit, float]:
         """The words' choice weighed against the sentence encoder's (see :mod:`touchline.assistant.semantic`):
         each entry scores its word score relative to the best plus ``meaning_weight`` times its similarity.
         Kept, the words' confidence stands, lowered when the encoder alone prefers another entry; overruled
         (the encoder's entry wins), the answer is confident only when the encoder is sure of it on its own."""
         assert self.meaning is not None
-        similarity = self.meaning.similarities(text)
+        similarity = self.meaning.similarities(vector)
         if not similarity:
             return hits[0], confidence
         best = hits[0].score
