@@ -4,7 +4,7 @@ question never becomes an example). Each example keeps its text and its intent, 
 questions (FAQ and products) as ``shop``: the examples teach the assistant the intents every shop has (a
 request for a person, a greeting, the shopper's own order, a question outside the shop), not one shop's FAQ.
 
-    python bench/intent_examples.py          # rewrite the seed file
+    python bench/intent_examples.py          # rewrite the seed file and its embeddings
     python bench/intent_examples.py --check  # exit 1 if the seed file is not what the question set gives
 """
 
@@ -14,11 +14,16 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+
+from touchline.assistant.semantic import embed, examples_digest
+from touchline.assistant.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "data" / "assistant_questions.yaml"
 SEED = ROOT / "src" / "touchline" / "assistant" / "seed" / "intent_examples.yaml"
+VECTORS = SEED.with_suffix(".npz")  # their embeddings, float16, with the digest of the text they came from
 GENERIC = ("handover", "smalltalk", "order_status", "none")
 HEADER = """# The shop assistant's intent examples, written by bench/intent_examples.py from the tuning part of
 # tests/data/assistant_questions.yaml (never its held-out part): text and intent, the shop's own questions
@@ -41,10 +46,15 @@ def main() -> int:
     text = render()
     if args.check:
         same = SEED.exists() and SEED.read_text(encoding="utf-8") == text
-        print("up to date" if same else f"{SEED} differs from the question set's tuning part")
+        with np.load(VECTORS) as shipped:
+            same = same and str(shipped["digest"]) == examples_digest(text)
+        print("up to date" if same else f"{SEED} or {VECTORS.name} differs from the question set's tuning part")
         return 0 if same else 1
     SEED.write_text(text, encoding="utf-8")
-    print(f"wrote {SEED} ({text.count(chr(10) + '- text:') + text.startswith('- text:')} examples)")
+    rows = yaml.safe_load(text)
+    vectors = embed([normalize(r["text"]) for r in rows]).astype(np.float16)
+    np.savez_compressed(VECTORS, vectors=vectors, digest=np.array(examples_digest(text)))
+    print(f"wrote {SEED} and {VECTORS.name} ({len(rows)} examples)")
     return 0
 
 

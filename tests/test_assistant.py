@@ -228,14 +228,30 @@ def test_heldout_v7_copies_no_faq_example_and_no_other_question(questions: list[
 
 
 # Held-out v7 (3,399 questions, Korean and English, written blind to the engine by two writers) was run on
-# the engine frozen after the sixth tuning round (see the question set's header). Its figures fall short of
-# issue 15's targets: each is asserted below as the floor (or ceiling) measured, named as such, so that a
-# regression fails; they are not the targets.
-HELDOUT_TOP1 = (2_562, 3_097)  # answerable questions right at the first answer: 82.7 % (target 90 %)
-HELDOUT_HANDOVERS = (190, 220)  # requests for a person handed over: 86.4 % (target 100 %)
-HELDOUT_UNASKED_HANDOVERS = 1
+# the engine frozen after the sixth tuning round, and again after the intent examples were added (see the
+# question set's header). Its figures fall short of issue 15's targets but for requests for a person: each is
+# asserted below as the floor (or ceiling) measured on the second run, named as such, so that a regression
+# fails; they are not the targets.
+HELDOUT_TOP1 = (2_607, 3_097)  # answerable questions right at the first answer: 84.2 % (target 90 %)
+HELDOUT_HANDOVERS = (219, 220)  # requests for a person handed over: 99.5 % (target 100 %)
+HELDOUT_UNASKED_HANDOVERS = 5
 HELDOUT_OUT_OF_SCOPE_CONFIDENT = (7, 82)  # out-of-scope questions answered with confidence
-HELDOUT_WRONG_CONFIDENT = (176, 3_399)  # 5.18 % (target 3 %)
+HELDOUT_WRONG_CONFIDENT = (178, 3_399)  # 5.24 % (target 3 %)
+
+
+def test_intent_examples_come_from_the_tuning_part_only(questions: list[dict[str, Any]]) -> None:
+    # The examples the assistant ships (seed/intent_examples.yaml and their embeddings) are exactly what
+    # bench/intent_examples.py writes from the tuning part: no held-out question is ever an example.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    check = subprocess.run([sys.executable, str(root / "bench" / "intent_examples.py"), "--check"],
+                           capture_output=True, text=True, cwd=root)
+    assert check.returncode == 0, check.stdout + check.stderr
+    shipped = yaml.safe_load((root / "src/touchline/assistant/seed/intent_examples.yaml").read_text(encoding="utf-8"))
+    heldout = {_key(q["text"]) for q in questions if q["split"] == "heldout"}
+    assert not [r["text"] for r in shipped if _key(r["text"]) in heldout]
 
 
 def test_heldout_top1_on_answerable_questions(heldout: Report) -> None:

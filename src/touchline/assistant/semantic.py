@@ -10,6 +10,8 @@ one core. An entry's similarity to a question is the best cosine over its phrasi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -93,11 +95,15 @@ _examples_lock = threading.Lock()
 
 
 class IntentExamples:
-    """Labelled example questions (``seed/intent_examples.yaml``), embedded once per process."""
+    """Labelled example questions (``seed/intent_examples.yaml``) and their embeddings: ``vectors`` when
+    given (the package ships them, see :func:`intent_examples`), else computed here."""
 
-    def __init__(self, rows: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, rows: Sequence[tuple[str, str]], vectors: np.ndarray | None = None) -> None:
         self.intents = np.array([intent for _, intent in rows])
-        self._vectors = embed([normalize(text) for text, _ in rows]) if rows else np.zeros((0, 512), np.float32)
+        if vectors is not None and vectors.shape == (len(rows), 512):
+            self._vectors = vectors.astype(np.float32)
+        else:
+            self._vectors = embed([normalize(text) for text, _ in rows]) if rows else np.zeros((0, 512), np.float32)
 
     def vote(self, vector: np.ndarray) -> str | None:
         """The intent the nearest examples agree on (``shop``: a question for the shop's own knowledge), or
@@ -117,14 +123,26 @@ class IntentExamples:
         return best if votes[best] / total >= MIN_SHARE.get(best, 1.0) else None
 
 
+def examples_digest(text: str) -> str:
+    """What the shipped embeddings were computed from: the seed file's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def intent_examples() -> IntentExamples:
-    """The process's one set of intent examples, from the package's seed file."""
+    """The process's one set of intent examples, from the package's seed file, with the embeddings shipped
+    beside it (``seed/intent_examples.npz``, written by ``bench/intent_examples.py``: embedding 3,000
+    examples takes seconds at every start); computed here if they were made from another seed file."""
     global _examples
     if _examples is None:
         with _examples_lock:
             if _examples is None:
-                text = resources.files("touchline.assistant").joinpath("seed/intent_examples.yaml").read_text(
-                    encoding="utf-8")
+                seed = resources.files("touchline.assistant").joinpath("seed")
+                text = seed.joinpath("intent_examples.yaml").read_text(encoding="utf-8")
                 rows = [(str(r["text"]), str(r["intent"])) for r in yaml.safe_load(text) or []]
-                _examples = IntentExamples(rows)
+                vectors = None
+                with (contextlib.suppress(FileNotFoundError, KeyError, ValueError),
+                      seed.joinpath("intent_examples.npz").open("rb") as f, np.load(f) as shipped):
+                    if str(shipped["digest"]) == examples_digest(text):
+                        vectors = shipped["vectors"]
+                _examples = IntentExamples(rows, vectors)
     return _examples
