@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from support import bearer
 from touchline.assistant import service
-from touchline.assistant import service as assistant_service
 from touchline.assistant import store as faq_store
 from touchline.assistant.knowledge import seed_faq
 from touchline.store.engines import Stores
@@ -190,14 +189,3 @@ def test_migration_13_adds_the_faq_table(client: TestClient, stores: Stores) -> 
         assert "ix_faq_entries_ws_topic" in {i["name"] for i in inspector.get_indexes("faq_entries")}
     assert client.post(FAQ, json=SHIPPING_FEE, headers=bearer()).status_code == 201
     assert upgrade(stores)["state"] == (STATE_MIGRATIONS[-1].version,) * 2  # again: nothing to do
-
-
-def test_the_assistant_warms_up_only_where_an_faq_is_in_use(client: TestClient, stores: Stores) -> None:
-    # A shop without an FAQ has no assistant: starting the server loads nothing for it. With one, the bot's
-    # thread loads the analyser, the encoder and the intent examples at start, so that the first question
-    # (a KakaoTalk skill waits 5 s) does not pay for them.
-    assert assistant_service.warm(stores) is False
-    made = client.post(FAQ, json=SHIPPING_FEE, headers=bearer()).json()
-    assert assistant_service.warm(stores) is True
-    client.put(f"{FAQ}/{made['id']}", json={**SHIPPING_FEE, "enabled": False}, headers=bearer())
-    assert assistant_service.warm(stores) is False

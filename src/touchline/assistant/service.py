@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 from touchline.assistant import store
 from touchline.assistant.engine import Assistant, Reply
 from touchline.assistant.knowledge import LANGUAGES, Knowledge, Product, catalog_product, parse_faq, seed_faq
-from touchline.assistant.semantic import intent_examples
-from touchline.assistant.text import kiwi
 from touchline.catalog import store as catalog_store
 from touchline.errors import Conflict, NotFound, ValidationFailed, field_error
 
@@ -292,18 +290,6 @@ def _built(stores: Stores, workspace_id: str, fingerprint: tuple[Any, ...] | Non
         built = _Built(fingerprint, Assistant(knowledge_of(rows, products)), {r["id"]: r["key"] for r in rows})
         cache[workspace_id] = built
         return built
-
-
-def warm(stores: Stores) -> bool:
-    """Loads what every workspace's assistant shares (the Korean analyser, the sentence encoder and the intent
-    examples: several seconds, once per process) when some workspace has an FAQ in use, so that the first
-    question after a start is answered in time (KakaoTalk waits 5 s for a skill's answer). Whether it did."""
-    with stores.read() as conn:
-        if not store.any_faq_in_use(conn):
-            return False
-    kiwi()
-    intent_examples()
-    return True
 
 
 def assistant(stores: Stores, workspace_id: str) -> Assistant:

@@ -39,12 +39,6 @@ def faq_by_key(conn: Connection, workspace_id: str, key: str) -> dict[str, Any] 
     return dict(row) if row else None
 
 
-def any_faq_in_use(conn: Connection) -> bool:
-    """Whether any workspace has an enabled FAQ entry (a shop assistant that may answer)."""
-    found = conn.execute(sa.select(faq_entries.c.id).where(faq_entries.c.enabled == sa.true()).limit(1)).first()
-    return found is not None
-
-
 def faq_count(conn: Connection, workspace_id: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(faq_entries)
                             .where(faq_entries.c.workspace_id == workspace_id)).scalar_one())

@@ -245,10 +245,6 @@ class BotWorker:
         self._wake.set()
 
     def _run(self) -> None:
-        try:
-            assistant_service.warm(self._stores)
-        except Exception:  # the store is down: the first question loads what it needs
-            log.exception("the assistant could not warm up")
         while not self._stop.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
