@@ -229,14 +229,15 @@ def test_heldout_v7_copies_no_faq_example_and_no_other_question(questions: list[
 
 # Held-out v7 (3,399 questions, Korean and English, written blind to the engine by two writers) was run on
 # the engine frozen after the sixth tuning round, and again after the intent examples were added (see the
-# question set's header). Its figures fall short of issue 15's targets but for requests for a person: each is
-# asserted below as the floor (or ceiling) measured on the second run, named as such, so that a regression
-# fails; they are not the targets.
-HELDOUT_TOP1 = (2_607, 3_097)  # answerable questions right at the first answer: 84.2 % (target 90 %)
+# question set's header), and a third time after two fixes for catalogs named in FAQ phrasings (a product's
+# kind names it; "wool" is a product word, not a question about fabric). Its figures fall short of issue 15's
+# targets: each is asserted below as the floor (or ceiling) measured on the third run, named as such, so that
+# a regression fails; they are not the targets.
+HELDOUT_TOP1 = (2_611, 3_097)  # answerable questions right at the first answer: 84.3 % (target 90 %)
 HELDOUT_HANDOVERS = (219, 220)  # requests for a person handed over: 99.5 % (target 100 %)
 HELDOUT_UNASKED_HANDOVERS = 5
 HELDOUT_OUT_OF_SCOPE_CONFIDENT = (7, 82)  # out-of-scope questions answered with confidence
-HELDOUT_WRONG_CONFIDENT = (178, 3_399)  # 5.24 % (target 3 %)
+HELDOUT_WRONG_CONFIDENT = (181, 3_399)  # 5.33 % (target 3 %)
 
 
 def test_intent_examples_come_from_the_tuning_part_only(questions: list[dict[str, Any]]) -> None:

@@ -250,7 +250,11 @@ class ProductIndex:
         self.naming -= _GENERIC
         self.vocabulary: set[str] = set().union(*self.doc_vocab) if self.doc_vocab else set()
         self._hangul_naming = sorted(w for w in self.naming if len(w) >= 2 and _HANGUL_WORD.fullmatch(w))
-        self.naming = {t for t in self.naming if len(t) > 1} - set(common)
+        # A word of a product's kind (``코트``, ``knit``) names it even where FAQ phrasings use it too ("my coat
+        # arrived with a hole"); the FAQ's other words (``오늘``) name nothing on their own.
+        kinds = {t for p in self.products for t in content_tokens(" ".join(
+            (p.product_type, p.product_type_en) if p.product_type or p.product_type_en else (p.name, p.name_en)))}
+        self.naming = {t for t in self.naming if len(t) > 1} - (set(common) - kinds)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
         # The synonyms in the tokens a question becomes (English stemmed, Korean as the analyser splits it).

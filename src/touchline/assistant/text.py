@@ -126,7 +126,7 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
                    "difference"),
     "cod": ("착불", "후불", "현장", "cod", "cash", "later"),
     "info": ("소재", "원산지", "세탁", "유통기한", "material", "made", "wash", "origin", "expiry", "재질", "혼용률",
-             "cotton", "wool", "polyester", "fabric"),
+             "fabric"),
     "fit": ("tight", "loose", "narrow", "runs", "한치수", "반치수", "작게", "크게", "끼", "헐렁", "정핏"),
 }
 CONCEPTS: dict[str, str] = {}
