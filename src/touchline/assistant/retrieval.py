@@ -9,6 +9,7 @@ Both indexes mix Korean and English documents: the concepts link the two languag
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -93,12 +94,6 @@ class FaqIndex:
         self._owner_slots = np.asarray([self._slot[o] for o in owners], dtype=np.int64)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
-        # The synonyms in the tokens a question becomes (English stemmed, Korean as the analyser splits it).
-        self._synonyms: dict[str, list[str]] = {}
-        for word, meant in PRODUCT_SYNONYMS.items():
-            tokens = with_concepts(meant) + [t for t in content_tokens(" ".join(meant)) if t not in meant]
-            for key in {word, *(t for t in content_tokens(word) if not t.startswith("~"))}:
-                self._synonyms.setdefault(key, []).extend(t for t in tokens if t not in self._synonyms.get(key, ()))
         # One document per entry: all its phrasings in both languages, so an entry several of whose
         # phrasings share the question's words gains over one phrasing of another entry that happens to.
         self.entry_weight = entry_weight
@@ -205,6 +200,20 @@ PRODUCT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "mandarins": ("tangerines",), "mandarin": ("tangerines",), "tangerine": ("tangerines",), "facewash": ("cleanser",),
     "canceling": ("cancelling",), "cancelling": ("cancelling",), "믹스너트": ("견과",), "키즈": ("유아동",),
 }
+
+@functools.cache
+def _synonym_tokens() -> dict[str, list[str]]:
+    """PRODUCT_SYNONYMS in the tokens a question becomes (English stemmed, Korean as the analyser splits it),
+    built once per process."""
+    synonyms: dict[str, list[str]] = {}
+    for word, meant in PRODUCT_SYNONYMS.items():
+        tokens = with_concepts(meant) + [t for t in content_tokens(" ".join(meant)) if t not in meant]
+        for key in {word, *(t for t in content_tokens(word) if not t.startswith("~"))}:
+            found = synonyms.setdefault(key, [])
+            found.extend(t for t in tokens if t not in found)
+    return synonyms
+
+
 # Words in product names that say nothing about which product is meant.
 _GENERIC = frozenset({"세트", "set", "pack", "of", "for", "two", "인분", "the", "a", "~size", "~gift", "~store",
                       "~fee", "~time", "데일리", "daily", "everyday", "style", "~fresh", "~dawn", "5", "10", "20", "30",
@@ -257,19 +266,13 @@ class ProductIndex:
         self.naming = {t for t in self.naming if len(t) > 1} - (set(common) - kinds)
         self.content = _Bm25(content)
         self.fuzzy = _Bm25(fuzzy)
-        # The synonyms in the tokens a question becomes (English stemmed, Korean as the analyser splits it).
-        self._synonyms: dict[str, list[str]] = {}
-        for word, meant in PRODUCT_SYNONYMS.items():
-            tokens = with_concepts(meant) + [t for t in content_tokens(" ".join(meant)) if t not in meant]
-            for key in {word, *(t for t in content_tokens(word) if not t.startswith("~"))}:
-                self._synonyms.setdefault(key, []).extend(t for t in tokens if t not in self._synonyms.get(key, ()))
 
     def expand(self, tokens: Sequence[str]) -> list[str]:
         """Shoppers' words for catalog words, and unspaced compounds split into the catalog's words
         (``경량패딩`` -> ``경량``, ``패딩``; ``울코트`` -> ``코트``)."""
         out = list(tokens)
         for t in tokens:
-            out.extend(self._synonyms.get(t, ()))
+            out.extend(_synonym_tokens().get(t, ()))
             if len(t) >= 3 and t not in self.naming and not t.startswith("~") and _HANGUL_WORD.fullmatch(t):
                 out.extend(w for w in self._hangul_naming if w in t)
         return out
