@@ -136,6 +136,33 @@ def test_profile_snapshots_mirror_profiles_in_the_event_store(stores: Stores, wo
     assert snapshots() == {}
 
 
+def test_a_bulk_write_stamped_alike_is_copied_once_not_every_round(stores: Stores, workspace_id: str) -> None:
+    """A bulk write (the demo's customers, the predictions' traits) stamps every profile alike. The pump
+    once re-read the mark's whole time stamp each round, re-copying them all four times a second while
+    nothing else changed; an idle server then spent a third of a core on it."""
+    now = dt.datetime.now(dt.UTC)
+    items = [{"type": "identify", "userId": f"bulk{i}", "traits": {"n": i}, "messageId": f"b{i}"}
+             for i in range(300)]
+    good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
+                            max_event_bytes=32 * 1024, phone_region="KR")
+    assert not bad
+    ingest(stores, workspace_id, good, now=now)
+    stores.pump()
+    limit = stores.settings.pump_batch_rows
+    assert [stores._sync_profiles(limit) for _ in range(3)] == [0, 0, 0]
+    # A later write here that reuses the stamp (a caller passing ``now``) is still copied at once.
+    good, _ = parse_items([{"type": "identify", "userId": "bulk0", "traits": {"n": -1}, "messageId": "b-again"}],
+                          received_at=now, batch_sent_at=None, default_type=None, max_event_bytes=32 * 1024,
+                          phone_region="KR")
+    ingest(stores, workspace_id, good, now=now)
+    stores.pump()
+    from touchline.store.schema import profile_snapshots
+    with stores.events_conn() as conn:
+        traits = conn.execute(sa.select(profile_snapshots.c.traits)
+                              .where(profile_snapshots.c.user_id == "bulk0")).scalar_one()
+    assert traits["n"] == -1
+
+
 def test_driver_errors_on_direct_paths_say_the_store_is_unavailable(stores: Stores) -> None:
     """Hot paths talk to the driver directly (COPY, bulk reads); its operational errors must reach the
     edge as StoreUnavailable (503 with the reason), like those that come through SQLAlchemy."""

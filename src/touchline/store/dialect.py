@@ -300,6 +300,15 @@ def _pg_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
     return None
 
 
+# The tables a transaction wrote, in its connection's ``info``: statements compiled by SQLAlchemy are
+# noted by a listener (``touchline.store.engines``), the driver's own paths here note theirs.
+WRITTEN_TABLES = "touchline.written_tables"
+
+
+def note_written(conn: Connection, table: sa.Table) -> None:
+    conn.info.setdefault(WRITTEN_TABLES, set()).add(table.name)
+
+
 def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows that all have the same keys.
 
@@ -309,6 +318,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     """
     if not rows:
         return
+    note_written(conn, table)
     if name(conn) == POSTGRES:
         columns = list(rows[0])
         params = _params(rows, columns, [_pg_converter(table.c[c]) for c in columns])
@@ -346,6 +356,7 @@ def bulk_insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequ
     (rows are grouped by their keys, so they need not all have the same ones)."""
     if not rows:
         return
+    note_written(conn, table)
     if name(conn) != SQLITE:
         conn.execute(insert_ignoring_conflicts(conn, table), list(rows))
         return
@@ -367,6 +378,7 @@ def insert_new_keys(conn: Connection, table: sa.Table, key: str, values: Sequenc
     PostgreSQL), so a batch of any size is one round trip and one compiled statement."""
     if not values:
         return set()
+    note_written(conn, table)
     if name(conn) == SQLITE:
         columns = list(fixed)
         converters = [_converter(table.c[c]) for c in columns]
@@ -388,6 +400,7 @@ def bulk_update(conn: Connection, table: sa.Table, key: str | Sequence[str], row
     several columns: a composite primary key)."""
     if not rows:
         return
+    note_written(conn, table)
     keys = [key] if isinstance(key, str) else list(key)
     columns = [c for c in rows[0] if c not in keys]
     if name(conn) != SQLITE:

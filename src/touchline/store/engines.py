@@ -159,6 +159,10 @@ class Stores:
     # wakes at once instead of at its next poll.
     wakeup: threading.Event = field(default_factory=threading.Event)
     _last_sweep: float | None = None  # monotonic time of the last look back behind the sync mark
+    # Transactions of this process that wrote profiles, counted after their commit, and the count the
+    # last sync round started from: while it has not moved, a round reads only what is past the mark.
+    _profile_commits: int = 0
+    _profile_commits_synced: int | None = None
     # Live segments' RFM cut-offs by workspace, with the time they hold for (touchline.segments.service
     # reuses them for settings.segment_rfm_max_age_seconds).
     rfm_cutoffs: dict[str, tuple[dt.datetime, Any]] = field(default_factory=dict)
@@ -206,6 +210,7 @@ class Stores:
     def state(self) -> Engine:
         if self._state is None:
             self._state = create_engine(self.settings.state_url)
+            sa_event.listen(self._state, "after_execute", _note_written)
         return self._state
 
     @property
@@ -217,8 +222,13 @@ class Stores:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A state-store transaction that may write; the caller (the edge) owns it."""
-        with _translated("the state store is unavailable", _reason), self.state.begin() as conn:
-            yield conn
+        with _translated("the state store is unavailable", _reason):
+            with self.state.begin() as conn:
+                conn.info.pop(dialect.WRITTEN_TABLES, None)
+                yield conn
+                wrote_profiles = profiles.name in conn.info.pop(dialect.WRITTEN_TABLES, ())
+            if wrote_profiles:  # committed: the pump's next round looks at the mark's own time stamp again
+                self._profile_commits += 1
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -360,13 +370,21 @@ class Stores:
         mark_at, mark_id = _parse_sync_mark(mark)
         now = time.monotonic()
         sweep = self._last_sweep is None or now - self._last_sweep >= SYNC_LAG.total_seconds() / 2
+        # Read before the query: a commit counted later is looked at again by the next round.
+        commits = self._profile_commits
         if mark_at is None:
             since, after_id = None, ""
         elif sweep:
             since, after_id = mark_at - SYNC_LAG, ""
+        elif commits == self._profile_commits_synced:
+            # Nothing written here since the last round: only what is past the mark's row. (Re-reading
+            # the mark's whole time stamp each round re-copied every profile of a bulk write, such as
+            # the predictions' traits stamped alike, four times a second while nothing else changed.)
+            since, after_id = mark_at, mark_id
         else:
             # From the mark's time stamp itself, not after its row: one transaction stamps all its
-            # changes alike, and a later one may reuse the stamp (a caller passing ``now``).
+            # changes alike, and a later one may reuse the stamp (a caller passing ``now``). Another
+            # process reusing a stamp is caught by the sweep.
             since, after_id = mark_at, ""
         copied = 0
         in_place = self._one_postgres_database()
@@ -398,6 +416,7 @@ class Stores:
             if n < limit:
                 if sweep:
                     self._last_sweep = now
+                self._profile_commits_synced = commits
                 return copied
             assert last is not None
             since, after_id = last
@@ -501,6 +520,13 @@ def _changed_profiles(since: dt.datetime | None, after_id: str, limit: int, *, a
         query = query.where(sa.or_(profiles.c.updated_at > since,
                                    sa.and_(profiles.c.updated_at == since, profiles.c.id > after_id)))
     return query
+
+
+def _note_written(conn: Connection, clauseelement: Any, *_: Any) -> None:
+    """Notes the table an INSERT, UPDATE or DELETE compiled by SQLAlchemy wrote (``Stores.write`` counts
+    a transaction that wrote profiles at its commit, for the pump's sync of profiles)."""
+    if isinstance(clauseelement, sa.Insert | sa.Update | sa.Delete) and isinstance(clauseelement.table, sa.Table):
+        dialect.note_written(conn, clauseelement.table)
 
 
 def _parse_sync_mark(mark: str | None) -> tuple[dt.datetime | None, str]:
