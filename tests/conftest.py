@@ -23,6 +23,10 @@ from touchline.platform import open_stores
 from touchline.settings import Settings
 from touchline.store.engines import Stores
 
+# Servers started by the tests, in this process or as subprocesses, leave the shop assistant to be built by
+# its first question: a warm start costs seconds of CPU in every server with an FAQ (one test turns it on).
+os.environ.setdefault("TOUCHLINE_ASSISTANT_WARM_START", "false")
+
 PG_BASE = os.environ.get("TOUCHLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -189,3 +189,38 @@ def test_migration_13_adds_the_faq_table(client: TestClient, stores: Stores) -> 
         assert "ix_faq_entries_ws_topic" in {i["name"] for i in inspector.get_indexes("faq_entries")}
     assert client.post(FAQ, json=SHIPPING_FEE, headers=bearer()).status_code == 201
     assert upgrade(stores)["state"] == (STATE_MIGRATIONS[-1].version,) * 2  # again: nothing to do
+
+
+def test_a_server_start_builds_the_assistant_of_every_workspace_with_an_faq(
+        client: TestClient, stores: Stores, monkeypatch: Any) -> None:
+    # The first question after a start must not pay seconds for the analyser, the encoder and the indexes: a
+    # KakaoTalk skill waits 5 s for its answer. A shop without an FAQ has no assistant, so nothing is built.
+    import time
+
+    from touchline.conversations.bot import BotWorker
+
+    assert service.warm(stores) == []
+    made = client.post(FAQ, json=SHIPPING_FEE, headers=bearer()).json()
+    workspace_id = _default_workspace(stores)
+    service._cache(stores).clear()  # as after a restart
+    monkeypatch.setattr(stores.settings, "assistant_warm_start", True)
+    worker = BotWorker(stores, interval=60)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 120
+        while workspace_id not in service._cache(stores) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    built = service._cache(stores)[workspace_id]
+    assert _answer(client, "배송비 얼마예요?")["faq_key"] == "shipping_fee"
+    assert service._cache(stores)[workspace_id] is built  # the first question found it built
+    client.put(f"{FAQ}/{made['id']}", json={**SHIPPING_FEE, "enabled": False}, headers=bearer())
+    assert service.warm(stores) == []  # disabled: no assistant to build
+
+
+def _default_workspace(stores: Stores) -> str:
+    with stores.read() as conn:
+        found = workspaces.workspace_id_by_name(conn, "default")
+    assert found is not None
+    return found

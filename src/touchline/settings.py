@@ -219,6 +219,10 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     kakao_skill_secret: SecretStr | None = None
+    # The bot's thread builds every workspace's assistant at start (the Korean analyser, the sentence
+    # encoder, the FAQ's and the catalog's indexes: seconds of CPU, once), so that the first question after
+    # a start is answered within KakaoTalk's 5 s; off, the first question builds it.
+    assistant_warm_start: bool = True
     kakao_bot_id: str | None = None
     # E-mail replies: an SMTP listener started with the server when a port is set.
     inbound_smtp_host: str = "127.0.0.1"

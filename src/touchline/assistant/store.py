@@ -39,6 +39,12 @@ def faq_by_key(conn: Connection, workspace_id: str, key: str) -> dict[str, Any] 
     return dict(row) if row else None
 
 
+def workspaces_with_faq_in_use(conn: Connection) -> list[str]:
+    """The workspaces with an enabled FAQ entry: those whose assistant takes turns."""
+    return list(conn.execute(sa.select(faq_entries.c.workspace_id).where(faq_entries.c.enabled == sa.true())
+                             .group_by(faq_entries.c.workspace_id)).scalars())
+
+
 def faq_count(conn: Connection, workspace_id: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(faq_entries)
                             .where(faq_entries.c.workspace_id == workspace_id)).scalar_one())

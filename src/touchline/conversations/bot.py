@@ -245,6 +245,16 @@ class BotWorker:
         self._wake.set()
 
     def _run(self) -> None:
+        if self._stores.settings.assistant_warm_start:
+            started = time.monotonic()
+            try:
+                built = assistant_service.warm(self._stores)
+            except Exception:  # the store is down: the first question builds what it needs
+                log.exception("the assistant could not warm up")
+            else:
+                if built:
+                    log.info("the assistant is ready for %d workspace(s) in %.1f s", len(built),
+                             time.monotonic() - started)
         while not self._stop.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
