@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from touchline.assistant import store as assistant_store
 from touchline.store import dialect
 from touchline.store.customer_rows import rows_about
 from touchline.store.schema import (
@@ -24,7 +25,6 @@ from touchline.store.schema import (
     conversation_settings,
     conversations,
     dashboard_users,
-    faq_entries,
     identities,
     team_members,
     teams,
@@ -569,8 +569,7 @@ def awaiting_an_answer(conn: Connection, since: dt.datetime, limit: int = 200) -
     """Open, unassigned conversations whose last message is the customer's, written since ``since``, in a
     workspace with an FAQ entry in use: where the shop assistant may have something to say (its own rules
     decide). A shop without one has no assistant, so its conversations are not read one by one each round."""
-    with_faq = [r[0] for r in conn.execute(sa.select(faq_entries.c.workspace_id).distinct()
-                                           .where(faq_entries.c.enabled == sa.true()))]
+    with_faq = assistant_store.workspaces_with_faq_in_use(conn)
     if not with_faq:
         return []
     c = conversations.c
