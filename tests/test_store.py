@@ -16,14 +16,18 @@ from touchline.store.migrations import EVENT_MIGRATIONS, STATE_MIGRATIONS, curre
 from touchline.store.schema import STAGED_COLUMNS, event_staging, events
 
 
-def stage(stores: Stores, workspace_id: str, n: int, prefix: str = "m") -> None:
-    now = dt.datetime.now(dt.UTC)
-    items = [{"type": "track", "anonymousId": f"a{i % 7}", "event": "Viewed", "messageId": f"{prefix}{i}"}
-             for i in range(n)]
+def ingest_items(stores: Stores, workspace_id: str, items: list[dict], now: dt.datetime) -> None:
+    """Items through the edge's parsing (every one valid) into ingestion, at ``now``."""
     good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
                             max_event_bytes=32 * 1024, phone_region="KR")
     assert not bad
     ingest(stores, workspace_id, good, now=now)
+
+
+def stage(stores: Stores, workspace_id: str, n: int, prefix: str = "m") -> None:
+    items = [{"type": "track", "anonymousId": f"a{i % 7}", "event": "Viewed", "messageId": f"{prefix}{i}"}
+             for i in range(n)]
+    ingest_items(stores, workspace_id, items, dt.datetime.now(dt.UTC))
 
 
 def counts(stores: Stores) -> tuple[int, int]:
@@ -110,10 +114,7 @@ def test_profile_snapshots_mirror_profiles_in_the_event_store(stores: Stores, wo
     now = dt.datetime.now(dt.UTC)
 
     def send(*items: dict) -> None:
-        good, bad = parse_items(list(items), received_at=now, batch_sent_at=None, default_type=None,
-                                max_event_bytes=32 * 1024, phone_region="KR")
-        assert not bad
-        ingest(stores, workspace_id, good, now=now)
+        ingest_items(stores, workspace_id, list(items), now)
         stores.pump()
 
     def snapshots() -> dict[str, dict]:
@@ -141,20 +142,14 @@ def test_a_bulk_write_stamped_alike_is_copied_once_not_every_round(stores: Store
     once re-read the mark's whole time stamp each round, re-copying them all four times a second while
     nothing else changed; an idle server then spent a third of a core on it."""
     now = dt.datetime.now(dt.UTC)
-    items = [{"type": "identify", "userId": f"bulk{i}", "traits": {"n": i}, "messageId": f"b{i}"}
-             for i in range(300)]
-    good, bad = parse_items(items, received_at=now, batch_sent_at=None, default_type=None,
-                            max_event_bytes=32 * 1024, phone_region="KR")
-    assert not bad
-    ingest(stores, workspace_id, good, now=now)
+    ingest_items(stores, workspace_id, [{"type": "identify", "userId": f"bulk{i}", "traits": {"n": i},
+                                         "messageId": f"b{i}"} for i in range(300)], now)
     stores.pump()
     limit = stores.settings.pump_batch_rows
     assert [stores._sync_profiles(limit) for _ in range(3)] == [0, 0, 0]
     # A later write here that reuses the stamp (a caller passing ``now``) is still copied at once.
-    good, _ = parse_items([{"type": "identify", "userId": "bulk0", "traits": {"n": -1}, "messageId": "b-again"}],
-                          received_at=now, batch_sent_at=None, default_type=None, max_event_bytes=32 * 1024,
-                          phone_region="KR")
-    ingest(stores, workspace_id, good, now=now)
+    ingest_items(stores, workspace_id, [{"type": "identify", "userId": "bulk0", "traits": {"n": -1},
+                                         "messageId": "b-again"}], now)
     stores.pump()
     from touchline.store.schema import profile_snapshots
     with stores.events_conn() as conn:
